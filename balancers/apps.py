@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BalancersConfig(AppConfig):
+    name = "balancers"
+    verbose_name = "Balancing"

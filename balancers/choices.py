@@ -1,0 +1,55 @@
+from django.db import models
+
+
+class LbMethod(models.TextChoices):
+    BYREQUESTS = "byrequests", "By requests"
+    BYTRAFFIC = "bytraffic", "By traffic"
+    BYBUSYNESS = "bybusyness", "By busyness"
+    HEARTBEAT = "heartbeat", "Heartbeat"
+
+
+class RenderMode(models.TextChoices):
+    SINGLE_PASS = "single-pass", "Single pass (Apache sets the cookie)"
+    NODE_VHOSTS = "node-vhosts", "Node vhosts (the seed's three passes)"
+
+
+class Transport(models.TextChoices):
+    SSH = "ssh", "SSH"
+    LOCAL = "local", "Local (this host)"
+
+
+class DeploymentStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Partial"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class DeploymentTrigger(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    AUTOMATIC = "automatic", "Automatic"
+    ROLLBACK = "rollback", "Rollback"
+
+
+class HostStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    UNCHANGED = "unchanged", "Unchanged"
+    FAILED = "failed", "Failed"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+class HostStage(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RENDER = "render", "Render"
+    CONNECT = "connect", "Connect"
+    UPLOAD = "upload", "Upload"
+    SWAP = "swap", "Swap"
+    CONFIGTEST = "configtest", "Configtest"
+    RELOAD = "reload", "Reload"
+    VERIFY = "verify", "Verify"
+    RESTORE = "restore", "Restore"
+    DONE = "done", "Done"

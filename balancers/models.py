@@ -1,0 +1,430 @@
+"""Zope servers, Apache front-ends, balancers with their members, and deployments.
+
+Every field that reaches an Apache config carries a validator from hostpanel.validators, so
+`full_clean()` (which every service calls) is the one gate for the web UI, the API and the commands.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from balancers.choices import (
+    DeploymentStatus,
+    DeploymentTrigger,
+    HostStage,
+    HostStatus,
+    LbMethod,
+    RenderMode,
+    Transport,
+)
+from hostpanel.validators import (
+    validate_command,
+    validate_config_dir,
+    validate_cookie_name,
+    validate_host,
+    validate_http_url,
+    validate_listen,
+    validate_no_control_characters,
+    validate_port,
+    validate_route,
+    validate_slug_name,
+    validate_ssh_host_key,
+    validate_ssh_user,
+    validate_url_path,
+)
+
+
+class ZopeServer(models.Model):
+    """A Zope application server. Its name is the balancer route (the part after `balancer.` in the cookie)."""
+
+    name = models.CharField(
+        max_length=64,
+        validators=[validate_route],
+        help_text="The balancer route, e.g. zope1: letters, digits, '_' and '-' (no '.').",
+    )
+    host = models.CharField(max_length=253, validators=[validate_host], help_text="Host name or IP address.")
+    port = models.PositiveIntegerField(validators=[validate_port], default=8080)
+    description = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                name="zopeserver_name_unique",
+                violation_error_code="unique",
+                violation_error_message="A Zope server with this name (route) already exists.",
+            ),
+            models.UniqueConstraint(
+                fields=["host", "port"],
+                name="zopeserver_host_port_unique",
+                violation_error_message="Another Zope server already uses this host and port.",
+            ),
+            models.CheckConstraint(
+                condition=Q(port__gte=1, port__lte=65535),
+                name="zopeserver_port_range",
+                violation_error_message="A port must be between 1 and 65535.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("balancers:zopeserver_detail", args=[self.pk])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+class FrontEnd(models.Model):
+    """An Apache host the panel deploys its rendered config to and reads balancer-manager from."""
+
+    name = models.CharField(max_length=64, validators=[validate_slug_name])
+    address = models.CharField(
+        max_length=253, validators=[validate_host], help_text="Host name or IP the panel connects to over SSH."
+    )
+    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.SSH)
+    ssh_port = models.PositiveIntegerField(default=22, validators=[validate_port])
+    ssh_user = models.CharField(max_length=32, default="hostpanel", validators=[validate_ssh_user])
+    ssh_host_key = models.TextField(
+        blank=True,
+        help_text="One OpenSSH public key line of the host (e.g. /etc/ssh/ssh_host_ed25519_key.pub). "
+        "The connection is refused if the host presents another key. Required for SSH.",
+    )
+    config_dir = models.CharField(
+        max_length=255,
+        default="/etc/apache2/hostpanel",
+        validators=[validate_config_dir],
+        help_text="Absolute directory the rendered tree is deployed to; Apache includes hostpanel.conf from it.",
+    )
+    configtest_command = models.CharField(
+        max_length=500, default="sudo apache2ctl configtest", validators=[validate_command]
+    )
+    reload_command = models.CharField(max_length=500, default="sudo apache2ctl graceful", validators=[validate_command])
+    balancer_manager_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_http_url],
+        help_text="e.g. http://10.0.0.5/balancer-manager (reachable from the panel).",
+    )
+    manager_username = models.CharField(max_length=150, blank=True, validators=[validate_no_control_characters])
+    manager_password = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
+    health_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_http_url],
+        help_text="Checked after a reload; the balancer-manager URL is used when empty.",
+    )
+    http_listen = models.CharField(
+        max_length=64,
+        default="*:80",
+        validators=[validate_listen],
+        help_text="Address and port of the client site vhosts, e.g. *:80 or 127.0.0.1:8080.",
+    )
+    node_address = models.CharField(
+        max_length=64,
+        default="127.0.0.1",
+        validators=[validate_host],
+        help_text="Node-vhosts mode: the address the node vhosts listen on (the front-end reaches itself there).",
+    )
+    node_port_base = models.PositiveIntegerField(
+        default=18080,
+        validators=[validate_port],
+        help_text="Node-vhosts mode: the first port; each Zope server gets the next one, in name order.",
+    )
+    enabled = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
+
+    audit_redacted_fields = ("manager_password",)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "front-end"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                name="frontend_name_unique",
+                violation_error_code="unique",
+                violation_error_message="A front-end with this name already exists.",
+            ),
+            models.CheckConstraint(
+                condition=Q(ssh_port__gte=1, ssh_port__lte=65535),
+                name="frontend_ssh_port_range",
+                violation_error_message="The SSH port must be between 1 and 65535.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("balancers:frontend_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        super().clean()
+        if self.transport == Transport.SSH:
+            if not (self.ssh_host_key or "").strip():
+                raise ValidationError(
+                    {"ssh_host_key": "The host key is required for SSH: it is how the front-end is authenticated."}
+                )
+            try:
+                validate_ssh_host_key(self.ssh_host_key)
+            except ValidationError as exc:
+                raise ValidationError({"ssh_host_key": exc.messages}) from None
+            self.ssh_host_key = self.ssh_host_key.strip()
+        elif self.ssh_host_key:
+            try:
+                validate_ssh_host_key(self.ssh_host_key)
+            except ValidationError as exc:
+                raise ValidationError({"ssh_host_key": exc.messages}) from None
+
+
+class Balancer(models.Model):
+    """A `<Proxy balancer://name>` with its sticky-session settings, shared by many client sites."""
+
+    name = models.CharField(max_length=50, validators=[validate_slug_name], help_text="e.g. bronze")
+    description = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
+    lbmethod = models.CharField(max_length=16, choices=LbMethod.choices, default=LbMethod.BYREQUESTS)
+    sticky_cookie = models.CharField(
+        max_length=64,
+        default="BALANCEID",
+        validators=[validate_cookie_name],
+        help_text="Name of the cookie Apache sets and reads for stickiness (value: balancer.<route>).",
+    )
+    cookie_ttl = models.PositiveIntegerField(
+        default=1200,
+        validators=[MinValueValidator(1), MaxValueValidator(31_536_000)],
+        help_text="Seconds the sticky cookie lives.",
+    )
+    nofailover = models.BooleanField(default=False, help_text="Off: a client whose server died moves on.")
+    maxattempts = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(100)])
+    timeout = models.PositiveIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(3600)], help_text="Seconds."
+    )
+    error_document = models.CharField(
+        max_length=255,
+        blank=True,
+        default="/ERROR_503.html",
+        validators=[validate_url_path],
+        help_text="Served by Apache when no member can answer (503). Empty: Apache's own page.",
+    )
+    render_mode = models.CharField(max_length=16, choices=RenderMode.choices, default=RenderMode.SINGLE_PASS)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                name="balancer_name_unique",
+                violation_error_code="unique",
+                violation_error_message="A balancer with this name already exists.",
+            ),
+            models.CheckConstraint(
+                condition=Q(cookie_ttl__gte=1),
+                name="balancer_cookie_ttl_positive",
+                violation_error_message="The cookie lifetime must be at least one second.",
+            ),
+            models.CheckConstraint(
+                condition=Q(lbmethod__in=LbMethod.values),
+                name="balancer_lbmethod_valid",
+                violation_error_message="Unknown load-balancing method.",
+            ),
+            models.CheckConstraint(
+                condition=Q(render_mode__in=RenderMode.values),
+                name="balancer_render_mode_valid",
+                violation_error_message="Unknown render mode.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("balancers:balancer_detail", args=[self.pk])
+
+
+class BalancerMember(models.Model):
+    """A Zope server inside a balancer. Its route is the Zope server's name; the flags are runtime
+    states (hot standby, drain, disabled) that are both rendered into the config and applied live."""
+
+    balancer = models.ForeignKey(Balancer, on_delete=models.CASCADE, related_name="members")
+    zope_server = models.ForeignKey(ZopeServer, on_delete=models.PROTECT, related_name="memberships")
+    lbset = models.PositiveSmallIntegerField(default=1, validators=[MaxValueValidator(99)])
+    loadfactor = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    min = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(10_000)])
+    max = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
+    smax = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(10_000)])
+    timeout = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(3600)])
+    retry = models.PositiveIntegerField(default=60, validators=[MaxValueValidator(3600)])
+    hot_standby = models.BooleanField(default=False, help_text="Used only when the other members are down (+H).")
+    drain = models.BooleanField(default=False, help_text="Takes no new clients; sticky clients stay (+N).")
+    disabled = models.BooleanField(default=False, help_text="Takes no traffic at all (+D).")
+
+    class Meta:
+        ordering = ["balancer__name", "lbset", "zope_server__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["balancer", "zope_server"],
+                name="member_balancer_server_unique",
+                violation_error_message="This Zope server is already a member of this balancer.",
+            ),
+            models.CheckConstraint(
+                condition=Q(lbset__lte=99),
+                name="member_lbset_range",
+                violation_error_message="The lbset must be between 0 and 99.",
+            ),
+            models.CheckConstraint(
+                condition=Q(loadfactor__gte=1, loadfactor__lte=100),
+                name="member_loadfactor_range",
+                violation_error_message="The load factor must be between 1 and 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(min__isnull=True) | Q(max__isnull=True) | Q(min__lte=F("max")),
+                name="member_min_le_max",
+                violation_error_message="min must not exceed max.",
+            ),
+            models.CheckConstraint(
+                condition=Q(smax__isnull=True) | Q(max__isnull=True) | Q(smax__lte=F("max")),
+                name="member_smax_le_max",
+                violation_error_message="smax must not exceed max.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.balancer_id and self.balancer.name}/{self.zope_server_id and self.zope_server.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("balancers:balancer_detail", args=[self.balancer_id])
+
+    @property
+    def route(self) -> str:
+        return self.zope_server.name
+
+    @property
+    def state(self) -> str:
+        """The member's intended state in words: disabled > drain > hot standby > active."""
+        if self.disabled:
+            return "disabled"
+        if self.drain:
+            return "drain"
+        if self.hot_standby:
+            return "hot standby"
+        return "active"
+
+
+class ConfigTree(models.Model):
+    """A rendered config tree for one front-end, stored once per content digest so that any two
+    revisions can be diffed and any earlier one redeployed."""
+
+    digest = models.CharField(max_length=64, help_text="sha256 of the MANIFEST.")
+    files = models.JSONField(help_text="{relative path: text}")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["digest"], name="configtree_digest_unique")]
+
+    def __str__(self) -> str:
+        return self.digest[:12]
+
+
+class Deployment(models.Model):
+    """One attempt to bring every enabled front-end to a rendered revision."""
+
+    status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.QUEUED)
+    trigger = models.CharField(max_length=16, choices=DeploymentTrigger.choices, default=DeploymentTrigger.MANUAL)
+    actor = models.CharField(max_length=150, help_text="User name, API token name, or 'system'.")
+    revision = models.CharField(max_length=64, blank=True, help_text="Hash of the rendered trees.")
+    rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rollbacks")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=DeploymentStatus.values),
+                name="deployment_status_valid",
+                violation_error_message="Unknown deployment status.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Deployment #{self.pk} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("balancers:deployment_detail", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {
+            DeploymentStatus.SUCCEEDED,
+            DeploymentStatus.PARTIAL,
+            DeploymentStatus.FAILED,
+            DeploymentStatus.SUPERSEDED,
+        }
+
+
+class DeploymentHost(models.Model):
+    """One front-end's part of a deployment: the stage it reached, its output and its error."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="hosts")
+    frontend = models.ForeignKey(
+        FrontEnd, null=True, blank=True, on_delete=models.SET_NULL, related_name="deployment_hosts"
+    )
+    frontend_name = models.CharField(max_length=64, help_text="Kept when the front-end is deleted.")
+    tree = models.ForeignKey(ConfigTree, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=HostStatus.choices, default=HostStatus.PENDING)
+    stage = models.CharField(max_length=16, choices=HostStage.choices, default=HostStage.QUEUED)
+    files_uploaded = models.PositiveIntegerField(default=0)
+    bytes_uploaded = models.PositiveBigIntegerField(default=0)
+    output = models.TextField(blank=True, help_text="configtest / reload output (truncated).")
+    error = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+
+    class Meta:
+        ordering = ["deployment_id", "frontend_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "frontend_name"], name="deploymenthost_unique_per_deployment")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id}/{self.frontend_name} {self.status}"
+
+
+class StatusSample(models.Model):
+    """One member's live balancer-manager figures on one front-end at one time (dashboard history)."""
+
+    frontend = models.ForeignKey(FrontEnd, on_delete=models.CASCADE, related_name="status_samples")
+    taken_at = models.DateTimeField(db_index=True)
+    balancer = models.CharField(max_length=64)
+    member_url = models.CharField(max_length=300)
+    route = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=64, blank=True)
+    elected = models.PositiveBigIntegerField(default=0)
+    busy = models.PositiveIntegerField(default=0)
+    transferred = models.PositiveBigIntegerField(default=0)
+    read = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-taken_at"]
+        indexes = [
+            models.Index(fields=["frontend", "balancer", "member_url", "taken_at"], name="statussample_series_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.frontend_id} {self.balancer} {self.member_url} @ {self.taken_at:%H:%M:%S}"

@@ -1,0 +1,22 @@
+"""Settings for the test suite: the real settings module, with a test environment.
+
+DATABASE_URL still selects the database (the test command runs the suite on SQLite, then on
+PostgreSQL); everything else is what a development machine would use.
+"""
+
+import os
+import secrets
+
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "test-" + secrets.token_urlsafe(60))
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
+os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
+os.environ.setdefault("HOSTPANEL_TASKS_BACKEND", "immediate")
+os.environ.setdefault("HOSTPANEL_AUTO_DEPLOY", "0")
+
+from hostpanel.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only

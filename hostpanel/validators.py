@@ -1,0 +1,365 @@
+"""Every value that can reach an Apache config is validated here, and only here.
+
+Apache configuration has no escaping: a newline, a quote or a `<` in a value is a config injection.
+The models call these validators from `full_clean()`, so the web forms, the REST API, the CSV
+importer, the admin and the management commands all get the same checks and the same messages.
+The renderer re-checks the same patterns (defence in depth) through `assert_config_safe()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+import struct
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+# Characters that are never allowed in any value that reaches a config, with the words we say.
+_FORBIDDEN_NAMES = {
+    "\n": "a newline",
+    "\r": "a carriage return",
+    "\t": "a tab",
+    " ": "a space",
+    '"': "a double quote",
+    "'": "a single quote",
+    "`": "a backquote",
+    "<": "'<'",
+    ">": "'>'",
+    "%": "'%'",
+    "$": "'$'",
+    "\\": "a backslash",
+    "#": "'#'",
+    ";": "';'",
+    "*": "'*'",
+    "{": "'{'",
+    "}": "'}'",
+    "|": "'|'",
+    "&": "'&'",
+    "=": "'='",
+    "?": "'?'",
+    "!": "'!'",
+    "^": "'^'",
+    "(": "'('",
+    ")": "')'",
+    "[": "'['",
+    "]": "']'",
+    ",": "','",
+    "@": "'@'",
+    "+": "'+'",
+}
+
+_LABEL_RE = re.compile(r"^[a-z0-9-]+$")
+_ROUTE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?$")
+_COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
+_FS_SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~+-]+$")
+_SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_LISTEN_RE = re.compile(r"^(?:(?P<host>\*|[0-9.]+|\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?(?P<port>[0-9]{1,5})$")
+_SSH_KEY_TYPES = {
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+}
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+MAX_HOSTNAME = 253
+MAX_LABEL = 63
+
+
+def _forbidden(value: str, allowed: str = "") -> str | None:
+    """Name the first forbidden character in value (or None)."""
+    for ch in value:
+        if ch in allowed:
+            continue
+        if ch in _FORBIDDEN_NAMES:
+            return _FORBIDDEN_NAMES[ch]
+        if ord(ch) < 32 or ord(ch) == 127:
+            return f"a control character (U+{ord(ch):04X})"
+    return None
+
+
+def _reject_forbidden(value: str, what: str, allowed: str = "") -> None:
+    bad = _forbidden(value, allowed)
+    if bad:
+        raise ValidationError(f"{what} must not contain {bad}.", code="invalid_character")
+
+
+def validate_no_control_characters(value: str) -> None:
+    """Free text (descriptions, reasons, references): no newline, tab or other control character."""
+    match = _CONTROL_RE.search(value or "")
+    if match:
+        ch = match.group()
+        name = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab"}.get(ch, f"U+{ord(ch):04X}")
+        raise ValidationError(f"This value must not contain {name}.", code="invalid_character")
+
+
+def normalize_hostname(value: str) -> str:
+    """Lower-case a host name and encode an internationalised one as punycode (IDNA).
+
+    Characters that could break out of a directive are refused before IDNA processing, so that
+    nameprep cannot silently map them to something harmless-looking.
+    """
+    value = value or ""
+    _reject_forbidden(value, "A host name")
+    if value.endswith(".") and not value.endswith(".."):
+        value = value[:-1]  # a fully qualified name's final dot
+    if not value:
+        raise ValidationError("A host name is required.", code="required")
+    if value.isascii():
+        return value.lower()
+    try:
+        return value.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValidationError(
+            "%(value)s is not a valid internationalised domain name.", code="invalid_idn", params={"value": value}
+        ) from None
+
+
+def validate_hostname(value: str) -> None:
+    """A DNS host name in its ASCII (punycode) form: labels of a-z, 0-9 and '-', 1-63 long."""
+    _reject_forbidden(value, "A host name")
+    if value != value.lower():
+        raise ValidationError("A host name must be lower-case.", code="not_lowercase")
+    if len(value) > MAX_HOSTNAME:
+        raise ValidationError(
+            f"A host name must be at most {MAX_HOSTNAME} characters long (this one has {len(value)}).",
+            code="too_long",
+        )
+    if not value:
+        raise ValidationError("A host name is required.", code="required")
+    for label in value.split("."):
+        if not label:
+            raise ValidationError(
+                "A host name must not contain an empty label ('..' or a leading '.').", code="empty_label"
+            )
+        if len(label) > MAX_LABEL:
+            raise ValidationError(
+                f"Each label of a host name must be at most {MAX_LABEL} characters ('{label[:20]}…' has {len(label)}).",
+                code="label_too_long",
+            )
+        if not _LABEL_RE.match(label):
+            raise ValidationError(
+                "A host name may contain only letters, digits, '-' and '.' (internationalised names are converted).",
+                code="invalid_character",
+            )
+        if label.startswith("-") or label.endswith("-"):
+            raise ValidationError(f"A label must not start or end with a hyphen ('{label}').", code="hyphen")
+
+
+def validate_domain(value: str) -> None:
+    """A client site's domain or alias: a host name with at least two labels."""
+    validate_hostname(value)
+    if "." not in value:
+        raise ValidationError("A site's domain needs at least two labels, like example.com.", code="single_label")
+    if value.rsplit(".", 1)[-1].isdigit():
+        raise ValidationError("A site's domain must be a name, not an IP address.", code="ip_address")
+
+
+def validate_host(value: str) -> None:
+    """A server address: a host name or an IPv4/IPv6 address (IPv6 without brackets)."""
+    _reject_forbidden(value, "A host")
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    if value and value.replace(".", "").isdigit():
+        raise ValidationError(f"{value} is not a valid IPv4 address.", code="invalid_ip")
+    validate_hostname(value)
+
+
+def validate_route(value: str) -> None:
+    """A Zope server's name is its balancer route. Apache reads the route after the first '.' of
+    the cookie value, so a '.' inside a route would never match."""
+    if "." in value:
+        raise ValidationError(
+            "A route must not contain '.': Apache reads the route after the first '.' of the sticky cookie.",
+            code="dot_in_route",
+        )
+    _reject_forbidden(value, "A route")
+    if not _ROUTE_RE.match(value or ""):
+        raise ValidationError("A route may contain only letters, digits, '_' and '-'.", code="invalid_character")
+    if len(value) > 64:
+        raise ValidationError("A route must be at most 64 characters long.", code="too_long")
+
+
+def validate_slug_name(value: str) -> None:
+    """A balancer or front-end name: lower-case letters, digits, '-' and '_'."""
+    _reject_forbidden(value, "A name")
+    if not _SLUG_RE.match(value or ""):
+        raise ValidationError(
+            "Use lower-case letters, digits, '-' and '_' only, starting and ending with a letter or digit.",
+            code="invalid_slug",
+        )
+
+
+def validate_cookie_name(value: str) -> None:
+    """The sticky cookie's name: a cookie token restricted to what is safe in Apache directives."""
+    if not value:
+        raise ValidationError("A cookie name is required.", code="required")
+    _reject_forbidden(value, "A cookie name")
+    if not _COOKIE_RE.match(value):
+        raise ValidationError("A cookie name may contain only letters, digits, '_' and '-'.", code="invalid_character")
+    if len(value) > 64:
+        raise ValidationError("A cookie name must be at most 64 characters long.", code="too_long")
+
+
+def _validate_segments(value: str, what: str, segment_re: re.Pattern[str]) -> None:
+    if not value.startswith("/"):
+        raise ValidationError(f"{what} must start with '/'.", code="not_absolute")
+    if "//" in value:
+        raise ValidationError(f"{what} must not contain '//'.", code="double_slash")
+    _reject_forbidden(value, what, allowed="+" if segment_re is _FS_SEGMENT_RE else "")
+    segments = value.strip("/").split("/")
+    for segment in segments:
+        if segment in {"..", "."}:
+            raise ValidationError(f"{what} must not contain '..' or '.' segments.", code="dot_segment")
+        if not segment_re.match(segment):
+            raise ValidationError(
+                f"{what}: segment '{segment}' may contain only letters, digits and . _ ~ -",
+                code="invalid_character",
+            )
+
+
+def validate_plone_path(value: str) -> None:
+    """The Plone site's path in Zope, e.g. /plone/linux."""
+    if len(value) > 255:
+        raise ValidationError("A Plone path must be at most 255 characters long.", code="too_long")
+    if value.rstrip("/") == "":
+        raise ValidationError("A Plone path must name a site, like /plone/linux.", code="root")
+    _validate_segments(value, "A Plone path", _PATH_SEGMENT_RE)
+    if value.endswith("/"):
+        raise ValidationError("A Plone path must not end with '/'.", code="trailing_slash")
+
+
+def validate_url_path(value: str) -> None:
+    """A URL path served by Apache (the balancer's error document), e.g. /ERROR_503.html."""
+    if len(value) > 255:
+        raise ValidationError("A URL path must be at most 255 characters long.", code="too_long")
+    if value == "/":
+        raise ValidationError("The error document must name a file, like /ERROR_503.html.", code="root")
+    _validate_segments(value, "A URL path", _PATH_SEGMENT_RE)
+
+
+def validate_config_dir(value: str) -> None:
+    """An absolute directory on a front-end where the rendered tree is deployed."""
+    if not value.startswith("/"):
+        raise ValidationError("The config directory must be an absolute path (starting with '/').", code="relative")
+    if value.rstrip("/") == "":
+        raise ValidationError("The config directory must not be '/'.", code="root")
+    if len(value) > 255:
+        raise ValidationError("The config directory must be at most 255 characters long.", code="too_long")
+    _validate_segments(value, "The config directory", _FS_SEGMENT_RE)
+
+
+def validate_ssh_user(value: str) -> None:
+    _reject_forbidden(value, "An SSH user")
+    if not _SSH_USER_RE.match(value or ""):
+        raise ValidationError(
+            "An SSH user name is 1-32 characters of lower-case letters, digits, '_', '-' and '.'.",
+            code="invalid_user",
+        )
+
+
+def validate_ssh_host_key(value: str) -> None:
+    """One OpenSSH public key line: `<type> <base64 blob> [comment]`, e.g. from ssh-keyscan or
+    /etc/ssh/ssh_host_ed25519_key.pub. The blob must decode and name the same key type."""
+    value = value or ""
+    if "\n" in value.strip() or "\r" in value.strip():
+        raise ValidationError("The host key must be exactly one line.", code="multiline")
+    parts = value.strip().split()
+    if len(parts) < 2:
+        raise ValidationError(
+            "The host key must look like 'ssh-ed25519 AAAA…' (one line from the host's *.pub file).",
+            code="malformed",
+        )
+    key_type, blob = parts[0], parts[1]
+    if key_type not in _SSH_KEY_TYPES:
+        raise ValidationError(
+            f"Unknown host key type '{key_type[:40]}'; expected one of {', '.join(sorted(_SSH_KEY_TYPES))}.",
+            code="unknown_type",
+        )
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("The host key's data is not valid base64.", code="bad_base64") from None
+    try:
+        (length,) = struct.unpack(">I", raw[:4])
+        embedded = raw[4 : 4 + length].decode("ascii")
+    except (struct.error, UnicodeDecodeError):
+        raise ValidationError("The host key's data is not an SSH public key.", code="bad_blob") from None
+    if embedded != key_type:
+        raise ValidationError(
+            f"The host key's data is a '{embedded[:40]}' key, not '{key_type}'.", code="type_mismatch"
+        )
+    if len(raw) < 4 + length + 16:
+        raise ValidationError("The host key's data is too short to be a key.", code="bad_blob")
+
+
+def validate_listen(value: str) -> None:
+    """An Apache Listen/VirtualHost address: '*:80', '127.0.0.1:8080', '[::1]:80' or '80'."""
+    _reject_forbidden(value, "A listen address", allowed="*[]")
+    match = _LISTEN_RE.match(value or "")
+    if not match:
+        raise ValidationError(
+            "Use HOST:PORT (e.g. '*:80' or '127.0.0.1:8080') or a port number.", code="invalid_listen"
+        )
+    port = int(match.group("port"))
+    if not 1 <= port <= 65535:
+        raise ValidationError("The port must be between 1 and 65535.", code="invalid_port")
+    host = match.group("host")
+    if host and host != "*" and not host.startswith("["):
+        validate_host(host)
+    if host and host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValidationError(f"{host} is not a valid IPv6 address.", code="invalid_ip") from None
+
+
+def validate_port(value: int) -> None:
+    if value is None or not 1 <= int(value) <= 65535:
+        raise ValidationError("A port must be between 1 and 65535.", code="invalid_port")
+
+
+def validate_command(value: str) -> None:
+    """A shell command run on a front-end (configtest, reload): one line, no control characters."""
+    if not (value or "").strip():
+        raise ValidationError("A command is required.", code="required")
+    validate_no_control_characters(value)
+    if len(value) > 500:
+        raise ValidationError("A command must be at most 500 characters long.", code="too_long")
+
+
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+def validate_http_url(value: str) -> None:
+    """An http(s) URL the panel fetches (balancer-manager, health check)."""
+    if _CONTROL_RE.search(value or "") or " " in (value or ""):
+        raise ValidationError("A URL must not contain spaces or control characters.", code="invalid_character")
+    _url_validator(value)
+
+
+# Apache-facing values are also re-checked by the renderer with this pattern: nothing that could
+# end a directive, open a section, start a comment, quote, or expand a variable.
+CONFIG_UNSAFE_RE = re.compile(r"[\x00-\x20\x7f\"'`<>%$\\#;{}|&!^()\[\],@+*=?]")
+
+
+def assert_config_safe(value: object, what: str, *, extra_allowed: str = "") -> str:
+    """Raise ValueError if value could break out of an Apache directive; return it as text."""
+    text = str(value)
+    for ch in text:
+        if CONFIG_UNSAFE_RE.match(ch) and ch not in extra_allowed:
+            raise ValueError(f"refusing to render {what}={text[:80]!r}: unsafe character {ch!r}")
+    if not text:
+        raise ValueError(f"refusing to render an empty {what}")
+    return text

@@ -1,0 +1,141 @@
+"""Client sites: a domain (plus aliases) mapped to a Plone site through a balancer."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+
+from hostpanel.validators import (
+    normalize_hostname,
+    validate_domain,
+    validate_no_control_characters,
+    validate_plone_path,
+)
+
+
+class SiteStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+
+
+class Site(models.Model):
+    """A client's Plone site. Apache maps its domain and aliases to `plone_path` on the balancer's
+    Zope servers through the VirtualHostMonster."""
+
+    domain = models.CharField(
+        max_length=253,
+        validators=[validate_domain],
+        help_text="Lower-case; internationalised names are stored as punycode (xn--…).",
+    )
+    balancer = models.ForeignKey("balancers.Balancer", on_delete=models.PROTECT, related_name="sites")
+    plone_path = models.CharField(
+        max_length=255, validators=[validate_plone_path], help_text="The Plone site in Zope, e.g. /plone/linux."
+    )
+    status = models.CharField(max_length=16, choices=SiteStatus.choices, default=SiteStatus.ACTIVE)
+    suspended_reason = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
+    customer_ref = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        validators=[validate_no_control_characters],
+        help_text="The billing system's id for this client.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain"],
+                name="site_domain_unique",
+                violation_error_code="unique",
+                violation_error_message="A site with this domain already exists.",
+            ),
+            models.CheckConstraint(
+                condition=Q(domain=Lower("domain")),
+                name="site_domain_lowercase",
+                violation_error_message="The domain must be lower-case.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SiteStatus.values),
+                name="site_status_valid",
+                violation_error_message="Unknown site status.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def get_absolute_url(self) -> str:
+        return reverse("sites:site_detail", args=[self.domain])
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == SiteStatus.SUSPENDED
+
+    def clean_fields(self, exclude=None) -> None:
+        # Normalise before the validators run: lower-case, IDN -> punycode.
+        if self.domain and (exclude is None or "domain" not in exclude):
+            try:
+                self.domain = normalize_hostname(self.domain)
+            except ValidationError as exc:
+                raise ValidationError({"domain": exc.messages}) from None
+        super().clean_fields(exclude=exclude)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.domain and SiteAlias.objects.filter(name=self.domain).exclude(site_id=self.pk).exists():
+            raise ValidationError(
+                {"domain": f"{self.domain} is already an alias of another site."}, code="taken_by_alias"
+            )
+        if self.status == SiteStatus.ACTIVE:
+            self.suspended_reason = ""
+
+
+class SiteAlias(models.Model):
+    """Another host name of a site (ServerAlias). A name belongs to one site only."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=253, validators=[validate_domain])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "site aliases"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                name="sitealias_name_unique",
+                violation_error_code="unique",
+                violation_error_message="This host name is already an alias of a site.",
+            ),
+            models.CheckConstraint(
+                condition=Q(name=Lower("name")),
+                name="sitealias_name_lowercase",
+                violation_error_message="An alias must be lower-case.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean_fields(self, exclude=None) -> None:
+        if self.name and (exclude is None or "name" not in exclude):
+            try:
+                self.name = normalize_hostname(self.name)
+            except ValidationError as exc:
+                raise ValidationError({"name": exc.messages}) from None
+        super().clean_fields(exclude=exclude)
+
+    def clean(self) -> None:
+        super().clean()
+        clash = Site.objects.filter(domain=self.name)
+        if self.site_id:
+            clash = clash.exclude(pk=self.site_id)
+        if self.name and clash.exists():
+            raise ValidationError({"name": f"{self.name} is already the domain of another site."}, code="taken")
+        if self.site_id and self.name and self.site.domain == self.name:
+            raise ValidationError({"name": "An alias must differ from the site's own domain."}, code="same")

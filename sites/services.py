@@ -1,0 +1,163 @@
+"""Writes to client sites. The web panel, the REST API, the CSV importer, the admin and the
+management commands all come through here: validation (full_clean), audit, automatic deploy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from balancers.models import Balancer
+from balancers.services import config_changed
+from hostpanel import audit
+from hostpanel.audit import Actor
+from hostpanel.services import apply_fields, delete_audited, save_checked
+from hostpanel.validators import normalize_hostname
+from sites.models import Site, SiteAlias, SiteStatus
+
+SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref")
+
+
+def site_snapshot(site: Site) -> dict:
+    data = audit.snapshot(site) or {}
+    data["aliases"] = sorted(a.name for a in site.aliases.all()) if site.pk else []
+    return data
+
+
+def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
+    """Normalise and validate a site's aliases; errors are reported under the field 'aliases'."""
+    names: list[str] = []
+    errors: list[str] = []
+    for raw in aliases:
+        raw = (raw or "").strip() if isinstance(raw, str) else raw
+        if not raw:
+            continue
+        try:
+            name = normalize_hostname(raw)
+            alias = SiteAlias(site=site if site.pk else None, name=name)
+            alias.full_clean(exclude=["site"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            messages = exc.message_dict.get("name", exc.messages) if hasattr(exc, "error_dict") else exc.messages
+            errors.extend(f"{raw!r}: {m}" for m in messages)
+            continue
+        if name == site.domain:
+            errors.append(f"{name}: an alias must differ from the site's own domain.")
+        elif name in names:
+            errors.append(f"{name} is listed twice.")
+        else:
+            names.append(name)
+    if names:
+        taken_alias = SiteAlias.objects.filter(name__in=names)
+        if site.pk:
+            taken_alias = taken_alias.exclude(site_id=site.pk)
+        for name in sorted(taken_alias.values_list("name", flat=True)):
+            errors.append(f"{name} is already an alias of another site.")
+        taken_domain = Site.objects.filter(domain__in=names)
+        if site.pk:
+            taken_domain = taken_domain.exclude(pk=site.pk)
+        for name in sorted(taken_domain.values_list("domain", flat=True)):
+            errors.append(f"{name} is already the domain of another site.")
+    if errors:
+        raise ValidationError({"aliases": errors}, code="taken")
+    return sorted(names)
+
+
+def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None) -> Site:
+    errors: dict[str, list[str]] = {}
+    try:
+        site.full_clean()
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    clean_aliases: list[str] | None = None
+    if aliases is not None:
+        try:
+            clean_aliases = _clean_aliases(site, aliases)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    save_checked(site)
+    if clean_aliases is not None:
+        current = set(site.aliases.values_list("name", flat=True))
+        wanted = set(clean_aliases)
+        site.aliases.filter(name__in=current - wanted).delete()
+        SiteAlias.objects.bulk_create([SiteAlias(site=site, name=n) for n in sorted(wanted - current)])
+    audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
+    site.deployment = config_changed(actor=actor)
+    return site
+
+
+def _resolve_balancer(balancer: Balancer | str | None) -> Balancer | None:
+    if balancer is None or isinstance(balancer, Balancer):
+        return balancer
+    try:
+        return Balancer.objects.get(name=balancer)
+    except Balancer.DoesNotExist:
+        raise ValidationError({"balancer": f"There is no balancer named {balancer!r}."}, code="unknown") from None
+
+
+@transaction.atomic
+def site_create(
+    *,
+    actor: Actor,
+    domain: str,
+    balancer: Balancer | str,
+    plone_path: str,
+    aliases: Iterable[str] = (),
+    customer_ref: str = "",
+) -> Site:
+    site = Site(domain=domain, plone_path=plone_path, customer_ref=customer_ref or "")
+    resolved = _resolve_balancer(balancer)
+    if resolved is None:
+        raise ValidationError({"balancer": "A balancer is required."}, code="required")
+    site.balancer = resolved
+    return _save_site(site, actor=actor, action="site.create", before=None, aliases=list(aliases))
+
+
+@transaction.atomic
+def site_update(site: Site, *, actor: Actor, aliases: Iterable[str] | None = None, **fields: Any) -> Site:
+    before = site_snapshot(site)
+    if "balancer" in fields:
+        fields["balancer"] = _resolve_balancer(fields["balancer"])
+        if fields["balancer"] is None:
+            raise ValidationError({"balancer": "A balancer is required."}, code="required")
+    apply_fields(site, fields, SITE_FIELDS)
+    return _save_site(
+        site, actor=actor, action="site.update", before=before, aliases=None if aliases is None else list(aliases)
+    )
+
+
+@transaction.atomic
+def site_suspend(site: Site, *, actor: Actor, reason: str = "") -> Site:
+    """Suspend a site (Apache answers with the suspended page). Idempotent: suspending a suspended
+    site only updates the reason when one is given."""
+    if site.status == SiteStatus.SUSPENDED and (not reason or reason == site.suspended_reason):
+        site.deployment = None
+        return site
+    before = site_snapshot(site)
+    site.status = SiteStatus.SUSPENDED
+    site.suspended_reason = reason or site.suspended_reason
+    return _save_site(site, actor=actor, action="site.suspend", before=before, aliases=None)
+
+
+@transaction.atomic
+def site_unsuspend(site: Site, *, actor: Actor) -> Site:
+    """Bring a suspended site back. Idempotent: an active site is returned unchanged."""
+    if site.status == SiteStatus.ACTIVE:
+        site.deployment = None
+        return site
+    before = site_snapshot(site)
+    site.status = SiteStatus.ACTIVE
+    site.suspended_reason = ""
+    return _save_site(site, actor=actor, action="site.unsuspend", before=before, aliases=None)
+
+
+@transaction.atomic
+def site_delete(site: Site, *, actor: Actor):
+    """Delete a site and its aliases; returns the automatic deployment that removes its vhost."""
+    domain = site.domain
+    before = site_snapshot(site)
+    delete_audited(site, actor=actor, action="site.delete", key=domain, before=before)
+    return config_changed(actor=actor)
