@@ -17,7 +17,6 @@ from hostpanel import audit
 from hostpanel.audit import Actor
 
 
-
 def apply_fields(instance: models.Model, fields: Mapping[str, Any], allowed: Iterable[str]) -> None:
     """Set the given attributes, refusing names a caller may not change."""
     allowed = set(allowed)
