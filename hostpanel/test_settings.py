@@ -20,3 +20,10 @@ os.environ.setdefault("HOSTPANEL_AUTO_DEPLOY", "0")
 from hostpanel.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests only
+
+# A per-process test database name, so parallel test runs on one PostgreSQL server never collide
+# (pytest-xdist appends its worker id to this).
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = (  # noqa: F405
+        f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
+    )
