@@ -279,8 +279,14 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
     tree: dict[str, str] = {}
     contexts = [_site_context(site, by_name) for site in sorted(snapshot.sites, key=lambda s: s.domain)]
     site_paths = [f"sites/{context.domain}.conf" for context in contexts]
-    if len(set(site_paths)) != len(site_paths):
-        raise UnsafeValue("refusing to render: two sites with the same domain")
+    # Apache would silently give a host name claimed twice to the first vhost: refuse instead.
+    names: dict[str, str] = {}
+    for context in contexts:
+        for name in (context.domain, *context.aliases.split()):
+            owner = names.get(name)
+            if owner is not None:
+                raise UnsafeValue(f"refusing to render: {name} is claimed twice ({owner} and {context.domain})")
+            names[name] = context.domain
     # All sites in one template call (a render per site costs more than the site itself), split on NUL.
     texts = ENV.get_template("site.conf.j2").render({**common, "sites": contexts, "separator": _SEPARATOR})
     parts = texts.split(_SEPARATOR + "\n")
