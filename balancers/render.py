@@ -56,6 +56,7 @@ NODE_ERROR_PATH = "/hostpanel-503.html"
 SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a person, not in seconds
 
 MANIFEST = "MANIFEST"
+_SEPARATOR = "\x00"
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
 
 
@@ -276,17 +277,22 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
     nodes = _nodes(balancers, snapshot, node_ports)
 
     tree: dict[str, str] = {}
-    site_paths = []
-    site_template = ENV.get_template("site.conf.j2")
-    seen: set[str] = set()
-    for site in sorted(snapshot.sites, key=lambda s: s.domain):
-        context = _site_context(site, by_name)
-        path = f"sites/{context.domain}.conf"
-        if path in seen:
-            raise UnsafeValue(f"refusing to render site {context.domain} twice")
-        seen.add(path)
-        tree[path] = site_template.render({**common, "site": context})
-        site_paths.append(path)
+    contexts = [_site_context(site, by_name) for site in sorted(snapshot.sites, key=lambda s: s.domain)]
+    site_paths = [f"sites/{context.domain}.conf" for context in contexts]
+    # Apache would silently give a host name claimed twice to the first vhost: refuse instead.
+    names: dict[str, str] = {}
+    for context in contexts:
+        for name in (context.domain, *context.aliases.split()):
+            owner = names.get(name)
+            if owner is not None:
+                raise UnsafeValue(f"refusing to render: {name} is claimed twice ({owner} and {context.domain})")
+            names[name] = context.domain
+    # All sites in one template call (a render per site costs more than the site itself), split on NUL.
+    texts = ENV.get_template("site.conf.j2").render({**common, "sites": contexts, "separator": _SEPARATOR})
+    parts = texts.split(_SEPARATOR + "\n")
+    if len(parts) != len(contexts) + 1 or parts[-1] != "":
+        raise UnsafeValue("refusing to render: the site template's output could not be split per site")
+    tree.update(zip(site_paths, parts[:-1], strict=True))
 
     tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(common, balancers=balancers)
     tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(

@@ -81,7 +81,7 @@ def running(db, tmp_path, actor, backend_factory, apache_factory):
             node_port_base=free_port_block(3),
         )
         write_tree(render_tree(load_snapshot(), frontend), config_dir)
-        apache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"])
+        apache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"], manager=True)
         check = apache.configtest()
         assert check.ok, check.output
         apache.start()
@@ -178,3 +178,30 @@ def test_a_suspended_site_is_answered_by_apache_and_never_reaches_a_backend(runn
     assert all(b.requests == [] for b in backends.values())
     # The live site next to it still works.
     assert client.get("linux.co.uk", "/").status == 200
+
+
+def test_the_balancer_manager_shows_the_rendered_members_with_routes_and_states(running):
+    backends, client, apache = running("single-pass")
+    import urllib.request
+
+    from defusedxml import ElementTree
+
+    request = urllib.request.Request(apache.manager_url + "?xml=1", headers={"Referer": apache.manager_url})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        root = ElementTree.fromstring(resp.read())
+    ns = {"httpd": "http://httpd.apache.org"}
+    (balancer,) = root.findall("httpd:balancers/httpd:balancer", ns)
+    assert balancer.findtext("httpd:name", namespaces=ns) == "balancer://bronze"
+    assert balancer.findtext("httpd:stickysession", namespaces=ns) == "BALANCEID"
+    workers = {
+        w.findtext("httpd:name", namespaces=ns): (
+            w.findtext("httpd:route", namespaces=ns) or "",
+            w.findtext("httpd:lbset", namespaces=ns),
+            w.findtext("httpd:status", namespaces=ns),
+        )
+        for w in balancer.findall("httpd:workers/httpd:worker", ns)
+    }
+    assert workers[backends["zope1"].url][:2] == ("zope1", "1")
+    assert workers[backends["zope2"].url][:2] == ("zope2", "1")
+    route, lbset, status = workers[backends["backup"].url]
+    assert (route, lbset) == ("", "2") and "Stby" in status
