@@ -1,0 +1,602 @@
+"""Live status from every front-end's balancer-manager, and live member changes through it.
+
+The only module that speaks HTTP to balancer-manager (apache-facts.md §4). Three layers:
+
+* **fetch** (`fetch_manager`, `fetch_all`): GET `<url>?xml=1` with the mandatory `Referer`, optional basic
+  auth, a total deadline per host and a response size limit; many front-ends concurrently, so a page waits
+  for the slowest host's timeout, never the sum. A host's failure becomes a `HostStatus` with a state
+  (ok / down / timeout / refused / html / junk / unconfigured) and a human reason — nothing here raises to the caller.
+* **parse** (`parse_manager_xml`, `nonces_from_html`): pure functions of bytes, hardened with defusedxml (no DTD,
+  no entities), a size limit and a namespace check, into frozen dataclasses.
+* **change** (`apply_member_change`): read the nonce, POST the form body with the Referer, and read the state back,
+  because Apache answers 200 even when it ignored the request (wrong nonce, missing Referer).
+
+`status_overview()` joins the database's intended state with the live state for the dashboard and the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import enum
+import http.client
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+from django.conf import settings
+
+NAMESPACE = "http://httpd.apache.org"
+_NS = "{" + NAMESPACE + "}"
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # 5,000 vhosts share a handful of balancers: real answers are a few kB
+USER_AGENT = "HostPanel status"
+
+
+class HostState(enum.StrEnum):
+    OK = "ok"
+    DOWN = "down"  # connection reset, no route, DNS failure, HTTP error status (401, 403, 500 ...)
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    HTML = "html"  # Apache ignored our parameters (missing/foreign Referer: AH10187) and sent the HTML page
+    JUNK = "junk"  # not a balancer-manager document (wrong namespace, malformed, hostile, oversized)
+    UNCONFIGURED = "unconfigured"  # the front-end has no balancer_manager_url
+
+
+class StatusError(Exception):
+    """A failure of one host, with the state it puts the host in and a reason a person can act on."""
+
+    def __init__(self, state: HostState, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberFlags:
+    """The flags of a worker's status string, e.g. "Init Stby Ok " -> init, hot_standby, ok."""
+
+    ok: bool = False
+    error: bool = False
+    init: bool = False
+    hot_standby: bool = False
+    drain: bool = False
+    disabled: bool = False
+    stopped: bool = False
+    ignore_errors: bool = False
+    hot_spare: bool = False
+    unknown: tuple[str, ...] = ()
+
+    TOKENS = {
+        "Ok": "ok",
+        "Err": "error",
+        "Init": "init",
+        "Stby": "hot_standby",
+        "Drn": "drain",
+        "Dis": "disabled",
+        "Stop": "stopped",
+        "Ign": "ignore_errors",
+        "Spar": "hot_spare",
+    }
+
+    @classmethod
+    def parse(cls, status: str) -> MemberFlags:
+        values: dict[str, Any] = {}
+        unknown: list[str] = []
+        for token in status.split():
+            name = cls.TOKENS.get(token)
+            if name:
+                values[name] = True
+            else:
+                unknown.append(token)
+        return cls(**values, unknown=tuple(unknown))
+
+    @property
+    def state(self) -> str:
+        """One word for a badge, most severe first."""
+        if self.stopped:
+            return "stopped"
+        if self.disabled:
+            return "disabled"
+        if self.error:
+            return "error"
+        if self.drain:
+            return "drain"
+        if self.hot_standby:
+            return "hot standby"
+        if self.ok:
+            return "ok"
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """One worker of a balancer as balancer-manager reports it."""
+
+    url: str
+    route: str
+    lbset: int
+    loadfactor: float
+    status: str
+    flags: MemberFlags
+    elected: int
+    busy: int
+    load: int  # lbstatus: the lbmethod's running score
+    transferred: int
+    read: int
+    error_time: str | None = None
+    redirect: str = ""
+    timeout: int | None = None
+    retry: int | None = None
+
+
+@dataclass(frozen=True)
+class BalancerStatus:
+    name: str  # "bronze" (balancer-manager's `b` parameter)
+    sticky_cookie: str
+    lbmethod: str
+    nofailover: bool
+    maxattempts: int | None
+    timeout: int | None
+    nonce: str
+    members: tuple[MemberStatus, ...] = ()
+
+    def member(self, url: str) -> MemberStatus | None:
+        return next((m for m in self.members if m.url == url), None)
+
+
+@dataclass
+class HostStatus:
+    """One front-end's answer (or failure) at one time."""
+
+    frontend_id: int | None
+    frontend_name: str
+    url: str
+    state: HostState
+    reason: str = ""
+    balancers: tuple[BalancerStatus, ...] = ()
+    fetched_at: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.state == HostState.OK
+
+    def balancer(self, name: str) -> BalancerStatus | None:
+        return next((b for b in self.balancers if b.name == name), None)
+
+
+# --- parsing (pure) ------------------------------------------------------------------------------
+
+
+def _text(element: Element, name: str) -> str | None:
+    child = element.find(_NS + name)
+    if child is None:
+        return None
+    return (child.text or "").strip()
+
+
+def _int(element: Element, name: str, default: int | None = 0) -> int | None:
+    value = _text(element, name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise StatusError(HostState.JUNK, f"<{name}> is not a number: {value[:40]!r}") from None
+
+
+def _float(element: Element, name: str) -> float:
+    value = _text(element, name) or "0"
+    try:
+        return float(value)
+    except ValueError:
+        raise StatusError(HostState.JUNK, f"<{name}> is not a number: {value[:40]!r}") from None
+
+
+def looks_like_html(data: bytes) -> bool:
+    head = data[:512].lstrip().lower()
+    return head.startswith(b"<!doctype html") or head.startswith(b"<html") or b"<html" in head
+
+
+def parse_manager_xml(data: bytes, *, max_bytes: int | None = None) -> tuple[BalancerStatus, ...]:
+    """Parse balancer-manager's `?xml=1` document. Raises StatusError(HTML or JUNK) on anything else:
+    the HTML page, a DTD or entity (billion laughs, external entities), an oversized document, another
+    namespace, or malformed XML."""
+    max_bytes = MAX_RESPONSE_BYTES if max_bytes is None else max_bytes
+    if len(data) > max_bytes:
+        raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
+    if looks_like_html(data):
+        raise StatusError(
+            HostState.HTML,
+            "balancer-manager sent its HTML page instead of XML: it ignored the request's parameters "
+            "(a Referer whose host differs from the manager's server name, AH10187)",
+        )
+    try:
+        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise StatusError(HostState.JUNK, f"refused hostile XML ({type(exc).__name__})") from None
+    except (ParseError, ValueError) as exc:
+        raise StatusError(HostState.JUNK, f"not XML: {str(exc)[:120]}") from None
+    if root.tag != _NS + "manager":
+        raise StatusError(HostState.JUNK, f"not a balancer-manager document (root element {root.tag[:80]!r})")
+    balancers = []
+    for element in root.iterfind(f"{_NS}balancers/{_NS}balancer"):
+        full_name = _text(element, "name") or ""
+        name = full_name.removeprefix("balancer://")
+        if not name:
+            raise StatusError(HostState.JUNK, "a balancer without a name")
+        members = []
+        for worker in element.iterfind(f"{_NS}workers/{_NS}worker"):
+            status = _text(worker, "status") or ""
+            members.append(
+                MemberStatus(
+                    url=_text(worker, "name") or "",
+                    route=_text(worker, "route") or "",
+                    lbset=_int(worker, "lbset") or 0,
+                    loadfactor=_float(worker, "loadfactor"),
+                    status=status,
+                    flags=MemberFlags.parse(status),
+                    elected=_int(worker, "elected") or 0,
+                    busy=_int(worker, "busy") or 0,
+                    load=_int(worker, "lbstatus") or 0,
+                    transferred=_int(worker, "transferred") or 0,
+                    read=_int(worker, "read") or 0,
+                    error_time=_text(worker, "error_time") or None,
+                    redirect=_text(worker, "redirect") or "",
+                    timeout=_int(worker, "timeout", None),
+                    retry=_int(worker, "retry", None),
+                )
+            )
+        balancers.append(
+            BalancerStatus(
+                name=name,
+                sticky_cookie=_text(element, "stickysession") or "",
+                lbmethod=_text(element, "lbmethod") or "",
+                nofailover=(_text(element, "nofailover") or "").lower() == "on",
+                maxattempts=_int(element, "maxattempts", None),
+                timeout=_int(element, "timeout", None),
+                nonce=_text(element, "nonce") or "",
+                members=tuple(members),
+            )
+        )
+    return tuple(balancers)
+
+
+_NONCE_LINK = re.compile(r"[?&](?:amp;)?b=([A-Za-z0-9_.-]+)&(?:amp;)?(?:w=[^&\"'\s]*&(?:amp;)?)?nonce=([0-9A-Za-z-]+)")
+
+
+def nonces_from_html(text: str) -> dict[str, str]:
+    """{balancer name: nonce} from the `nonce=` in the HTML page's links (builds whose XML has no nonce)."""
+    found: dict[str, str] = {}
+    for name, nonce in _NONCE_LINK.findall(text):
+        found.setdefault(name, nonce)
+    return found
+
+
+# --- fetching ------------------------------------------------------------------------------------
+
+
+def status_timeout() -> float:
+    return float(getattr(settings, "HOSTPANEL_STATUS_TIMEOUT", 2.0))
+
+
+@dataclass(frozen=True)
+class ManagerEndpoint:
+    """Where and how to reach one front-end's balancer-manager (a plain value, safe to hand to a thread)."""
+
+    frontend_id: int | None
+    frontend_name: str
+    url: str
+    username: str = ""
+    password: str = ""
+
+    @classmethod
+    def of(cls, frontend: Any) -> ManagerEndpoint:
+        return cls(
+            frontend_id=frontend.pk,
+            frontend_name=frontend.name,
+            url=frontend.balancer_manager_url,
+            username=frontend.manager_username,
+            password=frontend.manager_password,
+        )
+
+
+def _request(
+    endpoint: ManagerEndpoint,
+    method: str,
+    *,
+    query: str = "",
+    body: bytes | None = None,
+    timeout: float,
+    max_bytes: int | None = None,
+) -> bytes:
+    """One HTTP request to the manager within `timeout` seconds in total; raises StatusError."""
+    max_bytes = MAX_RESPONSE_BYTES if max_bytes is None else max_bytes
+    deadline = time.monotonic() + timeout
+    parts = urllib.parse.urlsplit(endpoint.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StatusError(HostState.UNCONFIGURED, f"not an http(s) URL: {endpoint.url[:100]!r}")
+    path = (parts.path or "/") + (f"?{query}" if query else "")
+    headers = {"Referer": endpoint.url, "User-Agent": USER_AGENT, "Accept": "application/xml, text/xml, */*"}
+    if endpoint.username or endpoint.password:
+        token = base64.b64encode(f"{endpoint.username}:{endpoint.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            hint = " (check the manager user name and password)" if response.status == 401 else ""
+            raise StatusError(HostState.DOWN, f"HTTP {response.status} {response.reason}{hint}")
+        length = response.getheader("Content-Length")
+        if length and length.isdigit() and int(length) > max_bytes:
+            raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            if conn.sock is not None:
+                conn.sock.settimeout(remaining)
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except StatusError:
+        raise
+    except ConnectionRefusedError:
+        raise StatusError(HostState.REFUSED, f"connection refused by {parts.netloc}") from None
+    except TimeoutError:
+        raise StatusError(HostState.TIMEOUT, f"no answer from {parts.netloc} within {timeout:g} s") from None
+    except ssl.SSLError as exc:
+        raise StatusError(HostState.DOWN, f"TLS error: {exc}") from None
+    except socket.gaierror as exc:
+        raise StatusError(HostState.DOWN, f"cannot resolve {parts.hostname}: {exc.strerror}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise StatusError(HostState.DOWN, f"{type(exc).__name__}: {exc}"[:200]) from None
+    finally:
+        conn.close()
+
+
+def fetch_manager(endpoint: ManagerEndpoint, *, timeout: float | None = None) -> HostStatus:
+    """The parsed state of one front-end, or its failure; never raises."""
+    timeout = status_timeout() if timeout is None else timeout
+    started = time.monotonic()
+    result = HostStatus(endpoint.frontend_id, endpoint.frontend_name, endpoint.url, HostState.OK)
+    try:
+        if not endpoint.url:
+            raise StatusError(HostState.UNCONFIGURED, "no balancer-manager URL is set for this front-end")
+        data = _request(endpoint, "GET", query="xml=1", timeout=timeout)
+        result.balancers = parse_manager_xml(data)
+        if any(not b.nonce for b in result.balancers):
+            result.balancers = _with_html_nonces(endpoint, result.balancers, deadline=started + timeout)
+    except StatusError as exc:
+        result.state, result.reason = exc.state, exc.reason
+    except Exception as exc:  # noqa: BLE001 - a dashboard must show the host, not crash
+        result.state, result.reason = HostState.JUNK, f"unexpected {type(exc).__name__}: {exc}"[:200]
+    result.duration = time.monotonic() - started
+    return result
+
+
+def _with_html_nonces(
+    endpoint: ManagerEndpoint, balancers: tuple[BalancerStatus, ...], *, deadline: float
+) -> tuple[BalancerStatus, ...]:
+    """Older 2.4 builds have no <httpd:nonce>: take it from the HTML page's links."""
+    remaining = max(deadline - time.monotonic(), 0.1)
+    html = _request(endpoint, "GET", timeout=remaining).decode("utf-8", "replace")
+    nonces = nonces_from_html(html)
+    return tuple(b if b.nonce else _replace(b, nonce=nonces.get(b.name, "")) for b in balancers)
+
+
+def _replace(balancer: BalancerStatus, **changes: Any) -> BalancerStatus:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(balancer, **changes)
+
+
+def fetch_all(endpoints: Sequence[ManagerEndpoint], *, timeout: float | None = None) -> list[HostStatus]:
+    """All front-ends concurrently, in the given order. The whole call takes about the slowest host's
+    timeout: a thread that overruns its own deadline is reported as a timeout and abandoned."""
+    timeout = status_timeout() if timeout is None else timeout
+    if not endpoints:
+        return []
+    results: list[HostStatus | None] = [None] * len(endpoints)
+
+    def run(index: int, endpoint: ManagerEndpoint) -> None:
+        results[index] = fetch_manager(endpoint, timeout=timeout)
+
+    threads = [
+        threading.Thread(target=run, args=(i, e), name=f"status-{e.frontend_name}", daemon=True)
+        for i, e in enumerate(endpoints)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout * 2 + 0.5  # fetch + optional HTML nonce fallback share one timeout
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+    return [
+        r
+        if r is not None
+        else HostStatus(e.frontend_id, e.frontend_name, e.url, HostState.TIMEOUT, f"no answer within {timeout:g} s")
+        for r, e in zip(results, endpoints, strict=True)
+    ]
+
+
+def enabled_endpoints() -> list[ManagerEndpoint]:
+    from balancers.models import FrontEnd  # noqa: PLC0415
+
+    return [ManagerEndpoint.of(f) for f in FrontEnd.objects.filter(enabled=True).order_by("name")]
+
+
+# --- live changes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """Flags to set on a worker; None leaves a flag as it is."""
+
+    hot_standby: bool | None = None
+    drain: bool | None = None
+    disabled: bool | None = None
+    loadfactor: int | None = None
+
+    def form(self) -> dict[str, str]:
+        fields: dict[str, str] = {}
+        for flag, value in (("H", self.hot_standby), ("N", self.drain), ("D", self.disabled)):
+            if value is not None:
+                fields[f"w_status_{flag}"] = "1" if value else "0"
+        if self.loadfactor is not None:
+            fields["w_lf"] = str(self.loadfactor)
+        return fields
+
+    def mismatches(self, member: MemberStatus) -> list[str]:
+        """What the live worker does not (yet) show of this change."""
+        wrong = []
+        for name in ("hot_standby", "drain", "disabled"):
+            wanted = getattr(self, name)
+            if wanted is not None and getattr(member.flags, name) != wanted:
+                wrong.append(f"{name.replace('_', ' ')} is {'on' if not wanted else 'off'}")
+        if self.loadfactor is not None and abs(member.loadfactor - self.loadfactor) > 0.001:
+            wrong.append(f"loadfactor is {member.loadfactor:g}")
+        return wrong
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """One front-end's outcome of a live change."""
+
+    frontend_id: int | None
+    frontend_name: str
+    applied: bool
+    reason: str = ""
+    live_status: str = ""
+    worker_url: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_worker(balancer: BalancerStatus, *, urls: Iterable[str], route: str) -> MemberStatus | None:
+    """A member's worker on a front-end: by URL first, then by route (routes are unique per balancer)."""
+    candidates = [u.rstrip("/") for u in urls]
+    for member in balancer.members:
+        if member.url.rstrip("/") in candidates:
+            return member
+    if route:
+        for member in balancer.members:
+            if member.route == route:
+                return member
+    return None
+
+
+def apply_member_change(
+    endpoint: ManagerEndpoint,
+    *,
+    balancer: str,
+    worker_urls: Sequence[str],
+    route: str,
+    change: MemberChange,
+    timeout: float | None = None,
+    attempts: int = 2,
+) -> ApplyResult:
+    """Read the nonce, POST the change, read it back. A second attempt covers a graceful reload that
+    changed the nonce in between. Never raises."""
+    timeout = status_timeout() if timeout is None else timeout
+
+    def failed(reason: str, worker: MemberStatus | None = None) -> ApplyResult:
+        return ApplyResult(
+            endpoint.frontend_id,
+            endpoint.frontend_name,
+            False,
+            reason,
+            worker.status.strip() if worker else "",
+            worker.url if worker else "",
+        )
+
+    reason = ""
+    worker: MemberStatus | None = None
+    for _attempt in range(attempts):
+        host = fetch_manager(endpoint, timeout=timeout)
+        if not host.ok:
+            return failed(f"{host.state}: {host.reason}")
+        live = host.balancer(balancer)
+        if live is None:
+            return failed(f"balancer {balancer!r} is not on this front-end (not deployed yet?)")
+        worker = find_worker(live, urls=worker_urls, route=route)
+        if worker is None:
+            return failed(f"member {route or worker_urls[0]!r} is not in balancer {balancer!r} on this front-end")
+        if not live.nonce:
+            return failed("no nonce in the XML nor in the HTML page")
+        body = urllib.parse.urlencode({"b": balancer, "w": worker.url, "nonce": live.nonce, **change.form()})
+        try:
+            _request(endpoint, "POST", body=body.encode(), timeout=timeout)
+        except StatusError as exc:
+            return failed(f"{exc.state}: {exc.reason}", worker)
+        check = fetch_manager(endpoint, timeout=timeout)
+        if not check.ok:
+            return failed(f"sent, but the read-back failed: {check.state}: {check.reason}", worker)
+        after_balancer = check.balancer(balancer)
+        after = find_worker(after_balancer, urls=[worker.url], route=route) if after_balancer else None
+        if after is None:
+            return failed("the member vanished while it was being changed", worker)
+        wrong = change.mismatches(after)
+        if not wrong:
+            return ApplyResult(
+                endpoint.frontend_id, endpoint.frontend_name, True, "applied", after.status.strip(), after.url
+            )
+        worker = after
+        reason = "Apache answered but ignored the change (" + ", ".join(wrong) + ")"
+    return failed(reason, worker)
+
+
+def apply_member_change_all(
+    endpoints: Sequence[ManagerEndpoint],
+    *,
+    balancer: str,
+    worker_urls_by_frontend: dict[int | None, list[str]],
+    route: str,
+    change: MemberChange,
+    timeout: float | None = None,
+) -> list[ApplyResult]:
+    """apply_member_change on every front-end concurrently; bounded by the slowest host."""
+    if not endpoints:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(endpoints), 16), thread_name_prefix="bm-apply") as pool:
+        futures = [
+            pool.submit(
+                apply_member_change,
+                e,
+                balancer=balancer,
+                worker_urls=worker_urls_by_frontend.get(e.frontend_id, []),
+                route=route,
+                change=change,
+                timeout=timeout,
+            )
+            for e in endpoints
+        ]
+        return [f.result() for f in futures]
