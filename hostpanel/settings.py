@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hostpanel.permissions.panel_context",
             ],
         },
     },
@@ -150,6 +151,7 @@ AXES_COOLOFF_TIME = env_float("HOSTPANEL_LOGIN_COOLOFF_HOURS", 0.25, minimum=0.0
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 
 # --- background tasks (django.tasks) -----------------------------------------------------
 TASKS_BACKEND = env_choice("HOSTPANEL_TASKS_BACKEND", "db", ("db", "rq", "immediate"))
