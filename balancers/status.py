@@ -600,3 +600,248 @@ def apply_member_change_all(
             for e in endpoints
         ]
         return [f.result() for f in futures]
+
+
+# --- the aggregated view (dashboard page and GET /api/v1/status/) --------------------------------
+
+SPARKLINE_MINUTES = 60
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _live_member_dict(worker: MemberStatus) -> dict[str, Any]:
+    return {
+        "state": worker.flags.state,
+        "status": worker.status.strip(),
+        "url": worker.url,
+        "hot_standby": worker.flags.hot_standby,
+        "drain": worker.flags.drain,
+        "disabled": worker.flags.disabled,
+        "stopped": worker.flags.stopped,
+        "error": worker.flags.error,
+        "loadfactor": worker.loadfactor,
+        "lbset": worker.lbset,
+        "elected": worker.elected,
+        "busy": worker.busy,
+        "load": worker.load,
+        "transferred": worker.transferred,
+        "read": worker.read,
+        "error_time": worker.error_time,
+    }
+
+
+def _drift(intended: dict[str, Any], live: dict[str, dict[str, Any]], hosts: list[HostStatus]) -> list[str]:
+    """Human sentences for every way the live workers differ from the database or from each other."""
+    problems: list[str] = []
+    seen: dict[str, tuple] = {}
+    for host in hosts:
+        if not host.ok:
+            continue
+        worker = live.get(host.frontend_name)
+        if worker is None or worker["state"] == "missing":
+            problems.append(f"{host.frontend_name}: not in this balancer (not deployed yet?)")
+            continue
+        for flag, words in (("hot_standby", "hot standby"), ("drain", "drain"), ("disabled", "disabled")):
+            if worker[flag] != intended[flag]:
+                panel, actual = ("on", "off") if intended[flag] else ("off", "on")
+                problems.append(f"{host.frontend_name}: {words} is {panel} in the panel but {actual} live")
+        if abs(worker["loadfactor"] - intended["loadfactor"]) > 0.001:
+            problems.append(
+                f"{host.frontend_name}: loadfactor {intended['loadfactor']} in the panel, {worker['loadfactor']:g} live"
+            )
+        seen[host.frontend_name] = (worker["hot_standby"], worker["drain"], worker["disabled"], worker["loadfactor"])
+    if len(set(seen.values())) > 1:
+        problems.append("front-ends disagree: " + ", ".join(f"{name} {live[name]['status']}" for name in seen))
+    return problems
+
+
+def _sparklines(
+    samples: Iterable[tuple[int, str, str, str, datetime.datetime, int, int, int]],
+    member_key: dict[tuple[str, str], int],
+    route_key: dict[tuple[str, str], int],
+    *,
+    now: datetime.datetime,
+    buckets: int,
+    minutes: int,
+) -> dict[int, dict[str, list[int]]]:
+    """Per member id: requests elected and bytes moved per time bucket, summed over front-ends. Apache's
+    counters are cumulative since its last restart, so each bucket holds the delta to the previous sample
+    (a counter that went down was reset by a restart: its new value is the delta)."""
+    start = now - datetime.timedelta(minutes=minutes)
+    width = minutes * 60 / buckets
+    series: dict[int, dict[str, list[int]]] = {}
+    previous: dict[tuple[int, str, str], tuple[int, int]] = {}
+    for frontend_id, balancer, url, route, taken_at, elected, transferred, read in samples:
+        member_id = member_key.get((balancer, url)) or (route_key.get((balancer, route)) if route else None)
+        if member_id is None:
+            continue
+        traffic = transferred + read
+        key = (frontend_id, balancer, url)
+        before = previous.get(key)
+        previous[key] = (elected, traffic)
+        if before is None:
+            continue
+        d_elected = elected - before[0] if elected >= before[0] else elected
+        d_traffic = traffic - before[1] if traffic >= before[1] else traffic
+        index = min(int((taken_at - start).total_seconds() // width), buckets - 1)
+        if index < 0:
+            continue
+        line = series.setdefault(member_id, {"elected": [0] * buckets, "traffic": [0] * buckets})
+        line["elected"][index] += d_elected
+        line["traffic"][index] += d_traffic
+    return series
+
+
+def status_overview(*, hosts: list[HostStatus] | None = None, timeout: float | None = None) -> dict[str, Any]:
+    """Intended (database) and live (every enabled front-end's balancer-manager) state of every balancer,
+    with drift, the last deployment and an hour of history. JSON-safe; a fixed number of SQL queries
+    whatever the number of sites, balancers, members or front-ends."""
+    from django.db.models import Prefetch  # noqa: PLC0415
+    from django.utils import timezone  # noqa: PLC0415
+
+    from balancers.choices import RenderMode  # noqa: PLC0415
+    from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, StatusSample, ZopeServer  # noqa: PLC0415
+
+    frontends = list(FrontEnd.objects.filter(enabled=True).order_by("name"))
+    if hosts is None:
+        hosts = fetch_all([ManagerEndpoint.of(f) for f in frontends], timeout=timeout)
+    now = timezone.now()
+    balancers = list(
+        Balancer.objects.order_by("name").prefetch_related(
+            Prefetch(
+                "members",
+                queryset=BalancerMember.objects.select_related("zope_server").order_by("lbset", "zope_server__name"),
+            )
+        )
+    )
+    server_names = list(ZopeServer.objects.order_by("name").values_list("name", flat=True))
+    node_index = {name: i for i, name in enumerate(server_names)}
+    deployment = Deployment.objects.order_by("-created_at", "-id").prefetch_related("hosts").first()
+    buckets = max(SPARKLINE_MINUTES * 60 // max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1), 2)
+    buckets = min(buckets, 120)
+    samples = (
+        StatusSample.objects.filter(taken_at__gte=now - datetime.timedelta(minutes=SPARKLINE_MINUTES + 1))
+        .order_by("taken_at", "id")
+        .values_list("frontend_id", "balancer", "member_url", "route", "taken_at", "elected", "transferred", "read")
+    )
+
+    member_key: dict[tuple[str, str], int] = {}
+    route_key: dict[tuple[str, str], int] = {}
+    for balancer in balancers:
+        for member in balancer.members.all():
+            member_key[(balancer.name, member.zope_server.url)] = member.pk
+            route_key[(balancer.name, member.zope_server.name)] = member.pk
+            if balancer.render_mode == RenderMode.NODE_VHOSTS:
+                for f in frontends:
+                    member_key[(balancer.name, _node_url(f, node_index[member.zope_server.name]))] = member.pk
+    history = _sparklines(
+        samples.iterator(), member_key, route_key, now=now, buckets=buckets, minutes=SPARKLINE_MINUTES
+    )
+
+    out_balancers = []
+    for balancer in balancers:
+        live_by_host = {h.frontend_name: h.balancer(balancer.name) for h in hosts if h.ok}
+        members_out = []
+        matched: dict[str, set[str]] = {name: set() for name in live_by_host}
+        for member in balancer.members.all():
+            intended = {
+                "hot_standby": member.hot_standby,
+                "drain": member.drain,
+                "disabled": member.disabled,
+                "loadfactor": member.loadfactor,
+                "state": member.state,
+            }
+            live: dict[str, dict[str, Any]] = {}
+            for host in hosts:
+                if not host.ok:
+                    live[host.frontend_name] = {"state": "unknown", "status": f"{host.state}"}
+                    continue
+                live_balancer = live_by_host[host.frontend_name]
+                urls = [member.zope_server.url]
+                frontend = next((f for f in frontends if f.pk == host.frontend_id), None)
+                if balancer.render_mode == RenderMode.NODE_VHOSTS and frontend is not None:
+                    urls.append(_node_url(frontend, node_index[member.zope_server.name]))
+                worker = find_worker(live_balancer, urls=urls, route=member.zope_server.name) if live_balancer else None
+                if worker is None:
+                    live[host.frontend_name] = {"state": "missing", "status": "not on this front-end"}
+                else:
+                    matched[host.frontend_name].add(worker.url)
+                    live[host.frontend_name] = _live_member_dict(worker)
+            drift = _drift(intended, live, hosts)
+            line = history.get(member.pk, {"elected": [0] * buckets, "traffic": [0] * buckets})
+            members_out.append(
+                {
+                    "id": member.pk,
+                    "route": member.zope_server.name,
+                    "zope_server": member.zope_server.name,
+                    "url": member.zope_server.url,
+                    "lbset": member.lbset,
+                    "intended": intended,
+                    "live": live,
+                    "in_sync": not drift,
+                    "drift": drift,
+                    "history": line,
+                }
+            )
+        unknown = [
+            {"frontend": name, "url": w.url, "route": w.route, "status": w.status.strip()}
+            for name, live_balancer in live_by_host.items()
+            if live_balancer
+            for w in live_balancer.members
+            if w.url not in matched[name]
+        ]
+        out_balancers.append(
+            {
+                "id": balancer.pk,
+                "name": balancer.name,
+                "lbmethod": balancer.lbmethod,
+                "sticky_cookie": balancer.sticky_cookie,
+                "members": members_out,
+                "unknown_live_members": unknown,
+                "missing_on": [name for name, b in live_by_host.items() if b is None],
+            }
+        )
+    return {
+        "generated_at": now.isoformat(),
+        "timeout": status_timeout() if timeout is None else timeout,
+        "history_minutes": SPARKLINE_MINUTES,
+        "frontends": [
+            {
+                "id": h.frontend_id,
+                "name": h.frontend_name,
+                "url": h.url,
+                "state": str(h.state),
+                "reason": h.reason,
+                "duration": round(h.duration, 3),
+                "fetched_at": _iso(h.fetched_at),
+            }
+            for h in hosts
+        ],
+        "last_deployment": _deployment_dict(deployment),
+        "balancers": out_balancers,
+    }
+
+
+def _node_url(frontend: Any, index: int) -> str:
+    host = f"[{frontend.node_address}]" if ":" in frontend.node_address else frontend.node_address
+    return f"http://{host}:{frontend.node_port_base + index}"
+
+
+def _deployment_dict(deployment: Any) -> dict[str, Any] | None:
+    if deployment is None:
+        return None
+    return {
+        "id": deployment.pk,
+        "status": deployment.status,
+        "trigger": deployment.trigger,
+        "actor": deployment.actor,
+        "revision": deployment.revision,
+        "created_at": _iso(deployment.created_at),
+        "finished_at": _iso(deployment.finished_at),
+        "hosts": [
+            {"frontend": h.frontend_name, "status": h.status, "stage": h.stage, "error": h.error[:300]}
+            for h in deployment.hosts.all()
+        ],
+    }
