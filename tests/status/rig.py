@@ -36,10 +36,15 @@ MODULES = [
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    # HTTP/1.0: every connection closes, so a stopped backend is really gone (no pooled keep-alive
+    # connection from Apache keeps reaching its handler thread).
+    protocol_version = "HTTP/1.0"
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         body = self.server.backend_name.encode()  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
+        self.send_header("X-Backend", self.server.backend_name)  # type: ignore[attr-defined]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
