@@ -27,14 +27,14 @@ def _context(request: HttpRequest) -> dict:
     return {"overview": overview, "refresh_ms": REFRESH_MS, "flags": FLAGS}
 
 
+@panel_view  # outermost: anonymous -> login, whatever the method
 @require_GET
-@panel_view
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "balancers/dashboard.html", _context(request))
 
 
+@panel_view  # outermost: anonymous -> login, whatever the method
 @require_GET
-@panel_view
 def dashboard_partial(request: HttpRequest) -> HttpResponse:
     """The grid alone, fetched every few seconds by hostpanel.js (data-poll-url)."""
     return render(request, "balancers/_dashboard_grid.html", _context(request))
@@ -50,8 +50,8 @@ def _parse_bool(value: str | None) -> bool | None:
     raise ValidationError(f"Not a yes/no value: {value[:20]!r}.")
 
 
-@require_POST
 @panel_view  # POST: operators only (403 for viewers)
+@require_POST
 def member_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(BalancerMember.objects.select_related("balancer", "zope_server"), pk=pk)
     data = request.POST

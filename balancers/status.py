@@ -500,6 +500,19 @@ class ApplyResult:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    # the names the panel's generic result list reads (hostpanel.templatetags.panel.result_items)
+    @property
+    def name(self) -> str:
+        return self.frontend_name
+
+    @property
+    def ok(self) -> bool:
+        return self.applied
+
+    @property
+    def detail(self) -> str:
+        return f"{self.reason} ({self.live_status})" if self.applied and self.live_status else self.reason
+
 
 def find_worker(balancer: BalancerStatus, *, urls: Iterable[str], route: str) -> MemberStatus | None:
     """A member's worker on a front-end: by URL first, then by route (routes are unique per balancer)."""

@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("balancers.urls")),  # the dashboard is the home page
+    path("audit/", views.AuditListView.as_view(), name="audit_list"),
+    path("sites/", include("sites.urls")),
+    path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
     path("", views.HomeView.as_view(), name="home"),
 ]

@@ -80,7 +80,7 @@ def test_operators_see_toggle_buttons_and_viewers_do_not(demo, operator_client, 
 
 def test_a_viewer_cannot_toggle(demo, viewer_client):
     zope2 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
-    response = viewer_client.post(f"/members/{zope2.pk}/toggle/", {"drain": "1"})
+    response = viewer_client.post(f"/members/{zope2.pk}/flags/", {"drain": "1"})
     assert response.status_code == 403
     assert not BalancerMember.objects.get(pk=zope2.pk).drain
 
@@ -88,7 +88,7 @@ def test_a_viewer_cannot_toggle(demo, viewer_client):
 def test_an_operator_toggles_and_sees_each_front_end_result(demo, actor, operator_client, closed_port):
     add_frontend(actor, "fe-down", f"http://127.0.0.1:{closed_port}/balancer-manager")
     zope2 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
-    response = operator_client.post(f"/members/{zope2.pk}/toggle/", {"drain": "1"}, follow=True)
+    response = operator_client.post(f"/members/{zope2.pk}/flags/", {"drain": "1"}, follow=True)
     assert BalancerMember.objects.get(pk=zope2.pk).drain
     text = response.content.decode()
     assert "drain on saved" in text and "fe-down: not applied live: refused" in text
@@ -99,7 +99,7 @@ def test_the_toggle_needs_csrf(demo, django_user_model):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     zope2 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
-    assert client.post(f"/members/{zope2.pk}/toggle/", {"drain": "1"}).status_code == 403
+    assert client.post(f"/members/{zope2.pk}/flags/", {"drain": "1"}).status_code == 403
 
 
 def test_the_guard_rail_asks_for_confirmation_then_forces(demo, actor, operator_client):
@@ -108,17 +108,17 @@ def test_the_guard_rail_asks_for_confirmation_then_forces(demo, actor, operator_
             BalancerMember.objects.get(balancer=demo, zope_server__name=route), actor=actor, disabled=True
         )
     zope2 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
-    response = operator_client.post(f"/members/{zope2.pk}/toggle/", {"disabled": "1"})
+    response = operator_client.post(f"/members/{zope2.pk}/flags/", {"disabled": "1"})
     assert response.status_code == 409 and "no usable member" in response.content.decode()
     assert not BalancerMember.objects.get(pk=zope2.pk).disabled
-    operator_client.post(f"/members/{zope2.pk}/toggle/", {"disabled": "1", "force": "1"})
+    operator_client.post(f"/members/{zope2.pk}/flags/", {"disabled": "1", "force": "1"})
     assert BalancerMember.objects.get(pk=zope2.pk).disabled
 
 
 def test_a_bad_load_factor_is_a_message_not_a_500(demo, operator_client):
     zope2 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
     for value in ("abc", "0", "101"):
-        response = operator_client.post(f"/members/{zope2.pk}/toggle/", {"loadfactor": value}, follow=True)
+        response = operator_client.post(f"/members/{zope2.pk}/flags/", {"loadfactor": value}, follow=True)
         assert response.status_code == 200 and "msg-error" in response.content.decode()
     assert BalancerMember.objects.get(pk=zope2.pk).loadfactor == 1
 
