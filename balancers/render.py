@@ -52,6 +52,7 @@ ENV = jinja2.Environment(
 )
 
 SUSPENDED_PATH = "/hostpanel-suspended.html"
+NODE_ERROR_PATH = "/hostpanel-503.html"
 SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a person, not in seconds
 
 MANIFEST = "MANIFEST"
@@ -171,7 +172,7 @@ def _balancer_context(balancer: BalancerRecord, node_ports: dict[str, int], node
     error_document = balancer.error_document
     if error_document:
         error_document = _check(error_document, "error_document", _URL_PATH_RE)
-        if error_document == SUSPENDED_PATH:
+        if error_document in {SUSPENDED_PATH, NODE_ERROR_PATH}:
             raise UnsafeValue(f"refusing to render error_document={error_document!r}: reserved path")
     return {
         "name": name,
@@ -257,6 +258,7 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
         "config_dir": config_dir,
         "listen": _listen(fe.http_listen),
         "suspended_path": SUSPENDED_PATH,
+        "node_error_path": NODE_ERROR_PATH,
         "retry_after": SUSPENDED_RETRY_AFTER,
     }
     node_address = _host(fe.node_address, "node_address")
