@@ -442,16 +442,22 @@ def _host_rows(deployment: Deployment, frontends: Iterable[FrontEnd]) -> None:
 
 @transaction.atomic
 def deployment_start(
-    *, actor: Actor, trigger: str = DeploymentTrigger.MANUAL, frontends: Iterable[FrontEnd] | None = None
+    *,
+    actor: Actor,
+    trigger: str = DeploymentTrigger.MANUAL,
+    frontends: Iterable[FrontEnd] | None = None,
+    enqueue: bool = True,
 ) -> Deployment:
-    """Queue a deployment of the current configuration to the given (default: every enabled) front-end."""
+    """Queue a deployment of the current configuration to the given (default: every enabled) front-end.
+    enqueue=False leaves it to the caller to run deployment_execute() (manage.py deploy, in the foreground)."""
     deployment = Deployment.objects.create(status=DeploymentStatus.QUEUED, trigger=trigger, actor=str(actor)[:150])
     if frontends is not None:
         chosen = list(frontends)
         if not chosen:
             raise ValueError("no front-end to deploy to")
         _host_rows(deployment, chosen)
-    transaction.on_commit(lambda: _enqueue(deployment.pk))
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue(deployment.pk))
     return deployment
 
 
