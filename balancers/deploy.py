@@ -35,6 +35,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -61,6 +62,14 @@ LEASE_SECONDS = 600
 LEASE_WAIT_SECONDS = 900.0
 
 ProgressFn = Callable[[str], None]
+
+# SQLite (and its shared-cache in-memory test database, which does not wait for locks) cannot take
+# writes from several threads at once: there, the deploy threads take turns for each query.
+_SQLITE_GUARD = threading.RLock()
+
+
+def _db():
+    return _SQLITE_GUARD if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 # --- one front-end: pure file/command work on a transport ----------------------------------------
@@ -377,15 +386,17 @@ def read_live_tree(transport: Transport, target: Target) -> tuple[dict[str, str]
 def lease_acquire(frontend_id: int, owner: str, *, wait: float = LEASE_WAIT_SECONDS) -> bool:
     """Claim the front-end's lease with a conditional UPDATE (free or expired -> ours); poll until
     `wait` seconds have passed. Works the same on PostgreSQL and SQLite."""
-    DeployLock.objects.get_or_create(frontend_id=frontend_id)
+    with _db():
+        DeployLock.objects.get_or_create(frontend_id=frontend_id)
     deadline = time.monotonic() + wait
     while True:
         now = timezone.now()
-        claimed = (
-            DeployLock.objects.filter(frontend_id=frontend_id)
-            .filter(Q(owner="") | Q(expires_at__lt=now))
-            .update(owner=owner, acquired_at=now, expires_at=now + timezone.timedelta(seconds=LEASE_SECONDS))
-        )
+        with _db():
+            claimed = (
+                DeployLock.objects.filter(frontend_id=frontend_id)
+                .filter(Q(owner="") | Q(expires_at__lt=now))
+                .update(owner=owner, acquired_at=now, expires_at=now + timedelta(seconds=LEASE_SECONDS))
+            )
         if claimed == 1:
             return True
         if time.monotonic() > deadline:
@@ -394,13 +405,15 @@ def lease_acquire(frontend_id: int, owner: str, *, wait: float = LEASE_WAIT_SECO
 
 
 def lease_renew(frontend_id: int, owner: str) -> None:
-    DeployLock.objects.filter(frontend_id=frontend_id, owner=owner).update(
-        expires_at=timezone.now() + timezone.timedelta(seconds=LEASE_SECONDS)
-    )
+    with _db():
+        DeployLock.objects.filter(frontend_id=frontend_id, owner=owner).update(
+            expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS)
+        )
 
 
 def lease_release(frontend_id: int, owner: str) -> None:
-    DeployLock.objects.filter(frontend_id=frontend_id, owner=owner).update(owner="", expires_at=None)
+    with _db():
+        DeployLock.objects.filter(frontend_id=frontend_id, owner=owner).update(owner="", expires_at=None)
 
 
 # --- deployments -----------------------------------------------------------------------------------
@@ -526,7 +539,8 @@ def _deploy_host(
     def save(**fields) -> None:
         for name, value in fields.items():
             setattr(host, name, value)
-        DeploymentHost.objects.filter(pk=host.pk).update(**fields)
+        with _db():
+            DeploymentHost.objects.filter(pk=host.pk).update(**fields)
         if on_progress:
             on_progress(host)
 
@@ -551,11 +565,16 @@ def _deploy_host(
             leased_at = time.monotonic()
             save(stage=HostStage.RENDER)
             if host.tree_id:  # rollback: exactly the stored files
-                tree = ConfigTree.objects.get(pk=host.tree_id).files
+                with _db():
+                    tree = ConfigTree.objects.get(pk=host.tree_id).files
             else:
-                frontend.refresh_from_db()
-                tree = render_for(frontend, snapshots.after(leased_at))
-                save(tree=store_tree(tree))
+                with _db():
+                    frontend.refresh_from_db()
+                    snapshot = snapshots.after(leased_at)
+                tree = render_for(frontend, snapshot)
+                with _db():
+                    stored = store_tree(tree)
+                save(tree=stored)
             save(stage=HostStage.CONNECT)
             try:
                 transport = open_transport(frontend)
