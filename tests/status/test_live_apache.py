@@ -224,3 +224,30 @@ def test_the_dashboard_shows_the_live_grid(rig, admin_client):
     html = response.content.decode()
     assert 'data-frontend="fe1" data-state="ok"' in html
     assert "balancer://bronze" in html and "in sync" in html
+
+
+def test_a_toggle_is_followed_by_an_automatic_deploy_that_keeps_it(transactional_db, rig, actor, settings):
+    """The whole path with automatic deploy on: saved, applied live, rendered (status=+H) and deployed
+    through balancers.deploy (local transport: configtest + graceful of this Apache)."""
+    from balancers.choices import DeploymentStatus
+    from balancers.models import Deployment
+
+    conf = rig.apache.conf
+    services.frontend_update(
+        FrontEnd.objects.get(pk=rig.frontend.pk),
+        actor=actor,
+        configtest_command=f"{rig.apache.binary} -t -f {conf}",
+        reload_command=f"{rig.apache.binary} -k graceful -f {conf}",
+    )
+    settings.HOSTPANEL_AUTO_DEPLOY = True
+    generations = rig.apache.error_log().count("resuming normal operations")
+    result = services.member_set_flags(member("zope2"), actor=actor, hot_standby=True)
+    assert result.all_applied, result.summary()
+    assert result.deployment is not None
+    deployment = Deployment.objects.get(pk=result.deployment.pk)
+    assert deployment.status == DeploymentStatus.SUCCEEDED, [(h.stage, h.error) for h in deployment.hosts.all()]
+    assert "status=+H" in (rig.config_dir / "balancers.conf").read_text()  # config_dir is now the deployed release
+    rig.apache.wait_until_answering()
+    assert rig.apache.error_log().count("resuming normal operations") > generations  # a graceful happened
+    assert rig.live_member("zope2").flags.hot_standby
+    assert rig.new_clients() == {"zope1"}
