@@ -191,7 +191,7 @@ def member_delete(member: BalancerMember, *, actor: Actor) -> Deployment | None:
 # graceful reload keeps it) AND applied live through every enabled front-end's balancer-manager,
 # because a deploy takes a while and the operator wants traffic to move now.
 
-TOGGLE_FIELDS = ("hot_standby", "drain", "disabled", "loadfactor")
+TOGGLE_FIELDS = ("hot_standby", "drain", "disabled", "loadfactor", "lbset")
 
 
 def member_is_usable(*, disabled: bool, drain: bool) -> bool:
@@ -251,6 +251,7 @@ def member_set_flags(
     drain: bool | None = None,
     disabled: bool | None = None,
     loadfactor: int | None = None,
+    lbset: int | None = None,
     apply_live: bool = True,
 ) -> MemberChangeResult:
     """Change a member's hot standby / drain / disabled flags or load factor: validated and audited through
@@ -269,11 +270,14 @@ def member_set_flags(
             ("drain", drain),
             ("disabled", disabled),
             ("loadfactor", loadfactor),
+            ("lbset", lbset),
         )
         if value is not None
     }
     if not wanted:
-        raise ValidationError("Nothing to change: give hot_standby, drain, disabled or loadfactor.", code="empty")
+        raise ValidationError(
+            "Nothing to change: give hot_standby, drain, disabled, loadfactor or lbset.", code="empty"
+        )
     with transaction.atomic():
         members = list(
             BalancerMember.objects.select_for_update()
@@ -313,6 +317,7 @@ def member_set_flags(
             drain=current.drain if "drain" in wanted else None,
             disabled=current.disabled if "disabled" in wanted else None,
             loadfactor=current.loadfactor if "loadfactor" in wanted else None,
+            lbset=current.lbset if "lbset" in wanted else None,
         )
         result.frontends = status.apply_member_change_all(
             [status.ManagerEndpoint.of(f) for f in frontends],

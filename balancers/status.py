@@ -464,6 +464,7 @@ class MemberChange:
     drain: bool | None = None
     disabled: bool | None = None
     loadfactor: int | None = None
+    lbset: int | None = None
 
     def form(self) -> dict[str, str]:
         fields: dict[str, str] = {}
@@ -472,6 +473,8 @@ class MemberChange:
                 fields[f"w_status_{flag}"] = "1" if value else "0"
         if self.loadfactor is not None:
             fields["w_lf"] = str(self.loadfactor)
+        if self.lbset is not None:
+            fields["w_ls"] = str(self.lbset)
         return fields
 
     def mismatches(self, member: MemberStatus) -> list[str]:
@@ -483,6 +486,8 @@ class MemberChange:
                 wrong.append(f"{name.replace('_', ' ')} is {'on' if not wanted else 'off'}")
         if self.loadfactor is not None and abs(member.loadfactor - self.loadfactor) > 0.001:
             wrong.append(f"loadfactor is {member.loadfactor:g}")
+        if self.lbset is not None and member.lbset != self.lbset:
+            wrong.append(f"lbset is {member.lbset}")
         return wrong
 
 
@@ -769,7 +774,8 @@ def status_overview(*, hosts: list[HostStatus] | None = None, timeout: float | N
             live: dict[str, dict[str, Any]] = {}
             for host in hosts:
                 if not host.ok:
-                    live[host.frontend_name] = {"state": "unknown", "status": f"{host.state}"}
+                    # the host's own state (refused, timeout ...): the member's live state is unknown
+                    live[host.frontend_name] = {"state": str(host.state), "status": host.reason, "host_down": True}
                     continue
                 live_balancer = live_by_host[host.frontend_name]
                 urls = [member.zope_server.url]
@@ -858,3 +864,14 @@ def _deployment_dict(deployment: Any) -> dict[str, Any] | None:
             for h in deployment.hosts.all()
         ],
     }
+
+
+def member_flags_set(member: Any, *, actor: Any, **fields: Any) -> Any:
+    """Adapter for the REST API (api/views.py looks this name up): balancers.services.member_set_flags,
+    returning the saved member with `.deployment` and `.live_results` (one dict per front-end)."""
+    from balancers.services import member_set_flags  # noqa: PLC0415 - services imports this module lazily too
+
+    result = member_set_flags(member, actor=actor, **fields)
+    result.member.deployment = result.deployment
+    result.member.live_results = [r.as_dict() for r in result.frontends]
+    return result.member
