@@ -343,7 +343,18 @@ def _request(
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
+        conn.connect()
+
+        def remaining() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            return left
+
+        # every step gets only what is left of the one deadline (connect + send + headers + body)
+        conn.sock.settimeout(remaining())
         conn.request(method, path, body=body, headers=headers)
+        conn.sock.settimeout(remaining())
         response = conn.getresponse()
         if response.status != 200:
             hint = " (check the manager user name and password)" if response.status == 401 else ""
@@ -354,11 +365,9 @@ def _request(
         chunks: list[bytes] = []
         size = 0
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
+            left = remaining()
             if conn.sock is not None:
-                conn.sock.settimeout(remaining)
+                conn.sock.settimeout(left)
             chunk = response.read1(65536)
             if not chunk:
                 break
@@ -436,7 +445,7 @@ def fetch_all(endpoints: Sequence[ManagerEndpoint], *, timeout: float | None = N
     ]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + timeout * 2 + 0.5  # fetch + optional HTML nonce fallback share one timeout
+    deadline = time.monotonic() + timeout + 0.5  # each host's fetch (+ HTML nonce fallback) keeps to one timeout
     for thread in threads:
         thread.join(max(deadline - time.monotonic(), 0))
     return [

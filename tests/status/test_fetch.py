@@ -108,3 +108,39 @@ def test_four_front_ends_cost_one_timeout_not_four(canned_server, silent_port, c
     elapsed = time.monotonic() - started
     assert [h.state for h in hosts] == [HostState.OK, HostState.TIMEOUT, HostState.TIMEOUT, HostState.REFUSED]
     assert elapsed < 1.2, elapsed  # one timeout (0.6 s) plus overhead, not 1.2 s for two silent hosts
+
+
+def test_a_host_that_drips_its_answer_is_cut_at_one_timeout_in_total():
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/xml\r\n\r\n")
+            for byte in XML[:200]:
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        host = fetch_manager(endpoint(f"http://127.0.0.1:{server.getsockname()[1]}/balancer-manager"), timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(3)
+        server.close()
+    assert host.state == HostState.TIMEOUT
+    assert elapsed < 1.5, elapsed  # every byte came within the socket timeout, but the total is bounded
