@@ -66,7 +66,7 @@ def test_it_shows_every_front_end_state_with_its_reason(demo, actor, operator_cl
     html = response.content.decode()
     assert 'data-state="ok"' in html and 'data-state="refused"' in html and 'data-state="junk"' in html
     assert "refused hostile XML" in html and "connection refused" in html
-    assert 'data-poll-url="/dashboard/grid/"' in html
+    assert 'data-refresh-url="/dashboard/grid/"' in html
     # the canned XML's workers are not the demo's Zope servers: drift is flagged, unknown workers listed
     assert "not in this balancer" in html and "Live workers the panel does not know" in html
     grid = operator_client.get("/dashboard/grid/")
