@@ -145,10 +145,13 @@ def test_a_configtest_failure_keeps_the_previous_config_serving_and_does_not_rel
     # fe1's main config gains a broken include: every configtest on fe1 fails from now on
     broken = tmp_path / "broken.conf"
     broken.write_text("ThisIsNotADirective on\n")
-    with open(farm.fe1.apache.conf, "a") as conf:
-        conf.write(f'Include "{broken}"\n')
+    main_conf = farm.fe1.apache.conf.read_text()
+    farm.fe1.apache.conf.write_text(main_conf + f'Include "{broken}"\n')
     add_site("new.example", farm.balancer)
-    deployment = deploy()
+    try:
+        deployment = deploy()
+    finally:
+        farm.fe1.apache.conf.write_text(main_conf)  # so that the fixture can stop this Apache
     rows = by_host(deployment)
     assert deployment.status == DeploymentStatus.PARTIAL
     assert (rows["fe1"].status, rows["fe1"].stage) == (HostStatus.FAILED, HostStage.CONFIGTEST)
