@@ -227,3 +227,22 @@ def test_an_operator_starts_a_deploy_and_sees_it_finish(operator_page, tmp_path,
     assert status.get_attribute("data-status") == deployment.status == "succeeded", deployment.message
     assert page.locator("#deployment-progress").get_by_text("local1").is_visible()
     assert (config_dir / "hostpanel.conf").exists() or any(config_dir.parent.rglob("hostpanel.conf"))
+
+
+def test_the_deployment_page_follows_a_running_deployment_live(operator_page):
+    from balancers.models import DeploymentHost
+
+    page = operator_page
+    deployment = Deployment.objects.create(actor="olga", status="running")
+    host = DeploymentHost.objects.create(
+        deployment=deployment, frontend_name="fe-live", status="running", stage="upload"
+    )
+    page.goto(f"/deployments/{deployment.pk}/")
+    assert page.locator("#deployment-status").get_attribute("data-status") == "running"
+    assert page.locator("#deployment-progress li.current").inner_text() == "Upload"
+    # the worker moves on: the page shows it within a few seconds, without a reload
+    DeploymentHost.objects.filter(pk=host.pk).update(status="succeeded", stage="done", duration=1.5)
+    Deployment.objects.filter(pk=deployment.pk).update(status="succeeded")
+    page.wait_for_selector("#deployment-status[data-status='succeeded']", timeout=10_000)
+    assert "1.50 s" in page.locator("#deployment-progress").inner_text()
+    assert page.locator("#deployment-progress[data-finished='true']").count() == 1
