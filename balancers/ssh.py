@@ -17,6 +17,7 @@ import secrets
 import select
 import shlex
 import shutil
+import socket
 import stat
 import subprocess
 import time
@@ -285,9 +286,13 @@ class SSHTransport:
         self._client.get_host_keys().add(name, pinned.get_name(), pinned)
         self._client.set_missing_host_key_policy(PinnedHostKeyPolicy(host_key.strip()))
         try:
+            sock = socket.create_connection((host, port), timeout=self.timeout)
+            # small request/response exchanges (SFTP, exec): without NODELAY each waits for a delayed ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._client.connect(
                 host,
                 port=port,
+                sock=sock,
                 username=user,
                 pkey=pkey,
                 timeout=self.timeout,

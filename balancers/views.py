@@ -607,22 +607,35 @@ class DeploymentRollbackView(ConfirmView):
             from django.core.exceptions import ValidationError
 
             raise ValidationError("Rollback is not available: the deploy module is not installed.")
-        new = rollback(deployment, actor=web_actor(self.request))
+        try:
+            new = rollback(deployment, actor=web_actor(self.request))
+        except ValueError as exc:  # e.g. no stored tree to roll back to
+            from django.core.exceptions import ValidationError
+
+            raise ValidationError(str(exc)) from None
         return f"Rollback started as deployment #{new.pk}.", new.get_absolute_url()
 
 
-def pending_changes() -> tuple[bool, Any]:
-    """(available, preview) of what 'Deploy now' would change, from balancers.deploy.deployment_preview
-    when the deploy module provides it: {front-end name: unified diff text or lines}."""
-    preview = deploy_function("deployment_preview")
-    if preview is None:
+def pending_changes() -> tuple[bool, list[dict[str, Any]] | None]:
+    """(available, per front-end diffs) of what 'Deploy now' would change, from the deploy module:
+    balancers.deploy.frontend_pending_diff(frontend) -> unified diff text (it reads the live files
+    from the host). A host that cannot be read shows its error instead of a diff."""
+    pending = deploy_function("frontend_pending_diff")
+    if pending is None:
         return False, None
-    result = preview()
-    normalised = []
-    for name, diff in (result or {}).items():
-        lines = diff.splitlines() if isinstance(diff, str) else list(diff or [])
-        normalised.append({"frontend": name, "lines": lines[:DIFF_MAX_LINES], "same": not lines})
-    return True, normalised
+    out = []
+    for frontend in FrontEnd.objects.filter(enabled=True).order_by("name"):
+        entry: dict[str, Any] = {"frontend": frontend.name, "error": "", "lines": [], "same": False}
+        try:
+            diff = pending(frontend)
+        except Exception as exc:  # noqa: BLE001 - an unreachable host must not hide the others
+            entry["error"] = str(getattr(exc, "message", "") or exc)
+        else:
+            lines = diff.splitlines() if isinstance(diff, str) else list(diff or [])
+            entry["lines"] = lines[:DIFF_MAX_LINES]
+            entry["same"] = not lines
+        out.append(entry)
+    return True, out
 
 
 class DeployNowView(OperatorRequiredMixin, View):
@@ -661,6 +674,9 @@ class DeployNowView(OperatorRequiredMixin, View):
             deployment = start(actor=web_actor(request), trigger="manual")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(reverse("balancers:deploy_now"))
+        except ValueError as exc:  # e.g. no front-end to deploy to
+            messages.error(request, f"Nothing was deployed: {exc}.")
             return HttpResponseRedirect(reverse("balancers:deploy_now"))
         if deployment is None:
             messages.info(request, "Nothing to deploy.")

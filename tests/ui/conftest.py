@@ -10,7 +10,7 @@ from django.test import Client
 def _staff(django_user_model, username: str, group: str | None):
     user = django_user_model.objects.create_user(username=username, password="pw-" + username, is_staff=True)
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
     return user
 
 
@@ -36,3 +36,11 @@ def viewer_client(viewer) -> Client:
     client = Client()
     client.force_login(viewer)
     return client
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -337,3 +337,74 @@ def test_the_audit_log_filters_by_actor_action_object_type_and_date(operator_cli
     assert (
         "site.suspend" not in operator_client.get(url, {"date_to": "2000-01-01"}).content.decode().split("<tbody>")[1]
     )
+
+
+# --- deployments ---------------------------------------------------------------------------------
+
+
+def test_deploy_now_shows_each_front_end_diff_and_starts_a_deployment(operator_client, db, monkeypatch):
+    from balancers import views
+    from balancers.models import Deployment
+
+    frontend = FrontEnd.objects.create(name="fe5", address="127.0.0.1", transport="local")
+    started = []
+
+    def fake(name):
+        if name == "frontend_pending_diff":
+            return lambda fe: "--- a/sites/x.conf\n+++ b/sites/x.conf\n+ServerName x.example.com\n"
+        if name == "deployment_start":
+
+            def start(*, actor, trigger):
+                started.append((actor.name, actor.source, trigger))
+                return Deployment.objects.create(actor=actor.name, status="queued")
+
+            return start
+        return None
+
+    monkeypatch.setattr(views, "deploy_function", fake)
+    page = operator_client.get(reverse("balancers:deploy_now")).content.decode()
+    assert "fe5" in page and "+ServerName x.example.com" in page
+    response = operator_client.post(reverse("balancers:deploy_now"))
+    deployment = Deployment.objects.get()
+    assert response["Location"] == deployment.get_absolute_url()
+    assert started == [("olga", "web", "manual")]
+    assert frontend.pk
+
+
+def test_rolling_back_calls_the_deploy_module_and_shows_its_refusal(operator_client, db, monkeypatch):
+    from balancers import views
+    from balancers.models import Deployment
+
+    old = Deployment.objects.create(actor="x", status="succeeded")
+
+    def rollback(deployment, *, actor):
+        if deployment.pk == old.pk and not deployment.hosts.exists():
+            raise ValueError(f"deployment #{deployment.pk} has no stored tree to roll back to")
+        return Deployment.objects.create(actor=actor.name, trigger="rollback", rollback_of=deployment)
+
+    monkeypatch.setattr(views, "deploy_function", lambda name: rollback if name == "deployment_rollback" else None)
+    url = reverse("balancers:deployment_rollback", args=[old.pk])
+    response = operator_client.post(url)
+    assert "has no stored tree to roll back to" in response.content.decode()
+    from balancers.models import DeploymentHost
+
+    DeploymentHost.objects.create(deployment=old, frontend_name="fe", status="succeeded")
+    response = operator_client.post(url)
+    new = Deployment.objects.get(rollback_of=old)
+    assert response["Location"] == new.get_absolute_url()
+
+
+def test_the_deployment_page_shows_the_diff_against_the_previous_revision(operator_client, db):
+    from balancers.models import ConfigTree, Deployment, DeploymentHost
+
+    t1 = ConfigTree.objects.create(digest="a" * 64, files={"sites/a.conf": "ServerName a.example.com\n"})
+    t2 = ConfigTree.objects.create(
+        digest="b" * 64, files={"sites/a.conf": "ServerName a.example.com\n", "sites/b.conf": "ServerName b\n"}
+    )
+    d1 = Deployment.objects.create(actor="x", status="succeeded")
+    DeploymentHost.objects.create(deployment=d1, frontend_name="fe", tree=t1, status="succeeded")
+    d2 = Deployment.objects.create(actor="x", status="succeeded")
+    DeploymentHost.objects.create(deployment=d2, frontend_name="fe", tree=t2, status="succeeded")
+    body = operator_client.get(d2.get_absolute_url()).content.decode()
+    assert "+++ b/sites/b.conf" in body and "+ServerName b" in body
+    assert "sites/a.conf" not in body  # unchanged files are not shown
