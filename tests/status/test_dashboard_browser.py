@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import connections
 
 from balancers.models import BalancerMember
 from tests.realparts import require_binary
@@ -33,6 +34,9 @@ def page(live_server, demo, django_user_model, monkeypatch):
             yield pg
         finally:
             browser.close()
+            # ORM calls made while Playwright runs get their own connection (its greenlet's context): close it,
+            # or PostgreSQL cannot drop the test database at the end of the run
+            connections.close_all()
     assert os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")  # still set for the teardown
 
 
