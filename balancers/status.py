@@ -77,6 +77,10 @@ class MemberFlags:
     stopped: bool = False
     ignore_errors: bool = False
     hot_spare: bool = False
+    health_check_failed: bool = False
+    shutting_down: bool = False
+    generic: bool = False
+    free: bool = False
     unknown: tuple[str, ...] = ()
 
     TOKENS = {
@@ -89,7 +93,11 @@ class MemberFlags:
         "Stop": "stopped",
         "Ign": "ignore_errors",
         "Spar": "hot_spare",
-    }
+        "HcFl": "health_check_failed",
+        "Shut": "shutting_down",
+        "Gen": "generic",
+        "Free": "free",
+    }  # mod_proxy's wstat_tbl (proxy_util.c); "Ok" is printed when none of the unusable flags is set
 
     @classmethod
     def parse(cls, status: str) -> MemberFlags:
@@ -110,7 +118,7 @@ class MemberFlags:
             return "stopped"
         if self.disabled:
             return "disabled"
-        if self.error:
+        if self.error or self.health_check_failed:
             return "error"
         if self.drain:
             return "drain"

@@ -258,3 +258,45 @@ def test_lbset_is_applied_live_and_the_api_adapter_returns_the_member(rig, actor
     assert saved.lbset == 3 and [r["applied"] for r in saved.live_results] == [True]
     assert rig.live_member("zope2").lbset == 3
     assert rig.new_clients() == {"zope1"}  # lbset 1 is tried first while zope1 is up
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1 (node vhosts use base + index)."""
+    import socket
+
+    for _ in range(50):
+        base = free_port()
+        socks = []
+        try:
+            for offset in range(count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no run of free ports")
+
+
+def test_toggles_find_node_vhost_members_too(rig, actor):
+    from balancers.models import Balancer
+
+    services.frontend_update(
+        FrontEnd.objects.get(pk=rig.frontend.pk), actor=actor, node_port_base=free_port_run(ZopeServer.objects.count())
+    )
+    services.balancer_update(Balancer.objects.get(name="bronze"), actor=actor, render_mode="node-vhosts")
+    rig.redeploy()
+    assert rig.new_clients() == {"zope1", "zope2"}  # through the node vhosts
+    for route, flag in (("zope2", "drain"), ("backup", "disabled")):  # backup: a node member without route
+        result = services.member_set_flags(member(route), actor=actor, **{flag: True})
+        assert result.all_applied, result.summary()
+        assert result.frontends[0].worker_url.startswith("http://127.0.0.1:")
+        assert result.frontends[0].worker_url != ZopeServer.objects.get(name=route).url
+    assert rig.new_clients() == {"zope1"}
+    overview = status.status_overview()
+    bronze = next(b for b in overview["balancers"] if b["name"] == "bronze")
+    assert all(m["in_sync"] for m in bronze["members"]), [m["drift"] for m in bronze["members"]]
+    assert bronze["unknown_live_members"] == []

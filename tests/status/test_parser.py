@@ -74,7 +74,7 @@ def test_it_reads_hot_standby_drain_disabled_and_stopped_from_the_status_string(
 
 
 def test_status_flags_parse_every_token_and_keep_unknown_ones():
-    flags = MemberFlags.parse("Init Stby Drn Dis Stop Ign Spar Err Ok Weird ")
+    flags = MemberFlags.parse("Init Stby Drn Dis Stop Ign Spar Err Ok HcFl Shut Gen Free Weird ")
     assert all(
         [
             flags.init,
@@ -86,8 +86,13 @@ def test_status_flags_parse_every_token_and_keep_unknown_ones():
             flags.hot_spare,
             flags.error,
             flags.ok,
+            flags.health_check_failed,
+            flags.shutting_down,
+            flags.generic,
+            flags.free,
         ]
     )
+    assert MemberFlags.parse("Init HcFl ").state == "error"
     assert flags.unknown == ("Weird",)
     assert MemberFlags.parse("").state == "unknown"
 
