@@ -233,12 +233,12 @@ class MemberChangeResult:
 def member_worker_urls(member: BalancerMember, frontend: FrontEnd) -> list[str]:
     """The URLs a member's worker may have on a front-end: the Zope server itself (single pass) or the
     front-end's node vhost for that server (node vhosts: node_port_base + the server's place in name order)."""
+    from balancers.status import node_member_url  # noqa: PLC0415
+
     urls = [member.zope_server.url]
     if member.balancer.render_mode == RenderMode.NODE_VHOSTS:
         names = list(ZopeServer.objects.order_by("name").values_list("name", flat=True))
-        index = names.index(member.zope_server.name)
-        host = f"[{frontend.node_address}]" if ":" in frontend.node_address else frontend.node_address
-        urls.append(f"http://{host}:{frontend.node_port_base + index}")
+        urls.append(node_member_url(frontend, names.index(member.zope_server.name)))
     return urls
 
 

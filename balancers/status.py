@@ -770,7 +770,7 @@ def status_overview(*, hosts: list[HostStatus] | None = None, timeout: float | N
             route_key[(balancer.name, member.zope_server.name)] = member.pk
             if balancer.render_mode == RenderMode.NODE_VHOSTS:
                 for f in frontends:
-                    member_key[(balancer.name, _node_url(f, node_index[member.zope_server.name]))] = member.pk
+                    member_key[(balancer.name, node_member_url(f, node_index[member.zope_server.name]))] = member.pk
     history = _sparklines(
         samples.iterator(), member_key, route_key, now=now, buckets=buckets, minutes=SPARKLINE_MINUTES
     )
@@ -798,7 +798,7 @@ def status_overview(*, hosts: list[HostStatus] | None = None, timeout: float | N
                 urls = [member.zope_server.url]
                 frontend = next((f for f in frontends if f.pk == host.frontend_id), None)
                 if balancer.render_mode == RenderMode.NODE_VHOSTS and frontend is not None:
-                    urls.append(_node_url(frontend, node_index[member.zope_server.name]))
+                    urls.append(node_member_url(frontend, node_index[member.zope_server.name]))
                 worker = find_worker(live_balancer, urls=urls, route=member.zope_server.name) if live_balancer else None
                 if worker is None:
                     live[host.frontend_name] = {"state": "missing", "status": "not on this front-end"}
@@ -860,7 +860,8 @@ def status_overview(*, hosts: list[HostStatus] | None = None, timeout: float | N
     }
 
 
-def _node_url(frontend: Any, index: int) -> str:
+def node_member_url(frontend: Any, index: int) -> str:
+    """A node-vhosts member's worker URL on a front-end (as balancers.render writes it)."""
     host = f"[{frontend.node_address}]" if ":" in frontend.node_address else frontend.node_address
     return f"http://{host}:{frontend.node_port_base + index}"
 
