@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -140,4 +141,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
