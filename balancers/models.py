@@ -428,3 +428,20 @@ class StatusSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.frontend_id} {self.balancer} {self.member_url} @ {self.taken_at:%H:%M:%S}"
+
+
+class DeployLock(models.Model):
+    """A lease on one front-end: at most one deployment touches a front-end at a time, across
+    processes and machines. Claimed with a conditional UPDATE (free or expired -> ours), renewed
+    at every stage, released at the end; a crashed worker's lease simply expires."""
+
+    frontend = models.OneToOneField(FrontEnd, primary_key=True, on_delete=models.CASCADE, related_name="deploy_lock")
+    owner = models.CharField(max_length=100, blank=True, help_text="Who holds the lease; empty when free.")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["frontend_id"]
+
+    def __str__(self) -> str:
+        return f"{self.frontend_id}: {self.owner or 'free'}"

@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hostpanel.permissions.panel_context",
             ],
         },
     },
@@ -150,6 +151,7 @@ AXES_COOLOFF_TIME = env_float("HOSTPANEL_LOGIN_COOLOFF_HOURS", 0.25, minimum=0.0
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 
 # --- background tasks (django.tasks) -----------------------------------------------------
 TASKS_BACKEND = env_choice("HOSTPANEL_TASKS_BACKEND", "db", ("db", "rq", "immediate"))
@@ -170,6 +172,7 @@ HOSTPANEL_SSH_TIMEOUT = env_float("HOSTPANEL_SSH_TIMEOUT", 10.0, minimum=0.1)
 HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimum=1, maximum=64)
 HOSTPANEL_STATUS_TIMEOUT = env_float("HOSTPANEL_STATUS_TIMEOUT", 2.0, minimum=0.1)
 HOSTPANEL_STATUS_POLL_SECONDS = env_int("HOSTPANEL_STATUS_POLL_SECONDS", 30, minimum=5)
+HOSTPANEL_STATUS_HISTORY_MINUTES = env_int("HOSTPANEL_STATUS_HISTORY_MINUTES", 120, minimum=60, maximum=10080)
 
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,6 +1,15 @@
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from hostpanel import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("audit/", views.AuditListView.as_view(), name="audit_list"),
+    path("sites/", include("sites.urls")),
+    path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
+    path("", views.HomeView.as_view(), name="home"),
 ]

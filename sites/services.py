@@ -3,7 +3,8 @@ management commands all come through here: validation (full_clean), audit, autom
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -64,7 +65,9 @@ def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None) -> Site:
+def _save_site(
+    site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None, notify: bool = True
+) -> Site:
     errors: dict[str, list[str]] = {}
     try:
         site.full_clean()
@@ -85,7 +88,7 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
         site.aliases.filter(name__in=current - wanted).delete()
         SiteAlias.objects.bulk_create([SiteAlias(site=site, name=n) for n in sorted(wanted - current)])
     audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
-    site.deployment = config_changed(actor=actor)
+    site.deployment = config_changed(actor=actor) if notify else None
     return site
 
 
@@ -161,3 +164,114 @@ def site_delete(site: Site, *, actor: Actor):
     before = site_snapshot(site)
     delete_audited(site, actor=actor, action="site.delete", key=domain, before=before)
     return config_changed(actor=actor)
+
+
+# --- bulk import -----------------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("domain", "aliases", "balancer", "plone_path", "customer_ref")
+IMPORT_MAX_ROWS = 10_000
+
+
+@dataclass
+class ImportRow:
+    """One row of an import: its line number, the values read, and its errors by field."""
+
+    line: int
+    values: dict[str, Any]
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class ImportResult:
+    rows: list[ImportRow]
+    imported: bool = False
+    deployment: Any = None
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for row in self.rows if row.errors)
+
+
+def _split_aliases(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        # one cell: aliases separated by spaces, ';' or line breaks (',' separates the CSV cells)
+        return [part for part in value.replace(";", " ").split() if part]
+    return list(value)
+
+
+def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]:
+    """Create one imported site inside a savepoint; return its errors by field (empty: saved)."""
+    site = Site(
+        domain=str(values["domain"] or "").strip(),
+        plone_path=str(values["plone_path"] or "").strip(),
+        customer_ref=str(values["customer_ref"] or "").strip(),
+    )
+    errors: dict[str, list[str]] = {}
+    name = str(values["balancer"] or "").strip()
+    if not name:
+        errors["balancer"] = ["A balancer is required."]
+    else:
+        try:
+            site.balancer = _resolve_balancer(name)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    try:
+        with transaction.atomic():  # a savepoint: a failed row leaves no trace
+            _save_site(
+                site,
+                actor=actor,
+                action="site.create",
+                before=None,
+                aliases=_split_aliases(values["aliases"]),
+                notify=False,
+            )
+            if errors:
+                raise ValidationError(errors)
+    except ValidationError as exc:
+        found = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        found.update(errors)  # our balancer message beats "This field cannot be null."
+        return found
+    values["domain"] = site.domain
+    return {}
+
+
+def site_import(
+    rows: Iterable[Mapping[str, Any]], *, actor: Actor, dry_run: bool = False, first_line: int = 1
+) -> ImportResult:
+    """Create many sites at once, all or nothing.
+
+    Every row goes through site_create (the same normalisation, validators and uniqueness checks
+    as a single site, including clashes between rows of the same import). If any row fails, or on
+    a dry run (the preview), the whole transaction is rolled back and nothing is saved or audited;
+    otherwise every site is saved and one automatic deployment carries them all. Never raises for
+    a bad row: the per-row errors are in the result.
+    """
+    result = ImportResult(rows=[])
+    with transaction.atomic():
+        for offset, raw in enumerate(rows):
+            line = first_line + offset
+            if offset >= IMPORT_MAX_ROWS:
+                result.rows.append(
+                    ImportRow(line=line, values={}, errors={"__all__": [f"At most {IMPORT_MAX_ROWS} rows at once."]})
+                )
+                break
+            values = {key: raw.get(key, "") for key in IMPORT_COLUMNS}
+            row = ImportRow(line=line, values=values)
+            unknown = sorted(set(raw) - set(IMPORT_COLUMNS))
+            if unknown:
+                row.errors["__all__"] = [f"Unknown column(s): {', '.join(map(str, unknown))}."]
+            else:
+                row.errors = _import_one(values, actor=actor)
+            result.rows.append(row)
+        if dry_run or result.error_count or not result.rows:
+            transaction.set_rollback(True)
+            return result
+        result.imported = True
+        result.deployment = config_changed(actor=actor)
+    return result

@@ -1,0 +1,71 @@
+"""Forms of the balancer, Zope server, front-end and deployment pages. They only translate:
+balancers/services.py validates and its errors are shown on the form."""
+
+from __future__ import annotations
+
+from django import forms
+
+from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.services import BALANCER_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS, ZOPE_SERVER_FIELDS
+from hostpanel.forms import ServiceForm, service_form
+
+ZopeServerForm = service_form(ZopeServer, ZOPE_SERVER_FIELDS)
+BalancerForm = service_form(Balancer, BALANCER_FIELDS)
+MemberEditForm = service_form(BalancerMember, MEMBER_FIELDS)
+MemberCreateForm = service_form(
+    BalancerMember,
+    MEMBER_FIELDS,
+    zope_server=forms.ModelChoiceField(queryset=ZopeServer.objects.order_by("name"), label="Zope server"),
+)
+# zope_server first in the form
+MemberCreateForm.base_fields = {
+    "zope_server": MemberCreateForm.base_fields["zope_server"],
+    **{k: v for k, v in MemberCreateForm.base_fields.items() if k != "zope_server"},
+}
+
+_FrontEndBase = service_form(
+    FrontEnd,
+    FRONTEND_FIELDS,
+    ssh_host_key=forms.CharField(
+        label="SSH host key",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=FrontEnd._meta.get_field("ssh_host_key").help_text,
+    ),
+    manager_password=forms.CharField(
+        label="Balancer-manager password",
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the stored password.",
+    ),
+)
+
+
+class FrontEndForm(_FrontEndBase):
+    def service_kwargs(self) -> dict:
+        data = dict(self.cleaned_data)
+        if not data.get("manager_password"):
+            data.pop("manager_password", None)  # empty: keep the stored one
+        return data
+
+
+MEMBER_STATES = {
+    # state -> (label, flags): the toggle buttons; every state sets all three flags
+    "hot_standby": ("Hot standby", {"hot_standby": True, "drain": False, "disabled": False}),
+    "drain": ("Drain", {"hot_standby": False, "drain": True, "disabled": False}),
+    "disabled": ("Disable", {"hot_standby": False, "drain": False, "disabled": True}),
+    "active": ("Back to active", {"hot_standby": False, "drain": False, "disabled": False}),
+}
+
+
+class MemberToggleForm(ServiceForm):
+    force = forms.BooleanField(
+        required=False,
+        label="Even if it is the last active member",
+        help_text="Only needed when the panel refuses because no other member would take traffic.",
+    )
+
+
+class DeployForm(ServiceForm):
+    pass

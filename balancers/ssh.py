@@ -1,0 +1,525 @@
+"""How the panel reaches a front-end's file system and shell: over SSH, or locally.
+
+This is the ONLY module that imports paramiko. deploy.py talks to a `Transport` and never knows
+which one it has. Every failure is a `TransportError` that says whether retrying can help.
+
+SSH security: the panel's private key comes from settings.HOSTPANEL_SSH_KEY (a file path, never
+the database); the host key is PINNED to FrontEnd.ssh_host_key and anything else — another key,
+or a host that only offers a key of another type — is refused before authentication.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import select
+import shlex
+import shutil
+import socket
+import stat
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import paramiko
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from balancers.models import FrontEnd
+
+DEFAULT_COMMAND_TIMEOUT = 60.0
+_READ_CHUNK = 65536
+
+
+class TransportError(Exception):
+    """A front-end could not be reached or an operation on it failed.
+
+    `retryable` is True when trying again later may succeed (refused/timed-out/dropped
+    connection), False when it cannot without a human (wrong host key, rejected login,
+    permission denied, missing key file)."""
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together, as a person would want to read them."""
+        return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """The operations the deployer needs on a front-end. Paths are absolute POSIX paths."""
+
+    description: str
+
+    def run(self, command: str, *, timeout: float = DEFAULT_COMMAND_TIMEOUT) -> CommandResult: ...
+
+    def read_file(self, path: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+
+    def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
+        """Write a file. atomic=True writes a temporary file and renames it over `path`, so a
+        hard-linked previous copy is never modified in place."""
+
+    def mkdir_p(self, path: str) -> None: ...
+
+    def rename(self, src: str, dst: str) -> None:
+        """POSIX rename: atomically replaces `dst` when it is a file or a symlink."""
+
+    def readlink(self, path: str) -> str | None:
+        """The symlink's target, or None when `path` is not a symlink (or does not exist)."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def list_dir(self, path: str) -> list[str]: ...
+
+    def symlink_switch(self, link: str, target: str) -> None:
+        """Point `link` at `target` atomically: a new symlink under a temporary name, renamed over `link`."""
+
+    def remove_path(self, path: str) -> None:
+        """Remove a file, a symlink, or a directory tree; a missing path is not an error."""
+
+    def clone_tree(self, src: str, dst: str) -> None:
+        """Copy directory `src` to the new directory `dst` with hard links (cheap; write_file
+        with atomic=True never modifies a linked file in place)."""
+
+    def close(self) -> None: ...
+
+
+def _tmp_name(path: str) -> str:
+    p = PurePosixPath(path)
+    return str(p.with_name(f".{p.name}.hp-tmp-{secrets.token_hex(4)}"))
+
+
+def key_fingerprint(key_line_or_blob: str | bytes) -> str:
+    """OpenSSH-style SHA256 fingerprint of a public key line (`type base64 [comment]`) or raw blob."""
+    blob = base64.b64decode(key_line_or_blob.split()[1]) if isinstance(key_line_or_blob, str) else key_line_or_blob
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+# --- local ----------------------------------------------------------------------------------
+
+
+class LocalTransport:
+    """A front-end on the panel's own host (single-box installs, the demo): the same interface,
+    plain file operations and subprocesses."""
+
+    def __init__(self, description: str = "local") -> None:
+        self.description = description
+
+    def _wrap(self, exc: OSError, what: str) -> TransportError:
+        return TransportError(f"{what}: {exc.strerror or exc}", retryable=False)
+
+    def run(self, command: str, *, timeout: float = DEFAULT_COMMAND_TIMEOUT) -> CommandResult:
+        try:
+            proc = subprocess.run(  # noqa: S602 - the command is the front-end's configured shell command
+                command, shell=True, capture_output=True, timeout=timeout, text=True, errors="replace"
+            )
+        except subprocess.TimeoutExpired:
+            raise TransportError(f"command timed out after {timeout:g} s: {command}", retryable=True) from None
+        return CommandResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def read_file(self, path: str) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot read {path}") from exc
+
+    def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
+        target = _tmp_name(path) if atomic else path
+        try:
+            with open(target, "wb") as fh:
+                fh.write(data)
+            if atomic:
+                os.replace(target, path)
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot write {path}") from exc
+
+    def mkdir_p(self, path: str) -> None:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot create {path}") from exc
+
+    def rename(self, src: str, dst: str) -> None:
+        try:
+            os.replace(src, dst)
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot rename {src} to {dst}") from exc
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            return os.readlink(path)
+        except (FileNotFoundError, OSError):
+            return None
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot list {path}") from exc
+
+    def symlink_switch(self, link: str, target: str) -> None:
+        tmp = _tmp_name(link)
+        try:
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot point {link} at {target}") from exc
+
+    def remove_path(self, path: str) -> None:
+        try:
+            if os.path.islink(path) or os.path.isfile(path):
+                os.unlink(path)
+            elif os.path.isdir(path):
+                shutil.rmtree(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot remove {path}") from exc
+
+    def clone_tree(self, src: str, dst: str) -> None:
+        try:
+            shutil.copytree(src, dst, copy_function=os.link, symlinks=True)
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot copy {src} to {dst}") from exc
+
+    def close(self) -> None:
+        pass
+
+
+# --- SSH ------------------------------------------------------------------------------------
+
+
+class PinnedHostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Called by paramiko when the host presents a key that is not the pinned one's type: refuse.
+    (A key of the pinned type that differs raises BadHostKeyException before this is consulted.)"""
+
+    def __init__(self, pinned_line: str) -> None:
+        self.pinned_line = pinned_line
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise TransportError(
+            f"host key refused for {hostname}: it presented {key.get_name()} {key_fingerprint(key.asbytes())}, "
+            f"but the pinned key is {self.pinned_line.split()[0]} {key_fingerprint(self.pinned_line)}. "
+            "If the host was really reinstalled, update the front-end's host key.",
+            retryable=False,
+        )
+
+
+def _pinned_key(line: str) -> paramiko.PKey:
+    parts = (line or "").strip().split()
+    if len(parts) < 2:
+        raise TransportError("the front-end has no SSH host key pinned; set it before deploying", retryable=False)
+    try:
+        return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1]))
+    except Exception as exc:  # noqa: BLE001 - paramiko raises assorted types for bad key data
+        raise TransportError(f"the pinned host key cannot be read: {exc}", retryable=False) from None
+
+
+def _client_key(path: str) -> paramiko.PKey:
+    if not path:
+        raise TransportError("HOSTPANEL_SSH_KEY is not set: point it at the panel's private key file", retryable=False)
+    try:
+        return paramiko.PKey.from_path(path)
+    except FileNotFoundError:
+        raise TransportError(f"the SSH key file {path} does not exist (HOSTPANEL_SSH_KEY)", retryable=False) from None
+    except (paramiko.SSHException, OSError, ValueError) as exc:
+        raise TransportError(f"the SSH key file {path} cannot be used: {exc}", retryable=False) from None
+
+
+class SSHTransport:
+    """A front-end reached over SSH: commands on a session channel, files over SFTP."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        user: str,
+        host_key: str,
+        key_path: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.host, self.port, self.user = host, port, user
+        self.description = f"{user}@{host}:{port}"
+        self.timeout = float(timeout if timeout is not None else settings.HOSTPANEL_SSH_TIMEOUT)
+        pinned = _pinned_key(host_key)
+        pkey = _client_key(key_path if key_path is not None else settings.HOSTPANEL_SSH_KEY)
+        self._client = paramiko.SSHClient()
+        # Never load ~/.ssh/known_hosts or /etc/ssh: the database's pinned key is the only trusted one.
+        name = host if port == 22 else f"[{host}]:{port}"
+        self._client.get_host_keys().add(name, pinned.get_name(), pinned)
+        self._client.set_missing_host_key_policy(PinnedHostKeyPolicy(host_key.strip()))
+        try:
+            sock = socket.create_connection((host, port), timeout=self.timeout)
+            # small request/response exchanges (SFTP, exec): without NODELAY each waits for a delayed ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._client.connect(
+                host,
+                port=port,
+                sock=sock,
+                username=user,
+                pkey=pkey,
+                timeout=self.timeout,
+                banner_timeout=self.timeout,
+                auth_timeout=self.timeout,
+                channel_timeout=self.timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except TransportError:
+            self._client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            self._client.close()
+            raise TransportError(
+                f"host key mismatch for {self.description}: it presented {exc.key.get_name()} "
+                f"{key_fingerprint(exc.key.asbytes())}, the pinned key is {key_fingerprint(host_key)}. "
+                "Refusing to connect (possible man-in-the-middle, or the host was reinstalled).",
+                retryable=False,
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            self._client.close()
+            raise TransportError(
+                f"login as {user} on {host}:{port} was refused ({exc}); is the panel's public key in "
+                f"~{user}/.ssh/authorized_keys?",
+                retryable=False,
+            ) from None
+        except TimeoutError:
+            self._client.close()
+            raise TransportError(
+                f"cannot connect to {host}:{port}: timed out after {self.timeout:g} s", retryable=True
+            ) from None
+        except OSError as exc:
+            self._client.close()
+            # paramiko wraps per-address errors (NoValidConnectionsError); show the first real reason
+            inner = next(iter(getattr(exc, "errors", {}).values()), exc)
+            reason = getattr(inner, "strerror", None) or str(inner)
+            raise TransportError(f"cannot connect to {host}:{port}: {reason}", retryable=True) from None
+        except (paramiko.SSHException, EOFError) as exc:
+            self._client.close()
+            raise TransportError(f"SSH connection to {host}:{port} failed: {exc}", retryable=True) from None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    @classmethod
+    def for_frontend(cls, frontend: FrontEnd, **kwargs) -> SSHTransport:
+        return cls(
+            host=frontend.address,
+            port=frontend.ssh_port,
+            user=frontend.ssh_user,
+            host_key=frontend.ssh_host_key,
+            **kwargs,
+        )
+
+    # errors -----------------------------------------------------------------------------------
+    def _alive(self) -> bool:
+        transport = self._client.get_transport()
+        return bool(transport and transport.is_active())
+
+    def _error(self, exc: BaseException, what: str) -> TransportError:
+        if isinstance(exc, TransportError):
+            return exc
+        if not self._alive():
+            return TransportError(f"connection to {self.description} dropped while trying to {what}", True)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return TransportError(f"cannot {what}: {exc.strerror or exc}", retryable=False)
+        if isinstance(exc, EOFError | TimeoutError | paramiko.SSHException):
+            return TransportError(f"cannot {what}: {exc or type(exc).__name__}", retryable=True)
+        return TransportError(f"cannot {what}: {exc}", retryable=False)
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        if self._sftp is None:
+            try:
+                self._sftp = self._client.open_sftp()
+                self._sftp.get_channel().settimeout(max(self.timeout, 30.0))
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(exc, "open SFTP") from None
+        return self._sftp
+
+    # commands ---------------------------------------------------------------------------------
+    def run(self, command: str, *, timeout: float = DEFAULT_COMMAND_TIMEOUT) -> CommandResult:
+        try:
+            transport = self._client.get_transport()
+            if transport is None or not transport.is_active():
+                raise TransportError(f"connection to {self.description} is closed", retryable=True)
+            channel = transport.open_session(timeout=self.timeout)
+            channel.exec_command(command)
+            out, err = bytearray(), bytearray()
+            deadline = time.monotonic() + timeout
+            while True:
+                progressed = False
+                while channel.recv_ready():
+                    out += channel.recv(_READ_CHUNK)
+                    progressed = True
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(_READ_CHUNK)
+                    progressed = True
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if not transport.is_active():
+                    raise TransportError(f"connection to {self.description} dropped while running: {command}", True)
+                if time.monotonic() > deadline:
+                    channel.close()
+                    raise TransportError(f"command timed out after {timeout:g} s: {command}", retryable=True)
+                if not progressed:
+                    select.select([channel], [], [], 0.01)
+            code = channel.recv_exit_status()
+            channel.close()
+        except TransportError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"run {command}") from None
+        return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    # files --------------------------------------------------------------------------------------
+    def read_file(self, path: str) -> bytes | None:
+        try:
+            with self.sftp.open(path, "rb") as fh:
+                fh.prefetch()
+                return fh.read()
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"read {path}") from None
+
+    def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
+        target = _tmp_name(path) if atomic else path
+        try:
+            with self.sftp.open(target, "wb") as fh:
+                fh.set_pipelined(True)
+                fh.write(data)
+            if atomic:
+                self.sftp.posix_rename(target, path)
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"write {path}") from None
+
+    def mkdir_p(self, path: str) -> None:
+        try:
+            if self.is_dir(path):
+                return
+            parent = str(PurePosixPath(path).parent)
+            if parent != path:
+                self.mkdir_p(parent)
+            try:
+                self.sftp.mkdir(path)
+            except OSError:
+                if not self.is_dir(path):  # another process may have created it meanwhile
+                    raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"create {path}") from None
+
+    def rename(self, src: str, dst: str) -> None:
+        try:
+            self.sftp.posix_rename(src, dst)
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"rename {src} to {dst}") from None
+
+    def readlink(self, path: str) -> str | None:
+        try:
+            if not stat.S_ISLNK(self.sftp.lstat(path).st_mode or 0):
+                return None
+            return self.sftp.readlink(path)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"read the link {path}") from None
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.sftp.lstat(path)
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"look at {path}") from None
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            return stat.S_ISDIR(self.sftp.stat(path).st_mode or 0)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"look at {path}") from None
+
+    def list_dir(self, path: str) -> list[str]:
+        try:
+            return sorted(self.sftp.listdir(path))
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"list {path}") from None
+
+    def symlink_switch(self, link: str, target: str) -> None:
+        tmp = _tmp_name(link)
+        try:
+            # paramiko's symlink(source, dest) creates `dest` pointing at `source`.
+            self.sftp.symlink(target, tmp)
+            self.sftp.posix_rename(tmp, link)
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"point {link} at {target}") from None
+
+    def _checked(self, command: str, what: str) -> None:
+        result = self.run(command, timeout=max(self.timeout, 60.0))
+        if not result.ok:
+            raise TransportError(f"cannot {what}: {result.output or f'exit code {result.exit_code}'}", False)
+
+    def remove_path(self, path: str) -> None:
+        if path.rstrip("/") in {"", "/"}:
+            raise TransportError(f"refusing to remove {path!r}", retryable=False)
+        self._checked(f"rm -rf -- {shlex.quote(path)}", f"remove {path}")
+
+    def clone_tree(self, src: str, dst: str) -> None:
+        self._checked(f"cp -al -- {shlex.quote(src)} {shlex.quote(dst)}", f"copy {src} to {dst}")
+
+    def close(self) -> None:
+        try:
+            if self._sftp is not None:
+                self._sftp.close()
+        except Exception:  # noqa: BLE001, S110 - closing a dead connection must not mask the real error
+            pass
+        self._client.close()
+
+
+def open_transport(frontend: FrontEnd, **kwargs) -> Transport:
+    """The transport for a front-end: LocalTransport for transport == "local", else SSH."""
+    from balancers.choices import Transport as TransportChoice  # noqa: PLC0415
+
+    if frontend.transport == TransportChoice.LOCAL:
+        return LocalTransport(description=f"local ({frontend.name})")
+    return SSHTransport.for_frontend(frontend, **kwargs)

@@ -1,0 +1,136 @@
+"""Building blocks shared by the panel's views: service-backed form views, confirmations and
+messages about the automatic deployment a change triggered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.views import View
+from django.views.generic import FormView
+
+from hostpanel.audit import Actor
+from hostpanel.forms import add_service_errors
+from hostpanel.permissions import OperatorRequiredMixin
+
+
+def web_actor(request) -> Actor:
+    return Actor.from_user(request.user, source="web")
+
+
+def deployment_note(obj: Any) -> str:
+    """' Deployment #n queued.' when the service reported an automatic deployment."""
+    deployment = getattr(obj, "deployment", None) if obj is not None and not hasattr(obj, "hosts") else obj
+    if deployment is not None and getattr(deployment, "pk", None):
+        return f" Deployment #{deployment.pk} ({deployment.status}) carries the change."
+    return ""
+
+
+class ServiceFormView(OperatorRequiredMixin, FormView):
+    """A form whose valid data goes to one service call. The service's ValidationError is shown
+    on the form (field-level where it names a field)."""
+
+    template_name = "form.html"
+    title = ""
+    submit_label = "Save"
+    cancel_url = "/"
+
+    def perform(self, data: dict) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def success_message(self, result: Any) -> str:
+        return "Saved."
+
+    def success_url_for(self, result: Any) -> str:
+        return result.get_absolute_url()
+
+    def get_cancel_url(self) -> str:
+        return self.cancel_url
+
+    def service_data(self, form) -> dict:
+        if hasattr(form, "service_kwargs"):
+            return form.service_kwargs()
+        return dict(form.cleaned_data)
+
+    def form_valid(self, form):
+        try:
+            result = self.perform(self.service_data(form))
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message(result) + deployment_note(result))
+        return HttpResponseRedirect(self.success_url_for(result))
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(title=self.title, submit_label=self.submit_label, cancel_url=self.get_cancel_url())
+        return context
+
+
+class ConfirmView(OperatorRequiredMixin, View):
+    """GET: a confirmation page; POST: the action. Subclasses set the texts and perform()."""
+
+    title = "Are you sure?"
+    button = "Confirm"
+    button_class = "primary"
+    form_class = None
+
+    def get_object(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def question(self, obj) -> str:
+        return ""
+
+    def details(self, obj) -> str:
+        return ""
+
+    def cancel_url(self, obj) -> str:
+        return obj.get_absolute_url()
+
+    def perform(self, obj, data: dict) -> tuple[str, str]:  # pragma: no cover - overridden
+        """Do it; return (message, redirect url)."""
+        raise NotImplementedError
+
+    def render_page(self, obj, form, status: int = 200):
+        return render(
+            self.request,
+            "confirm.html",
+            {
+                "object": obj,
+                "title": self.title,
+                "question": self.question(obj),
+                "details": self.details(obj),
+                "button": self.button,
+                "button_class": self.button_class,
+                "cancel_url": self.cancel_url(obj),
+                "form": form,
+            },
+            status=status,
+        )
+
+    def make_form(self, data=None):
+        if self.form_class is None:
+            from hostpanel.forms import ServiceForm
+
+            return ServiceForm(data)
+        return self.form_class(data)
+
+    def get(self, request, *args, **kwargs):
+        obj = self.get_object()
+        return self.render_page(obj, self.make_form())
+
+    def post(self, request, *args, **kwargs):
+        obj = self.get_object()
+        form = self.make_form(request.POST)
+        if form.is_valid():
+            try:
+                message, url = self.perform(obj, dict(form.cleaned_data))
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, message)
+                return HttpResponseRedirect(url)
+        return self.render_page(obj, form, status=400)

@@ -1,0 +1,120 @@
+"""Forms of the sites pages: they translate HTTP input for sites/services.py and show its errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django import forms
+
+from balancers.models import Balancer
+from hostpanel.forms import ServiceForm
+from sites.models import SiteStatus
+from sites.services import IMPORT_COLUMNS, IMPORT_MAX_ROWS
+
+SORTS = {
+    "domain": "domain",
+    "-domain": "-domain",
+    "balancer": "balancer__name",
+    "-balancer": "-balancer__name",
+    "status": "status",
+    "-status": "-status",
+    "customer": "customer_ref",
+    "-customer": "-customer_ref",
+    "updated": "updated_at",
+    "-updated": "-updated_at",
+}
+
+
+class SiteFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=253, help_text="Domain, alias or customer ref.")
+    balancer = forms.ModelChoiceField(
+        queryset=Balancer.objects.order_by("name"), required=False, to_field_name="name", empty_label="All balancers"
+    )
+    status = forms.ChoiceField(choices=[("", "Any status"), *SiteStatus.choices], required=False)
+    sort = forms.ChoiceField(choices=[(k, k) for k in SORTS], required=False, widget=forms.HiddenInput)
+
+
+class SiteForm(ServiceForm):
+    domain = forms.CharField(max_length=253, help_text="e.g. linux.co.uk; internationalised names are converted.")
+    aliases = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Other host names of the site, one per line (e.g. www.linux.co.uk).",
+    )
+    balancer = forms.ModelChoiceField(queryset=Balancer.objects.order_by("name"), to_field_name="name")
+    plone_path = forms.CharField(
+        label="Plone path", max_length=255, help_text="The Plone site in Zope, e.g. /plone/linux."
+    )
+    customer_ref = forms.CharField(label="Customer ref", max_length=100, required=False)
+
+    def service_kwargs(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["aliases"] = [line.strip() for line in data["aliases"].splitlines() if line.strip()]
+        return data
+
+
+class SuspendForm(ServiceForm):
+    reason = forms.CharField(max_length=200, required=False, help_text="Shown in the audit log, e.g. unpaid invoice.")
+
+
+class SiteImportForm(forms.Form):
+    csv_file = forms.FileField(
+        label="CSV file",
+        required=False,
+        help_text="Columns: domain, aliases (separated by spaces or ';'), balancer, plone_path, customer_ref. "
+        "A header row with these names is expected.",
+    )
+    csv_text = forms.CharField(label="…or paste the CSV", required=False, widget=forms.Textarea(attrs={"rows": 8}))
+
+    MAX_BYTES = 4 * 1024 * 1024
+
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("csv_file")
+        text = cleaned.get("csv_text") or ""
+        if upload:
+            if upload.size > self.MAX_BYTES:
+                raise forms.ValidationError("The file is larger than 4 MB.")
+            try:
+                text = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise forms.ValidationError("The file is not UTF-8 text.") from None
+        if not text.strip():
+            raise forms.ValidationError("Choose a CSV file or paste its content.")
+        cleaned["rows"] = parse_site_csv(text)
+        cleaned["text"] = text
+        return cleaned
+
+
+def parse_site_csv(text: str) -> list[dict[str, str]]:
+    """CSV text to row dicts. A header row is required; unknown columns are kept so the importer
+    reports them. Raises forms.ValidationError for a file that is not usable at all."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise forms.ValidationError(f"The CSV could not be read: {exc}") from None
+    header = [h.strip().lower() for h in header]
+    missing = [c for c in ("domain", "balancer", "plone_path") if c not in header]
+    if missing:
+        raise forms.ValidationError(
+            f"The header row must name the columns {', '.join(IMPORT_COLUMNS)}; missing: {', '.join(missing)}."
+        )
+    rows: list[dict[str, str]] = []
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(rows) >= IMPORT_MAX_ROWS:
+                raise forms.ValidationError(f"At most {IMPORT_MAX_ROWS} rows at once.")
+            if len(cells) > len(header):
+                cells, extra = cells[: len(header)], cells[len(header) :]
+                row = dict(zip(header, cells, strict=True))
+                row["extra cells"] = ",".join(extra)
+            else:
+                row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=True))
+            rows.append(row)
+    except csv.Error as exc:
+        raise forms.ValidationError(f"The CSV could not be read: {exc}") from None
+    return rows

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from sites import views
+
+app_name = "sites"
+
+urlpatterns = [
+    path("", views.SiteListView.as_view(), name="site_list"),
+    path("add/", views.SiteCreateView.as_view(), name="site_create"),
+    path("import/", views.SiteImportView.as_view(), name="site_import"),
+    path("<str:domain>/", views.SiteDetailView.as_view(), name="site_detail"),
+    path("<str:domain>/edit/", views.SiteUpdateView.as_view(), name="site_update"),
+    path("<str:domain>/suspend/", views.SiteSuspendView.as_view(), name="site_suspend"),
+    path("<str:domain>/unsuspend/", views.SiteUnsuspendView.as_view(), name="site_unsuspend"),
+    path("<str:domain>/delete/", views.SiteDeleteView.as_view(), name="site_delete"),
+]

@@ -1,0 +1,221 @@
+"""Sites pages: thin doors into sites/services.py."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.views import View
+from django.views.generic import TemplateView
+
+from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
+from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
+from sites import services
+from sites.forms import SORTS, SiteFilterForm, SiteForm, SiteImportForm, SuspendForm
+from sites.models import Site, SiteAlias, SiteStatus
+
+PAGE_SIZE = 50
+
+
+def filtered_sites(params) -> tuple[SiteFilterForm, object, str, bool]:
+    """The sites list's queryset for the query parameters (search, filters, sort), and whether a
+    text search is part of it."""
+    form = SiteFilterForm(params)
+    qs = Site.objects.all()
+    sort = "domain"
+    searching = False
+    if form.is_valid():
+        q = form.cleaned_data["q"].strip().lower()
+        if q:
+            searching = True
+            # domains and aliases are stored lower-case: a plain (index-friendly) contains
+            qs = qs.filter(
+                Q(domain__contains=q)
+                | Q(customer_ref__icontains=q)
+                | Q(pk__in=SiteAlias.objects.filter(name__contains=q).values("site_id"))
+            )
+        if form.cleaned_data["balancer"]:
+            qs = qs.filter(balancer=form.cleaned_data["balancer"])
+        if form.cleaned_data["status"]:
+            qs = qs.filter(status=form.cleaned_data["status"])
+        sort = form.cleaned_data["sort"] or "domain"
+    order = SORTS.get(sort, "domain")
+    qs = qs.order_by(order, "domain") if order.lstrip("-") != "domain" else qs.order_by(order)
+    return form, qs, sort, searching
+
+
+ROW_FIELDS = ("pk", "domain", "balancer__name", "plone_path", "status", "customer_ref", "updated_at")
+STATUS_LABELS = dict(SiteStatus.choices)
+
+
+class SiteListView(PanelAccessMixin, TemplateView):
+    """Fast with thousands of sites: plain rows (no model instances), aliases of the shown page in
+    one query, and for a text search one scan that yields both the count and the page."""
+
+    template_name = "sites/site_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form, qs, sort, searching = filtered_sites(self.request.GET)
+        if searching:
+            # one LIKE scan for the matching ids (in order) instead of a COUNT plus a page query
+            page = Paginator(list(qs.values_list("pk", flat=True)), PAGE_SIZE).get_page(self.request.GET.get("page"))
+            ids = list(page.object_list)
+            by_id = {row["pk"]: row for row in Site.objects.filter(pk__in=ids).values(*ROW_FIELDS)}
+            rows = [by_id[pk] for pk in ids if pk in by_id]
+        else:
+            page = Paginator(qs.values(*ROW_FIELDS), PAGE_SIZE).get_page(self.request.GET.get("page"))
+            rows = list(page.object_list)
+        aliases: dict[int, list[str]] = {}
+        shown = SiteAlias.objects.filter(site_id__in=[r["pk"] for r in rows]).order_by("name")
+        for site_id, name in shown.values_list("site_id", "name"):
+            aliases.setdefault(site_id, []).append(name)
+        prefix = reverse("sites:site_list")
+        for row in rows:
+            # domains are [a-z0-9.-] only (validators): safe in a URL path as they are
+            row["url"] = f"{prefix}{row['domain']}/"
+            row["aliases"] = ", ".join(aliases.get(row["pk"], ()))
+            row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
+            row["updated"] = timezone.localtime(row["updated_at"]).strftime("%Y-%m-%d %H:%M")
+        context.update(filter_form=form, page=page, sites=rows, sort=sort, total=page.paginator.count)
+        return context
+
+
+class SiteDetailView(PanelAccessMixin, TemplateView):
+    template_name = "sites/site_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        site = get_object_or_404(
+            Site.objects.select_related("balancer").prefetch_related(Prefetch("aliases")), domain=kwargs["domain"]
+        )
+        from hostpanel.models import AuditEntry
+
+        context.update(
+            site=site,
+            history=AuditEntry.objects.filter(object_type="site", object_key=site.domain)[:20],
+        )
+        return context
+
+
+class SiteCreateView(ServiceFormView):
+    form_class = SiteForm
+    title = "Add a site"
+    submit_label = "Add site"
+
+    def get_cancel_url(self):
+        return reverse("sites:site_list")
+
+    def perform(self, data):
+        return services.site_create(actor=web_actor(self.request), **data)
+
+    def success_message(self, site):
+        return f"Site {site.domain} added."
+
+
+class SiteUpdateView(ServiceFormView):
+    form_class = SiteForm
+    submit_label = "Save changes"
+
+    @cached_property
+    def site(self) -> Site:
+        # looked up lazily, after the permission check in dispatch()
+        return get_object_or_404(Site.objects.select_related("balancer"), domain=self.kwargs["domain"])
+
+    @property
+    def title(self):
+        return f"Edit {self.site.domain}"
+
+    def get_initial(self):
+        return {
+            "domain": self.site.domain,
+            "aliases": "\n".join(self.site.aliases.values_list("name", flat=True)),
+            "balancer": self.site.balancer.name,
+            "plone_path": self.site.plone_path,
+            "customer_ref": self.site.customer_ref,
+        }
+
+    def get_cancel_url(self):
+        return self.site.get_absolute_url()
+
+    def perform(self, data):
+        aliases = data.pop("aliases")
+        return services.site_update(self.site, actor=web_actor(self.request), aliases=aliases, **data)
+
+    def success_message(self, site):
+        return f"Site {site.domain} saved."
+
+
+class _SiteConfirm(ConfirmView):
+    def get_object(self):
+        return get_object_or_404(Site.objects.select_related("balancer"), domain=self.kwargs["domain"])
+
+
+class SiteSuspendView(_SiteConfirm):
+    title = "Suspend site"
+    button = "Suspend"
+    button_class = "danger"
+    form_class = SuspendForm
+
+    def question(self, site):
+        return f"Suspend {site.domain}? Visitors will see the 'suspended' page instead of the site."
+
+    def perform(self, site, data):
+        site = services.site_suspend(site, actor=web_actor(self.request), reason=data["reason"])
+        return f"Site {site.domain} suspended." + deployment_note(site), site.get_absolute_url()
+
+
+class SiteUnsuspendView(_SiteConfirm):
+    title = "Unsuspend site"
+    button = "Unsuspend"
+
+    def question(self, site):
+        return f"Bring {site.domain} back online?"
+
+    def perform(self, site, data):
+        site = services.site_unsuspend(site, actor=web_actor(self.request))
+        return f"Site {site.domain} is active again." + deployment_note(site), site.get_absolute_url()
+
+
+class SiteDeleteView(_SiteConfirm):
+    title = "Delete site"
+    button = "Delete"
+    button_class = "danger"
+
+    def question(self, site):
+        return f"Delete {site.domain} and its aliases? Its vhost is removed from every front-end."
+
+    def perform(self, site, data):
+        domain = site.domain
+        deployment = services.site_delete(site, actor=web_actor(self.request))
+        return f"Site {domain} deleted." + deployment_note(deployment), reverse("sites:site_list")
+
+
+class SiteImportView(OperatorRequiredMixin, View):
+    """Bulk import: 'preview' validates every row and shows per-row errors (nothing saved);
+    'import' saves all rows in one transaction, or none."""
+
+    template_name = "sites/site_import.html"
+
+    def get(self, request):
+        return render(request, self.template_name, {"form": SiteImportForm()})
+
+    def post(self, request):
+        form = SiteImportForm(request.POST, request.FILES)
+        context = {"form": form}
+        if form.is_valid():
+            do_import = request.POST.get("action") == "import"
+            result = services.site_import(
+                form.cleaned_data["rows"], actor=web_actor(request), dry_run=not do_import, first_line=2
+            )
+            if result.imported:
+                messages.success(request, f"{len(result.rows)} site(s) imported." + deployment_note(result.deployment))
+                return redirect("sites:site_list")
+            if do_import and result.error_count:
+                messages.error(request, "Nothing was imported: fix the rows below and try again.")
+            context.update(result=result, csv_text=form.cleaned_data["text"])
+        return render(request, self.template_name, context, status=200)
