@@ -408,3 +408,10 @@ def test_the_deployment_page_shows_the_diff_against_the_previous_revision(operat
     body = operator_client.get(d2.get_absolute_url()).content.decode()
     assert "+++ b/sites/b.conf" in body and "+ServerName b" in body
     assert "sites/a.conf" not in body  # unchanged files are not shown
+
+
+def test_the_sites_list_escapes_what_it_shows(operator_client, demo):
+    Site.objects.filter(domain="linux.co.uk").update(customer_ref="<script>alert(1)</script>")
+    body = operator_client.get(reverse("sites:site_list")).content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
