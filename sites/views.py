@@ -62,11 +62,14 @@ def site_rows_html(rows: list[dict]) -> str:
     out = []
     for r in rows:
         out.append(
-            f'<tr><td><a href="{esc(r["url"])}">{esc(r["domain"])}</a></td>'
-            f"<td>{esc(r['aliases'])}</td><td>{esc(r['balancer__name'])}</td>"
-            f"<td><code>{esc(r['plone_path'])}</code></td>"
-            f'<td><span class="status status-{esc(r["status"])}">{esc(r["status_label"])}</span></td>'
-            f"<td>{esc(r['customer_ref'])}</td><td>{esc(r['updated'])}</td></tr>"
+            f'<tr><td data-label="Domain"><a href="{esc(r["url"])}">{esc(r["domain"])}</a></td>'
+            f'<td data-label="Aliases">{esc(r["aliases"])}</td>'
+            f'<td data-label="Balancer">{esc(r["balancer__name"])}</td>'
+            f'<td data-label="Plone path"><code>{esc(r["plone_path"])}</code></td>'
+            f'<td data-label="Status"><span class="status status-{esc(r["status"])}">'
+            f"{esc(r['status_label'])}</span></td>"
+            f'<td data-label="Customer">{esc(r["customer_ref"])}</td>'
+            f'<td data-label="Updated">{esc(r["updated"])}</td></tr>'
         )
     return mark_safe("\n".join(out))  # noqa: S308 - every value above is escaped
 
