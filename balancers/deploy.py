@@ -552,7 +552,7 @@ def _deploy_host(
         if frontend is None:
             save(status=HostStatus.FAILED, error="the front-end was deleted", finished_at=timezone.now())
             return HostStatus.FAILED
-        save(status=HostStatus.RUNNING, started_at=timezone.now())
+        save(status=HostStatus.RUNNING)
         if not lease_acquire(frontend.pk, owner):
             save(
                 status=HostStatus.FAILED,
@@ -563,7 +563,7 @@ def _deploy_host(
             return HostStatus.FAILED
         try:
             leased_at = time.monotonic()
-            save(stage=HostStage.RENDER)
+            save(stage=HostStage.RENDER, started_at=timezone.now())  # started = holding the front-end's lease
             if host.tree_id:  # rollback: exactly the stored files
                 with _db():
                     tree = ConfigTree.objects.get(pk=host.tree_id).files
@@ -597,20 +597,20 @@ def _deploy_host(
                 )
             finally:
                 transport.close()
+            save(  # still holding the lease: finished_at is before the next deployment's started_at
+                status=outcome.status,
+                stage=outcome.stage,
+                files_uploaded=outcome.files_uploaded,
+                bytes_uploaded=outcome.bytes_uploaded,
+                output=outcome.output,
+                error=outcome.error,
+                retryable=outcome.retryable,
+                finished_at=timezone.now(),
+                duration=time.monotonic() - leased_at,
+            )
+            return outcome.status
         finally:
             lease_release(frontend.pk, owner)
-        save(
-            status=outcome.status,
-            stage=outcome.stage,
-            files_uploaded=outcome.files_uploaded,
-            bytes_uploaded=outcome.bytes_uploaded,
-            output=outcome.output,
-            error=outcome.error,
-            retryable=outcome.retryable,
-            finished_at=timezone.now(),
-            duration=time.monotonic() - started,
-        )
-        return outcome.status
     except Exception as exc:  # a bug or a render error must still end the host's row
         log.exception("deploying to %s failed", host.frontend_name)
         save(

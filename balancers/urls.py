@@ -1,10 +1,14 @@
 from django.urls import path
 
-from balancers import views
+from balancers import dashboard_views, views
 
 app_name = "balancers"
 
 urlpatterns = [
+    # the dashboard is the panel's home page
+    path("", dashboard_views.dashboard, name="dashboard"),
+    path("dashboard/grid/", dashboard_views.dashboard_partial, name="dashboard_grid"),
+    path("members/<int:pk>/flags/", dashboard_views.member_toggle, name="dashboard_member_toggle"),
     path("balancers/", views.BalancerListView.as_view(), name="balancer_list"),
     path("balancers/add/", views.BalancerCreateView.as_view(), name="balancer_create"),
     path("balancers/<int:pk>/", views.BalancerDetailView.as_view(), name="balancer_detail"),

@@ -172,6 +172,7 @@ HOSTPANEL_SSH_TIMEOUT = env_float("HOSTPANEL_SSH_TIMEOUT", 10.0, minimum=0.1)
 HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimum=1, maximum=64)
 HOSTPANEL_STATUS_TIMEOUT = env_float("HOSTPANEL_STATUS_TIMEOUT", 2.0, minimum=0.1)
 HOSTPANEL_STATUS_POLL_SECONDS = env_int("HOSTPANEL_STATUS_POLL_SECONDS", 30, minimum=5)
+HOSTPANEL_STATUS_HISTORY_MINUTES = env_int("HOSTPANEL_STATUS_HISTORY_MINUTES", 120, minimum=60, maximum=10080)
 
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {

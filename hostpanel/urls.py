@@ -10,6 +10,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", views.AuditListView.as_view(), name="audit_list"),
     path("sites/", include("sites.urls")),
-    path("", include("balancers.urls")),
+    path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
     path("", views.HomeView.as_view(), name="home"),
 ]

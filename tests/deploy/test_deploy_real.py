@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus, HostStage, HostStatus
 from balancers.deploy import deployment_diff, deployment_rollback, deployment_start, frontend_test_connection
-from balancers.models import Balancer, Deployment, DeploymentHost
+from balancers.models import Deployment, DeploymentHost
 from sites import services as site_services
-from tests.deploy.farm import ACTOR, Host, add_site, make_balancer, make_client_key, make_host
+from tests.deploy.farm import ACTOR, add_site
 from tests.harness.sshd import generate_key
-from tests.realparts import free_port, require_binary
+from tests.realparts import free_port
 
 pytestmark = pytest.mark.real
-
-
-@dataclass
-class Farm:
-    fe1: Host
-    fe2: Host
-    balancer: Balancer
-    backends: list
-
-    @property
-    def hosts(self) -> list[Host]:
-        return [self.fe1, self.fe2]
-
-
-@pytest.fixture
-def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory):
-    require_binary("sshd")
-    require_binary("apache2")
-    key = make_client_key(tmp_path / "panel")
-    settings.HOSTPANEL_SSH_KEY = str(key)
-    settings.HOSTPANEL_SSH_TIMEOUT = 5
-    backends = [backend_factory("zope1"), backend_factory("zope2")]
-    balancer = make_balancer(backends)
-    hosts = []
-    try:
-        for name in ("fe1", "fe2"):
-            hosts.append(make_host(tmp_path / name, name, key, apache_factory))
-        yield Farm(hosts[0], hosts[1], balancer, backends)
-    finally:
-        for host in hosts:
-            host.sshd.stop()
 
 
 def deploy(**kwargs) -> Deployment:

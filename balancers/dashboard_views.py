@@ -1,0 +1,104 @@
+"""The dashboard (the panel's home): live balancer-manager state of every front-end next to the
+database's intended state, and the member toggles. Thin doors into balancers.status and
+balancers.services.member_set_flags."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from balancers import services
+from balancers.models import BalancerMember
+from balancers.status import status_overview
+from hostpanel.audit import Actor
+from hostpanel.models import AuditEntry
+from hostpanel.permissions import panel_view
+
+REFRESH_MS = 5000
+FLAGS = {"hot_standby": "hot standby", "drain": "drain", "disabled": "disabled"}
+
+
+def _context(request: HttpRequest) -> dict:
+    overview = status_overview()
+    return {"overview": overview, "refresh_ms": REFRESH_MS, "flags": FLAGS}
+
+
+@panel_view  # outermost: anonymous -> login, whatever the method
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "balancers/dashboard.html", _context(request))
+
+
+@panel_view  # outermost: anonymous -> login, whatever the method
+@require_GET
+def dashboard_partial(request: HttpRequest) -> HttpResponse:
+    """The grid alone, fetched every few seconds by hostpanel.js (data-poll-url)."""
+    return render(request, "balancers/_dashboard_grid.html", _context(request))
+
+
+def _parse_bool(value: str | None) -> bool | None:
+    if value is None or value == "":
+        return None
+    if value in ("1", "on", "true"):
+        return True
+    if value in ("0", "off", "false"):
+        return False
+    raise ValidationError(f"Not a yes/no value: {value[:20]!r}.")
+
+
+@panel_view  # POST: operators only (403 for viewers)
+@require_POST
+def member_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(BalancerMember.objects.select_related("balancer", "zope_server"), pk=pk)
+    data = request.POST
+    changes: dict = {}
+    try:
+        for flag in FLAGS:
+            value = _parse_bool(data.get(flag))
+            if value is not None:
+                changes[flag] = value
+        if data.get("loadfactor"):
+            try:
+                changes["loadfactor"] = int(data["loadfactor"])
+            except ValueError:
+                raise ValidationError("The load factor must be a whole number from 1 to 100.") from None
+        force = data.get("force") == "1"
+        result = services.member_set_flags(
+            member, actor=Actor.from_user(request.user, AuditEntry.Source.WEB), force=force, **changes
+        )
+    except ValidationError as exc:
+        if getattr(exc, "code", None) == "last_usable_member" and can_force(changes):
+            return render(
+                request,
+                "balancers/member_toggle_confirm.html",
+                {"member": member, "changes": changes, "reason": " ".join(exc.messages)},
+                status=409,
+            )
+        for message in exc.messages:
+            messages.error(request, f"{member}: {message}")
+        return redirect("balancers:dashboard")
+    what = ", ".join(f"{FLAGS.get(k, k)} {_word(v)}" for k, v in changes.items())
+    messages.success(request, f"{member}: {what} saved{' (forced)' if result.forced else ''}.")
+    for outcome in result.frontends:
+        if outcome.applied:
+            messages.success(request, f"{outcome.frontend_name}: applied live ({outcome.live_status}).")
+        else:
+            messages.error(request, f"{outcome.frontend_name}: not applied live: {outcome.reason}")
+    if not result.frontends:
+        messages.warning(request, "No enabled front-end: the change takes effect with the next deployment.")
+    target = data.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("balancers:dashboard")
+
+
+def can_force(changes: dict) -> bool:
+    return bool(changes)
+
+
+def _word(value: object) -> str:
+    return "on" if value is True else "off" if value is False else str(value)

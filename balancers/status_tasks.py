@@ -1,0 +1,92 @@
+"""Background polling of every front-end's balancer-manager into StatusSample rows (dashboard history).
+
+Kept apart from balancers/tasks.py (deployments) so the two evolve without conflicts. The worker side of
+the run script calls `manage.py poll_status --loop`, which polls every HOSTPANEL_STATUS_POLL_SECONDS; the
+`poll_status` task does one round and can be enqueued on any django.tasks backend.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.tasks import task
+from django.utils import timezone
+
+from balancers import status
+from balancers.models import StatusSample
+
+log = logging.getLogger(__name__)
+
+
+def history_window() -> datetime.timedelta:
+    """How long samples are kept (HOSTPANEL_STATUS_HISTORY_MINUTES, default 120: the dashboard shows one hour)."""
+    return datetime.timedelta(minutes=getattr(settings, "HOSTPANEL_STATUS_HISTORY_MINUTES", 120))
+
+
+@dataclass(frozen=True)
+class PollResult:
+    hosts: int
+    hosts_ok: int
+    samples: int
+    pruned: int
+    failures: tuple[str, ...] = ()
+
+
+def samples_from(hosts: list[status.HostStatus], taken_at: datetime.datetime) -> list[StatusSample]:
+    rows = []
+    for host in hosts:
+        if not host.ok or host.frontend_id is None:
+            continue
+        for balancer in host.balancers:
+            for member in balancer.members:
+                rows.append(
+                    StatusSample(
+                        frontend_id=host.frontend_id,
+                        taken_at=taken_at,
+                        balancer=balancer.name[:64],
+                        member_url=member.url[:300],
+                        route=member.route[:64],
+                        status=member.status.strip()[:64],
+                        elected=max(member.elected, 0),
+                        busy=max(member.busy, 0),
+                        transferred=max(member.transferred, 0),
+                        read=max(member.read, 0),
+                    )
+                )
+    return rows
+
+
+def prune_samples(now: datetime.datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - history_window()
+    deleted, _ = StatusSample.objects.filter(taken_at__lt=cutoff).delete()
+    return deleted
+
+
+def poll_once(*, timeout: float | None = None) -> PollResult:
+    """Fetch every enabled front-end concurrently, store one sample per member, prune old samples."""
+    endpoints = status.enabled_endpoints()
+    hosts = status.fetch_all(endpoints, timeout=timeout)
+    now = timezone.now()
+    rows = samples_from(hosts, now)
+    StatusSample.objects.bulk_create(rows, batch_size=500)
+    pruned = prune_samples(now)
+    failures = tuple(f"{h.frontend_name}: {h.state} {h.reason}" for h in hosts if not h.ok)
+    for failure in failures:
+        log.warning("balancer-manager poll: %s", failure)
+    return PollResult(len(hosts), sum(h.ok for h in hosts), len(rows), pruned, failures)
+
+
+@task
+def poll_status() -> dict:
+    """One polling round (a task: JSON-safe result)."""
+    result = poll_once()
+    return {
+        "hosts": result.hosts,
+        "hosts_ok": result.hosts_ok,
+        "samples": result.samples,
+        "pruned": result.pruned,
+        "failures": list(result.failures),
+    }
