@@ -275,11 +275,13 @@ class MemberToggleView(_MemberMixin, OperatorRequiredMixin, View):
             except ValidationError as exc:
                 add_service_errors(form, exc)
                 return render(request, self.template_name, context, status=200)
-            message = f"{member.zope_server.name} in {member.balancer.name} is now: {member.state}."
+            saved = getattr(result, "member", member)
+            message = f"{saved.zope_server.name} in {saved.balancer.name} is now: {saved.state}."
             if result is None:
                 messages.success(request, message + deployment_note(member))
                 return HttpResponseRedirect(member.get_absolute_url())
-            messages.success(request, message)
+            context["member"] = getattr(result, "member", member)
+            messages.success(request, message + deployment_note(result))
             context.update(done=True, result=getattr(result, "frontends", result))  # per-front-end results
         return render(request, self.template_name, context)
 

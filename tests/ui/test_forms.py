@@ -415,3 +415,50 @@ def test_the_sites_list_escapes_what_it_shows(operator_client, demo):
     body = operator_client.get(reverse("sites:site_list")).content.decode()
     assert "<script>alert(1)</script>" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_a_toggle_shows_each_front_ends_live_result(operator_client, demo, monkeypatch):
+    from types import SimpleNamespace
+
+    from balancers import services as balancer_services
+
+    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
+    calls = []
+
+    def set_flags(m, *, actor, force=False, **flags):
+        calls.append((m.pk, actor.source, force, flags))
+        balancer_services.member_update(m, actor=actor, **flags)
+        return SimpleNamespace(
+            member=m,
+            deployment=None,
+            frontends=[
+                SimpleNamespace(frontend_name="fe-a", applied=True, reason="", live_status="Ok Drn"),
+                SimpleNamespace(frontend_name="fe-b", applied=False, reason="connection refused", live_status=""),
+            ],
+        )
+
+    monkeypatch.setattr(balancer_services, "member_set_flags", set_flags, raising=False)
+    response = operator_client.post(reverse("balancers:member_toggle", args=[demo.pk, member.pk, "drain"]))
+    body = response.content.decode()
+    assert calls == [(member.pk, "web", False, {"hot_standby": False, "drain": True, "disabled": False})]
+    assert "fe-a" in body and "Ok Drn" in body
+    assert "fe-b" in body and "connection refused" in body and "failed" in body
+    assert "is now <strong>drain</strong>" in body
+
+
+def test_a_refused_toggle_shows_the_reason_and_can_be_forced(operator_client, demo, monkeypatch):
+    from types import SimpleNamespace
+
+    from balancers import services as balancer_services
+
+    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
+
+    def set_flags(m, *, actor, force=False, **flags):
+        if not force:
+            raise ValidationError("No other member of bronze would take traffic.")
+        return SimpleNamespace(member=m, deployment=None, frontends=[])
+
+    monkeypatch.setattr(balancer_services, "member_set_flags", set_flags, raising=False)
+    url = reverse("balancers:member_toggle", args=[demo.pk, member.pk, "disabled"])
+    assert "No other member of bronze would take traffic." in operator_client.post(url).content.decode()
+    assert "is now" in operator_client.post(url, {"force": "on"}).content.decode()
