@@ -33,6 +33,9 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     settings.DEBUG = False
+    if connection.vendor == "postgresql":
+        # a database of its own, so the benchmark never collides with a test run on the same server
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_ui_{os.getpid()}"
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         from django.contrib.auth import get_user_model

@@ -462,3 +462,22 @@ def test_a_refused_toggle_shows_the_reason_and_can_be_forced(operator_client, de
     url = reverse("balancers:member_toggle", args=[demo.pk, member.pk, "disabled"])
     assert "No other member of bronze would take traffic." in operator_client.post(url).content.decode()
     assert "is now" in operator_client.post(url, {"force": "on"}).content.decode()
+
+
+def test_an_import_queues_one_automatic_deployment_and_a_failed_one_none(demo, actor, settings):
+    pytest.importorskip("balancers.deploy")
+    from balancers.models import Deployment
+
+    settings.HOSTPANEL_AUTO_DEPLOY = True
+    row = {"aliases": "", "balancer": "bronze", "customer_ref": ""}
+    bad = [
+        {**row, "domain": "p.example.com", "plone_path": "/p"},
+        {**row, "domain": "q.example.com", "plone_path": "<"},
+    ]
+    assert not site_services.site_import(bad, actor=actor).imported
+    assert Deployment.objects.count() == 0
+    good = [{**row, "domain": f"r{i}.example.com", "plone_path": "/plone/r"} for i in range(3)]
+    result = site_services.site_import(good, actor=actor)
+    assert result.imported
+    assert Deployment.objects.count() == 1
+    assert result.deployment == Deployment.objects.get()
