@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from balancers.models import BalancerMember, Deployment, FrontEnd
+from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd
 from sites.models import Site
 from tests.realparts import require_binary
 
@@ -232,6 +232,27 @@ def test_an_operator_starts_a_deploy_and_sees_it_finish(operator_page, tmp_path,
     assert status.get_attribute("data-status") == deployment.status == "succeeded", deployment.message
     assert page.locator("#deployment-progress").get_by_text("local1").is_visible()
     assert (config_dir / "hostpanel.conf").exists() or any(config_dir.parent.rglob("hostpanel.conf"))
+    # the first deployment's diff shows every file as new
+    expect(page.locator("pre.diff").first).to_contain_text("hostpanel.conf")
+
+    # a site added, deployed again, then rolled back to the first revision
+    Site.objects.create(domain="later.example.com", balancer=Balancer.objects.get(name="bronze"), plone_path="/p/l")
+    page.goto("/deployments/new/")
+    expect(page.locator("pre.diff")).to_contain_text("later.example.com")
+    page.get_by_role("button", name="Deploy to all front-ends").click()
+    page.wait_for_url(re.compile(r"/deployments/\d+/$"))
+    expect(page.locator("#deployment-status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    live_site = config_dir / "sites" / "later.example.com.conf"  # config_dir points at the live release
+    assert live_site.exists()
+    page.goto(deployment.get_absolute_url())
+    page.get_by_role("link", name="Roll back to this revision").click()
+    page.get_by_role("button", name="Roll back to this revision").click()
+    page.wait_for_url(re.compile(r"/deployments/\d+/$"))
+    expect(page.locator("#deployment-status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    rollback = Deployment.objects.get(rollback_of=deployment)
+    assert rollback.status == "succeeded"
+    assert not live_site.exists()
+    assert (config_dir / "sites" / "linux.co.uk.conf").exists()
 
 
 def test_the_deployment_page_follows_a_running_deployment_live(operator_page):

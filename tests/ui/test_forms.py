@@ -481,3 +481,20 @@ def test_an_import_queues_one_automatic_deployment_and_a_failed_one_none(demo, a
     assert result.imported
     assert Deployment.objects.count() == 1
     assert result.deployment == Deployment.objects.get()
+
+
+def test_test_connection_runs_the_deploy_modules_steps_on_a_local_front_end(operator_client, db, tmp_path):
+    pytest.importorskip("balancers.deploy")
+    frontend = FrontEnd.objects.create(
+        name="fe-local",
+        address="127.0.0.1",
+        transport="local",
+        config_dir=str(tmp_path / "conf"),
+        configtest_command="/bin/false",
+        reload_command="/bin/true",
+    )
+    body = operator_client.post(reverse("balancers:frontend_test", args=[frontend.pk])).content.decode()
+    steps = body.split('id="test-steps"')[1].split("</ol>")[0]
+    assert '<strong>connect</strong>: <span class="status status-ok">OK</span>' in steps
+    assert "does not exist yet" in steps
+    assert '<strong>configtest</strong>: <span class="status status-failed">failed</span>' in steps
