@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.generic import TemplateView
 
+from hostpanel.models import AuditEntry
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
 from sites import services
@@ -129,8 +130,6 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
         site = get_object_or_404(
             Site.objects.select_related("balancer").prefetch_related(Prefetch("aliases")), domain=kwargs["domain"]
         )
-        from hostpanel.models import AuditEntry
-
         context.update(
             site=site,
             history=AuditEntry.objects.filter(object_type="site", object_key=site.domain)[:20],
