@@ -10,6 +10,7 @@ import inspect
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
@@ -32,6 +33,7 @@ from balancers.forms import (
     ZopeServerForm,
 )
 from balancers.models import Balancer, BalancerMember, ConfigTree, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from hostpanel.forms import add_service_errors
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
 from sites.models import Site
@@ -259,10 +261,6 @@ class MemberToggleView(_MemberMixin, OperatorRequiredMixin, View):
         )
 
     def post(self, request, *args, **kwargs):
-        from django.core.exceptions import ValidationError
-
-        from hostpanel.forms import add_service_errors
-
         key, label, flags = self.state()
         member = self.member
         form = MemberToggleForm(request.POST)
@@ -275,11 +273,13 @@ class MemberToggleView(_MemberMixin, OperatorRequiredMixin, View):
             except ValidationError as exc:
                 add_service_errors(form, exc)
                 return render(request, self.template_name, context, status=200)
-            message = f"{member.zope_server.name} in {member.balancer.name} is now: {member.state}."
+            saved = getattr(result, "member", member)
+            message = f"{saved.zope_server.name} in {saved.balancer.name} is now: {saved.state}."
             if result is None:
                 messages.success(request, message + deployment_note(member))
                 return HttpResponseRedirect(member.get_absolute_url())
-            messages.success(request, message)
+            context["member"] = getattr(result, "member", member)
+            messages.success(request, message + deployment_note(result))
             context.update(done=True, result=getattr(result, "frontends", result))  # per-front-end results
         return render(request, self.template_name, context)
 
@@ -604,14 +604,10 @@ class DeploymentRollbackView(ConfirmView):
     def perform(self, deployment, data):
         rollback = deploy_function("deployment_rollback")
         if rollback is None:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError("Rollback is not available: the deploy module is not installed.")
         try:
             new = rollback(deployment, actor=web_actor(self.request))
         except ValueError as exc:  # e.g. no stored tree to roll back to
-            from django.core.exceptions import ValidationError
-
             raise ValidationError(str(exc)) from None
         return f"Rollback started as deployment #{new.pk}.", new.get_absolute_url()
 
@@ -664,8 +660,6 @@ class DeployNowView(OperatorRequiredMixin, View):
         )
 
     def post(self, request):
-        from django.core.exceptions import ValidationError
-
         start = deploy_function("deployment_start")
         if start is None:
             messages.error(request, "Deploying is not available: the deploy module is not installed.")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
 from django.views.generic import TemplateView
 
+from hostpanel.forms import AuditFilterForm
+from hostpanel.models import AuditEntry
 from hostpanel.permissions import PanelAccessMixin
 
 
@@ -28,11 +31,6 @@ class AuditListView(PanelAccessMixin, TemplateView):
     template_name = "audit_list.html"
 
     def get_context_data(self, **kwargs):
-        from django.core.paginator import Paginator
-
-        from hostpanel.forms import AuditFilterForm
-        from hostpanel.models import AuditEntry
-
         context = super().get_context_data(**kwargs)
         form = AuditFilterForm(self.request.GET)
         qs = AuditEntry.objects.all()

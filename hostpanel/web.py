@@ -13,7 +13,7 @@ from django.views import View
 from django.views.generic import FormView
 
 from hostpanel.audit import Actor
-from hostpanel.forms import add_service_errors
+from hostpanel.forms import ServiceForm, add_service_errors
 from hostpanel.permissions import OperatorRequiredMixin
 
 
@@ -113,8 +113,6 @@ class ConfirmView(OperatorRequiredMixin, View):
 
     def make_form(self, data=None):
         if self.form_class is None:
-            from hostpanel.forms import ServiceForm
-
             return ServiceForm(data)
         return self.form_class(data)
 

@@ -28,11 +28,15 @@ SORTS = {
 
 class SiteFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=253, help_text="Domain, alias or customer ref.")
-    balancer = forms.ModelChoiceField(
-        queryset=Balancer.objects.order_by("name"), required=False, to_field_name="name", empty_label="All balancers"
-    )
+    balancer = forms.ChoiceField(required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *SiteStatus.choices], required=False)
     sort = forms.ChoiceField(choices=[(k, k) for k in SORTS], required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # a plain list (one small query; a ModelChoiceField would iterate with a server-side cursor)
+        self.balancer_names = list(Balancer.objects.order_by("name").values_list("name", flat=True))
+        self.fields["balancer"].choices = [("", "All balancers")] + [(n, n) for n in self.balancer_names]
 
 
 class SiteForm(ServiceForm):

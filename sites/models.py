@@ -48,6 +48,8 @@ class Site(models.Model):
 
     class Meta:
         ordering = ["domain"]
+        # the balancer page counts its sites by status; the sites list filters by both
+        indexes = [models.Index(fields=["balancer", "status"], name="site_balancer_status_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["domain"],

@@ -65,9 +65,7 @@ def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def _save_site(
-    site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None, notify: bool = True
-) -> Site:
+def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None) -> Site:
     errors: dict[str, list[str]] = {}
     try:
         site.full_clean()
@@ -88,7 +86,7 @@ def _save_site(
         site.aliases.filter(name__in=current - wanted).delete()
         SiteAlias.objects.bulk_create([SiteAlias(site=site, name=n) for n in sorted(wanted - current)])
     audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
-    site.deployment = config_changed(actor=actor) if notify else None
+    site.deployment = config_changed(actor=actor)
     return site
 
 
@@ -223,14 +221,9 @@ def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]
             errors.update(exc.message_dict)
     try:
         with transaction.atomic():  # a savepoint: a failed row leaves no trace
-            _save_site(
-                site,
-                actor=actor,
-                action="site.create",
-                before=None,
-                aliases=_split_aliases(values["aliases"]),
-                notify=False,
-            )
+            # config_changed() runs per row: the deploy module coalesces it into one queued
+            # deployment, and a rolled-back import leaves none (its on_commit hooks are dropped)
+            _save_site(site, actor=actor, action="site.create", before=None, aliases=_split_aliases(values["aliases"]))
             if errors:
                 raise ValidationError(errors)
     except ValidationError as exc:

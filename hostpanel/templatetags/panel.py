@@ -83,8 +83,12 @@ def result_items(result) -> list[dict]:
 
         name = get("name") or get("step") or get("frontend") or get("frontend_name") or ""
         ok = get("ok")
-        if ok is None:
-            ok = get("success")
-        detail = get("detail") or get("message") or get("error") or get("output") or ""
+        for alias in ("success", "applied"):
+            if ok is None:
+                ok = get(alias)
+        detail = get("detail") or get("message") or get("reason") or get("error") or get("output") or ""
+        live = get("live_status")
+        if live:
+            detail = f"{detail} (live status: {live})".strip()
         items.append({"name": str(name), "ok": ok, "detail": str(detail)})
     return items

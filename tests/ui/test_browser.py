@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from playwright.sync_api import expect
 
-from balancers.models import BalancerMember, Deployment, FrontEnd
+from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd
 from sites.models import Site
 from tests.realparts import require_binary
 
@@ -104,9 +105,10 @@ def test_an_operator_logs_in_adds_a_site_and_finds_it_through_search(operator_pa
     page.get_by_role("link", name="Sites", exact=True).click()
     page.get_by_role("searchbox", name="Search").fill("www.e2e-shop")
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"q=www\.e2e-shop"))
     rows = page.locator("tbody tr")
-    assert rows.count() == 1
-    assert rows.first.get_by_role("link", name="e2e-shop.example.com").is_visible()
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("link", name="e2e-shop.example.com")).to_be_visible()
 
 
 def test_a_hostile_domain_shows_the_validation_message(operator_page):
@@ -121,6 +123,7 @@ def test_a_hostile_domain_shows_the_validation_message(operator_page):
     page.get_by_label("Plone path").fill("/plone/evil")
     page.get_by_role("button", name="Add site").click()
     error = page.locator(".field-invalid").filter(has_text="Domain")
+    expect(error).to_be_visible()
     # browsers send a textarea's line break as CRLF: the validator names the first bad character
     assert "A host name must not contain a carriage return." in error.inner_text()
     # a value that can be typed: the path field gets the validator's message too
@@ -128,6 +131,7 @@ def test_a_hostile_domain_shows_the_validation_message(operator_page):
     page.get_by_label("Plone path").fill("/plone/x</VirtualHost>")
     page.get_by_role("button", name="Add site").click()
     error = page.locator(".field-invalid").filter(has_text="Plone path")
+    expect(error).to_be_visible()
     assert "must not contain" in error.inner_text()
     assert "'<'" in error.inner_text()
     assert not Site.objects.filter(plone_path="/plone/evil").exists()
@@ -158,6 +162,7 @@ def test_a_csv_import_with_one_bad_row_imports_nothing_then_a_good_one_imports_a
     page.get_by_role("link", name="Import CSV").click()
     page.get_by_label("CSV file").set_input_files(str(bad))
     page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#import-preview")).to_be_visible()
     assert "1 of 2 row(s) have errors" in page.get_by_role("alert").first.inner_text()
     assert "must not contain" in page.locator("#import-preview tr.row-error").inner_text()
     assert page.get_by_role("button", name=re.compile("^Import")).count() == 0
@@ -167,7 +172,7 @@ def test_a_csv_import_with_one_bad_row_imports_nothing_then_a_good_one_imports_a
         header + "one.example.com,,bronze,/plone/one,C1\ntwo.example.com,www.two.example.com,silver,/plone/two,C2\n"
     )
     page.get_by_role("button", name="Check again").click()
-    page.get_by_role("button", name="Import 2 site(s)").click()
+    page.get_by_role("button", name="Import 2 site(s)").click()  # auto-waits for the new page
     page.wait_for_url(re.compile(r"/sites/$"))
     assert "2 site(s) imported." in page.get_by_role("status").first.inner_text()
     assert set(Site.objects.filter(customer_ref__in=["C1", "C2"]).values_list("domain", flat=True)) == {
@@ -182,7 +187,7 @@ def test_an_operator_toggles_a_member_to_hot_standby(operator_page, demo):
     row = page.locator("#member-zope2")
     assert row.locator("[data-state]").inner_text() == "active"
     row.get_by_role("link", name="Hot standby").click()
-    assert "Currently: active" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Currently: active")
     page.get_by_role("button", name="Hot standby").click()
     page.wait_for_selector("text=is now")
     if page.url.rstrip("/").endswith(f"/balancers/{demo.pk}"):
@@ -214,7 +219,7 @@ def test_an_operator_starts_a_deploy_and_sees_it_finish(operator_page, tmp_path,
     )
     page.goto("/deployments/")
     page.get_by_role("link", name="Deploy now").click()
-    assert "local1" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("local1")
     page.get_by_role("button", name="Deploy to all front-ends").click()
     page.wait_for_url(re.compile(r"/deployments/\d+/$"))
     status = page.locator("#deployment-status")
@@ -227,6 +232,27 @@ def test_an_operator_starts_a_deploy_and_sees_it_finish(operator_page, tmp_path,
     assert status.get_attribute("data-status") == deployment.status == "succeeded", deployment.message
     assert page.locator("#deployment-progress").get_by_text("local1").is_visible()
     assert (config_dir / "hostpanel.conf").exists() or any(config_dir.parent.rglob("hostpanel.conf"))
+    # the first deployment's diff shows every file as new
+    expect(page.locator("pre.diff").first).to_contain_text("hostpanel.conf")
+
+    # a site added, deployed again, then rolled back to the first revision
+    Site.objects.create(domain="later.example.com", balancer=Balancer.objects.get(name="bronze"), plone_path="/p/l")
+    page.goto("/deployments/new/")
+    expect(page.locator("pre.diff")).to_contain_text("later.example.com")
+    page.get_by_role("button", name="Deploy to all front-ends").click()
+    page.wait_for_url(re.compile(r"/deployments/\d+/$"))
+    expect(page.locator("#deployment-status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    live_site = config_dir / "sites" / "later.example.com.conf"  # config_dir points at the live release
+    assert live_site.exists()
+    page.goto(deployment.get_absolute_url())
+    page.get_by_role("link", name="Roll back to this revision").click()
+    page.get_by_role("button", name="Roll back to this revision").click()
+    page.wait_for_url(re.compile(r"/deployments/\d+/$"))
+    expect(page.locator("#deployment-status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    rollback = Deployment.objects.get(rollback_of=deployment)
+    assert rollback.status == "succeeded"
+    assert not live_site.exists()
+    assert (config_dir / "sites" / "linux.co.uk.conf").exists()
 
 
 def test_the_deployment_page_follows_a_running_deployment_live(operator_page):

@@ -408,3 +408,93 @@ def test_the_deployment_page_shows_the_diff_against_the_previous_revision(operat
     body = operator_client.get(d2.get_absolute_url()).content.decode()
     assert "+++ b/sites/b.conf" in body and "+ServerName b" in body
     assert "sites/a.conf" not in body  # unchanged files are not shown
+
+
+def test_the_sites_list_escapes_what_it_shows(operator_client, demo):
+    Site.objects.filter(domain="linux.co.uk").update(customer_ref="<script>alert(1)</script>")
+    body = operator_client.get(reverse("sites:site_list")).content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_a_toggle_shows_each_front_ends_live_result(operator_client, demo, monkeypatch):
+    from types import SimpleNamespace
+
+    from balancers import services as balancer_services
+
+    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
+    calls = []
+
+    def set_flags(m, *, actor, force=False, **flags):
+        calls.append((m.pk, actor.source, force, flags))
+        balancer_services.member_update(m, actor=actor, **flags)
+        return SimpleNamespace(
+            member=m,
+            deployment=None,
+            frontends=[
+                SimpleNamespace(frontend_name="fe-a", applied=True, reason="", live_status="Ok Drn"),
+                SimpleNamespace(frontend_name="fe-b", applied=False, reason="connection refused", live_status=""),
+            ],
+        )
+
+    monkeypatch.setattr(balancer_services, "member_set_flags", set_flags, raising=False)
+    response = operator_client.post(reverse("balancers:member_toggle", args=[demo.pk, member.pk, "drain"]))
+    body = response.content.decode()
+    assert calls == [(member.pk, "web", False, {"hot_standby": False, "drain": True, "disabled": False})]
+    assert "fe-a" in body and "Ok Drn" in body
+    assert "fe-b" in body and "connection refused" in body and "failed" in body
+    assert "is now <strong>drain</strong>" in body
+
+
+def test_a_refused_toggle_shows_the_reason_and_can_be_forced(operator_client, demo, monkeypatch):
+    from types import SimpleNamespace
+
+    from balancers import services as balancer_services
+
+    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
+
+    def set_flags(m, *, actor, force=False, **flags):
+        if not force:
+            raise ValidationError("No other member of bronze would take traffic.")
+        return SimpleNamespace(member=m, deployment=None, frontends=[])
+
+    monkeypatch.setattr(balancer_services, "member_set_flags", set_flags, raising=False)
+    url = reverse("balancers:member_toggle", args=[demo.pk, member.pk, "disabled"])
+    assert "No other member of bronze would take traffic." in operator_client.post(url).content.decode()
+    assert "is now" in operator_client.post(url, {"force": "on"}).content.decode()
+
+
+def test_an_import_queues_one_automatic_deployment_and_a_failed_one_none(demo, actor, settings):
+    pytest.importorskip("balancers.deploy")
+    from balancers.models import Deployment
+
+    settings.HOSTPANEL_AUTO_DEPLOY = True
+    row = {"aliases": "", "balancer": "bronze", "customer_ref": ""}
+    bad = [
+        {**row, "domain": "p.example.com", "plone_path": "/p"},
+        {**row, "domain": "q.example.com", "plone_path": "<"},
+    ]
+    assert not site_services.site_import(bad, actor=actor).imported
+    assert Deployment.objects.count() == 0
+    good = [{**row, "domain": f"r{i}.example.com", "plone_path": "/plone/r"} for i in range(3)]
+    result = site_services.site_import(good, actor=actor)
+    assert result.imported
+    assert Deployment.objects.count() == 1
+    assert result.deployment == Deployment.objects.get()
+
+
+def test_test_connection_runs_the_deploy_modules_steps_on_a_local_front_end(operator_client, db, tmp_path):
+    pytest.importorskip("balancers.deploy")
+    frontend = FrontEnd.objects.create(
+        name="fe-local",
+        address="127.0.0.1",
+        transport="local",
+        config_dir=str(tmp_path / "conf"),
+        configtest_command="/bin/false",
+        reload_command="/bin/true",
+    )
+    body = operator_client.post(reverse("balancers:frontend_test", args=[frontend.pk])).content.decode()
+    steps = body.split('id="test-steps"')[1].split("</ol>")[0]
+    assert '<strong>connect</strong>: <span class="status status-ok">OK</span>' in steps
+    assert "does not exist yet" in steps
+    assert '<strong>configtest</strong>: <span class="status status-failed">failed</span>' in steps
