@@ -1,6 +1,21 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def ensure_role_groups(sender, using="default", **kwargs) -> None:
+    """The panel's two roles exist after every migrate (and after a test flush, which also sends
+    post_migrate): ``operators`` may change things, ``viewers`` only look."""
+    from django.contrib.auth.models import Group
+
+    from hostpanel.permissions import OPERATORS, VIEWERS
+
+    for name in (OPERATORS, VIEWERS):
+        Group.objects.using(using).get_or_create(name=name)
 
 
 class HostPanelConfig(AppConfig):
     name = "hostpanel"
     verbose_name = "HostPanel"
+
+    def ready(self) -> None:
+        post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="hostpanel_role_groups")

@@ -1,7 +1,7 @@
 """Who may see and who may change things in the staff web panel.
 
-Every page needs a logged-in *staff* user. Two roles, as Django groups (created by migration
-0002_ui_groups): ``operators`` may change things, ``viewers`` only look. Superusers count as
+Every page needs a logged-in *staff* user. Two roles, as Django groups (created after
+every migrate by hostpanel.apps.ensure_role_groups): ``operators`` may change things, ``viewers`` only look. Superusers count as
 operators; a staff user in neither group is read-only. A read-only user never sees a change button
 and every POST they send is refused with 403, whatever the page.
 """

@@ -1,7 +1,7 @@
 from django.contrib.auth.models import Group
 
 
-def test_the_migration_creates_the_operators_and_viewers_groups(db):
+def test_migrate_creates_the_operators_and_viewers_groups(db):
     assert set(Group.objects.values_list("name", flat=True)) >= {"operators", "viewers"}
 
 
