@@ -50,14 +50,24 @@ class ServiceModelSerializer(serializers.ModelSerializer):
 # --- sites --------------------------------------------------------------------------------------
 
 
+class AliasNamesField(serializers.ListField):
+    def get_attribute(self, instance: Site) -> list[str]:
+        return [alias.name for alias in instance.aliases.all()]
+
+
+class BalancerNameField(serializers.CharField):
+    def get_attribute(self, instance: Site) -> str:
+        return instance.balancer.name
+
+
 class SiteSerializer(serializers.Serializer):
     domain = serializers.CharField(trim_whitespace=False, help_text="e.g. linux.co.uk; IDNs are stored as punycode.")
-    aliases = serializers.ListField(
+    aliases = AliasNamesField(
         child=serializers.CharField(trim_whitespace=False, allow_blank=True),
         required=False,
         help_text="Other host names of the site (ServerAlias). PATCH replaces the whole list.",
     )
-    balancer = serializers.CharField(trim_whitespace=False, help_text="The balancer's name, e.g. bronze.")
+    balancer = BalancerNameField(trim_whitespace=False, help_text="The balancer's name, e.g. bronze.")
     plone_path = serializers.CharField(trim_whitespace=False, help_text="The Plone site in Zope, e.g. /plone/linux.")
     status = serializers.ChoiceField(choices=SiteStatus.choices, read_only=True)
     suspended_reason = serializers.CharField(read_only=True)
@@ -68,12 +78,6 @@ class SiteSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
     url = serializers.SerializerMethodField()
     deployment = DeploymentIdField()
-
-    def to_representation(self, instance: Site) -> dict:
-        data = super().to_representation(instance)
-        data["aliases"] = [alias.name for alias in instance.aliases.all()]
-        data["balancer"] = instance.balancer.name
-        return data
 
     def get_url(self, site: Site) -> str:
         return reverse("api:site-detail", args=[site.domain], request=self.context.get("request"))

@@ -8,6 +8,7 @@ from typing import Any
 import django_filters
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -58,6 +59,7 @@ class ApiMixin:
     throttle_classes = [TokenRateThrottle]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
     pagination_class = Pagination
+    filter_backends = [DjangoFilterBackend]
     schema = HostPanelAutoSchema()
     api_area = permissions.AREA_INFRASTRUCTURE
     may_be_unavailable = False

@@ -39,7 +39,10 @@ def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
             alias = SiteAlias(site=site if site.pk else None, name=name)
             alias.full_clean(exclude=["site"], validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
-            found = exc.error_dict.get("name", exc.error_list) if hasattr(exc, "error_dict") else exc.error_list
+            if hasattr(exc, "error_dict"):
+                found = exc.error_dict.get("name") or [e for errs in exc.error_dict.values() for e in errs]
+            else:
+                found = exc.error_list
             for error in found:
                 errors.extend(ValidationError(f"{raw!r}: {m}", code=error.code) for m in error.messages)
             continue
