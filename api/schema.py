@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -72,6 +72,17 @@ class HostPanelAutoSchema(AutoSchema):
 
     def get_override_parameters(self):
         params = list(super().get_override_parameters())
+        for name, example in getattr(self.view, "path_examples", {}).items():
+            if "{" + name + "}" in self.path:
+                params.append(
+                    OpenApiParameter(
+                        name=name,
+                        type=OpenApiTypes.STR,
+                        location=OpenApiParameter.PATH,
+                        required=True,
+                        examples=[OpenApiExample(name, value=example)],
+                    )
+                )
         if self.method == "POST":
             params.append(
                 OpenApiParameter(

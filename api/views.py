@@ -123,12 +123,15 @@ class SiteFilter(django_filters.FilterSet):
     destroy=extend_schema(summary="Delete a client site", responses={200: DeletedSerializer}),
 )
 class SiteViewSet(ApiMixin, viewsets.ModelViewSet):
+    """Client sites, looked up by domain. Writes deploy automatically (see `deployment`)."""
+
     serializer_class = SiteSerializer
     queryset = Site.objects.select_related("balancer").prefetch_related(
         Prefetch("aliases", queryset=SiteAlias.objects.order_by("name"))
     )
     lookup_field = "domain"
     lookup_value_regex = "[^/]+"
+    path_examples = {"domain": "linux.co.uk"}
     filterset_class = SiteFilter
     api_area = permissions.AREA_SITES
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -232,7 +235,10 @@ class ServiceViewSet(ApiMixin, viewsets.ModelViewSet):
 
 @extend_schema_view(destroy=DELETE_SCHEMA)
 class ZopeServerViewSet(ServiceViewSet):
+    """Zope servers, looked up by name (the balancer route)."""
+
     serializer_class = ZopeServerSerializer
+    path_examples = {"name": "zope1"}
     queryset = ZopeServer.objects.all()
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
@@ -243,7 +249,10 @@ class ZopeServerViewSet(ServiceViewSet):
 
 @extend_schema_view(destroy=DELETE_SCHEMA)
 class FrontEndViewSet(ServiceViewSet):
+    """Apache front-ends, looked up by name. `manager_password` is write-only."""
+
     serializer_class = FrontEndSerializer
+    path_examples = {"name": "fe1"}
     queryset = FrontEnd.objects.all()
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
@@ -254,7 +263,10 @@ class FrontEndViewSet(ServiceViewSet):
 
 @extend_schema_view(destroy=DELETE_SCHEMA)
 class BalancerViewSet(ServiceViewSet):
+    """Balancers, looked up by name, with their members (read-only here; change them under members/)."""
+
     serializer_class = BalancerSerializer
+    path_examples = {"name": "bronze"}
     queryset = Balancer.objects.prefetch_related(
         Prefetch("members", queryset=BalancerMember.objects.select_related("zope_server", "balancer"))
     )
@@ -290,6 +302,8 @@ def live_member_service():
     destroy=DELETE_SCHEMA,
 )
 class MemberViewSet(ServiceViewSet):
+    """Balancer members (a Zope server in a balancer), by id."""
+
     serializer_class = MemberSerializer
     queryset = BalancerMember.objects.select_related("balancer", "zope_server")
     filterset_class = MemberFilter
@@ -336,6 +350,8 @@ def deploy_function(name: str):
     retrieve=extend_schema(summary="A deployment with its per-front-end progress"),
 )
 class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Deployments of the rendered config to the front-ends, newest first."""
+
     serializer_class = DeploymentSerializer
     queryset = Deployment.objects.prefetch_related(
         Prefetch("hosts", queryset=DeploymentHost.objects.order_by("frontend_name"))
