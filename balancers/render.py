@@ -1,0 +1,348 @@
+"""Pure rendering: a database snapshot -> the Apache 2.4 config tree of one front-end.
+
+    tree = render_tree(load_snapshot(), frontend)   # {relative path: text}, including MANIFEST
+    tree_digest(tree)                               # sha256 of the MANIFEST text (the revision)
+    parse_manifest(tree["MANIFEST"])                # {relative path: sha256}
+
+No I/O, no database, no SSH. Every value is checked again here (defence in depth: the models
+validate on the way in, but a value planted with QuerySet.update() or raw SQL must never reach a
+config) and a bad one raises `UnsafeValue`: an error text never becomes a config.
+
+The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpanel.conf):
+
+    hostpanel.conf       includes the rest, in order; grants Apache access to errors/
+    balancers.conf       every <Proxy balancer://NAME>
+    nodes.conf           node vhosts (Listen + <VirtualHost>) for node-vhosts balancers; a comment otherwise
+    default.conf         catch-all vhost answering 404, so an unknown Host never reaches a client's Zope
+    sites/<domain>.conf  one client site each, so a change to one site touches one file
+    errors/503.html      ErrorDocument 503 (every balancer's error_document is aliased to it)
+    errors/suspended.html  the page of a suspended site
+    MANIFEST             "<sha256>  <path>" per file, sorted (the format of `sha256sum -c`)
+
+Listen: the front-end's main config owns `Listen` for FrontEnd.http_listen (its site vhosts may
+share the port with other vhosts there); nodes.conf carries the `Listen` of each node vhost, because
+those addresses exist only for the rendered tree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import jinja2
+
+from balancers.choices import LbMethod, RenderMode
+from balancers.models import FrontEnd
+from balancers.snapshot import BalancerRecord, FrontEndRecord, SiteRecord, Snapshot, ZopeServerRecord
+from hostpanel.validators import assert_config_safe
+from sites.models import SiteStatus
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "jinja2" / "apache"
+
+ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,  # noqa: S701 - Apache config, not HTML: every value is checked below instead
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,
+)
+
+SUSPENDED_PATH = "/hostpanel-suspended.html"
+NODE_ERROR_PATH = "/hostpanel-503.html"
+SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a person, not in seconds
+
+MANIFEST = "MANIFEST"
+_SEPARATOR = "\x00"
+_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
+
+
+class UnsafeValue(ValueError):
+    """A value that must not be rendered into an Apache config."""
+
+
+# Stricter, per-kind patterns (the same shapes hostpanel.validators enforces on the way in).
+_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?")
+_ROUTE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_COOKIE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_DOMAIN_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+")
+_HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|[0-9.]{{7,15}}|[0-9A-Fa-f:.]{{2,45}}")
+_URL_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
+_FS_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~+-]+)+")
+_LISTEN_RE = re.compile(r"(?:(?:\*|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):)?[0-9]{1,5}")
+
+
+def _check(value: object, what: str, pattern: re.Pattern[str], *, extra_allowed: str = "") -> str:
+    if not isinstance(value, str):
+        raise UnsafeValue(f"refusing to render {what}={value!r}: not text")
+    if pattern.fullmatch(value):
+        return value
+    try:
+        assert_config_safe(value, what, extra_allowed=extra_allowed)
+    except ValueError as exc:
+        raise UnsafeValue(str(exc)) from None
+    raise UnsafeValue(f"refusing to render {what}={value[:80]!r}: not a valid {what}")
+
+
+def _int(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UnsafeValue(f"refusing to render {what}={value!r}: not an integer in {low}..{high}")
+    return value
+
+
+def _bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise UnsafeValue(f"refusing to render {what}={value!r}: not a boolean")
+    return value
+
+
+_LBMETHODS = frozenset(LbMethod.values)
+_RENDER_MODES = frozenset(RenderMode.values)
+_SITE_STATUSES = frozenset(SiteStatus.values)
+
+
+def _choice(value: object, what: str, choices: frozenset[str]) -> str:
+    if value not in choices:
+        raise UnsafeValue(f"refusing to render {what}={str(value)[:80]!r}: unknown value")
+    return str(value)
+
+
+def _listen(value: str) -> str:
+    text = _check(value, "http_listen", _LISTEN_RE, extra_allowed="*[]")
+    if not 1 <= int(text.rsplit(":", 1)[-1]) <= 65535:
+        raise UnsafeValue(f"refusing to render http_listen={text!r}: port out of range")
+    return text if ":" in text else f"*:{text}"  # a bare port in <VirtualHost> would be read as a host
+
+
+def _host(value: str, what: str) -> str:
+    text = _check(value, what, _HOST_RE)
+    return f"[{text}]" if ":" in text else text
+
+
+def _server_url(server: ZopeServerRecord) -> str:
+    host = _host(server.host, "Zope server host")
+    return f"http://{host}:{_int(server.port, 'Zope server port', 1, 65535)}"
+
+
+def _frontend_record(frontend: FrontEnd | FrontEndRecord) -> FrontEndRecord:
+    if isinstance(frontend, FrontEndRecord):
+        return frontend
+    if isinstance(frontend, FrontEnd):
+        return FrontEndRecord.from_model(frontend)
+    raise TypeError(f"render_tree() needs a FrontEnd or FrontEndRecord, not {type(frontend).__name__}")
+
+
+def _member_status(member) -> str:
+    flags = ""
+    if _bool(member.disabled, "disabled"):
+        flags += "+D"
+    if _bool(member.drain, "drain"):
+        flags += "+N"
+    if _bool(member.hot_standby, "hot_standby"):
+        flags += "+H"
+    return flags
+
+
+def _balancer_context(balancer: BalancerRecord, node_ports: dict[str, int], node_address: str) -> dict:
+    name = _check(balancer.name, "balancer name", _NAME_RE)
+    mode = _choice(balancer.render_mode, "render_mode", _RENDER_MODES)
+    members = []
+    for member in balancer.members:
+        route = _check(member.zope_server.name, "route", _ROUTE_RE)
+        if mode == RenderMode.NODE_VHOSTS:
+            url = f"http://{node_address}:{node_ports[route]}"
+        else:
+            url = _server_url(member.zope_server)
+        params = [f"lbset={_int(member.lbset, 'lbset', 0, 99)}"]
+        for key in ("min", "max", "smax"):
+            value = getattr(member, key)
+            if value is not None:
+                params.append(f"{key}={_int(value, key, 0, 10_000)}")
+        params += [
+            f"loadfactor={_int(member.loadfactor, 'loadfactor', 1, 100)}",
+            f"timeout={_int(member.timeout, 'member timeout', 1, 3600)}",
+            f"retry={_int(member.retry, 'retry', 0, 3600)}",
+        ]
+        status = _member_status(member)
+        # A hot-standby member gets no route: with one, clients would stay stuck on it after the
+        # main members recover (docs/apache-facts.md §2).
+        if not member.hot_standby:
+            params.append(f"route={route}")
+        if status:
+            params.append(f"status={status}")
+        members.append({"url": url, "params": " ".join(params), "route": route})
+    error_document = balancer.error_document
+    if error_document:
+        error_document = _check(error_document, "error_document", _URL_PATH_RE)
+        if error_document in {SUSPENDED_PATH, NODE_ERROR_PATH}:
+            raise UnsafeValue(f"refusing to render error_document={error_document!r}: reserved path")
+    return SimpleNamespace(
+        **{
+            "name": name,
+            "mode": mode,
+            "node_vhosts": mode == RenderMode.NODE_VHOSTS,
+            "members": members,
+            "lbmethod": _choice(balancer.lbmethod, "lbmethod", _LBMETHODS),
+            "sticky_cookie": _check(balancer.sticky_cookie, "sticky_cookie", _COOKIE_RE),
+            "cookie_ttl": _int(balancer.cookie_ttl, "cookie_ttl", 1, 31_536_000),
+            "nofailover": "On" if _bool(balancer.nofailover, "nofailover") else "Off",
+            "maxattempts": _int(balancer.maxattempts, "maxattempts", 0, 100),
+            "timeout": _int(balancer.timeout, "balancer timeout", 1, 3600),
+            "error_document": error_document,
+        }
+    )
+
+
+def _node_ports(snapshot: Snapshot, frontend: FrontEndRecord) -> dict[str, int]:
+    """Each Zope server's node-vhost port: node_port_base + its index among all servers by name,
+    so that adding a server to or removing it from a balancer never moves another node."""
+    base = _int(frontend.node_port_base, "node_port_base", 1, 65535)
+    ports = {}
+    for index, server in enumerate(sorted(snapshot.zope_servers, key=lambda s: s.name)):
+        port = base + index
+        if port > 65535:
+            raise UnsafeValue(f"refusing to render node vhost port {port} for {server.name!r}: above 65535")
+        ports[_check(server.name, "route", _ROUTE_RE)] = port
+    return ports
+
+
+def _nodes(balancers: list[SimpleNamespace], snapshot: Snapshot, node_ports: dict[str, int]) -> list[dict]:
+    """One node vhost per Zope server used by a node-vhosts balancer, with one sticky cookie per
+    cookie name (the shortest lifetime wins when two balancers share a name)."""
+    servers = {s.name: s for s in snapshot.zope_servers}
+    cookies: dict[str, dict[str, int]] = {}
+    by_name = {b.name: b for b in snapshot.balancers}
+    for balancer in balancers:
+        if not balancer.node_vhosts:
+            continue
+        for member in by_name[balancer.name].members:
+            per_server = cookies.setdefault(member.zope_server.name, {})
+            name = balancer.sticky_cookie
+            ttl = balancer.cookie_ttl
+            per_server[name] = min(ttl, per_server.get(name, ttl))
+    nodes = []
+    for route in sorted(cookies):
+        nodes.append(
+            {
+                "route": route,
+                "port": node_ports[route],
+                "zope_url": _server_url(servers[route]),
+                # mod_rewrite's CO lifetime is in minutes; cookie_ttl is in seconds.
+                "cookies": [
+                    {"name": name, "minutes": max(1, -(-ttl // 60))} for name, ttl in sorted(cookies[route].items())
+                ],
+            }
+        )
+    return nodes
+
+
+def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> SimpleNamespace:
+    domain = _check(site.domain, "domain", _DOMAIN_RE)
+    aliases = [_check(alias, "alias", _DOMAIN_RE) for alias in site.aliases]
+    status = _choice(site.status, "site status", _SITE_STATUSES)
+    try:
+        balancer = balancers[site.balancer]
+    except KeyError:
+        raise UnsafeValue(f"refusing to render site {domain}: unknown balancer {site.balancer!r}") from None
+    # A namespace, not a dict: Jinja2 reads attributes first, and a dict's failed getattr costs.
+    return SimpleNamespace(
+        domain=domain,
+        aliases=" ".join(aliases),
+        suspended=status == SiteStatus.SUSPENDED,
+        plone_path=_check(site.plone_path, "plone_path", _URL_PATH_RE),
+        balancer=balancer,
+    )
+
+
+def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict[str, str]:
+    """The config tree of one front-end: {relative path: text}, including MANIFEST."""
+    fe = _frontend_record(frontend)
+    config_dir = _check(fe.config_dir.rstrip("/"), "config_dir", _FS_PATH_RE, extra_allowed="+")
+    common = {
+        "frontend": _check(fe.name, "front-end name", _NAME_RE),
+        "config_dir": config_dir,
+        "listen": _listen(fe.http_listen),
+        "suspended_path": SUSPENDED_PATH,
+        "node_error_path": NODE_ERROR_PATH,
+        "retry_after": SUSPENDED_RETRY_AFTER,
+    }
+    node_address = _host(fe.node_address, "node_address")
+    node_ports = _node_ports(snapshot, fe)
+    balancers = [_balancer_context(b, node_ports, node_address) for b in sorted(snapshot.balancers, key=_by_name)]
+    by_name = {b.name: b for b in balancers}
+    nodes = _nodes(balancers, snapshot, node_ports)
+
+    tree: dict[str, str] = {}
+    contexts = [_site_context(site, by_name) for site in sorted(snapshot.sites, key=lambda s: s.domain)]
+    site_paths = [f"sites/{context.domain}.conf" for context in contexts]
+    # Apache would silently give a host name claimed twice to the first vhost: refuse instead.
+    names: dict[str, str] = {}
+    for context in contexts:
+        for name in (context.domain, *context.aliases.split()):
+            owner = names.get(name)
+            if owner is not None:
+                raise UnsafeValue(f"refusing to render: {name} is claimed twice ({owner} and {context.domain})")
+            names[name] = context.domain
+    # All sites in one template call (a render per site costs more than the site itself), split on NUL.
+    texts = ENV.get_template("site.conf.j2").render({**common, "sites": contexts, "separator": _SEPARATOR})
+    parts = texts.split(_SEPARATOR + "\n")
+    if len(parts) != len(contexts) + 1 or parts[-1] != "":
+        raise UnsafeValue("refusing to render: the site template's output could not be split per site")
+    tree.update(zip(site_paths, parts[:-1], strict=True))
+
+    tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(common, balancers=balancers)
+    tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(
+        common, nodes=nodes, node_address=node_address, balancers=balancers
+    )
+    tree["default.conf"] = ENV.get_template("default.conf.j2").render(common)
+    tree["errors/503.html"] = ENV.get_template("503.html.j2").render(common)
+    tree["errors/suspended.html"] = ENV.get_template("suspended.html.j2").render(common)
+    tree["hostpanel.conf"] = ENV.get_template("hostpanel.conf.j2").render(
+        common,
+        sites=site_paths,
+        site_count=len(site_paths),
+        balancer_count=len(balancers),
+        node_count=len(nodes),
+    )
+    tree[MANIFEST] = manifest_text(tree)
+    return dict(sorted(tree.items()))
+
+
+def _by_name(record) -> str:
+    return record.name
+
+
+def manifest_text(tree: dict[str, str]) -> str:
+    """`<sha256>  <path>` for every file but MANIFEST itself, sorted by path (sha256sum -c format)."""
+    lines = []
+    for path in sorted(tree):
+        if path == MANIFEST:
+            continue
+        lines.append(f"{hashlib.sha256(tree[path].encode('utf-8')).hexdigest()}  {path}\n")
+    return "".join(lines)
+
+
+def tree_digest(tree: dict[str, str]) -> str:
+    """The revision of a tree: sha256 of its MANIFEST text."""
+    manifest = tree.get(MANIFEST)
+    if manifest is None:
+        manifest = manifest_text(tree)
+    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    """{relative path: sha256} from a MANIFEST; raises ValueError on any malformed line."""
+    entries: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _MANIFEST_LINE.match(line)
+        if not match or ".." in match.group(2).split("/") or match.group(2).startswith("/"):
+            raise ValueError(f"MANIFEST line {number} is malformed: {line[:120]!r}")
+        digest, path = match.groups()
+        if path in entries:
+            raise ValueError(f"MANIFEST lists {path} twice")
+        entries[path] = digest
+    return entries

@@ -1,0 +1,214 @@
+"""Everything the Apache renderer needs, read from the database in a constant number of queries.
+
+`load_snapshot()` returns frozen dataclasses (no model instances, no lazy relations), so that
+render.py is a pure function of its input and the query count does not grow with the number of
+sites: six queries whatever the size (Zope servers, front-ends, balancers, members, sites, aliases).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from balancers.choices import RenderMode
+from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from sites.models import Site, SiteAlias, SiteStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ZopeServerRecord:
+    name: str  # also the balancer route
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    zope_server: ZopeServerRecord
+    lbset: int = 1
+    loadfactor: int = 1
+    min: int | None = None
+    max: int | None = None
+    smax: int | None = None
+    timeout: int = 10
+    retry: int = 60
+    hot_standby: bool = False
+    drain: bool = False
+    disabled: bool = False
+
+    @property
+    def route(self) -> str:
+        return self.zope_server.name
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerRecord:
+    name: str
+    lbmethod: str = "byrequests"
+    sticky_cookie: str = "BALANCEID"
+    cookie_ttl: int = 1200
+    nofailover: bool = False
+    maxattempts: int = 2
+    timeout: int = 20
+    error_document: str = "/ERROR_503.html"
+    render_mode: str = RenderMode.SINGLE_PASS
+    members: tuple[MemberRecord, ...] = ()
+
+    @property
+    def node_vhosts(self) -> bool:
+        return self.render_mode == RenderMode.NODE_VHOSTS
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRecord:
+    domain: str
+    balancer: str  # the balancer's name
+    plone_path: str
+    status: str = SiteStatus.ACTIVE
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == SiteStatus.SUSPENDED
+
+
+@dataclass(frozen=True, slots=True)
+class FrontEndRecord:
+    name: str
+    config_dir: str = "/etc/apache2/hostpanel"
+    http_listen: str = "*:80"
+    node_address: str = "127.0.0.1"
+    node_port_base: int = 18080
+    enabled: bool = True
+
+    @classmethod
+    def from_model(cls, frontend: FrontEnd) -> FrontEndRecord:
+        return cls(
+            name=frontend.name,
+            config_dir=frontend.config_dir,
+            http_listen=frontend.http_listen,
+            node_address=frontend.node_address,
+            node_port_base=frontend.node_port_base,
+            enabled=frontend.enabled,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    zope_servers: tuple[ZopeServerRecord, ...] = ()  # by name
+    balancers: tuple[BalancerRecord, ...] = ()  # by name, members by (lbset, route)
+    sites: tuple[SiteRecord, ...] = ()  # by domain, aliases by name
+    frontends: tuple[FrontEndRecord, ...] = ()  # by name
+
+    def frontend(self, name: str) -> FrontEndRecord:
+        for frontend in self.frontends:
+            if frontend.name == name:
+                return frontend
+        raise KeyError(f"no front-end named {name!r}")
+
+
+def load_snapshot() -> Snapshot:
+    """Read Zope servers, front-ends, balancers with members, and sites with aliases (6 queries)."""
+    with transaction.atomic():
+        servers = {
+            pk: ZopeServerRecord(name=name, host=host, port=port)
+            for pk, name, host, port in ZopeServer.objects.order_by("name").values_list("pk", "name", "host", "port")
+        }
+        frontends = tuple(
+            FrontEndRecord(
+                name=row[0],
+                config_dir=row[1],
+                http_listen=row[2],
+                node_address=row[3],
+                node_port_base=row[4],
+                enabled=row[5],
+            )
+            for row in FrontEnd.objects.order_by("name").values_list(
+                "name", "config_dir", "http_listen", "node_address", "node_port_base", "enabled"
+            )
+        )
+        members: dict[int, list[MemberRecord]] = defaultdict(list)
+        member_rows = BalancerMember.objects.order_by().values_list(
+            "balancer_id",
+            "zope_server_id",
+            "lbset",
+            "loadfactor",
+            "min",
+            "max",
+            "smax",
+            "timeout",
+            "retry",
+            "hot_standby",
+            "drain",
+            "disabled",
+        )
+        for balancer_id, server_id, lbset, lf, mn, mx, smax, timeout, retry, hot, drain, disabled in member_rows:
+            members[balancer_id].append(
+                MemberRecord(
+                    zope_server=servers[server_id],
+                    lbset=lbset,
+                    loadfactor=lf,
+                    min=mn,
+                    max=mx,
+                    smax=smax,
+                    timeout=timeout,
+                    retry=retry,
+                    hot_standby=hot,
+                    drain=drain,
+                    disabled=disabled,
+                )
+            )
+        balancer_names: dict[int, str] = {}
+        balancers = []
+        for row in Balancer.objects.order_by("name").values_list(
+            "pk",
+            "name",
+            "lbmethod",
+            "sticky_cookie",
+            "cookie_ttl",
+            "nofailover",
+            "maxattempts",
+            "timeout",
+            "error_document",
+            "render_mode",
+        ):
+            pk, name, *settings = row
+            balancer_names[pk] = name
+            balancers.append(
+                BalancerRecord(
+                    name,
+                    *settings,
+                    members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
+                )
+            )
+        aliases: dict[int, list[str]] = defaultdict(list)
+        for site_id, name in SiteAlias.objects.order_by().values_list("site_id", "name"):
+            aliases[site_id].append(name)
+        sites = [
+            SiteRecord(
+                domain=domain,
+                balancer=balancer_names[balancer_id],
+                plone_path=plone_path,
+                status=status,
+                aliases=tuple(sorted(aliases.get(pk, ()))),
+            )
+            for pk, domain, balancer_id, plone_path, status in Site.objects.order_by().values_list(
+                "pk", "domain", "balancer_id", "plone_path", "status"
+            )
+        ]
+        sites.sort(key=lambda s: s.domain)
+    # Sorted here, not by the database: PostgreSQL's collation and SQLite's byte order differ, and
+    # the rendered tree must be byte-identical on both.
+    return Snapshot(
+        zope_servers=tuple(sorted(servers.values(), key=lambda s: s.name)),
+        balancers=tuple(sorted(balancers, key=lambda b: b.name)),
+        sites=tuple(sites),
+        frontends=tuple(sorted(frontends, key=lambda f: f.name)),
+    )

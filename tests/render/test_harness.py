@@ -1,0 +1,65 @@
+import json
+import urllib.request
+
+from tests.harness.apache import (
+    StandaloneApache,
+    apache_factory,  # noqa: F401 - fixture
+)
+from tests.harness.backends import Backend, backend_factory  # noqa: F401 - fixture
+from tests.realparts import free_port
+
+
+def test_a_backend_answers_with_its_name_path_and_host_and_restarts_on_its_port(backend_factory):  # noqa: F811
+    backend = backend_factory("zope1")
+    req = urllib.request.Request(backend.url + "/a/b?c=1", headers={"Host": "linux.co.uk"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        body = json.load(resp)
+        assert resp.headers["X-Backend"] == "zope1"
+    assert body == {"backend": "zope1", "method": "GET", "path": "/a/b?c=1", "host": "linux.co.uk"}
+    assert [r.path for r in backend.requests] == ["/a/b?c=1"]
+    port = backend.port
+    backend.stop()
+    backend.start()
+    assert backend.port == port
+    with urllib.request.urlopen(backend.url + "/again", timeout=5) as resp:
+        assert json.load(resp)["path"] == "/again"
+
+
+def test_a_standalone_apache_starts_serves_a_manager_reloads_and_stops(tmp_path, apache_factory):  # noqa: F811
+    config_dir = tmp_path / "conf"
+    config_dir.mkdir()
+    port = free_port()
+    (config_dir / "hostpanel.conf").write_text(
+        f"<VirtualHost 127.0.0.1:{port}>\n  ServerName x.example\n  Redirect 302 / http://y.example/\n</VirtualHost>\n"
+    )
+    apache: StandaloneApache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"], manager=True)
+    assert apache.configtest().ok
+    apache.start()
+    pid = apache.pid()
+    opener = urllib.request.build_opener(_NoRedirect)
+    resp = opener.open(f"http://127.0.0.1:{port}/", timeout=5)
+    assert resp.status == 302 and resp.headers["Location"] == "http://y.example/"
+    with urllib.request.urlopen(apache.manager_url, timeout=5) as resp:
+        assert b"Load Balancer Manager" in resp.read()
+    apache.graceful()
+    assert apache.pid() == pid
+    apache.stop()
+    assert not _answers(port)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        return fp
+
+
+def _answers(port):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
