@@ -17,7 +17,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 logger = logging.getLogger("hostpanel.api")
 
 # A service error with only these codes means "this name belongs to something else": 409.
-CONFLICT_CODES = frozenset({"unique", "taken", "taken_by_alias", "conflict", "protected", "in_use"})
+CONFLICT_CODES = frozenset(
+    {"unique", "taken", "taken_by_alias", "conflict", "protected", "in_use", "last_usable_member", "gone"}
+)
 
 
 class Conflict(exceptions.APIException):

@@ -137,6 +137,29 @@ class FrontEndSerializer(ServiceModelSerializer):
         return bool(frontend.manager_password)
 
 
+class LiveApplySerializer(serializers.Serializer):
+    frontend = serializers.CharField()
+    applied = serializers.BooleanField()
+    reason = serializers.CharField()
+    live_status = serializers.CharField()
+
+
+class LiveResultsField(serializers.Field):
+    """After a PATCH of live toggles: each enabled front-end's outcome; null otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(read_only=True, source="*")
+        super().__init__(**kwargs)
+
+    def to_representation(self, instance: Any) -> list | None:
+        return getattr(instance, "live_results", None)
+
+
+@extend_schema_field(LiveApplySerializer(many=True, allow_null=True))
+class DocumentedLiveResultsField(LiveResultsField):
+    pass
+
+
 class MemberSerializer(ServiceModelSerializer):
     balancer = serializers.SlugRelatedField(slug_field="name", queryset=Balancer.objects.all())
     zope_server = serializers.SlugRelatedField(slug_field="name", queryset=ZopeServer.objects.all())
@@ -144,6 +167,14 @@ class MemberSerializer(ServiceModelSerializer):
     state = serializers.CharField(read_only=True, help_text="active, hot standby, drain or disabled.")
     url = serializers.HyperlinkedIdentityField(view_name="api:member-detail")
     deployment = DeploymentIdField()
+    force = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        help_text="PATCH: apply a toggle even if it leaves the balancer without a usable member.",
+    )
+    live = DocumentedLiveResultsField(
+        help_text="PATCH of hot_standby/drain/disabled/loadfactor/lbset: the outcome on each enabled front-end."
+    )
 
     class Meta:
         model = BalancerMember
@@ -165,12 +196,14 @@ class MemberSerializer(ServiceModelSerializer):
             "state",
             "url",
             "deployment",
+            "force",
+            "live",
         ]
 
 
 class NestedMemberSerializer(MemberSerializer):
     class Meta(MemberSerializer.Meta):
-        fields = [f for f in MemberSerializer.Meta.fields if f not in {"balancer", "deployment"}]
+        fields = [f for f in MemberSerializer.Meta.fields if f not in {"balancer", "deployment", "force", "live"}]
         read_only_fields = fields
 
 

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from api import idempotency, permissions
 from api.auth import StaffSessionAuthentication, TokenAuthentication
-from api.errors import ServiceUnavailable, api_exception_handler
+from api.errors import Conflict, ServiceUnavailable, api_exception_handler
 from api.models import ApiToken
 from api.schema import HostPanelAutoSchema
 from api.serializers import (
@@ -287,12 +287,9 @@ class MemberFilter(django_filters.FilterSet):
 
 
 def live_member_service():
-    """The status module's service that saves member toggles and applies them live on every front-end."""
-    try:
-        from balancers import status as live  # noqa: PLC0415 - optional until the status work lands
-    except ImportError:
-        return None
-    return getattr(live, "member_flags_set", None)
+    """balancers.services.member_set_flags (from the status work): saves the toggles through
+    member_update and applies them live on every enabled front-end's balancer-manager."""
+    return getattr(balancer_services, "member_set_flags", None)
 
 
 @extend_schema_view(
@@ -312,26 +309,50 @@ class MemberViewSet(ServiceViewSet):
     update_service = staticmethod(balancer_services.member_update)
     delete_service = staticmethod(balancer_services.member_delete)
 
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        fields.pop("force", None)
+        member = balancer_services.member_create(actor=self.actor, **fields)
+        return Response(self.get_serializer(self._fresh(member)).data, status=status.HTTP_201_CREATED)
+
     def partial_update(self, request, *args, **kwargs):
         member = self.get_object()
         serializer = self.get_serializer(member, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
+        force = fields.pop("force", False)
         for name in ("balancer", "zope_server"):
             if name in fields and fields[name] == getattr(member, name):
                 fields.pop(name)  # unchanged: harmless; a change is refused by the service
         live = {k: fields.pop(k) for k in LIVE_MEMBER_FIELDS if k in fields}
-        apply_live = live_member_service() if live else None
-        if live and apply_live is None:
+        set_flags = live_member_service() if live else None
+        if live and set_flags is None:
             raise ServiceUnavailable("Live member toggles are not available on this installation yet.")
+        deployment = None
         if fields:
             member = balancer_services.member_update(member, actor=self.actor, **fields)
-        deployment = getattr(member, "deployment", None)
+            deployment = getattr(member, "deployment", None)
+        live_results = None
         if live:
-            member = apply_live(member, actor=self.actor, **live)
-            deployment = getattr(member, "deployment", None) or deployment
-        member.deployment = deployment
-        return Response(self.get_serializer(self._fresh(member)).data)
+            result = set_flags(member, actor=self.actor, force=force, **live)
+            member = result.member
+            deployment = result.deployment or deployment
+            live_results = [_apply_result(r) for r in result.frontends]
+        fresh = self._fresh(member)
+        fresh.deployment = deployment
+        fresh.live_results = live_results
+        return Response(self.get_serializer(fresh).data)
+
+
+def _apply_result(result: Any) -> dict:
+    return {
+        "frontend": str(getattr(result, "frontend_name", "")),
+        "applied": bool(getattr(result, "applied", False)),
+        "reason": str(getattr(result, "reason", "")),
+        "live_status": str(getattr(result, "live_status", "")),
+    }
 
 
 # --- deployments --------------------------------------------------------------------------------
@@ -379,7 +400,10 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         start = deploy_function("deployment_start")
         if start is None:
             raise ServiceUnavailable("Deployments are not available on this installation yet.")
-        deployment = start(actor=self.actor, trigger="manual", frontends=frontends)
+        try:
+            deployment = start(actor=self.actor, trigger="manual", frontends=frontends)
+        except ValueError as exc:  # e.g. no front-end to deploy to
+            raise Conflict(str(exc)) from None
         return Response({"id": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -393,7 +417,10 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         rollback = deploy_function("deployment_rollback")
         if rollback is None:
             raise ServiceUnavailable("Rollback is not available on this installation yet.")
-        new = rollback(deployment, actor=self.actor)
+        try:
+            new = rollback(deployment, actor=self.actor)
+        except ValueError as exc:  # e.g. nothing stored to roll back to
+            raise Conflict(str(exc)) from None
         return Response({"id": new.pk, "status": new.status}, status=status.HTTP_202_ACCEPTED)
 
 

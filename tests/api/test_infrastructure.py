@@ -130,20 +130,54 @@ def test_live_toggles_are_a_503_until_the_live_service_is_installed(demo, operat
     assert member.drain is False
 
 
-def test_live_toggles_go_through_the_live_member_service(demo, operator, monkeypatch):
+def test_live_toggles_go_through_member_set_flags_and_report_each_front_end(demo, operator, monkeypatch):
     calls = []
 
-    def member_flags_set(member, *, actor, **flags):
-        calls.append((member.pk, actor, flags))
-        return balancer_services.member_update(member, actor=actor, **flags)
+    def member_set_flags(member, *, actor, force=False, **flags):
+        calls.append((member.pk, actor, force, flags))
+        saved = balancer_services.member_update(member, actor=actor, **flags)
+        outcome = types.SimpleNamespace(frontend_name="fe1", applied=True, reason="applied", live_status="Init Drn Ok")
+        return types.SimpleNamespace(member=saved, deployment=None, frontends=[outcome])
 
-    monkeypatch.setattr(views, "live_member_service", lambda: member_flags_set)
+    monkeypatch.setattr(views, "live_member_service", lambda: member_set_flags)
     member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
-    response = operator.patch(f"/api/v1/members/{member.pk}/", {"drain": True, "loadfactor": 3}, format="json")
+    response = operator.patch(
+        f"/api/v1/members/{member.pk}/", {"drain": True, "loadfactor": 3, "timeout": 12}, format="json"
+    )
     assert response.status_code == 200, response.json()
-    assert response.json()["drain"] is True
-    assert response.json()["state"] == "drain"
-    assert calls == [(member.pk, Actor(name="operator-token", source="api"), {"drain": True, "loadfactor": 3})]
+    body = response.json()
+    assert body["drain"] is True and body["loadfactor"] == 3 and body["timeout"] == 12
+    assert body["state"] == "drain"
+    assert body["live"] == [{"frontend": "fe1", "applied": True, "reason": "applied", "live_status": "Init Drn Ok"}]
+    assert calls == [(member.pk, Actor(name="operator-token", source="api"), False, {"drain": True, "loadfactor": 3})]
+    assert operator.get(f"/api/v1/members/{member.pk}/").json()["live"] is None
+
+
+def test_the_last_usable_member_guard_rail_is_a_409(demo, operator, monkeypatch):
+    from django.core.exceptions import ValidationError
+
+    def member_set_flags(member, *, actor, force=False, **flags):
+        if not force:
+            raise ValidationError("Balancer bronze would have no usable member left.", code="last_usable_member")
+        return types.SimpleNamespace(member=member, deployment=None, frontends=[])
+
+    monkeypatch.setattr(views, "live_member_service", lambda: member_set_flags)
+    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
+    refused = operator.patch(f"/api/v1/members/{member.pk}/", {"disabled": True}, format="json")
+    assert refused.status_code == 409
+    assert "no usable member" in refused.json()["errors"]["non_field_errors"][0]
+    forced = operator.patch(f"/api/v1/members/{member.pk}/", {"disabled": True, "force": True}, format="json")
+    assert forced.status_code == 200
+
+
+def test_a_member_is_created_through_the_service(demo, operator):
+    balancer_services.zope_server_create(actor=Actor.command("t"), name="zope9", host="10.0.0.9", port=8080)
+    response = operator.post(
+        "/api/v1/members/", {"balancer": "bronze", "zope_server": "zope9", "lbset": 2}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["route"] == "zope9"
+    assert BalancerMember.objects.get(balancer=demo, zope_server__name="zope9").lbset == 2
 
 
 @pytest.fixture
@@ -263,3 +297,13 @@ def test_the_live_status_is_the_status_modules_answer(db, reader, monkeypatch):
     assert body["frontends"][0]["balancers"][0]["members"][0]["state"] == "hot standby"
     assert body["frontends"][0]["balancers"][0]["members"][0]["status"] == "Init Stby Ok"
     assert "secret-nonce" not in response.content.decode()
+
+
+def test_a_rollback_with_nothing_to_roll_back_to_is_a_409(deployment, operator, monkeypatch):
+    def deployment_rollback(deployment, *, actor):
+        raise ValueError(f"deployment #{deployment.pk} has no stored tree to roll back to")
+
+    monkeypatch.setattr(views, "deploy_function", {"deployment_rollback": deployment_rollback}.get)
+    response = operator.post(f"/api/v1/deployments/{deployment.pk}/rollback/")
+    assert response.status_code == 409
+    assert "no stored tree" in response.json()["detail"]

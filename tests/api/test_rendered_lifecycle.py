@@ -1,5 +1,4 @@
-"""The billing lifecycle reflected in the rendered Apache config (needs balancers.render and
-balancers.snapshot from the render work; skipped until they are merged into this branch)."""
+"""The billing lifecycle through the API, each step reflected in the rendered Apache config."""
 
 from __future__ import annotations
 
@@ -34,7 +33,8 @@ def test_each_lifecycle_step_changes_the_rendered_config(demo, billing):
     assert billing.post("/api/v1/sites/client-one.example.com/suspend/", {"reason": "unpaid"}).status_code == 200
     suspended = rendered(frontend)
     assert suspended != active
-    assert "client-one.example.com" in suspended
+    assert "client-one.example.com: SUSPENDED" in suspended
+    assert "client-one.example.com: SUSPENDED" not in active
 
     assert billing.post("/api/v1/sites/client-one.example.com/unsuspend/").status_code == 200
     assert rendered(frontend) == active
