@@ -1,8 +1,8 @@
 """Who may see and who may change things in the staff web panel.
 
-Every page needs a logged-in *staff* user. Two roles, as Django groups (created after
-every migrate by hostpanel.apps.ensure_role_groups): ``operators`` may change things, ``viewers`` only look. Superusers count as
-operators; a staff user in neither group is read-only. A read-only user never sees a change button
+Every page needs a logged-in *staff* user. Two roles, as Django groups (created after every
+migrate by hostpanel.apps.ensure_role_groups): ``operators`` may change things, ``viewers`` only
+look. Superusers count as operators; a staff user in neither group is read-only. A read-only user never sees a change button
 and every POST they send is refused with 403, whatever the page.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "hostpanel",
     "balancers",
     "sites",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +182,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
+# Requests per token (staff sessions: per user) and period: N/s, N/min, N/hour or N/day. The counters
+# live in the default cache (per process unless CACHES points at a shared cache such as Redis).
+HOSTPANEL_API_RATE = env_str("HOSTPANEL_API_RATE", "600/min").strip()
+if not re.fullmatch(r"[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)", HOSTPANEL_API_RATE):
+    raise ImproperlyConfigured(f"HOSTPANEL_API_RATE must look like 600/min (got {HOSTPANEL_API_RATE!r})")
+# How long a POST's Idempotency-Key is remembered (a retry within it gets the first response again).
+HOSTPANEL_API_IDEMPOTENCY_HOURS = env_int("HOSTPANEL_API_IDEMPOTENCY_HOURS", 24, minimum=1, maximum=24 * 30)
 SPECTACULAR_SETTINGS = {
     "TITLE": "HostPanel API",
     "DESCRIPTION": "Client sites, balancers, Zope servers, front-ends and deployments of HostPanel.",

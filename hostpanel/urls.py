@@ -12,4 +12,9 @@ urlpatterns = [
     path("sites/", include("sites.urls")),
     path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
     path("", views.HomeView.as_view(), name="home"),
+    path("api/v1/", include("api.urls")),
 ]
+
+# JSON errors under /api/, Django's pages elsewhere.
+handler404 = "api.errors.handler404"
+handler500 = "api.errors.handler500"

@@ -363,3 +363,35 @@ def assert_config_safe(value: object, what: str, *, extra_allowed: str = "") -> 
     if not text:
         raise ValueError(f"refusing to render an empty {what}")
     return text
+
+
+def normalize_networks(value: object) -> list[str]:
+    """An API token's allowed client networks: a list of CIDRs (a bare address means one host).
+    Returns them in canonical form (host bits must be zero: 10.0.0.0/8, not 10.1.2.3/8)."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    if not isinstance(value, list | tuple):
+        raise ValidationError("Give a list of networks in CIDR notation, like 192.0.2.0/24.", code="invalid")
+    networks: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ValidationError("Each network must be a CIDR like 192.0.2.0/24 or 2001:db8::/32.", code="invalid")
+        if _CONTROL_RE.search(item) or " " in item.strip():
+            raise ValidationError("A network must not contain spaces or control characters.", code="invalid_character")
+        try:
+            network = ipaddress.ip_network(item.strip(), strict=True)
+        except ValueError as exc:
+            raise ValidationError(
+                "%(value)s is not a network in CIDR notation (%(reason)s).",
+                code="invalid_network",
+                params={"value": item.strip()[:60], "reason": str(exc)[:120]},
+            ) from None
+        if str(network) not in networks:
+            networks.append(str(network))
+    return networks
+
+
+def validate_networks(value: object) -> None:
+    normalize_networks(value)

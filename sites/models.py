@@ -92,7 +92,11 @@ class Site(models.Model):
         super().clean()
         if self.domain and SiteAlias.objects.filter(name=self.domain).exclude(site_id=self.pk).exists():
             raise ValidationError(
-                {"domain": f"{self.domain} is already an alias of another site."}, code="taken_by_alias"
+                {
+                    "domain": ValidationError(
+                        f"{self.domain} is already an alias of another site.", code="taken_by_alias"
+                    )
+                }
             )
         if self.status == SiteStatus.ACTIVE:
             self.suspended_reason = ""
@@ -138,6 +142,10 @@ class SiteAlias(models.Model):
         if self.site_id:
             clash = clash.exclude(pk=self.site_id)
         if self.name and clash.exists():
-            raise ValidationError({"name": f"{self.name} is already the domain of another site."}, code="taken")
+            raise ValidationError(
+                {"name": ValidationError(f"{self.name} is already the domain of another site.", code="taken")}
+            )
         if self.site_id and self.name and self.site.domain == self.name:
-            raise ValidationError({"name": "An alias must differ from the site's own domain."}, code="same")
+            raise ValidationError(
+                {"name": ValidationError("An alias must differ from the site's own domain.", code="same")}
+            )

@@ -30,7 +30,7 @@ def site_snapshot(site: Site) -> dict:
 def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
     """Normalise and validate a site's aliases; errors are reported under the field 'aliases'."""
     names: list[str] = []
-    errors: list[str] = []
+    errors: list[ValidationError] = []  # with codes, so the API can tell a conflict (409) from bad input (400)
     for raw in aliases:
         raw = (raw or "").strip() if isinstance(raw, str) else raw
         if not raw:
@@ -40,13 +40,17 @@ def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
             alias = SiteAlias(site=site if site.pk else None, name=name)
             alias.full_clean(exclude=["site"], validate_unique=False, validate_constraints=False)
         except ValidationError as exc:
-            messages = exc.message_dict.get("name", exc.messages) if hasattr(exc, "error_dict") else exc.messages
-            errors.extend(f"{raw!r}: {m}" for m in messages)
+            if hasattr(exc, "error_dict"):
+                found = exc.error_dict.get("name") or [e for errs in exc.error_dict.values() for e in errs]
+            else:
+                found = exc.error_list
+            for error in found:
+                errors.extend(ValidationError(f"{raw!r}: {m}", code=error.code) for m in error.messages)
             continue
         if name == site.domain:
-            errors.append(f"{name}: an alias must differ from the site's own domain.")
+            errors.append(ValidationError(f"{name}: an alias must differ from the site's own domain.", code="same"))
         elif name in names:
-            errors.append(f"{name} is listed twice.")
+            errors.append(ValidationError(f"{name} is listed twice.", code="duplicate"))
         else:
             names.append(name)
     if names:
@@ -54,29 +58,29 @@ def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
         if site.pk:
             taken_alias = taken_alias.exclude(site_id=site.pk)
         for name in sorted(taken_alias.values_list("name", flat=True)):
-            errors.append(f"{name} is already an alias of another site.")
+            errors.append(ValidationError(f"{name} is already an alias of another site.", code="taken"))
         taken_domain = Site.objects.filter(domain__in=names)
         if site.pk:
             taken_domain = taken_domain.exclude(pk=site.pk)
         for name in sorted(taken_domain.values_list("domain", flat=True)):
-            errors.append(f"{name} is already the domain of another site.")
+            errors.append(ValidationError(f"{name} is already the domain of another site.", code="taken"))
     if errors:
-        raise ValidationError({"aliases": errors}, code="taken")
+        raise ValidationError({"aliases": errors})
     return sorted(names)
 
 
 def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None) -> Site:
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[ValidationError]] = {}
     try:
         site.full_clean()
     except ValidationError as exc:
-        errors.update(exc.message_dict)
+        errors.update(exc.error_dict)
     clean_aliases: list[str] | None = None
     if aliases is not None:
         try:
             clean_aliases = _clean_aliases(site, aliases)
         except ValidationError as exc:
-            errors.update(exc.message_dict)
+            errors.update(exc.error_dict)
     if errors:
         raise ValidationError(errors)
     save_checked(site)

@@ -1,0 +1,52 @@
+"""What a caller may do: token scopes, and staff roles for browser sessions."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from api.models import ApiToken, TokenScope
+
+OPERATORS_GROUP = "operators"  # created by the web UI's data migration; checked by name
+
+# Each API view declares its area; billing tokens reach only the client sites.
+AREA_SITES = "sites"
+AREA_INFRASTRUCTURE = "infrastructure"
+AREA_DOCS = "docs"
+
+
+def staff_can_change(user) -> bool:
+    if user.is_superuser:
+        return True
+    cached = getattr(user, "_hostpanel_can_change", None)
+    if cached is None:
+        cached = user.groups.filter(name=OPERATORS_GROUP).exists()
+        user._hostpanel_can_change = cached
+    return cached
+
+
+class ScopePermission(BasePermission):
+    """billing: sites only (every method); operator: everything; read: GET only.
+    Staff sessions: every staff user reads; writes need the operators group or superuser."""
+
+    message = "This token's scope does not allow this request."
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        area = getattr(view, "api_area", AREA_INFRASTRUCTURE)
+        if token is not None:
+            if area == AREA_DOCS:
+                return True
+            if token.scope == TokenScope.OPERATOR:
+                return True
+            if token.scope == TokenScope.READ:
+                return request.method in SAFE_METHODS
+            if token.scope == TokenScope.BILLING:
+                return area == AREA_SITES
+            return False
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        if request.method in SAFE_METHODS:
+            return True
+        self.message = "Your account may read but not change (operators group required)."
+        return staff_can_change(user)

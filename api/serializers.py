@@ -1,0 +1,326 @@
+"""Serializers only translate between JSON and the services' arguments: they check types, never
+content. Every value is validated by the services (full_clean + hostpanel.validators), so a
+hostile value gets the same message here as in the web panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from sites.models import Site, SiteStatus
+
+
+@extend_schema_field({"type": "integer", "nullable": True, "readOnly": True})
+class DeploymentIdField(serializers.Field):
+    """The id of the deployment this write triggered (null when none: automatic deploy off, or no change)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(read_only=True, source="*")
+        kwargs.setdefault(
+            "help_text", "Id of the deployment this write triggered; null when none (GET, or automatic deploy off)."
+        )
+        super().__init__(**kwargs)
+
+    def to_representation(self, instance: Any) -> int | None:
+        deployment = getattr(instance, "deployment", None)
+        return getattr(deployment, "pk", None)
+
+
+class ServiceModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer without validators of its own (the services validate) and without
+    silent whitespace trimming (a space in a host name must be refused, not removed)."""
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        kwargs.pop("validators", None)
+        for name in ("max_length", "min_length", "max_value", "min_value"):
+            kwargs.pop(name, None)
+        if issubclass(field_class, serializers.CharField):
+            kwargs["trim_whitespace"] = False
+        return field_class, kwargs
+
+    def get_validators(self):
+        return []  # uniqueness is the service's: a clash is a 409, not a serializer 400
+
+
+# --- sites --------------------------------------------------------------------------------------
+
+
+class AliasNamesField(serializers.ListField):
+    def get_attribute(self, instance: Site) -> list[str]:
+        return [alias.name for alias in instance.aliases.all()]
+
+
+class BalancerNameField(serializers.CharField):
+    def get_attribute(self, instance: Site) -> str:
+        return instance.balancer.name
+
+
+class SiteSerializer(serializers.Serializer):
+    domain = serializers.CharField(trim_whitespace=False, help_text="e.g. linux.co.uk; IDNs are stored as punycode.")
+    aliases = AliasNamesField(
+        child=serializers.CharField(trim_whitespace=False, allow_blank=True),
+        required=False,
+        help_text="Other host names of the site (ServerAlias). PATCH replaces the whole list.",
+    )
+    balancer = BalancerNameField(trim_whitespace=False, help_text="The balancer's name, e.g. bronze.")
+    plone_path = serializers.CharField(trim_whitespace=False, help_text="The Plone site in Zope, e.g. /plone/linux.")
+    status = serializers.ChoiceField(choices=SiteStatus.choices, read_only=True)
+    suspended_reason = serializers.CharField(read_only=True)
+    customer_ref = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="The billing system's id for this client."
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    url = serializers.SerializerMethodField()
+    deployment = DeploymentIdField()
+
+    def get_url(self, site: Site) -> str:
+        return reverse("api:site-detail", args=[site.domain], request=self.context.get("request"))
+
+
+class SuspendSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="Shown to operators; at most 200 characters."
+    )
+
+
+# --- infrastructure -----------------------------------------------------------------------------
+
+
+class ZopeServerSerializer(ServiceModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:zopeserver-detail", lookup_field="name")
+    deployment = DeploymentIdField()
+
+    class Meta:
+        model = ZopeServer
+        fields = ["name", "host", "port", "description", "url", "deployment"]
+
+
+class FrontEndSerializer(ServiceModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:frontend-detail", lookup_field="name")
+    has_manager_password = serializers.SerializerMethodField()
+    deployment = DeploymentIdField()
+
+    class Meta:
+        model = FrontEnd
+        fields = [
+            "name",
+            "address",
+            "transport",
+            "ssh_port",
+            "ssh_user",
+            "ssh_host_key",
+            "config_dir",
+            "configtest_command",
+            "reload_command",
+            "balancer_manager_url",
+            "manager_username",
+            "manager_password",
+            "has_manager_password",
+            "health_url",
+            "http_listen",
+            "node_address",
+            "node_port_base",
+            "enabled",
+            "description",
+            "url",
+            "deployment",
+        ]
+        extra_kwargs = {"manager_password": {"write_only": True}}
+
+    def get_has_manager_password(self, frontend: FrontEnd) -> bool:
+        return bool(frontend.manager_password)
+
+
+class LiveApplySerializer(serializers.Serializer):
+    frontend = serializers.CharField()
+    applied = serializers.BooleanField()
+    reason = serializers.CharField()
+    live_status = serializers.CharField()
+
+
+class LiveResultsField(serializers.Field):
+    """After a PATCH of live toggles: each enabled front-end's outcome; null otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(read_only=True, source="*")
+        super().__init__(**kwargs)
+
+    def to_representation(self, instance: Any) -> list | None:
+        return getattr(instance, "live_results", None)
+
+
+@extend_schema_field(LiveApplySerializer(many=True, allow_null=True))
+class DocumentedLiveResultsField(LiveResultsField):
+    pass
+
+
+class MemberSerializer(ServiceModelSerializer):
+    balancer = serializers.SlugRelatedField(slug_field="name", queryset=Balancer.objects.all())
+    zope_server = serializers.SlugRelatedField(slug_field="name", queryset=ZopeServer.objects.all())
+    route = serializers.CharField(source="zope_server.name", read_only=True)
+    state = serializers.CharField(read_only=True, help_text="active, hot standby, drain or disabled.")
+    url = serializers.HyperlinkedIdentityField(view_name="api:member-detail")
+    deployment = DeploymentIdField()
+    force = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        help_text="PATCH: apply a toggle even if it leaves the balancer without a usable member.",
+    )
+    live = DocumentedLiveResultsField(
+        help_text="PATCH of hot_standby/drain/disabled/loadfactor/lbset: the outcome on each enabled front-end."
+    )
+
+    class Meta:
+        model = BalancerMember
+        fields = [
+            "id",
+            "balancer",
+            "zope_server",
+            "route",
+            "lbset",
+            "loadfactor",
+            "min",
+            "max",
+            "smax",
+            "timeout",
+            "retry",
+            "hot_standby",
+            "drain",
+            "disabled",
+            "state",
+            "url",
+            "deployment",
+            "force",
+            "live",
+        ]
+
+
+class NestedMemberSerializer(MemberSerializer):
+    class Meta(MemberSerializer.Meta):
+        fields = [f for f in MemberSerializer.Meta.fields if f not in {"balancer", "deployment", "force", "live"}]
+        read_only_fields = fields
+
+
+class BalancerSerializer(ServiceModelSerializer):
+    members = NestedMemberSerializer(many=True, read_only=True)
+    url = serializers.HyperlinkedIdentityField(view_name="api:balancer-detail", lookup_field="name")
+    deployment = DeploymentIdField()
+
+    class Meta:
+        model = Balancer
+        fields = [
+            "name",
+            "description",
+            "lbmethod",
+            "sticky_cookie",
+            "cookie_ttl",
+            "nofailover",
+            "maxattempts",
+            "timeout",
+            "error_document",
+            "render_mode",
+            "members",
+            "url",
+            "deployment",
+        ]
+
+
+# --- deployments --------------------------------------------------------------------------------
+
+
+class DeploymentHostSerializer(serializers.ModelSerializer):
+    frontend = serializers.CharField(source="frontend_name", read_only=True)
+    message = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DeploymentHost
+        fields = ["frontend", "status", "stage", "message", "duration", "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_message(self, host: DeploymentHost) -> str:
+        return host.error or host.output
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    hosts = DeploymentHostSerializer(many=True, read_only=True)
+    url = serializers.HyperlinkedIdentityField(view_name="api:deployment-detail")
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "actor",
+            "revision",
+            "rollback_of",
+            "message",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "hosts",
+            "url",
+        ]
+        read_only_fields = fields
+
+
+class DeploymentStartSerializer(serializers.Serializer):
+    frontends = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        allow_empty=False,
+        help_text="Names of the front-ends to deploy to; all enabled front-ends when omitted.",
+    )
+
+
+class DeploymentAcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+# --- live status --------------------------------------------------------------------------------
+
+
+class LiveMemberSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    route = serializers.CharField()
+    lbset = serializers.IntegerField(allow_null=True)
+    loadfactor = serializers.FloatField(allow_null=True)
+    status = serializers.CharField(help_text="balancer-manager's status string, e.g. 'Init Ok'.")
+    state = serializers.CharField(help_text="One word: ok, hot standby, drain, disabled, error, stopped ...")
+    elected = serializers.IntegerField(allow_null=True)
+    busy = serializers.IntegerField(allow_null=True)
+    transferred = serializers.IntegerField(allow_null=True)
+    read = serializers.IntegerField(allow_null=True)
+
+
+class LiveBalancerSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    lbmethod = serializers.CharField()
+    sticky_cookie = serializers.CharField()
+    members = LiveMemberSerializer(many=True)
+
+
+class LiveHostSerializer(serializers.Serializer):
+    frontend = serializers.CharField()
+    url = serializers.CharField()
+    state = serializers.CharField(help_text="ok, down, timeout, refused, html, junk or unconfigured.")
+    reason = serializers.CharField()
+    fetched_at = serializers.DateTimeField(allow_null=True)
+    duration = serializers.FloatField(allow_null=True)
+    balancers = LiveBalancerSerializer(many=True)
+
+
+class LiveStatusSerializer(serializers.Serializer):
+    frontends = LiveHostSerializer(many=True)
+
+
+class DeletedSerializer(serializers.Serializer):
+    deleted = serializers.CharField(help_text="The natural key of the deleted object.")
+    deployment = serializers.IntegerField(allow_null=True, help_text="The deployment that carries the change.")

@@ -1,0 +1,28 @@
+"""Per-token request rate (HOSTPANEL_API_RATE, e.g. "600/min"); staff sessions per user.
+
+The counters live in Django's default cache: per process with the local-memory cache, shared
+between workers when CACHES points at Redis."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from api.models import ApiToken
+
+
+class TokenRateThrottle(SimpleRateThrottle):
+    scope = "hostpanel-api"
+
+    def get_rate(self) -> str:
+        # read per request (throttles are built per request), so a changed setting applies at once
+        return getattr(settings, "HOSTPANEL_API_RATE", "600/min")
+
+    def get_cache_key(self, request, view) -> str | None:
+        if isinstance(request.auth, ApiToken):
+            ident = f"token-{request.auth.pk}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = f"addr-{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -1,0 +1,25 @@
+from django.urls import path, re_path
+from rest_framework.routers import DefaultRouter
+
+from api import views
+from api.errors import api_not_found
+from api.schema_views import DocsView, SchemaView
+
+app_name = "api"
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("sites", views.SiteViewSet, basename="site")
+router.register("zope-servers", views.ZopeServerViewSet, basename="zopeserver")
+router.register("frontends", views.FrontEndViewSet, basename="frontend")
+router.register("balancers", views.BalancerViewSet, basename="balancer")
+router.register("members", views.MemberViewSet, basename="member")
+router.register("deployments", views.DeploymentViewSet, basename="deployment")
+
+urlpatterns = [
+    *router.urls,
+    path("status/", views.StatusView.as_view(), name="status"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^.*$", api_not_found),  # JSON 404 for every other path under /api/v1/
+]
