@@ -2,8 +2,8 @@
 
 Every page needs a logged-in *staff* user. Two roles, as Django groups (created after every
 migrate by hostpanel.apps.ensure_role_groups): ``operators`` may change things, ``viewers`` only
-look. Superusers count as operators; a staff user in neither group is read-only. A read-only user never sees a change button
-and every POST they send is refused with 403, whatever the page.
+look. Superusers count as operators; a staff user in neither group is read-only. A read-only
+user never sees a change button and every POST they send is refused with 403, whatever the page.
 """
 
 from __future__ import annotations
