@@ -24,5 +24,5 @@ class TokenRateThrottle(SimpleRateThrottle):
         elif request.user and request.user.is_authenticated:
             ident = f"user-{request.user.pk}"
         else:
-            ident = f"addr-{self.get_ident(request)}"
+            ident = f"addr-{request.META.get('REMOTE_ADDR', '')}"  # not X-Forwarded-For: client-controlled
         return self.cache_format % {"scope": self.scope, "ident": ident}

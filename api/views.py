@@ -6,7 +6,9 @@ import datetime
 from typing import Any
 
 import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -39,6 +41,7 @@ from api.throttling import TokenRateThrottle
 from balancers import services as balancer_services
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from hostpanel.audit import Actor
+from hostpanel.validators import normalize_hostname
 from sites import services as site_services
 from sites.models import Site, SiteAlias, SiteStatus
 
@@ -137,7 +140,10 @@ class SiteViewSet(ApiMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_object(self) -> Site:
-        domain = self.kwargs["domain"].strip().lower().rstrip(".")
+        try:  # the same normalisation as on save: case, final dot, IDN -> punycode
+            domain = normalize_hostname(self.kwargs["domain"])
+        except DjangoValidationError:
+            raise Http404 from None
         return get_object_or_404(self.get_queryset(), domain=domain)
 
     def _fresh(self, site: Site) -> Site:
@@ -393,9 +399,8 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
             found = {f.name: f for f in FrontEnd.objects.filter(name__in=names)}
             unknown = [n for n in names if n not in found]
             if unknown:
-                from django.core.exceptions import ValidationError  # noqa: PLC0415
-
-                raise ValidationError({"frontends": [f"There is no front-end named {n!r}." for n in unknown[:10]]})
+                messages = [f"There is no front-end named {n!r}." for n in unknown[:10]]
+                raise DjangoValidationError({"frontends": messages})
             frontends = [found[n] for n in dict.fromkeys(names)]
         start = deploy_function("deployment_start")
         if start is None:

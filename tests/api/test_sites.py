@@ -111,6 +111,8 @@ def test_an_internationalised_domain_is_stored_and_found_as_punycode(demo, billi
     assert response.status_code == 201, response.json()
     assert response.json()["domain"] == "xn--bcher-kva.example"
     assert billing.get("/api/v1/sites/xn--bcher-kva.example/").status_code == 200
+    assert billing.get("/api/v1/sites/B%C3%BCcher.example/").status_code == 200
+    assert billing.get("/api/v1/sites/a%0Ab.example/").status_code == 404
 
 
 def test_an_unknown_domain_is_a_json_404(demo, billing):
