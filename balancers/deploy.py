@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -632,7 +632,6 @@ def _in_thread(fn: Callable, *args) -> str:
 def deployment_execute(deployment_id: int, *, on_progress: Callable | None = None) -> Deployment | None:
     """The worker's body: claim the queued deployment (conditional UPDATE), deploy every front-end
     in parallel, record the overall status. Returns None when another worker had claimed it."""
-    close_old_connections()
     claimed = Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(
         status=DeploymentStatus.RUNNING, started_at=timezone.now()
     )
