@@ -224,7 +224,8 @@ def push_tree(
         if transport.read_file(f"{release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
             staging = f"{releases}/{STAGING_PREFIX}{digest[:16]}-{secrets.token_hex(4)}"
             _build_release(transport, target, tree, live_manifest, swapper.previous, staging, outcome)
-            transport.remove_path(release)
+            if transport.exists(release):  # an incomplete copy of this revision: replace it
+                transport.remove_path(release)
             transport.rename(staging, release)
             staging = None
 
@@ -317,7 +318,8 @@ def _build_release(
 ) -> None:
     """Fill `staging` with the full tree, uploading only files that differ from the live release."""
     releases = target.releases_dir
-    for name in transport.list_dir(releases):
+    entries = transport.list_entries(releases)
+    for name, _ in entries:
         if name.startswith(STAGING_PREFIX):  # left over by a dropped connection
             transport.remove_path(f"{releases}/{name}")
     live: dict[str, str] = {}
@@ -326,41 +328,31 @@ def _build_release(
             live = parse_manifest(live_manifest.decode())
         except (ValueError, UnicodeDecodeError):
             live = {}
-    if live:
-        source = _resolve(posixpath.dirname(target.config_dir), previous)
-        transport.clone_tree(source, staging)
-        for path in sorted(set(live) - set(tree)):
-            transport.remove_path(f"{staging}/{path}")
-    else:
-        transport.mkdir_p(staging)
-    made: set[str] = {staging}
+    changed: dict[str, bytes] = {}
     for path in sorted(tree):
         data = tree[path].encode()
-        if path != MANIFEST and live.get(path) == _sha256(data):
-            continue
-        parent = posixpath.dirname(f"{staging}/{path}")
-        if parent not in made:
-            transport.mkdir_p(parent)
-            made.add(parent)
-        # a file that came with the hard-linked copy is replaced (new inode), never written in place
-        transport.write_file(f"{staging}/{path}", data, atomic=bool(live) and (path in live or path == MANIFEST))
-        outcome.files_uploaded += 1
-        outcome.bytes_uploaded += len(data)
-        outcome.uploaded_paths.append(path)
+        if path == MANIFEST or live.get(path) != _sha256(data):
+            changed[path] = data
+    base = _resolve(posixpath.dirname(target.config_dir), previous) if live and previous else None
+    removed = sorted(set(live) - set(tree)) if base else []
+    transport.build_tree(staging, changed, base=base, remove=removed)
+    outcome.files_uploaded = len(changed)
+    outcome.bytes_uploaded = sum(len(data) for data in changed.values())
+    outcome.uploaded_paths = list(changed)
 
 
 def _prune(transport: Transport, target: Target, keep: set[str | None]) -> None:
     """Remove old releases beyond KEEP_RELEASES (never the live or the previous one). Best effort."""
     try:
         releases = target.releases_dir
-        names = [n for n in transport.list_dir(releases) if not n.startswith(".")]
         keep_paths = {_resolve(posixpath.dirname(target.config_dir), k) for k in keep if k}
-        candidates = [n for n in names if f"{releases}/{n}" not in keep_paths]
-        if len(candidates) <= KEEP_RELEASES - len(keep_paths):
-            return
-        stamps = {n: transport.run(f"stat -c %Y {releases}/{n}", timeout=30).stdout.strip() for n in candidates}
-        ordered = sorted(candidates, key=lambda n: int(stamps[n]) if stamps[n].isdigit() else 0)
-        for name in ordered[: len(candidates) - max(0, KEEP_RELEASES - len(keep_paths))]:
+        candidates = [
+            (mtime, name)
+            for name, mtime in transport.list_entries(releases)
+            if not name.startswith(".") and f"{releases}/{name}" not in keep_paths
+        ]
+        surplus = len(candidates) - max(0, KEEP_RELEASES - len(keep_paths))
+        for _, name in sorted(candidates)[: max(0, surplus)]:
             transport.remove_path(f"{releases}/{name}")
     except TransportError as exc:
         log.warning("pruning old releases on %s failed: %s", target.name, exc)

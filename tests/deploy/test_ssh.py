@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -126,6 +127,21 @@ def exercise_file_operations(t: Transport, root: Path) -> None:
     assert t.readlink(base) is None
     t.rename(str(root / "copy" / "one.conf"), str(root / "copy" / "two.conf"))
     assert t.list_dir(str(root / "copy")) == ["two.conf"]
+    # build_tree: hard-linked copy of a base, minus removed paths, plus new files (never written in place)
+    t.build_tree(str(root / "v1"), {"x.conf": b"x1\n", "sub/y.conf": b"y1\n", "z.conf": b"z\n"})
+    t.build_tree(
+        str(root / "v2"), {"x.conf": b"x2\n", "sub/new.conf": b"n\n"}, base=str(root / "v1"), remove=["z.conf"]
+    )
+    assert t.read_file(str(root / "v1" / "x.conf")) == b"x1\n"
+    assert t.read_file(str(root / "v2" / "x.conf")) == b"x2\n"
+    assert t.read_file(str(root / "v2" / "sub" / "y.conf")) == b"y1\n"
+    assert t.read_file(str(root / "v2" / "sub" / "new.conf")) == b"n\n"
+    assert t.read_file(str(root / "v2" / "z.conf")) is None and t.read_file(str(root / "v1" / "z.conf")) == b"z\n"
+    assert oct(os.stat(root / "v2" / "sub" / "new.conf").st_mode & 0o777) == "0o644"
+    with pytest.raises(TransportError, match="refusing the path"):
+        t.build_tree(str(root / "v3"), {"../escape.conf": b"x"})
+    for name in ("v1", "v2", "v3"):
+        t.remove_path(str(root / name))
     t.remove_path(str(root / "a"))
     assert not t.exists(str(root / "a"))
     assert t.list_dir(str(root)) == ["copy", "live"]
