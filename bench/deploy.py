@@ -88,7 +88,12 @@ def main() -> None:
                 elapsed = time.perf_counter() - t0
                 deployment.refresh_from_db()
                 rows = list(DeploymentHost.objects.filter(deployment=deployment))
-                assert deployment.status == "succeeded", [(r.frontend_name, r.error) for r in rows]
+                if deployment.status != "succeeded":
+                    for host in hosts:
+                        print(f"--- {host.name} error log:\n{host.apache.error_log()[-3000:]}", file=sys.stderr)
+                    raise SystemExit(
+                        f"{label} deploy {deployment.status}: {[(r.frontend_name, r.error) for r in rows]}"
+                    )
                 return elapsed, sum(r.bytes_uploaded for r in rows), sum(r.files_uploaded for r in rows)
 
             a, a_bytes, a_files = run("first")
@@ -113,7 +118,7 @@ def main() -> None:
                     actor=ACTOR, domain=domain, balancer=bronze, plone_path=f"/plone/new{i}"
                 )
                 for host in hosts:
-                    assert host.backend_for(domain, timeout=10) is not None, f"{domain} never answered on {host.name}"
+                    assert host.backend_for(domain, timeout=60) is not None, f"{domain} never answered on {host.name}"
                 c_times.append(time.perf_counter() - t0)
                 rows = DeploymentHost.objects.filter(deployment=site.deployment)
                 assert site.deployment.__class__.objects.get(pk=site.deployment.pk).status == "succeeded"

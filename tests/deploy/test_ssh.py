@@ -170,3 +170,38 @@ def test_a_killed_sshd_turns_into_a_retryable_dropped_connection(sshd, tmp_path)
     finally:
         ssh.close()
     assert info.value.retryable
+
+
+def test_the_pool_reuses_a_live_connection_and_never_a_dead_one_or_one_for_another_host_key(sshd, settings, tmp_path):
+    from types import SimpleNamespace
+
+    from balancers.ssh import ConnectionPool, open_transport, release_transport
+
+    settings.HOSTPANEL_SSH_KEY = str(sshd.client_key_path)
+    frontend = SimpleNamespace(
+        name="fe",
+        transport="ssh",
+        address="127.0.0.1",
+        ssh_port=sshd.port,
+        ssh_user=sshd.user,
+        ssh_host_key=sshd.host_key,
+    )
+    pool = ConnectionPool()
+    import balancers.ssh as ssh_module
+
+    original, ssh_module.POOL = ssh_module.POOL, pool
+    try:
+        first = open_transport(frontend, pooled=True)
+        release_transport(frontend, first, healthy=True)
+        again = open_transport(frontend, pooled=True)
+        assert again is first
+        release_transport(frontend, again, healthy=True)
+        other_key = SimpleNamespace(**{**vars(frontend), "ssh_host_key": generate_key(tmp_path / "other")})
+        with pytest.raises(TransportError, match="host key mismatch"):
+            open_transport(other_key, pooled=True)
+        sshd.kill()
+        with pytest.raises(TransportError, match="Connection refused"):
+            open_transport(frontend, pooled=True)  # the pooled connection died with sshd: not reused
+    finally:
+        pool.close_all()
+        ssh_module.POOL = original
