@@ -111,6 +111,10 @@ class HostOutcome:
     retryable: bool = False
     uploaded_paths: list[str] = field(default_factory=list)
     reloaded: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
+
+    def timings_line(self) -> str:
+        return "stage seconds: " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.timings.items())
 
 
 def _sha256(data: bytes) -> str:
@@ -196,6 +200,27 @@ def push_tree(
 ) -> HostOutcome:
     """Bring one front-end to `tree`: the stages of the module docstring. Never raises TransportError:
     a failure is an outcome with the stage reached, the error and whether retrying can help."""
+    marks: list[tuple[str, float]] = [("compare", time.monotonic())]
+
+    def timed(stage: str) -> None:
+        marks.append((str(stage), time.monotonic()))
+        progress(stage)
+
+    outcome = _push_tree(transport, target, tree, progress=timed, reconnect=reconnect, verify_seconds=verify_seconds)
+    marks.append(("end", time.monotonic()))
+    outcome.timings = {name: marks[i + 1][1] - at for i, (name, at) in enumerate(marks[:-1]) if name != "done"}
+    return outcome
+
+
+def _push_tree(
+    transport: Transport,
+    target: Target,
+    tree: dict[str, str],
+    *,
+    progress: ProgressFn,
+    reconnect: Callable[[], Transport] | None,
+    verify_seconds: float,
+) -> HostOutcome:
     outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
     swapper = _Swapper(transport, target)
     staging: str | None = None
@@ -615,11 +640,11 @@ def _deploy_host(
                 stage=outcome.stage,
                 files_uploaded=outcome.files_uploaded,
                 bytes_uploaded=outcome.bytes_uploaded,
-                output=outcome.output,
                 error=outcome.error,
                 retryable=outcome.retryable,
                 finished_at=timezone.now(),
                 duration=time.monotonic() - leased_at,
+                output=_truncate(f"{outcome.output}\n{outcome.timings_line()}".strip()),
             )
             return outcome.status
         finally:

@@ -123,6 +123,9 @@ def main() -> None:
                 rows = DeploymentHost.objects.filter(deployment=site.deployment)
                 assert site.deployment.__class__.objects.get(pk=site.deployment.pk).status == "succeeded"
                 c_bytes_list.append((sum(r.bytes_uploaded for r in rows), sum(r.files_uploaded for r in rows)))
+                for row in rows:
+                    line = [x for x in row.output.splitlines() if x.startswith("stage seconds:")]
+                    print(f"    (c) run {i + 1} {row.frontend_name}: {line[-1] if line else '?'}")
             c_bytes, c_files = c_bytes_list[-1]
             print(
                 f"(c) one site added:        {statistics.median(c_times):6.3f} s   (median of {len(c_times)}; "
