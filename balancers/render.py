@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 import jinja2
 
@@ -52,9 +52,11 @@ ENV = jinja2.Environment(
 )
 
 SUSPENDED_PATH = "/hostpanel-suspended.html"
+NODE_ERROR_PATH = "/hostpanel-503.html"
 SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a person, not in seconds
 
 MANIFEST = "MANIFEST"
+_SEPARATOR = "\x00"
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
 
 
@@ -98,8 +100,13 @@ def _bool(value: object, what: str) -> bool:
     return value
 
 
-def _choice(value: object, what: str, choices: Iterable[str]) -> str:
-    if value not in set(choices):
+_LBMETHODS = frozenset(LbMethod.values)
+_RENDER_MODES = frozenset(RenderMode.values)
+_SITE_STATUSES = frozenset(SiteStatus.values)
+
+
+def _choice(value: object, what: str, choices: frozenset[str]) -> str:
+    if value not in choices:
         raise UnsafeValue(f"refusing to render {what}={str(value)[:80]!r}: unknown value")
     return str(value)
 
@@ -142,7 +149,7 @@ def _member_status(member) -> str:
 
 def _balancer_context(balancer: BalancerRecord, node_ports: dict[str, int], node_address: str) -> dict:
     name = _check(balancer.name, "balancer name", _NAME_RE)
-    mode = _choice(balancer.render_mode, "render_mode", RenderMode.values)
+    mode = _choice(balancer.render_mode, "render_mode", _RENDER_MODES)
     members = []
     for member in balancer.members:
         route = _check(member.zope_server.name, "route", _ROUTE_RE)
@@ -171,21 +178,23 @@ def _balancer_context(balancer: BalancerRecord, node_ports: dict[str, int], node
     error_document = balancer.error_document
     if error_document:
         error_document = _check(error_document, "error_document", _URL_PATH_RE)
-        if error_document == SUSPENDED_PATH:
+        if error_document in {SUSPENDED_PATH, NODE_ERROR_PATH}:
             raise UnsafeValue(f"refusing to render error_document={error_document!r}: reserved path")
-    return {
-        "name": name,
-        "mode": mode,
-        "node_vhosts": mode == RenderMode.NODE_VHOSTS,
-        "members": members,
-        "lbmethod": _choice(balancer.lbmethod, "lbmethod", LbMethod.values),
-        "sticky_cookie": _check(balancer.sticky_cookie, "sticky_cookie", _COOKIE_RE),
-        "cookie_ttl": _int(balancer.cookie_ttl, "cookie_ttl", 1, 31_536_000),
-        "nofailover": "On" if _bool(balancer.nofailover, "nofailover") else "Off",
-        "maxattempts": _int(balancer.maxattempts, "maxattempts", 0, 100),
-        "timeout": _int(balancer.timeout, "balancer timeout", 1, 3600),
-        "error_document": error_document,
-    }
+    return SimpleNamespace(
+        **{
+            "name": name,
+            "mode": mode,
+            "node_vhosts": mode == RenderMode.NODE_VHOSTS,
+            "members": members,
+            "lbmethod": _choice(balancer.lbmethod, "lbmethod", _LBMETHODS),
+            "sticky_cookie": _check(balancer.sticky_cookie, "sticky_cookie", _COOKIE_RE),
+            "cookie_ttl": _int(balancer.cookie_ttl, "cookie_ttl", 1, 31_536_000),
+            "nofailover": "On" if _bool(balancer.nofailover, "nofailover") else "Off",
+            "maxattempts": _int(balancer.maxattempts, "maxattempts", 0, 100),
+            "timeout": _int(balancer.timeout, "balancer timeout", 1, 3600),
+            "error_document": error_document,
+        }
+    )
 
 
 def _node_ports(snapshot: Snapshot, frontend: FrontEndRecord) -> dict[str, int]:
@@ -201,19 +210,19 @@ def _node_ports(snapshot: Snapshot, frontend: FrontEndRecord) -> dict[str, int]:
     return ports
 
 
-def _nodes(balancers: list[dict], snapshot: Snapshot, node_ports: dict[str, int]) -> list[dict]:
+def _nodes(balancers: list[SimpleNamespace], snapshot: Snapshot, node_ports: dict[str, int]) -> list[dict]:
     """One node vhost per Zope server used by a node-vhosts balancer, with one sticky cookie per
     cookie name (the shortest lifetime wins when two balancers share a name)."""
     servers = {s.name: s for s in snapshot.zope_servers}
     cookies: dict[str, dict[str, int]] = {}
     by_name = {b.name: b for b in snapshot.balancers}
     for balancer in balancers:
-        if not balancer["node_vhosts"]:
+        if not balancer.node_vhosts:
             continue
-        for member in by_name[balancer["name"]].members:
+        for member in by_name[balancer.name].members:
             per_server = cookies.setdefault(member.zope_server.name, {})
-            name = balancer["sticky_cookie"]
-            ttl = balancer["cookie_ttl"]
+            name = balancer.sticky_cookie
+            ttl = balancer.cookie_ttl
             per_server[name] = min(ttl, per_server.get(name, ttl))
     nodes = []
     for route in sorted(cookies):
@@ -231,21 +240,22 @@ def _nodes(balancers: list[dict], snapshot: Snapshot, node_ports: dict[str, int]
     return nodes
 
 
-def _site_context(site: SiteRecord, balancers: dict[str, dict]) -> dict:
+def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> SimpleNamespace:
     domain = _check(site.domain, "domain", _DOMAIN_RE)
     aliases = [_check(alias, "alias", _DOMAIN_RE) for alias in site.aliases]
-    status = _choice(site.status, "site status", SiteStatus.values)
+    status = _choice(site.status, "site status", _SITE_STATUSES)
     try:
         balancer = balancers[site.balancer]
     except KeyError:
         raise UnsafeValue(f"refusing to render site {domain}: unknown balancer {site.balancer!r}") from None
-    return {
-        "domain": domain,
-        "aliases": aliases,
-        "suspended": status == SiteStatus.SUSPENDED,
-        "plone_path": _check(site.plone_path, "plone_path", _URL_PATH_RE),
-        "balancer": balancer,
-    }
+    # A namespace, not a dict: Jinja2 reads attributes first, and a dict's failed getattr costs.
+    return SimpleNamespace(
+        domain=domain,
+        aliases=" ".join(aliases),
+        suspended=status == SiteStatus.SUSPENDED,
+        plone_path=_check(site.plone_path, "plone_path", _URL_PATH_RE),
+        balancer=balancer,
+    )
 
 
 def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict[str, str]:
@@ -257,26 +267,32 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
         "config_dir": config_dir,
         "listen": _listen(fe.http_listen),
         "suspended_path": SUSPENDED_PATH,
+        "node_error_path": NODE_ERROR_PATH,
         "retry_after": SUSPENDED_RETRY_AFTER,
     }
     node_address = _host(fe.node_address, "node_address")
     node_ports = _node_ports(snapshot, fe)
     balancers = [_balancer_context(b, node_ports, node_address) for b in sorted(snapshot.balancers, key=_by_name)]
-    by_name = {b["name"]: b for b in balancers}
+    by_name = {b.name: b for b in balancers}
     nodes = _nodes(balancers, snapshot, node_ports)
 
     tree: dict[str, str] = {}
-    site_paths = []
-    site_template = ENV.get_template("site.conf.j2")
-    seen: set[str] = set()
-    for site in sorted(snapshot.sites, key=lambda s: s.domain):
-        context = _site_context(site, by_name)
-        path = f"sites/{context['domain']}.conf"
-        if path in seen:
-            raise UnsafeValue(f"refusing to render site {context['domain']} twice")
-        seen.add(path)
-        tree[path] = site_template.render(common, site=context)
-        site_paths.append(path)
+    contexts = [_site_context(site, by_name) for site in sorted(snapshot.sites, key=lambda s: s.domain)]
+    site_paths = [f"sites/{context.domain}.conf" for context in contexts]
+    # Apache would silently give a host name claimed twice to the first vhost: refuse instead.
+    names: dict[str, str] = {}
+    for context in contexts:
+        for name in (context.domain, *context.aliases.split()):
+            owner = names.get(name)
+            if owner is not None:
+                raise UnsafeValue(f"refusing to render: {name} is claimed twice ({owner} and {context.domain})")
+            names[name] = context.domain
+    # All sites in one template call (a render per site costs more than the site itself), split on NUL.
+    texts = ENV.get_template("site.conf.j2").render({**common, "sites": contexts, "separator": _SEPARATOR})
+    parts = texts.split(_SEPARATOR + "\n")
+    if len(parts) != len(contexts) + 1 or parts[-1] != "":
+        raise UnsafeValue("refusing to render: the site template's output could not be split per site")
+    tree.update(zip(site_paths, parts[:-1], strict=True))
 
     tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(common, balancers=balancers)
     tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(

@@ -6,7 +6,7 @@ API (keep it small)::
     apache.configtest()          # CheckResult(ok, output, seconds) of `apache2 -t`
     apache.start()               # starts and waits until every Listen port answers
     apache.graceful()            # `-k graceful`, waits until the new generation serves
-    apache.stop()                # `-k stop`, waits until the pid is gone (safe to call twice)
+    apache.stop()                # SIGTERM to its parent, waits until gone (works even with a broken tree)
     apache.manager_url           # "http://127.0.0.1:MPORT/balancer-manager" (manager=True only)
     apache.error_log()           # text of its error log (for assertion messages)
 
@@ -126,15 +126,25 @@ class StandaloneApache:
         self.wait_until_answering(timeout=timeout)
 
     def stop(self, timeout: float = 20) -> None:
+        """SIGTERM to this instance's parent (what `-k stop` sends, without re-reading a config that a
+        test may have broken), then SIGKILL if it lingers. Only a pid whose command line names our
+        httpd.conf is signalled."""
         pid = self.pid()
-        if pid is None or not _alive(pid):
+        if pid is None or not _alive(pid) or not self._owns(pid):
             return
-        self._ctl("-k", "stop")
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):  # our own parent process only, by its pid
+        if _alive(pid) and self._owns(pid):
             os.kill(pid, signal.SIGKILL)
+
+    def _owns(self, pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                return str(self.conf).encode() in fh.read()
+        except OSError:
+            return False
 
     def wait_until_answering(self, timeout: float = 20) -> None:
         for port in self.ports():

@@ -3,6 +3,7 @@ import urllib.request
 
 from tests.harness.apache import (
     StandaloneApache,
+    _alive,
     apache_factory,  # noqa: F401 - fixture
 )
 from tests.harness.backends import Backend, backend_factory  # noqa: F401 - fixture
@@ -63,3 +64,20 @@ def _answers(port):
     except OSError:
         return False
     return True
+
+
+def test_a_standalone_apache_stops_even_after_its_config_was_broken(tmp_path, apache_factory):  # noqa: F811
+    config_dir = tmp_path / "conf"
+    config_dir.mkdir()
+    port = free_port()
+    (config_dir / "hostpanel.conf").write_text(
+        f"<VirtualHost 127.0.0.1:{port}>\n  ServerName x.example\n</VirtualHost>\n"
+    )
+    apache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"])
+    apache.start()
+    pid = apache.pid()
+    (config_dir / "hostpanel.conf").write_text("<VirtualHost\n")
+    assert not apache.configtest().ok
+    apache.stop()
+    assert not _alive(pid)
+    assert not _answers(port)
