@@ -47,6 +47,7 @@ from balancers.models import ConfigTree, DeployLock, Deployment, DeploymentHost,
 from balancers.render import parse_manifest, render_tree, tree_digest
 from balancers.snapshot import load_snapshot
 from balancers.ssh import Transport, TransportError, open_transport, release_transport
+from hostpanel import audit
 from hostpanel.audit import Actor
 
 log = logging.getLogger(__name__)
@@ -452,19 +453,20 @@ def request_automatic_deployment(*, actor: Actor) -> Deployment:
 
     The queued row is locked (select_for_update) until the caller commits, so a worker cannot claim it
     — and render — before this change is visible; the worker renders the state current when it runs."""
-    queued = (
-        Deployment.objects.select_for_update()
-        .filter(status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if queued is not None:
-        return queued
-    deployment = Deployment.objects.create(
-        status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC, actor=str(actor)[:150]
-    )
-    transaction.on_commit(lambda: _enqueue(deployment.pk))
-    return deployment
+    with transaction.atomic():  # a savepoint inside the caller's transaction; a transaction of its own otherwise
+        queued = (
+            Deployment.objects.select_for_update()
+            .filter(status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if queued is not None:
+            return queued
+        deployment = Deployment.objects.create(
+            status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC, actor=str(actor)[:150]
+        )
+        transaction.on_commit(lambda: _enqueue(deployment.pk))
+        return deployment
 
 
 def _host_rows(deployment: Deployment, frontends: Iterable[FrontEnd]) -> None:
@@ -490,6 +492,15 @@ def deployment_start(
         if not chosen:
             raise ValueError("no front-end to deploy to")
         _host_rows(deployment, chosen)
+    names = sorted(h.frontend_name for h in deployment.hosts.all()) or ["every enabled front-end"]
+    audit.record(
+        actor,
+        "deployment.start",
+        deployment,
+        key=f"deployment #{deployment.pk}",
+        before=None,
+        after={"trigger": trigger, "frontends": names},
+    )
     if enqueue:
         transaction.on_commit(lambda: _enqueue(deployment.pk))
     return deployment
@@ -514,6 +525,14 @@ def deployment_rollback(deployment: Deployment, *, actor: Actor) -> Deployment:
             DeploymentHost(deployment=rollback, frontend=h.frontend, frontend_name=h.frontend_name, tree_id=h.tree_id)
             for h in hosts
         ]
+    )
+    audit.record(
+        actor,
+        "deployment.rollback",
+        rollback,
+        key=f"deployment #{rollback.pk}",
+        before=None,
+        after={"rollback_of": deployment.pk, "frontends": sorted(h.frontend_name for h in hosts)},
     )
     transaction.on_commit(lambda: _enqueue(rollback.pk))
     return rollback
