@@ -388,18 +388,9 @@ def _prune(transport: Transport, target: Target, keep: set[str | None]) -> None:
         log.warning("pruning old releases on %s failed: %s", target.name, exc)
 
 
-def read_live_tree(transport: Transport, target: Target) -> tuple[dict[str, str], dict[str, str]]:
-    """(MANIFEST of the live release, {path: live text}) — for drift and dry-run diffs."""
-    raw = transport.read_file(f"{target.config_dir}/{MANIFEST}")
-    manifest = parse_manifest(raw.decode()) if raw else {}
-    files: dict[str, str] = {}
-    for path in manifest:
-        data = transport.read_file(f"{target.config_dir}/{path}")
-        if data is not None:
-            files[path] = data.decode(errors="replace")
-    if raw is not None:
-        files[MANIFEST] = raw.decode(errors="replace")
-    return manifest, files
+def read_live_tree(transport: Transport, target: Target) -> dict[str, str]:
+    """{path: text} of every file live under config_dir (MANIFEST included) — for drift and dry runs."""
+    return {path: data.decode(errors="replace") for path, data in transport.read_tree(target.config_dir).items()}
 
 
 # --- leases: one deployment per front-end at a time ----------------------------------------------
@@ -785,13 +776,7 @@ def frontend_drift(frontend: FrontEnd, *, with_diff: bool = False) -> Drift:
     try:
         transport = open_transport(frontend)
         try:
-            _, live = read_live_tree(transport, target)
-            # files present but not listed in the live MANIFEST still count as live
-            for path in tree:
-                if path not in live:
-                    data = transport.read_file(f"{target.config_dir}/{path}")
-                    if data is not None:
-                        live[path] = data.decode(errors="replace")
+            live = read_live_tree(transport, target)
         finally:
             transport.close()
     except TransportError as exc:

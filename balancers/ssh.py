@@ -117,6 +117,9 @@ class Transport(Protocol):
         """Copy directory `src` to the new directory `dst` with hard links (cheap; write_file
         with atomic=True never modifies a linked file in place)."""
 
+    def read_tree(self, path: str) -> dict[str, bytes]:
+        """{relative path: bytes} of every file under directory `path` (through a symlink); {} if missing."""
+
     def build_tree(
         self, dst: str, files: dict[str, bytes], *, base: str | None = None, remove: Iterable[str] = ()
     ) -> None:
@@ -150,6 +153,17 @@ def _tar(files: dict[str, bytes]) -> bytes:
             info.size, info.mode, info.mtime = len(data), 0o644, now
             archive.addfile(info, io.BytesIO(data))
     return gzip.compress(buffer.getvalue(), compresslevel=1)
+
+
+def _untar(data: bytes) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive:
+            if member.isfile():
+                name = member.name[2:] if member.name.startswith("./") else member.name
+                extracted = archive.extractfile(member)
+                files[name] = extracted.read() if extracted else b""
+    return files
 
 
 def key_fingerprint(key_line_or_blob: str | bytes) -> str:
@@ -186,6 +200,19 @@ class LocalTransport:
 
     def list_entries(self, path: str) -> list[tuple[str, float]]:
         return [(name, os.lstat(os.path.join(path, name)).st_mtime) for name in self.list_dir(path)]
+
+    def read_tree(self, path: str) -> dict[str, bytes]:
+        root = path.rstrip("/") + "/"
+        files: dict[str, bytes] = {}
+        try:
+            for directory, _, names in os.walk(root):
+                for name in names:
+                    full = os.path.join(directory, name)
+                    with open(full, "rb") as fh:
+                        files[os.path.relpath(full, root)] = fh.read()
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot read {path}") from exc
+        return files
 
     def build_tree(
         self, dst: str, files: dict[str, bytes], *, base: str | None = None, remove: Iterable[str] = ()
@@ -451,6 +478,10 @@ class SSHTransport:
     def run(
         self, command: str, *, timeout: float = DEFAULT_COMMAND_TIMEOUT, input: bytes | None = None
     ) -> CommandResult:
+        code, out, err = self._exec(command, timeout=timeout, input=input)
+        return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def _exec(self, command: str, *, timeout: float, input: bytes | None = None) -> tuple[int, bytes, bytes]:
         try:
             transport = self._client.get_transport()
             if transport is None or not transport.is_active():
@@ -485,7 +516,17 @@ class SSHTransport:
             raise
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, f"run {command}") from None
-        return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
+        return code, bytes(out), bytes(err)
+
+    def read_tree(self, path: str) -> dict[str, bytes]:
+        # one stream instead of a few SFTP round trips per file (1,000 vhosts: ~0.1 s instead of seconds)
+        code, out, err = self._exec(
+            f"cd -- {shlex.quote(path.rstrip('/') + '/')} 2>/dev/null || exit 0; tar -c -z -f - .",
+            timeout=max(self.timeout, 120.0),
+        )
+        if code != 0:
+            raise TransportError(f"cannot read {path}: {err.decode(errors='replace').strip()}", retryable=False)
+        return _untar(out) if out else {}
 
     # files --------------------------------------------------------------------------------------
     def read_file(self, path: str) -> bytes | None:

@@ -197,3 +197,26 @@ def test_test_connection_reports_login_config_dir_and_configtest(farm):
         ("http", True),
     ]
     assert "Syntax OK" in steps[2].detail
+
+
+def test_drift_and_dry_run_read_the_live_files_over_ssh(farm):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    live_file = farm.fe1.config_dir / "sites" / "linux.co.uk.conf"
+    live_file.write_text(live_file.read_text() + "# edited by hand on fe1\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("drift", stdout=out)
+    assert "fe1: drift" in out.getvalue() and "changed: sites/linux.co.uk.conf" in out.getvalue()
+    assert "fe2: in sync" in out.getvalue()
+    add_site("new.example", farm.balancer)
+    out = io.StringIO()
+    call_command("deploy", "--dry-run", stdout=out)
+    assert out.getvalue().count("+++ panel/sites/new.example.conf") == 2
+    assert "-# edited by hand on fe1" in out.getvalue()
+    assert not (farm.fe2.config_dir / "sites" / "new.example.conf").exists()

@@ -138,6 +138,10 @@ def exercise_file_operations(t: Transport, root: Path) -> None:
     assert t.read_file(str(root / "v2" / "sub" / "new.conf")) == b"n\n"
     assert t.read_file(str(root / "v2" / "z.conf")) is None and t.read_file(str(root / "v1" / "z.conf")) == b"z\n"
     assert oct(os.stat(root / "v2" / "sub" / "new.conf").st_mode & 0o777) == "0o644"
+    t.symlink_switch(str(root / "v2link"), str(root / "v2"))
+    assert t.read_tree(str(root / "v2link")) == {"x.conf": b"x2\n", "sub/y.conf": b"y1\n", "sub/new.conf": b"n\n"}
+    assert t.read_tree(str(root / "nowhere")) == {}
+    t.remove_path(str(root / "v2link"))
     with pytest.raises(TransportError, match="refusing the path"):
         t.build_tree(str(root / "v3"), {"../escape.conf": b"x"})
     for name in ("v1", "v2", "v3"):
