@@ -433,9 +433,17 @@ def lease_release(frontend_id: int, owner: str) -> None:
 
 
 def _enqueue(deployment_id: int) -> None:
+    """Hand the deployment to the task backend. Runs on commit with robust=True: a queue that is down
+    must not turn the user's saved change into an error; the deployment stays visible as queued."""
     from balancers.tasks import run_deployment  # noqa: PLC0415 - tasks imports this module
 
-    run_deployment.enqueue(deployment_id)
+    try:
+        run_deployment.enqueue(deployment_id)
+    except Exception:
+        log.exception("could not enqueue deployment #%s; it stays queued", deployment_id)
+        Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(
+            message="Could not be handed to the task queue; start a deployment again once the worker's queue is up."
+        )
 
 
 def request_automatic_deployment(*, actor: Actor) -> Deployment:
@@ -456,7 +464,7 @@ def request_automatic_deployment(*, actor: Actor) -> Deployment:
         deployment = Deployment.objects.create(
             status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC, actor=str(actor)[:150]
         )
-        transaction.on_commit(lambda: _enqueue(deployment.pk))
+        transaction.on_commit(lambda: _enqueue(deployment.pk), robust=True)
         return deployment
 
 
@@ -493,7 +501,7 @@ def deployment_start(
         after={"trigger": trigger, "frontends": names},
     )
     if enqueue:
-        transaction.on_commit(lambda: _enqueue(deployment.pk))
+        transaction.on_commit(lambda: _enqueue(deployment.pk), robust=True)
     return deployment
 
 
@@ -525,7 +533,7 @@ def deployment_rollback(deployment: Deployment, *, actor: Actor) -> Deployment:
         before=None,
         after={"rollback_of": deployment.pk, "frontends": sorted(h.frontend_name for h in hosts)},
     )
-    transaction.on_commit(lambda: _enqueue(rollback.pk))
+    transaction.on_commit(lambda: _enqueue(rollback.pk), robust=True)
     return rollback
 
 
