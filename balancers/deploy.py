@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,7 +46,8 @@ from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStage, Ho
 from balancers.models import ConfigTree, DeployLock, Deployment, DeploymentHost, FrontEnd
 from balancers.render import parse_manifest, render_tree, tree_digest
 from balancers.snapshot import load_snapshot
-from balancers.ssh import Transport, TransportError, open_transport
+from balancers.ssh import Transport, TransportError, open_transport, release_transport
+from hostpanel import audit
 from hostpanel.audit import Actor
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ STAGING_PREFIX = ".staging-"
 KEEP_RELEASES = 5  # current, previous and a few more for quick rollbacks
 OUTPUT_LIMIT = 8000
 COMMAND_TIMEOUT = 120.0
-VERIFY_SECONDS = 10.0
+VERIFY_SECONDS = 60.0
 LEASE_SECONDS = 600
 LEASE_WAIT_SECONDS = 900.0
 
@@ -111,6 +112,10 @@ class HostOutcome:
     retryable: bool = False
     uploaded_paths: list[str] = field(default_factory=list)
     reloaded: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
+
+    def timings_line(self) -> str:
+        return "stage seconds: " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.timings.items())
 
 
 def _sha256(data: bytes) -> str:
@@ -141,10 +146,14 @@ def url_answers(url: str, *, timeout: float = 2.0) -> tuple[bool, str]:
 
 
 def _verify(url: str, seconds: float = VERIFY_SECONDS) -> tuple[bool, str]:
+    """Wait (bounded) until the URL answers. During a graceful restart Apache keeps its listening
+    sockets but accepts nothing until the new children run — seconds for thousands of vhosts — so
+    one request may wait for the whole remaining window rather than time out early."""
     deadline = time.monotonic() + seconds
     while True:
-        ok, detail = url_answers(url, timeout=min(2.0, seconds))
-        if ok or time.monotonic() > deadline:
+        remaining = deadline - time.monotonic()
+        ok, detail = url_answers(url, timeout=max(0.2, remaining))
+        if ok or time.monotonic() >= deadline:
             return ok, detail
         time.sleep(0.1)
 
@@ -192,6 +201,27 @@ def push_tree(
 ) -> HostOutcome:
     """Bring one front-end to `tree`: the stages of the module docstring. Never raises TransportError:
     a failure is an outcome with the stage reached, the error and whether retrying can help."""
+    marks: list[tuple[str, float]] = [("compare", time.monotonic())]
+
+    def timed(stage: str) -> None:
+        marks.append((str(stage), time.monotonic()))
+        progress(stage)
+
+    outcome = _push_tree(transport, target, tree, progress=timed, reconnect=reconnect, verify_seconds=verify_seconds)
+    marks.append(("end", time.monotonic()))
+    outcome.timings = {name: marks[i + 1][1] - at for i, (name, at) in enumerate(marks[:-1]) if name != "done"}
+    return outcome
+
+
+def _push_tree(
+    transport: Transport,
+    target: Target,
+    tree: dict[str, str],
+    *,
+    progress: ProgressFn,
+    reconnect: Callable[[], Transport] | None,
+    verify_seconds: float,
+) -> HostOutcome:
     outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
     swapper = _Swapper(transport, target)
     staging: str | None = None
@@ -224,7 +254,8 @@ def push_tree(
         if transport.read_file(f"{release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
             staging = f"{releases}/{STAGING_PREFIX}{digest[:16]}-{secrets.token_hex(4)}"
             _build_release(transport, target, tree, live_manifest, swapper.previous, staging, outcome)
-            transport.remove_path(release)
+            if transport.exists(release):  # an incomplete copy of this revision: replace it
+                transport.remove_path(release)
             transport.rename(staging, release)
             staging = None
 
@@ -317,7 +348,8 @@ def _build_release(
 ) -> None:
     """Fill `staging` with the full tree, uploading only files that differ from the live release."""
     releases = target.releases_dir
-    for name in transport.list_dir(releases):
+    entries = transport.list_entries(releases)
+    for name, _ in entries:
         if name.startswith(STAGING_PREFIX):  # left over by a dropped connection
             transport.remove_path(f"{releases}/{name}")
     live: dict[str, str] = {}
@@ -326,58 +358,39 @@ def _build_release(
             live = parse_manifest(live_manifest.decode())
         except (ValueError, UnicodeDecodeError):
             live = {}
-    if live:
-        source = _resolve(posixpath.dirname(target.config_dir), previous)
-        transport.clone_tree(source, staging)
-        for path in sorted(set(live) - set(tree)):
-            transport.remove_path(f"{staging}/{path}")
-    else:
-        transport.mkdir_p(staging)
-    made: set[str] = {staging}
+    changed: dict[str, bytes] = {}
     for path in sorted(tree):
         data = tree[path].encode()
-        if path != MANIFEST and live.get(path) == _sha256(data):
-            continue
-        parent = posixpath.dirname(f"{staging}/{path}")
-        if parent not in made:
-            transport.mkdir_p(parent)
-            made.add(parent)
-        # a file that came with the hard-linked copy is replaced (new inode), never written in place
-        transport.write_file(f"{staging}/{path}", data, atomic=bool(live) and (path in live or path == MANIFEST))
-        outcome.files_uploaded += 1
-        outcome.bytes_uploaded += len(data)
-        outcome.uploaded_paths.append(path)
+        if path == MANIFEST or live.get(path) != _sha256(data):
+            changed[path] = data
+    base = _resolve(posixpath.dirname(target.config_dir), previous) if live and previous else None
+    removed = sorted(set(live) - set(tree)) if base else []
+    transport.build_tree(staging, changed, base=base, remove=removed)
+    outcome.files_uploaded = len(changed)
+    outcome.bytes_uploaded = sum(len(data) for data in changed.values())
+    outcome.uploaded_paths = list(changed)
 
 
 def _prune(transport: Transport, target: Target, keep: set[str | None]) -> None:
     """Remove old releases beyond KEEP_RELEASES (never the live or the previous one). Best effort."""
     try:
         releases = target.releases_dir
-        names = [n for n in transport.list_dir(releases) if not n.startswith(".")]
         keep_paths = {_resolve(posixpath.dirname(target.config_dir), k) for k in keep if k}
-        candidates = [n for n in names if f"{releases}/{n}" not in keep_paths]
-        if len(candidates) <= KEEP_RELEASES - len(keep_paths):
-            return
-        stamps = {n: transport.run(f"stat -c %Y {releases}/{n}", timeout=30).stdout.strip() for n in candidates}
-        ordered = sorted(candidates, key=lambda n: int(stamps[n]) if stamps[n].isdigit() else 0)
-        for name in ordered[: len(candidates) - max(0, KEEP_RELEASES - len(keep_paths))]:
+        candidates = [
+            (mtime, name)
+            for name, mtime in transport.list_entries(releases)
+            if not name.startswith(".") and f"{releases}/{name}" not in keep_paths
+        ]
+        surplus = len(candidates) - max(0, KEEP_RELEASES - len(keep_paths))
+        for _, name in sorted(candidates)[: max(0, surplus)]:
             transport.remove_path(f"{releases}/{name}")
     except TransportError as exc:
         log.warning("pruning old releases on %s failed: %s", target.name, exc)
 
 
-def read_live_tree(transport: Transport, target: Target) -> tuple[dict[str, str], dict[str, str]]:
-    """(MANIFEST of the live release, {path: live text}) — for drift and dry-run diffs."""
-    raw = transport.read_file(f"{target.config_dir}/{MANIFEST}")
-    manifest = parse_manifest(raw.decode()) if raw else {}
-    files: dict[str, str] = {}
-    for path in manifest:
-        data = transport.read_file(f"{target.config_dir}/{path}")
-        if data is not None:
-            files[path] = data.decode(errors="replace")
-    if raw is not None:
-        files[MANIFEST] = raw.decode(errors="replace")
-    return manifest, files
+def read_live_tree(transport: Transport, target: Target) -> dict[str, str]:
+    """{path: text} of every file live under config_dir (MANIFEST included) — for drift and dry runs."""
+    return {path: data.decode(errors="replace") for path, data in transport.read_tree(target.config_dir).items()}
 
 
 # --- leases: one deployment per front-end at a time ----------------------------------------------
@@ -420,9 +433,17 @@ def lease_release(frontend_id: int, owner: str) -> None:
 
 
 def _enqueue(deployment_id: int) -> None:
+    """Hand the deployment to the task backend. Runs on commit with robust=True: a queue that is down
+    must not turn the user's saved change into an error; the deployment stays visible as queued."""
     from balancers.tasks import run_deployment  # noqa: PLC0415 - tasks imports this module
 
-    run_deployment.enqueue(deployment_id)
+    try:
+        run_deployment.enqueue(deployment_id)
+    except Exception:
+        log.exception("could not enqueue deployment #%s; it stays queued", deployment_id)
+        Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(
+            message="Could not be handed to the task queue; start a deployment again once the worker's queue is up."
+        )
 
 
 def request_automatic_deployment(*, actor: Actor) -> Deployment:
@@ -431,19 +452,20 @@ def request_automatic_deployment(*, actor: Actor) -> Deployment:
 
     The queued row is locked (select_for_update) until the caller commits, so a worker cannot claim it
     — and render — before this change is visible; the worker renders the state current when it runs."""
-    queued = (
-        Deployment.objects.select_for_update()
-        .filter(status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC)
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    if queued is not None:
-        return queued
-    deployment = Deployment.objects.create(
-        status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC, actor=str(actor)[:150]
-    )
-    transaction.on_commit(lambda: _enqueue(deployment.pk))
-    return deployment
+    with transaction.atomic():  # a savepoint inside the caller's transaction; a transaction of its own otherwise
+        queued = (
+            Deployment.objects.select_for_update()
+            .filter(status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if queued is not None:
+            return queued
+        deployment = Deployment.objects.create(
+            status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC, actor=str(actor)[:150]
+        )
+        transaction.on_commit(lambda: _enqueue(deployment.pk), robust=True)
+        return deployment
 
 
 def _host_rows(deployment: Deployment, frontends: Iterable[FrontEnd]) -> None:
@@ -469,8 +491,17 @@ def deployment_start(
         if not chosen:
             raise ValueError("no front-end to deploy to")
         _host_rows(deployment, chosen)
+    names = sorted(h.frontend_name for h in deployment.hosts.all()) or ["every enabled front-end"]
+    audit.record(
+        actor,
+        "deployment.start",
+        deployment,
+        key=f"deployment #{deployment.pk}",
+        before=None,
+        after={"trigger": trigger, "frontends": names},
+    )
     if enqueue:
-        transaction.on_commit(lambda: _enqueue(deployment.pk))
+        transaction.on_commit(lambda: _enqueue(deployment.pk), robust=True)
     return deployment
 
 
@@ -494,7 +525,15 @@ def deployment_rollback(deployment: Deployment, *, actor: Actor) -> Deployment:
             for h in hosts
         ]
     )
-    transaction.on_commit(lambda: _enqueue(rollback.pk))
+    audit.record(
+        actor,
+        "deployment.rollback",
+        rollback,
+        key=f"deployment #{rollback.pk}",
+        before=None,
+        after={"rollback_of": deployment.pk, "frontends": sorted(h.frontend_name for h in hosts)},
+    )
+    transaction.on_commit(lambda: _enqueue(rollback.pk), robust=True)
     return rollback
 
 
@@ -515,9 +554,24 @@ class _SnapshotCache:
             return self._snapshot
 
 
+_RENDERED: dict[str, tuple[object, object, dict[str, str]]] = {}
+_RENDERED_LOCK = threading.Lock()
+
+
 def render_for(frontend: FrontEnd, snapshot=None) -> dict[str, str]:
+    """The tree the panel would deploy to this front-end now. The last tree per front-end is kept:
+    rendering is a pure function of the snapshot, so an equal snapshot (a deploy with no change,
+    ~1 ms to compare) reuses it instead of rendering 1,000 vhosts again (~0.1 s)."""
     snapshot = snapshot if snapshot is not None else load_snapshot()
-    return render_tree(snapshot, snapshot.frontend(frontend.name))
+    record = snapshot.frontend(frontend.name)
+    with _RENDERED_LOCK:
+        cached = _RENDERED.get(frontend.name)
+    if cached is not None and cached[1] == record and cached[0] == snapshot:
+        return dict(cached[2])
+    tree = render_tree(snapshot, record)
+    with _RENDERED_LOCK:
+        _RENDERED[frontend.name] = (snapshot, record, tree)
+    return dict(tree)
 
 
 def store_tree(tree: dict[str, str]) -> ConfigTree:
@@ -577,7 +631,7 @@ def _deploy_host(
                 save(tree=stored)
             save(stage=HostStage.CONNECT)
             try:
-                transport = open_transport(frontend)
+                transport = open_transport(frontend, pooled=True)
             except TransportError as exc:
                 save(
                     status=HostStatus.FAILED,
@@ -595,18 +649,20 @@ def _deploy_host(
                     progress=progress,
                     reconnect=lambda: open_transport(frontend),
                 )
-            finally:
+            except BaseException:
                 transport.close()
+                raise
+            release_transport(frontend, transport, healthy=not outcome.retryable)
             save(  # still holding the lease: finished_at is before the next deployment's started_at
                 status=outcome.status,
                 stage=outcome.stage,
                 files_uploaded=outcome.files_uploaded,
                 bytes_uploaded=outcome.bytes_uploaded,
-                output=outcome.output,
                 error=outcome.error,
                 retryable=outcome.retryable,
                 finished_at=timezone.now(),
                 duration=time.monotonic() - leased_at,
+                output=_truncate(f"{outcome.output}\n{outcome.timings_line()}".strip()),
             )
             return outcome.status
         finally:
@@ -632,7 +688,6 @@ def _in_thread(fn: Callable, *args) -> str:
 def deployment_execute(deployment_id: int, *, on_progress: Callable | None = None) -> Deployment | None:
     """The worker's body: claim the queued deployment (conditional UPDATE), deploy every front-end
     in parallel, record the overall status. Returns None when another worker had claimed it."""
-    close_old_connections()
     claimed = Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(
         status=DeploymentStatus.RUNNING, started_at=timezone.now()
     )
@@ -729,13 +784,7 @@ def frontend_drift(frontend: FrontEnd, *, with_diff: bool = False) -> Drift:
     try:
         transport = open_transport(frontend)
         try:
-            _, live = read_live_tree(transport, target)
-            # files present but not listed in the live MANIFEST still count as live
-            for path in tree:
-                if path not in live:
-                    data = transport.read_file(f"{target.config_dir}/{path}")
-                    if data is not None:
-                        live[path] = data.decode(errors="replace")
+            live = read_live_tree(transport, target)
         finally:
             transport.close()
     except TransportError as exc:

@@ -8,6 +8,7 @@ import pytest
 
 from balancers.models import Balancer
 from balancers.render import MANIFEST, manifest_text
+from balancers.ssh import POOL
 from tests.deploy.farm import Host, make_balancer, make_client_key, make_host
 from tests.harness.apache import apache_factory  # noqa: F401 - fixture
 from tests.harness.backends import backend_factory  # noqa: F401 - fixture
@@ -51,5 +52,6 @@ def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory):
             hosts.append(make_host(tmp_path / name, name, key, apache_factory))
         yield Farm(hosts[0], hosts[1], balancer, backends)
     finally:
+        POOL.close_all()
         for host in hosts:
             host.sshd.stop()

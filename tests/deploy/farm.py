@@ -62,7 +62,10 @@ class Host:
         for a graceful reload to take effect; None if the site never reaches a backend."""
         deadline = time.monotonic() + timeout
         while True:
-            status, headers, body = self.get(domain)
+            try:
+                status, headers, body = self.get(domain)
+            except OSError:  # a restarting Apache may refuse or reset for a moment
+                status, headers, body = 0, {}, ""
             if status == 200 and "X-Backend" in headers:
                 return json.loads(body)
             if time.monotonic() > deadline:

@@ -141,22 +141,22 @@ def test_a_connection_dropped_mid_upload_leaves_the_live_config_unchanged(farm, 
     before_target, before_files, before_reloads = farm.fe1.live_target(), farm.fe1.live_files(), farm.fe1.reloads()
     for i in range(30):
         add_site(f"client{i:02d}.example", farm.balancer)
-    real_write = ssh.SSHTransport.write_file
-    writes = {"fe1": 0}
+    real_run = ssh.SSHTransport.run
+    killed = []
 
-    def write_then_kill(self, path, data, *, atomic=True):
-        if self.port == farm.fe1.sshd.port:
-            writes["fe1"] += 1
-            if writes["fe1"] == 5:  # mid-upload: the host's sshd dies with every connection it serves
-                farm.fe1.sshd.kill()
-        return real_write(self, path, data, atomic=atomic)
+    def run_and_drop(self, command, *, timeout=60, input=None):
+        if self.port == farm.fe1.sshd.port and input:
+            # the upload stream to fe1 starts: its sshd dies with every connection it serves
+            farm.fe1.sshd.kill()
+            killed.append(command)
+        return real_run(self, command, timeout=timeout, input=input)
 
-    monkeypatch.setattr(ssh.SSHTransport, "write_file", write_then_kill)
+    monkeypatch.setattr(ssh.SSHTransport, "run", run_and_drop)
     deployment = deploy()
     rows = by_host(deployment)
     assert deployment.status == DeploymentStatus.PARTIAL
     assert (rows["fe1"].status, rows["fe1"].stage) == (HostStatus.FAILED, HostStage.UPLOAD)
-    assert rows["fe1"].retryable
+    assert killed and rows["fe1"].retryable
     assert "the live config was not touched" in rows["fe1"].error
     assert farm.fe1.live_target() == before_target
     assert farm.fe1.live_files() == before_files
@@ -197,3 +197,26 @@ def test_test_connection_reports_login_config_dir_and_configtest(farm):
         ("http", True),
     ]
     assert "Syntax OK" in steps[2].detail
+
+
+def test_drift_and_dry_run_read_the_live_files_over_ssh(farm):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    live_file = farm.fe1.config_dir / "sites" / "linux.co.uk.conf"
+    live_file.write_text(live_file.read_text() + "# edited by hand on fe1\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("drift", stdout=out)
+    assert "fe1: drift" in out.getvalue() and "changed: sites/linux.co.uk.conf" in out.getvalue()
+    assert "fe2: in sync" in out.getvalue()
+    add_site("new.example", farm.balancer)
+    out = io.StringIO()
+    call_command("deploy", "--dry-run", stdout=out)
+    assert out.getvalue().count("+++ panel/sites/new.example.conf") == 2
+    assert "-# edited by hand on fe1" in out.getvalue()
+    assert not (farm.fe2.config_dir / "sites" / "new.example.conf").exists()

@@ -159,3 +159,23 @@ def test_manage_py_drift_finds_a_file_edited_on_the_host(local_frontend):
 def test_manage_py_deploy_refuses_an_unknown_frontend(local_frontend):
     with pytest.raises(CommandError, match="unknown front-end"):
         call_command("deploy", "--frontend", "nope", stdout=io.StringIO())
+
+
+def test_starting_and_rolling_back_a_deployment_is_audited(local_frontend):
+    from hostpanel.models import AuditEntry
+
+    first = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk)
+    entry = AuditEntry.objects.get(action="deployment.start")
+    assert (entry.actor, entry.after["frontends"]) == ("tester", ["every enabled front-end"])
+    from balancers.deploy import deployment_rollback
+
+    rollback = deployment_rollback(first, actor=ACTOR)
+    assert rollback.trigger == DeploymentTrigger.ROLLBACK
+    assert AuditEntry.objects.get(action="deployment.rollback").after["rollback_of"] == first.pk
+
+
+def test_the_hook_works_outside_a_transaction_too_and_the_deployment_runs_on_commit(transactional_db, demo, tmp_path):
+    make_local_frontend(tmp_path)
+    deployment = request_automatic_deployment(actor=ACTOR)  # immediate task backend in tests
+    deployment.refresh_from_db()
+    assert deployment.status == DeploymentStatus.SUCCEEDED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -126,6 +127,25 @@ def exercise_file_operations(t: Transport, root: Path) -> None:
     assert t.readlink(base) is None
     t.rename(str(root / "copy" / "one.conf"), str(root / "copy" / "two.conf"))
     assert t.list_dir(str(root / "copy")) == ["two.conf"]
+    # build_tree: hard-linked copy of a base, minus removed paths, plus new files (never written in place)
+    t.build_tree(str(root / "v1"), {"x.conf": b"x1\n", "sub/y.conf": b"y1\n", "z.conf": b"z\n"})
+    t.build_tree(
+        str(root / "v2"), {"x.conf": b"x2\n", "sub/new.conf": b"n\n"}, base=str(root / "v1"), remove=["z.conf"]
+    )
+    assert t.read_file(str(root / "v1" / "x.conf")) == b"x1\n"
+    assert t.read_file(str(root / "v2" / "x.conf")) == b"x2\n"
+    assert t.read_file(str(root / "v2" / "sub" / "y.conf")) == b"y1\n"
+    assert t.read_file(str(root / "v2" / "sub" / "new.conf")) == b"n\n"
+    assert t.read_file(str(root / "v2" / "z.conf")) is None and t.read_file(str(root / "v1" / "z.conf")) == b"z\n"
+    assert oct(os.stat(root / "v2" / "sub" / "new.conf").st_mode & 0o777) == "0o644"
+    t.symlink_switch(str(root / "v2link"), str(root / "v2"))
+    assert t.read_tree(str(root / "v2link")) == {"x.conf": b"x2\n", "sub/y.conf": b"y1\n", "sub/new.conf": b"n\n"}
+    assert t.read_tree(str(root / "nowhere")) == {}
+    t.remove_path(str(root / "v2link"))
+    with pytest.raises(TransportError, match="refusing the path"):
+        t.build_tree(str(root / "v3"), {"../escape.conf": b"x"})
+    for name in ("v1", "v2", "v3"):
+        t.remove_path(str(root / name))
     t.remove_path(str(root / "a"))
     assert not t.exists(str(root / "a"))
     assert t.list_dir(str(root)) == ["copy", "live"]
@@ -154,3 +174,38 @@ def test_a_killed_sshd_turns_into_a_retryable_dropped_connection(sshd, tmp_path)
     finally:
         ssh.close()
     assert info.value.retryable
+
+
+def test_the_pool_reuses_a_live_connection_and_never_a_dead_one_or_one_for_another_host_key(sshd, settings, tmp_path):
+    from types import SimpleNamespace
+
+    from balancers.ssh import ConnectionPool, open_transport, release_transport
+
+    settings.HOSTPANEL_SSH_KEY = str(sshd.client_key_path)
+    frontend = SimpleNamespace(
+        name="fe",
+        transport="ssh",
+        address="127.0.0.1",
+        ssh_port=sshd.port,
+        ssh_user=sshd.user,
+        ssh_host_key=sshd.host_key,
+    )
+    pool = ConnectionPool()
+    import balancers.ssh as ssh_module
+
+    original, ssh_module.POOL = ssh_module.POOL, pool
+    try:
+        first = open_transport(frontend, pooled=True)
+        release_transport(frontend, first, healthy=True)
+        again = open_transport(frontend, pooled=True)
+        assert again is first
+        release_transport(frontend, again, healthy=True)
+        other_key = SimpleNamespace(**{**vars(frontend), "ssh_host_key": generate_key(tmp_path / "other")})
+        with pytest.raises(TransportError, match="host key mismatch"):
+            open_transport(other_key, pooled=True)
+        sshd.kill()
+        with pytest.raises(TransportError, match="Connection refused"):
+            open_transport(frontend, pooled=True)  # the pooled connection died with sshd: not reused
+    finally:
+        pool.close_all()
+        ssh_module.POOL = original
