@@ -123,6 +123,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+URLIZE_ASSUME_HTTPS = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
@@ -176,6 +177,14 @@ HOSTPANEL_STATUS_TIMEOUT = env_float("HOSTPANEL_STATUS_TIMEOUT", 2.0, minimum=0.
 HOSTPANEL_STATUS_POLL_SECONDS = env_int("HOSTPANEL_STATUS_POLL_SECONDS", 30, minimum=5)
 HOSTPANEL_STATUS_HISTORY_MINUTES = env_int("HOSTPANEL_STATUS_HISTORY_MINUTES", 120, minimum=60, maximum=10080)
 
+# --- cache (API throttle counters) ---------------------------------------------------------
+# locmem: per process (single worker); redis: one cache shared by every web worker (REDIS_URL).
+CACHE_BACKEND = env_choice("HOSTPANEL_CACHE", "locmem", ("locmem", "redis"))
+if CACHE_BACKEND == "redis":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -183,7 +192,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
 }
 # Requests per token (staff sessions: per user) and period: N/s, N/min, N/hour or N/day. The counters
-# live in the default cache (per process unless CACHES points at a shared cache such as Redis).
+# live in the default cache (per process unless HOSTPANEL_CACHE=redis).
 HOSTPANEL_API_RATE = env_str("HOSTPANEL_API_RATE", "600/min").strip()
 if not re.fullmatch(r"[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)", HOSTPANEL_API_RATE):
     raise ImproperlyConfigured(f"HOSTPANEL_API_RATE must look like 600/min (got {HOSTPANEL_API_RATE!r})")

@@ -118,3 +118,23 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_redis_cache_is_shared_through_the_real_redis(tmp_path):
+    from tests.realparts import missing, tcp_reachable
+
+    if not tcp_reachable("127.0.0.1", 6379):
+        missing("Redis is not answering on 127.0.0.1:6379")
+    key = f"hostpanel-test-{os.getpid()}"
+    code = (
+        "import django, sys; django.setup(); from django.core.cache import cache; "
+        f"cache.set({key!r}, sys.argv[1], 30) if sys.argv[1] != '-' else print(cache.get({key!r}))"
+    )
+    env = clean_env(DEBUG="1", HOSTPANEL_VAR_DIR=str(tmp_path), HOSTPANEL_CACHE="redis")
+    for value in ("shared-value", "-"):
+        result = subprocess.run(
+            [sys.executable, "-c", code, value], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+    # the second process read what the first one wrote: one cache for every worker
+    assert result.stdout.strip() == "shared-value"
