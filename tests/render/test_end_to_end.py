@@ -157,7 +157,7 @@ def test_a_client_sticks_to_one_zope_fails_over_then_reaches_the_hot_standby(run
         resp = client.get("linux.co.uk", "/nothing")
         statuses.append(resp.status)
     assert statuses[-1] == 503
-    assert "temporarily unavailable" in resp.text
+    assert "temporarily unavailable" in resp.text, (statuses, resp.text[-600:], apache.error_log()[-3000:])
 
 
 @pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
