@@ -303,8 +303,6 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
     tree["errors/suspended.html"] = ENV.get_template("suspended.html.j2").render(common)
     tree["hostpanel.conf"] = ENV.get_template("hostpanel.conf.j2").render(
         common,
-        sites=site_paths,
-        site_count=len(site_paths),
         balancer_count=len(balancers),
         node_count=len(nodes),
     )

@@ -57,6 +57,17 @@ def test_a_second_deploy_without_changes_uploads_nothing_and_does_not_reload(far
     assert [h.live_target() for h in farm.hosts] == targets
 
 
+def test_a_new_site_uploads_only_its_file(farm):
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    add_site("new.example", farm.balancer)
+    deployment = deploy()
+    assert deployment.status == DeploymentStatus.SUCCEEDED
+    for host in farm.hosts:
+        assert by_host(deployment)[host.name].files_uploaded == 2  # its file and the MANIFEST
+        assert host.backend_for("new.example", timeout=3) is not None
+
+
 def test_one_changed_site_uploads_only_its_file(farm):
     site = add_site("linux.co.uk", farm.balancer, "/plone/linux")
     add_site("other.example", farm.balancer)

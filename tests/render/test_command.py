@@ -12,7 +12,8 @@ def test_render_apache_writes_the_tree_and_removes_files_of_deleted_sites(demo, 
     assert (out / "sites/linux.co.uk.conf").exists()
     manifest = parse_manifest((out / "MANIFEST").read_text())
     assert set(manifest) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"MANIFEST"}
-    assert "Include /etc/apache2/hostpanel/sites/linux.co.uk.conf" in (out / "hostpanel.conf").read_text()
+    assert "IncludeOptional /etc/apache2/hostpanel/sites/*.conf" in (out / "hostpanel.conf").read_text()
+    assert (out / "sites" / "linux.co.uk.conf").is_file()
     Site.objects.all().delete()
     call_command("render_apache", out=str(out), frontend="demo-fe")
     assert not (out / "sites/linux.co.uk.conf").exists()

@@ -62,16 +62,19 @@ def test_a_site_vhost_sets_the_seed_cookie_and_excludes_the_error_page_before_th
 
 
 def test_hostpanel_conf_includes_every_file_in_order(demo, frontend, actor):
+    before = _tree(frontend)["hostpanel.conf"]
     site_services.site_create(actor=actor, domain="a-first.example", balancer=demo, plone_path="/plone/a")
     tree = _tree(frontend)
-    includes = re.findall(r"^Include (\S+)$", tree["hostpanel.conf"], re.M)
+    includes = re.findall(r"^(Include|IncludeOptional) (\S+)$", tree["hostpanel.conf"], re.M)
     assert includes == [
-        "/etc/apache2/hostpanel/balancers.conf",
-        "/etc/apache2/hostpanel/nodes.conf",
-        "/etc/apache2/hostpanel/default.conf",
-        "/etc/apache2/hostpanel/sites/a-first.example.conf",
-        "/etc/apache2/hostpanel/sites/linux.co.uk.conf",
+        ("Include", "/etc/apache2/hostpanel/balancers.conf"),
+        ("Include", "/etc/apache2/hostpanel/nodes.conf"),
+        ("Include", "/etc/apache2/hostpanel/default.conf"),
+        ("IncludeOptional", "/etc/apache2/hostpanel/sites/*.conf"),
     ]
+    # adding a site changes only its own file and the MANIFEST, never hostpanel.conf
+    assert tree["hostpanel.conf"] == before
+    assert "sites/a-first.example.conf" in tree
     assert not re.search(r"^\s*Listen", tree["hostpanel.conf"], re.M)  # the main config owns it
     assert "# No balancer uses node-vhosts mode." in tree["nodes.conf"]
 
