@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
@@ -11,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -56,25 +53,6 @@ ROW_FIELDS = ("pk", "domain", "balancer__name", "plone_path", "status", "custome
 STATUS_LABELS = dict(SiteStatus.choices)
 
 
-def site_rows_html(rows: list[dict]) -> str:
-    """The sites table's rows. Built here rather than in the template because it is the panel's
-    hottest loop (50 rows x 8 cells): every value is HTML-escaped."""
-    esc = html.escape
-    out = []
-    for r in rows:
-        out.append(
-            f'<tr><td data-label="Domain"><a href="{esc(r["url"])}">{esc(r["domain"])}</a></td>'
-            f'<td data-label="Aliases">{esc(r["aliases"])}</td>'
-            f'<td data-label="Balancer">{esc(r["balancer__name"])}</td>'
-            f'<td data-label="Plone path"><code>{esc(r["plone_path"])}</code></td>'
-            f'<td data-label="Status"><span class="status status-{esc(r["status"])}">'
-            f"{esc(r['status_label'])}</span></td>"
-            f'<td data-label="Customer">{esc(r["customer_ref"])}</td>'
-            f'<td data-label="Updated">{esc(r["updated"])}</td></tr>'
-        )
-    return mark_safe("\n".join(out))  # noqa: S308 - every value above is escaped
-
-
 class SiteListView(PanelAccessMixin, TemplateView):
     """Fast with thousands of sites: plain rows (no model instances), aliases of the shown page in
     one query, and for a text search one scan that yields both the count and the page."""
@@ -105,12 +83,10 @@ class SiteListView(PanelAccessMixin, TemplateView):
             row["aliases"] = ", ".join(aliases.get(row["pk"], ()))
             row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
             row["updated"] = timezone.localtime(row["updated_at"]).strftime("%Y-%m-%d %H:%M")
-        table_rows = site_rows_html(rows)
         context.update(
             filter_form=form,
             page=page,
             sites=rows,
-            table_rows=table_rows,
             sort=sort,
             total=page.paginator.count,
             current={
