@@ -329,7 +329,7 @@ class MemberViewSet(ServiceViewSet):
         deployment = None
         if fields:
             member = balancer_services.member_update(member, actor=self.actor, **fields)
-            deployment = getattr(member, "deployment", None)
+            deployment = member.deployment
         live_results = None
         if live:
             result = balancer_services.member_set_flags(member, actor=self.actor, force=force, **live)
