@@ -34,12 +34,6 @@ class IdempotencyKeyReused(exceptions.APIException):
     default_code = "idempotency_key_reused"
 
 
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "This feature is not available."
-    default_code = "not_available"
-
-
 class ReplayResponse(Exception):  # noqa: N818 - control flow, not an error
     """Raised to answer a retried POST with its remembered response."""
 

@@ -38,7 +38,6 @@ ERRORS = {
     "422": "This Idempotency-Key was already used with a different request.",
     "429": "Too many requests for this token; see the Retry-After header.",
     "500": "Unexpected server error (reported, never HTML).",
-    "503": "This feature is not available on this installation yet.",
 }
 
 
@@ -59,8 +58,6 @@ class HostPanelAutoSchema(AutoSchema):
             codes.append("415")
         if self.method == "POST":
             codes.append("422")
-        if getattr(self.view, "may_be_unavailable", False):
-            codes.append("503")
         return codes
 
     def _get_response_bodies(self, direction="response"):

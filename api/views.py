@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import django_filters
@@ -21,7 +20,7 @@ from rest_framework.views import APIView
 
 from api import idempotency, permissions
 from api.auth import StaffSessionAuthentication, TokenAuthentication
-from api.errors import Conflict, ServiceUnavailable, api_exception_handler
+from api.errors import Conflict, api_exception_handler
 from api.models import ApiToken
 from api.schema import HostPanelAutoSchema
 from api.serializers import (
@@ -31,15 +30,17 @@ from api.serializers import (
     DeploymentSerializer,
     DeploymentStartSerializer,
     FrontEndSerializer,
-    LiveStatusSerializer,
     MemberSerializer,
     SiteSerializer,
+    StatusOverviewSerializer,
     SuspendSerializer,
     ZopeServerSerializer,
 )
 from api.throttling import TokenRateThrottle
 from balancers import services as balancer_services
+from balancers.deploy import deployment_rollback, deployment_start
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from balancers.status import ApplyResult, status_overview
 from hostpanel.audit import Actor
 from hostpanel.validators import normalize_hostname
 from sites import services as site_services
@@ -65,7 +66,6 @@ class ApiMixin:
     filter_backends = [DjangoFilterBackend]
     schema = HostPanelAutoSchema()
     api_area = permissions.AREA_INFRASTRUCTURE
-    may_be_unavailable = False
 
     def get_exception_handler(self):
         return api_exception_handler
@@ -292,12 +292,6 @@ class MemberFilter(django_filters.FilterSet):
         fields = ["balancer", "zope_server"]
 
 
-def live_member_service():
-    """balancers.services.member_set_flags (from the status work): saves the toggles through
-    member_update and applies them live on every enabled front-end's balancer-manager."""
-    return getattr(balancer_services, "member_set_flags", None)
-
-
 @extend_schema_view(
     partial_update=extend_schema(
         summary="Change a member; hot_standby, drain, disabled, loadfactor and lbset are applied live"
@@ -310,7 +304,6 @@ class MemberViewSet(ServiceViewSet):
     serializer_class = MemberSerializer
     queryset = BalancerMember.objects.select_related("balancer", "zope_server")
     filterset_class = MemberFilter
-    may_be_unavailable = True
     create_service = staticmethod(balancer_services.member_create)
     update_service = staticmethod(balancer_services.member_update)
     delete_service = staticmethod(balancer_services.member_delete)
@@ -333,16 +326,13 @@ class MemberViewSet(ServiceViewSet):
             if name in fields and fields[name] == getattr(member, name):
                 fields.pop(name)  # unchanged: harmless; a change is refused by the service
         live = {k: fields.pop(k) for k in LIVE_MEMBER_FIELDS if k in fields}
-        set_flags = live_member_service() if live else None
-        if live and set_flags is None:
-            raise ServiceUnavailable("Live member toggles are not available on this installation yet.")
         deployment = None
         if fields:
             member = balancer_services.member_update(member, actor=self.actor, **fields)
-            deployment = getattr(member, "deployment", None)
+            deployment = member.deployment
         live_results = None
         if live:
-            result = set_flags(member, actor=self.actor, force=force, **live)
+            result = balancer_services.member_set_flags(member, actor=self.actor, force=force, **live)
             member = result.member
             deployment = result.deployment or deployment
             live_results = [_apply_result(r) for r in result.frontends]
@@ -352,24 +342,16 @@ class MemberViewSet(ServiceViewSet):
         return Response(self.get_serializer(fresh).data)
 
 
-def _apply_result(result: Any) -> dict:
+def _apply_result(result: ApplyResult) -> dict:
     return {
-        "frontend": str(getattr(result, "frontend_name", "")),
-        "applied": bool(getattr(result, "applied", False)),
-        "reason": str(getattr(result, "reason", "")),
-        "live_status": str(getattr(result, "live_status", "")),
+        "frontend": result.frontend_name,
+        "applied": result.applied,
+        "reason": result.reason,
+        "live_status": result.live_status,
     }
 
 
 # --- deployments --------------------------------------------------------------------------------
-
-
-def deploy_function(name: str):
-    try:
-        from balancers import deploy  # noqa: PLC0415 - optional until the deploy work lands
-    except ImportError:
-        return None
-    return getattr(deploy, name, None)
 
 
 @extend_schema_view(
@@ -383,7 +365,6 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     queryset = Deployment.objects.prefetch_related(
         Prefetch("hosts", queryset=DeploymentHost.objects.order_by("frontend_name"))
     )
-    may_be_unavailable = True
 
     @extend_schema(
         summary="Start a deployment to every enabled front-end (or the named ones)",
@@ -402,11 +383,8 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
                 messages = [f"There is no front-end named {n!r}." for n in unknown[:10]]
                 raise DjangoValidationError({"frontends": messages})
             frontends = [found[n] for n in dict.fromkeys(names)]
-        start = deploy_function("deployment_start")
-        if start is None:
-            raise ServiceUnavailable("Deployments are not available on this installation yet.")
         try:
-            deployment = start(actor=self.actor, trigger="manual", frontends=frontends)
+            deployment = deployment_start(actor=self.actor, trigger="manual", frontends=frontends)
         except ValueError as exc:  # e.g. no front-end to deploy to
             raise Conflict(str(exc)) from None
         return Response({"id": deployment.pk, "status": deployment.status}, status=status.HTTP_202_ACCEPTED)
@@ -419,11 +397,8 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         deployment = self.get_object()
-        rollback = deploy_function("deployment_rollback")
-        if rollback is None:
-            raise ServiceUnavailable("Rollback is not available on this installation yet.")
         try:
-            new = rollback(deployment, actor=self.actor)
+            new = deployment_rollback(deployment, actor=self.actor)
         except ValueError as exc:  # e.g. nothing stored to roll back to
             raise Conflict(str(exc)) from None
         return Response({"id": new.pk, "status": new.status}, status=status.HTTP_202_ACCEPTED)
@@ -432,65 +407,12 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
 # --- live status --------------------------------------------------------------------------------
 
 
-def _value(obj: Any, name: str, default: Any = None) -> Any:
-    value = getattr(obj, name, default)
-    return str(value) if hasattr(value, "value") and not isinstance(value, int | float | bool) else value
-
-
-def _live_status(hosts: list[Any]) -> dict:
-    frontends = []
-    for host in hosts:
-        fetched_at = getattr(host, "fetched_at", None)
-        frontends.append(
-            {
-                "frontend": str(_value(host, "frontend_name", "")),
-                "url": str(_value(host, "url", "")),
-                "state": str(_value(host, "state", "")),
-                "reason": str(_value(host, "reason", "")),
-                "fetched_at": fetched_at.isoformat() if isinstance(fetched_at, datetime.datetime) else None,
-                "duration": _value(host, "duration"),
-                "balancers": [
-                    {
-                        "name": str(_value(b, "name", "")),
-                        "lbmethod": str(_value(b, "lbmethod", "")),
-                        "sticky_cookie": str(_value(b, "sticky_cookie", "")),
-                        "members": [
-                            {
-                                "url": str(_value(m, "url", "")),
-                                "route": str(_value(m, "route", "")),
-                                "lbset": _value(m, "lbset"),
-                                "loadfactor": _value(m, "loadfactor"),
-                                "status": str(_value(m, "status", "")).strip(),
-                                "state": str(getattr(getattr(m, "flags", None), "state", "") or ""),
-                                "elected": _value(m, "elected"),
-                                "busy": _value(m, "busy"),
-                                "transferred": _value(m, "transferred"),
-                                "read": _value(m, "read"),
-                            }
-                            for m in getattr(b, "members", ())
-                        ],
-                    }
-                    for b in getattr(host, "balancers", ())
-                ],
-            }
-        )
-    return {"frontends": frontends}
-
-
 class StatusView(ApiMixin, APIView):
-    """The live balancer-manager status of every enabled front-end (fetched now, in parallel)."""
+    """Intended (database) and live (every enabled front-end's balancer-manager, fetched now in parallel)
+    state of every balancer, with drift, the last deployment and an hour of history: the dashboard's data."""
 
-    may_be_unavailable = True
-
-    @extend_schema(summary="Live balancer-manager status", responses={200: LiveStatusSerializer})
+    @extend_schema(
+        summary="Balancer status: intended vs live, drift and history", responses={200: StatusOverviewSerializer}
+    )
     def get(self, request):
-        try:
-            from balancers import status as live  # noqa: PLC0415 - optional until the status work lands
-        except ImportError:
-            live = None
-        fetch_all = getattr(live, "fetch_all", None)
-        endpoints = getattr(live, "enabled_endpoints", None)
-        if fetch_all is None or endpoints is None:
-            raise ServiceUnavailable("Live status is not available on this installation yet.")
-        hosts = fetch_all(endpoints())
-        return Response(_live_status(hosts))
+        return Response(status_overview())

@@ -882,14 +882,3 @@ def _deployment_dict(deployment: Any) -> dict[str, Any] | None:
             for h in deployment.hosts.all()
         ],
     }
-
-
-def member_flags_set(member: Any, *, actor: Any, **fields: Any) -> Any:
-    """Adapter for the REST API (api/views.py looks this name up): balancers.services.member_set_flags,
-    returning the saved member with `.deployment` and `.live_results` (one dict per front-end)."""
-    from balancers.services import member_set_flags  # noqa: PLC0415 - services imports this module lazily too
-
-    result = member_set_flags(member, actor=actor, **fields)
-    result.member.deployment = result.deployment
-    result.member.live_results = [r.as_dict() for r in result.frontends]
-    return result.member

@@ -31,6 +31,13 @@ def save_checked[M: models.Model](instance: M) -> M:
     """full_clean() then save, inside the caller's transaction. A database integrity error (a race
     that full_clean could not see) becomes a ValidationError, never a 500."""
     instance.full_clean()
+    return save_cleaned(instance)
+
+
+def save_cleaned[M: models.Model](instance: M) -> M:
+    """Save an instance its caller has JUST validated with full_clean() (to report its errors together
+    with those of related rows, as the site service does with aliases), inside the caller's transaction,
+    without validating it a second time. A database integrity error becomes a ValidationError."""
     try:
         with transaction.atomic():
             instance.save()

@@ -14,7 +14,7 @@ from balancers.models import Balancer
 from balancers.services import config_changed
 from hostpanel import audit
 from hostpanel.audit import Actor
-from hostpanel.services import apply_fields, delete_audited, save_checked
+from hostpanel.services import apply_fields, delete_audited, save_cleaned
 from hostpanel.validators import normalize_hostname
 from sites.models import Site, SiteAlias, SiteStatus
 
@@ -83,7 +83,7 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
             errors.update(exc.error_dict)
     if errors:
         raise ValidationError(errors)
-    save_checked(site)
+    save_cleaned(site)  # full_clean() ran above, once; a race it could not see still becomes a ValidationError
     if clean_aliases is not None:
         current = set(site.aliases.values_list("name", flat=True))
         wanted = set(clean_aliases)

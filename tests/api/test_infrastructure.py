@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
-import sys
-import types
+import http.server
+import threading
+from pathlib import Path
 
 import pytest
 
-import balancers
 from api import views
 from balancers import services as balancer_services
+from balancers.deploy import store_tree
 from balancers.models import BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from balancers.services import MemberChangeResult
+from balancers.status import ApplyResult, status_overview
 from hostpanel.audit import Actor
+from hostpanel.models import AuditEntry
+from tests.realparts import free_port
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
@@ -120,14 +124,28 @@ def test_member_settings_that_are_not_live_toggles_are_saved_through_the_service
     assert (member.timeout, member.retry) == (30, 5)
 
 
-def test_live_toggles_are_a_503_until_the_live_service_is_installed(demo, operator, monkeypatch):
-    monkeypatch.setattr(views, "live_member_service", lambda: None)
+def test_live_toggles_are_saved_and_each_front_ends_outcome_is_reported(demo, operator):
+    """The real member_set_flags: saved and audited, then tried on every enabled front-end (here one
+    without a balancer-manager URL, which is reported as not applied rather than failing the request)."""
+    balancer_services.frontend_create(
+        actor=Actor.command("tests"), name="fe1", address="10.0.0.1", ssh_host_key=HOST_KEY
+    )
     member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
     response = operator.patch(f"/api/v1/members/{member.pk}/", {"drain": True}, format="json")
-    assert response.status_code == 503
-    assert response.json()["code"] == "not_available"
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["drain"] is True and body["state"] == "drain"
+    assert body["live"] == [
+        {
+            "frontend": "fe1",
+            "applied": False,
+            "reason": "unconfigured: no balancer-manager URL is set for this front-end",
+            "live_status": "",
+        }
+    ]
     member.refresh_from_db()
-    assert member.drain is False
+    assert member.drain is True
+    assert AuditEntry.objects.filter(action="member.update", actor="operator-token").exists()
 
 
 def test_live_toggles_go_through_member_set_flags_and_report_each_front_end(demo, operator, monkeypatch):
@@ -136,10 +154,10 @@ def test_live_toggles_go_through_member_set_flags_and_report_each_front_end(demo
     def member_set_flags(member, *, actor, force=False, **flags):
         calls.append((member.pk, actor, force, flags))
         saved = balancer_services.member_update(member, actor=actor, **flags)
-        outcome = types.SimpleNamespace(frontend_name="fe1", applied=True, reason="applied", live_status="Init Drn Ok")
-        return types.SimpleNamespace(member=saved, deployment=None, frontends=[outcome])
+        outcome = ApplyResult(1, "fe1", True, "applied", "Init Drn Ok", "http://127.0.0.1:18102")
+        return MemberChangeResult(member=saved, changed=flags, forced=force, deployment=None, frontends=[outcome])
 
-    monkeypatch.setattr(views, "live_member_service", lambda: member_set_flags)
+    monkeypatch.setattr(balancer_services, "member_set_flags", member_set_flags)
     member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
     response = operator.patch(
         f"/api/v1/members/{member.pk}/", {"drain": True, "loadfactor": 3, "timeout": 12}, format="json"
@@ -153,21 +171,20 @@ def test_live_toggles_go_through_member_set_flags_and_report_each_front_end(demo
     assert operator.get(f"/api/v1/members/{member.pk}/").json()["live"] is None
 
 
-def test_the_last_usable_member_guard_rail_is_a_409(demo, operator, monkeypatch):
-    from django.core.exceptions import ValidationError
-
-    def member_set_flags(member, *, actor, force=False, **flags):
-        if not force:
-            raise ValidationError("Balancer bronze would have no usable member left.", code="last_usable_member")
-        return types.SimpleNamespace(member=member, deployment=None, frontends=[])
-
-    monkeypatch.setattr(views, "live_member_service", lambda: member_set_flags)
-    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
-    refused = operator.patch(f"/api/v1/members/{member.pk}/", {"disabled": True}, format="json")
+def test_the_last_usable_member_guard_rail_is_a_409_unless_forced(demo, operator):
+    zope1 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
+    zope2 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
+    backup = BalancerMember.objects.get(balancer=demo, zope_server__name="backup")  # hot standby: usable too
+    for other in (zope2, backup):
+        assert operator.patch(f"/api/v1/members/{other.pk}/", {"disabled": True}, format="json").status_code == 200
+    refused = operator.patch(f"/api/v1/members/{zope1.pk}/", {"disabled": True}, format="json")
     assert refused.status_code == 409
     assert "no usable member" in refused.json()["errors"]["non_field_errors"][0]
-    forced = operator.patch(f"/api/v1/members/{member.pk}/", {"disabled": True, "force": True}, format="json")
-    assert forced.status_code == 200
+    zope1.refresh_from_db()
+    assert zope1.disabled is False
+    forced = operator.patch(f"/api/v1/members/{zope1.pk}/", {"disabled": True, "force": True}, format="json")
+    assert forced.status_code == 200, forced.json()
+    assert forced.json()["disabled"] is True and forced.json()["live"] == []
 
 
 def test_a_member_is_created_through_the_service(demo, operator):
@@ -220,14 +237,27 @@ def test_a_deployment_shows_its_hosts(deployment, reader):
     assert reader.get("/api/v1/deployments/").json()["count"] == 1
 
 
-def test_starting_a_deployment_is_a_503_until_deploy_is_installed(db, operator, monkeypatch):
-    monkeypatch.setattr(views, "deploy_function", lambda name: None)
-    response = operator.post("/api/v1/deployments/", {}, format="json")
-    assert response.status_code == 503
-    assert response.json() == {
-        "detail": "Deployments are not available on this installation yet.",
-        "code": "not_available",
-    }
+def test_starting_a_deployment_queues_a_real_one_and_answers_202(frontend, operator):
+    response = operator.post("/api/v1/deployments/", {"frontends": ["fe1"]}, format="json")
+    assert response.status_code == 202, response.json()
+    deployment = Deployment.objects.get(pk=response.json()["id"])
+    assert response.json() == {"id": deployment.pk, "status": "queued"}
+    assert (deployment.trigger, deployment.actor) == ("manual", "operator-token")
+    assert [h.frontend_name for h in deployment.hosts.all()] == ["fe1"]
+    assert AuditEntry.objects.filter(action="deployment.start", actor="operator-token").exists()
+
+
+def test_a_rollback_queues_the_trees_of_the_earlier_deployment(frontend, operator):
+    tree = store_tree({"balancers.conf": "# r1\n"})
+    earlier = Deployment.objects.create(actor="ops", status="succeeded", revision="r1", trigger="manual")
+    DeploymentHost.objects.create(
+        deployment=earlier, frontend=frontend, frontend_name="fe1", status="succeeded", stage="done", tree=tree
+    )
+    response = operator.post(f"/api/v1/deployments/{earlier.pk}/rollback/")
+    assert response.status_code == 202, response.json()
+    rollback = Deployment.objects.get(pk=response.json()["id"])
+    assert (rollback.trigger, rollback.rollback_of, rollback.revision) == ("rollback", earlier, "r1")
+    assert [(h.frontend_name, h.tree_id) for h in rollback.hosts.all()] == [("fe1", tree.pk)]
 
 
 def test_starting_a_deployment_calls_deployment_start_and_answers_202(frontend, operator, monkeypatch):
@@ -241,8 +271,8 @@ def test_starting_a_deployment_calls_deployment_start_and_answers_202(frontend, 
         calls.append((actor, "rollback", deployment.pk))
         return Deployment.objects.create(actor=actor.name, trigger="rollback", rollback_of=deployment)
 
-    fakes = {"deployment_start": deployment_start, "deployment_rollback": deployment_rollback}
-    monkeypatch.setattr(views, "deploy_function", fakes.get)
+    monkeypatch.setattr(views, "deployment_start", deployment_start)
+    monkeypatch.setattr(views, "deployment_rollback", deployment_rollback)
     response = operator.post("/api/v1/deployments/", {}, format="json")
     assert response.status_code == 202
     first = Deployment.objects.get(pk=response.json()["id"])
@@ -259,51 +289,72 @@ def test_starting_a_deployment_calls_deployment_start_and_answers_202(frontend, 
     assert calls == [(actor, "manual", None), (actor, "manual", [frontend]), (actor, "rollback", first.pk)]
 
 
-def test_the_live_status_is_the_status_modules_answer(db, reader, monkeypatch):
-    flags = types.SimpleNamespace(state="hot standby")
-    member = types.SimpleNamespace(
-        url="http://127.0.0.1:18103",
-        route="backup",
-        lbset=2,
-        loadfactor=1.0,
-        status="Init Stby Ok ",
-        flags=flags,
-        elected=5,
-        busy=0,
-        transferred=10,
-        read=20,
-    )
-    balancer = types.SimpleNamespace(
-        name="bronze", lbmethod="byrequests", sticky_cookie="BALANCEID", nonce="secret-nonce", members=(member,)
-    )
-    host = types.SimpleNamespace(
-        frontend_name="fe1",
-        url="http://127.0.0.1/balancer-manager",
-        state="ok",
-        reason="",
-        fetched_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
-        duration=0.01,
-        balancers=(balancer,),
-    )
-    fake = types.ModuleType("balancers.status")
-    fake.fetch_all = lambda endpoints: [host]
-    fake.enabled_endpoints = lambda: ["fe1"]
-    monkeypatch.setitem(sys.modules, "balancers.status", fake)
-    monkeypatch.setattr(balancers, "status", fake, raising=False)
+@pytest.fixture
+def manager_answering_the_captured_xml():
+    """A loopback HTTP server answering every GET with a balancer-manager 2.4.71 ?xml=1 capture
+    (bronze: zope1 "Init Ok", zope2 "Init Err", a hot standby on another URL); stopped afterwards."""
+    body = (Path(__file__).parent.parent / "fixtures" / "balancer-manager-2.4.71.xml").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/balancer-manager"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_the_status_is_the_dashboards_overview_of_intended_and_live_state(
+    demo, reader, manager_answering_the_captured_xml
+):
+    actor = Actor.command("tests")
+    for name, url in (("fe1", manager_answering_the_captured_xml), ("fe2", f"http://127.0.0.1:{free_port()}/bm")):
+        balancer_services.frontend_create(
+            actor=actor, name=name, address="10.0.0.1", ssh_host_key=HOST_KEY, balancer_manager_url=url
+        )
     response = reader.get("/api/v1/status/")
     assert response.status_code == 200
     body = response.json()
-    assert body["frontends"][0]["frontend"] == "fe1"
-    assert body["frontends"][0]["balancers"][0]["members"][0]["state"] == "hot standby"
-    assert body["frontends"][0]["balancers"][0]["members"][0]["status"] == "Init Stby Ok"
-    assert "secret-nonce" not in response.content.decode()
+    assert set(body) == {"generated_at", "timeout", "history_minutes", "frontends", "last_deployment", "balancers"}
+    hosts = {f["name"]: f for f in body["frontends"]}
+    assert hosts["fe1"]["state"] == "ok"
+    assert hosts["fe2"]["state"] == "refused"
+    bronze = next(b for b in body["balancers"] if b["name"] == "bronze")
+    members = {m["route"]: m for m in bronze["members"]}
+    assert members["backup"]["intended"] == {
+        "hot_standby": True,
+        "drain": False,
+        "disabled": False,
+        "loadfactor": 1,
+        "state": "hot standby",
+    }
+    assert members["zope1"]["live"]["fe1"]["state"] == "ok"
+    assert members["zope1"]["live"]["fe1"]["status"] == "Init Ok"
+    assert members["zope1"]["live"]["fe2"]["host_down"] is True
+    assert members["zope2"]["live"]["fe1"]["state"] == "error"
+    assert members["backup"]["live"]["fe1"]["state"] == "missing"  # another URL and no route in the capture
+    assert members["backup"]["in_sync"] is False and members["backup"]["drift"]
+    assert len(members["zope1"]["history"]["elected"]) == len(members["zope1"]["history"]["traffic"]) > 0
+    assert "f2c152bc-3186-39e6-34b1-2e0f01d49149" not in response.content.decode()  # the nonce stays inside
+    dashboard = status_overview()  # what the dashboard page shows, computed again: the same data
+    assert (dashboard["balancers"], dashboard["last_deployment"]) == (body["balancers"], body["last_deployment"])
+    assert [(f["name"], f["state"]) for f in dashboard["frontends"]] == [
+        (f["name"], f["state"]) for f in body["frontends"]
+    ]
 
 
-def test_a_rollback_with_nothing_to_roll_back_to_is_a_409(deployment, operator, monkeypatch):
-    def deployment_rollback(deployment, *, actor):
-        raise ValueError(f"deployment #{deployment.pk} has no stored tree to roll back to")
-
-    monkeypatch.setattr(views, "deploy_function", {"deployment_rollback": deployment_rollback}.get)
+def test_a_rollback_with_nothing_to_roll_back_to_is_a_409(deployment, operator):
     response = operator.post(f"/api/v1/deployments/{deployment.pk}/rollback/")
     assert response.status_code == 409
     assert "no stored tree" in response.json()["detail"]

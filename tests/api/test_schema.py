@@ -63,3 +63,42 @@ def test_the_contract_paths_and_site_fields_are_documented(db):
     frontend = document["components"]["schemas"]["FrontEnd"]["properties"]
     assert frontend["manager_password"].get("writeOnly") is True
     assert {"tokenAuth"} <= set(document["components"]["securitySchemes"])
+
+
+def test_the_status_overview_is_fully_described(db):
+    document = schema()
+    schemas = document["components"]["schemas"]
+    ok = document["paths"]["/api/v1/status/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/StatusOverview"}
+    overview = schemas["StatusOverview"]
+    assert set(overview["required"]) == {
+        "generated_at",
+        "timeout",
+        "history_minutes",
+        "frontends",
+        "last_deployment",
+        "balancers",
+    }
+    member = schemas["StatusMember"]["properties"]
+    assert set(member) == {
+        "id",
+        "route",
+        "zope_server",
+        "url",
+        "lbset",
+        "intended",
+        "live",
+        "in_sync",
+        "drift",
+        "history",
+    }
+    assert member["live"]["type"] == "object"
+    assert member["live"]["additionalProperties"] == {"$ref": "#/components/schemas/StatusLiveMember"}
+    assert set(schemas["StatusLiveMember"]["required"]) == {"state", "status"}  # all a host that is down gives
+
+
+def test_no_operation_documents_a_feature_that_is_not_installed(db):
+    paths = schema()["paths"]
+    assert not [
+        (path, method) for path, item in paths.items() for method, op in item.items() if "503" in op["responses"]
+    ]

@@ -114,3 +114,36 @@ def test_seed_demo_is_idempotent_and_builds_the_seed_setup(db, capsys):
     from django.contrib.auth import get_user_model
 
     assert get_user_model().objects.get(username="demo").is_staff
+
+
+def test_site_writes_validate_the_site_exactly_once(balancer, actor, monkeypatch):
+    calls = []
+    full_clean = Site.full_clean
+
+    def counting(self, *args, **kwargs):
+        calls.append(self.domain)
+        return full_clean(self, *args, **kwargs)
+
+    monkeypatch.setattr(Site, "full_clean", counting)
+    site = ss.site_create(
+        actor=actor, domain="once.example", aliases=["www.once.example"], balancer=balancer, plone_path="/p"
+    )
+    assert calls == ["once.example"]
+    ss.site_update(site, actor=actor, plone_path="/q", aliases=["www.once.example", "w2.once.example"])
+    assert calls == ["once.example"] * 2
+    with pytest.raises(ValidationError) as refused:  # still validated: a bad field and a bad alias, reported together
+        ss.site_update(site, actor=actor, plone_path="no slash", aliases=["bad host"])
+    assert {"plone_path", "aliases"} <= set(refused.value.message_dict)
+    assert calls == ["once.example"] * 3
+
+
+def test_a_race_that_validation_could_not_see_is_a_validation_error_not_a_crash(balancer, actor, monkeypatch):
+    ss.site_create(actor=actor, domain="race.example", balancer=balancer, plone_path="/p")
+    # another request saved the same domain between this request's full_clean() and its INSERT
+    monkeypatch.setattr(Site, "validate_unique", lambda self, exclude=None: None)
+    monkeypatch.setattr(Site, "validate_constraints", lambda self, exclude=None: None)
+    with pytest.raises(ValidationError) as refused:
+        ss.site_create(actor=actor, domain="race.example", balancer=balancer, plone_path="/p2")
+    assert refused.value.error_list[0].code == "conflict"
+    assert Site.objects.filter(domain="race.example").count() == 1
+    assert AuditEntry.objects.filter(action="site.create").count() == 1

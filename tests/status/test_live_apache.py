@@ -253,9 +253,9 @@ def test_a_toggle_is_followed_by_an_automatic_deploy_that_keeps_it(transactional
     assert rig.new_clients() == {"zope1"}
 
 
-def test_lbset_is_applied_live_and_the_api_adapter_returns_the_member(rig, actor):
-    saved = status.member_flags_set(member("zope2"), actor=actor, lbset=3)
-    assert saved.lbset == 3 and [r["applied"] for r in saved.live_results] == [True]
+def test_lbset_is_applied_live_and_the_result_carries_the_saved_member(rig, actor):
+    result = services.member_set_flags(member("zope2"), actor=actor, lbset=3)
+    assert result.member.lbset == 3 and [r.applied for r in result.frontends] == [True]
     assert rig.live_member("zope2").lbset == 3
     assert rig.new_clients() == {"zope1"}  # lbset 1 is tried first while zope1 is up
 
