@@ -5,7 +5,6 @@ is looked up lazily so these pages work before the deploy module is installed.""
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 from typing import Any
 
@@ -20,7 +19,7 @@ from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import TemplateView
 
-from balancers import services
+from balancers import deploy, services
 from balancers.choices import HostStage, HostStatus
 from balancers.forms import (
     MEMBER_STATES,
@@ -39,15 +38,6 @@ from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_act
 from sites.models import Site
 
 DIFF_MAX_LINES = 3000
-
-
-def deploy_function(name: str):
-    """A function of balancers.deploy, or None while that module (or the function) is missing."""
-    try:
-        module = importlib.import_module("balancers.deploy")
-    except ImportError:
-        return None
-    return getattr(module, name, None)
 
 
 # --- balancers ---------------------------------------------------------------------------------
@@ -383,7 +373,6 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
         frontend = get_object_or_404(FrontEnd, pk=kwargs["pk"])
         context.update(
             frontend=frontend,
-            test_available=deploy_function("frontend_test_connection") is not None,
             recent=DeploymentHost.objects.filter(frontend=frontend).select_related("deployment").order_by("-id")[:10],
         )
         return context
@@ -453,13 +442,11 @@ class FrontEndTestView(OperatorRequiredMixin, View):
 
     def post(self, request, pk):
         frontend = get_object_or_404(FrontEnd, pk=pk)
-        test = deploy_function("frontend_test_connection")
-        context = {"frontend": frontend, "available": test is not None, "steps": None, "error": ""}
-        if test is not None:
-            try:
-                context["steps"] = test(frontend)
-            except Exception as exc:  # noqa: BLE001 - show any failure of the test itself to the operator
-                context["error"] = f"{type(exc).__name__}: {exc}"
+        context = {"frontend": frontend, "steps": None, "error": ""}
+        try:
+            context["steps"] = deploy.frontend_test_connection(frontend)
+        except Exception as exc:  # noqa: BLE001 - show any failure of the test itself to the operator
+            context["error"] = f"{type(exc).__name__}: {exc}"
         return render(request, "balancers/frontend_test.html", context)
 
 
@@ -570,7 +557,6 @@ class DeploymentDetailView(PanelAccessMixin, TemplateView):
             deployment=deployment,
             hosts=deployment_hosts(deployment),
             diffs=deployment_diffs(deployment),
-            rollback_available=deploy_function("deployment_rollback") is not None,
         )
         return context
 
@@ -602,28 +588,22 @@ class DeploymentRollbackView(ConfirmView):
         )
 
     def perform(self, deployment, data):
-        rollback = deploy_function("deployment_rollback")
-        if rollback is None:
-            raise ValidationError("Rollback is not available: the deploy module is not installed.")
         try:
-            new = rollback(deployment, actor=web_actor(self.request))
+            new = deploy.deployment_rollback(deployment, actor=web_actor(self.request))
         except ValueError as exc:  # e.g. no stored tree to roll back to
             raise ValidationError(str(exc)) from None
         return f"Rollback started as deployment #{new.pk}.", new.get_absolute_url()
 
 
-def pending_changes() -> tuple[bool, list[dict[str, Any]] | None]:
-    """(available, per front-end diffs) of what 'Deploy now' would change, from the deploy module:
-    balancers.deploy.frontend_pending_diff(frontend) -> unified diff text (it reads the live files
-    from the host). A host that cannot be read shows its error instead of a diff."""
-    pending = deploy_function("frontend_pending_diff")
-    if pending is None:
-        return False, None
+def pending_changes() -> list[dict[str, Any]]:
+    """Per front-end, what 'Deploy now' would change: balancers.deploy.frontend_pending_diff(frontend)
+    (a unified diff against the live files read from the host). A host that cannot be read shows its
+    error instead of a diff."""
     out = []
     for frontend in FrontEnd.objects.filter(enabled=True).order_by("name"):
         entry: dict[str, Any] = {"frontend": frontend.name, "error": "", "lines": [], "same": False}
         try:
-            diff = pending(frontend)
+            diff = deploy.frontend_pending_diff(frontend)
         except Exception as exc:  # noqa: BLE001 - an unreachable host must not hide the others
             entry["error"] = str(getattr(exc, "message", "") or exc)
         else:
@@ -631,7 +611,7 @@ def pending_changes() -> tuple[bool, list[dict[str, Any]] | None]:
             entry["lines"] = lines[:DIFF_MAX_LINES]
             entry["same"] = not lines
         out.append(entry)
-    return True, out
+    return out
 
 
 class DeployNowView(OperatorRequiredMixin, View):
@@ -640,19 +620,15 @@ class DeployNowView(OperatorRequiredMixin, View):
     template_name = "balancers/deploy_now.html"
 
     def get(self, request):
-        start = deploy_function("deployment_start")
         try:
-            preview_available, diffs = pending_changes()
-            preview_error = ""
+            diffs, preview_error = pending_changes(), ""
         except Exception as exc:  # noqa: BLE001 - a failing preview must not hide the page
-            preview_available, diffs, preview_error = True, None, f"{type(exc).__name__}: {exc}"
+            diffs, preview_error = None, f"{type(exc).__name__}: {exc}"
         return render(
             request,
             self.template_name,
             {
                 "form": DeployForm(),
-                "deploy_available": start is not None,
-                "preview_available": preview_available,
                 "preview_error": preview_error,
                 "diffs": diffs,
                 "frontends": FrontEnd.objects.filter(enabled=True).order_by("name"),
@@ -660,12 +636,8 @@ class DeployNowView(OperatorRequiredMixin, View):
         )
 
     def post(self, request):
-        start = deploy_function("deployment_start")
-        if start is None:
-            messages.error(request, "Deploying is not available: the deploy module is not installed.")
-            return HttpResponseRedirect(reverse("balancers:deploy_now"))
         try:
-            deployment = start(actor=web_actor(request), trigger="manual")
+            deployment = deploy.deployment_start(actor=web_actor(request), trigger="manual")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return HttpResponseRedirect(reverse("balancers:deploy_now"))

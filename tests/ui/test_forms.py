@@ -294,23 +294,23 @@ def test_the_front_end_password_is_kept_when_left_empty(operator_client, db):
     assert (frontend.manager_password, frontend.description) == ("s3cret", "edited")
 
 
-def test_the_front_end_test_connection_says_not_available_without_the_deploy_module(operator_client, db, monkeypatch):
-    from balancers import views
-
-    monkeypatch.setattr(views, "deploy_function", lambda name: None)
-    frontend = FrontEnd.objects.create(name="fe3", address="127.0.0.1", transport="local")
-    response = operator_client.post(reverse("balancers:frontend_test", args=[frontend.pk]))
-    assert "not available" in response.content.decode()
+def test_the_front_end_test_connection_runs_the_real_checks_on_a_local_front_end(operator_client, db):
+    frontend = FrontEnd.objects.create(
+        name="fe3", address="127.0.0.1", transport="local", configtest_command="echo Syntax OK"
+    )
+    body = operator_client.post(reverse("balancers:frontend_test", args=[frontend.pk])).content.decode()
+    assert "Syntax OK" in body
+    assert "status-ok" in body and "status-failed" not in body
 
 
 def test_the_front_end_test_connection_shows_each_step(operator_client, db, monkeypatch):
-    from balancers import views
+    from balancers import deploy
 
     steps = [
         {"name": "ssh login", "ok": True, "detail": "ok"},
         {"name": "configtest", "ok": False, "detail": "AH00526"},
     ]
-    monkeypatch.setattr(views, "deploy_function", lambda name: lambda frontend: steps)
+    monkeypatch.setattr(deploy, "frontend_test_connection", lambda frontend: steps)
     frontend = FrontEnd.objects.create(name="fe4", address="127.0.0.1", transport="local")
     body = operator_client.post(reverse("balancers:frontend_test", args=[frontend.pk])).content.decode()
     assert "ssh login" in body and "AH00526" in body and "failed" in body
@@ -343,25 +343,22 @@ def test_the_audit_log_filters_by_actor_action_object_type_and_date(operator_cli
 
 
 def test_deploy_now_shows_each_front_end_diff_and_starts_a_deployment(operator_client, db, monkeypatch):
-    from balancers import views
+    from balancers import deploy
     from balancers.models import Deployment
 
     frontend = FrontEnd.objects.create(name="fe5", address="127.0.0.1", transport="local")
     started = []
 
-    def fake(name):
-        if name == "frontend_pending_diff":
-            return lambda fe: "--- a/sites/x.conf\n+++ b/sites/x.conf\n+ServerName x.example.com\n"
-        if name == "deployment_start":
+    def start(*, actor, trigger):
+        started.append((actor.name, actor.source, trigger))
+        return Deployment.objects.create(actor=actor.name, status="queued")
 
-            def start(*, actor, trigger):
-                started.append((actor.name, actor.source, trigger))
-                return Deployment.objects.create(actor=actor.name, status="queued")
-
-            return start
-        return None
-
-    monkeypatch.setattr(views, "deploy_function", fake)
+    monkeypatch.setattr(
+        deploy,
+        "frontend_pending_diff",
+        lambda fe: "--- a/sites/x.conf\n+++ b/sites/x.conf\n+ServerName x.example.com\n",
+    )
+    monkeypatch.setattr(deploy, "deployment_start", start)
     page = operator_client.get(reverse("balancers:deploy_now")).content.decode()
     assert "fe5" in page and "+ServerName x.example.com" in page
     response = operator_client.post(reverse("balancers:deploy_now"))
@@ -372,7 +369,7 @@ def test_deploy_now_shows_each_front_end_diff_and_starts_a_deployment(operator_c
 
 
 def test_rolling_back_calls_the_deploy_module_and_shows_its_refusal(operator_client, db, monkeypatch):
-    from balancers import views
+    from balancers import deploy
     from balancers.models import Deployment
 
     old = Deployment.objects.create(actor="x", status="succeeded")
@@ -382,7 +379,7 @@ def test_rolling_back_calls_the_deploy_module_and_shows_its_refusal(operator_cli
             raise ValueError(f"deployment #{deployment.pk} has no stored tree to roll back to")
         return Deployment.objects.create(actor=actor.name, trigger="rollback", rollback_of=deployment)
 
-    monkeypatch.setattr(views, "deploy_function", lambda name: rollback if name == "deployment_rollback" else None)
+    monkeypatch.setattr(deploy, "deployment_rollback", rollback)
     url = reverse("balancers:deployment_rollback", args=[old.pk])
     response = operator_client.post(url)
     assert "has no stored tree to roll back to" in response.content.decode()
