@@ -11,7 +11,6 @@ urlpatterns = [
     path("audit/", views.AuditListView.as_view(), name="audit_list"),
     path("sites/", include("sites.urls")),
     path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
-    path("", views.HomeView.as_view(), name="home"),
     path("api/v1/", include("api.urls")),
 ]
 

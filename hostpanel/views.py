@@ -1,4 +1,4 @@
-"""Panel-wide pages: the placeholder home page and the audit log."""
+"""Panel-wide pages: login and the audit log (the home page is the dashboard, balancers:dashboard)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ from django.views.generic import TemplateView
 from hostpanel.forms import AuditFilterForm
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import PanelAccessMixin
-
-
-class HomeView(PanelAccessMixin, TemplateView):
-    """Placeholder home page; the dashboard (balancers:dashboard) replaces it at '/'."""
-
-    template_name = "home.html"
 
 
 class LoginView(auth_views.LoginView):
