@@ -14,25 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from balancers.apachectl import MODULES
 from tests.realparts import free_port, require_binary, tcp_reachable
-
-MODULES = [
-    "mpm_event",
-    "authz_core",
-    "authz_host",
-    "proxy",
-    "proxy_http",
-    "proxy_balancer",
-    "lbmethod_byrequests",
-    "lbmethod_bytraffic",
-    "lbmethod_bybusyness",
-    "slotmem_shm",
-    "rewrite",
-    "headers",
-    "status",
-    "mime",
-    "dir",
-]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
