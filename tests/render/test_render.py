@@ -194,3 +194,10 @@ def test_it_refuses_a_host_name_claimed_by_two_sites(demo, frontend, actor):
     SiteAlias.objects.create(site=other, name="linux.co.uk")  # create() skips full_clean: another site's domain
     with pytest.raises(UnsafeValue, match="claimed twice"):
         _tree(frontend)
+
+
+def test_proxy_preserve_host_is_set_once_at_server_level_not_per_site(demo, frontend):
+    # per-vhost ProxyPreserveHost multiplies Apache's reload time and memory by the number of sites
+    tree = _tree(frontend)
+    assert "\nProxyPreserveHost On\n" in tree["hostpanel.conf"]
+    assert not any("ProxyPreserveHost" in text for path, text in tree.items() if path.startswith("sites/"))
