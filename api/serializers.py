@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from balancers.services import FRONTEND_FIELDS
 from sites.models import Site, SiteStatus
 
 
@@ -108,29 +109,8 @@ class FrontEndSerializer(ServiceModelSerializer):
 
     class Meta:
         model = FrontEnd
-        fields = [
-            "name",
-            "address",
-            "transport",
-            "ssh_port",
-            "ssh_user",
-            "ssh_host_key",
-            "config_dir",
-            "configtest_command",
-            "reload_command",
-            "balancer_manager_url",
-            "manager_username",
-            "manager_password",
-            "has_manager_password",
-            "health_url",
-            "http_listen",
-            "node_address",
-            "node_port_base",
-            "enabled",
-            "description",
-            "url",
-            "deployment",
-        ]
+        # every field the service may change, plus the read-only extras
+        fields = [*FRONTEND_FIELDS, "has_manager_password", "url", "deployment"]
         extra_kwargs = {"manager_password": {"write_only": True}}
 
     def get_has_manager_password(self, frontend: FrontEnd) -> bool:
