@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
-from balancers.services import FRONTEND_FIELDS
+from balancers.services import FRONTEND_FIELDS, MEMBER_FIELDS
 from sites.models import Site, SiteStatus
 
 
@@ -163,16 +163,7 @@ class MemberSerializer(ServiceModelSerializer):
             "balancer",
             "zope_server",
             "route",
-            "lbset",
-            "loadfactor",
-            "min",
-            "max",
-            "smax",
-            "timeout",
-            "retry",
-            "hot_standby",
-            "drain",
-            "disabled",
+            *MEMBER_FIELDS,
             "state",
             "url",
             "deployment",
