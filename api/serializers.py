@@ -10,7 +10,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from api.readmodels import serializer_for
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from balancers.selectors.overview import StatusOverview
 from balancers.services import FRONTEND_FIELDS, MEMBER_FIELDS
 from sites.models import Site, SiteStatus
 
@@ -258,150 +260,9 @@ class DeploymentAcceptedSerializer(serializers.Serializer):
 # --- live status --------------------------------------------------------------------------------
 
 
-# Response-only descriptions of balancers.status.status_overview() (the dashboard's data); the view
-# returns that dict as it is, these serializers only document it in the OpenAPI schema.
-
-
-class OverviewFrontEndSerializer(serializers.Serializer):
-    id = serializers.IntegerField(allow_null=True)
-    name = serializers.CharField()
-    url = serializers.CharField(allow_blank=True, help_text="The front-end's balancer-manager URL.")
-    state = serializers.CharField(help_text="ok, down, timeout, refused, html, junk or unconfigured.")
-    reason = serializers.CharField(allow_blank=True, help_text="Why the front-end is not ok, in words.")
-    duration = serializers.FloatField(help_text="Seconds the fetch took.")
-    fetched_at = serializers.DateTimeField(allow_null=True)
-
-    class Meta:
-        ref_name = "StatusFrontEnd"
-
-
-class OverviewDeploymentHostSerializer(serializers.Serializer):
-    frontend = serializers.CharField()
-    status = serializers.CharField()
-    stage = serializers.CharField(allow_blank=True)
-    error = serializers.CharField(allow_blank=True)
-
-    class Meta:
-        ref_name = "StatusDeploymentHost"
-
-
-class OverviewDeploymentSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    status = serializers.CharField()
-    trigger = serializers.CharField()
-    actor = serializers.CharField(allow_blank=True)
-    revision = serializers.CharField(allow_blank=True)
-    created_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-    hosts = OverviewDeploymentHostSerializer(many=True)
-
-    class Meta:
-        ref_name = "StatusDeployment"
-
-
-class OverviewIntendedSerializer(serializers.Serializer):
-    hot_standby = serializers.BooleanField()
-    drain = serializers.BooleanField()
-    disabled = serializers.BooleanField()
-    loadfactor = serializers.IntegerField()
-    state = serializers.CharField(help_text="active, hot standby, drain or disabled.")
-
-    class Meta:
-        ref_name = "StatusIntended"
-
-
-class OverviewLiveMemberSerializer(serializers.Serializer):
-    """A member's worker on one front-end. When the front-end did not answer only state (the host's
-    state), status (its reason) and host_down are given; when the worker is not there, state is
-    "missing"; otherwise the worker's flags and counters."""
-
-    state = serializers.CharField(
-        help_text="ok, hot standby, drain, disabled, error, stopped, unknown; missing; or the host's state."
-    )
-    status = serializers.CharField(allow_blank=True, help_text="balancer-manager's status string, e.g. 'Init Ok'.")
-    host_down = serializers.BooleanField(required=False)
-    url = serializers.CharField(required=False)
-    hot_standby = serializers.BooleanField(required=False)
-    drain = serializers.BooleanField(required=False)
-    disabled = serializers.BooleanField(required=False)
-    stopped = serializers.BooleanField(required=False)
-    error = serializers.BooleanField(required=False)
-    loadfactor = serializers.FloatField(required=False)
-    lbset = serializers.IntegerField(required=False)
-    elected = serializers.IntegerField(required=False)
-    busy = serializers.IntegerField(required=False)
-    load = serializers.IntegerField(required=False, help_text="The lbmethod's running score (lbstatus).")
-    transferred = serializers.IntegerField(required=False)
-    read = serializers.IntegerField(required=False)
-    error_time = serializers.CharField(required=False, allow_null=True)
-
-    class Meta:
-        ref_name = "StatusLiveMember"
-
-
-class OverviewHistorySerializer(serializers.Serializer):
-    elected = serializers.ListField(child=serializers.IntegerField(), help_text="Requests per time bucket.")
-    traffic = serializers.ListField(child=serializers.IntegerField(), help_text="Bytes per time bucket.")
-
-    class Meta:
-        ref_name = "StatusHistory"
-
-
-class OverviewMemberSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    route = serializers.CharField()
-    zope_server = serializers.CharField()
-    url = serializers.CharField()
-    lbset = serializers.IntegerField()
-    intended = OverviewIntendedSerializer(help_text="The flags saved in the panel.")
-    live = serializers.DictField(
-        child=OverviewLiveMemberSerializer(), help_text="The worker on each enabled front-end, by front-end name."
-    )
-    in_sync = serializers.BooleanField()
-    drift = serializers.ListField(child=serializers.CharField(), help_text="Each difference, in words.")
-    history = OverviewHistorySerializer()
-
-    class Meta:
-        ref_name = "StatusMember"
-
-
-class OverviewUnknownWorkerSerializer(serializers.Serializer):
-    frontend = serializers.CharField()
-    url = serializers.CharField()
-    route = serializers.CharField(allow_blank=True)
-    status = serializers.CharField(allow_blank=True)
-
-    class Meta:
-        ref_name = "StatusUnknownWorker"
-
-
-class OverviewBalancerSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    lbmethod = serializers.CharField()
-    sticky_cookie = serializers.CharField(allow_blank=True)
-    members = OverviewMemberSerializer(many=True)
-    unknown_live_members = OverviewUnknownWorkerSerializer(
-        many=True, help_text="Live workers of this balancer that match no member in the panel."
-    )
-    missing_on = serializers.ListField(
-        child=serializers.CharField(), help_text="Front-ends that answered but do not have this balancer."
-    )
-
-    class Meta:
-        ref_name = "StatusBalancer"
-
-
-class StatusOverviewSerializer(serializers.Serializer):
-    generated_at = serializers.DateTimeField()
-    timeout = serializers.FloatField(help_text="Seconds each front-end was given to answer.")
-    history_minutes = serializers.IntegerField()
-    frontends = OverviewFrontEndSerializer(many=True)
-    last_deployment = OverviewDeploymentSerializer(allow_null=True)
-    balancers = OverviewBalancerSerializer(many=True)
-
-    class Meta:
-        ref_name = "StatusOverview"
+# GET /api/v1/status/ returns balancers.selectors.overview.status_overview() as it is; its serializer (for the
+# OpenAPI schema) is derived from the same TypedDicts the dashboard reads: the shape is written once.
+StatusOverviewSerializer = serializer_for(StatusOverview)
 
 
 class DeletedSerializer(serializers.Serializer):

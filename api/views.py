@@ -38,15 +38,15 @@ from api.serializers import (
 )
 from api.throttling import TokenRateThrottle
 from balancers import services as balancer_services
-from balancers.deploy import deployment_rollback, deployment_start
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
-from balancers.status import ApplyResult, status_overview
+from balancers.selectors.inventory import frontends_named
+from balancers.selectors.overview import status_overview
+from balancers.services import deployment_rollback, deployment_start
+from balancers.status.client import ApplyResult
 from hostpanel.audit import Actor
 from hostpanel.validators import normalize_hostname
 from sites import services as site_services
 from sites.models import Site, SiteAlias, SiteStatus
-
-LIVE_MEMBER_FIELDS = ("hot_standby", "drain", "disabled", "loadfactor", "lbset")
 
 
 class Pagination(PageNumberPagination):
@@ -325,20 +325,11 @@ class MemberViewSet(ServiceViewSet):
         for name in ("balancer", "zope_server"):
             if name in fields and fields[name] == getattr(member, name):
                 fields.pop(name)  # unchanged: harmless; a change is refused by the service
-        live = {k: fields.pop(k) for k in LIVE_MEMBER_FIELDS if k in fields}
-        deployment = None
-        if fields:
-            member = balancer_services.member_update(member, actor=self.actor, **fields)
-            deployment = member.deployment
-        live_results = None
-        if live:
-            result = balancer_services.member_set_flags(member, actor=self.actor, force=force, **live)
-            member = result.member
-            deployment = result.deployment or deployment
-            live_results = [_apply_result(r) for r in result.frontends]
-        fresh = self._fresh(member)
-        fresh.deployment = deployment
-        fresh.live_results = live_results
+        live = any(name in fields for name in balancer_services.LIVE_MEMBER_FIELDS)
+        result = balancer_services.member_change(member, actor=self.actor, force=force, **fields)
+        fresh = self._fresh(result.member)
+        fresh.deployment = result.deployment
+        fresh.live_results = [_apply_result(r) for r in result.frontends] if live else None
         return Response(self.get_serializer(fresh).data)
 
 
@@ -377,12 +368,7 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         names = serializer.validated_data.get("frontends")
         frontends = None
         if names is not None:
-            found = {f.name: f for f in FrontEnd.objects.filter(name__in=names)}
-            unknown = [n for n in names if n not in found]
-            if unknown:
-                messages = [f"There is no front-end named {n!r}." for n in unknown[:10]]
-                raise DjangoValidationError({"frontends": messages})
-            frontends = [found[n] for n in dict.fromkeys(names)]
+            frontends = frontends_named(names)
         try:
             deployment = deployment_start(actor=self.actor, trigger="manual", frontends=frontends)
         except ValueError as exc:  # e.g. no front-end to deploy to

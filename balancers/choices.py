@@ -13,7 +13,7 @@ class RenderMode(models.TextChoices):
     NODE_VHOSTS = "node-vhosts", "Node vhosts (the seed's three passes)"
 
 
-class Transport(models.TextChoices):
+class TransportKind(models.TextChoices):
     SSH = "ssh", "SSH"
     LOCAL = "local", "Local (this host)"
 

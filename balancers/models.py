@@ -19,7 +19,7 @@ from balancers.choices import (
     HostStatus,
     LbMethod,
     RenderMode,
-    Transport,
+    TransportKind,
 )
 from hostpanel.validators import (
     validate_command,
@@ -90,7 +90,7 @@ class FrontEnd(models.Model):
     address = models.CharField(
         max_length=253, validators=[validate_host], help_text="Host name or IP the panel connects to over SSH."
     )
-    transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.SSH)
+    transport = models.CharField(max_length=8, choices=TransportKind.choices, default=TransportKind.SSH)
     ssh_port = models.PositiveIntegerField(default=22, validators=[validate_port])
     ssh_user = models.CharField(max_length=32, default="hostpanel", validators=[validate_ssh_user])
     ssh_host_key = models.TextField(
@@ -169,7 +169,7 @@ class FrontEnd(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.transport == Transport.SSH:
+        if self.transport == TransportKind.SSH:
             if not (self.ssh_host_key or "").strip():
                 raise ValidationError(
                     {"ssh_host_key": "The host key is required for SSH: it is how the front-end is authenticated."}

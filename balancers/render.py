@@ -1,8 +1,7 @@
 """Pure rendering: a database snapshot -> the Apache 2.4 config tree of one front-end.
 
     tree = render_tree(load_snapshot(), frontend)   # {relative path: text}, including MANIFEST
-    tree_digest(tree)                               # sha256 of the MANIFEST text (the revision)
-    parse_manifest(tree["MANIFEST"])                # {relative path: sha256}
+    # MANIFEST, tree_digest, parse_manifest and tree_diff: balancers.manifest
 
 No I/O, no database, no SSH. Every value is checked again here (defence in depth: the models
 validate on the way in, but a value planted with QuerySet.update() or raw SQL must never reach a
@@ -26,7 +25,6 @@ those addresses exist only for the rendered tree.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,6 +32,7 @@ from types import SimpleNamespace
 import jinja2
 
 from balancers.choices import LbMethod, RenderMode
+from balancers.manifest import MANIFEST, manifest_text, node_member_url, node_ports
 from balancers.models import FrontEnd
 from balancers.snapshot import BalancerRecord, FrontEndRecord, SiteRecord, Snapshot, ZopeServerRecord
 from hostpanel.validators import assert_config_safe
@@ -55,9 +54,7 @@ SUSPENDED_PATH = "/hostpanel-suspended.html"
 NODE_ERROR_PATH = "/hostpanel-503.html"
 SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a person, not in seconds
 
-MANIFEST = "MANIFEST"
 _SEPARATOR = "\x00"
-_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
 
 
 class UnsafeValue(ValueError):
@@ -147,14 +144,14 @@ def _member_status(member) -> str:
     return flags
 
 
-def _balancer_context(balancer: BalancerRecord, node_ports: dict[str, int], node_address: str) -> dict:
+def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_address: str) -> dict:
     name = _check(balancer.name, "balancer name", _NAME_RE)
     mode = _choice(balancer.render_mode, "render_mode", _RENDER_MODES)
     members = []
     for member in balancer.members:
         route = _check(member.zope_server.name, "route", _ROUTE_RE)
         if mode == RenderMode.NODE_VHOSTS:
-            url = f"http://{node_address}:{node_ports[route]}"
+            url = node_member_url(node_address, ports[route])
         else:
             url = _server_url(member.zope_server)
         params = [f"lbset={_int(member.lbset, 'lbset', 0, 99)}"]
@@ -198,15 +195,12 @@ def _balancer_context(balancer: BalancerRecord, node_ports: dict[str, int], node
 
 
 def _node_ports(snapshot: Snapshot, frontend: FrontEndRecord) -> dict[str, int]:
-    """Each Zope server's node-vhost port: node_port_base + its index among all servers by name,
-    so that adding a server to or removing it from a balancer never moves another node."""
+    """Each Zope server's node-vhost port (balancers.manifest.node_ports: the one rule)."""
     base = _int(frontend.node_port_base, "node_port_base", 1, 65535)
-    ports = {}
-    for index, server in enumerate(sorted(snapshot.zope_servers, key=lambda s: s.name)):
-        port = base + index
+    ports = node_ports((_check(s.name, "route", _ROUTE_RE) for s in snapshot.zope_servers), base)
+    for route, port in ports.items():
         if port > 65535:
-            raise UnsafeValue(f"refusing to render node vhost port {port} for {server.name!r}: above 65535")
-        ports[_check(server.name, "route", _ROUTE_RE)] = port
+            raise UnsafeValue(f"refusing to render node vhost port {port} for {route!r}: above 65535")
     return ports
 
 
@@ -271,10 +265,10 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
         "retry_after": SUSPENDED_RETRY_AFTER,
     }
     node_address = _host(fe.node_address, "node_address")
-    node_ports = _node_ports(snapshot, fe)
-    balancers = [_balancer_context(b, node_ports, node_address) for b in sorted(snapshot.balancers, key=_by_name)]
+    ports = _node_ports(snapshot, fe)
+    balancers = [_balancer_context(b, ports, node_address) for b in sorted(snapshot.balancers, key=_by_name)]
     by_name = {b.name: b for b in balancers}
-    nodes = _nodes(balancers, snapshot, node_ports)
+    nodes = _nodes(balancers, snapshot, ports)
 
     tree: dict[str, str] = {}
     contexts = [_site_context(site, by_name) for site in sorted(snapshot.sites, key=lambda s: s.domain)]
@@ -312,35 +306,3 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
 
 def _by_name(record) -> str:
     return record.name
-
-
-def manifest_text(tree: dict[str, str]) -> str:
-    """`<sha256>  <path>` for every file but MANIFEST itself, sorted by path (sha256sum -c format)."""
-    lines = []
-    for path in sorted(tree):
-        if path == MANIFEST:
-            continue
-        lines.append(f"{hashlib.sha256(tree[path].encode('utf-8')).hexdigest()}  {path}\n")
-    return "".join(lines)
-
-
-def tree_digest(tree: dict[str, str]) -> str:
-    """The revision of a tree: sha256 of its MANIFEST text."""
-    manifest = tree.get(MANIFEST)
-    if manifest is None:
-        manifest = manifest_text(tree)
-    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()
-
-
-def parse_manifest(text: str) -> dict[str, str]:
-    """{relative path: sha256} from a MANIFEST; raises ValueError on any malformed line."""
-    entries: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        match = _MANIFEST_LINE.match(line)
-        if not match or ".." in match.group(2).split("/") or match.group(2).startswith("/"):
-            raise ValueError(f"MANIFEST line {number} is malformed: {line[:120]!r}")
-        digest, path = match.groups()
-        if path in entries:
-            raise ValueError(f"MANIFEST lists {path} twice")
-        entries[path] = digest
-    return entries

@@ -1,16 +1,16 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from hostpanel.roles import OPERATORS, VIEWERS
 
-def ensure_role_groups(sender, using="default", **kwargs) -> None:
+
+def ensure_role_groups(sender, using="default", apps=None, **kwargs) -> None:
     """The panel's two roles exist after every migrate (and after a test flush, which also sends
     post_migrate): ``operators`` may change things, ``viewers`` only look."""
-    from django.contrib.auth.models import Group
-
-    from hostpanel.permissions import OPERATORS, VIEWERS
-
+    registry = apps or sender.apps
+    group = registry.get_model("auth", "Group")
     for name in (OPERATORS, VIEWERS):
-        Group.objects.using(using).get_or_create(name=name)
+        group.objects.using(using).get_or_create(name=name)
 
 
 class HostPanelConfig(AppConfig):

@@ -15,8 +15,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-OPERATORS = "operators"
-VIEWERS = "viewers"
+from hostpanel.roles import OPERATORS
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

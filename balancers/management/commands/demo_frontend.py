@@ -8,7 +8,8 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from balancers import demo_frontend as demo
-from balancers.deploy import deployment_execute, deployment_start
+from balancers.deploy.runner import deployment_execute
+from balancers.services import deployment_start
 from hostpanel.audit import Actor
 
 

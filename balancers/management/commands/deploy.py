@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from balancers.choices import DeploymentStatus, HostStatus
-from balancers.deploy import deployment_execute, deployment_start, frontend_pending_diff
+from balancers.deploy.checks import frontend_pending_diff
+from balancers.deploy.runner import deployment_execute
 from balancers.models import DeploymentHost, FrontEnd
-from balancers.ssh import TransportError
+from balancers.selectors.inventory import enabled_frontends, frontends_named
+from balancers.services import deployment_start
+from balancers.transport import TransportError
 from hostpanel.audit import Actor
 
 
@@ -62,15 +66,14 @@ class Command(BaseCommand):
 
     def _frontends(self, names: list[str]) -> list[FrontEnd]:
         if not names:
-            frontends = list(FrontEnd.objects.filter(enabled=True))
+            frontends = enabled_frontends()
             if not frontends:
                 raise CommandError("no enabled front-end; add one first")
             return frontends
-        found = {f.name: f for f in FrontEnd.objects.filter(name__in=names)}
-        unknown = [n for n in names if n not in found]
-        if unknown:
-            raise CommandError(f"unknown front-end(s): {', '.join(unknown)}")
-        return [found[n] for n in names]
+        try:
+            return frontends_named(names)
+        except ValidationError as exc:
+            raise CommandError("unknown front-end(s): " + " ".join(exc.messages)) from None
 
     def _dry_run(self, frontends: list[FrontEnd]) -> None:
         failed = False

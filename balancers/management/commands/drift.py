@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers.deploy import frontend_drift
+from balancers.deploy.checks import frontend_file_drift
 from balancers.models import FrontEnd
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
             frontends = FrontEnd.objects.filter(name__in=frontend)
         drifted = 0
         for fe in frontends:
-            report = frontend_drift(fe, with_diff=diff)
+            report = frontend_file_drift(fe, with_diff=diff)
             if report.error:
                 drifted += 1
                 self.stdout.write(self.style.ERROR(f"{fe.name}: cannot check: {report.error}"))

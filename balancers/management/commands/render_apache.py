@@ -8,7 +8,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from balancers import apachectl
-from balancers.render import MANIFEST, UnsafeValue, parse_manifest, render_tree, tree_digest
+from balancers.manifest import MANIFEST, parse_manifest, tree_digest
+from balancers.render import UnsafeValue, render_tree
 from balancers.snapshot import FrontEndRecord, load_snapshot
 
 

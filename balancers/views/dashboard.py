@@ -1,6 +1,6 @@
 """The dashboard (the panel's home): live balancer-manager state of every front-end next to the
-database's intended state, and the member toggles. Thin doors into balancers.status and
-balancers.services.member_set_flags."""
+database's intended state, and the member toggles. Thin doors into balancers.selectors.overview and
+balancers.services (parse_member_change + member_set_flags)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from balancers import services
 from balancers.models import BalancerMember
-from balancers.status import status_overview
+from balancers.selectors.overview import status_overview
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import panel_view
@@ -40,16 +40,6 @@ def dashboard_partial(request: HttpRequest) -> HttpResponse:
     return render(request, "balancers/_dashboard_grid.html", _context(request))
 
 
-def _parse_bool(value: str | None) -> bool | None:
-    if value is None or value == "":
-        return None
-    if value in ("1", "on", "true"):
-        return True
-    if value in ("0", "off", "false"):
-        return False
-    raise ValidationError(f"Not a yes/no value: {value[:20]!r}.")
-
-
 @panel_view  # POST: operators only (403 for viewers)
 @require_POST
 def member_toggle(request: HttpRequest, pk: int) -> HttpResponse:
@@ -57,15 +47,7 @@ def member_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     data = request.POST
     changes: dict = {}
     try:
-        for flag in FLAGS:
-            value = _parse_bool(data.get(flag))
-            if value is not None:
-                changes[flag] = value
-        if data.get("loadfactor"):
-            try:
-                changes["loadfactor"] = int(data["loadfactor"])
-            except ValueError:
-                raise ValidationError("The load factor must be a whole number from 1 to 100.") from None
+        changes = services.parse_member_change(data)
         force = data.get("force") == "1"
         result = services.member_set_flags(
             member, actor=Actor.from_user(request.user, AuditEntry.Source.WEB), force=force, **changes

@@ -1,8 +1,7 @@
-"""Background polling of every front-end's balancer-manager into StatusSample rows (dashboard history).
+"""Polling every front-end's balancer-manager into StatusSample rows (the dashboard's history).
 
-Kept apart from balancers/tasks.py (deployments) so the two evolve without conflicts. The worker side of
-the run script calls `manage.py poll_status --loop`, which polls every HOSTPANEL_STATUS_POLL_SECONDS; the
-`poll_status` task does one round and can be enqueued on any django.tasks backend.
+`manage.py poll_status --loop` calls poll_once every HOSTPANEL_STATUS_POLL_SECONDS; the task
+balancers.tasks.poll_status does one round on any django.tasks backend.
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.tasks import task
 from django.utils import timezone
 
-from balancers import status
-from balancers.models import StatusSample
+from balancers.models import FrontEnd, StatusSample
+from balancers.status.client import ManagerEndpoint, fetch_all
+from balancers.status.parse import FrontEndLive
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ class PollResult:
     failures: tuple[str, ...] = ()
 
 
-def samples_from(hosts: list[status.HostStatus], taken_at: datetime.datetime) -> list[StatusSample]:
+def samples_from(hosts: list[FrontEndLive], taken_at: datetime.datetime) -> list[StatusSample]:
     rows = []
     for host in hosts:
         if not host.ok or host.frontend_id is None:
@@ -59,6 +58,10 @@ def samples_from(hosts: list[status.HostStatus], taken_at: datetime.datetime) ->
     return rows
 
 
+def enabled_endpoints() -> list[ManagerEndpoint]:
+    return [ManagerEndpoint.of(f) for f in FrontEnd.objects.filter(enabled=True).order_by("name")]
+
+
 def prune_samples(now: datetime.datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - history_window()
     deleted, _ = StatusSample.objects.filter(taken_at__lt=cutoff).delete()
@@ -67,8 +70,7 @@ def prune_samples(now: datetime.datetime | None = None) -> int:
 
 def poll_once(*, timeout: float | None = None) -> PollResult:
     """Fetch every enabled front-end concurrently, store one sample per member, prune old samples."""
-    endpoints = status.enabled_endpoints()
-    hosts = status.fetch_all(endpoints, timeout=timeout)
+    hosts = fetch_all(enabled_endpoints(), timeout=timeout)
     now = timezone.now()
     rows = samples_from(hosts, now)
     StatusSample.objects.bulk_create(rows, batch_size=500)
@@ -77,16 +79,3 @@ def poll_once(*, timeout: float | None = None) -> PollResult:
     for failure in failures:
         log.warning("balancer-manager poll: %s", failure)
     return PollResult(len(hosts), sum(h.ok for h in hosts), len(rows), pruned, failures)
-
-
-@task
-def poll_status() -> dict:
-    """One polling round (a task: JSON-safe result)."""
-    result = poll_once()
-    return {
-        "hosts": result.hosts,
-        "hosts_ok": result.hosts_ok,
-        "samples": result.samples,
-        "pruned": result.pruned,
-        "failures": list(result.failures),
-    }

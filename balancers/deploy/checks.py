@@ -1,0 +1,100 @@
+"""Read-only looks at a front-end: file drift (live files vs what the panel would render now), the
+pending diff a deploy would apply, and the UI's connection test. Nothing here changes a host."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from balancers.connections import open_transport
+from balancers.deploy.release import COMMAND_TIMEOUT, Target, read_live_tree, sha256_hex, truncate
+from balancers.deploy.runner import render_for
+from balancers.manifest import MANIFEST, tree_diff
+from balancers.models import FrontEnd
+from balancers.status.client import url_answers
+from balancers.transport import TransportError
+
+
+@dataclass(frozen=True)
+class FileDrift:
+    frontend: str
+    changed: list[str]
+    missing: list[str]
+    extra: list[str]
+    error: str = ""
+    diff: str = ""
+
+    @property
+    def in_sync(self) -> bool:
+        return not (self.changed or self.missing or self.extra or self.error)
+
+
+def frontend_file_drift(
+    frontend: FrontEnd, *, with_diff: bool = False, tree: dict[str, str] | None = None
+) -> FileDrift:
+    """Compare the live files on a front-end (each file's real content, not just its MANIFEST) with
+    what the panel would render now (or `tree`, rendered by the caller: then no database access here)."""
+    tree = render_for(frontend) if tree is None else tree
+    target = Target.of(frontend)
+    try:
+        transport = open_transport(frontend)
+        try:
+            live = read_live_tree(transport, target)
+        finally:
+            transport.close()
+    except TransportError as exc:
+        return FileDrift(frontend.name, [], [], [], error=exc.message)
+    changed = sorted(p for p in tree if p in live and live[p] != tree[p])
+    missing = sorted(p for p in tree if p not in live)
+    extra = sorted(p for p in live if p not in tree)
+    diff = tree_diff(live, tree, old_label="live", new_label="panel") if with_diff else ""
+    return FileDrift(frontend.name, changed, missing, extra, diff=diff)
+
+
+def frontend_pending_diff(frontend: FrontEnd, *, tree: dict[str, str] | None = None) -> str:
+    """What a deploy would change on this front-end now (a unified diff), without changing anything."""
+    drift = frontend_file_drift(frontend, with_diff=True, tree=tree)
+    if drift.error:
+        raise TransportError(drift.error, retryable=True)
+    return drift.diff
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def frontend_test_connection(frontend: FrontEnd) -> list[StepResult]:
+    """For the UI's "Test connection" button: log in (pinned host key), look at config_dir, run configtest."""
+    steps: list[StepResult] = []
+    started = time.monotonic()
+    try:
+        transport = open_transport(frontend)
+    except TransportError as exc:
+        steps.append(StepResult("connect", False, exc.message))
+        return steps
+    try:
+        how = "local transport" if frontend.transport == "local" else "SSH login with the pinned host key"
+        steps.append(StepResult("connect", True, f"{how} ({time.monotonic() - started:.2f} s)"))
+        target = Target.of(frontend)
+        link = transport.readlink(target.config_dir)
+        manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
+        if manifest is not None:
+            detail = f"{target.config_dir} -> {link or '(a directory)'}, MANIFEST digest {sha256_hex(manifest)[:12]}"
+        elif transport.exists(target.config_dir):
+            detail = f"{target.config_dir} exists but was not deployed by HostPanel yet"
+        else:
+            detail = f"{target.config_dir} does not exist yet (the first deploy creates it)"
+        steps.append(StepResult("config_dir", True, detail))
+        result = transport.run(frontend.configtest_command, timeout=COMMAND_TIMEOUT)
+        steps.append(StepResult("configtest", result.ok, truncate(result.output or f"exit code {result.exit_code}")))
+        if target.verify_url:
+            ok, detail = url_answers(target.verify_url)
+            steps.append(StepResult("http", ok, f"{target.verify_url}: {detail}"))
+    except TransportError as exc:
+        steps.append(StepResult("error", False, exc.message))
+    finally:
+        transport.close()
+    return steps

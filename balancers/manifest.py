@@ -1,0 +1,93 @@
+"""The shape of a deployed config tree, shared by the renderer, the deployer, drift and the dashboard.
+
+* `MANIFEST`: `<sha256>  <path>` per file, sorted (the format of `sha256sum -c`); its digest is the
+  tree's revision. Incremental deploys and drift checks compare manifests.
+* `tree_diff`: the one unified diff of two trees ({path: text}), used by deploy previews, drift,
+  deployment pages and rollbacks alike.
+* `node_ports` / `node_member_url`: the one node-vhost port rule (node_port_base + the Zope server's
+  place among all servers by name), so the renderer, the member toggles and the dashboard agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Iterable
+
+MANIFEST = "MANIFEST"
+_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
+
+
+def manifest_text(tree: dict[str, str]) -> str:
+    """`<sha256>  <path>` for every file but MANIFEST itself, sorted by path (sha256sum -c format)."""
+    lines = []
+    for path in sorted(tree):
+        if path == MANIFEST:
+            continue
+        lines.append(f"{hashlib.sha256(tree[path].encode('utf-8')).hexdigest()}  {path}\n")
+    return "".join(lines)
+
+
+def tree_digest(tree: dict[str, str]) -> str:
+    """The revision of a tree: sha256 of its MANIFEST text."""
+    manifest = tree.get(MANIFEST)
+    if manifest is None:
+        manifest = manifest_text(tree)
+    return hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    """{relative path: sha256} from a MANIFEST; raises ValueError on any malformed line."""
+    entries: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _MANIFEST_LINE.match(line)
+        if not match or ".." in match.group(2).split("/") or match.group(2).startswith("/"):
+            raise ValueError(f"MANIFEST line {number} is malformed: {line[:120]!r}")
+        digest, path = match.groups()
+        if path in entries:
+            raise ValueError(f"MANIFEST lists {path} twice")
+        entries[path] = digest
+    return entries
+
+
+def tree_diff(old: dict[str, str], new: dict[str, str], *, old_label: str = "a", new_label: str = "b") -> str:
+    """Unified diff of two trees, file by file, in path order (MANIFEST last)."""
+    paths = sorted(set(old) | set(new), key=lambda p: (p == MANIFEST, p))
+    chunks: list[str] = []
+    for path in paths:
+        a, b = old.get(path), new.get(path)
+        if a == b:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                (a or "").splitlines(keepends=True),
+                (b or "").splitlines(keepends=True),
+                fromfile=f"{old_label}/{path}" if a is not None else "/dev/null",
+                tofile=f"{new_label}/{path}" if b is not None else "/dev/null",
+            )
+        )
+        if chunks and not chunks[-1].endswith("\n"):
+            chunks[-1] += "\n"
+    return "".join(chunks)
+
+
+def capped_lines(diff: str, *, limit: int, label: str) -> list[str]:
+    """A diff as lines for a page, cut at `limit` lines with a note saying so."""
+    lines = diff.splitlines()
+    if len(lines) > limit:
+        return [*lines[:limit], f"… diff of {label} cut at {limit} lines"]
+    return lines
+
+
+def node_ports(server_names: Iterable[str], base: int) -> dict[str, int]:
+    """Each Zope server's node-vhost port: `base` + its index among ALL servers by name, so that adding
+    a server to or removing it from a balancer never moves another node. Ports above 65535 are left out
+    (the renderer refuses such a tree)."""
+    return {name: base + index for index, name in enumerate(sorted(server_names))}
+
+
+def node_member_url(node_address: str, port: int) -> str:
+    """A node-vhosts member's worker URL on a front-end (as the renderer writes it)."""
+    host = f"[{node_address}]" if ":" in node_address else node_address
+    return f"http://{host}:{port}"

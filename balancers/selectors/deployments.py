@@ -1,0 +1,141 @@
+"""Reads of deployments and of what a deployment would change: per-host progress, the diff of each host's
+tree against its previous one, and the pending changes of every front-end (read from the hosts in parallel)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypedDict
+
+from django.conf import settings
+
+from balancers.choices import HostStage, HostStatus
+from balancers.deploy.checks import frontend_pending_diff
+from balancers.deploy.runner import render_for
+from balancers.manifest import capped_lines, tree_diff
+from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
+from balancers.snapshot import load_snapshot
+
+DIFF_MAX_LINES = 3000
+STAGE_ORDER = [s.value for s in HostStage]
+FINISHED_HOST = {HostStatus.SUCCEEDED, HostStatus.UNCHANGED, HostStatus.FAILED, HostStatus.ROLLED_BACK}
+
+
+class HostDiff(TypedDict):
+    frontend: str
+    first: bool  # no earlier tree to compare with
+    same: bool
+    lines: list[str]
+
+
+class PendingChange(TypedDict):
+    frontend: str
+    error: str
+    lines: list[str]
+    same: bool
+
+
+def host_progress(host: DeploymentHost) -> list[tuple[str, str]]:
+    """(stage label, 'done' | 'current' | '') for the progress display of one host."""
+    shown = [s for s in HostStage if s not in (HostStage.QUEUED, HostStage.RESTORE)]
+    try:
+        reached = STAGE_ORDER.index(host.stage)
+    except ValueError:
+        reached = 0
+    finished = host.status in FINISHED_HOST
+    out = []
+    for stage in shown:
+        index = STAGE_ORDER.index(stage.value)
+        if index < reached or (finished and index == reached):
+            out.append((stage.label, "done"))
+        elif index == reached:
+            out.append((stage.label, "current"))
+        else:
+            out.append((stage.label, ""))
+    return out
+
+
+def deployment_hosts(deployment: Deployment) -> list[DeploymentHost]:
+    """The deployment's host rows by front-end name, each with `progress` (host_progress)."""
+    hosts = list(deployment.hosts.order_by("frontend_name"))
+    for host in hosts:
+        host.progress = host_progress(host)
+    return hosts
+
+
+def deployment_diffs(deployment: Deployment) -> list[HostDiff]:
+    """Per host: the diff of its tree against the tree of that host's previous successful deployment."""
+    hosts = list(
+        deployment.hosts.filter(tree__isnull=False).order_by("frontend_name").values("frontend_name", "tree_id")
+    )
+    if not hosts:
+        return []
+    names = [h["frontend_name"] for h in hosts]
+    previous: dict[str, int] = {}
+    for name, tree_id in (
+        DeploymentHost.objects.filter(
+            deployment_id__lt=deployment.pk,
+            frontend_name__in=names,
+            tree__isnull=False,
+            status__in=[HostStatus.SUCCEEDED, HostStatus.UNCHANGED],
+        )
+        .order_by("frontend_name", "-deployment_id")
+        .values_list("frontend_name", "tree_id")
+    ):
+        previous.setdefault(name, tree_id)
+    tree_ids = {h["tree_id"] for h in hosts} | set(previous.values())
+    trees = {t.pk: t.files for t in ConfigTree.objects.filter(pk__in=tree_ids)}
+    diffs: list[HostDiff] = []
+    for host in hosts:
+        name = host["frontend_name"]
+        old_id = previous.get(name)
+        diff = tree_diff(trees.get(old_id) or {}, trees.get(host["tree_id"]) or {})
+        diffs.append(
+            {
+                "frontend": name,
+                "first": old_id is None,
+                "same": old_id == host["tree_id"],
+                "lines": capped_lines(diff, limit=DIFF_MAX_LINES, label=name),
+            }
+        )
+    return diffs
+
+
+def deployment_diff(a: Deployment, b: Deployment) -> str:
+    """Unified diff between the trees two deployments pushed, per front-end."""
+    trees_a = {h.frontend_name: h.tree.files for h in a.hosts.select_related("tree") if h.tree_id}
+    trees_b = {h.frontend_name: h.tree.files for h in b.hosts.select_related("tree") if h.tree_id}
+    out = []
+    for name in sorted(set(trees_a) | set(trees_b)):
+        diff = tree_diff(
+            trees_a.get(name, {}), trees_b.get(name, {}), old_label=f"#{a.pk}/{name}", new_label=f"#{b.pk}/{name}"
+        )
+        if diff:
+            out.append(diff)
+    return "".join(out)
+
+
+def _pending_one(frontend: FrontEnd, tree: dict[str, str]) -> PendingChange:
+    entry: PendingChange = {"frontend": frontend.name, "error": "", "lines": [], "same": False}
+    try:
+        diff = frontend_pending_diff(frontend, tree=tree)
+    except Exception as exc:  # noqa: BLE001 - an unreachable host must not hide the others
+        entry["error"] = str(getattr(exc, "message", "") or exc)
+    else:
+        entry["lines"] = capped_lines(diff, limit=DIFF_MAX_LINES, label=frontend.name)
+        entry["same"] = not diff
+    return entry
+
+
+def pending_changes() -> list[PendingChange]:
+    """Per enabled front-end, what 'Deploy now' would change (a diff against the live files read from the
+    host). Trees are rendered from one snapshot here; the hosts are then read in parallel (no database
+    work in the threads), so a page waits for the slowest host, not the sum. A host that cannot be read
+    shows its error instead of a diff."""
+    frontends = list(FrontEnd.objects.filter(enabled=True).order_by("name"))
+    if not frontends:
+        return []
+    snapshot = load_snapshot()
+    trees = [render_for(f, snapshot) for f in frontends]
+    workers = min(len(frontends), settings.HOSTPANEL_DEPLOY_PARALLELISM)
+    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="pending") as pool:
+        return list(pool.map(_pending_one, frontends, trees))

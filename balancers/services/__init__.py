@@ -1,0 +1,70 @@
+"""All writes to Zope servers, front-ends, balancers, members and deployments: validated, audited, and
+followed by the deployment that carries them to the front-ends. Every door (web, API, admin, commands)
+calls these; `inventory` (CRUD), `members` (the one live member-change service), `deployments`
+(automatic, manual and rollback deployments)."""
+
+from balancers.services.deployments import (
+    config_changed,
+    deployment_enqueue,
+    deployment_rollback,
+    deployment_start,
+    request_automatic_deployment,
+)
+from balancers.services.inventory import (
+    BALANCER_FIELDS,
+    FRONTEND_FIELDS,
+    MEMBER_FIELDS,
+    ZOPE_SERVER_FIELDS,
+    balancer_create,
+    balancer_delete,
+    balancer_update,
+    frontend_create,
+    frontend_delete,
+    frontend_update,
+    member_create,
+    member_delete,
+    member_update,
+    zope_server_create,
+    zope_server_delete,
+    zope_server_update,
+)
+from balancers.services.members import (
+    LIVE_MEMBER_FIELDS,
+    MemberChangeResult,
+    member_change,
+    member_is_usable,
+    member_set_flags,
+    member_worker_urls,
+    parse_member_change,
+)
+
+__all__ = [
+    "BALANCER_FIELDS",
+    "FRONTEND_FIELDS",
+    "LIVE_MEMBER_FIELDS",
+    "MEMBER_FIELDS",
+    "ZOPE_SERVER_FIELDS",
+    "MemberChangeResult",
+    "balancer_create",
+    "balancer_delete",
+    "balancer_update",
+    "config_changed",
+    "deployment_enqueue",
+    "deployment_rollback",
+    "deployment_start",
+    "frontend_create",
+    "frontend_delete",
+    "frontend_update",
+    "member_change",
+    "member_create",
+    "member_delete",
+    "member_is_usable",
+    "member_set_flags",
+    "member_update",
+    "member_worker_urls",
+    "parse_member_change",
+    "request_automatic_deployment",
+    "zope_server_create",
+    "zope_server_delete",
+    "zope_server_update",
+]

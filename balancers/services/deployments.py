@@ -1,0 +1,125 @@
+"""Writes that start deployments: the automatic one every config change asks for (coalesced), manual
+deploys and rollbacks. Each is a `Deployment` row handed to the task queue when the transaction commits;
+the worker (balancers.tasks.run_deployment -> balancers.deploy.runner) does the rest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+
+from balancers.choices import DeploymentStatus, DeploymentTrigger
+from balancers.deploy.runner import host_rows_create
+from balancers.models import Deployment, DeploymentHost, FrontEnd
+from balancers.tasks import run_deployment
+from hostpanel import audit
+from hostpanel.audit import Actor
+
+log = logging.getLogger(__name__)
+
+
+def config_changed(*, actor: Actor) -> Deployment | None:
+    """Called by every service whose change affects the rendered Apache config, inside its
+    transaction. Returns the automatic deployment that will carry the change, or None when
+    automatic deploy is off (HOSTPANEL_AUTO_DEPLOY)."""
+    if not settings.HOSTPANEL_AUTO_DEPLOY:
+        return None
+    return request_automatic_deployment(actor=actor)
+
+
+def deployment_enqueue(deployment_id: int) -> None:
+    """Hand the deployment to the task backend. Runs on commit with robust=True: a queue that is down
+    must not turn the user's saved change into an error; the deployment stays visible as queued."""
+    try:
+        run_deployment.enqueue(deployment_id)
+    except Exception:
+        log.exception("could not enqueue deployment #%s; it stays queued", deployment_id)
+        Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(
+            message="Could not be handed to the task queue; start a deployment again once the worker's queue is up."
+        )
+
+
+def request_automatic_deployment(*, actor: Actor) -> Deployment:
+    """The config_changed hook: called inside the changing service's transaction. Reuses a still-queued
+    automatic deployment (coalescing), else creates one and enqueues it when the transaction commits.
+
+    The queued row is locked (select_for_update) until the caller commits, so a worker cannot claim it
+    — and render — before this change is visible; the worker renders the state current when it runs."""
+    with transaction.atomic():  # a savepoint inside the caller's transaction; a transaction of its own otherwise
+        queued = (
+            Deployment.objects.select_for_update()
+            .filter(status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if queued is not None:
+            return queued
+        deployment = Deployment.objects.create(
+            status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC, actor=str(actor)[:150]
+        )
+        transaction.on_commit(lambda: deployment_enqueue(deployment.pk), robust=True)
+        return deployment
+
+
+@transaction.atomic
+def deployment_start(
+    *,
+    actor: Actor,
+    trigger: str = DeploymentTrigger.MANUAL,
+    frontends: Iterable[FrontEnd] | None = None,
+    enqueue: bool = True,
+) -> Deployment:
+    """Queue a deployment of the current configuration to the given (default: every enabled) front-end.
+    enqueue=False leaves it to the caller to run deployment_execute() (manage.py deploy, in the foreground)."""
+    deployment = Deployment.objects.create(status=DeploymentStatus.QUEUED, trigger=trigger, actor=str(actor)[:150])
+    if frontends is not None:
+        chosen = list(frontends)
+        if not chosen:
+            raise ValueError("no front-end to deploy to")
+        host_rows_create(deployment, chosen)
+    names = sorted(h.frontend_name for h in deployment.hosts.all()) or ["every enabled front-end"]
+    audit.record(
+        actor,
+        "deployment.start",
+        deployment,
+        key=f"deployment #{deployment.pk}",
+        before=None,
+        after={"trigger": trigger, "frontends": names},
+    )
+    if enqueue:
+        transaction.on_commit(lambda: deployment_enqueue(deployment.pk), robust=True)
+    return deployment
+
+
+@transaction.atomic
+def deployment_rollback(deployment: Deployment, *, actor: Actor) -> Deployment:
+    """Queue a redeploy of exactly the trees an earlier deployment pushed, host by host."""
+    hosts = [h for h in deployment.hosts.select_related("frontend") if h.tree_id and h.frontend_id]
+    if not hosts:
+        raise ValueError(f"deployment #{deployment.pk} has no stored tree to roll back to")
+    rollback = Deployment.objects.create(
+        status=DeploymentStatus.QUEUED,
+        trigger=DeploymentTrigger.ROLLBACK,
+        actor=str(actor)[:150],
+        rollback_of=deployment,
+        revision=deployment.revision,
+        message=f"Rollback to deployment #{deployment.pk}",
+    )
+    DeploymentHost.objects.bulk_create(
+        [
+            DeploymentHost(deployment=rollback, frontend=h.frontend, frontend_name=h.frontend_name, tree_id=h.tree_id)
+            for h in hosts
+        ]
+    )
+    audit.record(
+        actor,
+        "deployment.rollback",
+        rollback,
+        key=f"deployment #{rollback.pk}",
+        before=None,
+        after={"rollback_of": deployment.pk, "frontends": sorted(h.frontend_name for h in hosts)},
+    )
+    transaction.on_commit(lambda: deployment_enqueue(rollback.pk), robust=True)
+    return rollback

@@ -1,0 +1,164 @@
+"""Writes to Zope servers, front-ends, balancers and members. Every door (web, API, admin, commands)
+calls these: they validate with full_clean(), audit, and report config changes (config_changed) so the
+change reaches the front-ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
+from balancers.services.deployments import config_changed
+from hostpanel import audit
+from hostpanel.audit import Actor
+from hostpanel.services import apply_fields, delete_audited, save_validated
+
+ZOPE_SERVER_FIELDS = ("name", "host", "port", "description")
+FRONTEND_FIELDS = (
+    "name",
+    "address",
+    "transport",
+    "ssh_port",
+    "ssh_user",
+    "ssh_host_key",
+    "config_dir",
+    "configtest_command",
+    "reload_command",
+    "balancer_manager_url",
+    "manager_username",
+    "manager_password",
+    "health_url",
+    "http_listen",
+    "node_address",
+    "node_port_base",
+    "enabled",
+    "description",
+)
+BALANCER_FIELDS = (
+    "name",
+    "description",
+    "lbmethod",
+    "sticky_cookie",
+    "cookie_ttl",
+    "nofailover",
+    "maxattempts",
+    "timeout",
+    "error_document",
+    "render_mode",
+)
+MEMBER_FIELDS = (
+    "lbset",
+    "loadfactor",
+    "min",
+    "max",
+    "smax",
+    "timeout",
+    "retry",
+    "hot_standby",
+    "drain",
+    "disabled",
+)
+
+
+def _changed(instance: Any, actor: Actor) -> Any:
+    instance.deployment = config_changed(actor=actor)
+    return instance
+
+
+# --- Zope servers ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def zope_server_create(*, actor: Actor, **fields: Any) -> ZopeServer:
+    server = ZopeServer()
+    apply_fields(server, fields, ZOPE_SERVER_FIELDS)
+    save_validated(server, actor=actor, action="zope_server.create")
+    return server
+
+
+@transaction.atomic
+def zope_server_update(server: ZopeServer, *, actor: Actor, **fields: Any) -> ZopeServer:
+    before = audit.snapshot(server)
+    apply_fields(server, fields, ZOPE_SERVER_FIELDS)
+    save_validated(server, actor=actor, action="zope_server.update", before=before)
+    return _changed(server, actor) if server.memberships.exists() else server
+
+
+@transaction.atomic
+def zope_server_delete(server: ZopeServer, *, actor: Actor) -> None:
+    delete_audited(server, actor=actor, action="zope_server.delete")
+
+
+# --- front-ends ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
+    frontend = FrontEnd()
+    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    save_validated(frontend, actor=actor, action="frontend.create")
+    return _changed(frontend, actor) if frontend.enabled else frontend
+
+
+@transaction.atomic
+def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> FrontEnd:
+    before = audit.snapshot(frontend)
+    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    save_validated(frontend, actor=actor, action="frontend.update", before=before)
+    return _changed(frontend, actor)
+
+
+@transaction.atomic
+def frontend_delete(frontend: FrontEnd, *, actor: Actor) -> None:
+    delete_audited(frontend, actor=actor, action="frontend.delete")
+
+
+# --- balancers ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def balancer_create(*, actor: Actor, **fields: Any) -> Balancer:
+    balancer = Balancer()
+    apply_fields(balancer, fields, BALANCER_FIELDS)
+    save_validated(balancer, actor=actor, action="balancer.create")
+    return _changed(balancer, actor)
+
+
+@transaction.atomic
+def balancer_update(balancer: Balancer, *, actor: Actor, **fields: Any) -> Balancer:
+    before = audit.snapshot(balancer)
+    apply_fields(balancer, fields, BALANCER_FIELDS)
+    save_validated(balancer, actor=actor, action="balancer.update", before=before)
+    return _changed(balancer, actor)
+
+
+@transaction.atomic
+def balancer_delete(balancer: Balancer, *, actor: Actor) -> Deployment | None:
+    delete_audited(balancer, actor=actor, action="balancer.delete")
+    return config_changed(actor=actor)
+
+
+# --- members --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_create(*, actor: Actor, balancer: Balancer, zope_server: ZopeServer, **fields: Any) -> BalancerMember:
+    member = BalancerMember(balancer=balancer, zope_server=zope_server)
+    apply_fields(member, fields, MEMBER_FIELDS)
+    save_validated(member, actor=actor, action="member.create")
+    return _changed(member, actor)
+
+
+@transaction.atomic
+def member_update(member: BalancerMember, *, actor: Actor, **fields: Any) -> BalancerMember:
+    before = audit.snapshot(member)
+    apply_fields(member, fields, MEMBER_FIELDS)
+    save_validated(member, actor=actor, action="member.update", before=before)
+    return _changed(member, actor)
+
+
+@transaction.atomic
+def member_delete(member: BalancerMember, *, actor: Actor) -> Deployment | None:
+    delete_audited(member, actor=actor, action="member.delete")
+    return config_changed(actor=actor)

@@ -1,0 +1,394 @@
+"""The one HTTP client of the panel: balancer-manager reads and live member changes, and the plain
+"does this URL answer" checks used after a deploy and by the connection test (apache-facts.md §4).
+
+* **fetch** (`fetch_manager`, `fetch_all`): GET `<url>?xml=1` with the mandatory `Referer`, optional basic
+  auth, a total deadline per host and a response size limit; many front-ends concurrently, so a page waits
+  for the slowest host's timeout, never the sum. A host's failure becomes a `FrontEndLive` with a state
+  (ok / down / timeout / refused / html / junk / unconfigured) and a human reason — nothing here raises.
+* **change** (`apply_member_change`): read the nonce, POST the form body with the Referer, and read the state
+  back, because Apache answers 200 even when it ignored the request (wrong nonce, missing Referer).
+* **answers** (`url_answers`, `wait_until_answers`): a health or manager URL answers below 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from django.conf import settings
+
+from balancers.status.parse import (
+    MAX_RESPONSE_BYTES,
+    USER_AGENT,
+    BalancerStatus,
+    FrontEndLive,
+    HostState,
+    MemberStatus,
+    StatusError,
+    find_worker,
+    nonces_from_html,
+    parse_manager_xml,
+)
+
+# --- fetching ------------------------------------------------------------------------------------
+
+
+def status_timeout() -> float:
+    return float(getattr(settings, "HOSTPANEL_STATUS_TIMEOUT", 2.0))
+
+
+@dataclass(frozen=True)
+class ManagerEndpoint:
+    """Where and how to reach one front-end's balancer-manager (a plain value, safe to hand to a thread)."""
+
+    frontend_id: int | None
+    frontend_name: str
+    url: str
+    username: str = ""
+    password: str = ""
+
+    @classmethod
+    def of(cls, frontend: Any) -> ManagerEndpoint:
+        return cls(
+            frontend_id=frontend.pk,
+            frontend_name=frontend.name,
+            url=frontend.balancer_manager_url,
+            username=frontend.manager_username,
+            password=frontend.manager_password,
+        )
+
+
+def _request(
+    endpoint: ManagerEndpoint,
+    method: str,
+    *,
+    query: str = "",
+    body: bytes | None = None,
+    timeout: float,
+    max_bytes: int | None = None,
+) -> bytes:
+    """One HTTP request to the manager within `timeout` seconds in total; raises StatusError."""
+    max_bytes = MAX_RESPONSE_BYTES if max_bytes is None else max_bytes
+    deadline = time.monotonic() + timeout
+    parts = urllib.parse.urlsplit(endpoint.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StatusError(HostState.UNCONFIGURED, f"not an http(s) URL: {endpoint.url[:100]!r}")
+    path = (parts.path or "/") + (f"?{query}" if query else "")
+    headers = {"Referer": endpoint.url, "User-Agent": USER_AGENT, "Accept": "application/xml, text/xml, */*"}
+    if endpoint.username or endpoint.password:
+        token = base64.b64encode(f"{endpoint.username}:{endpoint.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.connect()
+
+        def remaining() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            return left
+
+        # every step gets only what is left of the one deadline (connect + send + headers + body)
+        conn.sock.settimeout(remaining())
+        conn.request(method, path, body=body, headers=headers)
+        conn.sock.settimeout(remaining())
+        response = conn.getresponse()
+        if response.status != 200:
+            hint = " (check the manager user name and password)" if response.status == 401 else ""
+            raise StatusError(HostState.DOWN, f"HTTP {response.status} {response.reason}{hint}")
+        length = response.getheader("Content-Length")
+        if length and length.isdigit() and int(length) > max_bytes:
+            raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = remaining()
+            if conn.sock is not None:
+                conn.sock.settimeout(left)
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except StatusError:
+        raise
+    except ConnectionRefusedError:
+        raise StatusError(HostState.REFUSED, f"connection refused by {parts.netloc}") from None
+    except TimeoutError:
+        raise StatusError(HostState.TIMEOUT, f"no answer from {parts.netloc} within {timeout:g} s") from None
+    except ssl.SSLError as exc:
+        raise StatusError(HostState.DOWN, f"TLS error: {exc}") from None
+    except socket.gaierror as exc:
+        raise StatusError(HostState.DOWN, f"cannot resolve {parts.hostname}: {exc.strerror}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise StatusError(HostState.DOWN, f"{type(exc).__name__}: {exc}"[:200]) from None
+    finally:
+        conn.close()
+
+
+def fetch_manager(endpoint: ManagerEndpoint, *, timeout: float | None = None) -> FrontEndLive:
+    """The parsed state of one front-end, or its failure; never raises."""
+    timeout = status_timeout() if timeout is None else timeout
+    started = time.monotonic()
+    result = FrontEndLive(endpoint.frontend_id, endpoint.frontend_name, endpoint.url, HostState.OK)
+    try:
+        if not endpoint.url:
+            raise StatusError(HostState.UNCONFIGURED, "no balancer-manager URL is set for this front-end")
+        data = _request(endpoint, "GET", query="xml=1", timeout=timeout)
+        result.balancers = parse_manager_xml(data)
+        if any(not b.nonce for b in result.balancers):
+            result.balancers = _with_html_nonces(endpoint, result.balancers, deadline=started + timeout)
+    except StatusError as exc:
+        result.state, result.reason = exc.state, exc.reason
+    except Exception as exc:  # noqa: BLE001 - a dashboard must show the host, not crash
+        result.state, result.reason = HostState.JUNK, f"unexpected {type(exc).__name__}: {exc}"[:200]
+    result.duration = time.monotonic() - started
+    return result
+
+
+def _with_html_nonces(
+    endpoint: ManagerEndpoint, balancers: tuple[BalancerStatus, ...], *, deadline: float
+) -> tuple[BalancerStatus, ...]:
+    """Older 2.4 builds have no <httpd:nonce>: take it from the HTML page's links."""
+    remaining = max(deadline - time.monotonic(), 0.1)
+    html = _request(endpoint, "GET", timeout=remaining).decode("utf-8", "replace")
+    nonces = nonces_from_html(html)
+    return tuple(b if b.nonce else _replace(b, nonce=nonces.get(b.name, "")) for b in balancers)
+
+
+def _replace(balancer: BalancerStatus, **changes: Any) -> BalancerStatus:
+    return replace(balancer, **changes)
+
+
+def fetch_all(endpoints: Sequence[ManagerEndpoint], *, timeout: float | None = None) -> list[FrontEndLive]:
+    """All front-ends concurrently, in the given order. The whole call takes about the slowest host's
+    timeout: a thread that overruns its own deadline is reported as a timeout and abandoned."""
+    timeout = status_timeout() if timeout is None else timeout
+    if not endpoints:
+        return []
+    results: list[FrontEndLive | None] = [None] * len(endpoints)
+
+    def run(index: int, endpoint: ManagerEndpoint) -> None:
+        results[index] = fetch_manager(endpoint, timeout=timeout)
+
+    threads = [
+        threading.Thread(target=run, args=(i, e), name=f"status-{e.frontend_name}", daemon=True)
+        for i, e in enumerate(endpoints)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout + 0.5  # each host's fetch (+ HTML nonce fallback) keeps to one timeout
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0))
+    return [
+        r
+        if r is not None
+        else FrontEndLive(e.frontend_id, e.frontend_name, e.url, HostState.TIMEOUT, f"no answer within {timeout:g} s")
+        for r, e in zip(results, endpoints, strict=True)
+    ]
+
+
+# --- live changes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """Flags to set on a worker; None leaves a flag as it is."""
+
+    hot_standby: bool | None = None
+    drain: bool | None = None
+    disabled: bool | None = None
+    loadfactor: int | None = None
+    lbset: int | None = None
+
+    def form(self) -> dict[str, str]:
+        fields: dict[str, str] = {}
+        for flag, value in (("H", self.hot_standby), ("N", self.drain), ("D", self.disabled)):
+            if value is not None:
+                fields[f"w_status_{flag}"] = "1" if value else "0"
+        if self.loadfactor is not None:
+            fields["w_lf"] = str(self.loadfactor)
+        if self.lbset is not None:
+            fields["w_ls"] = str(self.lbset)
+        return fields
+
+    def mismatches(self, member: MemberStatus) -> list[str]:
+        """What the live worker does not (yet) show of this change."""
+        wrong = []
+        for name in ("hot_standby", "drain", "disabled"):
+            wanted = getattr(self, name)
+            if wanted is not None and getattr(member.flags, name) != wanted:
+                wrong.append(f"{name.replace('_', ' ')} is {'on' if not wanted else 'off'}")
+        if self.loadfactor is not None and abs(member.loadfactor - self.loadfactor) > 0.001:
+            wrong.append(f"loadfactor is {member.loadfactor:g}")
+        if self.lbset is not None and member.lbset != self.lbset:
+            wrong.append(f"lbset is {member.lbset}")
+        return wrong
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """One front-end's outcome of a live change."""
+
+    frontend_id: int | None
+    frontend_name: str
+    applied: bool
+    reason: str = ""
+    live_status: str = ""
+    worker_url: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    # the names the panel's generic result list reads (hostpanel.templatetags.panel.result_items)
+    @property
+    def name(self) -> str:
+        return self.frontend_name
+
+    @property
+    def ok(self) -> bool:
+        return self.applied
+
+    @property
+    def detail(self) -> str:
+        return f"{self.reason} ({self.live_status})" if self.applied and self.live_status else self.reason
+
+
+def apply_member_change(
+    endpoint: ManagerEndpoint,
+    *,
+    balancer: str,
+    worker_urls: Sequence[str],
+    route: str,
+    change: MemberChange,
+    timeout: float | None = None,
+    attempts: int = 2,
+) -> ApplyResult:
+    """Read the nonce, POST the change, read it back. A second attempt covers a graceful reload that
+    changed the nonce in between. Never raises."""
+    timeout = status_timeout() if timeout is None else timeout
+
+    def failed(reason: str, worker: MemberStatus | None = None) -> ApplyResult:
+        return ApplyResult(
+            endpoint.frontend_id,
+            endpoint.frontend_name,
+            False,
+            reason,
+            worker.status.strip() if worker else "",
+            worker.url if worker else "",
+        )
+
+    reason = ""
+    worker: MemberStatus | None = None
+    for _attempt in range(attempts):
+        host = fetch_manager(endpoint, timeout=timeout)
+        if not host.ok:
+            return failed(f"{host.state}: {host.reason}")
+        live = host.balancer(balancer)
+        if live is None:
+            return failed(f"balancer {balancer!r} is not on this front-end (not deployed yet?)")
+        worker = find_worker(live, urls=worker_urls, route=route)
+        if worker is None:
+            return failed(f"member {route or worker_urls[0]!r} is not in balancer {balancer!r} on this front-end")
+        if not live.nonce:
+            return failed("no nonce in the XML nor in the HTML page")
+        body = urllib.parse.urlencode({"b": balancer, "w": worker.url, "nonce": live.nonce, **change.form()})
+        try:
+            _request(endpoint, "POST", body=body.encode(), timeout=timeout)
+        except StatusError as exc:
+            return failed(f"{exc.state}: {exc.reason}", worker)
+        check = fetch_manager(endpoint, timeout=timeout)
+        if not check.ok:
+            return failed(f"sent, but the read-back failed: {check.state}: {check.reason}", worker)
+        after_balancer = check.balancer(balancer)
+        after = find_worker(after_balancer, urls=[worker.url], route=route) if after_balancer else None
+        if after is None:
+            return failed("the member vanished while it was being changed", worker)
+        wrong = change.mismatches(after)
+        if not wrong:
+            return ApplyResult(
+                endpoint.frontend_id, endpoint.frontend_name, True, "applied", after.status.strip(), after.url
+            )
+        worker = after
+        reason = "Apache answered but ignored the change (" + ", ".join(wrong) + ")"
+    return failed(reason, worker)
+
+
+def apply_member_change_all(
+    endpoints: Sequence[ManagerEndpoint],
+    *,
+    balancer: str,
+    worker_urls_by_frontend: dict[int | None, list[str]],
+    route: str,
+    change: MemberChange,
+    timeout: float | None = None,
+) -> list[ApplyResult]:
+    """apply_member_change on every front-end concurrently; bounded by the slowest host."""
+    if not endpoints:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(endpoints), 16), thread_name_prefix="bm-apply") as pool:
+        futures = [
+            pool.submit(
+                apply_member_change,
+                e,
+                balancer=balancer,
+                worker_urls=worker_urls_by_frontend.get(e.frontend_id, []),
+                route=route,
+                change=change,
+                timeout=timeout,
+            )
+            for e in endpoints
+        ]
+        return [f.result() for f in futures]
+
+
+# --- does a URL answer ---------------------------------------------------------------------------
+
+
+def url_answers(url: str, *, timeout: float = 2.0) -> tuple[bool, str]:
+    """True when an HTTP server answers the URL with a status below 500."""
+    if not url.startswith(("http://", "https://")):
+        return False, "not an http(s) URL"
+    headers = {"Referer": url, "User-Agent": "HostPanel-deploy-verify"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) only, checked above
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - validated http(s) URL
+            return response.status < 500, f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return False, str(getattr(exc, "reason", exc))
+
+
+def wait_until_answers(url: str, seconds: float) -> tuple[bool, str]:
+    """Wait (bounded) until the URL answers. During a graceful restart Apache keeps its listening
+    sockets but accepts nothing until the new children run — seconds for thousands of vhosts — so
+    one request may wait for the whole remaining window rather than time out early."""
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        ok, detail = url_answers(url, timeout=max(0.2, remaining))
+        if ok or time.monotonic() >= deadline:
+            return ok, detail
+        time.sleep(0.1)
