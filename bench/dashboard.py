@@ -43,6 +43,7 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment  # n
 from balancers import services  # noqa: E402
 from balancers.models import Balancer, FrontEnd, ZopeServer  # noqa: E402
 from hostpanel.audit import Actor  # noqa: E402
+from sites.models import Site  # noqa: E402
 
 XML = (ROOT / "tests" / "fixtures" / "balancer-manager-2.4.71.xml").read_bytes()
 
@@ -118,8 +119,6 @@ def main() -> None:
     user = get_user_model().objects.create_superuser("bench", "bench@example.invalid", "bench-pw")
     client = Client()
     client.force_login(user)
-    from sites.models import Site  # noqa: PLC0415
-
     print(
         f"{Site.objects.count()} sites, {Balancer.objects.count()} balancers, {FrontEnd.objects.count()} front-ends; "
         f"status timeout {args.timeout:g} s; {args.rounds} rounds, median / max server time"

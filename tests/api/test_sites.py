@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from balancers.models import Deployment
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import Site
@@ -74,8 +75,6 @@ def test_the_billing_lifecycle_create_read_suspend_unsuspend_delete(demo, client
 
 
 def test_a_write_reports_the_deployment_it_triggered(demo, billing, monkeypatch, settings):
-    from balancers.models import Deployment
-
     settings.HOSTPANEL_AUTO_DEPLOY = True
     made = []
 

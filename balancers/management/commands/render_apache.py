@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers import apachectl
+from balancers.dev import apache as apachectl
 from balancers.render import MANIFEST, UnsafeValue, parse_manifest, render_tree, tree_digest
 from balancers.snapshot import FrontEndRecord, load_snapshot
 
