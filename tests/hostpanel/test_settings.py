@@ -121,6 +121,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.real
 def test_the_redis_cache_is_shared_through_the_real_redis(tmp_path):
     if not tcp_reachable("127.0.0.1", 6379):
         missing("Redis is not answering on 127.0.0.1:6379")

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from balancers import services as bs
-from balancers.models import FrontEnd
+from balancers.models import FrontEnd, ZopeServer
 from sites import services as ss
 from sites.models import Site
 
@@ -143,8 +143,11 @@ def test_it_rejects_a_hostile_zope_host(db, actor, host):
 
 
 def test_it_accepts_ipv4_ipv6_and_names_as_zope_hosts(db, actor):
-    for i, host in enumerate(["10.0.0.1", "::1", "zope1.internal"]):
-        bs.zope_server_create(actor=actor, name=f"z{i}", host=host, port=8080)
+    hosts = ["10.0.0.1", "::1", "zope1.internal"]
+    for i, host in enumerate(hosts):
+        server = bs.zope_server_create(actor=actor, name=f"z{i}", host=host, port=8080)
+        assert server.pk is not None and server.host == host
+    assert sorted(ZopeServer.objects.values_list("host", flat=True)) == sorted(hosts)
 
 
 @pytest.mark.parametrize("cookie", ["BALANCE=ID", "BALANCE;ID", "BALANCE ID", "BAL\nANCE", "", 'BAL"'])

@@ -79,7 +79,11 @@ def test_the_guard_is_per_balancer(demo, actor):
     silver_zope1 = BalancerMember.objects.get(balancer__name="silver", zope_server__name="zope1")
     services.member_set_flags(member(demo, "zope1"), actor=actor, disabled=True)
     services.member_set_flags(member(demo, "zope2"), actor=actor, disabled=True)
-    services.member_set_flags(silver_zope1, actor=actor, disabled=True)  # silver keeps zope2 and backup
+    result = services.member_set_flags(silver_zope1, actor=actor, disabled=True)  # silver keeps zope2 and backup
+    assert not result.forced  # bronze's state does not count against silver: no force needed
+    silver_zope1.refresh_from_db()
+    assert silver_zope1.disabled
+    assert member(demo, "zope1").disabled and member(demo, "zope2").disabled
 
 
 def test_it_reports_each_unreachable_front_end_with_a_reason(demo, actor, closed_port, silent_port, settings):
