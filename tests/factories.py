@@ -31,6 +31,17 @@ def make_local_frontend(tmp_path, name: str = "local1", **extra) -> FrontEnd:
     return balancer_services.frontend_create(actor=ACTOR, **fields)
 
 
+def add_manager_frontend(actor: Actor, name: str, url: str) -> FrontEnd:
+    """A local front-end known only by its balancer-manager URL (for status and live-toggle tests)."""
+    return balancer_services.frontend_create(
+        actor=actor, name=name, address="127.0.0.1", transport="local", balancer_manager_url=url
+    )
+
+
+def manager_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/balancer-manager"
+
+
 def reloads(tmp_path, name: str = "local1") -> int:
     """How many times the reload command of make_local_frontend(tmp_path, name) ran."""
     log = tmp_path / f"{name}.log"

@@ -316,20 +316,19 @@ class StandaloneApache:
         if not self.conf.exists():
             self.write_config()
         grant_traverse(self.config_dir)
-        before = self.generations()
-        proc = self._ctl("-k", "start")
-        if proc.returncode != 0:
-            raise ApacheError(f"apache2 -k start failed: {proc.stdout}{proc.stderr}\n{self.error_log()[-3000:]}")
-        self._wait(lambda: self.generations() > before, timeout, "start")
-        self.wait_until_answering(timeout=timeout)
+        self._new_generation("start", timeout)
         return self
 
     def graceful(self, timeout: float = 20) -> None:
+        self._new_generation("graceful", timeout)
+
+    def _new_generation(self, action: str, timeout: float) -> None:
+        """`apache2 -k action`, then wait until a new generation runs and every port answers."""
         before = self.generations()
-        proc = self._ctl("-k", "graceful")
+        proc = self._ctl("-k", action)
         if proc.returncode != 0:
-            raise ApacheError(f"apache2 -k graceful failed: {proc.stdout}{proc.stderr}")
-        self._wait(lambda: self.generations() > before, timeout, "graceful")
+            raise ApacheError(f"apache2 -k {action} failed: {proc.stdout}{proc.stderr}\n{self.error_log()[-3000:]}")
+        self._wait(lambda: self.generations() > before, timeout, action)
         self.wait_until_answering(timeout=timeout)
 
     def stop(self, timeout: float = 20) -> bool:

@@ -15,14 +15,10 @@ from django.utils import timezone
 from balancers import services, status
 from balancers.models import Balancer, BalancerMember, FrontEnd, StatusSample, ZopeServer
 from balancers.status_tasks import poll_once, poll_status
+from tests.factories import add_manager_frontend as add_frontend
+from tests.factories import manager_url
 from tests.samples import BILLION_LAUGHS
 from tests.samples import MANAGER_XML as XML
-
-
-def add_frontend(actor, name: str, url: str) -> FrontEnd:
-    return services.frontend_create(
-        actor=actor, name=name, address="127.0.0.1", transport="local", balancer_manager_url=url
-    )
 
 
 def test_the_dashboard_is_the_home_page_and_needs_a_staff_login(demo, client, django_user_model):
@@ -36,7 +32,7 @@ def test_it_shows_every_front_end_state_with_its_reason(demo, actor, operator_cl
     ok_url, _ = canned_server(body=XML)
     junk_url, _ = canned_server(body=BILLION_LAUGHS)
     add_frontend(actor, "fe-a", ok_url)
-    add_frontend(actor, "fe-b", f"http://127.0.0.1:{closed_port}/balancer-manager")
+    add_frontend(actor, "fe-b", manager_url(closed_port))
     add_frontend(actor, "fe-c", junk_url)
     response = operator_client.get("/")
     assert response.status_code == 200
@@ -63,7 +59,7 @@ def test_a_viewer_cannot_toggle(demo, viewer_client):
 
 
 def test_an_operator_toggles_and_sees_each_front_end_result(demo, actor, operator_client, closed_port):
-    add_frontend(actor, "fe-down", f"http://127.0.0.1:{closed_port}/balancer-manager")
+    add_frontend(actor, "fe-down", manager_url(closed_port))
     zope2 = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
     response = operator_client.post(f"/members/{zope2.pk}/flags/", {"drain": "1"}, follow=True)
     assert BalancerMember.objects.get(pk=zope2.pk).drain
@@ -110,7 +106,7 @@ def build(actor, canned_server, closed_port, *, sites: int, balancers: int, fron
     for i in range(FrontEnd.objects.count(), frontends):
         url, _ = canned_server(body=XML)
         if i == frontends - 1 and frontends > 1:
-            url = f"http://127.0.0.1:{closed_port}/balancer-manager"  # one unreachable
+            url = manager_url(closed_port)  # one unreachable
         add_frontend(actor, f"fe{i}", url)
     now = timezone.now()
     StatusSample.objects.bulk_create(
@@ -158,7 +154,7 @@ def test_status_overview_is_json_safe_and_carries_history(db, actor, canned_serv
 def test_polling_stores_one_sample_per_live_member_and_prunes_old_ones(demo, actor, canned_server, closed_port):
     ok_url, _ = canned_server(body=XML)
     add_frontend(actor, "fe-ok", ok_url)
-    add_frontend(actor, "fe-down", f"http://127.0.0.1:{closed_port}/balancer-manager")
+    add_frontend(actor, "fe-down", manager_url(closed_port))
     old = StatusSample.objects.create(
         frontend=FrontEnd.objects.get(name="fe-ok"),
         taken_at=timezone.now() - datetime.timedelta(days=1),

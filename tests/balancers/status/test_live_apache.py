@@ -20,6 +20,7 @@ from balancers.dev.net import free_port, free_port_block, http_get
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.render import render_tree
 from balancers.snapshot import load_snapshot
+from tests.factories import add_manager_frontend, manager_url
 
 pytestmark = pytest.mark.real
 
@@ -162,14 +163,8 @@ def test_an_unreachable_and_a_slow_front_end_are_reported_and_the_other_still_ap
     rig, actor, settings, closed_port, silent_port
 ):
     settings.HOSTPANEL_STATUS_TIMEOUT = 1.0
-    for name, port in (("fe2-down", closed_port), ("fe3-slow", silent_port)):
-        services.frontend_create(
-            actor=actor,
-            name=name,
-            address="127.0.0.1",
-            transport="local",
-            balancer_manager_url=f"http://127.0.0.1:{port}/balancer-manager",
-        )
+    add_manager_frontend(actor, "fe2-down", manager_url(closed_port))
+    add_manager_frontend(actor, "fe3-slow", manager_url(silent_port))
     started = time.monotonic()
     result = services.member_set_flags(member("zope2"), actor=actor, hot_standby=True)
     elapsed = time.monotonic() - started

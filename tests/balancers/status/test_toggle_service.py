@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from balancers import services
 from balancers.models import BalancerMember
 from hostpanel.models import AuditEntry
+from tests.factories import add_manager_frontend, manager_url
 
 
 def member(balancer, route):
@@ -88,14 +89,8 @@ def test_the_guard_is_per_balancer(demo, actor):
 
 def test_it_reports_each_unreachable_front_end_with_a_reason(demo, actor, closed_port, silent_port, settings):
     settings.HOSTPANEL_STATUS_TIMEOUT = 0.5
-    for name, port in (("fe-closed", closed_port), ("fe-silent", silent_port)):
-        services.frontend_create(
-            actor=actor,
-            name=name,
-            address="127.0.0.1",
-            transport="local",
-            balancer_manager_url=f"http://127.0.0.1:{port}/balancer-manager",
-        )
+    add_manager_frontend(actor, "fe-closed", manager_url(closed_port))
+    add_manager_frontend(actor, "fe-silent", manager_url(silent_port))
     result = services.member_set_flags(member(demo, "zope2"), actor=actor, drain=True)
     assert member(demo, "zope2").drain  # saved even though no front-end answered
     outcomes = {r.frontend_name: r for r in result.frontends}
