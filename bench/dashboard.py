@@ -29,20 +29,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostpanel.test_settings")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP}/bench.sqlite3")
 os.environ.setdefault("HOSTPANEL_VAR_DIR", TMP)
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, setup_test_environment
 
-from balancers import services  # noqa: E402
-from balancers.models import Balancer, FrontEnd, ZopeServer  # noqa: E402
-from hostpanel.audit import Actor  # noqa: E402
+from balancers import services
+from balancers.models import Balancer, FrontEnd, ZopeServer
+from hostpanel.audit import Actor
+from sites.models import Site
 
 XML = (ROOT / "tests" / "fixtures" / "balancer-manager-2.4.71.xml").read_bytes()
 
@@ -118,8 +119,6 @@ def main() -> None:
     user = get_user_model().objects.create_superuser("bench", "bench@example.invalid", "bench-pw")
     client = Client()
     client.force_login(user)
-    from sites.models import Site  # noqa: PLC0415
-
     print(
         f"{Site.objects.count()} sites, {Balancer.objects.count()} balancers, {FrontEnd.objects.count()} front-ends; "
         f"status timeout {args.timeout:g} s; {args.rounds} rounds, median / max server time"

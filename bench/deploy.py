@@ -21,6 +21,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+TMP = Path(tempfile.mkdtemp(prefix="hostpanel-bench-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP / 'bench.sqlite3'}")
+os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
+os.environ["HOSTPANEL_VAR_DIR"] = str(TMP / "var")
+os.environ["HOSTPANEL_TASKS_BACKEND"] = "immediate"  # the deploy runs when the change commits
+os.environ["HOSTPANEL_AUTO_DEPLOY"] = "0"
+
+import django
+
+django.setup()
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import setup_databases
+
+from balancers import services as balancer_services
+from balancers.dev.apache import StandaloneApache
+from balancers.dev.backends import Backend
+from balancers.models import Balancer, DeploymentHost, ZopeServer
+from balancers.services import deployment_start
+from sites import services as site_services
+from tests.factories import ACTOR
+from tests.harness.farm import make_client_key, make_host
 
 
 def main() -> None:
@@ -34,33 +58,12 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="hostpanel-bench-"))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp / 'bench.sqlite3'}")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
-    os.environ["HOSTPANEL_VAR_DIR"] = str(tmp / "var")
-    os.environ["HOSTPANEL_TASKS_BACKEND"] = "immediate"  # the deploy runs when the change commits
-    os.environ["HOSTPANEL_AUTO_DEPLOY"] = "0"
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
+    tmp = TMP
     if connection.vendor == "postgresql":
         print("PostgreSQL: using a fresh test database", file=sys.stderr)
-        from django.test.utils import setup_databases
-
         setup_databases(verbosity=0, interactive=False)
     else:
         call_command("migrate", verbosity=0)
-
-    from balancers.deploy import deployment_start
-    from balancers.models import Balancer, DeploymentHost, ZopeServer
-    from sites import services as site_services
-    from tests.deploy.farm import ACTOR, make_client_key, make_host
-    from tests.harness.apache import StandaloneApache
-    from tests.harness.backends import Backend
 
     started: list = []
     hosts = []
@@ -84,8 +87,6 @@ def main() -> None:
             for name in ("fe1", "fe2"):
                 hosts.append(make_host(tmp / name, name, key, apache_factory))
                 if args.signal_reload:
-                    from balancers import services as balancer_services
-
                     host = hosts[-1]
                     balancer_services.frontend_update(
                         host.frontend, actor=ACTOR, reload_command=f"kill -USR1 $(cat {host.apache.pid_file})"

@@ -20,6 +20,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+TMP = tempfile.TemporaryDirectory(prefix="hostpanel-bench-")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP.name}/bench.sqlite3")
+os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
+
+import django
+
+django.setup()
+
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from balancers.dev import apache
+from balancers.manifest import tree_digest
+from balancers.models import Balancer
+from balancers.render import render_tree
+from balancers.snapshot import FrontEndRecord, load_snapshot
+from sites.models import Site, SiteAlias
 
 
 def main() -> None:
@@ -29,26 +47,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    tmp = tempfile.TemporaryDirectory(prefix="hostpanel-bench-")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp.name}/bench.sqlite3")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from balancers import apachectl
-    from balancers.models import Balancer
-    from balancers.render import render_tree, tree_digest
-    from balancers.snapshot import FrontEndRecord, load_snapshot
-    from sites.models import Site, SiteAlias
-
     call_command("migrate", verbosity=0)
     call_command("seed_demo", sites=0, no_user=True, verbosity=0)
     frontend = FrontEndRecord(name="bench")
-    has_apache = apachectl.apache_binary() is not None and not args.no_apache
+    has_apache = apache.apache_binary() is not None and not args.no_apache
 
     print(f"database: {connection.vendor}; apache2 -t: {'yes' if has_apache else 'skipped'}")
     header = (
@@ -88,7 +90,7 @@ def main() -> None:
             size_bytes = sum(len(text.encode()) for text in tree.values())
             check = "-"
             if has_apache:
-                result = apachectl.check_rendered(
+                result = apache.check_rendered(
                     lambda config_dir, snap=snapshot: render_tree(
                         snap, dataclasses.replace(frontend, config_dir=config_dir)
                     ),
@@ -102,7 +104,7 @@ def main() -> None:
                 f"{total:>8.3f} {len(tree):>6} {size_bytes:>10} {check:>12}"
                 f"   (median total {median:.3f} s; setup {setup:.1f} s; revision {tree_digest(tree)[:12]})"
             )
-    tmp.cleanup()
+    TMP.cleanup()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostpanel.test_settings")
 
+import django
+
+django.setup()
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from balancers.models import Balancer
+from sites.models import Site, SiteAlias
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -24,26 +38,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     settings.DEBUG = False
     if connection.vendor == "postgresql":
         # a database of its own, so the benchmark never collides with a test run on the same server
         connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_ui_{os.getpid()}"
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        from django.contrib.auth import get_user_model
-        from django.test import Client
-
-        from balancers.models import Balancer
-        from sites.models import Site, SiteAlias
-
         call_command("seed_demo", sites=0, no_user=True, verbosity=0)
         balancers = list(Balancer.objects.all())
         t0 = time.perf_counter()

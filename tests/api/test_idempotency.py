@@ -7,7 +7,7 @@ import datetime
 
 from django.utils import timezone
 
-from api.models import IdempotencyRecord
+from api.models import ApiToken, IdempotencyRecord
 from hostpanel.models import AuditEntry
 from sites.models import Site
 
@@ -77,8 +77,6 @@ def test_a_replayed_suspend_does_not_suspend_again(demo, billing):
 
 
 def test_a_key_still_in_progress_is_a_409(demo, billing):
-    from api.models import ApiToken
-
     first = billing.post("/api/v1/sites/linux.co.uk/unsuspend/", HTTP_IDEMPOTENCY_KEY="busy")
     assert first.status_code == 200
     record = IdempotencyRecord.objects.get(key="busy")

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-from pathlib import Path
-
 import pytest
 
 from api import views
 from balancers import services as balancer_services
-from balancers.deploy import store_tree
+from balancers.deploy.runner import store_tree
+from balancers.dev.net import free_port
 from balancers.models import BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from balancers.selectors.overview import status_overview
 from balancers.services import MemberChangeResult
-from balancers.status import ApplyResult, status_overview
+from balancers.status.client import ApplyResult
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
-from tests.realparts import free_port
+from tests.samples import MANAGER_XML
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
@@ -157,7 +155,7 @@ def test_live_toggles_go_through_member_set_flags_and_report_each_front_end(demo
         outcome = ApplyResult(1, "fe1", True, "applied", "Init Drn Ok", "http://127.0.0.1:18102")
         return MemberChangeResult(member=saved, changed=flags, forced=force, deployment=None, frontends=[outcome])
 
-    monkeypatch.setattr(balancer_services, "member_set_flags", member_set_flags)
+    monkeypatch.setattr("balancers.services.members.member_set_flags", member_set_flags)
     member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
     response = operator.patch(
         f"/api/v1/members/{member.pk}/", {"drain": True, "loadfactor": 3, "timeout": 12}, format="json"
@@ -290,29 +288,11 @@ def test_starting_a_deployment_calls_deployment_start_and_answers_202(frontend, 
 
 
 @pytest.fixture
-def manager_answering_the_captured_xml():
+def manager_answering_the_captured_xml(canned_server):
     """A loopback HTTP server answering every GET with a balancer-manager 2.4.71 ?xml=1 capture
     (bronze: zope1 "Init Ok", zope2 "Init Err", a hot standby on another URL); stopped afterwards."""
-    body = (Path(__file__).parent.parent / "fixtures" / "balancer-manager-2.4.71.xml").read_bytes()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            self.send_response(200)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/balancer-manager"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    url, _server = canned_server(body=MANAGER_XML)
+    return url
 
 
 def test_the_status_is_the_dashboards_overview_of_intended_and_live_state(

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from balancers import services as balancer_services
 from balancers.models import BalancerMember, Deployment, DeploymentHost
 from hostpanel.audit import Actor
+from hostpanel.models import AuditEntry
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
@@ -133,7 +134,6 @@ def test_a_staff_session_write_needs_the_csrf_token(demo):
     token = client.cookies["csrftoken"].value
     accepted = client.post("/api/v1/sites/linux.co.uk/suspend/", {"reason": "x"}, format="json", HTTP_X_CSRFTOKEN=token)
     assert accepted.status_code == 200, accepted.json()
-    from hostpanel.models import AuditEntry
 
     assert AuditEntry.objects.filter(action="site.suspend").get().actor == "root"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.tasks import task_backends
 
 from api.services import api_token_create
 from balancers.services import frontend_create
@@ -22,7 +23,6 @@ ST = Path(sys.executable).with_name("st")
 def contained(monkeypatch):
     """Fuzzed front-ends get random addresses and directories: in this process (the live server),
     queued deployments are never run (dummy task backend) and nothing but loopback is reachable."""
-    from django.tasks import task_backends
 
     dummy = task_backends.configure_settings({"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}})
     monkeypatch.setitem(task_backends.__dict__, "settings", dummy)

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from balancers.models import Deployment
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import Site
@@ -74,8 +75,6 @@ def test_the_billing_lifecycle_create_read_suspend_unsuspend_delete(demo, client
 
 
 def test_a_write_reports_the_deployment_it_triggered(demo, billing, monkeypatch, settings):
-    from balancers.models import Deployment
-
     settings.HOSTPANEL_AUTO_DEPLOY = True
     made = []
 
@@ -83,7 +82,7 @@ def test_a_write_reports_the_deployment_it_triggered(demo, billing, monkeypatch,
         made.append(Deployment.objects.create(actor=actor.name, trigger="automatic"))
         return made[-1]
 
-    monkeypatch.setattr("balancers.services._deployment_requester", lambda: request_automatic_deployment)
+    monkeypatch.setattr("balancers.services.deployments.request_automatic_deployment", request_automatic_deployment)
     created = billing.post("/api/v1/sites/", new_site(), format="json")
     assert created.status_code == 201
     assert created.json()["deployment"] == made[-1].pk

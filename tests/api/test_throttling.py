@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+import hostpanel.settings as hp_settings
+
 
 def test_a_token_over_its_rate_gets_a_429_with_retry_after(demo, client_for, settings):
     settings.HOSTPANEL_API_RATE = "3/min"
@@ -16,12 +23,6 @@ def test_a_token_over_its_rate_gets_a_429_with_retry_after(demo, client_for, set
 
 
 def test_the_rate_setting_refuses_junk(monkeypatch):
-    import importlib
-
-    import pytest
-    from django.core.exceptions import ImproperlyConfigured
-
-    import hostpanel.settings as hp_settings
 
     monkeypatch.setenv("HOSTPANEL_API_RATE", "lots")
     with pytest.raises(ImproperlyConfigured, match="HOSTPANEL_API_RATE"):

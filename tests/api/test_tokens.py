@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 from api.models import ApiToken
 from api.services import api_token_create, api_token_revoke
 from hostpanel.audit import Actor
+from hostpanel.models import AuditEntry
 
 
 def run_command(*args) -> list[str]:
@@ -51,7 +53,6 @@ def test_the_command_refuses_a_bad_network_a_bad_scope_and_a_taken_name(db):
         run_command("ops", "--scope", "operator", "--networks", "10.0.0.1/8")
     with pytest.raises(CommandError, match="allowed_networks"):
         run_command("ops", "--scope", "operator", "--networks", "10.0.0.0/8;x")
-    from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError):
         api_token_create(actor=Actor.command(), name="ops", scope="read", allowed_networks=["10.0.0.0/8\n"])
@@ -164,8 +165,6 @@ def test_the_admin_lists_tokens_by_prefix_never_the_key_and_revokes_them(db, cli
 
 
 def test_token_creation_and_revocation_are_audited_without_the_key(db):
-    from hostpanel.models import AuditEntry
-
     token, key = api_token_create(actor=Actor.command("create_api_token"), name="audited", scope="read")
     api_token_revoke(token, actor=Actor.command("ops"))
     entries = AuditEntry.objects.filter(object_type="apitoken").order_by("id")

@@ -17,7 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.realparts import free_port, require_binary, tcp_reachable
+from balancers.dev.net import free_port, tcp_reachable
+from tests.realparts import require_binary
 
 
 def generate_key(path: Path, comment: str = "hostpanel-test") -> str:

@@ -1,4 +1,4 @@
-"""manage.py demo_frontend start|stop|status|backends — the local demo front-end (see balancers/demo_frontend.py)."""
+"""manage.py demo_frontend start|stop|status|backends — the local demo front-end (see balancers/dev/demo.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers import demo_frontend as demo
 from balancers.deploy.runner import deployment_execute
+from balancers.dev import demo
 from balancers.services import deployment_start
 from hostpanel.audit import Actor
 
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         backends = demo.DemoBackends(servers).start()
         for name, port, reason in backends.skipped:
             self.stdout.write(self.style.WARNING(f"{name}: port {port} not available ({reason}); skipped"))
-        served = ", ".join(f"{s.backend_name}:{s.server_address[1]}" for s in backends.servers)
+        served = ", ".join(f"{b.name}:{b.port}" for b in backends.started)
         self.stdout.write(f"Demo backends answering on 127.0.0.1 ({served}). Ctrl-C to stop.")
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())

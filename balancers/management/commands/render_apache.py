@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers import apachectl
+from balancers.dev import apache
 from balancers.manifest import MANIFEST, parse_manifest, tree_digest
 from balancers.render import UnsafeValue, render_tree
 from balancers.snapshot import FrontEndRecord, load_snapshot
@@ -37,12 +37,12 @@ class Command(BaseCommand):
             raise CommandError(f"Refusing to render: {exc}") from None
 
         if check:
-            if apachectl.apache_binary() is None:
+            if apache.apache_binary() is None:
                 self.stderr.write("apache2 is not installed: --check skipped.")
             else:
                 # The tree's Include/Alias lines are absolute: check the same snapshot rendered for
                 # the throwaway directory it is checked in.
-                result = apachectl.check_rendered(
+                result = apache.check_rendered(
                     lambda config_dir: render_tree(snapshot, dataclasses.replace(record, config_dir=config_dir)),
                     listen=(record.http_listen,),
                 )
@@ -86,7 +86,7 @@ class Command(BaseCommand):
                     raise CommandError(f"{manifest}: {exc}") from None
             elif any(out_dir.iterdir()):
                 raise CommandError(f"{out_dir} is not empty and holds no rendered tree (no MANIFEST); not writing.")
-        apachectl.write_tree(tree, out_dir)
+        apache.write_tree(tree, out_dir)
         for stale in sorted(set(old) - set(tree)):
             path = out_dir / stale
             if path.is_file():

@@ -1,0 +1,235 @@
+"""Deploying to two real front-end hosts: each its own sshd and standalone Apache, real backends."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from balancers import services as balancer_services
+from balancers import ssh
+from balancers.choices import DeploymentStatus, HostStage, HostStatus
+from balancers.deploy.checks import frontend_test_connection
+from balancers.dev.net import free_port
+from balancers.models import Deployment, DeploymentHost
+from balancers.selectors.deployments import deployment_diff
+from balancers.services import deployment_rollback, deployment_start
+from sites import services as site_services
+from tests.factories import ACTOR
+from tests.harness.farm import add_site
+from tests.harness.sshd import generate_key
+
+pytestmark = pytest.mark.real
+
+
+def deploy(**kwargs) -> Deployment:
+    """Queue a deployment through the tasks backend (immediate in tests) and return it finished."""
+    deployment = deployment_start(actor=ACTOR, **kwargs)
+    deployment.refresh_from_db()
+    return deployment
+
+
+def by_host(deployment: Deployment) -> dict[str, DeploymentHost]:
+    return {h.frontend_name: h for h in deployment.hosts.all()}
+
+
+def test_a_deploy_lands_on_both_hosts_and_a_new_site_answers_through_each_apache(farm):
+    add_site("linux.co.uk", farm.balancer, "/plone/linux")
+    deployment = deploy()
+    hosts = by_host(deployment)
+    assert deployment.status == DeploymentStatus.SUCCEEDED, [h.error for h in hosts.values()]
+    assert len(deployment.revision) == 64
+    for host in farm.hosts:
+        row = hosts[host.name]
+        assert (row.status, row.stage) == (HostStatus.SUCCEEDED, HostStage.DONE)
+        assert row.tree.files == host.live_files()
+        answer = host.backend_for("linux.co.uk")
+        assert answer is not None, host.apache.error_log()[-2000:]
+        assert answer["backend"] in {"zope1", "zope2"}
+        assert answer["path"] == "/VirtualHostBase/http/linux.co.uk:80/plone/linux/VirtualHostRoot/"
+
+
+def test_a_second_deploy_without_changes_uploads_nothing_and_does_not_reload(farm):
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    reloads = [h.reloads() for h in farm.hosts]
+    targets = [h.live_target() for h in farm.hosts]
+    again = deploy()
+    assert again.status == DeploymentStatus.SUCCEEDED
+    for row in again.hosts.all():
+        assert (row.status, row.files_uploaded, row.bytes_uploaded) == (HostStatus.UNCHANGED, 0, 0)
+        assert "graceful" not in row.output
+    assert [h.reloads() for h in farm.hosts] == reloads
+    assert [h.live_target() for h in farm.hosts] == targets
+
+
+def test_a_new_site_uploads_only_its_file(farm):
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    add_site("new.example", farm.balancer)
+    deployment = deploy()
+    assert deployment.status == DeploymentStatus.SUCCEEDED
+    for host in farm.hosts:
+        assert by_host(deployment)[host.name].files_uploaded == 2  # its file and the MANIFEST
+        assert host.backend_for("new.example", timeout=3) is not None
+
+
+def test_one_changed_site_uploads_only_its_file(farm):
+    site = add_site("linux.co.uk", farm.balancer, "/plone/linux")
+    add_site("other.example", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    site_services.site_update(site, actor=ACTOR, plone_path="/plone/linux2")
+    deployment = deploy()
+    assert deployment.status == DeploymentStatus.SUCCEEDED
+    for host in farm.hosts:
+        row = by_host(deployment)[host.name]
+        assert row.files_uploaded == 2  # the site's file and the MANIFEST
+        site_file = host.live_files()["sites/linux.co.uk.conf"]
+        assert row.bytes_uploaded == len(site_file.encode()) + len(host.live_files()["MANIFEST"].encode())
+        assert host.backend_for("linux.co.uk")["path"].endswith("/plone/linux2/VirtualHostRoot/") or (
+            host.backend_for("linux.co.uk", timeout=3)["path"].endswith("/plone/linux2/VirtualHostRoot/")
+        )
+
+
+def test_a_host_key_mismatch_is_refused_before_any_upload_and_the_other_host_still_deploys(farm, tmp_path):
+    before = farm.fe1.live_target()
+    impostor_key = generate_key(tmp_path / "impostor")
+    balancer_services.frontend_update(farm.fe1.frontend, actor=ACTOR, ssh_host_key=impostor_key)
+    add_site("linux.co.uk", farm.balancer)
+    deployment = deploy()
+    rows = by_host(deployment)
+    assert deployment.status == DeploymentStatus.PARTIAL
+    assert rows["fe1"].status == HostStatus.FAILED
+    assert rows["fe1"].stage == HostStage.CONNECT
+    assert "host key mismatch" in rows["fe1"].error
+    assert not rows["fe1"].retryable
+    assert rows["fe1"].files_uploaded == 0
+    assert farm.fe1.live_target() == before
+    assert rows["fe2"].status == HostStatus.SUCCEEDED
+    assert farm.fe2.backend_for("linux.co.uk") is not None
+
+
+def test_an_unreachable_host_fails_with_a_clear_message_and_the_others_deploy(farm):
+    closed = free_port()
+    balancer_services.frontend_update(farm.fe1.frontend, actor=ACTOR, ssh_port=closed)
+    add_site("linux.co.uk", farm.balancer)
+    deployment = deploy()
+    rows = by_host(deployment)
+    assert deployment.status == DeploymentStatus.PARTIAL
+    assert rows["fe1"].status == HostStatus.FAILED
+    assert f"cannot connect to 127.0.0.1:{closed}: Connection refused" in rows["fe1"].error
+    assert rows["fe1"].retryable
+    assert rows["fe2"].status == HostStatus.SUCCEEDED
+
+
+def test_a_configtest_failure_keeps_the_previous_config_serving_and_does_not_reload(farm, tmp_path):
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    before_target, before_files, before_reloads = farm.fe1.live_target(), farm.fe1.live_files(), farm.fe1.reloads()
+    # fe1's main config gains a broken include: every configtest on fe1 fails from now on
+    broken = tmp_path / "broken.conf"
+    broken.write_text("ThisIsNotADirective on\n")
+    main_conf = farm.fe1.apache.conf.read_text()
+    farm.fe1.apache.conf.write_text(main_conf + f'Include "{broken}"\n')
+    add_site("new.example", farm.balancer)
+    try:
+        deployment = deploy()
+    finally:
+        farm.fe1.apache.conf.write_text(main_conf)  # so that the fixture can stop this Apache
+    rows = by_host(deployment)
+    assert deployment.status == DeploymentStatus.PARTIAL
+    assert (rows["fe1"].status, rows["fe1"].stage) == (HostStatus.FAILED, HostStage.CONFIGTEST)
+    assert "ThisIsNotADirective" in rows["fe1"].output
+    assert "not reloaded" in rows["fe1"].error
+    assert farm.fe1.live_target() == before_target
+    assert farm.fe1.live_files() == before_files
+    assert farm.fe1.reloads() == before_reloads
+    # fe1 still serves the old site set: the old site answers, the new one does not reach a backend
+    assert farm.fe1.backend_for("linux.co.uk") is not None
+    assert farm.fe1.backend_for("new.example", timeout=0.5) is None
+    assert farm.fe2.backend_for("new.example") is not None
+
+
+def test_a_connection_dropped_mid_upload_leaves_the_live_config_unchanged(farm, monkeypatch):
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    before_target, before_files, before_reloads = farm.fe1.live_target(), farm.fe1.live_files(), farm.fe1.reloads()
+    for i in range(30):
+        add_site(f"client{i:02d}.example", farm.balancer)
+    real_run = ssh.SSHTransport.run
+    killed = []
+
+    def run_and_drop(self, command, *, timeout=60, input=None):
+        if self.port == farm.fe1.sshd.port and input:
+            # the upload stream to fe1 starts: its sshd dies with every connection it serves
+            farm.fe1.sshd.kill()
+            killed.append(command)
+        return real_run(self, command, timeout=timeout, input=input)
+
+    monkeypatch.setattr(ssh.SSHTransport, "run", run_and_drop)
+    deployment = deploy()
+    rows = by_host(deployment)
+    assert deployment.status == DeploymentStatus.PARTIAL
+    assert (rows["fe1"].status, rows["fe1"].stage) == (HostStatus.FAILED, HostStage.UPLOAD)
+    assert killed and rows["fe1"].retryable
+    assert "the live config was not touched" in rows["fe1"].error
+    assert farm.fe1.live_target() == before_target
+    assert farm.fe1.live_files() == before_files
+    assert farm.fe1.reloads() == before_reloads
+    assert farm.fe1.backend_for("linux.co.uk") is not None
+    assert rows["fe2"].status == HostStatus.SUCCEEDED
+    assert farm.fe2.backend_for("client29.example") is not None
+
+
+def test_rollback_restores_the_exact_files_of_the_earlier_revision(farm):
+    site = add_site("linux.co.uk", farm.balancer, "/plone/linux")
+    first = deploy()
+    assert first.status == DeploymentStatus.SUCCEEDED
+    first_files = {h.name: h.live_files() for h in farm.hosts}
+    site_services.site_update(site, actor=ACTOR, plone_path="/plone/changed")
+    add_site("later.example", farm.balancer)
+    second = deploy()
+    assert second.status == DeploymentStatus.SUCCEEDED
+    assert f"+++ #{second.pk}/fe1/sites/later.example.conf" in deployment_diff(first, second)
+    rollback = deployment_rollback(first, actor=ACTOR)
+    rollback.refresh_from_db()
+    assert rollback.status == DeploymentStatus.SUCCEEDED
+    assert rollback.rollback_of == first
+    for host in farm.hosts:
+        assert host.live_files() == first_files[host.name]
+        assert host.live_files() == by_host(first)[host.name].tree.files
+        assert by_host(rollback)[host.name].files_uploaded == 0  # the old release was still on disk
+        assert host.backend_for("linux.co.uk")["path"].endswith("/plone/linux/VirtualHostRoot/")
+        assert host.backend_for("later.example", timeout=0.5) is None
+
+
+def test_test_connection_reports_login_config_dir_and_configtest(farm):
+    steps = frontend_test_connection(farm.fe1.frontend)
+    assert [(s.name, s.ok) for s in steps] == [
+        ("connect", True),
+        ("config_dir", True),
+        ("configtest", True),
+        ("http", True),
+    ]
+    assert "Syntax OK" in steps[2].detail
+
+
+def test_drift_and_dry_run_read_the_live_files_over_ssh(farm):
+
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
+    live_file = farm.fe1.config_dir / "sites" / "linux.co.uk.conf"
+    live_file.write_text(live_file.read_text() + "# edited by hand on fe1\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("drift", stdout=out)
+    assert "fe1: drift" in out.getvalue() and "changed: sites/linux.co.uk.conf" in out.getvalue()
+    assert "fe2: in sync" in out.getvalue()
+    add_site("new.example", farm.balancer)
+    out = io.StringIO()
+    call_command("deploy", "--dry-run", stdout=out)
+    assert out.getvalue().count("+++ panel/sites/new.example.conf") == 2
+    assert "-# edited by hand on fe1" in out.getvalue()
+    assert not (farm.fe2.config_dir / "sites" / "new.example.conf").exists()

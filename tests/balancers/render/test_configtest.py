@@ -1,0 +1,49 @@
+"""apache2 -t on rendered trees: the demo data plus 300 generated sites, in both modes."""
+
+import dataclasses
+
+import pytest
+
+from balancers import services as balancer_services
+from balancers.dev import apache
+from balancers.models import BalancerMember
+from balancers.render import render_tree
+from balancers.snapshot import FrontEndRecord, load_snapshot
+from sites import services as site_services
+from sites.models import Site
+from tests.factories import add_generated_sites, set_render_mode
+from tests.realparts import require_binary
+
+pytestmark = pytest.mark.real
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_apache_accepts_the_demo_plus_300_sites(demo, frontend, actor, mode):
+    require_binary("apache2")
+    add_generated_sites(300)
+    set_render_mode(mode, actor)
+    # Some of every state the templates know: suspended sites, drained/disabled members, limits.
+    for site in Site.objects.filter(domain__endswith="7.example")[:10]:
+        site_services.site_suspend(site, actor=actor, reason="test")
+    member = BalancerMember.objects.filter(zope_server__name="zope2").first()
+    balancer_services.member_update(member, actor=actor, drain=True, min=1, max=6, smax=4)
+    snapshot = load_snapshot()
+    assert len(snapshot.sites) == 301
+    record = FrontEndRecord.from_model(frontend)
+
+    result = apache.check_rendered(
+        lambda config_dir: render_tree(snapshot, dataclasses.replace(record, config_dir=config_dir)),
+        listen=(record.http_listen,),
+    )
+    assert result.ok, result.output
+    assert result.output.endswith("Syntax OK")
+    assert "AH01150" not in result.output  # no worker sharing between members
+    tree = render_tree(snapshot, record)
+    assert sum(path.startswith("sites/") for path in tree) == 301
+
+
+def test_apache_rejects_a_tree_that_is_not_a_config(tmp_path):
+    require_binary("apache2")
+    result = apache.check_rendered(lambda config_dir: {"hostpanel.conf": "<VirtualHost *:80>\n"})
+    assert not result.ok
+    assert "VirtualHost" in result.output

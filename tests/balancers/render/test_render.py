@@ -1,0 +1,203 @@
+"""Fast unit tests of the pure renderer (no Apache)."""
+
+import dataclasses
+import hashlib
+import re
+
+import pytest
+
+from balancers import services as balancer_services
+from balancers.manifest import parse_manifest, tree_digest
+from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.render import UnsafeValue, render_tree
+from balancers.snapshot import FrontEndRecord, load_snapshot
+from sites import services as site_services
+from sites.models import Site, SiteAlias
+from tests.factories import set_render_mode
+
+
+def _tree(frontend):
+    return render_tree(load_snapshot(), frontend)
+
+
+def test_it_renders_the_seed_balancer_with_a_routeless_hot_standby(demo, frontend):
+    tree = _tree(frontend)
+    bronze = tree["balancers.conf"].split('<Proxy "balancer://bronze">')[1].split("</Proxy>")[0]
+    assert "BalancerMember http://127.0.0.1:18101 lbset=1 loadfactor=1 timeout=10 retry=60 route=zope1\n" in bronze
+    assert "BalancerMember http://127.0.0.1:18102 lbset=1 loadfactor=1 timeout=10 retry=60 route=zope2\n" in bronze
+    backup = next(line for line in bronze.splitlines() if "18103" in line)
+    assert backup.endswith("lbset=2 loadfactor=1 timeout=10 retry=60 status=+H")
+    assert "route=" not in backup
+    assert "ProxySet lbmethod=byrequests stickysession=BALANCEID nofailover=Off maxattempts=2 timeout=20\n" in bronze
+    assert "Require all granted" in bronze
+
+
+def test_it_renders_drain_disabled_and_optional_limits(demo, frontend, actor):
+    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope2")
+    balancer_services.member_update(member, actor=actor, drain=True, min=1, max=6, smax=4)
+    member = BalancerMember.objects.get(balancer=demo, zope_server__name="zope1")
+    balancer_services.member_update(member, actor=actor, disabled=True)
+    text = _tree(frontend)["balancers.conf"]
+    assert (
+        "http://127.0.0.1:18102 lbset=1 min=1 max=6 smax=4 loadfactor=1 timeout=10 retry=60 route=zope2 status=+N"
+    ) in text
+    assert "http://127.0.0.1:18101 lbset=1 loadfactor=1 timeout=10 retry=60 route=zope1 status=+D" in text
+
+
+def test_a_site_vhost_sets_the_seed_cookie_and_excludes_the_error_page_before_the_proxy_rule(demo, frontend):
+    text = _tree(frontend)["sites/linux.co.uk.conf"]
+    lines = [line.strip() for line in text.splitlines()]
+    assert "<VirtualHost *:80>" in lines
+    assert "ServerName linux.co.uk" in lines and "ServerAlias www.linux.co.uk" in lines
+    assert (
+        'Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e; path=/; Max-Age=1200; HttpOnly" '
+        "env=BALANCER_ROUTE_CHANGED"
+    ) in lines
+    rule = (
+        "RewriteRule ^/(.*) balancer://bronze/VirtualHostBase/http/%{SERVER_NAME}:80"
+        "/plone/linux/VirtualHostRoot/$1 [L,P]"
+    )
+    assert lines.index("RewriteEngine On") < lines.index("RewriteCond %{REQUEST_URI} !=/ERROR_503.html")
+    assert lines.index("RewriteCond %{REQUEST_URI} !=/ERROR_503.html") == lines.index(rule) - 1
+    assert "ErrorDocument 503 /ERROR_503.html" in lines
+    assert 'Alias /ERROR_503.html "/etc/apache2/hostpanel/errors/503.html"' in lines
+
+
+def test_hostpanel_conf_includes_every_file_in_order(demo, frontend, actor):
+    before = _tree(frontend)["hostpanel.conf"]
+    site_services.site_create(actor=actor, domain="a-first.example", balancer=demo, plone_path="/plone/a")
+    tree = _tree(frontend)
+    includes = re.findall(r"^(Include|IncludeOptional) (\S+)$", tree["hostpanel.conf"], re.M)
+    assert includes == [
+        ("Include", "/etc/apache2/hostpanel/balancers.conf"),
+        ("Include", "/etc/apache2/hostpanel/nodes.conf"),
+        ("Include", "/etc/apache2/hostpanel/default.conf"),
+        ("IncludeOptional", "/etc/apache2/hostpanel/sites/*.conf"),
+    ]
+    # adding a site changes only its own file and the MANIFEST, never hostpanel.conf
+    assert tree["hostpanel.conf"] == before
+    assert "sites/a-first.example.conf" in tree
+    assert not re.search(r"^\s*Listen", tree["hostpanel.conf"], re.M)  # the main config owns it
+    assert "# No balancer uses node-vhosts mode." in tree["nodes.conf"]
+
+
+def test_node_vhosts_mode_points_members_at_one_node_vhost_per_zope_server(demo, frontend, actor):
+    set_render_mode("node-vhosts", actor)
+    balancer_services.frontend_update(frontend, actor=actor, node_address="127.0.0.1", node_port_base=19000)
+    tree = _tree(frontend)
+    bronze = tree["balancers.conf"].split('<Proxy "balancer://bronze">')[1].split("</Proxy>")[0]
+    # Ports in Zope server name order: backup 19000, zope1 19001, zope2 19002.
+    assert "BalancerMember http://127.0.0.1:19001 lbset=1 loadfactor=1 timeout=10 retry=60 route=zope1" in bronze
+    assert "BalancerMember http://127.0.0.1:19000 lbset=2 loadfactor=1 timeout=10 retry=60 status=+H" in bronze
+    assert "failonstatus=503 failontimeout=On" in bronze
+    nodes = tree["nodes.conf"]
+    assert nodes.count("<VirtualHost ") == 3
+    assert "Listen 127.0.0.1:19001\n<VirtualHost 127.0.0.1:19001>" in nodes
+    assert "BalancerInherit Off" in nodes
+    assert "RewriteRule ^ - [CO=BALANCEID:balancer.zope1:%1:20:/]" in nodes
+    assert "RewriteRule ^/(.*)$ http://127.0.0.1:18101/$1 [L,P]" in nodes
+    assert '<Proxy "http://127.0.0.1:18101">\n    ProxySet keepalive=On\n</Proxy>' in nodes
+    assert "Header add Set-Cookie" not in tree["sites/linux.co.uk.conf"]
+
+
+def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
+    site_services.site_suspend(Site.objects.get(domain="linux.co.uk"), actor=actor, reason="unpaid")
+    text = _tree(frontend)["sites/linux.co.uk.conf"]
+    assert "balancer://" not in text and "[P" not in text
+    assert "RewriteRule ^ - [R=503,L]" in text
+    assert 'Header always set Retry-After "3600"' in text
+    assert "ServerAlias www.linux.co.uk" in text
+
+
+def test_the_same_database_renders_the_same_bytes_and_a_site_change_touches_one_file(demo, frontend, actor):
+    site_services.site_create(actor=actor, domain="other.example", balancer=demo, plone_path="/plone/other")
+    first, second = _tree(frontend), _tree(frontend)
+    assert first == second and tree_digest(first) == tree_digest(second)
+    site_services.site_update(Site.objects.get(domain="other.example"), actor=actor, plone_path="/plone/moved")
+    third = _tree(frontend)
+    changed = {path for path in third if third[path] != first.get(path)}
+    assert changed == {"sites/other.example.conf", "MANIFEST"}
+    assert tree_digest(third) != tree_digest(first)
+
+
+def test_the_manifest_lists_every_file_with_its_sha256(demo, frontend):
+    tree = _tree(frontend)
+    manifest = parse_manifest(tree["MANIFEST"])
+    assert set(manifest) == set(tree) - {"MANIFEST"}
+    for path, digest in manifest.items():
+        assert hashlib.sha256(tree[path].encode()).hexdigest() == digest
+    assert tree_digest(tree) == hashlib.sha256(tree["MANIFEST"].encode()).hexdigest()
+    for bad in ("nothex  x.conf", f"{'a' * 64}  ../etc/passwd", f"{'a' * 64}  /abs", f"{'a' * 64} one-space"):
+        with pytest.raises(ValueError, match="malformed"):
+            parse_manifest(bad)
+
+
+def test_it_accepts_a_front_end_model_or_record_and_uses_its_listen_and_config_dir(demo, frontend, actor):
+    balancer_services.frontend_update(frontend, actor=actor, http_listen="8080", config_dir="/srv/hp")
+    frontend.refresh_from_db()
+    tree = render_tree(load_snapshot(), frontend)
+    assert "<VirtualHost *:8080>" in tree["sites/linux.co.uk.conf"]
+    assert "Include /srv/hp/balancers.conf" in tree["hostpanel.conf"]
+    assert tree == render_tree(load_snapshot(), FrontEndRecord.from_model(frontend))
+    with pytest.raises(TypeError):
+        render_tree(load_snapshot(), "demo-fe")
+
+
+HOSTILE = [
+    (Site, "domain", "linux.co.uk", "evil.example\n<location />"),
+    (Site, "plone_path", "/plone/linux", '/plone/linux" [L]\nRewriteRule'),
+    (Site, "plone_path", "/plone/linux", "/plone/${APACHE_LOG_DIR}"),
+    (Site, "plone_path", "/plone/linux", "/plone/../../etc"),
+    (SiteAlias, "name", "www.linux.co.uk", "www.linux.co.uk evil.example"),
+    (ZopeServer, "name", "zope1", "zope1 status=+D"),
+    (ZopeServer, "host", "127.0.0.1", "127.0.0.1/ x"),
+    (Balancer, "sticky_cookie", "BALANCEID", "BALANCEID; Domain=evil"),
+    (Balancer, "error_document", "/ERROR_503.html", "/x.html\nProxyPass / http://evil/"),
+    (SiteAlias, "name", "www.linux.co.uk", "www.linux.co.uk\ninclude /etc/shadow"),
+    (Balancer, "name", "bronze", "bronze>"),
+    (FrontEnd, "config_dir", "/etc/apache2/hostpanel", "/etc/apache2 x"),
+    (FrontEnd, "http_listen", "*:80", "*:80>\n<VirtualHost *:80"),
+    (FrontEnd, "node_address", "127.0.0.1", "127.0.0.1\nListen 1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "current", "hostile"), HOSTILE, ids=[f"{h[0].__name__}.{h[1]}" for h in HOSTILE]
+)
+def test_it_refuses_a_hostile_value_planted_directly_in_the_database(demo, frontend, model, field, current, hostile):
+    if field == "node_address":  # only rendered for node-vhosts balancers
+        Balancer.objects.update(render_mode="node-vhosts")
+    assert model.objects.filter(**{field: current}).update(**{field: hostile}) >= 1  # bypasses validation
+    with pytest.raises(UnsafeValue):
+        _tree(FrontEnd.objects.get(pk=frontend.pk))
+
+
+def test_it_refuses_hostile_values_in_records_and_an_integer_out_of_range(demo, frontend):
+    snapshot = load_snapshot()
+    record = FrontEndRecord.from_model(frontend)
+    with pytest.raises(UnsafeValue, match="node_port_base"):
+        render_tree(snapshot, dataclasses.replace(record, node_port_base=0))
+    bronze = snapshot.balancers[0]
+    bad_member = dataclasses.replace(bronze.members[0], lbset="1 route=x")
+    bad = dataclasses.replace(snapshot, balancers=(dataclasses.replace(bronze, members=(bad_member,)),))
+    with pytest.raises(UnsafeValue, match="lbset"):
+        render_tree(bad, record)
+    with pytest.raises(UnsafeValue, match="unknown balancer"):
+        render_tree(
+            dataclasses.replace(snapshot, balancers=()),
+            record,
+        )
+
+
+def test_it_refuses_a_host_name_claimed_by_two_sites(demo, frontend, actor):
+    other = site_services.site_create(actor=actor, domain="other.example", balancer=demo, plone_path="/plone/other")
+    SiteAlias.objects.create(site=other, name="linux.co.uk")  # create() skips full_clean: another site's domain
+    with pytest.raises(UnsafeValue, match="claimed twice"):
+        _tree(frontend)
+
+
+def test_proxy_preserve_host_is_set_once_at_server_level_not_per_site(demo, frontend):
+    # per-vhost ProxyPreserveHost multiplies Apache's reload time and memory by the number of sites
+    tree = _tree(frontend)
+    assert "\nProxyPreserveHost On\n" in tree["hostpanel.conf"]
+    assert not any("ProxyPreserveHost" in text for path, text in tree.items() if path.startswith("sites/"))

@@ -1,0 +1,39 @@
+from balancers.snapshot import load_snapshot
+from sites.models import Site
+from tests.factories import add_generated_sites
+
+
+def test_the_snapshot_holds_the_seed_setup(demo, frontend):
+    snapshot = load_snapshot()
+    assert [s.name for s in snapshot.zope_servers] == ["backup", "zope1", "zope2"]
+    bronze = next(b for b in snapshot.balancers if b.name == "bronze")
+    assert [(m.route, m.lbset, m.hot_standby) for m in bronze.members] == [
+        ("zope1", 1, False),
+        ("zope2", 1, False),
+        ("backup", 2, True),
+    ]
+    assert bronze.members[0].zope_server.url == "http://127.0.0.1:18101"
+    (site,) = snapshot.sites
+    assert (site.domain, site.balancer, site.plone_path, site.aliases) == (
+        "linux.co.uk",
+        "bronze",
+        "/plone/linux",
+        ("www.linux.co.uk",),
+    )
+    assert snapshot.frontend("demo-fe").http_listen == "*:80"
+
+
+def test_the_snapshot_takes_the_same_number_of_queries_for_10_and_500_sites(
+    demo, frontend, django_assert_max_num_queries
+):
+    add_generated_sites(10)
+    # 6 SELECTs, plus SAVEPOINT/RELEASE of the snapshot's atomic block inside the test's transaction.
+    with django_assert_max_num_queries(8) as small_queries:
+        small = load_snapshot()
+    add_generated_sites(500)
+    assert Site.objects.count() == 501
+    with django_assert_max_num_queries(8) as large_queries:
+        large = load_snapshot()
+    assert len(small_queries.captured_queries) == len(large_queries.captured_queries)
+    assert len(small.sites) == 11 and len(large.sites) == 501
+    assert sum(len(s.aliases) for s in large.sites) > sum(len(s.aliases) for s in small.sites) > 0

@@ -1,0 +1,74 @@
+"""Builders of test data shared by several test modules (test modules import from here, never from
+each other): the actor, local front-ends, render modes, generated sites, hand-made trees."""
+
+from __future__ import annotations
+
+from django.core.management import call_command
+
+from balancers import services as balancer_services
+from balancers.manifest import MANIFEST, manifest_text
+from balancers.models import Balancer, FrontEnd
+from hostpanel.audit import Actor
+from sites.models import Site, SiteAlias
+
+ACTOR = Actor(name="tester", source="command")
+
+
+def make_local_frontend(tmp_path, name: str = "local1", **extra) -> FrontEnd:
+    """A front-end on the local transport under tmp_path whose configtest and reload append a line
+    to tmp_path/<name>.log (count the reloads with `reloads`)."""
+    log = tmp_path / f"{name}.log"
+    fields = {
+        "name": name,
+        "address": "127.0.0.1",
+        "transport": "local",
+        "config_dir": str(tmp_path / name / "hostpanel"),
+        "configtest_command": f"echo configtest >> {log}",
+        "reload_command": f"echo reload >> {log}",
+        "http_listen": "127.0.0.1:8080",
+    }
+    fields.update(extra)
+    return balancer_services.frontend_create(actor=ACTOR, **fields)
+
+
+def add_manager_frontend(actor: Actor, name: str, url: str) -> FrontEnd:
+    """A local front-end known only by its balancer-manager URL (for status and live-toggle tests)."""
+    return balancer_services.frontend_create(
+        actor=actor, name=name, address="127.0.0.1", transport="local", balancer_manager_url=url
+    )
+
+
+def manager_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/balancer-manager"
+
+
+def reloads(tmp_path, name: str = "local1") -> int:
+    """How many times the reload command of make_local_frontend(tmp_path, name) ran."""
+    log = tmp_path / f"{name}.log"
+    return log.read_text().split().count("reload") if log.exists() else 0
+
+
+def set_render_mode(mode: str, actor: Actor) -> None:
+    """Put every balancer in render mode `mode`, through the service like the web UI would."""
+    for balancer in Balancer.objects.all():
+        balancer_services.balancer_update(balancer, actor=actor, render_mode=mode)
+
+
+def add_generated_sites(count: int, *, aliases_every: int = 3) -> None:
+    """`count` valid client sites (seed_demo's generator) and an alias on every `aliases_every`-th one."""
+    call_command("seed_demo", sites=count, no_user=True, verbosity=0)
+    sites = Site.objects.filter(domain__startswith="client").order_by("domain")
+    taken = set(SiteAlias.objects.values_list("name", flat=True))
+    SiteAlias.objects.bulk_create(
+        [
+            SiteAlias(site=site, name=f"www.{site.domain}")
+            for site in sites[::aliases_every]
+            if f"www.{site.domain}" not in taken
+        ],
+        batch_size=500,
+    )
+
+
+def make_tree(files: dict[str, str]) -> dict[str, str]:
+    """A small hand-made tree plus its MANIFEST, in the renderer's format (fast unit tests)."""
+    return {**files, MANIFEST: manifest_text(files)}

@@ -1,0 +1,119 @@
+"""Two real front-end hosts for the deploy tests: each its own sshd and standalone Apache (whose
+main config includes that host's config_dir/hostpanel.conf), behind fake Zope backends (balancers.dev.backends).
+
+The front-ends' configtest/reload commands are the test Apache's own `apache2 -t -f <conf>` and
+`apache2 -k graceful -f <conf>`, run through SSH on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from balancers import services as balancer_services
+from balancers.dev.apache import StandaloneApache
+from balancers.dev.net import free_port, http_get
+from balancers.models import Balancer, FrontEnd
+from sites import services as site_services
+from tests.factories import ACTOR
+from tests.harness.sshd import SshServer, generate_key
+
+
+@dataclass
+class Host:
+    name: str
+    sshd: SshServer
+    apache: StandaloneApache
+    config_dir: Path
+    http_port: int
+
+    @property
+    def frontend(self) -> FrontEnd:
+        return FrontEnd.objects.get(name=self.name)
+
+    def live_target(self) -> str:
+        return os.readlink(self.config_dir)
+
+    def live_files(self) -> dict[str, str]:
+        root = self.config_dir.resolve()
+        return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    def reloads(self) -> int:
+        """How many times Apache started a new generation (start + every graceful)."""
+        return self.apache.generations()
+
+    def get(self, domain: str, path: str = "/") -> tuple[int, dict, str]:
+        answer = http_get(self.http_port, path, host=domain)
+        return answer.status, answer.headers, answer.body
+
+    def backend_for(self, domain: str, *, timeout: float = 5.0) -> dict | None:
+        """The backend's JSON answer for a request to domain through this Apache, waiting (bounded)
+        for a graceful reload to take effect; None if the site never reaches a backend."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status, headers, body = self.get(domain)
+            except OSError:  # a restarting Apache may refuse or reset for a moment
+                status, headers, body = 0, {}, ""
+            if status == 200 and "X-Backend" in headers:
+                return json.loads(body)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
+def make_host(base: Path, name: str, client_key: Path, apache_factory) -> Host:
+    sshd = SshServer(base / "sshd", client_key=client_key)
+    config_dir = base / "etc" / "hostpanel"
+    http_port = free_port()
+    apache = apache_factory(config_dir, listen=[f"127.0.0.1:{http_port}"], manager=True)
+    # The admin's one-time setup: config_dir exists (here an empty release) so Apache can start.
+    initial = Path(f"{config_dir}.releases") / "initial"
+    initial.mkdir(parents=True)
+    (initial / "hostpanel.conf").write_text("# nothing deployed yet\n")
+    config_dir.symlink_to(initial)
+    sshd.start()
+    apache.start()
+    balancer_services.frontend_create(
+        actor=ACTOR,
+        name=name,
+        address="127.0.0.1",
+        transport="ssh",
+        ssh_port=sshd.port,
+        ssh_user=sshd.user,
+        ssh_host_key=sshd.host_key,
+        config_dir=str(config_dir),
+        configtest_command=f"{apache.binary} -t -f {apache.conf}",
+        reload_command=f"{apache.binary} -k graceful -f {apache.conf}",
+        balancer_manager_url=apache.manager_url,
+        http_listen=f"127.0.0.1:{http_port}",
+        node_port_base=free_port(),
+    )
+    return Host(name, sshd, apache, config_dir, http_port)
+
+
+def make_client_key(base: Path) -> Path:
+    base.mkdir(parents=True, exist_ok=True)
+    key = base / "panel_key"
+    if not key.exists():
+        generate_key(key, "hostpanel-panel")
+    return key
+
+
+def make_balancer(backends) -> Balancer:
+    servers = [
+        balancer_services.zope_server_create(actor=ACTOR, name=b.name, host="127.0.0.1", port=b.port) for b in backends
+    ]
+    balancer = balancer_services.balancer_create(actor=ACTOR, name="bronze")
+    for server in servers:
+        balancer_services.member_create(actor=ACTOR, balancer=balancer, zope_server=server, retry=0)
+    return balancer
+
+
+def add_site(domain: str, balancer: Balancer, plone_path: str | None = None):
+    return site_services.site_create(
+        actor=ACTOR, domain=domain, balancer=balancer, plone_path=plone_path or f"/plone/{domain.split('.')[0]}"
+    )

@@ -1,0 +1,133 @@
+"""The pytest fixtures over the one rig (balancers.dev): standalone Apaches, fake Zope/Plone backends,
+silent and closed ports, canned HTTP answers. Loaded for every test by `pytest_plugins` in
+tests/conftest.py; nothing imports this module."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from balancers.dev.apache import StandaloneApache
+from balancers.dev.backends import Backend
+from balancers.dev.net import free_port
+from tests.realparts import require_binary
+
+
+@pytest.fixture
+def apache_factory(tmp_path):
+    """make(config_dir, listen=[...], manager=False, **kw) -> a configured, NOT yet started
+    StandaloneApache under tmp_path; every one is stopped when the test ends."""
+    require_binary("apache2")
+    made: list[StandaloneApache] = []
+
+    def make(config_dir: Path, *, listen: list[str] | tuple[str, ...] = (), manager: bool = False, **kw):
+        apache = StandaloneApache(tmp_path / f"apache{len(made)}", config_dir, listen=listen, manager=manager, **kw)
+        made.append(apache.write_config())
+        return apache
+
+    yield make
+    for apache in made:
+        apache.stop()
+
+
+@pytest.fixture
+def backend_factory():
+    """make(name, **options) -> a started fake Zope backend on a free port; all stopped when the test ends."""
+    started: list[Backend] = []
+
+    def make(name: str, **options) -> Backend:
+        backend = Backend(name, **options).start()
+        started.append(backend)
+        return backend
+
+    yield make
+    for backend in started:
+        backend.stop()
+
+
+@pytest.fixture
+def backends(backend_factory) -> dict[str, Backend]:
+    """The demo's three Zope servers as started fake backends: zope1, zope2, backup."""
+    return {name: backend_factory(name) for name in ("zope1", "zope2", "backup")}
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers (a hung front-end)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                accepted.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    for conn in accepted:
+        conn.close()
+    sock.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port nothing listens on (connection refused)."""
+    return free_port()
+
+
+@pytest.fixture
+def canned_server():
+    """start(status, body, content_type) -> (URL, server) of a server that answers every request with
+    that; it records the requests it saw in server.requests."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(status: int = 200, body: bytes = b"", content_type: str = "text/xml"):
+        seen: list[dict] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": self.rfile.read(length) if length else b"",
+                    }
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.requests = seen
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/balancer-manager", server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,123 @@
+"""The shape of the code (docs/architecture.md), checked: one direction of imports, one job per module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ("balancers", "sites", "api", "hostpanel", "certificates")
+MAX_LINES = 450
+
+
+def project_modules() -> dict[str, Path]:
+    modules = {}
+    for app in APPS:
+        for path in (ROOT / app).rglob("*.py") if (ROOT / app).exists() else ():
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    return modules
+
+
+def module_imports(path: Path) -> set[str]:
+    """Modules imported at module level (a TYPE_CHECKING block is not an import at run time)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: {m for m in module_imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycle = [*stack[stack.index(nxt) :], nxt]
+                # a package's __init__ re-exporting its own submodules is the package's API, not a cycle
+                if not all(
+                    a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(cycle, cycle[1:], strict=False)
+                ):
+                    found.append(cycle)
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_the_projects_modules():
+    graph = import_graph()
+    assert "balancers.deploy.runner" in graph and "balancers.services.deployments" in graph
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_lower_layers_never_import_the_doors_or_the_services():
+    graph = import_graph()
+    lower = [
+        m
+        for m in graph
+        if m.startswith(
+            (
+                "balancers.deploy",
+                "balancers.status",
+                "balancers.render",
+                "balancers.snapshot",
+                "balancers.manifest",
+                "balancers.transport",
+                "balancers.ssh",
+                "balancers.connections",
+                "balancers.tasks",
+            )
+        )
+    ]
+    assert lower
+    upward = {
+        m: sorted(
+            d for d in graph[m] if d.startswith(("balancers.services", "balancers.selectors", "balancers.views", "api"))
+        )
+        for m in lower
+    }
+    assert {m: d for m, d in upward.items() if d} == {}
+
+
+def test_render_is_pure():
+    imports = module_imports(ROOT / "balancers" / "render.py")
+    assert not {m for m in imports if m.startswith(("django.db", "balancers.ssh", "balancers.transport", "paramiko"))}
+
+
+def test_only_ssh_imports_paramiko():
+    users = [
+        name
+        for name, path in project_modules().items()
+        if any(m.split(".")[0] == "paramiko" for m in module_imports(path))
+    ]
+    assert users == ["balancers.ssh"]
+
+
+def test_no_module_is_over_the_line_limit():
+    long = {
+        name: n for name, path in project_modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}

@@ -1,0 +1,30 @@
+"""Paths and captured samples shared by the tests: the repository root, golden trees, real
+balancer-manager answers (captured from Apache 2.4.71 by tests/harness/capture.py) and hostile XML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+GOLDEN = ROOT / "tests" / "golden"
+
+MANAGER_XML = (FIXTURES / "balancer-manager-2.4.71.xml").read_bytes()
+MANAGER_HTML = (FIXTURES / "balancer-manager-2.4.71.html").read_bytes()
+MANAGER_NO_REFERER_HTML = (FIXTURES / "balancer-manager-2.4.71-no-referer.html").read_bytes()
+
+# Hostile XML: an entity expansion bomb and an external entity (the parser must refuse both).
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+]>
+<httpd:manager xmlns:httpd='http://httpd.apache.org'><httpd:balancers><httpd:balancer>
+<httpd:name>balancer://&lol9;</httpd:name></httpd:balancer></httpd:balancers></httpd:manager>"""
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE m [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<httpd:manager xmlns:httpd='http://httpd.apache.org'><httpd:balancers><httpd:balancer>
+<httpd:name>&xxe;</httpd:name></httpd:balancer></httpd:balancers></httpd:manager>"""
