@@ -15,6 +15,8 @@ API for the doors and the integration phase::
         last_error / next_attempt_at say what happened
     certificates_run_due(*, frontends_publisher, now=None, limit=20) -> list[AcmeAttempt]
         the periodic scan (certificates.tasks): marks expired certificates, then issues what is due
+    certificate_claim(certificate_id, *, worker, now) -> bool
+        the conditional UPDATE that gives one worker the certificate (lease: order timeout + 5 min)
     certificate_key_pem(certificate) -> str
         the decrypted private key, for the deploy step only (never logged, never shown)
 
@@ -212,7 +214,8 @@ def acme_session() -> acme_client.AcmeSession:
 
 
 # --- the issue / renew step -------------------------------------------------------------------
-def _claim(certificate_id: int, worker: str, now: datetime.datetime) -> bool:
+def certificate_claim(certificate_id: int, *, worker: str, now: datetime.datetime) -> bool:
+    """Take the certificate for one worker (a conditional UPDATE: exactly one of racing workers wins)."""
     lease = datetime.timedelta(seconds=settings.HOSTPANEL_ACME_ORDER_TIMEOUT) + CLAIM_MARGIN
     unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
     claimed = Certificate.objects.filter(unclaimed, pk=certificate_id, source=CertificateSource.ACME).update(
@@ -268,7 +271,7 @@ def certificate_issue(
     """One issue/renew step for one certificate (see the module docstring)."""
     now = now or timezone.now()
     worker = worker or default_worker()
-    if not _claim(certificate.pk, worker, now):
+    if not certificate_claim(certificate.pk, worker=worker, now=now):
         return None
     certificate = Certificate.objects.select_related("site").get(pk=certificate.pk)
     site = certificate.site
