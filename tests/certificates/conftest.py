@@ -11,7 +11,12 @@ from cryptography.fernet import Fernet
 from balancers.models import Balancer
 from sites.services import site_create
 from tests.certificates import pki
-from tests.harness.pebble import challenge_port, challenge_server, pebble_ca  # noqa: F401 - fixtures
+from tests.harness.pebble import (  # noqa: F401 - fixtures
+    challenge_port,
+    challenge_server,
+    nonce_reject_percent,
+    pebble_ca,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 API (keep it small)::
 
-    ca = PebbleCA(workdir, http_port=PORT)   # PORT: where pebble validates http-01 (a front-end's HTTP port)
+    ca = PebbleCA(workdir, http_port=PORT, nonce_reject_percent=0)   # PORT: where pebble validates http-01
     ca.start()                # challtestsrv (DNS answers 127.0.0.1 for every name), then pebble; waits for /dir
     ca.directory_url          # "https://127.0.0.1:P/dir"
     ca.ca_bundle              # file with pebble's own HTTPS certificate (HOSTPANEL_ACME_CA_BUNDLE)
@@ -74,13 +74,13 @@ def write_localhost_certificate(cert_path: Path, key_path: Path) -> None:
 
 
 class PebbleCA:
-    def __init__(self, workdir: Path, *, http_port: int, reject_nonces: bool = False) -> None:
+    def __init__(self, workdir: Path, *, http_port: int, nonce_reject_percent: int = 0) -> None:
         self.pebble = require_binary("pebble")
         self.challtestsrv = require_binary("pebble-challtestsrv")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.http_port = http_port
-        self.reject_nonces = reject_nonces
+        self.nonce_reject_percent = nonce_reject_percent
         self.acme_port = free_port()
         self.management_port = free_port()
         self.tls_port = free_port()
@@ -154,7 +154,8 @@ class PebbleCA:
         }
         config_path = self.workdir / "pebble-config.json"
         config_path.write_text(json.dumps(config, indent=2))
-        env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "5" if self.reject_nonces else "0"}
+        # bad-nonce rejections are off unless a test asks for them (clients must retry them)
+        env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(self.nonce_reject_percent)}
         self._spawn("pebble", [self.pebble, "-config", str(config_path), "-dnsserver", self.dns_resolver], env)
         self._wait_port("pebble", self.acme_port)
         self._wait_port("pebble", self.management_port)
@@ -243,8 +244,14 @@ def challenge_port() -> int:
 
 
 @pytest.fixture
-def pebble_ca(tmp_path, challenge_port):
-    ca = PebbleCA(tmp_path / "pebble", http_port=challenge_port)
+def nonce_reject_percent() -> int:
+    """Override in a test module (or parametrize) to make pebble reject nonces."""
+    return 0
+
+
+@pytest.fixture
+def pebble_ca(tmp_path, challenge_port, nonce_reject_percent):
+    ca = PebbleCA(tmp_path / "pebble", http_port=challenge_port, nonce_reject_percent=nonce_reject_percent)
     try:
         ca.start()
         yield ca
