@@ -6,6 +6,7 @@ import re
 import secrets
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from hostpanel.env import (
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "hostpanel",
     "balancers",
     "sites",
+    "certificates",
     "api",
 ]
 
@@ -176,6 +178,64 @@ HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimu
 HOSTPANEL_STATUS_TIMEOUT = env_float("HOSTPANEL_STATUS_TIMEOUT", 2.0, minimum=0.1)
 HOSTPANEL_STATUS_POLL_SECONDS = env_int("HOSTPANEL_STATUS_POLL_SECONDS", 30, minimum=5)
 HOSTPANEL_STATUS_HISTORY_MINUTES = env_int("HOSTPANEL_STATUS_HISTORY_MINUTES", 120, minimum=60, maximum=10080)
+
+# --- TLS: ACME certificates and secrets at rest (certificates/) ------------------------------
+# The ACME directory the panel orders from (Let's Encrypt staging/production, or pebble in tests); empty = no ACME.
+HOSTPANEL_ACME_DIRECTORY = env_str("HOSTPANEL_ACME_DIRECTORY", "").strip()
+if HOSTPANEL_ACME_DIRECTORY and not re.fullmatch(r"https?://\S+", HOSTPANEL_ACME_DIRECTORY):
+    raise ImproperlyConfigured(f"HOSTPANEL_ACME_DIRECTORY must be an http(s) URL (got {HOSTPANEL_ACME_DIRECTORY!r})")
+HOSTPANEL_ACME_EMAIL = env_str("HOSTPANEL_ACME_EMAIL", "").strip()
+if HOSTPANEL_ACME_EMAIL and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", HOSTPANEL_ACME_EMAIL):
+    raise ImproperlyConfigured(f"HOSTPANEL_ACME_EMAIL must be an e-mail address (got {HOSTPANEL_ACME_EMAIL!r})")
+# CA file to trust for the ACME server's own HTTPS (pebble's test certificate); empty = the system's CAs.
+HOSTPANEL_ACME_CA_BUNDLE = env_str("HOSTPANEL_ACME_CA_BUNDLE", "").strip()
+if HOSTPANEL_ACME_CA_BUNDLE and not Path(HOSTPANEL_ACME_CA_BUNDLE).is_file():
+    raise ImproperlyConfigured(
+        f"HOSTPANEL_ACME_CA_BUNDLE must name an existing file (got {HOSTPANEL_ACME_CA_BUNDLE!r})"
+    )
+# Roots a customer's own certificate must chain up to; empty = the public roots (certifi's bundle).
+HOSTPANEL_CUSTOM_CA_BUNDLE = env_str("HOSTPANEL_CUSTOM_CA_BUNDLE", "").strip()
+if HOSTPANEL_CUSTOM_CA_BUNDLE and not Path(HOSTPANEL_CUSTOM_CA_BUNDLE).is_file():
+    raise ImproperlyConfigured(
+        f"HOSTPANEL_CUSTOM_CA_BUNDLE must name an existing file (got {HOSTPANEL_CUSTOM_CA_BUNDLE!r})"
+    )
+# Seconds one order may take from newOrder to the downloaded certificate.
+HOSTPANEL_ACME_ORDER_TIMEOUT = env_int("HOSTPANEL_ACME_ORDER_TIMEOUT", 90, minimum=10, maximum=3600)
+# DNS server (host:port) the pre-flight check resolves site names with; empty = the system's resolver.
+HOSTPANEL_DNS_RESOLVER = env_str("HOSTPANEL_DNS_RESOLVER", "").strip()
+if HOSTPANEL_DNS_RESOLVER and not re.fullmatch(
+    r"(\[[0-9a-fA-F:]+\]|[0-9A-Za-z.-]+):[0-9]{1,5}", HOSTPANEL_DNS_RESOLVER
+):
+    raise ImproperlyConfigured(f"HOSTPANEL_DNS_RESOLVER must look like 127.0.0.1:53 (got {HOSTPANEL_DNS_RESOLVER!r})")
+
+
+def _secrets_keys() -> list[str]:
+    """Fernet keys for private keys at rest: the first encrypts, every one decrypts (rotation)."""
+    keys = env_list("HOSTPANEL_SECRETS_KEY", [])
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                "HOSTPANEL_SECRETS_KEY must be comma-separated Fernet keys. Generate one with: python -c "
+                "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+    if keys:
+        return keys
+    if not DEBUG:
+        if HOSTPANEL_ACME_DIRECTORY:
+            raise ImproperlyConfigured("HOSTPANEL_SECRETS_KEY is required when HOSTPANEL_ACME_DIRECTORY is set")
+        return []  # certificates.crypto refuses to store a key until one is set
+    # Development: generated once into var/, like SECRET_KEY.
+    path = VAR_DIR / "secrets_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return [path.read_text().strip()]
+
+
+HOSTPANEL_SECRETS_KEY = _secrets_keys()
 
 # --- cache (API throttle counters) ---------------------------------------------------------
 # locmem: per process (single worker); redis: one cache shared by every web worker (REDIS_URL).

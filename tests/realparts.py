@@ -1,4 +1,4 @@
-"""Real external parts (apache2, sshd, chromium, PostgreSQL, Redis) for the tests.
+"""Real external parts (apache2, sshd, chromium, pebble, PostgreSQL, Redis) for the tests.
 
 Locally a missing part skips its tests with the exact package to install; in CI (CI=true) a
 missing part FAILS, so a green CI always means every real-part test really ran.
@@ -18,6 +18,8 @@ PACKAGES = {
     "sshd": "openssh-server",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",
+    "pebble": "pebble",
+    "pebble-challtestsrv": "pebble",
 }
 PATHS = {"apache2": "/usr/sbin/apache2", "sshd": "/usr/sbin/sshd", "chromium": "/usr/bin/chromium"}
 

@@ -1,0 +1,400 @@
+"""Writes to certificates, and the ACME issue/renew step. Every door (web, API, tasks) comes through here.
+
+API for the doors and the integration phase::
+
+    certificate_ensure(site, *, actor) -> Certificate
+        the site's certificate row, created `pending` (ACME) when missing: the scan will order it
+    certificate_set_custom(site, *, certificate_pem, private_key_pem, chain_pem="", actor) -> Certificate
+        validated at the door (certificates.validation; ValidationError keyed by field), atomic, audited
+        without key material; replaces an ACME certificate (and cancels an order in flight)
+    certificate_request_renewal(site, *, actor) -> Certificate
+        "Renew now": due at once, bypassing the backoff; the next scan orders it
+    certificate_issue(certificate, *, frontends_publisher, now=None, worker="") -> AcmeAttempt | None
+        one issue/renew step (worker side). None when another worker holds the certificate. Never
+        raises for CA, network or publishing errors: the AcmeAttempt row and the certificate's
+        last_error / next_attempt_at say what happened
+    certificates_run_due(*, frontends_publisher, now=None, limit=20) -> list[AcmeAttempt]
+        the periodic scan (certificates.tasks): marks expired certificates, then issues what is due
+    certificate_claim(certificate_id, *, worker, now) -> bool
+        the conditional UPDATE that gives one worker the certificate (lease: order timeout + 5 min)
+    certificate_key_pem(certificate) -> str
+        the decrypted private key, for the deploy step only (never logged, never shown)
+
+Pacing and failure: one order per site at a time (a conditional UPDATE claims the row for
+HOSTPANEL_ACME_ORDER_TIMEOUT + 5 min, across workers and machines); after a failure the site waits
+1 h, doubling, at most a day, or longer when the CA's Retry-After says so; other sites go on. Names that
+fail the pre-flight check are left out (reported in last_error); when the site's own domain fails,
+nothing is ordered. A live certificate stays in place until a new one replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import threading
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from certificates import acme_client, preflight
+from certificates.choices import AttemptOutcome, CertificateSource, CertificateStatus
+from certificates.crypto import decrypt_secret, encrypt_secret
+from certificates.models import AcmeAccount, AcmeAttempt, Certificate
+from certificates.publishing import ChallengePublisher
+from certificates.selectors import certificates_due
+from certificates.validation import ParsedCertificate, parse_issued, validate_custom_certificate
+from hostpanel import audit
+from hostpanel.audit import Actor
+from sites.models import Site
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = datetime.timedelta(hours=1)
+BACKOFF_MAX = datetime.timedelta(days=1)
+CLAIM_MARGIN = datetime.timedelta(minutes=5)
+AUDIT_EXCLUDE = ("certificate_pem", "chain_pem", "claimed_by", "claimed_until", "updated_at", "created_at")
+
+
+# --- pure helpers -----------------------------------------------------------------------------
+def backoff_delay(failures: int) -> datetime.timedelta:
+    """1 h after the first failure, doubling, at most a day."""
+    if failures <= 0:
+        return datetime.timedelta(0)
+    return min(BACKOFF_FIRST * 2 ** min(failures - 1, 16), BACKOFF_MAX)
+
+
+def next_attempt_after_failure(
+    now: datetime.datetime, failures: int, retry_after: datetime.datetime | None
+) -> datetime.datetime:
+    """The backoff, or the CA's Retry-After when that is later."""
+    due = now + backoff_delay(failures)
+    return max(due, retry_after) if retry_after is not None else due
+
+
+def site_names(site: Site) -> list[str]:
+    """The names one certificate covers: the domain first, then every alias."""
+    return [site.domain, *sorted(alias.name for alias in site.aliases.all())]
+
+
+def default_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def _snapshot(certificate: Certificate) -> dict | None:
+    return audit.snapshot(certificate, exclude=AUDIT_EXCLUDE)
+
+
+def certificate_key_pem(certificate: Certificate) -> str:
+    return (
+        decrypt_secret(certificate.private_key_encrypted).decode("ascii") if certificate.private_key_encrypted else ""
+    )
+
+
+# --- door writes ------------------------------------------------------------------------------
+def certificate_ensure(site: Site, *, actor: Actor) -> Certificate:
+    """The site's certificate row; a new one is `pending` (ACME) and due now."""
+    certificate = Certificate.objects.filter(site=site).first()
+    if certificate is not None:
+        return certificate
+    try:
+        with transaction.atomic():
+            certificate = Certificate.objects.create(
+                site=site,
+                source=CertificateSource.ACME,
+                status=CertificateStatus.PENDING,
+                next_attempt_at=timezone.now(),
+            )
+            audit.record(
+                actor, "certificate.create", certificate, key=site.domain, before=None, after=_snapshot(certificate)
+            )
+    except IntegrityError:  # another door created it at the same moment
+        return Certificate.objects.get(site=site)
+    return certificate
+
+
+def _apply_parsed(certificate: Certificate, parsed: ParsedCertificate) -> None:
+    certificate.names = parsed.names
+    certificate.not_before = parsed.not_before
+    certificate.not_after = parsed.not_after
+    certificate.issuer = parsed.issuer
+    certificate.serial = parsed.serial
+    certificate.certificate_pem = parsed.certificate_pem
+    certificate.chain_pem = parsed.chain_pem
+    certificate.private_key_encrypted = encrypt_secret(parsed.private_key_pem.encode("ascii"))
+
+
+def certificate_set_custom(
+    site: Site, *, certificate_pem: str, private_key_pem: str, chain_pem: str = "", actor: Actor
+) -> Certificate:
+    """Store a customer's own certificate after every check; nothing is saved when one fails."""
+    parsed = validate_custom_certificate(
+        certificate_pem=certificate_pem, private_key_pem=private_key_pem, chain_pem=chain_pem, names=site_names(site)
+    )
+    with transaction.atomic():
+        certificate = Certificate.objects.select_for_update().filter(site=site).first()
+        before = _snapshot(certificate) if certificate is not None else None
+        if certificate is None:
+            certificate = Certificate(site=site)
+        _apply_parsed(certificate, parsed)
+        certificate.source = CertificateSource.CUSTOM
+        certificate.status = CertificateStatus.VALID
+        certificate.missing_names = []
+        certificate.renew_after = None
+        certificate.next_attempt_at = None  # the scan never orders for a custom certificate
+        certificate.last_error = ""
+        certificate.failures = 0
+        certificate.claimed_by, certificate.claimed_until = "", None  # an order in flight is discarded
+        certificate.full_clean(exclude=["site"], validate_unique=False)
+        certificate.save()
+        audit.record(
+            actor, "certificate.set_custom", certificate, key=site.domain, before=before, after=_snapshot(certificate)
+        )
+    return certificate
+
+
+def certificate_request_renewal(site: Site, *, actor: Actor) -> Certificate:
+    """Order (again) as soon as a worker is free, ignoring the backoff. ACME certificates only."""
+    certificate = certificate_ensure(site, actor=actor)
+    with transaction.atomic():
+        certificate = Certificate.objects.select_for_update().get(pk=certificate.pk)
+        if certificate.source == CertificateSource.CUSTOM:
+            raise ValidationError(
+                "This site uses its own certificate: upload a new one to renew it.", code="custom_certificate"
+            )
+        before = _snapshot(certificate)
+        now = timezone.now()
+        certificate.renew_after = now
+        certificate.next_attempt_at = now
+        if certificate.status == CertificateStatus.VALID:
+            certificate.status = CertificateStatus.RENEWING
+        certificate.save(update_fields=["renew_after", "next_attempt_at", "status", "updated_at"])
+        audit.record(
+            actor, "certificate.renew", certificate, key=site.domain, before=before, after=_snapshot(certificate)
+        )
+    return certificate
+
+
+# --- the ACME account -------------------------------------------------------------------------
+def acme_account_get(directory_url: str, *, email: str = "") -> AcmeAccount:
+    """The one account for this directory, created once whichever worker gets there first."""
+    account = AcmeAccount.objects.filter(directory_url=directory_url).first()
+    if account is not None:
+        return account
+    key_pem = acme_client.generate_private_key_pem()
+    try:
+        with transaction.atomic():
+            return AcmeAccount.objects.create(
+                directory_url=directory_url, email=email, key_encrypted=encrypt_secret(key_pem.encode("ascii"))
+            )
+    except IntegrityError:
+        return AcmeAccount.objects.get(directory_url=directory_url)
+
+
+def acme_session() -> acme_client.AcmeSession:
+    """Connected and registered with the configured directory (HOSTPANEL_ACME_*). Raises AcmeError."""
+    directory_url = settings.HOSTPANEL_ACME_DIRECTORY
+    if not directory_url:
+        raise acme_client.AcmeError("ACME is not configured (HOSTPANEL_ACME_DIRECTORY is empty).", outcome="error")
+    account = acme_account_get(directory_url, email=settings.HOSTPANEL_ACME_EMAIL)
+    session = acme_client.acme_connect(
+        directory_url,
+        account_key_pem=decrypt_secret(account.key_encrypted).decode("ascii"),
+        account_url=account.account_url,
+        ca_bundle=settings.HOSTPANEL_ACME_CA_BUNDLE,
+    )
+    if not account.account_url:
+        url = acme_client.account_ensure(session, email=account.email)
+        AcmeAccount.objects.filter(pk=account.pk, account_url="").update(account_url=url)
+    return session
+
+
+# --- the issue / renew step -------------------------------------------------------------------
+def certificate_claim(certificate_id: int, *, worker: str, now: datetime.datetime) -> bool:
+    """Take the certificate for one worker (a conditional UPDATE: exactly one of racing workers wins)."""
+    lease = datetime.timedelta(seconds=settings.HOSTPANEL_ACME_ORDER_TIMEOUT) + CLAIM_MARGIN
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now)
+    claimed = Certificate.objects.filter(unclaimed, pk=certificate_id, source=CertificateSource.ACME).update(
+        claimed_by=worker, claimed_until=now + lease
+    )
+    return claimed == 1
+
+
+def _finish(certificate: Certificate, worker: str, **fields) -> bool:
+    """Write the result and release the claim, only if the claim is still ours (a custom upload wins)."""
+    fields.update(claimed_by="", claimed_until=None, updated_at=timezone.now())
+    return Certificate.objects.filter(pk=certificate.pk, claimed_by=worker).update(**fields) == 1
+
+
+def _failed(
+    certificate: Certificate,
+    attempt: AcmeAttempt,
+    worker: str,
+    now: datetime.datetime,
+    *,
+    outcome: str,
+    message: str,
+    retry_after: datetime.datetime | None = None,
+    order_url: str = "",
+) -> AcmeAttempt:
+    failures = certificate.failures + 1
+    if certificate.has_live_certificate:
+        expired = certificate.not_after is not None and certificate.not_after <= now
+        status = CertificateStatus.EXPIRED if expired else CertificateStatus.RENEWING
+    else:
+        status = CertificateStatus.FAILED
+    next_attempt = next_attempt_after_failure(now, failures, retry_after)
+    _finish(
+        certificate, worker, status=status, failures=failures, last_error=message[:5000], next_attempt_at=next_attempt
+    )
+    attempt.outcome = outcome
+    attempt.ca_error = message[:5000]
+    attempt.retry_after = retry_after
+    attempt.order_url = order_url[:500] or attempt.order_url
+    attempt.finished_at = timezone.now()
+    attempt.save(update_fields=["outcome", "ca_error", "retry_after", "order_url", "finished_at"])
+    log.info("certificate for %s: %s (%s), next attempt %s", certificate.site.domain, outcome, message, next_attempt)
+    return attempt
+
+
+def certificate_issue(
+    certificate: Certificate,
+    *,
+    frontends_publisher: ChallengePublisher,
+    now: datetime.datetime | None = None,
+    worker: str = "",
+) -> AcmeAttempt | None:
+    """One issue/renew step for one certificate (see the module docstring)."""
+    now = now or timezone.now()
+    worker = worker or default_worker()
+    if not certificate_claim(certificate.pk, worker=worker, now=now):
+        return None
+    certificate = Certificate.objects.select_related("site").get(pk=certificate.pk)
+    site = certificate.site
+    names = site_names(site)
+    attempt = AcmeAttempt.objects.create(
+        certificate=certificate, names=names, worker=worker, started_at=now, outcome=AttemptOutcome.RUNNING
+    )
+    try:
+        try:
+            checked = preflight.preflight_check(
+                names,
+                frontend_addresses=frontends_publisher.frontend_addresses,
+                publish=frontends_publisher.publish,
+                unpublish=frontends_publisher.unpublish,
+                http_port=frontends_publisher.http_port,
+                resolver=settings.HOSTPANEL_DNS_RESOLVER,
+            )
+        except Exception as exc:  # a front-end refused the check file
+            raise acme_client.AcmeError(
+                f"Publishing the pre-flight check file failed: {exc}", outcome=AttemptOutcome.PUBLISH_FAILED
+            ) from exc
+        if site.domain not in checked.reachable:
+            return _failed(
+                certificate, attempt, worker, now, outcome=AttemptOutcome.PREFLIGHT_FAILED, message=checked.report()
+            )
+        order_names = checked.reachable
+        renewal_due = not certificate.has_live_certificate or (
+            certificate.renew_after is not None and certificate.renew_after <= now
+        )
+        if not renewal_due and set(order_names) <= set(certificate.names):
+            # a re-check of names left out earlier: still out, so no (duplicate) order
+            return _failed(
+                certificate, attempt, worker, now, outcome=AttemptOutcome.PREFLIGHT_FAILED, message=checked.report()
+            )
+        attempt.names = order_names
+        attempt.save(update_fields=["names"])
+
+        session = acme_session()
+        issued = acme_client.order_certificate(
+            session,
+            order_names,
+            publish=frontends_publisher.publish,
+            unpublish=frontends_publisher.unpublish,
+            timeout=settings.HOSTPANEL_ACME_ORDER_TIMEOUT,
+        )
+        parsed = parse_issued(issued.fullchain_pem, issued.private_key_pem)
+        renew_after = acme_client.renewal_time(session, issued.fullchain_pem)
+    except acme_client.AcmeError as exc:
+        return _failed(
+            certificate,
+            attempt,
+            worker,
+            now,
+            outcome=exc.outcome,
+            message=exc.ca_error,
+            retry_after=exc.retry_after,
+            order_url=exc.order_url,
+        )
+    except Exception as exc:  # one site's surprise must not stop the others
+        log.exception("certificate for %s: unexpected error", site.domain)
+        return _failed(
+            certificate, attempt, worker, now, outcome=AttemptOutcome.ERROR, message=f"{type(exc).__name__}: {exc}"
+        )
+
+    missing = [name for name in names if name not in order_names]
+    before = _snapshot(certificate)
+    updated = Certificate(pk=certificate.pk, site=site)
+    _apply_parsed(updated, parsed)
+    failures = 1 if missing else 0  # left-out names are re-checked with the backoff
+    next_attempt = min(renew_after, now + backoff_delay(failures)) if missing else renew_after
+    written = _finish(
+        certificate,
+        worker,
+        source=CertificateSource.ACME,
+        status=CertificateStatus.VALID,
+        names=updated.names,
+        missing_names=missing,
+        not_before=updated.not_before,
+        not_after=updated.not_after,
+        issuer=updated.issuer,
+        serial=updated.serial,
+        certificate_pem=updated.certificate_pem,
+        chain_pem=updated.chain_pem,
+        private_key_encrypted=updated.private_key_encrypted,
+        renew_after=renew_after,
+        last_error=checked.report(),
+        failures=failures,
+        next_attempt_at=next_attempt,
+    )
+    attempt.outcome = AttemptOutcome.ISSUED
+    attempt.order_url = issued.order_url[:500]
+    attempt.ca_error = "" if written else "Issued, but discarded: the site got another certificate meanwhile."
+    attempt.finished_at = timezone.now()
+    attempt.save(update_fields=["outcome", "order_url", "ca_error", "finished_at"])
+    if written:
+        certificate.refresh_from_db()
+        audit.record(
+            Actor.system(),
+            "certificate.issued",
+            certificate,
+            key=site.domain,
+            before=before,
+            after=_snapshot(certificate),
+        )
+    return attempt
+
+
+def certificates_mark_expired(now: datetime.datetime | None = None) -> int:
+    now = now or timezone.now()
+    return Certificate.objects.filter(
+        status__in=[CertificateStatus.VALID, CertificateStatus.RENEWING], not_after__lte=now
+    ).update(status=CertificateStatus.EXPIRED, updated_at=now)
+
+
+def certificates_run_due(
+    *, frontends_publisher: ChallengePublisher, now: datetime.datetime | None = None, limit: int = 20
+) -> list[AcmeAttempt]:
+    """The periodic scan: at most `limit` orders per run (the CA's 300 orders / 3 h pace them)."""
+    now = now or timezone.now()
+    certificates_mark_expired(now)
+    attempts = []
+    for certificate in certificates_due(now, limit=limit):
+        attempt = certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
+        if attempt is not None:
+            attempts.append(attempt)
+    return attempts
