@@ -3,6 +3,7 @@ balancer-manager answers (captured from Apache 2.4.71 by tests/harness/capture.p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +29,22 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE m [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <httpd:manager xmlns:httpd='http://httpd.apache.org'><httpd:balancers><httpd:balancer>
 <httpd:name>&xxe;</httpd:name></httpd:balancer></httpd:balancers></httpd:manager>"""
+
+
+# hostpanel.test_settings puts test values into this process's environment; a fresh process must not inherit them.
+_TEST_ENV_PREFIXES = (
+    "DEBUG",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "ALLOWED_HOSTS",
+    "SECURE_",
+    "SESSION_",
+    "CSRF_",
+    "HOSTPANEL_",
+)
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_TEST_ENV_PREFIXES)}
+    env.update(overrides, DJANGO_SETTINGS_MODULE="hostpanel.settings")
+    return env

@@ -11,12 +11,6 @@ from cryptography.fernet import Fernet
 from balancers.models import Balancer
 from sites.services import site_create
 from tests.certificates import pki
-from tests.harness.pebble import (  # noqa: F401 - fixtures
-    challenge_port,
-    challenge_server,
-    nonce_reject_percent,
-    pebble_ca,
-)
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from certificates.crypto import SecretsError, decrypt_secret, encrypt_secret
-from tests.foundation.test_settings_env import ROOT, clean_env
+from tests.samples import ROOT, clean_env
 
 SECRET = b"-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n"
 

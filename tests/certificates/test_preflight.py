@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from balancers.dev.net import free_port
 from certificates import preflight
 from certificates.publishing import DirectoryPublisher
 from tests.harness.pebble import ChallengeFileServer
-from tests.realparts import free_port
 
 
 @pytest.fixture

@@ -10,25 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from balancers.dev.net import tcp_reachable
 from hostpanel.env import env_bool, env_int, parse_database_url
 from tests.realparts import missing
-from tests.samples import ROOT
-
-# hostpanel.test_settings puts test values into this process's environment; a fresh process must not inherit them.
-_TEST_ENV_PREFIXES = (
-    "DEBUG",
-    "SECRET_KEY",
-    "DATABASE_URL",
-    "ALLOWED_HOSTS",
-    "SECURE_",
-    "SESSION_",
-    "CSRF_",
-    "HOSTPANEL_",
-)
-
-
-def clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_TEST_ENV_PREFIXES)}
-    env.update(overrides, DJANGO_SETTINGS_MODULE="hostpanel.settings")
-    return env
+from tests.samples import ROOT, clean_env
 
 
 def test_env_bool_refuses_junk(monkeypatch):
