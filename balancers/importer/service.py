@@ -1,0 +1,168 @@
+"""The import's two entry points, shared by `manage.py import_apache` and (phase 2) the operators' page.
+
+    plan = import_preview("/srv/copy-of-etc-apache2")          # or a ConfigSource (DirectorySource, MappingSource)
+    result = import_apply(plan, actor=actor, accept_warnings=True)
+
+import_preview reads, parses, recognises and plans; it writes nothing and raises ConfigRefused (with
+file and line) for a config it will not read at all. import_apply writes the plan all-or-nothing in one
+transaction, after rebuilding it against the database of that moment and checking its fingerprint (so
+it applies exactly what the operator saw), and refuses a plan with errors or conflicts, or with warnings
+unless accept_warnings. Running it twice creates nothing new: the second plan only matches.
+
+Audit: the write services (zope_server_create, balancer_create, member_create, site_create) each write
+one audit entry per row and cannot be told not to, and the issue wants the import audited as ONE entry.
+Their signatures stay as they are; the rows are written here through the same plumbing those services use
+(hostpanel.services.save_checked: full_clean(), then save, an integrity race becoming a ValidationError),
+then one `import.apply` entry records the source, the fingerprint, the counts and the created keys, and
+config_changed() is called once, so one automatic deployment carries the whole import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+
+from balancers.importer.plan import ImportPlan, build_plan
+from balancers.importer.reader import ConfigSource, DirectorySource, Limits, read_config
+from balancers.importer.recognise import recognise
+from balancers.models import Balancer, BalancerMember, Deployment, ZopeServer
+from balancers.services import config_changed
+from hostpanel.audit import Actor
+from hostpanel.models import AuditEntry
+from hostpanel.services import save_checked
+from sites.models import Site, SiteAlias
+
+AUDIT_ACTION = "import.apply"
+AUDIT_LISTED = 200  # created keys listed per kind in the audit entry; the counts are always complete
+
+
+class ImportRefused(Exception):
+    """import_apply would not write: the reasons, each with file and line where there is one."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons[:5]) + (f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else ""))
+        self.reasons = reasons
+
+
+@dataclass
+class ImportResult:
+    created: dict[str, int]
+    matched: dict[str, int]
+    audit_entry: AuditEntry | None = None
+    deployment: Deployment | None = None
+    created_keys: dict[str, list[str]] = field(default_factory=dict)
+
+
+def import_preview(
+    source: ConfigSource | str | Path, *, server_root: str | None = None, limits: Limits | None = None
+) -> ImportPlan:
+    """Read the config tree at source and plan its import; nothing is written."""
+    if isinstance(source, str | Path):
+        source = DirectorySource(source)
+    tree = read_config(source, server_root=server_root, limits=limits)
+    return build_plan(recognise(tree))
+
+
+def _refusals(plan: ImportPlan, accept_warnings: bool) -> list[str]:
+    reasons = [f"{p.file}:{p.line}: {p.message}" for p in plan.errors]
+    reasons += [f"{c.file}:{c.line}: {c.message}" for c in plan.conflicts]
+    if not accept_warnings:
+        reasons += [f"{p.file}:{p.line}: {p.message} (accept the warnings to import)" for p in plan.warnings]
+    return reasons
+
+
+def import_apply(plan: ImportPlan, *, actor: Actor, accept_warnings: bool = False) -> ImportResult:
+    """Write the previewed plan, all or nothing, audited as one entry, with one deployment request."""
+    reasons = _refusals(plan, accept_warnings)
+    if reasons:
+        raise ImportRefused(reasons)
+    with transaction.atomic():
+        fresh = build_plan(plan.recognition)
+        if fresh.fingerprint != plan.fingerprint:
+            raise ImportRefused(["the panel's data changed since the preview: preview again"])
+        result = _write(fresh, actor)
+    return result
+
+
+def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
+    servers = {s.name: s for s in ZopeServer.objects.filter(pk__in=[p.pk for p in plan.zope_servers if p.pk])}
+    balancers = {b.name: b for b in Balancer.objects.filter(pk__in=[p.pk for p in plan.balancers if p.pk])}
+    created: dict[str, list[str]] = {"zope_servers": [], "balancers": [], "members": [], "sites": [], "aliases": []}
+    for planned in plan.zope_servers:
+        if planned.action == "create":
+            c = planned.candidate
+            servers[c.name] = save_checked(ZopeServer(name=c.name, host=c.host, port=c.port))
+            created["zope_servers"].append(planned.key)
+    for planned in plan.balancers:
+        if planned.action == "create":
+            c = planned.candidate
+            balancers[c.name] = save_checked(
+                Balancer(
+                    name=c.name,
+                    lbmethod=c.lbmethod,
+                    sticky_cookie=c.sticky_cookie,
+                    cookie_ttl=c.cookie_ttl,
+                    nofailover=c.nofailover,
+                    maxattempts=c.maxattempts,
+                    timeout=c.timeout,
+                    error_document=c.error_document,
+                    render_mode=c.render_mode,
+                )
+            )
+            created["balancers"].append(planned.key)
+    for planned in plan.members:
+        if planned.action == "create":
+            c = planned.candidate
+            save_checked(
+                BalancerMember(
+                    balancer=balancers[c.balancer],
+                    zope_server=servers[c.server],
+                    lbset=c.lbset,
+                    loadfactor=c.loadfactor,
+                    min=c.min,
+                    max=c.max,
+                    smax=c.smax,
+                    timeout=c.timeout,
+                    retry=c.retry,
+                    hot_standby=c.hot_standby,
+                    drain=c.drain,
+                    disabled=c.disabled,
+                )
+            )
+            created["members"].append(planned.key)
+    missing = {p.candidate.balancer for p in plan.sites} - set(balancers)
+    balancers.update((b.name, b) for b in Balancer.objects.filter(name__in=missing))
+    for planned in plan.sites:
+        if planned.action == "create":
+            c = planned.candidate
+            site = save_checked(Site(domain=c.domain, balancer=balancers[c.balancer], plone_path=c.plone_path))
+            for name, _ in c.aliases:
+                save_checked(SiteAlias(site=site, name=name))
+                created["aliases"].append(name)
+            created["sites"].append(planned.key)
+    counts = {kind: len(keys) for kind, keys in created.items()}
+    matched = {kind: row["match"] for kind, row in plan.counts().items()}
+    result = ImportResult(created=counts, matched=matched, created_keys=created)
+    if any(counts.values()):
+        result.audit_entry = AuditEntry.objects.create(
+            actor=actor.name[:150],
+            source=actor.source,
+            action=AUDIT_ACTION,
+            object_type="apache_config",
+            object_key=plan.source[:255],
+            before=None,
+            after={
+                "source": plan.source,
+                "files": len(plan.files),
+                "fingerprint": plan.fingerprint,
+                "created": counts,
+                "matched": matched,
+                "created_keys": {kind: keys[:AUDIT_LISTED] for kind, keys in created.items()},
+                "warnings_accepted": [f"{p.file}:{p.line}: {p.message}" for p in plan.warnings],
+                "unrecognised": len(plan.unrecognised),
+            },
+        )
+        result.deployment = config_changed(actor=actor)
+    return result

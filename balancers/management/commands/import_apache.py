@@ -1,0 +1,115 @@
+"""manage.py import_apache --from DIR [--apply [--accept-warnings]] — adopt a hand-written Apache config.
+
+Without --apply it only previews: counts, the sites table, what matches existing rows, conflicts,
+problems, and every directive that was not understood, with file:line. With --apply it imports what
+it previewed (balancers.importer.service.import_apply: all or nothing, one audit entry).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from balancers.importer.plan import ImportPlan
+from balancers.importer.reader import SourceError
+from balancers.importer.service import ImportRefused, import_apply, import_preview
+from balancers.importer.tokenizer import ConfigRefused
+from hostpanel.audit import Actor
+
+
+class Command(BaseCommand):
+    help = "Preview (and with --apply, import) a hand-written Apache config tree: Zope servers, balancers, sites."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--from", dest="from_dir", metavar="DIR", help="A copied config tree (DIR/apache2.conf).")
+        source.add_argument("--frontend", metavar="NAME", help="A registered front-end, read over SSH (phase 2).")
+        parser.add_argument("--server-root", help="Where the tree lives on the front-end (default: ServerRoot).")
+        parser.add_argument("--apply", action="store_true", help="Import what the preview shows.")
+        parser.add_argument("--accept-warnings", action="store_true", help="Import despite the warnings listed.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["frontend"]:
+            raise CommandError(
+                "--frontend is not yet available (reading a front-end over SSH comes in the next phase): "
+                "copy its config tree and use --from DIR"
+            )
+        try:
+            plan = import_preview(options["from_dir"], server_root=options["server_root"])
+        except (ConfigRefused, SourceError) as exc:
+            raise CommandError(f"refused, nothing imported: {exc}") from exc
+        self._preview(plan, verbose=options["verbosity"] > 1)
+        if not options["apply"]:
+            self.stdout.write("Preview only: run again with --apply to import.")
+            return
+        try:
+            result = import_apply(
+                plan, actor=Actor.command("import_apache"), accept_warnings=options["accept_warnings"]
+            )
+        except ImportRefused as exc:
+            for reason in exc.reasons:
+                self.stderr.write(f"  {reason}")
+            raise CommandError(f"not imported ({len(exc.reasons)} reasons above); nothing was written") from exc
+        made = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in result.created.items())
+        self.stdout.write(self.style.SUCCESS(f"Imported: {made}."))
+        if result.deployment is not None:
+            self.stdout.write(f"Automatic deployment requested: #{result.deployment.pk}.")
+
+    def _preview(self, plan: ImportPlan, *, verbose: bool) -> None:
+        out = self.stdout.write
+        out(f"Read {len(plan.files)} files from {plan.source}.")
+        for kind, row in plan.counts().items():
+            out(f"  {kind.replace('_', ' '):13} {row['create']:5} to create, {row['match']:5} already in the panel")
+        out("")
+        out(f"{'site':40} {'aliases':30} {'balancer':12} {'plone path':25} action")
+        for planned in plan.sites:
+            c = planned.candidate
+            aliases = " ".join(name for name, _ in c.aliases)
+            out(f"{c.domain[:40]:40} {aliases[:30]:30} {c.balancer[:12]:12} {c.plone_path[:25]:25} {planned.action}")
+        out("")
+        out("Balancers and members:")
+        for planned in plan.balancers:
+            c = planned.candidate
+            out(
+                f"  {c.name} ({c.render_mode}, {c.lbmethod}, cookie {c.sticky_cookie} {c.cookie_ttl}s, "
+                f"503 page {c.error_document or '-'}): {planned.action}"
+            )
+            for member in plan.members:
+                m = member.candidate
+                if m.balancer == c.name:
+                    flags = "".join(f for f, on in (("+H", m.hot_standby), ("+N", m.drain), ("+D", m.disabled)) if on)
+                    out(f"    {m.server:12} lbset={m.lbset} lf={m.loadfactor} {flags:4} ({m.url}): {member.action}")
+        out("Zope servers:")
+        for planned in plan.zope_servers:
+            c = planned.candidate
+            out(f"  {c.name:12} {c.host}:{c.port} (from a {c.via}, {c.file}:{c.line}): {planned.action}")
+        matches = [p for rows in plan.matches().values() for p in rows]
+        if matches:
+            out(f"Already in the panel ({len(matches)}): " + ", ".join(p.key for p in matches[:50]))
+        self._section("Conflicts (block the import)", [f"{c.file}:{c.line}: {c.message}" for c in plan.conflicts])
+        self._section("Errors (block the import)", [f"{p.file}:{p.line}: {p.message}" for p in plan.errors])
+        self._section("Warnings (need --accept-warnings)", [f"{p.file}:{p.line}: {p.message}" for p in plan.warnings])
+        self._section(
+            "Not understood (kept out of the import; HostPanel will not render them)",
+            [f"{u.file}:{u.line}: {u.text}  -- {u.why}" for u in plan.unrecognised],
+        )
+        self._section("Translated", [f"{t.file}:{t.line}: {t.text}  -> {t.as_}" for t in plan.translated])
+        if verbose:
+            self._section("Ignored (server-level)", [f"{i.file}:{i.line}: {i.text}" for i in plan.ignored])
+        else:
+            grouped: dict[str, list[str]] = defaultdict(list)
+            for item in plan.ignored:
+                grouped[item.text.split()[0]].append(f"{item.file}:{item.line}")
+            self._section(
+                "Ignored (server-level or without effect; -v 2 lists each)",
+                [f"{name} x{len(where)}: {', '.join(where)}" for name, where in sorted(grouped.items())],
+            )
+
+    def _section(self, title: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        self.stdout.write(f"\n{title}: {len(lines)}")
+        for line in lines:
+            self.stdout.write(f"  {line}")

@@ -1,0 +1,77 @@
+"""Benchmark of the Apache config import: read + parse + preview of N hand-written vhosts (default 1,000).
+
+    .venv/bin/python bench/importer.py [--sites 1000] [--repeat 3] [--apply]
+
+Self-contained: writes a seed-style 2.4 tree (tests/importer/handwritten.py) to a temp directory,
+migrates a fresh SQLite database there (or uses DATABASE_URL), then times each phase of
+import_preview separately: read (files, includes, tokenizing), recognise, plan (matching and
+full_clean() of every candidate). --apply also times import_apply into the empty database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TMP = tempfile.TemporaryDirectory(prefix="hostpanel-bench-import-")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP.name}/bench.sqlite3")
+os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
+
+import django  # noqa: E402 - settings must be chosen before Django loads
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from balancers.importer.plan import build_plan  # noqa: E402
+from balancers.importer.reader import DirectorySource, read_config  # noqa: E402
+from balancers.importer.recognise import recognise  # noqa: E402
+from balancers.importer.service import import_apply  # noqa: E402
+from hostpanel.audit import Actor  # noqa: E402
+from tests.importer.handwritten import handwritten_tree, write_tree  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--apply", action="store_true")
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    root = write_tree(handwritten_tree(args.sites), Path(TMP.name) / "etc-apache2")
+    best: dict[str, float] = {}
+    plan = None
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        tree = read_config(DirectorySource(root))
+        t1 = time.perf_counter()
+        recognition = recognise(tree)
+        t2 = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries:
+            plan = build_plan(recognition)
+        t3 = time.perf_counter()
+        for name, value in (("read+parse", t1 - t0), ("recognise", t2 - t1), ("plan", t3 - t2), ("total", t3 - t0)):
+            best[name] = min(best.get(name, value), value)
+    assert plan is not None and not plan.problems, plan.problems[:3] if plan else None
+    print(
+        f"{args.sites} vhosts, {len(tree.files)} files, {tree.total_bytes / 1024:.0f} KiB; "
+        f"{len(plan.sites)} sites, {len(plan.members)} members, {len(plan.unrecognised)} unrecognised; "
+        f"plan: {len(queries)} queries"
+    )
+    print("best of", args.repeat, ": " + ", ".join(f"{name} {value * 1000:.0f} ms" for name, value in best.items()))
+    if args.apply:
+        t0 = time.perf_counter()
+        result = import_apply(plan, actor=Actor.command("bench"))
+        print(f"apply: {time.perf_counter() - t0:.2f} s, created {result.created}")
+
+
+if __name__ == "__main__":
+    main()

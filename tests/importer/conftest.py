@@ -1,0 +1,51 @@
+"""Fixtures for the importer's tests: the seed fixture trees and config trees written on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from balancers.importer.reader import MappingSource, read_config
+from balancers.importer.recognise import Recognition, recognise
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "importer"
+
+
+@pytest.fixture
+def seed22() -> Path:
+    return FIXTURES / "seed-2.2"
+
+
+@pytest.fixture
+def seed24() -> Path:
+    return FIXTURES / "seed-2.4"
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    """tree({"apache2.conf": "...", ...}) writes a config tree under tmp_path/etc and returns its root."""
+
+    def write(files: dict[str, str | bytes]) -> Path:
+        root = tmp_path / "etc"
+        for path, data in files.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data.encode() if isinstance(data, str) else data)
+        root.mkdir(exist_ok=True)
+        return root
+
+    return write
+
+
+@pytest.fixture
+def recognised():
+    """recognised(main_text, **other_files) -> the Recognition of that config (read from a mapping)."""
+
+    def run(main: str, **files: str) -> Recognition:
+        mapping = {"apache2.conf": main.encode()} | {
+            path.replace("__", "/"): text.encode() for path, text in files.items()
+        }
+        return recognise(read_config(MappingSource(mapping)))
+
+    return run
