@@ -27,16 +27,16 @@ import django  # noqa: E402 - settings must be chosen before Django loads
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from balancers.importer.plan import build_plan  # noqa: E402
-from balancers.importer.reader import DirectorySource, read_config  # noqa: E402
-from balancers.importer.recognise import recognise  # noqa: E402
-from balancers.importer.service import import_apply  # noqa: E402
-from hostpanel.audit import Actor  # noqa: E402
-from tests.importer.handwritten import handwritten_tree, write_tree  # noqa: E402
+from balancers.importer.plan import build_plan
+from balancers.importer.reader import DirectorySource, read_config
+from balancers.importer.recognise import recognise
+from balancers.importer.service import import_apply
+from hostpanel.audit import Actor
+from tests.balancers.importer.handwritten import handwritten_tree, write_tree
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ import pytest
 
 from balancers.importer.reader import MappingSource, read_config
 from balancers.importer.recognise import Recognition, recognise
+from tests.samples import FIXTURES as SAMPLE_FIXTURES
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "importer"
+FIXTURES = SAMPLE_FIXTURES / "importer"
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """import_preview / import_apply against the database: the seed (2.2 and 2.4), a generated 300-site
 config, HostPanel's own rendered trees, hostile content, conflicts, idempotence and the single audit entry."""
 
-from pathlib import Path
-
 import pytest
 
 from balancers.importer.reader import MappingSource
@@ -11,11 +9,10 @@ from balancers.importer.tokenizer import ConfigRefused
 from balancers.models import Balancer, BalancerMember, Deployment, ZopeServer
 from hostpanel.models import AuditEntry
 from sites.models import Site, SiteAlias
-from tests.importer.handwritten import handwritten_tree, write_tree
+from tests.balancers.importer.handwritten import handwritten_tree, write_tree
+from tests.samples import GOLDEN
 
 pytestmark = pytest.mark.django_db
-
-GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
 
 def state() -> dict:
