@@ -128,6 +128,9 @@ class FrontEnd(models.Model):
         validators=[validate_listen],
         help_text="Address and port of the client site vhosts, e.g. *:80 or 127.0.0.1:8080.",
     )
+    https_listen = models.CharField(  # like http_listen, the front-end's main config owns Listen (and mod_ssl)
+        max_length=64, default="*:443", validators=[validate_listen], help_text="Address and port of HTTPS vhosts."
+    )
     node_address = models.CharField(
         max_length=64,
         default="127.0.0.1",

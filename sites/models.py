@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -19,6 +21,20 @@ from hostpanel.validators import (
 class SiteStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"
+
+
+class SiteTls(models.TextChoices):
+    ACME = "acme", "Certificate from the panel's ACME CA"
+    CUSTOM = "custom", "Customer's own certificate"
+    NONE = "none", "HTTP only"
+
+
+HSTS_MAX_SECONDS = 2 * 365 * 24 * 3600  # two years: browsers cap max-age there anyway
+
+
+def default_tls() -> str:
+    """New sites get an ACME certificate when the panel has an ACME CA (HOSTPANEL_ACME_DIRECTORY), else none."""
+    return SiteTls.ACME if settings.HOSTPANEL_ACME_DIRECTORY else SiteTls.NONE
 
 
 class Site(models.Model):
@@ -42,6 +58,18 @@ class Site(models.Model):
         db_index=True,
         validators=[validate_no_control_characters],
         help_text="The billing system's id for this client.",
+    )
+    tls = models.CharField(
+        max_length=8, choices=SiteTls.choices, default=default_tls, help_text="Where the site's certificate comes from."
+    )
+    https_redirect = models.BooleanField(
+        default=True,
+        help_text="HTTP answers 301 to the same URL on https (except ACME challenges) once a certificate is live.",
+    )
+    hsts_seconds = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(HSTS_MAX_SECONDS)],
+        help_text="Strict-Transport-Security max-age on HTTPS answers; 0 = off, at most two years.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
