@@ -8,7 +8,9 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import FormView
 
@@ -132,3 +134,88 @@ class ConfirmView(OperatorRequiredMixin, View):
                 messages.success(request, message)
                 return HttpResponseRedirect(url)
         return self.render_page(obj, form, status=400)
+
+
+class ServiceCreateView(ServiceFormView):
+    """Add one object through its create service: set `form_class`, `noun` ("Zope server"), `list_url`
+    (a URL name) and `create_service` (staticmethod(services.x_create))."""
+
+    noun = ""
+    list_url = ""
+    create_service: Any = None
+
+    @property
+    def title(self) -> str:
+        return f"Add a {self.noun}"
+
+    @property
+    def submit_label(self) -> str:
+        return f"Add {self.noun}"
+
+    def get_cancel_url(self) -> str:
+        return reverse(self.list_url)
+
+    def perform(self, data: dict) -> Any:
+        return type(self).create_service(actor=web_actor(self.request), **data)
+
+    def success_message(self, obj: Any) -> str:
+        return f"{self.noun.capitalize()} {obj.name} added."
+
+
+class ServiceUpdateView(ServiceFormView):
+    """Edit one object (by pk) through its update service: set `form_class`, `model`, `noun`, `fields`
+    (the service's field list, for the form's initial values) and `update_service`."""
+
+    model: Any = None
+    noun = ""
+    fields: tuple[str, ...] = ()
+    hidden_initial: tuple[str, ...] = ()  # never sent back to the browser (passwords)
+    update_service: Any = None
+    submit_label = "Save changes"
+
+    @cached_property
+    def object(self) -> Any:
+        return get_object_or_404(self.model, pk=self.kwargs["pk"])
+
+    @property
+    def title(self) -> str:
+        return f"Edit {self.noun} {self.object.name}"
+
+    def get_initial(self) -> dict:
+        return {name: getattr(self.object, name) for name in self.fields if name not in self.hidden_initial}
+
+    def get_cancel_url(self) -> str:
+        return self.object.get_absolute_url()
+
+    def perform(self, data: dict) -> Any:
+        return type(self).update_service(self.object, actor=web_actor(self.request), **data)
+
+    def success_message(self, obj: Any) -> str:
+        return f"{self.noun.capitalize()} {obj.name} saved."
+
+
+class ServiceDeleteView(ConfirmView):
+    """Delete one object (by pk) through its delete service, after a confirmation that says what happens."""
+
+    model: Any = None
+    noun = ""
+    list_url = ""
+    warning = ""  # what deleting means, e.g. "A balancer that still has sites cannot be deleted."
+    delete_service: Any = None
+    button = "Delete"
+    button_class = "danger"
+
+    @property
+    def title(self) -> str:
+        return f"Delete {self.noun}"
+
+    def get_object(self) -> Any:
+        return get_object_or_404(self.model, pk=self.kwargs["pk"])
+
+    def question(self, obj: Any) -> str:
+        return f"Delete {self.noun} {obj.name}? {self.warning}".strip()
+
+    def perform(self, obj: Any, data: dict) -> tuple[str, str]:
+        name = obj.name
+        deployment = type(self).delete_service(obj, actor=web_actor(self.request))
+        return f"{self.noun.capitalize()} {name} deleted." + deployment_note(deployment), reverse(self.list_url)

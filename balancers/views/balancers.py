@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
-from django.utils.functional import cached_property
 from django.views.generic import TemplateView
 
 from balancers import services
@@ -15,7 +13,7 @@ from balancers.forms import (
 from balancers.models import Balancer
 from balancers.selectors.inventory import balancer_members, balancer_site_counts, balancers_with_counts
 from hostpanel.permissions import PanelAccessMixin
-from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
+from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
 
 
 class BalancerListView(PanelAccessMixin, TemplateView):
@@ -44,58 +42,21 @@ class BalancerDetailView(PanelAccessMixin, TemplateView):
         return context
 
 
-class BalancerCreateView(ServiceFormView):
+class BalancerCreateView(ServiceCreateView):
     form_class = BalancerForm
-    title = "Add a balancer"
-    submit_label = "Add balancer"
-
-    def get_cancel_url(self):
-        return reverse("balancers:balancer_list")
-
-    def perform(self, data):
-        return services.balancer_create(actor=web_actor(self.request), **data)
-
-    def success_message(self, balancer):
-        return f"Balancer {balancer.name} added."
+    noun, list_url = "balancer", "balancers:balancer_list"
+    create_service = staticmethod(services.balancer_create)
 
 
-class BalancerUpdateView(ServiceFormView):
-    form_class = BalancerForm
-    submit_label = "Save changes"
-
-    @cached_property
-    def balancer(self) -> Balancer:
-        return get_object_or_404(Balancer, pk=self.kwargs["pk"])
-
-    @property
-    def title(self):
-        return f"Edit balancer {self.balancer.name}"
-
-    def get_initial(self):
-        return {name: getattr(self.balancer, name) for name in services.BALANCER_FIELDS}
-
-    def get_cancel_url(self):
-        return self.balancer.get_absolute_url()
-
-    def perform(self, data):
-        return services.balancer_update(self.balancer, actor=web_actor(self.request), **data)
-
-    def success_message(self, balancer):
-        return f"Balancer {balancer.name} saved."
+class BalancerUpdateView(ServiceUpdateView):
+    form_class, model = BalancerForm, Balancer
+    noun, fields = "balancer", services.BALANCER_FIELDS
+    update_service = staticmethod(services.balancer_update)
 
 
-class BalancerDeleteView(ConfirmView):
-    title = "Delete balancer"
-    button = "Delete"
-    button_class = "danger"
-
-    def get_object(self):
-        return get_object_or_404(Balancer, pk=self.kwargs["pk"])
+class BalancerDeleteView(ServiceDeleteView):
+    model, noun, list_url = Balancer, "balancer", "balancers:balancer_list"
+    delete_service = staticmethod(services.balancer_delete)
 
     def question(self, balancer):
         return f"Delete balancer {balancer.name} and its members? A balancer that still has sites cannot be deleted."
-
-    def perform(self, balancer, data):
-        name = balancer.name
-        deployment = services.balancer_delete(balancer, actor=web_actor(self.request))
-        return f"Balancer {name} deleted." + deployment_note(deployment), reverse("balancers:balancer_list")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
-from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -15,7 +13,7 @@ from balancers.forms import (
 )
 from balancers.models import DeploymentHost, FrontEnd
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
-from hostpanel.web import ConfirmView, ServiceFormView, web_actor
+from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
 
 
 class FrontEndListView(PanelAccessMixin, TemplateView):
@@ -40,63 +38,22 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
         return context
 
 
-class FrontEndCreateView(ServiceFormView):
+class FrontEndCreateView(ServiceCreateView):
     form_class = FrontEndForm
-    title = "Add a front-end"
-    submit_label = "Add front-end"
-
-    def get_cancel_url(self):
-        return reverse("balancers:frontend_list")
-
-    def perform(self, data):
-        return services.frontend_create(actor=web_actor(self.request), **data)
-
-    def success_message(self, frontend):
-        return f"Front-end {frontend.name} added."
+    noun, list_url = "front-end", "balancers:frontend_list"
+    create_service = staticmethod(services.frontend_create)
 
 
-class FrontEndUpdateView(ServiceFormView):
-    form_class = FrontEndForm
-    submit_label = "Save changes"
-
-    @cached_property
-    def frontend(self) -> FrontEnd:
-        return get_object_or_404(FrontEnd, pk=self.kwargs["pk"])
-
-    @property
-    def title(self):
-        return f"Edit front-end {self.frontend.name}"
-
-    def get_initial(self):
-        initial = {name: getattr(self.frontend, name) for name in services.FRONTEND_FIELDS}
-        initial.pop("manager_password")  # never sent back to the browser
-        return initial
-
-    def get_cancel_url(self):
-        return self.frontend.get_absolute_url()
-
-    def perform(self, data):
-        return services.frontend_update(self.frontend, actor=web_actor(self.request), **data)
-
-    def success_message(self, frontend):
-        return f"Front-end {frontend.name} saved."
+class FrontEndUpdateView(ServiceUpdateView):
+    form_class, model = FrontEndForm, FrontEnd
+    noun, fields, hidden_initial = "front-end", services.FRONTEND_FIELDS, ("manager_password",)
+    update_service = staticmethod(services.frontend_update)
 
 
-class FrontEndDeleteView(ConfirmView):
-    title = "Delete front-end"
-    button = "Delete"
-    button_class = "danger"
-
-    def get_object(self):
-        return get_object_or_404(FrontEnd, pk=self.kwargs["pk"])
-
-    def question(self, frontend):
-        return f"Delete front-end {frontend.name}? The panel stops deploying to it; its Apache is not touched."
-
-    def perform(self, frontend, data):
-        name = frontend.name
-        services.frontend_delete(frontend, actor=web_actor(self.request))
-        return f"Front-end {name} deleted.", reverse("balancers:frontend_list")
+class FrontEndDeleteView(ServiceDeleteView):
+    model, noun, list_url = FrontEnd, "front-end", "balancers:frontend_list"
+    warning = "The panel stops deploying to it; its Apache is not touched."
+    delete_service = staticmethod(services.frontend_delete)
 
 
 class FrontEndTestView(OperatorRequiredMixin, View):
