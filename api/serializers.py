@@ -13,7 +13,7 @@ from rest_framework.reverse import reverse
 from api.readmodels import serializer_for
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from balancers.selectors.overview import StatusOverview
-from balancers.services import FRONTEND_FIELDS, MEMBER_FIELDS
+from balancers.services import BALANCER_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS
 from sites.models import Site, SiteStatus
 
 
@@ -187,21 +187,7 @@ class BalancerSerializer(ServiceModelSerializer):
 
     class Meta:
         model = Balancer
-        fields = [
-            "name",
-            "description",
-            "lbmethod",
-            "sticky_cookie",
-            "cookie_ttl",
-            "nofailover",
-            "maxattempts",
-            "timeout",
-            "error_document",
-            "render_mode",
-            "members",
-            "url",
-            "deployment",
-        ]
+        fields = [*BALANCER_FIELDS, "members", "url", "deployment"]
 
 
 # --- deployments --------------------------------------------------------------------------------
