@@ -218,3 +218,15 @@ def test_the_dashboard_lists_certificates_failing_or_expiring_within_14_days(
     with django_assert_max_num_queries(len(small.captured_queries)):
         page = operator_client.get("/").content.decode()
     assert "x29.example.org" in page.split('id="certificates-attention"')[1]
+
+
+@pytest.mark.parametrize("count", [1, 50])
+def test_the_sites_list_reads_certificates_in_a_constant_number_of_queries(
+    operator_client, demo, actor, count, django_assert_max_num_queries
+):
+    for n in range(count):
+        site_services.site_create(actor=actor, domain=f"c{n}.example.org", balancer=demo, plone_path="/p", tls="acme")
+    operator_client.get(reverse("sites:site_list"))  # warm the session and the user's group cache
+    with django_assert_max_num_queries(7):  # session, user, groups, balancers, count, page, aliases
+        page = operator_client.get(reverse("sites:site_list")).content.decode()
+    assert page.count('<span class="status status-pending">Pending</span>') == count
