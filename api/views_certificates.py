@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -41,6 +43,7 @@ class _SiteCertificateDoor(ApiMixin, APIView):
         return Response(CertificateSerializer(body).data, status=status)
 
 
+@method_decorator(sensitive_post_parameters("private_key_pem"), name="dispatch")  # kept out of error reports
 class SiteCertificateView(_SiteCertificateDoor):
     """A site's TLS certificate. Billing and operator tokens may upload the customer's own."""
 

@@ -4,7 +4,9 @@ certificates.site_services. The certificate itself is shown on the site page (si
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
+from django.views.decorators.debug import sensitive_post_parameters
 
 from certificates import site_services
 from certificates.forms import CertificateUploadForm
@@ -37,6 +39,7 @@ class CertificateRenewView(ConfirmView):
         )
 
 
+@method_decorator(sensitive_post_parameters("private_key_pem"), name="dispatch")  # kept out of error reports
 class CertificateUploadView(ServiceFormView):
     form_class = CertificateUploadForm
     submit_label = "Upload certificate"
