@@ -11,10 +11,11 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from api.readmodels import serializer_for
+from api.serializers_certificates import SiteCertificateField
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from balancers.selectors.overview import StatusOverview
 from balancers.services import BALANCER_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS
-from sites.models import Site, SiteStatus
+from sites.models import Site, SiteStatus, SiteTls
 
 
 @extend_schema_field({"type": "integer", "nullable": True, "readOnly": True})
@@ -81,6 +82,20 @@ class SiteSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
     url = serializers.SerializerMethodField()
     deployment = DeploymentIdField()
+    # HTTPS (issue #11): the service validates the values; omitted on create = the model's defaults
+    tls = serializers.ChoiceField(
+        choices=SiteTls.choices,
+        required=False,
+        help_text="acme (the panel's ACME CA; the default when ACME is configured), custom (own certificate: "
+        "PUT certificate/) or none (HTTP only).",
+    )
+    https_redirect = serializers.BooleanField(
+        required=False, help_text="HTTP answers 301 to https once a certificate is live (default true)."
+    )
+    hsts_seconds = serializers.IntegerField(
+        required=False, help_text="Strict-Transport-Security max-age; 0 = off (default), at most 63072000."
+    )
+    certificate = SiteCertificateField()
 
     def get_url(self, site: Site) -> str:
         return reverse("api:site-detail", args=[site.domain], request=self.context.get("request"))

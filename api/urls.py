@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from api import views
+from api import views, views_certificates
 from api.errors import api_not_found
 from api.schema_views import DocsView, SchemaView
 
@@ -18,6 +18,12 @@ router.register("deployments", views.DeploymentViewSet, basename="deployment")
 
 urlpatterns = [
     *router.urls,
+    path("sites/<str:domain>/certificate/", views_certificates.SiteCertificateView.as_view(), name="site-certificate"),
+    path(
+        "sites/<str:domain>/certificate/renew/",
+        views_certificates.SiteCertificateRenewView.as_view(),
+        name="site-certificate-renew",
+    ),
     path("status/", views.StatusView.as_view(), name="status"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),

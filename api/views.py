@@ -43,6 +43,7 @@ from balancers.selectors.inventory import frontends_named
 from balancers.selectors.overview import status_overview
 from balancers.services import deployment_rollback, deployment_start
 from balancers.status.client import ApplyResult
+from certificates.choices import CertificateStatus
 from hostpanel.audit import Actor
 from hostpanel.validators import normalize_hostname
 from sites import services as site_services
@@ -106,10 +107,20 @@ class SiteFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=SiteStatus.choices)
     balancer = django_filters.CharFilter(field_name="balancer__name", help_text="The balancer's name.")
     customer_ref = django_filters.CharFilter(field_name="customer_ref")
+    certificate_status = django_filters.ChoiceFilter(
+        choices=[*CertificateStatus.choices, ("none", "No certificate")],
+        method="filter_certificate_status",
+        help_text="The certificate's status, or none for sites without a certificate.",
+    )
 
     class Meta:
         model = Site
-        fields = ["search", "status", "balancer", "customer_ref"]
+        fields = ["search", "status", "balancer", "customer_ref", "certificate_status"]
+
+    def filter_certificate_status(self, queryset, name, value):
+        if value == "none":
+            return queryset.filter(certificate__isnull=True)
+        return queryset.filter(certificate__status=value)
 
     def filter_search(self, queryset, name, value):
         if not value:
@@ -129,7 +140,7 @@ class SiteViewSet(ApiMixin, viewsets.ModelViewSet):
     """Client sites, looked up by domain. Writes deploy automatically (see `deployment`)."""
 
     serializer_class = SiteSerializer
-    queryset = Site.objects.select_related("balancer").prefetch_related(
+    queryset = Site.objects.select_related("balancer", "certificate").prefetch_related(
         Prefetch("aliases", queryset=SiteAlias.objects.order_by("name"))
     )
     lookup_field = "domain"

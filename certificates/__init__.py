@@ -18,6 +18,16 @@ Modules (each one job)::
                     certificate_attempts
     tasks.py        renew_certificates (the periodic scan)
 
+The doors (API and pages)::
+
+    follow.py        certificate_follow_site: called by sites.services after every site write (order for
+                     tls=acme, renew when the names change, stop ordering for custom/none)
+    site_services.py site_certificate_upload (own certificate + tls=custom, one transaction, deploy queued),
+                     site_certificate_renew ("Renew now", tls=acme only)
+    selectors.py     (end) SiteCertificate / CertificateDetail read models: certificate_of,
+                     certificate_summary, certificate_detail (the API derives its serializers from them)
+    forms.py, views.py, urls.py   "Upload own certificate" and "Renew now" under /sites/<domain>/certificate/
+
 For the integration phase (rendering, deploy, API, UI):
 
 - the deploy side implements ChallengePublisher (upload into the challenge directory of every enabled

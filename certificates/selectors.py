@@ -6,16 +6,26 @@ API::
     certificates_needing_attention(now, *, within=14 days) -> list[Certificate]   # dashboard: failing or expiring
     certificate_for_site(site) -> Certificate | None
     certificate_attempts(certificate, *, limit=20) -> list[AcmeAttempt]
+
+Read models of the doors (API and pages), at the end of this module::
+
+    certificate_of(site) -> Certificate | None            # no query when the site was read with
+                                                           # select_related("certificate")
+    certificate_summary(certificate) -> SiteCertificate | None        # the site's `certificate` object
+    certificate_detail(certificate) -> CertificateDetail               # GET .../certificate/
 """
 
 from __future__ import annotations
 
 import datetime
+from typing import Annotated, TypedDict
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import F, Q
 
 from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
+from hostpanel.readmodel import DATETIME, Help
 
 ATTENTION_WINDOW = datetime.timedelta(days=14)
 
@@ -52,3 +62,82 @@ def certificate_for_site(site) -> Certificate | None:
 
 def certificate_attempts(certificate: Certificate, *, limit: int = 20) -> list[AcmeAttempt]:
     return list(certificate.attempts.all()[:limit])
+
+
+# --- read models of the doors: the site's `certificate` object, the certificate endpoint and page -------
+class SiteCertificate(TypedDict):
+    """A site's certificate as the API and the pages show it. Never any key material."""
+
+    status: Annotated[str, Help("pending, valid, renewing, failed or expired.")]
+    names: Annotated[list[str], Help("Host names the certificate covers (punycode).")]
+    not_before: Annotated[datetime.datetime | None, DATETIME]
+    not_after: Annotated[datetime.datetime | None, DATETIME]
+    issuer: Annotated[str, Help("The issuer's distinguished name (RFC 4514).")]
+    serial: Annotated[str, Help("The serial number, hexadecimal.")]
+    last_error: Annotated[str, Help("What went wrong last (the CA's or the pre-flight check's words); empty if ok.")]
+    next_attempt_at: Annotated[
+        datetime.datetime | None, DATETIME, Help("When the panel orders or retries next; null when not planned.")
+    ]
+
+
+class CertificateAttempt(TypedDict):
+    names: Annotated[list[str], Help("The names ordered (or checked, when not ordered).")]
+    order_url: str
+    started_at: Annotated[datetime.datetime, DATETIME]
+    finished_at: Annotated[datetime.datetime | None, DATETIME]
+    outcome: Annotated[
+        str, Help("running, issued, preflight_failed, publish_failed, ca_error, rate_limited, ca_unreachable, error.")
+    ]
+    ca_error: Annotated[str, Help("The CA's (or the pre-flight check's) own words.")]
+
+
+class CertificateDetail(SiteCertificate):
+    source: Annotated[str, Help("acme (issued by the panel) or custom (the customer's own).")]
+    missing_names: Annotated[list[str], Help("Names of the site left out of the last order: they do not reach us.")]
+    renew_after: Annotated[datetime.datetime | None, DATETIME]
+    attempts: Annotated[list[CertificateAttempt], Help("The last ACME attempts, newest first.")]
+
+
+def certificate_of(site) -> Certificate | None:
+    """The site's certificate through the reverse one-to-one (cached by select_related), or None."""
+    try:
+        return site.certificate
+    except ObjectDoesNotExist:
+        return None
+
+
+def certificate_summary(certificate: Certificate | None) -> SiteCertificate | None:
+    if certificate is None:
+        return None
+    return SiteCertificate(
+        status=certificate.status,
+        names=list(certificate.names),
+        not_before=certificate.not_before,
+        not_after=certificate.not_after,
+        issuer=certificate.issuer,
+        serial=certificate.serial,
+        last_error=certificate.last_error,
+        next_attempt_at=certificate.next_attempt_at,
+    )
+
+
+def certificate_detail(certificate: Certificate, *, attempts: int = 20) -> CertificateDetail:
+    summary = certificate_summary(certificate)
+    assert summary is not None
+    return CertificateDetail(
+        **summary,
+        source=certificate.source,
+        missing_names=list(certificate.missing_names),
+        renew_after=certificate.renew_after,
+        attempts=[
+            CertificateAttempt(
+                names=list(attempt.names),
+                order_url=attempt.order_url,
+                started_at=attempt.started_at,
+                finished_at=attempt.finished_at,
+                outcome=attempt.outcome,
+                ca_error=attempt.ca_error,
+            )
+            for attempt in certificate_attempts(certificate, limit=attempts)
+        ],
+    )

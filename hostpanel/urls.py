@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", views.AuditListView.as_view(), name="audit_list"),
+    path("sites/<str:domain>/certificate/", include("certificates.urls")),
     path("sites/", include("sites.urls")),
     path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
     path("api/v1/", include("api.urls")),

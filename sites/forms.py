@@ -8,9 +8,10 @@ import io
 from django import forms
 
 from balancers.models import Balancer
+from certificates.choices import CertificateStatus
 from hostpanel.forms import ServiceForm
-from sites.models import SiteStatus
-from sites.services import IMPORT_COLUMNS, IMPORT_MAX_ROWS
+from sites.models import HSTS_MAX_SECONDS, SiteStatus, SiteTls
+from sites.services import IMPORT_COLUMNS, IMPORT_MAX_ROWS, IMPORT_REQUIRED_COLUMNS
 
 SORTS = {
     "domain": "domain",
@@ -26,10 +27,15 @@ SORTS = {
 }
 
 
+NO_CERTIFICATE = "none"
+CERTIFICATE_FILTER_CHOICES = [("", "Any certificate"), *CertificateStatus.choices, (NO_CERTIFICATE, "No certificate")]
+
+
 class SiteFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=253, help_text="Domain, alias or customer ref.")
     balancer = forms.ChoiceField(required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *SiteStatus.choices], required=False)
+    certificate = forms.ChoiceField(choices=CERTIFICATE_FILTER_CHOICES, required=False)
     sort = forms.ChoiceField(choices=[(k, k) for k in SORTS], required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
@@ -51,10 +57,27 @@ class SiteForm(ServiceForm):
         label="Plone path", max_length=255, help_text="The Plone site in Zope, e.g. /plone/linux."
     )
     customer_ref = forms.CharField(label="Customer ref", max_length=100, required=False)
+    tls = forms.ChoiceField(label="HTTPS certificate", choices=SiteTls.choices, required=False)
+    https_redirect = forms.BooleanField(
+        label="Redirect HTTP to HTTPS",
+        required=False,
+        initial=True,
+        help_text="Once a certificate is live; ACME challenges are never redirected.",
+    )
+    hsts_seconds = forms.IntegerField(
+        label="HSTS max-age (seconds)",
+        required=False,
+        initial=0,
+        widget=forms.NumberInput(attrs={"min": 0, "max": HSTS_MAX_SECONDS}),  # the model checks the range
+        help_text="Strict-Transport-Security on HTTPS answers; 0 = off, at most two years (63072000).",
+    )
 
     def service_kwargs(self) -> dict:
         data = dict(self.cleaned_data)
         data["aliases"] = [line.strip() for line in data["aliases"].splitlines() if line.strip()]
+        for name, empty in (("tls", ""), ("hsts_seconds", None)):
+            if data.get(name) == empty:
+                data.pop(name)  # not given: the default (new site) or unchanged
         return data
 
 
@@ -66,7 +89,8 @@ class SiteImportForm(forms.Form):
     csv_file = forms.FileField(
         label="CSV file",
         required=False,
-        help_text="Columns: domain, aliases (separated by spaces or ';'), balancer, plone_path, customer_ref. "
+        help_text="Columns: domain, aliases (separated by spaces or ';'), balancer, plone_path, customer_ref; "
+        "optional: tls (acme, custom or none), https_redirect (yes/no), hsts_seconds. "
         "A header row with these names is expected.",
     )
     csv_text = forms.CharField(label="…or paste the CSV", required=False, widget=forms.Textarea(attrs={"rows": 8}))
@@ -100,7 +124,7 @@ def parse_site_csv(text: str) -> list[dict[str, str]]:
     except (StopIteration, csv.Error) as exc:
         raise forms.ValidationError(f"The CSV could not be read: {exc}") from None
     header = [h.strip().lower() for h in header]
-    missing = [c for c in ("domain", "balancer", "plone_path") if c not in header]
+    missing = [c for c in IMPORT_REQUIRED_COLUMNS if c not in header]
     if missing:
         raise forms.ValidationError(
             f"The header row must name the columns {', '.join(IMPORT_COLUMNS)}; missing: {', '.join(missing)}."

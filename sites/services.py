@@ -12,13 +12,15 @@ from django.db import transaction
 
 from balancers.models import Balancer
 from balancers.services import config_changed
+from certificates.follow import certificate_follow_site
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited, save_cleaned
 from hostpanel.validators import normalize_hostname
 from sites.models import Site, SiteAlias, SiteStatus
 
-SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref")
+SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", "tls", "https_redirect", "hsts_seconds")
+TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
 
 
 def site_snapshot(site: Site) -> dict:
@@ -90,6 +92,8 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
         site.aliases.filter(name__in=current - wanted).delete()
         SiteAlias.objects.bulk_create([SiteAlias(site=site, name=n) for n in sorted(wanted - current)])
     audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
+    names_before = [before["domain"], *before["aliases"]] if before is not None else None
+    certificate_follow_site(site, actor=actor, names_before=names_before)
     site.deployment = config_changed(actor=actor)
     return site
 
@@ -112,8 +116,15 @@ def site_create(
     plone_path: str,
     aliases: Iterable[str] = (),
     customer_ref: str = "",
+    tls: str | None = None,
+    https_redirect: bool | None = None,
+    hsts_seconds: int | None = None,
 ) -> Site:
+    """A new site. `tls`, `https_redirect`, `hsts_seconds`: None keeps the model's default (tls: acme when
+    HOSTPANEL_ACME_DIRECTORY is set, else none)."""
     site = Site(domain=domain, plone_path=plone_path, customer_ref=customer_ref or "")
+    given = {"tls": tls, "https_redirect": https_redirect, "hsts_seconds": hsts_seconds}
+    apply_fields(site, {name: value for name, value in given.items() if value is not None}, TLS_FIELDS)
     resolved = _resolve_balancer(balancer)
     if resolved is None:
         raise ValidationError({"balancer": "A balancer is required."}, code="required")
@@ -170,7 +181,10 @@ def site_delete(site: Site, *, actor: Actor):
 
 # --- bulk import -----------------------------------------------------------------------------
 
-IMPORT_COLUMNS = ("domain", "aliases", "balancer", "plone_path", "customer_ref")
+IMPORT_COLUMNS = ("domain", "aliases", "balancer", "plone_path", "customer_ref", *TLS_FIELDS)
+IMPORT_REQUIRED_COLUMNS = ("domain", "balancer", "plone_path")
+BOOLEAN_CELLS = {"1": True, "yes": True, "true": True, "on": True}
+BOOLEAN_CELLS |= {"0": False, "no": False, "false": False, "off": False}
 IMPORT_MAX_ROWS = 10_000
 
 
@@ -207,6 +221,25 @@ def _split_aliases(value: Any) -> list[str]:
     return list(value)
 
 
+def _tls_cells(values: dict[str, Any], site: Site, errors: dict[str, list[str]]) -> None:
+    """The optional columns tls, https_redirect, hsts_seconds: an empty cell keeps the default."""
+    tls = str(values.get("tls") or "").strip().lower()
+    if tls:
+        site.tls = tls  # checked against the choices by full_clean()
+    redirect = str(values.get("https_redirect") or "").strip().lower()
+    if redirect:
+        if redirect in BOOLEAN_CELLS:
+            site.https_redirect = BOOLEAN_CELLS[redirect]
+        else:
+            errors["https_redirect"] = [f"{redirect!r} is not yes/no (or 1/0, true/false)."]
+    hsts = str(values.get("hsts_seconds") or "").strip()
+    if hsts:
+        if hsts.isdigit():
+            site.hsts_seconds = int(hsts)  # the range is checked by full_clean()
+        else:
+            errors["hsts_seconds"] = [f"{hsts!r} is not a number of seconds."]
+
+
 def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]:
     """Create one imported site inside a savepoint; return its errors by field (empty: saved)."""
     site = Site(
@@ -215,6 +248,7 @@ def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]
         customer_ref=str(values["customer_ref"] or "").strip(),
     )
     errors: dict[str, list[str]] = {}
+    _tls_cells(values, site, errors)
     name = str(values["balancer"] or "").strip()
     if not name:
         errors["balancer"] = ["A balancer is required."]

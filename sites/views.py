@@ -12,12 +12,22 @@ from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import TemplateView
 
+from certificates.choices import CertificateStatus
+from certificates.selectors import certificate_attempts, certificate_of
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
 from sites import services
-from sites.forms import SORTS, SiteFilterForm, SiteForm, SiteImportForm, SuspendForm
-from sites.models import Site, SiteAlias, SiteStatus
+from sites.forms import (
+    CERTIFICATE_FILTER_CHOICES,
+    NO_CERTIFICATE,
+    SORTS,
+    SiteFilterForm,
+    SiteForm,
+    SiteImportForm,
+    SuspendForm,
+)
+from sites.models import Site, SiteAlias, SiteStatus, default_tls
 
 PAGE_SIZE = 50
 
@@ -43,14 +53,31 @@ def filtered_sites(params) -> tuple[SiteFilterForm, object, str, bool]:
             qs = qs.filter(balancer__name=form.cleaned_data["balancer"])
         if form.cleaned_data["status"]:
             qs = qs.filter(status=form.cleaned_data["status"])
+        certificate = form.cleaned_data["certificate"]
+        if certificate == NO_CERTIFICATE:
+            qs = qs.filter(certificate__isnull=True)
+        elif certificate:
+            qs = qs.filter(certificate__status=certificate)
         sort = form.cleaned_data["sort"] or "domain"
     order = SORTS.get(sort, "domain")
     qs = qs.order_by(order, "domain") if order.lstrip("-") != "domain" else qs.order_by(order)
     return form, qs, sort, searching
 
 
-ROW_FIELDS = ("pk", "domain", "balancer__name", "plone_path", "status", "customer_ref", "updated_at")
+ROW_FIELDS = (
+    "pk",
+    "domain",
+    "balancer__name",
+    "plone_path",
+    "status",
+    "customer_ref",
+    "updated_at",
+    "tls",
+    "certificate__status",
+    "certificate__not_after",
+)
 STATUS_LABELS = dict(SiteStatus.choices)
+CERTIFICATE_LABELS = dict(CertificateStatus.choices)
 
 
 class SiteListView(PanelAccessMixin, TemplateView):
@@ -80,8 +107,11 @@ class SiteListView(PanelAccessMixin, TemplateView):
         prefix = reverse("sites:site_list")
         for row in rows:
             row["url"] = f"{prefix}{row['domain']}/"
-            row["aliases"] = ", ".join(aliases.get(row["pk"], ()))
+            row["aliases"] = aliases.get(row["pk"], [])
             row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
+            row["certificate_status"] = row["certificate__status"] or ""
+            row["certificate_label"] = CERTIFICATE_LABELS.get(row["certificate_status"], "")
+            row["certificate_expires"] = row["certificate__not_after"]
             row["updated"] = timezone.localtime(row["updated_at"]).strftime("%Y-%m-%d %H:%M")
         context.update(
             filter_form=form,
@@ -90,10 +120,12 @@ class SiteListView(PanelAccessMixin, TemplateView):
             sort=sort,
             total=page.paginator.count,
             current={
-                k: (form.cleaned_data.get(k) if form.is_valid() else "") or "" for k in ("q", "balancer", "status")
+                k: (form.cleaned_data.get(k) if form.is_valid() else "") or ""
+                for k in ("q", "balancer", "status", "certificate")
             },
             balancer_names=form.balancer_names,
             status_choices=SiteStatus.choices,
+            certificate_choices=CERTIFICATE_FILTER_CHOICES[1:],
         )
         return context
 
@@ -104,11 +136,15 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         site = get_object_or_404(
-            Site.objects.select_related("balancer").prefetch_related(Prefetch("aliases")), domain=kwargs["domain"]
+            Site.objects.select_related("balancer", "certificate").prefetch_related(Prefetch("aliases")),
+            domain=kwargs["domain"],
         )
+        certificate = certificate_of(site)
         context.update(
             site=site,
-            history=AuditEntry.objects.filter(object_type="site", object_key=site.domain)[:20],
+            certificate=certificate,
+            attempts=certificate_attempts(certificate) if certificate is not None else [],
+            history=AuditEntry.objects.filter(object_type__in=["site", "certificate"], object_key=site.domain)[:20],
         )
         return context
 
@@ -120,6 +156,9 @@ class SiteCreateView(ServiceFormView):
 
     def get_cancel_url(self):
         return reverse("sites:site_list")
+
+    def get_initial(self):
+        return {"tls": default_tls()}
 
     def perform(self, data):
         return services.site_create(actor=web_actor(self.request), **data)
@@ -148,6 +187,9 @@ class SiteUpdateView(ServiceFormView):
             "balancer": self.site.balancer.name,
             "plone_path": self.site.plone_path,
             "customer_ref": self.site.customer_ref,
+            "tls": self.site.tls,
+            "https_redirect": self.site.https_redirect,
+            "hsts_seconds": self.site.hsts_seconds,
         }
 
     def get_cancel_url(self):

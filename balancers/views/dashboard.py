@@ -8,12 +8,14 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from balancers import services
 from balancers.models import BalancerMember
 from balancers.selectors.overview import status_overview
+from certificates.selectors import certificates_needing_attention
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import panel_view
@@ -30,7 +32,9 @@ def _context(request: HttpRequest) -> dict:
 @panel_view  # outermost: anonymous -> login, whatever the method
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "balancers/dashboard.html", _context(request))
+    context = _context(request)
+    context["certificates_attention"] = certificates_needing_attention(timezone.now())  # one query
+    return render(request, "balancers/dashboard.html", context)
 
 
 @panel_view  # outermost: anonymous -> login, whatever the method

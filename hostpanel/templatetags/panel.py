@@ -1,6 +1,8 @@
-"""Template helpers of the staff panel: navigation entries and the change-permission test."""
+"""Template helpers of the staff panel: navigation entries, the change-permission test, host names."""
 
 from __future__ import annotations
+
+import unicodedata
 
 from django import template
 from django.urls import NoReverseMatch, reverse
@@ -92,3 +94,33 @@ def result_items(result) -> list[dict]:
             detail = f"{detail} (live status: {live})".strip()
         items.append({"name": str(name), "ok": ok, "detail": str(detail)})
     return items
+
+
+def unicode_hostname(name: str) -> str:
+    """The Unicode form of a punycode host name (xn--bcher-shop-9db.example -> bücher-shop.example); the name
+    itself when it has no xn-- label or does not decode cleanly (or decodes to invisible/control characters)."""
+    name = str(name or "")
+    if "xn--" not in name.lower():
+        return name
+    try:
+        decoded = name.lower().encode("ascii").decode("idna")
+    except UnicodeError:
+        return name
+    if any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp", "Zs"} for char in decoded):
+        return name
+    return decoded
+
+
+@register.filter
+def hostname(name) -> str:
+    """A host name for display: `xn--bcher-shop-9db.example (bücher-shop.example)` for an internationalised
+    name, so the Unicode form is readable and the ASCII form (what DNS and Apache see) stays visible."""
+    name = str(name or "")
+    shown = unicode_hostname(name)
+    return name if shown == name else f"{name} ({shown})"
+
+
+@register.filter
+def hostnames(names) -> str:
+    """A list of host names for display, comma-separated (see `hostname`)."""
+    return ", ".join(hostname(name) for name in names or ())

@@ -14,11 +14,11 @@ def schema() -> dict:
 def test_every_operation_documents_its_error_responses(db):
     paths = schema()["paths"]
     operations = [(path, method, op) for path, item in paths.items() for method, op in item.items()]
-    assert len(operations) == 32
+    assert len(operations) == 35
     for path, method, op in operations:
         codes = set(op["responses"])
         assert {"401", "403", "429"} <= codes, (method, path)
-        if method in {"post", "patch", "delete"}:
+        if method in {"post", "put", "patch", "delete"}:
             assert {"400", "409"} <= codes, (method, path)
         if method == "post":
             assert "422" in codes, (method, path)
@@ -43,6 +43,8 @@ def test_the_contract_paths_and_site_fields_are_documented(db):
         "/api/v1/deployments/",
         "/api/v1/deployments/{id}/rollback/",
         "/api/v1/status/",
+        "/api/v1/sites/{domain}/certificate/",
+        "/api/v1/sites/{domain}/certificate/renew/",
     ):
         assert path in document["paths"], path
     site = document["components"]["schemas"]["Site"]["properties"]
@@ -58,6 +60,10 @@ def test_the_contract_paths_and_site_fields_are_documented(db):
         "updated_at",
         "url",
         "deployment",
+        "tls",
+        "https_redirect",
+        "hsts_seconds",
+        "certificate",
     }
     assert "202" in document["paths"]["/api/v1/deployments/"]["post"]["responses"]
     frontend = document["components"]["schemas"]["FrontEnd"]["properties"]
