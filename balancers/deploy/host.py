@@ -171,8 +171,8 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         left_out = [{"site": p.site, "reason": p.reason, "kept": p.kept} for p in result.problems]
         save(tree=db_call(lambda: store_tree(tree)), left_out=left_out)
 
-    def progress(stage: str) -> None:
-        lease.check()
+    def progress(stage: str) -> None:  # the fence at every stage: still ours? (one conditional UPDATE)
+        lease.renew_and_check()
         save(stage=stage)
         if stage == HostStage.SWAP:  # from here until the outcome, what the host serves is not known
             record_activated(frontend, lease, deployment, "", f"switching release (deployment #{deployment.pk})")

@@ -31,6 +31,9 @@ def hand_over(deployment_id: int, enqueue: Callable[[int], object]) -> bool:
     Deployment.objects.filter(pk=deployment_id).update(enqueue_attempts=F("enqueue_attempts") + 1)
     now = timezone.now()
     # Recorded before the call: an immediate backend runs the whole deployment inside enqueue().
+    Deployment.objects.filter(
+        pk=deployment_id, status=DeploymentStatus.QUEUED, message__startswith="Could not be handed"
+    ).update(message="")
     Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(enqueued_at=now)
     try:
         enqueue(deployment_id)
@@ -40,7 +43,4 @@ def hand_over(deployment_id: int, enqueue: Callable[[int], object]) -> bool:
             enqueued_at=None, message=QUEUE_DOWN_MESSAGE.format(error=f"{type(exc).__name__}: {exc}"[:300])
         )
         return False
-    Deployment.objects.filter(
-        pk=deployment_id, status=DeploymentStatus.QUEUED, message__startswith="Could not be handed"
-    ).update(message="")
     return True

@@ -92,8 +92,9 @@ def cleanup_once(*, now: datetime | None = None) -> CleanupResult:
             ).values("pk")
         )
         result.trees_deleted = unused.delete()[0]
-    if apps.is_installed("django_tasks_db"):
-        task_results = apps.get_model("django_tasks_db", "DBTaskResult")
-        result.task_results_deleted = task_results.objects.filter(finished_at__lt=cutoff).delete()[0]
+    for config in apps.get_app_configs():
+        if config.name == "django_tasks_db":  # the database queue's finished results
+            task_results = config.get_model("DBTaskResult")
+            result.task_results_deleted = task_results.objects.filter(finished_at__lt=cutoff).delete()[0]
     result.samples_deleted = prune_samples(now)
     return result
