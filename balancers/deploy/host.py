@@ -68,6 +68,7 @@ def push_with_retries(
     login, configtest failure) are not."""
     notes: list[str] = []
     attempt = 0
+    touched: HostOutcome | None = None  # the last attempt that changed the host
     while True:
         attempt += 1
         attempts_seen(attempt)
@@ -94,6 +95,10 @@ def push_with_retries(
                 transport.close()
                 raise
             release_transport(frontend, transport, healthy=outcome.status in GOOD)
+        if outcome.touched:
+            touched = outcome
+        elif touched is not None and outcome.stage == HostStage.CONNECT:  # never reached the host again
+            outcome.touched, outcome.activated = True, touched.activated
         if outcome.status != HostStatus.FAILED or not outcome.retryable or attempt > settings.HOSTPANEL_DEPLOY_RETRIES:
             break
         try:
