@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from django.urls import reverse
+
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.deploy.runner import deployment_execute
 from balancers.render import render_tree_isolated
@@ -106,3 +108,11 @@ def test_render_stays_pure_it_returns_the_problems_and_does_not_record_them(demo
     assert [p.site for p in result.problems] == ["linux.co.uk"]
     assert "sites/linux.co.uk.conf" not in result.tree
     assert Site.objects.get(domain="linux.co.uk").render_error == ""  # recording is the runner's job
+
+
+def test_the_site_page_shows_why_the_site_was_left_out(demo, tmp_path, viewer_client):
+    make_local_frontend(tmp_path)
+    Site.objects.filter(domain="linux.co.uk").update(plone_path="bad path")
+    deploy()
+    page = viewer_client.get(reverse("sites:site_detail", args=["linux.co.uk"])).content.decode()
+    assert "Not deployed: this site" in page and "plone_path" in page

@@ -4,10 +4,12 @@ deciding "unchanged", exceptions in a stage, failed restores, transient retries.
 
 from __future__ import annotations
 
+import io
 import os
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db import OperationalError
 from django.db.models import F
 from django.utils import timezone
@@ -298,3 +300,12 @@ def test_a_configtest_failure_is_not_retried(demo, tmp_path):
     row = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).hosts.get()
     assert (row.status, row.stage, row.attempts) == (HostStatus.FAILED, HostStage.CONFIGTEST, 1)
     assert commands(tmp_path) == ["configtest"]
+
+
+def test_manage_py_reap_runs_one_round_and_says_what_it_did(local_frontend):
+    dead = Deployment.objects.create(status=DeploymentStatus.RUNNING, actor="x", started_at=timezone.now())
+    Deployment.objects.filter(pk=dead.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    out = io.StringIO()
+    call_command("reap", stdout=out)
+    assert f"failed [{dead.pk}]" in out.getvalue()
+    assert Deployment.objects.get(pk=dead.pk).status == DeploymentStatus.FAILED
