@@ -5,7 +5,9 @@
 
 No I/O, no database, no SSH. Every value is checked again here (defence in depth: the models
 validate on the way in, but a value planted with QuerySet.update() or raw SQL must never reach a
-config) and a bad one raises `UnsafeValue`: an error text never becomes a config.
+config) and a bad one raises `UnsafeValue`: an error text never becomes a config. The deployer uses
+`render_tree_isolated`, where a bad SITE row only leaves that site out (its previous file kept) and
+comes back as a `SiteProblem`, so one planted row never stops every deployment.
 
 The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpanel.conf):
 
@@ -26,6 +28,8 @@ those addresses exist only for the rendered tree.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -252,9 +256,112 @@ def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Si
     )
 
 
+@dataclass(frozen=True)
+class SiteProblem:
+    """A site left out of a tree because its row cannot be rendered (a value planted past the models'
+    validation): `kept` is the path of its previous file, kept as it was deployed, or "" when none."""
+
+    site: str
+    reason: str
+    kept: str = ""
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    tree: dict[str, str]
+    problems: tuple[SiteProblem, ...] = ()
+
+
 def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict[str, str]:
-    """The config tree of one front-end: {relative path: text}, including MANIFEST."""
-    fe = _frontend_record(frontend)
+    """The config tree of one front-end: {relative path: text}, including MANIFEST. Strict: any bad
+    value raises UnsafeValue (manage.py render_apache, previews)."""
+    return _render(snapshot, _frontend_record(frontend), previous=None, strict=True).tree
+
+
+def render_tree_isolated(
+    snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord, previous: Mapping[str, str] | None = None
+) -> RenderResult:
+    """The tree the deployer pushes: a site whose row fails the renderer's checks (or claims a host
+    name another site claims) is left out alone, keeping its file from `previous` (the tree deployed
+    before), and reported in `problems`; every other site is rendered. A bad balancer, Zope server
+    or front-end value still raises UnsafeValue: it would break every site using it."""
+    return _render(snapshot, _frontend_record(frontend), previous=previous or {}, strict=False)
+
+
+_SERVER_NAMES_RE = re.compile(r"^[ \t]*Server(?:Name|Alias)[ \t]+(.+?)[ \t]*$", re.MULTILINE)
+
+
+def _names_in(text: str) -> set[str]:
+    """The host names a rendered site file claims (its ServerName and ServerAlias lines)."""
+    return {name for line in _SERVER_NAMES_RE.findall(text) for name in line.split()}
+
+
+def _site_contexts(
+    snapshot: Snapshot, by_name: dict[str, SimpleNamespace], previous: Mapping[str, str] | None, strict: bool
+) -> tuple[list[SimpleNamespace], dict[str, str]]:
+    """The contexts of the sites that can be rendered, and {domain: reason} for those that cannot."""
+    contexts, problems = [], {}
+    for site in sorted(snapshot.sites, key=lambda s: s.domain):
+        try:
+            contexts.append(_site_context(site, by_name))
+        except UnsafeValue as exc:
+            if strict:
+                raise
+            problems[site.domain] = str(exc)
+    # Apache would silently give a host name claimed twice to the first vhost: refuse instead. When
+    # isolating, the site whose previous file already answered for the name keeps it.
+    claims: dict[str, list[SimpleNamespace]] = {}
+    for context in contexts:
+        for name in (context.domain, *context.aliases.split()):
+            owners = claims.setdefault(name, [])
+            if owners and strict:
+                raise UnsafeValue(
+                    f"refusing to render: {name} is claimed twice ({owners[0].domain} and {context.domain})"
+                )
+            owners.append(context)
+    previous = previous or {}
+    for name, owners in claims.items():
+        if len(owners) < 2:
+            continue
+        holders = {c.domain for c in owners if name in _names_in(previous.get(f"sites/{c.domain}.conf", ""))}
+        innocent = holders.pop() if len(holders) == 1 and len({id(c) for c in owners}) == len(owners) else None
+        for context in owners:
+            if context.domain != innocent:
+                others = sorted({c.domain for c in owners})
+                problems.setdefault(context.domain, f"{name} is claimed twice ({' and '.join(others)})")
+    return [c for c in contexts if c.domain not in problems], problems
+
+
+def _kept_files(
+    problems: dict[str, str], contexts: list[SimpleNamespace], previous: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[SiteProblem, ...]]:
+    """For each left-out site, its previous file (by its domain, else the one previous site file that
+    claimed one of its names), unless a rendered site now claims that path or one of its names."""
+    taken_paths = {f"sites/{c.domain}.conf" for c in contexts}
+    taken_names = {name for c in contexts for name in (c.domain, *c.aliases.split())}
+    previous_sites = {p: t for p, t in previous.items() if p.startswith("sites/") and p.endswith(".conf")}
+    kept: dict[str, str] = {}
+    reports = []
+    for domain in sorted(problems):
+        path = f"sites/{domain}.conf"
+        if path not in previous_sites:
+            candidates = [p for p, t in previous_sites.items() if domain in _names_in(t) and p not in taken_paths]
+            path = candidates[0] if len(candidates) == 1 else ""
+        reason = problems[domain]
+        if path and (path in taken_paths or path in kept or _names_in(previous_sites[path]) & taken_names):
+            reason += "; its previous file was dropped too: another site now answers for its names"
+            path = ""
+        if path:
+            kept[path] = previous_sites[path]
+        elif "previous file" not in reason:
+            reason += "; it had no previous file: it is not served until the row is repaired"
+        reports.append(SiteProblem(domain, reason, path))
+    return kept, tuple(reports)
+
+
+def _render(
+    snapshot: Snapshot, fe: FrontEndRecord, *, previous: Mapping[str, str] | None, strict: bool
+) -> RenderResult:
     config_dir = _check(fe.config_dir.rstrip("/"), "config_dir", _FS_PATH_RE, extra_allowed="+")
     common = {
         "frontend": _check(fe.name, "front-end name", _NAME_RE),
@@ -271,23 +378,16 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
     nodes = _nodes(balancers, snapshot, ports)
 
     tree: dict[str, str] = {}
-    contexts = [_site_context(site, by_name) for site in sorted(snapshot.sites, key=lambda s: s.domain)]
+    contexts, problems = _site_contexts(snapshot, by_name, previous, strict)
+    kept, reports = _kept_files(problems, contexts, previous or {})
     site_paths = [f"sites/{context.domain}.conf" for context in contexts]
-    # Apache would silently give a host name claimed twice to the first vhost: refuse instead.
-    names: dict[str, str] = {}
-    for context in contexts:
-        for name in (context.domain, *context.aliases.split()):
-            owner = names.get(name)
-            if owner is not None:
-                raise UnsafeValue(f"refusing to render: {name} is claimed twice ({owner} and {context.domain})")
-            names[name] = context.domain
     # All sites in one template call (a render per site costs more than the site itself), split on NUL.
     texts = ENV.get_template("site.conf.j2").render({**common, "sites": contexts, "separator": _SEPARATOR})
     parts = texts.split(_SEPARATOR + "\n")
     if len(parts) != len(contexts) + 1 or parts[-1] != "":
         raise UnsafeValue("refusing to render: the site template's output could not be split per site")
     tree.update(zip(site_paths, parts[:-1], strict=True))
-
+    tree.update(kept)
     tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(common, balancers=balancers)
     tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(
         common, nodes=nodes, node_address=node_address, balancers=balancers
@@ -301,7 +401,7 @@ def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict
         node_count=len(nodes),
     )
     tree[MANIFEST] = manifest_text(tree)
-    return dict(sorted(tree.items()))
+    return RenderResult(dict(sorted(tree.items())), reports)
 
 
 def _by_name(record) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
@@ -115,8 +115,16 @@ class Snapshot:
 
 
 def load_snapshot() -> Snapshot:
-    """Read Zope servers, front-ends, balancers with members, and sites with aliases (6 queries)."""
+    """Read Zope servers, front-ends, balancers with members, and sites with aliases (6 queries) in ONE
+    consistent snapshot: a transaction of its own that is REPEATABLE READ on PostgreSQL (READ COMMITTED,
+    its default, would let a change committed between two of the six queries give, say, a site whose
+    balancer the tree lacks). On SQLite a read transaction already is a snapshot. Inside a caller's
+    transaction the caller's isolation applies (SET TRANSACTION must be its first statement)."""
+    fresh = not connection.in_atomic_block
     with transaction.atomic():
+        if fresh and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         servers = {
             pk: ZopeServerRecord(name=name, host=host, port=port)
             for pk, name, host, port in ZopeServer.objects.order_by("name").values_list("pk", "name", "host", "port")

@@ -27,10 +27,12 @@ from django.conf import settings
 from balancers.transport import (
     DEFAULT_COMMAND_TIMEOUT,
     CommandResult,
+    ReadLimits,
     TransportError,
     safe_relative,
     tar_files,
     temp_name,
+    too_large,
     untar_files,
 )
 
@@ -215,7 +217,14 @@ class SSHTransport:
         code, out, err = self._exec(command, timeout=timeout, input=input)
         return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
 
-    def _exec(self, command: str, *, timeout: float, input: bytes | None = None) -> tuple[int, bytes, bytes]:
+    def _exec(
+        self, command: str, *, timeout: float, input: bytes | None = None, limit: int | None = None
+    ) -> tuple[int, bytes, bytes]:
+        limit, setting = (
+            (ReadLimits.current().output, "HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES")
+            if limit is None
+            else (limit, "HOSTPANEL_READ_TREE_MAX_BYTES")
+        )
         try:
             transport = self._client.get_transport()
             if transport is None or not transport.is_active():
@@ -235,6 +244,9 @@ class SSHTransport:
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(_READ_CHUNK)
                     progressed = True
+                if len(out) + len(err) > limit:
+                    channel.close()
+                    raise too_large(f"the output of {command}", limit, setting)
                 if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
                     break
                 if not transport.is_active():
@@ -254,24 +266,32 @@ class SSHTransport:
 
     def read_tree(self, path: str) -> dict[str, bytes]:
         # one stream instead of a few SFTP round trips per file (1,000 vhosts: ~0.1 s instead of seconds)
+        limit = ReadLimits.current().tree
         code, out, err = self._exec(
             f"cd -- {shlex.quote(path.rstrip('/') + '/')} 2>/dev/null || exit 0; tar -c -z -f - .",
             timeout=max(self.timeout, 120.0),
+            limit=limit,
         )
         if code != 0:
-            raise TransportError(f"cannot read {path}: {err.decode(errors='replace').strip()}", retryable=False)
-        return untar_files(out) if out else {}
+            raise TransportError(f"cannot read {path}: {err.decode(errors='replace').strip()[:500]}", retryable=False)
+        return untar_files(out, limit=limit, what=path) if out else {}
 
     # files --------------------------------------------------------------------------------------
     def read_file(self, path: str) -> bytes | None:
+        limit = ReadLimits.current().file
         try:
             with self.sftp.open(path, "rb") as fh:
+                if (fh.stat().st_size or 0) > limit:
+                    raise too_large(path, limit, "HOSTPANEL_READ_FILE_MAX_BYTES")
                 fh.prefetch()
-                return fh.read()
+                data = fh.read(limit + 1)
         except FileNotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, f"read {path}") from None
+        if len(data) > limit:  # the file grew while it was read
+            raise too_large(path, limit, "HOSTPANEL_READ_FILE_MAX_BYTES")
+        return data
 
     def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
         target = temp_name(path) if atomic else path

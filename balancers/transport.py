@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol, runtime_checkable
 
+from django.conf import settings
+
 DEFAULT_COMMAND_TIMEOUT = 60.0
 
 
@@ -37,6 +39,32 @@ class TransportError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Caps on what the panel reads from a front-end, so a huge or hostile host cannot exhaust the
+    worker's memory: one file, one whole tree (compressed stream and unpacked files alike), one
+    command's stdout + stderr (HOSTPANEL_READ_FILE_MAX_BYTES, HOSTPANEL_READ_TREE_MAX_BYTES,
+    HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES)."""
+
+    file: int
+    tree: int
+    output: int
+
+    @classmethod
+    def current(cls) -> ReadLimits:
+        return cls(
+            file=getattr(settings, "HOSTPANEL_READ_FILE_MAX_BYTES", 16 * 1024 * 1024),
+            tree=getattr(settings, "HOSTPANEL_READ_TREE_MAX_BYTES", 256 * 1024 * 1024),
+            output=getattr(settings, "HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES", 1024 * 1024),
+        )
+
+
+def too_large(what: str, limit: int, setting: str) -> TransportError:
+    return TransportError(
+        f"{what} is larger than {limit} bytes ({setting}): refusing to read more of it", retryable=False
+    )
 
 
 @dataclass(frozen=True)
@@ -138,11 +166,17 @@ def tar_files(files: dict[str, bytes]) -> bytes:
     return gzip.compress(buffer.getvalue(), compresslevel=1)
 
 
-def untar_files(data: bytes) -> dict[str, bytes]:
+def untar_files(data: bytes, *, limit: int | None = None, what: str = "the tree") -> dict[str, bytes]:
+    """{relative path: bytes} of a gzipped tar; more than `limit` unpacked bytes is refused (a tar bomb)."""
+    limit = ReadLimits.current().tree if limit is None else limit
     files: dict[str, bytes] = {}
+    total = 0
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive:
             if member.isfile():
+                total += member.size
+                if total > limit:
+                    raise too_large(what, limit, "HOSTPANEL_READ_TREE_MAX_BYTES")
                 name = member.name[2:] if member.name.startswith("./") else member.name
                 extracted = archive.extractfile(member)
                 files[name] = extracted.read() if extracted else b""
@@ -171,6 +205,9 @@ class LocalTransport:
             )
         except subprocess.TimeoutExpired:
             raise TransportError(f"command timed out after {timeout:g} s: {command}", retryable=True) from None
+        limit = ReadLimits.current().output
+        if len(proc.stdout) + len(proc.stderr) > limit:
+            raise too_large(f"the output of {command}", limit, "HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES")
         return CommandResult(
             proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
         )
@@ -181,10 +218,14 @@ class LocalTransport:
     def read_tree(self, path: str) -> dict[str, bytes]:
         root = path.rstrip("/") + "/"
         files: dict[str, bytes] = {}
+        limit, total = ReadLimits.current().tree, 0
         try:
             for directory, _, names in os.walk(root):
                 for name in names:
                     full = os.path.join(directory, name)
+                    total += os.path.getsize(full)
+                    if total > limit:
+                        raise too_large(path, limit, "HOSTPANEL_READ_TREE_MAX_BYTES")
                     with open(full, "rb") as fh:
                         files[os.path.relpath(full, root)] = fh.read()
         except OSError as exc:
@@ -210,13 +251,17 @@ class LocalTransport:
             self.write_file(target, data, atomic=True)
 
     def read_file(self, path: str) -> bytes | None:
+        limit = ReadLimits.current().file
         try:
             with open(path, "rb") as fh:
-                return fh.read()
+                data = fh.read(limit + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise self._wrap(exc, f"cannot read {path}") from exc
+        if len(data) > limit:
+            raise too_large(path, limit, "HOSTPANEL_READ_FILE_MAX_BYTES")
+        return data
 
     def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
         target = temp_name(path) if atomic else path

@@ -175,6 +175,22 @@ HOSTPANEL_AUTO_DEPLOY = env_bool("HOSTPANEL_AUTO_DEPLOY", True)
 HOSTPANEL_SSH_KEY = env_str("HOSTPANEL_SSH_KEY", "")
 HOSTPANEL_SSH_TIMEOUT = env_float("HOSTPANEL_SSH_TIMEOUT", 10.0, minimum=0.1)
 HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimum=1, maximum=64)
+# Reliability (docs/reliability.md): the worker's heartbeat lease on a running deployment and on each
+# front-end it holds (renewed every quarter of it); a queued deployment no worker claimed within
+# REQUEUE seconds is handed to the queue again by the reaper; transient connection failures are
+# retried RETRIES times, waiting RETRY_BACKOFF seconds, doubled each time.
+HOSTPANEL_DEPLOY_LEASE_SECONDS = env_int("HOSTPANEL_DEPLOY_LEASE_SECONDS", 60, minimum=2, maximum=3600)
+HOSTPANEL_DEPLOY_REQUEUE_SECONDS = env_int("HOSTPANEL_DEPLOY_REQUEUE_SECONDS", 120, minimum=1, maximum=86400)
+HOSTPANEL_DEPLOY_RETRIES = env_int("HOSTPANEL_DEPLOY_RETRIES", 2, minimum=0, maximum=10)
+HOSTPANEL_DEPLOY_RETRY_BACKOFF = env_float("HOSTPANEL_DEPLOY_RETRY_BACKOFF", 2.0, minimum=0.0)
+# Retention (manage.py cleanup, the daily task balancers.tasks.cleanup): stored trees kept per front-end
+# (plus every tree a host has activated or a queued/running deployment needs), deployments kept (days).
+HOSTPANEL_KEEP_TREES = env_int("HOSTPANEL_KEEP_TREES", 50, minimum=1)
+HOSTPANEL_KEEP_DEPLOYMENT_DAYS = env_int("HOSTPANEL_KEEP_DEPLOYMENT_DAYS", 90, minimum=1)
+# Caps on what the panel reads from a front-end (bytes): one file, one whole tree, one command's output.
+HOSTPANEL_READ_FILE_MAX_BYTES = env_int("HOSTPANEL_READ_FILE_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
+HOSTPANEL_READ_TREE_MAX_BYTES = env_int("HOSTPANEL_READ_TREE_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
+HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES = env_int("HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES", 1024 * 1024, minimum=1024)
 HOSTPANEL_STATUS_TIMEOUT = env_float("HOSTPANEL_STATUS_TIMEOUT", 2.0, minimum=0.1)
 HOSTPANEL_STATUS_POLL_SECONDS = env_int("HOSTPANEL_STATUS_POLL_SECONDS", 30, minimum=5)
 HOSTPANEL_STATUS_HISTORY_MINUTES = env_int("HOSTPANEL_STATUS_HISTORY_MINUTES", 120, minimum=60, maximum=10080)

@@ -16,6 +16,7 @@ os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 os.environ.setdefault("HOSTPANEL_TASKS_BACKEND", "immediate")
 os.environ.setdefault("HOSTPANEL_AUTO_DEPLOY", "0")
+os.environ.setdefault("HOSTPANEL_DEPLOY_RETRY_BACKOFF", "0.05")  # transient failures retry quickly in tests
 
 from hostpanel.settings import *  # noqa: E402,F403
 

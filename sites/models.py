@@ -73,6 +73,12 @@ class Site(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    render_error = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Set by the deployer when this site could not be rendered: it was left out (its previous "
+        "file kept) until the row is repaired.",
+    )
 
     class Meta:
         ordering = ["domain"]

@@ -1,4 +1,7 @@
-"""Getting rendered trees onto the front-ends: `release` (one host: stage -> swap -> configtest -> reload
--> verify -> restore, on a Transport), `leases` (one deployment per front-end at a time), `runner` (the
-worker's body: a Deployment across every front-end, every step a row) and `checks` (read-only drift,
-pending diff, connection test). Writes that start deployments are in balancers.services."""
+"""Getting rendered trees onto the front-ends, and never leaving a stuck or lying row: `runner` (the
+worker's body: a Deployment across every front-end), `host` (one front-end: fenced lease, isolated
+render, push with retries, the activated release), `rendering`, `release` and `swap` (one host on a
+Transport: compare the activated release -> upload -> swap -> configtest -> reload -> verify, restore on
+any exception), `leases` (fenced, with a heartbeat), `queue` (hand-over bookkeeping), `reaper`,
+`retention` and `checks` (read-only drift, pending diff, connection test). Writes that start deployments
+are in balancers.services; docs/reliability.md says what each fault leaves behind."""

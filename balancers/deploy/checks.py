@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from balancers.connections import open_transport
 from balancers.deploy.release import COMMAND_TIMEOUT, Target, read_live_tree, sha256_hex, truncate
-from balancers.deploy.runner import render_for
+from balancers.deploy.rendering import render_for
 from balancers.manifest import MANIFEST, tree_diff
 from balancers.models import FrontEnd
 from balancers.status.client import url_answers

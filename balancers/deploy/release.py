@@ -1,16 +1,22 @@
 """One front-end brought to a rendered tree, and never left broken (pure file/command work on a Transport).
 
-1. compare the rendered tree with the host's MANIFEST; nothing changed -> nothing uploaded, no reload;
-2. build the new release in a staging directory next to config_dir — a hard-linked copy of the live
-   release plus ONLY the changed files — and rename it to `<config_dir>.releases/<digest>`;
-3. swap: config_dir is a symlink, switched atomically (temporary symlink + rename); the previous
-   release stays on disk;
-4. configtest_command; on failure point config_dir back at the previous release, no reload;
-5. reload_command (graceful), then check that the host answers (health_url, else
-   balancer_manager_url); if not, restore the previous release and reload again.
+1. compare: the host is "unchanged" only when the release it last ACTIVATED (the `.activated` marker
+   in `<config_dir>.releases`, written after configtest, reload and the answer check all passed) is
+   the new tree's digest and config_dir points at that release — never from the MANIFEST alone, which
+   a switched-but-untested release also carries;
+2. upload: build the new release in a staging directory next to config_dir — a hard-linked copy of
+   the last activated release plus ONLY the changed files — renamed to `<config_dir>.releases/<digest>`;
+3. swap: the marker is cleared ("switching"), then config_dir (a symlink) is switched atomically;
+4. configtest_command; on failure config_dir goes back to the previous release, no reload;
+5. reload_command (graceful), then a check that the host answers (health_url, else
+   balancer_manager_url); on failure the previous release is put back, configtested and reloaded;
+6. the marker records the new digest: the host has activated it.
 
-A transport error before the swap leaves the live config untouched (the staging copy is discarded);
-after the swap and before a reload, the previous release is put back (over a new connection if needed).
+ANY exception in a stage (a dropped connection, a database error in the progress callback, a bug)
+restores the previous release — reloading it when the new one may have been loaded — and the outcome
+says whether that restore worked: a restore that failed is `failed` with a WARNING, never
+`rolled_back`. `LeaseLost` (the worker no longer holds the front-end) is the one exception that stops
+at once without touching the host again: another worker owns it now.
 No database access here: balancers.deploy.runner records what happened.
 """
 
@@ -18,27 +24,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import posixpath
+import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from balancers.choices import HostStage, HostStatus
-from balancers.manifest import MANIFEST, parse_manifest, tree_digest
+from balancers.deploy.leases import LeaseLost
+from balancers.deploy.swap import Swapper, build_release, prune_releases, resolve
+from balancers.manifest import MANIFEST, tree_digest
 from balancers.models import FrontEnd
 from balancers.status.client import wait_until_answers
 from balancers.transport import Transport, TransportError
 
-log = logging.getLogger(__name__)
-
 RELEASES_SUFFIX = ".releases"
 STAGING_PREFIX = ".staging-"
-KEEP_RELEASES = 5  # current, previous and a few more for quick rollbacks
+ACTIVATED_MARKER = ".activated"
 OUTPUT_LIMIT = 8000
 COMMAND_TIMEOUT = 120.0
 VERIFY_SECONDS = 60.0
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 ProgressFn = Callable[[str], None]
 
@@ -67,6 +74,10 @@ class Target:
     def releases_dir(self) -> str:
         return self.config_dir + RELEASES_SUFFIX
 
+    @property
+    def marker(self) -> str:
+        return f"{self.releases_dir}/{ACTIVATED_MARKER}"
+
 
 @dataclass
 class HostOutcome:
@@ -78,7 +89,9 @@ class HostOutcome:
     error: str = ""
     retryable: bool = False
     uploaded_paths: list[str] = field(default_factory=list)
-    reloaded: bool = False
+    reload_attempted: bool = False  # the reload command was started: Apache may run the new config
+    touched: bool = False  # config_dir was switched at some point
+    activated: str = ""  # digest of the release the host has activated when known, "" = unknown
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
 
     def timings_line(self) -> str:
@@ -93,40 +106,11 @@ def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:
     return text if len(text) <= limit else "…(truncated)…\n" + text[-limit:]
 
 
-def _resolve(link_parent: str, target: str) -> str:
-    return posixpath.normpath(posixpath.join(link_parent, target))
-
-
-class _Swapper:
-    """Points config_dir at a release and can put the previous one back."""
-
-    def __init__(self, transport: Transport, target: Target) -> None:
-        self.transport = transport
-        self.target = target
-        self.previous: str | None = None  # the previous symlink target; None: there was no config_dir
-        self.swapped = False
-
-    def prepare(self) -> None:
-        t, live = self.transport, self.target.config_dir
-        self.previous = t.readlink(live)
-        if self.previous is None and t.exists(live):
-            # First deploy onto a hand-made directory: keep it as a release and manage a symlink from now on.
-            legacy = f"{self.target.releases_dir}/legacy-{time.strftime('%Y%m%d%H%M%S')}"
-            t.rename(live, legacy)
-            t.symlink_switch(live, legacy)
-            self.previous = legacy
-
-    def switch(self, release: str) -> None:
-        self.transport.symlink_switch(self.target.config_dir, release)
-        self.swapped = True
-
-    def restore(self, transport: Transport | None = None) -> None:
-        t = transport or self.transport
-        if self.previous is None:
-            t.remove_path(self.target.config_dir)
-        else:
-            t.symlink_switch(self.target.config_dir, self.previous)
-        self.swapped = False
+def read_activated(transport: Transport, target: Target) -> str:
+    """The digest the host last activated, or "" when unknown (no marker, or a switch in progress)."""
+    data = transport.read_file(target.marker)
+    text = (data or b"").decode(errors="replace").strip()
+    return text if _DIGEST_RE.fullmatch(text) else ""
 
 
 def push_tree(
@@ -135,196 +119,223 @@ def push_tree(
     tree: dict[str, str],
     *,
     progress: ProgressFn = lambda stage: None,
+    fence: Callable[[], None] = lambda: None,
     reconnect: Callable[[], Transport] | None = None,
     verify_seconds: float = VERIFY_SECONDS,
 ) -> HostOutcome:
-    """Bring one front-end to `tree`: the stages of the module docstring. Never raises TransportError:
-    a failure is an outcome with the stage reached, the error and whether retrying can help."""
+    """Bring one front-end to `tree`: the stages of the module docstring. Never raises (but for
+    KeyboardInterrupt and the like): a failure is an outcome with the stage reached, the error and
+    whether retrying can help. `fence()` raises LeaseLost when the worker lost the front-end."""
     marks: list[tuple[str, float]] = [("compare", time.monotonic())]
 
     def timed(stage: str) -> None:
         marks.append((str(stage), time.monotonic()))
         progress(stage)
 
-    outcome = _push_tree(transport, target, tree, progress=timed, reconnect=reconnect, verify_seconds=verify_seconds)
+    outcome = _Push(transport, target, tree, timed, fence, reconnect, verify_seconds).run()
     marks.append(("end", time.monotonic()))
     outcome.timings = {name: marks[i + 1][1] - at for i, (name, at) in enumerate(marks[:-1]) if name != "done"}
     return outcome
 
 
-def _push_tree(
-    transport: Transport,
-    target: Target,
-    tree: dict[str, str],
-    *,
-    progress: ProgressFn,
-    reconnect: Callable[[], Transport] | None,
-    verify_seconds: float,
-) -> HostOutcome:
-    outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
-    swapper = _Swapper(transport, target)
-    staging: str | None = None
-    outputs: list[str] = []
+class _Push:
+    """The state of one push: which release was live before, how far it got, what to put back."""
 
-    def stage(name: str) -> None:
-        outcome.stage = name
-        progress(name)
+    def __init__(self, transport, target, tree, progress, fence, reconnect, verify_seconds) -> None:
+        self.transport, self.target, self.tree = transport, target, tree
+        self.progress, self.fence, self.reconnect, self.verify_seconds = progress, fence, reconnect, verify_seconds
+        self.outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
+        self.swapper = Swapper(transport, target.config_dir, target.releases_dir)
+        self.digest = tree_digest(tree)
+        self.release = f"{target.releases_dir}/{self.digest}"
+        self.activated_before = ""
+        self.staging: str | None = None
+        self.verified = False
+        self.outputs: list[str] = []
 
-    def command(cmd: str) -> bool:
-        result = transport.run(cmd, timeout=COMMAND_TIMEOUT)
+    def stage(self, name: str) -> None:
+        self.outcome.stage = name
+        self.progress(name)
+        self.fence()
+
+    def command(self, cmd: str, transport: Transport | None = None) -> bool:
+        result = (transport or self.transport).run(cmd, timeout=COMMAND_TIMEOUT)
         failed = "" if result.ok else f"\n(exit code {result.exit_code})"
-        outputs.append(f"$ {cmd}\n{result.output}".rstrip() + failed)
-        outcome.output = truncate("\n".join(outputs))
+        self.outputs.append(f"$ {cmd}\n{result.output}".rstrip() + failed)
+        self.outcome.output = truncate("\n".join(self.outputs))
         return result.ok
 
-    try:
-        wanted = tree[MANIFEST].encode()
-        live_manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
-        if live_manifest == wanted:
-            outcome.status, outcome.stage = HostStatus.UNCHANGED, HostStage.DONE
-            return outcome
+    def mark(self, text: str, transport: Transport | None = None) -> None:
+        (transport or self.transport).write_file(self.target.marker, f"{text}\n".encode(), atomic=True)
 
-        stage(HostStage.UPLOAD)
-        digest = tree_digest(tree)
-        releases = target.releases_dir
-        release = f"{releases}/{digest}"
-        transport.mkdir_p(releases)
-        swapper.prepare()
-        if transport.read_file(f"{release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
-            staging = f"{releases}/{STAGING_PREFIX}{digest[:16]}-{secrets.token_hex(4)}"
-            _build_release(transport, target, tree, live_manifest, swapper.previous, staging, outcome)
-            if transport.exists(release):  # an incomplete copy of this revision: replace it
-                transport.remove_path(release)
-            transport.rename(staging, release)
-            staging = None
-
-        stage(HostStage.SWAP)
-        swapper.switch(release)
-
-        stage(HostStage.CONFIGTEST)
-        if not command(target.configtest_command):
-            swapper.restore()
-            outcome.status = HostStatus.FAILED
-            outcome.error = "configtest failed: the previous config was put back and Apache was not reloaded."
-            return outcome
-
-        stage(HostStage.RELOAD)
-        reloaded = command(target.reload_command)
-        outcome.reloaded = True
-        if not reloaded:
-            stage(HostStage.RESTORE)
-            swapper.restore()
-            command(target.reload_command)
-            outcome.status = HostStatus.ROLLED_BACK
-            outcome.error = "reload failed: the previous config was put back and reloaded."
-            return outcome
-
-        if target.verify_url:
-            stage(HostStage.VERIFY)
-            ok, detail = wait_until_answers(target.verify_url, verify_seconds)
-            if not ok:
-                stage(HostStage.RESTORE)
-                swapper.restore()
-                command(target.reload_command)
-                outcome.status = HostStatus.ROLLED_BACK
-                outcome.error = (
-                    f"the front-end did not answer at {target.verify_url} after the reload ({detail}): "
-                    "the previous config was put back and reloaded."
-                )
+    def run(self) -> HostOutcome:
+        outcome, t = self.outcome, self.transport
+        try:
+            self.fence()
+            wanted = self.tree[MANIFEST].encode()
+            self.activated_before = read_activated(t, self.target)
+            outcome.activated = self.activated_before
+            link = t.readlink(self.target.config_dir)
+            parent = posixpath.dirname(self.target.config_dir)
+            if (
+                self.activated_before == self.digest
+                and link is not None
+                and resolve(parent, link) == self.release
+                and t.read_file(f"{self.release}/{MANIFEST}") == wanted
+            ):
+                outcome.status, outcome.stage = HostStatus.UNCHANGED, HostStage.DONE
                 return outcome
 
-        _prune(transport, target, keep={release, swapper.previous})
-        outcome.status, outcome.stage = HostStatus.SUCCEEDED, HostStage.DONE
-        progress(HostStage.DONE)
-        return outcome
-    except TransportError as exc:
-        outcome.status = HostStatus.FAILED
-        outcome.error = f"{exc.message} (stage: {outcome.stage})"
-        outcome.retryable = exc.retryable
-        if swapper.swapped and not outcome.reloaded:
-            outcome.error += _restore_after_error(swapper, reconnect)
-        elif staging:
-            # if the connection is gone, the next deploy removes stale staging directories
-            with contextlib.suppress(TransportError):
-                transport.remove_path(staging)
-            outcome.error += "; the live config was not touched."
-        else:
-            outcome.error += "; the live config was not touched."
-        return outcome
+            self.stage(HostStage.UPLOAD)
+            t.mkdir_p(self.target.releases_dir)
+            activated_release = f"{self.target.releases_dir}/{self.activated_before}" if self.activated_before else ""
+            self.swapper.prepare(prefer=activated_release if activated_release and t.exists(activated_release) else "")
+            if t.read_file(f"{self.release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
+                self.staging = f"{self.target.releases_dir}/{STAGING_PREFIX}{self.digest[:16]}-{secrets.token_hex(4)}"
+                build_release(t, self.swapper.previous_path(), self.tree, self.staging, outcome, STAGING_PREFIX)
+                if t.exists(self.release):  # an incomplete copy of this revision: replace it
+                    t.remove_path(self.release)
+                t.rename(self.staging, self.release)
+                self.staging = None
 
+            self.stage(HostStage.SWAP)
+            self.mark(f"switching {self.digest}")
+            outcome.touched = True
+            outcome.activated = ""
+            self.swapper.switch(self.release)
 
-def _restore_after_error(swapper: _Swapper, reconnect: Callable[[], Transport] | None) -> str:
-    """The symlink already points at the new release but Apache was not reloaded: put it back."""
-    try:
-        swapper.restore()
-        return "; the previous config was put back (Apache was not reloaded)."
-    except TransportError:
-        pass
-    if reconnect is not None:
-        try:
-            fresh = reconnect()
-            try:
-                swapper.restore(fresh)
-            finally:
-                fresh.close()
-            return "; the previous config was put back over a new connection (Apache was not reloaded)."
-        except TransportError as exc:
-            return (
-                f"; WARNING: could not put the previous config back ({exc.message}): config_dir points at the new, "
-                "untested release; Apache was not reloaded."
+            self.stage(HostStage.CONFIGTEST)
+            if not self.command(self.target.configtest_command):
+                return self.fail(
+                    "configtest failed", retryable=False, reload=False, status_if_restored=HostStatus.FAILED
+                )
+
+            self.stage(HostStage.RELOAD)
+            outcome.reload_attempted = True
+            if not self.command(self.target.reload_command):
+                return self.fail("reload failed", retryable=False, reload=True)
+
+            if self.target.verify_url:
+                self.stage(HostStage.VERIFY)
+                ok, detail = wait_until_answers(self.target.verify_url, self.verify_seconds)
+                if not ok:
+                    return self.fail(
+                        f"the front-end did not answer at {self.target.verify_url} after the reload ({detail})",
+                        retryable=False,
+                        reload=True,
+                    )
+            self.verified = True
+            self.mark(self.digest)
+            outcome.activated = self.digest
+            prune_releases(t, self.target.releases_dir, keep={self.release, self.swapper.previous_path()})
+            outcome.status, outcome.stage = HostStatus.SUCCEEDED, HostStage.DONE
+            self.progress(HostStage.DONE)
+            return outcome
+        except LeaseLost as exc:
+            outcome.status, outcome.retryable = HostStatus.FAILED, True
+            outcome.activated = "" if outcome.touched else outcome.activated
+            outcome.error = (
+                f"stopped at stage {outcome.stage}: {exc}; nothing more was done on the host "
+                "(another deployment may hold it now)."
             )
-    return "; WARNING: config_dir may point at the new, untested release; Apache was not reloaded."
+            return outcome
+        except Exception as exc:  # noqa: BLE001 - any failure in a stage ends in a truthful outcome
+            return self.after_error(exc)
 
+    def after_error(self, exc: Exception) -> HostOutcome:
+        outcome = self.outcome
+        what = exc.message if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}"
+        retryable = exc.retryable if isinstance(exc, TransportError) else False
+        if self.verified:  # configtest, reload and the check passed; only the marker could not be written
+            outcome.status, outcome.retryable = HostStatus.FAILED, True
+            outcome.error = (
+                f"{what} (stage: {outcome.stage}); the new config is live (configtest, reload and the check "
+                "passed) but its activation could not be recorded on the host: the next deployment runs "
+                "configtest and reload again."
+            )
+            return outcome
+        if self.swapper.swapped:
+            return self.fail(f"{what} (stage: {outcome.stage})", retryable=retryable, reload=outcome.reload_attempted)
+        outcome.status, outcome.retryable = HostStatus.FAILED, retryable
+        outcome.error = f"{what} (stage: {outcome.stage})"
+        if self.staging:  # if the connection is gone, the next deploy removes stale staging directories
+            with contextlib.suppress(Exception):
+                self.transport.remove_path(self.staging)
+        outcome.error += "; the live config was not touched."
+        return outcome
 
-def _build_release(
-    transport: Transport,
-    target: Target,
-    tree: dict[str, str],
-    live_manifest: bytes | None,
-    previous: str | None,
-    staging: str,
-    outcome: HostOutcome,
-) -> None:
-    """Fill `staging` with the full tree, uploading only files that differ from the live release."""
-    releases = target.releases_dir
-    entries = transport.list_entries(releases)
-    for name, _ in entries:
-        if name.startswith(STAGING_PREFIX):  # left over by a dropped connection
-            transport.remove_path(f"{releases}/{name}")
-    live: dict[str, str] = {}
-    if live_manifest is not None and previous is not None:
+    def fail(self, reason: str, *, retryable: bool, reload: bool, status_if_restored: str = "") -> HostOutcome:
+        """Put the previous release back (configtest + reload it when the new one may have been loaded)."""
+        outcome = self.outcome
+        outcome.retryable = retryable
+        if reload:
+            self.outcome.stage = HostStage.RESTORE
+            with contextlib.suppress(Exception):  # recording progress must not stop the restore
+                self.progress(HostStage.RESTORE)
         try:
-            live = parse_manifest(live_manifest.decode())
-        except (ValueError, UnicodeDecodeError):
-            live = {}
-    changed: dict[str, bytes] = {}
-    for path in sorted(tree):
-        data = tree[path].encode()
-        if path == MANIFEST or live.get(path) != sha256_hex(data):
-            changed[path] = data
-    base = _resolve(posixpath.dirname(target.config_dir), previous) if live and previous else None
-    removed = sorted(set(live) - set(tree)) if base else []
-    transport.build_tree(staging, changed, base=base, remove=removed)
-    outcome.files_uploaded = len(changed)
-    outcome.bytes_uploaded = sum(len(data) for data in changed.values())
-    outcome.uploaded_paths = list(changed)
+            self.fence()
+        except LeaseLost as exc:
+            outcome.status, outcome.activated = HostStatus.FAILED, ""
+            outcome.error = f"{reason}; WARNING: {exc}: the previous config was NOT put back."
+            return outcome
+        restored, how = self.put_back(reload=reload)
+        if restored:
+            outcome.status = status_if_restored or (HostStatus.ROLLED_BACK if reload else HostStatus.FAILED)
+        else:
+            outcome.status = HostStatus.FAILED
+        outcome.error = f"{reason}: {how}"
+        return outcome
 
+    def put_back(self, *, reload: bool) -> tuple[bool, str]:
+        transport, fresh = self.transport, None
+        try:
+            for attempt in (1, 2):
+                try:
+                    return self._put_back_over(transport, reload=reload, reconnected=attempt == 2)
+                except TransportError as exc:
+                    if attempt == 2 or self.reconnect is None:
+                        return False, (
+                            f"WARNING: could not put the previous config back ({exc.message}): config_dir may "
+                            "point at the new, unchecked release; the next deployment runs configtest and reload."
+                        )
+                    try:
+                        fresh = transport = self.reconnect()
+                    except TransportError as again:
+                        return False, (
+                            f"WARNING: could not put the previous config back ({exc.message}; reconnecting: "
+                            f"{again.message}): config_dir may point at the new, unchecked release."
+                        )
+            raise AssertionError("unreachable")
+        finally:
+            if fresh is not None:
+                fresh.close()
 
-def _prune(transport: Transport, target: Target, keep: set[str | None]) -> None:
-    """Remove old releases beyond KEEP_RELEASES (never the live or the previous one). Best effort."""
-    try:
-        releases = target.releases_dir
-        keep_paths = {_resolve(posixpath.dirname(target.config_dir), k) for k in keep if k}
-        candidates = [
-            (mtime, name)
-            for name, mtime in transport.list_entries(releases)
-            if not name.startswith(".") and f"{releases}/{name}" not in keep_paths
-        ]
-        surplus = len(candidates) - max(0, KEEP_RELEASES - len(keep_paths))
-        for _, name in sorted(candidates)[: max(0, surplus)]:
-            transport.remove_path(f"{releases}/{name}")
-    except TransportError as exc:
-        log.warning("pruning old releases on %s failed: %s", target.name, exc)
+    def _put_back_over(self, transport: Transport, *, reload: bool, reconnected: bool) -> tuple[bool, str]:
+        over = " over a new connection" if reconnected else ""
+        self.swapper.restore(transport)
+        previous = self.swapper.previous_path() or ""
+        previous_digest = posixpath.basename(previous) if _DIGEST_RE.fullmatch(posixpath.basename(previous)) else ""
+        if not reload:
+            # Apache was not reloaded: it still runs what it activated before.
+            back = self.activated_before if previous_digest == self.activated_before else ""
+            self.mark(back or "unknown", transport)
+            self.outcome.activated = back
+            return True, f"the previous config was put back{over} and Apache was not reloaded."
+        if not self.command(self.target.configtest_command, transport):
+            self.outcome.activated = ""
+            return False, (
+                f"WARNING: the previous config was put back{over} but ITS configtest failed, so it was not "
+                "reloaded: Apache may still run the new config; fix the host, then deploy again."
+            )
+        if not self.command(self.target.reload_command, transport):
+            self.outcome.activated = ""
+            return False, (
+                f"WARNING: the previous config was put back{over} but ITS reload failed: what Apache runs is "
+                "unknown; fix the host, then deploy again."
+            )
+        self.mark(previous_digest or "unknown", transport)
+        self.outcome.activated = previous_digest
+        return True, f"the previous config was put back{over}, passed configtest and was reloaded."
 
 
 def read_live_tree(transport: Transport, target: Target) -> dict[str, str]:

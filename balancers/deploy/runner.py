@@ -1,34 +1,36 @@
 """The worker's body: run a queued deployment on every front-end in parallel and record every step.
 
-`deployment_execute(id)` claims the queued `Deployment` with a conditional UPDATE, then per front-end
-(`DeploymentHost` row, updated at every stage: the audit trail and the progress bar at once): take the
-front-end's lease, render the CURRENT database state (so the last revision always wins), store the tree,
-open the transport and hand over to balancers.deploy.release.push_tree.
+`deployment_execute(id)` claims the queued `Deployment` with a conditional UPDATE (and starts its
+heartbeat lease, which the reaper reads), marks `superseded` the queued automatic deployments it
+covers, then deploys each front-end (balancers.deploy.host) and records the overall status: `partial`
+when a host failed or a site had to be left out of a tree, with the reason on the deployment, the
+host row and the site (`Site.render_error`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from balancers.choices import DeploymentStatus, HostStage, HostStatus
-from balancers.connections import open_transport, release_transport
-from balancers.deploy.leases import LEASE_WAIT_SECONDS, db_guard, lease_acquire, lease_release, lease_renew
-from balancers.deploy.release import Target, push_tree, truncate
-from balancers.manifest import tree_digest
-from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
-from balancers.render import render_tree
+from balancers.choices import DeploymentStatus, DeploymentTrigger
+from balancers.deploy.host import GOOD, deploy_host
+from balancers.deploy.leases import Heartbeat, db_guard
+from balancers.deploy.reaper import supersede_covered
+from balancers.deploy.rendering import render_for, store_tree
+from balancers.models import Deployment, DeploymentHost, FrontEnd
 from balancers.snapshot import load_snapshot
-from balancers.transport import TransportError
+from sites.models import Site
+
+__all__ = ["deployment_execute", "host_rows_create", "render_for", "store_tree"]
 
 log = logging.getLogger(__name__)
 
@@ -53,175 +55,82 @@ class _SnapshotCache:
         with self._lock:
             if self._snapshot is None or self._loaded_from < moment:
                 self._loaded_from = time.monotonic()
-                self._snapshot = load_snapshot()
+                with db_guard():
+                    self._snapshot = load_snapshot()
             return self._snapshot
 
 
-_RENDERED: dict[str, tuple[object, object, dict[str, str]]] = {}
-_RENDERED_LOCK = threading.Lock()
-
-
-def render_for(frontend: FrontEnd, snapshot=None) -> dict[str, str]:
-    """The tree the panel would deploy to this front-end now. The last tree per front-end is kept:
-    rendering is a pure function of the snapshot, so an equal snapshot (a deploy with no change,
-    ~1 ms to compare) reuses it instead of rendering 1,000 vhosts again (~0.1 s)."""
-    snapshot = snapshot if snapshot is not None else load_snapshot()
-    record = snapshot.frontend(frontend.name)
-    with _RENDERED_LOCK:
-        cached = _RENDERED.get(frontend.name)
-    if cached is not None and cached[1] == record and cached[0] == snapshot:
-        return dict(cached[2])
-    tree = render_tree(snapshot, record)
-    with _RENDERED_LOCK:
-        _RENDERED[frontend.name] = (snapshot, record, tree)
-    return dict(tree)
-
-
-def store_tree(tree: dict[str, str]) -> ConfigTree:
-    digest = tree_digest(tree)
-    stored = ConfigTree.objects.filter(digest=digest).only("pk", "digest").first()
-    if stored is None:
-        stored, _ = ConfigTree.objects.get_or_create(digest=digest, defaults={"files": tree})
-    return stored
-
-
-def _deploy_host(
-    deployment: Deployment, host: DeploymentHost, snapshots: _SnapshotCache, on_progress: Callable | None
-) -> str:
-    """One front-end of a deployment; updates its DeploymentHost row at every stage."""
-    owner = f"deployment-{deployment.pk}-{secrets.token_hex(4)}"
-    started = time.monotonic()
-    frontend = host.frontend
-
-    def save(**fields) -> None:
-        for name, value in fields.items():
-            setattr(host, name, value)
-        with db_guard():
-            DeploymentHost.objects.filter(pk=host.pk).update(**fields)
-        if on_progress:
-            on_progress(host)
-
-    def progress(stage: str) -> None:
-        save(stage=stage)
-        lease_renew(frontend.pk, owner)
-
-    try:
-        if frontend is None:
-            save(status=HostStatus.FAILED, error="the front-end was deleted", finished_at=timezone.now())
-            return HostStatus.FAILED
-        save(status=HostStatus.RUNNING)
-        if not lease_acquire(frontend.pk, owner):
-            save(
-                status=HostStatus.FAILED,
-                error=f"another deployment kept {frontend.name} busy for {LEASE_WAIT_SECONDS:g} s",
-                retryable=True,
-                finished_at=timezone.now(),
-            )
-            return HostStatus.FAILED
-        try:
-            leased_at = time.monotonic()
-            save(stage=HostStage.RENDER, started_at=timezone.now())  # started = holding the front-end's lease
-            if host.tree_id:  # rollback: exactly the stored files
-                with db_guard():
-                    tree = ConfigTree.objects.get(pk=host.tree_id).files
-            else:
-                with db_guard():
-                    frontend.refresh_from_db()
-                    snapshot = snapshots.after(leased_at)
-                tree = render_for(frontend, snapshot)
-                with db_guard():
-                    stored = store_tree(tree)
-                save(tree=stored)
-            save(stage=HostStage.CONNECT)
-            try:
-                transport = open_transport(frontend, pooled=True)
-            except TransportError as exc:
-                save(
-                    status=HostStatus.FAILED,
-                    error=f"{exc.message}; the live config was not touched.",
-                    retryable=exc.retryable,
-                    finished_at=timezone.now(),
-                    duration=time.monotonic() - started,
-                )
-                return HostStatus.FAILED
-            try:
-                outcome = push_tree(
-                    transport,
-                    Target.of(frontend),
-                    tree,
-                    progress=progress,
-                    reconnect=lambda: open_transport(frontend),
-                )
-            except BaseException:
-                transport.close()
-                raise
-            release_transport(frontend, transport, healthy=not outcome.retryable)
-            save(  # still holding the lease: finished_at is before the next deployment's started_at
-                status=outcome.status,
-                stage=outcome.stage,
-                files_uploaded=outcome.files_uploaded,
-                bytes_uploaded=outcome.bytes_uploaded,
-                error=outcome.error,
-                retryable=outcome.retryable,
-                finished_at=timezone.now(),
-                duration=time.monotonic() - leased_at,
-                output=truncate(f"{outcome.output}\n{outcome.timings_line()}".strip()),
-            )
-            return outcome.status
-        finally:
-            lease_release(frontend.pk, owner)
-    except Exception as exc:  # a bug or a render error must still end the host's row
-        log.exception("deploying to %s failed", host.frontend_name)
-        save(
-            status=HostStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(),
-            duration=time.monotonic() - started,
-        )
-        return HostStatus.FAILED
-
-
-def _in_thread(fn: Callable, *args) -> str:
+def _in_thread(fn: Callable, *args):
     try:
         return fn(*args)
     finally:
         connection.close()  # each worker thread has its own connection
 
 
+def _record_site_problems(left_out: list[dict], rendered: bool) -> None:
+    """Each left-out site says why on its own page; a site rendered again clears its reason."""
+    reasons: dict[str, str] = {}
+    for problem in left_out:
+        reasons.setdefault(problem["site"], problem["reason"])
+    for domain, reason in reasons.items():
+        Site.objects.filter(domain=domain).update(render_error=reason[:2000])
+    if rendered:
+        Site.objects.exclude(domain__in=list(reasons)).exclude(render_error="").update(render_error="")
+
+
 def deployment_execute(deployment_id: int, *, on_progress: Callable | None = None) -> Deployment | None:
     """The worker's body: claim the queued deployment (conditional UPDATE), deploy every front-end
     in parallel, record the overall status. Returns None when another worker had claimed it."""
+    now = timezone.now()
     claimed = Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(
-        status=DeploymentStatus.RUNNING, started_at=timezone.now()
+        status=DeploymentStatus.RUNNING,
+        started_at=now,
+        lease_expires_at=now + timedelta(seconds=settings.HOSTPANEL_DEPLOY_LEASE_SECONDS),
     )
     if claimed != 1:
         return None
     deployment = Deployment.objects.get(pk=deployment_id)
-    if not deployment.hosts.exists():
+    if not deployment.hosts.exists():  # the current state to every enabled front-end
+        if deployment.trigger != DeploymentTrigger.ROLLBACK:
+            supersede_covered(by=deployment)
         host_rows_create(deployment, FrontEnd.objects.filter(enabled=True))
     hosts = list(deployment.hosts.select_related("frontend").order_by("frontend_name"))
     snapshots = _SnapshotCache()
     workers = min(settings.HOSTPANEL_DEPLOY_PARALLELISM, len(hosts))
-    if workers <= 1:
-        statuses = [_deploy_host(deployment, h, snapshots, on_progress) for h in hosts]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
-            statuses = list(pool.map(lambda h: _in_thread(_deploy_host, deployment, h, snapshots, on_progress), hosts))
-    good = {HostStatus.SUCCEEDED, HostStatus.UNCHANGED}
-    if all(s in good for s in statuses):
+    with Heartbeat(deployment.pk) as heartbeat:
+        if workers <= 1:
+            results = [deploy_host(deployment, h, snapshots, heartbeat, on_progress) for h in hosts]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
+                results = list(
+                    pool.map(lambda h: _in_thread(deploy_host, deployment, h, snapshots, heartbeat, on_progress), hosts)
+                )
+    statuses = [status for status, _ in results]
+    left_out = [problem for _, problems in results for problem in problems]
+    if all(s in GOOD for s in statuses) and not left_out:
         status = DeploymentStatus.SUCCEEDED
-    elif any(s in good for s in statuses):
+    elif any(s in GOOD for s in statuses):
         status = DeploymentStatus.PARTIAL
     else:
         status = DeploymentStatus.FAILED
+    _record_site_problems(left_out, rendered=deployment.trigger != DeploymentTrigger.ROLLBACK)
     digests = sorted(
         f"{name}:{digest}"
         for name, digest in deployment.hosts.filter(tree__isnull=False).values_list("frontend_name", "tree__digest")
     )
     revision = hashlib.sha256("\n".join(digests).encode()).hexdigest() if digests else ""
     message = deployment.message or ("No enabled front-end." if not hosts else "")
-    Deployment.objects.filter(pk=deployment.pk).update(
-        status=status, finished_at=timezone.now(), revision=revision, message=message
+    if left_out:
+        sites = sorted({p["site"] for p in left_out})
+        message = (
+            f"{message} Left out (its previous file kept where it had one) because its row cannot be rendered: "
+            + ", ".join(sites)
+            + ". Every other change went out."
+        ).strip()
+    finished = Deployment.objects.filter(pk=deployment.pk, status=DeploymentStatus.RUNNING).update(
+        status=status, finished_at=timezone.now(), revision=revision, message=message, lease_expires_at=None
     )
+    if not finished:
+        log.warning("deployment #%s was failed by the reaper before its worker finished", deployment.pk)
     deployment.refresh_from_db()
     return deployment

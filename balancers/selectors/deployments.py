@@ -10,7 +10,7 @@ from django.conf import settings
 
 from balancers.choices import HostStage, HostStatus
 from balancers.deploy.checks import frontend_pending_diff
-from balancers.deploy.runner import render_for
+from balancers.deploy.rendering import render_for
 from balancers.manifest import capped_lines, tree_diff
 from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
 from balancers.snapshot import load_snapshot

@@ -5,12 +5,14 @@ the worker (balancers.tasks.run_deployment -> balancers.deploy.runner) does the 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
 
 from balancers.choices import DeploymentStatus, DeploymentTrigger
+from balancers.deploy.queue import hand_over
 from balancers.deploy.runner import host_rows_create
 from balancers.models import Deployment, DeploymentHost, FrontEnd
 from balancers.tasks import run_deployment
@@ -29,21 +31,20 @@ def config_changed(*, actor: Actor) -> Deployment | None:
     return request_automatic_deployment(actor=actor)
 
 
-def deployment_enqueue(deployment_id: int) -> None:
-    """Hand the deployment to the task backend. Runs on commit with robust=True: a queue that is down
-    must not turn the user's saved change into an error; the deployment stays visible as queued."""
-    try:
-        run_deployment.enqueue(deployment_id)
-    except Exception:
-        log.exception("could not enqueue deployment #%s; it stays queued", deployment_id)
-        Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.QUEUED).update(
-            message="Could not be handed to the task queue; start a deployment again once the worker's queue is up."
-        )
+def deployment_enqueue(deployment_id: int) -> bool:
+    """Hand the deployment to the task backend (balancers.deploy.queue.hand_over: counted, and
+    `enqueued_at` recorded only when the queue took it). Runs on commit with robust=True: a queue that
+    is down must not turn the user's saved change into an error; the deployment stays visible as
+    queued, and the next change or the reaper hands it over again."""
+    return hand_over(deployment_id, run_deployment.enqueue)
 
 
 def request_automatic_deployment(*, actor: Actor) -> Deployment:
     """The config_changed hook: called inside the changing service's transaction. Reuses a still-queued
     automatic deployment (coalescing), else creates one and enqueues it when the transaction commits.
+    A reused row that the queue never accepted (`enqueued_at` empty: the queue was down, or the process
+    died between commit and enqueue) is handed over again on commit, so no change waits for a task that
+    does not exist.
 
     The queued row is locked (select_for_update) until the caller commits, so a worker cannot claim it
     — and render — before this change is visible; the worker renders the state current when it runs."""
@@ -55,12 +56,34 @@ def request_automatic_deployment(*, actor: Actor) -> Deployment:
             .first()
         )
         if queued is not None:
+            if queued.enqueued_at is None and queued.pk not in _scheduled():
+                _enqueue_on_commit(queued.pk)
             return queued
         deployment = Deployment.objects.create(
             status=DeploymentStatus.QUEUED, trigger=DeploymentTrigger.AUTOMATIC, actor=str(actor)[:150]
         )
-        transaction.on_commit(lambda: deployment_enqueue(deployment.pk), robust=True)
+        _enqueue_on_commit(deployment.pk)
         return deployment
+
+
+_PENDING = threading.local()
+
+
+def _scheduled() -> set[int]:
+    """Deployments this thread has already asked to hand over when its transaction commits."""
+    if not hasattr(_PENDING, "ids"):
+        _PENDING.ids = set()
+    return _PENDING.ids
+
+
+def _enqueue_on_commit(deployment_id: int) -> None:
+    _scheduled().add(deployment_id)
+
+    def hand() -> None:
+        _scheduled().discard(deployment_id)
+        deployment_enqueue(deployment_id)
+
+    transaction.on_commit(hand, robust=True)
 
 
 @transaction.atomic

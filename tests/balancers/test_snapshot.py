@@ -1,3 +1,10 @@
+import threading
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from balancers.models import Balancer
 from balancers.snapshot import load_snapshot
 from sites.models import Site
 from tests.factories import add_generated_sites
@@ -37,3 +44,35 @@ def test_the_snapshot_takes_the_same_number_of_queries_for_10_and_500_sites(
     assert len(small_queries.captured_queries) == len(large_queries.captured_queries)
     assert len(small.sites) == 11 and len(large.sites) == 501
     assert sum(len(s.aliases) for s in large.sites) > sum(len(s.aliases) for s in small.sites) > 0
+
+
+@pytest.mark.real
+def test_the_snapshot_is_one_repeatable_read_transaction_on_postgresql(transactional_db, demo):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite: a read transaction already is a snapshot)")
+    bronze = Balancer.objects.get(name="bronze")
+    committed: list[str] = []
+
+    def commit_a_site_from_another_connection() -> None:
+        try:
+            Site.objects.create(domain="late.example", balancer=bronze, plone_path="/plone/late")
+            committed.append("late.example")
+        finally:
+            connection.close()
+
+    def after_first_query(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "balancers_zopeserver" in sql and not committed:
+            # a change committed between two of the snapshot's queries (by another connection)
+            worker = threading.Thread(target=commit_a_site_from_another_connection)
+            worker.start()
+            worker.join()
+        return result
+
+    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(after_first_query):
+        snapshot = load_snapshot()
+    statements = [q["sql"] for q in queries.captured_queries if q["sql"] != "BEGIN"]
+    assert statements[0] == "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"  # before the first read
+    assert committed == ["late.example"]
+    assert "late.example" not in {s.domain for s in snapshot.sites}  # READ COMMITTED would have seen it
+    assert "late.example" in {s.domain for s in load_snapshot().sites}

@@ -208,3 +208,27 @@ def test_the_pool_reuses_a_live_connection_and_never_a_dead_one_or_one_for_anoth
     finally:
         pool.close_all()
         ssh_module.POOL = original
+
+
+def test_what_is_read_over_ssh_is_capped_with_a_clear_error(sshd, tmp_path, settings):
+    settings.HOSTPANEL_READ_FILE_MAX_BYTES = 4096
+    settings.HOSTPANEL_READ_TREE_MAX_BYTES = 8192
+    settings.HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES = 4096
+    (tmp_path / "big.conf").write_bytes(b"#" * 5000)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(3):
+        (tree / f"s{i}.conf").write_bytes(os.urandom(4000))  # random: the compressed stream is big too
+    ssh = connect(sshd)
+    try:
+        assert ssh.read_file(str(tmp_path / "small.conf")) is None
+        with pytest.raises(TransportError, match="HOSTPANEL_READ_FILE_MAX_BYTES") as too_big:
+            ssh.read_file(str(tmp_path / "big.conf"))
+        assert not too_big.value.retryable
+        with pytest.raises(TransportError, match="HOSTPANEL_READ_TREE_MAX_BYTES"):
+            ssh.read_tree(str(tree))
+        with pytest.raises(TransportError, match="HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES"):
+            ssh.run("head -c 100000 /dev/zero")
+        assert ssh.run("echo still usable").stdout == "still usable\n"
+    finally:
+        ssh.close()

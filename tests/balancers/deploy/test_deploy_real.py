@@ -105,6 +105,7 @@ def test_a_host_key_mismatch_is_refused_before_any_upload_and_the_other_host_sti
     assert rows["fe1"].stage == HostStage.CONNECT
     assert "host key mismatch" in rows["fe1"].error
     assert not rows["fe1"].retryable
+    assert rows["fe1"].attempts == 1  # permanent: not retried
     assert rows["fe1"].files_uploaded == 0
     assert farm.fe1.live_target() == before
     assert rows["fe2"].status == HostStatus.SUCCEEDED
@@ -152,7 +153,7 @@ def test_a_configtest_failure_keeps_the_previous_config_serving_and_does_not_rel
     assert farm.fe2.backend_for("new.example") is not None
 
 
-def test_a_connection_dropped_mid_upload_leaves_the_live_config_unchanged(farm, monkeypatch):
+def test_a_connection_dropped_mid_upload_leaves_the_live_config_unchanged_and_is_retried(farm, monkeypatch, settings):
     add_site("linux.co.uk", farm.balancer)
     assert deploy().status == DeploymentStatus.SUCCEEDED
     before_target, before_files, before_reloads = farm.fe1.live_target(), farm.fe1.live_files(), farm.fe1.reloads()
@@ -172,8 +173,11 @@ def test_a_connection_dropped_mid_upload_leaves_the_live_config_unchanged(farm, 
     deployment = deploy()
     rows = by_host(deployment)
     assert deployment.status == DeploymentStatus.PARTIAL
-    assert (rows["fe1"].status, rows["fe1"].stage) == (HostStatus.FAILED, HostStage.UPLOAD)
+    assert rows["fe1"].status == HostStatus.FAILED
     assert killed and rows["fe1"].retryable
+    # a dropped connection is transient: tried again (sshd stays down here, so each retry is refused)
+    assert rows["fe1"].attempts == 1 + settings.HOSTPANEL_DEPLOY_RETRIES
+    assert "attempt 1 failed" in rows["fe1"].output and "(stage: upload)" in rows["fe1"].output
     assert "the live config was not touched" in rows["fe1"].error
     assert farm.fe1.live_target() == before_target
     assert farm.fe1.live_files() == before_files

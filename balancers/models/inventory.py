@@ -1,4 +1,4 @@
-"""Zope servers, Apache front-ends, balancers with their members, and deployments.
+"""Zope servers, Apache front-ends, balancers with their members (the inventory the renderer reads).
 
 Every field that reaches an Apache config carries a validator from hostpanel.validators, so
 `full_clean()` (which every service calls) is the one gate for the web UI, the API and the commands.
@@ -12,15 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
-from balancers.choices import (
-    DeploymentStatus,
-    DeploymentTrigger,
-    HostStage,
-    HostStatus,
-    LbMethod,
-    RenderMode,
-    TransportKind,
-)
+from balancers.choices import LbMethod, RenderMode, TransportKind
 from hostpanel.validators import (
     validate_command,
     validate_config_dir,
@@ -322,129 +314,3 @@ class BalancerMember(models.Model):
         if self.hot_standby:
             return "hot standby"
         return "active"
-
-
-class ConfigTree(models.Model):
-    """A rendered config tree for one front-end, stored once per content digest so that any two
-    revisions can be diffed and any earlier one redeployed."""
-
-    digest = models.CharField(max_length=64, help_text="sha256 of the MANIFEST.")
-    files = models.JSONField(help_text="{relative path: text}")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["digest"], name="configtree_digest_unique")]
-
-    def __str__(self) -> str:
-        return self.digest[:12]
-
-
-class Deployment(models.Model):
-    """One attempt to bring every enabled front-end to a rendered revision."""
-
-    status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.QUEUED)
-    trigger = models.CharField(max_length=16, choices=DeploymentTrigger.choices, default=DeploymentTrigger.MANUAL)
-    actor = models.CharField(max_length=150, help_text="User name, API token name, or 'system'.")
-    revision = models.CharField(max_length=64, blank=True, help_text="Hash of the rendered trees.")
-    rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rollbacks")
-    message = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=DeploymentStatus.values),
-                name="deployment_status_valid",
-                violation_error_message="Unknown deployment status.",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"Deployment #{self.pk} ({self.status})"
-
-    def get_absolute_url(self) -> str:
-        return reverse("balancers:deployment_detail", args=[self.pk])
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {
-            DeploymentStatus.SUCCEEDED,
-            DeploymentStatus.PARTIAL,
-            DeploymentStatus.FAILED,
-            DeploymentStatus.SUPERSEDED,
-        }
-
-
-class DeploymentHost(models.Model):
-    """One front-end's part of a deployment: the stage it reached, its output and its error."""
-
-    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="hosts")
-    frontend = models.ForeignKey(
-        FrontEnd, null=True, blank=True, on_delete=models.SET_NULL, related_name="deployment_hosts"
-    )
-    frontend_name = models.CharField(max_length=64, help_text="Kept when the front-end is deleted.")
-    tree = models.ForeignKey(ConfigTree, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=16, choices=HostStatus.choices, default=HostStatus.PENDING)
-    stage = models.CharField(max_length=16, choices=HostStage.choices, default=HostStage.QUEUED)
-    files_uploaded = models.PositiveIntegerField(default=0)
-    bytes_uploaded = models.PositiveBigIntegerField(default=0)
-    output = models.TextField(blank=True, help_text="configtest / reload output (truncated).")
-    error = models.TextField(blank=True)
-    retryable = models.BooleanField(default=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
-
-    class Meta:
-        ordering = ["deployment_id", "frontend_name"]
-        constraints = [
-            models.UniqueConstraint(fields=["deployment", "frontend_name"], name="deploymenthost_unique_per_deployment")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.deployment_id}/{self.frontend_name} {self.status}"
-
-
-class StatusSample(models.Model):
-    """One member's live balancer-manager figures on one front-end at one time (dashboard history)."""
-
-    frontend = models.ForeignKey(FrontEnd, on_delete=models.CASCADE, related_name="status_samples")
-    taken_at = models.DateTimeField(db_index=True)
-    balancer = models.CharField(max_length=64)
-    member_url = models.CharField(max_length=300)
-    route = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=64, blank=True)
-    elected = models.PositiveBigIntegerField(default=0)
-    busy = models.PositiveIntegerField(default=0)
-    transferred = models.PositiveBigIntegerField(default=0)
-    read = models.PositiveBigIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-taken_at"]
-        indexes = [
-            models.Index(fields=["frontend", "balancer", "member_url", "taken_at"], name="statussample_series_idx")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.frontend_id} {self.balancer} {self.member_url} @ {self.taken_at:%H:%M:%S}"
-
-
-class DeployLock(models.Model):
-    """A lease on one front-end: at most one deployment touches a front-end at a time, across
-    processes and machines. Claimed with a conditional UPDATE (free or expired -> ours), renewed
-    at every stage, released at the end; a crashed worker's lease simply expires."""
-
-    frontend = models.OneToOneField(FrontEnd, primary_key=True, on_delete=models.CASCADE, related_name="deploy_lock")
-    owner = models.CharField(max_length=100, blank=True, help_text="Who holds the lease; empty when free.")
-    expires_at = models.DateTimeField(null=True, blank=True)
-    acquired_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["frontend_id"]
-
-    def __str__(self) -> str:
-        return f"{self.frontend_id}: {self.owner or 'free'}"

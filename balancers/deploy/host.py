@@ -1,0 +1,208 @@
+"""One front-end's part of a deployment, recorded at every stage in its `DeploymentHost` row: take the
+front-end's fenced lease, render the CURRENT state (a bad site row is left out alone), store the tree,
+push it (balancers.deploy.release) with bounded retries of transient failures, and record which release
+the host has activated."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from balancers.choices import HostStage, HostStatus
+from balancers.connections import open_transport, release_transport
+from balancers.deploy.leases import (
+    LEASE_WAIT_SECONDS,
+    Heartbeat,
+    Lease,
+    LeaseLost,
+    db_call,
+    lease_acquire,
+    lease_release,
+)
+from balancers.deploy.release import HostOutcome, Target, push_tree, truncate
+from balancers.deploy.rendering import render_result_for, store_tree
+from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd
+from balancers.transport import TransportError
+
+log = logging.getLogger(__name__)
+
+GOOD = frozenset({HostStatus.SUCCEEDED, HostStatus.UNCHANGED})
+
+
+def record_activated(frontend: FrontEnd, lease: Lease, deployment: Deployment, digest: str, note: str = "") -> None:
+    """What the host now serves, as far as the panel knows ("" = unknown). Fenced: a worker that lost
+    the front-end writes nothing (the new holder records the truth)."""
+    lease.check()
+    tree_id = ConfigTree.objects.filter(digest=digest).values_list("pk", flat=True).first() if digest else None
+    db_call(
+        lambda: ActivatedRelease.objects.update_or_create(
+            frontend_id=frontend.pk,
+            defaults={
+                "digest": digest,
+                "tree_id": tree_id,
+                "deployment": deployment,
+                "changed_at": timezone.now(),
+                "note": note[:300],
+            },
+        )
+    )
+
+
+def _backoff(attempt: int) -> float:
+    base = settings.HOSTPANEL_DEPLOY_RETRY_BACKOFF * 2 ** (attempt - 1)
+    return base * (1 + secrets.randbelow(250) / 1000)  # up to 25 % jitter: retries of many hosts spread out
+
+
+def push_with_retries(
+    frontend: FrontEnd, tree: dict[str, str], lease: Lease, progress: Callable[[str], None], attempts_seen
+) -> HostOutcome:
+    """Connect and push; a transient failure (refused/timed-out/dropped connection: TransportError with
+    retryable=True, after which the host was left as it was or put back) is tried again up to
+    HOSTPANEL_DEPLOY_RETRIES times with a doubling wait. Permanent ones (host key mismatch, refused
+    login, configtest failure) are not."""
+    notes: list[str] = []
+    attempt = 0
+    touched: HostOutcome | None = None  # the last attempt that changed the host
+    while True:
+        attempt += 1
+        attempts_seen(attempt)
+        try:
+            transport = open_transport(frontend, pooled=attempt == 1)
+        except TransportError as exc:
+            outcome = HostOutcome(
+                status=HostStatus.FAILED,
+                stage=HostStage.CONNECT,
+                error=f"{exc.message}; the live config was not touched.",
+                retryable=exc.retryable,
+            )
+        else:
+            try:
+                outcome = push_tree(
+                    transport,
+                    Target.of(frontend),
+                    tree,
+                    progress=progress,
+                    fence=lease.check,
+                    reconnect=lambda: open_transport(frontend),
+                )
+            except BaseException:
+                transport.close()
+                raise
+            release_transport(frontend, transport, healthy=outcome.status in GOOD)
+        if outcome.touched:
+            touched = outcome
+        elif touched is not None and outcome.stage == HostStage.CONNECT:  # never reached the host again
+            outcome.touched, outcome.activated = True, touched.activated
+        if outcome.status != HostStatus.FAILED or not outcome.retryable or attempt > settings.HOSTPANEL_DEPLOY_RETRIES:
+            break
+        try:
+            lease.check()
+        except LeaseLost:
+            break
+        notes.append(f"attempt {attempt} failed: {outcome.error}")
+        time.sleep(_backoff(attempt))
+    if notes:
+        outcome.output = "\n".join([*notes, outcome.output]).strip()
+        if outcome.status not in GOOD:
+            outcome.error = f"after {attempt} attempts: {outcome.error}"
+    return outcome
+
+
+def deploy_host(
+    deployment: Deployment, host: DeploymentHost, snapshots, heartbeat: Heartbeat, on_progress: Callable | None
+) -> tuple[str, list[dict]]:
+    """One front-end of a deployment; returns its status and the sites left out of its tree."""
+    owner = f"deployment-{deployment.pk}-{secrets.token_hex(4)}"
+    started = time.monotonic()
+    frontend = host.frontend
+
+    def save(**fields) -> None:
+        for name, value in fields.items():
+            setattr(host, name, value)
+        db_call(lambda: DeploymentHost.objects.filter(pk=host.pk).update(**fields))
+        if on_progress:
+            on_progress(host)
+
+    try:
+        if frontend is None:
+            save(status=HostStatus.FAILED, error="the front-end was deleted", finished_at=timezone.now())
+            return HostStatus.FAILED, []
+        save(status=HostStatus.RUNNING)
+        lease = lease_acquire(frontend.pk, owner)
+        if lease is None:
+            save(
+                status=HostStatus.FAILED,
+                error=f"another deployment kept {frontend.name} busy for {LEASE_WAIT_SECONDS:g} s",
+                retryable=True,
+                finished_at=timezone.now(),
+            )
+            return HostStatus.FAILED, []
+        heartbeat.add(lease)
+        try:
+            return _leased(deployment, host, frontend, lease, snapshots, save, started)
+        finally:
+            heartbeat.remove(lease)
+            lease_release(frontend.pk, owner)
+    except Exception as exc:  # a bug or a lost database must still end the host's row when it can
+        log.exception("deploying to %s failed", host.frontend_name)
+        try:
+            save(
+                status=HostStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                finished_at=timezone.now(),
+                duration=time.monotonic() - started,
+            )
+        except DatabaseError:
+            log.exception("could not record the failure of %s; the reaper will", host.frontend_name)
+        return HostStatus.FAILED, []
+
+
+def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: float) -> tuple[str, list[dict]]:
+    leased_at = time.monotonic()
+    save(stage=HostStage.RENDER, started_at=timezone.now())  # started = holding the front-end's lease
+    left_out: list[dict] = []
+    if host.tree_id:  # rollback: exactly the stored files
+        tree = db_call(lambda: ConfigTree.objects.get(pk=host.tree_id).files)
+    else:
+        frontend.refresh_from_db()
+        result = render_result_for(frontend, snapshots.after(leased_at))
+        tree = result.tree
+        left_out = [{"site": p.site, "reason": p.reason, "kept": p.kept} for p in result.problems]
+        save(tree=db_call(lambda: store_tree(tree)), left_out=left_out)
+
+    def progress(stage: str) -> None:  # the fence at every stage: still ours? (one conditional UPDATE)
+        lease.renew_and_check()
+        save(stage=stage)
+        if stage == HostStage.SWAP:  # from here until the outcome, what the host serves is not known
+            record_activated(frontend, lease, deployment, "", f"switching release (deployment #{deployment.pk})")
+
+    outcome = push_with_retries(frontend, tree, lease, progress, lambda n: save(stage=HostStage.CONNECT, attempts=n))
+    if outcome.touched or outcome.status in GOOD:
+        try:
+            note = "" if outcome.activated else f"unknown after deployment #{deployment.pk}: {outcome.error}"
+            record_activated(frontend, lease, deployment, outcome.activated, note)
+        except LeaseLost:
+            outcome.error = (outcome.error + " (the lease was lost: the host's state was not recorded)").strip()
+    error = outcome.error
+    if left_out and outcome.status in GOOD:
+        error = "Left out of this tree (previous file kept where there was one): " + "; ".join(
+            f"{p['site']}: {p['reason']}" for p in left_out
+        )
+    save(  # still holding the lease: finished_at is before the next deployment's started_at
+        status=outcome.status,
+        stage=outcome.stage,
+        files_uploaded=outcome.files_uploaded,
+        bytes_uploaded=outcome.bytes_uploaded,
+        error=error,
+        retryable=outcome.retryable,
+        finished_at=timezone.now(),
+        duration=time.monotonic() - leased_at,
+        output=truncate(f"{outcome.output}\n{outcome.timings_line()}".strip()),
+    )
+    return outcome.status, left_out

@@ -1,0 +1,64 @@
+"""The tree the panel deploys to a front-end now: the current snapshot rendered with per-site isolation
+(a bad site row is left out, its previous file kept), the tree that host had before, and stored trees."""
+
+from __future__ import annotations
+
+import threading
+
+from balancers.choices import HostStatus
+from balancers.manifest import tree_digest
+from balancers.models import ActivatedRelease, ConfigTree, DeploymentHost, FrontEnd
+from balancers.render import RenderResult, render_tree_isolated
+from balancers.snapshot import Snapshot, load_snapshot
+
+_RENDERED: dict[str, tuple[object, object, RenderResult]] = {}
+_RENDERED_LOCK = threading.Lock()
+
+
+def previous_tree(frontend: FrontEnd) -> dict[str, str]:
+    """The files this front-end was last known to serve: its activated tree, else the tree of its
+    latest successful deployment ({} when there is none)."""
+    activated = ActivatedRelease.objects.filter(frontend=frontend, tree__isnull=False).select_related("tree").first()
+    if activated is not None:
+        return dict(activated.tree.files)
+    host = (
+        DeploymentHost.objects.filter(
+            frontend=frontend, status__in=[HostStatus.SUCCEEDED, HostStatus.UNCHANGED], tree__isnull=False
+        )
+        .select_related("tree")
+        .order_by("-id")
+        .first()
+    )
+    return dict(host.tree.files) if host is not None else {}
+
+
+def render_result_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> RenderResult:
+    """The tree the panel would deploy to this front-end now, with the sites left out of it. The last
+    result per front-end is kept: rendering is a pure function of the snapshot, so an equal snapshot
+    (a deploy with no change, ~1 ms to compare) reuses it instead of rendering 1,000 vhosts again.
+    The previous tree is read only when some site has to be left out (the rare case)."""
+    snapshot = snapshot if snapshot is not None else load_snapshot()
+    record = snapshot.frontend(frontend.name)
+    with _RENDERED_LOCK:
+        cached = _RENDERED.get(frontend.name)
+    if cached is not None and cached[1] == record and cached[0] == snapshot and not cached[2].problems:
+        return cached[2]
+    result = render_tree_isolated(snapshot, record)
+    if result.problems:
+        result = render_tree_isolated(snapshot, record, previous_tree(frontend))
+    with _RENDERED_LOCK:
+        _RENDERED[frontend.name] = (snapshot, record, result)
+    return result
+
+
+def render_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> dict[str, str]:
+    """{path: text} of what a deployment would push to this front-end now (drift, previews)."""
+    return dict(render_result_for(frontend, snapshot).tree)
+
+
+def store_tree(tree: dict[str, str]) -> ConfigTree:
+    digest = tree_digest(tree)
+    stored = ConfigTree.objects.filter(digest=digest).only("pk", "digest").first()
+    if stored is None:
+        stored, _ = ConfigTree.objects.get_or_create(digest=digest, defaults={"files": tree})
+    return stored

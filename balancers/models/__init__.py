@@ -1,0 +1,25 @@
+"""The balancers app's models: the inventory (Zope servers, front-ends, balancers, members) and the
+deployment side (trees, deployments, per-host rows, leases, activated releases, status samples)."""
+
+from balancers.models.deployments import (
+    ActivatedRelease,
+    ConfigTree,
+    DeployLock,
+    Deployment,
+    DeploymentHost,
+    StatusSample,
+)
+from balancers.models.inventory import Balancer, BalancerMember, FrontEnd, ZopeServer
+
+__all__ = [
+    "ActivatedRelease",
+    "Balancer",
+    "BalancerMember",
+    "ConfigTree",
+    "DeployLock",
+    "Deployment",
+    "DeploymentHost",
+    "FrontEnd",
+    "StatusSample",
+    "ZopeServer",
+]
