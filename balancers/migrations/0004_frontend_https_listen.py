@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('balancers', '0002_deploy_locks'),
+        ('balancers', '0003_reliability'),
     ]
 
     operations = [
