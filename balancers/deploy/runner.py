@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from balancers.choices import DeploymentStatus, HostStage, HostStatus
 from balancers.connections import open_transport, release_transport
+from balancers.deploy.holds import import_holds
 from balancers.deploy.leases import LEASE_WAIT_SECONDS, db_guard, lease_acquire, lease_release, lease_renew
 from balancers.deploy.release import Target, push_tree, truncate
 from balancers.manifest import tree_digest
@@ -198,7 +199,10 @@ def deployment_execute(deployment_id: int, *, on_progress: Callable | None = Non
         return None
     deployment = Deployment.objects.get(pk=deployment_id)
     if not deployment.hosts.exists():
-        host_rows_create(deployment, FrontEnd.objects.filter(enabled=True))
+        held = import_holds()
+        host_rows_create(deployment, FrontEnd.objects.filter(enabled=True).exclude(name__in=list(held)))
+        if held:
+            deployment.message = "Held back (imported config with unaccepted differences): " + ", ".join(sorted(held))
     hosts = list(deployment.hosts.select_related("frontend").order_by("frontend_name"))
     snapshots = _SnapshotCache()
     workers = min(settings.HOSTPANEL_DEPLOY_PARALLELISM, len(hosts))

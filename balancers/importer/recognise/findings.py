@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from balancers.choices import RenderMode
+from balancers.importer.reader import ConfigTree
 from balancers.models import Balancer
 
 type Severity = Literal["error", "warning"]
@@ -123,3 +124,4 @@ class Recognition:
     ignored: list[Ignored] = field(default_factory=list)
     translated: list[Translated] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    tree: ConfigTree | None = field(default=None, repr=False, compare=False)  # what was read (equivalence check)

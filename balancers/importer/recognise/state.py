@@ -37,7 +37,7 @@ class RecogniserState:
     level, the node vhosts and Zope servers seen so far, and the bookkeeping of every directive's fate."""
 
     def __init__(self, tree: ConfigTree) -> None:
-        self.r = Recognition(source=tree.source, main=tree.main, files=tree.files, digest=tree.digest)
+        self.r = Recognition(source=tree.source, main=tree.main, files=tree.files, digest=tree.digest, tree=tree)
         self.tree = tree
         self.proxies: list[Section] = []
         self.vhosts: list[Section] = []
