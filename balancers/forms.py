@@ -68,4 +68,7 @@ class MemberToggleForm(ServiceForm):
 
 
 class DeployForm(ServiceForm):
-    pass
+    accept_differences = forms.BooleanField(
+        required=False,
+        label="I have reviewed the equivalence differences of the imported front-ends listed above and accept them",
+    )

@@ -96,6 +96,9 @@ class DeployNowView(OperatorRequiredMixin, View):
             self.template_name,
             {
                 "form": DeployForm(),
+                "holds": list(
+                    import_holds(FrontEnd.objects.filter(enabled=True).values_list("name", flat=True)).values()
+                ),
                 "preview_error": preview_error,
                 "diffs": diffs,
                 "frontends": FrontEnd.objects.filter(enabled=True).order_by("name"),
@@ -103,8 +106,12 @@ class DeployNowView(OperatorRequiredMixin, View):
         )
 
     def post(self, request):
+        form = DeployForm(request.POST)
+        accept = form.is_valid() and form.cleaned_data["accept_differences"]
         try:
-            deployment = services.deployment_start(actor=web_actor(request), trigger="manual")
+            deployment = services.deployment_start(
+                actor=web_actor(request), trigger="manual", accept_differences=accept
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return HttpResponseRedirect(reverse("balancers:deploy_now"))
