@@ -96,9 +96,7 @@ class DeployNowView(OperatorRequiredMixin, View):
             self.template_name,
             {
                 "form": DeployForm(),
-                "holds": list(
-                    import_holds(FrontEnd.objects.filter(enabled=True).values_list("name", flat=True)).values()
-                ),
+                "holds": held_frontends(),
                 "preview_error": preview_error,
                 "diffs": diffs,
                 "frontends": FrontEnd.objects.filter(enabled=True).order_by("name"),
