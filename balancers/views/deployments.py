@@ -17,7 +17,7 @@ from balancers.forms import (
     DeployForm,
 )
 from balancers.models import Deployment, FrontEnd
-from balancers.selectors.deployments import deployment_diffs, deployment_hosts, pending_changes
+from balancers.selectors.deployments import deployment_diffs, deployment_hosts, held_frontends, pending_changes
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, web_actor
 
