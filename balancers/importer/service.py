@@ -26,17 +26,21 @@ config_changed() is called once, so one automatic deployment carries the whole i
 
 from __future__ import annotations
 
+import re
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from balancers.connections import open_transport
 from balancers.deploy.holds import EQUIVALENCE_ACTION, OBJECT_TYPE
-from balancers.importer.archive import archive_source
+from balancers.importer.archive import archive_files, archive_source
 from balancers.importer.equivalence import EquivalenceReport, check_equivalence
 from balancers.importer.plan import ImportPlan, build_plan
-from balancers.importer.reader import ConfigSource, DirectorySource, Limits, read_config
+from balancers.importer.reader import ConfigSource, DirectorySource, Limits, SourceError, read_config
 from balancers.importer.recognise import recognise
 from balancers.importer.remote import includes_cross_check, read_frontend_config
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
@@ -106,6 +110,41 @@ def import_preview_frontend(
 def import_preview_archive(data: bytes, *, name: str = "", limits: Limits | None = None) -> ImportPlan:
     """Plan the import of an uploaded .tar.gz / .zip of a config directory (ArchiveRefused if unsafe)."""
     return import_preview(archive_source(data, name=name, limits=limits), limits=limits)
+
+
+UPLOAD_KEEP_SECONDS = 24 * 3600
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+def _uploads() -> Path:
+    return Path(settings.VAR_DIR) / "imports"
+
+
+def import_upload_store(data: bytes, *, name: str) -> str:
+    """Keep an uploaded archive (checked first: ArchiveRefused) until its import is confirmed; a token.
+    The page's preview and its confirmation read the same bytes, so the fingerprint can match."""
+    archive_files(data, name=name)
+    directory = _uploads()
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.archive"):  # uploads nobody confirmed within a day
+        if time.time() - old.stat().st_mtime > UPLOAD_KEEP_SECONDS:
+            old.unlink(missing_ok=True)
+    token = secrets.token_urlsafe(24)
+    (directory / f"{token}.archive").write_bytes(data)
+    return token
+
+
+def import_upload_preview(token: str, *, name: str = "") -> ImportPlan:
+    """The plan of a stored upload (SourceError when the token is unknown or expired)."""
+    path = _uploads() / f"{token}.archive"
+    if not _TOKEN.fullmatch(token) or not path.exists():
+        raise SourceError("the uploaded archive is no longer here: upload it again")
+    return import_preview_archive(path.read_bytes(), name=name)
+
+
+def import_upload_discard(token: str) -> None:
+    if _TOKEN.fullmatch(token):
+        (_uploads() / f"{token}.archive").unlink(missing_ok=True)
 
 
 def import_check_equivalence(
