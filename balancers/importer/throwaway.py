@@ -12,7 +12,9 @@ The old config, as read (includes expanded), with only what a throwaway copy on 
   members themselves are not edited, so `E=MYHOST` variables and `[P]` rules run as written);
 - a member URL naming a node vhost by address is pointed at that vhost's new port; one naming it by
   ServerName (the seed's `http://node1`) reaches it through `ProxyRemoteMatch` (docs/apache-facts.md §2);
-  any other member host is sent to a closed loopback port, so nothing leaves the machine;
+  any other member host, and every other proxy target (a `ProxyPass` or `[P]` rule the importer did not
+  understand), is sent to a closed loopback port (a last `ProxyRemoteMatch`), so nothing leaves the
+  machine; `RewriteMap ... prg:` is dropped (the check never runs a program named by an imported config);
 - process-level directives (LoadModule, User, PidFile, logs, MPM sizes, ServerRoot, NameVirtualHost) and
   server-level <Directory>/<Files> sections are dropped (the launcher has its own); <IfModule> is read
   as if its module is loaded, as the importer does;
@@ -201,6 +203,9 @@ class _Copier:
         if key == "deny" and args == ["from", "all"]:
             self.counts["Apache 2.2 Deny from all -> Require all denied"] += 1
             return "Require all denied"
+        if key == "rewritemap" and len(d.args) > 1 and d.args[1].lower().startswith("prg:"):
+            self.counts["RewriteMap prg: dropped (no program from an imported config is run)"] += 1
+            return None
         if key == "balancermember" and id(d) in self.member_urls:
             return " ".join(["BalancerMember", self.member_urls[id(d)], *d.raw_args.split()[1:]])
         return d.text
@@ -210,10 +215,13 @@ def old_config_copy(tree: ConfigTree, *, zope_ports: dict[tuple[str, int], int],
     """The old config as one file for a throwaway Apache (see the module docstring)."""
     copier = _Copier(tree, zope_ports, blackhole)
     copier.ports()
+    own = "|".join(str(p) for p in sorted(set(copier.address_ports.values())))
     out = [
         f"# Throwaway copy of {tree.source} for HostPanel's equivalence check ({len(tree.files)} files).",
         HEADER_LINE,
         *sorted(copier.remote.values()),
+        # Last: anything else proxied goes to a closed port, except this Apache's own vhosts (direct).
+        f"ProxyRemoteMatch ^(?!http://127\\.0\\.0\\.1:({own})(/|$)) http://127.0.0.1:{blackhole}",
     ]
     copier.emit(tree.nodes, 0, out)
     for note in tree.notes:

@@ -24,6 +24,30 @@ def test_the_throwaway_copy_moves_every_address_to_loopback_and_translates_2_2_a
     assert f"ProxyRemoteMatch (?i)^http://node1(:80)?(/|$) http://127.0.0.1:{port}" in old.text
     assert "ProxyRemoteMatch (?i)^http://backup(:80)?(/|$) http://127.0.0.1:40009" in old.text  # never defined
     assert "Apache 2.2 Allow from all -> Require all granted (x1)" in old.changes
+    assert old.text.splitlines()[2 + 3] == (
+        rf"ProxyRemoteMatch ^(?!http://127\.0\.0\.1:({port})(/|$)) http://127.0.0.1:40009"
+    )  # last of the ProxyRemoteMatch lines: every other proxy target goes to the closed port
+
+
+@pytest.mark.real
+def test_a_proxy_target_the_importer_did_not_understand_never_leaves_loopback_and_no_prg_map_runs(tmp_path):
+    require_binary("apache2")
+    marker = tmp_path / "ran"
+    files = handwritten_tree(1)
+    files["sites-enabled/client0001.example.com.conf"] = (
+        b"<VirtualHost *:80>\n    ServerName client0001.example.com\n    RewriteEngine On\n"
+        + f"    RewriteMap evil prg:/bin/sh -c 'touch {marker}'\n".encode()
+        + b"    RewriteRule ^/hostpanel-check/(.*) http://203.0.113.7/$1 [P,L]\n"
+        b"    RewriteRule ^/(.*) balancer://bronze/VirtualHostBase/http/%{SERVER_NAME}:80"
+        b"/plone/c1/VirtualHostRoot/$1 [L,P]\n"
+        b"</VirtualHost>\n"
+    )
+    report = check_equivalence(import_preview(MappingSource(files)))
+    assert not marker.exists()
+    assert "RewriteMap prg: dropped (no program from an imported config is run) (x1)" in report.changes
+    # today the extra rule proxies /hostpanel-check/ to 203.0.113.7: sent to the closed port instead (503 at
+    # once; 203.0.113.7 is TEST-NET and would time out)
+    assert any("today answered 503 by Apache itself" in d for d in report.sites[0].differences), report.sites
 
 
 def test_a_sample_is_spread_evenly_over_the_sites():
