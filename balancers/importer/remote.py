@@ -8,8 +8,8 @@ Three steps, each bounded:
 
 1. One `find` lists every entry under the root (type, size, symlink target) — refused before anything
    is downloaded when there are more entries or bytes than the Limits allow.
-2. `transport.read_tree(root)` downloads the regular files in one stream (files over the per-file cap
-   are not kept: reading one through an Include is refused with that Include's file and line).
+2. `transport.read_tree(root)` downloads the regular files in one stream (a file over the per-file cap
+   is dropped: reading it through an Include is refused with that Include's file and line).
 3. Symlinks (a mapping cannot hold them) are resolved here from the listing: a link to a file or a
    directory inside the root reads as that file or directory; a link pointing outside the root, a
    dangling link and a symlink loop are kept as refusals, so the reader refuses them — with file and
@@ -93,7 +93,7 @@ def _list(transport: Transport, root: str, limits: Limits) -> _Listing:
             listing.dirs.add(path)
         elif kind == "l":
             listing.links[path] = extra
-    total = sum(size for size in listing.files.values() if size <= limits.max_file_bytes)
+    total = sum(listing.files.values())  # read_tree downloads every file: bound them all
     if total > limits.max_total_bytes:
         raise SourceError(f"{root} holds {total:,} bytes of files, more than {limits.max_total_bytes:,}: not read")
     return listing
