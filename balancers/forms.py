@@ -68,4 +68,56 @@ class MemberToggleForm(ServiceForm):
 
 
 class DeployForm(ServiceForm):
-    pass
+    accept_differences = forms.BooleanField(
+        required=False,
+        label="I have reviewed the equivalence differences of the imported front-ends listed above and accept them",
+    )
+
+
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+
+
+class ImportSourceForm(ServiceForm):
+    """Where the config to import comes from: a registered front-end (read over SSH) or an upload."""
+
+    frontend = forms.ModelChoiceField(
+        queryset=FrontEnd.objects.order_by("name"),
+        required=False,
+        empty_label="(upload an archive instead)",
+        help_text="Read its live config over SSH, with the same connection as deploys.",
+    )
+    config_root = forms.CharField(
+        initial="/etc/apache2", max_length=255, help_text="The Apache config directory on the front-end."
+    )
+    archive = forms.FileField(
+        required=False,
+        help_text="A .tar.gz, .tgz or .zip of the config directory (apache2.conf or httpd.conf at its top, "
+        "links resolved: tar -czhf etc-apache2.tgz -C /etc apache2).",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("frontend")) == bool(data.get("archive")):
+            raise forms.ValidationError("Choose a front-end or upload an archive (one of the two).")
+        if data.get("archive") and data["archive"].size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(f"The archive is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB.")
+        if data.get("frontend") and not str(data.get("config_root", "")).startswith("/"):
+            self.add_error("config_root", "An absolute directory, e.g. /etc/apache2.")
+        return data
+
+
+class ImportConfirmForm(ServiceForm):
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    accept_warnings = forms.BooleanField(
+        required=False, label="I have read every warning above and want to import anyway"
+    )
+
+
+class EquivalenceForm(ServiceForm):
+    fingerprint = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    sample = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text="Check only this many sites, evenly spread (empty: every site).",
+    )

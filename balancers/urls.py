@@ -1,6 +1,6 @@
 from django.urls import path
 
-from balancers.views import balancers, dashboard, deployments, frontends, members, zope_servers
+from balancers.views import balancers, dashboard, deployments, frontends, imports, members, zope_servers
 
 app_name = "balancers"
 
@@ -35,6 +35,10 @@ urlpatterns = [
     path("frontends/<int:pk>/edit/", frontends.FrontEndUpdateView.as_view(), name="frontend_update"),
     path("frontends/<int:pk>/delete/", frontends.FrontEndDeleteView.as_view(), name="frontend_delete"),
     path("frontends/<int:pk>/test/", frontends.FrontEndTestView.as_view(), name="frontend_test"),
+    path("import/", imports.ImportStartView.as_view(), name="import_start"),
+    path("import/preview/", imports.ImportPreviewView.as_view(), name="import_preview"),
+    path("import/check/", imports.ImportCheckView.as_view(), name="import_check"),
+    path("import/apply/", imports.ImportApplyView.as_view(), name="import_apply"),
     path("deployments/", deployments.DeploymentListView.as_view(), name="deployment_list"),
     path("deployments/new/", deployments.DeployNowView.as_view(), name="deploy_now"),
     path("deployments/<int:pk>/", deployments.DeploymentDetailView.as_view(), name="deployment_detail"),

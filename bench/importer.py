@@ -1,11 +1,14 @@
-"""Benchmark of the Apache config import: read + parse + preview of N hand-written vhosts (default 1,000).
+"""Benchmark of the Apache config import: read + parse + preview of N hand-written vhosts (default 1,000),
+and the equivalence check (old config vs HostPanel's rendering, two throwaway Apaches on loopback).
 
-    .venv/bin/python bench/importer.py [--sites 1000] [--repeat 3] [--apply]
+    .venv/bin/python bench/importer.py [--sites 1000] [--repeat 3] [--apply] [--check-sample 100] [--check-all]
 
 Self-contained: writes a seed-style 2.4 tree (tests/importer/handwritten.py) to a temp directory,
 migrates a fresh SQLite database there (or uses DATABASE_URL), then times each phase of
 import_preview separately: read (files, includes, tokenizing), recognise, plan (matching and
 full_clean() of every candidate). --apply also times import_apply into the empty database.
+The equivalence check (needs apache2) runs on --check-sample sites, evenly spread (default 100;
+--check-all: every site), and prints its requests, time and per-request cost.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from balancers.importer.equivalence import check_equivalence
 from balancers.importer.plan import build_plan
 from balancers.importer.reader import DirectorySource, read_config
 from balancers.importer.recognise import recognise
@@ -44,6 +48,8 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--apply", action="store_true")
+    parser.add_argument("--check-sample", type=int, default=100, help="sites the equivalence check asks (0: skip)")
+    parser.add_argument("--check-all", action="store_true", help="equivalence check of every site")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     root = write_tree(handwritten_tree(args.sites), Path(TMP.name) / "etc-apache2")
@@ -67,6 +73,16 @@ def main() -> None:
         f"plan: {len(queries)} queries"
     )
     print("best of", args.repeat, ": " + ", ".join(f"{name} {value * 1000:.0f} ms" for name, value in best.items()))
+    if args.check_sample or args.check_all:
+        sample = None if args.check_all else args.check_sample
+        report = check_equivalence(plan, sample=sample)
+        assert not report.error, report.error
+        print(
+            f"equivalence check: {len(report.sites)} of {report.total_sites} sites (+{len(report.balancers)} balancer "
+            f"probes), {report.requests} requests, {report.seconds:.2f} s "
+            f"({report.seconds / max(1, report.requests) * 1000:.1f} ms per request incl. 2 Apache starts); "
+            f"equivalent: {report.equivalent}"
+        )
     if args.apply:
         t0 = time.perf_counter()
         result = import_apply(plan, actor=Actor.command("bench"))

@@ -22,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from balancers.choices import DeploymentStatus, DeploymentTrigger
+from balancers.deploy.holds import import_holds
 from balancers.deploy.host import GOOD, deploy_host
 from balancers.deploy.leases import Heartbeat, db_guard
 from balancers.deploy.reaper import supersede_covered
@@ -93,7 +94,10 @@ def deployment_execute(deployment_id: int, *, on_progress: Callable | None = Non
     if not deployment.hosts.exists():  # the current state to every enabled front-end
         if deployment.trigger != DeploymentTrigger.ROLLBACK:
             supersede_covered(by=deployment)
-        host_rows_create(deployment, FrontEnd.objects.filter(enabled=True))
+        held = import_holds()
+        host_rows_create(deployment, FrontEnd.objects.filter(enabled=True).exclude(name__in=list(held)))
+        if held:
+            deployment.message = "Held back (imported config with unaccepted differences): " + ", ".join(sorted(held))
     hosts = list(deployment.hosts.select_related("frontend").order_by("frontend_name"))
     snapshots = _SnapshotCache()
     workers = min(settings.HOSTPANEL_DEPLOY_PARALLELISM, len(hosts))

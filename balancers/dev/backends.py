@@ -101,6 +101,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Zope does: Apache's proxy reuses connections
+    # Headers and body are two writes: without TCP_NODELAY the body waits for the delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server_version = "HostPanelFakeZope/1.0"
     server: _Server
 

@@ -81,6 +81,7 @@ class ImportPlan:
     conflicts: list[Conflict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     fingerprint: str = ""
+    apache_note: str = ""  # read from a front-end: what Apache's own include list said
 
     @property
     def source(self) -> str:

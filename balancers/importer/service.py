@@ -1,7 +1,14 @@
-"""The import's two entry points, shared by `manage.py import_apache` and (phase 2) the operators' page.
+"""The import's entry points, shared by `manage.py import_apache` and the operators' page (balancers/views/imports.py).
 
     plan = import_preview("/srv/copy-of-etc-apache2")          # or a ConfigSource (DirectorySource, MappingSource)
+    plan = import_preview_frontend(frontend, config_root="/etc/apache2")   # over the deploy transport (SSH)
+    plan = import_preview_archive(data, name="etc-apache2.tar.gz")         # an uploaded .tar.gz / .zip
+    report = import_check_equivalence(plan, actor=actor, frontend=frontend)  # old vs rendered, real Apache
     result = import_apply(plan, actor=actor, accept_warnings=True)
+
+import_check_equivalence records its result on the front-end (an `import.equivalence` audit entry) when
+the import is of a registered front-end: deploys to it are then refused while differences are unresolved
+(balancers.deploy.holds; `manage.py deploy --accept-differences` or the Deploy-now tick accepts them).
 
 import_preview reads, parses, recognises and plans; it writes nothing and raises ConfigRefused (with
 file and line) for a config it will not read at all. import_apply writes the plan all-or-nothing in one
@@ -19,15 +26,24 @@ config_changed() is called once, so one automatic deployment carries the whole i
 
 from __future__ import annotations
 
+import re
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
+from balancers.connections import open_transport
+from balancers.deploy.holds import EQUIVALENCE_ACTION, OBJECT_TYPE
+from balancers.importer.archive import archive_files, archive_source
+from balancers.importer.equivalence import EquivalenceReport, check_equivalence
 from balancers.importer.plan import ImportPlan, build_plan
-from balancers.importer.reader import ConfigSource, DirectorySource, Limits, read_config
+from balancers.importer.reader import ConfigSource, DirectorySource, Limits, SourceError, read_config
 from balancers.importer.recognise import recognise
-from balancers.models import Balancer, BalancerMember, Deployment, ZopeServer
+from balancers.importer.remote import includes_cross_check, read_frontend_config
+from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services import config_changed
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
@@ -35,7 +51,8 @@ from hostpanel.services import save_checked
 from sites.models import Site, SiteAlias
 
 AUDIT_ACTION = "import.apply"
-AUDIT_LISTED = 200  # created keys listed per kind in the audit entry; the counts are always complete
+AUDIT_LISTED = 200
+DEFAULT_CONFIG_ROOT = "/etc/apache2"  # created keys listed per kind in the audit entry; the counts are always complete
 
 
 class ImportRefused(Exception):
@@ -63,6 +80,90 @@ def import_preview(
         source = DirectorySource(source)
     tree = read_config(source, server_root=server_root, limits=limits)
     return build_plan(recognise(tree))
+
+
+def import_preview_frontend(
+    frontend: FrontEnd, *, config_root: str = DEFAULT_CONFIG_ROOT, limits: Limits | None = None
+) -> ImportPlan:
+    """Read the live config under config_root on a registered front-end (its deploy transport: SSH with
+    the pinned host key, or local) and plan its import. Where Apache can list its own includes
+    (`<configtest> -D DUMP_INCLUDES`) every disagreement with what was read is a warning."""
+    transport = open_transport(frontend)
+    try:
+        remote = read_frontend_config(
+            transport,
+            config_root,
+            limits=limits,
+            configtest_command=frontend.configtest_command,
+            label=f"front-end {frontend.name}:{config_root}",
+        )
+    finally:
+        transport.close()
+    tree = read_config(remote.source, server_root=remote.root, limits=limits)
+    recognition = recognise(tree)
+    recognition.problems.extend(includes_cross_check(remote, tree))
+    plan = build_plan(recognition)
+    plan.apache_note = remote.apache_note or f"Apache lists {len(remote.apache_includes or [])} included files"
+    return plan
+
+
+def import_preview_archive(data: bytes, *, name: str = "", limits: Limits | None = None) -> ImportPlan:
+    """Plan the import of an uploaded .tar.gz / .zip of a config directory (ArchiveRefused if unsafe)."""
+    return import_preview(archive_source(data, name=name, limits=limits), limits=limits)
+
+
+UPLOAD_KEEP_SECONDS = 24 * 3600
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+def _uploads() -> Path:
+    return Path(settings.VAR_DIR) / "imports"
+
+
+def import_upload_store(data: bytes, *, name: str) -> str:
+    """Keep an uploaded archive (checked first: ArchiveRefused) until its import is confirmed; a token.
+    The page's preview and its confirmation read the same bytes, so the fingerprint can match."""
+    archive_files(data, name=name)
+    directory = _uploads()
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.archive"):  # uploads nobody confirmed within a day
+        if time.time() - old.stat().st_mtime > UPLOAD_KEEP_SECONDS:
+            old.unlink(missing_ok=True)
+    token = secrets.token_urlsafe(24)
+    (directory / f"{token}.archive").write_bytes(data)
+    return token
+
+
+def import_upload_preview(token: str, *, name: str = "") -> ImportPlan:
+    """The plan of a stored upload (SourceError when the token is unknown or expired)."""
+    path = _uploads() / f"{token}.archive"
+    if not _TOKEN.fullmatch(token) or not path.exists():
+        raise SourceError("the uploaded archive is no longer here: upload it again")
+    return import_preview_archive(path.read_bytes(), name=name)
+
+
+def import_upload_discard(token: str) -> None:
+    if _TOKEN.fullmatch(token):
+        (_uploads() / f"{token}.archive").unlink(missing_ok=True)
+
+
+def import_check_equivalence(
+    plan: ImportPlan, *, actor: Actor, frontend: FrontEnd | None = None, sample: int | None = None
+) -> EquivalenceReport:
+    """Run the old config and HostPanel's rendering of the plan side by side (balancers.importer.equivalence).
+    With a front-end, the result is recorded on it (audit): differences hold back its deploys until accepted."""
+    report = check_equivalence(plan, sample=sample)
+    if frontend is not None:
+        AuditEntry.objects.create(
+            actor=actor.name[:150],
+            source=actor.source,
+            action=EQUIVALENCE_ACTION,
+            object_type=OBJECT_TYPE,
+            object_key=frontend.name,
+            before=None,
+            after=report.summary(),
+        )
+    return report
 
 
 def _refusals(plan: ImportPlan, accept_warnings: bool) -> list[str]:

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from balancers.choices import HostStage, HostStatus
 from balancers.deploy.checks import frontend_pending_diff
+from balancers.deploy.holds import Hold, import_holds
 from balancers.deploy.rendering import render_for
 from balancers.manifest import capped_lines, tree_diff
 from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
@@ -139,3 +140,8 @@ def pending_changes() -> list[PendingChange]:
     workers = min(len(frontends), settings.HOSTPANEL_DEPLOY_PARALLELISM)
     with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="pending") as pool:
         return list(pool.map(_pending_one, frontends, trees))
+
+
+def held_frontends() -> list[Hold]:
+    """Enabled front-ends whose imported config's equivalence differences nobody has accepted yet."""
+    return list(import_holds(FrontEnd.objects.filter(enabled=True).values_list("name", flat=True)).values())

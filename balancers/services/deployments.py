@@ -9,15 +9,18 @@ import threading
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from balancers.choices import DeploymentStatus, DeploymentTrigger
+from balancers.deploy.holds import ACCEPTED_ACTION, OBJECT_TYPE, import_holds
 from balancers.deploy.queue import hand_over
 from balancers.deploy.runner import host_rows_create
 from balancers.models import Deployment, DeploymentHost, FrontEnd
 from balancers.tasks import run_deployment
 from hostpanel import audit
 from hostpanel.audit import Actor
+from hostpanel.models import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +96,33 @@ def deployment_start(
     trigger: str = DeploymentTrigger.MANUAL,
     frontends: Iterable[FrontEnd] | None = None,
     enqueue: bool = True,
+    accept_differences: bool = False,
 ) -> Deployment:
     """Queue a deployment of the current configuration to the given (default: every enabled) front-end.
-    enqueue=False leaves it to the caller to run deployment_execute() (manage.py deploy, in the foreground)."""
+    enqueue=False leaves it to the caller to run deployment_execute() (manage.py deploy, in the foreground).
+
+    A front-end imported with equivalence differences nobody accepted (balancers.deploy.holds) is refused
+    with a ValidationError, unless accept_differences: then the acceptance is audited and the hold ends."""
+    chosen_names = [f.name for f in frontends] if frontends is not None else None
+    if chosen_names is None:
+        chosen_names = list(FrontEnd.objects.filter(enabled=True).values_list("name", flat=True))
+    holds = import_holds(chosen_names)
+    if holds and not accept_differences:
+        raise ValidationError(
+            "Deploying would replace a front-end's imported config that behaves differently: "
+            + "; ".join(str(h) for h in holds.values())
+            + ". Review the differences on the import page, then confirm that you accept them."
+        )
+    for hold in holds.values():
+        AuditEntry.objects.create(
+            actor=actor.name[:150],
+            source=actor.source,
+            action=ACCEPTED_ACTION,
+            object_type=OBJECT_TYPE,
+            object_key=hold.frontend,
+            before={"differences": hold.differences, "error": hold.error[:500], "check_entry": hold.entry_id},
+            after={"accepted": True},
+        )
     deployment = Deployment.objects.create(status=DeploymentStatus.QUEUED, trigger=trigger, actor=str(actor)[:150])
     if frontends is not None:
         chosen = list(frontends)

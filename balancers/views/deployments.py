@@ -17,7 +17,7 @@ from balancers.forms import (
     DeployForm,
 )
 from balancers.models import Deployment, FrontEnd
-from balancers.selectors.deployments import deployment_diffs, deployment_hosts, pending_changes
+from balancers.selectors.deployments import deployment_diffs, deployment_hosts, held_frontends, pending_changes
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, web_actor
 
@@ -96,6 +96,7 @@ class DeployNowView(OperatorRequiredMixin, View):
             self.template_name,
             {
                 "form": DeployForm(),
+                "holds": held_frontends(),
                 "preview_error": preview_error,
                 "diffs": diffs,
                 "frontends": FrontEnd.objects.filter(enabled=True).order_by("name"),
@@ -103,8 +104,12 @@ class DeployNowView(OperatorRequiredMixin, View):
         )
 
     def post(self, request):
+        form = DeployForm(request.POST)
+        accept = form.is_valid() and form.cleaned_data["accept_differences"]
         try:
-            deployment = services.deployment_start(actor=web_actor(request), trigger="manual")
+            deployment = services.deployment_start(
+                actor=web_actor(request), trigger="manual", accept_differences=accept
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return HttpResponseRedirect(reverse("balancers:deploy_now"))

@@ -143,8 +143,8 @@ def test_deploy_now_shows_each_front_end_diff_and_starts_a_deployment(operator_c
     frontend = FrontEnd.objects.create(name="fe5", address="127.0.0.1", transport="local")
     started = []
 
-    def start(*, actor, trigger):
-        started.append((actor.name, actor.source, trigger))
+    def start(*, actor, trigger, accept_differences):
+        started.append((actor.name, actor.source, trigger, accept_differences))
         return Deployment.objects.create(actor=actor.name, status="queued")
 
     monkeypatch.setattr(
@@ -157,7 +157,7 @@ def test_deploy_now_shows_each_front_end_diff_and_starts_a_deployment(operator_c
     response = operator_client.post(reverse("balancers:deploy_now"))
     deployment = Deployment.objects.get()
     assert response["Location"] == deployment.get_absolute_url()
-    assert started == [("olga", "web", "manual")]
+    assert started == [("olga", "web", "manual", False)]
     assert frontend.pk
 
 

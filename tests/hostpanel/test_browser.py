@@ -6,15 +6,19 @@ A screenshot (and the page's HTML) of every failing test is saved under test-art
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import re
+import tarfile
 
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect, sync_playwright
 
-from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd
+from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from hostpanel.models import AuditEntry
 from sites.models import Site
+from tests.balancers.importer.handwritten import handwritten_tree
 from tests.realparts import require_binary
 from tests.samples import ROOT
 
@@ -269,3 +273,35 @@ def test_the_deployment_page_follows_a_running_deployment_live(operator_page):
     page.wait_for_selector("#deployment-status[data-status='succeeded']", timeout=10_000)
     assert "1.50 s" in page.locator("#deployment-progress").inner_text()
     assert page.locator("#deployment-progress[data-finished='true']").count() == 1
+
+
+def test_an_operator_imports_a_hand_written_config_after_a_passing_equivalence_check(operator_page, settings, tmp_path):
+    require_binary("apache2")
+    settings.VAR_DIR = tmp_path / "var"
+    Site.objects.all().delete()
+    BalancerMember.objects.all().delete()
+    Balancer.objects.all().delete()
+    ZopeServer.objects.all().delete()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, data in handwritten_tree(5).items():
+            info = tarfile.TarInfo(f"apache2/{path}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    page = operator_page
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Import").click()
+    page.get_by_label("Archive").set_input_files(
+        files=[{"name": "etc-apache2.tgz", "mimeType": "application/gzip", "buffer": buffer.getvalue()}]
+    )
+    page.get_by_role("button", name="Read and preview").click()
+    page.wait_for_url(re.compile(r"/import/preview/$"))
+    expect(page.get_by_role("heading", name="Sites: 5")).to_be_visible()
+    expect(page.locator("#sites tbody tr")).to_have_count(5)
+    page.get_by_role("button", name="Run the equivalence check").click()
+    expect(page.get_by_role("status").filter(has_text="Equivalent: 5 of 5 sites")).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Import 5 sites").click()
+    page.wait_for_url(re.compile(r"/import/$"))
+    message = "Imported: 4 zope servers, 3 balancers, 9 members, 5 sites, 1 aliases."
+    expect(page.get_by_role("status").filter(has_text=message)).to_be_visible()
+    assert Site.objects.count() == 5
+    assert AuditEntry.objects.filter(action="import.apply").count() == 1

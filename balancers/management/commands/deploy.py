@@ -27,12 +27,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Print what would change on each host; change nothing."
         )
+        parser.add_argument(
+            "--accept-differences",
+            action="store_true",
+            help="Deploy to a front-end even though its imported config's equivalence check found differences.",
+        )
 
-    def handle(self, *args, frontend: list[str], dry_run: bool, **options):
+    def handle(self, *args, frontend: list[str], dry_run: bool, accept_differences: bool, **options):
         frontends = self._frontends(frontend)
         if dry_run:
             return self._dry_run(frontends)
-        deployment = deployment_start(actor=Actor.command("manage.py deploy"), frontends=frontends, enqueue=False)
+        try:
+            deployment = deployment_start(
+                actor=Actor.command("manage.py deploy"),
+                frontends=frontends,
+                enqueue=False,
+                accept_differences=accept_differences,
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages) + " (--accept-differences)") from None
         self.stdout.write(f"Deployment #{deployment.pk} to {', '.join(f.name for f in frontends)}")
         lock = threading.Lock()
         seen: dict[int, tuple[str, str]] = {}

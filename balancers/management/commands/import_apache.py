@@ -1,8 +1,13 @@
-"""manage.py import_apache --from DIR [--apply [--accept-warnings]] — adopt a hand-written Apache config.
+"""manage.py import_apache (--from DIR | --frontend NAME [--config-root /etc/apache2]) [--check-equivalence
+[--sample N]] [--apply [--accept-warnings]] — adopt a hand-written Apache config.
 
 Without --apply it only previews: counts, the sites table, what matches existing rows, conflicts,
 problems, and every directive that was not understood, with file:line. With --apply it imports what
 it previewed (balancers.importer.service.import_apply: all or nothing, one audit entry).
+--frontend reads the registered front-end's live config over its deploy transport (SSH).
+--check-equivalence runs the old config and HostPanel's rendering side by side in throwaway Apaches
+and lists every difference per site; with --frontend the result is recorded on it, and deploys to it
+then need `manage.py deploy --accept-differences` while differences exist.
 """
 
 from __future__ import annotations
@@ -10,12 +15,23 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from balancers.importer.equivalence import EquivalenceReport
 from balancers.importer.plan import ImportPlan
 from balancers.importer.reader import SourceError
-from balancers.importer.service import ImportRefused, import_apply, import_preview
+from balancers.importer.service import (
+    DEFAULT_CONFIG_ROOT,
+    ImportRefused,
+    import_apply,
+    import_check_equivalence,
+    import_preview,
+    import_preview_frontend,
+)
 from balancers.importer.tokenizer import ConfigRefused
+from balancers.selectors.inventory import frontends_named
+from balancers.transport import TransportError
 from hostpanel.audit import Actor
 
 
@@ -25,22 +41,40 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--from", dest="from_dir", metavar="DIR", help="A copied config tree (DIR/apache2.conf).")
-        source.add_argument("--frontend", metavar="NAME", help="A registered front-end, read over SSH (phase 2).")
+        source.add_argument("--frontend", metavar="NAME", help="A registered front-end, read over SSH.")
+        parser.add_argument(
+            "--config-root",
+            default=DEFAULT_CONFIG_ROOT,
+            help=f"With --frontend: the Apache config directory there (default {DEFAULT_CONFIG_ROOT}).",
+        )
         parser.add_argument("--server-root", help="Where the tree lives on the front-end (default: ServerRoot).")
+        parser.add_argument(
+            "--check-equivalence",
+            action="store_true",
+            help="Compare the old config and HostPanel's rendering on real throwaway Apaches (needs apache2).",
+        )
+        parser.add_argument("--sample", type=int, help="With --check-equivalence: check N sites, evenly spaced.")
         parser.add_argument("--apply", action="store_true", help="Import what the preview shows.")
         parser.add_argument("--accept-warnings", action="store_true", help="Import despite the warnings listed.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["frontend"]:
-            raise CommandError(
-                "--frontend is not yet available (reading a front-end over SSH comes in the next phase): "
-                "copy its config tree and use --from DIR"
-            )
+        frontend = None
         try:
-            plan = import_preview(options["from_dir"], server_root=options["server_root"])
-        except (ConfigRefused, SourceError) as exc:
+            if options["frontend"]:
+                frontend = frontends_named([options["frontend"]])[0]
+                plan = import_preview_frontend(frontend, config_root=options["config_root"])
+            else:
+                plan = import_preview(options["from_dir"], server_root=options["server_root"])
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        except (ConfigRefused, SourceError, TransportError) as exc:
             raise CommandError(f"refused, nothing imported: {exc}") from exc
         self._preview(plan, verbose=options["verbosity"] > 1)
+        if options["check_equivalence"]:
+            report = import_check_equivalence(
+                plan, actor=Actor.command("import_apache"), frontend=frontend, sample=options["sample"]
+            )
+            self._equivalence(report, recorded=frontend is not None)
         if not options["apply"]:
             self.stdout.write("Preview only: run again with --apply to import.")
             return
@@ -105,6 +139,31 @@ class Command(BaseCommand):
             self._section(
                 "Ignored (server-level or without effect; -v 2 lists each)",
                 [f"{name} x{len(where)}: {', '.join(where)}" for name, where in sorted(grouped.items())],
+            )
+
+    def _equivalence(self, report: EquivalenceReport, *, recorded: bool) -> None:
+        out = self.stdout.write
+        out(
+            f"\nEquivalence check: {len(report.sites)} of {report.total_sites} sites, {report.requests} requests, "
+            f"{report.seconds:.1f} s"
+        )
+        if report.error:
+            out(self.style.ERROR(f"  could not run: {report.error}"))
+        elif report.equivalent:
+            out(self.style.SUCCESS("  equivalent: every request reached the same backend with the same path"))
+        for check in report.differing:
+            out(self.style.WARNING(f"  {check.domain}: {len(check.differences)} difference(s)"))
+            for line in check.differences:
+                out(f"    {line}")
+        notes = sorted({n for c in [*report.balancers, *report.sites] for n in c.notes})
+        self._section(
+            "Expected differences (not counted)",
+            notes[:20] + ([f"... {len(notes) - 20} more"] if len(notes) > 20 else []),
+        )
+        self._section("The throwaway copy of the old config changed", report.changes)
+        if recorded and not report.equivalent:
+            out(
+                "Recorded on the front-end: deploys to it need --accept-differences until the differences are resolved."
             )
 
     def _section(self, title: str, lines: list[str]) -> None:

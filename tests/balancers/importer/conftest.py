@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from balancers import services as balancer_services
+from balancers.connections import POOL
 from balancers.importer.reader import MappingSource, read_config
 from balancers.importer.recognise import Recognition, recognise
+from tests.factories import ACTOR
+from tests.harness.farm import make_client_key
+from tests.harness.sshd import SshServer
+from tests.realparts import require_binary
 from tests.samples import FIXTURES as SAMPLE_FIXTURES
 
 FIXTURES = SAMPLE_FIXTURES / "importer"
@@ -50,3 +56,32 @@ def recognised():
         return recognise(read_config(MappingSource(mapping)))
 
     return run
+
+
+@pytest.fixture
+def ssh_frontend(db, tmp_path, settings):
+    """make(configtest_command="true") -> a FrontEnd reached over a real sshd on loopback (this machine's
+    files are the front-end's: put the config tree anywhere under tmp_path and pass its path as root)."""
+    require_binary("sshd")
+    key = make_client_key(tmp_path / "panel")
+    settings.HOSTPANEL_SSH_KEY = str(key)
+    settings.HOSTPANEL_SSH_TIMEOUT = 5
+    sshd = SshServer(tmp_path / "sshd", client_key=key).start()
+
+    def make(configtest_command: str = "true", name: str = "fe1"):
+        return balancer_services.frontend_create(
+            actor=ACTOR,
+            name=name,
+            address="127.0.0.1",
+            transport="ssh",
+            ssh_port=sshd.port,
+            ssh_user=sshd.user,
+            ssh_host_key=sshd.host_key,
+            configtest_command=configtest_command,
+        )
+
+    try:
+        yield make
+    finally:
+        POOL.close_all()
+        sshd.stop()

@@ -42,6 +42,6 @@ def test_a_refused_config_is_reported_with_file_and_line(tree):
         call_command("import_apache", from_dir=str(root))
 
 
-def test_frontend_is_reserved_for_the_next_phase():
-    with pytest.raises(CommandError, match="--frontend is not yet available"):
+def test_an_unknown_frontend_is_refused_by_name():
+    with pytest.raises(CommandError, match="There is no front-end named 'fe1'"):
         call_command("import_apache", frontend="fe1")

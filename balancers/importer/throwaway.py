@@ -1,0 +1,301 @@
+"""The two configs the equivalence check runs, each in a throwaway standalone Apache on loopback (pure).
+
+    old = old_config_copy(tree, zope_ports={("zope1", 8080): 40001}, blackhole=40009)
+    snapshot = plan_snapshot(plan, zope_ports={"zope1": 40101})
+
+The old config, as read (includes expanded), with only what a throwaway copy on 127.0.0.1 needs changed
+(every change is listed in `OldCopy.changes` for the report):
+
+- every `<VirtualHost>` address gets its own free 127.0.0.1 port (vhosts sharing an address share the
+  port, so name-based selection is kept); the `Listen` lines go (the launcher listens on those ports);
+- Zope servers are reached through `ProxyRemoteMatch` to a recording fake backend each (the rules and
+  members themselves are not edited, so `E=MYHOST` variables and `[P]` rules run as written);
+- a member URL naming a node vhost by address is pointed at that vhost's new port; one naming it by
+  ServerName (the seed's `http://node1`) reaches it through `ProxyRemoteMatch` (docs/apache-facts.md §2);
+  any other member host, and every other proxy target (a `ProxyPass` or `[P]` rule the importer did not
+  understand), is sent to a closed loopback port (a last `ProxyRemoteMatch`), so nothing leaves the
+  machine; `RewriteMap ... prg:` is dropped (the check never runs a program named by an imported config);
+- process-level directives (LoadModule, User, PidFile, logs, MPM sizes, ServerRoot, NameVirtualHost) and
+  server-level <Directory>/<Files> sections are dropped (the launcher has its own); <IfModule> is read
+  as if its module is loaded, as the importer does;
+- Apache 2.2 access control is translated as the importer translates it: `Order` dropped,
+  `Allow from all` -> `Require all granted`, `Deny from all` -> `Require all denied`.
+
+HostPanel's side is the plan rendered by balancers.render (the same renderer deploys use), with every
+Zope server at its fake backend's address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from balancers.dev.net import free_port
+from balancers.importer.plan import ImportPlan
+from balancers.importer.reader import ConfigTree
+from balancers.importer.recognise.syntax import parse_url
+from balancers.importer.tokenizer import Directive, Node, Section
+from balancers.snapshot import BalancerRecord, MemberRecord, SiteRecord, Snapshot, ZopeServerRecord
+
+# Marks which balancer handled a request (set only where a balancer did: node vhosts add nothing).
+BALANCER_HEADER = "X-HostPanel-Balancer"
+HEADER_LINE = f"Header always set {BALANCER_HEADER} %{{BALANCER_NAME}}e env=BALANCER_NAME"
+
+PROCESS_DIRECTIVES = frozenset(
+    {
+        "loadmodule",
+        "loadfile",
+        "user",
+        "group",
+        "pidfile",
+        "errorlog",
+        "errorlogformat",
+        "customlog",
+        "transferlog",
+        "loglevel",
+        "lockfile",
+        "mutex",
+        "defaultruntimedir",
+        "serverroot",
+        "scoreboardfile",
+        "listen",
+        "namevirtualhost",
+        "typesconfig",
+        "mimemagicfile",
+        "startservers",
+        "serverlimit",
+        "threadlimit",
+        "threadsperchild",
+        "maxrequestworkers",
+        "maxclients",
+        "minspareservers",
+        "maxspareservers",
+        "minsparethreads",
+        "maxsparethreads",
+        "maxconnectionsperchild",
+        "maxrequestsperchild",
+        "gracefulshutdowntimeout",
+        "include",
+        "includeoptional",
+    }
+)
+SERVER_ONLY_DROPPED = frozenset({"servername", "documentroot"})  # the launcher's own ServerName wins
+DROPPED_SECTIONS = frozenset({"directory", "directorymatch", "files", "filesmatch"})
+UNWRAPPED_SECTIONS = frozenset({"ifmodule"})
+
+
+@dataclass
+class OldCopy:
+    text: str
+    listen: list[str]  # "127.0.0.1:PORT" for every vhost address
+    address_ports: dict[str, int]  # the original vhost address ("*:80") -> its loopback port
+    vhost_ports: dict[tuple[str, int], int]  # (file, line) of a <VirtualHost> -> the port to ask it on
+    changes: list[str] = field(default_factory=list)
+
+
+def normal_address(address: str) -> str:
+    text = address.lower()
+    if text in ("*", "_default_"):
+        return "*:80"
+    text = text.replace("_default_:", "*:")
+    if re.fullmatch(r"\[[0-9a-f:.]+\]:[0-9]+|[^:\[\]]+:[0-9]+", text):
+        return text
+    return f"{text}:80"
+
+
+def _walk(nodes: list[Node]):
+    for node in nodes:
+        yield node
+        if isinstance(node, Section):
+            yield from _walk(node.children)
+
+
+def _remote_match(host: str, port: int, target: int) -> str:
+    optional = "(:80)?" if port == 80 else f":{port}"
+    return f"ProxyRemoteMatch (?i)^http://{re.escape(host)}{optional}(/|$) http://127.0.0.1:{target}"
+
+
+class _Copier:
+    def __init__(self, tree: ConfigTree, zope_ports: dict[tuple[str, int], int], blackhole: int) -> None:
+        self.tree = tree
+        self.zope_ports = zope_ports
+        self.blackhole = blackhole
+        self.counts: Counter[str] = Counter()
+        self.address_ports: dict[str, int] = {}
+        self.vhost_ports: dict[tuple[str, int], int] = {}
+        self.member_urls: dict[int, str] = {}  # id(BalancerMember directive) -> its new URL
+        self.remote: dict[tuple[str, int], str] = {}
+
+    def ports(self) -> None:
+        used: set[int] = {self.blackhole, *self.zope_ports.values()}
+        vhosts = [n for n in _walk(self.tree.nodes) if isinstance(n, Section) and n.key == "virtualhost"]
+        for vhost in vhosts:
+            for address in vhost.args or ("*:80",):
+                key = normal_address(address)
+                if key not in self.address_ports:
+                    port = free_port()
+                    while port in used:
+                        port = free_port()
+                    used.add(port)
+                    self.address_ports[key] = port
+            self.vhost_ports[(vhost.file, vhost.line)] = self.address_ports[normal_address((vhost.args or ("*",))[0])]
+        names: dict[str, set[str]] = {}
+        for vhost in vhosts:
+            for child in vhost.children:
+                if isinstance(child, Directive) and child.key in ("servername", "serveralias"):
+                    for name in child.args:
+                        names.setdefault(name.lower(), set()).update(normal_address(a) for a in vhost.args or ("*",))
+        for (host, port), backend in self.zope_ports.items():
+            self.remote[(host, port)] = _remote_match(host, port, backend)
+        for node in _walk(self.tree.nodes):
+            if not (isinstance(node, Directive) and node.key == "balancermember" and node.args):
+                continue
+            url = parse_url(node.args[0])
+            if url is None or (url.host, url.port) in self.zope_ports:
+                continue
+            address = f"{url.host}:{url.port}"
+            if address in self.address_ports:
+                self.member_urls[id(node)] = f"http://127.0.0.1:{self.address_ports[address]}{url.path}"
+                self.counts[f"member URL {address} -> its node vhost's loopback port"] += 1
+                continue
+            owners = [a for a in names.get(url.host, ()) if a.rsplit(":", 1)[-1] == str(url.port)]
+            if owners:
+                self.remote[(url.host, url.port)] = _remote_match(url.host, url.port, self.address_ports[owners[0]])
+                self.counts[f"member {address}: reached by name through ProxyRemoteMatch"] += 1
+            else:
+                self.remote[(url.host, url.port)] = _remote_match(url.host, url.port, self.blackhole)
+                self.counts[f"member {address}: unknown host, sent to a closed loopback port"] += 1
+
+    def emit(self, nodes: list[Node], depth: int, out: list[str]) -> None:
+        pad = "    " * depth
+        for node in nodes:
+            if isinstance(node, Section):
+                if depth == 0 and node.key in DROPPED_SECTIONS:
+                    self.counts[f"server-level <{node.name}> dropped"] += 1
+                    continue
+                if node.key in UNWRAPPED_SECTIONS:
+                    self.counts[f"<{node.name}> read as if its condition holds"] += 1
+                    self.emit(node.children, depth, out)
+                    continue
+                args = node.raw_args
+                if node.key == "virtualhost":
+                    args = " ".join(f"127.0.0.1:{self.address_ports[normal_address(a)]}" for a in node.args or ("*",))
+                out.append(f"{pad}<{node.name} {args}>".replace(" >", ">"))
+                self.emit(node.children, depth + 1, out)
+                out.append(f"{pad}</{node.name}>")
+                continue
+            line = self.directive(node, depth)
+            if line is not None:
+                out.append(pad + line)
+
+    def directive(self, d: Directive, depth: int) -> str | None:
+        key, args = d.key, [a.lower() for a in d.args]
+        if key in PROCESS_DIRECTIVES or (depth == 0 and key in SERVER_ONLY_DROPPED):
+            self.counts[f"{d.name} dropped (the throwaway Apache has its own)"] += 1
+            return None
+        if key == "order":
+            self.counts["Apache 2.2 Order dropped"] += 1
+            return None
+        if key == "allow" and args == ["from", "all"]:
+            self.counts["Apache 2.2 Allow from all -> Require all granted"] += 1
+            return "Require all granted"
+        if key == "deny" and args == ["from", "all"]:
+            self.counts["Apache 2.2 Deny from all -> Require all denied"] += 1
+            return "Require all denied"
+        if key == "rewritemap" and len(d.args) > 1 and d.args[1].lower().startswith("prg:"):
+            self.counts["RewriteMap prg: dropped (no program from an imported config is run)"] += 1
+            return None
+        if key == "balancermember" and id(d) in self.member_urls:
+            return " ".join(["BalancerMember", self.member_urls[id(d)], *d.raw_args.split()[1:]])
+        return d.text
+
+
+def old_config_copy(tree: ConfigTree, *, zope_ports: dict[tuple[str, int], int], blackhole: int) -> OldCopy:
+    """The old config as one file for a throwaway Apache (see the module docstring)."""
+    copier = _Copier(tree, zope_ports, blackhole)
+    copier.ports()
+    own = "|".join(str(p) for p in sorted(set(copier.address_ports.values())))
+    out = [
+        f"# Throwaway copy of {tree.source} for HostPanel's equivalence check ({len(tree.files)} files).",
+        HEADER_LINE,
+        *sorted(copier.remote.values()),
+        # Last: anything else proxied goes to a closed port, except this Apache's own vhosts (direct).
+        f"ProxyRemoteMatch ^(?!http://127\\.0\\.0\\.1:({own})(/|$)) http://127.0.0.1:{blackhole}",
+    ]
+    copier.emit(tree.nodes, 0, out)
+    for note in tree.notes:
+        copier.counts[f"{note.message} (written correctly in the copy)"] += 1
+    changes = [f"Zope server {h}:{p} -> a recording backend (ProxyRemoteMatch)" for h, p in sorted(zope_ports)]
+    changes += [f"<VirtualHost {a}> -> 127.0.0.1:{p}" for a, p in sorted(copier.address_ports.items())]
+    changes += [f"{what} (x{n})" for what, n in sorted(copier.counts.items())]
+    return OldCopy(
+        text="\n".join(out) + "\n",
+        listen=[f"127.0.0.1:{p}" for p in sorted(set(copier.address_ports.values()))],
+        address_ports=copier.address_ports,
+        vhost_ports=copier.vhost_ports,
+        changes=changes,
+    )
+
+
+def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
+    """The plan as the renderer's input: what the database will hold for these objects after the
+    import, with every Zope server at 127.0.0.1:<its fake backend>. Sites of a balancer that is not
+    in this config are left out (the check cannot run the old side of them)."""
+    servers = {
+        p.candidate.name: ZopeServerRecord(p.candidate.name, "127.0.0.1", zope_ports[p.candidate.name])
+        for p in plan.zope_servers
+    }
+    members: dict[str, list[MemberRecord]] = {}
+    for planned in plan.members:
+        c = planned.candidate
+        if c.server not in servers:
+            continue
+        members.setdefault(c.balancer, []).append(
+            MemberRecord(
+                zope_server=servers[c.server],
+                lbset=c.lbset,
+                loadfactor=c.loadfactor,
+                min=c.min,
+                max=c.max,
+                smax=c.smax,
+                timeout=c.timeout,
+                retry=c.retry,
+                hot_standby=c.hot_standby,
+                drain=c.drain,
+                disabled=c.disabled,
+            )
+        )
+    balancers = []
+    for planned in plan.balancers:
+        c = planned.candidate
+        balancers.append(
+            BalancerRecord(
+                name=c.name,
+                lbmethod=c.lbmethod,
+                sticky_cookie=c.sticky_cookie,
+                cookie_ttl=c.cookie_ttl,
+                nofailover=c.nofailover,
+                maxattempts=c.maxattempts,
+                timeout=c.timeout,
+                error_document=c.error_document,
+                render_mode=c.render_mode,
+                members=tuple(sorted(members.get(c.name, ()), key=lambda m: (m.lbset, m.zope_server.name))),
+            )
+        )
+    names = {b.name for b in balancers}
+    sites = [
+        SiteRecord(
+            domain=p.candidate.domain,
+            balancer=p.candidate.balancer,
+            plone_path=p.candidate.plone_path,
+            aliases=tuple(sorted(name for name, _ in p.candidate.aliases)),
+        )
+        for p in plan.sites
+        if p.candidate.balancer in names
+    ]
+    return Snapshot(
+        zope_servers=tuple(sorted(servers.values(), key=lambda s: s.name)),
+        balancers=tuple(sorted(balancers, key=lambda b: b.name)),
+        sites=tuple(sorted(sites, key=lambda s: s.domain)),
+    )

@@ -1,0 +1,80 @@
+"""A front-end whose imported config the equivalence check found different is held back: manual deploys
+(manage.py deploy, Deploy now) refuse it unless the differences are accepted (audited), automatic
+deploys leave it out and say so."""
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from balancers.choices import DeploymentTrigger
+from balancers.deploy.holds import ACCEPTED_ACTION, EQUIVALENCE_ACTION, import_holds
+from balancers.deploy.runner import deployment_execute
+from balancers.importer.service import import_check_equivalence, import_preview
+from balancers.models import Deployment
+from hostpanel.models import AuditEntry
+from tests.factories import ACTOR, make_local_frontend
+from tests.realparts import require_binary
+from tests.samples import FIXTURES
+
+SEED22 = FIXTURES / "importer" / "seed-2.2"
+
+pytestmark = pytest.mark.django_db
+
+
+def record_check(frontend: str, differences: int) -> None:
+    """What import_check_equivalence records on a front-end (see the real test below)."""
+    AuditEntry.objects.create(
+        actor="tester",
+        action=EQUIVALENCE_ACTION,
+        object_type="frontend",
+        object_key=frontend,
+        after={"equivalent": not differences, "differences": differences, "error": ""},
+    )
+
+
+@pytest.mark.real
+def test_the_seeds_check_is_recorded_and_deploy_refuses_until_the_differences_are_accepted(demo, tmp_path):
+    require_binary("apache2")
+    frontend = make_local_frontend(tmp_path)
+    report = import_check_equivalence(import_preview(SEED22), actor=ACTOR, frontend=frontend)
+    assert not report.equivalent
+    assert import_holds()["local1"].differences == report.difference_count
+    with pytest.raises(CommandError, match=r"local1: imported config checked .*difference\(s\).*--accept-differences"):
+        call_command("deploy", frontend=["local1"])
+    assert not Deployment.objects.exists()
+    call_command("deploy", frontend=["local1"], accept_differences=True)
+    assert Deployment.objects.get().status == "succeeded"
+    accepted = AuditEntry.objects.get(action=ACCEPTED_ACTION)
+    assert (accepted.object_key, accepted.before["differences"]) == ("local1", report.difference_count)
+    assert import_holds() == {}
+
+
+def test_an_equivalent_check_holds_nothing_and_a_later_one_replaces_an_earlier_one(demo, tmp_path):
+    make_local_frontend(tmp_path)
+    record_check("local1", 3)
+    assert list(import_holds()) == ["local1"]
+    record_check("local1", 0)
+    assert import_holds() == {}
+
+
+def test_deploy_now_refuses_a_held_front_end_without_the_tick_and_deploys_with_it(demo, tmp_path, operator_client):
+    make_local_frontend(tmp_path)
+    record_check("local1", 2)
+    page = operator_client.get(reverse("balancers:deploy_now"))
+    assert b"local1: imported config checked" in page.content
+    refused = operator_client.post(reverse("balancers:deploy_now"), follow=True)
+    assert b"behaves differently" in refused.content and not Deployment.objects.exists()
+    operator_client.post(reverse("balancers:deploy_now"), {"accept_differences": "on"})
+    assert Deployment.objects.filter(trigger=DeploymentTrigger.MANUAL).count() == 1
+    assert AuditEntry.objects.filter(action=ACCEPTED_ACTION, object_key="local1").count() == 1
+
+
+def test_an_automatic_deploy_leaves_a_held_front_end_out_and_says_so(demo, tmp_path):
+    make_local_frontend(tmp_path)
+    make_local_frontend(tmp_path, name="local2", config_dir=str(tmp_path / "local2" / "hostpanel"))
+    record_check("local1", 1)
+    deployment = Deployment.objects.create(status="queued", trigger=DeploymentTrigger.AUTOMATIC, actor="tester")
+    done = deployment_execute(deployment.pk)
+    assert [h.frontend_name for h in done.hosts.all()] == ["local2"]
+    assert done.message == "Held back (imported config with unaccepted differences): local1"
