@@ -1,4 +1,5 @@
-"""Zope servers, Apache front-ends, balancers with their members, and deployments.
+"""Zope servers, Apache front-ends, balancers with their members, and deployments (the live-status
+rows, StatusSample and FrontEndSnapshot, live in balancers.status.models and are re-exported here).
 
 Every field that reaches an Apache config carries a validator from hostpanel.validators, so
 `full_clean()` (which every service calls) is the one gate for the web UI, the API and the commands.
@@ -21,6 +22,8 @@ from balancers.choices import (
     RenderMode,
     TransportKind,
 )
+from balancers.status.models import FrontEndSnapshot as FrontEndSnapshot
+from balancers.status.models import StatusSample as StatusSample
 from hostpanel.validators import (
     validate_command,
     validate_config_dir,
@@ -29,6 +32,7 @@ from hostpanel.validators import (
     validate_http_url,
     validate_listen,
     validate_no_control_characters,
+    validate_node_ports,
     validate_port,
     validate_route,
     validate_slug_name,
@@ -76,6 +80,12 @@ class ZopeServer(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("balancers:zopeserver_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None:  # one more server: every front-end's node ports must still fit
+            highest = FrontEnd.objects.aggregate(models.Max("node_port_base"))["node_port_base__max"]
+            validate_node_ports(highest, ZopeServer.objects.count() + 1)
 
     @property
     def url(self) -> str:
@@ -169,6 +179,10 @@ class FrontEnd(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        try:
+            validate_node_ports(self.node_port_base, ZopeServer.objects.count())
+        except ValidationError as exc:
+            raise ValidationError({"node_port_base": exc.messages}) from None
         if self.transport == TransportKind.SSH:
             if not (self.ssh_host_key or "").strip():
                 raise ValidationError(
@@ -406,30 +420,6 @@ class DeploymentHost(models.Model):
         return f"{self.deployment_id}/{self.frontend_name} {self.status}"
 
 
-class StatusSample(models.Model):
-    """One member's live balancer-manager figures on one front-end at one time (dashboard history)."""
-
-    frontend = models.ForeignKey(FrontEnd, on_delete=models.CASCADE, related_name="status_samples")
-    taken_at = models.DateTimeField(db_index=True)
-    balancer = models.CharField(max_length=64)
-    member_url = models.CharField(max_length=300)
-    route = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=64, blank=True)
-    elected = models.PositiveBigIntegerField(default=0)
-    busy = models.PositiveIntegerField(default=0)
-    transferred = models.PositiveBigIntegerField(default=0)
-    read = models.PositiveBigIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-taken_at"]
-        indexes = [
-            models.Index(fields=["frontend", "balancer", "member_url", "taken_at"], name="statussample_series_idx")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.frontend_id} {self.balancer} {self.member_url} @ {self.taken_at:%H:%M:%S}"
-
-
 class DeployLock(models.Model):
     """A lease on one front-end: at most one deployment touches a front-end at a time, across
     processes and machines. Claimed with a conditional UPDATE (free or expired -> ours), renewed
@@ -445,3 +435,4 @@ class DeployLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.frontend_id}: {self.owner or 'free'}"
+
