@@ -13,7 +13,7 @@ from rest_framework.reverse import reverse
 from api.readmodels import serializer_for
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from balancers.selectors.overview import StatusOverview
-from balancers.services import FRONTEND_FIELDS, MEMBER_FIELDS
+from balancers.services import COMMAND_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS
 from sites.models import Site, SiteStatus
 
 
@@ -113,6 +113,8 @@ class FrontEndSerializer(ServiceModelSerializer):
         model = FrontEnd
         # every field the service may change, plus the read-only extras
         fields = [*FRONTEND_FIELDS, "has_manager_password", "url", "deployment"]
+        # the shell commands are set by superusers in the panel only (docs/api.md): read-only here
+        read_only_fields = COMMAND_FIELDS
         extra_kwargs = {"manager_password": {"write_only": True}}
 
     def get_has_manager_password(self, frontend: FrontEnd) -> bool:

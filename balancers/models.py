@@ -7,6 +7,7 @@ Every field that reaches an Apache config carries a validator from hostpanel.val
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -39,6 +40,11 @@ from hostpanel.validators import (
     validate_ssh_host_key,
     validate_ssh_user,
     validate_url_path,
+)
+
+LOCAL_TRANSPORT_OFF = (
+    "The local transport is off on this panel (HOSTPANEL_LOCAL_TRANSPORT): it would run the front-end's "
+    "commands on the panel's own host. Use SSH."
 )
 
 
@@ -179,6 +185,8 @@ class FrontEnd(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.transport == TransportKind.LOCAL and not settings.HOSTPANEL_LOCAL_TRANSPORT:
+            raise ValidationError({"transport": LOCAL_TRANSPORT_OFF})
         try:
             validate_node_ports(self.node_port_base, ZopeServer.objects.count())
         except ValidationError as exc:
@@ -435,4 +443,3 @@ class DeployLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.frontend_id}: {self.owner or 'free'}"
-

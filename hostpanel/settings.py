@@ -172,6 +172,9 @@ else:
 
 # --- HostPanel ---------------------------------------------------------------------------
 HOSTPANEL_AUTO_DEPLOY = env_bool("HOSTPANEL_AUTO_DEPLOY", True)
+# The "local" transport deploys to (and runs the configtest/reload commands on) the panel's own host,
+# which holds the SSH key, SECRET_KEY and the database password: only for single-box installs and the demo.
+HOSTPANEL_LOCAL_TRANSPORT = env_bool("HOSTPANEL_LOCAL_TRANSPORT", False)
 HOSTPANEL_SSH_KEY = env_str("HOSTPANEL_SSH_KEY", "")
 HOSTPANEL_SSH_TIMEOUT = env_float("HOSTPANEL_SSH_TIMEOUT", 10.0, minimum=0.1)
 HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimum=1, maximum=64)

@@ -40,8 +40,14 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
         return context
 
 
-class FrontEndCreateView(ServiceFormView):
+class _FrontEndFormView(ServiceFormView):
     form_class = FrontEndForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+
+class FrontEndCreateView(_FrontEndFormView):
     title = "Add a front-end"
     submit_label = "Add front-end"
 
@@ -55,8 +61,7 @@ class FrontEndCreateView(ServiceFormView):
         return f"Front-end {frontend.name} added."
 
 
-class FrontEndUpdateView(ServiceFormView):
-    form_class = FrontEndForm
+class FrontEndUpdateView(_FrontEndFormView):
     submit_label = "Save changes"
 
     @cached_property
