@@ -11,6 +11,7 @@ from django.db import transaction
 
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services.deployments import config_changed
+from balancers.status.client import url_origin
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited, save_validated
@@ -121,6 +122,14 @@ def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
 def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> FrontEnd:
     before = audit.snapshot(frontend)
     _check_command_fields(frontend, fields, actor)
+    url = fields.get("balancer_manager_url")
+    if (
+        url is not None
+        and url_origin(url) != url_origin(frontend.balancer_manager_url)
+        and "manager_password" not in fields
+    ):
+        # the stored password was given for the old host: never send it to the new one
+        fields = {**fields, "manager_password": ""}
     apply_fields(frontend, fields, FRONTEND_FIELDS)
     save_validated(frontend, actor=actor, action="frontend.update", before=before)
     return _changed(frontend, actor)

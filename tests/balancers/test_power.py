@@ -124,3 +124,48 @@ def test_the_admin_shows_commands_read_only_to_staff_and_never_shows_the_manager
     frontend.refresh_from_db()
     assert frontend.configtest_command == "sudo apache2ctl configtest"
     assert frontend.manager_password == "s3cret-pass"  # an empty password field keeps the stored one
+
+
+# --- the balancer-manager password follows its host -----------------------------------------------
+
+
+@pytest.fixture
+def managed(db, actor):
+    return services.frontend_create(
+        actor=actor,
+        name="fe1",
+        address="127.0.0.1",
+        transport="local",
+        balancer_manager_url="http://10.0.0.5/balancer-manager",
+        manager_username="admin",
+        manager_password="s3cret-pass",
+    )
+
+
+def test_moving_the_manager_url_to_another_host_scheme_or_port_clears_the_password(managed, actor):
+    for url in ("http://10.0.0.5/balancer-manager?x", "http://10.0.0.5:80/other-path"):
+        services.frontend_update(managed, actor=actor, balancer_manager_url=url)
+        assert FrontEnd.objects.get(pk=managed.pk).manager_password == "s3cret-pass"  # same origin: kept
+    for url in ("http://evil.example/balancer-manager", "https://10.0.0.5/bm", "http://10.0.0.5:8080/bm"):
+        services.frontend_update(managed, actor=actor, manager_password="s3cret-pass")
+        services.frontend_update(managed, actor=actor, balancer_manager_url=url)
+        assert FrontEnd.objects.get(pk=managed.pk).manager_password == "", url
+
+
+def test_a_new_password_given_with_the_new_url_is_kept(managed, actor):
+    services.frontend_update(
+        managed, actor=actor, balancer_manager_url="http://10.0.0.6/balancer-manager", manager_password="new-one"
+    )
+    assert FrontEnd.objects.get(pk=managed.pk).manager_password == "new-one"
+
+
+def test_the_web_form_with_an_empty_password_field_clears_it_when_the_host_changes(managed, django_user_model):
+    root = Client()
+    root.force_login(django_user_model.objects.create_superuser("root", password="pw"))
+    form = frontend_form(name="fe1", configtest_command=managed.configtest_command)
+    form |= {"reload_command": managed.reload_command, "manager_username": "admin", "manager_password": ""}
+    url = reverse("balancers:frontend_update", args=[managed.pk])
+    root.post(url, form | {"balancer_manager_url": "http://10.0.0.5/balancer-manager"})
+    assert FrontEnd.objects.get(pk=managed.pk).manager_password == "s3cret-pass"
+    root.post(url, form | {"balancer_manager_url": "http://evil.example/balancer-manager"})
+    assert FrontEnd.objects.get(pk=managed.pk).manager_password == ""
