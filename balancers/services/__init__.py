@@ -29,6 +29,7 @@ from balancers.services.inventory import (
     zope_server_delete,
     zope_server_update,
 )
+from balancers.services.live import status_refresh
 from balancers.services.members import (
     LIVE_MEMBER_FIELDS,
     MemberChangeResult,
@@ -66,6 +67,7 @@ __all__ = [
     "member_worker_urls",
     "parse_member_change",
     "request_automatic_deployment",
+    "status_refresh",
     "zope_server_create",
     "zope_server_delete",
     "zope_server_update",
