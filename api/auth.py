@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from api.models import ApiToken
+from hostpanel.proxies import client_address
 
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)  # at most one write per token per minute
 
@@ -32,11 +33,6 @@ class TokenUser:
 
     def __str__(self) -> str:
         return f"token:{self.username}"
-
-
-def client_address(request) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.
-    return request.META.get("REMOTE_ADDR", "")
 
 
 class TokenAuthentication(authentication.BaseAuthentication):

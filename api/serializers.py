@@ -14,7 +14,7 @@ from api.readmodels import serializer_for
 from api.serializers_certificates import SiteCertificateField
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from balancers.selectors.overview import StatusOverview
-from balancers.services import BALANCER_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS
+from balancers.services import BALANCER_FIELDS, COMMAND_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS
 from sites.models import Site, SiteStatus, SiteTls
 
 
@@ -128,6 +128,8 @@ class FrontEndSerializer(ServiceModelSerializer):
         model = FrontEnd
         # every field the service may change, plus the read-only extras
         fields = [*FRONTEND_FIELDS, "has_manager_password", "url", "deployment"]
+        # the shell commands are set by superusers in the panel only (docs/api.md): read-only here
+        read_only_fields = COMMAND_FIELDS
         extra_kwargs = {"manager_password": {"write_only": True}}
 
     def get_has_manager_password(self, frontend: FrontEnd) -> bool:

@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from api.models import ApiToken
+from hostpanel.proxies import client_address
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -24,5 +25,5 @@ class TokenRateThrottle(SimpleRateThrottle):
         elif request.user and request.user.is_authenticated:
             ident = f"user-{request.user.pk}"
         else:
-            ident = f"addr-{request.META.get('REMOTE_ADDR', '')}"  # not X-Forwarded-For: client-controlled
+            ident = f"addr-{client_address(request)}"  # X-Forwarded-For only from a trusted proxy
         return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -10,7 +10,7 @@ from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
@@ -405,11 +405,22 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
 
 
 class StatusView(ApiMixin, APIView):
-    """Intended (database) and live (every enabled front-end's balancer-manager, fetched now in parallel)
-    state of every balancer, with drift, the last deployment and an hour of history: the dashboard's data."""
+    """Intended (database) and live (each enabled front-end's latest balancer-manager sample, or with
+    `?live=1` every one asked now in parallel) state of every balancer, with drift, the last deployment and
+    an hour of history: the dashboard's data."""
 
     @extend_schema(
-        summary="Balancer status: intended vs live, drift and history", responses={200: StatusOverviewSerializer}
+        summary="Balancer status: intended vs live, drift and history",
+        parameters=[
+            OpenApiParameter(
+                "live",
+                bool,
+                description="1: ask every front-end's balancer-manager now (and keep the answers as the latest "
+                "samples) instead of reading the poller's latest samples.",
+            )
+        ],
+        responses={200: StatusOverviewSerializer},
     )
     def get(self, request):
-        return Response(status_overview())
+        live = request.query_params.get("live", "").lower() in {"1", "true", "yes"}
+        return Response(status_overview(hosts=balancer_services.status_refresh() if live else None))

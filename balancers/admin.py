@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from balancers import services
@@ -23,8 +24,33 @@ class ZopeServerAdmin(ServiceAdmin):
     service_delete = services.zope_server_delete
 
 
+class FrontEndAdminForm(forms.ModelForm):
+    # write-only: the stored password is never sent to the browser; empty keeps it
+    manager_password = forms.CharField(
+        label="Balancer-manager password",
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only. Leave empty to keep the stored password.",
+    )
+
+    class Meta:
+        model = FrontEnd
+        fields = services.FRONTEND_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["manager_password"] = ""
+
+    def _post_clean(self):
+        if not self.cleaned_data.get("manager_password"):  # keep the stored one for the model's own checks
+            self.cleaned_data["manager_password"] = self.instance.manager_password
+        super()._post_clean()
+
+
 @admin.register(FrontEnd)
 class FrontEndAdmin(ServiceAdmin):
+    form = FrontEndAdminForm
     list_display = ("name", "address", "transport", "config_dir", "enabled")
     list_filter = ("enabled", "transport")
     search_fields = ("name", "address")
@@ -32,6 +58,16 @@ class FrontEndAdmin(ServiceAdmin):
     service_create = services.frontend_create
     service_update = services.frontend_update
     service_delete = services.frontend_delete
+
+    def get_readonly_fields(self, request, obj=None):
+        # the shell commands run on the front-end: superusers only (README "Roles")
+        return () if request.user.is_superuser else services.COMMAND_FIELDS
+
+    def changed_fields(self, form):
+        fields = super().changed_fields(form)
+        if not form.data.get("manager_password"):
+            fields.pop("manager_password", None)  # empty: keep the stored one
+        return fields
 
 
 @admin.register(Balancer)

@@ -2,7 +2,7 @@
 
 `open_transport(frontend)` is the one way to get a `Transport` for a front-end: SSH (balancers.ssh),
 or the panel's own host (balancers.transport.LocalTransport) for a front-end whose transport is
-"local".
+"local" — only when HOSTPANEL_LOCAL_TRANSPORT is on.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.conf import settings
 
 from balancers.choices import TransportKind
 from balancers.ssh import SSHTransport
-from balancers.transport import LocalTransport, Transport
+from balancers.transport import LocalTransport, Transport, TransportError
 
 if TYPE_CHECKING:
     from balancers.models import FrontEnd
@@ -88,6 +88,12 @@ def open_transport(frontend: FrontEnd, *, pooled: bool = False, **kwargs) -> Tra
     """The transport for a front-end: LocalTransport for transport == "local", else SSH.
     pooled=True may return an idle connection from POOL; hand it back with release_transport()."""
     if frontend.transport == TransportKind.LOCAL:
+        # defence in depth: a row planted past validation must not run commands or read files here
+        if not settings.HOSTPANEL_LOCAL_TRANSPORT:
+            raise TransportError(
+                f"{frontend.name}: the local transport is off on this panel (HOSTPANEL_LOCAL_TRANSPORT)",
+                retryable=False,
+            )
         return LocalTransport(description=f"local ({frontend.name})")
     if pooled:
         reused = POOL.take(ConnectionPool.key(frontend))

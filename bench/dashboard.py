@@ -1,10 +1,13 @@
-"""Server time of the dashboard with 1,000 sites, 3 balancers and 4 front-ends.
+"""Server time of the dashboard with 1,000 sites, 3 balancers and 4 front-ends, and the requests it sends
+to the front-ends.
 
-Run: /work/main/.venv/bin/python bench/dashboard.py [--rounds 5] [--timeout 2]
+Run: .venv/bin/python bench/dashboard.py [--rounds 5] [--timeout 2]
 
 Each front-end is a real HTTP server on 127.0.0.1 answering balancer-manager's XML (captured from
-Apache 2.4.71). Three scenarios: all four up; one refusing connections (closed port); one that accepts
-and never answers (the worst case: it costs the status timeout). A throwaway SQLite database under a
+Apache 2.4.71) and counting the requests it gets. Three scenarios: all four up; one refusing connections
+(closed port); one that accepts and never answers (the worst case for a live fetch: the status timeout).
+Each is measured as every browser refresh does it (`/`: the poller's latest samples, after one poll) and
+as "refresh now" does it (`/?live=1`: every balancer-manager asked). A throwaway SQLite database under a
 temp directory (or DATABASE_URL if set) is migrated and seeded; nothing else is touched.
 """
 
@@ -42,15 +45,18 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment
 
 from balancers import services
 from balancers.models import Balancer, FrontEnd, ZopeServer
+from balancers.status.poller import poll_once
 from hostpanel.audit import Actor
 from sites.models import Site
 
 XML = (ROOT / "tests" / "fixtures" / "balancer-manager-2.4.71.xml").read_bytes()
+REQUESTS: list[str] = []  # every request any xml_server answered
 
 
 def xml_server() -> tuple[http.server.ThreadingHTTPServer, int]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
+            REQUESTS.append(self.path)
             self.send_response(200)
             self.send_header("Content-Type", "text/xml")
             self.send_header("Content-Length", str(len(XML)))
@@ -79,18 +85,19 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def measure(client: Client, rounds: int) -> tuple[float, float, int]:
-    client.get("/")  # warm-up
+def measure(client: Client, rounds: int, path: str) -> tuple[float, float, int, float]:
+    client.get(path)  # warm-up
     times = []
     queries = 0
+    before = len(REQUESTS)
     for _ in range(rounds):
         with CaptureQueriesContext(connection) as ctx:
             started = time.perf_counter()
-            response = client.get("/")
+            response = client.get(path)
             times.append(time.perf_counter() - started)
         assert response.status_code == 200, response.status_code
         queries = len(ctx.captured_queries)
-    return statistics.median(times), max(times), queries
+    return statistics.median(times), max(times), queries, (len(REQUESTS) - before) / rounds
 
 
 def main() -> None:
@@ -131,8 +138,13 @@ def main() -> None:
     ]
     for label, url in scenarios:
         FrontEnd.objects.filter(pk=fe4.pk).update(balancer_manager_url=url)
-        median, worst, queries = measure(client, args.rounds)
-        print(f"  {label:38s} median {median * 1000:7.1f} ms   max {worst * 1000:7.1f} ms   {queries} SQL queries")
+        poll_once()  # what `manage.py poll_status --loop` does every HOSTPANEL_STATUS_POLL_SECONDS
+        for how, path in (("samples", "/"), ("live=1", "/?live=1")):
+            median, worst, queries, sent = measure(client, args.rounds, path)
+            print(
+                f"  {label:36s} {how:8s} median {median * 1000:7.1f} ms   max {worst * 1000:7.1f} ms   "
+                f"{queries:2d} SQL queries   {sent:.0f} requests to front-ends per refresh"
+            )
     for server, _ in servers:
         server.shutdown()
         server.server_close()

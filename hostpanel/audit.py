@@ -19,6 +19,7 @@ class Actor:
 
     name: str
     source: str = AuditEntry.Source.SYSTEM
+    superuser: bool = False  # a person's superuser flag (shell-command fields: balancers.services.inventory)
 
     @classmethod
     def system(cls) -> Actor:
@@ -30,7 +31,14 @@ class Actor:
 
     @classmethod
     def from_user(cls, user: Any, source: str = AuditEntry.Source.WEB) -> Actor:
-        return cls(name=getattr(user, "get_username", lambda: str(user))() or "anonymous", source=source)
+        name = getattr(user, "get_username", lambda: str(user))() or "anonymous"
+        return cls(name=name, source=source, superuser=bool(getattr(user, "is_superuser", False)))
+
+    @property
+    def may_set_commands(self) -> bool:
+        """Shell commands run on a front-end as its deploy user: set by superusers, and from the panel
+        host's own shell (management commands, the system), never by an API token or an operator."""
+        return self.superuser or self.source in (AuditEntry.Source.COMMAND, AuditEntry.Source.SYSTEM)
 
     def __str__(self) -> str:
         return self.name

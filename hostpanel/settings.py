@@ -18,6 +18,7 @@ from hostpanel.env import (
     env_str,
     parse_database_url,
 )
+from hostpanel.proxies import parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HOSTPANEL_VAR_DIR", str(BASE_DIR / "var")))
@@ -157,6 +158,15 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+# the same client address as the API's network limits (X-Forwarded-For only from a trusted proxy)
+AXES_CLIENT_IP_CALLABLE = "hostpanel.proxies.client_address"
+
+# --- the TLS proxy in front of the panel ---------------------------------------------------
+# CIDRs whose connections may say who the client is (X-Forwarded-For); empty: REMOTE_ADDR, always.
+try:
+    HOSTPANEL_TRUSTED_PROXIES = parse_trusted_proxies(env_list("HOSTPANEL_TRUSTED_PROXIES", []))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HOSTPANEL_TRUSTED_PROXIES: {exc}") from None
 
 # --- background tasks (django.tasks) -----------------------------------------------------
 TASKS_BACKEND = env_choice("HOSTPANEL_TASKS_BACKEND", "db", ("db", "rq", "immediate"))
@@ -172,6 +182,9 @@ else:
 
 # --- HostPanel ---------------------------------------------------------------------------
 HOSTPANEL_AUTO_DEPLOY = env_bool("HOSTPANEL_AUTO_DEPLOY", True)
+# The "local" transport deploys to (and runs the configtest/reload commands on) the panel's own host,
+# which holds the SSH key, SECRET_KEY and the database password: only for single-box installs and the demo.
+HOSTPANEL_LOCAL_TRANSPORT = env_bool("HOSTPANEL_LOCAL_TRANSPORT", False)
 HOSTPANEL_SSH_KEY = env_str("HOSTPANEL_SSH_KEY", "")
 HOSTPANEL_SSH_TIMEOUT = env_float("HOSTPANEL_SSH_TIMEOUT", 10.0, minimum=0.1)
 HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimum=1, maximum=64)

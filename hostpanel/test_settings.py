@@ -17,6 +17,8 @@ os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 os.environ.setdefault("HOSTPANEL_TASKS_BACKEND", "immediate")
 os.environ.setdefault("HOSTPANEL_AUTO_DEPLOY", "0")
 os.environ.setdefault("HOSTPANEL_DEPLOY_RETRY_BACKOFF", "0.05")  # transient failures retry quickly in tests
+# most tests deploy to local front-ends under tmp_path; the tests of the refusal turn it off
+os.environ.setdefault("HOSTPANEL_LOCAL_TRANSPORT", "1")
 
 from hostpanel.settings import *  # noqa: E402,F403
 

@@ -240,13 +240,25 @@ def validate_plone_path(value: str) -> None:
         raise ValidationError("A Plone path must not end with '/'.", code="trailing_slash")
 
 
+# URL paths the rendered config serves itself (balancers.render.SUSPENDED_PATH and NODE_ERROR_PATH; a
+# test keeps the two in step): an error document there would be aliased twice, and the renderer refuses it.
+RESERVED_URL_PATHS = ("/hostpanel-suspended.html", "/hostpanel-503.html")
+
+
 def validate_url_path(value: str) -> None:
-    """A URL path served by Apache (the balancer's error document), e.g. /ERROR_503.html."""
+    """A URL path served by Apache (the balancer's error document), e.g. /ERROR_503.html: a file, so no
+    trailing '/', and none of the paths the rendered config reserves for itself."""
     if len(value) > 255:
         raise ValidationError("A URL path must be at most 255 characters long.", code="too_long")
-    if value == "/":
-        raise ValidationError("The error document must name a file, like /ERROR_503.html.", code="root")
+    if value == "/" or (value.startswith("/") and value.endswith("/")):
+        raise ValidationError(
+            "The error document must name a file, like /ERROR_503.html (no trailing '/').", code="root"
+        )
     _validate_segments(value, "A URL path", _PATH_SEGMENT_RE)
+    if value in RESERVED_URL_PATHS:
+        raise ValidationError(
+            f"{value} is reserved for HostPanel's own error pages; choose another path.", code="reserved"
+        )
 
 
 def validate_config_dir(value: str) -> None:
@@ -328,6 +340,17 @@ def validate_listen(value: str) -> None:
 def validate_port(value: int) -> None:
     if value is None or not 1 <= int(value) <= 65535:
         raise ValidationError("A port must be between 1 and 65535.", code="invalid_port")
+
+
+def validate_node_ports(base: int, servers: int) -> None:
+    """Node-vhosts mode gives each Zope server the port base + its place in name order
+    (balancers.manifest.node_ports): the last one must still be a port, or the renderer refuses the tree."""
+    if base is not None and servers > 0 and base + servers - 1 > 65535:
+        raise ValidationError(
+            f"With {servers} Zope server(s) the node ports would run from {base} to {base + servers - 1}, "
+            f"past 65535: choose a first node port of at most {65536 - servers}.",
+            code="node_port_range",
+        )
 
 
 def validate_command(value: str) -> None:

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from hostpanel.admin_base import ServiceAdmin
 from sites import services
@@ -20,6 +21,22 @@ class SiteAdminForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["aliases_text"].initial = "\n".join(a.name for a in self.instance.aliases.all())
 
+    def alias_lines(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data.get("aliases_text", "").splitlines()]
+
+    def _post_clean(self):
+        super()._post_clean()  # the model's own full_clean()
+        if self.errors:
+            return
+        # the checks that span the site and its aliases (host names claimed elsewhere), as form errors:
+        # the service would refuse them in save_model, where the admin can only answer 500
+        try:
+            services.site_check(self.instance, aliases=self.alias_lines())
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                target = "aliases_text" if field == "aliases" else field if field in self.fields else None
+                self.add_error(target, errors)
+
 
 @admin.register(Site)
 class SiteAdmin(ServiceAdmin):
@@ -36,5 +53,5 @@ class SiteAdmin(ServiceAdmin):
 
     def changed_fields(self, form):
         fields = super().changed_fields(form)
-        fields["aliases"] = [line.strip() for line in form.cleaned_data.get("aliases_text", "").splitlines()]
+        fields["aliases"] = form.alias_lines()
         return fields

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -106,6 +106,14 @@ class Site(models.Model):
     def __str__(self) -> str:
         return self.domain
 
+    def save(self, *args, **kwargs) -> None:
+        # The row and its host name together: the host name's unique index is what stops a name being
+        # claimed twice (as a domain and an alias, or by two requests at once).
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if not SiteHostname.objects.filter(site=self, is_primary=True).update(name=self.domain):
+                SiteHostname.objects.create(site=self, name=self.domain, is_primary=True)
+
     def get_absolute_url(self) -> str:
         return reverse("sites:site_detail", args=[self.domain])
 
@@ -162,6 +170,12 @@ class SiteAlias(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        with transaction.atomic():  # the alias and its host name together (see Site.save)
+            super().save(*args, **kwargs)
+            if not SiteHostname.objects.filter(alias=self).update(site_id=self.site_id, name=self.name):
+                SiteHostname.objects.create(site_id=self.site_id, alias=self, name=self.name, is_primary=False)
+
     def clean_fields(self, exclude=None) -> None:
         if self.name and (exclude is None or "name" not in exclude):
             try:
@@ -183,3 +197,43 @@ class SiteAlias(models.Model):
             raise ValidationError(
                 {"name": ValidationError("An alias must differ from the site's own domain.", code="same")}
             )
+
+
+class SiteHostname(models.Model):
+    """One host name a site answers for: its domain (is_primary) or one of its aliases. Written by
+    Site.save() and SiteAlias.save() (and deleted with them), so every door keeps it in sync; its unique
+    index on `name` is the database's guarantee that a host name belongs to one site only, across
+    domains and aliases and under concurrency: Apache would give a name claimed twice to whichever vhost
+    it reads first, and the renderer refuses such a tree."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="hostnames")
+    alias = models.OneToOneField(
+        SiteAlias, null=True, blank=True, on_delete=models.CASCADE, related_name="hostname", editable=False
+    )
+    name = models.CharField(max_length=253)
+    is_primary = models.BooleanField(default=False, help_text="The site's domain (ServerName) rather than an alias.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                name="sitehostname_name_unique",
+                violation_error_code="taken",
+                violation_error_message="This host name already belongs to a site.",
+            ),
+            models.UniqueConstraint(
+                fields=["site"],
+                condition=Q(is_primary=True),
+                name="sitehostname_one_primary_per_site",
+                violation_error_message="A site has one domain.",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_primary=True, alias__isnull=True) | Q(is_primary=False, alias__isnull=False),
+                name="sitehostname_primary_xor_alias",
+                violation_error_message="A host name is either the site's domain or one of its aliases.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from balancers.models import Balancer
 from balancers.services import config_changed
 from certificates.follow import certificate_follow_site
 from hostpanel import audit
 from hostpanel.audit import Actor
-from hostpanel.services import apply_fields, delete_audited, save_cleaned
+from hostpanel.services import apply_fields, delete_audited
 from hostpanel.validators import normalize_hostname
-from sites.models import Site, SiteAlias, SiteStatus
+from sites.models import Site, SiteAlias, SiteHostname, SiteStatus
 
 SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", "tls", "https_redirect", "hsts_seconds")
 TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
@@ -71,7 +71,20 @@ def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None) -> Site:
+def _own_alias_clash(site: Site) -> ValidationError | None:
+    """A change of the domain alone (no new alias list) to one of the site's own aliases."""
+    if site.pk and site.domain and site.aliases.filter(name=site.domain).exists():
+        return ValidationError(
+            f"{site.domain} is already an alias of this site: send the new aliases in the same change "
+            f"(without {site.domain}) to make it the domain.",
+            code="same",
+        )
+    return None
+
+
+def site_check(site: Site, *, aliases: Iterable[str] | None) -> list[str] | None:
+    """Validate a site and its aliases together (every error at once, by field); return the cleaned
+    aliases (None: keep the current ones). For doors that must show errors before saving (the admin)."""
     errors: dict[str, list[ValidationError]] = {}
     try:
         site.full_clean()
@@ -83,14 +96,50 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
             clean_aliases = _clean_aliases(site, aliases)
         except ValidationError as exc:
             errors.update(exc.error_dict)
+    elif "domain" not in errors and (clash := _own_alias_clash(site)) is not None:
+        errors["domain"] = [clash]
     if errors:
         raise ValidationError(errors)
-    save_cleaned(site)  # full_clean() ran above, once; a race it could not see still becomes a ValidationError
-    if clean_aliases is not None:
-        current = set(site.aliases.values_list("name", flat=True))
-        wanted = set(clean_aliases)
-        site.aliases.filter(name__in=current - wanted).delete()
-        SiteAlias.objects.bulk_create([SiteAlias(site=site, name=n) for n in sorted(wanted - current)])
+    return clean_aliases
+
+
+def _hostname_conflict(site: Site, aliases: list[str] | None) -> ValidationError:
+    """The error for a write the database refused (a request that saved one of these names at the same
+    time got there first): name the name and its owner when it is visible, else a generic conflict."""
+    names = [site.domain, *(aliases or [])]
+    owners = SiteHostname.objects.filter(name__in=names).exclude(site_id=site.pk).select_related("site")
+    errors: dict[str, list[ValidationError]] = {}
+    for owner in owners.order_by("name"):
+        field = "domain" if owner.name == site.domain else "aliases"
+        errors.setdefault(field, []).append(
+            ValidationError(f"{owner.name} was just taken by the site {owner.site.domain}.", code="taken")
+        )
+    return ValidationError(
+        errors or "This change conflicts with another record that was saved at the same time; try again.",
+        code="conflict",
+    )
+
+
+def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, aliases: list[str] | None) -> Site:
+    clean_aliases = site_check(site, aliases=aliases)
+    creating = site.pk is None
+    try:
+        # One savepoint for the site, its aliases and their host names (sites.SiteHostname: the unique
+        # index that settles a race the checks above could not see). Removed aliases go first, so a
+        # domain and an alias can swap places in one change.
+        with transaction.atomic():
+            if clean_aliases is not None and not creating:
+                site.aliases.exclude(name__in=clean_aliases).delete()
+            site.save()
+            if clean_aliases is not None:
+                current = set(site.aliases.values_list("name", flat=True))
+                for name in sorted(set(clean_aliases) - current):
+                    SiteAlias(site=site, name=name).save()
+    except IntegrityError as exc:
+        if creating:
+            site.pk = None
+            site._state.adding = True
+        raise _hostname_conflict(site, clean_aliases) from exc
     audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
     names_before = [before["domain"], *before["aliases"]] if before is not None else None
     certificate_follow_site(site, actor=actor, names_before=names_before)
@@ -177,6 +226,24 @@ def site_delete(site: Site, *, actor: Actor):
     before = site_snapshot(site)
     delete_audited(site, actor=actor, action="site.delete", key=domain, before=before)
     return config_changed(actor=actor)
+
+
+def site_hostnames_backfill(domains: Iterable[str]) -> int:
+    """Host-name rows for sites (and their aliases) written with bulk_create(), which bypasses
+    Site.save(): the generated demo sites. Returns the number of rows written; raises IntegrityError
+    (the caller's transaction is void) when one of the names is already taken."""
+    sites = dict(Site.objects.filter(domain__in=list(domains)).values_list("pk", "domain"))
+    have = set(SiteHostname.objects.filter(site_id__in=sites).values_list("name", flat=True))
+    rows = [
+        SiteHostname(site_id=pk, name=domain, is_primary=True) for pk, domain in sites.items() if domain not in have
+    ]
+    rows += [
+        SiteHostname(site_id=site_id, alias_id=pk, name=name, is_primary=False)
+        for pk, site_id, name in SiteAlias.objects.filter(site_id__in=sites).values_list("pk", "site_id", "name")
+        if name not in have
+    ]
+    SiteHostname.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
 
 
 # --- bulk import -----------------------------------------------------------------------------

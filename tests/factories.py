@@ -10,6 +10,7 @@ from balancers.manifest import MANIFEST, manifest_text
 from balancers.models import Balancer, FrontEnd
 from hostpanel.audit import Actor
 from sites.models import Site, SiteAlias
+from sites.services import site_hostnames_backfill
 
 ACTOR = Actor(name="tester", source="command")
 
@@ -67,6 +68,7 @@ def add_generated_sites(count: int, *, aliases_every: int = 3) -> None:
         ],
         batch_size=500,
     )
+    site_hostnames_backfill(sites.values_list("domain", flat=True))  # bulk_create skips SiteAlias.save()
 
 
 def make_tree(files: dict[str, str]) -> dict[str, str]:

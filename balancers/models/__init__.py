@@ -7,9 +7,9 @@ from balancers.models.deployments import (
     DeployLock,
     Deployment,
     DeploymentHost,
-    StatusSample,
 )
 from balancers.models.inventory import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.status.models import FrontEndSnapshot, StatusSample
 
 __all__ = [
     "ActivatedRelease",
@@ -20,6 +20,7 @@ __all__ = [
     "Deployment",
     "DeploymentHost",
     "FrontEnd",
+    "FrontEndSnapshot",
     "StatusSample",
     "ZopeServer",
 ]

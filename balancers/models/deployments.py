@@ -111,30 +111,6 @@ class DeploymentHost(models.Model):
         return f"{self.deployment_id}/{self.frontend_name} {self.status}"
 
 
-class StatusSample(models.Model):
-    """One member's live balancer-manager figures on one front-end at one time (dashboard history)."""
-
-    frontend = models.ForeignKey(FrontEnd, on_delete=models.CASCADE, related_name="status_samples")
-    taken_at = models.DateTimeField(db_index=True)
-    balancer = models.CharField(max_length=64)
-    member_url = models.CharField(max_length=300)
-    route = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=64, blank=True)
-    elected = models.PositiveBigIntegerField(default=0)
-    busy = models.PositiveIntegerField(default=0)
-    transferred = models.PositiveBigIntegerField(default=0)
-    read = models.PositiveBigIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-taken_at"]
-        indexes = [
-            models.Index(fields=["frontend", "balancer", "member_url", "taken_at"], name="statussample_series_idx")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.frontend_id} {self.balancer} {self.member_url} @ {self.taken_at:%H:%M:%S}"
-
-
 class ActivatedRelease(models.Model):
     """What the panel knows a front-end is serving: the tree it last ACTIVATED there (configtest passed
     and the reload succeeded, and the host answered). Cleared before every switch of config_dir and

@@ -6,6 +6,7 @@ Every field that reaches an Apache config carries a validator from hostpanel.val
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -21,12 +22,18 @@ from hostpanel.validators import (
     validate_http_url,
     validate_listen,
     validate_no_control_characters,
+    validate_node_ports,
     validate_port,
     validate_route,
     validate_slug_name,
     validate_ssh_host_key,
     validate_ssh_user,
     validate_url_path,
+)
+
+LOCAL_TRANSPORT_OFF = (
+    "The local transport is off on this panel (HOSTPANEL_LOCAL_TRANSPORT): it would run the front-end's "
+    "commands on the panel's own host. Use SSH."
 )
 
 
@@ -68,6 +75,12 @@ class ZopeServer(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("balancers:zopeserver_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None:  # one more server: every front-end's node ports must still fit
+            highest = FrontEnd.objects.aggregate(models.Max("node_port_base"))["node_port_base__max"]
+            validate_node_ports(highest, ZopeServer.objects.count() + 1)
 
     @property
     def url(self) -> str:
@@ -164,6 +177,12 @@ class FrontEnd(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.transport == TransportKind.LOCAL and not settings.HOSTPANEL_LOCAL_TRANSPORT:
+            raise ValidationError({"transport": LOCAL_TRANSPORT_OFF})
+        try:
+            validate_node_ports(self.node_port_base, ZopeServer.objects.count())
+        except ValidationError as exc:
+            raise ValidationError({"node_port_base": exc.messages}) from None
         if self.transport == TransportKind.SSH:
             if not (self.ssh_host_key or "").strip():
                 raise ValidationError(

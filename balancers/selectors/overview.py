@@ -1,7 +1,9 @@
 """The dashboard's read model: intended (database) and live (balancer-manager) state of every balancer.
 
 `status_overview()` is what the dashboard template, GET /api/v1/status/ and its OpenAPI schema all use;
-its shape is declared once, by the TypedDicts below (the API derives its serializers from them).
+its shape is declared once, by the TypedDicts below (the API derives its serializers from them). The live
+side is the poller's latest snapshot of each front-end (balancers.status.poller): reading the dashboard
+sends no request to any front-end; `live=True` (or hosts fetched by the caller) asks them now.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from balancers.choices import RenderMode
 from balancers.manifest import node_member_url, node_ports
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, StatusSample, ZopeServer
 from balancers.status.client import ManagerEndpoint, fetch_all, status_timeout
-from balancers.status.parse import FrontEndLive, MemberStatus, find_worker
+from balancers.status.parse import FrontEndLive, HostState, MemberStatus, find_worker
+from balancers.status.poller import latest_hosts
 from hostpanel.readmodel import DATETIME, Help
 
 
@@ -26,10 +29,12 @@ class StatusFrontEnd(TypedDict):
     id: int | None
     name: str
     url: Annotated[str, Help("The front-end's balancer-manager URL.")]
-    state: Annotated[str, Help("ok, down, timeout, refused, html, junk or unconfigured.")]
+    state: Annotated[str, Help("ok, down, timeout, refused, html, junk, unconfigured, or unpolled (no sample yet).")]
     reason: Annotated[str, Help("Why the front-end is not ok, in words.")]
     duration: Annotated[float, Help("Seconds the fetch took.")]
     fetched_at: Annotated[str | None, DATETIME]
+    age: Annotated[float | None, Help("Seconds since fetched_at: how old this sample is.")]
+    stale: Annotated[bool, Help("No sample, or one older than three poll intervals (is the poller running?).")]
 
 
 class StatusDeploymentHost(TypedDict):
@@ -123,6 +128,7 @@ class StatusBalancer(TypedDict):
 
 class StatusOverview(TypedDict):
     generated_at: Annotated[str, DATETIME]
+    live: Annotated[bool, Help("True: every front-end was asked now (?live=1); false: the poller's latest samples.")]
     timeout: Annotated[float, Help("Seconds each front-end was given to answer.")]
     history_minutes: int
     frontends: list[StatusFrontEnd]
@@ -222,14 +228,22 @@ def _sparklines(
     return series
 
 
-def status_overview(*, hosts: list[FrontEndLive] | None = None, timeout: float | None = None) -> StatusOverview:
-    """Intended (database) and live (every enabled front-end's balancer-manager) state of every balancer,
-    with drift, the last deployment and an hour of history. JSON-safe; a fixed number of SQL queries
-    whatever the number of sites, balancers, members or front-ends."""
-    frontends = list(FrontEnd.objects.filter(enabled=True).order_by("name"))
+def status_overview(
+    *, hosts: list[FrontEndLive] | None = None, timeout: float | None = None, live: bool = False
+) -> StatusOverview:
+    """Intended (database) and live state of every balancer, with drift, the last deployment and an hour
+    of history. The live state is each enabled front-end's latest snapshot (no request to any front-end),
+    or with live=True every balancer-manager asked now (or `hosts`, already fetched by the caller).
+    JSON-safe; a fixed number of SQL queries whatever the number of sites, balancers, members or front-ends."""
+    frontends = list(FrontEnd.objects.filter(enabled=True).select_related("live_snapshot").order_by("name"))
+    fetched_now = live or hosts is not None
     if hosts is None:
-        hosts = fetch_all([ManagerEndpoint.of(f) for f in frontends], timeout=timeout)
+        if live:
+            hosts = fetch_all([ManagerEndpoint.of(f) for f in frontends], timeout=timeout)
+        else:
+            hosts = latest_hosts(frontends)
     now = timezone.now()
+    stale_after = 3 * max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1)
     balancers = list(
         Balancer.objects.order_by("name").prefetch_related(
             Prefetch(
@@ -330,6 +344,7 @@ def status_overview(*, hosts: list[FrontEndLive] | None = None, timeout: float |
         )
     return {
         "generated_at": now.isoformat(),
+        "live": fetched_now,
         "timeout": status_timeout() if timeout is None else timeout,
         "history_minutes": SPARKLINE_MINUTES,
         "frontends": [
@@ -341,12 +356,18 @@ def status_overview(*, hosts: list[FrontEndLive] | None = None, timeout: float |
                 "reason": h.reason,
                 "duration": round(h.duration, 3),
                 "fetched_at": _iso(h.fetched_at),
+                "age": _age(h, now),
+                "stale": h.state == HostState.UNPOLLED or (_age(h, now) or 0) > stale_after,
             }
             for h in hosts
         ],
         "last_deployment": _deployment_dict(deployment),
         "balancers": out_balancers,
     }
+
+
+def _age(host: FrontEndLive, now: datetime.datetime) -> float | None:
+    return None if host.fetched_at is None else round(max((now - host.fetched_at).total_seconds(), 0.0), 1)
 
 
 def _deployment_dict(deployment: Deployment | None) -> StatusDeployment | None:

@@ -12,6 +12,7 @@ from balancers.services.deployments import (
 )
 from balancers.services.inventory import (
     BALANCER_FIELDS,
+    COMMAND_FIELDS,
     FRONTEND_FIELDS,
     MEMBER_FIELDS,
     ZOPE_SERVER_FIELDS,
@@ -28,6 +29,7 @@ from balancers.services.inventory import (
     zope_server_delete,
     zope_server_update,
 )
+from balancers.services.live import status_refresh
 from balancers.services.members import (
     LIVE_MEMBER_FIELDS,
     MemberChangeResult,
@@ -40,6 +42,7 @@ from balancers.services.members import (
 
 __all__ = [
     "BALANCER_FIELDS",
+    "COMMAND_FIELDS",
     "FRONTEND_FIELDS",
     "LIVE_MEMBER_FIELDS",
     "MEMBER_FIELDS",
@@ -64,6 +67,7 @@ __all__ = [
     "member_worker_urls",
     "parse_member_change",
     "request_automatic_deployment",
+    "status_refresh",
     "zope_server_create",
     "zope_server_delete",
     "zope_server_update",

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services.deployments import config_changed
+from balancers.status.client import url_origin
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited, save_validated
@@ -35,6 +37,9 @@ FRONTEND_FIELDS = (
     "enabled",
     "description",
 )
+# Shell commands run on the front-end as its deploy user (usually with sudo): superusers only, read-only
+# in the API (README "Roles"). Every other field is checked so that it cannot become a command.
+COMMAND_FIELDS = ("configtest_command", "reload_command")
 BALANCER_FIELDS = (
     "name",
     "description",
@@ -93,9 +98,21 @@ def zope_server_delete(server: ZopeServer, *, actor: Actor) -> None:
 # --- front-ends ----------------------------------------------------------------------------
 
 
+def _check_command_fields(frontend: FrontEnd, fields: dict[str, Any], actor: Actor) -> None:
+    """Refuse a change of a shell-command field by anyone but a superuser (or the panel host's shell)."""
+    if actor.may_set_commands:
+        return
+    changed = [name for name in COMMAND_FIELDS if name in fields and fields[name] != getattr(frontend, name)]
+    if changed:
+        raise ValidationError(
+            {name: ValidationError("Only a superuser may change a command.", code="forbidden") for name in changed}
+        )
+
+
 @transaction.atomic
 def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
     frontend = FrontEnd()
+    _check_command_fields(frontend, fields, actor)
     apply_fields(frontend, fields, FRONTEND_FIELDS)
     save_validated(frontend, actor=actor, action="frontend.create")
     return _changed(frontend, actor) if frontend.enabled else frontend
@@ -104,6 +121,15 @@ def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
 @transaction.atomic
 def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> FrontEnd:
     before = audit.snapshot(frontend)
+    _check_command_fields(frontend, fields, actor)
+    url = fields.get("balancer_manager_url")
+    if (
+        url is not None
+        and url_origin(url) != url_origin(frontend.balancer_manager_url)
+        and "manager_password" not in fields
+    ):
+        # the stored password was given for the old host: never send it to the new one
+        fields = {**fields, "manager_password": ""}
     apply_fields(frontend, fields, FRONTEND_FIELDS)
     save_validated(frontend, actor=actor, action="frontend.update", before=before)
     return _changed(frontend, actor)

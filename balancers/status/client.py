@@ -366,14 +366,39 @@ def apply_member_change_all(
 # --- does a URL answer ---------------------------------------------------------------------------
 
 
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit: where a request (and its credentials) goes."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only within the URL's own scheme, host and port: a health URL must never
+    make the panel send requests to a host it was not configured with."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if url_origin(newurl) != url_origin(req.full_url):
+            return None  # not followed: urllib raises HTTPError with the 3xx, which counts as an answer
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+
+
 def url_answers(url: str, *, timeout: float = 2.0) -> tuple[bool, str]:
-    """True when an HTTP server answers the URL with a status below 500."""
+    """True when an HTTP server answers the URL with a status below 500. A redirect to another host
+    (or scheme or port) is an answer, and is not followed."""
     if not url.startswith(("http://", "https://")):
         return False, "not an http(s) URL"
     headers = {"Referer": url, "User-Agent": "HostPanel-deploy-verify"}
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) only, checked above
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - validated http(s) URL
+        with _OPENER.open(request, timeout=timeout) as response:
             return response.status < 500, f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         return exc.code < 500, f"HTTP {exc.code}"

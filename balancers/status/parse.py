@@ -11,7 +11,7 @@ import datetime
 import enum
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -32,6 +32,7 @@ class HostState(enum.StrEnum):
     HTML = "html"  # Apache ignored our parameters (missing/foreign Referer: AH10187) and sent the HTML page
     JUNK = "junk"  # not a balancer-manager document (wrong namespace, malformed, hostile, oversized)
     UNCONFIGURED = "unconfigured"  # the front-end has no balancer_manager_url
+    UNPOLLED = "unpolled"  # no sample yet: the poller (manage.py poll_status --loop) has not asked it
 
 
 class StatusError(Exception):
@@ -157,7 +158,7 @@ class FrontEndLive:
     state: HostState
     reason: str = ""
     balancers: tuple[BalancerStatus, ...] = ()
-    fetched_at: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
+    fetched_at: datetime.datetime | None = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
     duration: float = 0.0
 
     @property
@@ -166,6 +167,35 @@ class FrontEndLive:
 
     def balancer(self, name: str) -> BalancerStatus | None:
         return next((b for b in self.balancers if b.name == name), None)
+
+
+# --- stored form (pure): what balancers.status.models.FrontEndSnapshot keeps ------------------------
+
+
+def live_payload(balancers: Iterable[BalancerStatus]) -> list[dict[str, Any]]:
+    """The parsed balancers as JSON-safe data (nonces left out: they are single-use and never shown)."""
+    out = []
+    for balancer in balancers:
+        data = asdict(balancer)
+        data.pop("nonce")
+        for member in data["members"]:
+            member.pop("flags")  # derived from the status string again when read
+        out.append(data)
+    return out
+
+
+def balancers_from_payload(payload: Iterable[dict[str, Any]]) -> tuple[BalancerStatus, ...]:
+    """The inverse of live_payload()."""
+    return tuple(
+        BalancerStatus(
+            **{k: v for k, v in data.items() if k != "members"},
+            nonce="",
+            members=tuple(
+                MemberStatus(**member, flags=MemberFlags.parse(member["status"])) for member in data["members"]
+            ),
+        )
+        for data in payload
+    )
 
 
 # --- parsing (pure) ------------------------------------------------------------------------------

@@ -1,13 +1,17 @@
 """The dashboard (the panel's home): live balancer-manager state of every front-end next to the
 database's intended state, and the member toggles. Thin doors into balancers.selectors.overview and
-balancers.services (parse_member_change + member_set_flags)."""
+balancers.services (parse_member_change + member_set_flags, status_refresh). The page and its 5 s
+refresh read the poller's latest snapshots: no request reaches a front-end unless someone asks for
+it ("refresh now", ?live=1, and after a toggle)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -25,8 +29,10 @@ FLAGS = {"hot_standby": "hot standby", "drain": "drain", "disabled": "disabled"}
 
 
 def _context(request: HttpRequest) -> dict:
-    overview = status_overview()
-    return {"overview": overview, "refresh_ms": REFRESH_MS, "flags": FLAGS}
+    hosts = services.status_refresh() if request.GET.get("live") == "1" else None
+    overview = status_overview(hosts=hosts)
+    poll_seconds = settings.HOSTPANEL_STATUS_POLL_SECONDS
+    return {"overview": overview, "refresh_ms": REFRESH_MS, "flags": FLAGS, "poll_seconds": poll_seconds}
 
 
 @panel_view  # outermost: anonymous -> login, whatever the method
@@ -79,7 +85,7 @@ def member_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     target = data.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
-    return redirect("balancers:dashboard")
+    return redirect(reverse("balancers:dashboard") + "?live=1")  # show the change's live state at once
 
 
 def can_force(changes: dict) -> bool:

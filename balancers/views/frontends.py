@@ -38,13 +38,20 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
         return context
 
 
-class FrontEndCreateView(ServiceCreateView):
+class _UserFormMixin:
+    """The front-end form shows the command fields to superusers only (they run on the front-end)."""
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+
+class FrontEndCreateView(_UserFormMixin, ServiceCreateView):
     form_class = FrontEndForm
     noun, list_url = "front-end", "balancers:frontend_list"
     create_service = staticmethod(services.frontend_create)
 
 
-class FrontEndUpdateView(ServiceUpdateView):
+class FrontEndUpdateView(_UserFormMixin, ServiceUpdateView):
     form_class, model = FrontEndForm, FrontEnd
     noun, fields, hidden_initial = "front-end", services.FRONTEND_FIELDS, ("manager_password",)
     update_service = staticmethod(services.frontend_update)

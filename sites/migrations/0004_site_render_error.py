@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sites', '0002_ui_site_balancer_status_idx'),
+        ('sites', '0003_sitehostname'),
     ]
 
     operations = [

@@ -79,6 +79,7 @@ def test_the_status_overview_is_fully_described(db):
     overview = schemas["StatusOverview"]
     assert set(overview["required"]) == {
         "generated_at",
+        "live",
         "timeout",
         "history_minutes",
         "frontends",

@@ -91,11 +91,12 @@ def closed_port() -> int:
 
 @pytest.fixture
 def canned_server():
-    """start(status, body, content_type) -> (URL, server) of a server that answers every request with
-    that; it records the requests it saw in server.requests."""
+    """start(status, body, content_type, headers) -> (URL, server) of a server that answers every request
+    with that (headers: extra response headers, e.g. a Location); it records the requests it saw in
+    server.requests."""
     servers: list[http.server.ThreadingHTTPServer] = []
 
-    def start(status: int = 200, body: bytes = b"", content_type: str = "text/xml"):
+    def start(status: int = 200, body: bytes = b"", content_type: str = "text/xml", headers: dict | None = None):
         seen: list[dict] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -112,6 +113,8 @@ def canned_server():
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 

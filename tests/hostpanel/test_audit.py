@@ -145,7 +145,8 @@ def test_a_race_that_validation_could_not_see_is_a_validation_error_not_a_crash(
     monkeypatch.setattr(Site, "validate_constraints", lambda self, exclude=None: None)
     with pytest.raises(ValidationError) as refused:
         ss.site_create(actor=actor, domain="race.example", balancer=balancer, plone_path="/p2")
-    assert refused.value.error_list[0].code == "conflict"
+    assert [e.code for e in refused.value.error_dict["domain"]] == ["taken"]  # named, and a 409 in the API
+    assert "race.example was just taken" in refused.value.message_dict["domain"][0]
     assert Site.objects.filter(domain="race.example").count() == 1
     assert AuditEntry.objects.filter(action="site.create").count() == 1
 

@@ -101,6 +101,7 @@ class Command(BaseCommand):
             new_sites.append(site)
         if new_sites:
             Site.objects.bulk_create(new_sites, batch_size=500)
+            site_services.site_hostnames_backfill(s.domain for s in new_sites)  # bulk_create skips Site.save()
             first = new_sites[0]
             audit.record(
                 actor,

@@ -23,6 +23,7 @@ from balancers.selectors import overview as status_overview_mod
 from balancers.snapshot import load_snapshot
 from balancers.status import client as status_client
 from balancers.status import parse as status_parse
+from balancers.status.poller import poll_once
 from tests.factories import add_manager_frontend, manager_url
 
 pytestmark = pytest.mark.real
@@ -177,7 +178,7 @@ def test_an_unreachable_and_a_slow_front_end_are_reported_and_the_other_still_ap
     assert not outcomes["fe3-slow"].applied and "timeout" in outcomes["fe3-slow"].reason
     assert elapsed < 4, elapsed  # concurrent: one timeout, not the sum
     assert rig.new_clients() == {"zope1"}
-    overview = status_overview_mod.status_overview()
+    overview = status_overview_mod.status_overview(live=True)  # ask the front-ends now
     states = {f["name"]: f["state"] for f in overview["frontends"]}
     assert states == {"fe1": "ok", "fe2-down": "refused", "fe3-slow": "timeout"}
 
@@ -199,7 +200,7 @@ def test_a_wrong_nonce_is_detected_by_reading_back(rig):
 
 def test_the_overview_flags_a_member_whose_live_state_differs_from_the_panel(rig, actor):
     services.member_set_flags(member("zope2"), actor=actor, hot_standby=True, apply_live=False)
-    overview = status_overview_mod.status_overview()
+    overview = status_overview_mod.status_overview(live=True)  # ask the front-ends now
     bronze = next(b for b in overview["balancers"] if b["name"] == "bronze")
     zope2 = next(m for m in bronze["members"] if m["route"] == "zope2")
     assert not zope2["in_sync"]
@@ -211,6 +212,7 @@ def test_the_overview_flags_a_member_whose_live_state_differs_from_the_panel(rig
 
 def test_the_dashboard_shows_the_live_grid(rig, admin_client):
     rig.new_clients()
+    poll_once()  # what the poller does every HOSTPANEL_STATUS_POLL_SECONDS
     response = admin_client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -265,7 +267,7 @@ def test_toggles_find_node_vhost_members_too(rig, actor):
         assert result.frontends[0].worker_url.startswith("http://127.0.0.1:")
         assert result.frontends[0].worker_url != ZopeServer.objects.get(name=route).url
     assert rig.new_clients() == {"zope1"}
-    overview = status_overview_mod.status_overview()
+    overview = status_overview_mod.status_overview(live=True)  # ask the front-ends now
     bronze = next(b for b in overview["balancers"] if b["name"] == "bronze")
     assert all(m["in_sync"] for m in bronze["members"]), [m["drift"] for m in bronze["members"]]
     assert bronze["unknown_live_members"] == []
