@@ -15,6 +15,7 @@ from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHos
 from balancers.selectors.overview import StatusOverview
 from balancers.services import FRONTEND_FIELDS, MEMBER_FIELDS
 from sites.models import Site, SiteStatus
+from sites.selectors import SiteLiveness, site_liveness
 
 
 @extend_schema_field({"type": "integer", "nullable": True, "readOnly": True})
@@ -81,9 +82,29 @@ class SiteSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
     url = serializers.SerializerMethodField()
     deployment = DeploymentIdField()
+    # --- is the site's current configuration live? (sites.selectors; HTTPS adds `certificate` here) ---
+    live = serializers.SerializerMethodField(
+        help_text="True when the latest change to the site is deployed to every enabled front-end "
+        "(false while there is no enabled front-end)."
+    )
+    pending_deployment = serializers.SerializerMethodField(
+        help_text="While not live: the queued or running deployment that carries the latest change; "
+        "null when none does (start one, or automatic deploy is off)."
+    )
 
     def get_url(self, site: Site) -> str:
         return reverse("api:site-detail", args=[site.domain], request=self.context.get("request"))
+
+    def _liveness(self, site: Site) -> SiteLiveness:
+        # the fleet's side is read once per serializer context (a page of sites: two queries)
+        state = self.context.get("deploy_state")
+        return state.liveness(site) if state is not None else site_liveness(site)
+
+    def get_live(self, site: Site) -> bool:
+        return self._liveness(site)["live"]
+
+    def get_pending_deployment(self, site: Site) -> int | None:
+        return self._liveness(site)["pending_deployment"]
 
 
 class SuspendSerializer(serializers.Serializer):
