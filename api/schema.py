@@ -67,6 +67,14 @@ class HostPanelAutoSchema(AutoSchema):
         verb = METHOD_VERBS[self.method] if action is None else VERBS.get(action, action)
         return f"{noun}_{verb}"
 
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and getattr(serializer, "answers_every_field", False):
+            # every answer carries every readable field (an optional input is still in the output): say so,
+            # or a generated model makes each of them optional (`aliases: list[str] | Unset`)
+            schema["required"] = sorted({*schema.get("required", []), *schema.get("properties", {})})
+        return schema
+
     def _error_codes(self) -> list[str]:
         codes = ["401", "403", "405", "406", "429"]
         is_detail = "{" in self.path

@@ -38,6 +38,8 @@ class ServiceModelSerializer(serializers.ModelSerializer):
     """A ModelSerializer without validators of its own (the services validate) and without
     silent whitespace trimming (a space in a host name must be refused, not removed)."""
 
+    answers_every_field = True  # api.schema: every readable field is required in the response component
+
     def build_standard_field(self, field_name, model_field):
         field_class, kwargs = super().build_standard_field(field_name, model_field)
         kwargs.pop("validators", None)
@@ -65,6 +67,8 @@ class BalancerNameField(serializers.CharField):
 
 
 class SiteSerializer(serializers.Serializer):
+    answers_every_field = True  # api.schema: `aliases` and `customer_ref` are optional inputs, always answered
+
     domain = serializers.CharField(trim_whitespace=False, help_text="e.g. linux.co.uk; IDNs are stored as punycode.")
     aliases = AliasNamesField(
         child=serializers.CharField(trim_whitespace=False, allow_blank=True),
@@ -229,6 +233,8 @@ class BalancerSerializer(ServiceModelSerializer):
 
 
 class DeploymentHostSerializer(serializers.ModelSerializer):
+    answers_every_field = True
+
     frontend = serializers.CharField(source="frontend_name", read_only=True)
     message = serializers.SerializerMethodField()
 
@@ -242,6 +248,8 @@ class DeploymentHostSerializer(serializers.ModelSerializer):
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
+    answers_every_field = True
+
     hosts = DeploymentHostSerializer(many=True, read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:deployment-detail")
 

@@ -189,3 +189,10 @@ def test_operation_ids_name_the_noun_and_what_the_operation_does(db):
         ("post", "/api/v1/deployments/{id}/rollback/"): "deployment_rollback",
         ("get", "/api/v1/status/"): "status_retrieve",
     }
+
+
+def test_response_components_require_every_field_they_answer(db):
+    schemas = schema()["components"]["schemas"]
+    for name in ("Site", "ZopeServer", "FrontEnd", "Member", "Balancer", "Deployment", "DeploymentHost"):
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
+    assert {"aliases", "customer_ref"} <= set(schemas["Site"]["required"])  # optional inputs, always answered
