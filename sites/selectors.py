@@ -15,15 +15,18 @@ import datetime
 from dataclasses import dataclass
 from typing import TypedDict
 
-from django.db.models import Max, Q
+from django.db.models import OuterRef, Subquery
 
 from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStatus
-from balancers.models import Deployment, FrontEnd
+from balancers.models import Deployment, DeploymentHost, FrontEnd
 from sites.models import Site
 
 GOOD_HOST = (HostStatus.SUCCEEDED, HostStatus.UNCHANGED)
 # every trigger but a rollback renders the database state (a rollback pushes an earlier stored tree)
 RENDERING_TRIGGERS = tuple(t for t in DeploymentTrigger.values if t != DeploymentTrigger.ROLLBACK)
+# how many of a front-end's newest good host rows are read: the leases may run deployments out of id order,
+# never by this many
+RECENT_HOSTS = 20
 
 
 class SiteLiveness(TypedDict):
@@ -66,16 +69,29 @@ class DeployState:
         return {"live": False, "pending_deployment": carrier}
 
 
+def _latest_good_start(triggers: tuple[str, ...]) -> Subquery:
+    """Per front-end (the outer query): the latest started_at among its last RECENT_HOSTS good host rows
+    that ran one of these triggers. Reading the newest rows only (by id: an index walk) keeps the cost flat
+    however long the deployment history grows."""
+    recent = (
+        DeploymentHost.objects.filter(frontend=OuterRef(OuterRef("pk")), status__in=GOOD_HOST)
+        .order_by("-id")
+        .values("id")[:RECENT_HOSTS]
+    )
+    return Subquery(
+        DeploymentHost.objects.filter(pk__in=recent, deployment__trigger__in=triggers)
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+
+
 def deploy_state() -> DeployState:
     """The fleet's side of every site's liveness, in two queries."""
-    good = Q(deployment_hosts__status__in=GOOD_HOST)
-    rollback = Q(deployment_hosts__deployment__trigger=DeploymentTrigger.ROLLBACK)
-    rendering = Q(deployment_hosts__deployment__trigger__in=RENDERING_TRIGGERS)
     frontends = list(
         FrontEnd.objects.filter(enabled=True)
         .annotate(
-            rendered=Max("deployment_hosts__started_at", filter=good & rendering),
-            rolled_back=Max("deployment_hosts__started_at", filter=good & rollback),
+            rendered=_latest_good_start(RENDERING_TRIGGERS),
+            rolled_back=_latest_good_start((DeploymentTrigger.ROLLBACK,)),
         )
         .values_list("rendered", "rolled_back")
     )

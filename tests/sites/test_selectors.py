@@ -162,3 +162,22 @@ def test_the_fleet_is_read_in_two_queries_whatever_the_number_of_sites(
     sites = list(Site.objects.all())
     with django_assert_max_num_queries(0):
         assert [state.liveness(s)["live"] for s in sites] == [True] * len(sites)
+
+
+def test_a_deployment_that_took_the_lease_after_a_newer_one_still_counts(site):
+    fe = frontend("fe1")
+    older = Deployment.objects.create(actor="t", status=DeploymentStatus.SUCCEEDED, trigger="manual")
+    deployed([fe], at=site.updated_at - SECOND)  # the newer deployment got fe1's lease first ...
+    DeploymentHost.objects.create(  # ... the older one after it, rendering the state after the change
+        deployment=older, frontend=fe, frontend_name="fe1", status="succeeded", started_at=site.updated_at + SECOND
+    )
+    assert site_liveness(site)["live"] is True
+
+
+def test_after_a_long_history_the_newest_good_rows_decide_in_two_queries(site, django_assert_num_queries):
+    fe = frontend("fe1")
+    for _ in range(30):  # more rows than the selector reads per front-end (RECENT_HOSTS)
+        deployed([fe], at=site.updated_at - SECOND)
+    deployed([fe], at=site.updated_at + SECOND)
+    with django_assert_num_queries(2):
+        assert site_liveness(site)["live"] is True
