@@ -1,4 +1,5 @@
-"""OpenAPI: every operation documents its error responses and the Idempotency-Key header."""
+"""OpenAPI: operation ids named for what they do, every operation's error responses, the Idempotency-Key
+header. Request bodies are JSON only: the views' one parser (api.views.ApiMixin) is what the schema lists."""
 
 from __future__ import annotations
 
@@ -41,8 +42,38 @@ ERRORS = {
 }
 
 
+# viewset action -> the verb of its operation id (a custom @action keeps its own name: site_suspend)
+VERBS = {
+    "list": "list",
+    "create": "create",
+    "retrieve": "retrieve",
+    "partial_update": "update",
+    "update": "replace",
+    "destroy": "delete",
+}
+# plain API views: HTTP method -> verb
+METHOD_VERBS = {"GET": "retrieve", "POST": "create", "PATCH": "update", "PUT": "replace", "DELETE": "delete"}
+
+
 class HostPanelAutoSchema(AutoSchema):
-    """Adds the JSON error responses every operation can give."""
+    """Operation ids `<noun>_<verb>` (site_create, site_suspend, member_update, status_retrieve): a view
+    names its noun with `operation_noun`. Adds the JSON error responses every operation can give."""
+
+    def get_operation_id(self) -> str:
+        noun = getattr(self.view, "operation_noun", None)
+        if noun is None:  # a view without a noun keeps drf-spectacular's generated id
+            return super().get_operation_id()
+        action = getattr(self.view, "action", None)
+        verb = METHOD_VERBS[self.method] if action is None else VERBS.get(action, action)
+        return f"{noun}_{verb}"
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and getattr(serializer, "answers_every_field", False):
+            # every answer carries every readable field (an optional input is still in the output): say so,
+            # or a generated model makes each of them optional (`aliases: list[str] | Unset`)
+            schema["required"] = sorted({*schema.get("required", []), *schema.get("properties", {})})
+        return schema
 
     def _error_codes(self) -> list[str]:
         codes = ["401", "403", "405", "406", "429"]

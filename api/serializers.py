@@ -16,6 +16,7 @@ from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHos
 from balancers.selectors.overview import StatusOverview
 from balancers.services import BALANCER_FIELDS, COMMAND_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS
 from sites.models import Site, SiteStatus, SiteTls
+from sites.selectors import SiteLiveness, site_liveness
 
 
 @extend_schema_field({"type": "integer", "nullable": True, "readOnly": True})
@@ -37,6 +38,8 @@ class DeploymentIdField(serializers.Field):
 class ServiceModelSerializer(serializers.ModelSerializer):
     """A ModelSerializer without validators of its own (the services validate) and without
     silent whitespace trimming (a space in a host name must be refused, not removed)."""
+
+    answers_every_field = True  # api.schema: every readable field is required in the response component
 
     def build_standard_field(self, field_name, model_field):
         field_class, kwargs = super().build_standard_field(field_name, model_field)
@@ -65,6 +68,8 @@ class BalancerNameField(serializers.CharField):
 
 
 class SiteSerializer(serializers.Serializer):
+    answers_every_field = True  # api.schema: `aliases` and `customer_ref` are optional inputs, always answered
+
     domain = serializers.CharField(trim_whitespace=False, help_text="e.g. linux.co.uk; IDNs are stored as punycode.")
     aliases = AliasNamesField(
         child=serializers.CharField(trim_whitespace=False, allow_blank=True),
@@ -96,9 +101,29 @@ class SiteSerializer(serializers.Serializer):
         required=False, help_text="Strict-Transport-Security max-age; 0 = off (default), at most 63072000."
     )
     certificate = SiteCertificateField()
+    # --- is the site's current configuration live? (sites.selectors; HTTPS adds `certificate` here) ---
+    live = serializers.SerializerMethodField(
+        help_text="True when the latest change to the site is deployed to every enabled front-end "
+        "(false while there is no enabled front-end)."
+    )
+    pending_deployment = serializers.SerializerMethodField(
+        help_text="While not live: the queued or running deployment that carries the latest change; "
+        "null when none does (start one, or automatic deploy is off)."
+    )
 
     def get_url(self, site: Site) -> str:
         return reverse("api:site-detail", args=[site.domain], request=self.context.get("request"))
+
+    def _liveness(self, site: Site) -> SiteLiveness:
+        # the fleet's side is read once per serializer context (a page of sites: two queries)
+        state = self.context.get("deploy_state")
+        return state.liveness(site) if state is not None else site_liveness(site)
+
+    def get_live(self, site: Site) -> bool:
+        return self._liveness(site)["live"]
+
+    def get_pending_deployment(self, site: Site) -> int | None:
+        return self._liveness(site)["pending_deployment"]
 
 
 class SuspendSerializer(serializers.Serializer):
@@ -211,6 +236,8 @@ class BalancerSerializer(ServiceModelSerializer):
 
 
 class DeploymentHostSerializer(serializers.ModelSerializer):
+    answers_every_field = True
+
     frontend = serializers.CharField(source="frontend_name", read_only=True)
     message = serializers.SerializerMethodField()
 
@@ -224,6 +251,8 @@ class DeploymentHostSerializer(serializers.ModelSerializer):
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
+    answers_every_field = True
+
     hosts = DeploymentHostSerializer(many=True, read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:deployment-detail")
 

@@ -9,11 +9,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.functional import SimpleLazyObject
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +50,7 @@ from hostpanel.audit import Actor
 from hostpanel.validators import normalize_hostname
 from sites import services as site_services
 from sites.models import Site, SiteAlias, SiteStatus
+from sites.selectors import deploy_state
 
 
 class Pagination(PageNumberPagination):
@@ -63,6 +66,7 @@ class ApiMixin:
     permission_classes = [permissions.ScopePermission]
     throttle_classes = [TokenRateThrottle]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    parser_classes = [JSONParser]  # JSON only: a form or multipart body is a 415 (and the schema says JSON)
     pagination_class = Pagination
     filter_backends = [DjangoFilterBackend]
     schema = HostPanelAutoSchema()
@@ -139,6 +143,8 @@ class SiteFilter(django_filters.FilterSet):
 class SiteViewSet(ApiMixin, viewsets.ModelViewSet):
     """Client sites, looked up by domain. Writes deploy automatically (see `deployment`)."""
 
+    operation_noun = "site"
+
     serializer_class = SiteSerializer
     queryset = Site.objects.select_related("balancer", "certificate").prefetch_related(
         Prefetch("aliases", queryset=SiteAlias.objects.order_by("name"))
@@ -149,6 +155,10 @@ class SiteViewSet(ApiMixin, viewsets.ModelViewSet):
     filterset_class = SiteFilter
     api_area = permissions.AREA_SITES
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        # `live` / `pending_deployment`: the front-ends' side read once per answer, and only when shown
+        return {**super().get_serializer_context(), "deploy_state": SimpleLazyObject(deploy_state)}
 
     def get_object(self) -> Site:
         try:  # the same normalisation as on save: case, final dot, IDN -> punycode
@@ -254,6 +264,8 @@ class ServiceViewSet(ApiMixin, viewsets.ModelViewSet):
 class ZopeServerViewSet(ServiceViewSet):
     """Zope servers, looked up by name (the balancer route)."""
 
+    operation_noun = "zope_server"
+
     serializer_class = ZopeServerSerializer
     path_examples = {"name": "zope1"}
     queryset = ZopeServer.objects.all()
@@ -268,6 +280,8 @@ class ZopeServerViewSet(ServiceViewSet):
 class FrontEndViewSet(ServiceViewSet):
     """Apache front-ends, looked up by name. `manager_password` is write-only."""
 
+    operation_noun = "frontend"
+
     serializer_class = FrontEndSerializer
     path_examples = {"name": "fe1"}
     queryset = FrontEnd.objects.all()
@@ -281,6 +295,8 @@ class FrontEndViewSet(ServiceViewSet):
 @extend_schema_view(destroy=DELETE_SCHEMA)
 class BalancerViewSet(ServiceViewSet):
     """Balancers, looked up by name, with their members (read-only here; change them under members/)."""
+
+    operation_noun = "balancer"
 
     serializer_class = BalancerSerializer
     path_examples = {"name": "bronze"}
@@ -311,6 +327,8 @@ class MemberFilter(django_filters.FilterSet):
 )
 class MemberViewSet(ServiceViewSet):
     """Balancer members (a Zope server in a balancer), by id."""
+
+    operation_noun = "member"
 
     serializer_class = MemberSerializer
     queryset = BalancerMember.objects.select_related("balancer", "zope_server")
@@ -363,6 +381,8 @@ def _apply_result(result: ApplyResult) -> dict:
 class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Deployments of the rendered config to the front-ends, newest first."""
 
+    operation_noun = "deployment"
+
     serializer_class = DeploymentSerializer
     queryset = Deployment.objects.prefetch_related(
         Prefetch("hosts", queryset=DeploymentHost.objects.order_by("frontend_name"))
@@ -408,6 +428,8 @@ class StatusView(ApiMixin, APIView):
     """Intended (database) and live (each enabled front-end's latest balancer-manager sample, or with
     `?live=1` every one asked now in parallel) state of every balancer, with drift, the last deployment and
     an hour of history: the dashboard's data."""
+
+    operation_noun = "status"
 
     @extend_schema(
         summary="Balancer status: intended vs live, drift and history",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.test import RequestFactory
 
 from api.errors import handler404, handler500
+from sites.models import Site
 
 
 def test_an_unexpected_failure_is_a_json_500_without_a_traceback(demo, billing, monkeypatch):
@@ -41,9 +42,18 @@ def test_a_method_outside_the_contract_is_a_json_405(demo, billing):
     assert response.json()["code"] == "method_not_allowed"
 
 
-def test_a_form_encoded_body_is_accepted_and_an_unknown_media_type_is_a_json_415(demo, billing):
-    response = billing.post("/api/v1/sites/linux.co.uk/suspend/", {"reason": "unpaid"})  # multipart
-    assert response.status_code == 200
-    response = billing.generic("POST", "/api/v1/sites/", "<xml/>", content_type="application/xml")
-    assert response.status_code == 415
-    assert response.json()["code"] == "unsupported_media_type"
+def test_only_json_bodies_are_accepted_and_any_other_media_type_is_a_json_415(demo, billing):
+    url = "/api/v1/sites/linux.co.uk/suspend/"
+    refused = [
+        billing.post(url, {"reason": "unpaid"}, format="multipart"),
+        billing.generic("POST", url, "reason=unpaid", content_type="application/x-www-form-urlencoded"),
+        billing.generic("POST", url, "<xml/>", content_type="application/xml"),
+    ]
+    for response in refused:
+        assert response.status_code == 415, response.request
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["code"] == "unsupported_media_type"
+    assert Site.objects.get(domain="linux.co.uk").status == "active"
+    accepted = billing.post(url, {"reason": "unpaid"}, format="json")
+    assert accepted.status_code == 200
+    assert accepted.json()["suspended_reason"] == "unpaid"

@@ -30,7 +30,10 @@ def test_each_lifecycle_step_changes_the_rendered_config(demo, billing):
     assert "www.client-one.example.com" in active
     assert "/plone/clientone" in active
 
-    assert billing.post("/api/v1/sites/client-one.example.com/suspend/", {"reason": "unpaid"}).status_code == 200
+    assert (
+        billing.post("/api/v1/sites/client-one.example.com/suspend/", {"reason": "unpaid"}, format="json").status_code
+        == 200
+    )
     suspended = rendered(frontend)
     assert suspended != active
     assert "client-one.example.com: SUSPENDED" in suspended

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from openapi_spec_validator import validate
 from rest_framework.test import APIClient
 
 
@@ -64,10 +65,13 @@ def test_the_contract_paths_and_site_fields_are_documented(db):
         "https_redirect",
         "hsts_seconds",
         "certificate",
+        "live",
+        "pending_deployment",
     }
     assert "202" in document["paths"]["/api/v1/deployments/"]["post"]["responses"]
     frontend = document["components"]["schemas"]["FrontEnd"]["properties"]
-    assert frontend["manager_password"].get("writeOnly") is True
+    assert "manager_password" not in frontend  # write-only: in the request components only
+    assert document["components"]["schemas"]["FrontEndRequest"]["properties"]["manager_password"]["writeOnly"] is True
     assert {"tokenAuth"} <= set(document["components"]["securitySchemes"])
 
 
@@ -109,3 +113,93 @@ def test_no_operation_documents_a_feature_that_is_not_installed(db):
     assert not [
         (path, method) for path, item in paths.items() for method, op in item.items() if "503" in op["responses"]
     ]
+
+
+def test_the_document_is_a_valid_openapi_document(db):
+    validate(schema())  # openapi-spec-validator: raises on any violation of the OpenAPI 3 specification
+
+
+def test_every_request_body_is_json_only(db):
+    bodies = {
+        (method, path): list(op["requestBody"]["content"])
+        for path, item in schema()["paths"].items()
+        for method, op in item.items()
+        if "requestBody" in op
+    }
+    assert len(bodies) == 12
+    assert {types == ["application/json"] for types in bodies.values()} == {True}, bodies
+
+
+def test_request_components_hold_only_the_writable_fields(db):
+    document = schema()
+    schemas = document["components"]["schemas"]
+    create = document["paths"]["/api/v1/sites/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert create == {"$ref": "#/components/schemas/SiteRequest"}
+    assert set(schemas["SiteRequest"]["properties"]) == {"domain", "aliases", "balancer", "plone_path", "customer_ref"}
+    assert set(schemas["SiteRequest"]["required"]) == {"domain", "balancer", "plone_path"}
+    assert set(schemas["PatchedSiteRequest"]["properties"]) == set(schemas["SiteRequest"]["properties"])
+    assert "required" not in schemas["PatchedSiteRequest"]
+    assert set(schemas["SuspendRequest"]["properties"]) == {"reason"}
+    for name, component in schemas.items():
+        if name.endswith("Request"):
+            read_only = [f for f, spec in component.get("properties", {}).items() if spec.get("readOnly")]
+            assert read_only == [], name
+    assert "manager_password" in schemas["FrontEndRequest"]["properties"]
+    assert "manager_password" not in schemas["FrontEnd"]["properties"]
+
+
+def test_the_site_says_whether_its_configuration_is_live(db):
+    site = schema()["components"]["schemas"]["Site"]
+    assert site["properties"]["live"] == {
+        "type": "boolean",
+        "readOnly": True,
+        "description": site["properties"]["live"]["description"],
+    }
+    assert site["properties"]["pending_deployment"]["type"] == "integer"
+    assert site["properties"]["pending_deployment"]["nullable"] is True
+    assert {"live", "pending_deployment"} <= set(site["required"])
+
+
+def test_operation_ids_name_the_noun_and_what_the_operation_does(db):
+    ids = {(method, path): op["operationId"] for path, item in schema()["paths"].items() for method, op in item.items()}
+    assert ids == {
+        ("get", "/api/v1/sites/"): "site_list",
+        ("post", "/api/v1/sites/"): "site_create",
+        ("get", "/api/v1/sites/{domain}/"): "site_retrieve",
+        ("patch", "/api/v1/sites/{domain}/"): "site_update",
+        ("delete", "/api/v1/sites/{domain}/"): "site_delete",
+        ("post", "/api/v1/sites/{domain}/suspend/"): "site_suspend",
+        ("post", "/api/v1/sites/{domain}/unsuspend/"): "site_unsuspend",
+        ("get", "/api/v1/zope-servers/"): "zope_server_list",
+        ("post", "/api/v1/zope-servers/"): "zope_server_create",
+        ("get", "/api/v1/zope-servers/{name}/"): "zope_server_retrieve",
+        ("patch", "/api/v1/zope-servers/{name}/"): "zope_server_update",
+        ("delete", "/api/v1/zope-servers/{name}/"): "zope_server_delete",
+        ("get", "/api/v1/frontends/"): "frontend_list",
+        ("post", "/api/v1/frontends/"): "frontend_create",
+        ("get", "/api/v1/frontends/{name}/"): "frontend_retrieve",
+        ("patch", "/api/v1/frontends/{name}/"): "frontend_update",
+        ("delete", "/api/v1/frontends/{name}/"): "frontend_delete",
+        ("get", "/api/v1/balancers/"): "balancer_list",
+        ("post", "/api/v1/balancers/"): "balancer_create",
+        ("get", "/api/v1/balancers/{name}/"): "balancer_retrieve",
+        ("patch", "/api/v1/balancers/{name}/"): "balancer_update",
+        ("delete", "/api/v1/balancers/{name}/"): "balancer_delete",
+        ("get", "/api/v1/members/"): "member_list",
+        ("post", "/api/v1/members/"): "member_create",
+        ("get", "/api/v1/members/{id}/"): "member_retrieve",
+        ("patch", "/api/v1/members/{id}/"): "member_update",
+        ("delete", "/api/v1/members/{id}/"): "member_delete",
+        ("get", "/api/v1/deployments/"): "deployment_list",
+        ("post", "/api/v1/deployments/"): "deployment_create",
+        ("get", "/api/v1/deployments/{id}/"): "deployment_retrieve",
+        ("post", "/api/v1/deployments/{id}/rollback/"): "deployment_rollback",
+        ("get", "/api/v1/status/"): "status_retrieve",
+    }
+
+
+def test_response_components_require_every_field_they_answer(db):
+    schemas = schema()["components"]["schemas"]
+    for name in ("Site", "ZopeServer", "FrontEnd", "Member", "Balancer", "Deployment", "DeploymentHost"):
+        assert set(schemas[name]["required"]) == set(schemas[name]["properties"]), name
+    assert {"aliases", "customer_ref"} <= set(schemas["Site"]["required"])  # optional inputs, always answered

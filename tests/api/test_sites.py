@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from balancers.models import Deployment
+from balancers.models import Deployment, DeploymentHost
+from balancers.services import frontend_create
+from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import Site
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 
 def new_site(**overrides) -> dict:
@@ -300,3 +305,46 @@ def test_list_query_count_is_bounded(demo, actor, billing, django_assert_max_num
         billing.get("/api/v1/sites/?page_size=500")
     with django_assert_max_num_queries(5):
         billing.get("/api/v1/sites/site0100.example.net/")
+
+
+def test_a_site_says_whether_its_latest_change_is_live_and_which_deployment_carries_it(demo, billing, settings):
+    settings.HOSTPANEL_AUTO_DEPLOY = True
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}  # stays queued
+    fe = frontend_create(actor=Actor.command("tests"), name="fe1", address="10.0.0.1", ssh_host_key=HOST_KEY)
+    created = billing.post("/api/v1/sites/", new_site(), format="json").json()
+    assert created["live"] is False
+    assert created["pending_deployment"] == created["deployment"] is not None
+    queued = Deployment.objects.get(pk=created["deployment"])
+    assert billing.get("/api/v1/sites/client-one.example.com/").json()["pending_deployment"] == queued.pk
+
+    Deployment.objects.filter(pk=queued.pk).update(status="succeeded")
+    DeploymentHost.objects.create(
+        deployment=queued, frontend=fe, frontend_name="fe1", status="succeeded", started_at=timezone.now()
+    )
+    read = billing.get("/api/v1/sites/client-one.example.com/").json()
+    assert (read["live"], read["pending_deployment"]) == (True, None)
+    listed = {s["domain"]: s for s in billing.get("/api/v1/sites/").json()["results"]}
+    assert listed["client-one.example.com"]["live"] is True
+    assert listed["linux.co.uk"]["live"] is True  # unchanged since before that deployment
+
+    suspended = billing.post("/api/v1/sites/client-one.example.com/suspend/", {"reason": "unpaid"}, format="json")
+    assert suspended.json()["live"] is False
+    assert suspended.json()["pending_deployment"] == suspended.json()["deployment"] != queued.pk
+
+
+@pytest.mark.parametrize("count", [1, 50])
+def test_the_list_reads_liveness_in_a_constant_number_of_queries(
+    demo, actor, billing, count, django_assert_max_num_queries
+):
+    fe = frontend_create(actor=actor, name="fe1", address="10.0.0.1", ssh_host_key=HOST_KEY)
+    _make_sites(demo, actor, count - 1)  # and linux.co.uk
+    deployment = Deployment.objects.create(actor="t", status="succeeded")
+    DeploymentHost.objects.create(
+        deployment=deployment, frontend=fe, frontend_name="fe1", status="succeeded", started_at=timezone.now()
+    )
+    Deployment.objects.create(actor="t", status="queued")
+    billing.get("/api/v1/sites/")  # token's last_used_at written once
+    with django_assert_max_num_queries(6):  # token, count, sites, aliases, front-ends, pending deployments
+        results = billing.get("/api/v1/sites/?page_size=100").json()["results"]
+    assert len(results) == count
+    assert {s["live"] for s in results} == {True}

@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from balancers import services as balancer_services
+from balancers.connections import POOL
 from balancers.dev.apache import StandaloneApache
 from balancers.dev.net import free_port, http_get
 from balancers.models import Balancer, FrontEnd
 from sites import services as site_services
 from tests.factories import ACTOR
 from tests.harness.sshd import SshServer, generate_key
+from tests.realparts import require_binary
 
 
 @dataclass
@@ -117,3 +121,37 @@ def add_site(domain: str, balancer: Balancer, plone_path: str | None = None):
     return site_services.site_create(
         actor=ACTOR, domain=domain, balancer=balancer, plone_path=plone_path or f"/plone/{domain.split('.')[0]}"
     )
+
+
+@dataclass
+class Farm:
+    fe1: Host
+    fe2: Host
+    balancer: Balancer
+    backends: list
+
+    @property
+    def hosts(self) -> list[Host]:
+        return [self.fe1, self.fe2]
+
+
+@contextmanager
+def running_farm(base: Path, settings, apache_factory, backend_factory) -> Iterator[Farm]:
+    """Two real front-ends fe1 and fe2 (sshd + Apache) and balancer bronze over two fake Zope backends
+    (zope1, zope2), with the panel's SSH key in `settings`; every sshd stopped and the SSH pool closed after."""
+    require_binary("sshd")
+    require_binary("apache2")
+    key = make_client_key(base / "panel")
+    settings.HOSTPANEL_SSH_KEY = str(key)
+    settings.HOSTPANEL_SSH_TIMEOUT = 5
+    backends = [backend_factory("zope1"), backend_factory("zope2")]
+    balancer = make_balancer(backends)
+    hosts = []
+    try:
+        for name in ("fe1", "fe2"):
+            hosts.append(make_host(base / name, name, key, apache_factory))
+        yield Farm(hosts[0], hosts[1], balancer, backends)
+    finally:
+        POOL.close_all()
+        for host in hosts:
+            host.sshd.stop()

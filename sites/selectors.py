@@ -1,0 +1,117 @@
+"""Reads of client sites: is a site's current configuration live on every front-end?
+
+A change to a site is saved at `Site.updated_at`. A deployment host renders the database state AFTER it
+took the front-end's lease, the moment recorded as `DeploymentHost.started_at` (balancers.deploy.runner),
+so a succeeded (or unchanged) host with `started_at >= updated_at` carries the change. A site is live when
+every enabled front-end has such a host and no rollback (a stored, older tree) landed there since.
+
+The fleet's side (front-ends and deployments) is read once per page, in two queries whatever the number of
+sites; each site's answer is then a comparison with its own `updated_at` (no migration, no per-site query).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import TypedDict
+
+from django.db.models import OuterRef, Subquery
+
+from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStatus
+from balancers.models import Deployment, DeploymentHost, FrontEnd
+from sites.models import Site
+
+GOOD_HOST = (HostStatus.SUCCEEDED, HostStatus.UNCHANGED)
+# every trigger but a rollback renders the database state (a rollback pushes an earlier stored tree)
+RENDERING_TRIGGERS = tuple(t for t in DeploymentTrigger.values if t != DeploymentTrigger.ROLLBACK)
+# how many of a front-end's newest good host rows are read: the leases may run deployments out of id order,
+# never by this many
+RECENT_HOSTS = 20
+
+
+class SiteLiveness(TypedDict):
+    live: bool
+    pending_deployment: int | None
+
+
+@dataclass(frozen=True)
+class PendingDeployment:
+    id: int
+    status: str
+    started_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class DeployState:
+    """What the enabled front-ends run: `current_since` is the oldest moment at which every one of them
+    rendered the current state (None when one never did, or runs a rolled-back tree); `pending` are the
+    queued and running deployments that render the current state (rollbacks excluded), oldest first."""
+
+    frontends: int
+    current_since: datetime.datetime | None
+    pending: tuple[PendingDeployment, ...]
+
+    def liveness(self, site: Site) -> SiteLiveness:
+        """Is this site's latest change on every enabled front-end, and if not, which deployment carries it?"""
+        live = self.frontends > 0 and self.current_since is not None and self.current_since >= site.updated_at
+        if live:
+            return {"live": True, "pending_deployment": None}
+        carrier = next(
+            (
+                p.id
+                for p in self.pending
+                # a queued deployment renders the state current when it runs; a running one claimed after
+                # the change rendered it too (its hosts take their lease after the claim)
+                if p.status == DeploymentStatus.QUEUED or (p.started_at is not None and p.started_at >= site.updated_at)
+            ),
+            None,
+        )
+        return {"live": False, "pending_deployment": carrier}
+
+
+def _latest_good_start(triggers: tuple[str, ...]) -> Subquery:
+    """Per front-end (the outer query): the latest started_at among its last RECENT_HOSTS good host rows
+    that ran one of these triggers. Reading the newest rows only (by id: an index walk) keeps the cost flat
+    however long the deployment history grows."""
+    recent = (
+        DeploymentHost.objects.filter(frontend=OuterRef(OuterRef("pk")), status__in=GOOD_HOST)
+        .order_by("-id")
+        .values("id")[:RECENT_HOSTS]
+    )
+    return Subquery(
+        DeploymentHost.objects.filter(pk__in=recent, deployment__trigger__in=triggers)
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+
+
+def deploy_state() -> DeployState:
+    """The fleet's side of every site's liveness, in two queries."""
+    frontends = list(
+        FrontEnd.objects.filter(enabled=True)
+        .annotate(
+            rendered=_latest_good_start(RENDERING_TRIGGERS),
+            rolled_back=_latest_good_start((DeploymentTrigger.ROLLBACK,)),
+        )
+        .values_list("rendered", "rolled_back")
+    )
+    since: list[datetime.datetime | None] = [
+        rendered if rendered is not None and (rolled_back is None or rendered > rolled_back) else None
+        for rendered, rolled_back in frontends
+    ]
+    pending = tuple(
+        PendingDeployment(id=pk, status=status, started_at=started_at)
+        for pk, status, started_at in Deployment.objects.filter(
+            status__in=(DeploymentStatus.QUEUED, DeploymentStatus.RUNNING)
+        )
+        .filter(trigger__in=RENDERING_TRIGGERS)
+        .order_by("id")
+        .values_list("id", "status", "started_at")
+    )
+    current_since = None if not since or None in since else min(s for s in since if s is not None)
+    return DeployState(frontends=len(frontends), current_since=current_since, pending=pending)
+
+
+def site_liveness(site: Site) -> SiteLiveness:
+    """One site's liveness (two queries); for a page of sites read deploy_state() once instead."""
+    return deploy_state().liveness(site)
