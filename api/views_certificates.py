@@ -47,6 +47,8 @@ class _SiteCertificateDoor(ApiMixin, APIView):
 class SiteCertificateView(_SiteCertificateDoor):
     """A site's TLS certificate. Billing and operator tokens may upload the customer's own."""
 
+    operation_noun = "site_certificate"
+
     api_area = permissions.AREA_SITES
 
     @extend_schema(
@@ -76,9 +78,12 @@ class SiteCertificateView(_SiteCertificateDoor):
 class SiteCertificateRenewView(_SiteCertificateDoor):
     """Operator scope only: every order spends the CA's rate limits."""
 
+    operation_noun = "site_certificate"
+
     api_area = permissions.AREA_INFRASTRUCTURE  # billing tokens may not, operator tokens may
 
     @extend_schema(
+        operation_id="site_certificate_renew",
         summary="Renew now: order the site's ACME certificate at once, bypassing the backoff",
         description="For a site with tls=acme; 400 for a site with its own certificate or HTTP only. The order "
         "runs in the background: poll GET .../certificate/ (status renewing or pending, then valid).",

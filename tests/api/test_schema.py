@@ -126,7 +126,7 @@ def test_every_request_body_is_json_only(db):
         for method, op in item.items()
         if "requestBody" in op
     }
-    assert len(bodies) == 12
+    assert len(bodies) == 13  # the 12 writes + PUT sites/{domain}/certificate/
     assert {types == ["application/json"] for types in bodies.values()} == {True}, bodies
 
 
@@ -135,7 +135,10 @@ def test_request_components_hold_only_the_writable_fields(db):
     schemas = document["components"]["schemas"]
     create = document["paths"]["/api/v1/sites/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert create == {"$ref": "#/components/schemas/SiteRequest"}
-    assert set(schemas["SiteRequest"]["properties"]) == {"domain", "aliases", "balancer", "plone_path", "customer_ref"}
+    assert set(schemas["SiteRequest"]["properties"]) == {
+        *("domain", "aliases", "balancer", "plone_path", "customer_ref"),
+        *("tls", "https_redirect", "hsts_seconds"),
+    }
     assert set(schemas["SiteRequest"]["required"]) == {"domain", "balancer", "plone_path"}
     assert set(schemas["PatchedSiteRequest"]["properties"]) == set(schemas["SiteRequest"]["properties"])
     assert "required" not in schemas["PatchedSiteRequest"]
@@ -170,6 +173,9 @@ def test_operation_ids_name_the_noun_and_what_the_operation_does(db):
         ("delete", "/api/v1/sites/{domain}/"): "site_delete",
         ("post", "/api/v1/sites/{domain}/suspend/"): "site_suspend",
         ("post", "/api/v1/sites/{domain}/unsuspend/"): "site_unsuspend",
+        ("get", "/api/v1/sites/{domain}/certificate/"): "site_certificate_retrieve",
+        ("put", "/api/v1/sites/{domain}/certificate/"): "site_certificate_replace",
+        ("post", "/api/v1/sites/{domain}/certificate/renew/"): "site_certificate_renew",
         ("get", "/api/v1/zope-servers/"): "zope_server_list",
         ("post", "/api/v1/zope-servers/"): "zope_server_create",
         ("get", "/api/v1/zope-servers/{name}/"): "zope_server_retrieve",
