@@ -1,5 +1,12 @@
 """Writes to client sites. The web panel, the REST API, the CSV importer, the admin and the
-management commands all come through here: validation (full_clean), audit, automatic deploy."""
+management commands all come through here: validation (full_clean), audit, automatic deploy.
+
+HTTPS life cycle: a site with tls=acme gets its certificate row (certificates.services.certificate_ensure:
+the renewal scan orders it); when its names (domain, aliases) change, a renewal is requested so the new
+certificate covers them. tls=none drops the certificate from the rendered tree (the row and key stay,
+unordered, in case it comes back); deleting the site deletes its certificate, and the next deployment
+removes its key and certificate files from every front-end.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +19,15 @@ from django.db import transaction
 
 from balancers.models import Balancer
 from balancers.services import config_changed
+from certificates.choices import CertificateStatus
+from certificates.services import certificate_ensure, certificate_request_renewal, certificate_use_acme
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited, save_cleaned
 from hostpanel.validators import normalize_hostname
-from sites.models import Site, SiteAlias, SiteStatus
+from sites.models import Site, SiteAlias, SiteStatus, SiteTls
 
-SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref")
+SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", "tls", "https_redirect", "hsts_seconds")
 
 
 def site_snapshot(site: Site) -> dict:
@@ -89,9 +98,25 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
         wanted = set(clean_aliases)
         site.aliases.filter(name__in=current - wanted).delete()
         SiteAlias.objects.bulk_create([SiteAlias(site=site, name=n) for n in sorted(wanted - current)])
-    audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
+    after = site_snapshot(site)
+    audit.record(actor, action, site, key=site.domain, before=before, after=after)
+    _certificate_follows(site, actor=actor, before=before, after=after)
     site.deployment = config_changed(actor=actor)
     return site
+
+
+def _names(snapshot: dict | None) -> set[str]:
+    return {snapshot["domain"], *snapshot["aliases"]} if snapshot else set()
+
+
+def _certificate_follows(site: Site, *, actor: Actor, before: dict | None, after: dict) -> None:
+    """tls=acme: the site has a certificate row (ordered by the scan); changed names: renewed now."""
+    if site.tls != SiteTls.ACME:
+        return
+    switched = before is not None and before.get("tls") != SiteTls.ACME
+    certificate = certificate_use_acme(site, actor=actor) if switched else certificate_ensure(site, actor=actor)
+    if before is not None and _names(before) != _names(after) and certificate.status != CertificateStatus.PENDING:
+        certificate_request_renewal(site, actor=actor)
 
 
 def _resolve_balancer(balancer: Balancer | str | None) -> Balancer | None:
@@ -112,8 +137,20 @@ def site_create(
     plone_path: str,
     aliases: Iterable[str] = (),
     customer_ref: str = "",
+    tls: str | None = None,
+    https_redirect: bool = True,
+    hsts_seconds: int = 0,
 ) -> Site:
-    site = Site(domain=domain, plone_path=plone_path, customer_ref=customer_ref or "")
+    """tls: acme | custom | none (None: the default, acme when the panel has an ACME CA)."""
+    site = Site(
+        domain=domain,
+        plone_path=plone_path,
+        customer_ref=customer_ref or "",
+        https_redirect=https_redirect,
+        hsts_seconds=hsts_seconds,
+    )
+    if tls is not None:
+        site.tls = tls
     resolved = _resolve_balancer(balancer)
     if resolved is None:
         raise ValidationError({"balancer": "A balancer is required."}, code="required")

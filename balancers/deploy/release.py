@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from balancers.choices import HostStage, HostStatus
-from balancers.manifest import MANIFEST, parse_manifest, tree_digest
+from balancers.manifest import MANIFEST, is_private_key, parse_manifest, tree_digest
 from balancers.models import FrontEnd
 from balancers.status.client import wait_until_answers
 from balancers.transport import Transport, TransportError
@@ -39,6 +39,7 @@ KEEP_RELEASES = 5  # current, previous and a few more for quick rollbacks
 OUTPUT_LIMIT = 8000
 COMMAND_TIMEOUT = 120.0
 VERIFY_SECONDS = 60.0
+PRIVATE_KEY_MODE = 0o600  # Apache's parent reads keys as root before it drops privileges
 
 ProgressFn = Callable[[str], None]
 
@@ -304,7 +305,9 @@ def _build_release(
             changed[path] = data
     base = _resolve(posixpath.dirname(target.config_dir), previous) if live and previous else None
     removed = sorted(set(live) - set(tree)) if base else []
-    transport.build_tree(staging, changed, base=base, remove=removed)
+    # a removed site's certificate and key go with its vhost (the copy of the live release drops them)
+    modes = {path: PRIVATE_KEY_MODE for path in changed if is_private_key(path)}
+    transport.build_tree(staging, changed, base=base, remove=removed, modes=modes)
     outcome.files_uploaded = len(changed)
     outcome.bytes_uploaded = sum(len(data) for data in changed.values())
     outcome.uploaded_paths = list(changed)

@@ -24,6 +24,7 @@ from balancers.choices import DeploymentStatus, HostStage, HostStatus
 from balancers.connections import open_transport, release_transport
 from balancers.deploy.leases import LEASE_WAIT_SECONDS, db_guard, lease_acquire, lease_release, lease_renew
 from balancers.deploy.release import Target, push_tree, truncate
+from balancers.deploy.secrets import open_tree, seal_tree
 from balancers.manifest import tree_digest
 from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
 from balancers.render import render_tree
@@ -78,10 +79,11 @@ def render_for(frontend: FrontEnd, snapshot=None) -> dict[str, str]:
 
 
 def store_tree(tree: dict[str, str]) -> ConfigTree:
+    """The tree as a ConfigTree row (one per digest), its private keys sealed (balancers.deploy.secrets)."""
     digest = tree_digest(tree)
     stored = ConfigTree.objects.filter(digest=digest).only("pk", "digest").first()
     if stored is None:
-        stored, _ = ConfigTree.objects.get_or_create(digest=digest, defaults={"files": tree})
+        stored, _ = ConfigTree.objects.get_or_create(digest=digest, defaults={"files": seal_tree(tree)})
     return stored
 
 
@@ -121,9 +123,9 @@ def _deploy_host(
         try:
             leased_at = time.monotonic()
             save(stage=HostStage.RENDER, started_at=timezone.now())  # started = holding the front-end's lease
-            if host.tree_id:  # rollback: exactly the stored files
+            if host.tree_id:  # rollback: exactly the stored files, keys opened again
                 with db_guard():
-                    tree = ConfigTree.objects.get(pk=host.tree_id).files
+                    tree = open_tree(ConfigTree.objects.get(pk=host.tree_id).files)
             else:
                 with db_guard():
                     frontend.refresh_from_db()

@@ -53,5 +53,10 @@ def test_pki(_session_pki, settings) -> TestPKI:
 def site(db, actor):
     balancer = Balancer.objects.create(name="bronze")
     return site_create(
-        actor=actor, domain="example.com", balancer=balancer, plone_path="/plone/example", aliases=["www.example.com"]
+        actor=actor,
+        domain="example.com",
+        balancer=balancer,
+        plone_path="/plone/example",
+        aliases=["www.example.com"],
+        tls="acme",
     )
