@@ -1,6 +1,7 @@
 """Two real front-end hosts for the deploy tests: each its own sshd and standalone Apache (whose
 main config includes that host's config_dir/hostpanel.conf), behind fake Zope backends (balancers.dev.backends).
 
+Each Apache listens for the site vhosts on an HTTP and an HTTPS port (mod_ssl loaded, FrontEnd.https_listen).
 The front-ends' configtest/reload commands are the test Apache's own `apache2 -t -f <conf>` and
 `apache2 -k graceful -f <conf>`, run through SSH on loopback.
 """
@@ -29,6 +30,7 @@ class Host:
     apache: StandaloneApache
     config_dir: Path
     http_port: int
+    https_port: int
 
     @property
     def frontend(self) -> FrontEnd:
@@ -68,8 +70,10 @@ class Host:
 def make_host(base: Path, name: str, client_key: Path, apache_factory) -> Host:
     sshd = SshServer(base / "sshd", client_key=client_key)
     config_dir = base / "etc" / "hostpanel"
-    http_port = free_port()
-    apache = apache_factory(config_dir, listen=[f"127.0.0.1:{http_port}"], manager=True)
+    http_port, https_port = free_port(), free_port()
+    apache = apache_factory(
+        config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"], manager=True
+    )
     # The admin's one-time setup: config_dir exists (here an empty release) so Apache can start.
     initial = Path(f"{config_dir}.releases") / "initial"
     initial.mkdir(parents=True)
@@ -90,9 +94,10 @@ def make_host(base: Path, name: str, client_key: Path, apache_factory) -> Host:
         reload_command=f"{apache.binary} -k graceful -f {apache.conf}",
         balancer_manager_url=apache.manager_url,
         http_listen=f"127.0.0.1:{http_port}",
+        https_listen=f"127.0.0.1:{https_port}",
         node_port_base=free_port(),
     )
-    return Host(name, sshd, apache, config_dir, http_port)
+    return Host(name, sshd, apache, config_dir, http_port, https_port)
 
 
 def make_client_key(base: Path) -> Path:
