@@ -36,7 +36,9 @@ def renewal_scan(limit: int = 50) -> ScanResult:
     attempts = certificates_run_due(frontends_publisher=publisher, limit=limit)
     issued = [a for a in attempts if a.outcome == AttemptOutcome.ISSUED and not a.ca_error]
     failures = [
-        f"{a.certificate.site.domain}: {a.outcome}: {a.ca_error}" for a in attempts if a.outcome != AttemptOutcome.ISSUED
+        f"{a.certificate.site.domain}: {a.outcome}: {a.ca_error}"
+        for a in attempts
+        if a.outcome != AttemptOutcome.ISSUED
     ]
     return ScanResult(len(attempts), len(issued), failures)
 

@@ -13,7 +13,7 @@ from django.test import Client
 from balancers.models import Balancer
 from hostpanel.audit import Actor
 
-pytest_plugins = ["tests.harness.fixtures", "tests.harness.pebble", "tests.harness.tls"]
+pytest_plugins = ["tests.harness.fixtures", "tests.harness.pebble", "tests.harness.tls", "tests.harness.farm"]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Two real front-end hosts for the deploy tests: each its own sshd and standalone Apache (whose
-main config includes that host's config_dir/hostpanel.conf), behind fake Zope backends (balancers.dev.backends).
+"""Two real front-end hosts for the deploy and HTTPS tests (the `farm` fixture): each its own sshd and
+standalone Apache (whose main config includes that host's config_dir/hostpanel.conf), behind fake Zope
+backends (balancers.dev.backends).
 
 Each Apache listens for the site vhosts on an HTTP and an HTTPS port (mod_ssl loaded, FrontEnd.https_listen).
 The front-ends' configtest/reload commands are the test Apache's own `apache2 -t -f <conf>` and
@@ -14,13 +15,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from balancers import services as balancer_services
+from balancers.connections import POOL
 from balancers.dev.apache import StandaloneApache
 from balancers.dev.net import free_port, http_get
 from balancers.models import Balancer, FrontEnd
 from sites import services as site_services
 from tests.factories import ACTOR
 from tests.harness.sshd import SshServer, generate_key
+from tests.realparts import require_binary
 
 
 @dataclass
@@ -122,3 +127,37 @@ def add_site(domain: str, balancer: Balancer, plone_path: str | None = None):
     return site_services.site_create(
         actor=ACTOR, domain=domain, balancer=balancer, plone_path=plone_path or f"/plone/{domain.split('.')[0]}"
     )
+
+
+@dataclass
+class Farm:
+    fe1: Host
+    fe2: Host
+    balancer: Balancer
+    backends: list
+
+    @property
+    def hosts(self) -> list[Host]:
+        return [self.fe1, self.fe2]
+
+
+@pytest.fixture
+def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory):
+    """Two front-ends fe1, fe2 (real sshd + Apache with mod_ssl, HTTP and HTTPS ports) over two fake
+    Zope backends, balancer bronze. Loaded by `pytest_plugins` in tests/conftest.py."""
+    require_binary("sshd")
+    require_binary("apache2")
+    key = make_client_key(tmp_path / "panel")
+    settings.HOSTPANEL_SSH_KEY = str(key)
+    settings.HOSTPANEL_SSH_TIMEOUT = 5
+    backends = [backend_factory("zope1"), backend_factory("zope2")]
+    balancer = make_balancer(backends)
+    hosts = []
+    try:
+        for name in ("fe1", "fe2"):
+            hosts.append(make_host(tmp_path / name, name, key, apache_factory))
+        yield Farm(hosts[0], hosts[1], balancer, backends)
+    finally:
+        POOL.close_all()
+        for host in hosts:
+            host.sshd.stop()
