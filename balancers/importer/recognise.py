@@ -118,6 +118,8 @@ _VHM_TARGET = re.compile(
     r"^balancer://(?P<name>[^/]+)/VirtualHostBase/(?P<scheme>[a-z]+)/(?P<host>%\{HTTP_HOST\}|%\{SERVER_NAME\}|[^/:]+)"
     r"(?::(?P<port>[0-9]+))?(?P<path>(?:/[^/]+)*?)/VirtualHostRoot/\$1$"
 )
+_CHALLENGE_RULE = r"^/\.well-known/acme-challenge/"  # HostPanel's own rule (balancers/render.py)
+_DEFAULT_404_MATCH = r"^/(?!\.well-known/acme-challenge/)"
 _ENV_REF = re.compile(r"%\{ENV:([A-Za-z0-9_]+)\}")
 _STICKY_HEADER = re.compile(
     r"^(?P<name>[A-Za-z0-9_-]+)=balancer\.%\{BALANCER_WORKER_ROUTE\}e(?P<attrs>(?:;.*)?)$", re.IGNORECASE
@@ -497,9 +499,11 @@ class _Recogniser:
             return None
         children = [c for c in vhost.children if isinstance(c, Directive)]
         keys = [c.key for c in children]
-        if sorted(keys) == ["redirect", "servername"] and [
-            a for c in children if c.key == "redirect" for a in c.args
-        ] == ["404", "/"]:
+        redirect = [a for c in children if c.key in ("redirect", "redirectmatch") for a in c.args]
+        if sorted(keys) in (["redirect", "servername"], ["redirectmatch", "servername"]) and redirect in (
+            ["404", "/"],
+            ["404", _DEFAULT_404_MATCH],  # HostPanel's own, letting ACME challenges through
+        ):
             self.translated(vhost, "catch-all vhost answering 404 (HostPanel renders its own default.conf)")
             return None
         server_name, _ = self._names(vhost)
@@ -928,6 +932,8 @@ class _Recogniser:
                 self.ignored(d, "no effect in a vhost that proxies every request")
             elif key == "proxypreservehost":
                 self.translated(d, "ProxyPreserveHost On, set once at server level by HostPanel")
+            elif key == "requestheader" and [a.lower() for a in d.args[:2]] == ["set", "x-forwarded-proto"]:
+                self.translated(d, "X-Forwarded-Proto: HostPanel sets it in every site vhost")
             elif key == "rewritecond":
                 self.unrecognised(d, "a condition with no rule after it")
             else:
@@ -948,6 +954,9 @@ class _Recogniser:
                 if extra:
                     self.unrecognised(rule.directive, f"rewrite flags not modelled: {','.join(extra)}")
                 after_catch_all = True
+                continue
+            if (rule.pattern, rule.target, rule.flags, rule.conds) == (_CHALLENGE_RULE, "-", ["L"], []):
+                self.translated(rule.directive, "ACME challenges pass to the server-level Alias (HostPanel's rule)")
                 continue
             why = "never reached: after the catch-all proxy rule" if after_catch_all else "rewrite rule not modelled"
             self.unrecognised(rule.directive, why)

@@ -4,16 +4,25 @@ with one graceful reload per front-end, and faults leave every site serving what
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import threading
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
 from balancers.connections import POOL
+from balancers.deploy.secrets import open_tree
 from balancers.dev.net import http_get
+from balancers.manifest import KEY_NOT_SHOWN
 from balancers.models import ConfigTree, Deployment, DeploymentHost
+from balancers.selectors.deployments import deployment_diff
+from balancers.services import deployment_rollback
 from certificates import services as certificate_services
 from certificates.choices import AttemptOutcome, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
@@ -22,6 +31,7 @@ from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import Site
+from tests.certificates import pki
 from tests.factories import ACTOR
 from tests.harness.tls import https_get
 
@@ -81,8 +91,9 @@ def key_body(site: Site) -> str:
 
 
 def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_renewals_reload_once(
-    acme, farm, validating_host, billing
+    acme, farm, validating_host, billing, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     site = billing_creates(billing, "example.com", ["www.example.com"])
     assert site.tls == "acme" and Certificate.objects.get(site=site).status == CertificateStatus.PENDING
     before = {host.name: host.reloads() for host in farm.hosts}
@@ -136,8 +147,33 @@ def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_
         for name in NAMES:
             assert https_get(host.https_port, name, root_pem=root).serial == serial_of(site)
 
-    # the private key is nowhere in the database in clear, nor in an attempt, an audit entry or a deploy log
-    body = key_body(site)
+    # diffs between deployments, the dry run and drift say a key changed, never what it is
+    renewal, first = Deployment.objects.filter(status="succeeded").order_by("-pk")[:2]
+    bodies = [key_body(site)]
+    assert KEY_NOT_SHOWN in deployment_diff(first, renewal)
+    (farm.fe2.config_dir / "tls" / "example.com.key").write_text(pki.key_pem(ec.generate_private_key(ec.SECP256R1())))
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("drift", "--diff", stdout=out, stderr=err)
+    assert "fe2: drift" in out.getvalue() and "changed: tls/example.com.key" in out.getvalue()
+    assert KEY_NOT_SHOWN in out.getvalue()
+    dry = io.StringIO()
+    call_command("deploy", "--dry-run", stdout=dry)
+    assert dry.getvalue().count(KEY_NOT_SHOWN) == 1  # fe2's hand-made key; fe1 is in sync
+    texts = [deployment_diff(first, renewal), out.getvalue(), dry.getvalue(), caplog.text]
+
+    # a rollback pushes the stored tree again: its sealed key is opened, the old certificate is served
+    rollback = deployment_rollback(first, actor=ACTOR)
+    rollback.refresh_from_db()
+    assert rollback.status == "succeeded", [h.error for h in rollback.hosts.all()]
+    for host in farm.hosts:
+        assert https_get(host.https_port, "www.example.com", root_pem=root).serial == first_serial
+    bodies.append(
+        open_tree(ConfigTree.objects.get(pk=by_frontend(first)["fe1"]).files)["tls/example.com.key"].splitlines()[1]
+    )
+
+    # the private keys are nowhere in the database in clear, nor in an attempt, an audit entry, a deploy
+    # log, a diff, a command's output or a log line
     for rows in (
         ConfigTree.objects.values_list("files", flat=True),
         AuditEntry.objects.values_list("before", "after"),
@@ -145,7 +181,13 @@ def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_
         AcmeAttempt.objects.values_list("ca_error"),
         Certificate.objects.values_list("private_key_encrypted", "certificate_pem", "last_error"),
     ):
-        assert body not in json.dumps(list(rows), default=str)
+        texts.append(json.dumps(list(rows), default=str))
+    for body in bodies:
+        assert not [text for text in texts if body in text]
+
+
+def by_frontend(deployment: Deployment) -> dict[str, int]:
+    return dict(deployment.hosts.values_list("frontend_name", "tree_id"))
 
 
 @pytest.mark.parametrize("validating_host", ["fe1"], indirect=True)
