@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# this script's own directory first on sys.path would make `import acme` find this file, not certbot's acme
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 TMP = Path(tempfile.mkdtemp(prefix="hostpanel-bench-acme-"))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP / 'bench.sqlite3'}")
 os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
