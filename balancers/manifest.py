@@ -4,6 +4,10 @@
   tree's revision. Incremental deploys and drift checks compare manifests.
 * `tree_diff`: the one unified diff of two trees ({path: text}), used by deploy previews, drift,
   deployment pages and rollbacks alike.
+* `certificate_path` / `private_key_path` / `is_private_key`: where a site's TLS files sit in a tree;
+  a private key is written 0600, sealed (`SEALED_PREFIX` + Fernet token, balancers.deploy.secrets) when a
+  tree is stored, and tree_diff only ever says "(private key changed, not shown)" about it.
+  `challenge_dir`: the ACME http-01 directory next to config_dir (outside every release).
 * `node_ports` / `node_member_url`: the one node-vhost port rule (node_port_base + the Zope server's
   place among all servers by name), so the renderer, the member toggles and the dashboard agree.
 """
@@ -16,6 +20,10 @@ import re
 from collections.abc import Iterable
 
 MANIFEST = "MANIFEST"
+TLS_DIR = "tls"
+SEALED_PREFIX = "hostpanel-sealed:"  # a stored private key: this prefix, then its Fernet token
+KEY_NOT_SHOWN = "(private key changed, not shown)"
+CHALLENGE_SUFFIX = ".acme-challenge"
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
 
 
@@ -51,13 +59,52 @@ def parse_manifest(text: str) -> dict[str, str]:
     return entries
 
 
+def certificate_path(domain: str) -> str:
+    return f"{TLS_DIR}/{domain}.crt"
+
+
+def private_key_path(domain: str) -> str:
+    return f"{TLS_DIR}/{domain}.key"
+
+
+def is_private_key(path: str) -> bool:
+    return path.startswith(f"{TLS_DIR}/") and path.endswith(".key")
+
+
+def challenge_dir(config_dir: str) -> str:
+    """Where a front-end serves /.well-known/acme-challenge/ from: next to config_dir, in no release, so a
+    token is published by writing one file (no configtest, no reload, no new release)."""
+    return config_dir.rstrip("/") + CHALLENGE_SUFFIX
+
+
+def _key_digest(tree: dict[str, str], path: str) -> str | None:
+    """What a private key file is, for comparing without showing it: its sha256 (from the tree's MANIFEST
+    when the key is sealed: two seals of one key differ, their MANIFEST entries do not)."""
+    value = tree.get(path)
+    if value is None:
+        return None
+    if value.startswith(SEALED_PREFIX):
+        try:
+            return parse_manifest(tree.get(MANIFEST, "")).get(path, value)
+        except ValueError:
+            return value
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
 def tree_diff(old: dict[str, str], new: dict[str, str], *, old_label: str = "a", new_label: str = "b") -> str:
-    """Unified diff of two trees, file by file, in path order (MANIFEST last)."""
+    """Unified diff of two trees, file by file, in path order (MANIFEST last). A private key's content
+    is never shown: a changed, added or removed key is one line saying so."""
     paths = sorted(set(old) | set(new), key=lambda p: (p == MANIFEST, p))
     chunks: list[str] = []
     for path in paths:
         a, b = old.get(path), new.get(path)
         if a == b:
+            continue
+        if is_private_key(path):
+            if _key_digest(old, path) != _key_digest(new, path):
+                fromfile = f"{old_label}/{path}" if a is not None else "/dev/null"
+                tofile = f"{new_label}/{path}" if b is not None else "/dev/null"
+                chunks.append(f"--- {fromfile}\n+++ {tofile}\n{KEY_NOT_SHOWN}\n")
             continue
         chunks.extend(
             difflib.unified_diff(

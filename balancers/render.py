@@ -15,14 +15,23 @@ The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpane
     balancers.conf       every <Proxy balancer://NAME>
     nodes.conf           node vhosts (Listen + <VirtualHost>) for node-vhosts balancers; a comment otherwise
     default.conf         catch-all vhost answering 404, so an unknown Host never reaches a client's Zope
-    sites/<domain>.conf  one client site each, so a change to one site touches one file
+    sites/<domain>.conf  one client site each (its HTTP vhost, and its HTTPS vhost when it has a live
+                         certificate), so a change to one site touches one file
+    tls/<domain>.crt     the site's certificate followed by its chain (SSLCertificateFile)
+    tls/<domain>.key     its private key (SSLCertificateKeyFile): written 0600 on the front-end, sealed
+                         (encrypted) when the tree is stored, never shown in a diff (manifest.is_private_key)
     errors/503.html      ErrorDocument 503 (every balancer's error_document is aliased to it)
     errors/suspended.html  the page of a suspended site
     MANIFEST             "<sha256>  <path>" per file, sorted (the format of `sha256sum -c`)
 
-Listen: the front-end's main config owns `Listen` for FrontEnd.http_listen (its site vhosts may
-share the port with other vhosts there); nodes.conf carries the `Listen` of each node vhost, because
-those addresses exist only for the rendered tree.
+Listen: the front-end's main config owns `Listen` for FrontEnd.http_listen and https_listen (and loads
+mod_ssl; its site vhosts may share the ports with other vhosts there); nodes.conf carries the `Listen`
+of each node vhost, because those addresses exist only for the rendered tree.
+
+ACME http-01: `/.well-known/acme-challenge/` is aliased at server level to `<config_dir>.acme-challenge/`
+(outside the releases, so publishing a token is a file upload: no configtest, no reload) and every site
+vhost lets that path through before its own rewrites, so it is served on HTTP for any Host and never
+redirected.
 """
 
 from __future__ import annotations
@@ -36,11 +45,19 @@ from types import SimpleNamespace
 import jinja2
 
 from balancers.choices import LbMethod, RenderMode
-from balancers.manifest import MANIFEST, manifest_text, node_member_url, node_ports
+from balancers.manifest import (
+    MANIFEST,
+    certificate_path,
+    challenge_dir,
+    manifest_text,
+    node_member_url,
+    node_ports,
+    private_key_path,
+)
 from balancers.models import FrontEnd
 from balancers.snapshot import BalancerRecord, FrontEndRecord, SiteRecord, Snapshot, ZopeServerRecord
 from hostpanel.validators import assert_config_safe
-from sites.models import SiteStatus
+from sites.models import HSTS_MAX_SECONDS, SiteStatus
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "jinja2" / "apache"
 
@@ -112,10 +129,23 @@ def _choice(value: object, what: str, choices: frozenset[str]) -> str:
     return str(value)
 
 
-def _listen(value: str) -> str:
-    text = _check(value, "http_listen", _LISTEN_RE, extra_allowed="*[]")
+_PEM_RE = re.compile(
+    r"(?:-----BEGIN (?P<kind>[A-Z0-9 ]{1,40})-----\n[A-Za-z0-9+/=\n]{1,20000}-----END (?P=kind)-----\n)+"
+)
+
+
+def _pem(value: object, what: str) -> str:
+    """PEM blocks only (a certificate file or a key file): nothing Apache could read as a directive."""
+    text = value if isinstance(value, str) else ""
+    if not _PEM_RE.fullmatch(text):
+        raise UnsafeValue(f"refusing to write {what}: not PEM")
+    return text
+
+
+def _listen(value: str, what: str = "http_listen") -> str:
+    text = _check(value, what, _LISTEN_RE, extra_allowed="*[]")
     if not 1 <= int(text.rsplit(":", 1)[-1]) <= 65535:
-        raise UnsafeValue(f"refusing to render http_listen={text!r}: port out of range")
+        raise UnsafeValue(f"refusing to render {what}={text!r}: port out of range")
     return text if ":" in text else f"*:{text}"  # a bare port in <VirtualHost> would be read as a host
 
 
@@ -246,6 +276,13 @@ def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Si
         balancer = balancers[site.balancer]
     except KeyError:
         raise UnsafeValue(f"refusing to render site {domain}: unknown balancer {site.balancer!r}") from None
+    certificate = site.certificate
+    https = certificate is not None
+    valid = https and not _bool(certificate.expired, "expired")
+    # Redirect (and HSTS) only towards a certificate that is valid and covers every name of the site that
+    # reaches us: a new alias keeps HTTP until the renewal adds it, instead of a browser error.
+    redirect = valid and _bool(site.https_redirect, "https_redirect") and certificate.covers((domain, *aliases))
+    hsts = _int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
     # A namespace, not a dict: Jinja2 reads attributes first, and a dict's failed getattr costs.
     return SimpleNamespace(
         domain=domain,
@@ -253,6 +290,9 @@ def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Si
         suspended=status == SiteStatus.SUSPENDED,
         plone_path=_check(site.plone_path, "plone_path", _URL_PATH_RE),
         balancer=balancer,
+        https=https,
+        redirect=redirect,
+        hsts=hsts,
     )
 
 
@@ -270,6 +310,15 @@ class SiteProblem:
 class RenderResult:
     tree: dict[str, str]
     problems: tuple[SiteProblem, ...] = ()
+
+
+def _tls_files(site: SiteRecord, domain: str) -> dict[str, str]:
+    if site.certificate is None:
+        return {}
+    return {
+        certificate_path(domain): _pem(site.certificate.fullchain_pem, f"the certificate of {domain}"),
+        private_key_path(domain): _pem(site.certificate.key_pem, f"the private key of {domain}"),
+    }
 
 
 def render_tree(snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord) -> dict[str, str]:
@@ -303,7 +352,9 @@ def _site_contexts(
     contexts, problems = [], {}
     for site in sorted(snapshot.sites, key=lambda s: s.domain):
         try:
-            contexts.append(_site_context(site, by_name))
+            context = _site_context(site, by_name)
+            context.tls_files = _tls_files(site, context.domain)  # a bad certificate leaves this site out alone
+            contexts.append(context)
         except UnsafeValue as exc:
             if strict:
                 raise
@@ -353,6 +404,10 @@ def _kept_files(
             path = ""
         if path:
             kept[path] = previous_sites[path]
+            kept_domain = path.removeprefix("sites/").removesuffix(".conf")
+            for tls_path in (certificate_path(kept_domain), private_key_path(kept_domain)):
+                if tls_path in previous:  # a kept HTTPS vhost needs the files it names
+                    kept[tls_path] = previous[tls_path]
         elif "previous file" not in reason:
             reason += "; it had no previous file: it is not served until the row is repaired"
         reports.append(SiteProblem(domain, reason, path))
@@ -367,6 +422,8 @@ def _render(
         "frontend": _check(fe.name, "front-end name", _NAME_RE),
         "config_dir": config_dir,
         "listen": _listen(fe.http_listen),
+        "https_listen": _listen(fe.https_listen, "https_listen"),
+        "challenge_dir": challenge_dir(config_dir),
         "suspended_path": SUSPENDED_PATH,
         "node_error_path": NODE_ERROR_PATH,
         "retry_after": SUSPENDED_RETRY_AFTER,
@@ -380,6 +437,9 @@ def _render(
     tree: dict[str, str] = {}
     contexts, problems = _site_contexts(snapshot, by_name, previous, strict)
     kept, reports = _kept_files(problems, contexts, previous or {})
+    for context in contexts:
+        tree.update(context.tls_files)
+    https_sites = [context for context in contexts if context.https]
     site_paths = [f"sites/{context.domain}.conf" for context in contexts]
     # All sites in one template call (a render per site costs more than the site itself), split on NUL.
     texts = ENV.get_template("site.conf.j2").render({**common, "sites": contexts, "separator": _SEPARATOR})
@@ -392,13 +452,17 @@ def _render(
     tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(
         common, nodes=nodes, node_address=node_address, balancers=balancers
     )
-    tree["default.conf"] = ENV.get_template("default.conf.j2").render(common)
+    # Without SNI, or with a name no site claims, the first HTTPS vhost answers: ours, a 404 that never
+    # reaches a client's Zope. It needs some certificate; the first site's (public anyway) will do.
+    default_tls = https_sites[0].domain if https_sites else ""
+    tree["default.conf"] = ENV.get_template("default.conf.j2").render(common, default_tls=default_tls)
     tree["errors/503.html"] = ENV.get_template("503.html.j2").render(common)
     tree["errors/suspended.html"] = ENV.get_template("suspended.html.j2").render(common)
     tree["hostpanel.conf"] = ENV.get_template("hostpanel.conf.j2").render(
         common,
         balancer_count=len(balancers),
         node_count=len(nodes),
+        https_count=len(https_sites),
     )
     tree[MANIFEST] = manifest_text(tree)
     return RenderResult(dict(sorted(tree.items())), reports)

@@ -2,19 +2,27 @@
 
 `load_snapshot()` returns frozen dataclasses (no model instances, no lazy relations), so that
 render.py is a pure function of its input and the query count does not grow with the number of
-sites: six queries whatever the size (Zope servers, front-ends, balancers, members, sites, aliases).
+sites: seven queries whatever the size (Zope servers, front-ends, balancers, members, sites, aliases,
+certificates).
+
+A TLS site's live certificate comes with its private key DECRYPTED (certificates.crypto): the tree a
+front-end gets holds the key file. It lives in memory only; balancers.deploy.secrets seals key files
+before a tree is stored, and balancers.manifest.tree_diff never shows them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
-from sites.models import Site, SiteAlias, SiteStatus
+from certificates.choices import CertificateStatus
+from certificates.crypto import decrypt_secret
+from certificates.models import Certificate
+from sites.models import Site, SiteAlias, SiteStatus, SiteTls
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +75,32 @@ class BalancerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CertificateRecord:
+    """A live certificate as the front-ends serve it: leaf + chain, and the (decrypted) key."""
+
+    serial: str
+    fullchain_pem: str
+    key_pem: str = field(repr=False)
+    names: tuple[str, ...] = ()  # the names it covers
+    unreachable: tuple[str, ...] = ()  # the site's names left out because they do not point at us
+    expired: bool = False  # still served until replaced, but no redirect or HSTS sends clients to it
+
+    def covers(self, names: tuple[str, ...]) -> bool:
+        """Whether every one of `names` is on the certificate (or does not reach us anyway)."""
+        return set(names) <= set(self.names) | set(self.unreachable)
+
+
+@dataclass(frozen=True, slots=True)
 class SiteRecord:
     domain: str
     balancer: str  # the balancer's name
     plone_path: str
     status: str = SiteStatus.ACTIVE
     aliases: tuple[str, ...] = ()
+    tls: str = SiteTls.NONE
+    https_redirect: bool = True
+    hsts_seconds: int = 0
+    certificate: CertificateRecord | None = None  # only when tls is not "none" and a certificate is live
 
     @property
     def is_suspended(self) -> bool:
@@ -84,6 +112,7 @@ class FrontEndRecord:
     name: str
     config_dir: str = "/etc/apache2/hostpanel"
     http_listen: str = "*:80"
+    https_listen: str = "*:443"
     node_address: str = "127.0.0.1"
     node_port_base: int = 18080
     enabled: bool = True
@@ -94,6 +123,7 @@ class FrontEndRecord:
             name=frontend.name,
             config_dir=frontend.config_dir,
             http_listen=frontend.http_listen,
+            https_listen=frontend.https_listen,
             node_address=frontend.node_address,
             node_port_base=frontend.node_port_base,
             enabled=frontend.enabled,
@@ -114,10 +144,36 @@ class Snapshot:
         raise KeyError(f"no front-end named {name!r}")
 
 
+def _certificates() -> dict[int, CertificateRecord]:
+    """The live certificate of every site whose tls is not "none", by site id (one query)."""
+    rows = (
+        Certificate.objects.exclude(site__tls=SiteTls.NONE)
+        .exclude(certificate_pem="")
+        .exclude(private_key_encrypted="")
+        .order_by()
+        .values_list(
+            "site_id", "serial", "certificate_pem", "chain_pem", "private_key_encrypted", "names", "missing_names",
+            "status",
+        )
+    )  # fmt: skip
+    found: dict[int, CertificateRecord] = {}
+    for site_id, serial, leaf, chain, key, names, missing, status in rows:
+        leaf, chain = leaf.strip(), chain.strip()
+        found[site_id] = CertificateRecord(
+            serial=serial,
+            fullchain_pem=f"{leaf}\n{chain}\n" if chain else f"{leaf}\n",
+            key_pem=decrypt_secret(key).decode("ascii"),
+            names=tuple(names or ()),
+            unreachable=tuple(missing or ()),
+            expired=status == CertificateStatus.EXPIRED,
+        )
+    return found
+
+
 def load_snapshot() -> Snapshot:
-    """Read Zope servers, front-ends, balancers with members, and sites with aliases (6 queries) in ONE
-    consistent snapshot: a transaction of its own that is REPEATABLE READ on PostgreSQL (READ COMMITTED,
-    its default, would let a change committed between two of the six queries give, say, a site whose
+    """Read Zope servers, front-ends, balancers with members, sites with aliases, and the sites' live
+    certificates (7 queries) in ONE consistent snapshot: a transaction of its own that is REPEATABLE READ on
+    PostgreSQL (READ COMMITTED, its default, would let a change committed between two of the seven queries give, say, a site whose
     balancer the tree lacks). On SQLite a read transaction already is a snapshot. Inside a caller's
     transaction the caller's isolation applies (SET TRANSACTION must be its first statement)."""
     fresh = not connection.in_atomic_block
@@ -134,12 +190,13 @@ def load_snapshot() -> Snapshot:
                 name=row[0],
                 config_dir=row[1],
                 http_listen=row[2],
-                node_address=row[3],
-                node_port_base=row[4],
-                enabled=row[5],
+                https_listen=row[3],
+                node_address=row[4],
+                node_port_base=row[5],
+                enabled=row[6],
             )
             for row in FrontEnd.objects.order_by("name").values_list(
-                "name", "config_dir", "http_listen", "node_address", "node_port_base", "enabled"
+                "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled"
             )
         )
         members: dict[int, list[MemberRecord]] = defaultdict(list)
@@ -199,6 +256,7 @@ def load_snapshot() -> Snapshot:
         aliases: dict[int, list[str]] = defaultdict(list)
         for site_id, name in SiteAlias.objects.order_by().values_list("site_id", "name"):
             aliases[site_id].append(name)
+        certificates = _certificates()
         sites = [
             SiteRecord(
                 domain=domain,
@@ -206,9 +264,15 @@ def load_snapshot() -> Snapshot:
                 plone_path=plone_path,
                 status=status,
                 aliases=tuple(sorted(aliases.get(pk, ()))),
+                tls=tls,
+                https_redirect=https_redirect,
+                hsts_seconds=hsts_seconds,
+                certificate=certificates.get(pk),
             )
-            for pk, domain, balancer_id, plone_path, status in Site.objects.order_by().values_list(
-                "pk", "domain", "balancer_id", "plone_path", "status"
+            for pk, domain, balancer_id, plone_path, status, tls, https_redirect, hsts_seconds in (
+                Site.objects.order_by().values_list(
+                    "pk", "domain", "balancer_id", "plone_path", "status", "tls", "https_redirect", "hsts_seconds"
+                )
             )
         ]
         sites.sort(key=lambda s: s.domain)

@@ -293,10 +293,12 @@ class SSHTransport:
             raise too_large(path, limit, "HOSTPANEL_READ_FILE_MAX_BYTES")
         return data
 
-    def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
+    def write_file(self, path: str, data: bytes, *, atomic: bool = True, mode: int | None = None) -> None:
         target = temp_name(path) if atomic else path
         try:
             with self.sftp.open(target, "wb") as fh:
+                if mode is not None:
+                    fh.chmod(mode)  # before the first byte: a key is never readable by others, not even briefly
                 fh.set_pipelined(True)
                 fh.write(data)
             if atomic:
@@ -378,7 +380,13 @@ class SSHTransport:
             raise self._error(exc, f"list {path}") from None
 
     def build_tree(
-        self, dst: str, files: dict[str, bytes], *, base: str | None = None, remove: Iterable[str] = ()
+        self,
+        dst: str,
+        files: dict[str, bytes],
+        *,
+        base: str | None = None,
+        remove: Iterable[str] = (),
+        modes: dict[str, int] | None = None,
     ) -> None:
         # One command and one stream instead of a few SFTP round trips per file: copy (hard links),
         # delete, and unpack a tar of the changed files; `tar -U` unlinks a linked file before writing.
@@ -389,8 +397,11 @@ class SSHTransport:
         if removed:
             steps.append("rm -rf -- " + " ".join(removed))
         if files:
-            steps.append("tar -x -z -U --no-same-owner -f -")
-        result = self.run("\n".join(steps), timeout=max(self.timeout, 120.0), input=tar_files(files) if files else None)
+            # the archive's modes as given (-p): a private key arrives 0600 whatever the login's umask
+            steps.append("tar -x -z -U -p --no-same-owner -f -")
+        result = self.run(
+            "\n".join(steps), timeout=max(self.timeout, 120.0), input=tar_files(files, modes) if files else None
+        )
         if not result.ok:
             raise TransportError(
                 f"cannot build {dst}: {result.output or f'exit code {result.exit_code}'}", retryable=False

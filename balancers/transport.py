@@ -97,9 +97,10 @@ class Transport(Protocol):
     def read_file(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
 
-    def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
+    def write_file(self, path: str, data: bytes, *, atomic: bool = True, mode: int | None = None) -> None:
         """Write a file. atomic=True writes a temporary file and renames it over `path`, so a
-        hard-linked previous copy is never modified in place."""
+        hard-linked previous copy is never modified in place. `mode` (e.g. 0o600 for a private key)
+        is set before any byte is written."""
 
     def mkdir_p(self, path: str) -> None: ...
 
@@ -132,10 +133,17 @@ class Transport(Protocol):
         """{relative path: bytes} of every file under directory `path` (through a symlink); {} if missing."""
 
     def build_tree(
-        self, dst: str, files: dict[str, bytes], *, base: str | None = None, remove: Iterable[str] = ()
+        self,
+        dst: str,
+        files: dict[str, bytes],
+        *,
+        base: str | None = None,
+        remove: Iterable[str] = (),
+        modes: dict[str, int] | None = None,
     ) -> None:
         """Create directory `dst` in one go: a hard-linked copy of `base` (if given) minus `remove`,
-        plus `files` ({relative path: bytes}) written as NEW files (never into a linked inode)."""
+        plus `files` ({relative path: bytes}) written as NEW files (never into a linked inode), 0644
+        unless `modes` says otherwise for a path (private keys: 0600)."""
 
     def close(self) -> None: ...
 
@@ -153,15 +161,17 @@ def safe_relative(path: str) -> str:
     return path
 
 
-def tar_files(files: dict[str, bytes]) -> bytes:
-    """A gzipped tar of {relative path: bytes}, files 0644 (Apache's children must read them).
+def tar_files(files: dict[str, bytes], modes: dict[str, int] | None = None) -> bytes:
+    """A gzipped tar of {relative path: bytes}, files 0644 (Apache's children must read them) unless
+    `modes` gives a path another mode (a private key: 0600, read by Apache's parent as root).
     Gzip level 1: configs compress ~50x and a compressed stream unpacks faster than a plain one."""
     buffer = io.BytesIO()
     now = time.time()
+    modes = modes or {}
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as archive:
         for path, data in files.items():
             info = tarfile.TarInfo(safe_relative(path))
-            info.size, info.mode, info.mtime = len(data), 0o644, now
+            info.size, info.mode, info.mtime = len(data), modes.get(path, 0o644), now
             archive.addfile(info, io.BytesIO(data))
     return gzip.compress(buffer.getvalue(), compresslevel=1)
 
@@ -233,8 +243,15 @@ class LocalTransport:
         return files
 
     def build_tree(
-        self, dst: str, files: dict[str, bytes], *, base: str | None = None, remove: Iterable[str] = ()
+        self,
+        dst: str,
+        files: dict[str, bytes],
+        *,
+        base: str | None = None,
+        remove: Iterable[str] = (),
+        modes: dict[str, int] | None = None,
     ) -> None:
+        modes = modes or {}
         if base:
             self.clone_tree(base, dst)
         else:
@@ -248,7 +265,7 @@ class LocalTransport:
             if parent not in made:
                 self.mkdir_p(parent)
                 made.add(parent)
-            self.write_file(target, data, atomic=True)
+            self.write_file(target, data, atomic=True, mode=modes.get(path))
 
     def read_file(self, path: str) -> bytes | None:
         limit = ReadLimits.current().file
@@ -263,10 +280,12 @@ class LocalTransport:
             raise too_large(path, limit, "HOSTPANEL_READ_FILE_MAX_BYTES")
         return data
 
-    def write_file(self, path: str, data: bytes, *, atomic: bool = True) -> None:
+    def write_file(self, path: str, data: bytes, *, atomic: bool = True, mode: int | None = None) -> None:
         target = temp_name(path) if atomic else path
         try:
             with open(target, "wb") as fh:
+                if mode is not None:
+                    os.fchmod(fh.fileno(), mode)
                 fh.write(data)
             if atomic:
                 os.replace(target, path)

@@ -30,14 +30,28 @@ The doors (API and pages)::
 
 For the integration phase (rendering, deploy, API, UI):
 
-- the deploy side implements ChallengePublisher (upload into the challenge directory of every enabled
-  front-end, raise if one fails) and registers it with register_frontends_publisher() at start-up;
-- the renderer reads a site's Certificate: an HTTPS vhost when `has_live_certificate` (status valid,
-  renewing or, until replaced, expired), SSLCertificateFile = `fullchain_pem`, SSLCertificateKeyFile =
-  certificate_key_pem() written 0600 by the deploy step only;
-- a new or renewed certificate changes `serial` and `updated_at`: the deploy side batches those into one
-  graceful reload per front-end;
-- the site service calls certificate_ensure() when Site.tls becomes acme, and certificate_request_renewal()
-  when its names change; the API/UI call certificate_set_custom() and certificate_request_renewal(), and
-  read certificate_for_site(), certificate_attempts(), certificates_needing_attention().
+How it is wired in (the integration, done):
+
+- rendering: balancers.snapshot reads every live certificate of a site whose tls is not "none" in ONE
+  query, key decrypted in memory; balancers.render writes `tls/<domain>.crt` (fullchain_pem) and
+  `tls/<domain>.key` and the site's HTTPS vhost; HTTP redirects (and HSTS is sent) only while the
+  certificate is not expired and covers every name of the site that reaches us;
+- keys at rest: balancers.deploy.secrets seals key files before a ConfigTree is stored (and opens them
+  for a rollback); balancers.manifest.tree_diff prints "(private key changed, not shown)"; key files
+  are 0600 on the front-ends;
+- challenges: balancers.deploy.challenges.FrontendsChallengePublisher (every enabled front-end over its
+  transport, in parallel; ChallengePublishError names the front-end that failed) is registered by
+  balancers.apps.BalancersConfig.ready(); its frontend_addresses are the front-ends' addresses and its
+  http_port HOSTPANEL_ACME_HTTP_PORT;
+- life cycle: sites.services calls certificate_ensure() for tls=acme (certificate_use_acme() when a site
+  switches to acme), certificate_request_renewal() when the names change; tls=none/custom sites are never
+  ordered (certificates_due); certificates_run_due() ends with ONE config_changed() for the whole batch,
+  and certificate_set_custom() deploys the upload;
+- the scan: `manage.py renew_certificates [--loop]` (certificates.tasks.renewal_scan), started by bin/run
+  when HOSTPANEL_ACME_DIRECTORY is set; the task `renew_certificates` for a cron/queue.
+
+For the API and UI: write with certificate_set_custom(), certificate_request_renewal(); set Site.tls,
+https_redirect, hsts_seconds through sites.services.site_create/site_update (they are SITE_FIELDS);
+read certificate_for_site(), certificate_attempts(), certificates_needing_attention(). Never render
+private_key_encrypted or certificate_key_pem().
 """

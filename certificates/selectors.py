@@ -26,14 +26,16 @@ from django.db.models import F, Q
 from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
 from hostpanel.readmodel import DATETIME, Help
+from sites.models import SiteTls
 
 ATTENTION_WINDOW = datetime.timedelta(days=14)
 
 
 def certificates_due(now: datetime.datetime, *, limit: int | None = None) -> list[Certificate]:
-    """ACME certificates whose order, renewal or retry time has come and that no worker holds, oldest first."""
+    """ACME certificates whose order, renewal or retry time has come and that no worker holds, oldest first.
+    Only for sites that still want ACME (Site.tls): a site switched to none or custom is never ordered."""
     queryset = (
-        Certificate.objects.filter(source=CertificateSource.ACME, next_attempt_at__lte=now)
+        Certificate.objects.filter(source=CertificateSource.ACME, next_attempt_at__lte=now, site__tls=SiteTls.ACME)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
         .select_related("site")
         .order_by("next_attempt_at", "pk")

@@ -4,9 +4,12 @@ API for the doors and the integration phase::
 
     certificate_ensure(site, *, actor) -> Certificate
         the site's certificate row, created `pending` (ACME) when missing: the scan will order it
+    certificate_use_acme(site, *, actor) -> Certificate
+        the site switched to tls=acme: certificate_ensure, and a customer's certificate already there
+        becomes an ACME one due now (served until the ACME one replaces it)
     certificate_set_custom(site, *, certificate_pem, private_key_pem, chain_pem="", actor) -> Certificate
         validated at the door (certificates.validation; ValidationError keyed by field), atomic, audited
-        without key material; replaces an ACME certificate (and cancels an order in flight)
+        without key material; replaces an ACME certificate (and cancels an order in flight); deploys it
     certificate_request_renewal(site, *, actor) -> Certificate
         "Renew now": due at once, bypassing the backoff; the next scan orders it
     certificate_issue(certificate, *, frontends_publisher, now=None, worker="") -> AcmeAttempt | None
@@ -14,7 +17,9 @@ API for the doors and the integration phase::
         raises for CA, network or publishing errors: the AcmeAttempt row and the certificate's
         last_error / next_attempt_at say what happened
     certificates_run_due(*, frontends_publisher, now=None, limit=20) -> list[AcmeAttempt]
-        the periodic scan (certificates.tasks): marks expired certificates, then issues what is due
+        the periodic scan (certificates.tasks): marks expired certificates, then issues what is due; what
+        it issued (or marked expired) goes live in ONE automatic deployment at the end (one graceful
+        reload per front-end for the whole batch; certificate_issue alone deploys nothing)
     certificate_claim(certificate_id, *, worker, now) -> bool
         the conditional UPDATE that gives one worker the certificate (lease: order timeout + 5 min)
     certificate_key_pem(certificate) -> str
@@ -41,6 +46,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from balancers.services import config_changed
 from certificates import acme_client, preflight
 from certificates.choices import AttemptOutcome, CertificateSource, CertificateStatus
 from certificates.crypto import decrypt_secret, encrypt_secret
@@ -117,6 +123,23 @@ def certificate_ensure(site: Site, *, actor: Actor) -> Certificate:
     return certificate
 
 
+def certificate_use_acme(site: Site, *, actor: Actor) -> Certificate:
+    """The site now wants ACME: its row, and a customer's certificate turned into an ACME one due now."""
+    certificate = certificate_ensure(site, actor=actor)
+    if certificate.source != CertificateSource.CUSTOM:
+        return certificate
+    with transaction.atomic():
+        before = _snapshot(certificate)
+        now = timezone.now()
+        certificate.source = CertificateSource.ACME
+        certificate.renew_after = certificate.next_attempt_at = now
+        certificate.save(update_fields=["source", "renew_after", "next_attempt_at", "updated_at"])
+        audit.record(
+            actor, "certificate.to_acme", certificate, key=site.domain, before=before, after=_snapshot(certificate)
+        )
+    return certificate
+
+
 def _apply_parsed(certificate: Certificate, parsed: ParsedCertificate) -> None:
     certificate.names = parsed.names
     certificate.not_before = parsed.not_before
@@ -154,6 +177,7 @@ def certificate_set_custom(
         audit.record(
             actor, "certificate.set_custom", certificate, key=site.domain, before=before, after=_snapshot(certificate)
         )
+        config_changed(actor=actor)
     return certificate
 
 
@@ -391,10 +415,13 @@ def certificates_run_due(
 ) -> list[AcmeAttempt]:
     """The periodic scan: at most `limit` orders per run (the CA's 300 orders / 3 h pace them)."""
     now = now or timezone.now()
-    certificates_mark_expired(now)
+    expired = certificates_mark_expired(now)
     attempts = []
     for certificate in certificates_due(now, limit=limit):
         attempt = certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
         if attempt is not None:
             attempts.append(attempt)
+    # one deployment for the whole batch: 50 renewals are one graceful reload per front-end, not 50
+    if expired or any(a.outcome == AttemptOutcome.ISSUED and not a.ca_error for a in attempts):
+        config_changed(actor=Actor.system())
     return attempts

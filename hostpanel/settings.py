@@ -230,6 +230,13 @@ if HOSTPANEL_CUSTOM_CA_BUNDLE and not Path(HOSTPANEL_CUSTOM_CA_BUNDLE).is_file()
     )
 # Seconds one order may take from newOrder to the downloaded certificate.
 HOSTPANEL_ACME_ORDER_TIMEOUT = env_int("HOSTPANEL_ACME_ORDER_TIMEOUT", 90, minimum=10, maximum=3600)
+# The port the CA's http-01 validation (and the pre-flight check) knocks on at the front-ends. Let's Encrypt
+# always uses 80; only a test CA (pebble's httpPort) differs.
+HOSTPANEL_ACME_HTTP_PORT = env_int("HOSTPANEL_ACME_HTTP_PORT", 80, minimum=1, maximum=65535)
+# Seconds between two renewal scans of `manage.py renew_certificates --loop` (bin/run starts it with ACME on).
+HOSTPANEL_ACME_SCAN_SECONDS = env_int("HOSTPANEL_ACME_SCAN_SECONDS", 60, minimum=5, maximum=86400)
+# At most this many ACME attempts per scan (the CA allows 300 new orders per 3 hours per account).
+HOSTPANEL_ACME_SCAN_LIMIT = env_int("HOSTPANEL_ACME_SCAN_LIMIT", 50, minimum=1, maximum=300)
 # DNS server (host:port) the pre-flight check resolves site names with; empty = the system's resolver.
 HOSTPANEL_DNS_RESOLVER = env_str("HOSTPANEL_DNS_RESOLVER", "").strip()
 if HOSTPANEL_DNS_RESOLVER and not re.fullmatch(

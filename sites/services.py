@@ -1,5 +1,12 @@
 """Writes to client sites. The web panel, the REST API, the CSV importer, the admin and the
-management commands all come through here: validation (full_clean), audit, automatic deploy."""
+management commands all come through here: validation (full_clean), audit, automatic deploy.
+
+HTTPS life cycle: a site with tls=acme gets its certificate row (certificates.services.certificate_ensure:
+the renewal scan orders it); when its names (domain, aliases) change, a renewal is requested so the new
+certificate covers them. tls=none drops the certificate from the rendered tree (the row and key stay,
+unordered, in case it comes back); deleting the site deletes its certificate, and the next deployment
+removes its key and certificate files from every front-end.
+"""
 
 from __future__ import annotations
 
@@ -145,6 +152,10 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
     certificate_follow_site(site, actor=actor, names_before=names_before)
     site.deployment = config_changed(actor=actor)
     return site
+
+
+def _names(snapshot: dict | None) -> set[str]:
+    return {snapshot["domain"], *snapshot["aliases"]} if snapshot else set()
 
 
 def _resolve_balancer(balancer: Balancer | str | None) -> Balancer | None:

@@ -13,7 +13,13 @@ from django.test import Client
 from balancers.models import Balancer
 from hostpanel.audit import Actor
 
-pytest_plugins = ["tests.harness.fixtures", "tests.harness.pebble", "tests.harness.tls"]
+pytest_plugins = [
+    "tests.harness.fixtures",
+    "tests.harness.pebble",
+    "tests.harness.tls",
+    "tests.harness.tls_client",
+    "tests.harness.farm",
+]
 
 
 @pytest.fixture

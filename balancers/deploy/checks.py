@@ -66,8 +66,35 @@ class StepResult:
     detail: str
 
 
+def modules_step(transport, frontend: FrontEnd) -> StepResult:
+    """Is mod_ssl loaded? HTTPS sites need it (and the https_listen Listen) in the front-end's main config.
+
+    Asked by running configtest_command with `-D DUMP_MODULES` appended: apache2/httpd (`apache2 -t ...`,
+    `apache2ctl -t`) then list the modules the main config loads. A command that does not list them
+    (a wrapper script) gives an "unknown" step that does not fail the test, with the command to try."""
+    command = f"{frontend.configtest_command} -D DUMP_MODULES"
+    result = transport.run(command, timeout=COMMAND_TIMEOUT)
+    listing = result.output
+    if "Loaded Modules" not in listing and "_module" not in listing:
+        return StepResult(
+            "mod_ssl",
+            True,
+            f"could not list the loaded modules with `{command}`; check by hand that mod_ssl is loaded "
+            "(`apache2ctl -M | grep ssl_module`): HTTPS sites need it",
+        )
+    if "ssl_module" in listing:
+        return StepResult("mod_ssl", True, f"ssl_module is loaded (HTTPS on {frontend.https_listen} can be served)")
+    return StepResult(
+        "mod_ssl",
+        False,
+        f"mod_ssl is NOT loaded: HTTPS sites cannot be deployed to this front-end (configtest would fail on "
+        f"SSLEngine). Enable it (`a2enmod ssl socache_shmcb`) and Listen {frontend.https_listen} in the main config.",
+    )
+
+
 def frontend_test_connection(frontend: FrontEnd) -> list[StepResult]:
-    """For the UI's "Test connection" button: log in (pinned host key), look at config_dir, run configtest."""
+    """For the UI's "Test connection" button: log in (pinned host key), look at config_dir, run configtest,
+    check that mod_ssl is loaded."""
     steps: list[StepResult] = []
     started = time.monotonic()
     try:
@@ -90,6 +117,7 @@ def frontend_test_connection(frontend: FrontEnd) -> list[StepResult]:
         steps.append(StepResult("config_dir", True, detail))
         result = transport.run(frontend.configtest_command, timeout=COMMAND_TIMEOUT)
         steps.append(StepResult("configtest", result.ok, truncate(result.output or f"exit code {result.exit_code}")))
+        steps.append(modules_step(transport, frontend))
         if target.verify_url:
             ok, detail = url_answers(target.verify_url)
             steps.append(StepResult("http", ok, f"{target.verify_url}: {detail}"))

@@ -27,6 +27,7 @@ from balancers.deploy.leases import (
 )
 from balancers.deploy.release import HostOutcome, Target, push_tree, truncate
 from balancers.deploy.rendering import render_result_for, store_tree
+from balancers.deploy.secrets import open_tree
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd
 from balancers.transport import TransportError
 
@@ -168,7 +169,7 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
     save(stage=HostStage.RENDER, started_at=timezone.now())  # started = holding the front-end's lease
     left_out: list[dict] = []
     if host.tree_id:  # rollback: exactly the stored files
-        tree = db_call(lambda: ConfigTree.objects.get(pk=host.tree_id).files)
+        tree = db_call(lambda: open_tree(ConfigTree.objects.get(pk=host.tree_id).files))  # keys opened again
     else:
         frontend.refresh_from_db()
         result = render_result_for(frontend, snapshots.after(leased_at))

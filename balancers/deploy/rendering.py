@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from balancers.choices import HostStatus
+from balancers.deploy.secrets import open_tree, seal_tree
 from balancers.manifest import tree_digest
 from balancers.models import ActivatedRelease, ConfigTree, DeploymentHost, FrontEnd
 from balancers.render import RenderResult, render_tree_isolated
@@ -20,7 +21,7 @@ def previous_tree(frontend: FrontEnd) -> dict[str, str]:
     latest successful deployment ({} when there is none)."""
     activated = ActivatedRelease.objects.filter(frontend=frontend, tree__isnull=False).select_related("tree").first()
     if activated is not None:
-        return dict(activated.tree.files)
+        return open_tree(activated.tree.files)
     host = (
         DeploymentHost.objects.filter(
             frontend=frontend, status__in=[HostStatus.SUCCEEDED, HostStatus.UNCHANGED], tree__isnull=False
@@ -29,7 +30,7 @@ def previous_tree(frontend: FrontEnd) -> dict[str, str]:
         .order_by("-id")
         .first()
     )
-    return dict(host.tree.files) if host is not None else {}
+    return open_tree(host.tree.files) if host is not None else {}
 
 
 def render_result_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> RenderResult:
@@ -57,8 +58,9 @@ def render_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> dict[str
 
 
 def store_tree(tree: dict[str, str]) -> ConfigTree:
+    """The tree as a ConfigTree row (one per digest), its private keys sealed (balancers.deploy.secrets)."""
     digest = tree_digest(tree)
     stored = ConfigTree.objects.filter(digest=digest).only("pk", "digest").first()
     if stored is None:
-        stored, _ = ConfigTree.objects.get_or_create(digest=digest, defaults={"files": tree})
+        stored, _ = ConfigTree.objects.get_or_create(digest=digest, defaults={"files": seal_tree(tree)})
     return stored

@@ -9,12 +9,14 @@ import logging
 import posixpath
 import time
 
-from balancers.manifest import MANIFEST, parse_manifest
+from balancers.manifest import MANIFEST, is_private_key, parse_manifest
 from balancers.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
 
 KEEP_RELEASES = 5  # current, previous and a few more for quick rollbacks
+
+PRIVATE_KEY_MODE = 0o600  # Apache's parent reads keys as root before it drops privileges
 
 
 def resolve(link_parent: str, target: str) -> str:
@@ -88,7 +90,9 @@ def build_release(
         if path == MANIFEST or live.get(path) != sha256_of(data):
             changed[path] = data
     removed = sorted(set(live) - set(tree)) if live else []
-    transport.build_tree(staging, changed, base=base if live else None, remove=removed)
+    # a removed site's certificate and key go with its vhost (the copy of the live release drops them)
+    modes = {path: PRIVATE_KEY_MODE for path in changed if is_private_key(path)}
+    transport.build_tree(staging, changed, base=base if live else None, remove=removed, modes=modes)
     outcome.files_uploaded = len(changed)
     outcome.bytes_uploaded = sum(len(data) for data in changed.values())
     outcome.uploaded_paths = list(changed)

@@ -17,8 +17,8 @@ API (keep it small)::
     apache.error_log()           # text of its error log (for assertion messages)
 
 The main config `Include`s config_dir/hostpanel.conf. The tree's own `Listen` lines (node vhosts)
-come from hostpanel.conf; the site vhosts' address (FrontEnd.http_listen) must be passed in
-`listen`, as a front-end's main config owns it.
+come from hostpanel.conf; the site vhosts' addresses (FrontEnd.http_listen, and https_listen as
+"127.0.0.1:PORT https") must be passed in `listen`, as a front-end's main config owns them.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from balancers.dev.net import free_port, tcp_reachable
+from balancers.manifest import is_private_key
 
 # docs/apache-facts.md §3: without slotmem_shm or an lbmethod the start fails; without proxy_http
 # every request is a misleading 503; without headers the rendered config is a syntax error.
@@ -58,6 +59,9 @@ MODULES = (
     "alias",
     "log_config",
     "unixd",
+    # HTTPS sites: a tree with TLS vhosts needs them (a tree without any does not mind them)
+    "socache_shmcb",
+    "ssl",
 )
 MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/libexec/apache2")
 
@@ -108,7 +112,8 @@ def grant_traverse(path: Path) -> None:
                 p.chmod(p.stat().st_mode | 0o005)
             for name in files:
                 p = Path(root, name)
-                p.chmod(p.stat().st_mode | 0o004)
+                if not is_private_key(name if Path(root).name != "tls" else f"tls/{name}"):
+                    p.chmod(p.stat().st_mode | 0o004)  # private keys stay 0600: the parent reads them as root
 
 
 def standalone_config(
@@ -187,6 +192,8 @@ def write_tree(tree: dict[str, str], directory: Path) -> None:
             raise ValueError(f"refusing to write {relpath!r} outside {directory}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+        if is_private_key(relpath):
+            target.chmod(0o600)
 
 
 def configtest(conf: Path, *, binary: str | None = None, timeout: float = 120) -> CheckResult:
@@ -277,7 +284,7 @@ class StandaloneApache:
         return f"http://127.0.0.1:{self.manager_port}/balancer-manager"
 
     def ports(self) -> list[int]:
-        ports = [int(a.rsplit(":", 1)[-1]) for a in self.listen]
+        ports = [int(a.split()[0].rsplit(":", 1)[-1]) for a in self.listen]  # "127.0.0.1:8443 https"
         return ports + ([self.manager_port] if self.manager_port else [])
 
     def error_log(self) -> str:

@@ -52,11 +52,17 @@ class Answer:
 
 
 def http_get(
-    port: int, path: str = "/", *, host: str = "127.0.0.1", cookie: str | None = None, timeout: float = 5
+    port: int,
+    path: str = "/",
+    *,
+    host: str = "127.0.0.1",
+    cookie: str | None = None,
+    timeout: float = 5,
+    headers: dict[str, str] | None = None,
 ) -> Answer:
-    """One plain HTTP/1.1 GET to 127.0.0.1:port with a Host header (and a Cookie): no redirects followed,
-    no proxy, any status returned as it is (a 503 is an answer, not an exception)."""
-    headers = {"Host": host}
+    """One plain HTTP/1.1 GET to 127.0.0.1:port with a Host header (and a Cookie, and other headers): no
+    redirects followed, no proxy, any status returned as it is (a 503 is an answer, not an exception)."""
+    headers = {**(headers or {}), "Host": host}
     if cookie:
         headers["Cookie"] = cookie
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

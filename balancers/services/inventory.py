@@ -32,6 +32,7 @@ FRONTEND_FIELDS = (
     "manager_password",
     "health_url",
     "http_listen",
+    "https_listen",
     "node_address",
     "node_port_base",
     "enabled",

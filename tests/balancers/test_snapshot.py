@@ -6,8 +6,29 @@ from django.test.utils import CaptureQueriesContext
 
 from balancers.models import Balancer
 from balancers.snapshot import load_snapshot
+from certificates.crypto import encrypt_secret
+from certificates.models import Certificate
 from sites.models import Site
 from tests.factories import add_generated_sites
+
+
+def add_certificates(sites) -> None:
+    """A (fake, PEM-shaped) live certificate for each site, as the ACME step stores it."""
+    Site.objects.filter(pk__in=[s.pk for s in sites]).update(tls="acme")
+    key = encrypt_secret(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    Certificate.objects.bulk_create(
+        [
+            Certificate(
+                site=site,
+                status="valid",
+                serial=f"{site.pk:x}",
+                names=[site.domain],
+                certificate_pem="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                private_key_encrypted=key,
+            )
+            for site in sites
+        ]
+    )
 
 
 def test_the_snapshot_holds_the_seed_setup(demo, frontend):
@@ -31,19 +52,25 @@ def test_the_snapshot_holds_the_seed_setup(demo, frontend):
 
 
 def test_the_snapshot_takes_the_same_number_of_queries_for_10_and_500_sites(
-    demo, frontend, django_assert_max_num_queries
+    demo, frontend, django_assert_max_num_queries, settings
 ):
+    settings.HOSTPANEL_SECRETS_KEY = ["VGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgdGVzdHM="]
     add_generated_sites(10)
-    # 6 SELECTs, plus SAVEPOINT/RELEASE of the snapshot's atomic block inside the test's transaction.
-    with django_assert_max_num_queries(8) as small_queries:
+    add_certificates(Site.objects.all()[:3])
+    # 7 SELECTs (certificates in one), plus SAVEPOINT/RELEASE of the snapshot's atomic block inside the
+    # test's transaction.
+    with django_assert_max_num_queries(9) as small_queries:
         small = load_snapshot()
     add_generated_sites(500)
+    add_certificates(Site.objects.filter(certificate__isnull=True)[:300])
     assert Site.objects.count() == 501
-    with django_assert_max_num_queries(8) as large_queries:
+    with django_assert_max_num_queries(9) as large_queries:
         large = load_snapshot()
     assert len(small_queries.captured_queries) == len(large_queries.captured_queries)
     assert len(small.sites) == 11 and len(large.sites) == 501
     assert sum(len(s.aliases) for s in large.sites) > sum(len(s.aliases) for s in small.sites) > 0
+    assert sum(s.certificate is not None for s in large.sites) == 303
+    assert next(s for s in large.sites if s.certificate).certificate.key_pem.startswith("-----BEGIN PRIVATE KEY")
 
 
 @pytest.mark.real
@@ -76,3 +103,12 @@ def test_the_snapshot_is_one_repeatable_read_transaction_on_postgresql(transacti
     assert committed == ["late.example"]
     assert "late.example" not in {s.domain for s in snapshot.sites}  # READ COMMITTED would have seen it
     assert "late.example" in {s.domain for s in load_snapshot().sites}
+
+
+def test_a_site_switched_to_http_only_has_no_certificate_in_the_snapshot(demo, frontend, settings):
+    settings.HOSTPANEL_SECRETS_KEY = ["VGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgdGVzdHM="]
+    site = Site.objects.get()
+    add_certificates([site])
+    assert load_snapshot().sites[0].certificate is not None
+    Site.objects.filter(pk=site.pk).update(tls="none")
+    assert load_snapshot().sites[0].certificate is None

@@ -66,8 +66,9 @@ def test_a_bad_custom_certificate_saves_nothing(site, test_pki, actor):
     with pytest.raises(ValidationError) as info:
         services.certificate_set_custom(site, actor=actor, **upload)
     assert "certificate_pem" in info.value.error_dict
-    assert not Certificate.objects.exists()
-    assert not AuditEntry.objects.filter(object_type="certificate").exists()
+    certificate = Certificate.objects.get()  # the site's pending ACME row, untouched
+    assert (certificate.source, certificate.certificate_pem) == (CertificateSource.ACME, "")
+    assert not AuditEntry.objects.filter(action="certificate.set_custom").exists()
 
 
 def test_a_custom_upload_cancels_an_order_in_flight(site, test_pki, actor):
@@ -188,7 +189,8 @@ def test_only_one_of_racing_workers_claims_a_certificate(actor):
 def test_the_renewal_scan_is_one_query_over_ten_thousand_certificates(db, django_assert_num_queries):
     balancer = Balancer.objects.create(name="scale")
     Site.objects.bulk_create(
-        [Site(domain=f"s{i}.example.com", balancer=balancer, plone_path="/p") for i in range(10_000)], batch_size=1000
+        [Site(domain=f"s{i}.example.com", balancer=balancer, plone_path="/p", tls="acme") for i in range(10_000)],
+        batch_size=1000,
     )
     now = timezone.now()
     sites = list(Site.objects.filter(balancer=balancer).order_by("pk"))

@@ -1,6 +1,8 @@
-"""Two real front-end hosts for the deploy tests: each its own sshd and standalone Apache (whose
-main config includes that host's config_dir/hostpanel.conf), behind fake Zope backends (balancers.dev.backends).
+"""Two real front-end hosts for the deploy and HTTPS tests (the `farm` fixture): each its own sshd and
+standalone Apache (whose main config includes that host's config_dir/hostpanel.conf), behind fake Zope
+backends (balancers.dev.backends).
 
+Each Apache listens for the site vhosts on an HTTP and an HTTPS port (mod_ssl loaded, FrontEnd.https_listen).
 The front-ends' configtest/reload commands are the test Apache's own `apache2 -t -f <conf>` and
 `apache2 -k graceful -f <conf>`, run through SSH on loopback.
 """
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from balancers import services as balancer_services
 from balancers.connections import POOL
@@ -33,6 +37,7 @@ class Host:
     apache: StandaloneApache
     config_dir: Path
     http_port: int
+    https_port: int
 
     @property
     def frontend(self) -> FrontEnd:
@@ -72,8 +77,10 @@ class Host:
 def make_host(base: Path, name: str, client_key: Path, apache_factory) -> Host:
     sshd = SshServer(base / "sshd", client_key=client_key)
     config_dir = base / "etc" / "hostpanel"
-    http_port = free_port()
-    apache = apache_factory(config_dir, listen=[f"127.0.0.1:{http_port}"], manager=True)
+    http_port, https_port = free_port(), free_port()
+    apache = apache_factory(
+        config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"], manager=True
+    )
     # The admin's one-time setup: config_dir exists (here an empty release) so Apache can start.
     initial = Path(f"{config_dir}.releases") / "initial"
     initial.mkdir(parents=True)
@@ -94,9 +101,10 @@ def make_host(base: Path, name: str, client_key: Path, apache_factory) -> Host:
         reload_command=f"{apache.binary} -k graceful -f {apache.conf}",
         balancer_manager_url=apache.manager_url,
         http_listen=f"127.0.0.1:{http_port}",
+        https_listen=f"127.0.0.1:{https_port}",
         node_port_base=free_port(),
     )
-    return Host(name, sshd, apache, config_dir, http_port)
+    return Host(name, sshd, apache, config_dir, http_port, https_port)
 
 
 def make_client_key(base: Path) -> Path:
@@ -155,3 +163,11 @@ def running_farm(base: Path, settings, apache_factory, backend_factory) -> Itera
         POOL.close_all()
         for host in hosts:
             host.sshd.stop()
+
+
+@pytest.fixture
+def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory):
+    """Two front-ends fe1, fe2 (real sshd + Apache with mod_ssl, HTTP and HTTPS ports) over two fake
+    Zope backends, balancer bronze (running_farm). Loaded by `pytest_plugins` in tests/conftest.py."""
+    with running_farm(tmp_path, settings, apache_factory, backend_factory) as farm:
+        yield farm

@@ -19,6 +19,8 @@ from balancers.importer.recognise.syntax import (
 )
 from balancers.importer.tokenizer import Directive, Node, Section
 
+DEFAULT_404_MATCH = r"^/(?!\.well-known/acme-challenge/)"  # HostPanel's own catch-all (balancers/render.py)
+
 
 class ServersPart(RecogniserState):
     """Vhost classification, node vhosts, and the one table of Zope servers (by host:port)."""
@@ -33,9 +35,11 @@ class ServersPart(RecogniserState):
             return None
         children = [c for c in vhost.children if isinstance(c, Directive)]
         keys = [c.key for c in children]
-        if sorted(keys) == ["redirect", "servername"] and [
-            a for c in children if c.key == "redirect" for a in c.args
-        ] == ["404", "/"]:
+        redirect = [a for c in children if c.key in ("redirect", "redirectmatch") for a in c.args]
+        if sorted(keys) in (["redirect", "servername"], ["redirectmatch", "servername"]) and redirect in (
+            ["404", "/"],
+            ["404", DEFAULT_404_MATCH],  # HostPanel's own, letting ACME challenges through
+        ):
             self.translated(vhost, "catch-all vhost answering 404 (HostPanel renders its own default.conf)")
             return None
         server_name, _ = names_of(vhost)

@@ -18,6 +18,8 @@ from balancers.importer.recognise.syntax import (
 )
 from balancers.importer.tokenizer import Directive, Section
 
+CHALLENGE_RULE = r"^/\.well-known/acme-challenge/"  # HostPanel's own rule (balancers/render.py)
+
 
 class SitesPart(RecogniserState):
     """Site vhosts: the VHM rule, names and aliases, and every other directive inside them."""
@@ -86,6 +88,8 @@ class SitesPart(RecogniserState):
                 self.ignored(d, "no effect in a vhost that proxies every request")
             elif key == "proxypreservehost":
                 self.translated(d, "ProxyPreserveHost On, set once at server level by HostPanel")
+            elif key == "requestheader" and [a.lower() for a in d.args[:2]] == ["set", "x-forwarded-proto"]:
+                self.translated(d, "X-Forwarded-Proto: HostPanel sets it in every site vhost")
             elif key == "rewritecond":
                 self.unrecognised(d, "a condition with no rule after it")
             else:
@@ -106,6 +110,9 @@ class SitesPart(RecogniserState):
                 if extra:
                     self.unrecognised(rule.directive, f"rewrite flags not modelled: {','.join(extra)}")
                 after_catch_all = True
+                continue
+            if (rule.pattern, rule.target, rule.flags, rule.conds) == (CHALLENGE_RULE, "-", ["L"], []):
+                self.translated(rule.directive, "ACME challenges pass to the server-level Alias (HostPanel's rule)")
                 continue
             why = "never reached: after the catch-all proxy rule" if after_catch_all else "rewrite rule not modelled"
             self.unrecognised(rule.directive, why)

@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 # the throwaway directory it is checked in.
                 result = apache.check_rendered(
                     lambda config_dir: render_tree(snapshot, dataclasses.replace(record, config_dir=config_dir)),
-                    listen=(record.http_listen,),
+                    listen=(record.http_listen, f"{record.https_listen} https"),
                 )
                 if not result.ok:
                     raise CommandError(f"apache2 -t failed, nothing written:\n{result.output}")

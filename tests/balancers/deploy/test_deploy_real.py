@@ -209,15 +209,31 @@ def test_rollback_restores_the_exact_files_of_the_earlier_revision(farm):
         assert host.backend_for("later.example", timeout=0.5) is None
 
 
-def test_test_connection_reports_login_config_dir_and_configtest(farm):
+def test_test_connection_reports_login_config_dir_configtest_and_mod_ssl(farm):
     steps = frontend_test_connection(farm.fe1.frontend)
     assert [(s.name, s.ok) for s in steps] == [
         ("connect", True),
         ("config_dir", True),
         ("configtest", True),
+        ("mod_ssl", True),
         ("http", True),
     ]
     assert "Syntax OK" in steps[2].detail
+    assert "ssl_module is loaded" in steps[3].detail
+
+
+def test_test_connection_says_clearly_when_mod_ssl_is_missing(farm):
+    conf = farm.fe1.apache.conf
+    without_ssl = conf.with_name("httpd-without-ssl.conf")
+    without_ssl.write_text("".join(line for line in conf.read_text().splitlines(True) if "mod_ssl.so" not in line))
+    frontend = farm.fe1.frontend
+    balancer_services.frontend_update(
+        frontend, actor=ACTOR, configtest_command=f"{farm.fe1.apache.binary} -t -f {without_ssl}"
+    )
+    steps = {s.name: s for s in frontend_test_connection(frontend)}
+    assert steps["configtest"].ok
+    assert not steps["mod_ssl"].ok
+    assert "mod_ssl is NOT loaded: HTTPS sites cannot be deployed" in steps["mod_ssl"].detail
 
 
 def test_drift_and_dry_run_read_the_live_files_over_ssh(farm):

@@ -114,11 +114,11 @@ class DroppingTransport(LocalTransport):
         super().__init__()
         self.writes = writes
 
-    def write_file(self, path, data, *, atomic=True):
+    def write_file(self, path, data, *, atomic=True, mode=None):
         if self.writes == 0:
             raise TransportError("connection dropped", retryable=True)
         self.writes -= 1
-        super().write_file(path, data, atomic=atomic)
+        super().write_file(path, data, atomic=atomic, mode=mode)
 
     def remove_path(self, path):
         if self.writes == 0:

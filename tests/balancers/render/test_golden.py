@@ -1,6 +1,9 @@
 """Golden files: the demo data (seed_demo: bronze and silver over zope1, zope2 and the hot-standby
 backup; linux.co.uk with www.linux.co.uk) rendered for the demo front-end, in both modes.
 
+The HTTPS variants (tests/golden/https-<mode>) give linux.co.uk a live certificate (PEM-shaped stand-ins,
+not a real key) and HSTS, and add a suspended HTTPS site.
+
 Regenerate after an intended template change, then review the diff like code:
 
     HOSTPANEL_UPDATE_GOLDEN=1 /work/main/.venv/bin/pytest tests/balancers/render/test_golden.py
@@ -13,16 +16,54 @@ import pytest
 
 from balancers.render import render_tree
 from balancers.snapshot import load_snapshot
+from certificates.crypto import encrypt_secret
+from certificates.models import Certificate
+from sites import services as site_services
+from sites.models import Site
 from tests.factories import set_render_mode
 from tests.samples import GOLDEN
 
 UPDATE = os.environ.get("HOSTPANEL_UPDATE_GOLDEN") == "1"
+STAND_IN_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nTEVBRg==\n-----END CERTIFICATE-----\n"
+STAND_IN_CHAIN = "-----BEGIN CERTIFICATE-----\nSU5URVJNRURJQVRF\n-----END CERTIFICATE-----\n"
+STAND_IN_KEY = "-----BEGIN PRIVATE KEY-----\nTk9UIEEgS0VZ\n-----END PRIVATE KEY-----\n"
+
+
+def _live_certificate(site: Site) -> None:
+    Certificate.objects.update_or_create(
+        site=site,
+        defaults=dict(
+            status="valid",
+            serial="01",
+            names=[site.domain, *site.aliases.values_list("name", flat=True)],
+            certificate_pem=STAND_IN_CERTIFICATE,
+            chain_pem=STAND_IN_CHAIN,
+            private_key_encrypted=encrypt_secret(STAND_IN_KEY.encode()),
+        ),
+    )
 
 
 @pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
 def test_the_demo_data_renders_exactly_the_golden_tree(demo, frontend, actor, mode):
     set_render_mode(mode, actor)
-    tree = render_tree(load_snapshot(), frontend)
+    compare_with_golden(render_tree(load_snapshot(), frontend), mode)
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_https_sites_render_exactly_the_golden_tree(demo, frontend, actor, mode, secrets_key):
+    set_render_mode(mode, actor)
+    linux = Site.objects.get(domain="linux.co.uk")
+    site_services.site_update(linux, actor=actor, tls="acme", hsts_seconds=31536000)
+    suspended = site_services.site_create(
+        actor=actor, domain="suspended.example", balancer="bronze", plone_path="/plone/suspended", tls="custom"
+    )
+    site_services.site_suspend(suspended, actor=actor, reason="unpaid")
+    for site in (linux, suspended):
+        _live_certificate(site)
+    compare_with_golden(render_tree(load_snapshot(), frontend), f"https-{mode}")
+
+
+def compare_with_golden(tree: dict[str, str], mode: str) -> None:
     directory = GOLDEN / mode
     if UPDATE:
         for old in directory.rglob("*"):

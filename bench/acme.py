@@ -1,0 +1,263 @@
+"""HTTPS benchmark: ACME issuance on two front-ends, the renewal scan, and Apache with 1,000 HTTPS vhosts.
+
+    .venv/bin/python bench/acme.py [--part issue|scan|apache|all] [--sites 100] [--certificates 10000]
+                                   [--vhosts 1000]
+
+issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_ssl) get certificates from
+        pebble (validating on fe1's HTTP port; the tokens go to both front-ends) through the renewal scan
+        (certificates.tasks.renewal_scan, HOSTPANEL_ACME_SCAN_LIMIT per scan, every scan's certificates
+        live in one deployment): wall time, orders/minute, graceful reloads per front-end.
+scan:   the renewal scan's selector over M certificates (a tenth due): queries and seconds.
+apache: `apache2 -t`, start and graceful of V HTTPS sites (each its own certificate and key) against V
+        HTTP-only sites: seconds and memory (RSS and PSS of all Apache processes after the graceful).
+Uses a throw-away SQLite database (or DATABASE_URL if set) and temporary directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# this script's own directory first on sys.path would make `import acme` find this file, not certbot's acme
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+TMP = Path(tempfile.mkdtemp(prefix="hostpanel-bench-acme-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP / 'bench.sqlite3'}")
+os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
+os.environ["HOSTPANEL_VAR_DIR"] = str(TMP / "var")
+os.environ["HOSTPANEL_TASKS_BACKEND"] = "immediate"  # a deployment runs when its change commits
+os.environ["HOSTPANEL_AUTO_DEPLOY"] = "0"
+
+import django
+
+django.setup()
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, setup_databases
+from django.utils import timezone
+
+from balancers.dev.apache import StandaloneApache, write_tree
+from balancers.dev.backends import Backend
+from balancers.dev.net import free_port
+from balancers.models import Balancer, Deployment, ZopeServer
+from balancers.render import render_tree
+from balancers.services import deployment_start
+from balancers.snapshot import CertificateRecord, FrontEndRecord, SiteRecord, Snapshot, load_snapshot
+from certificates.models import Certificate
+from certificates.selectors import certificates_due
+from certificates.tasks import renewal_scan
+from sites.models import Site
+from tests.certificates import pki
+from tests.factories import ACTOR
+from tests.harness.farm import add_site, make_balancer, make_client_key, make_host
+from tests.harness.pebble import PebbleCA
+
+
+def issue(sites: int) -> None:
+    backends = [Backend(name).start() for name in ("zope1", "zope2")]
+    made: list[StandaloneApache] = []
+    hosts, ca = [], None
+
+    def apache_factory(config_dir, *, listen=(), manager=False):
+        apache = StandaloneApache(TMP / f"apache{len(made)}", config_dir, listen=listen, manager=manager)
+        made.append(apache)
+        return apache
+
+    try:
+        key = make_client_key(TMP / "panel")
+        settings.HOSTPANEL_SSH_KEY = str(key)
+        balancer = make_balancer(backends)
+        for name in ("fe1", "fe2"):
+            hosts.append(make_host(TMP / name, name, key, apache_factory))
+        ca = PebbleCA(TMP / "pebble", http_port=hosts[0].http_port).start()
+        settings.HOSTPANEL_ACME_DIRECTORY = ca.directory_url
+        settings.HOSTPANEL_ACME_CA_BUNDLE = ca.ca_bundle
+        settings.HOSTPANEL_DNS_RESOLVER = ca.dns_resolver
+        settings.HOSTPANEL_ACME_HTTP_PORT = hosts[0].http_port
+        for i in range(sites):
+            add_site(f"site{i:04d}.example", balancer, f"/plone/site{i}")
+        assert deployment_start(actor=ACTOR).status != "failed"
+        settings.HOSTPANEL_AUTO_DEPLOY = True
+        before = {h.name: h.reloads() for h in hosts}
+        deployments = Deployment.objects.count()
+        started = time.perf_counter()
+        scans = issued = 0
+        failures: list[str] = []
+        while Certificate.objects.filter(next_attempt_at__lte=timezone.now(), serial="").exists() and scans < 20:
+            result = renewal_scan(settings.HOSTPANEL_ACME_SCAN_LIMIT)
+            scans += 1
+            issued += result.issued
+            failures += result.failures
+        wall = time.perf_counter() - started
+        reloads = {h.name: h.reloads() - before[h.name] for h in hosts}
+        print(
+            f"issue: {issued}/{sites} certificates on 2 front-ends in {wall:.1f} s "
+            f"({issued / wall * 60:.0f} orders/minute), {scans} scans of at most "
+            f"{settings.HOSTPANEL_ACME_SCAN_LIMIT}, {Deployment.objects.count() - deployments} deployments, "
+            f"graceful reloads per front-end: {reloads}"
+        )
+        for failure in failures[:5]:
+            print(f"  failed: {failure}")
+    finally:
+        for apache in made:
+            apache.stop()
+        for host in hosts:
+            host.sshd.stop()
+        if ca is not None:
+            ca.stop()
+        for backend in backends:
+            backend.stop()
+
+
+def scan(count: int) -> None:
+    balancer = Balancer.objects.create(name="scale")
+    Site.objects.bulk_create(
+        [Site(domain=f"s{i}.example.com", balancer=balancer, plone_path="/p", tls="acme") for i in range(count)],
+        batch_size=1000,
+    )
+    now = timezone.now()
+    hour = datetime.timedelta(hours=1)
+    Certificate.objects.bulk_create(
+        [
+            Certificate(site=s, next_attempt_at=now - hour if i % 10 == 0 else now + hour)
+            for i, s in enumerate(Site.objects.filter(balancer=balancer).order_by("pk"))
+        ],
+        batch_size=1000,
+    )
+    for label, limit in (("all due", None), ("one scan's worth", settings.HOSTPANEL_ACME_SCAN_LIMIT)):
+        best = float("inf")
+        for _ in range(3):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                due = certificates_due(now, limit=limit)
+                domains = [c.site.domain for c in due]
+                best = min(best, time.perf_counter() - started)
+        print(
+            f"scan: {count} certificates, {label}: {len(domains)} due in {best * 1000:.1f} ms, "
+            f"{len(queries.captured_queries)} query"
+        )
+
+
+def _processes(parent: int) -> list[int]:
+    pids = [parent]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == parent:
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def _memory(parent: int) -> tuple[float, float]:
+    """(RSS, PSS) in MB summed over Apache's parent and children."""
+    rss = pss = 0
+    for pid in _processes(parent):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss / 1024, pss / 1024
+
+
+def apache_vhosts(count: int) -> None:
+    root = pki.root("Bench Root")
+    intermediate = pki.intermediate(root)
+    chain = pki.pem(intermediate.cert)
+    sites_http = [
+        SiteRecord(domain=f"site{i:04d}.example", balancer="bronze", plone_path=f"/plone/s{i}") for i in range(count)
+    ]
+    sites_https = []
+    for site in sites_http:
+        cert, key = pki.leaf(intermediate, [site.domain, f"www.{site.domain}"])
+        record = CertificateRecord(
+            serial=f"{cert.serial_number:x}",
+            fullchain_pem=pki.pem(cert) + chain,
+            key_pem=pki.key_pem(key),
+            names=(site.domain, f"www.{site.domain}"),
+        )
+        sites_https.append(dataclasses.replace(site, aliases=(f"www.{site.domain}",), tls="acme", certificate=record))
+    base = load_snapshot()  # the demo's servers and balancers
+    for label, sites in (("HTTP-only", sites_http), ("HTTPS", sites_https)):
+        directory = TMP / f"apache-{label}"
+        config_dir = directory / "hostpanel"
+        http_port, https_port = free_port(), free_port()
+        frontend = FrontEndRecord(
+            name="bench",
+            config_dir=str(config_dir),
+            http_listen=f"127.0.0.1:{http_port}",
+            https_listen=f"127.0.0.1:{https_port}",
+        )
+        snapshot = Snapshot(zope_servers=base.zope_servers, balancers=base.balancers, sites=tuple(sites))
+        write_tree(render_tree(snapshot, frontend), config_dir)
+        apache = StandaloneApache(
+            directory / "apache", config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"]
+        )
+        try:
+            test = apache.configtest()
+            assert test.ok, test.output[-2000:]
+            t0 = time.perf_counter()
+            apache.start(timeout=120)
+            start = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            apache.graceful(timeout=120)
+            graceful = time.perf_counter() - t0
+            time.sleep(1)
+            rss, pss = _memory(apache.pid())
+            print(
+                f"apache: {count} {label} sites: apache2 -t {test.seconds:.2f} s, start {start:.2f} s, "
+                f"graceful {graceful:.2f} s, memory after graceful RSS {rss:.0f} MB / PSS {pss:.0f} MB "
+                f"({len(_processes(apache.pid()))} processes)"
+            )
+        finally:
+            apache.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["issue", "scan", "apache", "all"], default="all")
+    parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--certificates", type=int, default=10_000)
+    parser.add_argument("--vhosts", type=int, default=1000)
+    args = parser.parse_args()
+    settings.HOSTPANEL_SECRETS_KEY = [Fernet.generate_key().decode()]
+    try:
+        if connection.vendor == "postgresql":
+            setup_databases(verbosity=0, interactive=False)
+        else:
+            call_command("migrate", verbosity=0)
+        if args.part in ("scan", "all"):
+            scan(args.certificates)
+            Site.objects.all().delete()
+            Balancer.objects.all().delete()
+        if args.part in ("apache", "all"):
+            call_command("seed_demo", sites=0, no_user=True, verbosity=0)
+            apache_vhosts(args.vhosts)
+            Site.objects.all().delete()
+            Balancer.objects.all().delete()
+            ZopeServer.objects.all().delete()
+        if args.part in ("issue", "all"):
+            issue(args.sites)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""HTTPS in the rendered tree (pure): the HTTPS vhost of a site with a live certificate, its files, when
+HTTP redirects, and that a private key never shows in a diff or a stored tree."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from django.utils import timezone
+
+from balancers.deploy.runner import store_tree
+from balancers.deploy.secrets import open_tree, seal_tree
+from balancers.manifest import KEY_NOT_SHOWN, SEALED_PREFIX, tree_diff
+from balancers.models import ConfigTree
+from balancers.render import UnsafeValue, render_tree
+from balancers.snapshot import load_snapshot
+from certificates.models import Certificate
+from sites import services as site_services
+from sites.models import Site
+from tests.factories import set_render_mode
+from tests.harness.tls_client import give_certificate
+
+
+@pytest.fixture
+def tls_site(demo, frontend, actor, test_pki, secrets_key):
+    """linux.co.uk (+ www.linux.co.uk) with a live certificate; returns (site, upload)."""
+    site = Site.objects.get(domain="linux.co.uk")
+    upload = give_certificate(site, test_pki)
+    return site, upload
+
+
+def key_body(upload: dict) -> str:
+    return upload["private_key_pem"].splitlines()[1]
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_through_the_vhm(
+    tls_site, frontend, actor, mode
+):
+    set_render_mode(mode, actor)
+    site, upload = tls_site
+    tree = render_tree(load_snapshot(), frontend)
+    conf = tree["sites/linux.co.uk.conf"]
+    https = conf[conf.index("<VirtualHost *:443>") :]
+    assert "ServerName linux.co.uk\n    ServerAlias www.linux.co.uk\n    SSLEngine on" in https
+    assert 'SSLCertificateFile "/etc/apache2/hostpanel/tls/linux.co.uk.crt"' in https
+    assert 'SSLCertificateKeyFile "/etc/apache2/hostpanel/tls/linux.co.uk.key"' in https
+    assert "/VirtualHostBase/https/%{SERVER_NAME}:443/plone/linux/VirtualHostRoot/$1 [L,P]" in https
+    assert 'RequestHeader set X-Forwarded-Proto "https"' in https
+    assert "Strict-Transport-Security" not in https  # hsts_seconds = 0
+    if mode == "single-pass":
+        assert "Max-Age=1200; HttpOnly; Secure" in https
+    else:
+        assert 'Header edit Set-Cookie "^(BALANCEID=.*)$" "$1; Secure; HttpOnly"' in https
+    assert tree["tls/linux.co.uk.crt"] == upload["certificate_pem"].strip() + "\n" + upload["chain_pem"].strip() + "\n"
+    assert tree["tls/linux.co.uk.key"] == upload["private_key_pem"]
+    assert "SSLProtocol -all +TLSv1.2 +TLSv1.3" in tree["hostpanel.conf"]
+    assert 'SSLCertificateFile "/etc/apache2/hostpanel/tls/linux.co.uk.crt"' in tree["default.conf"]
+
+
+def test_http_answers_301_to_https_except_the_acme_challenge(tls_site, frontend):
+    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
+    http = conf[: conf.index("<VirtualHost *:443>")]
+    assert (
+        "RewriteRule ^/\\.well-known/acme-challenge/ - [L]\n    RewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]"
+        in http
+    )
+    assert "balancer://" not in http
+
+
+def test_no_redirect_when_the_site_turns_it_off_and_hsts_when_it_asks(tls_site, frontend, actor):
+    site, _ = tls_site
+    site_services.site_update(site, actor=actor, https_redirect=False, hsts_seconds=31536000)
+    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
+    http, https = conf.split("<VirtualHost *:443>")
+    assert "R=301" not in http and "VirtualHostBase/http/%{SERVER_NAME}:80" in http
+    assert 'Header always set Strict-Transport-Security "max-age=31536000"' in https
+
+
+def test_a_new_alias_the_certificate_does_not_cover_keeps_http_until_the_renewal(tls_site, frontend, actor):
+    site, _ = tls_site
+    site_services.site_update(site, actor=actor, aliases=["www.linux.co.uk", "shop.linux.co.uk"])
+    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
+    assert "R=301" not in conf
+    assert "ServerAlias shop.linux.co.uk www.linux.co.uk\n    SSLEngine on" in conf
+
+
+def test_an_expired_certificate_is_served_but_nothing_sends_clients_to_it(tls_site, frontend, actor):
+    site, _ = tls_site
+    site_services.site_update(site, actor=actor, hsts_seconds=600)
+    Certificate.objects.filter(site=site).update(status="expired", not_after=timezone.now())
+    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
+    assert "SSLEngine on" in conf
+    assert "R=301" not in conf and "Strict-Transport-Security" not in conf
+
+
+def test_a_suspended_tls_site_answers_503_on_https_too(tls_site, frontend, actor):
+    site, _ = tls_site
+    site_services.site_suspend(site, actor=actor, reason="unpaid")
+    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
+    http, https = conf.split("<VirtualHost *:443>")
+    for vhost in (http, https):
+        assert "RewriteRule ^ - [R=503,L]" in vhost and "balancer://" not in vhost
+
+
+def test_http_only_drops_the_certificate_from_the_tree(tls_site, frontend, actor):
+    site, _ = tls_site
+    site_services.site_update(site, actor=actor, tls="none")
+    tree = render_tree(load_snapshot(), frontend)
+    assert not [path for path in tree if path.startswith("tls/")]
+    assert "SSL" not in tree["sites/linux.co.uk.conf"] + tree["hostpanel.conf"] + tree["default.conf"]
+
+
+def test_the_renderer_refuses_a_key_that_is_not_pem(tls_site, frontend):
+    snapshot = load_snapshot()
+    site = snapshot.sites[0]
+    bad = dataclasses.replace(
+        site.certificate, key_pem="-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----\nSSLEngine off\n"
+    )
+    with pytest.raises(UnsafeValue, match="private key of linux.co.uk: not PEM"):
+        render_tree(dataclasses.replace(snapshot, sites=(dataclasses.replace(site, certificate=bad),)), frontend)
+
+
+# --- the key at rest and in diffs ------------------------------------------------------------------
+def test_a_stored_tree_holds_the_key_sealed_and_a_rollback_gets_it_back(tls_site, frontend):
+    _, upload = tls_site
+    tree = render_tree(load_snapshot(), frontend)
+    stored = store_tree(tree)
+    row = ConfigTree.objects.get(pk=stored.pk)
+    assert row.files["tls/linux.co.uk.key"].startswith(SEALED_PREFIX)
+    assert key_body(upload) not in str(row.files)
+    assert "PRIVATE KEY" not in row.files["tls/linux.co.uk.key"]
+    assert open_tree(row.files) == tree
+
+
+def test_no_diff_ever_shows_a_private_key(tls_site, frontend, test_pki):
+    site, upload = tls_site
+    before = render_tree(load_snapshot(), frontend)
+    renewed = give_certificate(site, test_pki)
+    after = render_tree(load_snapshot(), frontend)
+    for old, new in ((before, after), (seal_tree(before), seal_tree(after)), ({}, after), (after, {})):
+        diff = tree_diff(old, new)
+        assert KEY_NOT_SHOWN in diff
+        assert key_body(upload) not in diff and key_body(renewed) not in diff
+        assert "PRIVATE KEY" not in diff
+    # sealing twice gives two tokens, but the key did not change: no line about it
+    assert KEY_NOT_SHOWN not in tree_diff(seal_tree(after), seal_tree(after))
+    assert seal_tree(after)["tls/linux.co.uk.key"] != seal_tree(after)["tls/linux.co.uk.key"]

@@ -1,0 +1,115 @@
+"""HTTPS on a real standalone Apache with mod_ssl, both render modes: a TLS client trusting only the test
+root verifies chain and host name for the domain and its alias, Zope gets https URLs through the
+VirtualHostMonster, HTTP redirects except the ACME challenge, the sticky cookie is Secure."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from balancers import services as balancer_services
+from balancers.dev.apache import write_tree
+from balancers.dev.net import free_port, free_port_block, http_get
+from balancers.manifest import challenge_dir
+from balancers.render import render_tree
+from balancers.snapshot import load_snapshot
+from sites import services as site_services
+from tests.harness.tls_client import give_certificate, https_get
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture
+def served(db, tmp_path, actor, backend_factory, apache_factory, test_pki, secrets_key):
+    def start(mode: str):
+        backends = [backend_factory(name) for name in ("zope1", "zope2")]
+        bronze = balancer_services.balancer_create(actor=actor, name="bronze", render_mode=mode)
+        for backend in backends:
+            server = balancer_services.zope_server_create(
+                actor=actor, name=backend.name, host="127.0.0.1", port=backend.port
+            )
+            balancer_services.member_create(actor=actor, balancer=bronze, zope_server=server)
+        linux = site_services.site_create(
+            actor=actor, domain="linux.co.uk", aliases=["www.linux.co.uk"], balancer=bronze, plone_path="/plone/linux"
+        )
+        site_services.site_update(linux, actor=actor, hsts_seconds=31536000)
+        give_certificate(linux, test_pki)
+        suspended = site_services.site_create(
+            actor=actor, domain="suspended.example", balancer=bronze, plone_path="/plone/suspended"
+        )
+        give_certificate(suspended, test_pki)
+        site_services.site_suspend(suspended, actor=actor, reason="unpaid")
+        site_services.site_create(actor=actor, domain="plain.example", balancer=bronze, plone_path="/plone/plain")
+        http_port, https_port = free_port(), free_port()
+        config_dir = tmp_path / "hostpanel"
+        frontend = balancer_services.frontend_create(
+            actor=actor,
+            name="tls",
+            address="127.0.0.1",
+            transport="local",
+            config_dir=str(config_dir),
+            http_listen=f"127.0.0.1:{http_port}",
+            https_listen=f"127.0.0.1:{https_port}",
+            node_port_base=free_port_block(2),
+        )
+        write_tree(render_tree(load_snapshot(), frontend), config_dir)
+        challenges = tmp_path / "hostpanel.acme-challenge"
+        assert str(challenges) == challenge_dir(str(config_dir))
+        challenges.mkdir()
+        (challenges / "tok-en_1").write_text("key-authorization\n")
+        apache = apache_factory(
+            config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"], manager=False
+        )
+        check = apache.configtest()
+        assert check.ok, check.output
+        apache.start()
+        return {b.name: b for b in backends}, http_port, https_port, apache
+
+    return start
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_a_tls_site_is_served_over_https_with_https_urls_for_plone(served, test_pki, mode):
+    backends, http_port, https_port, apache = served(mode)
+    for host in ("linux.co.uk", "www.linux.co.uk"):
+        answer = https_get(https_port, host, "/news?x=1", root_pem=test_pki.root_pem)
+        assert answer.status == 200, apache.error_log()[-2000:]
+        route = answer.headers["X-Backend"]
+        seen = backends[route].requests[-1]
+        assert seen.path == f"/VirtualHostBase/https/{host}:443/plone/linux/VirtualHostRoot/news?x=1"
+        assert seen.host == host
+        assert seen.headers["X-Forwarded-Proto"] == "https"
+        assert answer.headers["Strict-Transport-Security"] == "max-age=31536000"
+        (cookie,) = [c for c in answer.cookies if c.startswith("BALANCEID=")]
+        assert cookie.startswith(f"BALANCEID=balancer.{route}")
+        assert "Secure" in cookie and "HttpOnly" in cookie
+    # a client cannot pretend to have come over HTTPS on HTTP: Zope hears the truth
+    assert http_get(http_port, "/", host="plain.example", headers={"X-Forwarded-Proto": "https"}).status == 200
+    plain = [r for b in backends.values() for r in b.requests if r.host == "plain.example"][-1]
+    assert plain.headers["X-Forwarded-Proto"] == "http"
+    assert plain.path.startswith("/VirtualHostBase/http/plain.example:80/")
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_http_redirects_to_https_except_the_acme_challenge_which_any_host_gets(served, mode):
+    backends, http_port, _, _ = served(mode)
+    answer = http_get(http_port, "/a/b?c=d", host="www.linux.co.uk")
+    assert answer.status == 301
+    assert answer.headers["Location"] == "https://www.linux.co.uk/a/b?c=d"
+    for host in ("linux.co.uk", "plain.example", "suspended.example", "unknown.example"):
+        token = http_get(http_port, "/.well-known/acme-challenge/tok-en_1", host=host)
+        assert (token.status, token.body) == (200, "key-authorization\n"), host
+    assert http_get(http_port, "/", host="unknown.example").status == 404
+    assert all(r.path.find("acme-challenge") < 0 for b in backends.values() for r in b.requests)
+
+
+def test_a_suspended_tls_site_answers_503_on_https_and_an_unknown_name_gets_404(served, test_pki):
+    backends, _, https_port, _ = served("single-pass")
+    answer = https_get(https_port, "suspended.example", root_pem=test_pki.root_pem)
+    assert answer.status == 503 and "This site is suspended" in answer.body
+    stranger = https_get(https_port, "unknown.example", root_pem=None)
+    assert stranger.status == 404
+    with pytest.raises(ssl.SSLCertVerificationError):
+        https_get(https_port, "unknown.example", root_pem=test_pki.root_pem)
+    assert all(b.requests == [] for b in backends.values())
