@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from balancers.choices import (
+    FINISHED_DEPLOYMENT_STATUSES,
     DeploymentStatus,
     DeploymentTrigger,
     HostStage,
@@ -371,12 +372,7 @@ class Deployment(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {
-            DeploymentStatus.SUCCEEDED,
-            DeploymentStatus.PARTIAL,
-            DeploymentStatus.FAILED,
-            DeploymentStatus.SUPERSEDED,
-        }
+        return self.status in FINISHED_DEPLOYMENT_STATUSES
 
 
 class DeploymentHost(models.Model):

@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", views.AuditListView.as_view(), name="audit_list"),
     path("sites/", include("sites.urls")),
+    path("operations/", include("operations.urls")),
+    path("alerts/", include("alerts.urls")),
     path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
     path("api/v1/", include("api.urls")),
 ]
