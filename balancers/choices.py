@@ -64,5 +64,6 @@ class HostStage(models.TextChoices):
     CONFIGTEST = "configtest", "Configtest"
     RELOAD = "reload", "Reload"
     VERIFY = "verify", "Verify"
+    PROBE = "probe", "Probe sites"
     RESTORE = "restore", "Restore"
     DONE = "done", "Done"

@@ -23,7 +23,8 @@ from django.utils import timezone
 from balancers.choices import DeploymentStatus, HostStage, HostStatus
 from balancers.connections import open_transport, release_transport
 from balancers.deploy.leases import LEASE_WAIT_SECONDS, db_guard, lease_acquire, lease_release, lease_renew
-from balancers.deploy.release import Target, push_tree, truncate
+from balancers.deploy.probes import push_and_probe
+from balancers.deploy.release import Target, truncate
 from balancers.manifest import tree_digest
 from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
 from balancers.render import render_tree
@@ -145,10 +146,11 @@ def _deploy_host(
                 )
                 return HostStatus.FAILED
             try:
-                outcome = push_tree(
+                outcome = push_and_probe(  # release.push_tree + the post-deploy probes (deploy/probes.py, #15)
                     transport,
                     Target.of(frontend),
                     tree,
+                    frontend=frontend,
                     progress=progress,
                     reconnect=lambda: open_transport(frontend),
                 )
@@ -208,7 +210,9 @@ def deployment_execute(deployment_id: int, *, on_progress: Callable | None = Non
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deploy") as pool:
             statuses = list(pool.map(lambda h: _in_thread(_deploy_host, deployment, h, snapshots, on_progress), hosts))
     good = {HostStatus.SUCCEEDED, HostStatus.UNCHANGED}
-    if all(s in good for s in statuses):
+    if HostStatus.REVERTED in statuses:  # post-deploy probes put the previous release back (deploy/probes.py)
+        status = DeploymentStatus.REVERTED
+    elif all(s in good for s in statuses):
         status = DeploymentStatus.SUCCEEDED
     elif any(s in good for s in statuses):
         status = DeploymentStatus.PARTIAL
