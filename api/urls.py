@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from api import operations, views
+from api import alerts, operations, views
 from api.errors import api_not_found
 from api.schema_views import DocsView, SchemaView
 
@@ -16,6 +16,8 @@ router.register("balancers", views.BalancerViewSet, basename="balancer")
 router.register("members", views.MemberViewSet, basename="member")
 router.register("deployments", views.DeploymentViewSet, basename="deployment")
 router.register("rolling-restarts", operations.RollingRestartViewSet, basename="rollingrestart")  # issue #15
+router.register("alert-channels", alerts.AlertChannelViewSet, basename="alertchannel")  # issue #15
+router.register("alerts", alerts.AlertViewSet, basename="alert")  # issue #15
 
 urlpatterns = [
     *router.urls,
