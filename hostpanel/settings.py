@@ -303,6 +303,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"AlertEventEnum": "alerts.choices.AlertEvent"},  # a channel's events and an alert's event
 }
 
 LOGGING = {

@@ -9,7 +9,7 @@ restarts a backend — stop, then start on the same port — the way `bin/instan
     fleet.enable_restarts(sshd)                      # ZopeServerOps with a restart command for every server
     fleet.restarts["zope1"]                          # how many times the Zope host restarted zope1
 
-The restart command touches `<dir>/<route>.requested` and waits for `<dir>/<route>.done`; a watcher
+The restart command (a small script) touches `<dir>/<route>.requested` and waits for `<dir>/<route>.done`; a watcher
 thread in the test process sees the request, stops the backend, waits `down_seconds`, starts it again
 and writes the done file, so the command returns once the server is back (as systemctl restart does).
 Everything started here is stopped by `stop()`.
@@ -79,10 +79,13 @@ class Fleet:
         for route, backend in self.backends.items():
             self.restarts[route] = 0
             requested, done = signals / f"{route}.requested", signals / f"{route}.done"
-            command = (
-                f"rm -f {done}; touch {requested}; i=0; while [ ! -e {done} ] && [ $i -lt 400 ]; do sleep 0.05; "
-                f"i=$((i+1)); done; test -e {done} && echo restarted {route}"
+            script = signals / f"restart-{route}.sh"  # what `bin/instance restart` would be on a Zope host
+            script.write_text(
+                f"rm -f {done}; touch {requested}; i=0\n"
+                f"while [ ! -e {done} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n"
+                f"test -e {done} && echo restarted {route}\n"
             )
+            command = f"sh {script}"
             zope_server_ops_update(
                 backend.zope_server,
                 actor=ACTOR,
