@@ -150,3 +150,19 @@ def test_manage_py_refuses_with_the_reason_and_cancel_works(demo, actor):
     with pytest.raises(RestartRefused):
         rolling_restart_cancel(job, actor=actor)
     assert Balancer.objects.get(name="bronze")  # untouched
+
+
+def test_manage_py_sets_the_restart_settings_from_a_host_key_file(demo, tmp_path):
+    key_file = tmp_path / "ssh_host_ed25519_key.pub"
+    key_file.write_text(HOST_KEY + " root@zope1\n")
+    out = io.StringIO()
+    call_command(
+        "zope_restart_settings", "zope1", "--restart-command", "sudo systemctl restart zope1",
+        "--ssh-user", "zope", "--ssh-host-key-file", str(key_file), stdout=out,
+    )  # fmt: skip
+    ops = ZopeServerOps.objects.get(zope_server__name="zope1")
+    assert (ops.restart_command, ops.ssh_user) == ("sudo systemctl restart zope1", "zope")
+    assert ops.ssh_host_key == HOST_KEY + " root@zope1"
+    assert "over SSH as zope@127.0.0.1:22, host key set" in out.getvalue()
+    with pytest.raises(CommandError, match="ssh_port"):
+        call_command("zope_restart_settings", "zope1", "--ssh-port", "70000", stdout=io.StringIO())
