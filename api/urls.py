@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
-from api import views, views_certificates
+from api import alerts, operations, views, views_certificates
 from api.errors import api_not_found
 from api.schema_views import DocsView, SchemaView
 
@@ -15,6 +15,9 @@ router.register("frontends", views.FrontEndViewSet, basename="frontend")
 router.register("balancers", views.BalancerViewSet, basename="balancer")
 router.register("members", views.MemberViewSet, basename="member")
 router.register("deployments", views.DeploymentViewSet, basename="deployment")
+router.register("rolling-restarts", operations.RollingRestartViewSet, basename="rollingrestart")  # issue #15
+router.register("alert-channels", alerts.AlertChannelViewSet, basename="alertchannel")  # issue #15
+router.register("alerts", alerts.AlertViewSet, basename="alert")  # issue #15
 
 urlpatterns = [
     *router.urls,
@@ -24,6 +27,7 @@ urlpatterns = [
         views_certificates.SiteCertificateRenewView.as_view(),
         name="site-certificate-renew",
     ),
+    path("balancers/<str:name>/rolling-restart/", operations.RollingRestartStartView.as_view(), name="rolling-restart"),
     path("status/", views.StatusView.as_view(), name="status"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),

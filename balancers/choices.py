@@ -25,6 +25,18 @@ class DeploymentStatus(models.TextChoices):
     PARTIAL = "partial", "Partial"
     FAILED = "failed", "Failed"
     SUPERSEDED = "superseded", "Superseded"
+    REVERTED = "reverted", "Reverted (post-deploy probes failed)"
+
+
+FINISHED_DEPLOYMENT_STATUSES = frozenset(
+    {
+        DeploymentStatus.SUCCEEDED,
+        DeploymentStatus.PARTIAL,
+        DeploymentStatus.FAILED,
+        DeploymentStatus.SUPERSEDED,
+        DeploymentStatus.REVERTED,
+    }
+)
 
 
 class DeploymentTrigger(models.TextChoices):
@@ -40,6 +52,7 @@ class HostStatus(models.TextChoices):
     UNCHANGED = "unchanged", "Unchanged"
     FAILED = "failed", "Failed"
     ROLLED_BACK = "rolled_back", "Rolled back"
+    REVERTED = "reverted", "Reverted (post-deploy probes failed)"
 
 
 class HostStage(models.TextChoices):
@@ -51,5 +64,6 @@ class HostStage(models.TextChoices):
     CONFIGTEST = "configtest", "Configtest"
     RELOAD = "reload", "Reload"
     VERIFY = "verify", "Verify"
+    PROBE = "probe", "Probe sites"
     RESTORE = "restore", "Restore"
     DONE = "done", "Done"

@@ -172,10 +172,11 @@ def _certificates() -> dict[int, CertificateRecord]:
 
 def load_snapshot() -> Snapshot:
     """Read Zope servers, front-ends, balancers with members, sites with aliases, and the sites' live
-    certificates (7 queries) in ONE consistent snapshot: a transaction of its own that is REPEATABLE READ on
-    PostgreSQL (READ COMMITTED, its default, would let a change committed between two of the seven queries give, say, a site whose
-    balancer the tree lacks). On SQLite a read transaction already is a snapshot. Inside a caller's
-    transaction the caller's isolation applies (SET TRANSACTION must be its first statement)."""
+    certificates (7 queries) in ONE consistent snapshot: a transaction of its own that is REPEATABLE READ
+    on PostgreSQL (READ COMMITTED, its default, would let a change committed between two of the seven
+    queries give, say, a site whose balancer the tree lacks). On SQLite a read transaction already is a
+    snapshot. Inside a caller's transaction the caller's isolation applies (SET TRANSACTION must be its
+    first statement)."""
     fresh = not connection.in_atomic_block
     with transaction.atomic():
         if fresh and connection.vendor == "postgresql":

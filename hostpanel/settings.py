@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "balancers",
     "sites",
     "certificates",
+    "operations",
+    "alerts",
     "api",
 ]
 
@@ -273,6 +275,41 @@ def _secrets_keys() -> list[str]:
 
 HOSTPANEL_SECRETS_KEY = _secrets_keys()
 
+# --- operations: rolling restarts, post-deploy probes, alerts (operations/, balancers/deploy/probes.py, alerts/) --
+HOSTPANEL_RESTART_IDLE_TIMEOUT = env_float("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120.0, minimum=0.0)
+HOSTPANEL_RESTART_HEALTH_TIMEOUT = env_float("HOSTPANEL_RESTART_HEALTH_TIMEOUT", 300.0, minimum=1.0)
+HOSTPANEL_RESTART_SETTLE_SECONDS = env_float("HOSTPANEL_RESTART_SETTLE_SECONDS", 30.0, minimum=0.0)
+HOSTPANEL_RESTART_WARM_SITES = env_int("HOSTPANEL_RESTART_WARM_SITES", 3, minimum=0, maximum=100)
+HOSTPANEL_RESTART_COMMAND_TIMEOUT = env_float("HOSTPANEL_RESTART_COMMAND_TIMEOUT", 300.0, minimum=1.0)
+HOSTPANEL_PROBES = env_bool("HOSTPANEL_PROBES", True)
+HOSTPANEL_PROBE_SAMPLE = env_int("HOSTPANEL_PROBE_SAMPLE", 20, minimum=0, maximum=10000)
+HOSTPANEL_PROBE_TIMEOUT = env_float("HOSTPANEL_PROBE_TIMEOUT", 10.0, minimum=0.5)
+HOSTPANEL_PROBE_PARALLELISM = env_int("HOSTPANEL_PROBE_PARALLELISM", 16, minimum=1, maximum=128)
+HOSTPANEL_ALERT_GRACE_SECONDS = env_int("HOSTPANEL_ALERT_GRACE_SECONDS", 120, minimum=0)
+HOSTPANEL_ALERT_DRIFT_GRACE_SECONDS = env_int("HOSTPANEL_ALERT_DRIFT_GRACE_SECONDS", 600, minimum=0)
+HOSTPANEL_ALERT_REPEAT_MINUTES = env_int("HOSTPANEL_ALERT_REPEAT_MINUTES", 240, minimum=1)
+HOSTPANEL_ALERT_RETRY_SECONDS = env_int("HOSTPANEL_ALERT_RETRY_SECONDS", 30, minimum=0)
+HOSTPANEL_ALERT_MAX_ATTEMPTS = env_int("HOSTPANEL_ALERT_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
+HOSTPANEL_ALERT_TIMEOUT = env_float("HOSTPANEL_ALERT_TIMEOUT", 5.0, minimum=0.5)
+HOSTPANEL_PANEL_URL = env_str("HOSTPANEL_PANEL_URL", "").strip().rstrip("/")  # links in alert messages
+# E-mail alerts: Django's SMTP mailer (MAILERS), configured from the environment.
+_SMTP_SECURITY = env_choice("HOSTPANEL_SMTP_SECURITY", "none", ("none", "starttls", "ssl"))
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": env_str("HOSTPANEL_SMTP_HOST", "localhost"),
+            "port": env_int("HOSTPANEL_SMTP_PORT", 25, minimum=1, maximum=65535),
+            "username": env_str("HOSTPANEL_SMTP_USER", ""),
+            "password": env_str("HOSTPANEL_SMTP_PASSWORD", ""),
+            "use_tls": _SMTP_SECURITY == "starttls",
+            "use_ssl": _SMTP_SECURITY == "ssl",
+            "timeout": env_int("HOSTPANEL_SMTP_TIMEOUT", 10, minimum=1),
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = env_str("HOSTPANEL_ALERT_FROM", "hostpanel@localhost")
+
 # --- cache (API throttle counters) ---------------------------------------------------------
 # locmem: per process (single worker); redis: one cache shared by every web worker (REDIS_URL).
 CACHE_BACKEND = env_choice("HOSTPANEL_CACHE", "locmem", ("locmem", "redis"))
@@ -306,6 +343,7 @@ SPECTACULAR_SETTINGS = {
     # request components hold only the writable fields (SiteRequest, PatchedSiteRequest ...): a generated
     # client's create model does not ask for status, url or created_at
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"AlertEventEnum": "alerts.choices.AlertEvent"},  # a channel's events and an alert's event
 }
 
 LOGGING = {

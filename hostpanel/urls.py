@@ -11,6 +11,8 @@ urlpatterns = [
     path("audit/", views.AuditListView.as_view(), name="audit_list"),
     path("sites/<str:domain>/certificate/", include("certificates.urls")),
     path("sites/", include("sites.urls")),
+    path("operations/", include("operations.urls")),
+    path("alerts/", include("alerts.urls")),
     path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
     path("api/v1/", include("api.urls")),
 ]

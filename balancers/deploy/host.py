@@ -25,7 +25,8 @@ from balancers.deploy.leases import (
     lease_acquire,
     lease_release,
 )
-from balancers.deploy.release import HostOutcome, Target, push_tree, truncate
+from balancers.deploy.probes import push_and_probe
+from balancers.deploy.release import HostOutcome, Target, truncate
 from balancers.deploy.rendering import render_result_for, store_tree
 from balancers.deploy.secrets import open_tree
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd
@@ -84,10 +85,11 @@ def push_with_retries(
             )
         else:
             try:
-                outcome = push_tree(
+                outcome = push_and_probe(  # release.push_tree + the post-deploy probes (deploy/probes.py, #15)
                     transport,
                     Target.of(frontend),
                     tree,
+                    frontend=frontend,
                     progress=progress,
                     fence=lease.check,
                     reconnect=lambda: open_transport(frontend),

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from balancers.choices import DeploymentStatus, DeploymentTrigger
+from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStatus
 from balancers.deploy.holds import import_holds
 from balancers.deploy.host import GOOD, deploy_host
 from balancers.deploy.leases import Heartbeat, db_guard
@@ -111,7 +111,9 @@ def deployment_execute(deployment_id: int, *, on_progress: Callable | None = Non
                 )
     statuses = [status for status, _ in results]
     left_out = [problem for _, problems in results for problem in problems]
-    if all(s in GOOD for s in statuses) and not left_out:
+    if HostStatus.REVERTED in statuses:  # post-deploy probes put the previous release back (deploy/probes.py)
+        status = DeploymentStatus.REVERTED
+    elif all(s in GOOD for s in statuses) and not left_out:
         status = DeploymentStatus.SUCCEEDED
     elif any(s in GOOD for s in statuses):
         status = DeploymentStatus.PARTIAL

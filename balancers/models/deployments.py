@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
+from balancers.choices import FINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
 from balancers.models.inventory import FrontEnd
 
 
@@ -69,12 +69,7 @@ class Deployment(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {
-            DeploymentStatus.SUCCEEDED,
-            DeploymentStatus.PARTIAL,
-            DeploymentStatus.FAILED,
-            DeploymentStatus.SUPERSEDED,
-        }
+        return self.status in FINISHED_DEPLOYMENT_STATUSES
 
 
 class DeploymentHost(models.Model):

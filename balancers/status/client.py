@@ -8,6 +8,7 @@
 * **change** (`apply_member_change`): read the nonce, POST the form body with the Referer, and read the state
   back, because Apache answers 200 even when it ignored the request (wrong nonce, missing Referer).
 * **answers** (`url_answers`, `wait_until_answers`): a health or manager URL answers below 500.
+* **exchange** (`http_exchange`): one request as it comes — Zope health and warm-up, site probes, webhooks.
 """
 
 from __future__ import annotations
@@ -417,3 +418,51 @@ def wait_until_answers(url: str, seconds: float) -> tuple[bool, str]:
         if ok or time.monotonic() >= deadline:
             return ok, detail
         time.sleep(0.1)
+
+
+# --- one exchange, as it comes (probes, health and warm-up requests, webhooks) -------------------
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """One HTTP exchange: status 0 and `error` when no answer came; redirects are not followed."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    error: str = ""
+    seconds: float = 0.0
+
+
+def http_exchange(
+    method: str,
+    url: str,
+    *,
+    host: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 5.0,
+    max_bytes: int = 65536,
+) -> HttpAnswer:
+    """One request to an http(s) URL (optionally with another Host header: a site through a front-end);
+    connect and each read wait at most `timeout`; the body is cut at max_bytes. Never raises."""
+    started = time.monotonic()
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return HttpAnswer(0, {}, error=f"not an http(s) URL: {url[:100]!r}")
+    sent = {"User-Agent": USER_AGENT, **(headers or {})}
+    if host:
+        sent["Host"] = host
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = conn_class(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=sent)
+        response = conn.getresponse()
+        data = response.read(max_bytes)
+        return HttpAnswer(response.status, dict(response.getheaders()), data, seconds=time.monotonic() - started)
+    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+        return HttpAnswer(0, {}, error=reason[:200], seconds=time.monotonic() - started)
+    finally:
+        conn.close()

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.dispatch import Signal
 from django.utils import timezone
 
 from balancers.models import FrontEnd, FrontEndSnapshot, StatusSample
@@ -21,6 +22,9 @@ from balancers.status.client import ManagerEndpoint, fetch_all
 from balancers.status.parse import FrontEndLive, HostState, balancers_from_payload, live_payload
 
 log = logging.getLogger(__name__)
+
+# Sent after every round with hosts=[FrontEndLive] and taken_at: the alerts app evaluates it (alerts/apps.py).
+polled = Signal()
 
 
 def history_window() -> datetime.timedelta:
@@ -154,4 +158,7 @@ def poll_once(*, timeout: float | None = None) -> PollResult:
     failures = tuple(f"{h.frontend_name}: {h.state} {h.reason}" for h in hosts if not h.ok)
     for failure in failures:
         log.warning("balancer-manager poll: %s", failure)
+    for _receiver, error in polled.send_robust(sender=PollResult, hosts=hosts, taken_at=now):
+        if isinstance(error, Exception):
+            log.error("after the poll: %s: %s", type(error).__name__, error)
     return PollResult(len(hosts), sum(h.ok for h in hosts), len(rows), pruned, failures)

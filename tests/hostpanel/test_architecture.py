@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("balancers", "sites", "api", "hostpanel", "certificates")
+APPS = ("balancers", "sites", "api", "hostpanel", "certificates", "operations", "alerts")
 MAX_LINES = 450
 
 

@@ -1,0 +1,140 @@
+"""What is wrong right now, as a list of Conditions (event, subject, summary, detail) — no state, no debounce.
+
+* from one balancer-manager poll (the hosts balancers.status.poller fetched): a member in error on a
+  front-end, a front-end that does not answer, a member whose live flags differ from the panel's;
+* from the database: the last finished deployment failed or was reverted, a front-end the last deployment
+  left behind, certificates failing to renew or expiring within 14 days (certificates.selectors).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from alerts.choices import AlertEvent
+from balancers.choices import DeploymentStatus, HostStatus
+from balancers.models import BalancerMember, Deployment, DeploymentHost, FrontEnd
+from balancers.services import member_worker_urls
+from balancers.status.client import MemberChange
+from balancers.status.parse import FrontEndLive, HostState, find_worker
+from certificates.choices import CertificateStatus
+from certificates.selectors import ATTENTION_WINDOW, certificates_needing_attention
+
+_BAD_HOST = {HostStatus.FAILED, HostStatus.ROLLED_BACK, HostStatus.REVERTED}
+# finished deployments that say something about the front-ends (a superseded one never ran)
+_COUNTED = [DeploymentStatus.SUCCEEDED, DeploymentStatus.PARTIAL, DeploymentStatus.FAILED, DeploymentStatus.REVERTED]
+
+
+@dataclass(frozen=True)
+class Condition:
+    event: str
+    subject: str
+    summary: str
+    detail: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.event, self.subject)
+
+
+def poll_conditions(hosts: list[FrontEndLive]) -> list[Condition]:
+    found: list[Condition] = []
+    frontends = {f.pk: f for f in FrontEnd.objects.filter(enabled=True)}
+    members = list(BalancerMember.objects.select_related("balancer", "zope_server"))
+    for host in hosts:
+        if host.state == HostState.UNCONFIGURED or host.frontend_id not in frontends:
+            continue
+        if not host.ok:
+            found.append(
+                Condition(
+                    AlertEvent.FRONTEND_DOWN,
+                    host.frontend_name,
+                    f"Front-end {host.frontend_name} does not answer ({host.state})",
+                    f"{host.url}: {host.reason}",
+                )
+            )
+            continue
+        for balancer in host.balancers:
+            for worker in balancer.members:
+                if worker.flags.error or worker.flags.health_check_failed:
+                    name = worker.route or worker.url
+                    found.append(
+                        Condition(
+                            AlertEvent.MEMBER_DOWN,
+                            f"{host.frontend_name}/{balancer.name}/{name}",
+                            f"Member {name} of {balancer.name} is down on {host.frontend_name}",
+                            f"{worker.url} is '{worker.status.strip()}' in {host.frontend_name}'s balancer-manager.",
+                        )
+                    )
+        found += _drift(host, frontends[host.frontend_id], members)
+    return found
+
+
+def _drift(host: FrontEndLive, frontend: FrontEnd, members: list[BalancerMember]) -> list[Condition]:
+    found = []
+    for member in members:
+        live = host.balancer(member.balancer.name)
+        worker = find_worker(live, urls=member_worker_urls(member, frontend), route=member.route) if live else None
+        if worker is None:
+            wrong = [f"not in the balancer-manager of {host.frontend_name} (not deployed?)"]
+        else:
+            wanted = MemberChange(hot_standby=member.hot_standby, drain=member.drain, disabled=member.disabled)
+            wrong = wanted.mismatches(worker)
+        if wrong:
+            found.append(
+                Condition(
+                    AlertEvent.DRIFT,
+                    f"{host.frontend_name}/{member.balancer.name}/{member.route}",
+                    f"{member.balancer.name}/{member.route} on {host.frontend_name} differs from the panel",
+                    "; ".join(wrong),
+                )
+            )
+    return found
+
+
+def database_conditions(now: datetime.datetime) -> list[Condition]:
+    found: list[Condition] = []
+    last = Deployment.objects.filter(status__in=_COUNTED).order_by("-created_at", "-id").first()
+    if last is not None and last.status in (DeploymentStatus.FAILED, DeploymentStatus.REVERTED):
+        event = (
+            AlertEvent.DEPLOYMENT_FAILED if last.status == DeploymentStatus.FAILED else AlertEvent.DEPLOYMENT_REVERTED
+        )
+        errors = "; ".join(f"{h.frontend_name}: {h.error}" for h in last.hosts.all() if h.error)
+        found.append(Condition(event, "deployments", f"Deployment #{last.pk} {last.status}", errors[:4000]))
+    for frontend in FrontEnd.objects.filter(enabled=True).order_by("name"):
+        host = (
+            DeploymentHost.objects.filter(frontend=frontend, deployment__status__in=_COUNTED)
+            .select_related("deployment")
+            .order_by("-deployment__created_at", "-id")
+            .first()
+        )
+        if host and host.status in _BAD_HOST and host.deployment.status != DeploymentStatus.FAILED:
+            found.append(
+                Condition(
+                    AlertEvent.HOST_BEHIND,
+                    frontend.name,
+                    f"Deployment #{host.deployment_id} left {frontend.name} behind ({host.status})",
+                    host.error[:4000],
+                )
+            )
+    for cert in certificates_needing_attention(now):
+        domain = cert.site.domain
+        if cert.status in (CertificateStatus.FAILED, CertificateStatus.EXPIRED) or cert.failures:
+            found.append(
+                Condition(
+                    AlertEvent.CERTIFICATE_FAILING,
+                    domain,
+                    f"The certificate of {domain} fails to renew ({cert.status}, {cert.failures} failure(s))",
+                    cert.last_error[:4000],
+                )
+            )
+        if cert.not_after is not None and cert.not_after <= now + ATTENTION_WINDOW:
+            found.append(
+                Condition(
+                    AlertEvent.CERTIFICATE_EXPIRING,
+                    domain,
+                    f"The certificate of {domain} expires {cert.not_after:%Y-%m-%d %H:%M} UTC",
+                    f"Issued by {cert.issuer or '?'}; status {cert.status}.",
+                )
+            )
+    return found

@@ -1,0 +1,283 @@
+"""Post-deploy probes: does each site still answer as it should through the front-end, and if not, revert.
+
+The verify step of balancers.deploy.release proves that the front-end answers, not that the sites do.
+`push_and_probe` wraps release.push_tree for one front-end:
+
+1. **plan**: from the host's live MANIFEST and the new tree, every site whose file changed (or is new),
+   plus HOSTPANEL_PROBE_SAMPLE others picked at random (seeded by the new tree's digest);
+2. **before**: request each through the front-end (`GET /` with its Host) while the old config still runs,
+   and once a name no site claims (`hostpanel-probe.invalid`), whose answer is the catch-all vhost's;
+3. push_tree (upload, swap, configtest, graceful, verify);
+4. **after**: the same requests again, compared with what the new tree says should happen:
+   *suspended* (the vhost answers 503 itself), *redirect* (a rendered Redirect / R=30x: 301/302/307/308 to
+   https://), else *proxied* (below 500, not the catch-all's answer, and no 2xx/3xx that became an error);
+5. sites that **answered before** (a real answer, not the catch-all, below 500 or the suspended page) and
+   fail after are a regression: the previous release is put back, Apache reloaded, and the host is
+   `reverted` with the failing sites and their answers. Other failures (a new site, a site already down)
+   are reported in the output without a revert.
+
+All probes of a round run in parallel (HOSTPANEL_PROBE_PARALLELISM), the round within HOSTPANEL_PROBE_TIMEOUT.
+No database access here; the runner records the outcome.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import random
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from balancers.choices import HostStage, HostStatus
+from balancers.deploy.release import COMMAND_TIMEOUT, VERIFY_SECONDS, HostOutcome, Target, push_tree, truncate
+from balancers.manifest import MANIFEST, parse_manifest
+from balancers.models import FrontEnd
+from balancers.status.client import HttpAnswer, http_exchange, wait_until_answers
+from balancers.transport import Transport, TransportError
+
+UNCLAIMED_HOST = "hostpanel-probe.invalid"  # .invalid never resolves: only the catch-all vhost answers it
+_SITE_FILE = re.compile(r"^sites/(?P<domain>[^/]+)\.conf$")
+_REDIRECT = re.compile(r"^\s*(Redirect(Permanent|Match)?\s|RewriteRule\s.*\[[^]]*R=(30[1278]|permanent))", re.M)
+_SUSPENDED = re.compile(r"\[R=503[,\]]")
+REDIRECT_CODES = frozenset({301, 302, 307, 308})
+
+
+@dataclass(frozen=True)
+class ProbeSite:
+    domain: str
+    expect: str  # proxied | suspended | redirect
+    changed: bool
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    site: ProbeSite
+    before: HttpAnswer | None
+    after: HttpAnswer
+    ok: bool
+    why: str
+    regression: bool
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else ("FAIL" if self.regression else "warn")
+        was = f" (was {describe(self.before)})" if self.before is not None else ""
+        changed = " [changed]" if self.site.changed else ""
+        return f"{mark} {self.site.domain}{changed} expect {self.site.expect}: {describe(self.after)}{was}{self.why}"
+
+
+def describe(answer: HttpAnswer | None) -> str:
+    if answer is None:
+        return "not probed"
+    if not answer.status:
+        return answer.error or "no answer"
+    location = answer.headers.get("Location", "")
+    return f"HTTP {answer.status}" + (f" -> {location[:100]}" if location else "")
+
+
+def site_address(frontend: FrontEnd) -> tuple[str, int]:
+    """Where the front-end's site vhosts listen, as the panel reaches them (http_listen; '*' = its address)."""
+    host, _, port = frontend.http_listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "*", "0.0.0.0", "::"):  # noqa: S104 - a wildcard listen address, not a bind
+        host = frontend.address
+    return host, int(port)
+
+
+def expectation(text: str) -> str:
+    if _SUSPENDED.search(text):
+        return "suspended"
+    if _REDIRECT.search(text):
+        return "redirect"
+    return "proxied"
+
+
+def plan_probes(live_manifest: bytes | None, tree: dict[str, str], *, sample: int, seed: str = "") -> list[ProbeSite]:
+    """The sites to probe: every site whose file is new or changed, plus `sample` unchanged ones."""
+    try:
+        live = parse_manifest(live_manifest.decode()) if live_manifest else {}
+    except (ValueError, UnicodeDecodeError):
+        live = {}
+    new = parse_manifest(tree[MANIFEST])
+    changed, unchanged = [], []
+    for path, digest in sorted(new.items()):
+        match = _SITE_FILE.match(path)
+        if not match:
+            continue
+        site = (match["domain"], expectation(tree[path]))
+        (unchanged if live.get(path) == digest else changed).append(site)
+    others = random.Random(seed).sample(unchanged, min(sample, len(unchanged)))  # noqa: S311 - a sample, not a secret
+    return [ProbeSite(d, e, True) for d, e in changed] + [ProbeSite(d, e, False) for d, e in sorted(others)]
+
+
+def run_probes(
+    address: tuple[str, int], domains: list[str], *, timeout: float, parallelism: int
+) -> dict[str, HttpAnswer]:
+    """GET / for each domain through the front-end, in parallel; the whole round ends within `timeout`."""
+    host, port = address
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    answers: dict[str, HttpAnswer] = {}
+    if not domains:
+        return answers
+    deadline = time.monotonic() + timeout
+    pool = ThreadPoolExecutor(max_workers=min(parallelism, len(domains)), thread_name_prefix="probe")
+    try:
+
+        def one(domain: str) -> HttpAnswer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return HttpAnswer(0, {}, error="not sent: the probe round's time was up")
+            return http_exchange("GET", base, host=domain, timeout=left, max_bytes=16384)
+
+        futures = {domain: pool.submit(one, domain) for domain in domains}
+        wait(futures.values(), timeout=max(deadline - time.monotonic(), 0) + 0.5)
+        for domain, future in futures.items():
+            done = future.done() and future.exception() is None
+            answers[domain] = future.result() if done else HttpAnswer(0, {}, error=f"no answer within {timeout:g} s")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return answers
+
+
+def _same(a: HttpAnswer | None, b: HttpAnswer | None) -> bool:
+    return bool(a and b and a.status and a.status == b.status and a.body == b.body)
+
+
+def answered(answer: HttpAnswer | None, catch_all: HttpAnswer | None) -> bool:
+    """A real answer from the site's own vhost: below 500, or the suspended page (503 with Retry-After)."""
+    if answer is None or not answer.status or _same(answer, catch_all):
+        return False
+    return answer.status < 500 or (answer.status == 503 and "Retry-After" in answer.headers)
+
+
+def judge(
+    site: ProbeSite, before: HttpAnswer | None, after: HttpAnswer, catch_all: HttpAnswer | None
+) -> tuple[bool, str]:
+    """Does the answer after the change match what the new tree says should happen? (ok, why not)"""
+    if not after.status:
+        return False, ""
+    if site.expect == "suspended":
+        return after.status == 503, "" if after.status == 503 else ": a suspended site answers 503 itself"
+    if site.expect == "redirect":
+        ok = after.status in REDIRECT_CODES and after.headers.get("Location", "").startswith("https://")
+        return ok, "" if ok else ": expected a redirect to https://"
+    if _same(after, catch_all):
+        return False, ": answered by the catch-all vhost (the site's vhost is missing)"
+    if after.status >= 500:
+        return False, ""
+    if before is not None and 0 < before.status < 400 and after.status >= 400 and not _same(before, catch_all):
+        return False, f": it answered {before.status} before the change"
+    return True, ""
+
+
+def probe_settings() -> tuple[int, float, int]:
+    return (
+        int(getattr(settings, "HOSTPANEL_PROBE_SAMPLE", 20)),
+        float(getattr(settings, "HOSTPANEL_PROBE_TIMEOUT", 10.0)),
+        int(getattr(settings, "HOSTPANEL_PROBE_PARALLELISM", 16)),
+    )
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # a release directory named by its tree digest
+
+
+def push_and_probe(
+    transport: Transport,
+    target: Target,
+    tree: dict[str, str],
+    *,
+    frontend: FrontEnd,
+    progress: Callable[[str], None] = lambda stage: None,
+    fence: Callable[[], None] = lambda: None,
+    reconnect: Callable[[], Transport] | None = None,
+) -> HostOutcome:
+    """release.push_tree with the post-deploy probes around it (see the module docstring)."""
+    if not getattr(settings, "HOSTPANEL_PROBES", True):
+        return push_tree(transport, target, tree, progress=progress, fence=fence, reconnect=reconnect)
+    sample, timeout, parallelism = probe_settings()
+    started = time.monotonic()
+    try:
+        live_manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
+        previous = transport.readlink(target.config_dir)
+    except TransportError:
+        live_manifest, previous = None, None  # push_tree meets the same error and reports it
+    plan = (
+        []
+        if live_manifest == tree[MANIFEST].encode()
+        else plan_probes(live_manifest, tree, sample=sample, seed=tree[MANIFEST])
+    )
+    address = site_address(frontend)
+    domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]
+    before = run_probes(address, domains, timeout=timeout, parallelism=parallelism) if plan else {}
+    before_seconds = time.monotonic() - started
+    outcome = push_tree(transport, target, tree, progress=progress, fence=fence, reconnect=reconnect)
+    if outcome.status != HostStatus.SUCCEEDED or not plan:
+        return outcome
+    progress(HostStage.PROBE)
+    probed_at = time.monotonic()
+    after = run_probes(address, domains, timeout=timeout, parallelism=parallelism)
+    outcome.timings["probes"] = before_seconds + time.monotonic() - probed_at
+    catch_before, catch_after = before.get(UNCLAIMED_HOST), after[UNCLAIMED_HOST]
+    results = []
+    for site in plan:
+        was = before.get(site.domain)
+        ok, why = judge(site, was, after[site.domain], catch_after)
+        results.append(ProbeResult(site, was, after[site.domain], ok, why, not ok and answered(was, catch_before)))
+    regressions = [r for r in results if r.regression]
+    report = f"post-deploy probes: {len(results)} site(s), {sum(r.ok for r in results)} as expected\n"
+    report += "\n".join(r.line() for r in results if not r.ok or r.site.changed)
+    outcome.output = truncate(f"{outcome.output}\n{report}".strip())
+    if regressions:
+        fence()  # a worker that lost the front-end's lease must not put anything back
+        _revert(transport, target, previous, regressions, outcome, progress)
+    return outcome
+
+
+def _revert(
+    transport: Transport,
+    target: Target,
+    previous: str | None,
+    regressions: list[ProbeResult],
+    outcome: HostOutcome,
+    progress: Callable[[str], None],
+) -> None:
+    """Put the previous release back and reload: the sites that answered before the change answer again."""
+    failing = "; ".join(
+        f"{r.site.domain}: {describe(r.after)} (was {describe(r.before)}){r.why}" for r in regressions[:20]
+    )
+    more = f" and {len(regressions) - 20} more" if len(regressions) > 20 else ""
+    summary = f"{len(regressions)} site(s) that answered before the change fail after it: {failing}{more}"
+    if previous is None:
+        outcome.status, outcome.error = HostStatus.FAILED, f"{summary}. There is no previous release to put back."
+        return
+    outcome.stage = HostStage.RESTORE
+    progress(HostStage.RESTORE)
+    # The activated-release marker says "switching" while the host is between releases, and names the
+    # previous release again only once Apache reloaded it and answers (balancers.deploy.release).
+    previous_digest = posixpath.basename(previous) if _DIGEST.fullmatch(posixpath.basename(previous)) else ""
+    outcome.activated = ""
+    try:
+        transport.write_file(target.marker, b"switching\n", atomic=True)
+        transport.symlink_switch(target.config_dir, previous)
+        result = transport.run(target.reload_command, timeout=COMMAND_TIMEOUT)
+    except TransportError as exc:
+        outcome.status = HostStatus.FAILED
+        outcome.error = f"{summary}. Putting the previous release back failed: {exc.message}"
+        return
+    outcome.output = truncate(f"{outcome.output}\n$ {target.reload_command}\n{result.output}".strip())
+    healthy, detail = wait_until_answers(target.verify_url, VERIFY_SECONDS) if target.verify_url else (True, "")
+    if result.ok and healthy and previous_digest:
+        try:
+            transport.write_file(target.marker, f"{previous_digest}\n".encode(), atomic=True)
+            outcome.activated = previous_digest
+        except TransportError:
+            pass  # unknown: the next deployment runs configtest and reload again
+    outcome.status = HostStatus.REVERTED
+    outcome.error = f"{summary}. The previous release was put back and Apache reloaded" + (
+        "."
+        if result.ok and healthy
+        else f", but the reload {'failed' if not result.ok else 'did not answer: ' + detail}."
+    )

@@ -1,0 +1,14 @@
+"""Background jobs of the operations app (Django's tasks framework, like balancers/tasks.py)."""
+
+from __future__ import annotations
+
+from django.tasks import task
+
+from operations.runner import restart_execute
+
+
+@task()
+def run_rolling_restart(restart_id: int) -> str:
+    """Run a queued rolling restart; returns its final status ("skipped" when another worker claimed it)."""
+    job = restart_execute(restart_id)
+    return job.status if job is not None else "skipped"

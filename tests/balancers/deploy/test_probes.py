@@ -1,0 +1,64 @@
+"""The pure parts of the post-deploy probes: which sites are probed, and what each answer means."""
+
+from __future__ import annotations
+
+from balancers.deploy.probes import ProbeSite, answered, expectation, judge, plan_probes, site_address
+from balancers.models import FrontEnd
+from balancers.status.client import HttpAnswer
+from tests.factories import make_tree
+
+CATCH_ALL = HttpAnswer(404, {}, b"<h1>Not Found</h1>")
+
+
+def tree(**sites: str) -> dict[str, str]:
+    return make_tree({"balancers.conf": "x", **{f"sites/{d}.conf": text for d, text in sites.items()}})
+
+
+def test_every_changed_site_is_probed_plus_a_fixed_sample_of_the_others():
+    old = tree(**{f"s{i}.example": "proxied" for i in range(30)})
+    new = dict(old)
+    new["sites/s3.example.conf"] = "RewriteRule ^ - [R=503,L]"
+    new = make_tree({k: v for k, v in new.items() if k != "MANIFEST"} | {"sites/fresh.example.conf": "proxied"})
+    plan = plan_probes(old["MANIFEST"].encode(), new, sample=5, seed="x")
+    changed = [(p.domain, p.expect) for p in plan if p.changed]
+    assert changed == [("fresh.example", "proxied"), ("s3.example", "suspended")]
+    assert len([p for p in plan if not p.changed]) == 5
+    assert plan == plan_probes(old["MANIFEST"].encode(), new, sample=5, seed="x")  # reproducible
+    assert len(plan_probes(None, new, sample=5)) == 31  # first deploy: every site is new
+
+
+def test_the_rendered_vhost_says_what_to_expect():
+    assert expectation("    RewriteRule ^ - [R=503,L]") == "suspended"
+    assert expectation("    Redirect permanent / https://linux.co.uk/") == "redirect"
+    assert expectation("    RewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]") == "redirect"
+    assert expectation("    RewriteRule ^/(.*) balancer://bronze/VirtualHostBase/... [L,P]") == "proxied"
+
+
+def test_a_site_that_turned_into_an_error_or_the_catch_all_fails_its_probe():
+    site = ProbeSite("linux.co.uk", "proxied", False)
+    ok = HttpAnswer(200, {}, b"{}")
+    assert judge(site, ok, ok, CATCH_ALL) == (True, "")
+    assert not judge(site, ok, HttpAnswer(503, {}, b""), CATCH_ALL)[0]
+    assert judge(site, ok, HttpAnswer(404, {}, b"zope 404"), CATCH_ALL) == (
+        False,
+        ": it answered 200 before the change",
+    )
+    assert "catch-all" in judge(site, ok, CATCH_ALL, CATCH_ALL)[1]
+    assert judge(site, HttpAnswer(404, {}, b"z"), HttpAnswer(404, {}, b"z"), CATCH_ALL)[0]  # was 404, still 404
+    redirect = ProbeSite("tls.example", "redirect", True)
+    assert judge(redirect, ok, HttpAnswer(301, {"Location": "https://tls.example/"}), CATCH_ALL)[0]
+    assert not judge(redirect, ok, ok, CATCH_ALL)[0]
+
+
+def test_only_a_real_answer_of_the_sites_own_vhost_counts_as_answered_before():
+    assert answered(HttpAnswer(200, {}, b"x"), CATCH_ALL)
+    assert answered(HttpAnswer(503, {"Retry-After": "3600"}, b"suspended"), CATCH_ALL)
+    assert not answered(HttpAnswer(503, {}, b"no member"), CATCH_ALL)
+    assert not answered(CATCH_ALL, CATCH_ALL)  # a site that did not exist yet
+    assert not answered(HttpAnswer(0, {}, error="timed out"), CATCH_ALL)
+
+
+def test_the_probes_go_to_the_site_listen_address_or_the_front_ends_address():
+    assert site_address(FrontEnd(address="10.0.0.5", http_listen="*:80")) == ("10.0.0.5", 80)
+    assert site_address(FrontEnd(address="10.0.0.5", http_listen="127.0.0.1:8080")) == ("127.0.0.1", 8080)
+    assert site_address(FrontEnd(address="fe1.example", http_listen="[::1]:80")) == ("::1", 80)
