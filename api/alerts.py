@@ -108,6 +108,8 @@ def _service(call, *args, **kwargs):
 class AlertChannelViewSet(ApiMixin, viewsets.ModelViewSet):
     """Where alerts go and which events each channel receives."""
 
+    operation_noun = "alert_channel"
+
     serializer_class = AlertChannelSerializer
     queryset = AlertChannel.objects.all()
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -145,6 +147,8 @@ class AlertChannelViewSet(ApiMixin, viewsets.ModelViewSet):
 )
 class AlertViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Alerts: when each was first seen, fired, delivered and resolved."""
+
+    operation_noun = "alert"
 
     serializer_class = AlertSerializer
     queryset = Alert.objects.prefetch_related(

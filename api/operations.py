@@ -80,6 +80,8 @@ def _accepted(request, job: RollingRestart) -> Response:
 class RollingRestartStartView(ApiMixin, APIView):
     """Start a rolling restart of a balancer's Zope servers (a background job)."""
 
+    operation_noun = "rolling_restart"
+
     path_examples = {"name": "bronze"}
 
     @extend_schema(
@@ -102,6 +104,8 @@ class RollingRestartStartView(ApiMixin, APIView):
 )
 class RollingRestartViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Rolling restarts of Zope servers and their steps."""
+
+    operation_noun = "rolling_restart"
 
     serializer_class = RollingRestartSerializer
     queryset = RollingRestart.objects.select_related("balancer").prefetch_related("steps")

@@ -128,7 +128,7 @@ def test_every_request_body_is_json_only(db):
         for method, op in item.items()
         if "requestBody" in op
     }
-    assert len(bodies) == 13  # the 12 writes + PUT sites/{domain}/certificate/
+    assert len(bodies) == 15  # the 12 writes, PUT sites/{domain}/certificate/, POST/PATCH alert-channels
     assert {types == ["application/json"] for types in bodies.values()} == {True}, bodies
 
 
@@ -203,6 +203,19 @@ def test_operation_ids_name_the_noun_and_what_the_operation_does(db):
         ("get", "/api/v1/deployments/{id}/"): "deployment_retrieve",
         ("post", "/api/v1/deployments/{id}/rollback/"): "deployment_rollback",
         ("get", "/api/v1/status/"): "status_retrieve",
+        ("get", "/api/v1/alert-channels/"): "alert_channel_list",
+        ("post", "/api/v1/alert-channels/"): "alert_channel_create",
+        ("get", "/api/v1/alert-channels/{id}/"): "alert_channel_retrieve",
+        ("patch", "/api/v1/alert-channels/{id}/"): "alert_channel_update",
+        ("delete", "/api/v1/alert-channels/{id}/"): "alert_channel_delete",
+        ("post", "/api/v1/alert-channels/{id}/test/"): "alert_channel_test",
+        ("get", "/api/v1/alerts/"): "alert_list",
+        ("get", "/api/v1/alerts/{id}/"): "alert_retrieve",
+        ("post", "/api/v1/balancers/{name}/rolling-restart/"): "rolling_restart_create",
+        ("get", "/api/v1/rolling-restarts/"): "rolling_restart_list",
+        ("get", "/api/v1/rolling-restarts/{id}/"): "rolling_restart_retrieve",
+        ("post", "/api/v1/rolling-restarts/{id}/cancel/"): "rolling_restart_cancel",
+        ("post", "/api/v1/rolling-restarts/{id}/resume/"): "rolling_restart_resume",
     }
 
 
