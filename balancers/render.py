@@ -44,7 +44,7 @@ from types import SimpleNamespace
 
 import jinja2
 
-from balancers.choices import LbMethod, RenderMode
+from balancers.choices import RenderMode
 from balancers.manifest import (
     MANIFEST,
     certificate_path,
@@ -55,8 +55,26 @@ from balancers.manifest import (
     private_key_path,
 )
 from balancers.models import FrontEnd
+from balancers.render_values import (
+    COOKIE_RE,
+    DOMAIN_RE,
+    FS_PATH_RE,
+    LBMETHODS,
+    NAME_RE,
+    RENDER_MODES,
+    ROUTE_RE,
+    SITE_STATUSES,
+    URL_PATH_RE,
+    UnsafeValue,
+    check_bool,
+    check_choice,
+    check_host,
+    check_int,
+    check_listen,
+    check_pattern,
+    check_pem,
+)
 from balancers.snapshot import BalancerRecord, FrontEndRecord, SiteRecord, Snapshot, ZopeServerRecord
-from hostpanel.validators import assert_config_safe
 from sites.models import HSTS_MAX_SECONDS, SiteStatus
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "jinja2" / "apache"
@@ -78,85 +96,9 @@ SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a per
 _SEPARATOR = "\x00"
 
 
-class UnsafeValue(ValueError):
-    """A value that must not be rendered into an Apache config."""
-
-
-# Stricter, per-kind patterns (the same shapes hostpanel.validators enforces on the way in).
-_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?")
-_ROUTE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_COOKIE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DOMAIN_RE = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+")
-_HOST_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|[0-9.]{{7,15}}|[0-9A-Fa-f:.]{{2,45}}")
-_URL_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
-_FS_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~+-]+)+")
-_LISTEN_RE = re.compile(r"(?:(?:\*|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):)?[0-9]{1,5}")
-
-
-def _check(value: object, what: str, pattern: re.Pattern[str], *, extra_allowed: str = "") -> str:
-    if not isinstance(value, str):
-        raise UnsafeValue(f"refusing to render {what}={value!r}: not text")
-    if pattern.fullmatch(value):
-        return value
-    try:
-        assert_config_safe(value, what, extra_allowed=extra_allowed)
-    except ValueError as exc:
-        raise UnsafeValue(str(exc)) from None
-    raise UnsafeValue(f"refusing to render {what}={value[:80]!r}: not a valid {what}")
-
-
-def _int(value: object, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UnsafeValue(f"refusing to render {what}={value!r}: not an integer in {low}..{high}")
-    return value
-
-
-def _bool(value: object, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise UnsafeValue(f"refusing to render {what}={value!r}: not a boolean")
-    return value
-
-
-_LBMETHODS = frozenset(LbMethod.values)
-_RENDER_MODES = frozenset(RenderMode.values)
-_SITE_STATUSES = frozenset(SiteStatus.values)
-
-
-def _choice(value: object, what: str, choices: frozenset[str]) -> str:
-    if value not in choices:
-        raise UnsafeValue(f"refusing to render {what}={str(value)[:80]!r}: unknown value")
-    return str(value)
-
-
-_PEM_RE = re.compile(
-    r"(?:-----BEGIN (?P<kind>[A-Z0-9 ]{1,40})-----\n[A-Za-z0-9+/=\n]{1,20000}-----END (?P=kind)-----\n)+"
-)
-
-
-def _pem(value: object, what: str) -> str:
-    """PEM blocks only (a certificate file or a key file): nothing Apache could read as a directive."""
-    text = value if isinstance(value, str) else ""
-    if not _PEM_RE.fullmatch(text):
-        raise UnsafeValue(f"refusing to write {what}: not PEM")
-    return text
-
-
-def _listen(value: str, what: str = "http_listen") -> str:
-    text = _check(value, what, _LISTEN_RE, extra_allowed="*[]")
-    if not 1 <= int(text.rsplit(":", 1)[-1]) <= 65535:
-        raise UnsafeValue(f"refusing to render {what}={text!r}: port out of range")
-    return text if ":" in text else f"*:{text}"  # a bare port in <VirtualHost> would be read as a host
-
-
-def _host(value: str, what: str) -> str:
-    text = _check(value, what, _HOST_RE)
-    return f"[{text}]" if ":" in text else text
-
-
 def _server_url(server: ZopeServerRecord) -> str:
-    host = _host(server.host, "Zope server host")
-    return f"http://{host}:{_int(server.port, 'Zope server port', 1, 65535)}"
+    host = check_host(server.host, "Zope server host")
+    return f"http://{host}:{check_int(server.port, 'Zope server port', 1, 65535)}"
 
 
 def _frontend_record(frontend: FrontEnd | FrontEndRecord) -> FrontEndRecord:
@@ -169,34 +111,34 @@ def _frontend_record(frontend: FrontEnd | FrontEndRecord) -> FrontEndRecord:
 
 def _member_status(member) -> str:
     flags = ""
-    if _bool(member.disabled, "disabled"):
+    if check_bool(member.disabled, "disabled"):
         flags += "+D"
-    if _bool(member.drain, "drain"):
+    if check_bool(member.drain, "drain"):
         flags += "+N"
-    if _bool(member.hot_standby, "hot_standby"):
+    if check_bool(member.hot_standby, "hot_standby"):
         flags += "+H"
     return flags
 
 
 def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_address: str) -> dict:
-    name = _check(balancer.name, "balancer name", _NAME_RE)
-    mode = _choice(balancer.render_mode, "render_mode", _RENDER_MODES)
+    name = check_pattern(balancer.name, "balancer name", NAME_RE)
+    mode = check_choice(balancer.render_mode, "render_mode", RENDER_MODES)
     members = []
     for member in balancer.members:
-        route = _check(member.zope_server.name, "route", _ROUTE_RE)
+        route = check_pattern(member.zope_server.name, "route", ROUTE_RE)
         if mode == RenderMode.NODE_VHOSTS:
             url = node_member_url(node_address, ports[route])
         else:
             url = _server_url(member.zope_server)
-        params = [f"lbset={_int(member.lbset, 'lbset', 0, 99)}"]
+        params = [f"lbset={check_int(member.lbset, 'lbset', 0, 99)}"]
         for key in ("min", "max", "smax"):
             value = getattr(member, key)
             if value is not None:
-                params.append(f"{key}={_int(value, key, 0, 10_000)}")
+                params.append(f"{key}={check_int(value, key, 0, 10_000)}")
         params += [
-            f"loadfactor={_int(member.loadfactor, 'loadfactor', 1, 100)}",
-            f"timeout={_int(member.timeout, 'member timeout', 1, 3600)}",
-            f"retry={_int(member.retry, 'retry', 0, 3600)}",
+            f"loadfactor={check_int(member.loadfactor, 'loadfactor', 1, 100)}",
+            f"timeout={check_int(member.timeout, 'member timeout', 1, 3600)}",
+            f"retry={check_int(member.retry, 'retry', 0, 3600)}",
         ]
         status = _member_status(member)
         # A hot-standby member gets no route: with one, clients would stay stuck on it after the
@@ -208,7 +150,7 @@ def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_addr
         members.append({"url": url, "params": " ".join(params), "route": route})
     error_document = balancer.error_document
     if error_document:
-        error_document = _check(error_document, "error_document", _URL_PATH_RE)
+        error_document = check_pattern(error_document, "error_document", URL_PATH_RE)
         if error_document in {SUSPENDED_PATH, NODE_ERROR_PATH}:
             raise UnsafeValue(f"refusing to render error_document={error_document!r}: reserved path")
     return SimpleNamespace(
@@ -217,12 +159,12 @@ def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_addr
             "mode": mode,
             "node_vhosts": mode == RenderMode.NODE_VHOSTS,
             "members": members,
-            "lbmethod": _choice(balancer.lbmethod, "lbmethod", _LBMETHODS),
-            "sticky_cookie": _check(balancer.sticky_cookie, "sticky_cookie", _COOKIE_RE),
-            "cookie_ttl": _int(balancer.cookie_ttl, "cookie_ttl", 1, 31_536_000),
-            "nofailover": "On" if _bool(balancer.nofailover, "nofailover") else "Off",
-            "maxattempts": _int(balancer.maxattempts, "maxattempts", 0, 100),
-            "timeout": _int(balancer.timeout, "balancer timeout", 1, 3600),
+            "lbmethod": check_choice(balancer.lbmethod, "lbmethod", LBMETHODS),
+            "sticky_cookie": check_pattern(balancer.sticky_cookie, "sticky_cookie", COOKIE_RE),
+            "cookie_ttl": check_int(balancer.cookie_ttl, "cookie_ttl", 1, 31_536_000),
+            "nofailover": "On" if check_bool(balancer.nofailover, "nofailover") else "Off",
+            "maxattempts": check_int(balancer.maxattempts, "maxattempts", 0, 100),
+            "timeout": check_int(balancer.timeout, "balancer timeout", 1, 3600),
             "error_document": error_document,
         }
     )
@@ -230,8 +172,8 @@ def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_addr
 
 def _node_ports(snapshot: Snapshot, frontend: FrontEndRecord) -> dict[str, int]:
     """Each Zope server's node-vhost port (balancers.manifest.node_ports: the one rule)."""
-    base = _int(frontend.node_port_base, "node_port_base", 1, 65535)
-    ports = node_ports((_check(s.name, "route", _ROUTE_RE) for s in snapshot.zope_servers), base)
+    base = check_int(frontend.node_port_base, "node_port_base", 1, 65535)
+    ports = node_ports((check_pattern(s.name, "route", ROUTE_RE) for s in snapshot.zope_servers), base)
     for route, port in ports.items():
         if port > 65535:
             raise UnsafeValue(f"refusing to render node vhost port {port} for {route!r}: above 65535")
@@ -269,26 +211,26 @@ def _nodes(balancers: list[SimpleNamespace], snapshot: Snapshot, node_ports: dic
 
 
 def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> SimpleNamespace:
-    domain = _check(site.domain, "domain", _DOMAIN_RE)
-    aliases = [_check(alias, "alias", _DOMAIN_RE) for alias in site.aliases]
-    status = _choice(site.status, "site status", _SITE_STATUSES)
+    domain = check_pattern(site.domain, "domain", DOMAIN_RE)
+    aliases = [check_pattern(alias, "alias", DOMAIN_RE) for alias in site.aliases]
+    status = check_choice(site.status, "site status", SITE_STATUSES)
     try:
         balancer = balancers[site.balancer]
     except KeyError:
         raise UnsafeValue(f"refusing to render site {domain}: unknown balancer {site.balancer!r}") from None
     certificate = site.certificate
     https = certificate is not None
-    valid = https and not _bool(certificate.expired, "expired")
+    valid = https and not check_bool(certificate.expired, "expired")
     # Redirect (and HSTS) only towards a certificate that is valid and covers every name of the site that
     # reaches us: a new alias keeps HTTP until the renewal adds it, instead of a browser error.
-    redirect = valid and _bool(site.https_redirect, "https_redirect") and certificate.covers((domain, *aliases))
-    hsts = _int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
+    redirect = valid and check_bool(site.https_redirect, "https_redirect") and certificate.covers((domain, *aliases))
+    hsts = check_int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
     # A namespace, not a dict: Jinja2 reads attributes first, and a dict's failed getattr costs.
     return SimpleNamespace(
         domain=domain,
         aliases=" ".join(aliases),
         suspended=status == SiteStatus.SUSPENDED,
-        plone_path=_check(site.plone_path, "plone_path", _URL_PATH_RE),
+        plone_path=check_pattern(site.plone_path, "plone_path", URL_PATH_RE),
         balancer=balancer,
         https=https,
         redirect=redirect,
@@ -316,8 +258,8 @@ def _tls_files(site: SiteRecord, domain: str) -> dict[str, str]:
     if site.certificate is None:
         return {}
     return {
-        certificate_path(domain): _pem(site.certificate.fullchain_pem, f"the certificate of {domain}"),
-        private_key_path(domain): _pem(site.certificate.key_pem, f"the private key of {domain}"),
+        certificate_path(domain): check_pem(site.certificate.fullchain_pem, f"the certificate of {domain}"),
+        private_key_path(domain): check_pem(site.certificate.key_pem, f"the private key of {domain}"),
     }
 
 
@@ -417,18 +359,18 @@ def _kept_files(
 def _render(
     snapshot: Snapshot, fe: FrontEndRecord, *, previous: Mapping[str, str] | None, strict: bool
 ) -> RenderResult:
-    config_dir = _check(fe.config_dir.rstrip("/"), "config_dir", _FS_PATH_RE, extra_allowed="+")
+    config_dir = check_pattern(fe.config_dir.rstrip("/"), "config_dir", FS_PATH_RE, extra_allowed="+")
     common = {
-        "frontend": _check(fe.name, "front-end name", _NAME_RE),
+        "frontend": check_pattern(fe.name, "front-end name", NAME_RE),
         "config_dir": config_dir,
-        "listen": _listen(fe.http_listen),
-        "https_listen": _listen(fe.https_listen, "https_listen"),
+        "listen": check_listen(fe.http_listen),
+        "https_listen": check_listen(fe.https_listen, "https_listen"),
         "challenge_dir": challenge_dir(config_dir),
         "suspended_path": SUSPENDED_PATH,
         "node_error_path": NODE_ERROR_PATH,
         "retry_after": SUSPENDED_RETRY_AFTER,
     }
-    node_address = _host(fe.node_address, "node_address")
+    node_address = check_host(fe.node_address, "node_address")
     ports = _node_ports(snapshot, fe)
     balancers = [_balancer_context(b, ports, node_address) for b in sorted(snapshot.balancers, key=_by_name)]
     by_name = {b.name: b for b in balancers}

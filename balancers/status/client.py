@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -32,9 +32,11 @@ from django.conf import settings
 from balancers.status.parse import (
     MAX_RESPONSE_BYTES,
     USER_AGENT,
+    ApplyResult,
     BalancerStatus,
     FrontEndLive,
     HostState,
+    MemberChange,
     MemberStatus,
     StatusError,
     find_worker,
@@ -211,69 +213,6 @@ def fetch_all(endpoints: Sequence[ManagerEndpoint], *, timeout: float | None = N
 
 
 # --- live changes --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MemberChange:
-    """Flags to set on a worker; None leaves a flag as it is."""
-
-    hot_standby: bool | None = None
-    drain: bool | None = None
-    disabled: bool | None = None
-    loadfactor: int | None = None
-    lbset: int | None = None
-
-    def form(self) -> dict[str, str]:
-        fields: dict[str, str] = {}
-        for flag, value in (("H", self.hot_standby), ("N", self.drain), ("D", self.disabled)):
-            if value is not None:
-                fields[f"w_status_{flag}"] = "1" if value else "0"
-        if self.loadfactor is not None:
-            fields["w_lf"] = str(self.loadfactor)
-        if self.lbset is not None:
-            fields["w_ls"] = str(self.lbset)
-        return fields
-
-    def mismatches(self, member: MemberStatus) -> list[str]:
-        """What the live worker does not (yet) show of this change."""
-        wrong = []
-        for name in ("hot_standby", "drain", "disabled"):
-            wanted = getattr(self, name)
-            if wanted is not None and getattr(member.flags, name) != wanted:
-                wrong.append(f"{name.replace('_', ' ')} is {'on' if not wanted else 'off'}")
-        if self.loadfactor is not None and abs(member.loadfactor - self.loadfactor) > 0.001:
-            wrong.append(f"loadfactor is {member.loadfactor:g}")
-        if self.lbset is not None and member.lbset != self.lbset:
-            wrong.append(f"lbset is {member.lbset}")
-        return wrong
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    """One front-end's outcome of a live change."""
-
-    frontend_id: int | None
-    frontend_name: str
-    applied: bool
-    reason: str = ""
-    live_status: str = ""
-    worker_url: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    # the names the panel's generic result list reads (hostpanel.templatetags.panel.result_items)
-    @property
-    def name(self) -> str:
-        return self.frontend_name
-
-    @property
-    def ok(self) -> bool:
-        return self.applied
-
-    @property
-    def detail(self) -> str:
-        return f"{self.reason} ({self.live_status})" if self.applied and self.live_status else self.reason
 
 
 def apply_member_change(

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from balancers import render
+from balancers import render, render_values
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
 from balancers.render import UnsafeValue, render_tree
 from balancers.snapshot import load_snapshot
@@ -65,7 +65,7 @@ def with_site(snapshot, **changes):
 
 
 @PROPERTY
-@given(value=near(render._URL_PATH_RE))
+@given(value=near(render_values.URL_PATH_RE))
 @example(value="/errors/")
 @example(value=render.NODE_ERROR_PATH)
 @example(value=render.SUSPENDED_PATH)
@@ -76,7 +76,7 @@ def test_every_error_document_the_model_accepts_renders(world, value):
 
 
 @PROPERTY
-@given(name=near(render._NAME_RE), cookie=near(render._COOKIE_RE))
+@given(name=near(render_values.NAME_RE), cookie=near(render_values.COOKIE_RE))
 def test_every_balancer_name_and_cookie_the_model_accepts_renders(world, name, cookie):
     snapshot, frontend = world
     if not (accepted(Balancer(name=name), "name") and accepted(Balancer(sticky_cookie=cookie), "sticky_cookie")):
@@ -103,7 +103,7 @@ def test_every_balancer_number_the_model_accepts_renders(world, ttl, attempts, t
 
 
 @PROPERTY
-@given(domain=near(render._DOMAIN_RE), alias=near(render._DOMAIN_RE), path=near(render._URL_PATH_RE))
+@given(domain=near(render_values.DOMAIN_RE), alias=near(render_values.DOMAIN_RE), path=near(render_values.URL_PATH_RE))
 @example(domain="Bücher.example.", alias="www.a.example", path="/plone/x")
 def test_every_domain_alias_and_plone_path_the_model_accepts_renders(world, domain, alias, path):
     snapshot, frontend = world
@@ -120,7 +120,7 @@ def test_every_domain_alias_and_plone_path_the_model_accepts_renders(world, doma
 
 
 @PROPERTY
-@given(name=near(render._ROUTE_RE), host=near(render._HOST_RE), port=st.integers(-5, 70_000))
+@given(name=near(render_values.ROUTE_RE), host=near(render_values.HOST_RE), port=st.integers(-5, 70_000))
 @example(name="zope1", host="::1", port=8080)
 def test_every_zope_server_the_model_accepts_renders(world, name, host, port):
     snapshot, frontend = world
@@ -166,10 +166,10 @@ def test_every_member_number_the_model_accepts_renders(world, lbset, loadfactor,
 
 @PROPERTY
 @given(
-    name=near(render._NAME_RE),
-    config_dir=near(render._FS_PATH_RE),
-    listen=near(render._LISTEN_RE),
-    node_address=near(render._HOST_RE),
+    name=near(render_values.NAME_RE),
+    config_dir=near(render_values.FS_PATH_RE),
+    listen=near(render_values.LISTEN_RE),
+    node_address=near(render_values.HOST_RE),
     node_port_base=st.one_of(st.integers(-5, 70_000), st.integers(65_500, 65_540)),
 )
 @example(name="fe1", config_dir="/etc/apache2/hostpanel/", listen="80", node_address="::1", node_port_base=65535)

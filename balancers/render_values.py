@@ -1,0 +1,87 @@
+"""The renderer's second check of every value before it reaches an Apache config (defence in depth: the
+models validate on the way in with hostpanel.validators, but a value planted with QuerySet.update() or raw
+SQL must never reach a config). Pure: each function returns the value or raises UnsafeValue."""
+
+from __future__ import annotations
+
+import re
+
+from balancers.choices import LbMethod, RenderMode
+from hostpanel.validators import assert_config_safe
+from sites.models import SiteStatus
+
+
+class UnsafeValue(ValueError):
+    """A value that must not be rendered into an Apache config."""
+
+
+# Stricter, per-kind patterns (the same shapes hostpanel.validators enforces on the way in).
+NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?")
+ROUTE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+COOKIE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+DOMAIN_RE = re.compile(rf"(?=.{{1,253}}$){LABEL}(?:\.{LABEL})+")
+HOST_RE = re.compile(rf"{LABEL}(?:\.{LABEL})*|[0-9.]{{7,15}}|[0-9A-Fa-f:.]{{2,45}}")
+URL_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
+FS_PATH_RE = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~+-]+)+")
+LISTEN_RE = re.compile(r"(?:(?:\*|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):)?[0-9]{1,5}")
+
+
+def check_pattern(value: object, what: str, pattern: re.Pattern[str], *, extra_allowed: str = "") -> str:
+    if not isinstance(value, str):
+        raise UnsafeValue(f"refusing to render {what}={value!r}: not text")
+    if pattern.fullmatch(value):
+        return value
+    try:
+        assert_config_safe(value, what, extra_allowed=extra_allowed)
+    except ValueError as exc:
+        raise UnsafeValue(str(exc)) from None
+    raise UnsafeValue(f"refusing to render {what}={value[:80]!r}: not a valid {what}")
+
+
+def check_int(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UnsafeValue(f"refusing to render {what}={value!r}: not an integer in {low}..{high}")
+    return value
+
+
+def check_bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise UnsafeValue(f"refusing to render {what}={value!r}: not a boolean")
+    return value
+
+
+LBMETHODS = frozenset(LbMethod.values)
+RENDER_MODES = frozenset(RenderMode.values)
+SITE_STATUSES = frozenset(SiteStatus.values)
+
+
+def check_choice(value: object, what: str, choices: frozenset[str]) -> str:
+    if value not in choices:
+        raise UnsafeValue(f"refusing to render {what}={str(value)[:80]!r}: unknown value")
+    return str(value)
+
+
+PEM_RE = re.compile(
+    r"(?:-----BEGIN (?P<kind>[A-Z0-9 ]{1,40})-----\n[A-Za-z0-9+/=\n]{1,20000}-----END (?P=kind)-----\n)+"
+)
+
+
+def check_pem(value: object, what: str) -> str:
+    """PEM blocks only (a certificate file or a key file): nothing Apache could read as a directive."""
+    text = value if isinstance(value, str) else ""
+    if not PEM_RE.fullmatch(text):
+        raise UnsafeValue(f"refusing to write {what}: not PEM")
+    return text
+
+
+def check_listen(value: str, what: str = "http_listen") -> str:
+    text = check_pattern(value, what, LISTEN_RE, extra_allowed="*[]")
+    if not 1 <= int(text.rsplit(":", 1)[-1]) <= 65535:
+        raise UnsafeValue(f"refusing to render {what}={text!r}: port out of range")
+    return text if ":" in text else f"*:{text}"  # a bare port in <VirtualHost> would be read as a host
+
+
+def check_host(value: str, what: str) -> str:
+    text = check_pattern(value, what, HOST_RE)
+    return f"[{text}]" if ":" in text else text
