@@ -19,26 +19,19 @@ from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHos
 from hostpanel.models import AuditEntry
 from sites.models import Site
 from tests.balancers.importer.handwritten import handwritten_tree
+from tests.harness.browser import launch_chromium
 from tests.realparts import require_binary
 from tests.samples import ROOT
 
 pytestmark = pytest.mark.real
 
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 TIMEOUT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    executable = require_binary("chromium")
+    require_binary("chromium")
 
     # Playwright's sync API keeps an event loop running in this thread while the browser is open;
     # the tests' own ORM calls (and the database flush between tests) are synchronous and safe.
@@ -46,7 +39,7 @@ def chromium():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             try:
                 yield browser
             finally:

@@ -4,9 +4,14 @@ VirtualHostMonster, HTTP redirects except the ACME challenge, the sticky cookie 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ssl
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from playwright.sync_api import sync_playwright
 
 from balancers import services as balancer_services
 from balancers.dev.apache import write_tree
@@ -15,6 +20,7 @@ from balancers.manifest import challenge_dir
 from balancers.render import render_tree
 from balancers.snapshot import load_snapshot
 from sites import services as site_services
+from tests.harness.browser import launch_chromium
 from tests.harness.tls_client import give_certificate, https_get
 
 pytestmark = pytest.mark.real
@@ -34,7 +40,7 @@ def served(db, tmp_path, actor, backend_factory, apache_factory, test_pki, secre
             actor=actor, domain="linux.co.uk", aliases=["www.linux.co.uk"], balancer=bronze, plone_path="/plone/linux"
         )
         site_services.site_update(linux, actor=actor, hsts_seconds=31536000)
-        give_certificate(linux, test_pki)
+        start.upload = give_certificate(linux, test_pki)  # the test pins its public key
         suspended = site_services.site_create(
             actor=actor, domain="suspended.example", balancer=bronze, plone_path="/plone/suspended"
         )
@@ -113,3 +119,35 @@ def test_a_suspended_tls_site_answers_503_on_https_and_an_unknown_name_gets_404(
     with pytest.raises(ssl.SSLCertVerificationError):
         https_get(https_port, "unknown.example", root_pem=test_pki.root_pem)
     assert all(b.requests == [] for b in backends.values())
+
+
+def spki_pin(certificate_pem: str) -> str:
+    """base64(sha256(SubjectPublicKeyInfo)): what Chromium's --ignore-certificate-errors-spki-list takes."""
+    key = x509.load_pem_x509_certificate(certificate_pem.encode()).public_key()
+    return base64.b64encode(
+        hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).digest()
+    ).decode()
+
+
+def test_chromium_loads_a_tls_site_over_https_through_the_front_end(served):
+    """A real browser, trusting exactly the site's certificate (pinned by its public key, since the test PKI's
+    root is not in Chromium's store), resolves the site's name to the front-end and gets the page from Zope."""
+    backends, http_port, https_port, apache = served("single-pass")
+    pin = spki_pin(served.upload["certificate_pem"])
+    with sync_playwright() as playwright:
+        browser = launch_chromium(
+            playwright,
+            "--host-resolver-rules=MAP linux.co.uk 127.0.0.1, MAP www.linux.co.uk 127.0.0.1",
+            f"--ignore-certificate-errors-spki-list={pin}",
+        )
+        try:
+            page = browser.new_page()
+            response = page.goto(f"https://www.linux.co.uk:{https_port}/news", timeout=15_000)
+            assert response is not None and response.status == 200, apache.error_log()[-2000:]
+            assert page.url.startswith("https://www.linux.co.uk:")
+            cookies = page.context.cookies()
+        finally:
+            browser.close()
+    seen = [r for b in backends.values() for r in b.requests if r.path.endswith("/VirtualHostRoot/news")]
+    assert seen and seen[-1].path == "/VirtualHostBase/https/www.linux.co.uk:443/plone/linux/VirtualHostRoot/news"
+    assert all(c["secure"] for c in cookies if c["name"].lower() == "balanceid") and cookies
