@@ -58,6 +58,7 @@ MODULES = (
     "mime",
     "dir",
     "alias",
+    "env",
     "log_config",
     "unixd",
     # HTTPS sites: a tree with TLS vhosts needs them (a tree without any does not mind them)
