@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -325,7 +326,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     call_command("seed_demo", sites=args.sites - 1, no_user=True, verbosity=0)
     ports = {name: free_port() for name in SERVERS}
-    static = static_backend(list(ports.values()))
+    static_backend(list(ports.values()))  # stopped with the rest (STARTED)
     for name, port in ports.items():
         ZopeServer.objects.filter(name=name).update(port=port)
     print(f"{args.sites} sites; front-end workers {WORKERS[0]} x {WORKERS[1]}; site {SITE}; {TMP}")
@@ -379,6 +380,7 @@ def main() -> None:
     finally:
         for part in reversed(STARTED):
             part.stop()
+        shutil.rmtree(TMP, ignore_errors=True)
     direct = next((r["rps"] for r in RESULTS if r["label"].startswith("direct to the static")), None)
     print("\n| config | c | req/s | of direct | latency | failed | AH01102 |\n|---|---|---|---|---|---|---|")
     for r in RESULTS:
@@ -387,7 +389,6 @@ def main() -> None:
     print("\ncommands (one run each):")
     for cmd in dict.fromkeys(r["cmd"].replace(str(r["c"]), "C", 0) for r in RESULTS):
         print("  " + cmd)
-    print(f"static backend: {static.conf}")
 
 
 if __name__ == "__main__":
