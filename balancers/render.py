@@ -147,6 +147,8 @@ def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_addr
             params.append(f"route={route}")
         if status:
             params.append(f"status={status}")
+        if mode == RenderMode.NODE_VHOSTS:
+            params.append("disablereuse=On")  # why: balancers.conf.j2
         members.append({"url": url, "params": " ".join(params), "route": route})
     error_document = balancer.error_document
     if error_document:

@@ -20,6 +20,9 @@ PACKAGES = {
     "chromedriver": "chromium-driver",
     "pebble": "pebble",
     "pebble-challtestsrv": "pebble",
+    "wrk": "wrk",
+    "h2load": "nghttp2-client",
+    "curl": "curl",
 }
 PATHS = {"apache2": "/usr/sbin/apache2", "sshd": "/usr/sbin/sshd", "chromium": "/usr/bin/chromium"}
 

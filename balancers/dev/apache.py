@@ -8,6 +8,7 @@ API (keep it small)::
 
     check_rendered(render, listen=...)   # `apache2 -t` on a rendered tree in a throwaway config
     apache = StandaloneApache(workdir, config_dir, listen=["127.0.0.1:PORT"], manager=True)
+    # workers=(2, 16): event MPM with 2 processes x 16 threads (MaxRequestWorkers 32), a busy front-end
     apache.configtest()          # CheckResult(ok, output, seconds) of `apache2 -t`
     apache.start()               # writes workdir/httpd.conf, starts, waits until every Listen port answers
     apache.graceful()            # `-k graceful`, waits until the new generation serves
@@ -57,11 +58,14 @@ MODULES = (
     "mime",
     "dir",
     "alias",
+    "env",
     "log_config",
     "unixd",
     # HTTPS sites: a tree with TLS vhosts needs them (a tree without any does not mind them)
     "socache_shmcb",
     "ssl",
+    # HTTP/2 for HTTPS vhosts (`Protocols h2 http/1.1` inside <IfModule http2_module>), when installed
+    "http2",
 )
 MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/libexec/apache2")
 
@@ -123,10 +127,15 @@ def standalone_config(
     listen: list[str] | tuple[str, ...] = (),
     manager_listen: str | None = None,
     log_level: str = "warn",
+    workers: tuple[int, int] | None = None,
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
-    hostpanel.conf), and optionally a balancer-manager vhost on manager_listen (127.0.0.1 only)."""
+    hostpanel.conf), and optionally a balancer-manager vhost on manager_listen (127.0.0.1 only).
+
+    workers=(processes, threads): fixed event-MPM limits, every process started at once (ServerLimit,
+    ThreadsPerChild, MaxRequestWorkers = their product), e.g. (2, 16), the small limits a busy
+    front-end runs into (bench/dataplane.py, the burst test). None: small and quick, 1 to 4 processes."""
     workdir = Path(workdir)
     run = workdir / "run"
     mods = module_dir()
@@ -144,14 +153,15 @@ def standalone_config(
     user = _run_user()
     if user:
         lines += [f"User {user}", f"Group #{pwd.getpwnam(user).pw_gid}"]
+    processes, threads = workers or (4, 16)
     lines += [
-        # Small and quick: one child to start with, a few at most.
-        "StartServers 1",
-        "ServerLimit 4",
-        "ThreadsPerChild 16",
-        "MaxRequestWorkers 64",
-        "MinSpareThreads 4",
-        "MaxSpareThreads 32",
+        # Small and quick by default: one child to start with, a few at most.
+        f"StartServers {processes if workers else 1}",
+        f"ServerLimit {processes}",
+        f"ThreadsPerChild {threads}",
+        f"MaxRequestWorkers {processes * threads}",
+        f"MinSpareThreads {min(4, threads)}",
+        f"MaxSpareThreads {processes * threads if workers else 32}",
         "GracefulShutdownTimeout 5",
         'LogFormat "%h %{Host}i \\"%r\\" %>s %b %{BALANCER_WORKER_NAME}e" hostpanel',
         f'CustomLog "{workdir}/access.log" hostpanel',
@@ -249,6 +259,7 @@ class StandaloneApache:
         manager_port: int | None = None,
         binary: str | None = None,
         log_level: str = "warn",
+        workers: tuple[int, int] | None = None,
     ) -> None:
         self.binary = binary or apache_binary()
         if not self.binary:
@@ -258,6 +269,7 @@ class StandaloneApache:
         self.listen = list(listen)
         self.manager_port = manager_port or (free_port() if manager else None)
         self.log_level = log_level
+        self.workers = workers
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
@@ -272,6 +284,7 @@ class StandaloneApache:
                 listen=self.listen,
                 manager_listen=f"127.0.0.1:{self.manager_port}" if self.manager_port else None,
                 log_level=self.log_level,
+                workers=self.workers,
             ),
             encoding="utf-8",
         )

@@ -187,6 +187,8 @@ class BalancersPart(ServersPart, AccessPart):
                 setattr(member, key, int(value))
             elif key == "route":
                 pass  # the Zope server's name
+            elif key == "disablereuse" and value.lower() == "on" and balancer.render_mode == NODE_VHOSTS:
+                self.translated(directive, "disablereuse=On: HostPanel renders it on every node-vhosts member")
             elif key == "status":
                 setting = True
                 for ch in value.upper():

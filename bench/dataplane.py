@@ -1,0 +1,395 @@
+"""Data-plane benchmark (issue #16): requests through HostPanel's rendered config under load, against a
+hand-written 2.4 reference, the seed's three passes and direct to the backend.
+
+    .venv/bin/python bench/dataplane.py [--sites 1001] [--runs 3] [--duration 5] [--connections 16,64]
+                                         [--only direct,reference,...] [--no-https]
+
+One front-end Apache (balancers/dev/apache.py) with the small worker limits a busy front-end runs into
+(event MPM, 2 processes x 16 threads = MaxRequestWorkers 32), 1,001 sites (seed_demo + generated),
+members pointing at a fast static backend (a small Apache on three loopback ports, one per Zope server;
+a Python server is measured once beside it). Load: `wrk -t2 -cC -dDs --latency` on one site (Host header),
+median of the runs; failed = non-2xx responses + socket errors. HTTPS rows: `h2load` (HTTP/1.1 over TLS
+and h2) on the same site with SNI. Every Apache is stopped; loopback only; bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)  # not bench/: bench/acme.py would shadow the acme package
+TMP = Path(tempfile.mkdtemp(prefix="hostpanel-dataplane-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP}/bench.sqlite3")
+os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
+
+import django
+
+django.setup()
+
+from django.core.management import call_command
+
+from balancers.dev.apache import StandaloneApache, write_tree
+from balancers.dev.backends import Backend
+from balancers.dev.net import free_port, free_port_block, http_get
+from balancers.models import Balancer, ZopeServer
+from balancers.render import render_tree
+from balancers.snapshot import CertificateRecord, FrontEndRecord, load_snapshot
+from tests.certificates import pki
+
+WORKERS = (2, 16)  # a busy front-end: ServerLimit 2, ThreadsPerChild 16, MaxRequestWorkers 32
+SITE = "client0500.example"
+SERVERS = ("zope1", "zope2", "backup")
+COOKIE = "BALANCEID=balancer.zope1"
+STARTED: list = []
+
+
+def static_backend(ports: list[int]) -> StandaloneApache:
+    """A small Apache answering every path with the same small static page, on each of ports."""
+    directory = TMP / "static"
+    (directory / "conf").mkdir(parents=True)
+    (directory / "index.html").write_text("<html><body>static backend</body></html>\n")
+    (directory / "conf" / "hostpanel.conf").write_text(
+        "KeepAliveTimeout 30\nMaxKeepAliveRequests 0\n"
+        f'AliasMatch "^/" "{directory}/index.html"\n'
+        f'<Directory "{directory}">\n    Require all granted\n</Directory>\n'
+    )
+    listen = [f"127.0.0.1:{p}" for p in ports]
+    apache = StandaloneApache(directory / "apache", directory / "conf", listen=listen, workers=(4, 32))
+    STARTED.append(apache)
+    return apache.start()
+
+
+def handwritten(
+    kind: str, ports: dict[str, int], node_base: int, sites: list[tuple[str, str, str]], listen: str
+) -> str:
+    """docs/apache-facts.md §2 written by hand: 'reference' (single pass) or 'seed' (three passes, pooled)."""
+    out = ["ProxyPreserveHost On"]
+    members = {"bronze": ("zope1", "zope2"), "silver": ("zope2", "zope1")}
+    for name, (a, b) in members.items():
+        out.append(f'<Proxy "balancer://{name}">')
+        for server in (a, b, "backup"):
+            port = ports[server] if kind == "reference" else node_base + SERVERS.index(server)
+            url = f"http://127.0.0.1:{port}"
+            extra = "lbset=2 status=+H" if server == "backup" else f"lbset=1 route={server}"
+            out.append(f"    BalancerMember {url} loadfactor=1 timeout=10 retry=60 {extra}")
+        fail = " failonstatus=503 failontimeout=On" if kind == "seed" else ""
+        out.append(
+            f"    ProxySet lbmethod=byrequests stickysession=BALANCEID nofailover=Off maxattempts=2 timeout=20{fail}"
+        )
+        out += ["    Require all granted", "</Proxy>"]
+    if kind == "seed":
+        for i, server in enumerate(SERVERS):
+            port = node_base + i
+            out += [
+                f"Listen 127.0.0.1:{port}",
+                f"<VirtualHost 127.0.0.1:{port}>",
+                f"    ServerName node-{server}",
+                "    BalancerInherit Off",
+                "    RewriteEngine On",
+                f"    RewriteRule ^/(.*)$ - [CO=BALANCEID:balancer.{server}:%{{HTTP_HOST}}:20:/]",
+                f"    RewriteRule ^/(.*)$ http://127.0.0.1:{ports[server]}/$1 [L,P]",
+                "</VirtualHost>",
+                f'<Proxy "http://127.0.0.1:{ports[server]}">',
+                "    ProxySet keepalive=On",
+                "</Proxy>",
+            ]
+    out += [
+        f"<VirtualHost {listen}>",
+        "    ServerName hostpanel-default.invalid",
+        "    Redirect 404 /",
+        "</VirtualHost>",
+    ]
+    for domain, balancer, path in sites:
+        out += [f"<VirtualHost {listen}>", f"    ServerName {domain}"]
+        if kind == "reference":
+            out.append(
+                "    Header add Set-Cookie"
+                ' "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED'
+            )
+        out += [
+            "    RewriteEngine On",
+            "    RewriteCond %{REQUEST_URI} !=/ERROR_503.html",
+            f"    RewriteRule ^/(.*) balancer://{balancer}/VirtualHostBase/http/%{{SERVER_NAME}}:80{path}"
+            "/VirtualHostRoot/$1 [L,P]",
+            "</VirtualHost>",
+        ]
+    return "\n".join(out) + "\n"
+
+
+WRK_RE = {
+    "rps": re.compile(r"Requests/sec:\s+([\d.]+)"),
+    "non2xx": re.compile(r"Non-2xx or 3xx responses:\s+(\d+)"),
+    "socket": re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
+    "requests": re.compile(r"(\d+) requests in"),
+}
+PCT_RE = re.compile(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(port: int, connections: int, duration: int, cookie: bool) -> dict:
+    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Host: {SITE}"]
+    if cookie:
+        cmd += ["-H", f"Cookie: {COOKIE}"]
+    out = subprocess.run(
+        [*cmd, f"http://127.0.0.1:{port}/front-page"], capture_output=True, text=True, timeout=duration + 30
+    ).stdout
+    found = WRK_RE["socket"].search(out)
+    socket_errors = sum(int(x) for x in found.groups()) if found else 0
+    non2xx = int(WRK_RE["non2xx"].search(out).group(1)) if WRK_RE["non2xx"].search(out) else 0
+    return {
+        "rps": float(WRK_RE["rps"].search(out).group(1)),
+        "pct": {p: _ms(v, u) for p, v, u in PCT_RE.findall(out)},
+        "failed": non2xx + socket_errors,
+        "detail": f"non-2xx {non2xx}, socket (connect/read/write/timeout) {'/'.join(found.groups()) if found else 0}",
+        "requests": int(WRK_RE["requests"].search(out).group(1)),
+        "cmd": " ".join(cmd) + f" http://127.0.0.1:{port}/front-page",
+    }
+
+
+H2_RE = {
+    "rps": re.compile(r"finished in [\d.]+\w+, ([\d.]+) req/s"),
+    "reqs": re.compile(r"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored"),
+    "codes": re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx"),
+    "proto": re.compile(r"Application protocol: (\S+)"),
+}
+
+
+def h2load(port: int, connections: int, duration: int, h1: bool, cookie: bool) -> dict:
+    cmd = [
+        "h2load",
+        f"-c{connections}",
+        "-m1" if h1 else "-m10",
+        f"-D{duration}",
+        "-t2",
+        f"--connect-to=127.0.0.1:{port}",
+    ]
+    if h1:
+        cmd.append("--h1")
+    if cookie:
+        cmd += ["-H", f"cookie: {COOKIE}"]
+    cmd.append(f"https://{SITE}/front-page")
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 20).stdout
+    except subprocess.TimeoutExpired:  # requests stuck past the end: a stalled front-end
+        return {
+            "rps": 0.0,
+            "pct": {},
+            "failed": 1,
+            "requests": 0,
+            "proto": "?",
+            "cmd": " ".join(cmd),
+            "detail": "stalled",
+        }
+    _, ok, failed, errored = (int(x) for x in H2_RE["reqs"].search(out).groups())
+    codes = [int(x) for x in H2_RE["codes"].search(out).groups()]
+    proto = H2_RE["proto"].search(out)
+    return {
+        "rps": float(H2_RE["rps"].search(out).group(1)),
+        "pct": {},
+        "failed": failed + errored + codes[2] + codes[3],
+        "detail": f"failed {failed}, errored {errored}, 4xx {codes[2]}, 5xx {codes[3]}",
+        "requests": ok,
+        "proto": proto.group(1) if proto else "?",
+        "cmd": " ".join(cmd),
+    }
+
+
+def measure(label: str, port: int, args, *, cookie: bool, apache: StandaloneApache | None, https: str = "") -> None:
+    for connections in args.connections:
+        before = apache.error_log().count("AH01102") if apache else 0
+        runs = []
+        for _ in range(args.runs):
+            time.sleep(1)  # let the previous run's connections close
+            if https:
+                runs.append(h2load(port, connections, args.duration, https == "h1", cookie))
+            else:
+                runs.append(wrk(port, connections, args.duration, cookie))
+        median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+        failed = sum(r["failed"] for r in runs)
+        ah01102 = (apache.error_log().count("AH01102") - before) if apache else 0
+        pct = " ".join(f"p{p} {median['pct'][p]:.2f}ms" for p in ("50", "90", "99") if p in median["pct"])
+        row = {
+            "label": label,
+            "c": connections,
+            "rps": median["rps"],
+            "pct": pct,
+            "failed": failed,
+            "ah01102": ah01102,
+            "cmd": median["cmd"],
+        }
+        if https:
+            row["pct"] = f"protocol {median['proto']}"
+        RESULTS.append(row)
+        print(
+            f"{label:<46} c{connections:<3} {median['rps']:>9.0f} req/s  {row['pct']:<40} failed {failed:>5}"
+            f"  AH01102 {ah01102}  [{'; '.join(r['detail'] for r in runs if r['failed'])}]",
+            flush=True,
+        )
+
+
+RESULTS: list[dict] = []
+
+_NODE_MEMBER = re.compile(
+    r"^(    BalancerMember http://127\.0\.0\.1:\d+ [^\n]*?)( disablereuse=On| ttl=\d+)*$", re.MULTILINE
+)
+
+
+def _members(tree: dict[str, str], extra: str) -> dict[str, str]:
+    """node-vhosts members rewritten: the rendered reuse parameters replaced by extra."""
+    return {**tree, "balancers.conf": _NODE_MEMBER.sub(lambda m: m.group(1) + extra, tree["balancers.conf"])}
+
+
+def _not_pooled(tree: dict[str, str]) -> dict[str, str]:
+    line = '    RequestHeader set X-Forwarded-Proto "http"\n'
+    add = line + "    SetEnv proxy-initial-not-pooled 1\n"
+    return {
+        path: text.replace(line, add) if path.startswith("sites/") else text
+        for path, text in _members(tree, "").items()
+    }
+
+
+# The node-vhosts fixes measured side by side (issue #16): the rendered tree, edited.
+NODE_VARIANTS = {
+    "rendered": lambda tree: tree,
+    "pooled": lambda tree: _members(tree, ""),
+    "disablereuse": lambda tree: _members(tree, " disablereuse=On"),
+    "ttl": lambda tree: _members(tree, " ttl=2"),
+    "not-pooled": _not_pooled,
+}
+
+
+def front_end(name: str, tree: dict[str, str] | None, text: str | None, listen: list[str]) -> StandaloneApache:
+    directory = TMP / name
+    config_dir = directory / "hostpanel"
+    if tree is not None:
+        write_tree(tree, config_dir)
+    else:
+        config_dir.mkdir(parents=True)
+        (config_dir / "hostpanel.conf").write_text(text)
+    apache = StandaloneApache(directory / "apache", config_dir, listen=listen, workers=WORKERS)
+    STARTED.append(apache)
+    check = apache.configtest()
+    if not check.ok:
+        raise SystemExit(f"{name}: apache2 -t failed:\n{check.output[-2000:]}")
+    return apache.start()
+
+
+def with_certificate(snapshot, domain: str):
+    root = pki.root("Bench Root")
+    intermediate = pki.intermediate(root)
+    cert, key = pki.leaf(intermediate, [domain])
+    record = CertificateRecord(
+        serial=f"{cert.serial_number:x}",
+        fullchain_pem=pki.pem(cert) + pki.pem(intermediate.cert),
+        key_pem=pki.key_pem(key),
+        names=(domain,),
+    )
+    sites = tuple(
+        dataclasses.replace(s, tls="acme", certificate=record, https_redirect=False) if s.domain == domain else s
+        for s in snapshot.sites
+    )
+    return dataclasses.replace(snapshot, sites=sites)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=1001)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument(
+        "--only", default="", help="comma-separated: direct,python,reference,seed,single-pass,node-vhosts"
+    )
+    parser.add_argument("--no-https", action="store_true")
+    parser.add_argument(
+        "--node-variants", default="rendered", help="node-vhosts trees to measure: " + ",".join(NODE_VARIANTS)
+    )
+    args = parser.parse_args()
+    args.connections = [int(c) for c in args.connections.split(",")]
+    only = set(filter(None, args.only.split(",")))
+
+    def wanted(name: str) -> bool:
+        return name in only if (only or name == "python") else True
+
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", sites=args.sites - 1, no_user=True, verbosity=0)
+    ports = {name: free_port() for name in SERVERS}
+    static_backend(list(ports.values()))  # stopped with the rest (STARTED)
+    for name, port in ports.items():
+        ZopeServer.objects.filter(name=name).update(port=port)
+    print(f"{args.sites} sites; front-end workers {WORKERS[0]} x {WORKERS[1]}; site {SITE}; {TMP}")
+    try:
+        if wanted("direct"):
+            measure("direct to the static backend (Apache)", ports["zope1"], args, cookie=False, apache=None)
+        if wanted("python"):
+            backend = Backend("py").start()
+            STARTED.append(backend)
+            measure("direct to the Python fake Zope (balancers/dev)", backend.port, args, cookie=False, apache=None)
+            backend.stop()
+        sites = [(s.domain, s.balancer, s.plone_path) for s in load_snapshot().sites]
+        for kind, label in (("reference", "hand-written 2.4 single-pass reference"), ("seed", "seed's three passes")):
+            if not wanted(kind):
+                continue
+            port = free_port()
+            text = handwritten(kind, ports, free_port_block(3), sites, f"127.0.0.1:{port}")
+            apache = front_end(kind, None, text, [f"127.0.0.1:{port}"])
+            assert http_get(port, "/", host=SITE).status == 200, apache.error_log()[-2000:]
+            measure(label, port, args, cookie=False, apache=apache)
+            measure(label + " (sticky cookie)", port, args, cookie=True, apache=apache)
+            apache.stop()
+        runs = [("single-pass", "rendered")] + [("node-vhosts", v) for v in args.node_variants.split(",")]
+        for mode, variant in runs:
+            if not wanted(mode):
+                continue
+            Balancer.objects.update(render_mode=mode)
+            port, https_port = free_port(), free_port()
+            name = f"{mode}-{variant}"
+            config_dir = TMP / name / "hostpanel"
+            frontend = FrontEndRecord(
+                name="bench",
+                config_dir=str(config_dir),
+                http_listen=f"127.0.0.1:{port}",
+                https_listen=f"127.0.0.1:{https_port}",
+                node_address="127.0.0.1",
+                node_port_base=free_port_block(len(SERVERS)),
+            )
+            snapshot = load_snapshot() if args.no_https else with_certificate(load_snapshot(), SITE)
+            listen = [f"127.0.0.1:{port}"] + ([] if args.no_https else [f"127.0.0.1:{https_port} https"])
+            tree = NODE_VARIANTS[variant](render_tree(snapshot, frontend))
+            apache = front_end(name, tree, None, listen)
+            assert http_get(port, "/", host=SITE).status == 200, apache.error_log()[-2000:]
+            label = f"HostPanel {mode}" + ("" if variant == "rendered" else f" [{variant}]")
+            measure(label, port, args, cookie=False, apache=apache)
+            measure(f"{label} (sticky cookie)", port, args, cookie=True, apache=apache)
+            if not args.no_https and variant == "rendered":
+                measure(f"{label} HTTPS http/1.1", https_port, args, cookie=True, apache=apache, https="h1")
+                measure(f"{label} HTTPS h2", https_port, args, cookie=True, apache=apache, https="h2")
+            apache.stop()
+    finally:
+        for part in reversed(STARTED):
+            part.stop()
+        shutil.rmtree(TMP, ignore_errors=True)
+    direct = next((r["rps"] for r in RESULTS if r["label"].startswith("direct to the static")), None)
+    print("\n| config | c | req/s | of direct | latency | failed | AH01102 |\n|---|---|---|---|---|---|---|")
+    for r in RESULTS:
+        share = f"{100 * r['rps'] / direct:.0f} %" if direct else "-"
+        print(f"| {r['label']} | {r['c']} | {r['rps']:,.0f} | {share} | {r['pct']} | {r['failed']} | {r['ah01102']} |")
+    print("\ncommands (one run each):")
+    for cmd in dict.fromkeys(r["cmd"].replace(str(r["c"]), "C", 0) for r in RESULTS):
+        print("  " + cmd)
+
+
+if __name__ == "__main__":
+    main()
