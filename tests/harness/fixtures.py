@@ -13,7 +13,6 @@ import pytest
 
 from balancers.dev.apache import StandaloneApache
 from balancers.dev.backends import Backend
-from balancers.dev.net import free_port
 from tests.realparts import require_binary
 
 
@@ -84,9 +83,15 @@ def silent_port():
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A port nothing listens on (connection refused)."""
-    return free_port()
+def closed_port():
+    """A port nothing listens on (connection refused). The port stays bound, without listen(), for the
+    whole test: a connect gets a reset at once, and no parallel test can start a server on it meanwhile."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    try:
+        yield holder.getsockname()[1]
+    finally:
+        holder.close()
 
 
 @pytest.fixture
