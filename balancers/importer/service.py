@@ -45,6 +45,7 @@ from balancers.importer.recognise import recognise
 from balancers.importer.remote import includes_cross_check, read_frontend_config
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services import config_changed
+from balancers.services.inventory import MEMBER_FIELDS
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from hostpanel.services import save_checked
@@ -220,16 +221,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                 BalancerMember(
                     balancer=balancers[c.balancer],
                     zope_server=servers[c.server],
-                    lbset=c.lbset,
-                    loadfactor=c.loadfactor,
-                    min=c.min,
-                    max=c.max,
-                    smax=c.smax,
-                    timeout=c.timeout,
-                    retry=c.retry,
-                    hot_standby=c.hot_standby,
-                    drain=c.drain,
-                    disabled=c.disabled,
+                    **{name: getattr(c, name) for name in MEMBER_FIELDS},
                 )
             )
             created["members"].append(planned.key)

@@ -36,6 +36,7 @@ from balancers.importer.plan import ImportPlan
 from balancers.importer.reader import ConfigTree
 from balancers.importer.recognise.syntax import parse_url
 from balancers.importer.tokenizer import Directive, Node, Section
+from balancers.services.inventory import MEMBER_FIELDS
 from balancers.snapshot import BalancerRecord, MemberRecord, SiteRecord, Snapshot, ZopeServerRecord
 
 # Marks which balancer handled a request (set only where a balancer did: node vhosts add nothing).
@@ -254,16 +255,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
         members.setdefault(c.balancer, []).append(
             MemberRecord(
                 zope_server=servers[c.server],
-                lbset=c.lbset,
-                loadfactor=c.loadfactor,
-                min=c.min,
-                max=c.max,
-                smax=c.smax,
-                timeout=c.timeout,
-                retry=c.retry,
-                hot_standby=c.hot_standby,
-                drain=c.drain,
-                disabled=c.disabled,
+                **{name: getattr(c, name) for name in MEMBER_FIELDS},
             )
         )
     balancers = []
