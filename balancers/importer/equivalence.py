@@ -315,13 +315,21 @@ def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> Equival
     A config that cannot run (Apache refuses it) gives a report with `error` set, not an exception."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hostpanel-equivalence-") as tmp:
-        check = _Check(plan, sample, Path(tmp))
-        try:
-            ports = check.start()
-            check.compare(check.probes(*ports))
-        except (ApacheError, UnsafeValue, ValueError, OSError) as exc:
-            check.report.error = str(exc)
-        finally:
-            check.stop()
+        for attempt in range(3):
+            workdir = Path(tmp) / f"attempt{attempt}"
+            workdir.mkdir()
+            check = _Check(plan, sample, workdir)
+            try:
+                ports = check.start()
+                check.compare(check.probes(*ports))
+            except ApacheError as exc:
+                if "Address already in use" in str(exc) and attempt < 2:
+                    continue  # another process took a chosen port before Apache bound it: choose again
+                check.report.error = str(exc)
+            except (UnsafeValue, ValueError, OSError) as exc:
+                check.report.error = str(exc)
+            finally:
+                check.stop()
+            break
     check.report.seconds = time.monotonic() - started
     return check.report
