@@ -55,6 +55,14 @@ class HostStatus(models.TextChoices):
     REVERTED = "reverted", "Reverted (post-deploy probes failed)"
 
 
+class ChangeKind(models.TextChoices):
+    """What a front-end's new release changed (balancers.routes.is_map_only)."""
+
+    NONE = "", "None"
+    MAP = "map", "Routing map only (no reload)"
+    CONFIG = "config", "Config (configtest + graceful)"
+
+
 class HostStage(models.TextChoices):
     QUEUED = "queued", "Queued"
     RENDER = "render", "Render"
@@ -64,6 +72,7 @@ class HostStage(models.TextChoices):
     CONFIGTEST = "configtest", "Configtest"
     RELOAD = "reload", "Reload"
     VERIFY = "verify", "Verify"
+    MAP = "map", "Map switched (no reload)"
     PROBE = "probe", "Probe sites"
     RESTORE = "restore", "Restore"
     DONE = "done", "Done"

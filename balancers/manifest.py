@@ -59,6 +59,12 @@ def parse_manifest(text: str) -> dict[str, str]:
     return entries
 
 
+def changed_paths(old_manifest: str, new_manifest: str) -> set[str]:
+    """The paths whose content differs between two MANIFESTs (added, removed or changed)."""
+    old, new = parse_manifest(old_manifest), parse_manifest(new_manifest)
+    return {path for path in old.keys() | new.keys() if old.get(path) != new.get(path)}
+
+
 def certificate_path(domain: str) -> str:
     return f"{TLS_DIR}/{domain}.crt"
 

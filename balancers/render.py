@@ -14,29 +14,39 @@ The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpane
     hostpanel.conf       includes the rest, in order; grants Apache access to errors/
     balancers.conf       every <Proxy balancer://NAME>
     nodes.conf           node vhosts (Listen + <VirtualHost>) for node-vhosts balancers; a comment otherwise
-    default.conf         catch-all vhost answering 404, so an unknown Host never reaches a client's Zope
-    sites/<domain>.conf  one client site each (its HTTP vhost, and its HTTPS vhost when it has a live
-                         certificate), so a change to one site touches one file
+    http.conf            the one HTTP vhost of every site (first on http_listen: the catch-all, 404 for an
+                         unknown Host); it includes routing-http.conf
+    routing-http.conf, routing-https.conf
+                         the routing rules: look the Host up in routes.map, then proxy to the balancer it
+                         names (VirtualHostMonster path), answer 503 for a suspended site, 301 to https
+    routes.map           host name -> state|balancer|plone path|mode|cookie|ttl (balancers.routes): Apache
+                         re-reads it when it changes, so a change to this file alone needs no reload
+    default.conf         the first HTTPS vhost (404 without SNI or for an unknown name), when a site has TLS
+    sites/<domain>.conf  one HTTPS vhost per site with a live certificate (SNI needs one per certificate);
+                         it includes routing-https.conf, so it changes with the certificate only
     tls/<domain>.crt     the site's certificate followed by its chain (SSLCertificateFile)
     tls/<domain>.key     its private key (SSLCertificateKeyFile): written 0600 on the front-end, sealed
                          (encrypted) when the tree is stored, never shown in a diff (manifest.is_private_key)
-    errors/503.html      ErrorDocument 503 (every balancer's error_document is aliased to it)
+    errors/503.html      the page of ErrorDocument 503 (and of every balancer's error_document path)
     errors/suspended.html  the page of a suspended site
     MANIFEST             "<sha256>  <path>" per file, sorted (the format of `sha256sum -c`)
+
+A change that alters routes.map and nothing else (a site added, removed, suspended, moved to another
+balancer, its aliases or Plone path changed) is deployed without configtest or reload
+(balancers.deploy.release); any other file is a config change (configtest + graceful).
 
 Listen: the front-end's main config owns `Listen` for FrontEnd.http_listen and https_listen (and loads
 mod_ssl; its site vhosts may share the ports with other vhosts there); nodes.conf carries the `Listen`
 of each node vhost, because those addresses exist only for the rendered tree.
 
 ACME http-01: `/.well-known/acme-challenge/` is aliased at server level to `<config_dir>.acme-challenge/`
-(outside the releases, so publishing a token is a file upload: no configtest, no reload) and every site
-vhost lets that path through before its own rewrites, so it is served on HTTP for any Host and never
+(outside the releases, so publishing a token is a file upload: no configtest, no reload) and the HTTP
+routing lets that path through before any route, so it is served on HTTP for any Host and never
 redirected.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +65,7 @@ from balancers.manifest import (
     private_key_path,
 )
 from balancers.models import FrontEnd
+from balancers.render_isolation import SiteProblem, double_claims, kept_from_previous
 from balancers.render_values import (
     COOKIE_RE,
     DOMAIN_RE,
@@ -74,6 +85,16 @@ from balancers.render_values import (
     check_pattern,
     check_pem,
 )
+from balancers.routes import (
+    LIVE,
+    REDIRECT,
+    ROUTES_MAP,
+    SUSPENDED,
+    MapFormatError,
+    Route,
+    SiteRoutes,
+    map_text,
+)
 from balancers.snapshot import BalancerRecord, FrontEndRecord, SiteRecord, Snapshot, ZopeServerRecord
 from sites.models import HSTS_MAX_SECONDS, SiteStatus
 
@@ -89,7 +110,8 @@ ENV = jinja2.Environment(
     auto_reload=False,
 )
 
-SUSPENDED_PATH = "/hostpanel-suspended.html"
+ERROR_PATH = "/hostpanel-503.html"  # where ErrorDocument 503 sends Apache (routing.conf.j2): never proxied
+SUSPENDED_PATH = "/hostpanel-suspended.html"  # reserved too (the path of the suspended page before the map)
 NODE_ERROR_PATH = "/hostpanel-503.html"
 SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a person, not in seconds
 
@@ -153,7 +175,7 @@ def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_addr
     error_document = balancer.error_document
     if error_document:
         error_document = check_pattern(error_document, "error_document", URL_PATH_RE)
-        if error_document in {SUSPENDED_PATH, NODE_ERROR_PATH}:
+        if error_document in {SUSPENDED_PATH, NODE_ERROR_PATH, ERROR_PATH}:
             raise UnsafeValue(f"refusing to render error_document={error_document!r}: reserved path")
     return SimpleNamespace(
         **{
@@ -227,27 +249,27 @@ def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Si
     # reaches us: a new alias keeps HTTP until the renewal adds it, instead of a browser error.
     redirect = valid and check_bool(site.https_redirect, "https_redirect") and certificate.covers((domain, *aliases))
     hsts = check_int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
+    state = SUSPENDED if status == SiteStatus.SUSPENDED else REDIRECT if redirect else LIVE
+    route = Route(
+        state=state,
+        balancer=balancer.name,
+        plone_path=check_pattern(site.plone_path, "plone_path", URL_PATH_RE),
+        mode="n" if balancer.node_vhosts else "s",
+        cookie=balancer.sticky_cookie,
+        cookie_ttl=balancer.cookie_ttl,
+    )
+    # The HTTPS vhost answers (SNI) for the names its certificate covers, so its file changes with the
+    # certificate only; the map decides what each name serves.
+    tls_names = [check_pattern(n, "certificate name", DOMAIN_RE) for n in certificate.names] if https else []
     # A namespace, not a dict: Jinja2 reads attributes first, and a dict's failed getattr costs.
     return SimpleNamespace(
         domain=domain,
-        aliases=" ".join(aliases),
-        suspended=status == SiteStatus.SUSPENDED,
-        plone_path=check_pattern(site.plone_path, "plone_path", URL_PATH_RE),
-        balancer=balancer,
+        names=(domain, *aliases),
+        routes=SiteRoutes(domain, (domain, *aliases), route),
         https=https,
-        redirect=redirect,
+        tls_aliases=" ".join(n for n in dict.fromkeys(tls_names) if n != domain),
         hsts=hsts,
     )
-
-
-@dataclass(frozen=True)
-class SiteProblem:
-    """A site left out of a tree because its row cannot be rendered (a value planted past the models'
-    validation): `kept` is the path of its previous file, kept as it was deployed, or "" when none."""
-
-    site: str
-    reason: str
-    kept: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,18 +297,10 @@ def render_tree_isolated(
     snapshot: Snapshot, frontend: FrontEnd | FrontEndRecord, previous: Mapping[str, str] | None = None
 ) -> RenderResult:
     """The tree the deployer pushes: a site whose row fails the renderer's checks (or claims a host
-    name another site claims) is left out alone, keeping its file from `previous` (the tree deployed
-    before), and reported in `problems`; every other site is rendered. A bad balancer, Zope server
-    or front-end value still raises UnsafeValue: it would break every site using it."""
+    name another site claims) is left out alone, keeping its routes (and HTTPS file) from `previous`
+    (the tree deployed before), and reported in `problems`; every other site is rendered. A bad
+    balancer, Zope server or front-end value still raises UnsafeValue: it would break every site using it."""
     return _render(snapshot, _frontend_record(frontend), previous=previous or {}, strict=False)
-
-
-_SERVER_NAMES_RE = re.compile(r"^[ \t]*Server(?:Name|Alias)[ \t]+(.+?)[ \t]*$", re.MULTILINE)
-
-
-def _names_in(text: str) -> set[str]:
-    """The host names a rendered site file claims (its ServerName and ServerAlias lines)."""
-    return {name for line in _SERVER_NAMES_RE.findall(text) for name in line.split()}
 
 
 def _site_contexts(
@@ -303,59 +317,8 @@ def _site_contexts(
             if strict:
                 raise
             problems[site.domain] = str(exc)
-    # Apache would silently give a host name claimed twice to the first vhost: refuse instead. When
-    # isolating, the site whose previous file already answered for the name keeps it.
-    claims: dict[str, list[SimpleNamespace]] = {}
-    for context in contexts:
-        for name in (context.domain, *context.aliases.split()):
-            owners = claims.setdefault(name, [])
-            if owners and strict:
-                raise UnsafeValue(
-                    f"refusing to render: {name} is claimed twice ({owners[0].domain} and {context.domain})"
-                )
-            owners.append(context)
-    previous = previous or {}
-    for name, owners in claims.items():
-        if len(owners) < 2:
-            continue
-        holders = {c.domain for c in owners if name in _names_in(previous.get(f"sites/{c.domain}.conf", ""))}
-        innocent = holders.pop() if len(holders) == 1 and len({id(c) for c in owners}) == len(owners) else None
-        for context in owners:
-            if context.domain != innocent:
-                others = sorted({c.domain for c in owners})
-                problems.setdefault(context.domain, f"{name} is claimed twice ({' and '.join(others)})")
+    problems.update(double_claims(contexts, previous, strict))
     return [c for c in contexts if c.domain not in problems], problems
-
-
-def _kept_files(
-    problems: dict[str, str], contexts: list[SimpleNamespace], previous: Mapping[str, str]
-) -> tuple[dict[str, str], tuple[SiteProblem, ...]]:
-    """For each left-out site, its previous file (by its domain, else the one previous site file that
-    claimed one of its names), unless a rendered site now claims that path or one of its names."""
-    taken_paths = {f"sites/{c.domain}.conf" for c in contexts}
-    taken_names = {name for c in contexts for name in (c.domain, *c.aliases.split())}
-    previous_sites = {p: t for p, t in previous.items() if p.startswith("sites/") and p.endswith(".conf")}
-    kept: dict[str, str] = {}
-    reports = []
-    for domain in sorted(problems):
-        path = f"sites/{domain}.conf"
-        if path not in previous_sites:
-            candidates = [p for p, t in previous_sites.items() if domain in _names_in(t) and p not in taken_paths]
-            path = candidates[0] if len(candidates) == 1 else ""
-        reason = problems[domain]
-        if path and (path in taken_paths or path in kept or _names_in(previous_sites[path]) & taken_names):
-            reason += "; its previous file was dropped too: another site now answers for its names"
-            path = ""
-        if path:
-            kept[path] = previous_sites[path]
-            kept_domain = path.removeprefix("sites/").removesuffix(".conf")
-            for tls_path in (certificate_path(kept_domain), private_key_path(kept_domain)):
-                if tls_path in previous:  # a kept HTTPS vhost needs the files it names
-                    kept[tls_path] = previous[tls_path]
-        elif "previous file" not in reason:
-            reason += "; it had no previous file: it is not served until the row is repaired"
-        reports.append(SiteProblem(domain, reason, path))
-    return kept, tuple(reports)
 
 
 def _render(
@@ -368,7 +331,7 @@ def _render(
         "listen": check_listen(fe.http_listen),
         "https_listen": check_listen(fe.https_listen, "https_listen"),
         "challenge_dir": challenge_dir(config_dir),
-        "suspended_path": SUSPENDED_PATH,
+        "error_path": ERROR_PATH,
         "node_error_path": NODE_ERROR_PATH,
         "retry_after": SUSPENDED_RETRY_AFTER,
     }
@@ -380,25 +343,39 @@ def _render(
 
     tree: dict[str, str] = {}
     contexts, problems = _site_contexts(snapshot, by_name, previous, strict)
-    kept, reports = _kept_files(problems, contexts, previous or {})
+    kept_routes, kept_files, reports = kept_from_previous(problems, contexts, previous or {})
     for context in contexts:
         tree.update(context.tls_files)
+    routes = sorted([c.routes for c in contexts] + kept_routes, key=lambda r: r.domain)
+    try:
+        tree[ROUTES_MAP] = map_text(
+            routes, header=f"HostPanel routes for front-end {common['frontend']}: {len(routes)} sites"
+        )
+    except MapFormatError as exc:
+        raise UnsafeValue(str(exc)) from None
     https_sites = [context for context in contexts if context.https]
-    site_paths = [f"sites/{context.domain}.conf" for context in contexts]
-    # All sites in one template call (a render per site costs more than the site itself), split on NUL.
-    texts = ENV.get_template("site.conf.j2").render({**common, "sites": contexts, "separator": _SEPARATOR})
+    site_paths = [f"sites/{context.domain}.conf" for context in https_sites]
+    # All HTTPS sites in one template call (a render per site costs more than the site itself), split on NUL.
+    texts = ENV.get_template("site.conf.j2").render({**common, "sites": https_sites, "separator": _SEPARATOR})
     parts = texts.split(_SEPARATOR + "\n")
-    if len(parts) != len(contexts) + 1 or parts[-1] != "":
+    if len(parts) != len(https_sites) + 1 or parts[-1] != "":
         raise UnsafeValue("refusing to render: the site template's output could not be split per site")
     tree.update(zip(site_paths, parts[:-1], strict=True))
-    tree.update(kept)
+    tree.update(kept_files)
+    error_documents = [b for b in balancers if b.error_document]
+    for scheme, port in (("http", 80), ("https", 443)):
+        tree[f"routing-{scheme}.conf"] = ENV.get_template("routing.conf.j2").render(
+            common, scheme=scheme, port=port, error_documents=error_documents
+        )
     tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(common, balancers=balancers)
     tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(
         common, nodes=nodes, node_address=node_address, balancers=balancers
     )
+    tree["http.conf"] = ENV.get_template("http.conf.j2").render(common)
     # Without SNI, or with a name no site claims, the first HTTPS vhost answers: ours, a 404 that never
     # reaches a client's Zope. It needs some certificate; the first site's (public anyway) will do.
-    default_tls = https_sites[0].domain if https_sites else ""
+    kept_https = sorted(p for p in kept_files if p.startswith("sites/"))
+    default_tls = https_sites[0].domain if https_sites else kept_https[0][6:-5] if kept_https else ""
     tree["default.conf"] = ENV.get_template("default.conf.j2").render(common, default_tls=default_tls)
     tree["errors/503.html"] = ENV.get_template("503.html.j2").render(common)
     tree["errors/suspended.html"] = ENV.get_template("suspended.html.j2").render(common)
@@ -406,7 +383,8 @@ def _render(
         common,
         balancer_count=len(balancers),
         node_count=len(nodes),
-        https_count=len(https_sites),
+        https_count=len(https_sites) + len(kept_https),
+        site_count=len(routes),
     )
     tree[MANIFEST] = manifest_text(tree)
     return RenderResult(dict(sorted(tree.items())), reports)

@@ -200,6 +200,7 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
     save(  # still holding the lease: finished_at is before the next deployment's started_at
         status=outcome.status,
         stage=outcome.stage,
+        change_kind=outcome.change,
         files_uploaded=outcome.files_uploaded,
         bytes_uploaded=outcome.bytes_uploaded,
         error=error,

@@ -3,17 +3,20 @@
 The verify step of balancers.deploy.release proves that the front-end answers, not that the sites do.
 `push_and_probe` wraps release.push_tree for one front-end:
 
-1. **plan**: from the host's live MANIFEST and the new tree, every site whose file changed (or is new),
-   plus HOSTPANEL_PROBE_SAMPLE others picked at random (seeded by the new tree's digest);
+1. **plan**: from the host's live routes.map and the new one, every host name whose route changed (or is
+   new) and every name removed, plus HOSTPANEL_PROBE_SAMPLE unchanged ones picked at random (seeded by the
+   new tree's digest); when the map is unchanged (a config change), the sample alone;
 2. **before**: request each through the front-end (`GET /` with its Host) while the old config still runs,
    and once a name no site claims (`hostpanel-probe.invalid`), whose answer is the catch-all vhost's;
 3. push_tree (upload, swap, configtest, graceful, verify);
 4. **after**: the same requests again, compared with what the new tree says should happen:
-   *suspended* (the vhost answers 503 itself), *redirect* (a rendered Redirect / R=30x: 301/302/307/308 to
-   https://), else *proxied* (below 500, not the catch-all's answer, and no 2xx/3xx that became an error);
+   *suspended* (Apache answers 503 itself), *redirect* (301/302/307/308 to https://), *absent* (a removed
+   name: the catch-all's 404), else *proxied* (below 500, not the catch-all's answer, and no 2xx/3xx that
+   became an error);
 5. sites that **answered before** (a real answer, not the catch-all, below 500 or the suspended page) and
    fail after are a regression: the previous release is put back, Apache reloaded, and the host is
-   `reverted` with the failing sites and their answers. Other failures (a new site, a site already down)
+   `reverted` with the failing sites and their answers (a map-only change is put back by the symlink
+   alone: nothing was reloaded). Other failures (a new site, a site already down)
    are reported in the output without a revert.
 
 All probes of a round run in parallel (HOSTPANEL_PROBE_PARALLELISM), the round within HOSTPANEL_PROBE_TIMEOUT.
@@ -32,24 +35,22 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from balancers.choices import HostStage, HostStatus
+from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.release import COMMAND_TIMEOUT, VERIFY_SECONDS, HostOutcome, Target, push_tree, truncate
-from balancers.manifest import MANIFEST, parse_manifest
+from balancers.manifest import MANIFEST
 from balancers.models import FrontEnd
+from balancers.routes import ROUTES_MAP, changed_names, map_entries, parse_route
 from balancers.status.client import HttpAnswer, http_exchange, wait_until_answers
 from balancers.transport import Transport, TransportError
 
 UNCLAIMED_HOST = "hostpanel-probe.invalid"  # .invalid never resolves: only the catch-all vhost answers it
-_SITE_FILE = re.compile(r"^sites/(?P<domain>[^/]+)\.conf$")
-_REDIRECT = re.compile(r"^\s*(Redirect(Permanent|Match)?\s|RewriteRule\s.*\[[^]]*R=(30[1278]|permanent))", re.M)
-_SUSPENDED = re.compile(r"\[R=503[,\]]")
 REDIRECT_CODES = frozenset({301, 302, 307, 308})
 
 
 @dataclass(frozen=True)
 class ProbeSite:
     domain: str
-    expect: str  # proxied | suspended | redirect
+    expect: str  # proxied | suspended | redirect | absent
     changed: bool
 
 
@@ -87,30 +88,26 @@ def site_address(frontend: FrontEnd) -> tuple[str, int]:
     return host, int(port)
 
 
-def expectation(text: str) -> str:
-    if _SUSPENDED.search(text):
-        return "suspended"
-    if _REDIRECT.search(text):
-        return "redirect"
-    return "proxied"
+def expectation(value: str | None) -> str:
+    """What a plain-HTTP GET of a name gets from its map value (None: the name is not in the map)."""
+    route = parse_route(value) if value is not None else None
+    return route.expectation if route is not None else "absent"
 
 
-def plan_probes(live_manifest: bytes | None, tree: dict[str, str], *, sample: int, seed: str = "") -> list[ProbeSite]:
-    """The sites to probe: every site whose file is new or changed, plus `sample` unchanged ones."""
-    try:
-        live = parse_manifest(live_manifest.decode()) if live_manifest else {}
-    except (ValueError, UnicodeDecodeError):
-        live = {}
-    new = parse_manifest(tree[MANIFEST])
-    changed, unchanged = [], []
-    for path, digest in sorted(new.items()):
-        match = _SITE_FILE.match(path)
-        if not match:
-            continue
-        site = (match["domain"], expectation(tree[path]))
-        (unchanged if live.get(path) == digest else changed).append(site)
+def plan_probes(live_map: bytes | None, tree: dict[str, str], *, sample: int, seed: str = "") -> list[ProbeSite]:
+    """The names to probe: every name whose route is new, changed or removed, plus `sample` unchanged ones."""
+    old_text = (live_map or b"").decode(errors="replace")
+    new_text = tree.get(ROUTES_MAP, "")
+    new = map_entries(new_text)
+    changed, removed = changed_names(old_text, new_text) if old_text != new_text else ([], [])
+    touched = set(changed)
+    unchanged = sorted(name for name in new if name not in touched)
     others = random.Random(seed).sample(unchanged, min(sample, len(unchanged)))  # noqa: S311 - a sample, not a secret
-    return [ProbeSite(d, e, True) for d, e in changed] + [ProbeSite(d, e, False) for d, e in sorted(others)]
+    return (
+        [ProbeSite(name, expectation(new[name]), True) for name in changed]
+        + [ProbeSite(name, "absent", True) for name in removed]
+        + [ProbeSite(name, expectation(new[name]), False) for name in sorted(others)]
+    )
 
 
 def run_probes(
@@ -161,6 +158,9 @@ def judge(
         return False, ""
     if site.expect == "suspended":
         return after.status == 503, "" if after.status == 503 else ": a suspended site answers 503 itself"
+    if site.expect == "absent":
+        ok = after.status == 404
+        return ok, "" if ok else ": a removed name should get the catch-all's 404"
     if site.expect == "redirect":
         ok = after.status in REDIRECT_CODES and after.headers.get("Location", "").startswith("https://")
         return ok, "" if ok else ": expected a redirect to https://"
@@ -202,13 +202,11 @@ def push_and_probe(
     try:
         live_manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
         previous = transport.readlink(target.config_dir)
+        unchanged = live_manifest == tree[MANIFEST].encode()
+        live_map = None if unchanged else transport.read_file(f"{target.config_dir}/{ROUTES_MAP}")
     except TransportError:
-        live_manifest, previous = None, None  # push_tree meets the same error and reports it
-    plan = (
-        []
-        if live_manifest == tree[MANIFEST].encode()
-        else plan_probes(live_manifest, tree, sample=sample, seed=tree[MANIFEST])
-    )
+        live_manifest, previous, unchanged, live_map = None, None, False, None  # push_tree reports the error
+    plan = [] if unchanged else plan_probes(live_map, tree, sample=sample, seed=tree[MANIFEST])
     address = site_address(frontend)
     domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]
     before = run_probes(address, domains, timeout=timeout, parallelism=parallelism) if plan else {}
@@ -255,6 +253,7 @@ def _revert(
         return
     outcome.stage = HostStage.RESTORE
     progress(HostStage.RESTORE)
+    reload = outcome.change != ChangeKind.MAP  # a map-only release: Apache reads the previous map by itself
     # The activated-release marker says "switching" while the host is between releases, and names the
     # previous release again only once Apache reloaded it and answers (balancers.deploy.release).
     previous_digest = posixpath.basename(previous) if _DIGEST.fullmatch(posixpath.basename(previous)) else ""
@@ -262,22 +261,27 @@ def _revert(
     try:
         transport.write_file(target.marker, b"switching\n", atomic=True)
         transport.symlink_switch(target.config_dir, previous)
-        result = transport.run(target.reload_command, timeout=COMMAND_TIMEOUT)
+        result = transport.run(target.reload_command, timeout=COMMAND_TIMEOUT) if reload else None
     except TransportError as exc:
         outcome.status = HostStatus.FAILED
         outcome.error = f"{summary}. Putting the previous release back failed: {exc.message}"
         return
-    outcome.output = truncate(f"{outcome.output}\n$ {target.reload_command}\n{result.output}".strip())
-    healthy, detail = wait_until_answers(target.verify_url, VERIFY_SECONDS) if target.verify_url else (True, "")
-    if result.ok and healthy and previous_digest:
+    if result is None:
+        ok, healthy, detail = True, True, ""
+    else:
+        ok = result.ok
+        outcome.output = truncate(f"{outcome.output}\n$ {target.reload_command}\n{result.output}".strip())
+        healthy, detail = wait_until_answers(target.verify_url, VERIFY_SECONDS) if target.verify_url else (True, "")
+    if ok and healthy and previous_digest:
         try:
             transport.write_file(target.marker, f"{previous_digest}\n".encode(), atomic=True)
             outcome.activated = previous_digest
         except TransportError:
             pass  # unknown: the next deployment runs configtest and reload again
     outcome.status = HostStatus.REVERTED
+    if not reload:
+        outcome.error = f"{summary}. The previous routing map was put back (no reload needed)."
+        return
     outcome.error = f"{summary}. The previous release was put back and Apache reloaded" + (
-        "."
-        if result.ok and healthy
-        else f", but the reload {'failed' if not result.ok else 'did not answer: ' + detail}."
+        "." if ok and healthy else f", but the reload {'failed' if not ok else 'did not answer: ' + detail}."
     )

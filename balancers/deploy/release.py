@@ -12,6 +12,13 @@
    balancer_manager_url); on failure the previous release is put back, configtested and reloaded;
 6. the marker records the new digest: the host has activated it.
 
+A release that differs from the ACTIVATED one (the one config_dir points at) in routes.map alone is a
+*map-only* change (balancers.routes.is_map_only): steps 4 and 5 are skipped. Apache stats the map on every
+lookup and reads the new one once the symlink switch makes it the file at `config_dir/routes.map` (the
+switch is one rename: a reader sees the old map or the new one, never half of one); no configtest, no
+graceful, no new generation of children. The post-deploy probes (balancers.deploy.probes) then check
+through the front-end that each changed name answers as the new map says.
+
 ANY exception in a stage (a dropped connection, a database error in the progress callback, a bug)
 restores the previous release — reloading it when the new one may have been loaded — and the outcome
 says whether that restore worked: a restore that failed is `failed` with a WARNING, never
@@ -31,11 +38,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from balancers.choices import HostStage, HostStatus
+from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.leases import LeaseLost
 from balancers.deploy.swap import Swapper, build_release, prune_releases, resolve
-from balancers.manifest import MANIFEST, tree_digest
+from balancers.manifest import MANIFEST, changed_paths, tree_digest
 from balancers.models import FrontEnd
+from balancers.routes import is_map_only
 from balancers.status.client import wait_until_answers
 from balancers.transport import Transport, TransportError
 
@@ -92,6 +100,7 @@ class HostOutcome:
     reload_attempted: bool = False  # the reload command was started: Apache may run the new config
     touched: bool = False  # config_dir was switched at some point
     activated: str = ""  # digest of the release the host has activated when known, "" = unknown
+    change: str = ChangeKind.NONE  # map: routes.map alone changed (no configtest, no reload); config
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
 
     def timings_line(self) -> str:
@@ -189,6 +198,7 @@ class _Push:
             self.stage(HostStage.UPLOAD)
             t.mkdir_p(self.target.releases_dir)
             activated_release = f"{self.target.releases_dir}/{self.activated_before}" if self.activated_before else ""
+            outcome.change = self.change_kind(activated_release, link, parent, wanted)
             self.swapper.prepare(prefer=activated_release if activated_release and t.exists(activated_release) else "")
             if t.read_file(f"{self.release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
                 self.staging = f"{self.target.releases_dir}/{STAGING_PREFIX}{self.digest[:16]}-{secrets.token_hex(4)}"
@@ -203,6 +213,10 @@ class _Push:
             outcome.touched = True
             outcome.activated = ""
             self.swapper.switch(self.release)
+
+            if outcome.change == ChangeKind.MAP:
+                self.stage(HostStage.MAP)
+                return self.activate()
 
             self.stage(HostStage.CONFIGTEST)
             if not self.command(self.target.configtest_command):
@@ -224,13 +238,7 @@ class _Push:
                         retryable=False,
                         reload=True,
                     )
-            self.verified = True
-            self.mark(self.digest)
-            outcome.activated = self.digest
-            prune_releases(t, self.target.releases_dir, keep={self.release, self.swapper.previous_path()})
-            outcome.status, outcome.stage = HostStatus.SUCCEEDED, HostStage.DONE
-            self.progress(HostStage.DONE)
-            return outcome
+            return self.activate()
         except LeaseLost as exc:
             outcome.status, outcome.retryable = HostStatus.FAILED, True
             outcome.activated = "" if outcome.touched else outcome.activated
@@ -241,6 +249,30 @@ class _Push:
             return outcome
         except Exception as exc:  # noqa: BLE001 - any failure in a stage ends in a truthful outcome
             return self.after_error(exc)
+
+    def change_kind(self, activated_release: str, link: str | None, parent: str, wanted: bytes) -> str:
+        """map when Apache runs the activated release (config_dir points at it) and the new tree differs
+        from it in routes.map alone; config otherwise (an unknown or unactivated host included)."""
+        t = self.transport
+        if not activated_release or link is None or resolve(parent, link) != activated_release:
+            return ChangeKind.CONFIG
+        live = t.read_file(f"{activated_release}/{MANIFEST}")
+        try:
+            changed = changed_paths(live.decode(), wanted.decode()) if live is not None else set()
+        except (ValueError, UnicodeDecodeError):
+            return ChangeKind.CONFIG
+        return ChangeKind.MAP if is_map_only(changed - {MANIFEST}) else ChangeKind.CONFIG
+
+    def activate(self) -> HostOutcome:
+        """Everything passed: record the new release as activated, prune old ones."""
+        outcome, t = self.outcome, self.transport
+        self.verified = True
+        self.mark(self.digest)
+        outcome.activated = self.digest
+        prune_releases(t, self.target.releases_dir, keep={self.release, self.swapper.previous_path()})
+        outcome.status, outcome.stage = HostStatus.SUCCEEDED, HostStage.DONE
+        self.progress(HostStage.DONE)
+        return outcome
 
     def after_error(self, exc: Exception) -> HostOutcome:
         outcome = self.outcome

@@ -7,7 +7,14 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from balancers.choices import FINISHED_DEPLOYMENT_STATUSES, DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
+from balancers.choices import (
+    FINISHED_DEPLOYMENT_STATUSES,
+    ChangeKind,
+    DeploymentStatus,
+    DeploymentTrigger,
+    HostStage,
+    HostStatus,
+)
 from balancers.models.inventory import FrontEnd
 
 
@@ -83,6 +90,13 @@ class DeploymentHost(models.Model):
     tree = models.ForeignKey(ConfigTree, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=16, choices=HostStatus.choices, default=HostStatus.PENDING)
     stage = models.CharField(max_length=16, choices=HostStage.choices, default=HostStage.QUEUED)
+    change_kind = models.CharField(
+        max_length=8,
+        choices=ChangeKind.choices,
+        default=ChangeKind.NONE,
+        blank=True,
+        help_text="map: only routes.map changed (no configtest, no reload); config: configtest + graceful.",
+    )
     files_uploaded = models.PositiveIntegerField(default=0)
     bytes_uploaded = models.PositiveBigIntegerField(default=0)
     output = models.TextField(blank=True, help_text="configtest / reload output (truncated).")

@@ -164,13 +164,10 @@ def test_a_client_sticks_to_one_zope_fails_over_then_reaches_the_hot_standby(run
 @pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
 def test_a_suspended_site_is_answered_by_apache_and_never_reaches_a_backend(running, mode):
     backends, client, apache = running(mode)
-    for path in ("/", "/login", "/hostpanel-suspended.html", "/ERROR_503.html"):
+    for path in ("/", "/login", "/hostpanel-suspended.html", "/hostpanel-503.html", "/ERROR_503.html"):
         resp = client.get("suspended.example", path)
-        if path == "/hostpanel-suspended.html":
-            assert resp.status == 200
-        else:
-            assert resp.status == 503, path
-            assert resp.getheader("Retry-After") == "3600"
+        assert resp.status == 503, path
+        assert resp.getheader("Retry-After") == "3600"
         assert "This site is suspended" in resp.text
         assert resp.cookies == []
     assert all(b.requests == [] for b in backends.values())

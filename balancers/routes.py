@@ -1,0 +1,128 @@
+"""The routing map: which balancer and Plone site answers each host name, read by Apache at request time.
+
+`routes.map` is a RewriteMap of type txt (docs/apache-facts.md, "RewriteMap"): Apache caches it per child
+and reads it again when its mtime changes, with no reload. One line per host name (a site's domain and
+each alias), grouped under a comment naming the site they belong to:
+
+    # site example.com
+    example.com live|gold|/plone/example|s|__ac_route|1200
+    www.example.com live|gold|/plone/example|s|__ac_route|1200
+
+The value is one token (a txt map value cannot hold a space): state|balancer|plone path|mode|sticky
+cookie|cookie lifetime in seconds. state is `live` (proxied), `suspended` (503 and the suspended page from
+Apache) or `redirect` (HTTP answers 301 to https://; HTTPS proxies); mode is `s` (single-pass: Apache sets
+the sticky cookie) or `n` (node-vhosts: the node vhost sets it). The routing rules that read it are in
+routing-http.conf / routing-https.conf (balancers/jinja2/apache/routing.conf.j2).
+
+Pure: no I/O. Every line is checked against one strict pattern before it is written, so no value the
+renderer accepted can break the format (a space, a newline or a `|` would).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ROUTES_MAP = "routes.map"
+LIVE, SUSPENDED, REDIRECT = "live", "suspended", "redirect"
+STATES = (LIVE, SUSPENDED, REDIRECT)
+_GROUP = "# site "
+_LINE_RE = re.compile(
+    r"(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?) "
+    r"(?P<value>(?P<state>live|suspended|redirect)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"
+    r"\|(?P<mode>[sn])\|(?P<cookie>[A-Za-z0-9_-]{1,64})\|(?P<ttl>[0-9]{1,8}))"
+)
+
+
+def is_map_only(changed: set[str]) -> bool:
+    """Whether a change of these tree paths is a routing change alone: Apache picks up a new routes.map by
+    itself (its mtime changes), so such a release needs no configtest and no reload."""
+    return changed == {ROUTES_MAP}
+
+
+class MapFormatError(ValueError):
+    """A line that would not be exactly one host name and one route (never written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    state: str
+    balancer: str
+    plone_path: str
+    mode: str  # "s" single-pass, "n" node-vhosts
+    cookie: str
+    cookie_ttl: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.state}|{self.balancer}|{self.plone_path}|{self.mode}|{self.cookie}|{self.cookie_ttl}"
+
+    @property
+    def expectation(self) -> str:
+        """What a plain-HTTP request for the name gets: proxied, suspended or redirect (deploy probes)."""
+        return {LIVE: "proxied", SUSPENDED: "suspended", REDIRECT: "redirect"}[self.state]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRoutes:
+    """One site's lines: its domain, every name it answers for (domain first), and its route."""
+
+    domain: str
+    names: tuple[str, ...]
+    route: Route
+
+
+def map_line(name: str, route: Route) -> str:
+    line = f"{name} {route.value}"
+    if not _LINE_RE.fullmatch(line):
+        raise MapFormatError(f"refusing to write a routing map line for {name[:80]!r}: {route.value[:120]!r}")
+    return line
+
+
+def map_text(sites: list[SiteRoutes], *, header: str = "") -> str:
+    """The whole map, sites in the order given (the renderer sorts them by domain)."""
+    out = [f"# {line}\n" for line in header.splitlines()]
+    for site in sites:
+        if not _LINE_RE.fullmatch(f"{site.domain} {site.route.value}"):
+            raise MapFormatError(f"refusing to write a routing map group for {site.domain[:80]!r}")
+        out.append(f"{_GROUP}{site.domain}\n")
+        out.extend(map_line(name, site.route) + "\n" for name in site.names)
+    return "".join(out)
+
+
+def parse_route(value: str) -> Route | None:
+    match = _LINE_RE.fullmatch(f"x {value}")
+    if match is None:
+        return None
+    return Route(match["state"], match["balancer"], match["path"], match["mode"], match["cookie"], int(match["ttl"]))
+
+
+def parse_map(text: str) -> dict[str, SiteRoutes]:
+    """{site domain: its lines} of a map this module wrote (lines that are not ours are skipped: this is
+    read back from trees the panel deployed, to keep a bad row's previous routes and to plan probes)."""
+    groups: dict[str, tuple[list[str], Route | None]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if line.startswith(_GROUP):
+            current = line[len(_GROUP) :].strip()
+            groups[current] = ([], None)
+            continue
+        match = _LINE_RE.fullmatch(line)
+        if match is None or current is None:
+            continue
+        names, route = groups[current]
+        names.append(match["name"])
+        groups[current] = (names, route or parse_route(match["value"]))
+    return {domain: SiteRoutes(domain, tuple(names), route) for domain, (names, route) in groups.items() if route}
+
+
+def map_entries(text: str) -> dict[str, str]:
+    """{host name: value} of every route line (what Apache looks up)."""
+    return {m["name"]: m["value"] for m in map(_LINE_RE.fullmatch, text.splitlines()) if m is not None}
+
+
+def changed_names(old_text: str, new_text: str) -> tuple[list[str], list[str]]:
+    """(names added or whose route changed, names removed) between two maps, each sorted."""
+    old, new = map_entries(old_text), map_entries(new_text)
+    changed = sorted(name for name, value in new.items() if old.get(name) != value)
+    return changed, sorted(set(old) - set(new))
