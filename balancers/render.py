@@ -383,8 +383,8 @@ def _render(
         common,
         balancer_count=len(balancers),
         node_count=len(nodes),
+        # No site count here: it is in routes.map's header, so adding or removing a site stays a map-only change.
         https_count=len(https_sites) + len(kept_https),
-        site_count=len(routes),
     )
     tree[MANIFEST] = manifest_text(tree)
     return RenderResult(dict(sorted(tree.items())), reports)
