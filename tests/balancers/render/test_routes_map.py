@@ -171,7 +171,13 @@ def test_a_planted_path_too_long_for_the_map_leaves_only_its_site_out(demo, fron
 
 # --- whatever the models accept, the rendered map holds exactly ---------------------------------------
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# filter_too_much: six independent values must all be accepted (most are; --hypothesis-show-statistics
+# shows about half the cases reach the asserts), and an early run of rejections must not fail the test.
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
 ALPHABET = st.sampled_from(list("abcxyz0189-._~/:*[]+ %$#\"'<>\\\n\t@=?!;,(){}|&^`AZ") + ["é", "ß", "\x00"])
 TEXT = st.text(ALPHABET, max_size=30)
 
