@@ -93,6 +93,7 @@ from balancers.routes import (
     MapFormatError,
     Route,
     SiteRoutes,
+    map_line,
     map_text,
 )
 from balancers.snapshot import BalancerRecord, FrontEndRecord, SiteRecord, Snapshot, ZopeServerRecord
@@ -258,6 +259,11 @@ def _site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Si
         cookie=balancer.sticky_cookie,
         cookie_ttl=balancer.cookie_ttl,
     )
+    try:  # here, not only in map_text: a line the map cannot hold leaves this site out alone (isolated render)
+        for name in (domain, *aliases):
+            map_line(name, route)
+    except MapFormatError as exc:
+        raise UnsafeValue(str(exc)) from None
     # The HTTPS vhost answers (SNI) for the names its certificate covers, so its file changes with the
     # certificate only; the map decides what each name serves.
     tls_names = [check_pattern(n, "certificate name", DOMAIN_RE) for n in certificate.names] if https else []
@@ -383,6 +389,7 @@ def _render(
         common,
         balancer_count=len(balancers),
         node_count=len(nodes),
+        # No site count here: it is in routes.map's header, so adding or removing a site stays a map-only change.
         https_count=len(https_sites) + len(kept_https),
     )
     tree[MANIFEST] = manifest_text(tree)

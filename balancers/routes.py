@@ -27,6 +27,9 @@ ROUTES_MAP = "routes.map"
 LIVE, SUSPENDED, REDIRECT = "live", "suspended", "redirect"
 STATES = (LIVE, SUSPENDED, REDIRECT)
 _GROUP = "# site "
+# Apache reads a txt map line into a buffer of REWRITE_MAX_TXT_MAP_LINE (1024) bytes, newline included: a
+# longer line is cut, its value read short (a ttl of 1200 read as 120, a path cut) and its rest as a new line.
+MAX_LINE = 1023
 _LINE_RE = re.compile(
     r"(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?) "
     r"(?P<value>(?P<state>live|suspended|redirect)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"
@@ -74,7 +77,7 @@ class SiteRoutes:
 
 def map_line(name: str, route: Route) -> str:
     line = f"{name} {route.value}"
-    if not _LINE_RE.fullmatch(line):
+    if len(line) > MAX_LINE or not _LINE_RE.fullmatch(line):
         raise MapFormatError(f"refusing to write a routing map line for {name[:80]!r}: {route.value[:120]!r}")
     return line
 

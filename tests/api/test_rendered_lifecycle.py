@@ -36,8 +36,10 @@ def test_each_lifecycle_step_changes_the_rendered_config(demo, billing):
     )
     suspended = rendered(frontend)
     assert suspended != active
-    assert "client-one.example.com: SUSPENDED" in suspended
-    assert "client-one.example.com: SUSPENDED" not in active
+    for name in ("client-one.example.com", "www.client-one.example.com"):  # its routes.map lines
+        assert f"\n{name} live|bronze|/plone/clientone|" in active
+        assert f"\n{name} suspended|bronze|/plone/clientone|" in suspended
+        assert f"\n{name} live|" not in suspended and f"\n{name} suspended|" not in active
 
     assert billing.post("/api/v1/sites/client-one.example.com/unsuspend/").status_code == 200
     assert rendered(frontend) == active

@@ -8,6 +8,7 @@ from balancers import services as balancer_services
 from balancers.dev import apache
 from balancers.models import BalancerMember
 from balancers.render import render_tree
+from balancers.routes import map_entries, parse_map
 from balancers.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site
@@ -39,7 +40,14 @@ def test_apache_accepts_the_demo_plus_300_sites(demo, frontend, actor, mode):
     assert result.output.endswith("Syntax OK")
     assert "AH01150" not in result.output  # no worker sharing between members
     tree = render_tree(snapshot, record)
-    assert sum(path.startswith("sites/") for path in tree) == 301
+    # every site is in routes.map, one line per host name, grouped by site; no site has a vhost of its own
+    entries = map_entries(tree["routes.map"])
+    names = {name: site for site in snapshot.sites for name in (site.domain, *site.aliases)}
+    assert len(names) > 301 and sorted(entries) == sorted(names)
+    assert len(parse_map(tree["routes.map"])) == 301
+    suspended = {name for name, value in entries.items() if value.startswith("suspended|")}
+    assert suspended == {name for name, site in names.items() if site.status == "suspended"} and suspended
+    assert not [path for path in tree if path.startswith("sites/")]
 
 
 def test_apache_rejects_a_tree_that_is_not_a_config(tmp_path):

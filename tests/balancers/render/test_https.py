@@ -13,6 +13,7 @@ from balancers.deploy.secrets import open_tree, seal_tree
 from balancers.manifest import KEY_NOT_SHOWN, SEALED_PREFIX, tree_diff
 from balancers.models import ConfigTree
 from balancers.render import UnsafeValue, render_tree
+from balancers.routes import map_entries
 from balancers.snapshot import load_snapshot
 from certificates.models import Certificate
 from sites import services as site_services
@@ -33,6 +34,14 @@ def key_body(upload: dict) -> str:
     return upload["private_key_pem"].splitlines()[1]
 
 
+def lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines()]
+
+
+def routes(tree: dict[str, str]) -> dict[str, str]:
+    return map_entries(tree["routes.map"])
+
+
 @pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
 def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_through_the_vhm(
     tls_site, frontend, actor, mode
@@ -40,18 +49,28 @@ def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_thro
     set_render_mode(mode, actor)
     site, upload = tls_site
     tree = render_tree(load_snapshot(), frontend)
-    conf = tree["sites/linux.co.uk.conf"]
-    https = conf[conf.index("<VirtualHost *:443>") :]
+    https = tree["sites/linux.co.uk.conf"]
+    assert https.count("<VirtualHost ") == 1 and "<VirtualHost *:443>" in https
     assert "ServerName linux.co.uk\n    ServerAlias www.linux.co.uk\n    SSLEngine on" in https
     assert 'SSLCertificateFile "/etc/apache2/hostpanel/tls/linux.co.uk.crt"' in https
     assert 'SSLCertificateKeyFile "/etc/apache2/hostpanel/tls/linux.co.uk.key"' in https
-    assert "/VirtualHostBase/https/%{SERVER_NAME}:443/plone/linux/VirtualHostRoot/$1 [L,P]" in https
-    assert 'RequestHeader set X-Forwarded-Proto "https"' in https
+    assert https.rstrip().endswith('Include "/etc/apache2/hostpanel/routing-https.conf"\n</VirtualHost>')
     assert "Strict-Transport-Security" not in https  # hsts_seconds = 0
-    if mode == "single-pass":
-        assert "Max-Age=1200; HttpOnly; Secure" in https
-    else:
-        assert 'Header edit Set-Cookie "^(BALANCEID=.*)$" "$1; Secure; HttpOnly"' in https
+    # what it serves comes from the map, through the VHM with the https scheme and port
+    flag = "s" if mode == "single-pass" else "n"
+    assert routes(tree)["linux.co.uk"] == f"redirect|bronze|/plone/linux|{flag}|BALANCEID|1200"
+    routing = lines(tree["routing-https.conf"])
+    assert (
+        "RewriteRule ^/(.*) balancer://%{ENV:HP_BALANCER}/VirtualHostBase/https/%{SERVER_NAME}:443"
+        "%{ENV:HP_PATH}/VirtualHostRoot/$1 [L,P]"
+    ) in routing
+    assert 'RequestHeader set X-Forwarded-Proto "https"' in routing
+    set_cookie = next(line for line in routing if line.startswith("Header add Set-Cookie"))
+    assert 'Max-Age=%{HP_TTL}e; HttpOnly; Secure"' in set_cookie and "reqenv('HP_MODE') == 's'" in set_cookie
+    assert (
+        'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" '
+        "\"expr=reqenv('HP_MODE') == 'n'\""
+    ) in routing
     assert tree["tls/linux.co.uk.crt"] == upload["certificate_pem"].strip() + "\n" + upload["chain_pem"].strip() + "\n"
     assert tree["tls/linux.co.uk.key"] == upload["private_key_pem"]
     assert "SSLProtocol -all +TLSv1.2 +TLSv1.3" in tree["hostpanel.conf"]
@@ -59,56 +78,77 @@ def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_thro
 
 
 def test_http_answers_301_to_https_except_the_acme_challenge(tls_site, frontend):
-    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
-    http = conf[: conf.index("<VirtualHost *:443>")]
-    assert (
-        "RewriteRule ^/\\.well-known/acme-challenge/ - [L]\n    RewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]"
-        in http
-    )
-    assert "balancer://" not in http
+    tree = render_tree(load_snapshot(), frontend)
+    assert set(routes(tree).values()) == {"redirect|bronze|/plone/linux|s|BALANCEID|1200"}
+    http = lines(tree["routing-http.conf"])
+    acme = http.index("RewriteRule ^/\\.well-known/acme-challenge/ - [L]")
+    redirect = http.index("RewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]")
+    proxy = next(i for i, line in enumerate(http) if "balancer://" in line)
+    assert http[redirect - 1] == "RewriteCond %{ENV:HP_STATE} =redirect"
+    assert acme < redirect < proxy
+    # on HTTPS a redirect site is proxied: no 301 there (it would loop)
+    assert "R=301" not in tree["routing-https.conf"] + tree["sites/linux.co.uk.conf"]
 
 
 def test_no_redirect_when_the_site_turns_it_off_and_hsts_when_it_asks(tls_site, frontend, actor):
     site, _ = tls_site
     site_services.site_update(site, actor=actor, https_redirect=False, hsts_seconds=31536000)
-    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
-    http, https = conf.split("<VirtualHost *:443>")
-    assert "R=301" not in http and "VirtualHostBase/http/%{SERVER_NAME}:80" in http
-    assert 'Header always set Strict-Transport-Security "max-age=31536000"' in https
+    tree = render_tree(load_snapshot(), frontend)
+    assert set(routes(tree).values()) == {"live|bronze|/plone/linux|s|BALANCEID|1200"}
+    assert 'Header always set Strict-Transport-Security "max-age=31536000"' in tree["sites/linux.co.uk.conf"]
+    assert "Strict-Transport-Security" not in tree["routing-http.conf"] + tree["http.conf"]
 
 
 def test_a_new_alias_the_certificate_does_not_cover_keeps_http_until_the_renewal(tls_site, frontend, actor):
     site, _ = tls_site
     site_services.site_update(site, actor=actor, aliases=["www.linux.co.uk", "shop.linux.co.uk"])
-    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
-    assert "R=301" not in conf
-    assert "ServerAlias shop.linux.co.uk www.linux.co.uk\n    SSLEngine on" in conf
+    tree = render_tree(load_snapshot(), frontend)
+    # every name of the site is served over HTTP (no redirect), the new one included
+    assert routes(tree) == {
+        name: "live|bronze|/plone/linux|s|BALANCEID|1200"
+        for name in ("linux.co.uk", "shop.linux.co.uk", "www.linux.co.uk")
+    }
+    # the HTTPS vhost answers only for the names its certificate covers, until the renewal
+    conf = tree["sites/linux.co.uk.conf"]
+    assert "ServerAlias www.linux.co.uk\n    SSLEngine on" in conf
+    assert "shop.linux.co.uk" not in conf
 
 
 def test_an_expired_certificate_is_served_but_nothing_sends_clients_to_it(tls_site, frontend, actor):
     site, _ = tls_site
     site_services.site_update(site, actor=actor, hsts_seconds=600)
     Certificate.objects.filter(site=site).update(status="expired", not_after=timezone.now())
-    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
+    tree = render_tree(load_snapshot(), frontend)
+    conf = tree["sites/linux.co.uk.conf"]
     assert "SSLEngine on" in conf
     assert "R=301" not in conf and "Strict-Transport-Security" not in conf
+    assert set(routes(tree).values()) == {"live|bronze|/plone/linux|s|BALANCEID|1200"}
 
 
 def test_a_suspended_tls_site_answers_503_on_https_too(tls_site, frontend, actor):
     site, _ = tls_site
     site_services.site_suspend(site, actor=actor, reason="unpaid")
-    conf = render_tree(load_snapshot(), frontend)["sites/linux.co.uk.conf"]
-    http, https = conf.split("<VirtualHost *:443>")
-    for vhost in (http, https):
-        assert "RewriteRule ^ - [R=503,L]" in vhost and "balancer://" not in vhost
+    tree = render_tree(load_snapshot(), frontend)
+    assert set(routes(tree).values()) == {"suspended|bronze|/plone/linux|s|BALANCEID|1200"}
+    assert 'Include "/etc/apache2/hostpanel/routing-https.conf"' in tree["sites/linux.co.uk.conf"]
+    assert "balancer://" not in tree["sites/linux.co.uk.conf"]
+    for scheme in ("http", "https"):
+        routing = lines(tree[f"routing-{scheme}.conf"])
+        suspended = routing.index("RewriteRule ^ - [R=503,L]")
+        assert routing[suspended - 1] == "RewriteCond %{ENV:HP_STATE} =suspended"
+        assert suspended < next(i for i, line in enumerate(routing) if "balancer://" in line)
 
 
 def test_http_only_drops_the_certificate_from_the_tree(tls_site, frontend, actor):
     site, _ = tls_site
+    before = render_tree(load_snapshot(), frontend)
+    assert "sites/linux.co.uk.conf" in before and "SSL" in before["default.conf"]
     site_services.site_update(site, actor=actor, tls="none")
     tree = render_tree(load_snapshot(), frontend)
-    assert not [path for path in tree if path.startswith("tls/")]
-    assert "SSL" not in tree["sites/linux.co.uk.conf"] + tree["hostpanel.conf"] + tree["default.conf"]
+    assert not [path for path in tree if path.startswith(("tls/", "sites/"))]
+    assert "SSL" not in tree["hostpanel.conf"] + tree["default.conf"] + tree["http.conf"]
+    assert "<VirtualHost" not in tree["default.conf"]
+    assert set(routes(tree).values()) == {"live|bronze|/plone/linux|s|BALANCEID|1200"}
 
 
 def test_the_renderer_refuses_a_key_that_is_not_pem(tls_site, frontend):

@@ -10,6 +10,7 @@ from balancers import services as balancer_services
 from balancers.manifest import parse_manifest, tree_digest
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
 from balancers.render import UnsafeValue, render_tree
+from balancers.routes import is_map_only, map_entries
 from balancers.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias
@@ -44,39 +45,57 @@ def test_it_renders_drain_disabled_and_optional_limits(demo, frontend, actor):
     assert "http://127.0.0.1:18101 lbset=1 loadfactor=1 timeout=10 retry=60 route=zope1 status=+D" in text
 
 
-def test_a_site_vhost_sets_the_seed_cookie_and_excludes_the_error_page_before_the_proxy_rule(demo, frontend):
-    text = _tree(frontend)["sites/linux.co.uk.conf"]
-    lines = [line.strip() for line in text.splitlines()]
-    assert "<VirtualHost *:80>" in lines
-    assert "ServerName linux.co.uk" in lines and "ServerAlias www.linux.co.uk" in lines
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines()]
+
+
+PROXY_HTTP = (
+    "RewriteRule ^/(.*) balancer://%{ENV:HP_BALANCER}/VirtualHostBase/http/%{SERVER_NAME}:80"
+    "%{ENV:HP_PATH}/VirtualHostRoot/$1 [L,P]"
+)
+
+
+def test_a_site_routes_through_the_map_sets_the_seed_cookie_and_serves_the_error_page_before_the_proxy_rule(
+    demo, frontend
+):
+    tree = _tree(frontend)
+    assert map_entries(tree["routes.map"]) == {
+        "linux.co.uk": "live|bronze|/plone/linux|s|BALANCEID|1200",
+        "www.linux.co.uk": "live|bronze|/plone/linux|s|BALANCEID|1200",
+    }
+    assert "sites/linux.co.uk.conf" not in tree  # no certificate: no vhost of its own
+    http = _lines(tree["http.conf"])
+    assert http.index("<VirtualHost *:80>") < http.index('Include "/etc/apache2/hostpanel/routing-http.conf"')
+    lines = _lines(tree["routing-http.conf"])
+    assert 'RewriteMap hostpanel-routes "txt:/etc/apache2/hostpanel/routes.map"' in lines
     assert (
-        'Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e; path=/; Max-Age=1200; HttpOnly" '
-        "env=BALANCER_ROUTE_CHANGED"
+        'Header add Set-Cookie "%{HP_COOKIE}e=balancer.%{BALANCER_WORKER_ROUTE}e; path=/; '
+        'Max-Age=%{HP_TTL}e; HttpOnly" '
+        "\"expr=reqenv('BALANCER_ROUTE_CHANGED') == '1' && reqenv('HP_MODE') == 's'\""
     ) in lines
-    rule = (
-        "RewriteRule ^/(.*) balancer://bronze/VirtualHostBase/http/%{SERVER_NAME}:80"
-        "/plone/linux/VirtualHostRoot/$1 [L,P]"
-    )
-    assert lines.index("RewriteEngine On") < lines.index("RewriteCond %{REQUEST_URI} !=/ERROR_503.html")
-    assert lines.index("RewriteCond %{REQUEST_URI} !=/ERROR_503.html") == lines.index(rule) - 1
-    assert "ErrorDocument 503 /ERROR_503.html" in lines
-    assert 'Alias /ERROR_503.html "/etc/apache2/hostpanel/errors/503.html"' in lines
+    # the balancer's error document is answered by Apache, for its sites only, before anything is proxied
+    error_page = lines.index('RewriteRule ^/ERROR_503\\.html$ "/etc/apache2/hostpanel/errors/503.html" [L]')
+    assert lines[error_page - 1] == "RewriteCond %{ENV:HP_BALANCER} =bronze"
+    assert lines.index("RewriteEngine On") < error_page < lines.index(PROXY_HTTP)
+    assert "ErrorDocument 503 /hostpanel-503.html" in lines
+    assert not any(line.startswith("Alias") for line in lines)
 
 
 def test_hostpanel_conf_includes_every_file_in_order(demo, frontend, actor):
-    before = _tree(frontend)["hostpanel.conf"]
+    before = _tree(frontend)
     site_services.site_create(actor=actor, domain="a-first.example", balancer=demo, plone_path="/plone/a")
     tree = _tree(frontend)
     includes = re.findall(r"^(Include|IncludeOptional) (\S+)$", tree["hostpanel.conf"], re.M)
     assert includes == [
         ("Include", "/etc/apache2/hostpanel/balancers.conf"),
         ("Include", "/etc/apache2/hostpanel/nodes.conf"),
+        ("Include", "/etc/apache2/hostpanel/http.conf"),
         ("Include", "/etc/apache2/hostpanel/default.conf"),
         ("IncludeOptional", "/etc/apache2/hostpanel/sites/*.conf"),
     ]
-    # adding a site changes only its own file and the MANIFEST, never hostpanel.conf
-    assert tree["hostpanel.conf"] == before
-    assert "sites/a-first.example.conf" in tree
+    # adding a site changes only routes.map and the MANIFEST, never hostpanel.conf: no reload
+    assert {path for path in tree if tree[path] != before.get(path)} == {"routes.map", "MANIFEST"}
+    assert "a-first.example" in map_entries(tree["routes.map"])
     assert not re.search(r"^\s*Listen", tree["hostpanel.conf"], re.M)  # the main config owns it
     assert "# No balancer uses node-vhosts mode." in tree["nodes.conf"]
 
@@ -97,26 +116,46 @@ def test_node_vhosts_mode_points_members_at_one_node_vhost_per_zope_server(demo,
     assert "RewriteRule ^ - [CO=BALANCEID:balancer.zope1:%1:20:/]" in nodes
     assert "RewriteRule ^/(.*)$ http://127.0.0.1:18101/$1 [L,P]" in nodes
     assert '<Proxy "http://127.0.0.1:18101">\n    ProxySet keepalive=On\n</Proxy>' in nodes
-    assert "Header add Set-Cookie" not in tree["sites/linux.co.uk.conf"]
+    # mode n in the map: the node vhost sets the cookie, the routing's Set-Cookie is for mode s only
+    assert map_entries(tree["routes.map"])["linux.co.uk"] == "live|bronze|/plone/linux|n|BALANCEID|1200"
+    set_cookie = next(line for line in _lines(tree["routing-http.conf"]) if line.startswith("Header add Set-Cookie"))
+    assert set_cookie.endswith("&& reqenv('HP_MODE') == 's'\"")
 
 
 def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
+    before = _tree(frontend)
     site_services.site_suspend(Site.objects.get(domain="linux.co.uk"), actor=actor, reason="unpaid")
-    text = _tree(frontend)["sites/linux.co.uk.conf"]
-    assert "balancer://" not in text and "[P" not in text
-    assert "RewriteRule ^ - [R=503,L]" in text
-    assert 'Header always set Retry-After "3600"' in text
-    assert "ServerAlias www.linux.co.uk" in text
+    tree = _tree(frontend)
+    assert map_entries(tree["routes.map"]) == {
+        "linux.co.uk": "suspended|bronze|/plone/linux|s|BALANCEID|1200",
+        "www.linux.co.uk": "suspended|bronze|/plone/linux|s|BALANCEID|1200",
+    }
+    assert {path for path in tree if tree[path] != before[path]} == {"routes.map", "MANIFEST"}
+    for scheme in ("http", "https"):
+        lines = _lines(tree[f"routing-{scheme}.conf"])
+        suspended = lines.index("RewriteRule ^ - [R=503,L]")
+        assert lines[suspended - 1] == "RewriteCond %{ENV:HP_STATE} =suspended"
+        proxy = next(i for i, line in enumerate(lines) if "balancer://" in line)
+        assert suspended < proxy and lines[proxy].endswith("[L,P]")
+        assert (
+            'Header always set Retry-After "3600" '
+            "\"expr=reqenv('HP_STATE') == 'suspended' || reqenv('REDIRECT_HP_STATE') == 'suspended'\""
+        ) in lines
+        # the 503 comes back as an internal redirect and gets the suspended page, never a Zope's
+        page = lines.index('RewriteRule ^/hostpanel-503\\.html$ "/etc/apache2/hostpanel/errors/suspended.html" [L]')
+        assert lines[page - 1] == "RewriteCond %{ENV:REDIRECT_HP_STATE} =suspended" and page < proxy
 
 
-def test_the_same_database_renders_the_same_bytes_and_a_site_change_touches_one_file(demo, frontend, actor):
+def test_the_same_database_renders_the_same_bytes_and_a_site_change_touches_only_the_map(demo, frontend, actor):
     site_services.site_create(actor=actor, domain="other.example", balancer=demo, plone_path="/plone/other")
     first, second = _tree(frontend), _tree(frontend)
     assert first == second and tree_digest(first) == tree_digest(second)
     site_services.site_update(Site.objects.get(domain="other.example"), actor=actor, plone_path="/plone/moved")
     third = _tree(frontend)
     changed = {path for path in third if third[path] != first.get(path)}
-    assert changed == {"sites/other.example.conf", "MANIFEST"}
+    assert changed == {"routes.map", "MANIFEST"}
+    assert is_map_only(changed - {"MANIFEST"})
+    assert map_entries(third["routes.map"])["other.example"] == "live|bronze|/plone/moved|s|BALANCEID|1200"
     assert tree_digest(third) != tree_digest(first)
 
 
@@ -136,8 +175,12 @@ def test_it_accepts_a_front_end_model_or_record_and_uses_its_listen_and_config_d
     balancer_services.frontend_update(frontend, actor=actor, http_listen="8080", config_dir="/srv/hp")
     frontend.refresh_from_db()
     tree = render_tree(load_snapshot(), frontend)
-    assert "<VirtualHost *:8080>" in tree["sites/linux.co.uk.conf"]
+    assert "<VirtualHost *:8080>" in tree["http.conf"]
+    assert 'Include "/srv/hp/routing-http.conf"' in tree["http.conf"]
+    for scheme in ("http", "https"):
+        assert 'RewriteMap hostpanel-routes "txt:/srv/hp/routes.map"' in tree[f"routing-{scheme}.conf"]
     assert "Include /srv/hp/balancers.conf" in tree["hostpanel.conf"]
+    assert "Include /srv/hp/http.conf" in tree["hostpanel.conf"]
     assert tree == render_tree(load_snapshot(), FrontEndRecord.from_model(frontend))
     with pytest.raises(TypeError):
         render_tree(load_snapshot(), "demo-fe")
@@ -201,4 +244,4 @@ def test_proxy_preserve_host_is_set_once_at_server_level_not_per_site(demo, fron
     # per-vhost ProxyPreserveHost multiplies Apache's reload time and memory by the number of sites
     tree = _tree(frontend)
     assert "\nProxyPreserveHost On\n" in tree["hostpanel.conf"]
-    assert not any("ProxyPreserveHost" in text for path, text in tree.items() if path.startswith("sites/"))
+    assert not any("ProxyPreserveHost" in text for path, text in tree.items() if path != "hostpanel.conf")

@@ -3,21 +3,31 @@ from django.core.management import CommandError, call_command
 
 from balancers.manifest import parse_manifest
 from balancers.models import FrontEnd
+from balancers.routes import map_entries
 from sites.models import Site
+from tests.harness.tls_client import give_certificate
 from tests.realparts import require_binary
 
 
-def test_render_apache_writes_the_tree_and_removes_files_of_deleted_sites(demo, frontend, tmp_path, capsys):
+def test_render_apache_writes_the_tree_and_removes_files_of_deleted_sites(
+    demo, frontend, tmp_path, capsys, test_pki, secrets_key
+):
+    give_certificate(Site.objects.get(domain="linux.co.uk"), test_pki)  # so the site has files of its own
     out = tmp_path / "out"
     call_command("render_apache", out=str(out))
-    assert (out / "sites/linux.co.uk.conf").exists()
+    site_files = ("sites/linux.co.uk.conf", "tls/linux.co.uk.crt", "tls/linux.co.uk.key")
+    assert all((out / path).is_file() for path in site_files)
+    assert {"linux.co.uk", "www.linux.co.uk"} <= set(map_entries((out / "routes.map").read_text()))
     manifest = parse_manifest((out / "MANIFEST").read_text())
     assert set(manifest) == {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"MANIFEST"}
     assert "IncludeOptional /etc/apache2/hostpanel/sites/*.conf" in (out / "hostpanel.conf").read_text()
-    assert (out / "sites" / "linux.co.uk.conf").is_file()
     Site.objects.all().delete()
     call_command("render_apache", out=str(out), frontend="demo-fe")
-    assert not (out / "sites/linux.co.uk.conf").exists()
+    assert not any((out / path).exists() for path in site_files)
+    assert map_entries((out / "routes.map").read_text()) == {}
+    assert set(parse_manifest((out / "MANIFEST").read_text())) == {
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+    } - {"MANIFEST"}
     assert "demo-fe" in capsys.readouterr().out
 
 
