@@ -39,10 +39,9 @@ def double_claims(contexts: list[SimpleNamespace], previous: Mapping[str, str] |
                     f"refusing to render: {name} is claimed twice ({owners[0].domain} and {context.domain})"
                 )
             owners.append(context)
-    before = parse_map((previous or {}).get(ROUTES_MAP, ""))
-    for name, owners in claims.items():
-        if len(owners) < 2:
-            continue
+    twice = {name: owners for name, owners in claims.items() if len(owners) > 1}
+    before = parse_map((previous or {}).get(ROUTES_MAP, "")) if twice else {}
+    for name, owners in twice.items():
         holders = {c.domain for c in owners if c.domain in before and name in before[c.domain].names}
         innocent = holders.pop() if len(holders) == 1 and len({id(c) for c in owners}) == len(owners) else None
         for context in owners:
@@ -57,6 +56,8 @@ def kept_from_previous(
 ) -> tuple[list[SiteRoutes], dict[str, str], tuple[SiteProblem, ...]]:
     """For each left-out site: its previous routes (its group in the previous map, by domain) and its
     previous HTTPS file with its certificate and key, unless a rendered site now claims one of its names."""
+    if not problems:
+        return [], {}, ()
     before = parse_map(previous.get(ROUTES_MAP, ""))
     taken_names = {name for c in contexts for name in c.names}
     taken_paths = {f"sites/{c.domain}.conf" for c in contexts}

@@ -82,15 +82,21 @@ def map_line(name: str, route: Route) -> str:
     return line
 
 
+def group_text(site: SiteRoutes) -> str:
+    """One site's part of the map: its `# site` comment and a checked line per name."""
+    if not _LINE_RE.fullmatch(f"{site.domain} {site.route.value}"):
+        raise MapFormatError(f"refusing to write a routing map group for {site.domain[:80]!r}")
+    return f"{_GROUP}{site.domain}\n" + "".join(map_line(name, site.route) + "\n" for name in site.names)
+
+
+def join_map(groups: list[str], *, header: str = "") -> str:
+    """The whole map from group_text() parts, in the order given (the renderer sorts them by domain)."""
+    return "".join([*(f"# {line}\n" for line in header.splitlines()), *groups])
+
+
 def map_text(sites: list[SiteRoutes], *, header: str = "") -> str:
-    """The whole map, sites in the order given (the renderer sorts them by domain)."""
-    out = [f"# {line}\n" for line in header.splitlines()]
-    for site in sites:
-        if not _LINE_RE.fullmatch(f"{site.domain} {site.route.value}"):
-            raise MapFormatError(f"refusing to write a routing map group for {site.domain[:80]!r}")
-        out.append(f"{_GROUP}{site.domain}\n")
-        out.extend(map_line(name, site.route) + "\n" for name in site.names)
-    return "".join(out)
+    """The whole map, sites in the order given."""
+    return join_map([group_text(site) for site in sites], header=header)
 
 
 def parse_route(value: str) -> Route | None:
@@ -125,7 +131,21 @@ def map_entries(text: str) -> dict[str, str]:
 
 
 def changed_names(old_text: str, new_text: str) -> tuple[list[str], list[str]]:
-    """(names added or whose route changed, names removed) between two maps, each sorted."""
-    old, new = map_entries(old_text), map_entries(new_text)
-    changed = sorted(name for name, value in new.items() if old.get(name) != value)
-    return changed, sorted(set(old) - set(new))
+    """(names added or whose route changed, names removed) between two maps, each sorted. Only the
+    lines that differ are parsed (a set difference of lines: a few ms for 20,000 names)."""
+    old_lines, new_lines = set(old_text.splitlines()), set(new_text.splitlines())
+    added = map_entries("\n".join(new_lines - old_lines))
+    gone = map_entries("\n".join(old_lines - new_lines))
+    return sorted(added), sorted(set(gone) - set(added))
+
+
+def sample_entries(text: str, count: int, rng) -> dict[str, str]:
+    """{name: value} of up to `count` route lines picked at random (without parsing the whole map)."""
+    lines = text.splitlines()
+    picked: dict[str, str] = {}
+    for index in rng.sample(range(len(lines)), min(len(lines), count * 3)):
+        entry = map_entries(lines[index])
+        picked.update(entry)
+        if len(picked) >= count:
+            break
+    return picked

@@ -27,7 +27,7 @@ from balancers.deploy.leases import (
 )
 from balancers.deploy.probes import push_and_probe
 from balancers.deploy.release import HostOutcome, Target, truncate
-from balancers.deploy.rendering import render_result_for, store_tree
+from balancers.deploy.rendering import recently_rendered, render_result_for, store_tree
 from balancers.deploy.secrets import open_tree
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd
 from balancers.transport import TransportError
@@ -93,6 +93,7 @@ def push_with_retries(
                     progress=progress,
                     fence=lease.check,
                     reconnect=lambda: open_transport(frontend),
+                    known=recently_rendered(frontend),
                 )
             except BaseException:
                 transport.close()

@@ -25,6 +25,7 @@ No database access here; the runner records the outcome.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import random
 import re
@@ -37,9 +38,9 @@ from django.conf import settings
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.release import COMMAND_TIMEOUT, VERIFY_SECONDS, HostOutcome, Target, push_tree, truncate
-from balancers.manifest import MANIFEST
+from balancers.manifest import MANIFEST, parse_manifest
 from balancers.models import FrontEnd
-from balancers.routes import ROUTES_MAP, changed_names, map_entries, parse_route
+from balancers.routes import ROUTES_MAP, changed_names, map_entries, parse_route, sample_entries
 from balancers.status.client import HttpAnswer, http_exchange, wait_until_answers
 from balancers.transport import Transport, TransportError
 
@@ -98,16 +99,30 @@ def plan_probes(live_map: bytes | None, tree: dict[str, str], *, sample: int, se
     """The names to probe: every name whose route is new, changed or removed, plus `sample` unchanged ones."""
     old_text = (live_map or b"").decode(errors="replace")
     new_text = tree.get(ROUTES_MAP, "")
-    new = map_entries(new_text)
     changed, removed = changed_names(old_text, new_text) if old_text != new_text else ([], [])
-    touched = set(changed)
-    unchanged = sorted(name for name in new if name not in touched)
-    others = random.Random(seed).sample(unchanged, min(sample, len(unchanged)))  # noqa: S311 - a sample, not a secret
+    touched = set(changed) | set(removed)
+    new = map_entries("\n".join(line for line in new_text.splitlines() if line.split(" ", 1)[0] in touched))
+    rng = random.Random(seed)  # noqa: S311 - a sample, not a secret
+    others = {n: v for n, v in sample_entries(new_text, sample + len(touched), rng).items() if n not in touched}
     return (
-        [ProbeSite(name, expectation(new[name]), True) for name in changed]
+        [ProbeSite(name, expectation(new.get(name)), True) for name in changed]
         + [ProbeSite(name, "absent", True) for name in removed]
-        + [ProbeSite(name, expectation(new[name]), False) for name in sorted(others)]
+        + [ProbeSite(name, expectation(value), False) for name, value in sorted(others.items())[:sample]]
     )
+
+
+def _live_map(transport: Transport, target: Target, live_manifest: bytes | None, known: dict[str, str]) -> bytes | None:
+    """The host's routes.map: `known`'s when the live MANIFEST names its digest, else read from the host."""
+    text = known.get(ROUTES_MAP)
+    if text is not None and live_manifest:
+        try:
+            listed = parse_manifest(live_manifest.decode()).get(ROUTES_MAP)
+        except (ValueError, UnicodeDecodeError):
+            listed = None
+        data = text.encode()
+        if listed == hashlib.sha256(data).hexdigest():
+            return data
+    return transport.read_file(f"{target.config_dir}/{ROUTES_MAP}")
 
 
 def run_probes(
@@ -193,8 +208,10 @@ def push_and_probe(
     progress: Callable[[str], None] = lambda stage: None,
     fence: Callable[[], None] = lambda: None,
     reconnect: Callable[[], Transport] | None = None,
+    known: dict[str, str] | None = None,
 ) -> HostOutcome:
-    """release.push_tree with the post-deploy probes around it (see the module docstring)."""
+    """release.push_tree with the post-deploy probes around it (see the module docstring). `known`: a tree
+    the host may be serving; its routes.map is used when the live MANIFEST lists that very map."""
     if not getattr(settings, "HOSTPANEL_PROBES", True):
         return push_tree(transport, target, tree, progress=progress, fence=fence, reconnect=reconnect)
     sample, timeout, parallelism = probe_settings()
@@ -203,7 +220,7 @@ def push_and_probe(
         live_manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
         previous = transport.readlink(target.config_dir)
         unchanged = live_manifest == tree[MANIFEST].encode()
-        live_map = None if unchanged else transport.read_file(f"{target.config_dir}/{ROUTES_MAP}")
+        live_map = None if unchanged else _live_map(transport, target, live_manifest, known or {})
     except TransportError:
         live_manifest, previous, unchanged, live_map = None, None, False, None  # push_tree reports the error
     plan = [] if unchanged else plan_probes(live_map, tree, sample=sample, seed=tree[MANIFEST])

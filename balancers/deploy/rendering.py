@@ -13,6 +13,7 @@ from balancers.render import RenderResult, render_tree_isolated
 from balancers.snapshot import Snapshot, load_snapshot
 
 _RENDERED: dict[str, tuple[object, object, RenderResult]] = {}
+_PREVIOUS: dict[str, dict[str, str]] = {}  # the tree rendered for each front-end before the current one
 _RENDERED_LOCK = threading.Lock()
 
 
@@ -48,8 +49,18 @@ def render_result_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> R
     if result.problems:
         result = render_tree_isolated(snapshot, record, previous_tree(frontend))
     with _RENDERED_LOCK:
+        if cached is not None:
+            _PREVIOUS[frontend.name] = cached[2].tree
         _RENDERED[frontend.name] = (snapshot, record, result)
     return result
+
+
+def recently_rendered(frontend: FrontEnd) -> dict[str, str]:
+    """The tree this process rendered for the front-end before its current one ({} if none): usually what
+    the host serves now. Only a hint (the probes use its routes.map when the host's MANIFEST says that is
+    the live one, instead of reading a 1 MB map back over SSH); never trusted as the host's state."""
+    with _RENDERED_LOCK:
+        return _PREVIOUS.get(frontend.name, {})
 
 
 def render_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> dict[str, str]:
