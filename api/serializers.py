@@ -243,7 +243,7 @@ class DeploymentHostSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DeploymentHost
-        fields = ["frontend", "status", "stage", "message", "duration", "started_at", "finished_at"]
+        fields = ["frontend", "status", "stage", "change_kind", "message", "duration", "started_at", "finished_at"]
         read_only_fields = fields
 
     def get_message(self, host: DeploymentHost) -> str:

@@ -65,6 +65,14 @@ def changed_paths(old_manifest: str, new_manifest: str) -> set[str]:
     return {path for path in old.keys() | new.keys() if old.get(path) != new.get(path)}
 
 
+_DIFF_FILE = re.compile(r"^(?:---|\+\+\+) (?:[^/\n]+/)?(?P<path>[^\n]+?)\s*$", re.M)
+
+
+def diff_paths(diff: str) -> set[str]:
+    """The tree paths a tree_diff() text touches (from its ---/+++ headers; /dev/null left out)."""
+    return {m["path"] for m in _DIFF_FILE.finditer(diff) if m["path"] not in ("/dev/null", "dev/null")}
+
+
 def certificate_path(domain: str) -> str:
     return f"{TLS_DIR}/{domain}.crt"
 

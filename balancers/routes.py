@@ -43,6 +43,19 @@ def is_map_only(changed: set[str]) -> bool:
     return changed == {ROUTES_MAP}
 
 
+def change_kind(changed: set[str]) -> str:
+    """ "map", "config" or "" (nothing) for the set of tree paths a change touches (MANIFEST ignored)."""
+    paths = changed - {"MANIFEST"}
+    return "" if not paths else "map" if is_map_only(paths) else "config"
+
+
+CHANGE_KIND_TEXT = {
+    "map": "routing map only: no configtest, no reload",
+    "config": "config: configtest + graceful reload",
+    "": "no change",
+}
+
+
 class MapFormatError(ValueError):
     """A line that would not be exactly one host name and one route (never written)."""
 

@@ -12,8 +12,9 @@ from balancers.choices import HostStage, HostStatus
 from balancers.deploy.checks import frontend_pending_diff
 from balancers.deploy.holds import Hold, import_holds
 from balancers.deploy.rendering import render_for
-from balancers.manifest import capped_lines, tree_diff
+from balancers.manifest import capped_lines, diff_paths, tree_diff
 from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
+from balancers.routes import CHANGE_KIND_TEXT, change_kind
 from balancers.snapshot import load_snapshot
 
 DIFF_MAX_LINES = 3000
@@ -26,6 +27,8 @@ class HostDiff(TypedDict):
     first: bool  # no earlier tree to compare with
     same: bool
     lines: list[str]
+    kind: str  # map | config | "" (balancers.routes.change_kind)
+    kind_text: str
 
 
 class PendingChange(TypedDict):
@@ -33,6 +36,8 @@ class PendingChange(TypedDict):
     error: str
     lines: list[str]
     same: bool
+    kind: str
+    kind_text: str
 
 
 def host_progress(host: DeploymentHost) -> list[tuple[str, str]]:
@@ -90,12 +95,15 @@ def deployment_diffs(deployment: Deployment) -> list[HostDiff]:
         name = host["frontend_name"]
         old_id = previous.get(name)
         diff = tree_diff(trees.get(old_id) or {}, trees.get(host["tree_id"]) or {})
+        kind = change_kind(diff_paths(diff)) if old_id is not None else "config"
         diffs.append(
             {
                 "frontend": name,
                 "first": old_id is None,
                 "same": old_id == host["tree_id"],
                 "lines": capped_lines(diff, limit=DIFF_MAX_LINES, label=name),
+                "kind": kind,
+                "kind_text": CHANGE_KIND_TEXT[kind],
             }
         )
     return diffs
@@ -116,7 +124,14 @@ def deployment_diff(a: Deployment, b: Deployment) -> str:
 
 
 def _pending_one(frontend: FrontEnd, tree: dict[str, str]) -> PendingChange:
-    entry: PendingChange = {"frontend": frontend.name, "error": "", "lines": [], "same": False}
+    entry: PendingChange = {
+        "frontend": frontend.name,
+        "error": "",
+        "lines": [],
+        "same": False,
+        "kind": "",
+        "kind_text": "",
+    }
     try:
         diff = frontend_pending_diff(frontend, tree=tree)
     except Exception as exc:  # noqa: BLE001 - an unreachable host must not hide the others
@@ -124,6 +139,8 @@ def _pending_one(frontend: FrontEnd, tree: dict[str, str]) -> PendingChange:
     else:
         entry["lines"] = capped_lines(diff, limit=DIFF_MAX_LINES, label=frontend.name)
         entry["same"] = not diff
+        entry["kind"] = change_kind(diff_paths(diff))
+        entry["kind_text"] = CHANGE_KIND_TEXT[entry["kind"]]
     return entry
 
 

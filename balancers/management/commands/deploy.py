@@ -10,7 +10,9 @@ from django.core.management.base import BaseCommand, CommandError
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.deploy.checks import frontend_pending_diff
 from balancers.deploy.runner import deployment_execute
+from balancers.manifest import diff_paths
 from balancers.models import DeploymentHost, FrontEnd
+from balancers.routes import CHANGE_KIND_TEXT, change_kind
 from balancers.selectors.inventory import enabled_frontends, frontends_named
 from balancers.services import deployment_start
 from balancers.transport import TransportError
@@ -100,7 +102,8 @@ class Command(BaseCommand):
             if not diff:
                 self.stdout.write(f"== {frontend.name}: no changes")
             else:
-                self.stdout.write(f"== {frontend.name}: would change")
+                kind = change_kind(diff_paths(diff))
+                self.stdout.write(f"== {frontend.name}: would change ({CHANGE_KIND_TEXT[kind]})")
                 self.stdout.write(diff, ending="")
         if failed:
             raise CommandError("some front-ends could not be compared")
