@@ -175,7 +175,7 @@ def run_one(sites: int, args) -> dict:
         def live_on_all(domain: str) -> bool:
             return all(answer(h, domain)[1] for h in hosts)
 
-        added, suspended = [], []
+        added, suspended, breakdown = [], [], []
         for i in range(args.repeat):
             domain = f"bench-{sites}-{i}.example.net"
             t = time.perf_counter()
@@ -183,6 +183,7 @@ def run_one(sites: int, args) -> dict:
             assert r.status_code == 201, r.text
             wait_for(f"{domain} on all front-ends", lambda d=domain: live_on_all(d))
             added.append(time.perf_counter() - t)
+            breakdown.append(_breakdown(domain))
             time.sleep(0.3)  # let the worker finish the deployment (its probes) before the next change
             t = time.perf_counter()
             r = session().post(f"{api}/sites/{domain}/suspend/", json={"reason": "bench"})
@@ -191,6 +192,7 @@ def run_one(sites: int, args) -> dict:
             suspended.append(time.perf_counter() - t)
             time.sleep(0.3)
         figures["add"], figures["suspend"] = added, suspended
+        figures["breakdown"] = breakdown[len(breakdown) // 2]
 
         wait_for(
             "the worker to go idle", lambda: not Deployment.objects.filter(status__in=["queued", "running"]).exists()
@@ -259,6 +261,24 @@ def run_one(sites: int, args) -> dict:
             backend.stop()
 
 
+def _breakdown(domain: str) -> str:
+    """Where one change's time went: the API commit to the worker's claim, the deployment, each host's stages."""
+    deployment = Deployment.objects.order_by("-pk").first()
+    for _ in range(100):  # the worker records the end just after the hosts answer
+        deployment.refresh_from_db()
+        if deployment.finished_at:
+            break
+        time.sleep(0.02)
+    parts = [
+        f"queued->claimed {(deployment.started_at - deployment.created_at).total_seconds():.3f} s",
+        f"claimed->finished {(deployment.finished_at - deployment.started_at).total_seconds():.3f} s",
+    ]
+    for host in deployment.hosts.all():
+        stages = [line for line in host.output.splitlines() if line.startswith("stage seconds:")]
+        parts.append(f"{host.frontend_name} {host.duration or 0:.3f} s ({stages[-1][15:] if stages else '?'})")
+    return "; ".join(parts)
+
+
 def idle() -> bool:
     return not Deployment.objects.filter(status__in=["queued", "running"]).exists()
 
@@ -319,6 +339,7 @@ def report(f: dict, args) -> None:
     print(f"\n== {f['sites']} sites, 3 front-ends (sshd + Apache each), db_worker --interval {args.interval}")
     print(f"first full deploy (config):             {f['full_deploy']:.2f} s")
     print(f"(a) API create -> live on all 3:        {stats(f['add'])}")
+    print(f"    the median one: {f['breakdown']}")
     print(f"(b) API suspend -> 503 on all 3:        {stats(f['suspend'])}")
     print(f"(c) {args.burst} creates in a burst -> all live: {f['burst']:.2f} s")
     print(f"    map uploads per front-end in the burst: {f['burst_uploads']}")

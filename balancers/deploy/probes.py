@@ -215,7 +215,6 @@ def push_and_probe(
     if not getattr(settings, "HOSTPANEL_PROBES", True):
         return push_tree(transport, target, tree, progress=progress, fence=fence, reconnect=reconnect)
     sample, timeout, parallelism = probe_settings()
-    started = time.monotonic()
     try:
         live_manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
         previous = transport.readlink(target.config_dir)
@@ -226,15 +225,29 @@ def push_and_probe(
     plan = [] if unchanged else plan_probes(live_map, tree, sample=sample, seed=tree[MANIFEST])
     address = site_address(frontend)
     domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]
-    before = run_probes(address, domains, timeout=timeout, parallelism=parallelism) if plan else {}
-    before_seconds = time.monotonic() - started
-    outcome = push_tree(transport, target, tree, progress=progress, fence=fence, reconnect=reconnect)
+    # The "before" round runs while the release uploads (it must end before the switch, and does:
+    # push_tree waits for it in before_swap); the old config serves until then.
+    rounds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe-before")
+    try:
+        early = rounds.submit(run_probes, address, domains, timeout=timeout, parallelism=parallelism) if plan else None
+        before: dict[str, HttpAnswer] = {}
+
+        def before_swap() -> None:
+            if early is not None and not before:
+                before.update(early.result())
+
+        outcome = push_tree(
+            transport, target, tree, progress=progress, fence=fence, reconnect=reconnect, before_swap=before_swap
+        )
+        before_swap()  # a push that stopped before the switch still waits for its round
+    finally:
+        rounds.shutdown(wait=True)
     if outcome.status != HostStatus.SUCCEEDED or not plan:
         return outcome
     progress(HostStage.PROBE)
     probed_at = time.monotonic()
     after = run_probes(address, domains, timeout=timeout, parallelism=parallelism)
-    outcome.timings["probes"] = before_seconds + time.monotonic() - probed_at
+    outcome.timings["probes"] = time.monotonic() - probed_at  # the "before" round overlapped the upload
     catch_before, catch_after = before.get(UNCLAIMED_HOST), after[UNCLAIMED_HOST]
     results = []
     for site in plan:

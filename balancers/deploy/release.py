@@ -131,17 +131,20 @@ def push_tree(
     fence: Callable[[], None] = lambda: None,
     reconnect: Callable[[], Transport] | None = None,
     verify_seconds: float = VERIFY_SECONDS,
+    before_swap: Callable[[], None] = lambda: None,
 ) -> HostOutcome:
     """Bring one front-end to `tree`: the stages of the module docstring. Never raises (but for
     KeyboardInterrupt and the like): a failure is an outcome with the stage reached, the error and
-    whether retrying can help. `fence()` raises LeaseLost when the worker lost the front-end."""
+    whether retrying can help. `fence()` raises LeaseLost when the worker lost the front-end.
+    `before_swap()` runs once the release is uploaded, just before config_dir is switched (the probes
+    finish their "before" round there, while the upload ran)."""
     marks: list[tuple[str, float]] = [("compare", time.monotonic())]
 
     def timed(stage: str) -> None:
         marks.append((str(stage), time.monotonic()))
         progress(stage)
 
-    outcome = _Push(transport, target, tree, timed, fence, reconnect, verify_seconds).run()
+    outcome = _Push(transport, target, tree, timed, fence, reconnect, verify_seconds, before_swap).run()
     marks.append(("end", time.monotonic()))
     outcome.timings = {name: marks[i + 1][1] - at for i, (name, at) in enumerate(marks[:-1]) if name != "done"}
     return outcome
@@ -150,8 +153,8 @@ def push_tree(
 class _Push:
     """The state of one push: which release was live before, how far it got, what to put back."""
 
-    def __init__(self, transport, target, tree, progress, fence, reconnect, verify_seconds) -> None:
-        self.transport, self.target, self.tree = transport, target, tree
+    def __init__(self, transport, target, tree, progress, fence, reconnect, verify_seconds, before_swap) -> None:
+        self.transport, self.target, self.tree, self.before_swap = transport, target, tree, before_swap
         self.progress, self.fence, self.reconnect, self.verify_seconds = progress, fence, reconnect, verify_seconds
         self.outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
         self.swapper = Swapper(transport, target.config_dir, target.releases_dir)
@@ -208,6 +211,7 @@ class _Push:
                 t.rename(self.staging, self.release)
                 self.staging = None
 
+            self.before_swap()
             self.stage(HostStage.SWAP)
             self.mark(f"switching {self.digest}")
             outcome.touched = True
