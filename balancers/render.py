@@ -384,7 +384,6 @@ def _render(
         balancer_count=len(balancers),
         node_count=len(nodes),
         https_count=len(https_sites) + len(kept_https),
-        site_count=len(routes),
     )
     tree[MANIFEST] = manifest_text(tree)
     return RenderResult(dict(sorted(tree.items())), reports)
