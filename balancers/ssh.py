@@ -397,8 +397,10 @@ class SSHTransport:
         if removed:
             steps.append("rm -rf -- " + " ".join(removed))
         if files:
-            # the archive's modes as given (-p): a private key arrives 0600 whatever the login's umask
-            steps.append("tar -x -z -U -p --no-same-owner -f -")
+            # the archive's modes as given (-p): a private key arrives 0600 whatever the login's umask.
+            # -m: each file gets the time it is written (not the archive's whole seconds): Apache re-reads
+            # routes.map only when its mtime changes, so two maps written within one second must differ.
+            steps.append("tar -x -z -U -p -m --no-same-owner -f -")
         result = self.run(
             "\n".join(steps), timeout=max(self.timeout, 120.0), input=tar_files(files, modes) if files else None
         )
