@@ -12,11 +12,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from balancers.choices import ChangeKind, DeploymentStatus, DeploymentTrigger, HostStatus
+from balancers.choices import ChangeKind, DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
 from balancers.deploy.leases import lease_acquire, lease_release
 from balancers.deploy.runner import deployment_execute, render_for
-from balancers.models import Balancer, DeployLock, Deployment, FrontEnd
+from balancers.models import Balancer, DeployLock, Deployment, DeploymentHost, FrontEnd
 from balancers.routes import ROUTES_MAP, map_entries
+from balancers.selectors.deployments import host_progress
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
 from hostpanel.models import AuditEntry
 from sites import services as site_services
@@ -67,6 +68,20 @@ def test_the_worker_renders_the_state_current_when_it_runs_so_the_last_revision_
     assert live["late.example"] == "live|bronze|/plone/late|s|BALANCEID|1200"
     host = deployment.hosts.get()
     assert host.tree.files == render_for(local_frontend)
+
+
+def test_the_progress_shows_the_stages_the_hosts_change_went_through():
+    def labels(**fields):
+        return [(label, state) for label, state in host_progress(DeploymentHost(**fields)) if state]
+
+    done = {"status": HostStatus.SUCCEEDED, "stage": HostStage.DONE}
+    assert labels(change_kind=ChangeKind.MAP, **done) == [
+        (s.label, "done") for s in (HostStage.RENDER, HostStage.CONNECT, HostStage.UPLOAD, HostStage.SWAP)
+    ] + [(HostStage.MAP.label, "done"), (HostStage.PROBE.label, "done"), (HostStage.DONE.label, "done")]
+    config = [label for label, _ in labels(change_kind=ChangeKind.CONFIG, **done)]
+    assert HostStage.MAP.label not in config and HostStage.RELOAD.label in config
+    running = labels(status=HostStatus.RUNNING, stage=HostStage.MAP)  # not recorded yet while it runs
+    assert running[-1] == (HostStage.MAP.label, "current") and HostStage.CONFIGTEST.label not in dict(running)
 
 
 def test_lease_is_exclusive_until_released_or_expired(local_frontend):
