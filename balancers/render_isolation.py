@@ -54,19 +54,24 @@ def double_claims(contexts: list[SimpleNamespace], previous: Mapping[str, str] |
 def kept_from_previous(
     problems: dict[str, str], contexts: list[SimpleNamespace], previous: Mapping[str, str]
 ) -> tuple[list[SiteRoutes], dict[str, str], tuple[SiteProblem, ...]]:
-    """For each left-out site: its previous routes (its group in the previous map, by domain) and its
-    previous HTTPS file with its certificate and key, unless a rendered site now claims one of its names."""
+    """For each left-out site: its previous routes (its group in the previous map, by domain, else the one
+    group of no current site that answered for its domain) and its previous HTTPS file with its certificate
+    and key, unless a rendered site now claims one of its names."""
     if not problems:
         return [], {}, ()
     before = parse_map(previous.get(ROUTES_MAP, ""))
     taken_names = {name for c in contexts for name in c.names}
     taken_paths = {f"sites/{c.domain}.conf" for c in contexts}
+    current = {c.domain for c in contexts} | set(problems)
     groups: list[SiteRoutes] = []
     files: dict[str, str] = {}
     reports = []
     for domain in sorted(problems):
         reason = problems[domain]
         group = before.get(domain)
+        if group is None:  # its domain changed, e.g. to one of its own aliases: found by the names it served
+            candidates = [g for g in before.values() if domain in g.names and g.domain not in current]
+            group = candidates[0] if len(candidates) == 1 else None
         kept = ""
         if group is not None and set(group.names) & taken_names:
             reason += "; its previous routes were dropped too: another site now answers for its names"
@@ -74,10 +79,10 @@ def kept_from_previous(
             taken_names.update(group.names)
             groups.append(group)
             kept = ROUTES_MAP
-            path = f"sites/{domain}.conf"
+            path = f"sites/{group.domain}.conf"
             if path in previous and path not in taken_paths:
                 files[path] = previous[path]
-                for tls_path in (certificate_path(domain), private_key_path(domain)):
+                for tls_path in (certificate_path(group.domain), private_key_path(group.domain)):
                     if tls_path in previous:  # a kept HTTPS vhost needs the files it names
                         files[tls_path] = previous[tls_path]
         else:

@@ -397,10 +397,9 @@ class SSHTransport:
         if removed:
             steps.append("rm -rf -- " + " ".join(removed))
         if files:
-            # the archive's modes as given (-p): a private key arrives 0600 whatever the login's umask;
-            # -m: every file gets the time it is written, not the archive's whole-second mtime. Apache
-            # re-reads routes.map only when its mtime differs, so two maps written within one second
-            # must not share one (the second change would silently never take effect).
+            # the archive's modes as given (-p): a private key arrives 0600 whatever the login's umask.
+            # -m: each file gets the time it is written (not the archive's whole seconds): Apache re-reads
+            # routes.map only when its mtime changes, so two maps written within one second must differ.
             steps.append("tar -x -z -U -p -m --no-same-owner -f -")
         result = self.run(
             "\n".join(steps), timeout=max(self.timeout, 120.0), input=tar_files(files, modes) if files else None

@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from django.conf import settings
 
-from balancers.choices import HostStage, HostStatus
+from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.checks import frontend_pending_diff
 from balancers.deploy.holds import Hold, import_holds
 from balancers.deploy.rendering import render_for
@@ -41,8 +41,14 @@ class PendingChange(TypedDict):
 
 
 def host_progress(host: DeploymentHost) -> list[tuple[str, str]]:
-    """(stage label, 'done' | 'current' | '') for the progress display of one host."""
-    shown = [s for s in HostStage if s not in (HostStage.QUEUED, HostStage.RESTORE)]
+    """(stage label, 'done' | 'current' | '') for the progress display of one host. A map-only release
+    skips configtest, reload and verify; a config release has no map stage: neither is shown as done."""
+    hidden = {HostStage.QUEUED, HostStage.RESTORE}
+    if host.change_kind == ChangeKind.MAP or host.stage == HostStage.MAP:
+        hidden |= {HostStage.CONFIGTEST, HostStage.RELOAD, HostStage.VERIFY}
+    else:
+        hidden.add(HostStage.MAP)
+    shown = [s for s in HostStage if s not in hidden]
     try:
         reached = STAGE_ORDER.index(host.stage)
     except ValueError:

@@ -15,7 +15,9 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect, sync_playwright
 
+from balancers.choices import ChangeKind
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from balancers.routes import ROUTES_MAP, map_entries
 from hostpanel.models import AuditEntry
 from sites.models import Site
 from tests.balancers.importer.handwritten import handwritten_tree
@@ -238,8 +240,9 @@ def test_an_operator_starts_a_deploy_and_sees_it_finish(operator_page, tmp_path,
     page.get_by_role("button", name="Deploy to all front-ends").click()
     page.wait_for_url(re.compile(r"/deployments/\d+/$"))
     expect(page.locator("#deployment-status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
-    live_site = config_dir / "sites" / "later.example.com.conf"  # config_dir points at the live release
-    assert live_site.exists()
+    live_map = config_dir / ROUTES_MAP  # config_dir points at the live release
+    assert "later.example.com" in map_entries(live_map.read_text())
+    assert Deployment.objects.order_by("-pk").first().hosts.get().change_kind == ChangeKind.MAP  # no reload
     page.goto(deployment.get_absolute_url())
     page.get_by_role("link", name="Roll back to this revision").click()
     page.get_by_role("button", name="Roll back to this revision").click()
@@ -247,8 +250,8 @@ def test_an_operator_starts_a_deploy_and_sees_it_finish(operator_page, tmp_path,
     expect(page.locator("#deployment-status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
     rollback = Deployment.objects.get(rollback_of=deployment)
     assert rollback.status == "succeeded"
-    assert not live_site.exists()
-    assert (config_dir / "sites" / "linux.co.uk.conf").exists()
+    assert "later.example.com" not in map_entries(live_map.read_text())
+    assert "linux.co.uk" in map_entries(live_map.read_text())
 
 
 def test_the_deployment_page_follows_a_running_deployment_live(operator_page):

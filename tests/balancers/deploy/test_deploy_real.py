@@ -10,10 +10,11 @@ from django.core.management.base import CommandError
 
 from balancers import services as balancer_services
 from balancers import ssh
-from balancers.choices import DeploymentStatus, HostStage, HostStatus
+from balancers.choices import ChangeKind, DeploymentStatus, HostStage, HostStatus
 from balancers.deploy.checks import frontend_test_connection
 from balancers.dev.net import free_port
 from balancers.models import Deployment, DeploymentHost
+from balancers.routes import ROUTES_MAP, map_entries
 from balancers.selectors.deployments import deployment_diff
 from balancers.services import deployment_rollback, deployment_start
 from sites import services as site_services
@@ -65,29 +66,42 @@ def test_a_second_deploy_without_changes_uploads_nothing_and_does_not_reload(far
     assert [h.live_target() for h in farm.hosts] == targets
 
 
-def test_a_new_site_uploads_only_its_file(farm):
+def assert_map_only(row: DeploymentHost, host, reloads_before: int) -> None:
+    """The host took a map-only release: routes.map and the MANIFEST uploaded, no configtest, no reload."""
+    assert (row.status, row.stage, row.change_kind) == (HostStatus.SUCCEEDED, HostStage.DONE, ChangeKind.MAP)
+    live = host.live_files()
+    assert row.files_uploaded == 2  # routes.map and the MANIFEST
+    assert row.bytes_uploaded == len(live[ROUTES_MAP].encode()) + len(live["MANIFEST"].encode())
+    assert row.tree.files == live
+    assert "graceful" not in row.output and " -t " not in row.output  # neither reload nor configtest ran
+    assert host.reloads() == reloads_before
+
+
+def test_a_new_site_uploads_only_routes_map_and_is_switched_in_without_a_reload(farm):
     add_site("linux.co.uk", farm.balancer)
-    assert deploy().status == DeploymentStatus.SUCCEEDED
+    first = deploy()
+    assert first.status == DeploymentStatus.SUCCEEDED
+    assert {h.change_kind for h in first.hosts.all()} == {ChangeKind.CONFIG}  # the first release is loaded
+    reloads = {h.name: h.reloads() for h in farm.hosts}
     add_site("new.example", farm.balancer)
     deployment = deploy()
     assert deployment.status == DeploymentStatus.SUCCEEDED
     for host in farm.hosts:
-        assert by_host(deployment)[host.name].files_uploaded == 2  # its file and the MANIFEST
-        assert host.backend_for("new.example", timeout=3) is not None
+        assert_map_only(by_host(deployment)[host.name], host, reloads[host.name])
+        assert host.backend_for("new.example", timeout=3) is not None  # Apache read the new map by itself
+        assert host.backend_for("linux.co.uk") is not None
 
 
-def test_one_changed_site_uploads_only_its_file(farm):
+def test_one_changed_site_uploads_only_routes_map_and_is_switched_in_without_a_reload(farm):
     site = add_site("linux.co.uk", farm.balancer, "/plone/linux")
     add_site("other.example", farm.balancer)
     assert deploy().status == DeploymentStatus.SUCCEEDED
+    reloads = {h.name: h.reloads() for h in farm.hosts}
     site_services.site_update(site, actor=ACTOR, plone_path="/plone/linux2")
     deployment = deploy()
     assert deployment.status == DeploymentStatus.SUCCEEDED
     for host in farm.hosts:
-        row = by_host(deployment)[host.name]
-        assert row.files_uploaded == 2  # the site's file and the MANIFEST
-        site_file = host.live_files()["sites/linux.co.uk.conf"]
-        assert row.bytes_uploaded == len(site_file.encode()) + len(host.live_files()["MANIFEST"].encode())
+        assert_map_only(by_host(deployment)[host.name], host, reloads[host.name])
         assert host.backend_for("linux.co.uk")["path"].endswith("/plone/linux2/VirtualHostRoot/") or (
             host.backend_for("linux.co.uk", timeout=3)["path"].endswith("/plone/linux2/VirtualHostRoot/")
         )
@@ -135,6 +149,7 @@ def test_a_configtest_failure_keeps_the_previous_config_serving_and_does_not_rel
     main_conf = farm.fe1.apache.conf.read_text()
     farm.fe1.apache.conf.write_text(main_conf + f'Include "{broken}"\n')
     add_site("new.example", farm.balancer)
+    balancer_services.balancer_update(farm.balancer, actor=ACTOR, maxattempts=3)  # not map-only: configtest runs
     try:
         deployment = deploy()
     finally:
@@ -196,7 +211,10 @@ def test_rollback_restores_the_exact_files_of_the_earlier_revision(farm):
     add_site("later.example", farm.balancer)
     second = deploy()
     assert second.status == DeploymentStatus.SUCCEEDED
-    assert f"+++ #{second.pk}/fe1/sites/later.example.conf" in deployment_diff(first, second)
+    diff = deployment_diff(first, second)
+    assert f"+++ #{second.pk}/fe1/routes.map" in diff and "\n+later.example live|" in diff
+    assert "\n-linux.co.uk live|bronze|/plone/linux|" in diff and "\n+linux.co.uk live|bronze|/plone/changed|" in diff
+    reloads = {h.name: h.reloads() for h in farm.hosts}
     rollback = deployment_rollback(first, actor=ACTOR)
     rollback.refresh_from_db()
     assert rollback.status == DeploymentStatus.SUCCEEDED
@@ -204,7 +222,9 @@ def test_rollback_restores_the_exact_files_of_the_earlier_revision(farm):
     for host in farm.hosts:
         assert host.live_files() == first_files[host.name]
         assert host.live_files() == by_host(first)[host.name].tree.files
-        assert by_host(rollback)[host.name].files_uploaded == 0  # the old release was still on disk
+        row = by_host(rollback)[host.name]
+        assert row.files_uploaded == 0  # the old release was still on disk
+        assert row.change_kind == ChangeKind.MAP and host.reloads() == reloads[host.name]  # only the map went back
         assert host.backend_for("linux.co.uk")["path"].endswith("/plone/linux/VirtualHostRoot/")
         assert host.backend_for("later.example", timeout=0.5) is None
 
@@ -240,16 +260,17 @@ def test_drift_and_dry_run_read_the_live_files_over_ssh(farm):
 
     add_site("linux.co.uk", farm.balancer)
     assert deploy().status == DeploymentStatus.SUCCEEDED
-    live_file = farm.fe1.config_dir / "sites" / "linux.co.uk.conf"
+    live_file = farm.fe1.config_dir / ROUTES_MAP
     live_file.write_text(live_file.read_text() + "# edited by hand on fe1\n")
     out = io.StringIO()
     with pytest.raises(CommandError):
         call_command("drift", stdout=out)
-    assert "fe1: drift" in out.getvalue() and "changed: sites/linux.co.uk.conf" in out.getvalue()
+    assert "fe1: drift" in out.getvalue() and f"changed: {ROUTES_MAP}" in out.getvalue()
     assert "fe2: in sync" in out.getvalue()
     add_site("new.example", farm.balancer)
     out = io.StringIO()
     call_command("deploy", "--dry-run", stdout=out)
-    assert out.getvalue().count("+++ panel/sites/new.example.conf") == 2
+    assert out.getvalue().count(f"+++ panel/{ROUTES_MAP}") == 2
+    assert out.getvalue().count("\n+new.example live|") == 2
     assert "-# edited by hand on fe1" in out.getvalue()
-    assert not (farm.fe2.config_dir / "sites" / "new.example.conf").exists()
+    assert "new.example" not in map_entries((farm.fe2.config_dir / ROUTES_MAP).read_text())

@@ -12,10 +12,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStatus
+from balancers.choices import ChangeKind, DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
 from balancers.deploy.leases import lease_acquire, lease_release
 from balancers.deploy.runner import deployment_execute, render_for
-from balancers.models import Balancer, DeployLock, Deployment, FrontEnd
+from balancers.models import Balancer, DeployLock, Deployment, DeploymentHost, FrontEnd
+from balancers.routes import ROUTES_MAP, map_entries
+from balancers.selectors.deployments import host_progress
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
 from hostpanel.models import AuditEntry
 from sites import services as site_services
@@ -61,10 +63,25 @@ def test_the_worker_renders_the_state_current_when_it_runs_so_the_last_revision_
     deployment = deployment_start(actor=ACTOR, enqueue=False)
     site_services.site_create(actor=ACTOR, domain="late.example", balancer="bronze", plone_path="/plone/late")
     deployment = deployment_execute(deployment.pk)
-    live = os.path.join(local_frontend.config_dir, "sites", "late.example.conf")
-    assert os.path.exists(live)
+    with open(os.path.join(local_frontend.config_dir, ROUTES_MAP)) as fh:
+        live = map_entries(fh.read())
+    assert live["late.example"] == "live|bronze|/plone/late|s|BALANCEID|1200"
     host = deployment.hosts.get()
     assert host.tree.files == render_for(local_frontend)
+
+
+def test_the_progress_shows_the_stages_the_hosts_change_went_through():
+    def labels(**fields):
+        return [(label, state) for label, state in host_progress(DeploymentHost(**fields)) if state]
+
+    done = {"status": HostStatus.SUCCEEDED, "stage": HostStage.DONE}
+    assert labels(change_kind=ChangeKind.MAP, **done) == [
+        (s.label, "done") for s in (HostStage.RENDER, HostStage.CONNECT, HostStage.UPLOAD, HostStage.SWAP)
+    ] + [(HostStage.MAP.label, "done"), (HostStage.PROBE.label, "done"), (HostStage.DONE.label, "done")]
+    config = [label for label, _ in labels(change_kind=ChangeKind.CONFIG, **done)]
+    assert HostStage.MAP.label not in config and HostStage.RELOAD.label in config
+    running = labels(status=HostStatus.RUNNING, stage=HostStage.MAP)  # not recorded yet while it runs
+    assert running[-1] == (HostStage.MAP.label, "current") and HostStage.CONFIGTEST.label not in dict(running)
 
 
 def test_lease_is_exclusive_until_released_or_expired(local_frontend):
@@ -101,7 +118,7 @@ def test_one_failing_frontend_makes_the_deployment_partial_and_all_failing_faile
     assert deployment_execute(only_bad.pk).status == DeploymentStatus.FAILED
 
 
-def test_manage_py_deploy_prints_per_host_progress_and_dry_run_prints_the_diff(local_frontend):
+def test_manage_py_deploy_prints_per_host_progress_and_dry_run_prints_the_diff(local_frontend, tmp_path):
     out = io.StringIO()
     call_command("deploy", stdout=out)
     text = out.getvalue()
@@ -109,8 +126,22 @@ def test_manage_py_deploy_prints_per_host_progress_and_dry_run_prints_the_diff(l
     site_services.site_create(actor=ACTOR, domain="new.example", balancer="bronze", plone_path="/plone/new")
     out = io.StringIO()
     call_command("deploy", "--dry-run", "--frontend", "local1", stdout=out)
-    assert "+++ panel/sites/new.example.conf" in out.getvalue()
-    assert not os.path.exists(os.path.join(local_frontend.config_dir, "sites", "new.example.conf"))
+    diff = out.getvalue()
+    assert "+++ panel/routes.map" in diff and "\n+new.example live|bronze|/plone/new|" in diff
+    assert "panel/hostpanel.conf" not in diff and "panel/sites/" not in diff  # a new site is a map change
+    live_map = os.path.join(local_frontend.config_dir, ROUTES_MAP)
+    with open(live_map) as fh:
+        assert "new.example" not in map_entries(fh.read())  # a dry run changes nothing
+    out = io.StringIO()
+    call_command("deploy", stdout=out)
+    text = out.getvalue()
+    assert "local1: map" in text and "local1: succeeded" in text
+    assert "configtest" not in text and "reload" not in text  # map-only: no configtest, no graceful
+    assert reloads(tmp_path) == 1  # the first deploy's only
+    first, second = (d.hosts.get() for d in Deployment.objects.order_by("pk"))
+    assert (first.change_kind, second.change_kind) == (ChangeKind.CONFIG, ChangeKind.MAP)
+    with open(live_map) as fh:
+        assert "new.example" in map_entries(fh.read())
 
 
 def test_manage_py_drift_finds_a_file_edited_on_the_host(local_frontend):
@@ -118,12 +149,12 @@ def test_manage_py_drift_finds_a_file_edited_on_the_host(local_frontend):
     out = io.StringIO()
     call_command("drift", stdout=out)
     assert "local1: in sync" in out.getvalue()
-    with open(os.path.join(local_frontend.config_dir, "sites", "linux.co.uk.conf"), "a") as fh:
+    with open(os.path.join(local_frontend.config_dir, ROUTES_MAP), "a") as fh:
         fh.write("# edited by hand\n")
     out = io.StringIO()
     with pytest.raises(CommandError):
         call_command("drift", "--diff", stdout=out)
-    assert "changed: sites/linux.co.uk.conf" in out.getvalue()
+    assert "changed: routes.map" in out.getvalue()
     assert "-# edited by hand" in out.getvalue()
 
 

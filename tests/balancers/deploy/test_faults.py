@@ -28,6 +28,7 @@ from balancers.deploy.release import ACTIVATED_MARKER
 from balancers.deploy.runner import deployment_execute
 from balancers.manifest import tree_digest
 from balancers.models import ActivatedRelease, Deployment, DeploymentHost
+from balancers.routes import ROUTES_MAP, map_entries
 from balancers.services import deployment_start
 from balancers.tasks import run_deployment
 from sites.models import Site
@@ -81,6 +82,11 @@ def assert_next_deployment_converges(farm, *domains: str) -> Deployment:
         for domain in domains:
             assert host.backend_for(domain) is not None, (host.name, domain, host.apache.error_log()[-2000:])
     return deployment
+
+
+def change_config(farm) -> None:
+    """A change outside routes.map (balancers.conf): the next deployment configtests and reloads."""
+    balancer_services.balancer_update(farm.balancer, actor=ACTOR, maxattempts=3)
 
 
 def needs_postgresql() -> None:
@@ -139,7 +145,8 @@ def wait_for_leases_to_expire() -> None:
 
 
 @pytest.mark.parametrize(
-    "stage", [HostStage.UPLOAD, HostStage.SWAP, HostStage.CONFIGTEST, HostStage.RELOAD, HostStage.VERIFY]
+    "stage",
+    [HostStage.UPLOAD, HostStage.SWAP, HostStage.CONFIGTEST, HostStage.RELOAD, HostStage.VERIFY, HostStage.MAP],
 )
 def test_a_worker_killed_at_a_stage_leaves_no_lie_and_the_next_deployment_finishes_the_job(
     farm, tmp_path, settings, workers, stage
@@ -149,6 +156,8 @@ def test_a_worker_killed_at_a_stage_leaves_no_lie_and_the_next_deployment_finish
     assert deploy().status == DeploymentStatus.SUCCEEDED
     before = activated(farm.fe1)
     add_site("new.example", farm.balancer)
+    if stage != HostStage.MAP:  # a map-only change has no configtest, reload or verify stage
+        change_config(farm)
     deployment = deploy(enqueue=False, frontends=[farm.fe1.frontend])
     worker = Worker(deployment, "fe1", stage, tmp_path, settings)
     workers.append(worker)
@@ -158,7 +167,7 @@ def test_a_worker_killed_at_a_stage_leaves_no_lie_and_the_next_deployment_finish
 
     # the host still serves a config that passed configtest (the old one, or after the reload the new one)
     assert farm.fe1.backend_for("linux.co.uk") is not None
-    if stage == HostStage.VERIFY:
+    if stage in {HostStage.VERIFY, HostStage.MAP}:  # reloaded, or the new map switched in
         assert farm.fe1.backend_for("new.example") is not None
     wait_for_leases_to_expire()
     retried = []
@@ -189,6 +198,7 @@ def test_a_paused_worker_whose_lease_expired_stops_without_touching_the_host_ano
     add_site("linux.co.uk", farm.balancer)
     assert deploy().status == DeploymentStatus.SUCCEEDED
     add_site("slow.example", farm.balancer)
+    change_config(farm)
     slow = deploy(enqueue=False, frontends=[farm.fe1.frontend])
     worker = Worker(slow, "fe1", HostStage.CONFIGTEST, tmp_path, settings)
     workers.append(worker)
@@ -220,6 +230,7 @@ def test_a_database_connection_dropped_mid_deployment_is_replaced_and_the_deploy
     add_site("linux.co.uk", farm.balancer)
     assert deploy().status == DeploymentStatus.SUCCEEDED
     add_site("new.example", farm.balancer)
+    change_config(farm)  # through the configtest stage
     dropped = []
 
     def drop_my_connection(host) -> None:
@@ -253,6 +264,7 @@ def test_ssh_dropped_after_the_reload_is_reported_and_the_next_deployment_reload
     add_site("linux.co.uk", farm.balancer)
     assert deploy().status == DeploymentStatus.SUCCEEDED
     add_site("new.example", farm.balancer)
+    change_config(farm)  # a config change: it reloads
     real_run = ssh.SSHTransport.run
     reload_fe1 = farm.fe1.frontend.reload_command
 
@@ -302,6 +314,7 @@ def test_a_failed_reload_puts_the_previous_release_back_reloads_it_and_says_so(f
     before, target = activated(farm.fe1), farm.fe1.live_target()
     failing_reload(farm.fe1, tmp_path, failures=1)
     add_site("new.example", farm.balancer)
+    change_config(farm)  # a config change: it reloads
     row = deploy().hosts.get(frontend_name="fe1")
     assert row.status == HostStatus.ROLLED_BACK
     assert "reload failed: the previous config was put back, passed configtest and was reloaded" in row.error
@@ -316,6 +329,7 @@ def test_a_restore_whose_reload_fails_too_is_failed_and_loud_and_the_next_deploy
     assert deploy().status == DeploymentStatus.SUCCEEDED
     failing_reload(farm.fe1, tmp_path, failures=2)
     add_site("new.example", farm.balancer)
+    change_config(farm)  # a config change: it reloads
     row = deploy().hosts.get(frontend_name="fe1")
     assert row.status == HostStatus.FAILED
     assert "WARNING" in row.error and "ITS reload failed" in row.error and "rolled back" not in row.error
@@ -364,8 +378,9 @@ def test_a_bad_row_planted_in_the_database_blocks_only_its_own_site(farm):
         row = DeploymentHost.objects.get(deployment=deployment, frontend_name=host.name)
         assert row.status == HostStatus.SUCCEEDED and row.left_out[0]["site"] == "linux.co.uk"
         assert host.backend_for("new.example") is not None  # the other change went out
-        assert host.backend_for("linux.co.uk")["path"].endswith("/plone/linux/VirtualHostRoot/")  # previous file
-        assert "shadow" not in host.live_files()["sites/linux.co.uk.conf"]
+        assert host.backend_for("linux.co.uk")["path"].endswith("/plone/linux/VirtualHostRoot/")  # previous route
+        assert "shadow" not in "".join(host.live_files().values())
+        assert map_entries(host.live_files()[ROUTES_MAP])["linux.co.uk"].startswith("live|bronze|/plone/linux|")
     assert "plone_path" in Site.objects.get(domain="linux.co.uk").render_error
     assert_truthful(farm)
     Site.objects.filter(domain="linux.co.uk").update(plone_path="/plone/fixed")

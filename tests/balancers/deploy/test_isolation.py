@@ -1,7 +1,7 @@
 """Blast radius: a row that still fails at render time (planted with QuerySet.update or raw SQL, past the
-models' validation) leaves that site alone out of the tree — its previous file kept — the deployment
-is `partial` with the reason on the deployment, the host row and the site, and every other change
-goes out."""
+models' validation) leaves that site alone out of the tree — its previous group of routes.map lines
+kept — the deployment is `partial` with the reason on the deployment, the host row and the site, and
+every other change goes out."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.urls import reverse
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.deploy.runner import deployment_execute
 from balancers.render import render_tree_isolated
+from balancers.routes import ROUTES_MAP, SiteRoutes, map_entries, parse_map
 from balancers.services import deployment_start
 from balancers.snapshot import load_snapshot
 from sites import services as site_services
@@ -31,10 +32,16 @@ def read(frontend, path: str) -> str | None:
         return fh.read()
 
 
-def test_a_planted_bad_value_leaves_only_that_site_out_and_keeps_its_previous_file(demo, tmp_path):
+def routes(frontend) -> dict[str, SiteRoutes]:
+    """{site domain: its group of lines} of the live routes.map."""
+    return parse_map(read(frontend, ROUTES_MAP) or "")
+
+
+def test_a_planted_bad_value_leaves_only_that_site_out_and_keeps_its_previous_routes(demo, tmp_path):
     frontend = make_local_frontend(tmp_path)
     assert deploy().status == DeploymentStatus.SUCCEEDED
-    before = read(frontend, "sites/linux.co.uk.conf")
+    before = routes(frontend)["linux.co.uk"]
+    assert before.names == ("linux.co.uk", "www.linux.co.uk")
     # a hostile value written past full_clean(): it would add a directive to the config
     Site.objects.filter(domain="linux.co.uk").update(plone_path="/plone/x\n  Include /etc/shadow")
     site_services.site_create(actor=ACTOR, domain="new.example", balancer="bronze", plone_path="/plone/new")
@@ -44,27 +51,25 @@ def test_a_planted_bad_value_leaves_only_that_site_out_and_keeps_its_previous_fi
     assert deployment.status == DeploymentStatus.PARTIAL
     assert row.status == HostStatus.SUCCEEDED  # the host itself took the tree
     assert "linux.co.uk" in deployment.message and "Every other change went out" in deployment.message
-    assert row.left_out == [
-        {"site": "linux.co.uk", "reason": row.left_out[0]["reason"], "kept": "sites/linux.co.uk.conf"}
-    ]
+    assert row.left_out == [{"site": "linux.co.uk", "reason": row.left_out[0]["reason"], "kept": ROUTES_MAP}]
     assert "plone_path" in row.left_out[0]["reason"] and "linux.co.uk" in row.error
-    assert read(frontend, "sites/linux.co.uk.conf") == before  # the file as deployed before
+    assert routes(frontend)["linux.co.uk"] == before  # its lines as deployed before
     assert "Include /etc/shadow" not in "".join(row.tree.files.values())
-    assert read(frontend, "sites/new.example.conf") is not None  # the other change went out
+    assert "new.example" in routes(frontend)  # the other change went out
     assert "plone_path" in Site.objects.get(domain="linux.co.uk").render_error
 
     # repaired: the next deployment renders it again, succeeds, and the site's reason is gone
     Site.objects.filter(domain="linux.co.uk").update(plone_path="/plone/linux2")
     again = deploy()
     assert again.status == DeploymentStatus.SUCCEEDED and again.hosts.get().left_out == []
-    assert "/plone/linux2" in read(frontend, "sites/linux.co.uk.conf")
+    assert routes(frontend)["linux.co.uk"].route.plone_path == "/plone/linux2"
     assert Site.objects.get(domain="linux.co.uk").render_error == ""
 
 
-def test_a_domain_changed_to_its_own_alias_keeps_the_sites_previous_file_and_blocks_nothing_else(demo, tmp_path):
+def test_a_domain_changed_to_its_own_alias_keeps_the_sites_previous_routes_and_blocks_nothing_else(demo, tmp_path):
     frontend = make_local_frontend(tmp_path)
     assert deploy().status == DeploymentStatus.SUCCEEDED
-    before = read(frontend, "sites/linux.co.uk.conf")
+    before = read(frontend, ROUTES_MAP)
     # the reproduced bug: the domain becomes its own alias, so the site claims www.linux.co.uk twice
     Site.objects.filter(domain="linux.co.uk").update(domain="www.linux.co.uk")
     site_services.site_create(actor=ACTOR, domain="other.example", balancer="bronze", plone_path="/plone/o")
@@ -73,9 +78,10 @@ def test_a_domain_changed_to_its_own_alias_keeps_the_sites_previous_file_and_blo
     row = deployment.hosts.get()
     assert deployment.status == DeploymentStatus.PARTIAL
     assert row.left_out[0]["site"] == "www.linux.co.uk" and "claimed twice" in row.left_out[0]["reason"]
-    assert row.left_out[0]["kept"] == "sites/linux.co.uk.conf"  # found by the names it served
-    assert read(frontend, "sites/linux.co.uk.conf") == before
-    assert read(frontend, "sites/other.example.conf") is not None
+    assert row.left_out[0]["kept"] == ROUTES_MAP  # found by the names it served: linux.co.uk's group
+    assert routes(frontend)["linux.co.uk"] == parse_map(before)["linux.co.uk"]
+    assert "www.linux.co.uk" not in routes(frontend)  # not a second group for the same names
+    assert "other.example" in routes(frontend)
 
 
 def test_when_two_sites_claim_one_name_the_one_that_served_it_keeps_it(demo, tmp_path):
@@ -87,8 +93,9 @@ def test_when_two_sites_claim_one_name_the_one_that_served_it_keeps_it(demo, tmp
     SiteAlias.objects.bulk_create([SiteAlias(site=Site.objects.get(domain="b.example"), name="linux.co.uk")])
     row = deploy().hosts.get()
     assert [p["site"] for p in row.left_out] == ["b.example"]
-    assert "ServerName linux.co.uk" in row.tree.files["sites/linux.co.uk.conf"]
-    assert "linux.co.uk" not in row.tree.files["sites/b.example.conf"]  # its previous file, kept
+    entries = map_entries(row.tree.files[ROUTES_MAP])
+    assert entries["linux.co.uk"].split("|")[2] == "/plone/linux"  # still linux.co.uk's route
+    assert parse_map(row.tree.files[ROUTES_MAP])["b.example"].names == ("b.example",)  # its previous lines, kept
 
 
 def test_a_bad_new_site_with_no_previous_file_is_simply_not_served(demo, tmp_path):
@@ -98,8 +105,8 @@ def test_a_bad_new_site_with_no_previous_file_is_simply_not_served(demo, tmp_pat
     deployment = deploy()
     assert deployment.status == DeploymentStatus.PARTIAL
     assert "not served until the row is repaired" in deployment.hosts.get().left_out[0]["reason"]
-    assert read(frontend, "sites/bad.example.conf") is None
-    assert read(frontend, "sites/linux.co.uk.conf") is not None
+    assert "bad.example" not in routes(frontend) and "bad.example" not in map_entries(read(frontend, ROUTES_MAP))
+    assert "linux.co.uk" in routes(frontend)
 
 
 def test_render_stays_pure_it_returns_the_problems_and_does_not_record_them(demo, tmp_path):
@@ -107,7 +114,7 @@ def test_render_stays_pure_it_returns_the_problems_and_does_not_record_them(demo
     Site.objects.filter(domain="linux.co.uk").update(plone_path="bad path")
     result = render_tree_isolated(load_snapshot(), frontend)
     assert [p.site for p in result.problems] == ["linux.co.uk"]
-    assert "sites/linux.co.uk.conf" not in result.tree
+    assert "linux.co.uk" not in map_entries(result.tree[ROUTES_MAP])
     assert Site.objects.get(domain="linux.co.uk").render_error == ""  # recording is the runner's job
 
 

@@ -4,34 +4,57 @@ from __future__ import annotations
 
 from balancers.deploy.probes import ProbeSite, answered, expectation, judge, plan_probes, site_address
 from balancers.models import FrontEnd
+from balancers.routes import LIVE, REDIRECT, ROUTES_MAP, SUSPENDED, Route, SiteRoutes, map_text
 from balancers.status.client import HttpAnswer
 from tests.factories import make_tree
 
 CATCH_ALL = HttpAnswer(404, {}, b"<h1>Not Found</h1>")
 
 
+def route(state: str = LIVE) -> Route:
+    return Route(state, "gold", "/plone/site", "s", "__ac", 1200)
+
+
+def routes(**sites: str) -> str:
+    """A routes.map with one group per site (domain -> state), each answering for its domain and www."""
+    return map_text([SiteRoutes(d, (d, f"www.{d}"), route(state)) for d, state in sorted(sites.items())])
+
+
 def tree(**sites: str) -> dict[str, str]:
-    return make_tree({"balancers.conf": "x", **{f"sites/{d}.conf": text for d, text in sites.items()}})
+    return make_tree({"balancers.conf": "x", ROUTES_MAP: routes(**sites)})
 
 
 def test_every_changed_site_is_probed_plus_a_fixed_sample_of_the_others():
-    old = tree(**{f"s{i}.example": "proxied" for i in range(30)})
-    new = dict(old)
-    new["sites/s3.example.conf"] = "RewriteRule ^ - [R=503,L]"
-    new = make_tree({k: v for k, v in new.items() if k != "MANIFEST"} | {"sites/fresh.example.conf": "proxied"})
-    plan = plan_probes(old["MANIFEST"].encode(), new, sample=5, seed="x")
+    old = tree(**{f"s{i}.example": LIVE for i in range(30)})
+    states = {f"s{i}.example": LIVE for i in range(30) if i != 7}  # s7 removed
+    new = tree(**(states | {"s3.example": SUSPENDED, "fresh.example": LIVE}))
+    live_map = old[ROUTES_MAP].encode()
+    plan = plan_probes(live_map, new, sample=5, seed="x")
     changed = [(p.domain, p.expect) for p in plan if p.changed]
-    assert changed == [("fresh.example", "proxied"), ("s3.example", "suspended")]
-    assert len([p for p in plan if not p.changed]) == 5
-    assert plan == plan_probes(old["MANIFEST"].encode(), new, sample=5, seed="x")  # reproducible
-    assert len(plan_probes(None, new, sample=5)) == 31  # first deploy: every site is new
+    assert changed == [
+        ("fresh.example", "proxied"),
+        ("s3.example", "suspended"),
+        ("www.fresh.example", "proxied"),
+        ("www.s3.example", "suspended"),
+        ("s7.example", "absent"),  # a removed name must get the catch-all's 404
+        ("www.s7.example", "absent"),
+    ]
+    sample = [p for p in plan if not p.changed]
+    assert len(sample) == 5
+    assert {p.domain for p in sample}.isdisjoint(d for d, _ in changed)
+    assert all(p.expect == "proxied" for p in sample)
+    assert plan == plan_probes(live_map, new, sample=5, seed="x")  # reproducible
+    assert len(plan_probes(None, new, sample=5)) == 2 * 30  # first deploy: every name is new
+    unchanged = plan_probes(new[ROUTES_MAP].encode(), new, sample=5, seed="x")  # a config change: the sample
+    assert len(unchanged) == 5 and not any(p.changed for p in unchanged)
 
 
-def test_the_rendered_vhost_says_what_to_expect():
-    assert expectation("    RewriteRule ^ - [R=503,L]") == "suspended"
-    assert expectation("    Redirect permanent / https://linux.co.uk/") == "redirect"
-    assert expectation("    RewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]") == "redirect"
-    assert expectation("    RewriteRule ^/(.*) balancer://bronze/VirtualHostBase/... [L,P]") == "proxied"
+def test_the_map_value_says_what_to_expect():
+    assert expectation(route(SUSPENDED).value) == "suspended"
+    assert expectation(route(REDIRECT).value) == "redirect"
+    assert expectation(route(LIVE).value) == "proxied"
+    assert expectation(None) == "absent"  # not in the map: the catch-all's 404
+    assert expectation("live|gold|/plone site|s|__ac|1200") == "absent"  # not a value the map can hold
 
 
 def test_a_site_that_turned_into_an_error_or_the_catch_all_fails_its_probe():

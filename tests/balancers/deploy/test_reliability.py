@@ -14,12 +14,14 @@ from django.db import OperationalError
 from django.db.models import F
 from django.utils import timezone
 
-from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
+from balancers import services as balancer_services
+from balancers.choices import ChangeKind, DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
 from balancers.deploy import host as deploy_host_module
 from balancers.deploy.reaper import REAPER_ACTOR, reap
 from balancers.deploy.release import ACTIVATED_MARKER
 from balancers.deploy.runner import deployment_execute
-from balancers.models import ActivatedRelease, DeployLock, Deployment, DeploymentHost
+from balancers.models import ActivatedRelease, Balancer, DeployLock, Deployment, DeploymentHost
+from balancers.routes import ROUTES_MAP, map_entries
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
 from balancers.tasks import run_deployment
 from balancers.transport import LocalTransport, TransportError
@@ -51,6 +53,16 @@ def add_site(domain: str):
     return site_services.site_create(actor=ACTOR, domain=domain, balancer="bronze", plone_path="/plone/x")
 
 
+def change_config(maxattempts: int = 3) -> None:
+    """A change outside routes.map (balancers.conf): the deploy configtests and reloads."""
+    balancer_services.balancer_update(Balancer.objects.get(name="bronze"), actor=ACTOR, maxattempts=maxattempts)
+
+
+def routes(frontend) -> dict[str, str]:
+    """{host name: route} of the live routes.map."""
+    return map_entries(live(frontend, ROUTES_MAP) or "")
+
+
 def live(frontend, path: str) -> str | None:
     full = os.path.join(frontend.config_dir, path)
     return open(full).read() if os.path.exists(full) else None
@@ -76,7 +88,7 @@ def test_a_change_saved_while_the_queue_is_down_is_handed_over_by_the_next_chang
     second.refresh_from_db()
     assert second.status == DeploymentStatus.SUCCEEDED
     assert second.enqueue_attempts == 2 and second.message == ""
-    assert live(second.hosts.get().frontend, "sites/first.example.conf") is not None
+    assert {"first.example", "second.example"} <= set(routes(second.hosts.get().frontend))
 
 
 def test_the_reaper_hands_a_deployment_no_task_exists_for_to_the_queue_again(local_frontend, queue, settings):
@@ -176,6 +188,7 @@ def test_after_a_worker_died_between_swap_and_configtest_the_same_tree_is_config
 ):
     assert deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).status == DeploymentStatus.SUCCEEDED
     add_site("new.example")
+    change_config()  # not map-only: configtest and reload follow the swap
 
     def die(host):
         if host.stage == HostStage.CONFIGTEST:
@@ -184,7 +197,7 @@ def test_after_a_worker_died_between_swap_and_configtest_the_same_tree_is_config
     with pytest.raises(WorkerKilled):
         deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk, on_progress=die)
     # the symlink and the MANIFEST already are the new tree's: the old check would call it "unchanged"
-    assert live(local_frontend, "sites/new.example.conf") is not None
+    assert "new.example" in routes(local_frontend) and "maxattempts=3" in live(local_frontend, "balancers.conf")
     with open(f"{local_frontend.config_dir}.releases/{ACTIVATED_MARKER}") as fh:
         assert fh.read().startswith("switching")
     assert ActivatedRelease.objects.get(frontend=local_frontend).digest == ""
@@ -196,6 +209,25 @@ def test_after_a_worker_died_between_swap_and_configtest_the_same_tree_is_config
     # and now it really is unchanged
     third = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).hosts.get()
     assert third.status == HostStatus.UNCHANGED and reloads(tmp_path) == 2
+
+
+def test_after_a_worker_died_in_a_map_only_switch_the_next_deployment_configtests_and_reloads(local_frontend, tmp_path):
+    assert deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).status == DeploymentStatus.SUCCEEDED
+    add_site("new.example")
+
+    def die(host):
+        if host.stage == HostStage.MAP:
+            raise WorkerKilled
+
+    with pytest.raises(WorkerKilled):
+        deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk, on_progress=die)
+    assert "new.example" in routes(local_frontend)
+    with open(f"{local_frontend.config_dir}.releases/{ACTIVATED_MARKER}") as fh:
+        assert fh.read().startswith("switching")
+    # nothing says what Apache runs: no map-only shortcut, the same tree is configtested and reloaded
+    row = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).hosts.get()
+    assert (row.status, row.change_kind) == (HostStatus.SUCCEEDED, ChangeKind.CONFIG)
+    assert commands(tmp_path) == ["configtest", "reload", "configtest", "reload"]
 
 
 # --- any exception in a stage restores; a failed restore is loud -----------------------------------
@@ -213,6 +245,7 @@ def test_a_database_error_during_a_stage_puts_the_previous_release_back(
     assert deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).status == DeploymentStatus.SUCCEEDED
     before = os.readlink(local_frontend.config_dir)
     add_site("new.example")
+    change_config()  # a config change: it reaches the reload and verify stages
     raised = []
 
     def database_gone(host):
@@ -232,6 +265,30 @@ def test_a_database_error_during_a_stage_puts_the_previous_release_back(
     assert deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).status == DeploymentStatus.SUCCEEDED
 
 
+def test_a_database_error_during_a_map_only_switch_puts_the_previous_map_back_without_a_reload(
+    local_frontend, tmp_path
+):
+    assert deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).status == DeploymentStatus.SUCCEEDED
+    before = os.readlink(local_frontend.config_dir)
+    add_site("new.example")
+    raised = []
+
+    def database_gone(host):
+        if host.stage == HostStage.MAP and not raised:
+            raised.append(host.stage)
+            raise OperationalError("server closed the connection unexpectedly")
+
+    row = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk, on_progress=database_gone).hosts.get()
+    assert raised and (row.status, row.change_kind) == (HostStatus.FAILED, ChangeKind.MAP)
+    assert "OperationalError" in row.error and "Apache was not reloaded" in row.error
+    assert os.readlink(local_frontend.config_dir) == before and "new.example" not in routes(local_frontend)
+    assert commands(tmp_path) == ["configtest", "reload"]  # the first deployment's only
+    # the marker names the activated release again: the retry is map-only as well
+    again = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).hosts.get()
+    assert (again.status, again.change_kind) == (HostStatus.SUCCEEDED, ChangeKind.MAP)
+    assert "new.example" in routes(local_frontend) and commands(tmp_path) == ["configtest", "reload"]
+
+
 def test_a_restore_whose_reload_fails_is_failed_with_a_warning_never_rolled_back(demo, tmp_path):
     frontend = make_local_frontend(tmp_path, reload_command=f"echo reload >> {tmp_path}/local1.log; false")
     row = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).hosts.get()
@@ -243,6 +300,7 @@ def test_a_restore_whose_reload_fails_is_failed_with_a_warning_never_rolled_back
 def test_a_rollback_whose_restore_reload_fails_does_not_say_put_back_and_reloaded(local_frontend, tmp_path):
     first = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk)
     add_site("new.example")
+    change_config()  # going back to `first` is a config change: it needs a reload
     assert deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).status == DeploymentStatus.SUCCEEDED
     local_frontend.reload_command = "false"
     local_frontend.save(update_fields=["reload_command"])
@@ -250,6 +308,23 @@ def test_a_rollback_whose_restore_reload_fails_does_not_say_put_back_and_reloade
     row = rollback.hosts.get()
     assert (rollback.status, row.status) == (DeploymentStatus.FAILED, HostStatus.FAILED)
     assert "put back and reloaded" not in row.error and "ITS reload failed" in row.error
+
+
+def test_a_rollback_of_a_map_only_change_needs_no_reload(local_frontend, tmp_path):
+    first = deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk)
+    add_site("new.example")
+    assert deployment_execute(deployment_start(actor=ACTOR, enqueue=False).pk).status == DeploymentStatus.SUCCEEDED
+    local_frontend.reload_command = local_frontend.configtest_command = "false"  # any reload would fail
+    local_frontend.save(update_fields=["reload_command", "configtest_command"])
+    rollback = deployment_execute(deployment_rollback(first, actor=ACTOR).pk)
+    row = rollback.hosts.get()
+    assert (rollback.status, row.status, row.change_kind) == (
+        DeploymentStatus.SUCCEEDED,
+        HostStatus.SUCCEEDED,
+        ChangeKind.MAP,
+    )
+    assert "new.example" not in routes(local_frontend) and "linux.co.uk" in routes(local_frontend)
+    assert commands(tmp_path) == ["configtest", "reload"]  # the first deployment's only
 
 
 # --- transient failures are retried, permanent ones are not -----------------------------------------
