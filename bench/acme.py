@@ -48,7 +48,7 @@ from django.utils import timezone
 
 from balancers.dev.apache import StandaloneApache, write_tree
 from balancers.dev.backends import Backend
-from balancers.dev.net import free_port
+from balancers.dev.net import free_ports
 from balancers.models import Balancer, Deployment, ZopeServer
 from balancers.render import render_tree
 from balancers.services import deployment_start
@@ -198,7 +198,7 @@ def apache_vhosts(count: int) -> None:
     for label, sites in (("HTTP-only", sites_http), ("HTTPS", sites_https)):
         directory = TMP / f"apache-{label}"
         config_dir = directory / "hostpanel"
-        http_port, https_port = free_port(), free_port()
+        http_port, https_port = free_ports(2)
         frontend = FrontEndRecord(
             name="bench",
             config_dir=str(config_dir),

@@ -14,6 +14,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` DIFFERENT free ports (each socket held open until all are chosen: two calls of free_port()
+    in a row can return the same port, and one Apache with two Listen lines on it does not start)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port_block(count: int) -> int:
     """The first of `count` consecutive free ports on 127.0.0.1 (node vhosts use node_port_base + index)."""
     for _ in range(50):

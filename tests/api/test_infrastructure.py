@@ -200,7 +200,7 @@ def test_a_member_is_created_through_the_service(demo, operator):
 def deployment(db):
     deployment = Deployment.objects.create(actor="ops", status="partial", revision="r1", trigger="manual")
     DeploymentHost.objects.create(
-        deployment=deployment, frontend_name="fe1", status="succeeded", stage="done", duration=1.5
+        deployment=deployment, frontend_name="fe1", status="succeeded", stage="done", duration=1.5, change_kind="map"
     )
     DeploymentHost.objects.create(
         deployment=deployment, frontend_name="fe2", status="failed", stage="configtest", error="Syntax error"
@@ -218,6 +218,7 @@ def test_a_deployment_shows_its_hosts(deployment, reader):
             "frontend": "fe1",
             "status": "succeeded",
             "stage": "done",
+            "change_kind": "map",
             "message": "",
             "duration": 1.5,
             "started_at": None,
@@ -227,6 +228,7 @@ def test_a_deployment_shows_its_hosts(deployment, reader):
             "frontend": "fe2",
             "status": "failed",
             "stage": "configtest",
+            "change_kind": "",
             "message": "Syntax error",
             "duration": None,
             "started_at": None,

@@ -22,7 +22,7 @@ import pytest
 from balancers import services as balancer_services
 from balancers.connections import POOL
 from balancers.dev.apache import StandaloneApache
-from balancers.dev.net import free_port, http_get
+from balancers.dev.net import free_port, free_ports, http_get
 from balancers.models import Balancer, FrontEnd
 from sites import services as site_services
 from tests.factories import ACTOR
@@ -77,7 +77,7 @@ class Host:
 def make_host(base: Path, name: str, client_key: Path, apache_factory) -> Host:
     sshd = SshServer(base / "sshd", client_key=client_key)
     config_dir = base / "etc" / "hostpanel"
-    http_port, https_port = free_port(), free_port()
+    http_port, https_port = free_ports(2)
     apache = apache_factory(
         config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"], manager=True
     )

@@ -14,7 +14,7 @@ import pytest
 
 from balancers import services as balancer_services
 from balancers.dev.apache import module_dir, write_tree
-from balancers.dev.net import free_port, free_port_block
+from balancers.dev.net import free_port_block, free_ports
 from balancers.render import render_tree
 from balancers.snapshot import load_snapshot
 from sites import services as site_services
@@ -65,7 +65,7 @@ def h2_site(db, tmp_path, actor, backend_factory, apache_factory, test_pki, secr
             actor=actor, domain="linux.co.uk", aliases=["www.linux.co.uk"], balancer=bronze, plone_path="/plone/linux"
         )
         give_certificate(linux, test_pki)
-        http_port, https_port = free_port(), free_port()
+        http_port, https_port = free_ports(2)
         config_dir = tmp_path / "hostpanel"
         frontend = balancer_services.frontend_create(
             actor=actor,

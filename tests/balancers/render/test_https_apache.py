@@ -15,7 +15,7 @@ from playwright.sync_api import sync_playwright
 
 from balancers import services as balancer_services
 from balancers.dev.apache import write_tree
-from balancers.dev.net import free_port, free_port_block, http_get
+from balancers.dev.net import free_port_block, free_ports, http_get
 from balancers.manifest import challenge_dir
 from balancers.render import render_tree
 from balancers.snapshot import load_snapshot
@@ -47,7 +47,7 @@ def served(db, tmp_path, actor, backend_factory, apache_factory, test_pki, secre
         give_certificate(suspended, test_pki)
         site_services.site_suspend(suspended, actor=actor, reason="unpaid")
         site_services.site_create(actor=actor, domain="plain.example", balancer=bronze, plone_path="/plone/plain")
-        http_port, https_port = free_port(), free_port()
+        http_port, https_port = free_ports(2)
         config_dir = tmp_path / "hostpanel"
         frontend = balancer_services.frontend_create(
             actor=actor,
