@@ -171,14 +171,21 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
     leased_at = time.monotonic()
     save(stage=HostStage.RENDER, started_at=timezone.now())  # started = holding the front-end's lease
     left_out: list[dict] = []
+    marks = [time.monotonic()]
     if host.tree_id:  # rollback: exactly the stored files
         tree = db_call(lambda: open_tree(ConfigTree.objects.get(pk=host.tree_id).files))  # keys opened again
+        marks += [marks[0], time.monotonic()]
     else:
         frontend.refresh_from_db()
-        result = render_result_for(frontend, snapshots.after(leased_at))
+        snapshot = snapshots.after(leased_at)
+        marks.append(time.monotonic())
+        result = render_result_for(frontend, snapshot)
         tree = result.tree
         left_out = [{"site": p.site, "reason": p.reason, "kept": p.kept} for p in result.problems]
+        marks.append(time.monotonic())
         save(tree=db_call(lambda: store_tree(tree)), left_out=left_out)
+    marks.append(time.monotonic())
+    before_push = {"snapshot": marks[1] - marks[0], "render": marks[2] - marks[1], "store": marks[3] - marks[2]}
 
     def progress(stage: str) -> None:  # the fence at every stage: still ours? (one conditional UPDATE)
         lease.renew_and_check()
@@ -187,6 +194,7 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
             record_activated(frontend, lease, deployment, "", f"switching release (deployment #{deployment.pk})")
 
     outcome = push_with_retries(frontend, tree, lease, progress, lambda n: save(stage=HostStage.CONNECT, attempts=n))
+    outcome.timings = {**before_push, **outcome.timings}
     if outcome.touched or outcome.status in GOOD:
         try:
             note = "" if outcome.activated else f"unknown after deployment #{deployment.pk}: {outcome.error}"
