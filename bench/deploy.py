@@ -4,8 +4,8 @@
 
 For each site count it builds the real stack on loopback: a fresh SQLite database (WAL), seed_demo with
 that many sites, 3 front-ends (each a real sshd + standalone Apache, deployed to over SSH), three fake
-Zope backends, the API under gunicorn and `manage.py db_worker --interval <interval>` (the embedded
-default queue). Then, every figure from the API call to the answer through ALL 3 front-ends:
+Zope backends, the API under gunicorn and `manage.py deploy_worker` (the embedded default queue; woken
+the moment a deployment is queued). Then, every figure from the API call to the answer through ALL 3 front-ends:
 
   (a) POST /api/v1/sites/       -> the new site answers from a backend on all 3   (map-only change)
   (b) POST .../suspend/         -> 503 from Apache on all 3                       (map-only change)
@@ -153,7 +153,7 @@ def run_one(sites: int, args) -> dict:
         )
         procs.append(
             subprocess.Popen(
-                [PYTHON, "manage.py", "db_worker", "--interval", str(args.interval), "--no-startup-delay", "-v0"],
+                [PYTHON, "manage.py", "deploy_worker", "--interval", str(args.interval), "-v0"],
                 cwd=ROOT,
                 env=env,
                 start_new_session=True,
@@ -309,7 +309,7 @@ def main() -> None:
     parser.add_argument("--sites", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--burst", type=int, default=100)
-    parser.add_argument("--interval", type=float, default=0.05, help="db_worker --interval (seconds)")
+    parser.add_argument("--interval", type=float, default=1.0, help="deploy_worker --interval (its fallback poll)")
     args = parser.parse_args()
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode=WAL")  # the bench, gunicorn and the worker share the file
@@ -336,7 +336,7 @@ def report(f: dict, args) -> None:
             f"median {statistics.median(values):.3f} s (min {min(values):.3f}, max {max(values):.3f}, n={len(values)})"
         )
 
-    print(f"\n== {f['sites']} sites, 3 front-ends (sshd + Apache each), db_worker --interval {args.interval}")
+    print(f"\n== {f['sites']} sites, 3 front-ends (sshd + Apache each), deploy_worker (woken on commit)")
     print(f"first full deploy (config):             {f['full_deploy']:.2f} s")
     print(f"(a) API create -> live on all 3:        {stats(f['add'])}")
     print(f"    the median one: {f['breakdown']}")

@@ -181,6 +181,10 @@ elif TASKS_BACKEND == "rq":
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600}}
 else:
     TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# `manage.py deploy_worker` (the db backend's worker) is woken through a socket in this directory as soon as
+# a deployment is queued; it looks at its queue every HOSTPANEL_WORKER_INTERVAL seconds anyway.
+HOSTPANEL_WAKE_DIR = Path(env_str("HOSTPANEL_WAKE_DIR", str(VAR_DIR / "wake")))
+HOSTPANEL_WORKER_INTERVAL = env_float("HOSTPANEL_WORKER_INTERVAL", 1.0, minimum=0.01)
 
 # --- HostPanel ---------------------------------------------------------------------------
 HOSTPANEL_AUTO_DEPLOY = env_bool("HOSTPANEL_AUTO_DEPLOY", True)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from balancers.choices import DeploymentStatus
 from balancers.models import Deployment
+from balancers.wake import notify_workers
 
 log = logging.getLogger(__name__)
 
@@ -43,4 +44,5 @@ def hand_over(deployment_id: int, enqueue: Callable[[int], object]) -> bool:
             enqueued_at=None, message=QUEUE_DOWN_MESSAGE.format(error=f"{type(exc).__name__}: {exc}"[:300])
         )
         return False
+    notify_workers()  # an idle deploy_worker on this machine starts it now, not at its next poll
     return True
