@@ -393,7 +393,11 @@ def _render(
     error_documents = [b for b in balancers if b.error_document]
     for scheme, port in (("http", 80), ("https", 443)):
         tree[f"routing-{scheme}.conf"] = ENV.get_template("routing.conf.j2").render(
-            common, scheme=scheme, port=port, error_documents=error_documents
+            common,
+            scheme=scheme,
+            port=port,
+            error_documents=error_documents,
+            proxied="live" if scheme == "http" else "(?:live|redirect)",  # HTTPS serves a redirected site
         )
     tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(common, balancers=balancers)
     tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(

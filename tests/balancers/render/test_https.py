@@ -60,16 +60,17 @@ def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_thro
     flag = "s" if mode == "single-pass" else "n"
     assert routes(tree)["linux.co.uk"] == f"redirect|bronze|/plone/linux|{flag}|BALANCEID|1200"
     routing = lines(tree["routing-https.conf"])
-    assert (
-        "RewriteRule ^/(.*) balancer://%{ENV:HP_BALANCER}/VirtualHostBase/https/%{SERVER_NAME}:443"
-        "%{ENV:HP_PATH}/VirtualHostRoot/$1 [L,P]"
-    ) in routing
+    proxy = routing.index(
+        "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/https/%{SERVER_NAME}:443%2/VirtualHostRoot/$1 "
+        "[L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
+    )
+    # on HTTPS a "redirect" site is proxied too (the redirect is HTTP's)
+    assert routing[proxy - 1].startswith("RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^(?:live|redirect)\\|")
     assert 'RequestHeader set X-Forwarded-Proto "https"' in routing
     set_cookie = next(line for line in routing if line.startswith("Header add Set-Cookie"))
-    assert 'Max-Age=%{HP_TTL}e; HttpOnly; Secure"' in set_cookie and "reqenv('HP_MODE') == 's'" in set_cookie
+    assert 'Max-Age=%{HP_TTL}e; HttpOnly; Secure"' in set_cookie and "reqenv('HP_COOKIE')" in set_cookie
     assert (
-        'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" '
-        "\"expr=reqenv('HP_MODE') == 'n'\""
+        'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" env=HP_NODE'
     ) in routing
     assert tree["tls/linux.co.uk.crt"] == upload["certificate_pem"].strip() + "\n" + upload["chain_pem"].strip() + "\n"
     assert tree["tls/linux.co.uk.key"] == upload["private_key_pem"]
@@ -84,8 +85,10 @@ def test_http_answers_301_to_https_except_the_acme_challenge(tls_site, frontend)
     acme = http.index("RewriteRule ^/\\.well-known/acme-challenge/ - [L]")
     redirect = http.index("RewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]")
     proxy = next(i for i, line in enumerate(http) if "balancer://" in line)
-    assert http[redirect - 1] == "RewriteCond %{ENV:HP_STATE} =redirect"
-    assert acme < redirect < proxy
+    assert http[redirect - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^redirect\\|"
+    assert acme < redirect and acme < proxy
+    proxies = [i for i, line in enumerate(http) if line.startswith("RewriteRule") and "balancer://" in line]
+    assert proxies and all(" ^live\\|" in http[i - 1] for i in proxies)  # HTTP proxies live sites only
     # on HTTPS a redirect site is proxied: no 301 there (it would loop)
     assert "R=301" not in tree["routing-https.conf"] + tree["sites/linux.co.uk.conf"]
 
@@ -134,9 +137,10 @@ def test_a_suspended_tls_site_answers_503_on_https_too(tls_site, frontend, actor
     assert "balancer://" not in tree["sites/linux.co.uk.conf"]
     for scheme in ("http", "https"):
         routing = lines(tree[f"routing-{scheme}.conf"])
-        suspended = routing.index("RewriteRule ^ - [R=503,L]")
-        assert routing[suspended - 1] == "RewriteCond %{ENV:HP_STATE} =suspended"
-        assert suspended < next(i for i, line in enumerate(routing) if "balancer://" in line)
+        suspended = routing.index("RewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]")
+        assert routing[suspended - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^suspended\\|"
+        proxy_conditions = [line for line in routing if line.startswith("RewriteCond ${hostpanel-routes")][:-2]
+        assert proxy_conditions and all("suspended" not in line for line in proxy_conditions)
 
 
 def test_http_only_drops_the_certificate_from_the_tree(tls_site, frontend, actor):

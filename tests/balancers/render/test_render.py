@@ -49,9 +49,12 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines()]
 
 
+LIVE_SINGLE_HTTP = (
+    "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^live\\|([^|]+)\\|([^|]+)\\|s\\|([^|]+)\\|([0-9]+)$"
+)
 PROXY_HTTP = (
-    "RewriteRule ^/(.*) balancer://%{ENV:HP_BALANCER}/VirtualHostBase/http/%{SERVER_NAME}:80"
-    "%{ENV:HP_PATH}/VirtualHostRoot/$1 [L,P]"
+    "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/http/%{SERVER_NAME}:80%2/VirtualHostRoot/$1 "
+    "[L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
 )
 
 
@@ -68,15 +71,19 @@ def test_a_site_routes_through_the_map_sets_the_seed_cookie_and_serves_the_error
     assert http.index("<VirtualHost *:80>") < http.index('Include "/etc/apache2/hostpanel/routing-http.conf"')
     lines = _lines(tree["routing-http.conf"])
     assert 'RewriteMap hostpanel-routes "txt:/etc/apache2/hostpanel/routes.map"' in lines
+    # one lookup proxies a live single-pass site: its balancer and Plone path from the map, and the
+    # cookie name and lifetime for the Set-Cookie below
+    proxy = lines.index(PROXY_HTTP)
+    assert lines[proxy - 1] == LIVE_SINGLE_HTTP
     assert (
         'Header add Set-Cookie "%{HP_COOKIE}e=balancer.%{BALANCER_WORKER_ROUTE}e; path=/; '
         'Max-Age=%{HP_TTL}e; HttpOnly" '
-        "\"expr=reqenv('BALANCER_ROUTE_CHANGED') == '1' && reqenv('HP_MODE') == 's'\""
+        "\"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')\""
     ) in lines
     # the balancer's error document is answered by Apache, for its sites only, before anything is proxied
     error_page = lines.index('RewriteRule ^/ERROR_503\\.html$ "/etc/apache2/hostpanel/errors/503.html" [L]')
-    assert lines[error_page - 1] == "RewriteCond %{ENV:HP_BALANCER} =bronze"
-    assert lines.index("RewriteEngine On") < error_page < lines.index(PROXY_HTTP)
+    assert lines[error_page - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^(?:live|redirect)\\|bronze\\|"
+    assert lines.index("RewriteEngine On") < error_page < proxy
     assert "ErrorDocument 503 /hostpanel-503.html" in lines
     assert not any(line.startswith("Alias") for line in lines)
 
@@ -118,8 +125,13 @@ def test_node_vhosts_mode_points_members_at_one_node_vhost_per_zope_server(demo,
     assert '<Proxy "http://127.0.0.1:18101">\n    ProxySet keepalive=On\n</Proxy>' in nodes
     # mode n in the map: the node vhost sets the cookie, the routing's Set-Cookie is for mode s only
     assert map_entries(tree["routes.map"])["linux.co.uk"] == "live|bronze|/plone/linux|n|BALANCEID|1200"
-    set_cookie = next(line for line in _lines(tree["routing-http.conf"]) if line.startswith("Header add Set-Cookie"))
-    assert set_cookie.endswith("&& reqenv('HP_MODE') == 's'\"")
+    routing = _lines(tree["routing-http.conf"])
+    node_rule = routing.index(
+        "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/http/%{SERVER_NAME}:80%2/VirtualHostRoot/$1 [L,P,E=HP_NODE:1]"
+    )
+    assert routing[node_rule - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^live\\|([^|]+)\\|([^|]+)\\|n\\|"
+    set_cookie = next(line for line in routing if line.startswith("Header add Set-Cookie"))
+    assert set_cookie.endswith("\"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')\"")  # not HP_NODE
 
 
 def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
@@ -133,17 +145,21 @@ def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
     assert {path for path in tree if tree[path] != before[path]} == {"routes.map", "MANIFEST"}
     for scheme in ("http", "https"):
         lines = _lines(tree[f"routing-{scheme}.conf"])
-        suspended = lines.index("RewriteRule ^ - [R=503,L]")
-        assert lines[suspended - 1] == "RewriteCond %{ENV:HP_STATE} =suspended"
-        proxy = next(i for i, line in enumerate(lines) if "balancer://" in line)
-        assert suspended < proxy and lines[proxy].endswith("[L,P]")
-        assert (
-            'Header always set Retry-After "3600" '
-            "\"expr=reqenv('HP_STATE') == 'suspended' || reqenv('REDIRECT_HP_STATE') == 'suspended'\""
-        ) in lines
+        suspended = lines.index("RewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]")
+        assert lines[suspended - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^suspended\\|"
+        # every proxy rule needs a live (or, on HTTPS, redirect) state: a suspended line never matches one
+        proxies = [i for i, line in enumerate(lines) if line.startswith("RewriteRule") and "balancer://" in line]
+        assert len(proxies) == 2
+        for proxy in proxies:
+            assert lines[proxy].split(" [", 1)[1].startswith("L,P")
+            assert re.match(
+                r"RewriteCond \$\{hostpanel-routes:%\{SERVER_NAME\}\|-\} \^(live|\(\?:live\|redirect\))\\\|",
+                lines[proxy - 1],
+            )
+        assert 'Header always set Retry-After "3600" env=REDIRECT_HP_SUSPENDED' in lines
         # the 503 comes back as an internal redirect and gets the suspended page, never a Zope's
         page = lines.index('RewriteRule ^/hostpanel-503\\.html$ "/etc/apache2/hostpanel/errors/suspended.html" [L]')
-        assert lines[page - 1] == "RewriteCond %{ENV:REDIRECT_HP_STATE} =suspended" and page < proxy
+        assert lines[page - 1] == "RewriteCond %{ENV:REDIRECT_HP_SUSPENDED} =1" and page < proxies[0]
 
 
 def test_the_same_database_renders_the_same_bytes_and_a_site_change_touches_only_the_map(demo, frontend, actor):
