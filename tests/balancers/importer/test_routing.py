@@ -212,3 +212,12 @@ def test_the_map_is_part_of_what_was_read():
     after = read_config(MappingSource(files))
     assert before.digest != after.digest and MAP not in after.files
     assert after.maps["/etc/apache2/hostpanel/routes.map"].path == MAP
+
+
+def test_a_map_state_that_differs_from_the_panel_s_site_is_a_conflict(actor):
+    import_apply(preview(golden_files()), actor=actor)
+    files = golden_files()
+    files[MAP] = files[MAP].replace(b" live|", b" suspended|")
+    plan = preview(files)
+    assert [(c.kind, c.key, c.file) for c in plan.conflicts] == [("site", "linux.co.uk", MAP)]
+    assert "status active -> suspended" in plan.conflicts[0].message
