@@ -34,7 +34,7 @@ from balancers.importer.recognise import (
     Unrecognised,
 )
 from balancers.models import Balancer, BalancerMember, ZopeServer
-from sites.models import Site, SiteAlias
+from sites.models import Site, SiteAlias, SiteStatus
 
 type Action = Literal["create", "match"]
 
@@ -143,6 +143,11 @@ class ImportPlan:
             "members": self.members,
             "sites": self.sites,
         }
+
+
+def site_status(cand: SiteCandidate) -> str:
+    """The status a site candidate is created with (a routes.map group can say suspended; a vhost cannot)."""
+    return SiteStatus.SUSPENDED if cand.suspended else SiteStatus.ACTIVE
 
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:
@@ -284,7 +289,7 @@ class _Planner:
         known_balancers |= set(Balancer.objects.filter(name__in=missing).values_list("name", flat=True))
         normalised: list[tuple[SiteCandidate, Site, list[tuple[str, int]]]] = []
         for cand in self.r.sites:
-            site = Site(domain=cand.domain, plone_path=cand.plone_path)
+            site = Site(domain=cand.domain, plone_path=cand.plone_path, status=site_status(cand))
             valid = True
             try:
                 site.full_clean(exclude=["balancer"], validate_unique=False, validate_constraints=False)
@@ -345,6 +350,10 @@ class _Planner:
                 differ.append(f"balancer {found.balancer.name} -> {cand.balancer}")
             if found.plone_path != cand.plone_path:
                 differ.append(f"plone path {found.plone_path} -> {cand.plone_path}")
+            if cand.via == "map" and found.status != site_status(cand):
+                differ.append(f"status {found.status} -> {site_status(cand)}")
+            if cand.https_redirect is not None and found.https_redirect != cand.https_redirect:
+                differ.append(f"https redirect {found.https_redirect} -> {cand.https_redirect}")
             have = sorted(a.name for a in found.aliases.all())
             want = sorted(name for name, _ in aliases)
             if have != want:

@@ -157,6 +157,18 @@ class MappingSource:
         return path
 
 
+@dataclass(frozen=True)
+class MapFile:
+    """A `RewriteMap NAME txt:PATH` file, read from the same source as the config (a file of the tree):
+    its text, or why it could not be read (never a refusal of the whole config: the recogniser reports it
+    only if it needs the map)."""
+
+    written: str  # the path as the RewriteMap names it
+    path: str | None  # relative to the root, None when outside it
+    text: str | None
+    error: str = ""
+
+
 @dataclass
 class ConfigTree:
     """Every node of the config in Apache's reading order, and what was read to get it."""
@@ -169,6 +181,7 @@ class ConfigTree:
     total_bytes: int = 0
     notes: list[Note] = field(default_factory=list)
     digest: str = ""
+    maps: dict[str, MapFile] = field(default_factory=dict)  # txt RewriteMaps by the path as written
 
 
 class _Reader:
@@ -179,6 +192,7 @@ class _Reader:
         self.files: list[str] = []
         self.total = 0
         self.notes: list[Note] = []
+        self.maps: dict[str, MapFile] = {}
         self.hash = hashlib.sha256()
 
     def read_file(self, path: str, *, stack: tuple[str, ...], origin: tuple[str, int]) -> list[Node]:
@@ -218,8 +232,34 @@ class _Reader:
             else:
                 if node.key == "serverroot" and len(node.args) == 1 and node.args[0].startswith("/"):
                     self.server_root = posixpath.normpath(node.args[0])
+                elif node.key == "rewritemap" and len(node.args) >= 2 and node.args[1].lower().startswith("txt:"):
+                    self._read_map(node, node.args[1][len("txt:") :])
                 out.append(node)
         return out
+
+    def _read_map(self, directive: Directive, written: str) -> None:
+        """A txt map is read from the source like an included file (relative to ServerRoot, inside the
+        root, within the limits), but a map that cannot be read is recorded, not refused."""
+        if written in self.maps:
+            return
+        try:
+            path = self._relative(directive, written)
+        except ConfigRefused:
+            self.maps[written] = MapFile(written, None, None, f"outside the config root {self.server_root}")
+            return
+        try:
+            if self.source.kind(path) != "file":
+                raise SourceError("no such file in the config tree (copy the whole tree)")
+            data = self.source.read(path, self.limits.max_file_bytes)
+        except SourceError as exc:
+            self.maps[written] = MapFile(written, path, None, str(exc))
+            return
+        if self.total + len(data) > self.limits.max_total_bytes:
+            self.maps[written] = MapFile(written, path, None, f"more than {self.limits.max_total_bytes:,} bytes read")
+            return
+        self.total += len(data)
+        self.hash.update(b"map\x00" + path.encode() + b"\x00" + hashlib.sha256(data).digest())
+        self.maps[written] = MapFile(written, path, data.decode("utf-8", errors="replace"))
 
     def _relative(self, directive: Directive, value: str) -> str:
         where = {"file": directive.file, "line": directive.line}
@@ -326,4 +366,5 @@ def read_config(
         total_bytes=reader.total,
         notes=reader.notes,
         digest=reader.hash.hexdigest(),
+        maps=reader.maps,
     )

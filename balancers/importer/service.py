@@ -39,7 +39,7 @@ from balancers.connections import open_transport
 from balancers.deploy.holds import EQUIVALENCE_ACTION, OBJECT_TYPE
 from balancers.importer.archive import archive_files, archive_source
 from balancers.importer.equivalence import EquivalenceReport, check_equivalence
-from balancers.importer.plan import ImportPlan, build_plan
+from balancers.importer.plan import ImportPlan, build_plan, site_status
 from balancers.importer.reader import ConfigSource, DirectorySource, Limits, SourceError, read_config
 from balancers.importer.recognise import recognise
 from balancers.importer.remote import includes_cross_check, read_frontend_config
@@ -230,7 +230,10 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
     for planned in plan.sites:
         if planned.action == "create":
             c = planned.candidate
-            site = save_checked(Site(domain=c.domain, balancer=balancers[c.balancer], plone_path=c.plone_path))
+            site = Site(domain=c.domain, balancer=balancers[c.balancer], plone_path=c.plone_path, status=site_status(c))
+            if c.https_redirect is not None:
+                site.https_redirect = c.https_redirect
+            site = save_checked(site)
             for name, _ in c.aliases:
                 save_checked(SiteAlias(site=site, name=name))
                 created["aliases"].append(name)

@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from balancers.dev.net import free_port
-from balancers.importer.plan import ImportPlan
+from balancers.importer.plan import ImportPlan, site_status
 from balancers.importer.reader import ConfigTree
 from balancers.importer.recognise.syntax import parse_url
 from balancers.importer.tokenizer import Directive, Node, Section
@@ -281,6 +281,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             domain=p.candidate.domain,
             balancer=p.candidate.balancer,
             plone_path=p.candidate.plone_path,
+            status=site_status(p.candidate),
             aliases=tuple(sorted(name for name, _ in p.candidate.aliases)),
         )
         for p in plan.sites

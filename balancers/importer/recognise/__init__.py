@@ -13,7 +13,9 @@ From the seed how-to's constructs (and HostPanel's own rendered tree, which read
   `status=+H/+D/+N`. A member whose URL is a node vhost makes its balancer `node-vhosts`.
 - Sites: a `<VirtualHost>` with ServerName, ServerAlias and the VirtualHostMonster rule
   `RewriteRule ^/(.*) balancer://NAME/VirtualHostBase/http/%{HTTP_HOST}:80/<plone path>/VirtualHostRoot/$1 [L,P]`,
-  with the single-pass sticky cookie (`Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e..."`).
+  with the single-pass sticky cookie (`Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e..."`);
+  or, in HostPanel's own tree, a `# site` group of the routes.map that its routing vhost's
+  `RewriteMap hostpanel-routes "txt:..."` names (one line per host name: state|balancer|plone path|...).
 
 Every directive lands in exactly one place: used for a candidate, `translated` (an equivalent HostPanel
 renders differently, e.g. `Allow from all`), `ignored` (server-level directives that are normal and
@@ -30,6 +32,8 @@ The recogniser is one object assembled from one part per job (all pure):
     servers.py      Zope servers: node vhosts and members' URLs; which vhost is a site, a node, or other
     balancers.py    balancers and members (the duplicate-member typo), settings found in sites and nodes
     sites.py        site vhosts: the VHM rule, names and aliases, shadowed names
+    routemap.py     HostPanel's routes.map read back: `# site` groups, each line's route (shape only)
+    routing.py      HostPanel's map routing: the routing vhosts (HTTP, HTTPS), the sites of the map they name
 """
 
 from __future__ import annotations
@@ -47,13 +51,14 @@ from balancers.importer.recognise.findings import (
     Translated,
     Unrecognised,
 )
+from balancers.importer.recognise.routing import RoutingPart
 from balancers.importer.recognise.serverlevel import ServerLevelPart
 from balancers.importer.recognise.sites import SitesPart
 from balancers.importer.recognise.syntax import Rule
 from balancers.importer.tokenizer import Section
 
 
-class _Recogniser(ServerLevelPart, BalancersPart, SitesPart):
+class _Recogniser(ServerLevelPart, BalancersPart, SitesPart, RoutingPart):
     """Server level first (collecting vhosts and balancers), then vhosts, balancers, sites, and the
     settings that only the sites and nodes tell."""
 
@@ -63,6 +68,8 @@ class _Recogniser(ServerLevelPart, BalancersPart, SitesPart):
         self._server_level(self.tree.nodes)
         site_rules: list[tuple[Section, Rule]] = []
         for vhost in self.vhosts:
+            if self._routing(vhost) or self._https_default(vhost):
+                continue
             kind = self._classify(vhost)
             if kind is not None:
                 site_rules.append((vhost, kind))
@@ -70,8 +77,10 @@ class _Recogniser(ServerLevelPart, BalancersPart, SitesPart):
             self._balancer(proxy)
         for vhost, rule in site_rules:
             self._site(vhost, rule)
+        self._map_sites()
         self._shadowed_names()
         self._finish_balancers()
+        self._check_routes()
         self.r.servers = sorted(self.servers.values(), key=lambda s: s.name)
         return self.r
 

@@ -108,6 +108,9 @@ class SiteCandidate:
     domain_line: int
     rule_line: int
     aliases: list[tuple[str, int]] = field(default_factory=list)  # (name, line of its ServerAlias)
+    via: str = "vhost"  # "vhost": its own <VirtualHost>; "map": a `# site` group of HostPanel's routes.map
+    suspended: bool = False  # map state `suspended`
+    https_redirect: bool | None = None  # map state `redirect`: True; None: the panel's default
 
 
 @dataclass

@@ -78,6 +78,10 @@ SERVER_LEVEL_IGNORED = frozenset(
         "user",
     }
 )
+# Server-level TLS settings: HostPanel renders its own (hostpanel.conf, Mozilla's intermediate profile).
+SERVER_LEVEL_TLS = frozenset(
+    {"sslprotocol", "sslciphersuite", "sslhonorcipherorder", "sslsessiontickets", "sslsessioncache"}
+)
 SERVER_LEVEL_SECTIONS_IGNORED = frozenset({"directory", "directorymatch", "files", "filesmatch"})
 TRANSPARENT_SECTIONS = frozenset({"ifmodule"})
 
@@ -113,6 +117,8 @@ class ServerLevelPart(RecogniserState):
                 )
             elif key == "proxypreservehost":
                 self.translated(node, "ProxyPreserveHost On, set once at server level by HostPanel")
+            elif key in SERVER_LEVEL_TLS:
+                self.translated(node, "TLS settings: HostPanel renders its own for every HTTPS vhost")
             elif key in SERVER_LEVEL_IGNORED:
                 if key in ("timeout", "proxytimeout") and node.args and node.args[0].isdigit():
                     self.server_timeout = int(node.args[0])

@@ -162,8 +162,7 @@ class SitesPart(RecogniserState):
                         "warning",
                         site.file,
                         site.domain_line,
-                        f"{domain} is already served by the vhost at {first.file}:{first.line}, which Apache "
-                        "reads first: this vhost never gets its requests; not imported",
+                        f"{domain} {_served_by(first, site)}: this {_what(site)} never gets its requests; not imported",
                     )
                 )
                 continue
@@ -179,8 +178,7 @@ class SitesPart(RecogniserState):
                                 "warning",
                                 site.file,
                                 line,
-                                f"alias {name} is already served by the vhost at {first.file}:{first.line}: "
-                                "not imported for this site",
+                                f"alias {name} {_served_by(first, site)}: not imported for this site",
                             )
                         )
                     continue
@@ -190,3 +188,20 @@ class SitesPart(RecogniserState):
                 owners.setdefault(name, site)
             kept.append(site)
         self.r.sites = kept
+
+
+def _what(site: SiteCandidate) -> str:
+    return "routes.map group" if site.via == "map" else "vhost"
+
+
+def _served_by(first: SiteCandidate, site: SiteCandidate) -> str:
+    """Why Apache gives a name to `first`: the earlier vhost, a vhost before the map's catch-all routing
+    vhost (a named vhost wins over the default one), or the earlier line of the map (a txt map's first)."""
+    if first.via == "map":
+        return f"is already a route of site {first.domain} ({first.file}:{first.line}; Apache reads a map's first line)"
+    if site.via == "map":
+        return (
+            f"is served by the vhost at {first.file}:{first.line}: Apache picks a vhost by its names before the "
+            "routing vhost, which only answers names no vhost claims"
+        )
+    return f"is already served by the vhost at {first.file}:{first.line}, which Apache reads first"

@@ -12,9 +12,11 @@ from balancers.importer.recognise.findings import (
     Recognition,
     ServerCandidate,
     Severity,
+    SiteCandidate,
     Translated,
     Unrecognised,
 )
+from balancers.importer.recognise.routemap import MapRoute
 from balancers.importer.tokenizer import Directive, Node, Section
 
 
@@ -46,6 +48,11 @@ class RecogniserState:
         self.server_timeout = 60  # Apache's default Timeout, which a member without timeout= uses
         self._site_cookies: defaultdict[str, list[tuple[str, int | None, Directive]]] = defaultdict(list)
         self._site_error_documents: defaultdict[str, list[tuple[str, Directive]]] = defaultdict(list)
+        # HostPanel's map routing (routing.py): map path as written -> its RewriteMap, the sites read from
+        # the map with their routes, and the HTTPS vhosts with their names
+        self._routing_maps: dict[str, Directive] = {}
+        self._map_routes: list[tuple[SiteCandidate, MapRoute]] = []
+        self._https_vhosts: list[tuple[Section, list[str]]] = []
 
     # bookkeeping
     def unrecognised(self, node: Node, why: str) -> None:
