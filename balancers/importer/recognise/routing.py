@@ -3,7 +3,7 @@ routing-http.conf / routing-https.conf (balancers/jinja2/apache/routing.conf.j2)
 routes.map file their `RewriteMap hostpanel-routes "txt:..."` names (read from the same tree by the reader).
 
 A routing vhost is recognised by its structure: the `hostpanel-routes` txt map and the proxy rule
-`balancer://%{ENV:HP_BALANCER}/VirtualHostBase/<scheme>/%{SERVER_NAME}:<port>%{ENV:HP_PATH}/VirtualHostRoot/$1`.
+`balancer://%1/VirtualHostBase/<scheme>/%{SERVER_NAME}:<port>%2/VirtualHostRoot/$1` under its map lookup.
 Each of its directives is one of the routing snippet's (translated) or listed as not understood. Each
 `# site` group of the map becomes a site candidate (domain, the other names as aliases, balancer, Plone
 path, suspended, https redirect); the plan validates them through the models as for every other door.
@@ -32,7 +32,9 @@ _HOLES = {
     "PORT": r"[0-9]+",
     "N": r"[0-9]+",
     "SECURE": r"(?:; Secure)?",
+    "PROXIED": r"(?:live|\(\?:live\|redirect\))",  # HTTP proxies live sites, HTTPS live and redirect ones
 }
+_LOOKUP = "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} "
 
 
 def _shape(template: str) -> re.Pattern[str]:
@@ -42,19 +44,24 @@ def _shape(template: str) -> re.Pattern[str]:
 
 
 _PROXY = _shape(
-    "RewriteRule ^/(.*) balancer://%{ENV:HP_BALANCER}/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>"
-    "%{ENV:HP_PATH}/VirtualHostRoot/$1 [L,P]"
+    _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|s\|([^|]+)\|([0-9]+)$"
+    "\nRewriteRule ^/(.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2/VirtualHostRoot/$1 "
+    "[L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
+)
+_NODE_PROXY = _shape(
+    _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|n\|"
+    "\nRewriteRule ^/(.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2/VirtualHostRoot/$1 "
+    "[L,P,E=HP_NODE:1]"
 )
 _MAP = _shape(f'RewriteMap {MAP_NAME} "txt:<<MAP>>"')
 _BALANCER_PAGE = _shape(
-    'RewriteCond %{ENV:HP_BALANCER} =<<NAME>>\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/503.html" [L]'
+    _LOOKUP + r"^(?:live|redirect)\|<<NAME>>\|" + '\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/503.html" [L]'
 )
 _RULES = [
     (_shape(r"RewriteRule ^/\.well-known/acme-challenge/ - [L]"), "ACME challenges pass to the server-level Alias"),
     (
         _shape(
-            "RewriteCond %{ENV:REDIRECT_STATUS} =503\nRewriteCond %{ENV:REDIRECT_HP_STATE} =suspended\n"
-            'RewriteRule ^<<EPATH>>$ "<<DIR>>/errors/suspended.html" [L]'
+            'RewriteCond %{ENV:REDIRECT_HP_SUSPENDED} =1\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/suspended.html" [L]'
         ),
         "the suspended page (HostPanel's errors/suspended.html)",
     ),
@@ -62,18 +69,12 @@ _RULES = [
         _shape('RewriteCond %{ENV:REDIRECT_STATUS} =503\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/503.html" [L]'),
         "the 503 page (HostPanel's errors/503.html)",
     ),
+    (_PROXY, "a live single-pass site proxied to the balancer its map line names (routes imported from the map)"),
+    (_NODE_PROXY, "a live node-vhosts site proxied to the balancer its map line names"),
+    (_shape("RewriteRule ^ - [R=404,L]"), "404 for a name no site claims"),
+    (_shape(_LOOKUP + r"^suspended\|" + "\nRewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]"), "503 for a suspended site"),
     (
-        _shape(
-            "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} "
-            r"^(live|suspended|redirect)\|([a-z0-9_-]+)\|([^|]+)\|([sn])\|([A-Za-z0-9_-]+)\|([0-9]+)$"
-            "\nRewriteRule ^ - [E=HP_STATE:%1,E=HP_BALANCER:%2,E=HP_PATH:%3,E=HP_MODE:%4,E=HP_COOKIE:%5,E=HP_TTL:%6]"
-        ),
-        "the routing map lookup (each site's route is imported from the map)",
-    ),
-    (_shape("RewriteCond %{ENV:HP_STATE} ^$\nRewriteRule ^ - [R=404,L]"), "404 for a name no site claims"),
-    (_shape("RewriteCond %{ENV:HP_STATE} =suspended\nRewriteRule ^ - [R=503,L]"), "503 for a suspended site"),
-    (
-        _shape("RewriteCond %{ENV:HP_STATE} =redirect\nRewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]"),
+        _shape(_LOOKUP + r"^redirect\|" + "\nRewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]"),
         "HTTP to HTTPS redirect of a site whose state is redirect (its https_redirect setting)",
     ),
 ]
@@ -83,23 +84,20 @@ _DIRECTIVES = [
     (_shape('RequestHeader set X-Forwarded-Proto "<<SCHEME>>"'), "X-Forwarded-Proto: HostPanel sets it"),
     (_shape("ErrorDocument 503 <<PATH>>"), "the 503 page (HostPanel renders its own)"),
     (
-        _shape(
-            'Header always set Retry-After "<<N>>" '
-            "\"expr=reqenv('HP_STATE') == 'suspended' || reqenv('REDIRECT_HP_STATE') == 'suspended'\""
-        ),
+        _shape('Header always set Retry-After "<<N>>" env=REDIRECT_HP_SUSPENDED'),
         "Retry-After on a suspended site's 503",
     ),
     (
         _shape(
             'Header add Set-Cookie "%{HP_COOKIE}e=balancer.%{BALANCER_WORKER_ROUTE}e; path=/; Max-Age=%{HP_TTL}e; '
-            "HttpOnly<<SECURE>>\" \"expr=reqenv('BALANCER_ROUTE_CHANGED') == '1' && reqenv('HP_MODE') == 's'\""
+            "HttpOnly<<SECURE>>\" \"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')\""
         ),
         "single-pass sticky cookie (name and lifetime from the map, checked against the balancer)",
     ),
     (
         _shape(
             r'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" '
-            "\"expr=reqenv('HP_MODE') == 'n'\""
+            "env=HP_NODE"
         ),
         "node-vhosts sticky cookie made Secure on HTTPS",
     ),

@@ -198,10 +198,10 @@ def test_a_missing_or_unreachable_map_is_a_clear_error(actor, change, says):
     files = golden_files()
     change(files)
     plan = preview(files)
-    assert [(p.code, p.file, p.line) for p in plan.errors] == [("routes-map", "hostpanel/routing-http.conf", 7)]
+    assert [(p.code, p.file, p.line) for p in plan.errors] == [("routes-map", "hostpanel/routing-http.conf", 9)]
     assert says in plan.errors[0].message and "none can be imported" in plan.errors[0].message
     assert plan.sites == [] and plan.unrecognised == []
-    with pytest.raises(ImportRefused, match="routing-http.conf:7"):
+    with pytest.raises(ImportRefused, match="routing-http.conf:9"):
         import_apply(plan, actor=actor, accept_warnings=True)
 
 
