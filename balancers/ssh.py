@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import paramiko
 from django.conf import settings
 
+from balancers.routes import DBM_BUILD_SH, DERIVED_FILES
 from balancers.transport import (
     DEFAULT_COMMAND_TIMEOUT,
     CommandResult,
@@ -268,7 +269,9 @@ class SSHTransport:
         # one stream instead of a few SFTP round trips per file (1,000 vhosts: ~0.1 s instead of seconds)
         limit = ReadLimits.current().tree
         code, out, err = self._exec(
-            f"cd -- {shlex.quote(path.rstrip('/') + '/')} 2>/dev/null || exit 0; tar -c -z -f - .",
+            f"cd -- {shlex.quote(path.rstrip('/') + '/')} 2>/dev/null || exit 0; tar -c -z -f - "
+            + " ".join(f"--exclude=./{name}" for name in DERIVED_FILES)  # built on the host, not ours to read
+            + " .",
             timeout=max(self.timeout, 120.0),
             limit=limit,
         )
@@ -401,6 +404,7 @@ class SSHTransport:
             # -m: each file gets the time it is written (not the archive's whole seconds): Apache re-reads
             # routes.map only when its mtime changes, so two maps written within one second must differ.
             steps.append("tar -x -z -U -p -m --no-same-owner -f -")
+        steps.append(DBM_BUILD_SH)  # the routing map's SDBM, built here before the release is switched in
         result = self.run(
             "\n".join(steps), timeout=max(self.timeout, 120.0), input=tar_files(files, modes) if files else None
         )

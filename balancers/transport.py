@@ -7,6 +7,7 @@ failure is a `TransportError` that says whether retrying can help.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -21,6 +22,8 @@ from pathlib import PurePosixPath
 from typing import Protocol, runtime_checkable
 
 from django.conf import settings
+
+from balancers.routes import DERIVED_FILES, ROUTES_DBM, ROUTES_MAP
 
 DEFAULT_COMMAND_TIMEOUT = 60.0
 
@@ -161,6 +164,29 @@ def safe_relative(path: str) -> str:
     return path
 
 
+def build_routes_dbm(directory: str | os.PathLike) -> None:
+    """Build the routing map's SDBM in `directory` from its routes.map (balancers.routes.DBM_BUILD_SH, for
+    a local directory): the old files are removed first (they may be hard links into the previous release)."""
+    source = os.path.join(directory, ROUTES_MAP)
+    if not os.path.exists(source):
+        return
+    candidates = [shutil.which("httxt2dbm"), "/usr/sbin/httxt2dbm", "/usr/bin/httxt2dbm"]  # sbin: not on every PATH
+    binary = next((p for p in candidates if p and os.path.exists(p)), None)
+    if binary is None:
+        raise OSError("httxt2dbm not found: install apache2-utils (it builds routes.dbm from routes.map)")
+    for name in DERIVED_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, name))
+    result = subprocess.run(  # noqa: S603 - a fixed program and paths of our own directory
+        [binary, "-f", "SDBM", "-i", source, "-o", os.path.join(directory, ROUTES_DBM)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        raise OSError(f"httxt2dbm failed: {(result.stderr or result.stdout).strip()[:500]}")
+
+
 def tar_files(files: dict[str, bytes], modes: dict[str, int] | None = None) -> bytes:
     """A gzipped tar of {relative path: bytes}, files 0644 (Apache's children must read them) unless
     `modes` gives a path another mode (a private key: 0600, read by Apache's parent as root).
@@ -233,6 +259,8 @@ class LocalTransport:
             for directory, _, names in os.walk(root):
                 for name in names:
                     full = os.path.join(directory, name)
+                    if os.path.dirname(full) == root.rstrip("/") and name in DERIVED_FILES:
+                        continue  # built on the host from routes.map, not part of the tree
                     total += os.path.getsize(full)
                     if total > limit:
                         raise too_large(path, limit, "HOSTPANEL_READ_TREE_MAX_BYTES")
@@ -266,6 +294,10 @@ class LocalTransport:
                 self.mkdir_p(parent)
                 made.add(parent)
             self.write_file(target, data, atomic=True, mode=modes.get(path))
+        try:
+            build_routes_dbm(dst)
+        except OSError as exc:
+            raise TransportError(f"cannot build {dst}: {exc}", retryable=False) from exc
 
     def read_file(self, path: str) -> bytes | None:
         limit = ReadLimits.current().file

@@ -46,6 +46,7 @@ from balancers.snapshot import CertificateRecord, FrontEndRecord, load_snapshot
 from tests.certificates import pki
 
 WORKERS = (2, 16)  # a busy front-end: ServerLimit 2, ThreadsPerChild 16, MaxRequestWorkers 32
+workers_in_use = [WORKERS]  # --workers replaces it
 SITE = "client0500.example"
 SERVERS = ("zope1", "zope2", "backup")
 COOKIE = "BALANCEID=balancer.zope1"
@@ -278,7 +279,7 @@ def front_end(name: str, tree: dict[str, str] | None, text: str | None, listen: 
     else:
         config_dir.mkdir(parents=True)
         (config_dir / "hostpanel.conf").write_text(text)
-    apache = StandaloneApache(directory / "apache", config_dir, listen=listen, workers=WORKERS)
+    apache = StandaloneApache(directory / "apache", config_dir, listen=listen, workers=workers_in_use[0])
     STARTED.append(apache)
     check = apache.configtest()
     if not check.ok:
@@ -314,6 +315,11 @@ def main() -> None:
     )
     parser.add_argument("--no-https", action="store_true")
     parser.add_argument(
+        "--workers",
+        default="2x16",
+        help="front-end processes x threads (default 2x16; e.g. 2x48 to see what more workers than clients do)",
+    )
+    parser.add_argument(
         "--node-variants", default="rendered", help="node-vhosts trees to measure: " + ",".join(NODE_VARIANTS)
     )
     args = parser.parse_args()
@@ -329,7 +335,9 @@ def main() -> None:
     static_backend(list(ports.values()))  # stopped with the rest (STARTED)
     for name, port in ports.items():
         ZopeServer.objects.filter(name=name).update(port=port)
-    print(f"{args.sites} sites; front-end workers {WORKERS[0]} x {WORKERS[1]}; site {SITE}; {TMP}")
+    processes, threads = (int(x) for x in args.workers.lower().split("x"))
+    workers_in_use[0] = (processes, threads)
+    print(f"{args.sites} sites; front-end workers {processes} x {threads}; site {SITE}; {TMP}")
     try:
         if wanted("direct"):
             measure("direct to the static backend (Apache)", ports["zope1"], args, cookie=False, apache=None)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from balancers.dev.net import free_port, tcp_reachable
 from balancers.manifest import is_private_key
+from balancers.transport import build_routes_dbm
 
 # docs/apache-facts.md §3: without slotmem_shm or an lbmethod the start fails; without proxy_http
 # every request is a misleading 503; without headers the rendered config is a syntax error.
@@ -204,6 +205,7 @@ def write_tree(tree: dict[str, str], directory: Path) -> None:
         target.write_text(text, encoding="utf-8")
         if is_private_key(relpath):
             target.chmod(0o600)
+    build_routes_dbm(directory)  # what Apache reads: routes.map's SDBM, as a front-end builds it
 
 
 def configtest(conf: Path, *, binary: str | None = None, timeout: float = 120) -> CheckResult:

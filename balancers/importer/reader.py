@@ -234,16 +234,21 @@ class _Reader:
                     self.server_root = posixpath.normpath(node.args[0])
                 elif node.key == "rewritemap" and len(node.args) >= 2 and node.args[1].lower().startswith("txt:"):
                     self._read_map(node, node.args[1][len("txt:") :])
+                elif node.key == "rewritemap" and len(node.args) >= 2 and node.args[1].endswith("/routes.dbm"):
+                    # HostPanel's map: an SDBM built on the host from the routes.map beside it, which is read
+                    written = node.args[1].split(":", 1)[-1]
+                    self._read_map(node, written, source=written.removesuffix(".dbm") + ".map")
                 out.append(node)
         return out
 
-    def _read_map(self, directive: Directive, written: str) -> None:
+    def _read_map(self, directive: Directive, written: str, *, source: str = "") -> None:
         """A txt map is read from the source like an included file (relative to ServerRoot, inside the
-        root, within the limits), but a map that cannot be read is recorded, not refused."""
+        root, within the limits), but a map that cannot be read is recorded, not refused. `source`: the
+        text the map was built from, when that is what can be read (HostPanel's routes.map)."""
         if written in self.maps:
             return
         try:
-            path = self._relative(directive, written)
+            path = self._relative(directive, source or written)
         except ConfigRefused:
             self.maps[written] = MapFile(written, None, None, f"outside the config root {self.server_root}")
             return

@@ -24,6 +24,7 @@ from balancers.connections import POOL
 from balancers.dev.apache import StandaloneApache
 from balancers.dev.net import free_port, free_ports, http_get
 from balancers.models import Balancer, FrontEnd
+from balancers.routes import DERIVED_FILES
 from sites import services as site_services
 from tests.factories import ACTOR
 from tests.harness.sshd import SshServer, generate_key
@@ -48,7 +49,11 @@ class Host:
 
     def live_files(self) -> dict[str, str]:
         root = self.config_dir.resolve()
-        return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(root)): p.read_text()
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in DERIVED_FILES
+        }
 
     def reloads(self) -> int:
         """How many times Apache started a new generation (start + every graceful)."""

@@ -15,7 +15,8 @@ From the seed how-to's constructs (and HostPanel's own rendered tree, which read
   `RewriteRule ^/(.*) balancer://NAME/VirtualHostBase/http/%{HTTP_HOST}:80/<plone path>/VirtualHostRoot/$1 [L,P]`,
   with the single-pass sticky cookie (`Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e..."`);
   or, in HostPanel's own tree, a `# site` group of the routes.map that its routing vhost's
-  `RewriteMap hostpanel-routes "txt:..."` names (one line per host name: state|balancer|plone path|...).
+  `RewriteMap hostpanel-routes "dbm=sdbm:.../routes.dbm"` is built from (one line per host name:
+  state|balancer|plone path|...).
 
 Every directive lands in exactly one place: used for a candidate, `translated` (an equivalent HostPanel
 renders differently, e.g. `Allow from all`), `ignored` (server-level directives that are normal and

@@ -1,8 +1,9 @@
 """HostPanel's own map routing read back: the one HTTP vhost and the HTTPS vhosts that include
 routing-http.conf / routing-https.conf (balancers/jinja2/apache/routing.conf.j2), and the sites of the
-routes.map file their `RewriteMap hostpanel-routes "txt:..."` names (read from the same tree by the reader).
+routes.map file their `RewriteMap hostpanel-routes "dbm=sdbm:.../routes.dbm"` is built from (read from the same
+tree by the reader, beside the SDBM).
 
-A routing vhost is recognised by its structure: the `hostpanel-routes` txt map and the proxy rule
+A routing vhost is recognised by its structure: the `hostpanel-routes` map and the proxy rule
 `balancer://%1/VirtualHostBase/<scheme>/%{SERVER_NAME}:<port>%2/VirtualHostRoot/$1` under its map lookup.
 Each of its directives is one of the routing snippet's (translated) or listed as not understood. Each
 `# site` group of the map becomes a site candidate (domain, the other names as aliases, balancer, Plone
@@ -53,7 +54,7 @@ _NODE_PROXY = _shape(
     "\nRewriteRule ^/(.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2/VirtualHostRoot/$1 "
     "[L,P,E=HP_NODE:1]"
 )
-_MAP = _shape(f'RewriteMap {MAP_NAME} "txt:<<MAP>>"')
+_MAP = _shape(f'RewriteMap {MAP_NAME} "dbm=sdbm:<<MAP>>"')
 _BALANCER_PAGE = _shape(
     _LOOKUP + r"^(?:live|redirect)\|<<NAME>>\|" + '\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/503.html" [L]'
 )
@@ -80,7 +81,7 @@ _RULES = [
 ]
 _DIRECTIVES = [
     (_shape("RewriteEngine On"), "rendered by HostPanel in its routing"),
-    (_MAP, "HostPanel's routing map: its sites are imported from it"),
+    (_MAP, "HostPanel's routing map (an SDBM of the routes.map beside it): its sites are imported from it"),
     (_shape('RequestHeader set X-Forwarded-Proto "<<SCHEME>>"'), "X-Forwarded-Proto: HostPanel sets it"),
     (_shape("ErrorDocument 503 <<PATH>>"), "the 503 page (HostPanel renders its own)"),
     (

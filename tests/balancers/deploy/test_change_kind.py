@@ -13,7 +13,7 @@ from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.release import ACTIVATED_MARKER, Target, push_tree
 from balancers.dev.net import free_port
 from balancers.manifest import MANIFEST, tree_digest
-from balancers.routes import ROUTES_MAP
+from balancers.routes import DERIVED_FILES, ROUTES_MAP
 from balancers.transport import LocalTransport, TransportError
 from tests.factories import make_tree
 
@@ -73,7 +73,11 @@ def commands(host) -> list[str]:
 
 
 def live_files(config_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(config_dir)): p.read_text() for p in sorted(config_dir.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(config_dir)): p.read_text()
+        for p in sorted(config_dir.rglob("*"))
+        if p.is_file() and p.name not in DERIVED_FILES
+    }
 
 
 def push(host, tree, transport=None, **target_fields):

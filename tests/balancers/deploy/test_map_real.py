@@ -15,6 +15,7 @@ import pytest
 from balancers import services as balancer_services
 from balancers.choices import ChangeKind, HostStage
 from balancers.deploy.runner import deployment_execute
+from balancers.dev.apache import write_tree
 from balancers.dev.net import free_port, http_get
 from balancers.render import render_tree
 from balancers.routes import ROUTES_MAP, map_entries, parse_map
@@ -223,9 +224,7 @@ def test_a_map_of_10000_sites_is_read_correctly(tmp_path, apache_factory, backen
         Snapshot(zope_servers=(server,), balancers=(balancer,), sites=sites, frontends=(record,)), record
     )
     assert len(map_entries(tree[ROUTES_MAP])) == 20_000
-    for rel, text in tree.items():
-        (config_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        (config_dir / rel).write_text(text)
+    write_tree(tree, config_dir)  # and routes.dbm, built from routes.map as a front-end does
     apache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"])
     apache.start()
     picks = random.Random(os.getpid()).sample(range(10_000), 40) + [0, 9_999]

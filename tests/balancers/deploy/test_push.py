@@ -11,6 +11,7 @@ from balancers.choices import HostStage, HostStatus
 from balancers.deploy.release import Target, push_tree
 from balancers.dev.net import free_port
 from balancers.manifest import tree_diff
+from balancers.routes import DERIVED_FILES
 from balancers.transport import LocalTransport, TransportError
 
 
@@ -35,7 +36,11 @@ def commands(host) -> list[str]:
 
 
 def live_files(config_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(config_dir)): p.read_text() for p in sorted(config_dir.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(config_dir)): p.read_text()
+        for p in sorted(config_dir.rglob("*"))
+        if p.is_file() and p.name not in DERIVED_FILES
+    }
 
 
 SITES = {

@@ -186,7 +186,7 @@ def test_a_route_that_disagrees_with_its_balancer_is_reported(value, says):
             lambda files: files.update(
                 {
                     "hostpanel/routing-http.conf": files["hostpanel/routing-http.conf"].replace(
-                        b"txt:/etc/apache2/hostpanel/routes.map", b"txt:/srv/routes.map"
+                        b"dbm=sdbm:/etc/apache2/hostpanel/routes.dbm", b"dbm=sdbm:/srv/routes.dbm"
                     )
                 }
             ),
@@ -198,10 +198,10 @@ def test_a_missing_or_unreachable_map_is_a_clear_error(actor, change, says):
     files = golden_files()
     change(files)
     plan = preview(files)
-    assert [(p.code, p.file, p.line) for p in plan.errors] == [("routes-map", "hostpanel/routing-http.conf", 9)]
+    assert [(p.code, p.file, p.line) for p in plan.errors] == [("routes-map", "hostpanel/routing-http.conf", 10)]
     assert says in plan.errors[0].message and "none can be imported" in plan.errors[0].message
     assert plan.sites == [] and plan.unrecognised == []
-    with pytest.raises(ImportRefused, match="routing-http.conf:9"):
+    with pytest.raises(ImportRefused, match="routing-http.conf:10"):
         import_apply(plan, actor=actor, accept_warnings=True)
 
 
@@ -211,7 +211,7 @@ def test_the_map_is_part_of_what_was_read():
     files[MAP] += b"# site x.example\nx.example live|bronze|/plone/x|s|BALANCEID|1200\n"
     after = read_config(MappingSource(files))
     assert before.digest != after.digest and MAP not in after.files
-    assert after.maps["/etc/apache2/hostpanel/routes.map"].path == MAP
+    assert after.maps["/etc/apache2/hostpanel/routes.dbm"].path == MAP  # the SDBM is read as its routes.map
 
 
 def test_a_map_state_that_differs_from_the_panel_s_site_is_a_conflict(actor):

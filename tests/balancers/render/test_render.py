@@ -70,7 +70,7 @@ def test_a_site_routes_through_the_map_sets_the_seed_cookie_and_serves_the_error
     http = _lines(tree["http.conf"])
     assert http.index("<VirtualHost *:80>") < http.index('Include "/etc/apache2/hostpanel/routing-http.conf"')
     lines = _lines(tree["routing-http.conf"])
-    assert 'RewriteMap hostpanel-routes "txt:/etc/apache2/hostpanel/routes.map"' in lines
+    assert 'RewriteMap hostpanel-routes "dbm=sdbm:/etc/apache2/hostpanel/routes.dbm"' in lines
     # one lookup proxies a live single-pass site: its balancer and Plone path from the map, and the
     # cookie name and lifetime for the Set-Cookie below
     proxy = lines.index(PROXY_HTTP)
@@ -194,7 +194,7 @@ def test_it_accepts_a_front_end_model_or_record_and_uses_its_listen_and_config_d
     assert "<VirtualHost *:8080>" in tree["http.conf"]
     assert 'Include "/srv/hp/routing-http.conf"' in tree["http.conf"]
     for scheme in ("http", "https"):
-        assert 'RewriteMap hostpanel-routes "txt:/srv/hp/routes.map"' in tree[f"routing-{scheme}.conf"]
+        assert 'RewriteMap hostpanel-routes "dbm=sdbm:/srv/hp/routes.dbm"' in tree[f"routing-{scheme}.conf"]
     assert "Include /srv/hp/balancers.conf" in tree["hostpanel.conf"]
     assert "Include /srv/hp/http.conf" in tree["hostpanel.conf"]
     assert tree == render_tree(load_snapshot(), FrontEndRecord.from_model(frontend))
