@@ -66,6 +66,15 @@ class StepResult:
     detail: str
 
 
+def dbm_step(transport) -> StepResult:
+    """Is httxt2dbm there? Every release builds routes.dbm with it (balancers.routes.DBM_BUILD_SH)."""
+    result = transport.run("command -v httxt2dbm || ls /usr/sbin/httxt2dbm", timeout=COMMAND_TIMEOUT)
+    if result.ok:
+        found = result.output.strip().splitlines()
+        return StepResult("httxt2dbm", True, found[0] if found else "found")
+    return StepResult("httxt2dbm", False, "not found: install apache2-utils (every deploy builds routes.dbm with it)")
+
+
 def modules_step(transport, frontend: FrontEnd) -> StepResult:
     """Is mod_ssl loaded? HTTPS sites need it (and the https_listen Listen) in the front-end's main config.
 
@@ -118,6 +127,7 @@ def frontend_test_connection(frontend: FrontEnd) -> list[StepResult]:
         result = transport.run(frontend.configtest_command, timeout=COMMAND_TIMEOUT)
         steps.append(StepResult("configtest", result.ok, truncate(result.output or f"exit code {result.exit_code}")))
         steps.append(modules_step(transport, frontend))
+        steps.append(dbm_step(transport))
         if target.verify_url:
             ok, detail = url_answers(target.verify_url)
             steps.append(StepResult("http", ok, f"{target.verify_url}: {detail}"))

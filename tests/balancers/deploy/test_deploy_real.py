@@ -236,10 +236,12 @@ def test_test_connection_reports_login_config_dir_configtest_and_mod_ssl(farm):
         ("config_dir", True),
         ("configtest", True),
         ("mod_ssl", True),
+        ("httxt2dbm", True),
         ("http", True),
     ]
     assert "Syntax OK" in steps[2].detail
     assert "ssl_module is loaded" in steps[3].detail
+    assert "httxt2dbm" in steps[4].detail
 
 
 def test_test_connection_says_clearly_when_mod_ssl_is_missing(farm):
