@@ -287,6 +287,10 @@ HOSTPANEL_RESTART_WARM_SITES = env_int("HOSTPANEL_RESTART_WARM_SITES", 3, minimu
 HOSTPANEL_RESTART_COMMAND_TIMEOUT = env_float("HOSTPANEL_RESTART_COMMAND_TIMEOUT", 300.0, minimum=1.0)
 HOSTPANEL_PROBES = env_bool("HOSTPANEL_PROBES", True)
 HOSTPANEL_PROBE_SAMPLE = env_int("HOSTPANEL_PROBE_SAMPLE", 20, minimum=0, maximum=10000)
+# A map-only change leaves every other line as it was: a few unchanged names still prove the new map is
+# read at all (a broken one fails them, and they answered before: the change is reverted); the switch
+# waits for their "before" answers, so fewer of them make the change live sooner.
+HOSTPANEL_PROBE_SAMPLE_MAP_ONLY = env_int("HOSTPANEL_PROBE_SAMPLE_MAP_ONLY", 5, minimum=0, maximum=10000)
 HOSTPANEL_PROBE_TIMEOUT = env_float("HOSTPANEL_PROBE_TIMEOUT", 10.0, minimum=0.5)
 HOSTPANEL_PROBE_PARALLELISM = env_int("HOSTPANEL_PROBE_PARALLELISM", 16, minimum=1, maximum=128)
 HOSTPANEL_ALERT_GRACE_SECONDS = env_int("HOSTPANEL_ALERT_GRACE_SECONDS", 120, minimum=0)

@@ -38,9 +38,9 @@ from django.conf import settings
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.release import COMMAND_TIMEOUT, VERIFY_SECONDS, HostOutcome, Target, push_tree, truncate
-from balancers.manifest import MANIFEST, parse_manifest
+from balancers.manifest import MANIFEST, changed_paths, parse_manifest
 from balancers.models import FrontEnd
-from balancers.routes import ROUTES_MAP, changed_names, map_entries, parse_route, sample_entries
+from balancers.routes import ROUTES_MAP, changed_names, is_map_only, map_entries, parse_route, sample_entries
 from balancers.status.client import HttpAnswer, http_exchange, wait_until_answers
 from balancers.transport import Transport, TransportError
 
@@ -109,6 +109,13 @@ def plan_probes(live_map: bytes | None, tree: dict[str, str], *, sample: int, se
         + [ProbeSite(name, "absent", True) for name in removed]
         + [ProbeSite(name, expectation(value), False) for name, value in sorted(others.items())[:sample]]
     )
+
+
+def _map_only(live_manifest: bytes | None, new_manifest: str) -> bool:
+    try:
+        return bool(live_manifest) and is_map_only(changed_paths(live_manifest.decode(), new_manifest) - {MANIFEST})
+    except (ValueError, UnicodeDecodeError):
+        return False
 
 
 def _live_map(transport: Transport, target: Target, live_manifest: bytes | None, known: dict[str, str]) -> bytes | None:
@@ -222,6 +229,8 @@ def push_and_probe(
         live_map = None if unchanged else _live_map(transport, target, live_manifest, known or {})
     except TransportError:
         live_manifest, previous, unchanged, live_map = None, None, False, None  # push_tree reports the error
+    if not unchanged and _map_only(live_manifest, tree[MANIFEST]):
+        sample = min(sample, int(getattr(settings, "HOSTPANEL_PROBE_SAMPLE_MAP_ONLY", 5)))
     plan = [] if unchanged else plan_probes(live_map, tree, sample=sample, seed=tree[MANIFEST])
     address = site_address(frontend)
     domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]

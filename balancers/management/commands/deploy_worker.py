@@ -31,7 +31,10 @@ class Command(BaseCommand):
     def handle(self, *args, interval: float | None, queue_name: str, **options) -> None:
         interval = settings.HOSTPANEL_WORKER_INTERVAL if interval is None else max(interval, 0.01)
         # its worker says "Starting worker" / "No more tasks" at INFO on every round: only at -v3
-        logging.getLogger("django_tasks_db").setLevel(logging.INFO if options["verbosity"] > 2 else logging.WARNING)
+        level = logging.INFO if options["verbosity"] > 2 else logging.WARNING
+        logging.getLogger("django_tasks_db").setLevel(level)
+        if options["verbosity"] == 0:
+            logging.getLogger("django.tasks").setLevel(logging.WARNING)  # a line per task otherwise
         worker = Worker(
             queue_names=queue_name.split(","),
             interval=0,
