@@ -3,11 +3,15 @@ each other): the actor, local front-ends, render modes, generated sites, hand-ma
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management import call_command
 
 from balancers import services as balancer_services
+from balancers.deploy.release import Target
 from balancers.manifest import MANIFEST, manifest_text
 from balancers.models import Balancer, FrontEnd
+from balancers.routes import DERIVED_FILES
 from hostpanel.audit import Actor
 from sites.models import Site, SiteAlias
 from sites.services import site_hostnames_backfill
@@ -74,3 +78,33 @@ def add_generated_sites(count: int, *, aliases_every: int = 3) -> None:
 def make_tree(files: dict[str, str]) -> dict[str, str]:
     """A small hand-made tree plus its MANIFEST, in the renderer's format (fast unit tests)."""
     return {**files, MANIFEST: manifest_text(files)}
+
+
+def logging_host(tmp_path) -> dict:
+    """A release target under tmp_path whose configtest and reload only append their name to a log."""
+    config_dir = tmp_path / "etc" / "hostpanel"
+    log = tmp_path / "commands.log"
+    return {
+        "dir": config_dir,
+        "log": log,
+        "target": Target(
+            name="fe1",
+            config_dir=str(config_dir),
+            configtest_command=f"echo configtest >> {log}",
+            reload_command=f"echo reload >> {log}",
+        ),
+    }
+
+
+def logged_commands(host: dict) -> list[str]:
+    """The commands a logging_host ran, in order."""
+    return host["log"].read_text().split() if host["log"].exists() else []
+
+
+def live_files(config_dir: Path) -> dict[str, str]:
+    """{path: text} of the files a release directory serves (routes.dbm, built on the host, left out)."""
+    return {
+        str(p.relative_to(config_dir)): p.read_text()
+        for p in sorted(config_dir.rglob("*"))
+        if p.is_file() and p.name not in DERIVED_FILES
+    }

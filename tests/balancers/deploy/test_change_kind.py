@@ -13,9 +13,9 @@ from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.release import ACTIVATED_MARKER, Target, push_tree
 from balancers.dev.net import free_port
 from balancers.manifest import MANIFEST, tree_digest
-from balancers.routes import DERIVED_FILES, ROUTES_MAP
+from balancers.routes import ROUTES_MAP
 from balancers.transport import LocalTransport, TransportError
-from tests.factories import make_tree
+from tests.factories import live_files, logged_commands, logging_host, make_tree
 
 BASE = {
     "hostpanel.conf": "Include http.conf\n",
@@ -53,31 +53,13 @@ class SwitchThenDrop(Recording):
 
 @pytest.fixture
 def host(tmp_path):
-    config_dir = tmp_path / "etc" / "hostpanel"
-    log = tmp_path / "commands.log"
-    return {
-        "dir": config_dir,
-        "log": log,
-        "marker": Path(f"{config_dir}.releases") / ACTIVATED_MARKER,
-        "target": Target(
-            name="fe1",
-            config_dir=str(config_dir),
-            configtest_command=f"echo configtest >> {log}",
-            reload_command=f"echo reload >> {log}",
-        ),
-    }
+    made = logging_host(tmp_path)
+    made["marker"] = Path(f"{made['dir']}.releases") / ACTIVATED_MARKER
+    return made
 
 
 def commands(host) -> list[str]:
-    return host["log"].read_text().split() if host["log"].exists() else []
-
-
-def live_files(config_dir: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(config_dir)): p.read_text()
-        for p in sorted(config_dir.rglob("*"))
-        if p.is_file() and p.name not in DERIVED_FILES
-    }
+    return logged_commands(host)
 
 
 def push(host, tree, transport=None, **target_fields):

@@ -11,36 +11,17 @@ from balancers.choices import HostStage, HostStatus
 from balancers.deploy.release import Target, push_tree
 from balancers.dev.net import free_port
 from balancers.manifest import tree_diff
-from balancers.routes import DERIVED_FILES
 from balancers.transport import LocalTransport, TransportError
+from tests.factories import live_files, logged_commands, logging_host
 
 
 @pytest.fixture
 def host(tmp_path):
-    config_dir = tmp_path / "etc" / "hostpanel"
-    log = tmp_path / "commands.log"
-    return {
-        "dir": config_dir,
-        "log": log,
-        "target": Target(
-            name="fe1",
-            config_dir=str(config_dir),
-            configtest_command=f"echo configtest >> {log}",
-            reload_command=f"echo reload >> {log}",
-        ),
-    }
+    return logging_host(tmp_path)
 
 
 def commands(host) -> list[str]:
-    return host["log"].read_text().split() if host["log"].exists() else []
-
-
-def live_files(config_dir: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(config_dir)): p.read_text()
-        for p in sorted(config_dir.rglob("*"))
-        if p.is_file() and p.name not in DERIVED_FILES
-    }
+    return logged_commands(host)
 
 
 SITES = {
