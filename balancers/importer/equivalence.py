@@ -32,7 +32,7 @@ from pathlib import Path
 
 from balancers.dev.apache import ApacheError, StandaloneApache, write_tree
 from balancers.dev.backends import Backend
-from balancers.dev.net import free_port, free_port_block, http_get
+from balancers.dev.net import free_port, free_port_block, free_ports, http_get
 from balancers.importer.plan import ImportPlan
 from balancers.importer.throwaway import BALANCER_HEADER, HEADER_LINE, old_config_copy, plan_snapshot
 from balancers.render import UnsafeValue, render_tree
@@ -176,7 +176,12 @@ class _Check:
         }
         old = old_config_copy(tree, zope_ports=zope, blackhole=free_port())
         self.report.changes = old.changes
-        probe_old, probe_new, site_new = free_port(), free_port(), free_port()
+        # three DIFFERENT ports, none of them one the old copy listens on already (one Apache refuses two
+        # Listen lines on a port, and free_port() twice in a row can return the same one)
+        taken = {int(address.split()[0].rsplit(":", 1)[1]) for address in old.listen}
+        probe_old, probe_new, site_new = free_ports(3)
+        while taken & {probe_old, probe_new, site_new}:
+            probe_old, probe_new, site_new = free_ports(3)
         probe_vhost = (
             "<VirtualHost 127.0.0.1:{port}>\n    ServerName " + PROBE_HOST + "\n    RewriteEngine On\n"
             "    RewriteRule ^/hostpanel-probe/([a-z0-9_-]+)/(.*)$ balancer://$1/hostpanel-probe/$2 [P,L]\n"
@@ -323,8 +328,9 @@ def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> Equival
                 ports = check.start()
                 check.compare(check.probes(*ports))
             except ApacheError as exc:
-                if "Address already in use" in str(exc) and attempt < 2:
-                    continue  # another process took a chosen port before Apache bound it: choose again
+                taken = ("Address already in use", "Cannot define multiple Listeners on the same IP:port")
+                if any(why in str(exc) for why in taken) and attempt < 2:
+                    continue  # a chosen port was taken (by another process, or chosen twice): choose again
                 check.report.error = str(exc)
             except (UnsafeValue, ValueError, OSError) as exc:
                 check.report.error = str(exc)
