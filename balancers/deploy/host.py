@@ -176,7 +176,7 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         tree = db_call(lambda: open_tree(ConfigTree.objects.get(pk=host.tree_id).files))  # keys opened again
         marks += [marks[0], time.monotonic()]
     else:
-        frontend.refresh_from_db()
+        db_call(frontend.refresh_from_db)  # every query of a deploy thread goes through db_call
         snapshot = snapshots.after(leased_at)
         marks.append(time.monotonic())
         result = render_result_for(frontend, snapshot)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from balancers.choices import HostStatus
+from balancers.deploy.leases import db_call
 from balancers.deploy.secrets import open_tree, seal_tree
 from balancers.manifest import tree_digest
 from balancers.models import ActivatedRelease, ConfigTree, DeploymentHost, FrontEnd
@@ -47,7 +48,8 @@ def render_result_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> R
         return cached[2]
     result = render_tree_isolated(snapshot, record)
     if result.problems:
-        result = render_tree_isolated(snapshot, record, previous_tree(frontend))
+        # one query from a deploy thread: db_call (on SQLite its lock; the hosts render at the same time)
+        result = render_tree_isolated(snapshot, record, db_call(lambda: previous_tree(frontend)))
     with _RENDERED_LOCK:
         if cached is not None:
             _PREVIOUS[frontend.name] = cached[2].tree
