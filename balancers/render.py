@@ -313,10 +313,26 @@ def render_tree_isolated(
 
 # A site's context depends on its record and on four fields of its balancer only, never on the front-end:
 # it is kept between renders (a deployment renders every front-end from one snapshot, and the next one
-# sees mostly the same records), so 10,000 sites cost a dict lookup each instead of ~10 µs of checks.
-# Contexts are read-only once built. Still a pure function: the output depends on the arguments alone.
-_MEMO: dict[tuple, SimpleNamespace] = {}
+# sees mostly the same records: balancers.snapshot gives an unchanged row the very record of last time),
+# so 10,000 sites cost a dict lookup by identity each instead of ~10 µs of checks. Contexts are read-only
+# once built. Still a pure function: the output depends on the arguments alone.
+_MEMO: dict[int, tuple[SiteRecord, tuple, SimpleNamespace]] = {}
 _MEMO_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _SitePart:
+    """What every front-end rendered from one snapshot shares when no site is left out: the site contexts
+    and routes.map (the HTTPS vhosts name config_dir, so they stay per front-end)."""
+
+    snapshot: Snapshot
+    signatures: tuple
+    contexts: list
+    routes_map: str
+
+
+_SHARED: list[_SitePart] = []  # the last one only
+_SHARED_LOCK = threading.Lock()  # held while one is built: the other hosts of the deployment wait for it
 
 
 def _site_contexts(
@@ -328,11 +344,13 @@ def _site_contexts(
     signatures = {b.name: (b.name, b.node_vhosts, b.sticky_cookie, b.cookie_ttl) for b in by_name.values()}
     with _MEMO_LOCK:
         memo = _MEMO
-    kept: dict[tuple, SimpleNamespace] = {}
-    for site in sorted(snapshot.sites, key=lambda s: s.domain):
-        key = (site, signatures.get(site.balancer))
-        context = memo.get(key)
-        if context is None:
+    kept: dict[int, tuple[SiteRecord, tuple, SimpleNamespace]] = {}
+    for site in sorted(snapshot.sites, key=_by_domain):
+        signature = signatures.get(site.balancer)
+        entry = memo.get(id(site))
+        if entry is not None and entry[0] is site and entry[1] == signature:
+            context = entry[2]
+        else:
             try:
                 context = _site_context(site, by_name)
                 context.tls_files = _tls_files(site, context.domain)  # a bad certificate leaves this site out alone
@@ -341,12 +359,29 @@ def _site_contexts(
                     raise
                 problems[site.domain] = str(exc)
                 continue
-        kept[key] = context
+        kept[id(site)] = (site, signature, context)  # the record is held, so its id is not reused meanwhile
         contexts.append(context)
     with _MEMO_LOCK:
         _MEMO = kept  # only the current sites: bounded
     problems.update(double_claims(contexts, previous, strict))
     return [c for c in contexts if c.domain not in problems], problems
+
+
+def _site_part(snapshot: Snapshot, by_name: dict[str, SimpleNamespace], strict: bool) -> _SitePart | None:
+    """The shared site part of this snapshot, built by the first front-end that asks; None when some site
+    has to be left out (each front-end then keeps what ITS previous tree had)."""
+    signatures = tuple(sorted((b.name, b.node_vhosts, b.sticky_cookie, b.cookie_ttl) for b in by_name.values()))
+    with _SHARED_LOCK:
+        for part in _SHARED:
+            if part.snapshot is snapshot and part.signatures == signatures:
+                return part
+        contexts, problems = _site_contexts(snapshot, by_name, None, strict)
+        if problems:
+            return None
+        groups = sorted((c.domain, c.group) for c in contexts)
+        routes_map = join_map([text for _, text in groups], header=f"HostPanel routes: {len(groups)} sites")
+        _SHARED[:] = [_SitePart(snapshot, signatures, contexts, routes_map)]
+        return _SHARED[0]
 
 
 def _render(
@@ -370,17 +405,22 @@ def _render(
     nodes = _nodes(balancers, snapshot, ports)
 
     tree: dict[str, str] = {}
-    contexts, problems = _site_contexts(snapshot, by_name, previous, strict)
-    kept_routes, kept_files, reports = kept_from_previous(problems, contexts, previous or {})
+    part = _site_part(snapshot, by_name, strict)
+    if part is not None:  # no site left out: what another front-end already built from this snapshot
+        contexts, kept_files, reports = part.contexts, {}, ()
+        tree[ROUTES_MAP] = part.routes_map
+    else:
+        contexts, problems = _site_contexts(snapshot, by_name, previous, strict)
+        kept_routes, kept_files, reports = kept_from_previous(problems, contexts, previous or {})
+        groups = [(c.domain, c.group) for c in contexts]
+        try:
+            groups += [(k.domain, group_text(k)) for k in kept_routes]
+        except MapFormatError as exc:
+            raise UnsafeValue(str(exc)) from None
+        groups.sort()
+        tree[ROUTES_MAP] = join_map([text for _, text in groups], header=f"HostPanel routes: {len(groups)} sites")
     for context in contexts:
         tree.update(context.tls_files)
-    groups = [(c.domain, c.group) for c in contexts]
-    try:
-        groups += [(k.domain, group_text(k)) for k in kept_routes]
-    except MapFormatError as exc:
-        raise UnsafeValue(str(exc)) from None
-    groups.sort()
-    tree[ROUTES_MAP] = join_map([text for _, text in groups], header=f"HostPanel routes: {len(groups)} sites")
     https_sites = [context for context in contexts if context.https]
     site_paths = [f"sites/{context.domain}.conf" for context in https_sites]
     # All HTTPS sites in one template call (a render per site costs more than the site itself), split on NUL.
@@ -424,3 +464,7 @@ def _render(
 
 def _by_name(record) -> str:
     return record.name
+
+
+def _by_domain(site: SiteRecord) -> str:
+    return site.domain

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from balancers.choices import HostStage, HostStatus
@@ -41,7 +42,11 @@ def record_activated(frontend: FrontEnd, lease: Lease, deployment: Deployment, d
     """What the host now serves, as far as the panel knows ("" = unknown). Fenced: a worker that lost
     the front-end writes nothing (the new holder records the truth)."""
     lease.check()
-    tree_id = ConfigTree.objects.filter(digest=digest).values_list("pk", flat=True).first() if digest else None
+    tree_id = (
+        db_call(lambda: ConfigTree.objects.filter(digest=digest).values_list("pk", flat=True).first())
+        if digest
+        else None
+    )
     db_call(
         lambda: ActivatedRelease.objects.update_or_create(
             frontend_id=frontend.pk,
@@ -62,7 +67,12 @@ def _backoff(attempt: int) -> float:
 
 
 def push_with_retries(
-    frontend: FrontEnd, tree: dict[str, str], lease: Lease, progress: Callable[[str], None], attempts_seen
+    frontend: FrontEnd,
+    tree: dict[str, str],
+    lease: Lease,
+    progress: Callable[[str], None],
+    attempts_seen,
+    before_swap: Callable[[], None] = lambda: None,
 ) -> HostOutcome:
     """Connect and push; a transient failure (refused/timed-out/dropped connection: TransportError with
     retryable=True, after which the host was left as it was or put back) is tried again up to
@@ -94,6 +104,7 @@ def push_with_retries(
                     fence=lease.check,
                     reconnect=lambda: open_transport(frontend),
                     known=recently_rendered(frontend),
+                    before_swap=before_swap,
                 )
             except BaseException:
                 transport.close()
@@ -116,6 +127,50 @@ def push_with_retries(
         if outcome.status not in GOOD:
             outcome.error = f"after {attempt} attempts: {outcome.error}"
     return outcome
+
+
+class _Storing:
+    """store_tree in a thread of its own, so the tree is written to the database while its release uploads
+    (the panel only waits for the front-end there). Inside a caller's transaction (a test's, a command's)
+    it is stored at once instead: another thread's connection could not see that transaction's rows.
+    `result()` waits for it and raises what the store raised."""
+
+    def __init__(self, tree: dict[str, str]) -> None:
+        self.tree, self.seconds = tree, 0.0
+        self._row: ConfigTree | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if connection.in_atomic_block:
+            self._store()
+        else:
+            self._thread = threading.Thread(target=self._in_thread, name="store-tree", daemon=True)
+            self._thread.start()
+
+    def _store(self) -> None:
+        started = time.monotonic()
+        try:
+            self._row = db_call(lambda: store_tree(self.tree))
+        except BaseException as exc:  # noqa: BLE001 - handed to the deploy thread by result()
+            self._error = exc
+        finally:
+            self.seconds = time.monotonic() - started
+
+    def _in_thread(self) -> None:
+        try:
+            self._store()
+        finally:
+            connection.close()  # the thread's own connection
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def result(self) -> ConfigTree:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        assert self._row is not None
+        return self._row
 
 
 def deploy_host(
@@ -172,6 +227,7 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
     save(stage=HostStage.RENDER, started_at=timezone.now())  # started = holding the front-end's lease
     left_out: list[dict] = []
     marks = [time.monotonic()]
+    storing: _Storing | None = None  # rendered here: stored while its release uploads
     if host.tree_id:  # rollback: exactly the stored files
         tree = db_call(lambda: open_tree(ConfigTree.objects.get(pk=host.tree_id).files))  # keys opened again
         marks += [marks[0], time.monotonic()]
@@ -183,9 +239,13 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         tree = result.tree
         left_out = [{"site": p.site, "reason": p.reason, "kept": p.kept} for p in result.problems]
         marks.append(time.monotonic())
-        save(tree=db_call(lambda: store_tree(tree)), left_out=left_out)
-    marks.append(time.monotonic())
-    before_push = {"snapshot": marks[1] - marks[0], "render": marks[2] - marks[1], "store": marks[3] - marks[2]}
+        storing = _Storing(tree)
+        save(left_out=left_out)
+    before_push = {"snapshot": marks[1] - marks[0], "render": marks[2] - marks[1]}
+
+    def stored_before_swap() -> None:  # the switch waits for the stored tree: a switched host has its row
+        if storing is not None and host.tree_id is None:
+            save(tree=storing.result())
 
     def progress(stage: str) -> None:  # the fence at every stage: still ours? (one conditional UPDATE)
         lease.renew_and_check()
@@ -193,7 +253,16 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         if stage == HostStage.SWAP:  # from here until the outcome, what the host serves is not known
             record_activated(frontend, lease, deployment, "", f"switching release (deployment #{deployment.pk})")
 
-    outcome = push_with_retries(frontend, tree, lease, progress, lambda n: save(stage=HostStage.CONNECT, attempts=n))
+    try:
+        outcome = push_with_retries(
+            frontend, tree, lease, progress, lambda n: save(stage=HostStage.CONNECT, attempts=n), stored_before_swap
+        )
+        stored_before_swap()  # a host left unchanged (or not reached) records the tree too
+    finally:
+        if storing is not None:
+            storing.join()
+    if storing is not None:
+        before_push["store"] = storing.seconds  # overlapped the upload
     outcome.timings = {**before_push, **outcome.timings}
     if outcome.touched or outcome.status in GOOD:
         try:

@@ -134,8 +134,9 @@ def lease_acquire(frontend_id: int, owner: str, *, wait: float = LEASE_WAIT_SECO
             )
         )
         if claimed == 1:
-            token = db_call(lambda: DeployLock.objects.filter(frontend_id=frontend_id).values_list("token", flat=True))
-            return Lease(frontend_id, owner, next(iter(token)), started)
+            # .get(), not a lazy queryset: the query must run inside db_call (on SQLite, under its lock)
+            token = db_call(lambda: DeployLock.objects.values_list("token", flat=True).get(frontend_id=frontend_id))
+            return Lease(frontend_id, owner, token, started)
         if time.monotonic() > deadline:
             return None
         time.sleep(0.05 + secrets.randbelow(50) / 1000)

@@ -216,11 +216,15 @@ def push_and_probe(
     fence: Callable[[], None] = lambda: None,
     reconnect: Callable[[], Transport] | None = None,
     known: dict[str, str] | None = None,
+    before_swap: Callable[[], None] = lambda: None,
 ) -> HostOutcome:
     """release.push_tree with the post-deploy probes around it (see the module docstring). `known`: a tree
-    the host may be serving; its routes.map is used when the live MANIFEST lists that very map."""
+    the host may be serving; its routes.map is used when the live MANIFEST lists that very map.
+    `before_swap`: the caller's own wait before the switch (release.push_tree)."""
     if not getattr(settings, "HOSTPANEL_PROBES", True):
-        return push_tree(transport, target, tree, progress=progress, fence=fence, reconnect=reconnect)
+        return push_tree(
+            transport, target, tree, progress=progress, fence=fence, reconnect=reconnect, before_swap=before_swap
+        )
     sample, timeout, parallelism = probe_settings()
     try:
         live_manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
@@ -241,14 +245,18 @@ def push_and_probe(
         early = rounds.submit(run_probes, address, domains, timeout=timeout, parallelism=parallelism) if plan else None
         before: dict[str, HttpAnswer] = {}
 
-        def before_swap() -> None:
+        def probes_before_swap() -> None:
             if early is not None and not before:
                 before.update(early.result())
 
+        def both() -> None:
+            before_swap()
+            probes_before_swap()
+
         outcome = push_tree(
-            transport, target, tree, progress=progress, fence=fence, reconnect=reconnect, before_swap=before_swap
+            transport, target, tree, progress=progress, fence=fence, reconnect=reconnect, before_swap=both
         )
-        before_swap()  # a push that stopped before the switch still waits for its round
+        probes_before_swap()  # a push that stopped before the switch still waits for its round
     finally:
         rounds.shutdown(wait=True)
     if outcome.status != HostStatus.SUCCEEDED or not plan:
