@@ -257,7 +257,12 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         outcome = push_with_retries(
             frontend, tree, lease, progress, lambda n: save(stage=HostStage.CONNECT, attempts=n), stored_before_swap
         )
-        stored_before_swap()  # a host left unchanged (or not reached) records the tree too
+        try:
+            stored_before_swap()  # a host left unchanged (or not reached) records the tree too
+        except Exception:
+            if outcome.touched or outcome.status != HostStatus.FAILED:
+                raise
+            # the push stopped before the switch on this very error: its outcome says so already
     finally:
         if storing is not None:
             storing.join()

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from balancers import snapshot as module
 from balancers.models import Balancer
 from balancers.snapshot import load_snapshot
 from certificates.crypto import encrypt_secret
@@ -112,3 +113,38 @@ def test_a_site_switched_to_http_only_has_no_certificate_in_the_snapshot(demo, f
     assert load_snapshot().sites[0].certificate is not None
     Site.objects.filter(pk=site.pk).update(tls="none")
     assert load_snapshot().sites[0].certificate is None
+
+
+def test_an_unchanged_row_gives_the_same_record_and_a_changed_one_a_new_record(demo, frontend, settings):
+    settings.HOSTPANEL_SECRETS_KEY = ["VGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgdGVzdHM="]
+    add_generated_sites(3)
+    add_certificates(Site.objects.order_by("domain")[:1])
+    first = {s.domain: s for s in load_snapshot().sites}
+    changed = Site.objects.exclude(domain="linux.co.uk").order_by("domain").last()
+    Site.objects.filter(pk=changed.pk).update(plone_path="/plone/moved")  # past the models, like raw SQL
+    second = {s.domain: s for s in load_snapshot().sites}
+    assert second[changed.domain] is not first[changed.domain]
+    assert second[changed.domain].plone_path == "/plone/moved"
+    for domain in set(first) - {changed.domain}:
+        assert second[domain] is first[domain], domain  # the renderer keeps its work by this identity
+    # an alias is part of the row: a new one gives a new record
+    Site.objects.get(domain="linux.co.uk").aliases.create(name="shop.linux.co.uk")
+    third = {s.domain: s for s in load_snapshot().sites}
+    assert third["linux.co.uk"] is not second["linux.co.uk"]
+    assert "shop.linux.co.uk" in third["linux.co.uk"].aliases
+
+
+def test_a_certificate_key_is_decrypted_once_while_its_row_is_unchanged(demo, frontend, settings, monkeypatch):
+    settings.HOSTPANEL_SECRETS_KEY = ["VGhpcyBpcyBhIHRlc3Qga2V5IGZvciB0aGUgdGVzdHM="]
+    add_certificates(Site.objects.all())
+    opened = []
+    real = module.decrypt_secret
+    monkeypatch.setattr(module, "decrypt_secret", lambda token: opened.append(token) or real(token))
+    monkeypatch.setattr(module, "_CERTIFICATES", {})  # nothing known from an earlier test
+    load_snapshot()
+    load_snapshot()
+    assert len(opened) == 1
+    Certificate.objects.update(serial="renewed")
+    (site,) = load_snapshot().sites
+    assert site.certificate.serial == "renewed"
+    assert len(opened) == 2
