@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from balancers import render
+from balancers import render_sites
 from balancers import services as balancer_services
 from balancers.manifest import parse_manifest, tree_digest
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
@@ -270,9 +270,9 @@ def test_front_ends_rendered_from_one_snapshot_share_its_site_part_and_differ_wh
     other = FrontEndRecord(name="fe2", config_dir="/srv/other/hostpanel", http_listen="10.0.0.2:80")
     snapshot = load_snapshot()
     calls = []
-    real = render._site_contexts
-    monkeypatch.setattr(render, "_site_contexts", lambda *a: calls.append(1) or real(*a))
-    monkeypatch.setattr(render, "_SHARED", [])
+    real = render_sites.site_contexts
+    monkeypatch.setattr(render_sites, "site_contexts", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(render_sites, "_SHARED", [])
     first = render_tree(snapshot, snapshot.frontend(frontend.name))
     second = render_tree(snapshot, other)
     assert len(calls) == 1  # the second front-end reused the first one's site contexts and map
@@ -280,7 +280,7 @@ def test_front_ends_rendered_from_one_snapshot_share_its_site_part_and_differ_wh
     assert "/srv/other/hostpanel" in second["routing-http.conf"]
     assert "/srv/other/hostpanel" not in first["routing-http.conf"]
     # the shared part is exactly what a render of its own gives
-    monkeypatch.setattr(render, "_SHARED", [])
+    monkeypatch.setattr(render_sites, "_SHARED", [])
     assert render_tree(snapshot, other) == second
     # a new snapshot (a changed site) is built again, not served from the old one
     Site.objects.filter(domain="linux.co.uk").update(plone_path="/plone/elsewhere")
