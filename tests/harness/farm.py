@@ -22,7 +22,7 @@ import pytest
 from balancers import services as balancer_services
 from balancers.connections import POOL
 from balancers.dev.apache import StandaloneApache
-from balancers.dev.net import free_port, free_ports, http_get
+from balancers.dev.net import free_port_block, free_ports, http_get
 from balancers.models import Balancer, FrontEnd
 from balancers.routes import DERIVED_FILES
 from sites import services as site_services
@@ -107,7 +107,9 @@ def make_host(base: Path, name: str, client_key: Path, apache_factory) -> Host:
         balancer_manager_url=apache.manager_url,
         http_listen=f"127.0.0.1:{http_port}",
         https_listen=f"127.0.0.1:{https_port}",
-        node_port_base=free_port(),
+        # node vhosts listen on node_port_base + index of each Zope server: a block that is free NOW (this
+        # Apache holds its own ports already), not one port whose neighbours may be this host's https port
+        node_port_base=free_port_block(8),
     )
     return Host(name, sshd, apache, config_dir, http_port, https_port)
 
