@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import secrets
 import socket
 from dataclasses import dataclass
 
@@ -29,18 +30,31 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out to outgoing connections (and to bind(0))."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_block(count: int) -> int:
-    """The first of `count` consecutive free ports on 127.0.0.1 (node vhosts use node_port_base + index)."""
-    for _ in range(50):
-        base = free_port()
-        if base + count > 65535:
-            continue
+    """The first of `count` consecutive free ports on 127.0.0.1 (node vhosts use node_port_base + index).
+    Chosen at random BELOW the ephemeral range: there no outgoing connection (a load test leaves tens of
+    thousands, live or in TIME_WAIT) holds a port, and bind(0) never hands one out to another test.
+    Probed as Apache binds (SO_REUSEADDR, then listen)."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        base = 10000 + secrets.randbelow(max(1, low - 10000 - count))
         socks = []
         try:
             for port in range(base, base + count):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind(("127.0.0.1", port))
+                sock.listen(1)  # with SO_REUSEADDR a bind alone can succeed beside a listener; listen cannot
             return base
         except OSError:
             continue
