@@ -431,12 +431,12 @@ def main() -> None:
             apache.stop()
         runs = [("single-pass", v) for v in args.single_variants.split(",")]
         runs += [("node-vhosts", v) for v in args.node_variants.split(",")]
-        for mode, variant in runs:
+        for index, (mode, variant) in enumerate(runs):
             if not wanted(mode):
                 continue
             Balancer.objects.update(render_mode=mode)
             port, https_port = free_port(), free_port()
-            name = f"{mode}-{variant}"
+            name = f"{mode}-{variant}-{index}"  # a variant may be measured twice (interleaved)
             config_dir = TMP / name / "hostpanel"
             frontend = FrontEndRecord(
                 name="bench",
