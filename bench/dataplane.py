@@ -51,6 +51,7 @@ from tests.certificates import pki
 WORKERS = (2, 16)  # a busy front-end: ServerLimit 2, ThreadsPerChild 16, MaxRequestWorkers 32
 workers_in_use = [WORKERS]  # --workers replaces it
 MPM = ["event"]  # --mpm replaces it
+SERVER_EXTRA: list[str] = []  # --server-extra: server-level lines before each front-end's hostpanel.conf
 SITE = "client0500.example"
 SERVERS = ("zope1", "zope2", "backup")
 COOKIE = "BALANCEID=balancer.zope1"
@@ -346,6 +347,9 @@ def front_end(name: str, tree: dict[str, str] | None, text: str | None, listen: 
     else:
         config_dir.mkdir(parents=True)
         (config_dir / "hostpanel.conf").write_text(text)
+    if SERVER_EXTRA:
+        main = config_dir / "hostpanel.conf"
+        main.write_text("".join(line + "\n" for line in SERVER_EXTRA) + main.read_text())
     apache = StandaloneApache(directory / "apache", config_dir, listen=listen, workers=workers_in_use[0], mpm=MPM[0])
     STARTED.append(apache)
     check = apache.configtest()
@@ -386,6 +390,12 @@ def main() -> None:
         default="2x16",
         help="front-end processes x threads (default 2x16; e.g. 2x48 to see what more workers than clients do)",
     )
+    parser.add_argument(
+        "--server-extra",
+        action="append",
+        default=[],
+        help="a server-level line for every front-end, e.g. 'ListenCoresBucketsRatio 1' (repeatable)",
+    )
     parser.add_argument("--mpm", default="event", choices=("event", "worker"), help="the front-end's MPM")
     parser.add_argument(
         "--node-variants", default="rendered", help="node-vhosts trees to measure: " + ",".join(NODE_VARIANTS)
@@ -409,7 +419,10 @@ def main() -> None:
     processes, threads = (int(x) for x in args.workers.lower().split("x"))
     workers_in_use[0] = (processes, threads)
     MPM[0] = args.mpm
-    print(f"{args.sites} sites; front-end mpm_{args.mpm} {processes} x {threads}; site {SITE}; {TMP}")
+    SERVER_EXTRA[:] = args.server_extra
+    print(
+        f"{args.sites} sites; front-end mpm_{args.mpm} {processes} x {threads} {args.server_extra}; site {SITE}; {TMP}"
+    )
     try:
         if wanted("direct"):
             measure("direct to the static backend (Apache)", ports["zope1"], args, cookie=False, apache=None)
