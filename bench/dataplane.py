@@ -2,14 +2,17 @@
 hand-written 2.4 reference, the seed's three passes and direct to the backend.
 
     .venv/bin/python bench/dataplane.py [--sites 1001] [--runs 3] [--duration 5] [--connections 16,64]
-                                         [--only direct,reference,...] [--no-https]
+                                         [--only direct,reference,...] [--no-https] [--workers 2x16]
+                                         [--mpm event|worker] [--node-variants rendered,pooled,h2c,...]
 
 One front-end Apache (balancers/dev/apache.py) with the small worker limits a busy front-end runs into
 (event MPM, 2 processes x 16 threads = MaxRequestWorkers 32), 1,001 sites (seed_demo + generated),
 members pointing at a fast static backend (a small Apache on three loopback ports, one per Zope server;
 a Python server is measured once beside it). Load: `wrk -t2 -cC -dDs --latency` on one site (Host header),
-median of the runs; failed = non-2xx responses + socket errors. HTTPS rows: `h2load` (HTTP/1.1 over TLS
-and h2) on the same site with SNI. Every Apache is stopped; loopback only; bounded in time.
+median of the runs; failed = non-2xx responses + socket errors; front-end CPU/req = the front-end Apache's
+user + system CPU time per request (median run): steadier than req/s when another process shares the cores.
+HTTPS rows: `h2load` (HTTP/1.1 over TLS and h2) on the same site with SNI. Every Apache is stopped; loopback
+only; bounded in time.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from tests.certificates import pki
 
 WORKERS = (2, 16)  # a busy front-end: ServerLimit 2, ThreadsPerChild 16, MaxRequestWorkers 32
 workers_in_use = [WORKERS]  # --workers replaces it
+MPM = ["event"]  # --mpm replaces it
+SERVER_EXTRA: list[str] = []  # --server-extra: server-level lines before each front-end's hostpanel.conf
 SITE = "client0500.example"
 SERVERS = ("zope1", "zope2", "backup")
 COOKIE = "BALANCEID=balancer.zope1"
@@ -207,17 +212,42 @@ def h2load(port: int, connections: int, duration: int, h1: bool, cookie: bool) -
     }
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(apache: StandaloneApache | None) -> float:
+    """CPU time (user + system) of an Apache: its parent and every child. Per request, it measures what the
+    config costs even while another process shares the cores (req/s then swings with that load)."""
+    parent = apache.pid() if apache else None
+    if parent is None:
+        return 0.0
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == parent or int(fields[1]) == parent:  # fields[1]: ppid; [11], [12]: utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
 def measure(label: str, port: int, args, *, cookie: bool, apache: StandaloneApache | None, https: str = "") -> None:
     for connections in args.connections:
         before = apache.error_log().count("AH01102") if apache else 0
         runs = []
         for _ in range(args.runs):
             time.sleep(1)  # let the previous run's connections close
+            cpu = cpu_seconds(apache)
             if https:
                 runs.append(h2load(port, connections, args.duration, https == "h1", cookie))
             else:
                 runs.append(wrk(port, connections, args.duration, cookie))
+            runs[-1]["cpu_us"] = 1e6 * (cpu_seconds(apache) - cpu) / max(1, runs[-1]["requests"])
         median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+        cpu_us = sorted(r["cpu_us"] for r in runs)[len(runs) // 2]
         failed = sum(r["failed"] for r in runs)
         ah01102 = (apache.error_log().count("AH01102") - before) if apache else 0
         pct = " ".join(f"p{p} {median['pct'][p]:.2f}ms" for p in ("50", "90", "99") if p in median["pct"])
@@ -228,6 +258,7 @@ def measure(label: str, port: int, args, *, cookie: bool, apache: StandaloneApac
             "pct": pct,
             "failed": failed,
             "ah01102": ah01102,
+            "cpu_us": cpu_us,
             "cmd": median["cmd"],
         }
         if https:
@@ -235,7 +266,7 @@ def measure(label: str, port: int, args, *, cookie: bool, apache: StandaloneApac
         RESULTS.append(row)
         print(
             f"{label:<46} c{connections:<3} {median['rps']:>9.0f} req/s  {row['pct']:<40} failed {failed:>5}"
-            f"  AH01102 {ah01102}  [{'; '.join(r['detail'] for r in runs if r['failed'])}]",
+            f"  AH01102 {ah01102}  CPU {cpu_us:.0f} us/req  [{'; '.join(r['detail'] for r in runs if r['failed'])}]",
             flush=True,
         )
 
@@ -252,13 +283,24 @@ def _members(tree: dict[str, str], extra: str) -> dict[str, str]:
     return {**tree, "balancers.conf": _NODE_MEMBER.sub(lambda m: m.group(1) + extra, tree["balancers.conf"])}
 
 
-def _not_pooled(tree: dict[str, str]) -> dict[str, str]:
-    line = '    RequestHeader set X-Forwarded-Proto "http"\n'
-    add = line + "    SetEnv proxy-initial-not-pooled 1\n"
-    return {
-        path: text.replace(line, add) if path.startswith("sites/") else text
-        for path, text in _members(tree, "").items()
-    }
+def _in_routing(tree: dict[str, str], line: str) -> dict[str, str]:
+    """line added to the routing of every site vhost (routing-http.conf, routing-https.conf)."""
+    return {path: text + line + "\n" if path.startswith("routing-") else text for path, text in tree.items()}
+
+
+def _in_nodes(tree: dict[str, str], line: str) -> dict[str, str]:
+    """Every node vhost gets line (after its ServerName)."""
+    nodes = re.sub(
+        r"^(    ServerName node-\S+\n)", lambda m: m.group(1) + f"    {line}\n", tree["nodes.conf"], flags=re.M
+    )
+    return {**tree, "nodes.conf": nodes}
+
+
+def _h2c(tree: dict[str, str], extra: str = "") -> dict[str, str]:
+    """The node hop over h2c (mod_proxy_http2), pooled; the node vhosts speak h2c too."""
+    tree = _members(tree, extra)
+    members = re.sub(r"^(    BalancerMember )http://", r"\1h2c://", tree["balancers.conf"], flags=re.M)
+    return _in_nodes({**tree, "balancers.conf": members}, "Protocols h2c http/1.1")
 
 
 # The node-vhosts fixes measured side by side (issue #16): the rendered tree, edited.
@@ -267,7 +309,33 @@ NODE_VARIANTS = {
     "pooled": lambda tree: _members(tree, ""),
     "disablereuse": lambda tree: _members(tree, " disablereuse=On"),
     "ttl": lambda tree: _members(tree, " ttl=2"),
-    "not-pooled": _not_pooled,
+    "not-pooled": lambda tree: _in_routing(_members(tree, ""), "SetEnv proxy-initial-not-pooled 1"),
+    "h2c": _h2c,
+    "h2c-ttl": lambda tree: _h2c(tree, " ttl=2"),
+    "keepalive-off": lambda tree: _in_nodes(_members(tree, ""), "KeepAlive Off"),
+    "proxy-1.0": lambda tree: _in_routing(_members(tree, ""), "SetEnv force-proxy-request-1.0 1"),
+}
+
+
+def _routing_without(tree: dict[str, str], *patterns: str) -> dict[str, str]:
+    """routing-http.conf without the lines (and the RewriteCond just above a removed RewriteRule) matching."""
+    out: list[str] = []
+    for line in tree["routing-http.conf"].splitlines():
+        if any(re.search(p, line) for p in patterns):
+            if line.startswith("RewriteRule") and out and out[-1].startswith("RewriteCond"):
+                out.pop()
+            continue
+        out.append(line)
+    return {**tree, "routing-http.conf": "\n".join(out) + "\n"}
+
+
+# What each line of the single-pass routing costs (issue #16): the rendered tree with lines taken out.
+SINGLE_VARIANTS = {
+    "rendered": lambda tree: tree,
+    "no-forwarded-proto": lambda tree: _routing_without(tree, r"^RequestHeader set X-Forwarded-Proto"),
+    "no-error-rules": lambda tree: _routing_without(tree, r"^RewriteRule \^/(hostpanel-503|ERROR_503|\\\.well)"),
+    "no-node-rule": lambda tree: _routing_without(tree, r"E=HP_NODE:1\]$"),
+    "no-headers": lambda tree: _routing_without(tree, r"^Header "),
 }
 
 
@@ -279,7 +347,10 @@ def front_end(name: str, tree: dict[str, str] | None, text: str | None, listen: 
     else:
         config_dir.mkdir(parents=True)
         (config_dir / "hostpanel.conf").write_text(text)
-    apache = StandaloneApache(directory / "apache", config_dir, listen=listen, workers=workers_in_use[0])
+    if SERVER_EXTRA:
+        main = config_dir / "hostpanel.conf"
+        main.write_text("".join(line + "\n" for line in SERVER_EXTRA) + main.read_text())
+    apache = StandaloneApache(directory / "apache", config_dir, listen=listen, workers=workers_in_use[0], mpm=MPM[0])
     STARTED.append(apache)
     check = apache.configtest()
     if not check.ok:
@@ -320,7 +391,17 @@ def main() -> None:
         help="front-end processes x threads (default 2x16; e.g. 2x48 to see what more workers than clients do)",
     )
     parser.add_argument(
+        "--server-extra",
+        action="append",
+        default=[],
+        help="a server-level line for every front-end, e.g. 'ListenCoresBucketsRatio 1' (repeatable)",
+    )
+    parser.add_argument("--mpm", default="event", choices=("event", "worker"), help="the front-end's MPM")
+    parser.add_argument(
         "--node-variants", default="rendered", help="node-vhosts trees to measure: " + ",".join(NODE_VARIANTS)
+    )
+    parser.add_argument(
+        "--single-variants", default="rendered", help="single-pass trees to measure: " + ",".join(SINGLE_VARIANTS)
     )
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
@@ -337,7 +418,11 @@ def main() -> None:
         ZopeServer.objects.filter(name=name).update(port=port)
     processes, threads = (int(x) for x in args.workers.lower().split("x"))
     workers_in_use[0] = (processes, threads)
-    print(f"{args.sites} sites; front-end workers {processes} x {threads}; site {SITE}; {TMP}")
+    MPM[0] = args.mpm
+    SERVER_EXTRA[:] = args.server_extra
+    print(
+        f"{args.sites} sites; front-end mpm_{args.mpm} {processes} x {threads} {args.server_extra}; site {SITE}; {TMP}"
+    )
     try:
         if wanted("direct"):
             measure("direct to the static backend (Apache)", ports["zope1"], args, cookie=False, apache=None)
@@ -357,13 +442,14 @@ def main() -> None:
             measure(label, port, args, cookie=False, apache=apache)
             measure(label + " (sticky cookie)", port, args, cookie=True, apache=apache)
             apache.stop()
-        runs = [("single-pass", "rendered")] + [("node-vhosts", v) for v in args.node_variants.split(",")]
-        for mode, variant in runs:
+        runs = [("single-pass", v) for v in args.single_variants.split(",")]
+        runs += [("node-vhosts", v) for v in args.node_variants.split(",")]
+        for index, (mode, variant) in enumerate(runs):
             if not wanted(mode):
                 continue
             Balancer.objects.update(render_mode=mode)
             port, https_port = free_port(), free_port()
-            name = f"{mode}-{variant}"
+            name = f"{mode}-{variant}-{index}"  # a variant may be measured twice (interleaved)
             config_dir = TMP / name / "hostpanel"
             frontend = FrontEndRecord(
                 name="bench",
@@ -375,7 +461,8 @@ def main() -> None:
             )
             snapshot = load_snapshot() if args.no_https else with_certificate(load_snapshot(), SITE)
             listen = [f"127.0.0.1:{port}"] + ([] if args.no_https else [f"127.0.0.1:{https_port} https"])
-            tree = NODE_VARIANTS[variant](render_tree(snapshot, frontend))
+            variants = SINGLE_VARIANTS if mode == "single-pass" else NODE_VARIANTS
+            tree = variants[variant](render_tree(snapshot, frontend))
             apache = front_end(name, tree, None, listen)
             assert http_get(port, "/", host=SITE).status == 200, apache.error_log()[-2000:]
             label = f"HostPanel {mode}" + ("" if variant == "rendered" else f" [{variant}]")
@@ -390,10 +477,17 @@ def main() -> None:
             part.stop()
         shutil.rmtree(TMP, ignore_errors=True)
     direct = next((r["rps"] for r in RESULTS if r["label"].startswith("direct to the static")), None)
-    print("\n| config | c | req/s | of direct | latency | failed | AH01102 |\n|---|---|---|---|---|---|---|")
+    print(
+        "\n| config | c | req/s | of direct | latency | failed | AH01102 | front-end CPU/req |"
+        "\n|---|---|---|---|---|---|---|---|"
+    )
     for r in RESULTS:
         share = f"{100 * r['rps'] / direct:.0f} %" if direct else "-"
-        print(f"| {r['label']} | {r['c']} | {r['rps']:,.0f} | {share} | {r['pct']} | {r['failed']} | {r['ah01102']} |")
+        cpu = f"{r['cpu_us']:.0f} us" if r["cpu_us"] else "-"
+        print(
+            f"| {r['label']} | {r['c']} | {r['rps']:,.0f} | {share} | {r['pct']} | {r['failed']} | {r['ah01102']}"
+            f" | {cpu} |"
+        )
     print("\ncommands (one run each):")
     for cmd in dict.fromkeys(r["cmd"].replace(str(r["c"]), "C", 0) for r in RESULTS):
         print("  " + cmd)

@@ -42,7 +42,6 @@ from balancers.transport import build_routes_dbm
 # docs/apache-facts.md §3: without slotmem_shm or an lbmethod the start fails; without proxy_http
 # every request is a misleading 503; without headers the rendered config is a syntax error.
 MODULES = (
-    "mpm_event",
     "authz_core",
     "authz_host",
     "proxy",
@@ -67,7 +66,10 @@ MODULES = (
     "ssl",
     # HTTP/2 for HTTPS vhosts (`Protocols h2 http/1.1` inside <IfModule http2_module>), when installed
     "http2",
+    # node-vhosts over h2c (balancers.conf.j2, <IfModule proxy_http2_module>), when installed
+    "proxy_http2",
 )
+MPMS = ("event", "worker")  # mpm_event is what a front-end runs; worker is measured beside it (bench/dataplane.py)
 MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/libexec/apache2")
 
 
@@ -129,6 +131,7 @@ def standalone_config(
     manager_listen: str | None = None,
     log_level: str = "warn",
     workers: tuple[int, int] | None = None,
+    mpm: str = "event",
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
@@ -136,7 +139,10 @@ def standalone_config(
 
     workers=(processes, threads): fixed event-MPM limits, every process started at once (ServerLimit,
     ThreadsPerChild, MaxRequestWorkers = their product), e.g. (2, 16), the small limits a busy
-    front-end runs into (bench/dataplane.py, the burst test). None: small and quick, 1 to 4 processes."""
+    front-end runs into (bench/dataplane.py, the burst test). None: small and quick, 1 to 4 processes.
+    mpm: "event" (default) or "worker" (same limits; no async keep-alive handling)."""
+    if mpm not in MPMS:
+        raise ValueError(f"mpm must be one of {MPMS}, not {mpm!r}")
     workdir = Path(workdir)
     run = workdir / "run"
     mods = module_dir()
@@ -150,6 +156,7 @@ def standalone_config(
         f"Mutex file:{run} default",
         "ServerName 127.0.0.1",
     ]
+    lines.append(f"LoadModule mpm_{mpm}_module {mods}/mod_mpm_{mpm}.so")
     lines += [f"LoadModule {m}_module {mods}/mod_{m}.so" for m in MODULES if os.path.exists(f"{mods}/mod_{m}.so")]
     user = _run_user()
     if user:
@@ -262,6 +269,7 @@ class StandaloneApache:
         binary: str | None = None,
         log_level: str = "warn",
         workers: tuple[int, int] | None = None,
+        mpm: str = "event",
     ) -> None:
         self.binary = binary or apache_binary()
         if not self.binary:
@@ -272,6 +280,7 @@ class StandaloneApache:
         self.manager_port = manager_port or (free_port() if manager else None)
         self.log_level = log_level
         self.workers = workers
+        self.mpm = mpm
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
@@ -287,6 +296,7 @@ class StandaloneApache:
                 manager_listen=f"127.0.0.1:{self.manager_port}" if self.manager_port else None,
                 log_level=self.log_level,
                 workers=self.workers,
+                mpm=self.mpm,
             ),
             encoding="utf-8",
         )

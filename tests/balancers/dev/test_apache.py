@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from balancers.dev.apache import StandaloneApache, _alive
+from balancers.dev.apache import StandaloneApache, _alive, standalone_config
 from balancers.dev.net import free_port
 
 pytestmark = pytest.mark.real
@@ -68,3 +68,20 @@ def test_a_standalone_apache_stops_even_after_its_config_was_broken(tmp_path, ap
     apache.stop()
     assert not _alive(pid)
     assert not _answers(port)
+
+
+def test_a_standalone_apache_runs_the_worker_mpm_when_asked_and_refuses_an_unknown_one(tmp_path, apache_factory):
+    config_dir = tmp_path / "conf"
+    config_dir.mkdir()
+    port = free_port()
+    (config_dir / "hostpanel.conf").write_text(
+        f"<VirtualHost 127.0.0.1:{port}>\n  ServerName x.example\n  Redirect 302 / http://y.example/\n</VirtualHost>\n"
+    )
+    apache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"], workers=(2, 4), mpm="worker")
+    apache.start()
+    assert "[mpm_worker:notice]" in apache.error_log()
+    resp = urllib.request.build_opener(_NoRedirect).open(f"http://127.0.0.1:{port}/", timeout=5)
+    assert resp.status == 302
+    apache.stop()
+    with pytest.raises(ValueError, match="mpm"):
+        standalone_config(workdir=tmp_path / "x", include=None, mpm="prefork")
