@@ -342,7 +342,10 @@ def report(f: dict, args) -> None:
     print(f"(a) API create -> live on all 3:        {stats(f['add'])}")
     print(f"    the median one: {f['breakdown']}")
     print(f"(b) API suspend -> 503 on all 3:        {stats(f['suspend'])}")
-    print(f"(c) {args.burst} creates in a burst -> all live: {f['burst']:.2f} s (the API answered all in {f['burst_api']:.2f} s)")
+    print(
+        f"(c) {args.burst} creates in a burst -> all live: {f['burst']:.2f} s"
+        f" (the API answered all in {f['burst_api']:.2f} s)"
+    )
     print(f"    map uploads per front-end in the burst: {f['burst_uploads']}")
     print(f"    graceful reloads during (a)-(c):    {f['gracefuls']}   change kinds seen: {f['kinds']}")
     print(f"(d) config change (balancer added):     {f['config_change']:.2f} s, kinds {f['config_kind']}")
