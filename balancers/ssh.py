@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import select
 import shlex
 import socket
 import stat
@@ -256,7 +255,10 @@ class SSHTransport:
                     channel.close()
                     raise TransportError(f"command timed out after {timeout:g} s: {command}", retryable=True)
                 if not progressed:
-                    select.select([channel], [], [], 0.01)
+                    # Not select() on the channel: its fileno() makes paramiko open a pipe per command, which
+                    # its transport thread writes to while close() frees the fds (an unguarded race on fd
+                    # numbers); the exit status wakes this at once, new output within 5 ms.
+                    channel.status_event.wait(0.005)
             code = channel.recv_exit_status()
             channel.close()
         except TransportError:
