@@ -13,13 +13,19 @@ from balancers.dev.net import free_port
 pytestmark = pytest.mark.real
 
 
-def test_a_standalone_apache_starts_serves_a_manager_reloads_and_stops(tmp_path, apache_factory):
+def _redirecting_config(tmp_path):
+    """A config dir whose hostpanel.conf is one vhost on a free port answering 302 to http://y.example/."""
     config_dir = tmp_path / "conf"
     config_dir.mkdir()
     port = free_port()
     (config_dir / "hostpanel.conf").write_text(
         f"<VirtualHost 127.0.0.1:{port}>\n  ServerName x.example\n  Redirect 302 / http://y.example/\n</VirtualHost>\n"
     )
+    return config_dir, port
+
+
+def test_a_standalone_apache_starts_serves_a_manager_reloads_and_stops(tmp_path, apache_factory):
+    config_dir, port = _redirecting_config(tmp_path)
     apache: StandaloneApache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"], manager=True)
     assert apache.configtest().ok
     apache.start()
@@ -71,12 +77,7 @@ def test_a_standalone_apache_stops_even_after_its_config_was_broken(tmp_path, ap
 
 
 def test_a_standalone_apache_runs_the_worker_mpm_when_asked_and_refuses_an_unknown_one(tmp_path, apache_factory):
-    config_dir = tmp_path / "conf"
-    config_dir.mkdir()
-    port = free_port()
-    (config_dir / "hostpanel.conf").write_text(
-        f"<VirtualHost 127.0.0.1:{port}>\n  ServerName x.example\n  Redirect 302 / http://y.example/\n</VirtualHost>\n"
-    )
+    config_dir, port = _redirecting_config(tmp_path)
     apache = apache_factory(config_dir, listen=[f"127.0.0.1:{port}"], workers=(2, 4), mpm="worker")
     apache.start()
     assert "[mpm_worker:notice]" in apache.error_log()
