@@ -247,7 +247,14 @@ class SSHTransport:
                 if len(out) + len(err) > limit:
                     channel.close()
                     raise too_large(f"the output of {command}", limit, setting)
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                # The end is the channel's EOF, not its exit status: sshd may send exit-status while the
+                # command's last output is still in its pipe (seen: a tree read that returned nothing).
+                if (
+                    (channel.eof_received or channel.closed)
+                    and channel.exit_status_ready()
+                    and not channel.recv_ready()
+                    and not channel.recv_stderr_ready()
+                ):
                     break
                 if not transport.is_active():
                     raise TransportError(f"connection to {self.description} dropped while running: {command}", True)
@@ -258,7 +265,10 @@ class SSHTransport:
                     # Not select() on the channel: its fileno() makes paramiko open a pipe per command, which
                     # its transport thread writes to while close() frees the fds (an unguarded race on fd
                     # numbers); the exit status wakes this at once, new output within 5 ms.
-                    channel.status_event.wait(0.005)
+                    if channel.exit_status_ready():
+                        time.sleep(0.001)  # exited, its last output and EOF on their way
+                    else:
+                        channel.status_event.wait(0.005)
             code = channel.recv_exit_status()
             channel.close()
         except TransportError:
