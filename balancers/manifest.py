@@ -19,6 +19,8 @@ import hashlib
 import re
 from collections.abc import Iterable
 
+from balancers.routes import ROUTES_MAP, ROUTES_RECENT, whole_map
+
 MANIFEST = "MANIFEST"
 TLS_DIR = "tls"
 SEALED_PREFIX = "hostpanel-sealed:"  # a stored private key: this prefix, then its Fernet token
@@ -107,7 +109,10 @@ def _key_digest(tree: dict[str, str], path: str) -> str | None:
 
 def tree_diff(old: dict[str, str], new: dict[str, str], *, old_label: str = "a", new_label: str = "b") -> str:
     """Unified diff of two trees, file by file, in path order (MANIFEST last). A private key's content
-    is never shown: a changed, added or removed key is one line saying so."""
+    is never shown: a changed, added or removed key is one line saying so. The routing map is shown as
+    one file, routes.map, its base and overlay merged (balancers.routes.whole_map): the lines a change
+    adds and removes, not how the map happens to be split."""
+    old, new = _whole_routes(old), _whole_routes(new)
     paths = sorted(set(old) | set(new), key=lambda p: (p == MANIFEST, p))
     chunks: list[str] = []
     for path in paths:
@@ -131,6 +136,15 @@ def tree_diff(old: dict[str, str], new: dict[str, str], *, old_label: str = "a",
         if chunks and not chunks[-1].endswith("\n"):
             chunks[-1] += "\n"
     return "".join(chunks)
+
+
+def _whole_routes(tree: dict[str, str]) -> dict[str, str]:
+    if ROUTES_RECENT not in tree:
+        return tree
+    merged = {path: text for path, text in tree.items() if path != ROUTES_RECENT}
+    if ROUTES_MAP in tree:
+        merged[ROUTES_MAP] = whole_map(tree)
+    return merged
 
 
 def capped_lines(diff: str, *, limit: int, label: str) -> list[str]:

@@ -19,8 +19,10 @@ The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpane
     routing-http.conf, routing-https.conf
                          the routing rules: look the Host up in routes.map, then proxy to the balancer it
                          names (VirtualHostMonster path), answer 503 for a suspended site, 301 to https
-    routes.map           host name -> state|balancer|plone path|mode|cookie|ttl (balancers.routes): Apache
-                         re-reads it when it changes, so a change to this file alone needs no reload
+    routes.map           host name -> state|balancer|plone path|mode|cookie|ttl (balancers.routes): the
+                         routing map's base, as it was at the last rebase (Apache reads its SDBM)
+    routes-recent.map    the overlay: what changed since the base (looked up first); Apache re-reads both
+                         when they change, so a change to these files alone needs no reload
     default.conf         the first HTTPS vhost (404 without SNI or for an unknown name), when a site has TLS
     sites/<domain>.conf  one HTTPS vhost per site with a live certificate (SNI needs one per certificate);
                          it includes routing-https.conf, so it changes with the certificate only
@@ -31,7 +33,7 @@ The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpane
     errors/suspended.html  the page of a suspended site
     MANIFEST             "<sha256>  <path>" per file, sorted (the format of `sha256sum -c`)
 
-A change that alters routes.map and nothing else (a site added, removed, suspended, moved to another
+A change that alters the routing map and nothing else (a site added, removed, suspended, moved to another
 balancer, its aliases or Plone path changed) is deployed without configtest or reload
 (balancers.deploy.release); any other file is a config change (configtest + graceful).
 
@@ -81,12 +83,7 @@ from balancers.render_values import (
     check_listen,
     check_pattern,
 )
-from balancers.routes import (
-    ROUTES_MAP,
-    MapFormatError,
-    group_text,
-    join_map,
-)
+from balancers.routes import ROUTES_MAP, ROUTES_RECENT, MapFormatError, full_map, group_text, split_map
 from balancers.snapshot import BalancerRecord, FrontEndRecord, Snapshot, ZopeServerRecord
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "jinja2" / "apache"
@@ -271,7 +268,7 @@ def _render(
     part = site_part(snapshot, by_name, strict)
     if part is not None:  # no site left out: what another front-end already built from this snapshot
         contexts, kept_files, reports = part.contexts, {}, ()
-        tree[ROUTES_MAP] = part.routes_map
+        routes = part.routes_map
     else:
         contexts, problems = site_contexts(snapshot, by_name, previous, strict)
         kept_routes, kept_files, reports = kept_from_previous(problems, contexts, previous or {})
@@ -281,7 +278,9 @@ def _render(
         except MapFormatError as exc:
             raise UnsafeValue(str(exc)) from None
         groups.sort()
-        tree[ROUTES_MAP] = join_map([text for _, text in groups], header=f"HostPanel routes: {len(groups)} sites")
+        routes = full_map([text for _, text in groups])
+    # the whole map as a base (unchanged since the last rebase) and an overlay of what changed since
+    tree[ROUTES_MAP], tree[ROUTES_RECENT] = split_map(routes, snapshot.routes_base, snapshot.overlay_max_lines)
     for context in contexts:
         tree.update(context.tls_files)
     https_sites = [context for context in contexts if context.https]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from balancers.manifest import certificate_path, private_key_path
 from balancers.render_values import UnsafeValue
-from balancers.routes import ROUTES_MAP, SiteRoutes, parse_map
+from balancers.routes import ROUTES_MAP, SiteRoutes, parse_map, whole_map
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def double_claims(contexts: list[SimpleNamespace], previous: Mapping[str, str] |
                 )
             owners.append(context)
     twice = {name: owners for name, owners in claims.items() if len(owners) > 1}
-    before = parse_map((previous or {}).get(ROUTES_MAP, "")) if twice else {}
+    before = parse_map(whole_map(previous or {})) if twice else {}
     for name, owners in twice.items():
         holders = {c.domain for c in owners if c.domain in before and name in before[c.domain].names}
         innocent = holders.pop() if len(holders) == 1 and len({id(c) for c in owners}) == len(owners) else None
@@ -59,7 +59,7 @@ def kept_from_previous(
     and key, unless a rendered site now claims one of its names."""
     if not problems:
         return [], {}, ()
-    before = parse_map(previous.get(ROUTES_MAP, ""))
+    before = parse_map(whole_map(previous))
     taken_names = {name for c in contexts for name in c.names}
     taken_paths = {f"sites/{c.domain}.conf" for c in contexts}
     current = {c.domain for c in contexts} | set(problems)

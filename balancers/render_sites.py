@@ -22,7 +22,7 @@ from balancers.render_values import (
     check_pattern,
     check_pem,
 )
-from balancers.routes import LIVE, REDIRECT, SUSPENDED, MapFormatError, Route, SiteRoutes, group_text, join_map
+from balancers.routes import LIVE, REDIRECT, SUSPENDED, MapFormatError, Route, SiteRoutes, full_map, group_text
 from balancers.snapshot import SiteRecord, Snapshot
 from sites.models import HSTS_MAX_SECONDS, SiteStatus
 
@@ -148,7 +148,7 @@ def site_part(snapshot: Snapshot, by_name: dict[str, SimpleNamespace], strict: b
         if problems:
             return None
         groups = sorted((c.domain, c.group) for c in contexts)
-        routes_map = join_map([text for _, text in groups], header=f"HostPanel routes: {len(groups)} sites")
+        routes_map = full_map([text for _, text in groups])
         _SHARED[:] = [SitePart(snapshot, signatures, contexts, routes_map)]
         return _SHARED[0]
 

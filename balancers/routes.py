@@ -14,6 +14,21 @@ Apache) or `redirect` (HTTP answers 301 to https://; HTTPS proxies); mode is `s`
 the sticky cookie) or `n` (node-vhosts: the node vhost sets it). The routing rules that read it are in
 routing-http.conf / routing-https.conf (balancers/jinja2/apache/routing.conf.j2).
 
+The map is deployed as two files, so that one site's change is a small upload with nothing to rebuild
+on the front-end, whatever the number of sites:
+
+- `routes.map`, the *base*: the whole map as it was at the last rebase (Apache reads its SDBM,
+  routes.dbm, built on the front-end only when the base changes);
+- `routes-recent.map`, the *overlay*: the groups of the sites changed or added since the base, a
+  `# removed <domain>` line per site removed since, and a `gone` line for every base name that no
+  longer routes (Apache answers it 404). Apache looks a name up in the overlay first (a small txt map,
+  its misses cached per child) and in the base only when the overlay does not name it:
+  `${hostpanel-recent:NAME|${hostpanel-routes:NAME|-}}` (mod_rewrite expands the default on a miss only).
+
+`split_map(full, base)` makes the two from the whole map and the current base (a new base, with an empty
+overlay, once the overlay would pass HOSTPANEL_ROUTES_OVERLAY_MAX_LINES); `merge_map(base, overlay)` gives
+the whole map back, byte for byte (drift, probes, isolation and the importer read that).
+
 Pure: no I/O. Every line is checked against one strict pattern before it is written, so no value the
 renderer accepted can break the format (a space, a newline or a `|` would).
 """
@@ -22,9 +37,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-ROUTES_MAP = "routes.map"
+ROUTES_MAP = "routes.map"  # the base
+ROUTES_RECENT = "routes-recent.map"  # the overlay: looked up first
+ROUTE_FILES = frozenset({ROUTES_MAP, ROUTES_RECENT})
 # What Apache reads: an SDBM built from routes.map ON the front-end, in each release before it is switched
 # in (httxt2dbm, from apache2-utils, which Debian's apache2 depends on). Measured at 10,000 sites
 # (docs/apache-facts.md, "RewriteMap"): after a map change every child looks each host up again, and a
@@ -36,25 +54,31 @@ DERIVED_FILES = ("routes.dbm.dir", "routes.dbm.pag")  # never uploaded, never re
 DBM_BUILD_SH = (
     "if [ -f routes.map ]; then command -v httxt2dbm >/dev/null || { echo 'httxt2dbm not found on the front-end: "
     "install apache2-utils (it builds routes.dbm from routes.map)' >&2; exit 1; }; "
-    "rm -f routes.dbm.dir routes.dbm.pag; httxt2dbm -f SDBM -i routes.map -o routes.dbm >/dev/null; fi"
+    # only when the base is new in this release: an unchanged one came hard-linked with its SDBM
+    "if [ ! -f routes.dbm.pag ] || [ ! -f routes.dbm.dir ] || [ routes.map -nt routes.dbm.pag ]; then "
+    "rm -f routes.dbm.dir routes.dbm.pag; httxt2dbm -f SDBM -i routes.map -o routes.dbm >/dev/null; fi; fi"
 )
 LIVE, SUSPENDED, REDIRECT = "live", "suspended", "redirect"
 STATES = (LIVE, SUSPENDED, REDIRECT)
+GONE = "gone"  # overlay only: a base name that no longer routes (no rule matches it: 404)
+GONE_VALUE = "gone|-|/-|s|-|0"
 _GROUP = "# site "
+_REMOVED = "# removed "
+_GONE_HEADER = "# gone"
 # Apache reads a txt map line into a buffer of REWRITE_MAX_TXT_MAP_LINE (1024) bytes, newline included: a
 # longer line is cut, its value read short (a ttl of 1200 read as 120, a path cut) and its rest as a new line.
 MAX_LINE = 1000  # Apache reads a txt line into 1,024 bytes; SDBM holds a key and value up to 1,008
 _LINE_RE = re.compile(
     r"(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?) "
-    r"(?P<value>(?P<state>live|suspended|redirect)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"
+    r"(?P<value>(?P<state>live|suspended|redirect|gone)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"
     r"\|(?P<mode>[sn])\|(?P<cookie>[A-Za-z0-9_-]{1,64})\|(?P<ttl>[0-9]{1,8}))"
 )
 
 
 def is_map_only(changed: set[str]) -> bool:
-    """Whether a change of these tree paths is a routing change alone: Apache picks up a new routes.map by
-    itself (its mtime changes), so such a release needs no configtest and no reload."""
-    return changed == {ROUTES_MAP}
+    """Whether a change of these tree paths is a routing change alone: Apache picks up a new routes.map or
+    routes-recent.map by itself (its mtime changes), so such a release needs no configtest and no reload."""
+    return bool(changed) and changed <= ROUTE_FILES
 
 
 def change_kind(changed: set[str]) -> str:
@@ -90,7 +114,10 @@ class Route:
     @property
     def expectation(self) -> str:
         """What a plain-HTTP request for the name gets: proxied, suspended or redirect (deploy probes)."""
-        return {LIVE: "proxied", SUSPENDED: "suspended", REDIRECT: "redirect"}[self.state]
+        return {LIVE: "proxied", SUSPENDED: "suspended", REDIRECT: "redirect", GONE: "absent"}[self.state]
+
+
+_GONE_ROUTE = Route(GONE, "-", "/-", "s", "-", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +151,107 @@ def join_map(groups: list[str], *, header: str = "") -> str:
 def map_text(sites: list[SiteRoutes], *, header: str = "") -> str:
     """The whole map, sites in the order given."""
     return join_map([group_text(site) for site in sites], header=header)
+
+
+def full_map(groups: list[str]) -> str:
+    """The whole map from its group_text() parts, already sorted by domain (the renderer's one form)."""
+    return join_map(groups, header=f"HostPanel routes: {len(groups)} sites")
+
+
+# --- base + overlay -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)  # the current base and the full maps of the last renders
+def _groups(text: str) -> dict[str, str]:
+    """{domain: its group's text} of a whole map, in the map's order."""
+    start = text.find(_GROUP)
+    if start < 0:
+        return {}
+    groups: dict[str, str] = {}
+    for part in ("\n" + text[start:]).split("\n" + _GROUP)[1:]:
+        groups[part.split("\n", 1)[0].strip()] = _GROUP + part + ("" if part.endswith("\n") else "\n")
+    return groups
+
+
+def _names(group: str) -> list[str]:
+    return [line.split(" ", 1)[0] for line in group.splitlines()[1:] if line and not line.startswith("#")]
+
+
+def _overlay(header: str, changed: list[str], removed: list[str], gone: list[str]) -> str:
+    gone_lines = "".join(map_line(name, _GONE_ROUTE) + "\n" for name in gone)
+    return "".join(
+        [
+            f"# {header}\n",
+            *changed,
+            *(f"{_REMOVED}{domain}\n" for domain in removed),
+            *([f"{_GONE_HEADER}\n", gone_lines] if gone else []),
+        ]
+    )
+
+
+def empty_overlay() -> str:
+    return _overlay("HostPanel routing overlay: empty (routes.map is the whole map)", [], [], [])
+
+
+@functools.lru_cache(maxsize=4)  # every front-end of a deployment splits the same map on the same base
+def split_map(full: str, base: str | None, max_lines: int) -> tuple[str, str]:
+    """(base, overlay) to deploy for the whole map `full`, given the current base (None: none yet). The
+    base is kept when the overlay stays within `max_lines` lines, else `full` becomes the new base."""
+    if base is None or base == full:
+        return full, empty_overlay()
+    new, old = _groups(full), _groups(base)
+    added = set(new.values()) - set(old.values())  # new or changed groups (set operations: ~2 ms at 10,000)
+    changed = sorted(added)  # a group starts with its domain: sorted by domain
+    removed = sorted(old.keys() - new.keys())
+    changed_domains = [group.split("\n", 1)[0][len(_GROUP) :] for group in changed]
+    routed = {name for group in changed for name in _names(group)}
+    before = [name for domain in [*removed, *changed_domains] if domain in old for name in _names(old[domain])]
+    gone = sorted(set(before) - routed)
+    lines = sum(group.count("\n") - 1 for group in changed) + len(gone)  # route lines: what Apache scans
+    if lines > max_lines:
+        return full, empty_overlay()
+    header = f"HostPanel routing overlay: {len(changed)} sites changed, {len(removed)} removed since routes.map"
+    return base, _overlay(header, changed, removed, gone)
+
+
+def _overlay_groups(overlay: str) -> tuple[dict[str, str], list[str]]:
+    """({domain: group text} of the changed sites, [removed domains]) of an overlay."""
+    groups: dict[str, list[str]] = {}
+    removed: list[str] = []
+    current: list[str] | None = None
+    for line in overlay.splitlines():
+        if line.startswith(_GROUP):
+            current = groups.setdefault(line[len(_GROUP) :].strip(), [line])
+        elif line.startswith(_REMOVED):
+            removed.append(line[len(_REMOVED) :].strip())
+            current = None
+        elif line.startswith("#"):
+            current = None  # the header, or the gone lines (they follow from the rest)
+        elif current is not None and line:
+            current.append(line)
+    return {domain: "\n".join(lines) + "\n" for domain, lines in groups.items()}, removed
+
+
+@functools.lru_cache(maxsize=8)
+def merge_map(base: str, overlay: str) -> str:
+    """The whole map a base and its overlay stand for: exactly the text the renderer made them from."""
+    replaced, removed = _overlay_groups(overlay)
+    if not replaced and not removed:
+        return base
+    groups = dict(_groups(base))
+    for domain in removed:
+        groups.pop(domain, None)
+    groups.update(replaced)
+    return full_map([groups[domain] for domain in sorted(groups)])
+
+
+def whole_map(files: Mapping[str, str]) -> str:
+    """The whole routing map of a tree ({path: text}): its base merged with its overlay ("" if none)."""
+    base = files.get(ROUTES_MAP)
+    if base is None:
+        return ""
+    overlay = files.get(ROUTES_RECENT)
+    return merge_map(base, overlay) if overlay else base
 
 
 def parse_route(value: str) -> Route | None:

@@ -2,8 +2,8 @@
 
 `load_snapshot()` returns frozen dataclasses (no model instances, no lazy relations), so that
 render.py is a pure function of its input and the query count does not grow with the number of
-sites: seven queries whatever the size (Zope servers, front-ends, balancers, members, sites, aliases,
-certificates).
+sites: eight queries whatever the size (Zope servers, front-ends, balancers, members, sites, aliases,
+certificates, the routing map's base; a ninth reads the base's text when it changed).
 
 A TLS site's live certificate comes with its private key DECRYPTED (certificates.crypto): the tree a
 front-end gets holds the key file. It lives in memory only; balancers.deploy.secrets seals key files
@@ -16,10 +16,11 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 
 from balancers.choices import RenderMode
-from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.models import Balancer, BalancerMember, ConfigBlob, FrontEnd, RoutesBase, ZopeServer
 from certificates.choices import CertificateStatus
 from certificates.crypto import decrypt_secret
 from certificates.models import Certificate
@@ -137,6 +138,8 @@ class Snapshot:
     balancers: tuple[BalancerRecord, ...] = ()  # by name, members by (lbset, route)
     sites: tuple[SiteRecord, ...] = ()  # by domain, aliases by name
     frontends: tuple[FrontEndRecord, ...] = ()  # by name
+    routes_base: str | None = None  # the routing map's current base (balancers.routes.split_map); None: none yet
+    overlay_max_lines: int = 500  # HOSTPANEL_ROUTES_OVERLAY_MAX_LINES
 
     def frontend(self, name: str) -> FrontEndRecord:
         for frontend in self.frontends:
@@ -148,6 +151,25 @@ class Snapshot:
 _INTERN_LOCK = threading.Lock()
 _CERTIFICATES: dict[tuple, CertificateRecord] = {}  # by raw row: a key is decrypted once, not per snapshot
 _SITES: dict[tuple, SiteRecord] = {}  # by raw row: an unchanged row gives the SAME record as last time
+_BASE: list[tuple[str, str]] = []  # (digest, text) of the last routing base read: its text is read once
+
+
+def _routes_base() -> str | None:
+    """The routing map's current base (one query; a second one only when the base changed)."""
+    global _BASE
+    digest = RoutesBase.objects.filter(pk=1).values_list("blob__digest", flat=True).first()
+    if digest is None:
+        return None
+    with _INTERN_LOCK:
+        known = _BASE
+    if known and known[0][0] == digest:
+        return known[0][1]
+    text = ConfigBlob.objects.filter(digest=digest).values_list("text", flat=True).first()
+    if text is None:
+        return None
+    with _INTERN_LOCK:
+        _BASE = [(digest, text)]
+    return text
 
 
 def _certificates() -> dict[int, CertificateRecord]:
@@ -239,12 +261,12 @@ def _domain(site: SiteRecord) -> str:
 
 
 def load_snapshot() -> Snapshot:
-    """Read Zope servers, front-ends, balancers with members, sites with aliases, and the sites' live
-    certificates (7 queries) in ONE consistent snapshot: a transaction of its own that is REPEATABLE READ
-    on PostgreSQL (READ COMMITTED, its default, would let a change committed between two of the seven
-    queries give, say, a site whose balancer the tree lacks). On SQLite a read transaction already is a
-    snapshot. Inside a caller's transaction the caller's isolation applies (SET TRANSACTION must be its
-    first statement)."""
+    """Read Zope servers, front-ends, balancers with members, sites with aliases, the sites' live
+    certificates and the routing base (8-9 queries) in ONE consistent snapshot: a transaction of its own
+    that is REPEATABLE READ on PostgreSQL (READ COMMITTED, its default, would let a change committed
+    between two of the queries give, say, a site whose balancer the tree lacks). On SQLite a read
+    transaction already is a snapshot. Inside a caller's transaction the caller's isolation applies
+    (SET TRANSACTION must be its first statement)."""
     fresh = not connection.in_atomic_block
     with transaction.atomic():
         if fresh and connection.vendor == "postgresql":
@@ -327,6 +349,7 @@ def load_snapshot() -> Snapshot:
             aliases[site_id].append(name)
         certificates = _certificates()
         sites = _site_records(balancer_names, aliases, certificates)
+        routes_base = _routes_base()
     # Sorted here, not by the database: PostgreSQL's collation and SQLite's byte order differ, and
     # the rendered tree must be byte-identical on both.
     return Snapshot(
@@ -334,4 +357,6 @@ def load_snapshot() -> Snapshot:
         balancers=tuple(sorted(balancers, key=lambda b: b.name)),
         sites=tuple(sites),
         frontends=tuple(sorted(frontends, key=lambda f: f.name)),
+        routes_base=routes_base,
+        overlay_max_lines=django_settings.HOSTPANEL_ROUTES_OVERLAY_MAX_LINES,
     )

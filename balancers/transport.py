@@ -170,6 +170,9 @@ def build_routes_dbm(directory: str | os.PathLike) -> None:
     source = os.path.join(directory, ROUTES_MAP)
     if not os.path.exists(source):
         return
+    built = [os.path.join(directory, name) for name in DERIVED_FILES]
+    if all(os.path.exists(p) for p in built) and os.stat(source).st_mtime_ns <= os.stat(built[-1]).st_mtime_ns:
+        return  # an unchanged base came hard-linked with its SDBM (as DBM_BUILD_SH decides on a front-end)
     candidates = [shutil.which("httxt2dbm"), "/usr/sbin/httxt2dbm", "/usr/bin/httxt2dbm"]  # sbin: not on every PATH
     binary = next((p for p in candidates if p and os.path.exists(p)), None)
     if binary is None:

@@ -245,6 +245,7 @@ def run_one(sites: int, args) -> dict:
         figures["configtest"] = statistics.median(checks)
         figures["memory_mb"] = apache_memory_mb(hosts[0].apache)
         figures["map_bytes"] = (hosts[0].config_dir / "routes.map").stat().st_size
+        figures["overlay_bytes"] = (hosts[0].config_dir / "routes-recent.map").stat().st_size
         return figures
     finally:
         POOL.close_all()
@@ -351,7 +352,8 @@ def report(f: dict, args) -> None:
     print(f"(d) config change (balancer added):     {f['config_change']:.2f} s, kinds {f['config_kind']}")
     print(
         f"apache2 -t with this config:            {f['configtest']:.3f} s; Apache RSS {f['memory_mb']:.0f} MB; "
-        f"routes.map {f['map_bytes']:,} bytes"
+        f"routes.map {f['map_bytes']:,} bytes, "
+        f"routes-recent.map {f['overlay_bytes']:,} bytes"
     )
 
 

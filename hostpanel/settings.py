@@ -291,6 +291,10 @@ HOSTPANEL_PROBE_SAMPLE = env_int("HOSTPANEL_PROBE_SAMPLE", 20, minimum=0, maximu
 # read at all (a broken one fails them, and they answered before: the change is reverted); the switch
 # waits for their "before" answers, so fewer of them make the change live sooner.
 HOSTPANEL_PROBE_SAMPLE_MAP_ONLY = env_int("HOSTPANEL_PROBE_SAMPLE_MAP_ONLY", 5, minimum=0, maximum=10000)
+# Lines routes-recent.map (the routing overlay, balancers.routes) may hold before the next deployment
+# makes a new base routes.map (one 1 MB upload and SDBM build per front-end at 10,000 sites). Apache reads
+# the overlay as a txt map: a name it does not hold costs a scan of it once per child after each change.
+HOSTPANEL_ROUTES_OVERLAY_MAX_LINES = env_int("HOSTPANEL_ROUTES_OVERLAY_MAX_LINES", 500, minimum=0, maximum=5000)
 HOSTPANEL_PROBE_TIMEOUT = env_float("HOSTPANEL_PROBE_TIMEOUT", 10.0, minimum=0.5)
 HOSTPANEL_PROBE_PARALLELISM = env_int("HOSTPANEL_PROBE_PARALLELISM", 16, minimum=1, maximum=128)
 HOSTPANEL_ALERT_GRACE_SECONDS = env_int("HOSTPANEL_ALERT_GRACE_SECONDS", 120, minimum=0)

@@ -18,3 +18,13 @@ def message_of(validator, value) -> str:
 def shows(response, message: str) -> bool:
     """True when the page shows message (HTML-escaped or as it is)."""
     return html.escape(message) in response.content.decode() or message in response.content.decode()
+
+
+def whole_map_at(directory) -> str:
+    """The whole routing map of a deployed tree on disk: its base (routes.map) merged with its overlay."""
+    from pathlib import Path  # noqa: PLC0415 - a helper of the tests only
+
+    from balancers.routes import ROUTE_FILES, whole_map  # noqa: PLC0415
+
+    files = {name: (Path(directory) / name).read_text() for name in ROUTE_FILES if (Path(directory) / name).exists()}
+    return whole_map(files)

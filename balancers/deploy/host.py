@@ -28,9 +28,11 @@ from balancers.deploy.leases import (
 )
 from balancers.deploy.probes import push_and_probe
 from balancers.deploy.release import HostOutcome, Target, truncate
-from balancers.deploy.rendering import recently_rendered, render_result_for, store_tree
+from balancers.deploy.rendering import recently_rendered, render_result_for
 from balancers.deploy.secrets import open_tree
+from balancers.deploy.stored import routes_base_set, store_tree, stored_files
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd
+from balancers.routes import ROUTES_MAP
 from balancers.transport import TransportError
 
 log = logging.getLogger(__name__)
@@ -135,8 +137,8 @@ class _Storing:
     it is stored at once instead: another thread's connection could not see that transaction's rows.
     `result()` waits for it and raises what the store raised."""
 
-    def __init__(self, tree: dict[str, str]) -> None:
-        self.tree, self.seconds = tree, 0.0
+    def __init__(self, tree: dict[str, str], new_base: str | None = None) -> None:
+        self.tree, self.new_base, self.seconds = tree, new_base, 0.0
         self._row: ConfigTree | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -150,6 +152,8 @@ class _Storing:
         started = time.monotonic()
         try:
             self._row = db_call(lambda: store_tree(self.tree))
+            if self.new_base is not None:  # this tree starts a new base of the routing map: later renders use it
+                db_call(lambda: routes_base_set(self.new_base))
         except BaseException as exc:  # noqa: BLE001 - handed to the deploy thread by result()
             self._error = exc
         finally:
@@ -229,7 +233,7 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
     marks = [time.monotonic()]
     storing: _Storing | None = None  # rendered here: stored while its release uploads
     if host.tree_id:  # rollback: exactly the stored files
-        tree = db_call(lambda: open_tree(ConfigTree.objects.get(pk=host.tree_id).files))  # keys opened again
+        tree = db_call(lambda: open_tree(stored_files(ConfigTree.objects.get(pk=host.tree_id))))  # keys opened again
         marks += [marks[0], time.monotonic()]
     else:
         db_call(frontend.refresh_from_db)  # every query of a deploy thread goes through db_call
@@ -239,7 +243,8 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         tree = result.tree
         left_out = [{"site": p.site, "reason": p.reason, "kept": p.kept} for p in result.problems]
         marks.append(time.monotonic())
-        storing = _Storing(tree)
+        base = tree.get(ROUTES_MAP)
+        storing = _Storing(tree, base if base is not None and base is not snapshot.routes_base else None)
         save(left_out=left_out)
     before_push = {"snapshot": marks[1] - marks[0], "render": marks[2] - marks[1]}
 

@@ -25,7 +25,6 @@ No database access here; the runner records the outcome.
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import random
 import re
@@ -40,7 +39,16 @@ from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.release import COMMAND_TIMEOUT, VERIFY_SECONDS, HostOutcome, Target, push_tree, truncate
 from balancers.manifest import MANIFEST, changed_paths, parse_manifest
 from balancers.models import FrontEnd
-from balancers.routes import ROUTES_MAP, changed_names, is_map_only, map_entries, parse_route, sample_entries
+from balancers.routes import (
+    ROUTE_FILES,
+    ROUTES_MAP,
+    changed_names,
+    is_map_only,
+    map_entries,
+    parse_route,
+    sample_entries,
+    whole_map,
+)
 from balancers.status.client import HttpAnswer, http_exchange, wait_until_answers
 from balancers.transport import Transport, TransportError
 
@@ -95,10 +103,11 @@ def expectation(value: str | None) -> str:
     return route.expectation if route is not None else "absent"
 
 
-def plan_probes(live_map: bytes | None, tree: dict[str, str], *, sample: int, seed: str = "") -> list[ProbeSite]:
-    """The names to probe: every name whose route is new, changed or removed, plus `sample` unchanged ones."""
-    old_text = (live_map or b"").decode(errors="replace")
-    new_text = tree.get(ROUTES_MAP, "")
+def plan_probes(live_map: str | None, tree: dict[str, str], *, sample: int, seed: str = "") -> list[ProbeSite]:
+    """The names to probe: every name whose route is new, changed or removed, plus `sample` unchanged ones.
+    `live_map`: the host's whole routing map (base and overlay merged)."""
+    old_text = live_map or ""
+    new_text = whole_map(tree)
     changed, removed = changed_names(old_text, new_text) if old_text != new_text else ([], [])
     touched = set(changed) | set(removed)
     new = map_entries("\n".join(line for line in new_text.splitlines() if line.split(" ", 1)[0] in touched))
@@ -118,18 +127,27 @@ def _map_only(live_manifest: bytes | None, new_manifest: str) -> bool:
         return False
 
 
-def _live_map(transport: Transport, target: Target, live_manifest: bytes | None, known: dict[str, str]) -> bytes | None:
-    """The host's routes.map: `known`'s when the live MANIFEST names its digest, else read from the host."""
-    text = known.get(ROUTES_MAP)
-    if text is not None and live_manifest:
-        try:
-            listed = parse_manifest(live_manifest.decode()).get(ROUTES_MAP)
-        except (ValueError, UnicodeDecodeError):
-            listed = None
-        data = text.encode()
-        if listed == hashlib.sha256(data).hexdigest():
-            return data
-    return transport.read_file(f"{target.config_dir}/{ROUTES_MAP}")
+def _live_map(transport: Transport, target: Target, live_manifest: bytes | None, known: dict[str, str]) -> str | None:
+    """The host's whole routing map: from `known` when the live MANIFEST names the digests of its map
+    files, else each file that does not match read from the host (the base: 1 MB at 10,000 sites)."""
+    try:
+        listed = parse_manifest(live_manifest.decode()) if live_manifest else {}
+    except (ValueError, UnicodeDecodeError):
+        listed = {}
+    try:
+        known_listed = parse_manifest(known[MANIFEST]) if MANIFEST in known else {}
+    except ValueError:
+        known_listed = {}
+    files: dict[str, str] = {}
+    for path in sorted(ROUTE_FILES):
+        text = known.get(path)
+        if text is not None and listed.get(path) is not None and listed.get(path) == known_listed.get(path):
+            files[path] = text
+            continue
+        data = transport.read_file(f"{target.config_dir}/{path}")
+        if data is not None:
+            files[path] = data.decode(errors="replace")
+    return whole_map(files) if ROUTES_MAP in files else None
 
 
 def run_probes(

@@ -7,9 +7,9 @@ import threading
 
 from balancers.choices import HostStatus
 from balancers.deploy.leases import db_call
-from balancers.deploy.secrets import open_tree, seal_tree
-from balancers.manifest import tree_digest
-from balancers.models import ActivatedRelease, ConfigTree, DeploymentHost, FrontEnd
+from balancers.deploy.secrets import open_tree
+from balancers.deploy.stored import stored_files
+from balancers.models import ActivatedRelease, DeploymentHost, FrontEnd
 from balancers.render import RenderResult, render_tree_isolated
 from balancers.snapshot import Snapshot, load_snapshot
 
@@ -23,7 +23,7 @@ def previous_tree(frontend: FrontEnd) -> dict[str, str]:
     latest successful deployment ({} when there is none)."""
     activated = ActivatedRelease.objects.filter(frontend=frontend, tree__isnull=False).select_related("tree").first()
     if activated is not None:
-        return open_tree(activated.tree.files)
+        return open_tree(stored_files(activated.tree))
     host = (
         DeploymentHost.objects.filter(
             frontend=frontend, status__in=[HostStatus.SUCCEEDED, HostStatus.UNCHANGED], tree__isnull=False
@@ -32,7 +32,7 @@ def previous_tree(frontend: FrontEnd) -> dict[str, str]:
         .order_by("-id")
         .first()
     )
-    return open_tree(host.tree.files) if host is not None else {}
+    return open_tree(stored_files(host.tree)) if host is not None else {}
 
 
 def render_result_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> RenderResult:
@@ -68,12 +68,3 @@ def recently_rendered(frontend: FrontEnd) -> dict[str, str]:
 def render_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> dict[str, str]:
     """{path: text} of what a deployment would push to this front-end now (drift, previews)."""
     return dict(render_result_for(frontend, snapshot).tree)
-
-
-def store_tree(tree: dict[str, str]) -> ConfigTree:
-    """The tree as a ConfigTree row (one per digest), its private keys sealed (balancers.deploy.secrets)."""
-    digest = tree_digest(tree)
-    stored = ConfigTree.objects.filter(digest=digest).only("pk", "digest").first()
-    if stored is None:
-        stored, _ = ConfigTree.objects.get_or_create(digest=digest, defaults={"files": seal_tree(tree)})
-    return stored

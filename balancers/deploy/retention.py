@@ -1,6 +1,7 @@
 """Bounded growth: what the panel keeps (the daily task balancers.tasks.cleanup, `manage.py cleanup`).
 
-* stored trees (`ConfigTree`, one per distinct rendered tree: ~4 KB per site): the last
+* stored trees (`ConfigTree`, one per distinct rendered tree: ~4 KB per HTTPS site; the routing map's
+  base is a `ConfigBlob` shared by the trees that have it, deleted once none does): the last
   HOSTPANEL_KEEP_TREES trees per front-end (default 50), plus every tree a host has ACTIVATED and every
   tree a queued or running deployment (a rollback) needs; older deployment rows keep their status and
   messages but lose their tree (no more diff or rollback to them);
@@ -23,7 +24,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from balancers.choices import DeploymentStatus
-from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost
+from balancers.deploy.stored import referenced_blobs
+from balancers.models import ActivatedRelease, ConfigBlob, ConfigTree, Deployment, DeploymentHost
 from balancers.status.poller import prune_samples
 
 ACTIVE = (DeploymentStatus.QUEUED, DeploymentStatus.RUNNING)
@@ -32,6 +34,7 @@ ACTIVE = (DeploymentStatus.QUEUED, DeploymentStatus.RUNNING)
 @dataclass
 class CleanupResult:
     trees_deleted: int = 0
+    blobs_deleted: int = 0
     host_rows_detached: int = 0
     deployments_deleted: int = 0
     task_results_deleted: int = 0
@@ -92,6 +95,8 @@ def cleanup_once(*, now: datetime | None = None) -> CleanupResult:
             ).values("pk")
         )
         result.trees_deleted = unused.delete()[0]
+        # a large file (routes.map) no kept tree and no routing base needs any more
+        result.blobs_deleted = ConfigBlob.objects.exclude(digest__in=referenced_blobs()).delete()[0]
     for config in apps.get_app_configs():
         if config.name == "django_tasks_db":  # the database queue's finished results
             task_results = config.get_model("DBTaskResult")

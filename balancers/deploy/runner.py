@@ -26,7 +26,8 @@ from balancers.deploy.holds import import_holds
 from balancers.deploy.host import GOOD, deploy_host
 from balancers.deploy.leases import Heartbeat, db_guard
 from balancers.deploy.reaper import supersede_covered
-from balancers.deploy.rendering import render_for, store_tree
+from balancers.deploy.rendering import render_for
+from balancers.deploy.stored import store_tree
 from balancers.models import Deployment, DeploymentHost, FrontEnd
 from balancers.snapshot import load_snapshot
 from sites.models import Site

@@ -3,10 +3,12 @@ deployment side (trees, deployments, per-host rows, leases, activated releases, 
 
 from balancers.models.deployments import (
     ActivatedRelease,
+    ConfigBlob,
     ConfigTree,
     DeployLock,
     Deployment,
     DeploymentHost,
+    RoutesBase,
 )
 from balancers.models.inventory import Balancer, BalancerMember, FrontEnd, ZopeServer
 from balancers.status.models import FrontEndSnapshot, StatusSample
@@ -15,12 +17,14 @@ __all__ = [
     "ActivatedRelease",
     "Balancer",
     "BalancerMember",
+    "ConfigBlob",
     "ConfigTree",
     "DeployLock",
     "Deployment",
     "DeploymentHost",
     "FrontEnd",
     "FrontEndSnapshot",
+    "RoutesBase",
     "StatusSample",
     "ZopeServer",
 ]

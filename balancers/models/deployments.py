@@ -18,12 +18,37 @@ from balancers.choices import (
 from balancers.models.inventory import FrontEnd
 
 
+class ConfigBlob(models.Model):
+    """A large file of stored trees (routes.map at 10,000 sites: 1 MB), kept once by its content: the
+    trees of every front-end and every deployment since the last rebase share the same base map."""
+
+    digest = models.CharField(max_length=64, unique=True, help_text="sha256 of the text (UTF-8).")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.digest[:12]
+
+
+class RoutesBase(models.Model):
+    """The base of the routing map (balancers.routes: routes.map; changes since go to routes-recent.map).
+    One row; written by the deploy worker when a rendered tree starts a new base."""
+
+    blob = models.ForeignKey(ConfigBlob, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"routes base {self.blob.digest[:12]}"
+
+
 class ConfigTree(models.Model):
     """A rendered config tree for one front-end, stored once per content digest so that any two
-    revisions can be diffed and any earlier one redeployed."""
+    revisions can be diffed and any earlier one redeployed. Large files are ConfigBlobs (`blobs`); read
+    the whole tree with balancers.deploy.secrets.stored_files / stored_files_many."""
 
     digest = models.CharField(max_length=64, help_text="sha256 of the MANIFEST.")
-    files = models.JSONField(help_text="{relative path: text}")
+    files = models.JSONField(help_text="{relative path: text} of the files not in blobs")
+    blobs = models.JSONField(default=dict, blank=True, help_text="{relative path: ConfigBlob digest}")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -12,6 +12,7 @@ from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.deploy.checks import frontend_pending_diff
 from balancers.deploy.holds import Hold, import_holds
 from balancers.deploy.rendering import render_for
+from balancers.deploy.stored import stored_files_many
 from balancers.manifest import capped_lines, diff_paths, tree_diff
 from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
 from balancers.routes import CHANGE_KIND_TEXT, change_kind
@@ -95,7 +96,7 @@ def deployment_diffs(deployment: Deployment) -> list[HostDiff]:
     ):
         previous.setdefault(name, tree_id)
     tree_ids = {h["tree_id"] for h in hosts} | set(previous.values())
-    trees = {t.pk: t.files for t in ConfigTree.objects.filter(pk__in=tree_ids)}
+    trees = stored_files_many(list(ConfigTree.objects.filter(pk__in=tree_ids)))
     diffs: list[HostDiff] = []
     for host in hosts:
         name = host["frontend_name"]
@@ -117,8 +118,11 @@ def deployment_diffs(deployment: Deployment) -> list[HostDiff]:
 
 def deployment_diff(a: Deployment, b: Deployment) -> str:
     """Unified diff between the trees two deployments pushed, per front-end."""
-    trees_a = {h.frontend_name: h.tree.files for h in a.hosts.select_related("tree") if h.tree_id}
-    trees_b = {h.frontend_name: h.tree.files for h in b.hosts.select_related("tree") if h.tree_id}
+    hosts_a = [h for h in a.hosts.select_related("tree") if h.tree_id]
+    hosts_b = [h for h in b.hosts.select_related("tree") if h.tree_id]
+    files = stored_files_many([h.tree for h in hosts_a + hosts_b])
+    trees_a = {h.frontend_name: files[h.tree_id] for h in hosts_a}
+    trees_b = {h.frontend_name: files[h.tree_id] for h in hosts_b}
     out = []
     for name in sorted(set(trees_a) | set(trees_b)):
         diff = tree_diff(

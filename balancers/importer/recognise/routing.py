@@ -19,7 +19,7 @@ from balancers.importer.recognise.routemap import parse_routes_map
 from balancers.importer.recognise.state import RecogniserState
 from balancers.importer.recognise.syntax import Rule, names_of, rules_of
 from balancers.importer.tokenizer import Directive, Section
-from balancers.routes import REDIRECT, SUSPENDED
+from balancers.routes import REDIRECT, SUSPENDED, merge_map
 
 MAP_NAME = "hostpanel-routes"
 DEFAULT_NAME = "hostpanel-default.invalid"
@@ -35,7 +35,8 @@ _HOLES = {
     "SECURE": r"(?:; Secure)?",
     "PROXIED": r"(?:live|\(\?:live\|redirect\))",  # HTTP proxies live sites, HTTPS live and redirect ones
 }
-_LOOKUP = "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} "
+_LOOKUP = "RewriteCond ${hostpanel-recent:%{SERVER_NAME}|${hostpanel-routes:%{SERVER_NAME}|-}} "
+RECENT_NAME = "hostpanel-recent"
 
 
 def _shape(template: str) -> re.Pattern[str]:
@@ -55,6 +56,7 @@ _NODE_PROXY = _shape(
     "[L,P,E=HP_NODE:1]"
 )
 _MAP = _shape(f'RewriteMap {MAP_NAME} "dbm=sdbm:<<MAP>>"')
+_RECENT = _shape(f'RewriteMap {RECENT_NAME} "txt:<<MAP>>"')
 _BALANCER_PAGE = _shape(
     _LOOKUP + r"^(?:live|redirect)\|<<NAME>>\|" + '\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/503.html" [L]'
 )
@@ -82,6 +84,7 @@ _RULES = [
 _DIRECTIVES = [
     (_shape("RewriteEngine On"), "rendered by HostPanel in its routing"),
     (_MAP, "HostPanel's routing map (an SDBM of the routes.map beside it): its sites are imported from it"),
+    (_RECENT, "HostPanel's routing overlay (the changes since routes.map): imported with it"),
     (_shape('RequestHeader set X-Forwarded-Proto "<<SCHEME>>"'), "X-Forwarded-Proto: HostPanel sets it"),
     (_shape("ErrorDocument 503 <<PATH>>"), "the 503 page (HostPanel renders its own)"),
     (
@@ -145,7 +148,8 @@ class RoutingPart(RecogniserState):
             self._routing_rule(rule, proxy)
         written = maps[0]["map"]
         directive = next(d for d in others if d.key == "rewritemap" and _MAP.fullmatch(_text(d)))
-        self._routing_maps.setdefault(written, directive)
+        recent = next((m["map"] for d in others if d.key == "rewritemap" and (m := _RECENT.fullmatch(_text(d)))), "")
+        self._routing_maps.setdefault(written, (directive, recent))
         if https:
             server_name, aliases = names_of(vhost)
             names = [a.lower() for d in ([server_name] if server_name else []) + aliases for a in d.args]
@@ -200,19 +204,28 @@ class RoutingPart(RecogniserState):
     # --- the map's sites ----------------------------------------------------------------------------
 
     def _map_sites(self) -> None:
-        for written, directive in self._routing_maps.items():
+        for written, (directive, recent) in self._routing_maps.items():
             found = self.tree.maps.get(written)
-            if found is None or found.text is None:
-                why = found.error if found is not None else "not read"
-                self.problem(
-                    "routes-map",
-                    "error",
-                    directive,
-                    f"HostPanel's routing map {written} cannot be read ({why}): every site of this config is "
-                    "listed in it, so none can be imported",
-                )
-                continue
-            self._map_groups(found.path or written, found.text, directive)
+            overlay = self.tree.maps.get(recent) if recent else None
+            for path, read in ((written, found), (recent, overlay) if recent else (None, None)):
+                if path is not None and (read is None or read.text is None):
+                    why = read.error if read is not None else "not read"
+                    self.problem(
+                        "routes-map",
+                        "error",
+                        directive,
+                        f"HostPanel's routing map {path} cannot be read ({why}): every site of this config is "
+                        "listed in it, so none can be imported",
+                    )
+                    break
+            else:
+                assert found is not None and found.text is not None
+                text, file = found.text, found.path or written
+                if overlay is not None and overlay.text is not None:  # the whole map: base + overlay
+                    text = merge_map(found.text, overlay.text)
+                    if text is not found.text:  # line numbers are the merged map's
+                        file = f"{file} with {overlay.path or recent}"
+                self._map_groups(file, text, directive)
 
     def _map_groups(self, file: str, text: str, directive: Directive) -> None:
         parsed = parse_routes_map(text)

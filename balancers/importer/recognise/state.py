@@ -50,7 +50,7 @@ class RecogniserState:
         self._site_error_documents: defaultdict[str, list[tuple[str, Directive]]] = defaultdict(list)
         # HostPanel's map routing (routing.py): map path as written -> its RewriteMap, the sites read from
         # the map with their routes, and the HTTPS vhosts with their names
-        self._routing_maps: dict[str, Directive] = {}
+        self._routing_maps: dict[str, tuple[Directive, str]] = {}  # base map -> (its directive, overlay map)
         self._map_routes: list[tuple[SiteCandidate, MapRoute]] = []
         self._https_vhosts: list[tuple[Section, list[str]]] = []
 

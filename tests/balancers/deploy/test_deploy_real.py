@@ -14,10 +14,11 @@ from balancers.choices import ChangeKind, DeploymentStatus, HostStage, HostStatu
 from balancers.deploy.checks import frontend_test_connection
 from balancers.dev.net import free_port
 from balancers.models import Deployment, DeploymentHost
-from balancers.routes import ROUTES_MAP, map_entries
+from balancers.routes import ROUTES_MAP, ROUTES_RECENT, map_entries
 from balancers.selectors.deployments import deployment_diff
 from balancers.services import deployment_rollback, deployment_start
 from sites import services as site_services
+from tests.assertions import whole_map_at
 from tests.factories import ACTOR
 from tests.harness.farm import add_site
 from tests.harness.sshd import generate_key
@@ -66,13 +67,19 @@ def test_a_second_deploy_without_changes_uploads_nothing_and_does_not_reload(far
     assert [h.live_target() for h in farm.hosts] == targets
 
 
-def assert_map_only(row: DeploymentHost, host, reloads_before: int) -> None:
-    """The host took a map-only release: routes.map and the MANIFEST uploaded, no configtest, no reload."""
+def dbm_inode(host) -> int:
+    return (host.config_dir / "routes.dbm.pag").stat().st_ino
+
+
+def assert_map_only(row: DeploymentHost, host, reloads_before: int, dbm_before: int) -> None:
+    """The host took a map-only release: the overlay (routes-recent.map) and the MANIFEST uploaded, the
+    base and its SDBM kept (hard-linked: not rebuilt), no configtest, no reload."""
     assert (row.status, row.stage, row.change_kind) == (HostStatus.SUCCEEDED, HostStage.DONE, ChangeKind.MAP)
     live = host.live_files()
-    assert row.files_uploaded == 2  # routes.map and the MANIFEST
-    assert row.bytes_uploaded == len(live[ROUTES_MAP].encode()) + len(live["MANIFEST"].encode())
+    assert row.files_uploaded == 2  # routes-recent.map and the MANIFEST
+    assert row.bytes_uploaded == len(live[ROUTES_RECENT].encode()) + len(live["MANIFEST"].encode())
     assert row.tree.files == live
+    assert dbm_inode(host) == dbm_before
     assert "graceful" not in row.output and " -t " not in row.output  # neither reload nor configtest ran
     assert host.reloads() == reloads_before
 
@@ -83,11 +90,12 @@ def test_a_new_site_uploads_only_routes_map_and_is_switched_in_without_a_reload(
     assert first.status == DeploymentStatus.SUCCEEDED
     assert {h.change_kind for h in first.hosts.all()} == {ChangeKind.CONFIG}  # the first release is loaded
     reloads = {h.name: h.reloads() for h in farm.hosts}
+    dbms = {h.name: dbm_inode(h) for h in farm.hosts}
     add_site("new.example", farm.balancer)
     deployment = deploy()
     assert deployment.status == DeploymentStatus.SUCCEEDED
     for host in farm.hosts:
-        assert_map_only(by_host(deployment)[host.name], host, reloads[host.name])
+        assert_map_only(by_host(deployment)[host.name], host, reloads[host.name], dbms[host.name])
         assert host.backend_for("new.example", timeout=3) is not None  # Apache read the new map by itself
         assert host.backend_for("linux.co.uk") is not None
 
@@ -97,11 +105,12 @@ def test_one_changed_site_uploads_only_routes_map_and_is_switched_in_without_a_r
     add_site("other.example", farm.balancer)
     assert deploy().status == DeploymentStatus.SUCCEEDED
     reloads = {h.name: h.reloads() for h in farm.hosts}
+    dbms = {h.name: dbm_inode(h) for h in farm.hosts}
     site_services.site_update(site, actor=ACTOR, plone_path="/plone/linux2")
     deployment = deploy()
     assert deployment.status == DeploymentStatus.SUCCEEDED
     for host in farm.hosts:
-        assert_map_only(by_host(deployment)[host.name], host, reloads[host.name])
+        assert_map_only(by_host(deployment)[host.name], host, reloads[host.name], dbms[host.name])
         assert host.backend_for("linux.co.uk")["path"].endswith("/plone/linux2/VirtualHostRoot/") or (
             host.backend_for("linux.co.uk", timeout=3)["path"].endswith("/plone/linux2/VirtualHostRoot/")
         )
@@ -275,4 +284,4 @@ def test_drift_and_dry_run_read_the_live_files_over_ssh(farm):
     assert out.getvalue().count(f"+++ panel/{ROUTES_MAP}") == 2
     assert out.getvalue().count("\n+new.example live|") == 2
     assert "-# edited by hand on fe1" in out.getvalue()
-    assert "new.example" not in map_entries((farm.fe2.config_dir / ROUTES_MAP).read_text())
+    assert "new.example" not in map_entries(whole_map_at(farm.fe2.config_dir))

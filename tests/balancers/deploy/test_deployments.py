@@ -22,6 +22,7 @@ from balancers.services import deployment_rollback, deployment_start, request_au
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import Site
+from tests.assertions import whole_map_at
 from tests.factories import ACTOR, make_local_frontend, reloads
 
 
@@ -63,8 +64,7 @@ def test_the_worker_renders_the_state_current_when_it_runs_so_the_last_revision_
     deployment = deployment_start(actor=ACTOR, enqueue=False)
     site_services.site_create(actor=ACTOR, domain="late.example", balancer="bronze", plone_path="/plone/late")
     deployment = deployment_execute(deployment.pk)
-    with open(os.path.join(local_frontend.config_dir, ROUTES_MAP)) as fh:
-        live = map_entries(fh.read())
+    live = map_entries(whole_map_at(local_frontend.config_dir))
     assert live["late.example"] == "live|bronze|/plone/late|s|BALANCEID|1200"
     host = deployment.hosts.get()
     assert host.tree.files == render_for(local_frontend)
@@ -129,9 +129,7 @@ def test_manage_py_deploy_prints_per_host_progress_and_dry_run_prints_the_diff(l
     diff = out.getvalue()
     assert "+++ panel/routes.map" in diff and "\n+new.example live|bronze|/plone/new|" in diff
     assert "panel/hostpanel.conf" not in diff and "panel/sites/" not in diff  # a new site is a map change
-    live_map = os.path.join(local_frontend.config_dir, ROUTES_MAP)
-    with open(live_map) as fh:
-        assert "new.example" not in map_entries(fh.read())  # a dry run changes nothing
+    assert "new.example" not in map_entries(whole_map_at(local_frontend.config_dir))  # a dry run changes nothing
     out = io.StringIO()
     call_command("deploy", stdout=out)
     text = out.getvalue()
@@ -140,8 +138,7 @@ def test_manage_py_deploy_prints_per_host_progress_and_dry_run_prints_the_diff(l
     assert reloads(tmp_path) == 1  # the first deploy's only
     first, second = (d.hosts.get() for d in Deployment.objects.order_by("pk"))
     assert (first.change_kind, second.change_kind) == (ChangeKind.CONFIG, ChangeKind.MAP)
-    with open(live_map) as fh:
-        assert "new.example" in map_entries(fh.read())
+    assert "new.example" in map_entries(whole_map_at(local_frontend.config_dir))
 
 
 def test_manage_py_drift_finds_a_file_edited_on_the_host(local_frontend):

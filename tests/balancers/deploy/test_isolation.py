@@ -12,11 +12,12 @@ from django.urls import reverse
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.deploy.runner import deployment_execute
 from balancers.render import render_tree_isolated
-from balancers.routes import ROUTES_MAP, SiteRoutes, map_entries, parse_map
+from balancers.routes import ROUTES_MAP, SiteRoutes, map_entries, parse_map, whole_map
 from balancers.services import deployment_start
 from balancers.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias
+from tests.assertions import whole_map_at
 from tests.factories import ACTOR, make_local_frontend
 
 
@@ -34,7 +35,7 @@ def read(frontend, path: str) -> str | None:
 
 def routes(frontend) -> dict[str, SiteRoutes]:
     """{site domain: its group of lines} of the live routes.map."""
-    return parse_map(read(frontend, ROUTES_MAP) or "")
+    return parse_map(whole_map_at(frontend.config_dir))
 
 
 def test_a_planted_bad_value_leaves_only_that_site_out_and_keeps_its_previous_routes(demo, tmp_path):
@@ -69,7 +70,7 @@ def test_a_planted_bad_value_leaves_only_that_site_out_and_keeps_its_previous_ro
 def test_a_domain_changed_to_its_own_alias_keeps_the_sites_previous_routes_and_blocks_nothing_else(demo, tmp_path):
     frontend = make_local_frontend(tmp_path)
     assert deploy().status == DeploymentStatus.SUCCEEDED
-    before = read(frontend, ROUTES_MAP)
+    before = whole_map_at(frontend.config_dir)
     # the reproduced bug: the domain becomes its own alias, so the site claims www.linux.co.uk twice
     Site.objects.filter(domain="linux.co.uk").update(domain="www.linux.co.uk")
     site_services.site_create(actor=ACTOR, domain="other.example", balancer="bronze", plone_path="/plone/o")
@@ -93,9 +94,9 @@ def test_when_two_sites_claim_one_name_the_one_that_served_it_keeps_it(demo, tmp
     SiteAlias.objects.bulk_create([SiteAlias(site=Site.objects.get(domain="b.example"), name="linux.co.uk")])
     row = deploy().hosts.get()
     assert [p["site"] for p in row.left_out] == ["b.example"]
-    entries = map_entries(row.tree.files[ROUTES_MAP])
+    entries = map_entries(whole_map(row.tree.files))
     assert entries["linux.co.uk"].split("|")[2] == "/plone/linux"  # still linux.co.uk's route
-    assert parse_map(row.tree.files[ROUTES_MAP])["b.example"].names == ("b.example",)  # its previous lines, kept
+    assert parse_map(whole_map(row.tree.files))["b.example"].names == ("b.example",)  # its previous lines, kept
 
 
 def test_a_bad_new_site_with_no_previous_file_is_simply_not_served(demo, tmp_path):
@@ -105,7 +106,7 @@ def test_a_bad_new_site_with_no_previous_file_is_simply_not_served(demo, tmp_pat
     deployment = deploy()
     assert deployment.status == DeploymentStatus.PARTIAL
     assert "not served until the row is repaired" in deployment.hosts.get().left_out[0]["reason"]
-    assert "bad.example" not in routes(frontend) and "bad.example" not in map_entries(read(frontend, ROUTES_MAP))
+    assert "bad.example" not in routes(frontend) and "bad.example" not in map_entries(whole_map_at(frontend.config_dir))
     assert "linux.co.uk" in routes(frontend)
 
 
@@ -114,7 +115,7 @@ def test_render_stays_pure_it_returns_the_problems_and_does_not_record_them(demo
     Site.objects.filter(domain="linux.co.uk").update(plone_path="bad path")
     result = render_tree_isolated(load_snapshot(), frontend)
     assert [p.site for p in result.problems] == ["linux.co.uk"]
-    assert "linux.co.uk" not in map_entries(result.tree[ROUTES_MAP])
+    assert "linux.co.uk" not in map_entries(whole_map(result.tree))
     assert Site.objects.get(domain="linux.co.uk").render_error == ""  # recording is the runner's job
 
 

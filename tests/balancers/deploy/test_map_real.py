@@ -18,7 +18,7 @@ from balancers.deploy.runner import deployment_execute
 from balancers.dev.apache import write_tree
 from balancers.dev.net import free_port, http_get
 from balancers.render import render_tree
-from balancers.routes import ROUTES_MAP, map_entries, parse_map
+from balancers.routes import ROUTES_MAP, ROUTES_RECENT, map_entries, parse_map
 from balancers.services import deployment_start
 from balancers.snapshot import BalancerRecord, FrontEndRecord, MemberRecord, SiteRecord, Snapshot, ZopeServerRecord
 from sites import services as site_services
@@ -52,22 +52,28 @@ def children(apache) -> set[int]:
 
 def test_a_map_only_change_is_live_with_no_configtest_no_graceful_and_the_children_keep_their_pids(farm):
     add_site("first.example", farm.balancer)
+    add_site("leaving.example", farm.balancer)
     deploy()
+    for host in farm.hosts:
+        assert host.backend_for("leaving.example") is not None
     before = {h.name: (h.reloads(), children(h.apache), h.apache.error_log()) for h in farm.hosts}
 
     add_site("second.example", farm.balancer)
     site_services.site_suspend(Site.objects.get(domain="first.example"), actor=ACTOR, reason="unpaid")
+    site_services.site_delete(Site.objects.get(domain="leaving.example"), actor=ACTOR)
     deployment = deploy()
 
     for row in deployment.hosts.all():
         assert row.change_kind == ChangeKind.MAP, row.output
         assert row.stage == HostStage.DONE
         assert "configtest" not in row.output and "graceful" not in row.output, row.output
-        assert row.files_uploaded == 2  # routes.map and MANIFEST
+        assert row.files_uploaded == 2  # routes-recent.map (the overlay) and MANIFEST: the base stays
     for host in farm.hosts:
         reloads, pids, log = before[host.name]
-        assert host.backend_for("second.example") is not None
-        assert host.get("first.example")[0] == 503
+        assert "leaving.example" in map_entries((host.config_dir / ROUTES_MAP).read_text())  # still in the base
+        assert host.backend_for("second.example") is not None  # from the overlay
+        assert host.get("first.example")[0] == 503  # the overlay's line wins over the base's
+        assert host.get("leaving.example")[0] == 404  # gone in the overlay
         assert host.reloads() == reloads
         assert children(host.apache) == pids
         new_log = host.apache.error_log()[len(log) :]
@@ -174,17 +180,19 @@ def test_twenty_logins_stay_on_their_zope_across_a_map_change(farm):
             assert f'"user": "user{i}"' in answer.body
 
 
-def test_a_reader_never_sees_a_half_written_map_during_uploads(farm):
-    """The map becomes live by one rename (the config_dir symlink): read it in a loop meanwhile."""
+def test_a_reader_never_sees_a_half_written_map_during_uploads(farm, settings):
+    """The map becomes live by one rename (the config_dir symlink): read it in a loop meanwhile. A small
+    overlay bound makes some of these releases new bases, so both files are rewritten."""
+    settings.HOSTPANEL_ROUTES_OVERLAY_MAX_LINES = 3
     sites = [add_site(f"atomic{i}.example", farm.balancer) for i in range(40)]
     deploy()
     path = farm.fe1.config_dir / ROUTES_MAP
-    seen, bad, stop = [], [], threading.Event()
+    seen, bases, bad, stop = [], [], [], threading.Event()
 
     def reader():
         while not stop.is_set():
             try:
-                text = path.read_text()
+                text, overlay = path.read_text(), path.with_name(ROUTES_RECENT).read_text()
             except FileNotFoundError:
                 bad.append("missing")
                 continue
@@ -192,7 +200,10 @@ def test_a_reader_never_sees_a_half_written_map_during_uploads(farm):
             header = text.splitlines()[0] if text else ""
             if not text.endswith("\n") or f": {len(groups)} sites" not in header:
                 bad.append(header)
-            seen.append(hash(text))
+            if not overlay.startswith("# HostPanel routing overlay") or not overlay.endswith("\n"):
+                bad.append(overlay[:80])
+            seen.append(hash(overlay))
+            bases.append(hash(text))
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -205,6 +216,7 @@ def test_a_reader_never_sees_a_half_written_map_during_uploads(farm):
         thread.join(timeout=10)
     assert not bad, bad[:5]
     assert len(set(seen)) > 4 and len(seen) > 50  # it did read across several maps
+    assert len(set(bases)) > 1  # and across a new base
 
 
 def test_a_map_of_10000_sites_is_read_correctly(tmp_path, apache_factory, backend_factory):

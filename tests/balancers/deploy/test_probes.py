@@ -28,7 +28,7 @@ def test_every_changed_site_is_probed_plus_a_fixed_sample_of_the_others():
     old = tree(**{f"s{i}.example": LIVE for i in range(30)})
     states = {f"s{i}.example": LIVE for i in range(30) if i != 7}  # s7 removed
     new = tree(**(states | {"s3.example": SUSPENDED, "fresh.example": LIVE}))
-    live_map = old[ROUTES_MAP].encode()
+    live_map = old[ROUTES_MAP]
     plan = plan_probes(live_map, new, sample=5, seed="x")
     changed = [(p.domain, p.expect) for p in plan if p.changed]
     assert changed == [
@@ -45,7 +45,7 @@ def test_every_changed_site_is_probed_plus_a_fixed_sample_of_the_others():
     assert all(p.expect == "proxied" for p in sample)
     assert plan == plan_probes(live_map, new, sample=5, seed="x")  # reproducible
     assert len(plan_probes(None, new, sample=5)) == 2 * 30  # first deploy: every name is new
-    unchanged = plan_probes(new[ROUTES_MAP].encode(), new, sample=5, seed="x")  # a config change: the sample
+    unchanged = plan_probes(new[ROUTES_MAP], new, sample=5, seed="x")  # a config change: the sample
     assert len(unchanged) == 5 and not any(p.changed for p in unchanged)
 
 

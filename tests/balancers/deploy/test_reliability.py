@@ -21,11 +21,12 @@ from balancers.deploy.reaper import REAPER_ACTOR, reap
 from balancers.deploy.release import ACTIVATED_MARKER
 from balancers.deploy.runner import deployment_execute
 from balancers.models import ActivatedRelease, Balancer, DeployLock, Deployment, DeploymentHost
-from balancers.routes import ROUTES_MAP, map_entries
+from balancers.routes import map_entries
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
 from balancers.tasks import run_deployment
 from balancers.transport import LocalTransport, TransportError
 from sites import services as site_services
+from tests.assertions import whole_map_at
 from tests.factories import ACTOR, make_local_frontend, reloads
 from tests.harness.queues import DOWNABLE_QUEUE, QueueSwitch
 
@@ -60,7 +61,7 @@ def change_config(maxattempts: int = 3) -> None:
 
 def routes(frontend) -> dict[str, str]:
     """{host name: route} of the live routes.map."""
-    return map_entries(live(frontend, ROUTES_MAP) or "")
+    return map_entries(whole_map_at(frontend.config_dir))
 
 
 def live(frontend, path: str) -> str | None:

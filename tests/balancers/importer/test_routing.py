@@ -5,6 +5,7 @@ import pytest
 
 from balancers.importer.reader import MappingSource, read_config
 from balancers.importer.service import ImportRefused, import_apply, import_preview
+from balancers.routes import empty_overlay, full_map, split_map
 from sites.models import Site, SiteStatus
 from tests.samples import GOLDEN
 
@@ -198,10 +199,10 @@ def test_a_missing_or_unreachable_map_is_a_clear_error(actor, change, says):
     files = golden_files()
     change(files)
     plan = preview(files)
-    assert [(p.code, p.file, p.line) for p in plan.errors] == [("routes-map", "hostpanel/routing-http.conf", 10)]
+    assert [(p.code, p.file, p.line) for p in plan.errors] == [("routes-map", "hostpanel/routing-http.conf", 12)]
     assert says in plan.errors[0].message and "none can be imported" in plan.errors[0].message
     assert plan.sites == [] and plan.unrecognised == []
-    with pytest.raises(ImportRefused, match="routing-http.conf:10"):
+    with pytest.raises(ImportRefused, match="routing-http.conf:12"):
         import_apply(plan, actor=actor, accept_warnings=True)
 
 
@@ -221,3 +222,19 @@ def test_a_map_state_that_differs_from_the_panel_s_site_is_a_conflict(actor):
     plan = preview(files)
     assert [(c.kind, c.key, c.file) for c in plan.conflicts] == [("site", "linux.co.uk", MAP)]
     assert "status active -> suspended" in plan.conflicts[0].message
+
+
+def test_the_overlay_s_changes_are_imported_with_the_base():
+    files = golden_files()
+    overlay = "hostpanel/routes-recent.map"
+    base = files[MAP].decode()
+    assert files[overlay].decode() == empty_overlay()
+    extra = "# site x.example\nx.example live|bronze|/plone/x|s|BALANCEID|1200\n"
+    groups = sorted([*base.split("# site ")[1:], extra[len("# site ") :]])
+    full = full_map(["# site " + g for g in groups])
+    kept, recent = split_map(full, base, 500)
+    assert kept == base and "x.example" in recent
+    files[overlay] = recent.encode()
+    plan = preview(files)
+    assert "x.example" in {p.candidate.domain for p in plan.sites}
+    assert plan.errors == []

@@ -21,6 +21,8 @@ from sites.models import Site
 from tests.factories import set_render_mode
 from tests.harness.tls_client import give_certificate
 
+LOOKUP = "RewriteCond ${hostpanel-recent:%{SERVER_NAME}|${hostpanel-routes:%{SERVER_NAME}|-}} "  # overlay, then base
+
 
 @pytest.fixture
 def tls_site(demo, frontend, actor, test_pki, secrets_key):
@@ -65,7 +67,7 @@ def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_thro
         "[L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
     )
     # on HTTPS a "redirect" site is proxied too (the redirect is HTTP's)
-    assert routing[proxy - 1].startswith("RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^(?:live|redirect)\\|")
+    assert routing[proxy - 1].startswith(LOOKUP + "^(?:live|redirect)\\|")
     assert 'RequestHeader set X-Forwarded-Proto "https"' in routing
     set_cookie = next(line for line in routing if line.startswith("Header add Set-Cookie"))
     assert 'Max-Age=%{HP_TTL}e; HttpOnly; Secure"' in set_cookie and "reqenv('HP_COOKIE')" in set_cookie
@@ -85,7 +87,7 @@ def test_http_answers_301_to_https_except_the_acme_challenge(tls_site, frontend)
     acme = http.index("RewriteRule ^/\\.well-known/acme-challenge/ - [L]")
     redirect = http.index("RewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]")
     proxy = next(i for i, line in enumerate(http) if "balancer://" in line)
-    assert http[redirect - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^redirect\\|"
+    assert http[redirect - 1] == LOOKUP + "^redirect\\|"
     assert acme < redirect and acme < proxy
     proxies = [i for i, line in enumerate(http) if line.startswith("RewriteRule") and "balancer://" in line]
     assert proxies and all(" ^live\\|" in http[i - 1] for i in proxies)  # HTTP proxies live sites only
@@ -138,8 +140,8 @@ def test_a_suspended_tls_site_answers_503_on_https_too(tls_site, frontend, actor
     for scheme in ("http", "https"):
         routing = lines(tree[f"routing-{scheme}.conf"])
         suspended = routing.index("RewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]")
-        assert routing[suspended - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^suspended\\|"
-        proxy_conditions = [line for line in routing if line.startswith("RewriteCond ${hostpanel-routes")][:-2]
+        assert routing[suspended - 1] == LOOKUP + "^suspended\\|"
+        proxy_conditions = [line for line in routing if line.startswith("RewriteCond ${hostpanel-recent")][:-2]
         assert proxy_conditions and all("suspended" not in line for line in proxy_conditions)
 
 

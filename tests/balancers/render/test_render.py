@@ -17,6 +17,8 @@ from sites import services as site_services
 from sites.models import Site, SiteAlias
 from tests.factories import set_render_mode
 
+LOOKUP = "RewriteCond ${hostpanel-recent:%{SERVER_NAME}|${hostpanel-routes:%{SERVER_NAME}|-}} "  # overlay, then base
+
 
 def _tree(frontend):
     return render_tree(load_snapshot(), frontend)
@@ -50,9 +52,7 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines()]
 
 
-LIVE_SINGLE_HTTP = (
-    "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^live\\|([^|]+)\\|([^|]+)\\|s\\|([^|]+)\\|([0-9]+)$"
-)
+LIVE_SINGLE_HTTP = LOOKUP + "^live\\|([^|]+)\\|([^|]+)\\|s\\|([^|]+)\\|([0-9]+)$"
 PROXY_HTTP = (
     "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/http/%{SERVER_NAME}:80%2/VirtualHostRoot/$1 "
     "[L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
@@ -83,7 +83,7 @@ def test_a_site_routes_through_the_map_sets_the_seed_cookie_and_serves_the_error
     ) in lines
     # the balancer's error document is answered by Apache, for its sites only, before anything is proxied
     error_page = lines.index('RewriteRule ^/ERROR_503\\.html$ "/etc/apache2/hostpanel/errors/503.html" [L]')
-    assert lines[error_page - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^(?:live|redirect)\\|bronze\\|"
+    assert lines[error_page - 1] == LOOKUP + "^(?:live|redirect)\\|bronze\\|"
     assert lines.index("RewriteEngine On") < error_page < proxy
     assert "ErrorDocument 503 /hostpanel-503.html" in lines
     assert not any(line.startswith("Alias") for line in lines)
@@ -130,7 +130,7 @@ def test_node_vhosts_mode_points_members_at_one_node_vhost_per_zope_server(demo,
     node_rule = routing.index(
         "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/http/%{SERVER_NAME}:80%2/VirtualHostRoot/$1 [L,P,E=HP_NODE:1]"
     )
-    assert routing[node_rule - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^live\\|([^|]+)\\|([^|]+)\\|n\\|"
+    assert routing[node_rule - 1] == LOOKUP + "^live\\|([^|]+)\\|([^|]+)\\|n\\|"
     set_cookie = next(line for line in routing if line.startswith("Header add Set-Cookie"))
     assert set_cookie.endswith("\"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')\"")  # not HP_NODE
 
@@ -147,14 +147,15 @@ def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
     for scheme in ("http", "https"):
         lines = _lines(tree[f"routing-{scheme}.conf"])
         suspended = lines.index("RewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]")
-        assert lines[suspended - 1] == "RewriteCond ${hostpanel-routes:%{SERVER_NAME}|-} ^suspended\\|"
+        assert lines[suspended - 1] == LOOKUP + "^suspended\\|"
         # every proxy rule needs a live (or, on HTTPS, redirect) state: a suspended line never matches one
         proxies = [i for i, line in enumerate(lines) if line.startswith("RewriteRule") and "balancer://" in line]
         assert len(proxies) == 2
         for proxy in proxies:
             assert lines[proxy].split(" [", 1)[1].startswith("L,P")
             assert re.match(
-                r"RewriteCond \$\{hostpanel-routes:%\{SERVER_NAME\}\|-\} \^(live|\(\?:live\|redirect\))\\\|",
+                r"RewriteCond \$\{hostpanel-recent:%\{SERVER_NAME\}\|\$\{hostpanel-routes:%\{SERVER_NAME\}\|-\}\} "
+                r"\^(live|\(\?:live\|redirect\))\\\|",
                 lines[proxy - 1],
             )
         assert 'Header always set Retry-After "3600" env=REDIRECT_HP_SUSPENDED' in lines
