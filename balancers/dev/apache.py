@@ -277,13 +277,23 @@ class StandaloneApache:
         self.workdir = Path(workdir)
         self.config_dir = Path(config_dir)
         self.listen = list(listen)
-        self.manager_port = manager_port or (free_port() if manager else None)
+        self.manager_port = manager_port or (self._free_port_beside_listen() if manager else None)
         self.log_level = log_level
         self.workers = workers
         self.mpm = mpm
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
+
+    def _free_port_beside_listen(self) -> int:
+        """A free port that is none of the Listen ports: free_port() closes its socket, so it can hand out
+        a port the caller chose a moment ago ("Cannot define multiple Listeners on the same IP:port")."""
+        taken = {address.split()[0].rpartition(":")[2] for address in self.listen}
+        for _ in range(100):
+            port = free_port()
+            if str(port) not in taken:
+                return port
+        raise ApacheError("no free port for the balancer-manager")
 
     def write_config(self) -> StandaloneApache:
         """Write workdir/httpd.conf (start() and configtest() do it when it is missing)."""
