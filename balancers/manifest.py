@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -35,8 +36,18 @@ def manifest_text(tree: dict[str, str]) -> str:
     for path in sorted(tree):
         if path == MANIFEST:
             continue
-        lines.append(f"{hashlib.sha256(tree[path].encode('utf-8')).hexdigest()}  {path}\n")
+        lines.append(f"{text_digest(tree[path])}  {path}\n")
     return "".join(lines)
+
+
+def text_digest(text: str) -> str:
+    """sha256 of a file's text; a large one (the routing map's base, 1 MB) is hashed once, not per render."""
+    return _large_digest(text) if len(text) >= 65536 else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _large_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def tree_digest(tree: dict[str, str]) -> str:

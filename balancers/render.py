@@ -267,8 +267,9 @@ def _render(
     tree: dict[str, str] = {}
     part = site_part(snapshot, by_name, strict)
     if part is not None:  # no site left out: what another front-end already built from this snapshot
-        contexts, kept_files, reports = part.contexts, {}, ()
-        routes = part.routes_map
+        kept_files, reports, https_sites = {}, (), part.https_sites
+        tree[ROUTES_MAP], tree[ROUTES_RECENT] = part.base, part.overlay
+        tree.update(part.tls_files)
     else:
         contexts, problems = site_contexts(snapshot, by_name, previous, strict)
         kept_routes, kept_files, reports = kept_from_previous(problems, contexts, previous or {})
@@ -279,11 +280,11 @@ def _render(
             raise UnsafeValue(str(exc)) from None
         groups.sort()
         routes = full_map([text for _, text in groups])
-    # the whole map as a base (unchanged since the last rebase) and an overlay of what changed since
-    tree[ROUTES_MAP], tree[ROUTES_RECENT] = split_map(routes, snapshot.routes_base, snapshot.overlay_max_lines)
-    for context in contexts:
-        tree.update(context.tls_files)
-    https_sites = [context for context in contexts if context.https]
+        # the whole map as a base (unchanged since the last rebase) and an overlay of what changed since
+        tree[ROUTES_MAP], tree[ROUTES_RECENT] = split_map(routes, snapshot.routes_base, snapshot.overlay_max_lines)
+        for context in contexts:
+            tree.update(context.tls_files)
+        https_sites = [context for context in contexts if context.https]
     site_paths = [f"sites/{context.domain}.conf" for context in https_sites]
     # All HTTPS sites in one template call (a render per site costs more than the site itself), split on NUL.
     texts = ENV.get_template("site.conf.j2").render({**common, "sites": https_sites, "separator": _SEPARATOR})

@@ -4,6 +4,7 @@ Pure like the rest of the renderer: the output depends on the arguments alone.""
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,21 @@ from balancers.render_values import (
     check_pattern,
     check_pem,
 )
-from balancers.routes import LIVE, REDIRECT, SUSPENDED, MapFormatError, Route, SiteRoutes, full_map, group_text
+from balancers.routes import (
+    LIVE,
+    REDIRECT,
+    SUSPENDED,
+    MapFormatError,
+    Route,
+    SiteRoutes,
+    base_groups,
+    empty_overlay,
+    full_map,
+    group_text,
+    overlay_groups,
+    overlay_of,
+    split_map,
+)
 from balancers.snapshot import SiteRecord, Snapshot
 from sites.models import HSTS_MAX_SECONDS, SiteStatus
 
@@ -91,13 +106,22 @@ _MEMO_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class SitePart:
-    """What every front-end rendered from one snapshot shares when no site is left out: the site contexts
-    and routes.map (the HTTPS vhosts name config_dir, so they stay per front-end)."""
+    """What every front-end rendered from one snapshot shares when no site is left out (the HTTPS vhosts
+    name config_dir, so they stay per front-end): the site contexts, the names they claim, their map
+    groups and TLS files, and the routing map already split into base and overlay. The next snapshot's
+    part is patched from it when that snapshot says which sites changed (Snapshot.delta)."""
 
     snapshot: Snapshot
     signatures: tuple
-    contexts: list
-    routes_map: str
+    contexts: dict[str, SimpleNamespace]  # by domain
+    claims: dict[str, str]  # host name -> domain
+    groups: dict[str, str]  # domain -> its group of map lines
+    tls_files: dict[str, str]
+    https_sites: list[SimpleNamespace]  # by domain
+    base: str  # routes.map
+    overlay: str  # routes-recent.map
+    differs: frozenset[str]  # domains whose group is not the base's
+    removed: frozenset[str]  # domains of the base no site has now
 
 
 _SHARED: list[SitePart] = []  # the last one only
@@ -137,20 +161,149 @@ def site_contexts(
 
 
 def site_part(snapshot: Snapshot, by_name: dict[str, SimpleNamespace], strict: bool) -> SitePart | None:
-    """The shared site part of this snapshot, built by the first front-end that asks; None when some site
-    has to be left out (each front-end then keeps what ITS previous tree had)."""
+    """The shared site part of this snapshot, built by the first front-end that asks (patched from the
+    previous part when only a few sites changed); None when some site has to be left out (each
+    front-end then keeps what ITS previous tree had)."""
     signatures = tuple(sorted((b.name, b.node_vhosts, b.sticky_cookie, b.cookie_ttl) for b in by_name.values()))
     with _SHARED_LOCK:
         for part in _SHARED:
             if part.snapshot is snapshot and part.signatures == signatures:
                 return part
-        contexts, problems = site_contexts(snapshot, by_name, None, strict)
-        if problems:
-            return None
-        groups = sorted((c.domain, c.group) for c in contexts)
-        routes_map = full_map([text for _, text in groups])
-        _SHARED[:] = [SitePart(snapshot, signatures, contexts, routes_map)]
-        return _SHARED[0]
+        previous = _SHARED[0] if _SHARED else None
+        part = _patched(previous, snapshot, by_name, signatures) if previous is not None else None
+        if part is None:
+            part = _built(snapshot, by_name, signatures, strict)
+        _SHARED[:] = [part] if part is not None else []
+        return part
+
+
+def _built(snapshot: Snapshot, by_name, signatures: tuple, strict: bool) -> SitePart | None:
+    contexts, problems = site_contexts(snapshot, by_name, None, strict)
+    if problems:
+        return None
+    groups = {c.domain: c.group for c in contexts}
+    base, overlay = split_map(
+        full_map([groups[d] for d in sorted(groups)]), snapshot.routes_base, snapshot.overlay_max_lines
+    )
+    replaced, removed = overlay_groups(overlay)
+    tls: dict[str, str] = {}
+    for context in contexts:
+        tls.update(context.tls_files)
+    return SitePart(
+        snapshot,
+        signatures,
+        {c.domain: c for c in contexts},
+        {name: c.domain for c in contexts for name in c.names},
+        groups,
+        tls,
+        [c for c in contexts if c.https],
+        base,
+        overlay,
+        frozenset(replaced),
+        frozenset(removed),
+    )
+
+
+def _patched(part: SitePart, snapshot: Snapshot, by_name, signatures: tuple) -> SitePart | None:
+    """`part` brought to `snapshot` by redoing only the sites it says changed; None when that is not
+    possible (another lineage, other balancers or base, a site that now fails or claims a taken name):
+    then the part is built whole."""
+    delta = snapshot.delta
+    if (
+        delta is None
+        or delta[0] != part.snapshot.generation
+        or part.signatures != signatures
+        or snapshot.overlay_max_lines != part.snapshot.overlay_max_lines
+        or not _same_base(part, snapshot)
+    ):
+        return None
+    touched = delta[1]
+    contexts, claims, groups = dict(part.contexts), dict(part.claims), dict(part.groups)
+    tls, https = dict(part.tls_files), {c.domain: c for c in part.https_sites}
+    for domain in touched:
+        old = contexts.pop(domain, None)
+        if old is not None:
+            for name in old.names:
+                if claims.get(name) == domain:
+                    del claims[name]
+            groups.pop(domain, None)
+            for path in old.tls_files:
+                tls.pop(path, None)
+            https.pop(domain, None)
+    for domain in sorted(touched):
+        site = _site_named(snapshot, domain)
+        if site is None:
+            continue
+        try:
+            context = _context(site, by_name)
+        except UnsafeValue:
+            return None  # the whole build leaves it out (or raises, when strict)
+        if len(set(context.names)) != len(context.names) or any(name in claims for name in context.names):
+            return None  # a name claimed twice: the whole build decides who keeps it
+        claims.update(dict.fromkeys(context.names, domain))
+        contexts[domain], groups[domain] = context, context.group
+        tls.update(context.tls_files)
+        if context.https:
+            https[domain] = context
+    base_of = base_groups(part.base)
+    differs, removed = set(part.differs), set(part.removed)
+    for domain in touched:
+        group = groups.get(domain)
+        (differs.add if group is not None and base_of.get(domain) != group else differs.discard)(domain)
+        (removed.add if group is None and domain in base_of else removed.discard)(domain)
+    base, overlay = (
+        part.base,
+        overlay_of(sorted(groups[d] for d in differs), sorted(removed), part.base, snapshot.overlay_max_lines),
+    )
+    if overlay is None:  # past the bound: the whole map is the new base
+        base, overlay, differs, removed = full_map([groups[d] for d in sorted(groups)]), empty_overlay(), set(), set()
+    return SitePart(
+        snapshot,
+        signatures,
+        contexts,
+        claims,
+        groups,
+        tls,
+        [https[d] for d in sorted(https)],
+        base,
+        overlay,
+        frozenset(differs),
+        frozenset(removed),
+    )
+
+
+def _same_base(part: SitePart, snapshot: Snapshot) -> bool:
+    """Whether `part` was split against the base this snapshot names (a rebase made since, or one this
+    snapshot records, means a whole build)."""
+    wanted = snapshot.routes_base
+    if wanted is None:
+        return False
+    return part.base is wanted or (part.snapshot.routes_base is not None and part.base == wanted)
+
+
+def _site_named(snapshot: Snapshot, domain: str) -> SiteRecord | None:
+    sites = snapshot.sites
+    index = bisect.bisect_left(sites, domain, key=_by_domain)
+    return sites[index] if index < len(sites) and sites[index].domain == domain else None
+
+
+def _context(site: SiteRecord, by_name) -> SimpleNamespace:
+    signature = _signature(by_name.get(site.balancer))
+    with _MEMO_LOCK:
+        entry = _MEMO.get(id(site))
+    if entry is not None and entry[0] is site and entry[1] == signature:
+        return entry[2]
+    context = site_context(site, by_name)
+    context.tls_files = tls_files(site, context.domain)
+    with _MEMO_LOCK:
+        _MEMO[id(site)] = (site, signature, context)  # the record is held, so its id is not reused meanwhile
+    return context
+
+
+def _signature(balancer: SimpleNamespace | None) -> tuple | None:
+    if balancer is None:
+        return None
+    return (balancer.name, balancer.node_vhosts, balancer.sticky_cookie, balancer.cookie_ttl)
 
 
 def _by_domain(site: SiteRecord) -> str:

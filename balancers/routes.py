@@ -201,20 +201,33 @@ def split_map(full: str, base: str | None, max_lines: int) -> tuple[str, str]:
         return full, empty_overlay()
     new, old = _groups(full), _groups(base)
     added = set(new.values()) - set(old.values())  # new or changed groups (set operations: ~2 ms at 10,000)
-    changed = sorted(added)  # a group starts with its domain: sorted by domain
-    removed = sorted(old.keys() - new.keys())
+    overlay = overlay_of(sorted(added), sorted(old.keys() - new.keys()), base, max_lines)
+    return (full, empty_overlay()) if overlay is None else (base, overlay)
+
+
+def base_groups(base: str) -> dict[str, str]:
+    """{domain: group text} of a whole map (kept for the last few maps asked about)."""
+    return _groups(base)
+
+
+def overlay_of(changed: list[str], removed: list[str], base: str, max_lines: int) -> str | None:
+    """The overlay of these new or changed groups (sorted) and removed domains (sorted) against `base`;
+    None when it would hold more than `max_lines` route lines (then the whole map is the new base)."""
+    if not changed and not removed:
+        return empty_overlay()  # one text for "nothing since the base", however it was reached
+    old = _groups(base)
     changed_domains = [group.split("\n", 1)[0][len(_GROUP) :] for group in changed]
     routed = {name for group in changed for name in _names(group)}
     before = [name for domain in [*removed, *changed_domains] if domain in old for name in _names(old[domain])]
     gone = sorted(set(before) - routed)
     lines = sum(group.count("\n") - 1 for group in changed) + len(gone)  # route lines: what Apache scans
     if lines > max_lines:
-        return full, empty_overlay()
+        return None
     header = f"HostPanel routing overlay: {len(changed)} sites changed, {len(removed)} removed since routes.map"
-    return base, _overlay(header, changed, removed, gone)
+    return _overlay(header, changed, removed, gone)
 
 
-def _overlay_groups(overlay: str) -> tuple[dict[str, str], list[str]]:
+def overlay_groups(overlay: str) -> tuple[dict[str, str], list[str]]:
     """({domain: group text} of the changed sites, [removed domains]) of an overlay."""
     groups: dict[str, list[str]] = {}
     removed: list[str] = []
@@ -235,7 +248,7 @@ def _overlay_groups(overlay: str) -> tuple[dict[str, str], list[str]]:
 @functools.lru_cache(maxsize=8)
 def merge_map(base: str, overlay: str) -> str:
     """The whole map a base and its overlay stand for: exactly the text the renderer made them from."""
-    replaced, removed = _overlay_groups(overlay)
+    replaced, removed = overlay_groups(overlay)
     if not replaced and not removed:
         return base
     groups = dict(_groups(base))
@@ -243,6 +256,21 @@ def merge_map(base: str, overlay: str) -> str:
         groups.pop(domain, None)
     groups.update(replaced)
     return full_map([groups[domain] for domain in sorted(groups)])
+
+
+@functools.lru_cache(maxsize=2)  # the current base, while it lasts (hundreds of deployments)
+def base_entries(base: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """({host name: value}, names in map order) of a base this module wrote (the probes' lookups)."""
+    entries = dict(line.split(" ", 1) for line in base.splitlines() if line and not line.startswith("#"))
+    return entries, tuple(entries)
+
+
+def effective_value(overlay: Mapping[str, str], base: Mapping[str, str], name: str) -> str | None:
+    """What Apache answers for a name (overlay first, then base); None: no route (gone, or never there)."""
+    value = overlay.get(name)
+    if value is None:
+        value = base.get(name)
+    return None if value is None or value.startswith(GONE + "|") else value
 
 
 def whole_map(files: Mapping[str, str]) -> str:

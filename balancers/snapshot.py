@@ -21,10 +21,18 @@ from django.db import connection, transaction
 
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, ConfigBlob, FrontEnd, RoutesBase, ZopeServer
-from certificates.choices import CertificateStatus
-from certificates.crypto import decrypt_secret
-from certificates.models import Certificate
-from sites.models import Site, SiteAlias, SiteStatus, SiteTls
+from balancers.snapshot_sites import CertificateRecord, SiteRecord, read_sites
+
+__all__ = [
+    "BalancerRecord",
+    "CertificateRecord",
+    "FrontEndRecord",
+    "MemberRecord",
+    "SiteRecord",
+    "Snapshot",
+    "ZopeServerRecord",
+    "load_snapshot",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,39 +85,6 @@ class BalancerRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateRecord:
-    """A live certificate as the front-ends serve it: leaf + chain, and the (decrypted) key."""
-
-    serial: str
-    fullchain_pem: str
-    key_pem: str = field(repr=False)
-    names: tuple[str, ...] = ()  # the names it covers
-    unreachable: tuple[str, ...] = ()  # the site's names left out because they do not point at us
-    expired: bool = False  # still served until replaced, but no redirect or HSTS sends clients to it
-
-    def covers(self, names: tuple[str, ...]) -> bool:
-        """Whether every one of `names` is on the certificate (or does not reach us anyway)."""
-        return set(names) <= set(self.names) | set(self.unreachable)
-
-
-@dataclass(frozen=True, slots=True)
-class SiteRecord:
-    domain: str
-    balancer: str  # the balancer's name
-    plone_path: str
-    status: str = SiteStatus.ACTIVE
-    aliases: tuple[str, ...] = ()
-    tls: str = SiteTls.NONE
-    https_redirect: bool = True
-    hsts_seconds: int = 0
-    certificate: CertificateRecord | None = None  # only when tls is not "none" and a certificate is live
-
-    @property
-    def is_suspended(self) -> bool:
-        return self.status == SiteStatus.SUSPENDED
-
-
-@dataclass(frozen=True, slots=True)
 class FrontEndRecord:
     name: str
     config_dir: str = "/etc/apache2/hostpanel"
@@ -140,6 +115,10 @@ class Snapshot:
     frontends: tuple[FrontEndRecord, ...] = ()  # by name
     routes_base: str | None = None  # the routing map's current base (balancers.routes.split_map); None: none yet
     overlay_max_lines: int = 500  # HOSTPANEL_ROUTES_OVERLAY_MAX_LINES
+    # this process's site generation, and (the generation before, domains changed since) when the sites
+    # were read incrementally (balancers.snapshot_sites): what the renderer may patch instead of rebuild
+    generation: int = field(default=0, compare=False)
+    delta: tuple[int, frozenset[str]] | None = field(default=None, compare=False)
 
     def frontend(self, name: str) -> FrontEndRecord:
         for frontend in self.frontends:
@@ -149,8 +128,6 @@ class Snapshot:
 
 
 _INTERN_LOCK = threading.Lock()
-_CERTIFICATES: dict[tuple, CertificateRecord] = {}  # by raw row: a key is decrypted once, not per snapshot
-_SITES: dict[tuple, SiteRecord] = {}  # by raw row: an unchanged row gives the SAME record as last time
 _BASE: list[tuple[str, str]] = []  # (digest, text) of the last routing base read: its text is read once
 
 
@@ -170,94 +147,6 @@ def _routes_base() -> str | None:
     with _INTERN_LOCK:
         _BASE = [(digest, text)]
     return text
-
-
-def _certificates() -> dict[int, CertificateRecord]:
-    """The live certificate of every site whose tls is not "none", by site id (one query). A row seen in the
-    previous snapshot gives the record built then (its key is not decrypted again)."""
-    global _CERTIFICATES
-    rows = (
-        Certificate.objects.exclude(site__tls=SiteTls.NONE)
-        .exclude(certificate_pem="")
-        .exclude(private_key_encrypted="")
-        .order_by()
-        .values_list(
-            "site_id", "serial", "certificate_pem", "chain_pem", "private_key_encrypted", "names", "missing_names",
-            "status",
-        )
-    )  # fmt: skip
-    with _INTERN_LOCK:
-        known = _CERTIFICATES
-    found: dict[int, CertificateRecord] = {}
-    kept: dict[tuple, CertificateRecord] = {}
-    for site_id, serial, leaf, chain, key, names, missing, status in rows:
-        raw = (serial, leaf, chain, key, tuple(names or ()), tuple(missing or ()), status)
-        record = known.get(raw)
-        if record is None:
-            leaf, chain = leaf.strip(), chain.strip()
-            record = CertificateRecord(
-                serial=serial,
-                fullchain_pem=f"{leaf}\n{chain}\n" if chain else f"{leaf}\n",
-                key_pem=decrypt_secret(key).decode("ascii"),
-                names=raw[4],
-                unreachable=raw[5],
-                expired=status == CertificateStatus.EXPIRED,
-            )
-        kept[raw] = found[site_id] = record
-    with _INTERN_LOCK:
-        _CERTIFICATES = kept  # only the current certificates: bounded
-    return found
-
-
-def _rows(model, *fields: str) -> list[tuple]:
-    """Every row of a model's table, the given fields only, straight from the cursor: for the per-site
-    tables (10,000 rows) the ORM's per-row work (converters, model iteration) costs more than the query.
-    The SQL is built from the model's own metadata (table and column names), never from input."""
-    ops = connection.ops
-    columns = ", ".join(ops.quote_name(model._meta.get_field(name).column) for name in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {ops.quote_name(model._meta.db_table)}")  # noqa: S608 - metadata only
-        return cursor.fetchall()
-
-
-def _site_records(
-    balancer_names: dict[int, str], aliases: dict[int, list[str]], certificates: dict[int, CertificateRecord]
-) -> list[SiteRecord]:
-    """Every site's record, sorted by domain. A row equal to one of the previous snapshot (its aliases and
-    certificate included) gives the very record of then: the renderer keeps its per-site work by record
-    identity (balancers.render), so 10,000 unchanged sites cost a tuple compare each, not a new render."""
-    global _SITES
-    with _INTERN_LOCK:
-        known = _SITES
-    kept: dict[tuple, SiteRecord] = {}
-    sites = []
-    for pk, domain, balancer_id, plone_path, status, tls, https_redirect, hsts_seconds in _rows(
-        Site, "id", "domain", "balancer", "plone_path", "status", "tls", "https_redirect", "hsts_seconds"
-    ):
-        raw = (
-            domain,
-            balancer_names[balancer_id],
-            plone_path,
-            status,
-            tuple(sorted(aliases.get(pk, ()))),
-            tls,
-            bool(https_redirect),  # SQLite answers 0/1
-            hsts_seconds,
-            certificates.get(pk),  # the same record while its row is unchanged (_certificates)
-        )
-        record = known.get(raw)
-        if record is None:
-            record = SiteRecord(*raw)
-        kept[raw] = record
-        sites.append(record)
-    with _INTERN_LOCK:
-        _SITES = kept  # only the current sites: bounded
-    sites.sort(key=_domain)
-    return sites
-
-
-def _domain(site: SiteRecord) -> str:
-    return site.domain
 
 
 def load_snapshot() -> Snapshot:
@@ -344,19 +233,17 @@ def load_snapshot() -> Snapshot:
                     members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
                 )
             )
-        aliases: dict[int, list[str]] = defaultdict(list)
-        for site_id, name in _rows(SiteAlias, "site", "name"):
-            aliases[site_id].append(name)
-        certificates = _certificates()
-        sites = _site_records(balancer_names, aliases, certificates)
+        read = read_sites(balancer_names)
         routes_base = _routes_base()
     # Sorted here, not by the database: PostgreSQL's collation and SQLite's byte order differ, and
     # the rendered tree must be byte-identical on both.
     return Snapshot(
         zope_servers=tuple(sorted(servers.values(), key=lambda s: s.name)),
         balancers=tuple(sorted(balancers, key=lambda b: b.name)),
-        sites=tuple(sites),
+        sites=read.sites,
         frontends=tuple(sorted(frontends, key=lambda f: f.name)),
         routes_base=routes_base,
         overlay_max_lines=django_settings.HOSTPANEL_ROUTES_OVERLAY_MAX_LINES,
+        generation=read.generation,
+        delta=read.delta,
     )

@@ -237,3 +237,26 @@ class SiteHostname(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SiteChange(models.Model):
+    """The change journal: one row per insert, update or delete of a site, of one of its aliases or of its
+    certificate, written by DATABASE TRIGGERS (migration sites 0006), so a `QuerySet.update()`, a bulk
+    operation or raw SQL is journaled too. balancers.snapshot reads it to reload only the sites that
+    changed since its last snapshot. Never written by Django; pruned by the daily cleanup.
+
+    `token` is random per row, so a journal position that a rolled-back transaction (or a flush) took
+    away and another row reused is told apart. `xact` (PostgreSQL only) is the writing transaction's id:
+    there ids are not committed in order, so a reader takes every row of a transaction it could not see
+    finished yet (pg_snapshot_xmin) again next time."""
+
+    site_id = models.BigIntegerField(help_text="The changed site (not a foreign key: a deleted site too).")
+    token = models.BigIntegerField()
+    xact = models.BigIntegerField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"change of site #{self.site_id}"

@@ -42,7 +42,10 @@ from balancers.models import FrontEnd
 from balancers.routes import (
     ROUTE_FILES,
     ROUTES_MAP,
+    ROUTES_RECENT,
+    base_entries,
     changed_names,
+    effective_value,
     is_map_only,
     map_entries,
     parse_route,
@@ -103,21 +106,52 @@ def expectation(value: str | None) -> str:
     return route.expectation if route is not None else "absent"
 
 
-def plan_probes(live_map: str | None, tree: dict[str, str], *, sample: int, seed: str = "") -> list[ProbeSite]:
+def plan_probes(live: dict[str, str] | None, tree: dict[str, str], *, sample: int, seed: str = "") -> list[ProbeSite]:
     """The names to probe: every name whose route is new, changed or removed, plus `sample` unchanged ones.
-    `live_map`: the host's whole routing map (base and overlay merged)."""
-    old_text = live_map or ""
+    `live`: the host's routing map files (routes.map and routes-recent.map), None when it has none."""
+    rng = random.Random(seed)  # noqa: S311 - a sample, not a secret
+    old_base, new_base = (live or {}).get(ROUTES_MAP), tree.get(ROUTES_MAP)
+    if old_base is not None and new_base is not None and (old_base is new_base or old_base == new_base):
+        return _plan_on_one_base(live or {}, tree, new_base, sample, rng)
+    old_text = whole_map(live) if live else ""
     new_text = whole_map(tree)
     changed, removed = changed_names(old_text, new_text) if old_text != new_text else ([], [])
     touched = set(changed) | set(removed)
     new = map_entries("\n".join(line for line in new_text.splitlines() if line.split(" ", 1)[0] in touched))
-    rng = random.Random(seed)  # noqa: S311 - a sample, not a secret
     others = {n: v for n, v in sample_entries(new_text, sample + len(touched), rng).items() if n not in touched}
+    return _plan(changed, removed, new, others, sample)
+
+
+def _plan(changed, removed, new: dict[str, str], others: dict[str, str], sample: int) -> list[ProbeSite]:
     return (
         [ProbeSite(name, expectation(new.get(name)), True) for name in changed]
         + [ProbeSite(name, "absent", True) for name in removed]
         + [ProbeSite(name, expectation(value), False) for name, value in sorted(others.items())[:sample]]
     )
+
+
+def _plan_on_one_base(live: dict[str, str], tree: dict[str, str], base_text: str, sample: int, rng) -> list[ProbeSite]:
+    """The same plan when both maps share their base (a site's change): only the two overlays are
+    compared, so it costs the overlay's size, not the map's."""
+    base, names = base_entries(base_text)
+    old, new = map_entries(live.get(ROUTES_RECENT, "")), map_entries(tree.get(ROUTES_RECENT, ""))
+    changed, removed, after = [], [], {}
+    for name in sorted(old.keys() | new.keys()):
+        was, now = effective_value(old, base, name), effective_value(new, base, name)
+        if was != now:
+            (changed if now is not None else removed).append(name)
+            if now is not None:
+                after[name] = now
+    touched = set(changed) | set(removed)
+    others: dict[str, str] = {}
+    for index in rng.sample(range(len(names)), min(len(names), (sample + len(touched)) * 3)):
+        name = names[index]
+        value = effective_value(new, base, name)
+        if name not in touched and value is not None:
+            others[name] = value
+        if len(others) >= sample:
+            break
+    return _plan(changed, removed, after, others, sample)
 
 
 def _map_only(live_manifest: bytes | None, new_manifest: str) -> bool:
@@ -127,9 +161,11 @@ def _map_only(live_manifest: bytes | None, new_manifest: str) -> bool:
         return False
 
 
-def _live_map(transport: Transport, target: Target, live_manifest: bytes | None, known: dict[str, str]) -> str | None:
-    """The host's whole routing map: from `known` when the live MANIFEST names the digests of its map
-    files, else each file that does not match read from the host (the base: 1 MB at 10,000 sites)."""
+def _live_map(
+    transport: Transport, target: Target, live_manifest: bytes | None, known: dict[str, str]
+) -> dict[str, str] | None:
+    """The host's routing map files: from `known` when the live MANIFEST names their digests, else each
+    file that does not match read from the host (the base: 1 MB at 10,000 sites). None: no map."""
     try:
         listed = parse_manifest(live_manifest.decode()) if live_manifest else {}
     except (ValueError, UnicodeDecodeError):
@@ -147,7 +183,7 @@ def _live_map(transport: Transport, target: Target, live_manifest: bytes | None,
         data = transport.read_file(f"{target.config_dir}/{path}")
         if data is not None:
             files[path] = data.decode(errors="replace")
-    return whole_map(files) if ROUTES_MAP in files else None
+    return files if ROUTES_MAP in files else None
 
 
 def run_probes(

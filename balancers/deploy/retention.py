@@ -9,6 +9,7 @@
   queued or running one, nor one whose tree a host still runs;
 * finished task-queue results (django-tasks-db) as long as deployments;
 * status samples: already pruned by every poll (HOSTPANEL_STATUS_HISTORY_MINUTES), pruned here too;
+* the site change journal (sites.models.SiteChange, written by database triggers): a day;
 * the audit log is kept: it is the audit.
 """
 
@@ -27,6 +28,7 @@ from balancers.choices import DeploymentStatus
 from balancers.deploy.stored import referenced_blobs
 from balancers.models import ActivatedRelease, ConfigBlob, ConfigTree, Deployment, DeploymentHost
 from balancers.status.poller import prune_samples
+from sites.models import SiteChange
 
 ACTIVE = (DeploymentStatus.QUEUED, DeploymentStatus.RUNNING)
 
@@ -35,6 +37,7 @@ ACTIVE = (DeploymentStatus.QUEUED, DeploymentStatus.RUNNING)
 class CleanupResult:
     trees_deleted: int = 0
     blobs_deleted: int = 0
+    journal_rows_deleted: int = 0
     host_rows_detached: int = 0
     deployments_deleted: int = 0
     task_results_deleted: int = 0
@@ -102,4 +105,15 @@ def cleanup_once(*, now: datetime | None = None) -> CleanupResult:
             task_results = config.get_model("DBTaskResult")
             result.task_results_deleted = task_results.objects.filter(finished_at__lt=cutoff).delete()[0]
     result.samples_deleted = prune_samples(now)
+    result.journal_rows_deleted = prune_journal(now)
     return result
+
+
+def prune_journal(now: datetime) -> int:
+    """The change journal's rows older than a day (the newest row always stays: it is the position every
+    process's site cache checks; a cache is never older than balancers.snapshot_sites.FULL_RELOAD_SECONDS)."""
+    newest = SiteChange.objects.order_by("-id").values_list("id", flat=True).first()
+    if newest is None:
+        return 0
+    old = SiteChange.objects.filter(created_at__lt=now - timedelta(days=1)).exclude(id=newest)
+    return old.delete()[0]

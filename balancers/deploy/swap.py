@@ -4,12 +4,11 @@ and back, and prune old releases."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import posixpath
 import time
 
-from balancers.manifest import MANIFEST, is_private_key, parse_manifest
+from balancers.manifest import MANIFEST, is_private_key, parse_manifest, text_digest
 from balancers.transport import Transport, TransportError
 
 log = logging.getLogger(__name__)
@@ -21,10 +20,6 @@ PRIVATE_KEY_MODE = 0o600  # Apache's parent reads keys as root before it drops p
 
 def resolve(link_parent: str, target: str) -> str:
     return posixpath.normpath(posixpath.join(link_parent, target))
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class Swapper:
@@ -84,11 +79,15 @@ def build_release(
             live = parse_manifest(base_manifest.decode())
         except (ValueError, UnicodeDecodeError):
             live = {}
+    try:  # the tree's own digests (the routing map's base is 1 MB: not hashed again per host)
+        listed = parse_manifest(tree[MANIFEST]) if MANIFEST in tree else {}
+    except ValueError:
+        listed = {}
     changed: dict[str, bytes] = {}
     for path in sorted(tree):
-        data = tree[path].encode()
-        if path == MANIFEST or live.get(path) != sha256_of(data):
-            changed[path] = data
+        if path != MANIFEST and live and live.get(path) == (listed.get(path) or text_digest(tree[path])):
+            continue
+        changed[path] = tree[path].encode()
     removed = sorted(set(live) - set(tree)) if live else []
     # a removed site's certificate and key go with its vhost (the copy of the live release drops them)
     modes = {path: PRIVATE_KEY_MODE for path in changed if is_private_key(path)}

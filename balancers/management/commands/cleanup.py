@@ -21,5 +21,6 @@ class Command(BaseCommand):
             f"{result.trees_deleted} stored tree(s) deleted ({result.host_rows_detached} old host row(s) detached, "
             f"{result.blobs_deleted} large file(s) no tree needs), "
             f"{result.deployments_deleted} deployment(s) older than {settings.HOSTPANEL_KEEP_DEPLOYMENT_DAYS} days, "
-            f"{result.task_results_deleted} task result(s), {result.samples_deleted} status sample(s)"
+            f"{result.task_results_deleted} task result(s), {result.samples_deleted} status sample(s), "
+            f"{result.journal_rows_deleted} site change journal row(s)"
         )

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from balancers.deploy.probes import ProbeSite, answered, expectation, judge, plan_probes, site_address
 from balancers.models import FrontEnd
-from balancers.routes import LIVE, REDIRECT, ROUTES_MAP, SUSPENDED, Route, SiteRoutes, map_text
+from balancers.routes import (
+    LIVE,
+    REDIRECT,
+    ROUTES_MAP,
+    ROUTES_RECENT,
+    SUSPENDED,
+    Route,
+    SiteRoutes,
+    map_text,
+    split_map,
+)
 from balancers.status.client import HttpAnswer
 from tests.factories import make_tree
 
@@ -28,7 +38,7 @@ def test_every_changed_site_is_probed_plus_a_fixed_sample_of_the_others():
     old = tree(**{f"s{i}.example": LIVE for i in range(30)})
     states = {f"s{i}.example": LIVE for i in range(30) if i != 7}  # s7 removed
     new = tree(**(states | {"s3.example": SUSPENDED, "fresh.example": LIVE}))
-    live_map = old[ROUTES_MAP]
+    live_map = {ROUTES_MAP: old[ROUTES_MAP]}
     plan = plan_probes(live_map, new, sample=5, seed="x")
     changed = [(p.domain, p.expect) for p in plan if p.changed]
     assert changed == [
@@ -45,7 +55,7 @@ def test_every_changed_site_is_probed_plus_a_fixed_sample_of_the_others():
     assert all(p.expect == "proxied" for p in sample)
     assert plan == plan_probes(live_map, new, sample=5, seed="x")  # reproducible
     assert len(plan_probes(None, new, sample=5)) == 2 * 30  # first deploy: every name is new
-    unchanged = plan_probes(new[ROUTES_MAP], new, sample=5, seed="x")  # a config change: the sample
+    unchanged = plan_probes({ROUTES_MAP: new[ROUTES_MAP]}, new, sample=5, seed="x")  # a config change: the sample
     assert len(unchanged) == 5 and not any(p.changed for p in unchanged)
 
 
@@ -85,3 +95,28 @@ def test_the_probes_go_to_the_site_listen_address_or_the_front_ends_address():
     assert site_address(FrontEnd(address="10.0.0.5", http_listen="*:80")) == ("10.0.0.5", 80)
     assert site_address(FrontEnd(address="10.0.0.5", http_listen="127.0.0.1:8080")) == ("127.0.0.1", 8080)
     assert site_address(FrontEnd(address="fe1.example", http_listen="[::1]:80")) == ("::1", 80)
+
+
+def test_on_one_base_the_plan_from_the_overlays_is_the_plan_from_the_whole_maps():
+    sites = {f"s{i}.example": LIVE for i in range(40)}
+    base = routes(**sites)
+    old_sites = sites | {"s1.example": SUSPENDED, "fresh.example": LIVE}
+    old_sites.pop("s2.example")
+    new_sites = old_sites | {"s1.example": LIVE, "s3.example": REDIRECT, "later.example": LIVE}
+    new_sites.pop("s4.example")
+    new_sites.pop("fresh.example")
+    trees = []
+    for states in (old_sites, new_sites):
+        kept, overlay = split_map(routes(**states), base, 500)
+        assert kept == base
+        trees.append(make_tree({"balancers.conf": "x", ROUTES_MAP: base, ROUTES_RECENT: overlay}))
+    old, new = trees
+    fast = plan_probes({ROUTES_MAP: old[ROUTES_MAP], ROUTES_RECENT: old[ROUTES_RECENT]}, new, sample=5, seed="x")
+    whole = plan_probes({ROUTES_MAP: routes(**old_sites)}, tree(**new_sites), sample=5, seed="x")
+    changed = [(p.domain, p.expect) for p in fast if p.changed]
+    assert changed == [(p.domain, p.expect) for p in whole if p.changed]
+    assert ("s1.example", "proxied") in changed and ("fresh.example", "absent") in changed
+    assert ("s3.example", "redirect") in changed and ("s4.example", "absent") in changed
+    sample = [p for p in fast if not p.changed]
+    assert len(sample) == 5 and all(p.expect == "proxied" for p in sample)
+    assert {p.domain for p in sample}.isdisjoint(d for d, _ in changed)

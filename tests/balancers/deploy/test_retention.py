@@ -19,6 +19,7 @@ from balancers.services import deployment_start
 from balancers.transport import LocalTransport, TransportError, tar_files, untar_files
 from hostpanel.models import AuditEntry
 from sites import services as site_services
+from sites.models import SiteChange
 from tests.factories import ACTOR, make_local_frontend
 
 
@@ -91,3 +92,12 @@ def test_command_output_over_the_cap_fails_with_a_clear_error(settings):
     assert LocalTransport().run("head -c 1000 /dev/zero").ok
     with pytest.raises(TransportError, match="HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES"):
         LocalTransport().run("head -c 5000 /dev/zero")
+
+
+def test_the_site_change_journal_keeps_a_day_and_always_its_newest_row(demo):
+    rows = list(SiteChange.objects.order_by("id"))
+    assert len(rows) >= 2  # the demo's site and its alias, journaled by the triggers
+    SiteChange.objects.update(created_at=timezone.now() - timedelta(days=2))
+    result = cleanup_once()
+    assert result.journal_rows_deleted == len(rows) - 1
+    assert list(SiteChange.objects.values_list("id", flat=True)) == [rows[-1].id]
