@@ -7,10 +7,11 @@ For each member in turn (RollingRestart.routes, fixed when the job was queued):
    applied live, because a graceful reload during the job (anyone's deployment) re-renders the config:
    a live-only drain would vanish and send new clients to a server that is about to stop;
 2. **wait_idle**: until its `busy` count is 0 in every balancer-manager, or HOSTPANEL_RESTART_IDLE_TIMEOUT;
-3. **restart**: its restart command over SSH on the Zope host (balancers.ssh, pinned host key);
+3. **restart**: disable it (its sticky clients' requests now go to the other members) and wait for its
+   requests in flight, then its restart command over SSH on the Zope host (balancers.ssh, pinned host key);
 4. **wait_healthy**: until its health path answers 200 directly on the Zope server;
 5. **warm**: a few of the balancer's site paths (VirtualHostMonster URLs) requested directly on it;
-6. **undrain** on every front-end (the same service);
+6. **undrain** (and enable) on every front-end (the same service);
 7. **settle**: wait HOSTPANEL_RESTART_SETTLE_SECONDS, then until every front-end shows it usable
    (not in error: Apache keeps a member that failed a request in error for `retry` seconds, and draining
    the next member then would leave new clients no server).
@@ -113,8 +114,9 @@ def _live_workers(member: BalancerMember) -> dict[str, tuple[object | None, str]
 
 
 def _drain(job: _Job, member: BalancerMember, drain: bool) -> str:
+    """Drain (or undrain: then also enable again, see _stop_traffic) on every front-end."""
     try:
-        result = member_set_flags(member, actor=job.actor, drain=drain)
+        result = member_set_flags(member, actor=job.actor, drain=drain, disabled=None if drain else False)
     except ValidationError as exc:
         raise StepFailed(" ".join(exc.messages)) from None
     if not result.all_applied:
@@ -123,8 +125,23 @@ def _drain(job: _Job, member: BalancerMember, drain: bool) -> str:
     return result.summary()
 
 
-def _wait_idle(job: _Job, member: BalancerMember) -> tuple[str, str]:
-    timeout = _setting("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120)
+def _stop_traffic(job: _Job, member: BalancerMember) -> str:
+    """Just before the restart: disable the drained member, so that not even its sticky clients' requests
+    reach it any more (they fail over to the other members), and wait for its requests in flight to end.
+    A drained member still serves its sticky sessions, and a request in flight when Zope stops is lost
+    (Apache does not resend a GET on a connection the backend closed: a 502 or a cut response)."""
+    try:
+        result = member_set_flags(member, actor=job.actor, disabled=True)
+    except ValidationError as exc:
+        raise StepFailed(" ".join(exc.messages)) from None
+    if not result.all_applied:
+        raise StepFailed(f"{result.summary()} {member.route} is disabled in the panel; fix the front-end and resume.")
+    _, idle = _wait_idle(job, member, timeout=min(30.0, _setting("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120)))
+    return f"{result.summary()} {idle}"
+
+
+def _wait_idle(job: _Job, member: BalancerMember, timeout: float | None = None) -> tuple[str, str]:
+    timeout = _setting("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120) if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         workers = _live_workers(member)
@@ -229,7 +246,7 @@ def _restart_member(job: _Job, route: str) -> None:
             elif step == RestartStepName.WAIT_IDLE:
                 outcome, detail = _wait_idle(job, member)
             elif step == RestartStepName.RESTART:
-                detail = _restart(member)
+                detail = _stop_traffic(job, member) + "\n" + _restart(member)
             elif step == RestartStepName.WAIT_HEALTHY:
                 detail = _wait_healthy(job, member)
             elif step == RestartStepName.WARM:
@@ -248,7 +265,8 @@ def _restart_member(job: _Job, route: str) -> None:
             job.end(row, StepOutcome.SKIPPED, "cancelled" + note)
             raise Cancelled(f"{route} was not restarted; its drain was cleared." if note else "") from None
         except StepFailed as exc:
-            left = f" {route} is left drained." if drained else ""
+            disabled = step in (RestartStepName.RESTART, RestartStepName.WAIT_HEALTHY, RestartStepName.WARM)
+            left = f" {route} is left drained{' and disabled' if disabled else ''}." if drained else ""
             job.end(row, StepOutcome.FAILED, str(exc) + left)
             raise StepFailed(f"{route}: {step.replace('_', ' ')} failed: {exc}{left}") from None
 

@@ -35,8 +35,8 @@ class Client(threading.Thread):
             at = time.time()
             try:
                 status, backend, _, data = self.fleet.get(self.frontend, "linux.co.uk", cookie=self.cookie)
-            except OSError as exc:
-                status, backend, data = 0, str(exc), {}
+            except (OSError, http.client.HTTPException) as exc:  # a cut response is a failed request too
+                status, backend, data = 0, f"{type(exc).__name__}: {exc}", {}
             self.seen.append((at, status, backend, data.get("user")))
             time.sleep(0.02)
 
@@ -102,7 +102,8 @@ def test_a_rolling_restart_keeps_every_request_served_and_sticky_clients_on_thei
         assert list(steps) == RestartStepName.values  # every step is a row, in order
         assert {s.outcome for s in steps.values()} == {StepOutcome.OK}, [(s.step, s.detail) for s in steps.values()]
     # no request failed, for the logged-in client or for new ones
-    assert {s[1] for s in sticky.seen} == {200} and {s[1] for s in newcomers.seen} == {200}
+    failed = [s for s in sticky.seen + newcomers.seen if s[1] != 200]
+    assert not failed and sticky.seen and newcomers.seen, failed[:5]
     assert {s[3] for s in sticky.seen} == {"alice"}
     # the sticky client stays on zope1 while it drains, until the moment it is restarted
     zope1, zope2 = steps_of(job, "zope1"), steps_of(job, "zope2")
