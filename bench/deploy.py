@@ -15,6 +15,10 @@ the moment a deployment is queued). Then, every figure from the API call to the 
   `apache2 -t` time and the Apache processes' memory with the deployed config.
 
 Bounded: every wait has a deadline; every process it starts is stopped; temporary files are removed.
+
+Seen on 2 cores (`--sites 1000 10000 --repeat 15 --burst 100`, 2026-12-01): create -> live 0.139 s at
+1,000 sites and 0.132 s at 10,000; suspend 0.130 / 0.129 s; 100 creates 1.60 / 1.65 s, 2 map uploads per
+front-end; 0 gracefuls; a config change 1.23 / 1.35 s; apache2 -t 0.018 / 0.021 s; Apache RSS 16 / 17 MB.
 """
 
 from __future__ import annotations
