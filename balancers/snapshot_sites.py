@@ -262,9 +262,12 @@ def read_sites(balancer_names: dict[int, str]) -> SitesRead:
         try:
             cache = _CACHE[0] if _CACHE else None
             if cache is not None and cache.balancer_names == balancer_names and _covers(cache):
+                # the position first: under READ COMMITTED (a caller's transaction) a commit between the
+                # two reads is then read again next time, never skipped
+                position = _position()
                 changed = _changed_since(cache)
                 if len(changed) <= MAX_INCREMENTAL_SITES:
-                    return _apply(cache, changed)
+                    return _apply(cache, changed, position)
             return _full(balancer_names)
         except BaseException:
             _CACHE.clear()  # half-applied: the next snapshot reads everything
@@ -307,9 +310,9 @@ def _full(balancer_names: dict[int, str]) -> SitesRead:
     return SitesRead(tuple(ordered), generation, None)
 
 
-def _apply(cache: _Cache, changed: set[int]) -> SitesRead:
+def _apply(cache: _Cache, changed: set[int], position: tuple[tuple[int, int], int, tuple[int, ...]]) -> SitesRead:
     """The cache brought to this view: the changed sites read again (a deleted one is simply gone)."""
-    last, horizon, applied = _position()
+    last, horizon, applied = position
     touched: set[str] = set()
     if changed:
         aliases: dict[int, list[str]] = defaultdict(list)
