@@ -39,6 +39,7 @@ from balancers.routes import (
     split_map,
 )
 from balancers.snapshot import SiteRecord, Snapshot
+from balancers.snapshot_sites import genuine
 from sites.models import HSTS_MAX_SECONDS, SiteStatus
 
 
@@ -212,6 +213,8 @@ def _patched(part: SitePart, snapshot: Snapshot, by_name, signatures: tuple) -> 
     if (
         delta is None
         or delta[0] != part.snapshot.generation
+        or not genuine(snapshot.generation, snapshot.sites)
+        or not genuine(part.snapshot.generation, part.snapshot.sites)
         or part.signatures != signatures
         or snapshot.overlay_max_lines != part.snapshot.overlay_max_lines
         or not _same_base(part, snapshot)

@@ -101,6 +101,7 @@ class SitesRead:
 
 
 _LOCK = threading.Lock()  # held for a whole read: snapshots of one process take turns on the cache
+_PRODUCED: list[tuple[int, tuple]] = []  # (generation, the sites tuple read then): the last few
 _CACHE: list[_Cache] = []
 _GENERATIONS = itertools.count(1)
 _INTERN_LOCK = threading.Lock()
@@ -307,7 +308,7 @@ def _full(balancer_names: dict[int, str]) -> SitesRead:
             generation,
         )
     ]
-    return SitesRead(tuple(ordered), generation, None)
+    return _produced(SitesRead(tuple(ordered), generation, None))
 
 
 def _apply(cache: _Cache, changed: set[int], position: tuple[tuple[int, int], int, tuple[int, ...]]) -> SitesRead:
@@ -343,7 +344,18 @@ def _apply(cache: _Cache, changed: set[int], position: tuple[tuple[int, int], in
     before = cache.generation
     cache.generation = next(_GENERATIONS)
     cache.last, cache.horizon, cache.applied = last, horizon, applied
-    return SitesRead(tuple(cache.ordered), cache.generation, (before, frozenset(touched)))
+    return _produced(SitesRead(tuple(cache.ordered), cache.generation, (before, frozenset(touched))))
+
+
+def _produced(read: SitesRead) -> SitesRead:
+    _PRODUCED[:] = [*_PRODUCED[-3:], (read.generation, read.sites)]
+    return read
+
+
+def genuine(generation: int, sites: tuple) -> bool:
+    """Whether `sites` is the very tuple this process read as `generation` (a snapshot rebuilt with
+    dataclasses.replace keeps its generation and delta but not its sites: the renderer must not patch it)."""
+    return any(g == generation and t is sites for g, t in _PRODUCED)
 
 
 def _domain(site: SiteRecord) -> str:

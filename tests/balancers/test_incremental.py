@@ -5,6 +5,7 @@ aliases moving between sites, domains passing from one site to another), on SQLi
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -14,7 +15,7 @@ from balancers import render_sites, snapshot_sites
 from balancers.deploy.stored import routes_base_set
 from balancers.models import Balancer
 from balancers.render import render_tree_isolated
-from balancers.routes import ROUTES_MAP
+from balancers.routes import ROUTES_MAP, map_entries, whole_map
 from balancers.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias, SiteChange, SiteStatus
@@ -117,3 +118,18 @@ def test_a_rolled_back_journal_position_is_never_trusted(demo):
     assert load_snapshot().delta is None
     site_services.site_create(actor=ACTOR, domain="after.example", balancer="bronze", plone_path="/plone/a")
     assert load_snapshot().delta == (snapshot_sites._CACHE[0].generation - 1, frozenset({"after.example"}))
+
+
+def test_a_snapshot_rebuilt_with_replace_is_rendered_whole_not_patched(demo):
+    """dataclasses.replace keeps a snapshot's generation and delta but not its sites (the benchmarks do it)."""
+    snapshot_sites.forget()
+    routes_base_set(render_tree_isolated(load_snapshot(), FRONTEND).tree[ROUTES_MAP])
+    render_tree_isolated(load_snapshot(), FRONTEND)  # the part later snapshots are patched from
+    site_services.site_create(actor=ACTOR, domain="later.example", balancer="bronze", plone_path="/plone/l")
+    snapshot = load_snapshot()
+    assert snapshot.delta is not None
+    sites = tuple(
+        dataclasses.replace(s, plone_path="/plone/other") if s.domain == "linux.co.uk" else s for s in snapshot.sites
+    )
+    tree = render_tree_isolated(dataclasses.replace(snapshot, sites=sites), FRONTEND).tree
+    assert map_entries(whole_map(tree))["linux.co.uk"].split("|")[2] == "/plone/other"
