@@ -45,6 +45,7 @@ from balancers.dev.backends import Backend
 from balancers.dev.net import free_port, free_port_block, http_get
 from balancers.models import Balancer, ZopeServer
 from balancers.render import render_tree
+from balancers.routes import ROUTES_MAP
 from balancers.snapshot import CertificateRecord, FrontEndRecord, load_snapshot
 from tests.certificates import pki
 
@@ -358,6 +359,23 @@ def front_end(name: str, tree: dict[str, str] | None, text: str | None, listen: 
     return apache.start()
 
 
+def with_overlay(snapshot, frontend, lines: int):
+    """The snapshot with a routing base in which `lines` sites' lines differ (not SITE's): the rendered
+    routes-recent.map then holds them, and SITE is looked up in the overlay (a miss) and then the base."""
+    others = [s for s in snapshot.sites if s.domain != SITE]
+    moved, count = set(), 0
+    for site in others:
+        if count >= lines:
+            break
+        moved.add(site.domain)
+        count += 1 + len(site.aliases)
+    older = tuple(
+        dataclasses.replace(s, plone_path=s.plone_path + "-old") if s.domain in moved else s for s in snapshot.sites
+    )
+    base = render_tree(dataclasses.replace(snapshot, sites=older), frontend)[ROUTES_MAP]
+    return dataclasses.replace(snapshot, routes_base=base, overlay_max_lines=10**6)
+
+
 def with_certificate(snapshot, domain: str):
     root = pki.root("Bench Root")
     intermediate = pki.intermediate(root)
@@ -402,6 +420,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--single-variants", default="rendered", help="single-pass trees to measure: " + ",".join(SINGLE_VARIANTS)
+    )
+    parser.add_argument(
+        "--overlay-lines",
+        type=int,
+        default=0,
+        help="render HostPanel's trees with a routing overlay of about this many lines (the measured site "
+        "in the base): what a lookup costs when routes-recent.map is near HOSTPANEL_ROUTES_OVERLAY_MAX_LINES",
     )
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
@@ -462,10 +487,17 @@ def main() -> None:
             snapshot = load_snapshot() if args.no_https else with_certificate(load_snapshot(), SITE)
             listen = [f"127.0.0.1:{port}"] + ([] if args.no_https else [f"127.0.0.1:{https_port} https"])
             variants = SINGLE_VARIANTS if mode == "single-pass" else NODE_VARIANTS
+            if args.overlay_lines:
+                snapshot = with_overlay(snapshot, frontend, args.overlay_lines)
             tree = variants[variant](render_tree(snapshot, frontend))
+            if args.overlay_lines:
+                overlay = [line for line in tree["routes-recent.map"].splitlines() if not line.startswith("#")]
+                among = any(line.startswith(SITE + " ") for line in overlay)
+                print(f"routes-recent.map: {len(overlay)} route lines; {SITE} among them: {among}")
             apache = front_end(name, tree, None, listen)
             assert http_get(port, "/", host=SITE).status == 200, apache.error_log()[-2000:]
             label = f"HostPanel {mode}" + ("" if variant == "rendered" else f" [{variant}]")
+            label += f" [overlay {args.overlay_lines} lines]" if args.overlay_lines else ""
             measure(label, port, args, cookie=False, apache=apache)
             measure(f"{label} (sticky cookie)", port, args, cookie=True, apache=apache)
             if not args.no_https and variant == "rendered":
