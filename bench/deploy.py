@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/deploy.py [--sites 1000 10000] [--repeat 5] [--burst 100] [--interval 0.05]
 
-For each site count it builds the real stack on loopback: a fresh SQLite database (WAL), seed_demo with
+For each site count it builds the real stack on loopback: a fresh SQLite database (WAL; or the empty
+database HOSTPANEL_BENCH_DATABASE_URL names, e.g. PostgreSQL), seed_demo with
 that many sites, 3 front-ends (each a real sshd + standalone Apache, deployed to over SSH), three fake
 Zope backends, the API under gunicorn and `manage.py deploy_worker` (the embedded default queue; woken
 the moment a deployment is queued). Then, every figure from the API call to the answer through ALL 3 front-ends:
@@ -43,7 +44,9 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 TMP = Path(tempfile.mkdtemp(prefix="hostpanel-bench-deploy-"))
 ENV = {
     "DJANGO_SETTINGS_MODULE": "hostpanel.test_settings",
-    "DATABASE_URL": f"sqlite:///{TMP / 'bench.sqlite3'}",
+    # a fresh SQLite database, or HOSTPANEL_BENCH_DATABASE_URL (e.g. an empty PostgreSQL database: it is
+    # migrated and flushed)
+    "DATABASE_URL": os.environ.get("HOSTPANEL_BENCH_DATABASE_URL") or f"sqlite:///{TMP / 'bench.sqlite3'}",
     "HOSTPANEL_VAR_DIR": str(TMP / "var"),
     "HOSTPANEL_TASKS_BACKEND": "db",
     "HOSTPANEL_AUTO_DEPLOY": "1",
@@ -317,8 +320,9 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--interval", type=float, default=1.0, help="deploy_worker --interval (its fallback poll)")
     args = parser.parse_args()
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode=WAL")  # the bench, gunicorn and the worker share the file
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode=WAL")  # the bench, gunicorn and the worker share the file
     call_command("migrate", verbosity=0)
     results = []
     try:
