@@ -135,7 +135,7 @@ def site_contexts(
     """The contexts of the sites that can be rendered, and {domain: reason} for those that cannot."""
     global _MEMO
     contexts, problems = [], {}
-    signatures = {b.name: (b.name, b.node_vhosts, b.sticky_cookie, b.cookie_ttl) for b in by_name.values()}
+    signatures = {b.name: _signature(b) for b in by_name.values()}
     with _MEMO_LOCK:
         memo = _MEMO
     kept: dict[int, tuple[SiteRecord, tuple, SimpleNamespace]] = {}
@@ -165,7 +165,7 @@ def site_part(snapshot: Snapshot, by_name: dict[str, SimpleNamespace], strict: b
     """The shared site part of this snapshot, built by the first front-end that asks (patched from the
     previous part when only a few sites changed); None when some site has to be left out (each
     front-end then keeps what ITS previous tree had)."""
-    signatures = tuple(sorted((b.name, b.node_vhosts, b.sticky_cookie, b.cookie_ttl) for b in by_name.values()))
+    signatures = tuple(sorted(_signature(b) for b in by_name.values()))
     with _SHARED_LOCK:
         for part in _SHARED:
             if part.snapshot is snapshot and part.signatures == signatures:
@@ -304,6 +304,7 @@ def _context(site: SiteRecord, by_name) -> SimpleNamespace:
 
 
 def _signature(balancer: SimpleNamespace | None) -> tuple | None:
+    """What a site's context depends on of its balancer (the memo and the shared part are keyed by it)."""
     if balancer is None:
         return None
     return (balancer.name, balancer.node_vhosts, balancer.sticky_cookie, balancer.cookie_ttl)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+
+from balancers.routes import ROUTE_FILES, whole_map
 
 
 def message_of(validator, value) -> str:
@@ -22,9 +25,5 @@ def shows(response, message: str) -> bool:
 
 def whole_map_at(directory) -> str:
     """The whole routing map of a deployed tree on disk: its base (routes.map) merged with its overlay."""
-    from pathlib import Path  # noqa: PLC0415 - a helper of the tests only
-
-    from balancers.routes import ROUTE_FILES, whole_map  # noqa: PLC0415
-
     files = {name: (Path(directory) / name).read_text() for name in ROUTE_FILES if (Path(directory) / name).exists()}
     return whole_map(files)
