@@ -9,21 +9,23 @@
   back, because Apache answers 200 even when it ignored the request (wrong nonce, missing Referer).
 * **answers** (`url_answers`, `wait_until_answers`): a health or manager URL answers below 500.
 * **exchange** (`http_exchange`): one request as it comes — Zope health and warm-up, site probes, webhooks.
+
+Every request has one wall-clock deadline (connect, TLS handshake, send, status line, headers and body
+together): each wait on the socket gets only what is left of it, so a peer that drips its headers a byte at a
+time is cut when the deadline passes, and the connection is closed. (Name resolution is the resolver's.)
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import io
 import socket
 import ssl
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,6 +45,79 @@ from balancers.status.parse import (
     nonces_from_html,
     parse_manager_xml,
 )
+
+# --- one request, one deadline --------------------------------------------------------------------
+
+
+def _left(deadline: float) -> float:
+    """What is left of a deadline (time.monotonic()), or TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's reads for http.client's buffered file: each waits at most until the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        # the socket's own file: it keeps the socket open until the response is read (http.client closes early)
+        self._sock, self._file, self._deadline = sock, sock.makefile("rb", buffering=0), deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        self._sock.settimeout(_left(self._deadline))
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """A connected socket as http.client uses it (sendall, makefile, close), every wait bounded by the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock, self._deadline = sock, deadline
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(_left(self._deadline))  # sendall's timeout is for the whole call
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+    """An HTTP(S) connection whose every step (connect, handshake, send, each read) ends by one deadline."""
+
+    def __init__(self, parts: urllib.parse.SplitResult, *, deadline: float) -> None:
+        tls = parts.scheme == "https"
+        self.default_port = 443 if tls else 80
+        super().__init__(parts.hostname, parts.port, timeout=_left(deadline))
+        self._deadline = deadline
+        self._tls = ssl.create_default_context() if tls else None
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), _left(self._deadline))
+        try:
+            if self._tls is not None:
+                sock.settimeout(_left(self._deadline))  # the handshake as a whole keeps to it
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = _DeadlineSocket(sock, self._deadline)
+
 
 # --- fetching ------------------------------------------------------------------------------------
 
@@ -79,11 +154,13 @@ def _request(
     query: str = "",
     body: bytes | None = None,
     timeout: float,
+    deadline: float | None = None,
     max_bytes: int | None = None,
 ) -> bytes:
-    """One HTTP request to the manager within `timeout` seconds in total; raises StatusError."""
+    """One HTTP request to the manager, over by `deadline` (default: `timeout` seconds from now) whatever
+    the peer does; raises StatusError."""
     max_bytes = MAX_RESPONSE_BYTES if max_bytes is None else max_bytes
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout if deadline is None else deadline
     parts = urllib.parse.urlsplit(endpoint.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise StatusError(HostState.UNCONFIGURED, f"not an http(s) URL: {endpoint.url[:100]!r}")
@@ -94,25 +171,10 @@ def _request(
         headers["Authorization"] = f"Basic {token}"
     if body is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-    if parts.scheme == "https":
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
-        )
-    else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn: http.client.HTTPConnection | None = None
     try:
-        conn.connect()
-
-        def remaining() -> float:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            return left
-
-        # every step gets only what is left of the one deadline (connect + send + headers + body)
-        conn.sock.settimeout(remaining())
+        conn = _DeadlineConnection(parts, deadline=deadline)
         conn.request(method, path, body=body, headers=headers)
-        conn.sock.settimeout(remaining())
         response = conn.getresponse()
         if response.status != 200:
             hint = " (check the manager user name and password)" if response.status == 401 else ""
@@ -120,20 +182,10 @@ def _request(
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > max_bytes:
             raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            left = remaining()
-            if conn.sock is not None:
-                conn.sock.settimeout(left)
-            chunk = response.read1(65536)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > max_bytes:
-                raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        data = response.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise StatusError(HostState.JUNK, f"answer larger than {max_bytes} bytes")
+        return data
     except StatusError:
         raise
     except ConnectionRefusedError:
@@ -147,21 +199,26 @@ def _request(
     except (OSError, http.client.HTTPException) as exc:
         raise StatusError(HostState.DOWN, f"{type(exc).__name__}: {exc}"[:200]) from None
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
-def fetch_manager(endpoint: ManagerEndpoint, *, timeout: float | None = None) -> FrontEndLive:
-    """The parsed state of one front-end, or its failure; never raises."""
+def fetch_manager(
+    endpoint: ManagerEndpoint, *, timeout: float | None = None, deadline: float | None = None
+) -> FrontEndLive:
+    """The parsed state of one front-end, or its failure, by `deadline` (default: `timeout` seconds from
+    now; the HTML nonce fallback included); never raises."""
     timeout = status_timeout() if timeout is None else timeout
     started = time.monotonic()
+    deadline = started + timeout if deadline is None else deadline
     result = FrontEndLive(endpoint.frontend_id, endpoint.frontend_name, endpoint.url, HostState.OK)
     try:
         if not endpoint.url:
             raise StatusError(HostState.UNCONFIGURED, "no balancer-manager URL is set for this front-end")
-        data = _request(endpoint, "GET", query="xml=1", timeout=timeout)
+        data = _request(endpoint, "GET", query="xml=1", timeout=timeout, deadline=deadline)
         result.balancers = parse_manager_xml(data)
         if any(not b.nonce for b in result.balancers):
-            result.balancers = _with_html_nonces(endpoint, result.balancers, deadline=started + timeout)
+            result.balancers = _with_html_nonces(endpoint, result.balancers, timeout=timeout, deadline=deadline)
     except StatusError as exc:
         result.state, result.reason = exc.state, exc.reason
     except Exception as exc:  # noqa: BLE001 - a dashboard must show the host, not crash
@@ -171,44 +228,35 @@ def fetch_manager(endpoint: ManagerEndpoint, *, timeout: float | None = None) ->
 
 
 def _with_html_nonces(
-    endpoint: ManagerEndpoint, balancers: tuple[BalancerStatus, ...], *, deadline: float
+    endpoint: ManagerEndpoint, balancers: tuple[BalancerStatus, ...], *, timeout: float, deadline: float
 ) -> tuple[BalancerStatus, ...]:
     """Older 2.4 builds have no <httpd:nonce>: take it from the HTML page's links."""
-    remaining = max(deadline - time.monotonic(), 0.1)
-    html = _request(endpoint, "GET", timeout=remaining).decode("utf-8", "replace")
+    html = _request(endpoint, "GET", timeout=timeout, deadline=deadline).decode("utf-8", "replace")
     nonces = nonces_from_html(html)
-    return tuple(b if b.nonce else _replace(b, nonce=nonces.get(b.name, "")) for b in balancers)
+    return tuple(b if b.nonce else replace(b, nonce=nonces.get(b.name, "")) for b in balancers)
 
 
-def _replace(balancer: BalancerStatus, **changes: Any) -> BalancerStatus:
-    return replace(balancer, **changes)
+FETCH_THREADS = 32  # front-ends asked at once; the others start as threads free up, within the same deadline
 
 
 def fetch_all(endpoints: Sequence[ManagerEndpoint], *, timeout: float | None = None) -> list[FrontEndLive]:
-    """All front-ends concurrently, in the given order. The whole call takes about the slowest host's
-    timeout: a thread that overruns its own deadline is reported as a timeout and abandoned."""
+    """All front-ends concurrently, in the given order, every one by the same deadline (`timeout` seconds
+    from now): the whole call takes about one timeout, never the sum, and leaves no thread behind."""
     timeout = status_timeout() if timeout is None else timeout
     if not endpoints:
         return []
-    results: list[FrontEndLive | None] = [None] * len(endpoints)
-
-    def run(index: int, endpoint: ManagerEndpoint) -> None:
-        results[index] = fetch_manager(endpoint, timeout=timeout)
-
-    threads = [
-        threading.Thread(target=run, args=(i, e), name=f"status-{e.frontend_name}", daemon=True)
-        for i, e in enumerate(endpoints)
-    ]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout + 0.5  # each host's fetch (+ HTML nonce fallback) keeps to one timeout
-    for thread in threads:
-        thread.join(max(deadline - time.monotonic(), 0))
+    deadline = time.monotonic() + timeout
+    pool = ThreadPoolExecutor(max_workers=min(len(endpoints), FETCH_THREADS), thread_name_prefix="status")
+    futures = [pool.submit(fetch_manager, e, timeout=timeout, deadline=deadline) for e in endpoints]
+    _done, late = wait(futures, timeout=timeout + 0.5)
+    # every request ends by the deadline, so the threads are done; one that is not (a resolver that hangs)
+    # is reported as a timeout and its thread ends with its request
+    pool.shutdown(wait=not late, cancel_futures=True)
     return [
-        r
-        if r is not None
+        f.result()
+        if f.done() and not f.cancelled()
         else FrontEndLive(e.frontend_id, e.frontend_name, e.url, HostState.TIMEOUT, f"no answer within {timeout:g} s")
-        for r, e in zip(results, endpoints, strict=True)
+        for f, e in zip(futures, endpoints, strict=True)
     ]
 
 
@@ -317,33 +365,28 @@ def url_origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only within the URL's own scheme, host and port: a health URL must never
-    make the panel send requests to a host it was not configured with."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if url_origin(newurl) != url_origin(req.full_url):
-            return None  # not followed: urllib raises HTTPError with the 3xx, which counts as an answer
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+REDIRECTS_FOLLOWED = 4  # within the URL's origin (urllib's own limit for one URL); one more is an answer
 
 
 def url_answers(url: str, *, timeout: float = 2.0) -> tuple[bool, str]:
-    """True when an HTTP server answers the URL with a status below 500. A redirect to another host
-    (or scheme or port) is an answer, and is not followed."""
+    """True when an HTTP server answers the URL with a status below 500, all within `timeout` seconds.
+    A redirect within the URL's own scheme, host and port is followed; one to another host (or scheme or
+    port) is an answer, and is not followed: a health URL must never make the panel send requests to a
+    host it was not configured with."""
     if not url.startswith(("http://", "https://")):
         return False, "not an http(s) URL"
-    headers = {"Referer": url, "User-Agent": "HostPanel-deploy-verify"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) only, checked above
-    try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return response.status < 500, f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return False, str(getattr(exc, "reason", exc))
+    deadline = time.monotonic() + timeout
+    for _hop in range(REDIRECTS_FOLLOWED + 1):
+        headers = {"Referer": url, "User-Agent": "HostPanel-deploy-verify"}
+        answer = http_exchange("GET", url, headers=headers, timeout=timeout, deadline=deadline, max_bytes=1024)
+        if not answer.status:
+            return False, answer.error
+        location = answer.headers.get("Location", "") if 300 <= answer.status < 400 else ""
+        following = urllib.parse.urljoin(url, location) if location else ""
+        if not following or url_origin(following) != url_origin(url):
+            break
+        url = following
+    return answer.status < 500, f"HTTP {answer.status}"
 
 
 def wait_until_answers(url: str, seconds: float) -> tuple[bool, str]:
@@ -381,10 +424,12 @@ def http_exchange(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
     timeout: float = 5.0,
+    deadline: float | None = None,
     max_bytes: int = 65536,
 ) -> HttpAnswer:
-    """One request to an http(s) URL (optionally with another Host header: a site through a front-end);
-    connect and each read wait at most `timeout`; the body is cut at max_bytes. Never raises."""
+    """One request to an http(s) URL (optionally with another Host header: a site through a front-end),
+    over by `deadline` (default: `timeout` seconds from now) whatever the peer does; the body is cut at
+    max_bytes. Never raises."""
     started = time.monotonic()
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -393,15 +438,16 @@ def http_exchange(
     if host:
         sent["Host"] = host
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = conn_class(parts.hostname, parts.port, timeout=timeout)
+    conn: http.client.HTTPConnection | None = None
     try:
+        conn = _DeadlineConnection(parts, deadline=started + timeout if deadline is None else deadline)
         conn.request(method, path, body=body, headers=sent)
         response = conn.getresponse()
         data = response.read(max_bytes)
         return HttpAnswer(response.status, dict(response.getheaders()), data, seconds=time.monotonic() - started)
-    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+    except (OSError, http.client.HTTPException, ssl.SSLError, ValueError) as exc:
+        reason = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         return HttpAnswer(0, {}, error=reason[:200], seconds=time.monotonic() - started)
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()

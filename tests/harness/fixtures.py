@@ -1,6 +1,6 @@
 """The pytest fixtures over the one rig (balancers.dev): standalone Apaches, fake Zope/Plone backends,
-silent and closed ports, canned HTTP answers. Loaded for every test by `pytest_plugins` in
-tests/conftest.py; nothing imports this module."""
+silent and closed ports, canned HTTP answers, a peer that drips its headers. Loaded for every test by
+`pytest_plugins` in tests/conftest.py; nothing imports this module."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from balancers.dev.apache import StandaloneApache
 from balancers.dev.backends import Backend
+from tests.harness.slow_http import DrippingServer
 from tests.realparts import require_binary
 
 
@@ -139,3 +140,17 @@ def canned_server():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def dripping_server():
+    """start(interval=0.5) -> a DrippingServer on 127.0.0.1: its headers come one byte per interval, forever."""
+    servers: list[DrippingServer] = []
+
+    def start(interval: float = 0.5) -> DrippingServer:
+        servers.append(DrippingServer(interval))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
