@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import socket
 import ssl
 import time
@@ -45,56 +44,9 @@ from balancers.status.parse import (
     nonces_from_html,
     parse_manager_xml,
 )
+from hostpanel.deadline import DeadlineSocket, time_left
 
 # --- one request, one deadline --------------------------------------------------------------------
-
-
-def _left(deadline: float) -> float:
-    """What is left of a deadline (time.monotonic()), or TimeoutError once it has passed."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    return left
-
-
-class _DeadlineReader(io.RawIOBase):
-    """The socket's reads for http.client's buffered file: each waits at most until the deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        # the socket's own file: it keeps the socket open until the response is read (http.client closes early)
-        self._sock, self._file, self._deadline = sock, sock.makefile("rb", buffering=0), deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int | None:
-        self._sock.settimeout(_left(self._deadline))
-        return self._file.readinto(buffer)
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-class _DeadlineSocket:
-    """A connected socket as http.client uses it (sendall, makefile, close), every wait bounded by the deadline."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock, self._deadline = sock, deadline
-
-    def sendall(self, data: bytes) -> None:
-        self._sock.settimeout(_left(self._deadline))  # sendall's timeout is for the whole call
-        self._sock.sendall(data)
-
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
-
-    def close(self) -> None:
-        self._sock.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
 
 
 class _DeadlineConnection(http.client.HTTPConnection):
@@ -103,20 +55,20 @@ class _DeadlineConnection(http.client.HTTPConnection):
     def __init__(self, parts: urllib.parse.SplitResult, *, deadline: float) -> None:
         tls = parts.scheme == "https"
         self.default_port = 443 if tls else 80
-        super().__init__(parts.hostname, parts.port, timeout=_left(deadline))
+        super().__init__(parts.hostname, parts.port, timeout=time_left(deadline))
         self._deadline = deadline
         self._tls = ssl.create_default_context() if tls else None
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), _left(self._deadline))
+        sock = socket.create_connection((self.host, self.port), time_left(self._deadline))
         try:
             if self._tls is not None:
-                sock.settimeout(_left(self._deadline))  # the handshake as a whole keeps to it
+                sock.settimeout(time_left(self._deadline))  # the handshake as a whole keeps to it
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
             raise
-        self.sock = _DeadlineSocket(sock, self._deadline)
+        self.sock = DeadlineSocket(sock, self._deadline)
 
 
 # --- fetching ------------------------------------------------------------------------------------

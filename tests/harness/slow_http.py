@@ -1,16 +1,40 @@
 """A slow HTTP peer on 127.0.0.1 (port 0): it reads the request, then drips its status line and headers one
 byte every `interval` seconds and never finishes them — a per-read timeout never fires, only a wall-clock
 deadline ends the exchange. After `hold` seconds (longer than any test waits) it hangs up, so that a client
-without a deadline fails its test instead of holding the suite. Used through the `dripping_server` fixture
+without a deadline fails its test instead of holding the suite. To an SMTP client it is a server whose
+greeting never ends. Used through the `dripping_server` fixture
 (tests/harness/fixtures.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import select
+import signal
 import socket
 import threading
 import time
+
+
+class StillWaiting(BaseException):  # not an Exception: the client's own `except Exception` must not eat it
+    pass
+
+
+def within(limit: float, call):
+    """(result, seconds) of call(); fails after `limit` seconds instead of hanging the suite (a client without
+    a deadline waits as long as the peer keeps sending). SIGALRM interrupts the call in this (the main) thread."""
+
+    def give_up(signum, frame):
+        raise StillWaiting(f"still waiting after {limit:g} s")
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    started = time.monotonic()
+    try:
+        return call(), time.monotonic() - started
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nX-Padding: " + b"x" * 4000
 
@@ -49,7 +73,7 @@ class DrippingServer:
     def _drip(self, conn: socket.socket, index: int) -> None:
         accepted = time.monotonic()
         with conn:
-            conn.settimeout(self.interval)
+            conn.settimeout(0.1)  # an SMTP client sends nothing first: its greeting starts at once
             with contextlib.suppress(OSError):
                 conn.recv(65536)
             for byte in HEAD:

@@ -4,7 +4,6 @@ connection is closed; the poller samples the other front-ends in time and leaves
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 
@@ -16,32 +15,12 @@ from balancers.status.client import ManagerEndpoint, fetch_all, fetch_manager, h
 from balancers.status.parse import HostState
 from balancers.status.poller import poll_once
 from tests.factories import add_manager_frontend
+from tests.harness.slow_http import within
 from tests.samples import MANAGER_XML as XML
 
 
 def endpoint(url: str, name: str = "fe") -> ManagerEndpoint:
     return ManagerEndpoint(frontend_id=None, frontend_name=name, url=url)
-
-
-class StillWaiting(BaseException):  # not an Exception: the client's own `except Exception` must not eat it
-    pass
-
-
-def within(limit: float, call):
-    """(result, seconds) of call(); fails after `limit` seconds instead of hanging the suite (the old client
-    waited as long as the peer kept sending). SIGALRM interrupts the call in this (the main) thread."""
-
-    def give_up(signum, frame):
-        raise StillWaiting(f"still waiting after {limit:g} s")
-
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    started = time.monotonic()
-    try:
-        return call(), time.monotonic() - started
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def panel_threads() -> int:
