@@ -303,12 +303,15 @@ HOSTPANEL_ALERT_REPEAT_MINUTES = env_int("HOSTPANEL_ALERT_REPEAT_MINUTES", 240, 
 HOSTPANEL_ALERT_RETRY_SECONDS = env_int("HOSTPANEL_ALERT_RETRY_SECONDS", 30, minimum=0)
 HOSTPANEL_ALERT_MAX_ATTEMPTS = env_int("HOSTPANEL_ALERT_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
 HOSTPANEL_ALERT_TIMEOUT = env_float("HOSTPANEL_ALERT_TIMEOUT", 5.0, minimum=0.5)
+# messages sent at once by the delivery task (each within its deadline: one slow receiver delays no other)
+HOSTPANEL_ALERT_PARALLELISM = env_int("HOSTPANEL_ALERT_PARALLELISM", 4, minimum=1, maximum=32)
 HOSTPANEL_PANEL_URL = env_str("HOSTPANEL_PANEL_URL", "").strip().rstrip("/")  # links in alert messages
-# E-mail alerts: Django's SMTP mailer (MAILERS), configured from the environment.
+# E-mail alerts: Django's SMTP mailer (MAILERS), configured from the environment; its timeout bounds the
+# whole conversation of one message (hostpanel.mail), not each operation.
 _SMTP_SECURITY = env_choice("HOSTPANEL_SMTP_SECURITY", "none", ("none", "starttls", "ssl"))
 MAILERS = {
     "default": {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "BACKEND": "hostpanel.mail.DeadlineEmailBackend",
         "OPTIONS": {
             "host": env_str("HOSTPANEL_SMTP_HOST", "localhost"),
             "port": env_int("HOSTPANEL_SMTP_PORT", 25, minimum=1, maximum=65535),

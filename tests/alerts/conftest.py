@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,8 +23,10 @@ def secrets_key(settings):
 class Sink:
     port: int
     messages: list = field(default_factory=list)  # (mail from, [rcpt tos], raw message text)
+    arrived: list = field(default_factory=list)  # time.monotonic() of each message's arrival
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's handler name
+        self.arrived.append(time.monotonic())
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode(errors="replace")))
         return "250 OK"
 
@@ -36,7 +39,7 @@ def smtp_sink(settings):
     controller.start()
     settings.MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "BACKEND": "hostpanel.mail.DeadlineEmailBackend",
             "OPTIONS": {"host": "127.0.0.1", "port": sink.port, "timeout": 5},
         }
     }
