@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime
 import logging
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from alerts.choices import (
@@ -31,7 +33,7 @@ from alerts.choices import (
     NotificationStatus,
 )
 from alerts.conditions import Condition, database_conditions, poll_conditions
-from alerts.delivery import deliver
+from alerts.delivery import Sent, deliver
 from alerts.models import Alert, AlertChannel, DeliveryAttempt, Notification
 from balancers.status.parse import FrontEndLive
 from certificates.crypto import SecretsError, encrypt_secret
@@ -139,54 +141,88 @@ def _backoff(attempts: int) -> datetime.timedelta:
     return _seconds("HOSTPANEL_ALERT_RETRY_SECONDS", 30) * (2 ** max(attempts - 1, 0))
 
 
-def notification_deliver(notification: Notification, *, now: datetime.datetime | None = None) -> Notification:
-    """One delivery attempt (a row); on failure the next is scheduled with exponential backoff, until
-    HOSTPANEL_ALERT_MAX_ATTEMPTS. Claimed with a conditional UPDATE, so two workers never send it twice."""
-    now = now or timezone.now()
+def _claim(notification: Notification, now: datetime.datetime) -> bool:
+    """A conditional UPDATE: of two workers that see the same message due, one sends it."""
     claim = now + datetime.timedelta(minutes=5)
-    claimed = Notification.objects.filter(
-        pk=notification.pk, status=NotificationStatus.PENDING, next_attempt_at=notification.next_attempt_at
-    ).update(next_attempt_at=claim)
-    if claimed != 1:
-        notification.refresh_from_db()
-        return notification
-    channel = notification.channel
-    if channel is None:
-        sent_ok, detail, seconds = False, "the channel was deleted", 0.0
-    else:
-        sent = deliver(channel, notification.payload)
-        sent_ok, detail, seconds = sent.ok, sent.detail, sent.seconds
+    return (
+        Notification.objects.filter(
+            pk=notification.pk, status=NotificationStatus.PENDING, next_attempt_at=notification.next_attempt_at
+        ).update(next_attempt_at=claim)
+        == 1
+    )
+
+
+def _send(notification: Notification) -> Sent:
+    """The network part of an attempt (no database access: it may run in a delivery thread)."""
+    if notification.channel is None:
+        return Sent(False, "the channel was deleted", 0.0)
+    return deliver(notification.channel, notification.payload)
+
+
+def _record(notification: Notification, sent: Sent, now: datetime.datetime) -> Notification:
+    """The attempt as a row; on failure the next is scheduled with exponential backoff, until
+    HOSTPANEL_ALERT_MAX_ATTEMPTS."""
     number = notification.attempts + 1
     DeliveryAttempt.objects.create(
-        notification=notification, number=number, at=now, ok=sent_ok, detail=detail[:500], seconds=seconds
+        notification=notification, number=number, at=now, ok=sent.ok, detail=sent.detail[:500], seconds=sent.seconds
     )
     notification.attempts = number
-    if sent_ok:
+    if sent.ok:
         notification.status, notification.sent_at, notification.next_attempt_at = NotificationStatus.SENT, now, None
-    elif number >= int(getattr(settings, "HOSTPANEL_ALERT_MAX_ATTEMPTS", 5)) or channel is None:
+    elif number >= int(getattr(settings, "HOSTPANEL_ALERT_MAX_ATTEMPTS", 5)) or notification.channel is None:
         notification.status, notification.next_attempt_at = NotificationStatus.FAILED, None
-        log.warning("giving up on %s after %s attempts: %s", notification, number, detail)
+        log.warning("giving up on %s after %s attempts: %s", notification, number, sent.detail)
     else:
         notification.next_attempt_at = now + _backoff(number)
     notification.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at"])
     return notification
 
 
+def notification_deliver(notification: Notification, *, now: datetime.datetime | None = None) -> Notification:
+    """One delivery attempt (a row), within the channel's deadline. Claimed first, so two workers never
+    send it twice."""
+    now = now or timezone.now()
+    if not _claim(notification, now):
+        notification.refresh_from_db()
+        return notification
+    return _record(notification, _send(notification), now)
+
+
+def notifications_due(now: datetime.datetime) -> QuerySet[Notification]:
+    return Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now)
+
+
 def notifications_deliver_due(*, now: datetime.datetime | None = None, limit: int = 100) -> list[Notification]:
+    """Every message due, HOSTPANEL_ALERT_PARALLELISM at a time, so one slow receiver delays no other
+    message. Only the sending runs in the delivery threads; the claims and rows are written here."""
     now = now or timezone.now()
-    due = Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=now).select_related(
-        "channel"
-    )
-    return [notification_deliver(n, now=now) for n in due.order_by("next_attempt_at", "pk")[:limit]]
+    due = notifications_due(now).select_related("channel").order_by("next_attempt_at", "pk")[:limit]
+    claimed = [n for n in due if _claim(n, now)]
+    if not claimed:
+        return []
+    threads = min(len(claimed), int(getattr(settings, "HOSTPANEL_ALERT_PARALLELISM", 4)))
+    delivered = []
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alert-delivery") as pool:
+        sending = {pool.submit(_send, n): n for n in claimed}  # each send ends by its channel's deadline
+        for future in as_completed(sending):
+            delivered.append(_record(sending[future], future.result(), now))
+    return delivered
 
 
-def alerts_tick(*, hosts: list[FrontEndLive] | None = None, now: datetime.datetime | None = None) -> list[Alert]:
-    """One evaluation: the database conditions always, the poll's when its hosts are given; then deliver
-    what is due. Called after every balancer-manager poll (alerts.apps) and by `manage.py alerts tick`."""
-    now = now or timezone.now()
+def alerts_evaluate(*, hosts: list[FrontEndLive] | None = None, now: datetime.datetime) -> list[Alert]:
+    """The debounce alone (database only, no message sent): the database conditions always, the poll's
+    when its hosts are given. Returns the alerts that fired or resolved."""
     changed = alerts_reconcile(database_conditions(now), events=DATABASE_EVENTS, now=now)
     if hosts is not None:
         changed += alerts_reconcile(poll_conditions(hosts), events=POLL_EVENTS, now=now)
+    return changed
+
+
+def alerts_tick(*, hosts: list[FrontEndLive] | None = None, now: datetime.datetime | None = None) -> list[Alert]:
+    """One evaluation, then the deliveries due (in parallel). `manage.py alerts tick` and the
+    evaluate_alerts task; after a poll the deliveries are a task of their own (alerts.receivers)."""
+    now = now or timezone.now()
+    changed = alerts_evaluate(hosts=hosts, now=now)
     notifications_deliver_due(now=now)
     return changed
 
