@@ -21,7 +21,6 @@ addresses with the name as Host.
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import secrets
 import socket
@@ -30,6 +29,8 @@ from dataclasses import dataclass, field
 
 import dns.exception
 import dns.resolver
+
+from balancers.status.client import http_exchange
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 MAX_BODY = 4096
@@ -82,14 +83,20 @@ def resolve_addresses(name: str, *, resolver: str = "", timeout: float = 5.0) ->
 
 
 def fetch_token(address: str, port: int, name: str, token: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET the challenge path from one address with the name as Host (no redirects followed)."""
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
-    try:
-        conn.request("GET", CHALLENGE_PATH + token, headers={"Host": name, "User-Agent": "HostPanel preflight"})
-        response = conn.getresponse()
-        return response.status, response.read(MAX_BODY)
-    finally:
-        conn.close()
+    """GET the challenge path from one address with the name as Host (no redirects followed), through the
+    one HTTP client: over within `timeout` seconds in total. OSError when no answer came."""
+    host = f"[{address}]" if ":" in address else address
+    answer = http_exchange(
+        "GET",
+        f"http://{host}:{port}{CHALLENGE_PATH}{token}",
+        host=name,
+        headers={"User-Agent": "HostPanel preflight"},
+        timeout=timeout,
+        max_bytes=MAX_BODY,
+    )
+    if not answer.status:
+        raise OSError(answer.error)
+    return answer.status, answer.body
 
 
 def preflight_check(

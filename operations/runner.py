@@ -181,7 +181,7 @@ def _wait_healthy(job: _Job, member: BalancerMember) -> str:
     deadline, tries = time.monotonic() + timeout, 0
     while True:
         tries += 1
-        answer = http_exchange("GET", url, timeout=min(5.0, timeout))
+        answer = http_exchange("GET", url, timeout=min(5.0, max(deadline - time.monotonic(), 0.5)))
         if answer.status == 200:
             return f"{url} answered 200 after {tries} request(s)"
         if time.monotonic() >= deadline:

@@ -8,6 +8,7 @@ from balancers.dev.net import free_port
 from certificates import preflight
 from certificates.publishing import DirectoryPublisher
 from tests.harness.pebble import ChallengeFileServer
+from tests.harness.slow_http import within
 
 
 @pytest.fixture
@@ -86,3 +87,11 @@ def test_the_check_file_is_removed_even_when_fetching_fails(monkeypatch, tmp_pat
     publisher = publisher_for(tmp_path / "pub", free_port())
     run(["example.com"], publisher)
     assert list((tmp_path / "pub").iterdir()) == []
+
+
+def test_a_front_end_that_drips_its_answer_fails_the_name_after_the_timeout(monkeypatch, tmp_path, dripping_server):
+    dns(monkeypatch, {"example.com": {"127.0.0.1"}})
+    slow = dripping_server(interval=0.5)
+    result, elapsed = within(6, lambda: run(["example.com"], publisher_for(tmp_path, slow.port)))
+    assert "does not reach our front-ends: 127.0.0.1 port" in result.failures["example.com"]
+    assert "no answer within 2 s" in result.failures["example.com"] and elapsed < 2.6, elapsed
