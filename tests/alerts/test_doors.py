@@ -123,6 +123,20 @@ def test_the_pages_list_alerts_and_let_operators_configure_channels(db, operator
     assert "Messages and delivery attempts" in operator_client.get(alert.get_absolute_url()).content.decode()
 
 
+def test_viewers_see_the_channels_but_not_their_webhook_urls_or_addresses(db, operator_client, viewer_client):
+    hook = "https://hooks.example.net/services/T000/B000/XXXXsecretpath"
+    alert_channel_create(actor=ACTOR, name="pager", kind="webhook", target=hook, events=["member_down"], secret="k")
+    alert_channel_create(actor=ACTOR, name="mail", kind="email", target="oncall@example.net", events=["drift"])
+    page = viewer_client.get("/alerts/channels/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-channel="pager"' in html and 'data-channel="mail"' in html  # the channels and their events
+    assert "hooks.example.net" not in html and "XXXXsecretpath" not in html and "oncall@example.net" not in html
+    assert html.count('data-target-hidden="1"') == 2
+    operator_html = operator_client.get("/alerts/channels/").content.decode()
+    assert hook in operator_html and "oncall@example.net" in operator_html
+
+
 def test_manage_py_lists_ticks_and_tests(db, mailoutbox):
     alert_channel_create(actor=ACTOR, name="m", kind="email", target="a@example.net", events=["drift"])
     out = io.StringIO()
