@@ -15,8 +15,7 @@ from alerts.choices import AlertEvent, ChannelKind
 from alerts.models import Alert, AlertChannel, DeliveryAttempt, Notification
 from alerts.services import alert_channel_create, alert_channel_delete, alert_channel_test, alert_channel_update
 from api.errors import service_error
-from api.models import ApiToken, TokenScope
-from api.permissions import staff_can_change
+from api.permissions import may_operate
 from api.views import DELETE_SCHEMA, ApiMixin
 
 
@@ -26,10 +25,7 @@ class OperatorsOnly(BasePermission):
     message = "Alert channels are for operator tokens and operators."
 
     def has_permission(self, request, view) -> bool:
-        token = request.auth if isinstance(request.auth, ApiToken) else None
-        if token is not None:
-            return token.scope == TokenScope.OPERATOR
-        return bool(request.user and request.user.is_authenticated and staff_can_change(request.user))
+        return may_operate(request)
 
 
 class AlertChannelSerializer(serializers.ModelSerializer):

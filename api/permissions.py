@@ -24,6 +24,15 @@ def staff_can_change(user) -> bool:
     return cached
 
 
+def may_operate(request) -> bool:
+    """An operator token, or an operator's (or superuser's) session: who may make the panel act."""
+    token = request.auth if isinstance(request.auth, ApiToken) else None
+    if token is not None:
+        return token.scope == TokenScope.OPERATOR
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff and staff_can_change(user))
+
+
 class ScopePermission(BasePermission):
     """billing: sites only (every method); operator: everything; read: GET only.
     Staff sessions: every staff user reads; writes need the operators group or superuser."""

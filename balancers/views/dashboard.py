@@ -22,14 +22,16 @@ from balancers.selectors.overview import status_overview
 from certificates.selectors import certificates_needing_attention
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
-from hostpanel.permissions import panel_view
+from hostpanel.permissions import can_change, panel_view
 
 REFRESH_MS = 5000
 FLAGS = {"hot_standby": "hot standby", "drain": "drain", "disabled": "disabled"}
 
 
 def _context(request: HttpRequest) -> dict:
-    hosts = services.status_refresh() if request.GET.get("live") == "1" else None
+    # asking every front-end now (and writing the answers) is for operators; viewers read the samples
+    live = request.GET.get("live") == "1" and can_change(request.user)
+    hosts = services.status_refresh() if live else None
     overview = status_overview(hosts=hosts)
     poll_seconds = settings.HOSTPANEL_STATUS_POLL_SECONDS
     return {"overview": overview, "refresh_ms": REFRESH_MS, "flags": FLAGS, "poll_seconds": poll_seconds}

@@ -299,14 +299,14 @@ def manager_answering_the_captured_xml(canned_server):
 
 
 def test_the_status_is_the_dashboards_overview_of_intended_and_live_state(
-    demo, reader, manager_answering_the_captured_xml
+    demo, operator, manager_answering_the_captured_xml
 ):
     actor = Actor.command("tests")
     for name, url in (("fe1", manager_answering_the_captured_xml), ("fe2", f"http://127.0.0.1:{free_port()}/bm")):
         balancer_services.frontend_create(
             actor=actor, name=name, address="10.0.0.1", ssh_host_key=HOST_KEY, balancer_manager_url=url
         )
-    response = reader.get("/api/v1/status/?live=1")  # ask the front-ends now (and keep their answers)
+    response = operator.get("/api/v1/status/?live=1")  # ask the front-ends now (and keep their answers)
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {

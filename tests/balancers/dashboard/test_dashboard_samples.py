@@ -90,6 +90,17 @@ def test_refresh_now_asks_every_front_end_once_and_later_refreshes_read_its_answ
     assert requests_seen(servers) == 3 and 'data-frontend="fe1" data-state="ok"' in later
 
 
+def test_a_viewer_reads_the_samples_and_cannot_make_the_panel_ask_the_front_ends(
+    demo, actor, viewer_client, canned_server, closed_port
+):
+    servers = manager_farm(actor, canned_server, closed_port)
+    html = viewer_client.get("/?live=1").content.decode()
+    assert requests_seen(servers) == 0 and not FrontEndSnapshot.objects.exists()
+    assert "Refresh now" not in html and "no sample yet" in html
+    viewer_client.get("/dashboard/grid/?live=1")
+    assert requests_seen(servers) == 0
+
+
 def test_the_sample_shows_what_a_live_fetch_shows(demo, actor, canned_server, closed_port):
     manager_farm(actor, canned_server, closed_port)
     poll_once()
