@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from api.models import ApiToken, TokenScope
@@ -22,6 +23,18 @@ def staff_can_change(user) -> bool:
         cached = user.groups.filter(name=OPERATORS_GROUP).exists()
         user._hostpanel_can_change = cached
     return cached
+
+
+LIVE_STATUS_REFUSED = (
+    "status/?live=1 asks every front-end now and stores the answers: operator tokens and operators only. "
+    "Without it you read the poller's latest samples."
+)
+
+
+def require_operator(request, message: str) -> None:
+    """403 with `message` unless may_operate(request)."""
+    if not may_operate(request):
+        raise PermissionDenied(message)
 
 
 def may_operate(request) -> bool:

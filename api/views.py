@@ -14,7 +14,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
@@ -426,9 +425,8 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
 
 
 class StatusView(ApiMixin, APIView):
-    """Intended (database) and live (each enabled front-end's latest balancer-manager sample, or with
-    `?live=1` every one asked now in parallel) state of every balancer, with drift, the last deployment and
-    an hour of history: the dashboard's data."""
+    """Intended (database) and live (each enabled front-end's latest sample, or with `?live=1` every one asked
+    now, in parallel) state of every balancer, with drift, the last deployment and an hour of history."""
 
     operation_noun = "status"
 
@@ -438,18 +436,14 @@ class StatusView(ApiMixin, APIView):
             OpenApiParameter(
                 "live",
                 bool,
-                description="1: ask every front-end's balancer-manager now (and keep the answers as the latest "
-                "samples) instead of reading the poller's latest samples. Operator tokens and operators only "
-                "(403 otherwise): it sends a request to every front-end and writes the samples.",
+                description="1: ask every front-end's balancer-manager now and keep the answers as the latest "
+                "samples (operator tokens and operators only: 403 otherwise) instead of reading the poller's.",
             )
         ],
         responses={200: StatusOverviewSerializer},
     )
     def get(self, request):
         live = request.query_params.get("live", "").lower() in {"1", "true", "yes"}
-        if live and not permissions.may_operate(request):
-            raise PermissionDenied(
-                "status/?live=1 asks every front-end now and stores the answers: operator tokens and operators "
-                "only. Without it you read the poller's latest samples."
-            )
+        if live:
+            permissions.require_operator(request, permissions.LIVE_STATUS_REFUSED)
         return Response(status_overview(hosts=balancer_services.status_refresh() if live else None))
