@@ -78,13 +78,15 @@ def snapshot(instance: models.Model | None, *, exclude: tuple[str, ...] = ()) ->
 
 
 def record(
-    actor: Actor, action: str, instance: models.Model, *, key: str, before: dict | None, after: dict | None
+    actor: Actor, action: str, instance: models.Model | str, *, key: str, before: dict | None, after: dict | None
 ) -> AuditEntry:
+    """The one writer of audit entries. instance: the object acted on, or the name of what it is when
+    there is no row (an imported "apache_config")."""
     return AuditEntry.objects.create(
         actor=actor.name[:150],
         source=actor.source,
         action=action,
-        object_type=instance._meta.model_name,
+        object_type=instance if isinstance(instance, str) else instance._meta.model_name,
         object_key=key[:255],
         before=before,
         after=after,
