@@ -146,6 +146,9 @@ class ZopeServerSerializer(ServiceModelSerializer):
 
 class FrontEndSerializer(ServiceModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:frontend-detail", lookup_field="name")
+    manager_password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False, help_text="Stored encrypted."
+    )
     has_manager_password = serializers.SerializerMethodField()
     deployment = DeploymentIdField()
 
@@ -155,10 +158,9 @@ class FrontEndSerializer(ServiceModelSerializer):
         fields = [*FRONTEND_FIELDS, "has_manager_password", "url", "deployment"]
         # the shell commands are set by superusers in the panel only (docs/api.md): read-only here
         read_only_fields = COMMAND_FIELDS
-        extra_kwargs = {"manager_password": {"write_only": True}}
 
     def get_has_manager_password(self, frontend: FrontEnd) -> bool:
-        return bool(frontend.manager_password)
+        return bool(frontend.manager_password_encrypted)
 
 
 class LiveApplySerializer(serializers.Serializer):

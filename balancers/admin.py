@@ -42,10 +42,10 @@ class FrontEndAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.initial["manager_password"] = ""
 
-    def _post_clean(self):
-        if not self.cleaned_data.get("manager_password"):  # keep the stored one for the model's own checks
-            self.cleaned_data["manager_password"] = self.instance.manager_password
-        super()._post_clean()
+    def clean_manager_password(self) -> str:
+        password = self.cleaned_data.get("manager_password", "")
+        services.seal_manager_password(password)  # the service's checks, shown on the field
+        return password
 
 
 @admin.register(FrontEnd)

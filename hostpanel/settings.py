@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "hostpanel.sessions.IdleTimeoutMiddleware",  # after auth and messages: it logs out and says why
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # last, so it sees the authentication result (django-axes: throttles repeated failed logins)
     "axes.middleware.AxesMiddleware",
@@ -152,6 +153,12 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     # Only behind a proxy that sets X-Forwarded-Proto itself.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- staff sessions (hostpanel/sessions.py) -----------------------------------------------
+# A session unused for this long ends (background refreshes of an open page do not count as use).
+HOSTPANEL_SESSION_IDLE_MINUTES = env_int("HOSTPANEL_SESSION_IDLE_MINUTES", 240, minimum=1, maximum=20160)
+# Delete, rollback and import apply ask for the password again unless it was given this recently (0: always).
+HOSTPANEL_REAUTH_MINUTES = env_int("HOSTPANEL_REAUTH_MINUTES", 5, minimum=0, maximum=1440)
 
 # --- login throttling (django-axes) ------------------------------------------------------
 AXES_FAILURE_LIMIT = env_int("HOSTPANEL_LOGIN_FAILURE_LIMIT", 5, minimum=1)

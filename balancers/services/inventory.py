@@ -12,9 +12,11 @@ from django.db import transaction
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services.deployments import config_changed
 from balancers.status.client import url_origin
+from certificates.crypto import SecretsError, encrypt_secret
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited, save_validated
+from hostpanel.validators import validate_no_control_characters
 
 ZOPE_SERVER_FIELDS = ("name", "host", "port", "description")
 FRONTEND_FIELDS = (
@@ -110,11 +112,40 @@ def _check_command_fields(frontend: FrontEnd, fields: dict[str, Any], actor: Act
         )
 
 
+def seal_manager_password(password: str) -> str:
+    """The stored (Fernet-encrypted) form of a balancer-manager password; "" for none. A ValidationError
+    on `manager_password` for a junk value or when no HOSTPANEL_SECRETS_KEY is configured."""
+    if not password:
+        return ""
+    if len(password) > 200:
+        raise ValidationError({"manager_password": "At most 200 characters."})
+    try:
+        validate_no_control_characters(password)
+        return encrypt_secret(password.encode("utf-8"))
+    except ValidationError as exc:
+        raise ValidationError({"manager_password": exc.messages}) from None
+    except SecretsError:
+        raise ValidationError(
+            {
+                "manager_password": "HOSTPANEL_SECRETS_KEY is not set: the password cannot be stored encrypted. "
+                "Set it (README, Keys at rest) or leave the password empty."
+            }
+        ) from None
+
+
+def _apply_frontend_fields(frontend: FrontEnd, fields: dict[str, Any]) -> None:
+    fields = dict(fields)
+    password = fields.pop("manager_password", None)
+    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    if password is not None:  # stored encrypted only, never in clear (README "Keys at rest")
+        frontend.manager_password_encrypted = seal_manager_password(password)
+
+
 @transaction.atomic
 def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
     frontend = FrontEnd()
     _check_command_fields(frontend, fields, actor)
-    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    _apply_frontend_fields(frontend, fields)
     save_validated(frontend, actor=actor, action="frontend.create")
     return _changed(frontend, actor) if frontend.enabled else frontend
 
@@ -131,7 +162,7 @@ def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> Front
     ):
         # the stored password was given for the old host: never send it to the new one
         fields = {**fields, "manager_password": ""}
-    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    _apply_frontend_fields(frontend, fields)
     save_validated(frontend, actor=actor, action="frontend.update", before=before)
     return _changed(frontend, actor)
 
