@@ -100,7 +100,7 @@ def test_the_hold_is_a_row_and_not_read_back_from_the_audit_log(demo, tmp_path):
 
 
 def test_the_migration_turns_each_front_ends_latest_audited_check_into_its_hold(demo, tmp_path):
-    holds_from_audit = import_module("balancers.migrations.0009_deploy_hold").holds_from_audit
+    holds_from_audit = import_module("balancers.migrations.0010_deploy_hold").holds_from_audit
     make_local_frontend(tmp_path)
     make_local_frontend(tmp_path, name="local2", config_dir=str(tmp_path / "local2" / "hostpanel"))
     make_local_frontend(tmp_path, name="local3", config_dir=str(tmp_path / "local3" / "hostpanel"))

@@ -33,7 +33,7 @@ def holds_from_audit(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('balancers', '0008_routes_base_and_blobs'),
+        ('balancers', '0009_frontend_manager_password_encrypted'),
         ('hostpanel', '0001_initial'),
     ]
 
