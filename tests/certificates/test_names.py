@@ -22,7 +22,7 @@ from certificates.selectors import certificate_detail, certificates_needing_atte
 from certificates.site_services import site_certificate_upload
 from certificates.validation import uncovered_names, unused_names
 from sites import services as site_services
-from sites.models import Site
+from sites.models import Site, SiteChange
 from tests.factories import ACTOR
 
 
@@ -162,3 +162,12 @@ def test_an_acme_certificate_after_a_rename_serves_only_owned_covered_names_and_
     tree = render_tree(load_snapshot(), frontend)
     assert vhost(tree, "new.example") == ["ServerName www.old.example"]
     assert "sites/old.example.conf" not in tree
+
+
+def test_a_certificate_change_is_still_journaled_after_the_mismatch_migration(bronze, test_pki):
+    # SQLite rebuilds the table for the new status constraint, which drops triggers: the migration restores them
+    site = make_site(bronze, "journal.example")
+    upload(site, test_pki, ["journal.example"])
+    before = SiteChange.objects.count()
+    Certificate.objects.filter(site=site).update(serial="renewed")  # past the models, like raw SQL
+    assert SiteChange.objects.filter(site_id=site.pk).count() and SiteChange.objects.count() == before + 1
