@@ -119,7 +119,16 @@ def database_conditions(now: datetime.datetime) -> list[Condition]:
             )
     for cert in certificates_needing_attention(now):
         domain = cert.site.domain
-        if cert.status in (CertificateStatus.FAILED, CertificateStatus.EXPIRED) or cert.failures:
+        if cert.status == CertificateStatus.MISMATCH:
+            found.append(
+                Condition(
+                    AlertEvent.CERTIFICATE_FAILING,
+                    domain,
+                    f"The certificate of {domain} does not cover every name of the site (mismatch)",
+                    cert.last_error[:4000],
+                )
+            )
+        elif cert.status in (CertificateStatus.FAILED, CertificateStatus.EXPIRED) or cert.failures:
             found.append(
                 Condition(
                     AlertEvent.CERTIFICATE_FAILING,

@@ -104,7 +104,11 @@ class SiteSerializer(serializers.Serializer):
     # --- is the site's current configuration live? (sites.selectors; HTTPS adds `certificate` here) ---
     live = serializers.SerializerMethodField(
         help_text="True when the latest change to the site is deployed to every enabled front-end "
-        "(false while there is no enabled front-end)."
+        "(false while there is no enabled front-end, and while the last deployment left the site out: see left_out)."
+    )
+    left_out = serializers.SerializerMethodField(
+        help_text="Why the last deployment left the site out of the front-ends' config (it serves at most its "
+        "previous configuration, or nothing, until the row is repaired); empty when it did not."
     )
     pending_deployment = serializers.SerializerMethodField(
         help_text="While not live: the queued or running deployment that carries the latest change; "
@@ -124,6 +128,9 @@ class SiteSerializer(serializers.Serializer):
 
     def get_pending_deployment(self, site: Site) -> int | None:
         return self._liveness(site)["pending_deployment"]
+
+    def get_left_out(self, site: Site) -> str:
+        return self._liveness(site)["left_out"]
 
 
 class SuspendSerializer(serializers.Serializer):
