@@ -13,6 +13,7 @@ from balancers.services.deployments import (
 from balancers.services.inventory import (
     BALANCER_FIELDS,
     COMMAND_FIELDS,
+    SUPERUSER_FIELDS,
     FRONTEND_FIELDS,
     MEMBER_FIELDS,
     ZOPE_SERVER_FIELDS,
@@ -43,6 +44,7 @@ from balancers.services.members import (
 __all__ = [
     "BALANCER_FIELDS",
     "COMMAND_FIELDS",
+    "SUPERUSER_FIELDS",
     "FRONTEND_FIELDS",
     "LIVE_MEMBER_FIELDS",
     "MEMBER_FIELDS",
