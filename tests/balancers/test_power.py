@@ -48,12 +48,15 @@ def test_the_pending_preview_never_reads_panel_files_through_a_local_config_dir(
     assert entry["lines"] == [] and "SECRET_KEY" not in str(entry)
 
 
-def test_with_the_setting_on_the_preview_does_read_the_local_config_dir(demo, settings):
-    # the same front-end with the setting on (the demo): the files ARE read, which is why it is off by default
+def test_with_the_setting_on_the_preview_names_the_files_of_a_local_config_dir_but_never_shows_them(demo, settings):
+    # the same front-end with the setting on (the demo): the files are read, but none is HostPanel's (no
+    # MANIFEST lists it), so the preview names them and shows no line of theirs
     settings.HOSTPANEL_LOCAL_TRANSPORT = True
     FrontEnd.objects.create(name="fe1", address="127.0.0.1", transport="local", config_dir=PANEL_SETTINGS_DIR)
     [entry] = pending_changes()
-    assert "SECRET_KEY" in "".join(entry["lines"])
+    lines = "\n".join(entry["lines"])
+    assert "--- live/settings.py\n+++ /dev/null\n(not written by HostPanel: its content is not shown)" in lines
+    assert "SECRET_KEY" not in lines and "import" not in lines
 
 
 # --- command fields: superusers only --------------------------------------------------------------

@@ -9,11 +9,12 @@ import os
 import pytest
 
 from balancers.choices import HostStage, HostStatus
-from balancers.deploy.release import push_tree
+from balancers.deploy.release import Target, push_tree
+from balancers.deploy.checks import frontend_pending_diff
 from balancers.deploy.swap import KEEP_RELEASES
-from balancers.manifest import manifest_text
+from balancers.manifest import FOREIGN_NOT_SHOWN, hostpanel_paths, manifest_text, tree_diff
 from balancers.transport import LocalTransport
-from tests.factories import live_files, logged_commands, logging_host
+from tests.factories import live_files, logged_commands, logging_host, make_local_frontend
 
 SITES = {"hostpanel.conf": "Include sites/*.conf\n", "sites/a.example.conf": "# site a\n"}
 
@@ -95,3 +96,24 @@ def test_pruning_removes_only_releases_hostpanel_named(host, tree_maker):
     assert set(foreign) <= set(names)
     assert all((releases / name / "file").read_text() == "keep\n" for name in foreign)
     assert len([n for n in names if len(n) == 64]) == KEEP_RELEASES
+
+
+def test_the_pending_diff_names_a_live_file_hostpanel_did_not_write_but_never_shows_it(db, tmp_path, tree_maker):
+    frontend = make_local_frontend(tmp_path)
+    tree = tree_maker(SITES)
+    assert push_tree(LocalTransport(), Target.of(frontend), tree).status == HostStatus.SUCCEEDED
+    live = tmp_path / "local1" / "hostpanel"
+    (live / "sites" / "a.example.conf").write_text("# site a, edited by hand\n")  # HostPanel's file: shown
+    (live / "notes.txt").write_text("db password: hunter2\n")  # not in the MANIFEST: named only
+    diff = frontend_pending_diff(frontend, tree=tree)
+    assert "-# site a, edited by hand\n+# site a\n" in diff
+    assert f"--- live/notes.txt\n+++ /dev/null\n{FOREIGN_NOT_SHOWN}\n" in diff
+    assert "hunter2" not in diff
+
+
+def test_without_a_manifest_that_parses_no_live_file_is_shown():
+    live = {"MANIFEST": "not a manifest\n", "hostpanel.conf": "secret\n"}
+    assert hostpanel_paths(live) == set()
+    diff = tree_diff(live, {"hostpanel.conf": "# new\n"}, foreign=set(live) - hostpanel_paths(live))
+    assert "secret" not in diff and "not a manifest" not in diff
+    assert f"--- a/hostpanel.conf\n+++ b/hostpanel.conf\n{FOREIGN_NOT_SHOWN}\n" in diff
