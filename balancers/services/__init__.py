@@ -13,9 +13,9 @@ from balancers.services.deployments import (
 from balancers.services.inventory import (
     BALANCER_FIELDS,
     COMMAND_FIELDS,
-    SUPERUSER_FIELDS,
     FRONTEND_FIELDS,
     MEMBER_FIELDS,
+    SUPERUSER_FIELDS,
     ZOPE_SERVER_FIELDS,
     balancer_create,
     balancer_delete,

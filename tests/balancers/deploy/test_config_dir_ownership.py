@@ -9,8 +9,8 @@ import os
 import pytest
 
 from balancers.choices import HostStage, HostStatus
-from balancers.deploy.release import Target, push_tree
 from balancers.deploy.checks import frontend_pending_diff
+from balancers.deploy.release import Target, push_tree
 from balancers.deploy.swap import KEEP_RELEASES
 from balancers.manifest import FOREIGN_NOT_SHOWN, hostpanel_paths, manifest_text, tree_diff
 from balancers.transport import LocalTransport
