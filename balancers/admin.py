@@ -60,8 +60,8 @@ class FrontEndAdmin(ServiceAdmin):
     service_delete = services.frontend_delete
 
     def get_readonly_fields(self, request, obj=None):
-        # the shell commands run on the front-end: superusers only (README "Roles")
-        return () if request.user.is_superuser else services.COMMAND_FIELDS
+        # the shell commands and config_dir: superusers only (README "Roles")
+        return () if request.user.is_superuser else services.SUPERUSER_FIELDS
 
     def changed_fields(self, form):
         fields = super().changed_fields(form)

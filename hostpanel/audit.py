@@ -36,8 +36,9 @@ class Actor:
 
     @property
     def may_set_commands(self) -> bool:
-        """Shell commands run on a front-end as its deploy user: set by superusers, and from the panel
-        host's own shell (management commands, the system), never by an API token or an operator."""
+        """Shell commands run on a front-end as its deploy user, and the config_dir a deploy replaces: set by
+        superusers, and from the panel host's own shell (management commands, the system), never by an API
+        token or an operator."""
         return self.superuser or self.source in (AuditEntry.Source.COMMAND, AuditEntry.Source.SYSTEM)
 
     def __str__(self) -> str:

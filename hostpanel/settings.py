@@ -200,6 +200,9 @@ HOSTPANEL_AUTO_DEPLOY = env_bool("HOSTPANEL_AUTO_DEPLOY", True)
 HOSTPANEL_LOCAL_TRANSPORT = env_bool("HOSTPANEL_LOCAL_TRANSPORT", False)
 HOSTPANEL_SSH_KEY = env_str("HOSTPANEL_SSH_KEY", "")
 HOSTPANEL_SSH_TIMEOUT = env_float("HOSTPANEL_SSH_TIMEOUT", 10.0, minimum=0.1)
+# Wall-clock bound on one upload stream (a release's changed files, sent as a command's stdin): a host that
+# stops reading fails the stage instead of holding its front-end lease forever.
+HOSTPANEL_SSH_UPLOAD_SECONDS = env_float("HOSTPANEL_SSH_UPLOAD_SECONDS", 300.0, minimum=1.0)
 HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimum=1, maximum=64)
 # Reliability (docs/reliability.md): the worker's heartbeat lease on a running deployment and on each
 # front-end it holds (renewed every quarter of it); a queued deployment no worker claimed within
@@ -207,6 +210,8 @@ HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimu
 # retried RETRIES times, waiting RETRY_BACKOFF seconds, doubled each time.
 HOSTPANEL_DEPLOY_LEASE_SECONDS = env_int("HOSTPANEL_DEPLOY_LEASE_SECONDS", 60, minimum=2, maximum=3600)
 HOSTPANEL_DEPLOY_REQUEUE_SECONDS = env_int("HOSTPANEL_DEPLOY_REQUEUE_SECONDS", 120, minimum=1, maximum=86400)
+# The doubling requeue wait never exceeds this; a deployment queued longer raises a deployment_waiting alert.
+HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS = env_int("HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS", 900, minimum=1, maximum=86400)
 HOSTPANEL_DEPLOY_RETRIES = env_int("HOSTPANEL_DEPLOY_RETRIES", 2, minimum=0, maximum=10)
 HOSTPANEL_DEPLOY_RETRY_BACKOFF = env_float("HOSTPANEL_DEPLOY_RETRY_BACKOFF", 2.0, minimum=0.0)
 # Retention (manage.py cleanup, the daily task balancers.tasks.cleanup): stored trees kept per front-end

@@ -15,6 +15,7 @@ from balancers.services.inventory import (
     COMMAND_FIELDS,
     FRONTEND_FIELDS,
     MEMBER_FIELDS,
+    SUPERUSER_FIELDS,
     ZOPE_SERVER_FIELDS,
     balancer_create,
     balancer_delete,
@@ -44,6 +45,7 @@ from balancers.services.members import (
 __all__ = [
     "BALANCER_FIELDS",
     "COMMAND_FIELDS",
+    "SUPERUSER_FIELDS",
     "FRONTEND_FIELDS",
     "LIVE_MEMBER_FIELDS",
     "MEMBER_FIELDS",

@@ -43,6 +43,14 @@ FRONTEND_FIELDS = (
 # Shell commands run on the front-end as its deploy user (usually with sudo): superusers only, read-only
 # in the API (README "Roles"). Every other field is checked so that it cannot become a command.
 COMMAND_FIELDS = ("configtest_command", "reload_command")
+# The fields only a superuser (or the panel host's shell) may change: the commands, and config_dir, the
+# directory every deploy replaces on the front-end (README "Roles"). A new front-end gets their defaults.
+SUPERUSER_FIELDS = (*COMMAND_FIELDS, "config_dir")
+_SUPERUSER_ONLY = {
+    "configtest_command": "Only a superuser may change a command.",
+    "reload_command": "Only a superuser may change a command.",
+    "config_dir": "Only a superuser may change config_dir (the directory each deploy replaces on the front-end).",
+}
 BALANCER_FIELDS = (
     "name",
     "description",
@@ -101,15 +109,13 @@ def zope_server_delete(server: ZopeServer, *, actor: Actor) -> None:
 # --- front-ends ----------------------------------------------------------------------------
 
 
-def _check_command_fields(frontend: FrontEnd, fields: dict[str, Any], actor: Actor) -> None:
-    """Refuse a change of a shell-command field by anyone but a superuser (or the panel host's shell)."""
+def _check_superuser_fields(frontend: FrontEnd, fields: dict[str, Any], actor: Actor) -> None:
+    """Refuse a change of a superuser-only field by anyone else (a new front-end: any value but its default)."""
     if actor.may_set_commands:
         return
-    changed = [name for name in COMMAND_FIELDS if name in fields and fields[name] != getattr(frontend, name)]
+    changed = [name for name in SUPERUSER_FIELDS if name in fields and fields[name] != getattr(frontend, name)]
     if changed:
-        raise ValidationError(
-            {name: ValidationError("Only a superuser may change a command.", code="forbidden") for name in changed}
-        )
+        raise ValidationError({name: ValidationError(_SUPERUSER_ONLY[name], code="forbidden") for name in changed})
 
 
 def seal_manager_password(password: str) -> str:
@@ -144,7 +150,7 @@ def _apply_frontend_fields(frontend: FrontEnd, fields: dict[str, Any]) -> None:
 @transaction.atomic
 def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
     frontend = FrontEnd()
-    _check_command_fields(frontend, fields, actor)
+    _check_superuser_fields(frontend, fields, actor)
     _apply_frontend_fields(frontend, fields)
     save_validated(frontend, actor=actor, action="frontend.create")
     return _changed(frontend, actor) if frontend.enabled else frontend
@@ -153,7 +159,7 @@ def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
 @transaction.atomic
 def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> FrontEnd:
     before = audit.snapshot(frontend)
-    _check_command_fields(frontend, fields, actor)
+    _check_superuser_fields(frontend, fields, actor)
     url = fields.get("balancer_manager_url")
     if (
         url is not None
