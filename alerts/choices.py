@@ -10,6 +10,7 @@ class AlertEvent(models.TextChoices):
     DRIFT = "drift", "Intended and live state disagree"
     CERTIFICATE_FAILING = "certificate_failing", "A certificate fails to renew"
     CERTIFICATE_EXPIRING = "certificate_expiring", "A certificate expires within 14 days"
+    DEPLOYMENT_WAITING = "deployment_waiting", "A deployment waits in the queue past the longest requeue wait"
 
 
 # Evaluated from each balancer-manager poll; the others from the database at every tick.

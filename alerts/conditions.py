@@ -3,13 +3,16 @@
 * from one balancer-manager poll (the hosts balancers.status.poller fetched): a member in error on a
   front-end, a front-end that does not answer, a member whose live flags differ from the panel's;
 * from the database: the last finished deployment failed or was reverted, a front-end the last deployment
-  left behind, certificates failing to renew or expiring within 14 days (certificates.selectors).
+  left behind, a deployment queued longer than HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS (no worker takes it),
+  certificates failing to renew or expiring within 14 days (certificates.selectors).
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+
+from django.conf import settings
 
 from alerts.choices import AlertEvent
 from balancers.choices import DeploymentStatus, HostStatus
@@ -117,9 +120,19 @@ def database_conditions(now: datetime.datetime) -> list[Condition]:
                     host.error[:4000],
                 )
             )
+    found += _waiting_deployments(now)
     for cert in certificates_needing_attention(now):
         domain = cert.site.domain
-        if cert.status in (CertificateStatus.FAILED, CertificateStatus.EXPIRED) or cert.failures:
+        if cert.status == CertificateStatus.MISMATCH:
+            found.append(
+                Condition(
+                    AlertEvent.CERTIFICATE_FAILING,
+                    domain,
+                    f"The certificate of {domain} does not cover every name of the site (mismatch)",
+                    cert.last_error[:4000],
+                )
+            )
+        elif cert.status in (CertificateStatus.FAILED, CertificateStatus.EXPIRED) or cert.failures:
             found.append(
                 Condition(
                     AlertEvent.CERTIFICATE_FAILING,
@@ -138,3 +151,24 @@ def database_conditions(now: datetime.datetime) -> list[Condition]:
                 )
             )
     return found
+
+
+def _waiting_deployments(now: datetime.datetime) -> list[Condition]:
+    """One condition while any deployment has been queued longer than the longest requeue wait: the reaper
+    has handed it over again and again, and no worker took it (none running, or the queue loses it)."""
+    cap = datetime.timedelta(seconds=settings.HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS)
+    waiting = Deployment.objects.filter(status=DeploymentStatus.QUEUED, created_at__lt=now - cap)
+    oldest = waiting.order_by("created_at", "id").first()
+    if oldest is None:
+        return []
+    minutes = int((now - oldest.created_at).total_seconds() // 60)
+    return [
+        Condition(
+            AlertEvent.DEPLOYMENT_WAITING,
+            "deployment queue",
+            f"Deployment #{oldest.pk} has waited {minutes} min in the queue",
+            f"{waiting.count()} deployment(s) queued longer than HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS "
+            f"({cap.total_seconds():g} s); #{oldest.pk} was handed to the task queue {oldest.enqueue_attempts} "
+            f"time(s). Is a deploy worker running? {oldest.message}".strip()[:4000],
+        )
+    ]

@@ -80,6 +80,7 @@ class ChannelDeleteView(ConfirmView):
     title = "Delete alert channel"
     button = "Delete"
     button_class = "danger"
+    reauthenticate = True
 
     def get_object(self):
         return get_object_or_404(AlertChannel, pk=self.kwargs["pk"])
@@ -99,6 +100,7 @@ class ChannelTestView(ChannelDeleteView):
     title = "Send a test message"
     button = "Send it now"
     button_class = "primary"
+    reauthenticate = False
 
     def question(self, channel):
         return f"Send a test message to {channel.name} ({channel.target}) now?"

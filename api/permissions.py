@@ -72,3 +72,16 @@ class ScopePermission(BasePermission):
             return True
         self.message = "Your account may read but not change (operators group required)."
         return staff_can_change(user)
+
+
+def sees_internal_addresses(request) -> bool:
+    """Whether the caller may see where names resolve and our front-ends' addresses (the pre-flight check's
+    and the CA's words): operator tokens and operator staff sessions; billing and read tokens and read-only
+    staff get the same words without the addresses."""
+    if request is None:
+        return False
+    token = request.auth if isinstance(request.auth, ApiToken) else None
+    if token is not None:
+        return token.scope == TokenScope.OPERATOR
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff and staff_can_change(user))

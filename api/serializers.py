@@ -104,7 +104,11 @@ class SiteSerializer(serializers.Serializer):
     # --- is the site's current configuration live? (sites.selectors; HTTPS adds `certificate` here) ---
     live = serializers.SerializerMethodField(
         help_text="True when the latest change to the site is deployed to every enabled front-end "
-        "(false while there is no enabled front-end)."
+        "(false while there is no enabled front-end, and while the last deployment left the site out: see left_out)."
+    )
+    left_out = serializers.SerializerMethodField(
+        help_text="Why the last deployment left the site out of the front-ends' config (it serves at most its "
+        "previous configuration, or nothing, until the row is repaired); empty when it did not."
     )
     pending_deployment = serializers.SerializerMethodField(
         help_text="While not live: the queued or running deployment that carries the latest change; "
@@ -124,6 +128,9 @@ class SiteSerializer(serializers.Serializer):
 
     def get_pending_deployment(self, site: Site) -> int | None:
         return self._liveness(site)["pending_deployment"]
+
+    def get_left_out(self, site: Site) -> str:
+        return self._liveness(site)["left_out"]
 
 
 class SuspendSerializer(serializers.Serializer):
@@ -146,6 +153,9 @@ class ZopeServerSerializer(ServiceModelSerializer):
 
 class FrontEndSerializer(ServiceModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:frontend-detail", lookup_field="name")
+    manager_password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False, help_text="Stored encrypted."
+    )
     has_manager_password = serializers.SerializerMethodField()
     deployment = DeploymentIdField()
 
@@ -155,10 +165,9 @@ class FrontEndSerializer(ServiceModelSerializer):
         fields = [*FRONTEND_FIELDS, "has_manager_password", "url", "deployment"]
         # the shell commands are set by superusers in the panel only (docs/api.md): read-only here
         read_only_fields = COMMAND_FIELDS
-        extra_kwargs = {"manager_password": {"write_only": True}}
 
     def get_has_manager_password(self, frontend: FrontEnd) -> bool:
-        return bool(frontend.manager_password)
+        return bool(frontend.manager_password_encrypted)
 
 
 class LiveApplySerializer(serializers.Serializer):

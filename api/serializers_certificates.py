@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.permissions import sees_internal_addresses
 from api.readmodels import serializer_for
 from certificates.selectors import CertificateDetail, SiteCertificate, certificate_of, certificate_summary
 
@@ -27,7 +28,8 @@ class SiteCertificateField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, instance: Any) -> dict | None:
-        summary = certificate_summary(certificate_of(instance))
+        addresses = sees_internal_addresses(self.context.get("request"))
+        summary = certificate_summary(certificate_of(instance), addresses=addresses)
         return None if summary is None else SiteCertificateSerializer(summary).data
 
 

@@ -39,7 +39,8 @@ class _SiteCertificateDoor(ApiMixin, APIView):
         if certificate is None:
             raise Http404
         deployment = getattr(certificate, "deployment", None)
-        body = {**certificate_detail(certificate), "deployment": getattr(deployment, "pk", None)}
+        detail = certificate_detail(certificate, addresses=permissions.sees_internal_addresses(self.request))
+        body = {**detail, "deployment": getattr(deployment, "pk", None)}
         return Response(CertificateSerializer(body).data, status=status)
 
 

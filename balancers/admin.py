@@ -42,10 +42,10 @@ class FrontEndAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.initial["manager_password"] = ""
 
-    def _post_clean(self):
-        if not self.cleaned_data.get("manager_password"):  # keep the stored one for the model's own checks
-            self.cleaned_data["manager_password"] = self.instance.manager_password
-        super()._post_clean()
+    def clean_manager_password(self) -> str:
+        password = self.cleaned_data.get("manager_password", "")
+        services.seal_manager_password(password)  # the service's checks, shown on the field
+        return password
 
 
 @admin.register(FrontEnd)
@@ -60,8 +60,8 @@ class FrontEndAdmin(ServiceAdmin):
     service_delete = services.frontend_delete
 
     def get_readonly_fields(self, request, obj=None):
-        # the shell commands run on the front-end: superusers only (README "Roles")
-        return () if request.user.is_superuser else services.COMMAND_FIELDS
+        # the shell commands and config_dir: superusers only (README "Roles")
+        return () if request.user.is_superuser else services.SUPERUSER_FIELDS
 
     def changed_fields(self, form):
         fields = super().changed_fields(form)

@@ -6,7 +6,14 @@ from __future__ import annotations
 from django import forms
 
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
-from balancers.services import BALANCER_FIELDS, COMMAND_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS, ZOPE_SERVER_FIELDS
+from balancers.services import (
+    BALANCER_FIELDS,
+    COMMAND_FIELDS,
+    FRONTEND_FIELDS,
+    MEMBER_FIELDS,
+    SUPERUSER_FIELDS,
+    ZOPE_SERVER_FIELDS,
+)
 from hostpanel.forms import ServiceForm, service_form
 
 ZopeServerForm = service_form(ZopeServer, ZOPE_SERVER_FIELDS)
@@ -43,22 +50,26 @@ _FrontEndBase = service_form(
 
 
 class FrontEndForm(_FrontEndBase):
-    """The shell-command fields are shown to everyone but only a superuser may change them."""
+    """The shell-command fields and config_dir are shown to everyone but only a superuser may change them."""
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.may_set_commands = bool(user is not None and user.is_superuser)
         if not self.may_set_commands:
-            for name in COMMAND_FIELDS:
+            for name in SUPERUSER_FIELDS:
                 self.fields[name].disabled = True
-                self.fields[name].help_text = "Only a superuser may change the commands run on the front-end."
+                self.fields[name].help_text = (
+                    "Only a superuser may change the commands run on the front-end."
+                    if name in COMMAND_FIELDS
+                    else "Only a superuser may change the directory each deploy replaces on the front-end."
+                )
 
     def service_kwargs(self) -> dict:
         data = dict(self.cleaned_data)
         if not data.get("manager_password"):
             data.pop("manager_password", None)  # empty: keep the stored one
         if not self.may_set_commands:
-            for name in COMMAND_FIELDS:
+            for name in SUPERUSER_FIELDS:
                 data.pop(name, None)
         return data
 

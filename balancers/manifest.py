@@ -6,7 +6,8 @@
   deployment pages and rollbacks alike.
 * `certificate_path` / `private_key_path` / `is_private_key`: where a site's TLS files sit in a tree;
   a private key is written 0600, sealed (`SEALED_PREFIX` + Fernet token, balancers.deploy.secrets) when a
-  tree is stored, and tree_diff only ever says "(private key changed, not shown)" about it.
+  tree is stored, and tree_diff only ever says "(private key changed, not shown)" about it. Nor does it
+  show a live file HostPanel did not write (`hostpanel_paths`: one its live MANIFEST does not list).
   `challenge_dir`: the ACME http-01 directory next to config_dir (outside every release).
 * `node_ports` / `node_member_url`: the one node-vhost port rule (node_port_base + the Zope server's
   place among all servers by name), so the renderer, the member toggles and the dashboard agree.
@@ -26,6 +27,7 @@ MANIFEST = "MANIFEST"
 TLS_DIR = "tls"
 SEALED_PREFIX = "hostpanel-sealed:"  # a stored private key: this prefix, then its Fernet token
 KEY_NOT_SHOWN = "(private key changed, not shown)"
+FOREIGN_NOT_SHOWN = "(not written by HostPanel: its content is not shown)"
 CHALLENGE_SUFFIX = ".acme-challenge"
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
 
@@ -70,6 +72,16 @@ def parse_manifest(text: str) -> dict[str, str]:
             raise ValueError(f"MANIFEST lists {path} twice")
         entries[path] = digest
     return entries
+
+
+def hostpanel_paths(tree: dict[str, str]) -> set[str]:
+    """The files of a tree read from a host that HostPanel wrote: its MANIFEST, when that parses, and the
+    files it lists. Anything else there is someone else's: tree_diff shows its name, never its content."""
+    try:
+        listed = parse_manifest(tree[MANIFEST]) if MANIFEST in tree else {}
+    except ValueError:
+        return set()
+    return {path for path in tree if path == MANIFEST or path in listed}
 
 
 def changed_paths(old_manifest: str, new_manifest: str) -> set[str]:
@@ -118,17 +130,32 @@ def _key_digest(tree: dict[str, str], path: str) -> str | None:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def tree_diff(old: dict[str, str], new: dict[str, str], *, old_label: str = "a", new_label: str = "b") -> str:
+def tree_diff(
+    old: dict[str, str],
+    new: dict[str, str],
+    *,
+    old_label: str = "a",
+    new_label: str = "b",
+    foreign: Iterable[str] = (),
+) -> str:
     """Unified diff of two trees, file by file, in path order (MANIFEST last). A private key's content
-    is never shown: a changed, added or removed key is one line saying so. The routing map is shown as
-    one file, routes.map, its base and overlay merged (balancers.routes.whole_map): the lines a change
-    adds and removes, not how the map happens to be split."""
+    is never shown: a changed, added or removed key is one line saying so; nor is that of a `foreign`
+    file of `old` (one HostPanel did not write, read from a host: `hostpanel_paths`). The routing map is
+    shown as one file, routes.map, its base and overlay merged (balancers.routes.whole_map): the lines a
+    change adds and removes, not how the map happens to be split."""
+    foreign = set(foreign)
+    if ROUTES_RECENT in foreign:
+        foreign.add(ROUTES_MAP)  # merged into routes.map below
     old, new = _whole_routes(old), _whole_routes(new)
     paths = sorted(set(old) | set(new), key=lambda p: (p == MANIFEST, p))
     chunks: list[str] = []
     for path in paths:
         a, b = old.get(path), new.get(path)
         if a == b:
+            continue
+        if path in foreign and a is not None:
+            tofile = f"{new_label}/{path}" if b is not None else "/dev/null"
+            chunks.append(f"--- {old_label}/{path}\n+++ {tofile}\n{FOREIGN_NOT_SHOWN}\n")
             continue
         if is_private_key(path):
             if _key_digest(old, path) != _key_digest(new, path):

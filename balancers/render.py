@@ -308,9 +308,11 @@ def _render(
     )
     tree["http.conf"] = ENV.get_template("http.conf.j2").render(common)
     # Without SNI, or with a name no site claims, the first HTTPS vhost answers: ours, a 404 that never
-    # reaches a client's Zope. It needs some certificate; the first site's (public anyway) will do.
+    # reaches a client's Zope. It needs some certificate; the first site's (public anyway) will do, preferably
+    # one naming only its own site's names (one with a wildcard or another's name would verify for that name).
     kept_https = sorted(p for p in kept_files if p.startswith("sites/"))
-    default_tls = https_sites[0].domain if https_sites else kept_https[0][6:-5] if kept_https else ""
+    own_only = [context for context in https_sites if context.tls_own_only] or https_sites
+    default_tls = own_only[0].domain if own_only else kept_https[0][6:-5] if kept_https else ""
     tree["default.conf"] = ENV.get_template("default.conf.j2").render(common, default_tls=default_tls)
     tree["errors/503.html"] = ENV.get_template("503.html.j2").render(common)
     tree["errors/suspended.html"] = ENV.get_template("suspended.html.j2").render(common)

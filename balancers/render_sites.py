@@ -51,12 +51,17 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
         balancer = balancers[site.balancer]
     except KeyError:
         raise UnsafeValue(f"refusing to render site {domain}: unknown balancer {site.balancer!r}") from None
+    names = (domain, *aliases)
     certificate = site.certificate
-    https = certificate is not None
+    # The HTTPS vhost answers (SNI) only for the site's own names that its certificate covers: never a name
+    # of the certificate the site does not own (another customer's), never a wildcard pattern itself, never
+    # one of its names the certificate does not cover (that one stays on HTTP until a certificate covers it).
+    tls_names = certificate.served(names) if certificate is not None else ()
+    https = bool(tls_names)
     valid = https and not check_bool(certificate.expired, "expired")
     # Redirect (and HSTS) only towards a certificate that is valid and covers every name of the site that
     # reaches us: a new alias keeps HTTP until the renewal adds it, instead of a browser error.
-    redirect = valid and check_bool(site.https_redirect, "https_redirect") and certificate.covers((domain, *aliases))
+    redirect = valid and check_bool(site.https_redirect, "https_redirect") and certificate.covers(names)
     hsts = check_int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
     state = SUSPENDED if status == SiteStatus.SUSPENDED else REDIRECT if redirect else LIVE
     route = Route(
@@ -72,23 +77,24 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
         group = group_text(routes)
     except MapFormatError as exc:
         raise UnsafeValue(str(exc)) from None
-    # The HTTPS vhost answers (SNI) for the names its certificate covers, so its file changes with the
-    # certificate only; the map decides what each name serves.
-    tls_names = [check_pattern(n, "certificate name", DOMAIN_RE) for n in certificate.names] if https else []
     # A namespace, not a dict: Jinja2 reads attributes first, and a dict's failed getattr costs.
     return SimpleNamespace(
         domain=domain,
-        names=(domain, *aliases),
+        names=names,
         routes=routes,
         group=group,
         https=https,
-        tls_aliases=" ".join(n for n in dict.fromkeys(tls_names) if n != domain),
+        # the vhost's file is named after the domain; its names are the ones served (the domain first if covered)
+        tls_server_name=tls_names[0] if https else domain,
+        tls_aliases=" ".join(dict.fromkeys(tls_names[1:])),
+        # its certificate names nothing but the site's own names: fit for the default vhost (balancers.render)
+        tls_own_only=https and set(certificate.names) <= set(names),
         hsts=hsts,
     )
 
 
-def tls_files(site: SiteRecord, domain: str) -> dict[str, str]:
-    if site.certificate is None:
+def tls_files(site: SiteRecord, domain: str, https: bool = True) -> dict[str, str]:
+    if site.certificate is None or not https:
         return {}
     return {
         certificate_path(domain): check_pem(site.certificate.fullchain_pem, f"the certificate of {domain}"),
@@ -147,7 +153,8 @@ def site_contexts(
         else:
             try:
                 context = site_context(site, by_name)
-                context.tls_files = tls_files(site, context.domain)  # a bad certificate leaves this site out alone
+                # a bad certificate leaves this site out alone
+                context.tls_files = tls_files(site, context.domain, context.https)
             except UnsafeValue as exc:
                 if strict:
                     raise
@@ -297,7 +304,7 @@ def _context(site: SiteRecord, by_name) -> SimpleNamespace:
     if entry is not None and entry[0] is site and entry[1] == signature:
         return entry[2]
     context = site_context(site, by_name)
-    context.tls_files = tls_files(site, context.domain)
+    context.tls_files = tls_files(site, context.domain, context.https)
     with _MEMO_LOCK:
         _MEMO[id(site)] = (site, signature, context)  # the record is held, so its id is not reused meanwhile
     return context

@@ -36,6 +36,7 @@ from django.db import connection
 from certificates.choices import CertificateStatus
 from certificates.crypto import decrypt_secret
 from certificates.models import Certificate
+from certificates.validation import covers as name_covered
 from sites.models import Site, SiteAlias, SiteChange, SiteStatus, SiteTls
 
 FULL_RELOAD_SECONDS = 600.0
@@ -54,9 +55,14 @@ class CertificateRecord:
     unreachable: tuple[str, ...] = ()  # the site's names left out because they do not point at us
     expired: bool = False  # still served until replaced, but no redirect or HSTS sends clients to it
 
+    def served(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of `names` (the site's own) that the certificate covers, exactly or by a wildcard (RFC 6125:
+        one left-most label): the only names its HTTPS vhost may answer for."""
+        return tuple(name for name in names if any(name_covered(pattern, name) for pattern in self.names))
+
     def covers(self, names: tuple[str, ...]) -> bool:
-        """Whether every one of `names` is on the certificate (or does not reach us anyway)."""
-        return set(names) <= set(self.names) | set(self.unreachable)
+        """Whether every one of `names` is covered by the certificate (or does not reach us anyway)."""
+        return all(name in self.unreachable or self.served((name,)) for name in names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,13 @@ or a host that only offers a key of another type — is refused before authentic
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import shlex
 import socket
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -232,7 +233,7 @@ class SSHTransport:
             channel = transport.open_session(timeout=self.timeout)
             channel.exec_command(command)
             if input:
-                channel.sendall(input)
+                self._send_input(channel, input, command)
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
             deadline = time.monotonic() + timeout
@@ -276,6 +277,27 @@ class SSHTransport:
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, f"run {command}") from None
         return code, bytes(out), bytes(err)
+
+    def _send_input(self, channel: paramiko.Channel, data: bytes, command: str) -> None:
+        """A command's stdin within HOSTPANEL_SSH_UPLOAD_SECONDS of wall clock: sendall() would wait forever
+        for a host that stops reading (the SSH window stays full), holding the front-end's lease."""
+        seconds = float(settings.HOSTPANEL_SSH_UPLOAD_SECONDS)
+        deadline, sent = time.monotonic() + seconds, 0
+        channel.settimeout(min(1.0, seconds))  # each send waits this long at most for window space
+        while sent < len(data):
+            if time.monotonic() > deadline:
+                channel.close()
+                raise TransportError(
+                    f"upload to {self.description} stalled: {sent} of {len(data)} bytes sent in {seconds:g} s "
+                    f"(HOSTPANEL_SSH_UPLOAD_SECONDS): {command}",
+                    retryable=True,
+                )
+            with contextlib.suppress(TimeoutError):
+                count = channel.send(data[sent : sent + _READ_CHUNK])
+                if count == 0:
+                    break  # the command closed its input: its exit status says why
+                sent += count
+        channel.settimeout(None)
 
     def read_tree(self, path: str) -> dict[str, bytes]:
         # one stream instead of a few SFTP round trips per file (1,000 vhosts: ~0.1 s instead of seconds)
@@ -342,40 +364,29 @@ class SSHTransport:
         except Exception as exc:  # noqa: BLE001
             raise self._error(exc, f"rename {src} to {dst}") from None
 
-    def readlink(self, path: str) -> str | None:
+    def _look[T](self, what: str, look: Callable[[], T], missing: T) -> T:
+        """One SFTP look at a path: `missing` when it does not exist, a TransportError for anything else."""
         try:
-            if not stat.S_ISLNK(self.sftp.lstat(path).st_mode or 0):
-                return None
-            return self.sftp.readlink(path)
+            return look()
         except FileNotFoundError:
-            return None
+            return missing
         except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"read the link {path}") from None
+            raise self._error(exc, what) from None
+
+    def readlink(self, path: str) -> str | None:
+        def link() -> str | None:
+            return self.sftp.readlink(path) if stat.S_ISLNK(self.sftp.lstat(path).st_mode or 0) else None
+
+        return self._look(f"read the link {path}", link, None)
 
     def exists(self, path: str) -> bool:
-        try:
-            self.sftp.lstat(path)
-            return True
-        except FileNotFoundError:
-            return False
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"look at {path}") from None
+        return self._look(f"look at {path}", lambda: self.sftp.lstat(path) is not None, False)
 
     def is_dir(self, path: str) -> bool:
-        try:
-            return stat.S_ISDIR(self.sftp.stat(path).st_mode or 0)
-        except FileNotFoundError:
-            return False
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"look at {path}") from None
+        return self._look(f"look at {path}", lambda: stat.S_ISDIR(self.sftp.stat(path).st_mode or 0), False)
 
     def list_dir(self, path: str) -> list[str]:
-        try:
-            return sorted(self.sftp.listdir(path))
-        except FileNotFoundError:
-            return []
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"list {path}") from None
+        return self._look(f"list {path}", lambda: sorted(self.sftp.listdir(path)), [])
 
     def symlink_switch(self, link: str, target: str) -> None:
         tmp = temp_name(link)
@@ -387,12 +398,10 @@ class SSHTransport:
             raise self._error(exc, f"point {link} at {target}") from None
 
     def list_entries(self, path: str) -> list[tuple[str, float]]:
-        try:
+        def entries() -> list[tuple[str, float]]:
             return sorted((a.filename, float(a.st_mtime or 0)) for a in self.sftp.listdir_attr(path))
-        except FileNotFoundError:
-            return []
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, f"list {path}") from None
+
+        return self._look(f"list {path}", entries, [])
 
     def build_tree(
         self,
@@ -417,16 +426,10 @@ class SSHTransport:
             # routes.map only when its mtime changes, so two maps written within one second must differ.
             steps.append("tar -x -z -U -p -m --no-same-owner -f -")
         steps.append(DBM_BUILD_SH)  # the routing map's SDBM, built here before the release is switched in
-        result = self.run(
-            "\n".join(steps), timeout=max(self.timeout, 120.0), input=tar_files(files, modes) if files else None
-        )
-        if not result.ok:
-            raise TransportError(
-                f"cannot build {dst}: {result.output or f'exit code {result.exit_code}'}", retryable=False
-            )
+        self._checked("\n".join(steps), f"build {dst}", 120.0, tar_files(files, modes) if files else None)
 
-    def _checked(self, command: str, what: str) -> None:
-        result = self.run(command, timeout=max(self.timeout, 60.0))
+    def _checked(self, command: str, what: str, timeout: float = 60.0, input: bytes | None = None) -> None:
+        result = self.run(command, timeout=max(self.timeout, timeout), input=input)
         if not result.ok:
             raise TransportError(f"cannot {what}: {result.output or f'exit code {result.exit_code}'}", False)
 
@@ -439,9 +442,7 @@ class SSHTransport:
         self._checked(f"cp -al -- {shlex.quote(src)} {shlex.quote(dst)}", f"copy {src} to {dst}")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a dead connection must not mask the real error
             if self._sftp is not None:
                 self._sftp.close()
-        except Exception:  # noqa: BLE001, S110 - closing a dead connection must not mask the real error
-            pass
         self._client.close()

@@ -77,8 +77,10 @@ def main() -> None:
             ZopeServer.objects.filter(name=backend.name).update(port=backend.port)
         port = free_port()
         config_dir = TMP / "fe1" / "hostpanel"
-        config_dir.mkdir(parents=True)
-        (config_dir / "hostpanel.conf").write_text("# nothing deployed yet\n")
+        initial = TMP / "fe1" / "hostpanel.releases" / "initial"  # the admin's first release (README "Roles")
+        initial.mkdir(parents=True)
+        (initial / "hostpanel.conf").write_text("# nothing deployed yet\n")
+        config_dir.symlink_to(initial)
         apache = StandaloneApache(TMP / "apache", config_dir, listen=[f"127.0.0.1:{port}"], manager=True)
         apache.write_config()
         apache.start()

@@ -16,7 +16,10 @@ class CertificateStatus(models.TextChoices):
     pending: no certificate yet, the first order is queued. valid: a live certificate, renewal not due.
     renewing: a live certificate whose renewal is due or under way (after a failed renewal attempt it stays
     renewing: the old certificate is served until it expires). failed: no usable certificate and the last
-    attempt failed. expired: the certificate's notAfter has passed.
+    attempt failed. expired: the certificate's notAfter has passed. mismatch: a certificate that is not
+    re-ordered (the customer's own) no longer covers every name of the site (after a rename or a new alias):
+    the names it does not cover are served over HTTP only (no redirect) until a certificate covering them is
+    uploaded; the names it covers keep HTTPS.
     """
 
     PENDING = "pending", "Pending"
@@ -24,6 +27,7 @@ class CertificateStatus(models.TextChoices):
     RENEWING = "renewing", "Renewing"
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Expired"
+    MISMATCH = "mismatch", "Does not cover the site's names"
 
 
 class AttemptOutcome(models.TextChoices):

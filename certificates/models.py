@@ -97,7 +97,7 @@ class Certificate(models.Model):
                 condition=Q(status__in=[CertificateStatus.PENDING, CertificateStatus.FAILED])
                 | (~Q(certificate_pem="") & ~Q(private_key_encrypted="")),
                 name="certificate_live_has_pem_and_key",
-                violation_error_message="A valid, renewing or expired certificate needs its PEM and key.",
+                violation_error_message="A valid, renewing, expired or mismatched certificate needs its PEM and key.",
             ),
             models.CheckConstraint(
                 condition=(Q(claimed_by="") & Q(claimed_until__isnull=True))

@@ -13,6 +13,8 @@ API::
     )
     result.reachable       # ["example.com"]
     result.failures        # {"www.example.com": "www.example.com does not point at our front-ends (...)"}
+    hide_addresses(text)   # the same words without IP addresses: for callers who may not see where names
+                           # resolve (billing and read API tokens); operators see the whole report
 
 Each name must resolve (A and AAAA) to front-end addresses only (a CA may pick any address it finds),
 and a random token published in the challenge directory must come back over HTTP from each of those
@@ -22,6 +24,7 @@ addresses with the name as Host.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import socket
 from collections.abc import Callable, Iterable
@@ -34,6 +37,29 @@ from balancers.status.client import http_exchange
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 MAX_BODY = 4096
+
+
+ADDRESS_HIDDEN = "[address hidden]"
+# candidates only (each is checked by ipaddress): dotted quads, and runs of hex groups with at least two colons
+_ADDRESS_RE = re.compile(
+    r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?!\.?\w)"  # IPv4 (a port may follow)
+    r"|(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:%\w+)?(?![\w:])"  # IPv6, with a zone
+)
+
+
+def _hidden(match: re.Match) -> str:
+    text = match.group(0)
+    try:
+        ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return text
+    return ADDRESS_HIDDEN
+
+
+def hide_addresses(text: str) -> str:
+    """`text` (a pre-flight report, a CA's error) with every IPv4 and IPv6 address replaced by a placeholder:
+    where a customer's names resolve, and the front-ends' (internal) addresses, are for operators only."""
+    return _ADDRESS_RE.sub(_hidden, text) if text else text
 
 
 @dataclass(frozen=True)

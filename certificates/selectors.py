@@ -11,8 +11,10 @@ Read models of the doors (API and pages), at the end of this module::
 
     certificate_of(site) -> Certificate | None            # no query when the site was read with
                                                            # select_related("certificate")
-    certificate_summary(certificate) -> SiteCertificate | None        # the site's `certificate` object
-    certificate_detail(certificate) -> CertificateDetail               # GET .../certificate/
+    certificate_summary(certificate, *, addresses=True) -> SiteCertificate | None   # the site's `certificate`
+    certificate_detail(certificate, *, addresses=True) -> CertificateDetail          # GET .../certificate/
+        addresses=False: IP addresses in last_error and the attempts' ca_error are hidden (where names
+        resolve, our front-ends' addresses: for operators only)
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from django.db.models import F, Q
 
 from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
+from certificates.preflight import hide_addresses
+from certificates.validation import unused_names
 from hostpanel.readmodel import DATETIME, Help
 from sites.models import SiteTls
 
@@ -46,10 +50,10 @@ def certificates_due(now: datetime.datetime, *, limit: int | None = None) -> lis
 def certificates_needing_attention(
     now: datetime.datetime, *, within: datetime.timedelta = ATTENTION_WINDOW
 ) -> list[Certificate]:
-    """Failed or expired certificates, failing renewals, and certificates expiring within `within`."""
+    """Failed, expired or mismatched certificates, failing renewals, and certificates expiring within `within`."""
     return list(
         Certificate.objects.filter(
-            Q(status__in=[CertificateStatus.FAILED, CertificateStatus.EXPIRED])
+            Q(status__in=[CertificateStatus.FAILED, CertificateStatus.EXPIRED, CertificateStatus.MISMATCH])
             | Q(failures__gt=0)
             | Q(not_after__lte=now + within)
         )
@@ -70,7 +74,13 @@ def certificate_attempts(certificate: Certificate, *, limit: int = 20) -> list[A
 class SiteCertificate(TypedDict):
     """A site's certificate as the API and the pages show it. Never any key material."""
 
-    status: Annotated[str, Help("pending, valid, renewing, failed or expired.")]
+    status: Annotated[
+        str,
+        Help(
+            "pending, valid, renewing, failed, expired or mismatch (the customer's own certificate does not cover "
+            "every name of the site: those names are served over HTTP only; last_error names them)."
+        ),
+    ]
     names: Annotated[list[str], Help("Host names the certificate covers (punycode).")]
     not_before: Annotated[datetime.datetime | None, DATETIME]
     not_after: Annotated[datetime.datetime | None, DATETIME]
@@ -96,6 +106,13 @@ class CertificateAttempt(TypedDict):
 class CertificateDetail(SiteCertificate):
     source: Annotated[str, Help("acme (issued by the panel) or custom (the customer's own).")]
     missing_names: Annotated[list[str], Help("Names of the site left out of the last order: they do not reach us.")]
+    unused_names: Annotated[
+        list[str],
+        Help(
+            "Names (or wildcards) of the certificate that cover none of the site's names, e.g. another site's: "
+            "accepted on an upload but never served with this site."
+        ),
+    ]
     renew_after: Annotated[datetime.datetime | None, DATETIME]
     attempts: Annotated[list[CertificateAttempt], Help("The last ACME attempts, newest first.")]
 
@@ -108,7 +125,11 @@ def certificate_of(site) -> Certificate | None:
         return None
 
 
-def certificate_summary(certificate: Certificate | None) -> SiteCertificate | None:
+def _words(text: str, addresses: bool) -> str:
+    return text if addresses else hide_addresses(text)
+
+
+def certificate_summary(certificate: Certificate | None, *, addresses: bool = True) -> SiteCertificate | None:
     if certificate is None:
         return None
     return SiteCertificate(
@@ -118,18 +139,20 @@ def certificate_summary(certificate: Certificate | None) -> SiteCertificate | No
         not_after=certificate.not_after,
         issuer=certificate.issuer,
         serial=certificate.serial,
-        last_error=certificate.last_error,
+        last_error=_words(certificate.last_error, addresses),
         next_attempt_at=certificate.next_attempt_at,
     )
 
 
-def certificate_detail(certificate: Certificate, *, attempts: int = 20) -> CertificateDetail:
-    summary = certificate_summary(certificate)
+def certificate_detail(certificate: Certificate, *, attempts: int = 20, addresses: bool = True) -> CertificateDetail:
+    summary = certificate_summary(certificate, addresses=addresses)
     assert summary is not None
+    site = certificate.site
     return CertificateDetail(
         **summary,
         source=certificate.source,
         missing_names=list(certificate.missing_names),
+        unused_names=unused_names(certificate.names, [site.domain, *(alias.name for alias in site.aliases.all())]),
         renew_after=certificate.renew_after,
         attempts=[
             CertificateAttempt(
@@ -138,7 +161,7 @@ def certificate_detail(certificate: Certificate, *, attempts: int = 20) -> Certi
                 started_at=attempt.started_at,
                 finished_at=attempt.finished_at,
                 outcome=attempt.outcome,
-                ca_error=attempt.ca_error,
+                ca_error=_words(attempt.ca_error, addresses),
             )
             for attempt in certificate_attempts(certificate, limit=attempts)
         ],

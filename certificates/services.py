@@ -9,7 +9,9 @@ API for the doors and the integration phase::
         becomes an ACME one due now (served until the ACME one replaces it)
     certificate_set_custom(site, *, certificate_pem, private_key_pem, chain_pem="", actor) -> Certificate
         validated at the door (certificates.validation; ValidationError keyed by field), atomic, audited
-        without key material; replaces an ACME certificate (and cancels an order in flight); deploys it
+        without key material; replaces an ACME certificate (and cancels an order in flight); deploys it.
+        Extra names (another site's, a wildcard covering none of the site's names) are accepted and
+        ignored: never served with this site; `certificate.unused_names` lists them for the door's message
     certificate_request_renewal(site, *, actor) -> Certificate
         "Renew now": due at once, bypassing the backoff; the next scan orders it
     certificate_issue(certificate, *, frontends_publisher, now=None, worker="") -> AcmeAttempt | None
@@ -53,7 +55,7 @@ from certificates.crypto import decrypt_secret, encrypt_secret
 from certificates.models import AcmeAccount, AcmeAttempt, Certificate
 from certificates.publishing import ChallengePublisher
 from certificates.selectors import certificates_due
-from certificates.validation import ParsedCertificate, parse_issued, validate_custom_certificate
+from certificates.validation import ParsedCertificate, parse_issued, unused_names, validate_custom_certificate
 from hostpanel import audit
 from hostpanel.audit import Actor
 from sites.models import Site
@@ -154,9 +156,11 @@ def _apply_parsed(certificate: Certificate, parsed: ParsedCertificate) -> None:
 def certificate_set_custom(
     site: Site, *, certificate_pem: str, private_key_pem: str, chain_pem: str = "", actor: Actor
 ) -> Certificate:
-    """Store a customer's own certificate after every check; nothing is saved when one fails."""
+    """Store a customer's own certificate after every check; nothing is saved when one fails. Names on it
+    that are not the site's are accepted but never served with it (`certificate.unused_names` says which)."""
+    names = site_names(site)
     parsed = validate_custom_certificate(
-        certificate_pem=certificate_pem, private_key_pem=private_key_pem, chain_pem=chain_pem, names=site_names(site)
+        certificate_pem=certificate_pem, private_key_pem=private_key_pem, chain_pem=chain_pem, names=names
     )
     with transaction.atomic():
         certificate = Certificate.objects.select_for_update().filter(site=site).first()
@@ -178,6 +182,7 @@ def certificate_set_custom(
             actor, "certificate.set_custom", certificate, key=site.domain, before=before, after=_snapshot(certificate)
         )
         config_changed(actor=actor)
+    certificate.unused_names = unused_names(parsed.names, names)
     return certificate
 
 
@@ -406,7 +411,7 @@ def certificate_issue(
 def certificates_mark_expired(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     return Certificate.objects.filter(
-        status__in=[CertificateStatus.VALID, CertificateStatus.RENEWING], not_after__lte=now
+        status__in=[CertificateStatus.VALID, CertificateStatus.RENEWING, CertificateStatus.MISMATCH], not_after__lte=now
     ).update(status=CertificateStatus.EXPIRED, updated_at=now)
 
 

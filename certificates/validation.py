@@ -7,6 +7,9 @@ API::
     )                                    # ParsedCertificate, or ValidationError keyed by the failing field
     parsed = parse_issued(fullchain_pem, key_pem)   # what the ACME client downloaded (no trust check)
     covers("*.example.com", "www.example.com")      # wildcard rules: one label, never the apex
+    uncovered_names(certificate_names, site_names)  # the site's names the certificate does not cover
+    unused_names(certificate_names, site_names)     # the certificate's names that cover none of the site's:
+                                                    # accepted on an upload but never served with this site
 
 The checks run in this order, each failure naming the check (error code in brackets):
 PEM parses [certificate_unreadable / private_key_unreadable / chain_unreadable], key type and size
@@ -118,6 +121,17 @@ def covers(pattern: str, name: str) -> bool:
     return False
 
 
+def uncovered_names(certificate_names: list[str], names: list[str]) -> list[str]:
+    """Those of a site's `names` that no name of the certificate covers."""
+    return [name for name in names if not any(covers(pattern, name) for pattern in certificate_names)]
+
+
+def unused_names(certificate_names: list[str], names: list[str]) -> list[str]:
+    """Those of the certificate's names (or wildcards) that cover none of a site's `names`: another site's
+    names, say. The HTTPS vhost never answers for them (balancers.render_sites)."""
+    return [pattern for pattern in certificate_names if not any(covers(pattern, name) for name in names)]
+
+
 @cache
 def _roots_from(path: str) -> tuple[x509.Certificate, ...]:
     with open(path, "rb") as handle:
@@ -184,7 +198,7 @@ def validate_custom_certificate(
         )
 
     san = dns_names(leaf)
-    uncovered = [name for name in names if not any(covers(pattern, name) for pattern in san)]
+    uncovered = uncovered_names(san, names)
     if uncovered:
         listed = ", ".join(san) or "no DNS names"
         raise _error(

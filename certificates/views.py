@@ -60,7 +60,11 @@ class CertificateUploadView(ServiceFormView):
         return site_services.site_certificate_upload(self.site, actor=web_actor(self.request), **data)
 
     def success_message(self, certificate):
-        return f"Own certificate of {self.site.domain} saved (valid until {certificate.not_after:%Y-%m-%d})."
+        message = f"Own certificate of {self.site.domain} saved (valid until {certificate.not_after:%Y-%m-%d})."
+        unused = getattr(certificate, "unused_names", [])
+        if unused:
+            message += f" Ignored (not names of this site, never served with it): {', '.join(unused)}."
+        return message
 
     def success_url_for(self, certificate):
         return self.site.get_absolute_url()

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
 
+from hostpanel import sessions
 from hostpanel.roles import OPERATORS, VIEWERS
 
 
@@ -19,3 +21,4 @@ class HostPanelConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(ensure_role_groups, sender=self, dispatch_uid="hostpanel_role_groups")
+        user_logged_in.connect(sessions.on_login, dispatch_uid="hostpanel_sessions_login")

@@ -36,8 +36,9 @@ class Actor:
 
     @property
     def may_set_commands(self) -> bool:
-        """Shell commands run on a front-end as its deploy user: set by superusers, and from the panel
-        host's own shell (management commands, the system), never by an API token or an operator."""
+        """Shell commands run on a front-end as its deploy user, and the config_dir a deploy replaces: set by
+        superusers, and from the panel host's own shell (management commands, the system), never by an API
+        token or an operator."""
         return self.superuser or self.source in (AuditEntry.Source.COMMAND, AuditEntry.Source.SYSTEM)
 
     def __str__(self) -> str:
@@ -78,13 +79,15 @@ def snapshot(instance: models.Model | None, *, exclude: tuple[str, ...] = ()) ->
 
 
 def record(
-    actor: Actor, action: str, instance: models.Model, *, key: str, before: dict | None, after: dict | None
+    actor: Actor, action: str, instance: models.Model | str, *, key: str, before: dict | None, after: dict | None
 ) -> AuditEntry:
+    """The one writer of audit entries. instance: the object acted on, or the name of what it is when
+    there is no row (an imported "apache_config")."""
     return AuditEntry.objects.create(
         actor=actor.name[:150],
         source=actor.source,
         action=action,
-        object_type=instance._meta.model_name,
+        object_type=instance if isinstance(instance, str) else instance._meta.model_name,
         object_key=key[:255],
         before=before,
         after=after,

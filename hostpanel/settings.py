@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "hostpanel.sessions.IdleTimeoutMiddleware",  # after auth and messages: it logs out and says why
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # last, so it sees the authentication result (django-axes: throttles repeated failed logins)
     "axes.middleware.AxesMiddleware",
@@ -153,6 +154,12 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     # Only behind a proxy that sets X-Forwarded-Proto itself.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- staff sessions (hostpanel/sessions.py) -----------------------------------------------
+# A session unused for this long ends (background refreshes of an open page do not count as use).
+HOSTPANEL_SESSION_IDLE_MINUTES = env_int("HOSTPANEL_SESSION_IDLE_MINUTES", 240, minimum=1, maximum=20160)
+# Delete, rollback and import apply ask for the password again unless it was given this recently (0: always).
+HOSTPANEL_REAUTH_MINUTES = env_int("HOSTPANEL_REAUTH_MINUTES", 5, minimum=0, maximum=1440)
+
 # --- login throttling (django-axes) ------------------------------------------------------
 AXES_FAILURE_LIMIT = env_int("HOSTPANEL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_float("HOSTPANEL_LOGIN_COOLOFF_HOURS", 0.25, minimum=0.0)
@@ -193,6 +200,9 @@ HOSTPANEL_AUTO_DEPLOY = env_bool("HOSTPANEL_AUTO_DEPLOY", True)
 HOSTPANEL_LOCAL_TRANSPORT = env_bool("HOSTPANEL_LOCAL_TRANSPORT", False)
 HOSTPANEL_SSH_KEY = env_str("HOSTPANEL_SSH_KEY", "")
 HOSTPANEL_SSH_TIMEOUT = env_float("HOSTPANEL_SSH_TIMEOUT", 10.0, minimum=0.1)
+# Wall-clock bound on one upload stream (a release's changed files, sent as a command's stdin): a host that
+# stops reading fails the stage instead of holding its front-end lease forever.
+HOSTPANEL_SSH_UPLOAD_SECONDS = env_float("HOSTPANEL_SSH_UPLOAD_SECONDS", 300.0, minimum=1.0)
 HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimum=1, maximum=64)
 # Reliability (docs/reliability.md): the worker's heartbeat lease on a running deployment and on each
 # front-end it holds (renewed every quarter of it); a queued deployment no worker claimed within
@@ -200,6 +210,8 @@ HOSTPANEL_DEPLOY_PARALLELISM = env_int("HOSTPANEL_DEPLOY_PARALLELISM", 8, minimu
 # retried RETRIES times, waiting RETRY_BACKOFF seconds, doubled each time.
 HOSTPANEL_DEPLOY_LEASE_SECONDS = env_int("HOSTPANEL_DEPLOY_LEASE_SECONDS", 60, minimum=2, maximum=3600)
 HOSTPANEL_DEPLOY_REQUEUE_SECONDS = env_int("HOSTPANEL_DEPLOY_REQUEUE_SECONDS", 120, minimum=1, maximum=86400)
+# The doubling requeue wait never exceeds this; a deployment queued longer raises a deployment_waiting alert.
+HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS = env_int("HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS", 900, minimum=1, maximum=86400)
 HOSTPANEL_DEPLOY_RETRIES = env_int("HOSTPANEL_DEPLOY_RETRIES", 2, minimum=0, maximum=10)
 HOSTPANEL_DEPLOY_RETRY_BACKOFF = env_float("HOSTPANEL_DEPLOY_RETRY_BACKOFF", 2.0, minimum=0.0)
 # Retention (manage.py cleanup, the daily task balancers.tasks.cleanup): stored trees kept per front-end

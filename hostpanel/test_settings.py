@@ -4,11 +4,14 @@ DATABASE_URL still selects the database (the test command runs the suite on SQLi
 PostgreSQL); everything else is what a development machine would use.
 """
 
+import base64
 import os
 import secrets
 
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "test-" + secrets.token_urlsafe(60))
+# secrets at rest (manager passwords, private keys) need a key, as in production; one per test process
+os.environ.setdefault("HOSTPANEL_SECRETS_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")

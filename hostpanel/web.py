@@ -17,6 +17,7 @@ from django.views.generic import FormView
 from hostpanel.audit import Actor
 from hostpanel.forms import ServiceForm, add_service_errors
 from hostpanel.permissions import OperatorRequiredMixin
+from hostpanel.sessions import ask_password, password_confirmed
 
 
 def web_actor(request) -> Actor:
@@ -79,6 +80,8 @@ class ConfirmView(OperatorRequiredMixin, View):
     button = "Confirm"
     button_class = "primary"
     form_class = None
+    # destructive (delete, rollback): the password again unless given within HOSTPANEL_REAUTH_MINUTES
+    reauthenticate = False
 
     def get_object(self):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -114,9 +117,8 @@ class ConfirmView(OperatorRequiredMixin, View):
         )
 
     def make_form(self, data=None):
-        if self.form_class is None:
-            return ServiceForm(data)
-        return self.form_class(data)
+        form = ServiceForm(data) if self.form_class is None else self.form_class(data)
+        return ask_password(self.request, form) if self.reauthenticate else form
 
     def get(self, request, *args, **kwargs):
         obj = self.get_object()
@@ -125,7 +127,7 @@ class ConfirmView(OperatorRequiredMixin, View):
     def post(self, request, *args, **kwargs):
         obj = self.get_object()
         form = self.make_form(request.POST)
-        if form.is_valid():
+        if form.is_valid() and password_confirmed(request, form):
             try:
                 message, url = self.perform(obj, dict(form.cleaned_data))
             except ValidationError as exc:
@@ -204,6 +206,7 @@ class ServiceDeleteView(ConfirmView):
     delete_service: Any = None
     button = "Delete"
     button_class = "danger"
+    reauthenticate = True
 
     @property
     def title(self) -> str:

@@ -3,7 +3,9 @@
 A change to a site is saved at `Site.updated_at`. A deployment host renders the database state AFTER it
 took the front-end's lease, the moment recorded as `DeploymentHost.started_at` (balancers.deploy.runner),
 so a succeeded (or unchanged) host with `started_at >= updated_at` carries the change. A site is live when
-every enabled front-end has such a host and no rollback (a stored, older tree) landed there since.
+every enabled front-end has such a host and no rollback (a stored, older tree) landed there since, and the
+last deployment did not leave it out of the config (`Site.render_error`, set and cleared by the deployer:
+a left-out site serves at most its previous file, or nothing; `left_out` gives the reason).
 
 The fleet's side (front-ends and deployments) is read once per page, in two queries whatever the number of
 sites; each site's answer is then a comparison with its own `updated_at` (no migration, no per-site query).
@@ -32,6 +34,7 @@ RECENT_HOSTS = 20
 class SiteLiveness(TypedDict):
     live: bool
     pending_deployment: int | None
+    left_out: str  # why the last deployment left the site out of the config; "" when it did not
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,10 @@ class DeployState:
 
     def liveness(self, site: Site) -> SiteLiveness:
         """Is this site's latest change on every enabled front-end, and if not, which deployment carries it?"""
+        left_out = site.render_error
         live = self.frontends > 0 and self.current_since is not None and self.current_since >= site.updated_at
-        if live:
-            return {"live": True, "pending_deployment": None}
+        if live and not left_out:
+            return {"live": True, "pending_deployment": None, "left_out": ""}
         carrier = next(
             (
                 p.id
@@ -66,7 +70,7 @@ class DeployState:
             ),
             None,
         )
-        return {"live": False, "pending_deployment": carrier}
+        return {"live": False, "pending_deployment": carrier, "left_out": left_out}
 
 
 def _latest_good_start(triggers: tuple[str, ...]) -> Subquery:

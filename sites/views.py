@@ -238,6 +238,7 @@ class SiteDeleteView(_SiteConfirm):
     title = "Delete site"
     button = "Delete"
     button_class = "danger"
+    reauthenticate = True
 
     def question(self, site):
         return f"Delete {site.domain} and its aliases? Its vhost is removed from every front-end."

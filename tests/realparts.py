@@ -23,6 +23,7 @@ PACKAGES = {
     "wrk": "wrk",
     "h2load": "nghttp2-client",
     "curl": "curl",
+    "bwrap": "bubblewrap",
 }
 PATHS = {"apache2": "/usr/sbin/apache2", "sshd": "/usr/sbin/sshd", "chromium": "/usr/bin/chromium"}
 

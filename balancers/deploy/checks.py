@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from balancers.connections import open_transport
 from balancers.deploy.release import COMMAND_TIMEOUT, Target, read_live_tree, sha256_hex, truncate
 from balancers.deploy.rendering import render_for
-from balancers.manifest import MANIFEST, tree_diff
+from balancers.manifest import MANIFEST, hostpanel_paths, tree_diff
 from balancers.models import FrontEnd
 from balancers.status.client import url_answers
 from balancers.transport import TransportError
@@ -47,7 +47,8 @@ def frontend_file_drift(
     changed = sorted(p for p in tree if p in live and live[p] != tree[p])
     missing = sorted(p for p in tree if p not in live)
     extra = sorted(p for p in live if p not in tree)
-    diff = tree_diff(live, tree, old_label="live", new_label="panel") if with_diff else ""
+    foreign = set(live) - hostpanel_paths(live)  # named in the diff, their content never shown
+    diff = tree_diff(live, tree, old_label="live", new_label="panel", foreign=foreign) if with_diff else ""
     return FileDrift(frontend.name, changed, missing, extra, diff=diff)
 
 

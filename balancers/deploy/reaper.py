@@ -8,7 +8,8 @@
   renders the state current when it runs, so it carries every change the older one was asked for);
 * a `queued` deployment that no worker claimed within HOSTPANEL_DEPLOY_REQUEUE_SECONDS of its last
   hand-over (the queue was down, the process died between commit and enqueue, the queue lost it) is
-  handed to the queue again, with the wait doubling at each attempt.
+  handed to the queue again, with the wait doubling at each attempt up to HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS
+  (one that waits longer than that raises the deployment_waiting alert: alerts.conditions).
 """
 
 from __future__ import annotations
@@ -154,10 +155,16 @@ def _retry_of(dead: Deployment) -> Deployment | None:
     )
 
 
-def _due_for_requeue(deployment: Deployment, now: datetime, bound: timedelta) -> bool:
+def requeue_wait(attempts: int, bound: timedelta, cap: timedelta) -> timedelta:
+    """How long after its last hand-over a queued deployment is handed over again: the bound, doubled per
+    attempt, never more than the cap (nor less than the bound)."""
+    return min(bound * 2 ** min(max(attempts - 1, 0), 16), max(cap, bound))
+
+
+def _due_for_requeue(deployment: Deployment, now: datetime, bound: timedelta, cap: timedelta) -> bool:
     if deployment.enqueued_at is None:
         return deployment.created_at < now - bound
-    return deployment.enqueued_at < now - bound * 2 ** min(max(deployment.enqueue_attempts - 1, 0), 6)
+    return deployment.enqueued_at < now - requeue_wait(deployment.enqueue_attempts, bound, cap)
 
 
 def reap(*, enqueue: Callable[[int], object], now: datetime | None = None) -> ReapResult:
@@ -176,8 +183,9 @@ def reap(*, enqueue: Callable[[int], object], now: datetime | None = None) -> Re
                 result.retries.append(retry.pk)
     result.superseded = supersede_covered()
     bound = timedelta(seconds=settings.HOSTPANEL_DEPLOY_REQUEUE_SECONDS)
+    cap = timedelta(seconds=settings.HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS)
     for deployment in Deployment.objects.filter(status=DeploymentStatus.QUEUED).order_by("created_at", "id"):
-        if deployment.pk in result.retries or _due_for_requeue(deployment, now, bound):
+        if deployment.pk in result.retries or _due_for_requeue(deployment, now, bound, cap):
             hand_over(deployment.pk, enqueue)
             result.requeued.append(deployment.pk)
     return result

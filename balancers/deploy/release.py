@@ -199,10 +199,10 @@ class _Push:
                 return outcome
 
             self.stage(HostStage.UPLOAD)
-            t.mkdir_p(self.target.releases_dir)
             activated_release = f"{self.target.releases_dir}/{self.activated_before}" if self.activated_before else ""
             outcome.change = self.change_kind(activated_release, link, parent, wanted)
             self.swapper.prepare(prefer=activated_release if activated_release and t.exists(activated_release) else "")
+            t.mkdir_p(self.target.releases_dir)  # after prepare: nothing is created next to a refused config_dir
             if t.read_file(f"{self.release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
                 self.staging = f"{self.target.releases_dir}/{STAGING_PREFIX}{self.digest[:16]}-{secrets.token_hex(4)}"
                 build_release(t, self.swapper.previous_path(), self.tree, self.staging, outcome, STAGING_PREFIX)

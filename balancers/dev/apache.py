@@ -132,6 +132,7 @@ def standalone_config(
     log_level: str = "warn",
     workers: tuple[int, int] | None = None,
     mpm: str = "event",
+    switch_user: bool = True,
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
@@ -158,7 +159,7 @@ def standalone_config(
     ]
     lines.append(f"LoadModule mpm_{mpm}_module {mods}/mod_mpm_{mpm}.so")
     lines += [f"LoadModule {m}_module {mods}/mod_{m}.so" for m in MODULES if os.path.exists(f"{mods}/mod_{m}.so")]
-    user = _run_user()
+    user = _run_user() if switch_user else None  # a sandboxed Apache already runs unprivileged
     if user:
         lines += [f"User {user}", f"Group #{pwd.getpwnam(user).pw_gid}"]
     processes, threads = workers or (4, 16)
@@ -270,8 +271,12 @@ class StandaloneApache:
         log_level: str = "warn",
         workers: tuple[int, int] | None = None,
         mpm: str = "event",
+        command_prefix: list[str] | None = None,
     ) -> None:
+        """command_prefix: run apache2 under it (the equivalence check's sandbox, balancers.importer.sandbox);
+        the Apache then runs as whoever the prefix makes it, with no User/Group of its own."""
         self.binary = binary or apache_binary()
+        self.command_prefix = list(command_prefix or ())
         if not self.binary:
             raise ApacheError("apache2 is not installed")
         self.workdir = Path(workdir)
@@ -307,6 +312,7 @@ class StandaloneApache:
                 log_level=self.log_level,
                 workers=self.workers,
                 mpm=self.mpm,
+                switch_user=not self.command_prefix,
             ),
             encoding="utf-8",
         )
@@ -331,7 +337,7 @@ class StandaloneApache:
 
     def _ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [self.binary, "-f", str(self.conf), *args],
+            [*self.command_prefix, self.binary, "-f", str(self.conf), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -341,6 +347,10 @@ class StandaloneApache:
     def configtest(self) -> CheckResult:
         if not self.conf.exists():
             self.write_config()
+        if self.command_prefix:
+            started = time.monotonic()
+            proc = self._ctl("-t", timeout=120)
+            return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip(), time.monotonic() - started)
         return configtest(self.conf, binary=self.binary)
 
     def pid(self) -> int | None:
@@ -357,7 +367,8 @@ class StandaloneApache:
     def start(self, timeout: float = 20) -> StandaloneApache:
         if not self.conf.exists():
             self.write_config()
-        grant_traverse(self.config_dir)
+        if not self.command_prefix:
+            grant_traverse(self.config_dir)
         self._new_generation("start", timeout)
         return self
 

@@ -34,6 +34,7 @@ from balancers.dev.apache import ApacheError, StandaloneApache, write_tree
 from balancers.dev.backends import Backend
 from balancers.dev.net import free_port, free_port_block, free_ports, http_get
 from balancers.importer.plan import ImportPlan
+from balancers.importer.sandbox import SandboxUnavailable, prepare, sandbox_prefix
 from balancers.importer.throwaway import BALANCER_HEADER, HEADER_LINE, old_config_copy, plan_snapshot
 from balancers.render import UnsafeValue, render_tree
 from balancers.snapshot import FrontEndRecord
@@ -76,6 +77,7 @@ class EquivalenceReport:
     requests: int = 0
     seconds: float = 0.0
     changes: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)  # directives of the old config left out (allowlist)
     error: str = ""
     fingerprint: str = ""
 
@@ -104,6 +106,8 @@ class EquivalenceReport:
             "differences": self.difference_count,
             "differing": [asdict(s) for s in self.differing[:limit]],
             "changes": self.changes[:limit],
+            "not_run": self.not_run[:limit],
+            "not_run_count": len(self.not_run),
         }
 
 
@@ -174,8 +178,10 @@ class _Check:
             (p.candidate.host, p.candidate.port): self.old_backends[p.candidate.name].port
             for p in self.plan.zope_servers
         }
-        old = old_config_copy(tree, zope_ports=zope, blackhole=free_port())
+        old_dir = self.workdir / "old"
+        old = old_config_copy(tree, zope_ports=zope, blackhole=free_port(), directory=str(old_dir.resolve()))
         self.report.changes = old.changes
+        self.report.not_run = old.not_run
         # three DIFFERENT ports, none of them one the old copy listens on already (one Apache refuses two
         # Listen lines on a port, and free_port() twice in a row can return the same one)
         taken = {int(address.split()[0].rsplit(":", 1)[1]) for address in old.listen}
@@ -187,8 +193,7 @@ class _Check:
             "    RewriteRule ^/hostpanel-probe/([a-z0-9_-]+)/(.*)$ balancer://$1/hostpanel-probe/$2 [P,L]\n"
             "</VirtualHost>\n"
         )
-        old_dir = self.workdir / "old"
-        write_tree({"hostpanel.conf": old.text + probe_vhost.format(port=probe_old)}, old_dir)
+        write_tree({**old.files, "hostpanel.conf": old.text + probe_vhost.format(port=probe_old)}, old_dir)
         snapshot = plan_snapshot(self.plan, zope_ports={n: b.port for n, b in self.new_backends.items()})
         rendered_dir = self.workdir / "new-tree"
         frontend = FrontEndRecord(
@@ -200,12 +205,17 @@ class _Check:
         write_tree(render_tree(snapshot, frontend), rendered_dir)
         wrapper = f"{HEADER_LINE}\nInclude {rendered_dir}/hostpanel.conf\n" + probe_vhost.format(port=probe_new)
         write_tree({"hostpanel.conf": wrapper}, self.workdir / "new")
+        prefix = sandbox_prefix(self.workdir)
         for side, config_dir, listen in (
             ("old", old_dir, [*old.listen, f"127.0.0.1:{probe_old}"]),
             ("new", self.workdir / "new", [f"127.0.0.1:{site_new}", f"127.0.0.1:{probe_new}"]),
         ):
-            apache = StandaloneApache(self.workdir / f"{side}-apache", config_dir, listen=listen, log_level="error")
-            self.apaches.append(apache)
+            apache = StandaloneApache(
+                self.workdir / f"{side}-apache", config_dir, listen=listen, log_level="error", command_prefix=prefix
+            )
+            self.apaches.append(apache.write_config())
+        prepare(self.workdir)  # the sandbox user owns the check's directory, and nothing else of ours
+        for side, apache in zip(("old", "new"), self.apaches, strict=True):
             try:
                 apache.start(timeout=60)
             except ApacheError as exc:
@@ -332,7 +342,7 @@ def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> Equival
                 if any(why in str(exc) for why in taken) and attempt < 2:
                     continue  # a chosen port was taken (by another process, or chosen twice): choose again
                 check.report.error = str(exc)
-            except (UnsafeValue, ValueError, OSError) as exc:
+            except (UnsafeValue, ValueError, OSError, SandboxUnavailable) as exc:
                 check.report.error = str(exc)
             finally:
                 check.stop()

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import transaction
 
 from balancers.connections import open_transport
-from balancers.deploy.holds import EQUIVALENCE_ACTION, OBJECT_TYPE
+from balancers.deploy.holds import EQUIVALENCE_ACTION, hold_record
 from balancers.importer.archive import archive_files, archive_source
 from balancers.importer.equivalence import EquivalenceReport, check_equivalence
 from balancers.importer.plan import ImportPlan, build_plan, site_status
@@ -46,6 +46,7 @@ from balancers.importer.remote import includes_cross_check, read_frontend_config
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services import config_changed
 from balancers.services.inventory import MEMBER_FIELDS
+from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from hostpanel.services import save_checked
@@ -155,15 +156,17 @@ def import_check_equivalence(
     With a front-end, the result is recorded on it (audit): differences hold back its deploys until accepted."""
     report = check_equivalence(plan, sample=sample)
     if frontend is not None:
-        AuditEntry.objects.create(
-            actor=actor.name[:150],
-            source=actor.source,
-            action=EQUIVALENCE_ACTION,
-            object_type=OBJECT_TYPE,
-            object_key=frontend.name,
-            before=None,
-            after=report.summary(),
-        )
+        with transaction.atomic():
+            entry = audit.record(
+                actor, EQUIVALENCE_ACTION, frontend, key=frontend.name, before=None, after=report.summary()
+            )
+            hold_record(
+                frontend,
+                differences=report.difference_count,
+                error=report.error,
+                checked_at=entry.timestamp,
+                entry_id=entry.pk,
+            )
     return report
 
 
@@ -242,12 +245,11 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
     matched = {kind: row["match"] for kind, row in plan.counts().items()}
     result = ImportResult(created=counts, matched=matched, created_keys=created)
     if any(counts.values()):
-        result.audit_entry = AuditEntry.objects.create(
-            actor=actor.name[:150],
-            source=actor.source,
-            action=AUDIT_ACTION,
-            object_type="apache_config",
-            object_key=plan.source[:255],
+        result.audit_entry = audit.record(
+            actor,
+            AUDIT_ACTION,
+            "apache_config",
+            key=plan.source,
             before=None,
             after={
                 "source": plan.source,

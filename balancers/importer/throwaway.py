@@ -3,8 +3,11 @@
     old = old_config_copy(tree, zope_ports={("zope1", 8080): 40001}, blackhole=40009)
     snapshot = plan_snapshot(plan, zope_ports={"zope1": 40101})
 
-The old config, as read (includes expanded), with only what a throwaway copy on 127.0.0.1 needs changed
-(every change is listed in `OldCopy.changes` for the report):
+The old config, as read (includes expanded), is NOT copied: it is written again from an allowlist
+(balancers.importer.allowlist), each directive from its parsed values, because the copy runs on the
+panel's own host. Only what routes a request runs; every other directive and section is left out and
+listed in `OldCopy.not_run` with its file and line (the preview names each one). What is changed for a
+throwaway copy on 127.0.0.1 (every change is listed in `OldCopy.changes` for the report):
 
 - every `<VirtualHost>` address gets its own free 127.0.0.1 port (vhosts sharing an address share the
   port, so name-based selection is kept); the `Listen` lines go (the launcher listens on those ports);
@@ -14,12 +17,18 @@ The old config, as read (includes expanded), with only what a throwaway copy on 
   ServerName (the seed's `http://node1`) reaches it through `ProxyRemoteMatch` (docs/apache-facts.md §2);
   any other member host, and every other proxy target (a `ProxyPass` or `[P]` rule the importer did not
   understand), is sent to a closed loopback port (a last `ProxyRemoteMatch`), so nothing leaves the
-  machine; `RewriteMap ... prg:` is dropped (the check never runs a program named by an imported config);
-- process-level directives (LoadModule, User, PidFile, logs, MPM sizes, ServerRoot, NameVirtualHost) and
-  server-level <Directory>/<Files> sections are dropped (the launcher has its own); <IfModule> is read
-  as if its module is loaded, as the importer does;
+  machine;
+- a txt/rnd/dbm `RewriteMap` runs from a copy of the map file read with the config (a dbm as the text
+  it was built from), written under the check's directory (`OldCopy.files`); Alias and DocumentRoot
+  point at an empty directory of the check's own;
+- process-level directives (LoadModule, User, PidFile, logs, MPM sizes, ServerRoot, NameVirtualHost)
+  and <Directory>/<Files> sections are dropped (the launcher has its own); <IfModule> is read as if its
+  module is loaded, as the importer does;
 - Apache 2.2 access control is translated as the importer translates it: `Order` dropped,
   `Allow from all` -> `Require all granted`, `Deny from all` -> `Require all denied`.
+
+The throwaway Apache itself runs confined (balancers.importer.sandbox): an unprivileged user, an empty
+environment, and a filesystem that holds the check's directory and the system's read-only files only.
 
 HostPanel's side is the plan rendered by balancers.render (the same renderer deploys use), with every
 Zope server at its fake backend's address.
@@ -32,6 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from balancers.dev.net import free_port
+from balancers.importer.allowlist import KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from balancers.importer.plan import ImportPlan, site_status
 from balancers.importer.reader import ConfigTree
 from balancers.importer.recognise.syntax import parse_url
@@ -83,6 +93,7 @@ PROCESS_DIRECTIVES = frozenset(
 )
 SERVER_ONLY_DROPPED = frozenset({"servername", "documentroot"})  # the launcher's own ServerName wins
 DROPPED_SECTIONS = frozenset({"directory", "directorymatch", "files", "filesmatch"})
+EMPTY_DIR = "empty"  # the directory every Alias and DocumentRoot of the copy points at (relative to its own)
 UNWRAPPED_SECTIONS = frozenset({"ifmodule"})
 
 
@@ -93,6 +104,8 @@ class OldCopy:
     address_ports: dict[str, int]  # the original vhost address ("*:80") -> its loopback port
     vhost_ports: dict[tuple[str, int], int]  # (file, line) of a <VirtualHost> -> the port to ask it on
     changes: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)  # "GlobalLog at apache2.conf:3: not on the ... allowlist"
+    files: dict[str, str] = field(default_factory=dict)  # {path relative to the copy's directory: text}
 
 
 def normal_address(address: str) -> str:
@@ -118,8 +131,14 @@ def _remote_match(host: str, port: int, target: int) -> str:
 
 
 class _Copier:
-    def __init__(self, tree: ConfigTree, zope_ports: dict[tuple[str, int], int], blackhole: int) -> None:
+    def __init__(
+        self, tree: ConfigTree, zope_ports: dict[tuple[str, int], int], blackhole: int, directory: str
+    ) -> None:
         self.tree = tree
+        self.directory = directory.rstrip("/")
+        self.files: dict[str, str] = {f"{EMPTY_DIR}/.keep": ""}
+        self.not_run: list[str] = []
+        self.maps = Maps(self._map_copy, f"{self.directory}/{EMPTY_DIR}")
         self.zope_ports = zope_ports
         self.blackhole = blackhole
         self.counts: Counter[str] = Counter()
@@ -168,21 +187,41 @@ class _Copier:
                 self.remote[(url.host, url.port)] = _remote_match(url.host, url.port, self.blackhole)
                 self.counts[f"member {address}: unknown host, sent to a closed loopback port"] += 1
 
+    def _map_copy(self, written: str) -> str | None:
+        """The path of this copy's own file for a RewriteMap file read with the config (None: not read)."""
+        found = self.tree.maps.get(written)
+        if found is None or found.text is None:
+            return None
+        relative = f"maps/{len([f for f in self.files if f.startswith('maps/')])}.txt"
+        self.files[relative] = found.text
+        return f"{self.directory}/{relative}"
+
+    def _not_run(self, node: Node, why: str) -> None:
+        self.not_run.append(f"{node.name} at {node.file}:{node.line}: {why}")
+
     def emit(self, nodes: list[Node], depth: int, out: list[str]) -> None:
         pad = "    " * depth
         for node in nodes:
             if isinstance(node, Section):
-                if depth == 0 and node.key in DROPPED_SECTIONS:
-                    self.counts[f"server-level <{node.name}> dropped"] += 1
+                if node.key in DROPPED_SECTIONS:
+                    self.counts[f"<{node.name}> dropped"] += 1
                     continue
                 if node.key in UNWRAPPED_SECTIONS:
                     self.counts[f"<{node.name}> read as if its condition holds"] += 1
                     self.emit(node.children, depth, out)
                     continue
-                args = node.raw_args
+                if node.key not in KEPT_SECTIONS:
+                    self._not_run(node, "a section the equivalence check does not run")
+                    continue
                 if node.key == "virtualhost":
                     args = " ".join(f"127.0.0.1:{self.address_ports[normal_address(a)]}" for a in node.args or ("*",))
-                out.append(f"{pad}<{node.name} {args}>".replace(" >", ">"))
+                else:
+                    try:
+                        args = section_args(node.key, node.args)
+                    except NotRun as exc:
+                        self._not_run(node, str(exc))
+                        continue
+                out.append(f"{pad}<{node.name} {args}>")
                 self.emit(node.children, depth + 1, out)
                 out.append(f"{pad}</{node.name}>")
                 continue
@@ -204,17 +243,24 @@ class _Copier:
         if key == "deny" and args == ["from", "all"]:
             self.counts["Apache 2.2 Deny from all -> Require all denied"] += 1
             return "Require all denied"
-        if key == "rewritemap" and len(d.args) > 1 and d.args[1].lower().startswith("prg:"):
-            self.counts["RewriteMap prg: dropped (no program from an imported config is run)"] += 1
+        try:
+            line = rerun(d, self.maps)
+        except NotRun as exc:
+            self._not_run(d, str(exc))
             return None
         if key == "balancermember" and id(d) in self.member_urls:
-            return " ".join(["BalancerMember", self.member_urls[id(d)], *d.raw_args.split()[1:]])
-        return d.text
+            return " ".join(["BalancerMember", quote(self.member_urls[id(d)]), *(quote(a) for a in d.args[1:])])
+        if key in ("alias", "aliasmatch", "documentroot"):
+            self.counts[f"{d.name}: files served from an empty directory of the check's own"] += 1
+        return line
 
 
-def old_config_copy(tree: ConfigTree, *, zope_ports: dict[tuple[str, int], int], blackhole: int) -> OldCopy:
-    """The old config as one file for a throwaway Apache (see the module docstring)."""
-    copier = _Copier(tree, zope_ports, blackhole)
+def old_config_copy(
+    tree: ConfigTree, *, zope_ports: dict[tuple[str, int], int], blackhole: int, directory: str
+) -> OldCopy:
+    """The old config as one file for a throwaway Apache (see the module docstring), with the files it
+    refers to (`OldCopy.files`, to be written under `directory`, where the copy runs from)."""
+    copier = _Copier(tree, zope_ports, blackhole, directory)
     copier.ports()
     own = "|".join(str(p) for p in sorted(set(copier.address_ports.values())))
     out = [
@@ -236,6 +282,8 @@ def old_config_copy(tree: ConfigTree, *, zope_ports: dict[tuple[str, int], int],
         address_ports=copier.address_ports,
         vhost_ports=copier.vhost_ports,
         changes=changes,
+        not_run=copier.not_run,
+        files=copier.files,
     )
 
 

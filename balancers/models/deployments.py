@@ -165,6 +165,25 @@ class ActivatedRelease(models.Model):
         return f"{self.frontend_id}: {self.digest[:12] or 'unknown'}"
 
 
+class DeployHold(models.Model):
+    """A front-end held back from deploys (balancers.deploy.holds): the equivalence check of its imported
+    config found differences, or could not run, and nobody has accepted them yet. Keyed by the front-end
+    row, so renaming it keeps the hold; gone when the differences are accepted or a later check of that
+    front-end is equivalent. The check itself stays in the audit log (`check_entry`)."""
+
+    frontend = models.OneToOneField(FrontEnd, primary_key=True, on_delete=models.CASCADE, related_name="deploy_hold")
+    differences = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the check could not run (empty when it ran).")
+    checked_at = models.DateTimeField()
+    check_entry = models.PositiveBigIntegerField(null=True, blank=True, help_text="The check's audit entry id.")
+
+    class Meta:
+        ordering = ["frontend_id"]
+
+    def __str__(self) -> str:
+        return f"{self.frontend_id}: {self.differences} difference(s)"
+
+
 class DeployLock(models.Model):
     """A lease on one front-end: at most one deployment touches a front-end at a time, across
     processes and machines. Claimed with a conditional UPDATE (free or expired -> ours), renewed

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from balancers.choices import LbMethod, RenderMode, TransportKind
+from certificates.crypto import decrypt_secret
 from hostpanel.validators import (
     validate_command,
     validate_config_dir,
@@ -120,7 +121,9 @@ class FrontEnd(models.Model):
         help_text="e.g. http://10.0.0.5/balancer-manager (reachable from the panel).",
     )
     manager_username = models.CharField(max_length=150, blank=True, validators=[validate_no_control_characters])
-    manager_password = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
+    manager_password_encrypted = models.TextField(
+        blank=True, help_text="The balancer-manager password, Fernet-encrypted (certificates.crypto); write-only."
+    )
     health_url = models.CharField(
         max_length=500,
         blank=True,
@@ -150,7 +153,7 @@ class FrontEnd(models.Model):
     enabled = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
 
-    audit_redacted_fields = ("manager_password",)
+    audit_redacted_fields = ("manager_password_encrypted",)
 
     class Meta:
         ordering = ["name"]
@@ -174,6 +177,14 @@ class FrontEnd(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("balancers:frontend_detail", args=[self.pk])
+
+    @property
+    def manager_password(self) -> str:
+        """The balancer-manager password in clear (for the status client's login only; set it through
+        balancers.services). Raises certificates.crypto.SecretsError when HOSTPANEL_SECRETS_KEY cannot decrypt it."""
+        if not self.manager_password_encrypted:
+            return ""
+        return decrypt_secret(self.manager_password_encrypted).decode("utf-8")
 
     def clean(self) -> None:
         super().clean()

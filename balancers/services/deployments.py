@@ -13,14 +13,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from balancers.choices import DeploymentStatus, DeploymentTrigger
-from balancers.deploy.holds import ACCEPTED_ACTION, OBJECT_TYPE, import_holds
+from balancers.deploy.holds import ACCEPTED_ACTION, holds_release, import_holds
 from balancers.deploy.queue import hand_over
 from balancers.deploy.runner import host_rows_create
 from balancers.models import Deployment, DeploymentHost, FrontEnd
 from balancers.tasks import run_deployment
 from hostpanel import audit
 from hostpanel.audit import Actor
-from hostpanel.models import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +112,17 @@ def deployment_start(
             + "; ".join(str(h) for h in holds.values())
             + ". Review the differences on the import page, then confirm that you accept them."
         )
-    for hold in holds.values():
-        AuditEntry.objects.create(
-            actor=actor.name[:150],
-            source=actor.source,
-            action=ACCEPTED_ACTION,
-            object_type=OBJECT_TYPE,
-            object_key=hold.frontend,
+    for frontend in FrontEnd.objects.filter(name__in=list(holds)):
+        hold = holds[frontend.name]
+        audit.record(
+            actor,
+            ACCEPTED_ACTION,
+            frontend,
+            key=frontend.name,
             before={"differences": hold.differences, "error": hold.error[:500], "check_entry": hold.entry_id},
             after={"accepted": True},
         )
+    holds_release(holds)
     deployment = Deployment.objects.create(status=DeploymentStatus.QUEUED, trigger=trigger, actor=str(actor)[:150])
     if frontends is not None:
         chosen = list(frontends)

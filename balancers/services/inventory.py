@@ -12,9 +12,11 @@ from django.db import transaction
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services.deployments import config_changed
 from balancers.status.client import url_origin
+from certificates.crypto import SecretsError, encrypt_secret
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited, save_validated
+from hostpanel.validators import validate_no_control_characters
 
 ZOPE_SERVER_FIELDS = ("name", "host", "port", "description")
 FRONTEND_FIELDS = (
@@ -41,6 +43,14 @@ FRONTEND_FIELDS = (
 # Shell commands run on the front-end as its deploy user (usually with sudo): superusers only, read-only
 # in the API (README "Roles"). Every other field is checked so that it cannot become a command.
 COMMAND_FIELDS = ("configtest_command", "reload_command")
+# The fields only a superuser (or the panel host's shell) may change: the commands, and config_dir, the
+# directory every deploy replaces on the front-end (README "Roles"). A new front-end gets their defaults.
+SUPERUSER_FIELDS = (*COMMAND_FIELDS, "config_dir")
+_SUPERUSER_ONLY = {
+    "configtest_command": "Only a superuser may change a command.",
+    "reload_command": "Only a superuser may change a command.",
+    "config_dir": "Only a superuser may change config_dir (the directory each deploy replaces on the front-end).",
+}
 BALANCER_FIELDS = (
     "name",
     "description",
@@ -99,22 +109,49 @@ def zope_server_delete(server: ZopeServer, *, actor: Actor) -> None:
 # --- front-ends ----------------------------------------------------------------------------
 
 
-def _check_command_fields(frontend: FrontEnd, fields: dict[str, Any], actor: Actor) -> None:
-    """Refuse a change of a shell-command field by anyone but a superuser (or the panel host's shell)."""
+def _check_superuser_fields(frontend: FrontEnd, fields: dict[str, Any], actor: Actor) -> None:
+    """Refuse a change of a superuser-only field by anyone else (a new front-end: any value but its default)."""
     if actor.may_set_commands:
         return
-    changed = [name for name in COMMAND_FIELDS if name in fields and fields[name] != getattr(frontend, name)]
+    changed = [name for name in SUPERUSER_FIELDS if name in fields and fields[name] != getattr(frontend, name)]
     if changed:
+        raise ValidationError({name: ValidationError(_SUPERUSER_ONLY[name], code="forbidden") for name in changed})
+
+
+def seal_manager_password(password: str) -> str:
+    """The stored (Fernet-encrypted) form of a balancer-manager password; "" for none. A ValidationError
+    on `manager_password` for a junk value or when no HOSTPANEL_SECRETS_KEY is configured."""
+    if not password:
+        return ""
+    if len(password) > 200:
+        raise ValidationError({"manager_password": "At most 200 characters."})
+    try:
+        validate_no_control_characters(password)
+        return encrypt_secret(password.encode("utf-8"))
+    except ValidationError as exc:
+        raise ValidationError({"manager_password": exc.messages}) from None
+    except SecretsError:
         raise ValidationError(
-            {name: ValidationError("Only a superuser may change a command.", code="forbidden") for name in changed}
-        )
+            {
+                "manager_password": "HOSTPANEL_SECRETS_KEY is not set: the password cannot be stored encrypted. "
+                "Set it (README, Keys at rest) or leave the password empty."
+            }
+        ) from None
+
+
+def _apply_frontend_fields(frontend: FrontEnd, fields: dict[str, Any]) -> None:
+    fields = dict(fields)
+    password = fields.pop("manager_password", None)
+    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    if password is not None:  # stored encrypted only, never in clear (README "Keys at rest")
+        frontend.manager_password_encrypted = seal_manager_password(password)
 
 
 @transaction.atomic
 def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
     frontend = FrontEnd()
-    _check_command_fields(frontend, fields, actor)
-    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    _check_superuser_fields(frontend, fields, actor)
+    _apply_frontend_fields(frontend, fields)
     save_validated(frontend, actor=actor, action="frontend.create")
     return _changed(frontend, actor) if frontend.enabled else frontend
 
@@ -122,7 +159,7 @@ def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
 @transaction.atomic
 def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> FrontEnd:
     before = audit.snapshot(frontend)
-    _check_command_fields(frontend, fields, actor)
+    _check_superuser_fields(frontend, fields, actor)
     url = fields.get("balancer_manager_url")
     if (
         url is not None
@@ -131,7 +168,7 @@ def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> Front
     ):
         # the stored password was given for the old host: never send it to the new one
         fields = {**fields, "manager_password": ""}
-    apply_fields(frontend, fields, FRONTEND_FIELDS)
+    _apply_frontend_fields(frontend, fields)
     save_validated(frontend, actor=actor, action="frontend.update", before=before)
     return _changed(frontend, actor)
 

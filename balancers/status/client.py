@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import logging
 import socket
 import ssl
 import time
@@ -44,7 +45,10 @@ from balancers.status.parse import (
     nonces_from_html,
     parse_manager_xml,
 )
+from certificates.crypto import SecretsError
 from hostpanel.deadline import DeadlineSocket, time_left
+
+logger = logging.getLogger(__name__)
 
 # --- one request, one deadline --------------------------------------------------------------------
 
@@ -90,12 +94,17 @@ class ManagerEndpoint:
 
     @classmethod
     def of(cls, frontend: Any) -> ManagerEndpoint:
+        try:
+            password = frontend.manager_password  # decrypted here, in memory only
+        except SecretsError as exc:  # a wrong key must not stop the polling of every other front-end
+            logger.error("front-end %s: balancer-manager password not usable: %s", frontend.name, exc)
+            password = ""
         return cls(
             frontend_id=frontend.pk,
             frontend_name=frontend.name,
             url=frontend.balancer_manager_url,
             username=frontend.manager_username,
-            password=frontend.manager_password,
+            password=password,
         )
 
 

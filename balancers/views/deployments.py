@@ -63,6 +63,7 @@ class DeploymentRollbackView(ConfirmView):
     title = "Roll back"
     button = "Roll back to this revision"
     button_class = "danger"
+    reauthenticate = True
 
     def get_object(self):
         return get_object_or_404(Deployment, pk=self.kwargs["pk"])

@@ -33,6 +33,7 @@ from balancers.importer.tokenizer import ConfigRefused
 from balancers.models import FrontEnd
 from balancers.transport import TransportError
 from hostpanel.permissions import OperatorRequiredMixin
+from hostpanel.sessions import REAUTH_FIELD, ask_password, password_confirmed
 from hostpanel.web import web_actor
 
 SOURCE_KEY = "hostpanel_import_source"
@@ -123,7 +124,7 @@ class ImportPreviewView(OperatorRequiredMixin, View):
             "ignored": plan.ignored[:LISTED],
             "listed": LISTED,
             "check": check,
-            "confirm_form": ImportConfirmForm(initial={"fingerprint": plan.fingerprint}),
+            "confirm_form": ask_password(request, ImportConfirmForm(initial={"fingerprint": plan.fingerprint})),
             "check_form": EquivalenceForm(initial={"fingerprint": plan.fingerprint}),
         }
         return render(request, self.template_name, context)
@@ -157,9 +158,15 @@ class ImportCheckView(OperatorRequiredMixin, View):
 class ImportApplyView(OperatorRequiredMixin, View):
     def post(self, request):
         source = request.session.get(SOURCE_KEY)
-        form = ImportConfirmForm(request.POST)
+        form = ask_password(request, ImportConfirmForm(request.POST))  # the password again unless given lately
+        if source and REAUTH_FIELD in form.errors:
+            messages.error(request, "Not imported: enter your password to confirm the import.")
+            return HttpResponseRedirect(reverse("balancers:import_preview"))
         if not source or not form.is_valid():
             return _start_again(request, "Nothing to import: start again.")
+        if not password_confirmed(request, form):
+            messages.error(request, "Not imported: that is not your password.")
+            return HttpResponseRedirect(reverse("balancers:import_preview"))
         try:
             plan = _plan(source)
         except READ_ERRORS as exc:

@@ -79,6 +79,7 @@ class MemberDeleteView(_MemberMixin, ConfirmView):
     title = "Remove member"
     button = "Remove"
     button_class = "danger"
+    reauthenticate = True
 
     def get_object(self):
         return self.member

@@ -17,9 +17,13 @@ _PG_ROW = (
 )
 
 
-def create_triggers(apps, schema_editor):
+def create_triggers(apps, schema_editor, tables=None):
+    """The journal's triggers on every journaled table (or on `tables`: a later migration that made SQLite
+    rebuild one of them, which drops its triggers, puts them back with this)."""
     vendor = schema_editor.connection.vendor
     for table, column in JOURNALED:
+        if tables is not None and table not in tables:
+            continue
         if vendor == "sqlite":
             moved = (
                 f"INSERT INTO sites_sitechange (site_id, token, created_at) SELECT OLD.{column}, random(), "

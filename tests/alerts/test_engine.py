@@ -131,3 +131,23 @@ def test_a_certificate_expiring_within_14_days_is_reported(fe1, demo, actor):
     alerts_tick()
     alert = Alert.objects.get(event="certificate_expiring")
     assert alert.subject == "linux.co.uk" and alert.state == AlertState.OPEN
+
+
+def test_a_deployment_queued_past_the_longest_requeue_wait_is_alerted_until_a_worker_takes_it(fe1, actor, settings):
+    settings.HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS = 900
+    alert_channel_create(
+        actor=actor, name="queue", kind="email", target="q@example.net", events=["deployment_waiting"]
+    )  # fmt: skip
+    stuck = Deployment.objects.create(status=DeploymentStatus.QUEUED, actor="x", enqueue_attempts=7)
+    Deployment.objects.filter(pk=stuck.pk).update(created_at=at(0))
+    alerts_tick(now=at(899))
+    assert not Alert.objects.filter(event="deployment_waiting").exists()  # within the longest wait
+    alerts_tick(now=at(1000))
+    alert = Alert.objects.get(event="deployment_waiting")
+    assert alert.state == AlertState.OPEN
+    assert alert.summary == f"Deployment #{stuck.pk} has waited 16 min in the queue"
+    assert "handed to the task queue 7 time(s)" in alert.detail and "deploy worker" in alert.detail
+    assert messages(NotificationKind.FIRE) == 1
+    Deployment.objects.filter(pk=stuck.pk).update(status=DeploymentStatus.RUNNING)  # a worker took it
+    alerts_tick(now=at(1010))
+    assert Alert.objects.get(event="deployment_waiting").state == AlertState.RESOLVED

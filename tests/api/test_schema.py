@@ -69,6 +69,7 @@ def test_the_contract_paths_and_site_fields_are_documented(db):
         "certificate",
         "live",
         "pending_deployment",
+        "left_out",
     }
     assert "202" in document["paths"]["/api/v1/deployments/"]["post"]["responses"]
     frontend = document["components"]["schemas"]["FrontEnd"]["properties"]

@@ -1,6 +1,7 @@
 """Power matches the role: the local transport (commands and files on the panel's own host) exists only
 when HOSTPANEL_LOCAL_TRANSPORT enables it, and the shell commands a deployment runs on a front-end are
-set by superusers only, whatever the door (services, web form, admin)."""
+set by superusers only, whatever the door (services, web form, admin) — and so is config_dir, the directory
+every deploy replaces on the front-end."""
 
 from __future__ import annotations
 
@@ -47,12 +48,15 @@ def test_the_pending_preview_never_reads_panel_files_through_a_local_config_dir(
     assert entry["lines"] == [] and "SECRET_KEY" not in str(entry)
 
 
-def test_with_the_setting_on_the_preview_does_read_the_local_config_dir(demo, settings):
-    # the same front-end with the setting on (the demo): the files ARE read, which is why it is off by default
+def test_with_the_setting_on_the_preview_names_the_files_of_a_local_config_dir_but_never_shows_them(demo, settings):
+    # the same front-end with the setting on (the demo): the files are read, but none is HostPanel's (no
+    # MANIFEST lists it), so the preview names them and shows no line of theirs
     settings.HOSTPANEL_LOCAL_TRANSPORT = True
     FrontEnd.objects.create(name="fe1", address="127.0.0.1", transport="local", config_dir=PANEL_SETTINGS_DIR)
     [entry] = pending_changes()
-    assert "SECRET_KEY" in "".join(entry["lines"])
+    lines = "\n".join(entry["lines"])
+    assert "--- live/settings.py\n+++ /dev/null\n(not written by HostPanel: its content is not shown)" in lines
+    assert "SECRET_KEY" not in lines and "import" not in lines
 
 
 # --- command fields: superusers only --------------------------------------------------------------
@@ -81,6 +85,33 @@ def test_an_operator_may_not_set_a_command_but_a_superuser_and_the_shell_may(db,
     assert (frontend.configtest_command, frontend.reload_command) == ("echo ok", "echo reload")
 
 
+def test_only_a_superuser_or_the_shell_may_choose_config_dir(db, operator, django_user_model, tmp_path):
+    as_operator = Actor.from_user(operator, source="web")
+    with pytest.raises(ValidationError) as refused:
+        services.frontend_create(
+            actor=as_operator, name="fe1", address="127.0.0.1", transport="local", config_dir=str(tmp_path)
+        )
+    assert refused.value.message_dict["config_dir"] == [
+        "Only a superuser may change config_dir (the directory each deploy replaces on the front-end)."
+    ]
+    # a new front-end with the default config_dir (given or not) is the operator's to make
+    frontend = services.frontend_create(
+        actor=as_operator, name="fe1", address="127.0.0.1", transport="local", config_dir="/etc/apache2/hostpanel"
+    )
+    with pytest.raises(ValidationError) as refused:
+        services.frontend_update(frontend, actor=as_operator, config_dir="/home/hostpanel/.ssh")
+    assert list(refused.value.message_dict) == ["config_dir"]
+    with pytest.raises(ValidationError):
+        services.frontend_update(frontend, actor=Actor(name="billing-app", source="api"), config_dir="/var/www")
+    root = django_user_model.objects.create_superuser("root", password="pw")
+    services.frontend_update(frontend, actor=Actor.from_user(root, source="web"), config_dir="/etc/apache2/hp")
+    frontend.refresh_from_db()
+    assert frontend.config_dir == "/etc/apache2/hp"
+    services.frontend_update(frontend, actor=Actor.command(), config_dir="/srv/hp")
+    frontend.refresh_from_db()
+    assert frontend.config_dir == "/srv/hp"
+
+
 def frontend_form(**overrides) -> dict:
     data = {
         "name": "fe2", "address": "127.0.0.1", "transport": "local", "ssh_port": "22", "ssh_user": "hostpanel",
@@ -100,11 +131,12 @@ def test_the_web_form_shows_the_commands_but_only_a_superuser_changes_them(db, o
     frontend = FrontEnd.objects.get(name="fe2")
     assert frontend.configtest_command == "sudo apache2ctl configtest"  # the default, not what was posted
     assert frontend.reload_command == "sudo apache2ctl graceful"
+    assert frontend.config_dir == "/etc/apache2/hostpanel"  # the default, not the posted /srv/hp
     root = Client()
     root.force_login(django_user_model.objects.create_superuser("root", password="pw"))
     root.post(reverse("balancers:frontend_update", args=[frontend.pk]), frontend_form(configtest_command="echo ok"))
     frontend.refresh_from_db()
-    assert frontend.configtest_command == "echo ok"
+    assert (frontend.configtest_command, frontend.config_dir) == ("echo ok", "/srv/hp")
 
 
 def test_the_admin_shows_commands_read_only_to_staff_and_never_shows_the_manager_password(db, actor, django_user_model):
@@ -118,12 +150,14 @@ def test_the_admin_shows_commands_read_only_to_staff_and_never_shows_the_manager
     url = f"/admin/balancers/frontend/{frontend.pk}/change/"
     page = client.get(url).content.decode()
     assert 'name="configtest_command"' not in page and "sudo apache2ctl configtest" in page  # shown, read-only
+    assert 'name="config_dir"' not in page and "/etc/apache2/hostpanel" in page
     assert "s3cret-pass" not in page
     form = {k: v for k, v in frontend_form(name="fe1").items() if k not in ("configtest_command", "reload_command")}
     form |= {"configtest_command": "id > /tmp/pwned", "manager_password": ""}
     assert client.post(url, form).status_code == 302
     frontend.refresh_from_db()
     assert frontend.configtest_command == "sudo apache2ctl configtest"
+    assert frontend.config_dir == "/etc/apache2/hostpanel"  # the posted /srv/hp is not the staffer's to set
     assert frontend.manager_password == "s3cret-pass"  # an empty password field keeps the stored one
 
 

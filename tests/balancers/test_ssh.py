@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -232,3 +233,16 @@ def test_what_is_read_over_ssh_is_capped_with_a_clear_error(sshd, tmp_path, sett
         assert ssh.run("echo still usable").stdout == "still usable\n"
     finally:
         ssh.close()
+
+
+def test_an_upload_to_a_command_that_never_reads_stops_at_the_upload_deadline(sshd, settings):
+    settings.HOSTPANEL_SSH_UPLOAD_SECONDS = 1
+    ssh = connect(sshd)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransportError, match="stalled") as info:
+            ssh.run("exec sleep 20", timeout=60, input=b"\0" * (16 * 1024 * 1024))  # far beyond the SSH window
+    finally:
+        ssh.close()
+    assert time.monotonic() - started < 5
+    assert "HOSTPANEL_SSH_UPLOAD_SECONDS" in info.value.message and info.value.retryable

@@ -137,8 +137,12 @@ def make_fleet(
         name = f"fe{index}"
         http_port = free_port()
         config_dir = base / name / "hostpanel"
-        config_dir.mkdir(parents=True)
-        (config_dir / "hostpanel.conf").write_text("# nothing deployed yet\n")
+        # the admin's one-time setup (README "Roles and power"): a release of their own that Apache can start
+        # with, config_dir a symlink to it (a plain directory of files HostPanel did not write is refused)
+        initial = base / name / "hostpanel.releases" / "initial"
+        initial.mkdir(parents=True)
+        (initial / "hostpanel.conf").write_text("# nothing deployed yet\n")
+        config_dir.symlink_to(initial)
         apache = apache_factory(config_dir, listen=[f"127.0.0.1:{http_port}"], manager=True)
         apache.start()
         balancer_services.frontend_create(

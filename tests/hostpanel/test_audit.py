@@ -98,7 +98,7 @@ def test_the_balancer_is_resolved_by_name_with_a_clear_error(balancer, actor):
 def test_secrets_never_reach_the_audit_log(db, actor):
     bs.frontend_create(actor=actor, name="fe1", address="10.0.0.5", transport="local", manager_password="s3cret-pass")
     entry = AuditEntry.objects.get(action="frontend.create")
-    assert entry.after["manager_password"] == "********"
+    assert entry.after["manager_password_encrypted"] == "********"
     assert "s3cret-pass" not in str(entry.after)
 
 

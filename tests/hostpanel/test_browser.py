@@ -301,3 +301,19 @@ def test_an_operator_imports_a_hand_written_config_after_a_passing_equivalence_c
     expect(page.get_by_role("status").filter(has_text=message)).to_be_visible()
     assert Site.objects.count() == 5
     assert AuditEntry.objects.filter(action="import.apply").count() == 1
+
+
+def test_a_delete_after_the_password_window_asks_for_the_password_again(operator_page, settings):
+    settings.HOSTPANEL_REAUTH_MINUTES = 0  # the login is already "too long ago"
+    server = ZopeServer.objects.create(name="spare", host="10.0.0.9", port=8080)
+    page = operator_page
+    page.goto(server.get_absolute_url())
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_label("Your password").fill("not-my-password")
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator("main")).to_contain_text("That is not your password.")
+    assert ZopeServer.objects.filter(pk=server.pk).exists()
+    page.get_by_label("Your password").fill("pw-olga-123")
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status").filter(has_text="Zope server spare deleted.")).to_be_visible()
+    assert not ZopeServer.objects.filter(pk=server.pk).exists()

@@ -47,10 +47,10 @@ def site(demo) -> Site:
 
 
 def test_a_site_is_not_live_while_there_is_no_enabled_front_end(site):
-    assert site_liveness(site) == {"live": False, "pending_deployment": None}
+    assert site_liveness(site) == {"live": False, "pending_deployment": None, "left_out": ""}
     fe = frontend("fe1", enabled=False)
     deployed([fe], at=site.updated_at + SECOND)
-    assert site_liveness(site) == {"live": False, "pending_deployment": None}
+    assert site_liveness(site) == {"live": False, "pending_deployment": None, "left_out": ""}
 
 
 def test_a_site_is_live_once_every_enabled_front_end_rendered_after_its_change(site):
@@ -59,7 +59,22 @@ def test_a_site_is_live_once_every_enabled_front_end_rendered_after_its_change(s
     deployed([fe1], at=site.updated_at + SECOND)
     assert site_liveness(site)["live"] is False  # fe2 has not got it yet
     deployed([fe2], at=site.updated_at, status=HostStatus.UNCHANGED)  # the very moment counts; unchanged too
-    assert site_liveness(site) == {"live": True, "pending_deployment": None}
+    assert site_liveness(site) == {"live": True, "pending_deployment": None, "left_out": ""}
+
+
+def test_a_site_the_last_deployment_left_out_is_not_live_and_says_why(site):
+    fe = frontend("fe1")
+    deployed([fe], at=site.updated_at + SECOND)
+    Site.objects.filter(pk=site.pk).update(render_error="refusing to render: unsafe character '*'")
+    site.refresh_from_db()
+    assert site_liveness(site) == {
+        "live": False,
+        "pending_deployment": None,
+        "left_out": "refusing to render: unsafe character '*'",
+    }
+    Site.objects.filter(pk=site.pk).update(render_error="")  # the next deployment rendered it
+    site.refresh_from_db()
+    assert site_liveness(site) == {"live": True, "pending_deployment": None, "left_out": ""}
 
 
 def test_a_deployment_that_rendered_before_the_change_does_not_count(site):
@@ -92,13 +107,13 @@ def test_the_pending_deployment_is_the_queued_one_that_carries_the_change(site, 
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     site = site_services.site_suspend(site, actor=ACTOR, reason="unpaid")
     assert site.deployment.status == DeploymentStatus.QUEUED
-    assert site_liveness(site) == {"live": False, "pending_deployment": site.deployment.pk}
+    assert site_liveness(site) == {"live": False, "pending_deployment": site.deployment.pk, "left_out": ""}
     again = site_services.site_unsuspend(site, actor=ACTOR)
     assert again.deployment == site.deployment  # coalesced: the same queued deployment carries both changes
-    assert site_liveness(again) == {"live": False, "pending_deployment": site.deployment.pk}
+    assert site_liveness(again) == {"live": False, "pending_deployment": site.deployment.pk, "left_out": ""}
     deployed([fe], at=timezone.now())
     Deployment.objects.filter(pk=site.deployment.pk).update(status=DeploymentStatus.SUCCEEDED)
-    assert site_liveness(again) == {"live": True, "pending_deployment": None}
+    assert site_liveness(again) == {"live": True, "pending_deployment": None, "left_out": ""}
 
 
 def test_a_running_deployment_is_pending_only_if_it_started_after_the_change(site):

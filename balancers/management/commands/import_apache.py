@@ -160,6 +160,7 @@ class Command(BaseCommand):
             "Expected differences (not counted)",
             notes[:20] + ([f"... {len(notes) - 20} more"] if len(notes) > 20 else []),
         )
+        self._section("Not run in the check (not on its allowlist; the check says nothing about them)", report.not_run)
         self._section("The throwaway copy of the old config changed", report.changes)
         if recorded and not report.equivalent:
             out(

@@ -2,16 +2,20 @@
 (manage.py deploy, Deploy now) refuse it unless the differences are accepted (audited), automatic
 deploys leave it out and say so."""
 
+from importlib import import_module
+
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
 from balancers.choices import DeploymentTrigger
-from balancers.deploy.holds import ACCEPTED_ACTION, EQUIVALENCE_ACTION, import_holds
+from balancers.deploy.holds import ACCEPTED_ACTION, EQUIVALENCE_ACTION, hold_record, import_holds
 from balancers.deploy.runner import deployment_execute
 from balancers.importer.service import import_check_equivalence, import_preview
-from balancers.models import Deployment
+from balancers.models import DeployHold, Deployment, FrontEnd
+from hostpanel import audit
 from hostpanel.models import AuditEntry
 from tests.factories import ACTOR, make_local_frontend
 from tests.realparts import require_binary
@@ -24,13 +28,10 @@ pytestmark = pytest.mark.django_db
 
 def record_check(frontend: str, differences: int) -> None:
     """What import_check_equivalence records on a front-end (see the real test below)."""
-    AuditEntry.objects.create(
-        actor="tester",
-        action=EQUIVALENCE_ACTION,
-        object_type="frontend",
-        object_key=frontend,
-        after={"equivalent": not differences, "differences": differences, "error": ""},
-    )
+    row = FrontEnd.objects.get(name=frontend)
+    summary = {"equivalent": not differences, "differences": differences, "error": ""}
+    entry = audit.record(ACTOR, EQUIVALENCE_ACTION, row, key=frontend, before=None, after=summary)
+    hold_record(row, differences=differences, error="", checked_at=entry.timestamp, entry_id=entry.pk)
 
 
 @pytest.mark.real
@@ -78,3 +79,41 @@ def test_an_automatic_deploy_leaves_a_held_front_end_out_and_says_so(demo, tmp_p
     done = deployment_execute(deployment.pk)
     assert [h.frontend_name for h in done.hosts.all()] == ["local2"]
     assert done.message == "Held back (imported config with unaccepted differences): local1"
+
+
+def test_a_renamed_front_end_keeps_its_hold(demo, tmp_path):
+    frontend = make_local_frontend(tmp_path)
+    record_check("local1", 2)
+    frontend.name = "edge-renamed"
+    frontend.save()
+    assert list(import_holds()) == ["edge-renamed"]
+    with pytest.raises(CommandError, match="edge-renamed: imported config checked"):
+        call_command("deploy", frontend=["edge-renamed"])
+
+
+def test_the_hold_is_a_row_and_not_read_back_from_the_audit_log(demo, tmp_path):
+    make_local_frontend(tmp_path)
+    record_check("local1", 2)
+    AuditEntry.objects.filter(action=EQUIVALENCE_ACTION).delete()  # history pruned or edited: the hold stays
+    assert import_holds()["local1"].differences == 2
+    assert DeployHold.objects.get().frontend.name == "local1"
+
+
+def test_the_migration_turns_each_front_ends_latest_audited_check_into_its_hold(demo, tmp_path):
+    holds_from_audit = import_module("balancers.migrations.0010_deploy_hold").holds_from_audit
+    make_local_frontend(tmp_path)
+    make_local_frontend(tmp_path, name="local2", config_dir=str(tmp_path / "local2" / "hostpanel"))
+    make_local_frontend(tmp_path, name="local3", config_dir=str(tmp_path / "local3" / "hostpanel"))
+    for key, action, after in [
+        ("local1", EQUIVALENCE_ACTION, {"differences": 3, "error": ""}),
+        ("local2", EQUIVALENCE_ACTION, {"differences": 0, "error": "apache2 refused it"}),
+        ("local3", EQUIVALENCE_ACTION, {"differences": 4, "error": ""}),
+        ("local3", ACCEPTED_ACTION, {"accepted": True}),
+        ("gone", EQUIVALENCE_ACTION, {"differences": 1, "error": ""}),
+    ]:
+        AuditEntry.objects.create(actor="t", action=action, object_type="frontend", object_key=key, after=after)
+    holds_from_audit(apps, None)
+    assert {h.frontend: (h.differences, h.error) for h in import_holds().values()} == {
+        "local1": (3, ""),
+        "local2": (0, "apache2 refused it"),
+    }

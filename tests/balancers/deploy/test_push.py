@@ -141,16 +141,6 @@ def test_a_connection_dropped_after_the_swap_puts_the_previous_config_back(host,
     assert live_files(host["dir"]) == old
 
 
-def test_a_hand_made_config_directory_is_kept_as_a_release_on_the_first_deploy(host, tree_maker):
-    host["dir"].mkdir(parents=True)
-    (host["dir"] / "hostpanel.conf").write_text("# by hand\n")
-    tree = tree_maker(SITES)
-    assert push_tree(LocalTransport(), host["target"], tree).status == HostStatus.SUCCEEDED
-    assert live_files(host["dir"]) == tree
-    legacy = [n for n in os.listdir(f"{host['dir']}.releases") if n.startswith("legacy-")]
-    assert len(legacy) == 1
-
-
 def test_old_releases_are_pruned_but_the_previous_one_is_kept(host, tree_maker):
     for i in range(9):
         push_tree(LocalTransport(), host["target"], tree_maker({**SITES, "n.conf": f"{i}\n"}))

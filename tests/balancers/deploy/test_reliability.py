@@ -115,6 +115,15 @@ def test_a_queued_deployment_the_queue_lost_is_requeued_with_a_doubling_wait(loc
     assert reap(enqueue=lambda pk: None).requeued == [lost.pk]
 
 
+def test_the_doubling_requeue_wait_stops_at_its_cap(local_frontend, queue, settings):
+    settings.HOSTPANEL_DEPLOY_REQUEUE_SECONDS, settings.HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS = 120, 900
+    lost = Deployment.objects.create(status=DeploymentStatus.QUEUED, actor="x", enqueue_attempts=12)
+    Deployment.objects.filter(pk=lost.pk).update(enqueued_at=timezone.now() - timedelta(seconds=890))
+    assert reap(enqueue=lambda pk: None).requeued == []  # within the cap
+    Deployment.objects.filter(pk=lost.pk).update(enqueued_at=timezone.now() - timedelta(seconds=910))
+    assert reap(enqueue=lambda pk: None).requeued == [lost.pk]  # 15 minutes, not 120 s x 64 (two hours)
+
+
 def test_the_reaper_fails_a_running_deployment_whose_worker_stopped_and_queues_one_retry(local_frontend):
     dead = Deployment.objects.create(status=DeploymentStatus.RUNNING, actor="olga", started_at=timezone.now())
     Deployment.objects.filter(pk=dead.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
