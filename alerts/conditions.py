@@ -1,6 +1,6 @@
 """What is wrong right now, as a list of Conditions (event, subject, summary, detail) — no state, no debounce.
 
-* from one balancer-manager poll (the hosts balancers.status.poller fetched): a member in error on a
+* from one balancer-manager poll (the hosts status.poller fetched): a member in error on a
   front-end, a front-end that does not answer, a member whose live flags differ from the panel's;
 * from the database: the last finished deployment failed or was reverted, a front-end the last deployment
   left behind, a deployment queued longer than HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS (no worker takes it),
@@ -18,10 +18,10 @@ from alerts.choices import AlertEvent
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.models import BalancerMember, Deployment, DeploymentHost, FrontEnd
 from balancers.services import member_worker_urls
-from balancers.status.client import MemberChange
-from balancers.status.parse import FrontEndLive, HostState, find_worker
 from certificates.choices import CertificateStatus
 from certificates.selectors import ATTENTION_WINDOW, certificates_needing_attention
+from status.manager import MemberChange
+from status.parse import FrontEndLive, HostState, find_worker
 
 _BAD_HOST = {HostStatus.FAILED, HostStatus.ROLLED_BACK, HostStatus.REVERTED}
 # finished deployments that say something about the front-ends (a superseded one never ran)

@@ -1,5 +1,5 @@
 """Sending one message: e-mail through Django's mailer, or a webhook — a JSON POST through the one HTTP
-client (balancers.status.client) signed `X-HostPanel-Signature: sha256=<hex HMAC-SHA256 of the body>`
+client (status.manager) signed `X-HostPanel-Signature: sha256=<hex HMAC-SHA256 of the body>`
 with the channel's shared secret. One call, one attempt; retries are the caller's (alerts.services)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.core.mail import EmailMessage
 
 from alerts.choices import ChannelKind
 from alerts.models import AlertChannel
-from balancers.status.client import http_exchange
 from certificates.crypto import SecretsError, decrypt_secret
+from hostpanel.http import http_exchange
 
 SIGNATURE_HEADER = "X-HostPanel-Signature"
 

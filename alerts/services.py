@@ -35,11 +35,11 @@ from alerts.choices import (
 from alerts.conditions import Condition, database_conditions, poll_conditions
 from alerts.delivery import Sent, deliver
 from alerts.models import Alert, AlertChannel, DeliveryAttempt, Notification
-from balancers.status.parse import FrontEndLive
 from certificates.crypto import SecretsError, encrypt_secret
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited, save_validated
+from status.parse import FrontEndLive
 
 log = logging.getLogger(__name__)
 

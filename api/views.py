@@ -44,13 +44,13 @@ from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHos
 from balancers.selectors.inventory import frontends_named
 from balancers.selectors.overview import status_overview
 from balancers.services import deployment_rollback, deployment_start
-from balancers.status.client import ApplyResult
 from certificates.choices import CertificateStatus
 from hostpanel.audit import Actor
 from hostpanel.validators import normalize_hostname
 from sites import services as site_services
 from sites.models import Site, SiteAlias, SiteStatus
 from sites.selectors import deploy_state
+from status.manager import ApplyResult
 
 
 class Pagination(PageNumberPagination):

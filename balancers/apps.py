@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 
-from balancers.deploy.challenges import FrontendsChallengePublisher
 from certificates.publishing import register_frontends_publisher
+from deploy.challenges import FrontendsChallengePublisher
 
 
 class BalancersConfig(AppConfig):

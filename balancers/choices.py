@@ -56,7 +56,7 @@ class HostStatus(models.TextChoices):
 
 
 class ChangeKind(models.TextChoices):
-    """What a front-end's new release changed (balancers.routes.is_map_only)."""
+    """What a front-end's new release changed (rendering.routes.is_map_only)."""
 
     NONE = "", "None"
     MAP = "map", "Routing map only (no reload)"

@@ -46,16 +46,16 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, setup_databases
 from django.utils import timezone
 
-from balancers.dev.apache import StandaloneApache, write_tree
-from balancers.dev.backends import Backend
-from balancers.dev.net import free_ports
 from balancers.models import Balancer, Deployment, ZopeServer
-from balancers.render import render_tree
 from balancers.services import deployment_start
-from balancers.snapshot import CertificateRecord, FrontEndRecord, SiteRecord, Snapshot, load_snapshot
 from certificates.models import Certificate
 from certificates.selectors import certificates_due
 from certificates.tasks import renewal_scan
+from devrig.apache import StandaloneApache, write_tree
+from devrig.backends import Backend
+from devrig.net import free_ports
+from rendering.render import render_tree
+from rendering.snapshot import CertificateRecord, FrontEndRecord, SiteRecord, Snapshot, load_snapshot
 from sites.models import Site
 from tests.certificates import pki
 from tests.factories import ACTOR

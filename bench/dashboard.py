@@ -45,9 +45,9 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment
 
 from balancers import services
 from balancers.models import Balancer, FrontEnd, ZopeServer
-from balancers.status.poller import poll_once
 from hostpanel.audit import Actor
 from sites.models import Site
+from status.poller import poll_once
 
 XML = (ROOT / "tests" / "fixtures" / "balancer-manager-2.4.71.xml").read_bytes()
 REQUESTS: list[str] = []  # every request any xml_server answered

@@ -5,7 +5,7 @@ hand-written 2.4 reference, the seed's three passes and direct to the backend.
                                          [--only direct,reference,...] [--no-https] [--workers 2x16]
                                          [--mpm event|worker] [--node-variants rendered,pooled,h2c,...]
 
-One front-end Apache (balancers/dev/apache.py) with the small worker limits a busy front-end runs into
+One front-end Apache (devrig/apache.py) with the small worker limits a busy front-end runs into
 (event MPM, 2 processes x 16 threads = MaxRequestWorkers 32), 1,001 sites (seed_demo + generated),
 members pointing at a fast static backend (a small Apache on three loopback ports, one per Zope server;
 a Python server is measured once beside it). Load: `wrk -t2 -cC -dDs --latency` on one site (Host header),
@@ -40,13 +40,13 @@ django.setup()
 
 from django.core.management import call_command
 
-from balancers.dev.apache import StandaloneApache, write_tree
-from balancers.dev.backends import Backend
-from balancers.dev.net import free_port, free_port_block, http_get
 from balancers.models import Balancer, ZopeServer
-from balancers.render import render_tree
-from balancers.routes import ROUTES_MAP
-from balancers.snapshot import CertificateRecord, FrontEndRecord, load_snapshot
+from devrig.apache import StandaloneApache, write_tree
+from devrig.backends import Backend
+from devrig.net import free_port, free_port_block, http_get
+from rendering.render import render_tree
+from rendering.routes import ROUTES_MAP
+from rendering.snapshot import CertificateRecord, FrontEndRecord, load_snapshot
 from tests.certificates import pki
 
 WORKERS = (2, 16)  # a busy front-end: ServerLimit 2, ThreadsPerChild 16, MaxRequestWorkers 32

@@ -65,13 +65,13 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from balancers.connections import POOL  # noqa: E402
-from balancers.deploy.runner import deployment_execute  # noqa: E402
-from balancers.dev.apache import StandaloneApache  # noqa: E402
-from balancers.dev.backends import Backend  # noqa: E402
-from balancers.dev.net import free_port, http_get  # noqa: E402
 from balancers.models import Deployment, DeploymentHost, ZopeServer  # noqa: E402
 from balancers.services import deployment_start  # noqa: E402
+from deploy.runner import deployment_execute  # noqa: E402
+from deploy.transport.pool import POOL  # noqa: E402
+from devrig.apache import StandaloneApache  # noqa: E402
+from devrig.backends import Backend  # noqa: E402
+from devrig.net import free_port, http_get  # noqa: E402
 from tests.factories import ACTOR  # noqa: E402
 from tests.harness.farm import make_client_key, make_host  # noqa: E402
 

@@ -34,12 +34,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from balancers.importer.equivalence import check_equivalence
-from balancers.importer.plan import build_plan
-from balancers.importer.reader import DirectorySource, read_config
-from balancers.importer.recognise import recognise
-from balancers.importer.service import import_apply
 from hostpanel.audit import Actor
+from importer.equivalence import check_equivalence
+from importer.plan import build_plan
+from importer.reader import DirectorySource, read_config
+from importer.recognise import recognise
+from importer.service import import_apply
 from tests.balancers.importer.handwritten import handwritten_tree, write_tree
 
 

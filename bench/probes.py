@@ -38,13 +38,13 @@ from django.conf import settings
 from django.core.management import call_command
 
 from balancers import services as balancer_services
-from balancers.deploy.probes import run_probes, site_address
-from balancers.deploy.runner import deployment_execute
-from balancers.dev.apache import StandaloneApache
-from balancers.dev.backends import Backend
-from balancers.dev.net import free_port
 from balancers.models import Balancer, FrontEnd, ZopeServer
 from balancers.services import deployment_start
+from deploy.probes import run_probes, site_address
+from deploy.runner import deployment_execute
+from devrig.apache import StandaloneApache
+from devrig.backends import Backend
+from devrig.net import free_port
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import ACTOR

@@ -32,11 +32,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from balancers.dev import apache
-from balancers.manifest import tree_digest
 from balancers.models import Balancer
-from balancers.render import render_tree
-from balancers.snapshot import FrontEndRecord, load_snapshot
+from devrig import apache
+from rendering.manifest import tree_digest
+from rendering.render import render_tree
+from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites.models import Site, SiteAlias
 
 

@@ -32,14 +32,14 @@ For the integration phase (rendering, deploy, API, UI):
 
 How it is wired in (the integration, done):
 
-- rendering: balancers.snapshot reads every live certificate of a site whose tls is not "none" in ONE
-  query, key decrypted in memory; balancers.render writes `tls/<domain>.crt` (fullchain_pem) and
+- rendering: rendering.snapshot reads every live certificate of a site whose tls is not "none" in ONE
+  query, key decrypted in memory; rendering.render writes `tls/<domain>.crt` (fullchain_pem) and
   `tls/<domain>.key` and the site's HTTPS vhost; HTTP redirects (and HSTS is sent) only while the
   certificate is not expired and covers every name of the site that reaches us;
-- keys at rest: balancers.deploy.secrets seals key files before a ConfigTree is stored (and opens them
-  for a rollback); balancers.manifest.tree_diff prints "(private key changed, not shown)"; key files
+- keys at rest: deploy.secrets seals key files before a ConfigTree is stored (and opens them
+  for a rollback); rendering.manifest.tree_diff prints "(private key changed, not shown)"; key files
   are 0600 on the front-ends;
-- challenges: balancers.deploy.challenges.FrontendsChallengePublisher (every enabled front-end over its
+- challenges: deploy.challenges.FrontendsChallengePublisher (every enabled front-end over its
   transport, in parallel; ChallengePublishError names the front-end that failed) is registered by
   balancers.apps.BalancersConfig.ready(); its frontend_addresses are the front-ends' addresses and its
   http_port HOSTPANEL_ACME_HTTP_PORT;

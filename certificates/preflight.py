@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import dns.exception
 import dns.resolver
 
-from balancers.status.client import http_exchange
+from hostpanel.http import http_exchange
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 MAX_BODY = 4096

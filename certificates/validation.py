@@ -128,7 +128,7 @@ def uncovered_names(certificate_names: list[str], names: list[str]) -> list[str]
 
 def unused_names(certificate_names: list[str], names: list[str]) -> list[str]:
     """Those of the certificate's names (or wildcards) that cover none of a site's `names`: another site's
-    names, say. The HTTPS vhost never answers for them (balancers.render_sites)."""
+    names, say. The HTTPS vhost never answers for them (rendering.sites)."""
     return [pattern for pattern in certificate_names if not any(covers(pattern, name) for name in names)]
 
 

@@ -214,7 +214,7 @@ HOSTPANEL_DEPLOY_REQUEUE_SECONDS = env_int("HOSTPANEL_DEPLOY_REQUEUE_SECONDS", 1
 HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS = env_int("HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS", 900, minimum=1, maximum=86400)
 HOSTPANEL_DEPLOY_RETRIES = env_int("HOSTPANEL_DEPLOY_RETRIES", 2, minimum=0, maximum=10)
 HOSTPANEL_DEPLOY_RETRY_BACKOFF = env_float("HOSTPANEL_DEPLOY_RETRY_BACKOFF", 2.0, minimum=0.0)
-# Retention (manage.py cleanup, the daily task balancers.tasks.cleanup): stored trees kept per front-end
+# Retention (manage.py cleanup, and daily by manage.py reap --loop): stored trees kept per front-end
 # (plus every tree a host has activated or a queued/running deployment needs), deployments kept (days).
 HOSTPANEL_KEEP_TREES = env_int("HOSTPANEL_KEEP_TREES", 50, minimum=1)
 HOSTPANEL_KEEP_DEPLOYMENT_DAYS = env_int("HOSTPANEL_KEEP_DEPLOYMENT_DAYS", 90, minimum=1)
@@ -291,7 +291,7 @@ def _secrets_keys() -> list[str]:
 
 HOSTPANEL_SECRETS_KEY = _secrets_keys()
 
-# --- operations: rolling restarts, post-deploy probes, alerts (operations/, balancers/deploy/probes.py, alerts/) --
+# --- operations: rolling restarts, post-deploy probes, alerts (operations/, deploy/probes.py, alerts/) --
 HOSTPANEL_RESTART_IDLE_TIMEOUT = env_float("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120.0, minimum=0.0)
 HOSTPANEL_RESTART_HEALTH_TIMEOUT = env_float("HOSTPANEL_RESTART_HEALTH_TIMEOUT", 300.0, minimum=1.0)
 HOSTPANEL_RESTART_SETTLE_SECONDS = env_float("HOSTPANEL_RESTART_SETTLE_SECONDS", 30.0, minimum=0.0)
@@ -303,7 +303,7 @@ HOSTPANEL_PROBE_SAMPLE = env_int("HOSTPANEL_PROBE_SAMPLE", 20, minimum=0, maximu
 # read at all (a broken one fails them, and they answered before: the change is reverted); the switch
 # waits for their "before" answers, so fewer of them make the change live sooner.
 HOSTPANEL_PROBE_SAMPLE_MAP_ONLY = env_int("HOSTPANEL_PROBE_SAMPLE_MAP_ONLY", 5, minimum=0, maximum=10000)
-# Lines routes-recent.map (the routing overlay, balancers.routes) may hold before the next deployment
+# Lines routes-recent.map (the routing overlay, rendering.routes) may hold before the next deployment
 # makes a new base routes.map (one 1 MB upload and SDBM build per front-end at 10,000 sites). Apache reads
 # the overlay as a txt map: a name it does not hold costs a scan of it once per child after each change.
 HOSTPANEL_ROUTES_OVERLAY_MAX_LINES = env_int("HOSTPANEL_ROUTES_OVERLAY_MAX_LINES", 500, minimum=0, maximum=5000)

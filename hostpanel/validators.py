@@ -240,7 +240,7 @@ def validate_plone_path(value: str) -> None:
         raise ValidationError("A Plone path must not end with '/'.", code="trailing_slash")
 
 
-# URL paths the rendered config serves itself (balancers.render.SUSPENDED_PATH and NODE_ERROR_PATH; a
+# URL paths the rendered config serves itself (rendering.render.SUSPENDED_PATH and NODE_ERROR_PATH; a
 # test keeps the two in step): an error document there would be aliased twice, and the renderer refuses it.
 RESERVED_URL_PATHS = ("/hostpanel-suspended.html", "/hostpanel-503.html")
 
@@ -344,7 +344,7 @@ def validate_port(value: int) -> None:
 
 def validate_node_ports(base: int, servers: int) -> None:
     """Node-vhosts mode gives each Zope server the port base + its place in name order
-    (balancers.manifest.node_ports): the last one must still be a port, or the renderer refuses the tree."""
+    (rendering.manifest.node_ports): the last one must still be a port, or the renderer refuses the tree."""
     if base is not None and servers > 0 and base + servers - 1 > 65535:
         raise ValidationError(
             f"With {servers} Zope server(s) the node ports would run from {base} to {base + servers - 1}, "

@@ -2,7 +2,7 @@
 
 `ZopeServerOps` extends balancers.ZopeServer one-to-one (balancers/models.py is kept small): the restart
 command runs over SSH on the Zope host — its own address, port, user and pinned host key, through the
-same transport as deploys (balancers.ssh) — and only a superuser may set it (it is a shell command).
+same transport as deploys (deploy.transport.ssh) — and only a superuser may set it (it is a shell command).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ For each member in turn (RollingRestart.routes, fixed when the job was queued):
    a live-only drain would vanish and send new clients to a server that is about to stop;
 2. **wait_idle**: until its `busy` count is 0 in every balancer-manager, or HOSTPANEL_RESTART_IDLE_TIMEOUT;
 3. **restart**: disable it (its sticky clients' requests now go to the other members) and wait for its
-   requests in flight, then its restart command over SSH on the Zope host (balancers.ssh, pinned host key);
+   requests in flight, then its restart command over SSH on the Zope host (deploy.transport.ssh, pinned host key);
 4. **wait_healthy**: until its health path answers 200 directly on the Zope server;
 5. **warm**: a few of the balancer's site paths (VirtualHostMonster URLs) requested directly on it;
 6. **undrain** (and enable) on every front-end (the same service);
@@ -32,14 +32,15 @@ from django.utils import timezone
 
 from balancers.models import BalancerMember, FrontEnd
 from balancers.services import member_set_flags, member_worker_urls
-from balancers.ssh import SSHTransport
-from balancers.status.client import ManagerEndpoint, fetch_all, http_exchange
-from balancers.status.parse import find_worker
-from balancers.transport import TransportError
+from deploy.transport.protocol import TransportError
+from deploy.transport.ssh import SSHTransport
 from hostpanel.audit import Actor
+from hostpanel.http import http_exchange
 from operations.choices import RestartStatus, RestartStepName, StepOutcome
 from operations.models import RollingRestart, RollingRestartStep, ZopeServerOps
 from operations.selectors import warm_paths
+from status.manager import ManagerEndpoint, fetch_all
+from status.parse import find_worker
 
 log = logging.getLogger(__name__)
 

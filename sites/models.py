@@ -242,7 +242,7 @@ class SiteHostname(models.Model):
 class SiteChange(models.Model):
     """The change journal: one row per insert, update or delete of a site, of one of its aliases or of its
     certificate, written by DATABASE TRIGGERS (migration sites 0006), so a `QuerySet.update()`, a bulk
-    operation or raw SQL is journaled too. balancers.snapshot reads it to reload only the sites that
+    operation or raw SQL is journaled too. rendering.snapshot reads it to reload only the sites that
     changed since its last snapshot. Never written by Django; pruned by the daily cleanup.
 
     `token` is random per row, so a journal position that a rolled-back transaction (or a flush) took

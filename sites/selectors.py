@@ -1,7 +1,7 @@
 """Reads of client sites: is a site's current configuration live on every front-end?
 
 A change to a site is saved at `Site.updated_at`. A deployment host renders the database state AFTER it
-took the front-end's lease, the moment recorded as `DeploymentHost.started_at` (balancers.deploy.runner),
+took the front-end's lease, the moment recorded as `DeploymentHost.started_at` (deploy.runner),
 so a succeeded (or unchanged) host with `started_at >= updated_at` carries the change. A site is live when
 every enabled front-end has such a host and no rollback (a stored, older tree) landed there since, and the
 last deployment did not leave it out of the config (`Site.render_error`, set and cleared by the deployer:

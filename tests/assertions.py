@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
-from balancers.routes import ROUTE_FILES, whole_map
+from rendering.routes import ROUTE_FILES, whole_map
 
 
 def message_of(validator, value) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 from django.core.management import call_command
 
 from balancers import services as balancer_services
-from balancers.deploy.release import Target
-from balancers.manifest import MANIFEST, manifest_text
 from balancers.models import Balancer, FrontEnd
-from balancers.routes import DERIVED_FILES
+from deploy.release import Target
 from hostpanel.audit import Actor
+from rendering.manifest import MANIFEST, manifest_text
+from rendering.routes import DERIVED_FILES
 from sites.models import Site, SiteAlias
 from sites.services import site_hostnames_backfill
 

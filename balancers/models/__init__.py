@@ -12,7 +12,7 @@ from balancers.models.deployments import (
     RoutesBase,
 )
 from balancers.models.inventory import Balancer, BalancerMember, FrontEnd, ZopeServer
-from balancers.status.models import FrontEndSnapshot, StatusSample
+from balancers.models.status import FrontEndSnapshot, StatusSample
 
 __all__ = [
     "ActivatedRelease",

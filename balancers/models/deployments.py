@@ -31,7 +31,7 @@ class ConfigBlob(models.Model):
 
 
 class RoutesBase(models.Model):
-    """The base of the routing map (balancers.routes: routes.map; changes since go to routes-recent.map).
+    """The base of the routing map (rendering.routes: routes.map; changes since go to routes-recent.map).
     One row; written by the deploy worker when a rendered tree starts a new base."""
 
     blob = models.ForeignKey(ConfigBlob, on_delete=models.PROTECT, related_name="+")
@@ -44,7 +44,7 @@ class RoutesBase(models.Model):
 class ConfigTree(models.Model):
     """A rendered config tree for one front-end, stored once per content digest so that any two
     revisions can be diffed and any earlier one redeployed. Large files are ConfigBlobs (`blobs`); read
-    the whole tree with balancers.deploy.secrets.stored_files / stored_files_many."""
+    the whole tree with deploy.secrets.stored_files / stored_files_many."""
 
     digest = models.CharField(max_length=64, help_text="sha256 of the MANIFEST.")
     files = models.JSONField(help_text="{relative path: text} of the files not in blobs")
@@ -166,7 +166,7 @@ class ActivatedRelease(models.Model):
 
 
 class DeployHold(models.Model):
-    """A front-end held back from deploys (balancers.deploy.holds): the equivalence check of its imported
+    """A front-end held back from deploys (deploy.holds): the equivalence check of its imported
     config found differences, or could not run, and nobody has accepted them yet. Keyed by the front-end
     row, so renaming it keeps the hold; gone when the differences are accepted or a later check of that
     front-end is equivalent. The check itself stays in the audit log (`check_entry`)."""

@@ -9,14 +9,14 @@ from typing import TypedDict
 from django.conf import settings
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
-from balancers.deploy.checks import frontend_pending_diff
-from balancers.deploy.holds import Hold, import_holds
-from balancers.deploy.rendering import render_for
-from balancers.deploy.stored import stored_files_many
-from balancers.manifest import capped_lines, diff_paths, tree_diff
 from balancers.models import ConfigTree, Deployment, DeploymentHost, FrontEnd
-from balancers.routes import CHANGE_KIND_TEXT, change_kind
-from balancers.snapshot import load_snapshot
+from deploy.checks import frontend_pending_diff
+from deploy.holds import Hold, import_holds
+from deploy.stored import stored_files_many
+from deploy.trees import render_for
+from rendering.manifest import capped_lines, diff_paths, tree_diff
+from rendering.routes import CHANGE_KIND_TEXT, change_kind
+from rendering.snapshot import load_snapshot
 
 DIFF_MAX_LINES = 3000
 STAGE_ORDER = [s.value for s in HostStage]
@@ -28,7 +28,7 @@ class HostDiff(TypedDict):
     first: bool  # no earlier tree to compare with
     same: bool
     lines: list[str]
-    kind: str  # map | config | "" (balancers.routes.change_kind)
+    kind: str  # map | config | "" (rendering.routes.change_kind)
     kind_text: str
 
 

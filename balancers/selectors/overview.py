@@ -2,7 +2,7 @@
 
 `status_overview()` is what the dashboard template, GET /api/v1/status/ and its OpenAPI schema all use;
 its shape is declared once, by the TypedDicts below (the API derives its serializers from them). The live
-side is the poller's latest snapshot of each front-end (balancers.status.poller): reading the dashboard
+side is the poller's latest snapshot of each front-end (status.poller): reading the dashboard
 sends no request to any front-end; `live=True` (or hosts fetched by the caller) asks them now.
 """
 
@@ -17,12 +17,12 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from balancers.choices import RenderMode
-from balancers.manifest import node_member_url, node_ports
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, StatusSample, ZopeServer
-from balancers.status.client import ManagerEndpoint, fetch_all, status_timeout
-from balancers.status.parse import FrontEndLive, HostState, MemberStatus, find_worker
-from balancers.status.poller import latest_hosts
 from hostpanel.readmodel import DATETIME, Help
+from rendering.manifest import node_member_url, node_ports
+from status.manager import ManagerEndpoint, fetch_all, status_timeout
+from status.parse import FrontEndLive, HostState, MemberStatus, find_worker
+from status.poller import latest_hosts
 
 
 class StatusFrontEnd(TypedDict):

@@ -1,6 +1,6 @@
 """Writes that start deployments: the automatic one every config change asks for (coalesced), manual
 deploys and rollbacks. Each is a `Deployment` row handed to the task queue when the transaction commits;
-the worker (balancers.tasks.run_deployment -> balancers.deploy.runner) does the rest."""
+the worker (deploy.tasks.run_deployment -> deploy.runner) does the rest."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from balancers.choices import DeploymentStatus, DeploymentTrigger
-from balancers.deploy.holds import ACCEPTED_ACTION, holds_release, import_holds
-from balancers.deploy.queue import hand_over
-from balancers.deploy.runner import host_rows_create
 from balancers.models import Deployment, DeploymentHost, FrontEnd
-from balancers.tasks import run_deployment
+from deploy.holds import ACCEPTED_ACTION, holds_release, import_holds
+from deploy.queue import hand_over
+from deploy.runner import host_rows_create
+from deploy.tasks import run_deployment
 from hostpanel import audit
 from hostpanel.audit import Actor
 
@@ -34,7 +34,7 @@ def config_changed(*, actor: Actor) -> Deployment | None:
 
 
 def deployment_enqueue(deployment_id: int) -> bool:
-    """Hand the deployment to the task backend (balancers.deploy.queue.hand_over: counted, and
+    """Hand the deployment to the task backend (deploy.queue.hand_over: counted, and
     `enqueued_at` recorded only when the queue took it). Runs on commit with robust=True: a queue that
     is down must not turn the user's saved change into an error; the deployment stays visible as
     queued, and the next change or the reaper hands it over again."""
@@ -100,7 +100,7 @@ def deployment_start(
     """Queue a deployment of the current configuration to the given (default: every enabled) front-end.
     enqueue=False leaves it to the caller to run deployment_execute() (manage.py deploy, in the foreground).
 
-    A front-end imported with equivalence differences nobody accepted (balancers.deploy.holds) is refused
+    A front-end imported with equivalence differences nobody accepted (deploy.holds) is refused
     with a ValidationError, unless accept_differences: then the acceptance is audited and the hold ends."""
     chosen_names = [f.name for f in frontends] if frontends is not None else None
     if chosen_names is None:

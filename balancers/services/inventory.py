@@ -11,10 +11,10 @@ from django.db import transaction
 
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services.deployments import config_changed
-from balancers.status.client import url_origin
 from certificates.crypto import SecretsError, encrypt_secret
 from hostpanel import audit
 from hostpanel.audit import Actor
+from hostpanel.http import url_origin
 from hostpanel.services import apply_fields, delete_audited, save_validated
 from hostpanel.validators import validate_no_control_characters
 

@@ -11,11 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from balancers.choices import RenderMode
-from balancers.manifest import node_member_url, node_ports
 from balancers.models import BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.services.inventory import member_update
-from balancers.status.client import ApplyResult, ManagerEndpoint, MemberChange, apply_member_change_all
 from hostpanel.audit import Actor
+from rendering.manifest import node_member_url, node_ports
+from status.manager import ApplyResult, ManagerEndpoint, MemberChange, apply_member_change_all
 
 # A toggle is saved (validated, audited, rendered into the next config as status=+H/+N/+D, so a
 # graceful reload keeps it) AND applied live through every enabled front-end's balancer-manager,
@@ -106,7 +106,7 @@ def member_set_flags(
 ) -> MemberChangeResult:
     """Change a member's hot standby / drain / disabled flags or load factor: validated and audited through
     member_update (which reports config_changed, so the automatic deployment renders status=+H ...), then
-    applied live on every enabled front-end's balancer-manager and read back (see balancers.status).
+    applied live on every enabled front-end's balancer-manager and read back (see status).
 
     Guard rail: a change that turns a usable member unusable (see member_is_usable) when no other member
     of the balancer stays usable is refused with a ValidationError unless force=True. Changes that do not

@@ -7,11 +7,11 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from balancers import services
-from balancers.deploy.checks import frontend_test_connection
 from balancers.forms import (
     FrontEndForm,
 )
 from balancers.models import DeploymentHost, FrontEnd
+from deploy.checks import frontend_test_connection
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
 
@@ -64,7 +64,7 @@ class FrontEndDeleteView(ServiceDeleteView):
 
 
 class FrontEndTestView(OperatorRequiredMixin, View):
-    """POST: SSH login, pinned host key and configtest, each step's result (balancers.deploy.checks)."""
+    """POST: SSH login, pinned host key and configtest, each step's result (deploy.checks)."""
 
     def post(self, request, pk):
         frontend = get_object_or_404(FrontEnd, pk=pk)

@@ -4,7 +4,7 @@ The source (a registered front-end read over SSH, or an uploaded archive kept by
 remembered in the session, never the plan: every step reads it again and builds the plan again, and
 the confirmation carries the previewed plan's fingerprint, so the import applies exactly what was
 previewed (a changed config or database is refused: preview again). The same service as
-`manage.py import_apache` (balancers.importer.service).
+`manage.py import_apache` (importer.service).
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ from django.urls import reverse
 from django.views import View
 
 from balancers.forms import EquivalenceForm, ImportConfirmForm, ImportSourceForm
-from balancers.importer.archive import ArchiveRefused
-from balancers.importer.plan import ImportPlan
-from balancers.importer.reader import SourceError
-from balancers.importer.service import (
+from balancers.models import FrontEnd
+from deploy.transport.protocol import TransportError
+from hostpanel.permissions import OperatorRequiredMixin
+from hostpanel.sessions import REAUTH_FIELD, ask_password, password_confirmed
+from hostpanel.web import web_actor
+from importer.archive import ArchiveRefused
+from importer.plan import ImportPlan
+from importer.reader import SourceError
+from importer.service import (
     ImportRefused,
     import_apply,
     import_check_equivalence,
@@ -29,12 +34,7 @@ from balancers.importer.service import (
     import_upload_preview,
     import_upload_store,
 )
-from balancers.importer.tokenizer import ConfigRefused
-from balancers.models import FrontEnd
-from balancers.transport import TransportError
-from hostpanel.permissions import OperatorRequiredMixin
-from hostpanel.sessions import REAUTH_FIELD, ask_password, password_confirmed
-from hostpanel.web import web_actor
+from importer.tokenizer import ConfigRefused
 
 SOURCE_KEY = "hostpanel_import_source"
 CHECK_KEY = "hostpanel_import_check"

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
 
-from balancers.dev.net import free_port
+from devrig.net import free_port
 
 
 @pytest.fixture(autouse=True)

@@ -16,10 +16,10 @@ import pytest
 from alerts.choices import AlertState
 from alerts.models import Alert, DeliveryAttempt, Notification
 from alerts.services import alert_channel_create, alert_channel_test, alerts_tick
-from balancers.dev.net import http_get
 from balancers.models import FrontEnd
-from balancers.status.parse import BalancerStatus, FrontEndLive, HostState, MemberFlags, MemberStatus
-from balancers.status.poller import poll_once
+from devrig.net import http_get
+from status.parse import BalancerStatus, FrontEndLive, HostState, MemberFlags, MemberStatus
+from status.poller import poll_once
 from tests.factories import ACTOR, add_manager_frontend
 from tests.harness.fleet import make_fleet
 

@@ -13,9 +13,9 @@ from alerts.models import Alert, Notification
 from alerts.services import alert_channel_create, alerts_tick
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.models import Deployment, DeploymentHost, FrontEnd
-from balancers.status.parse import BalancerStatus, FrontEndLive, HostState, MemberFlags, MemberStatus
 from certificates.models import Certificate
 from sites.models import Site
+from status.parse import BalancerStatus, FrontEndLive, HostState, MemberFlags, MemberStatus
 from tests.factories import ACTOR, add_manager_frontend
 
 T0 = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)

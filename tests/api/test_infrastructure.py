@@ -6,14 +6,14 @@ import pytest
 
 from api import views
 from balancers import services as balancer_services
-from balancers.deploy.runner import store_tree
-from balancers.dev.net import free_port
 from balancers.models import BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from balancers.selectors.overview import status_overview
 from balancers.services import MemberChangeResult
-from balancers.status.client import ApplyResult
+from deploy.runner import store_tree
+from devrig.net import free_port
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
+from status.manager import ApplyResult
 from tests.samples import MANAGER_XML
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

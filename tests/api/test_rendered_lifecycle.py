@@ -9,14 +9,14 @@ from hostpanel.audit import Actor
 
 
 def rendered(frontend) -> str:
-    render = pytest.importorskip("balancers.render")
-    snapshot = pytest.importorskip("balancers.snapshot")
+    render = pytest.importorskip("rendering.render")
+    snapshot = pytest.importorskip("rendering.snapshot")
     tree = render.render_tree(snapshot.load_snapshot(), frontend)
     return "\n".join(f"# {path}\n{text}" for path, text in sorted(tree.items()))
 
 
 def test_each_lifecycle_step_changes_the_rendered_config(demo, billing):
-    pytest.importorskip("balancers.render")
+    pytest.importorskip("rendering.render")
     frontend = balancer_services.frontend_create(
         actor=Actor.command("tests"), name="fe1", address="127.0.0.1", transport="local"
     )

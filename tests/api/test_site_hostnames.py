@@ -9,8 +9,8 @@ import threading
 import pytest
 from django.db import connection
 
-from balancers.render import render_tree
-from balancers.snapshot import FrontEndRecord, load_snapshot
+from rendering.render import render_tree
+from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteHostname
 

@@ -5,7 +5,7 @@ operators only: a read token or a viewer gets 403 and makes no request, writes n
 from __future__ import annotations
 
 from balancers.models import FrontEndSnapshot
-from balancers.status.poller import poll_once
+from status.poller import poll_once
 from tests.factories import add_manager_frontend
 from tests.samples import MANAGER_XML
 

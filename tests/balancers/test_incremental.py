@@ -1,5 +1,5 @@
-"""The incremental snapshot (balancers.snapshot_sites, fed by the database triggers of the change journal)
-and the patched site part of the renderer (balancers.render_sites) give exactly what a full read and a
+"""The incremental snapshot (rendering.journal, fed by the database triggers of the change journal)
+and the patched site part of the renderer (rendering.sites) give exactly what a full read and a
 whole render give, whatever the changes (through the services, `QuerySet.update`, raw SQL, deletes,
 aliases moving between sites, domains passing from one site to another), on SQLite and PostgreSQL."""
 
@@ -11,12 +11,13 @@ import random
 import pytest
 from django.db import connection
 
-from balancers import render_sites, snapshot_sites
-from balancers.deploy.stored import routes_base_set
 from balancers.models import Balancer
-from balancers.render import render_tree_isolated
-from balancers.routes import ROUTES_MAP, map_entries, whole_map
-from balancers.snapshot import FrontEndRecord, load_snapshot
+from deploy.stored import routes_base_set
+from rendering import journal as snapshot_sites
+from rendering import sites as render_sites
+from rendering.render import render_tree_isolated
+from rendering.routes import ROUTES_MAP, map_entries, whole_map
+from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias, SiteChange, SiteStatus
 from tests.factories import ACTOR, add_generated_sites

@@ -15,12 +15,12 @@ from django.urls import reverse
 
 from balancers import services
 from balancers.models import FrontEnd
-from balancers.render import render_tree
-from balancers.snapshot import load_snapshot
-from balancers.status.client import ManagerEndpoint
-from balancers.status.poller import poll_once
 from certificates.crypto import decrypt_secret
 from hostpanel.models import AuditEntry
+from rendering.render import render_tree
+from rendering.snapshot import load_snapshot
+from status.manager import ManagerEndpoint
+from status.poller import poll_once
 from tests.samples import MANAGER_XML
 
 PASSWORD = "s3cret-pass"

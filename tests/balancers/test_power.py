@@ -12,10 +12,10 @@ from django.test import Client
 from django.urls import reverse
 
 from balancers import services
-from balancers.connections import open_transport
 from balancers.models import FrontEnd
 from balancers.selectors.deployments import pending_changes
-from balancers.transport import TransportError
+from deploy.transport.pool import open_transport
+from deploy.transport.protocol import TransportError
 from hostpanel.audit import Actor
 from tests.samples import ROOT
 

@@ -4,13 +4,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from balancers import snapshot_sites
-from balancers import snapshot_sites as module
-from balancers.deploy.stored import routes_base_set
 from balancers.models import Balancer
-from balancers.snapshot import load_snapshot
 from certificates.crypto import encrypt_secret
 from certificates.models import Certificate
+from deploy.stored import routes_base_set
+from rendering import journal as module
+from rendering import journal as snapshot_sites
+from rendering.snapshot import load_snapshot
 from sites.models import Site
 from tests.factories import add_generated_sites
 

@@ -1,4 +1,4 @@
-"""balancers/ssh.py against a real sshd on 127.0.0.1, and the local transport on the same interface."""
+"""deploy/transport/ssh.py against a real sshd on 127.0.0.1, and the local transport on the same interface."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import balancers.connections as ssh_module
-from balancers.connections import ConnectionPool, open_transport, release_transport
-from balancers.dev.net import free_port
-from balancers.ssh import SSHTransport, key_fingerprint
-from balancers.transport import LocalTransport, Transport, TransportError
+import deploy.transport.pool as ssh_module
+from deploy.transport.pool import ConnectionPool, open_transport, release_transport
+from deploy.transport.protocol import LocalTransport, Transport, TransportError
+from deploy.transport.ssh import SSHTransport, key_fingerprint
+from devrig.net import free_port
 from tests.harness.sshd import SshServer, generate_key
 
 pytestmark = pytest.mark.real

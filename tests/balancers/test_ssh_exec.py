@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from balancers.ssh import SSHTransport
-from balancers.transport import TransportError
+from deploy.transport.protocol import TransportError
+from deploy.transport.ssh import SSHTransport
 
 
 class ScriptedChannel:

@@ -237,7 +237,7 @@ def test_a_refused_toggle_shows_the_reason_and_can_be_forced(operator_client, de
 
 
 def test_test_connection_runs_the_deploy_modules_steps_on_a_local_front_end(operator_client, db, tmp_path):
-    pytest.importorskip("balancers.deploy")
+    pytest.importorskip("deploy")
     frontend = FrontEnd.objects.create(
         name="fe-local",
         address="127.0.0.1",

@@ -16,10 +16,6 @@ from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
-from balancers.connections import POOL
-from balancers.deploy.secrets import open_tree
-from balancers.dev.net import http_get
-from balancers.manifest import KEY_NOT_SHOWN
 from balancers.models import ConfigTree, Deployment, DeploymentHost
 from balancers.selectors.deployments import deployment_diff
 from balancers.services import deployment_rollback
@@ -27,8 +23,12 @@ from certificates import services as certificate_services
 from certificates.choices import AttemptOutcome, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
 from certificates.tasks import renewal_scan
+from deploy.secrets import open_tree
+from deploy.transport.pool import POOL
+from devrig.net import http_get
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
+from rendering.manifest import KEY_NOT_SHOWN
 from sites import services as site_services
 from sites.models import Site
 from tests.certificates import pki

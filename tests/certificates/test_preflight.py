@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from balancers.dev.net import free_port
 from certificates import preflight
 from certificates.publishing import DirectoryPublisher
+from devrig.net import free_port
 from tests.harness.pebble import ChallengeFileServer
 from tests.harness.slow_http import within
 

@@ -1,4 +1,4 @@
-"""Challenges on every enabled front-end (balancers.deploy.challenges), registered at start-up, and the
+"""Challenges on every enabled front-end (deploy.challenges), registered at start-up, and the
 batching of a scan's certificates into one deployment (one reload per front-end)."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from balancers.deploy.challenges import ChallengePublishError, FrontendsChallengePublisher
-from balancers.manifest import challenge_dir
 from balancers.models import Balancer, Deployment, FrontEnd
 from balancers.services import frontend_update
 from certificates.choices import AttemptOutcome
 from certificates.models import Certificate
 from certificates.publishing import frontends_publisher
 from certificates.services import certificates_run_due
+from deploy.challenges import ChallengePublishError, FrontendsChallengePublisher
+from rendering.manifest import challenge_dir
 from sites import services as site_services
 from tests.factories import ACTOR, make_local_frontend, reloads
 

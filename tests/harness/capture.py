@@ -11,9 +11,9 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from balancers.dev.apache import StandaloneApache
-from balancers.dev.backends import Backend
-from balancers.dev.net import free_port, http_get
+from devrig.apache import StandaloneApache
+from devrig.backends import Backend
+from devrig.net import free_port, http_get
 from tests.samples import FIXTURES
 
 

@@ -3,7 +3,7 @@
     python -m tests.harness.deploy_worker DEPLOYMENT_ID --frontend fe1 --stage configtest \
         --reached FILE [--resume FILE]
 
-runs balancers.deploy.runner.deployment_execute(DEPLOYMENT_ID) like `manage.py db_worker` would; when
+runs deploy.runner.deployment_execute(DEPLOYMENT_ID) like `manage.py db_worker` would; when
 the front-end's row reaches the stage (recorded at the START of the stage, before its work), it creates
 --reached and waits — for SIGKILL, or until --resume exists (then it carries on). The environment
 selects the database (DATABASE_URL) and the settings (DJANGO_SETTINGS_MODULE), as for any worker.
@@ -20,7 +20,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostpanel.test_settings")
 django.setup()
 
-from balancers.deploy.runner import deployment_execute  # noqa: E402 - Django must be set up first
+from deploy.runner import deployment_execute  # noqa: E402 - Django must be set up first
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Two real front-end hosts for the deploy and HTTPS tests (the `farm` fixture): each its own sshd and
 standalone Apache (whose main config includes that host's config_dir/hostpanel.conf), behind fake Zope
-backends (balancers.dev.backends).
+backends (devrig.backends).
 
 Each Apache listens for the site vhosts on an HTTP and an HTTPS port (mod_ssl loaded, FrontEnd.https_listen).
 The front-ends' configtest/reload commands are the test Apache's own `apache2 -t -f <conf>` and
@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from balancers import services as balancer_services
-from balancers.connections import POOL
-from balancers.dev.apache import StandaloneApache
-from balancers.dev.net import free_port_block, free_ports, http_get
 from balancers.models import Balancer, FrontEnd
-from balancers.routes import DERIVED_FILES
+from deploy.transport.pool import POOL
+from devrig.apache import StandaloneApache
+from devrig.net import free_port_block, free_ports, http_get
+from rendering.routes import DERIVED_FILES
 from sites import services as site_services
 from tests.factories import ACTOR
 from tests.harness.sshd import SshServer, generate_key

@@ -1,4 +1,4 @@
-"""The pytest fixtures over the one rig (balancers.dev): standalone Apaches, fake Zope/Plone backends,
+"""The pytest fixtures over the one rig (devrig): standalone Apaches, fake Zope/Plone backends,
 silent and closed ports, canned HTTP answers, a peer that drips its headers. Loaded for every test by
 `pytest_plugins` in tests/conftest.py; nothing imports this module."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from balancers.dev.apache import StandaloneApache
-from balancers.dev.backends import Backend
+from devrig.apache import StandaloneApache
+from devrig.backends import Backend
 from tests.harness.slow_http import DrippingServer
 from tests.realparts import require_binary
 

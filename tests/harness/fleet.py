@@ -25,11 +25,11 @@ from pathlib import Path
 
 from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus
-from balancers.deploy.runner import deployment_execute
-from balancers.dev.backends import Backend
-from balancers.dev.net import free_port, http_get
 from balancers.models import Balancer, FrontEnd
 from balancers.services import deployment_start
+from deploy.runner import deployment_execute
+from devrig.backends import Backend
+from devrig.net import free_port, http_get
 from operations.services import zope_server_ops_update
 from sites import services as site_services
 from tests.factories import ACTOR

@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from balancers.dev.net import free_port, tcp_reachable
 from certificates.publishing import DirectoryPublisher, check_token
+from devrig.net import free_port, tcp_reachable
 from tests.realparts import require_binary
 
 START_TIMEOUT = 20.0

@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from balancers.dev.net import free_port, tcp_reachable
+from devrig.net import free_port, tcp_reachable
 from tests.realparts import require_binary
 
 

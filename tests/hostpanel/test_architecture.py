@@ -65,7 +65,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycle_between_the_projects_modules():
     graph = import_graph()
-    assert "balancers.deploy.runner" in graph and "balancers.services.deployments" in graph
+    assert "deploy.runner" in graph and "balancers.services.deployments" in graph
     assert cycles(graph) == []
 
 
@@ -80,14 +80,14 @@ def test_lower_layers_never_import_the_doors_or_the_services():
         for m in graph
         if m.startswith(
             (
-                "balancers.deploy",
-                "balancers.status",
-                "balancers.render",
-                "balancers.snapshot",
-                "balancers.manifest",
-                "balancers.transport",
-                "balancers.ssh",
-                "balancers.connections",
+                "deploy",
+                "status",
+                "rendering.render",
+                "rendering.snapshot",
+                "rendering.manifest",
+                "deploy.transport.protocol",
+                "deploy.transport.ssh",
+                "deploy.transport.pool",
                 "balancers.tasks",
             )
         )
@@ -104,7 +104,11 @@ def test_lower_layers_never_import_the_doors_or_the_services():
 
 def test_render_is_pure():
     imports = module_imports(ROOT / "balancers" / "render.py")
-    assert not {m for m in imports if m.startswith(("django.db", "balancers.ssh", "balancers.transport", "paramiko"))}
+    assert not {
+        m
+        for m in imports
+        if m.startswith(("django.db", "deploy.transport.ssh", "deploy.transport.protocol", "paramiko"))
+    }
 
 
 def test_only_ssh_imports_paramiko():
@@ -113,7 +117,7 @@ def test_only_ssh_imports_paramiko():
         for name, path in project_modules().items()
         if any(m.split(".")[0] == "paramiko" for m in module_imports(path))
     ]
-    assert users == ["balancers.ssh"]
+    assert users == ["deploy.transport.ssh"]
 
 
 def test_no_module_is_over_the_line_limit():

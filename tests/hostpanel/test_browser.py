@@ -17,8 +17,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from balancers.choices import ChangeKind
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
-from balancers.routes import map_entries
 from hostpanel.models import AuditEntry
+from rendering.routes import map_entries
 from sites.models import Site
 from tests.assertions import whole_map_at
 from tests.balancers.importer.handwritten import handwritten_tree
@@ -197,12 +197,12 @@ def test_an_operator_toggles_a_member_to_hot_standby(operator_page, demo):
     assert (member.hot_standby, member.drain, member.disabled) == (True, False, False)
 
 
-DEPLOY_MISSING = importlib.util.find_spec("balancers.deploy.runner") is None
+DEPLOY_MISSING = importlib.util.find_spec("deploy.runner") is None
 
 
 @pytest.mark.skipif(
     DEPLOY_MISSING,
-    reason="REMAINS: needs balancers.deploy (deployment_start) from branch deploy; runs once it is merged",
+    reason="REMAINS: needs deploy (deployment_start) from branch deploy; runs once it is merged",
 )
 def test_an_operator_starts_a_deploy_and_sees_it_finish(operator_page, tmp_path, settings):
     page = operator_page

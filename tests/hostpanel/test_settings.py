@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from balancers.dev.net import tcp_reachable
+from devrig.net import tcp_reachable
 from hostpanel.env import env_bool, env_int, parse_database_url
 from tests.realparts import missing
 from tests.samples import ROOT, clean_env

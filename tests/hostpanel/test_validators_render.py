@@ -12,11 +12,12 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from balancers import render, render_values
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
-from balancers.render import UnsafeValue, render_tree
-from balancers.snapshot import load_snapshot
 from hostpanel import validators
+from rendering import render
+from rendering import values as render_values
+from rendering.render import UnsafeValue, render_tree
+from rendering.snapshot import load_snapshot
 from sites.models import Site, SiteAlias
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from balancers.connections import POOL
+from deploy.transport.pool import POOL
 from tests.harness.fleet import make_fleet
 from tests.harness.sshd import SshServer
 from tests.realparts import require_binary

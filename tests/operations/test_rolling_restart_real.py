@@ -10,12 +10,12 @@ import time
 import pytest
 
 from balancers.models import BalancerMember, FrontEnd
-from balancers.status.client import ManagerEndpoint, fetch_manager
-from balancers.status.parse import find_worker
 from operations.choices import RestartStatus, RestartStepName, StepOutcome
 from operations.models import RollingRestart, ZopeServerOps
 from operations.runner import restart_execute
 from operations.services import rolling_restart_cancel, rolling_restart_resume, rolling_restart_start
+from status.manager import ManagerEndpoint, fetch_manager
+from status.parse import find_worker
 from tests.factories import ACTOR
 
 pytestmark = pytest.mark.real

@@ -11,8 +11,8 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from balancers.render import render_tree
-from balancers.snapshot import FrontEndRecord, load_snapshot
+from rendering.render import render_tree
+from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias, SiteHostname
 

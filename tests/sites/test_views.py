@@ -187,7 +187,7 @@ def test_the_sites_list_escapes_what_it_shows(operator_client, demo):
 
 
 def test_an_import_queues_one_automatic_deployment_and_a_failed_one_none(demo, actor, settings):
-    pytest.importorskip("balancers.deploy")
+    pytest.importorskip("deploy")
 
     settings.HOSTPANEL_AUTO_DEPLOY = True
     row = {"aliases": "", "balancer": "bronze", "customer_ref": ""}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from balancers.deploy.retention import cleanup_once
+from deploy.retention import cleanup_once
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""manage.py demo_frontend start|stop|status|backends — the local demo front-end (see balancers/dev/demo.py)."""
+"""manage.py demo_frontend start|stop|status|backends — the local demo front-end (see devrig/demo.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers.deploy.runner import deployment_execute
-from balancers.dev import demo
 from balancers.services import deployment_start
+from deploy.runner import deployment_execute
+from devrig import demo
 from hostpanel.audit import Actor
 
 

@@ -8,15 +8,15 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from balancers.choices import DeploymentStatus, HostStatus
-from balancers.deploy.checks import frontend_pending_diff
-from balancers.deploy.runner import deployment_execute
-from balancers.manifest import diff_paths
 from balancers.models import DeploymentHost, FrontEnd
-from balancers.routes import CHANGE_KIND_TEXT, change_kind
 from balancers.selectors.inventory import enabled_frontends, frontends_named
 from balancers.services import deployment_start
-from balancers.transport import TransportError
+from deploy.checks import frontend_pending_diff
+from deploy.runner import deployment_execute
+from deploy.transport.protocol import TransportError
 from hostpanel.audit import Actor
+from rendering.manifest import diff_paths
+from rendering.routes import CHANGE_KIND_TEXT, change_kind
 
 
 class Command(BaseCommand):

@@ -1,5 +1,5 @@
 """manage.py deploy_worker [--interval SECONDS]: the database queue's worker, woken the moment a deployment
-is queued (balancers.wake) instead of finding it at its next poll; it still looks every --interval seconds
+is queued (deploy.wake) instead of finding it at its next poll; it still looks every --interval seconds
 (HOSTPANEL_WORKER_INTERVAL) for tasks queued elsewhere (the scheduler, another machine). Runs the tasks
 with django-tasks-db's own worker, which it calls in batch mode: run what is queued, then return."""
 
@@ -13,7 +13,7 @@ from django.tasks import DEFAULT_TASK_BACKEND_ALIAS
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
-from balancers.wake import WakeListener
+from deploy.wake import WakeListener
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers.deploy.checks import frontend_file_drift
 from balancers.models import FrontEnd
+from deploy.checks import frontend_file_drift
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 
 Without --apply it only previews: counts, the sites table, what matches existing rows, conflicts,
 problems, and every directive that was not understood, with file:line. With --apply it imports what
-it previewed (balancers.importer.service.import_apply: all or nothing, one audit entry).
+it previewed (importer.service.import_apply: all or nothing, one audit entry).
 --frontend reads the registered front-end's live config over its deploy transport (SSH).
 --check-equivalence runs the old config and HostPanel's rendering side by side in throwaway Apaches
 and lists every difference per site; with --frontend the result is recorded on it, and deploys to it
@@ -18,10 +18,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from balancers.importer.equivalence import EquivalenceReport
-from balancers.importer.plan import ImportPlan
-from balancers.importer.reader import SourceError
-from balancers.importer.service import (
+from balancers.selectors.inventory import frontends_named
+from deploy.transport.protocol import TransportError
+from hostpanel.audit import Actor
+from importer.equivalence import EquivalenceReport
+from importer.plan import ImportPlan
+from importer.reader import SourceError
+from importer.service import (
     DEFAULT_CONFIG_ROOT,
     ImportRefused,
     import_apply,
@@ -29,10 +32,7 @@ from balancers.importer.service import (
     import_preview,
     import_preview_frontend,
 )
-from balancers.importer.tokenizer import ConfigRefused
-from balancers.selectors.inventory import frontends_named
-from balancers.transport import TransportError
-from hostpanel.audit import Actor
+from importer.tokenizer import ConfigRefused
 
 
 class Command(BaseCommand):

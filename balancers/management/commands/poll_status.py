@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers.status.poller import poll_once
+from status.poller import poll_once
 
 
 class Command(BaseCommand):

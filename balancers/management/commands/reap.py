@@ -6,9 +6,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers.deploy.reaper import reap
-from balancers.deploy.retention import cleanup_once
-from balancers.tasks import run_deployment
+from deploy.reaper import reap
+from deploy.retention import cleanup_once
+from deploy.tasks import run_deployment
 
 DAY = 24 * 3600.0
 

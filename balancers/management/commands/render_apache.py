@@ -7,10 +7,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from balancers.dev import apache
-from balancers.manifest import MANIFEST, parse_manifest, tree_digest
-from balancers.render import UnsafeValue, render_tree
-from balancers.snapshot import FrontEndRecord, load_snapshot
+from devrig import apache
+from rendering.manifest import MANIFEST, parse_manifest, tree_digest
+from rendering.render import UnsafeValue, render_tree
+from rendering.snapshot import FrontEndRecord, load_snapshot
 
 
 class Command(BaseCommand):

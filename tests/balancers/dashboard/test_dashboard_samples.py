@@ -1,4 +1,4 @@
-"""The dashboard reads the poller's latest sample of each front-end (balancers.status.FrontEndSnapshot)
+"""The dashboard reads the poller's latest sample of each front-end (status.FrontEndSnapshot)
 instead of asking every balancer-manager on every 5 s refresh of every open browser: N refreshes send no
 request to any front-end and make a constant number of queries; the page says how old each sample is;
 "refresh now" (?live=1) asks every front-end once and keeps the answers."""
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from balancers.models import BalancerMember, FrontEnd, FrontEndSnapshot
 from balancers.selectors.overview import status_overview
-from balancers.status.poller import poll_once
+from status.poller import poll_once
 from tests.factories import add_manager_frontend, manager_url
 from tests.samples import MANAGER_XML
 

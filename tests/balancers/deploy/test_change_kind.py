@@ -1,4 +1,4 @@
-"""push_tree's classification of a release (balancers.deploy.release): map-only when the new tree differs
+"""push_tree's classification of a release (deploy.release): map-only when the new tree differs
 from the ACTIVATED release, which config_dir points at, in routes.map alone (switched in, no configtest, no
 reload); config otherwise. On the local transport with stand-in trees (fast)."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
-from balancers.deploy.release import ACTIVATED_MARKER, Target, push_tree
-from balancers.dev.net import free_port
-from balancers.manifest import MANIFEST, tree_digest
-from balancers.routes import ROUTES_MAP
-from balancers.transport import LocalTransport, TransportError
+from deploy.release import ACTIVATED_MARKER, Target, push_tree
+from deploy.transport.protocol import LocalTransport, TransportError
+from devrig.net import free_port
+from rendering.manifest import MANIFEST, tree_digest
+from rendering.routes import ROUTES_MAP
 from tests.factories import live_files, logged_commands, logging_host, make_tree
 
 BASE = {

@@ -13,12 +13,12 @@ from rest_framework.test import APIClient
 
 from api.services import api_token_create
 from balancers import services as balancer_services
-from balancers.deploy.runner import deployment_execute
-from balancers.manifest import diff_paths, tree_diff
 from balancers.models import Balancer
-from balancers.routes import change_kind
 from balancers.services import deployment_start
+from deploy.runner import deployment_execute
 from hostpanel.audit import Actor
+from rendering.manifest import diff_paths, tree_diff
+from rendering.routes import change_kind
 from sites import services as site_services
 from tests.factories import make_local_frontend, reloads
 

@@ -12,9 +12,9 @@ from django.db import connection
 
 from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus, HostStatus
-from balancers.deploy.runner import render_for
 from balancers.models import DeployLock, DeploymentHost
 from balancers.services import deployment_start
+from deploy.runner import render_for
 from tests.factories import ACTOR
 from tests.harness.farm import add_site
 from tests.samples import ROOT

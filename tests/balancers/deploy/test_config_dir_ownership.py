@@ -9,11 +9,11 @@ import os
 import pytest
 
 from balancers.choices import HostStage, HostStatus
-from balancers.deploy.checks import frontend_pending_diff
-from balancers.deploy.release import Target, push_tree
-from balancers.deploy.swap import KEEP_RELEASES
-from balancers.manifest import FOREIGN_NOT_SHOWN, hostpanel_paths, manifest_text, tree_diff
-from balancers.transport import LocalTransport
+from deploy.checks import frontend_pending_diff
+from deploy.release import Target, push_tree
+from deploy.swap import KEEP_RELEASES
+from deploy.transport.protocol import LocalTransport
+from rendering.manifest import FOREIGN_NOT_SHOWN, hostpanel_paths, manifest_text, tree_diff
 from tests.factories import live_files, logged_commands, logging_host, make_local_frontend
 
 SITES = {"hostpanel.conf": "Include sites/*.conf\n", "sites/a.example.conf": "# site a\n"}

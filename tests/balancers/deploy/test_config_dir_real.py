@@ -9,9 +9,9 @@ import pytest
 
 from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus, HostStage, HostStatus
-from balancers.deploy.swap import KEEP_RELEASES
 from balancers.models import Deployment
 from balancers.services import deployment_start
+from deploy.swap import KEEP_RELEASES
 from tests.factories import ACTOR
 from tests.harness.farm import add_site
 

@@ -13,13 +13,13 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from balancers.choices import ChangeKind, DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
-from balancers.deploy.leases import lease_acquire, lease_release
-from balancers.deploy.runner import deployment_execute, render_for
 from balancers.models import Balancer, DeployLock, Deployment, DeploymentHost, FrontEnd
-from balancers.routes import ROUTES_MAP, map_entries
 from balancers.selectors.deployments import host_progress
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
+from deploy.leases import lease_acquire, lease_release
+from deploy.runner import deployment_execute, render_for
 from hostpanel.models import AuditEntry
+from rendering.routes import ROUTES_MAP, map_entries
 from sites import services as site_services
 from sites.models import Site
 from tests.assertions import whole_map_at

@@ -21,16 +21,16 @@ from django.db import connection
 from django.utils import timezone
 
 from balancers import services as balancer_services
-from balancers import ssh
 from balancers.choices import DeploymentStatus, HostStage, HostStatus
-from balancers.deploy.reaper import reap
-from balancers.deploy.release import ACTIVATED_MARKER
-from balancers.deploy.runner import deployment_execute
-from balancers.manifest import tree_digest
 from balancers.models import ActivatedRelease, Deployment, DeploymentHost
-from balancers.routes import ROUTES_MAP, map_entries
 from balancers.services import deployment_start
-from balancers.tasks import run_deployment
+from deploy.reaper import reap
+from deploy.release import ACTIVATED_MARKER
+from deploy.runner import deployment_execute
+from deploy.tasks import run_deployment
+from deploy.transport import ssh
+from rendering.manifest import tree_digest
+from rendering.routes import ROUTES_MAP, map_entries
 from sites.models import Site
 from tests.factories import ACTOR
 from tests.harness.farm import add_site

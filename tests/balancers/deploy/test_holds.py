@@ -11,12 +11,12 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from balancers.choices import DeploymentTrigger
-from balancers.deploy.holds import ACCEPTED_ACTION, EQUIVALENCE_ACTION, hold_record, import_holds
-from balancers.deploy.runner import deployment_execute
-from balancers.importer.service import import_check_equivalence, import_preview
 from balancers.models import DeployHold, Deployment, FrontEnd
+from deploy.holds import ACCEPTED_ACTION, EQUIVALENCE_ACTION, hold_record, import_holds
+from deploy.runner import deployment_execute
 from hostpanel import audit
 from hostpanel.models import AuditEntry
+from importer.service import import_check_equivalence, import_preview
 from tests.factories import ACTOR, make_local_frontend
 from tests.realparts import require_binary
 from tests.samples import FIXTURES

@@ -10,11 +10,11 @@ import os
 from django.urls import reverse
 
 from balancers.choices import DeploymentStatus, HostStatus
-from balancers.deploy.runner import deployment_execute
-from balancers.render import render_tree_isolated
-from balancers.routes import ROUTES_MAP, SiteRoutes, map_entries, parse_map, whole_map
 from balancers.services import deployment_start
-from balancers.snapshot import load_snapshot
+from deploy.runner import deployment_execute
+from rendering.render import render_tree_isolated
+from rendering.routes import ROUTES_MAP, SiteRoutes, map_entries, parse_map, whole_map
+from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias
 from tests.assertions import whole_map_at

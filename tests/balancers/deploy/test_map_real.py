@@ -14,13 +14,13 @@ import pytest
 
 from balancers import services as balancer_services
 from balancers.choices import ChangeKind, HostStage
-from balancers.deploy.runner import deployment_execute
-from balancers.dev.apache import write_tree
-from balancers.dev.net import free_port, http_get
-from balancers.render import render_tree
-from balancers.routes import ROUTES_MAP, ROUTES_RECENT, map_entries, parse_map
 from balancers.services import deployment_start
-from balancers.snapshot import BalancerRecord, FrontEndRecord, MemberRecord, SiteRecord, Snapshot, ZopeServerRecord
+from deploy.runner import deployment_execute
+from devrig.apache import write_tree
+from devrig.net import free_port, http_get
+from rendering.render import render_tree
+from rendering.routes import ROUTES_MAP, ROUTES_RECENT, map_entries, parse_map
+from rendering.snapshot import BalancerRecord, FrontEndRecord, MemberRecord, SiteRecord, Snapshot, ZopeServerRecord
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import ACTOR

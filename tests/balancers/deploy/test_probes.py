@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from balancers.deploy.probes import ProbeSite, answered, expectation, judge, plan_probes, site_address
 from balancers.models import FrontEnd
-from balancers.routes import (
+from deploy.probes import ProbeSite, answered, expectation, judge, plan_probes, site_address
+from hostpanel.http import HttpAnswer
+from rendering.routes import (
     LIVE,
     REDIRECT,
     ROUTES_MAP,
@@ -15,7 +16,6 @@ from balancers.routes import (
     map_text,
     split_map,
 )
-from balancers.status.client import HttpAnswer
 from tests.factories import make_tree
 
 CATCH_ALL = HttpAnswer(404, {}, b"<h1>Not Found</h1>")

@@ -10,8 +10,8 @@ import pytest
 
 from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus, HostStatus
-from balancers.dev.net import free_port
 from balancers.models import Balancer, ZopeServer
+from devrig.net import free_port
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import ACTOR

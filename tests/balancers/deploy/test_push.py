@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from balancers.choices import HostStage, HostStatus
-from balancers.deploy.release import Target, push_tree
-from balancers.dev.net import free_port
-from balancers.manifest import tree_diff
-from balancers.transport import LocalTransport, TransportError
+from deploy.release import Target, push_tree
+from deploy.transport.protocol import LocalTransport, TransportError
+from devrig.net import free_port
+from rendering.manifest import tree_diff
 from tests.factories import live_files, logged_commands, logging_host
 
 

@@ -16,15 +16,15 @@ from django.utils import timezone
 
 from balancers import services as balancer_services
 from balancers.choices import ChangeKind, DeploymentStatus, DeploymentTrigger, HostStage, HostStatus
-from balancers.deploy import host as deploy_host_module
-from balancers.deploy.reaper import REAPER_ACTOR, reap
-from balancers.deploy.release import ACTIVATED_MARKER
-from balancers.deploy.runner import deployment_execute
 from balancers.models import ActivatedRelease, Balancer, DeployLock, Deployment, DeploymentHost
-from balancers.routes import map_entries
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
-from balancers.tasks import run_deployment
-from balancers.transport import LocalTransport, TransportError
+from deploy import host as deploy_host_module
+from deploy.reaper import REAPER_ACTOR, reap
+from deploy.release import ACTIVATED_MARKER
+from deploy.runner import deployment_execute
+from deploy.tasks import run_deployment
+from deploy.transport.protocol import LocalTransport, TransportError
+from rendering.routes import map_entries
 from sites import services as site_services
 from tests.assertions import whole_map_at
 from tests.factories import ACTOR, make_local_frontend, reloads

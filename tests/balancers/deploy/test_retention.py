@@ -11,12 +11,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from balancers.choices import DeploymentStatus
-from balancers.deploy.release import Target, read_live_tree
-from balancers.deploy.retention import cleanup_once
-from balancers.deploy.runner import deployment_execute
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost
 from balancers.services import deployment_start
-from balancers.transport import LocalTransport, TransportError, tar_files, untar_files
+from deploy.release import Target, read_live_tree
+from deploy.retention import cleanup_once
+from deploy.runner import deployment_execute
+from deploy.transport.protocol import LocalTransport, TransportError, tar_files, untar_files
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import SiteChange

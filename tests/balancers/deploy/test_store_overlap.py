@@ -11,11 +11,11 @@ from pathlib import Path
 from django.db import DatabaseError
 
 from balancers.choices import DeploymentStatus, HostStatus
-from balancers.deploy import host as host_module
-from balancers.deploy.runner import deployment_execute
-from balancers.deploy.swap import Swapper
 from balancers.models import DeploymentHost
 from balancers.services import deployment_start
+from deploy import host as host_module
+from deploy.runner import deployment_execute
+from deploy.swap import Swapper
 from sites import services as site_services
 from tests.factories import ACTOR, make_local_frontend
 

@@ -12,8 +12,8 @@ import pytest
 from django.core.management import call_command
 
 from balancers.choices import DeploymentStatus
-from balancers.dev.net import tcp_reachable
 from balancers.services import deployment_start
+from devrig.net import tcp_reachable
 from tests.factories import ACTOR, make_local_frontend
 from tests.realparts import missing
 from tests.samples import ROOT

@@ -1,5 +1,5 @@
 """A queued deployment reaches an idle worker at once: `manage.py deploy_worker` is woken through its
-socket (balancers.wake) instead of finding it at its next poll."""
+socket (deploy.wake) instead of finding it at its next poll."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from balancers.wake import WakeListener, notify_workers
+from deploy.wake import WakeListener, notify_workers
 from tests.samples import ROOT
 
 
@@ -70,8 +70,8 @@ def test_deploy_worker_runs_a_queued_task_long_before_its_poll_interval(tmp_path
         time.sleep(0.5)  # idle now, in its 60 s wait
         queued = time.monotonic()
         script = (
-            "from balancers.tasks import run_deployment\n"
-            "from balancers.deploy.queue import hand_over\n"
+            "from deploy.tasks import run_deployment\n"
+            "from deploy.queue import hand_over\n"
             "assert hand_over(424242, run_deployment.enqueue)\n"
         )
         subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, timeout=120)

@@ -1,4 +1,4 @@
-"""The one Apache launcher (balancers.dev.apache), started for real."""
+"""The one Apache launcher (devrig.apache), started for real."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from balancers.dev.apache import StandaloneApache, _alive, standalone_config
-from balancers.dev.net import free_port
+from devrig.apache import StandaloneApache, _alive, standalone_config
+from devrig.net import free_port
 
 pytestmark = pytest.mark.real
 

@@ -1,4 +1,4 @@
-"""The one fake Zope/Plone backend (balancers.dev.backends): what it records, answers and sets, and the
+"""The one fake Zope/Plone backend (devrig.backends): what it records, answers and sets, and the
 demo's group of them on fixed ports."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import urllib.request
 
 import pytest
 
-from balancers.dev.backends import Backend, parse_vhm
-from balancers.dev.demo import DemoBackends
-from balancers.dev.net import free_port, http_get
+from devrig.backends import Backend, parse_vhm
+from devrig.demo import DemoBackends
+from devrig.net import free_port, http_get
 
 
 def test_a_backend_answers_with_its_name_path_and_host_and_restarts_on_its_port(backend_factory):

@@ -7,10 +7,10 @@ import io
 import pytest
 from django.core.management import call_command
 
-from balancers.dev import apache
-from balancers.dev import demo as demo_frontend
-from balancers.dev.net import free_port, http_get
 from balancers.models import FrontEnd, ZopeServer
+from devrig import apache
+from devrig import demo as demo_frontend
+from devrig.net import free_port, http_get
 from tests.realparts import require_binary
 
 pytestmark = pytest.mark.real

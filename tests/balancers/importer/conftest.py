@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from balancers import services as balancer_services
-from balancers.connections import POOL
-from balancers.importer.reader import MappingSource, read_config
-from balancers.importer.recognise import Recognition, recognise
+from deploy.transport.pool import POOL
+from importer.reader import MappingSource, read_config
+from importer.recognise import Recognition, recognise
 from tests.factories import ACTOR
 from tests.harness.farm import make_client_key
 from tests.harness.sshd import SshServer

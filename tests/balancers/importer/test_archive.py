@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
-from balancers.importer.archive import ArchiveRefused, archive_files
-from balancers.importer.reader import Limits
+from importer.archive import ArchiveRefused, archive_files
+from importer.reader import Limits
 
 
 def tar_gz(files: dict[str, bytes], *, link: tuple[str, str] | None = None) -> bytes:

@@ -14,13 +14,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
-from balancers.dev.apache import StandaloneApache, write_tree
-from balancers.dev.net import free_port
-from balancers.importer.equivalence import check_equivalence
-from balancers.importer.reader import MappingSource, read_config
-from balancers.importer.sandbox import prepare, sandbox_prefix
-from balancers.importer.service import import_preview
-from balancers.importer.throwaway import old_config_copy
+from devrig.apache import StandaloneApache, write_tree
+from devrig.net import free_port
+from importer.equivalence import check_equivalence
+from importer.reader import MappingSource, read_config
+from importer.sandbox import prepare, sandbox_prefix
+from importer.service import import_preview
+from importer.throwaway import old_config_copy
 from tests.balancers.importer.handwritten import handwritten_tree
 from tests.balancers.importer.test_page import tgz
 from tests.realparts import require_binary

@@ -3,10 +3,10 @@ standalone Apache on loopback in front of recording backends, asked the same req
 
 import pytest
 
-from balancers.importer.equivalence import check_equivalence, sample_evenly
-from balancers.importer.reader import MappingSource, read_config
-from balancers.importer.service import import_preview
-from balancers.importer.throwaway import old_config_copy
+from importer.equivalence import check_equivalence, sample_evenly
+from importer.reader import MappingSource, read_config
+from importer.service import import_preview
+from importer.throwaway import old_config_copy
 from tests.balancers.importer.handwritten import handwritten_tree
 from tests.realparts import require_binary
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from balancers.importer.service import AUDIT_ACTION
 from balancers.models import BalancerMember
 from hostpanel.models import AuditEntry
+from importer.service import AUDIT_ACTION
 from sites.models import Site
 from tests.balancers.importer.handwritten import handwritten_tree
 

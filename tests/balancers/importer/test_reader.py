@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from balancers.importer.reader import DirectorySource, Limits, MappingSource, SourceError, read_config
-from balancers.importer.tokenizer import ConfigRefused, Section
+from importer.reader import DirectorySource, Limits, MappingSource, SourceError, read_config
+from importer.tokenizer import ConfigRefused, Section
 
 
 def names(tree) -> list[str]:

@@ -3,9 +3,9 @@ HTTPS vhosts, a bad line an error of its site only, collisions with hand-written
 
 import pytest
 
-from balancers.importer.reader import MappingSource, read_config
-from balancers.importer.service import ImportRefused, import_apply, import_preview
-from balancers.routes import empty_overlay, full_map, split_map
+from importer.reader import MappingSource, read_config
+from importer.service import ImportRefused, import_apply, import_preview
+from rendering.routes import empty_overlay, full_map, split_map
 from sites.models import Site, SiteStatus
 from tests.samples import GOLDEN
 

@@ -3,11 +3,11 @@ config, HostPanel's own rendered trees, hostile content, conflicts, idempotence 
 
 import pytest
 
-from balancers.importer.reader import MappingSource
-from balancers.importer.service import AUDIT_ACTION, ImportRefused, import_apply, import_preview
-from balancers.importer.tokenizer import ConfigRefused
 from balancers.models import Balancer, BalancerMember, Deployment, ZopeServer
 from hostpanel.models import AuditEntry
+from importer.reader import MappingSource
+from importer.service import AUDIT_ACTION, ImportRefused, import_apply, import_preview
+from importer.tokenizer import ConfigRefused
 from sites.models import Site, SiteAlias
 from tests.balancers.importer.handwritten import handwritten_tree, write_tree
 from tests.samples import GOLDEN

@@ -1,6 +1,6 @@
 import pytest
 
-from balancers.importer.tokenizer import ConfigRefused, Directive, Section, split_words, tokenize
+from importer.tokenizer import ConfigRefused, Directive, Section, split_words, tokenize
 
 
 def test_it_reads_directives_and_nested_sections_with_file_and_line():

@@ -15,10 +15,10 @@ import subprocess
 import pytest
 
 from balancers import services as balancer_services
-from balancers.dev.apache import write_tree
-from balancers.dev.net import free_port, free_port_block, http_get
-from balancers.render import render_tree
-from balancers.snapshot import load_snapshot
+from devrig.apache import write_tree
+from devrig.net import free_port, free_port_block, http_get
+from rendering.render import render_tree
+from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from tests.realparts import require_binary
 

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 
 from balancers import services as balancer_services
-from balancers.dev import apache
 from balancers.models import BalancerMember
-from balancers.render import render_tree
-from balancers.routes import map_entries, parse_map
-from balancers.snapshot import FrontEndRecord, load_snapshot
+from devrig import apache
+from rendering.render import render_tree
+from rendering.routes import map_entries, parse_map
+from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import add_generated_sites, set_render_mode

@@ -14,10 +14,10 @@ import os
 
 import pytest
 
-from balancers.render import render_tree
-from balancers.snapshot import load_snapshot
 from certificates.crypto import encrypt_secret
 from certificates.models import Certificate
+from rendering.render import render_tree
+from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import set_render_mode

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import pytest
 
 from balancers import services as balancer_services
-from balancers.dev.apache import module_dir, write_tree
-from balancers.dev.net import free_port_block, free_ports
-from balancers.render import render_tree
-from balancers.snapshot import load_snapshot
+from devrig.apache import module_dir, write_tree
+from devrig.net import free_port_block, free_ports
+from rendering.render import render_tree
+from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from tests.harness.tls_client import give_certificate
 from tests.realparts import missing, require_binary

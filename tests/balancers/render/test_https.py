@@ -8,14 +8,14 @@ import dataclasses
 import pytest
 from django.utils import timezone
 
-from balancers.deploy.runner import store_tree
-from balancers.deploy.secrets import open_tree, seal_tree
-from balancers.manifest import KEY_NOT_SHOWN, SEALED_PREFIX, tree_diff
 from balancers.models import ConfigTree
-from balancers.render import UnsafeValue, render_tree
-from balancers.routes import map_entries
-from balancers.snapshot import load_snapshot
 from certificates.models import Certificate
+from deploy.runner import store_tree
+from deploy.secrets import open_tree, seal_tree
+from rendering.manifest import KEY_NOT_SHOWN, SEALED_PREFIX, tree_diff
+from rendering.render import UnsafeValue, render_tree
+from rendering.routes import map_entries
+from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import set_render_mode

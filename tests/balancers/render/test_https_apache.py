@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import sync_playwright
 
 from balancers import services as balancer_services
-from balancers.dev.apache import write_tree
-from balancers.dev.net import free_port_block, free_ports, http_get
-from balancers.manifest import challenge_dir
-from balancers.render import render_tree
-from balancers.snapshot import load_snapshot
+from devrig.apache import write_tree
+from devrig.net import free_port_block, free_ports, http_get
+from rendering.manifest import challenge_dir
+from rendering.render import render_tree
+from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from tests.harness.browser import launch_chromium
 from tests.harness.tls_client import give_certificate, https_get

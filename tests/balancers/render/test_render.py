@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from balancers import render_sites
 from balancers import services as balancer_services
-from balancers.manifest import parse_manifest, tree_digest
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
-from balancers.render import UnsafeValue, render_tree
-from balancers.routes import is_map_only, map_entries
-from balancers.snapshot import FrontEndRecord, load_snapshot
+from rendering import sites as render_sites
+from rendering.manifest import parse_manifest, tree_digest
+from rendering.render import UnsafeValue, render_tree
+from rendering.routes import is_map_only, map_entries
+from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias
 from tests.factories import set_render_mode

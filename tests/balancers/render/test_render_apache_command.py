@@ -1,9 +1,9 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from balancers.manifest import parse_manifest
 from balancers.models import FrontEnd
-from balancers.routes import DERIVED_FILES, map_entries
+from rendering.manifest import parse_manifest
+from rendering.routes import DERIVED_FILES, map_entries
 from sites.models import Site
 from tests.harness.tls_client import give_certificate
 from tests.realparts import require_binary

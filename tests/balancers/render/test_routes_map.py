@@ -1,4 +1,4 @@
-"""balancers.routes: the routing map Apache reads at request time (routes.map, a txt RewriteMap). What it
+"""rendering.routes: the routing map Apache reads at request time (routes.map, a txt RewriteMap). What it
 writes reads back exactly; a name or value that would break its one-token-per-field format is never
 written; and whatever the models accept (generated with hypothesis) makes a map that parses back to the
 input, two fields a line."""
@@ -12,10 +12,10 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from balancers import render_values
 from balancers.models import Balancer
-from balancers.render import UnsafeValue, render_tree, render_tree_isolated
-from balancers.routes import (
+from rendering import values as render_values
+from rendering.render import UnsafeValue, render_tree, render_tree_isolated
+from rendering.routes import (
     MAX_LINE,
     ROUTES_MAP,
     MapFormatError,
@@ -28,7 +28,7 @@ from balancers.routes import (
     parse_map,
     parse_route,
 )
-from balancers.snapshot import load_snapshot
+from rendering.snapshot import load_snapshot
 from sites.models import Site, SiteAlias
 
 GOLD = Route("live", "gold", "/plone/example", "s", "__ac_route", 1200)

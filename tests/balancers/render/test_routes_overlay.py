@@ -1,4 +1,4 @@
-"""balancers.routes: the routing map as a base (routes.map) and an overlay (routes-recent.map). Whatever
+"""rendering.routes: the routing map as a base (routes.map) and an overlay (routes-recent.map). Whatever
 sequence of changes (sites added, removed, moved, names passed from one site to another), the overlay
 merged onto its base gives the whole map back byte for byte, and looking a name up as Apache does
 (overlay first, then the base) gives the whole map's answer: a removed name is `gone` (404)."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from balancers.routes import (
+from rendering.routes import (
     GONE_VALUE,
     ROUTES_MAP,
     ROUTES_RECENT,

@@ -11,9 +11,10 @@ import pytest
 
 from balancers import services
 from balancers.models import BalancerMember, FrontEndSnapshot, StatusSample
-from balancers.status.client import ManagerEndpoint, fetch_all, fetch_manager, http_exchange, url_answers
-from balancers.status.parse import HostState
-from balancers.status.poller import poll_once
+from hostpanel.http import http_exchange, url_answers
+from status.manager import ManagerEndpoint, fetch_all, fetch_manager
+from status.parse import HostState
+from status.poller import poll_once
 from tests.factories import add_manager_frontend
 from tests.harness.slow_http import within
 from tests.samples import MANAGER_XML as XML

@@ -7,9 +7,9 @@ import socket
 import threading
 import time
 
-from balancers.status import client as status_client
-from balancers.status.client import ManagerEndpoint, fetch_all, fetch_manager
-from balancers.status.parse import HostState
+from status import manager as status_client
+from status.manager import ManagerEndpoint, fetch_all, fetch_manager
+from status.parse import HostState
 from tests.samples import MANAGER_HTML as HTML
 from tests.samples import MANAGER_XML as XML
 
@@ -61,7 +61,7 @@ def test_junk_and_http_errors_are_reported_with_a_reason(canned_server):
 
 
 def test_an_oversized_answer_is_cut_off(canned_server, monkeypatch):
-    monkeypatch.setattr("balancers.status.client.MAX_RESPONSE_BYTES", 1000)
+    monkeypatch.setattr("status.manager.MAX_RESPONSE_BYTES", 1000)
     url, _ = canned_server(body=XML)
     host = fetch_manager(endpoint(url))
     assert host.state == HostState.JUNK and "larger than 1000" in host.reason

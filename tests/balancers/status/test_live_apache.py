@@ -1,6 +1,6 @@
-"""Against a REAL balancer-manager: a standalone Apache 2.4 (balancers.dev.apache) on 127.0.0.1 serving
-the panel's rendered config (balancers.render) plus a balancer-manager vhost, in front of fake Zope
-backends (balancers.dev.backends)."""
+"""Against a REAL balancer-manager: a standalone Apache 2.4 (devrig.apache) on 127.0.0.1 serving
+the panel's rendered config (rendering.render) plus a balancer-manager vhost, in front of fake Zope
+backends (devrig.backends)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ import pytest
 
 from balancers import services
 from balancers.choices import DeploymentStatus
-from balancers.dev import apache
-from balancers.dev.apache import StandaloneApache
-from balancers.dev.backends import Backend
-from balancers.dev.net import free_port, free_port_block, http_get
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
-from balancers.render import render_tree
 from balancers.selectors import overview as status_overview_mod
-from balancers.snapshot import load_snapshot
-from balancers.status import client as status_client
-from balancers.status import parse as status_parse
-from balancers.status.poller import poll_once
+from devrig import apache
+from devrig.apache import StandaloneApache
+from devrig.backends import Backend
+from devrig.net import free_port, free_port_block, http_get
+from rendering.render import render_tree
+from rendering.snapshot import load_snapshot
+from status import manager as status_client
+from status import parse as status_parse
+from status.poller import poll_once
 from tests.factories import add_manager_frontend, manager_url
 
 pytestmark = pytest.mark.real
@@ -222,7 +222,7 @@ def test_the_dashboard_shows_the_live_grid(rig, admin_client):
 
 def test_a_toggle_is_followed_by_an_automatic_deploy_that_keeps_it(transactional_db, rig, actor, settings):
     """The whole path with automatic deploy on: saved, applied live, rendered (status=+H) and deployed
-    through balancers.deploy (local transport: configtest + graceful of this Apache)."""
+    through deploy (local transport: configtest + graceful of this Apache)."""
 
     conf = rig.apache.conf
     services.frontend_update(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from balancers.status.parse import HostState, MemberFlags, StatusError, nonces_from_html, parse_manager_xml
+from status.parse import HostState, MemberFlags, StatusError, nonces_from_html, parse_manager_xml
 from tests.samples import BILLION_LAUGHS, EXTERNAL_ENTITY, MANAGER_NO_REFERER_HTML
 from tests.samples import MANAGER_HTML as HTML
 from tests.samples import MANAGER_XML as XML

@@ -1,10 +1,11 @@
 """Health and manager URLs answer, but never lead the panel to another host: a 3xx to another host,
-scheme or port counts as an answer and is not followed (balancers.status.client.url_answers); the
+scheme or port counts as an answer and is not followed (hostpanel.http.url_answers); the
 balancer-manager client (http.client) follows no redirect at all."""
 
 from __future__ import annotations
 
-from balancers.status.client import ManagerEndpoint, fetch_manager, url_answers, url_origin
+from hostpanel.http import url_answers, url_origin
+from status.manager import ManagerEndpoint, fetch_manager
 
 
 def test_a_redirect_to_another_host_is_an_answer_and_is_not_followed(canned_server):

@@ -1,0 +1,165 @@
+"""The file work of a release on a front-end (pure Transport calls, no database): build a release as a
+hard-linked copy of the previous one plus only the changed files, switch config_dir (a symlink) to it
+and back, and prune old releases.
+
+Only what HostPanel wrote is ever moved or deleted: a directory at config_dir is kept as a release only
+when it is empty or its MANIFEST lists every file in it with that file's digest (else the deploy is
+refused, ForeignFiles); pruning and the clean-up of staging leftovers touch only names HostPanel gives."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+import re
+import time
+
+from deploy.transport.protocol import Transport, TransportError
+from rendering.manifest import MANIFEST, is_private_key, parse_manifest, text_digest
+
+log = logging.getLogger(__name__)
+
+KEEP_RELEASES = 5  # current, previous and a few more for quick rollbacks
+
+PRIVATE_KEY_MODE = 0o600  # Apache's parent reads keys as root before it drops privileges
+
+# The releases HostPanel creates in <config_dir>.releases: a tree's digest, or a kept config directory.
+RELEASE_NAME = re.compile(r"[0-9a-f]{64}|legacy-[0-9]{14}")
+STAGING_SUFFIX = re.compile(r"[0-9a-f]{16}-[0-9a-f]{8}")  # after the staging prefix (deploy.release)
+FOREIGN_NAMES_SHOWN = 5
+
+
+class ForeignFiles(TransportError):
+    """config_dir is a directory (or file) holding files HostPanel did not write: never moved, never deleted."""
+
+    def __init__(self, path: str, names: list[str]) -> None:
+        shown = ", ".join(names[:FOREIGN_NAMES_SHOWN]) + (" …" if len(names) > FOREIGN_NAMES_SHOWN else "")
+        super().__init__(
+            f"{path} holds files HostPanel did not write ({shown}); move them away (or have a superuser point "
+            "config_dir at another directory) and deploy again. A deploy never moves or deletes them.",
+            retryable=False,
+        )
+
+
+def foreign_files(transport: Transport, path: str) -> list[str]:
+    """The files in directory `path` that HostPanel did not write: every one unless a MANIFEST that parses
+    lists it with its content's digest ([] for an empty directory or one HostPanel wrote)."""
+    if not transport.is_dir(path):
+        return [posixpath.basename(path)]  # a file where config_dir should be
+    names = transport.list_dir(path)
+    if not names:
+        return []
+    manifest = transport.read_file(f"{path}/{MANIFEST}")
+    try:
+        listed = parse_manifest(manifest.decode()) if manifest is not None else None
+    except (ValueError, UnicodeDecodeError):
+        listed = None
+    if listed is None:  # not read further: a directory that is not HostPanel's may be large
+        return names
+    return sorted(
+        name
+        for name, data in transport.read_tree(path).items()
+        if name != MANIFEST and listed.get(name) != hashlib.sha256(data).hexdigest()
+    )
+
+
+def resolve(link_parent: str, target: str) -> str:
+    return posixpath.normpath(posixpath.join(link_parent, target))
+
+
+class Swapper:
+    """Points config_dir at a release and can put the previous one back."""
+
+    def __init__(self, transport: Transport, config_dir: str, releases_dir: str) -> None:
+        self.transport = transport
+        self.config_dir = config_dir
+        self.releases_dir = releases_dir
+        self.previous: str | None = None  # the release to go back to; None: there was no config_dir
+        self.swapped = False
+
+    def prepare(self, *, prefer: str = "") -> None:
+        """Find the release to go back to: `prefer` (the last ACTIVATED release, when it is still on
+        disk) rather than whatever config_dir points at now (which a stopped worker may have left on an
+        unchecked release); a directory HostPanel wrote (or an empty one) is kept as a release, one holding
+        anything else is refused (ForeignFiles)."""
+        t, live = self.transport, self.config_dir
+        self.previous = t.readlink(live)
+        if self.previous is None and t.exists(live):
+            foreign = foreign_files(t, live)
+            if foreign:
+                raise ForeignFiles(live, foreign)
+            # First deploy onto a plain directory: keep it as a release and manage a symlink from now on.
+            t.mkdir_p(self.releases_dir)
+            legacy = f"{self.releases_dir}/legacy-{time.strftime('%Y%m%d%H%M%S')}"
+            t.rename(live, legacy)
+            t.symlink_switch(live, legacy)
+            self.previous = legacy
+        if prefer:
+            self.previous = prefer
+
+    def previous_path(self) -> str | None:
+        return resolve(posixpath.dirname(self.config_dir), self.previous) if self.previous else None
+
+    def switch(self, release: str) -> None:
+        self.swapped = True  # from the first byte sent: a dropped connection may still have switched it
+        self.transport.symlink_switch(self.config_dir, release)
+
+    def restore(self, transport: Transport | None = None) -> None:
+        t = transport or self.transport
+        if self.previous is None:
+            t.remove_path(self.config_dir)
+        else:
+            t.symlink_switch(self.config_dir, self.previous)
+        self.swapped = False
+
+
+def build_release(
+    transport: Transport, base: str | None, tree: dict[str, str], staging: str, outcome, staging_prefix: str
+) -> None:
+    """Fill `staging` with the full tree: a hard-linked copy of release `base` (if any) plus the files
+    that differ from it (by its own MANIFEST), minus the files the tree no longer has."""
+    releases = posixpath.dirname(staging)
+    for name, _ in transport.list_entries(releases):
+        if name.startswith(staging_prefix) and STAGING_SUFFIX.fullmatch(name[len(staging_prefix) :]):
+            # left over by a dropped connection
+            transport.remove_path(f"{releases}/{name}")
+    live: dict[str, str] = {}
+    base_manifest = transport.read_file(f"{base}/{MANIFEST}") if base else None
+    if base_manifest is not None:
+        try:
+            live = parse_manifest(base_manifest.decode())
+        except (ValueError, UnicodeDecodeError):
+            live = {}
+    try:  # the tree's own digests (the routing map's base is 1 MB: not hashed again per host)
+        listed = parse_manifest(tree[MANIFEST]) if MANIFEST in tree else {}
+    except ValueError:
+        listed = {}
+    changed: dict[str, bytes] = {}
+    for path in sorted(tree):
+        if path != MANIFEST and live and live.get(path) == (listed.get(path) or text_digest(tree[path])):
+            continue
+        changed[path] = tree[path].encode()
+    removed = sorted(set(live) - set(tree)) if live else []
+    # a removed site's certificate and key go with its vhost (the copy of the live release drops them)
+    modes = {path: PRIVATE_KEY_MODE for path in changed if is_private_key(path)}
+    transport.build_tree(staging, changed, base=base if live else None, remove=removed, modes=modes)
+    outcome.files_uploaded = len(changed)
+    outcome.bytes_uploaded = sum(len(data) for data in changed.values())
+    outcome.uploaded_paths = list(changed)
+
+
+def prune_releases(transport: Transport, releases: str, keep: set[str | None]) -> None:
+    """Remove old releases beyond KEEP_RELEASES (never the live or the previous one, never an entry whose
+    name HostPanel does not give: RELEASE_NAME). Best effort."""
+    try:
+        keep_paths = {k for k in keep if k}
+        candidates = [
+            (mtime, name)
+            for name, mtime in transport.list_entries(releases)
+            if RELEASE_NAME.fullmatch(name) and f"{releases}/{name}" not in keep_paths
+        ]
+        surplus = len(candidates) - max(0, KEEP_RELEASES - len(keep_paths))
+        for _, name in sorted(candidates)[: max(0, surplus)]:
+            transport.remove_path(f"{releases}/{name}")
+    except TransportError as exc:
+        log.warning("pruning old releases in %s failed: %s", releases, exc)

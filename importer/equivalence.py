@@ -1,0 +1,351 @@
+"""Equivalence check: does HostPanel's rendered config route every imported site as the old one does?
+
+    report = check_equivalence(plan, sample=None)      # needs apache2; ~3 ms per request on loopback
+    report.equivalent, report.sites[0].differences
+
+Both configs run at once, each in a throwaway standalone Apache on 127.0.0.1 (devrig.apache) in
+front of its own recording fake backends (devrig.backends), one per Zope server; how the old
+config is adapted for that is in importer.throwaway (and listed in `report.changes`).
+
+For every imported site (or an evenly spaced sample of `sample` sites), for its domain and each alias,
+the same requests go to both: GET /hostpanel-check/<n>/page?q=1 without a cookie (as many as the
+balancer has members, so round-robin shows the whole member set) and once with the sticky cookie of
+each of the balancer's routes. Per request it compares what the backend received: which backend
+answered (the member set), the path (the VirtualHostMonster path), the Host header, and which balancer
+routed it (a response header the throwaway configs add). Each balancer is also asked directly (a probe
+vhost sends /hostpanel-probe/<balancer>/... to it), so a difference in a balancer shows even when the
+old site vhost never reaches it (the seed's site without `RewriteEngine On`).
+
+One difference is expected and reported as a note, not a difference: the old config sends Zope its own
+address as Host (no ProxyPreserveHost) where HostPanel sends the client's; Plone builds its URLs from the
+VirtualHostMonster path, which the check compares.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from devrig.apache import ApacheError, StandaloneApache, write_tree
+from devrig.backends import Backend
+from devrig.net import free_port, free_port_block, free_ports, http_get
+from importer.plan import ImportPlan
+from importer.sandbox import SandboxUnavailable, prepare, sandbox_prefix
+from importer.throwaway import BALANCER_HEADER, HEADER_LINE, old_config_copy, plan_snapshot
+from rendering.render import UnsafeValue, render_tree
+from rendering.snapshot import FrontEndRecord
+
+PROBE_HOST = "hostpanel-probe.invalid"
+_SEQ = re.compile(r"/hostpanel-(?:check|probe)/(?P<seq>[0-9]+)/")
+_ABSOLUTE = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
+MAX_ROUND_ROBIN = 4
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one request produced on one side."""
+
+    status: int
+    backend: str | None = None
+    path: str | None = None
+    host: str | None = None
+    balancer: str | None = None
+
+    def describe(self) -> str:
+        if self.backend is None:
+            return f"answered {self.status} by Apache itself (no Zope server reached)"
+        return self.backend
+
+
+@dataclass
+class SiteCheck:
+    domain: str
+    names: list[str]
+    differences: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EquivalenceReport:
+    sites: list[SiteCheck] = field(default_factory=list)
+    balancers: list[SiteCheck] = field(default_factory=list)  # the direct probes, one per balancer
+    total_sites: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    changes: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)  # directives of the old config left out (allowlist)
+    error: str = ""
+    fingerprint: str = ""
+
+    @property
+    def differing(self) -> list[SiteCheck]:
+        return [s for s in [*self.balancers, *self.sites] if s.differences]
+
+    @property
+    def equivalent(self) -> bool:
+        return not self.error and not self.differing
+
+    @property
+    def difference_count(self) -> int:
+        return sum(len(s.differences) for s in self.differing)
+
+    def summary(self, limit: int = 50) -> dict:
+        """JSON for the audit entry (bounded)."""
+        return {
+            "equivalent": self.equivalent,
+            "error": self.error[:2000],
+            "fingerprint": self.fingerprint,
+            "sites_checked": len(self.sites),
+            "total_sites": self.total_sites,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "differences": self.difference_count,
+            "differing": [asdict(s) for s in self.differing[:limit]],
+            "changes": self.changes[:limit],
+            "not_run": self.not_run[:limit],
+            "not_run_count": len(self.not_run),
+        }
+
+
+@dataclass(frozen=True)
+class _Probe:
+    seq: int
+    owner: str  # site domain or "balancer://name"
+    name: str  # the Host asked for
+    label: str  # "no cookie" / "cookie BALANCEID=balancer.zope2"
+    cookie: str | None
+    old_port: int
+    new_port: int
+    group: int  # probes of one round-robin group are compared as a set
+
+
+def sample_evenly[T](items: list[T], sample: int | None) -> list[T]:
+    if not sample or sample >= len(items):
+        return list(items)
+    step = len(items) / sample
+    return [items[int(i * step)] for i in range(sample)]
+
+
+def _index(backends: dict[str, Backend]) -> dict[int, tuple[str, str, str]]:
+    seen: dict[int, tuple[str, str, str]] = {}
+    for name, backend in backends.items():
+        for request in backend.requests:
+            path = _ABSOLUTE.sub("", request.path)
+            match = _SEQ.search(path)
+            if match:
+                seen[int(match["seq"])] = (name, path, request.host)
+    return seen
+
+
+def _send(probes: list[_Probe], side: str) -> dict[int, tuple[int, str | None]]:
+    answers: dict[int, tuple[int, str | None]] = {}
+    for probe in probes:
+        path = f"/hostpanel-{'probe/' + probe.owner[11:] if probe.owner.startswith('balancer://') else 'check'}"
+        path += f"/{probe.seq}/page?q=1"
+        port = probe.old_port if side == "old" else probe.new_port
+        try:
+            answer = http_get(port, path, host=probe.name, cookie=probe.cookie, timeout=30)
+            values = [v for k, v in answer.headers.items() if k.lower() == BALANCER_HEADER.lower()]
+            answers[probe.seq] = (answer.status, values[0] if values else None)
+        except OSError as exc:
+            answers[probe.seq] = (0, f"no answer: {exc}")
+    return answers
+
+
+class _Check:
+    def __init__(self, plan: ImportPlan, sample: int | None, workdir: Path) -> None:
+        self.plan = plan
+        self.sample = sample
+        self.workdir = workdir
+        self.report = EquivalenceReport(fingerprint=plan.fingerprint)
+        names = [p.candidate.name for p in plan.zope_servers]
+        self.old_backends = {n: Backend(n) for n in names}
+        self.new_backends = {n: Backend(n) for n in names}
+        self.apaches: list[StandaloneApache] = []
+
+    def start(self) -> tuple[int, int, dict[tuple[str, int], int]]:
+        """Write and start both Apaches; return the probe ports (old, new) and the old vhost ports."""
+        for backend in [*self.old_backends.values(), *self.new_backends.values()]:
+            backend.start()
+        tree = self.plan.recognition.tree
+        if tree is None:
+            raise ValueError("this plan was not made from a config read (no tree to run)")
+        zope = {
+            (p.candidate.host, p.candidate.port): self.old_backends[p.candidate.name].port
+            for p in self.plan.zope_servers
+        }
+        old_dir = self.workdir / "old"
+        old = old_config_copy(tree, zope_ports=zope, blackhole=free_port(), directory=str(old_dir.resolve()))
+        self.report.changes = old.changes
+        self.report.not_run = old.not_run
+        # three DIFFERENT ports, none of them one the old copy listens on already (one Apache refuses two
+        # Listen lines on a port, and free_port() twice in a row can return the same one)
+        taken = {int(address.split()[0].rsplit(":", 1)[1]) for address in old.listen}
+        probe_old, probe_new, site_new = free_ports(3)
+        while taken & {probe_old, probe_new, site_new}:
+            probe_old, probe_new, site_new = free_ports(3)
+        probe_vhost = (
+            "<VirtualHost 127.0.0.1:{port}>\n    ServerName " + PROBE_HOST + "\n    RewriteEngine On\n"
+            "    RewriteRule ^/hostpanel-probe/([a-z0-9_-]+)/(.*)$ balancer://$1/hostpanel-probe/$2 [P,L]\n"
+            "</VirtualHost>\n"
+        )
+        write_tree({**old.files, "hostpanel.conf": old.text + probe_vhost.format(port=probe_old)}, old_dir)
+        snapshot = plan_snapshot(self.plan, zope_ports={n: b.port for n, b in self.new_backends.items()})
+        rendered_dir = self.workdir / "new-tree"
+        frontend = FrontEndRecord(
+            name="equivalence",
+            config_dir=str(rendered_dir),
+            http_listen=f"127.0.0.1:{site_new}",
+            node_port_base=free_port_block(max(1, len(snapshot.zope_servers))),
+        )
+        write_tree(render_tree(snapshot, frontend), rendered_dir)
+        wrapper = f"{HEADER_LINE}\nInclude {rendered_dir}/hostpanel.conf\n" + probe_vhost.format(port=probe_new)
+        write_tree({"hostpanel.conf": wrapper}, self.workdir / "new")
+        prefix = sandbox_prefix(self.workdir)
+        for side, config_dir, listen in (
+            ("old", old_dir, [*old.listen, f"127.0.0.1:{probe_old}"]),
+            ("new", self.workdir / "new", [f"127.0.0.1:{site_new}", f"127.0.0.1:{probe_new}"]),
+        ):
+            apache = StandaloneApache(
+                self.workdir / f"{side}-apache", config_dir, listen=listen, log_level="error", command_prefix=prefix
+            )
+            self.apaches.append(apache.write_config())
+        prepare(self.workdir)  # the sandbox user owns the check's directory, and nothing else of ours
+        for side, apache in zip(("old", "new"), self.apaches, strict=True):
+            try:
+                apache.start(timeout=60)
+            except ApacheError as exc:
+                what = "the old config" if side == "old" else "HostPanel's rendered config"
+                raise ApacheError(f"{what} does not start in a throwaway Apache: {str(exc)[-1500:]}") from None
+        self.site_new = site_new
+        return probe_old, probe_new, old.vhost_ports
+
+    def probes(self, probe_old: int, probe_new: int, vhost_ports: dict[tuple[str, int], int]) -> list[_Probe]:
+        members: dict[str, list[str]] = {}
+        cookies = {p.candidate.name: p.candidate.sticky_cookie for p in self.plan.balancers}
+        for planned in self.plan.members:
+            members.setdefault(planned.candidate.balancer, []).append(planned.candidate.server)
+        probes: list[_Probe] = []
+
+        def add(owner: str, name: str, balancer: str, old_port: int, new_port: int) -> None:
+            routes = members.get(balancer, [])
+            group = len(probes)
+            for _ in range(max(1, min(len(routes), MAX_ROUND_ROBIN))):
+                probes.append(_Probe(len(probes), owner, name, "no cookie", None, old_port, new_port, group))
+            for route in routes:
+                cookie = f"{cookies[balancer]}=balancer.{route}"
+                probes.append(_Probe(len(probes), owner, name, f"cookie {cookie}", cookie, old_port, new_port, -1))
+
+        for name in sorted(cookies):
+            add(f"balancer://{name}", PROBE_HOST, name, probe_old, probe_new)
+        sites = [p.candidate for p in self.plan.sites if p.candidate.balancer in cookies]
+        self.report.total_sites = len(self.plan.sites)
+        for site in sample_evenly(sites, self.sample):
+            old_port = vhost_ports.get((site.file, site.line))
+            if old_port is None:
+                continue
+            for name in [site.domain, *(a for a, _ in site.aliases)]:
+                add(site.domain, name, site.balancer, old_port, self.site_new)
+        return probes
+
+    def compare(self, probes: list[_Probe]) -> None:
+        answers: dict[str, dict[int, tuple[int, str | None]]] = {}
+        threads = [
+            threading.Thread(target=lambda s=side: answers.__setitem__(s, _send(probes, s)), daemon=True)
+            for side in ("old", "new")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.report.requests = 2 * len(probes)
+        time.sleep(0.05)  # a backend records a request just before it answers
+        received = {"old": _index(self.old_backends), "new": _index(self.new_backends)}
+        checks: dict[str, SiteCheck] = {}
+        groups: dict[tuple[int, str], list[Seen]] = {}
+        for probe in probes:
+            check = checks.setdefault(probe.owner, SiteCheck(probe.owner, []))
+            if probe.name not in check.names:
+                check.names.append(probe.name)
+            seen = {}
+            for side in ("old", "new"):
+                status, balancer = answers[side][probe.seq]
+                backend, path, host = received[side].get(probe.seq, (None, None, None))
+                seen[side] = Seen(status, backend, path, host, balancer)
+            if probe.group >= 0:
+                for side in ("old", "new"):
+                    groups.setdefault((probe.group, side), []).append(seen[side])
+            self._differences(check, probe, seen["old"], seen["new"])
+        for (group, side), seens in groups.items():
+            if side != "old":
+                continue
+            first = next(p for p in probes if p.seq == group)
+            old_set = sorted({s.backend or "-" for s in seens})
+            new_set = sorted({s.backend or "-" for s in groups[(group, "new")]})
+            if old_set != new_set:
+                checks[first.owner].differences.append(
+                    f"{first.name}, no cookie, {len(seens)} requests: served today by {', '.join(old_set)}, "
+                    f"by HostPanel's config {', '.join(new_set)}"
+                )
+        for check in checks.values():
+            check.differences = list(dict.fromkeys(check.differences))
+            check.notes = list(dict.fromkeys(check.notes))
+            (self.report.balancers if check.domain.startswith("balancer://") else self.report.sites).append(check)
+
+    def _differences(self, check: SiteCheck, probe: _Probe, old: Seen, new: Seen) -> None:
+        where = f"{probe.name}, {probe.label}"
+        if (old.backend is None) != (new.backend is None) or (old.backend is None and old.status != new.status):
+            check.differences.append(f"{where}: today {old.describe()}, HostPanel's config {new.describe()}")
+            return
+        if old.backend is None:
+            return
+        if probe.group < 0 and old.backend != new.backend:
+            check.differences.append(f"{where}: served today by {old.backend}, by HostPanel's config {new.backend}")
+        if old.path != new.path:
+            check.differences.append(f"{where}: Zope gets the path {old.path} today, {new.path} from HostPanel")
+        if old.balancer != new.balancer:
+            check.differences.append(f"{where}: routed today by {old.balancer}, by HostPanel's config {new.balancer}")
+        if old.host != new.host:
+            if new.host == probe.name or probe.name == PROBE_HOST:
+                check.notes.append(
+                    f"{probe.name}: Zope gets Host {old.host} today and {new.host} from HostPanel "
+                    "(ProxyPreserveHost On); Plone builds its URLs from the VirtualHostMonster path, which is the same"
+                )
+            else:
+                check.differences.append(f"{where}: Zope gets Host {old.host} today, {new.host} from HostPanel")
+
+    def stop(self) -> None:
+        for apache in self.apaches:
+            apache.stop()
+        for backend in [*self.old_backends.values(), *self.new_backends.values()]:
+            backend.stop()
+
+
+def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> EquivalenceReport:
+    """Run the old config and HostPanel's rendering of the plan side by side and compare (see above).
+    A config that cannot run (Apache refuses it) gives a report with `error` set, not an exception."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="hostpanel-equivalence-") as tmp:
+        for attempt in range(3):
+            workdir = Path(tmp) / f"attempt{attempt}"
+            workdir.mkdir()
+            check = _Check(plan, sample, workdir)
+            try:
+                ports = check.start()
+                check.compare(check.probes(*ports))
+            except ApacheError as exc:
+                taken = ("Address already in use", "Cannot define multiple Listeners on the same IP:port")
+                if any(why in str(exc) for why in taken) and attempt < 2:
+                    continue  # a chosen port was taken (by another process, or chosen twice): choose again
+                check.report.error = str(exc)
+            except (UnsafeValue, ValueError, OSError, SandboxUnavailable) as exc:
+                check.report.error = str(exc)
+            finally:
+                check.stop()
+            break
+    check.report.seconds = time.monotonic() - started
+    return check.report

@@ -1,0 +1,386 @@
+"""The import plan: what a recognised config becomes in the database, checked without saving.
+
+    plan = build_plan(recognition)
+
+Each candidate is matched to an existing row by its natural key (a Zope server by host:port, a
+balancer by name, a member by balancer + route, a site by domain) or planned for creation. A match
+whose values differ, or a name taken by another row, is a Conflict. Every candidate to create is
+validated with the models' full_clean() (hostpanel.validators) without saving; what fails is an
+error Problem with the file and line it came from. Errors and conflicts block the import; warnings
+(behaviour that changes, or something not imported) need an explicit accept.
+
+`fingerprint` digests the config read and every decision, so a confirmation can prove it applies
+exactly what was previewed (import_apply rebuilds the plan and compares).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from django.core.exceptions import ValidationError
+
+from balancers.models import Balancer, BalancerMember, ZopeServer
+from importer.recognise import (
+    BalancerCandidate,
+    Ignored,
+    MemberCandidate,
+    Problem,
+    Recognition,
+    ServerCandidate,
+    SiteCandidate,
+    Translated,
+    Unrecognised,
+)
+from sites.models import Site, SiteAlias, SiteStatus
+
+type Action = Literal["create", "match"]
+
+BALANCER_COMPARED = (
+    "lbmethod",
+    "sticky_cookie",
+    "cookie_ttl",
+    "nofailover",
+    "maxattempts",
+    "timeout",
+    "error_document",
+    "render_mode",
+)
+MEMBER_COMPARED = ("lbset", "loadfactor", "min", "max", "smax", "timeout", "retry", "hot_standby", "drain", "disabled")
+_CHUNK = 500
+
+
+@dataclass
+class Planned[C]:
+    """A candidate and what importing it does: create a row, or match an existing one (pk)."""
+
+    candidate: C
+    action: Action
+    key: str
+    pk: int | None = None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: str
+    key: str
+    file: str
+    line: int
+    message: str
+
+
+@dataclass
+class ImportPlan:
+    recognition: Recognition
+    zope_servers: list[Planned[ServerCandidate]] = field(default_factory=list)
+    balancers: list[Planned[BalancerCandidate]] = field(default_factory=list)
+    members: list[Planned[MemberCandidate]] = field(default_factory=list)
+    sites: list[Planned[SiteCandidate]] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    fingerprint: str = ""
+    apache_note: str = ""  # read from a front-end: what Apache's own include list said
+
+    @property
+    def source(self) -> str:
+        return self.recognition.source
+
+    @property
+    def files(self) -> list[str]:
+        return self.recognition.files
+
+    @property
+    def unrecognised(self) -> list[Unrecognised]:
+        return self.recognition.unrecognised
+
+    @property
+    def ignored(self) -> list[Ignored]:
+        return self.recognition.ignored
+
+    @property
+    def translated(self) -> list[Translated]:
+        return self.recognition.translated
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.errors or self.conflicts)
+
+    def to_create(self) -> dict[str, list[Planned[Any]]]:
+        return {kind: [p for p in rows if p.action == "create"] for kind, rows in self._rows().items()}
+
+    def matches(self) -> dict[str, list[Planned[Any]]]:
+        return {kind: [p for p in rows if p.action == "match"] for kind, rows in self._rows().items()}
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        counts = {
+            kind: {"create": sum(p.action == "create" for p in rows), "match": sum(p.action == "match" for p in rows)}
+            for kind, rows in self._rows().items()
+        }
+        counts["aliases"] = {
+            "create": sum(len(p.candidate.aliases) for p in self.sites if p.action == "create"),
+            "match": sum(len(p.candidate.aliases) for p in self.sites if p.action == "match"),
+        }
+        return counts
+
+    @property
+    def creates_anything(self) -> bool:
+        return any(self.to_create().values())
+
+    def _rows(self) -> dict[str, list[Planned[Any]]]:
+        return {
+            "zope_servers": self.zope_servers,
+            "balancers": self.balancers,
+            "members": self.members,
+            "sites": self.sites,
+        }
+
+
+def site_status(cand: SiteCandidate) -> str:
+    """The status a site candidate is created with (a routes.map group can say suspended; a vhost cannot)."""
+    return SiteStatus.SUSPENDED if cand.suspended else SiteStatus.ACTIVE
+
+
+def _messages(exc: ValidationError) -> list[tuple[str, str]]:
+    if hasattr(exc, "error_dict"):
+        return [(name, message) for name, errors in exc.message_dict.items() for message in errors]
+    return [("__all__", message) for message in exc.messages]
+
+
+def _chunks(values: list[str]):
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class _Planner:
+    def __init__(self, recognition: Recognition) -> None:
+        self.r = recognition
+        self.plan = ImportPlan(recognition=recognition, problems=list(recognition.problems))
+        self.renamed: dict[str, str] = {}  # a derived server name -> the name of the existing row it matches
+
+    def invalid(self, what: str, file: str, line: int, exc: ValidationError) -> None:
+        for name, message in _messages(exc):
+            label = "" if name == "__all__" else f" {name}:"
+            self.plan.problems.append(Problem("invalid", "error", file, line, f"{what}:{label} {message}"))
+
+    def conflict(self, kind: str, key: str, file: str, line: int, message: str) -> None:
+        self.plan.conflicts.append(Conflict(kind, key, file, line, message))
+
+    def run(self) -> ImportPlan:
+        self._servers()
+        self._balancers()
+        self._members()
+        self._sites()
+        self.plan.fingerprint = self._fingerprint()
+        return self.plan
+
+    def _servers(self) -> None:
+        existing = list(ZopeServer.objects.all())
+        by_address = {(s.host.lower(), s.port): s for s in existing}
+        by_name = {s.name: s for s in existing}
+        for cand in self.r.servers:
+            key = f"{cand.host}:{cand.port}"
+            found = by_address.get((cand.host.lower(), cand.port))
+            if found is not None and cand.derived and found.name != cand.name:
+                self.renamed[cand.name] = found.name
+                cand = replace(cand, name=found.name)
+            if found is not None:
+                if found.name != cand.name:
+                    self.conflict(
+                        "zope_server",
+                        key,
+                        cand.file,
+                        cand.line,
+                        f"{key} is Zope server {found.name!r} in the panel but route {cand.name!r} in this config "
+                        "(the route is the server's name: rename one of them first)",
+                    )
+                self.plan.zope_servers.append(Planned(cand, "match", key, found.pk))
+                continue
+            if cand.name in by_name:
+                other = by_name[cand.name]
+                self.conflict(
+                    "zope_server",
+                    key,
+                    cand.file,
+                    cand.line,
+                    f"route {cand.name!r} is {other.host}:{other.port} in the panel, {key} in this config",
+                )
+            server = ZopeServer(name=cand.name, host=cand.host, port=cand.port)
+            try:
+                server.full_clean(validate_unique=False, validate_constraints=False)
+            except ValidationError as exc:
+                self.invalid(f"Zope server {cand.name} ({key})", cand.file, cand.line, exc)
+            self.plan.zope_servers.append(Planned(cand, "create", key))
+
+    def _balancers(self) -> None:
+        existing = {b.name: b for b in Balancer.objects.filter(name__in=[c.name for c in self.r.balancers])}
+        for cand in self.r.balancers:
+            found = existing.get(cand.name)
+            if found is not None:
+                differ = [
+                    f"{name} {getattr(found, name)!r} -> {getattr(cand, name)!r}"
+                    for name in BALANCER_COMPARED
+                    if getattr(found, name) != getattr(cand, name)
+                ]
+                if differ:
+                    self.conflict(
+                        "balancer",
+                        cand.name,
+                        cand.file,
+                        cand.line,
+                        f"balancer {cand.name} exists in the panel with other settings: {'; '.join(differ)}",
+                    )
+                self.plan.balancers.append(Planned(cand, "match", cand.name, found.pk))
+                continue
+            balancer = Balancer(name=cand.name, **{name: getattr(cand, name) for name in BALANCER_COMPARED})
+            try:
+                balancer.full_clean(validate_unique=False, validate_constraints=False)
+            except ValidationError as exc:
+                self.invalid(f"balancer {cand.name}", cand.file, cand.line, exc)
+            self.plan.balancers.append(Planned(cand, "create", cand.name))
+
+    def _members(self) -> None:
+        existing = {
+            (m.balancer.name, m.zope_server.name): m
+            for m in BalancerMember.objects.select_related("balancer", "zope_server").filter(
+                balancer__name__in=[c.name for c in self.r.balancers]
+            )
+        }
+        for cand in self.r.members:
+            if cand.server in self.renamed:
+                cand = replace(cand, server=self.renamed[cand.server])
+            key = f"{cand.balancer}/{cand.server}"
+            found = existing.get((cand.balancer, cand.server))
+            if found is not None:
+                differ = [
+                    f"{name} {getattr(found, name)!r} -> {getattr(cand, name)!r}"
+                    for name in MEMBER_COMPARED
+                    if getattr(found, name) != getattr(cand, name)
+                ]
+                if differ:
+                    self.conflict(
+                        "member",
+                        key,
+                        cand.file,
+                        cand.line,
+                        f"member {key} exists in the panel with other settings: {'; '.join(differ)}",
+                    )
+                self.plan.members.append(Planned(cand, "match", key, found.pk))
+                continue
+            member = BalancerMember(**{name: getattr(cand, name) for name in MEMBER_COMPARED})
+            try:
+                member.full_clean(exclude=["balancer", "zope_server"], validate_unique=False)
+            except ValidationError as exc:
+                self.invalid(f"member {key}", cand.file, cand.line, exc)
+            self.plan.members.append(Planned(cand, "create", key))
+
+    def _sites(self) -> None:
+        known_balancers = {c.name for c in self.r.balancers}
+        missing = {s.balancer for s in self.r.sites} - known_balancers
+        known_balancers |= set(Balancer.objects.filter(name__in=missing).values_list("name", flat=True))
+        normalised: list[tuple[SiteCandidate, Site, list[tuple[str, int]]]] = []
+        for cand in self.r.sites:
+            site = Site(domain=cand.domain, plone_path=cand.plone_path, status=site_status(cand))
+            valid = True
+            try:
+                site.full_clean(exclude=["balancer"], validate_unique=False, validate_constraints=False)
+            except ValidationError as exc:
+                valid = False
+                for name, message in _messages(exc):
+                    line = {"domain": cand.domain_line, "plone_path": cand.rule_line}.get(name, cand.line)
+                    what = f"site {cand.domain[:80]!r}" + ("" if name == "__all__" else f" {name}")
+                    self.plan.problems.append(Problem("invalid", "error", cand.file, line, f"{what}: {message}"))
+            aliases: list[tuple[str, int]] = []
+            for name, line in cand.aliases:
+                alias = SiteAlias(name=name)
+                try:
+                    alias.full_clean(exclude=["site"], validate_unique=False, validate_constraints=False)
+                except ValidationError as exc:
+                    for _, message in _messages(exc):
+                        self.plan.problems.append(
+                            Problem("invalid", "error", cand.file, line, f"alias {name[:80]!r}: {message}")
+                        )
+                    continue
+                aliases.append((alias.name, line))
+            if cand.balancer not in known_balancers:
+                self.plan.problems.append(
+                    Problem(
+                        "unknown-balancer",
+                        "error",
+                        cand.file,
+                        cand.rule_line,
+                        f"site {cand.domain}: balancer://{cand.balancer} is defined neither in this config nor in "
+                        "the panel",
+                    )
+                )
+            if valid:  # lower-case, IDN as punycode: the natural key (the recognition itself stays as read)
+                cand = replace(cand, domain=site.domain, aliases=aliases)
+            normalised.append((cand, site, aliases))
+        domains = [c.domain for c, _, _ in normalised]
+        existing: dict[str, Site] = {}
+        for chunk in _chunks(domains):
+            existing.update(
+                (s.domain, s)
+                for s in Site.objects.filter(domain__in=chunk).select_related("balancer").prefetch_related("aliases")
+            )
+        alias_names = [name for _, _, aliases in normalised for name, _ in aliases]
+        alias_owner: dict[str, str] = {}
+        for chunk in _chunks(alias_names):
+            alias_owner.update(SiteAlias.objects.filter(name__in=chunk).values_list("name", "site__domain"))
+        for cand, _, aliases in normalised:
+            found = existing.get(cand.domain)
+            for name, line in aliases:
+                owner = alias_owner.get(name)
+                if owner is not None and owner != cand.domain:
+                    self.conflict("alias", name, cand.file, line, f"{name} is already an alias of {owner} in the panel")
+            if found is None:
+                self.plan.sites.append(Planned(cand, "create", cand.domain))
+                continue
+            differ = []
+            if found.balancer.name != cand.balancer:
+                differ.append(f"balancer {found.balancer.name} -> {cand.balancer}")
+            if found.plone_path != cand.plone_path:
+                differ.append(f"plone path {found.plone_path} -> {cand.plone_path}")
+            if cand.via == "map" and found.status != site_status(cand):
+                differ.append(f"status {found.status} -> {site_status(cand)}")
+            if cand.https_redirect is not None and found.https_redirect != cand.https_redirect:
+                differ.append(f"https redirect {found.https_redirect} -> {cand.https_redirect}")
+            have = sorted(a.name for a in found.aliases.all())
+            want = sorted(name for name, _ in aliases)
+            if have != want:
+                differ.append(f"aliases {' '.join(have) or '(none)'} -> {' '.join(want) or '(none)'}")
+            if differ:
+                self.conflict(
+                    "site",
+                    cand.domain,
+                    cand.file,
+                    cand.line,
+                    f"site {cand.domain} exists in the panel differently: {'; '.join(differ)}",
+                )
+            self.plan.sites.append(Planned(cand, "match", cand.domain, found.pk))
+
+    def _fingerprint(self) -> str:
+        decisions = {
+            "digest": self.r.digest,
+            "rows": {
+                kind: [[p.action, p.key, p.pk, asdict(p.candidate)] for p in rows]
+                for kind, rows in self.plan._rows().items()
+            },
+            "conflicts": [asdict(c) for c in self.plan.conflicts],
+            "problems": [asdict(p) for p in self.plan.problems],
+        }
+        return hashlib.sha256(json.dumps(decisions, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build_plan(recognition: Recognition) -> ImportPlan:
+    """Match and validate a recognition against the current database; nothing is saved."""
+    return _Planner(recognition).run()

@@ -1,0 +1,130 @@
+"""The shared model of what the recogniser finds: candidates (Zope servers, balancers, members, sites),
+the Recognition that holds them, and every directive's fate (unrecognised, ignored, translated) and
+the problems an operator must see (errors block the import, warnings need an explicit accept)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from balancers.choices import RenderMode
+from balancers.models import Balancer
+from importer.reader import ConfigTree
+
+type Severity = Literal["error", "warning"]
+
+DEFAULT_ERROR_DOCUMENT = str(Balancer._meta.get_field("error_document").default)
+NODE_VHOSTS = str(RenderMode.NODE_VHOSTS)
+SINGLE_PASS = str(RenderMode.SINGLE_PASS)
+
+
+@dataclass(frozen=True)
+class Unrecognised:
+    file: str
+    line: int
+    text: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    file: str
+    line: int
+    text: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Translated:
+    """Understood, and rendered by HostPanel in an equivalent (or deliberately better) form."""
+
+    file: str
+    line: int
+    text: str
+    as_: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    severity: Severity
+    file: str
+    line: int
+    message: str
+
+
+@dataclass
+class ServerCandidate:
+    name: str
+    host: str
+    port: int
+    file: str
+    line: int
+    via: str
+    derived: bool = False  # no route in the config: named after its host (an existing row's name wins)
+
+
+@dataclass
+class BalancerCandidate:
+    name: str
+    file: str
+    line: int
+    lbmethod: str = "byrequests"
+    sticky_cookie: str = "BALANCEID"
+    cookie_ttl: int = 1200
+    nofailover: bool = False
+    maxattempts: int = 2
+    timeout: int = 20
+    error_document: str = ""
+    render_mode: str = SINGLE_PASS
+
+
+@dataclass
+class MemberCandidate:
+    balancer: str
+    server: str
+    url: str
+    file: str
+    line: int
+    lbset: int = 0
+    loadfactor: int = 1
+    min: int | None = None
+    max: int | None = None
+    smax: int | None = None
+    timeout: int = 10
+    retry: int = 60
+    hot_standby: bool = False
+    drain: bool = False
+    disabled: bool = False
+
+
+@dataclass
+class SiteCandidate:
+    domain: str
+    balancer: str
+    plone_path: str
+    file: str
+    line: int
+    domain_line: int
+    rule_line: int
+    aliases: list[tuple[str, int]] = field(default_factory=list)  # (name, line of its ServerAlias)
+    via: str = "vhost"  # "vhost": its own <VirtualHost>; "map": a `# site` group of HostPanel's routes.map
+    suspended: bool = False  # map state `suspended`
+    https_redirect: bool | None = None  # map state `redirect`: True; None: the panel's default
+
+
+@dataclass
+class Recognition:
+    source: str
+    main: str
+    files: list[str]
+    digest: str
+    servers: list[ServerCandidate] = field(default_factory=list)
+    balancers: list[BalancerCandidate] = field(default_factory=list)
+    members: list[MemberCandidate] = field(default_factory=list)
+    sites: list[SiteCandidate] = field(default_factory=list)
+    unrecognised: list[Unrecognised] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+    translated: list[Translated] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    tree: ConfigTree | None = field(default=None, repr=False, compare=False)  # what was read (equivalence check)

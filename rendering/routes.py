@@ -1,0 +1,340 @@
+"""The routing map: which balancer and Plone site answers each host name, read by Apache at request time.
+
+`routes.map` is a RewriteMap of type txt (docs/apache-facts.md, "RewriteMap"): Apache caches it per child
+and reads it again when its mtime changes, with no reload. One line per host name (a site's domain and
+each alias), grouped under a comment naming the site they belong to:
+
+    # site example.com
+    example.com live|gold|/plone/example|s|__ac_route|1200
+    www.example.com live|gold|/plone/example|s|__ac_route|1200
+
+The value is one token (a txt map value cannot hold a space): state|balancer|plone path|mode|sticky
+cookie|cookie lifetime in seconds. state is `live` (proxied), `suspended` (503 and the suspended page from
+Apache) or `redirect` (HTTP answers 301 to https://; HTTPS proxies); mode is `s` (single-pass: Apache sets
+the sticky cookie) or `n` (node-vhosts: the node vhost sets it). The routing rules that read it are in
+routing-http.conf / routing-https.conf (rendering/templates/apache/routing.conf.j2).
+
+The map is deployed as two files, so that one site's change is a small upload with nothing to rebuild
+on the front-end, whatever the number of sites:
+
+- `routes.map`, the *base*: the whole map as it was at the last rebase (Apache reads its SDBM,
+  routes.dbm, built on the front-end only when the base changes);
+- `routes-recent.map`, the *overlay*: the groups of the sites changed or added since the base, a
+  `# removed <domain>` line per site removed since, and a `gone` line for every base name that no
+  longer routes (Apache answers it 404). Apache looks a name up in the overlay first (a small txt map,
+  its misses cached per child) and in the base only when the overlay does not name it:
+  `${hostpanel-recent:NAME|${hostpanel-routes:NAME|-}}` (mod_rewrite expands the default on a miss only).
+
+`split_map(full, base)` makes the two from the whole map and the current base (a new base, with an empty
+overlay, once the overlay would pass HOSTPANEL_ROUTES_OVERLAY_MAX_LINES); `merge_map(base, overlay)` gives
+the whole map back, byte for byte (drift, probes, isolation and the importer read that).
+
+Pure: no I/O. Every line is checked against one strict pattern before it is written, so no value the
+renderer accepted can break the format (a space, a newline or a `|` would).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+ROUTES_MAP = "routes.map"  # the base
+ROUTES_RECENT = "routes-recent.map"  # the overlay: looked up first
+ROUTE_FILES = frozenset({ROUTES_MAP, ROUTES_RECENT})
+# What Apache reads: an SDBM built from routes.map ON the front-end, in each release before it is switched
+# in (httxt2dbm, from apache2-utils, which Debian's apache2 depends on). Measured at 10,000 sites
+# (docs/apache-facts.md, "RewriteMap"): after a map change every child looks each host up again, and a
+# txt map scans its 1 MB file per lookup (+2 to +3 ms per host and child, and a full scan for every
+# made-up Host header); the DBM answers in constant time (+0.02 ms). Building it costs ~45 ms per release.
+# SDBM is compiled into APR-util, so every Apache has it; a key and its value must fit in 1,008 bytes.
+ROUTES_DBM = "routes.dbm"
+DERIVED_FILES = ("routes.dbm.dir", "routes.dbm.pag")  # never uploaded, never read back, never in MANIFEST
+DBM_BUILD_SH = (
+    "if [ -f routes.map ]; then command -v httxt2dbm >/dev/null || { echo 'httxt2dbm not found on the front-end: "
+    "install apache2-utils (it builds routes.dbm from routes.map)' >&2; exit 1; }; "
+    # only when the base is new in this release: an unchanged one came hard-linked with its SDBM
+    "if [ ! -f routes.dbm.pag ] || [ ! -f routes.dbm.dir ] || [ routes.map -nt routes.dbm.pag ]; then "
+    "rm -f routes.dbm.dir routes.dbm.pag; httxt2dbm -f SDBM -i routes.map -o routes.dbm >/dev/null; fi; fi"
+)
+LIVE, SUSPENDED, REDIRECT = "live", "suspended", "redirect"
+STATES = (LIVE, SUSPENDED, REDIRECT)
+GONE = "gone"  # overlay only: a base name that no longer routes (no rule matches it: 404)
+GONE_VALUE = "gone|-|/-|s|-|0"
+_GROUP = "# site "
+_REMOVED = "# removed "
+_GONE_HEADER = "# gone"
+# Apache reads a txt map line into a buffer of REWRITE_MAX_TXT_MAP_LINE (1024) bytes, newline included: a
+# longer line is cut, its value read short (a ttl of 1200 read as 120, a path cut) and its rest as a new line.
+MAX_LINE = 1000  # Apache reads a txt line into 1,024 bytes; SDBM holds a key and value up to 1,008
+_LINE_RE = re.compile(
+    r"(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?) "
+    r"(?P<value>(?P<state>live|suspended|redirect|gone)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"
+    r"\|(?P<mode>[sn])\|(?P<cookie>[A-Za-z0-9_-]{1,64})\|(?P<ttl>[0-9]{1,8}))"
+)
+
+
+def is_map_only(changed: set[str]) -> bool:
+    """Whether a change of these tree paths is a routing change alone: Apache picks up a new routes.map or
+    routes-recent.map by itself (its mtime changes), so such a release needs no configtest and no reload."""
+    return bool(changed) and changed <= ROUTE_FILES
+
+
+def change_kind(changed: set[str]) -> str:
+    """ "map", "config" or "" (nothing) for the set of tree paths a change touches (MANIFEST ignored)."""
+    paths = changed - {"MANIFEST"}
+    return "" if not paths else "map" if is_map_only(paths) else "config"
+
+
+CHANGE_KIND_TEXT = {
+    "map": "routing map only: no configtest, no reload",
+    "config": "config: configtest + graceful reload",
+    "": "no change",
+}
+
+
+class MapFormatError(ValueError):
+    """A line that would not be exactly one host name and one route (never written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    state: str
+    balancer: str
+    plone_path: str
+    mode: str  # "s" single-pass, "n" node-vhosts
+    cookie: str
+    cookie_ttl: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.state}|{self.balancer}|{self.plone_path}|{self.mode}|{self.cookie}|{self.cookie_ttl}"
+
+    @property
+    def expectation(self) -> str:
+        """What a plain-HTTP request for the name gets: proxied, suspended or redirect (deploy probes)."""
+        return {LIVE: "proxied", SUSPENDED: "suspended", REDIRECT: "redirect", GONE: "absent"}[self.state]
+
+
+_GONE_ROUTE = Route(GONE, "-", "/-", "s", "-", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRoutes:
+    """One site's lines: its domain, every name it answers for (domain first), and its route."""
+
+    domain: str
+    names: tuple[str, ...]
+    route: Route
+
+
+def map_line(name: str, route: Route) -> str:
+    line = f"{name} {route.value}"
+    if len(line) > MAX_LINE or not _LINE_RE.fullmatch(line):
+        raise MapFormatError(f"refusing to write a routing map line for {name[:80]!r}: {route.value[:120]!r}")
+    return line
+
+
+def group_text(site: SiteRoutes) -> str:
+    """One site's part of the map: its `# site` comment and a checked line per name."""
+    if not _LINE_RE.fullmatch(f"{site.domain} {site.route.value}"):
+        raise MapFormatError(f"refusing to write a routing map group for {site.domain[:80]!r}")
+    return f"{_GROUP}{site.domain}\n" + "".join(map_line(name, site.route) + "\n" for name in site.names)
+
+
+def join_map(groups: list[str], *, header: str = "") -> str:
+    """The whole map from group_text() parts, in the order given (the renderer sorts them by domain)."""
+    return "".join([*(f"# {line}\n" for line in header.splitlines()), *groups])
+
+
+def map_text(sites: list[SiteRoutes], *, header: str = "") -> str:
+    """The whole map, sites in the order given."""
+    return join_map([group_text(site) for site in sites], header=header)
+
+
+def full_map(groups: list[str]) -> str:
+    """The whole map from its group_text() parts, already sorted by domain (the renderer's one form)."""
+    return join_map(groups, header=f"HostPanel routes: {len(groups)} sites")
+
+
+# --- base + overlay -------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)  # the current base and the full maps of the last renders
+def _groups(text: str) -> dict[str, str]:
+    """{domain: its group's text} of a whole map, in the map's order."""
+    start = text.find(_GROUP)
+    if start < 0:
+        return {}
+    groups: dict[str, str] = {}
+    for part in ("\n" + text[start:]).split("\n" + _GROUP)[1:]:
+        groups[part.split("\n", 1)[0].strip()] = _GROUP + part + ("" if part.endswith("\n") else "\n")
+    return groups
+
+
+def _names(group: str) -> list[str]:
+    return [line.split(" ", 1)[0] for line in group.splitlines()[1:] if line and not line.startswith("#")]
+
+
+def _overlay(header: str, changed: list[str], removed: list[str], gone: list[str]) -> str:
+    gone_lines = "".join(map_line(name, _GONE_ROUTE) + "\n" for name in gone)
+    return "".join(
+        [
+            f"# {header}\n",
+            *changed,
+            *(f"{_REMOVED}{domain}\n" for domain in removed),
+            *([f"{_GONE_HEADER}\n", gone_lines] if gone else []),
+        ]
+    )
+
+
+def empty_overlay() -> str:
+    return _overlay("HostPanel routing overlay: empty (routes.map is the whole map)", [], [], [])
+
+
+@functools.lru_cache(maxsize=4)  # every front-end of a deployment splits the same map on the same base
+def split_map(full: str, base: str | None, max_lines: int) -> tuple[str, str]:
+    """(base, overlay) to deploy for the whole map `full`, given the current base (None: none yet). The
+    base is kept when the overlay stays within `max_lines` lines, else `full` becomes the new base."""
+    if base is None or base == full:
+        return full, empty_overlay()
+    new, old = _groups(full), _groups(base)
+    added = set(new.values()) - set(old.values())  # new or changed groups (set operations: ~2 ms at 10,000)
+    overlay = overlay_of(sorted(added), sorted(old.keys() - new.keys()), base, max_lines)
+    return (full, empty_overlay()) if overlay is None else (base, overlay)
+
+
+def base_groups(base: str) -> dict[str, str]:
+    """{domain: group text} of a whole map (kept for the last few maps asked about)."""
+    return _groups(base)
+
+
+def overlay_of(changed: list[str], removed: list[str], base: str, max_lines: int) -> str | None:
+    """The overlay of these new or changed groups (sorted) and removed domains (sorted) against `base`;
+    None when it would hold more than `max_lines` route lines (then the whole map is the new base)."""
+    if not changed and not removed:
+        return empty_overlay()  # one text for "nothing since the base", however it was reached
+    old = _groups(base)
+    changed_domains = [group.split("\n", 1)[0][len(_GROUP) :] for group in changed]
+    routed = {name for group in changed for name in _names(group)}
+    before = [name for domain in [*removed, *changed_domains] if domain in old for name in _names(old[domain])]
+    gone = sorted(set(before) - routed)
+    lines = sum(group.count("\n") - 1 for group in changed) + len(gone)  # route lines: what Apache scans
+    if lines > max_lines:
+        return None
+    header = f"HostPanel routing overlay: {len(changed)} sites changed, {len(removed)} removed since routes.map"
+    return _overlay(header, changed, removed, gone)
+
+
+def overlay_groups(overlay: str) -> tuple[dict[str, str], list[str]]:
+    """({domain: group text} of the changed sites, [removed domains]) of an overlay."""
+    groups: dict[str, list[str]] = {}
+    removed: list[str] = []
+    current: list[str] | None = None
+    for line in overlay.splitlines():
+        if line.startswith(_GROUP):
+            current = groups.setdefault(line[len(_GROUP) :].strip(), [line])
+        elif line.startswith(_REMOVED):
+            removed.append(line[len(_REMOVED) :].strip())
+            current = None
+        elif line.startswith("#"):
+            current = None  # the header, or the gone lines (they follow from the rest)
+        elif current is not None and line:
+            current.append(line)
+    return {domain: "\n".join(lines) + "\n" for domain, lines in groups.items()}, removed
+
+
+@functools.lru_cache(maxsize=8)
+def merge_map(base: str, overlay: str) -> str:
+    """The whole map a base and its overlay stand for: exactly the text the renderer made them from."""
+    replaced, removed = overlay_groups(overlay)
+    if not replaced and not removed:
+        return base
+    groups = dict(_groups(base))
+    for domain in removed:
+        groups.pop(domain, None)
+    groups.update(replaced)
+    return full_map([groups[domain] for domain in sorted(groups)])
+
+
+@functools.lru_cache(maxsize=2)  # the current base, while it lasts (hundreds of deployments)
+def base_entries(base: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """({host name: value}, names in map order) of a base this module wrote (the probes' lookups)."""
+    entries = dict(line.split(" ", 1) for line in base.splitlines() if line and not line.startswith("#"))
+    return entries, tuple(entries)
+
+
+def effective_value(overlay: Mapping[str, str], base: Mapping[str, str], name: str) -> str | None:
+    """What Apache answers for a name (overlay first, then base); None: no route (gone, or never there)."""
+    value = overlay.get(name)
+    if value is None:
+        value = base.get(name)
+    return None if value is None or value.startswith(GONE + "|") else value
+
+
+def whole_map(files: Mapping[str, str]) -> str:
+    """The whole routing map of a tree ({path: text}): its base merged with its overlay ("" if none)."""
+    base = files.get(ROUTES_MAP)
+    if base is None:
+        return ""
+    overlay = files.get(ROUTES_RECENT)
+    return merge_map(base, overlay) if overlay else base
+
+
+def parse_route(value: str) -> Route | None:
+    match = _LINE_RE.fullmatch(f"x {value}")
+    if match is None:
+        return None
+    return Route(match["state"], match["balancer"], match["path"], match["mode"], match["cookie"], int(match["ttl"]))
+
+
+def parse_map(text: str) -> dict[str, SiteRoutes]:
+    """{site domain: its lines} of a map this module wrote (lines that are not ours are skipped: this is
+    read back from trees the panel deployed, to keep a bad row's previous routes and to plan probes)."""
+    groups: dict[str, tuple[list[str], Route | None]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if line.startswith(_GROUP):
+            current = line[len(_GROUP) :].strip()
+            groups[current] = ([], None)
+            continue
+        match = _LINE_RE.fullmatch(line)
+        if match is None or current is None:
+            continue
+        names, route = groups[current]
+        names.append(match["name"])
+        groups[current] = (names, route or parse_route(match["value"]))
+    return {domain: SiteRoutes(domain, tuple(names), route) for domain, (names, route) in groups.items() if route}
+
+
+def map_entries(text: str) -> dict[str, str]:
+    """{host name: value} of every route line (what Apache looks up)."""
+    return {m["name"]: m["value"] for m in map(_LINE_RE.fullmatch, text.splitlines()) if m is not None}
+
+
+def changed_names(old_text: str, new_text: str) -> tuple[list[str], list[str]]:
+    """(names added or whose route changed, names removed) between two maps, each sorted. Only the
+    lines that differ are parsed (a set difference of lines: a few ms for 20,000 names)."""
+    changed, removed = _changed_names(old_text, new_text)
+    return list(changed), list(removed)
+
+
+@functools.lru_cache(maxsize=4)  # every front-end of a deployment asks about the same two maps
+def _changed_names(old_text: str, new_text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    old_lines, new_lines = set(old_text.splitlines()), set(new_text.splitlines())
+    added = map_entries("\n".join(new_lines - old_lines))
+    gone = map_entries("\n".join(old_lines - new_lines))
+    return tuple(sorted(added)), tuple(sorted(set(gone) - set(added)))
+
+
+def sample_entries(text: str, count: int, rng) -> dict[str, str]:
+    """{name: value} of up to `count` route lines picked at random (without parsing the whole map)."""
+    lines = text.splitlines()
+    picked: dict[str, str] = {}
+    for index in rng.sample(range(len(lines)), min(len(lines), count * 3)):
+        entry = map_entries(lines[index])
+        picked.update(entry)
+        if len(picked) >= count:
+            break
+    return picked
