@@ -135,7 +135,9 @@ def _plan_on_one_base(live: dict[str, str], tree: dict[str, str], base_text: str
     compared, so it costs the overlay's size, not the map's."""
     base, names = base_entries(base_text)
     old, new = map_entries(live.get(ROUTES_RECENT, "")), map_entries(tree.get(ROUTES_RECENT, ""))
-    changed, removed, after = [], [], {}
+    changed: list[str] = []
+    removed: list[str] = []
+    after: dict[str, str] = {}
     for name in sorted(old.keys() | new.keys()):
         was, now = effective_value(old, base, name), effective_value(new, base, name)
         if was != now:
@@ -156,7 +158,7 @@ def _plan_on_one_base(live: dict[str, str], tree: dict[str, str], base_text: str
 
 def _map_only(live_manifest: bytes | None, new_manifest: str) -> bool:
     try:
-        return bool(live_manifest) and is_map_only(changed_paths(live_manifest.decode(), new_manifest) - {MANIFEST})
+        return bool(live_manifest and is_map_only(changed_paths(live_manifest.decode(), new_manifest) - {MANIFEST}))
     except (ValueError, UnicodeDecodeError):
         return False
 
