@@ -138,8 +138,9 @@ class _Storing:
         started = time.monotonic()
         try:
             self._row = db_call(lambda: store_tree(self.tree))
-            if self.new_base is not None:  # this tree starts a new base of the routing map: later renders use it
-                db_call(lambda: routes_base_set(self.new_base))
+            # this tree starts a new base of the routing map: later renders use it
+            if (new_base := self.new_base) is not None:
+                db_call(lambda: routes_base_set(new_base))
         except BaseException as exc:  # noqa: BLE001 - handed to the deploy thread by result()
             self._error = exc
         finally:

@@ -144,7 +144,9 @@ def _plan_on_one_base(live: dict[str, str], tree: dict[str, str], base_text: str
     compared, so it costs the overlay's size, not the map's."""
     base, names = base_entries(base_text)
     old, new = map_entries(live.get(ROUTES_RECENT, "")), map_entries(tree.get(ROUTES_RECENT, ""))
-    changed, removed, after = [], [], {}
+    changed: list[str] = []
+    removed: list[str] = []
+    after: dict[str, str] = {}
     for name in sorted(old.keys() | new.keys()):
         was, now = effective_value(old, base, name), effective_value(new, base, name)
         if was != now:

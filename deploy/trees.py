@@ -22,7 +22,7 @@ def previous_tree(frontend: FrontEnd) -> dict[str, str]:
     """The files this front-end was last known to serve: its activated tree, else the tree of its
     latest successful deployment ({} when there is none)."""
     activated = ActivatedRelease.objects.filter(frontend=frontend, tree__isnull=False).select_related("tree").first()
-    if activated is not None:
+    if activated is not None and activated.tree is not None:
         return open_tree(stored_files(activated.tree))
     host = (
         DeploymentHost.objects.filter(
@@ -32,7 +32,7 @@ def previous_tree(frontend: FrontEnd) -> dict[str, str]:
         .order_by("-id")
         .first()
     )
-    return open_tree(stored_files(host.tree)) if host is not None else {}
+    return open_tree(stored_files(host.tree)) if host is not None and host.tree is not None else {}
 
 
 def render_result_for(frontend: FrontEnd, snapshot: Snapshot | None = None) -> RenderResult:

@@ -221,7 +221,7 @@ def _pg_xmin() -> int:
 def _pg_pending(horizon: int) -> tuple[int, ...]:
     """The transactions from `horizon` on whose journal rows this view sees."""
     rows = SiteChange.objects.filter(xact__gte=horizon).order_by().values_list("xact", flat=True).distinct()
-    return tuple(sorted(set(rows)))
+    return tuple(sorted({xact for xact in rows if xact is not None}))  # the filter leaves no NULL
 
 
 def _covers(cache: _Cache) -> bool:

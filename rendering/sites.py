@@ -58,10 +58,15 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
     # one of its names the certificate does not cover (that one stays on HTTP until a certificate covers it).
     tls_names = certificate.served(names) if certificate is not None else ()
     https = bool(tls_names)
-    valid = https and not check_bool(certificate.expired, "expired")
+    valid = https and certificate is not None and not check_bool(certificate.expired, "expired")
     # Redirect (and HSTS) only towards a certificate that is valid and covers every name of the site that
     # reaches us: a new alias keeps HTTP until the renewal adds it, instead of a browser error.
-    redirect = valid and check_bool(site.https_redirect, "https_redirect") and certificate.covers(names)
+    redirect = (
+        valid
+        and certificate is not None
+        and check_bool(site.https_redirect, "https_redirect")
+        and certificate.covers(names)
+    )
     hsts = check_int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
     state = SUSPENDED if status == SiteStatus.SUSPENDED else REDIRECT if redirect else LIVE
     route = Route(
@@ -88,7 +93,7 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
         tls_server_name=tls_names[0] if https else domain,
         tls_aliases=" ".join(dict.fromkeys(tls_names[1:])),
         # its certificate names nothing but the site's own names: fit for the default vhost (rendering.render)
-        tls_own_only=https and set(certificate.names) <= set(names),
+        tls_own_only=https and certificate is not None and set(certificate.names) <= set(names),
         hsts=hsts,
     )
 
@@ -107,7 +112,7 @@ def tls_files(site: SiteRecord, domain: str, https: bool = True) -> dict[str, st
 # sees mostly the same records: rendering.snapshot gives an unchanged row the very record of last time),
 # so 10,000 sites cost a dict lookup by identity each instead of ~10 µs of checks. Contexts are read-only
 # once built. Still a pure function: the output depends on the arguments alone.
-_MEMO: dict[int, tuple[SiteRecord, tuple, SimpleNamespace]] = {}
+_MEMO: dict[int, tuple[SiteRecord, tuple | None, SimpleNamespace]] = {}
 _MEMO_LOCK = threading.Lock()
 
 
@@ -144,7 +149,7 @@ def site_contexts(
     signatures = {b.name: _signature(b) for b in by_name.values()}
     with _MEMO_LOCK:
         memo = _MEMO
-    kept: dict[int, tuple[SiteRecord, tuple, SimpleNamespace]] = {}
+    kept: dict[int, tuple[SiteRecord, tuple | None, SimpleNamespace]] = {}
     for site in sorted(snapshot.sites, key=_by_domain):
         signature = signatures.get(site.balancer)
         entry = memo.get(id(site))
@@ -174,9 +179,9 @@ def site_part(snapshot: Snapshot, by_name: dict[str, SimpleNamespace], strict: b
     front-end then keeps what ITS previous tree had)."""
     signatures = tuple(sorted(_signature(b) for b in by_name.values()))
     with _SHARED_LOCK:
-        for part in _SHARED:
-            if part.snapshot is snapshot and part.signatures == signatures:
-                return part
+        for shared in _SHARED:
+            if shared.snapshot is snapshot and shared.signatures == signatures:
+                return shared
         previous = _SHARED[0] if _SHARED else None
         part = _patched(previous, snapshot, by_name, signatures) if previous is not None else None
         if part is None:
@@ -298,7 +303,8 @@ def _site_named(snapshot: Snapshot, domain: str) -> SiteRecord | None:
 
 
 def _context(site: SiteRecord, by_name) -> SimpleNamespace:
-    signature = _signature(by_name.get(site.balancer))
+    balancer = by_name.get(site.balancer)
+    signature = _signature(balancer) if balancer is not None else None
     with _MEMO_LOCK:
         entry = _MEMO.get(id(site))
     if entry is not None and entry[0] is site and entry[1] == signature:
@@ -310,10 +316,8 @@ def _context(site: SiteRecord, by_name) -> SimpleNamespace:
     return context
 
 
-def _signature(balancer: SimpleNamespace | None) -> tuple | None:
+def _signature(balancer: SimpleNamespace) -> tuple:
     """What a site's context depends on of its balancer (the memo and the shared part are keyed by it)."""
-    if balancer is None:
-        return None
     return (balancer.name, balancer.node_vhosts, balancer.sticky_cookie, balancer.cookie_ttl)
 
 

@@ -224,7 +224,7 @@ def load_snapshot() -> Snapshot:
             "error_document",
             "render_mode",
         ):
-            pk, name, *settings = row
+            pk, name, settings = row[0], row[1], row[2:]  # a fixed tuple: mypy checks each field's type
             balancer_names[pk] = name
             balancers.append(
                 BalancerRecord(
