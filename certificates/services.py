@@ -41,6 +41,7 @@ import logging
 import os
 import socket
 import threading
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -290,6 +291,14 @@ def _failed(
     return attempt
 
 
+class _Issued(NamedTuple):
+    """What the CA gave for one order."""
+
+    order_url: str
+    parsed: ParsedCertificate
+    renew_after: datetime.datetime
+
+
 def certificate_issue(
     certificate: Certificate,
     *,
@@ -303,51 +312,20 @@ def certificate_issue(
     if not certificate_claim(certificate.pk, worker=worker, now=now):
         return None
     certificate = Certificate.objects.select_related("site").get(pk=certificate.pk)
-    site = certificate.site
-    names = site_names(site)
+    names = site_names(certificate.site)
     attempt = AcmeAttempt.objects.create(
         certificate=certificate, names=names, worker=worker, started_at=now, outcome=AttemptOutcome.RUNNING
     )
     try:
-        try:
-            checked = preflight.preflight_check(
-                names,
-                frontend_addresses=frontends_publisher.frontend_addresses,
-                publish=frontends_publisher.publish,
-                unpublish=frontends_publisher.unpublish,
-                http_port=frontends_publisher.http_port,
-                resolver=settings.HOSTPANEL_DNS_RESOLVER,
-            )
-        except Exception as exc:  # a front-end refused the check file
-            raise acme_client.AcmeError(
-                f"Publishing the pre-flight check file failed: {exc}", outcome=AttemptOutcome.PUBLISH_FAILED
-            ) from exc
-        if site.domain not in checked.reachable:
-            return _failed(
-                certificate, attempt, worker, now, outcome=AttemptOutcome.PREFLIGHT_FAILED, message=checked.report()
-            )
-        order_names = checked.reachable
-        renewal_due = not certificate.has_live_certificate or (
-            certificate.renew_after is not None and certificate.renew_after <= now
-        )
-        if not renewal_due and set(order_names) <= set(certificate.names):
-            # a re-check of names left out earlier: still out, so no (duplicate) order
+        checked = _preflight(names, frontends_publisher)
+        order_names = _names_to_order(certificate, checked, now)
+        if order_names is None:
             return _failed(
                 certificate, attempt, worker, now, outcome=AttemptOutcome.PREFLIGHT_FAILED, message=checked.report()
             )
         attempt.names = order_names
         attempt.save(update_fields=["names"])
-
-        session = acme_session()
-        issued = acme_client.order_certificate(
-            session,
-            order_names,
-            publish=frontends_publisher.publish,
-            unpublish=frontends_publisher.unpublish,
-            timeout=settings.HOSTPANEL_ACME_ORDER_TIMEOUT,
-        )
-        parsed = parse_issued(issued.fullchain_pem, issued.private_key_pem)
-        renew_after = acme_client.renewal_time(session, issued.fullchain_pem)
+        issued = _order(order_names, frontends_publisher)
     except acme_client.AcmeError as exc:
         return _failed(
             certificate,
@@ -360,17 +338,77 @@ def certificate_issue(
             order_url=exc.order_url,
         )
     except Exception as exc:  # one site's surprise must not stop the others
-        log.exception("certificate for %s: unexpected error", site.domain)
+        log.exception("certificate for %s: unexpected error", certificate.site.domain)
         return _failed(
             certificate, attempt, worker, now, outcome=AttemptOutcome.ERROR, message=f"{type(exc).__name__}: {exc}"
         )
-
     missing = [name for name in names if name not in order_names]
+    return _succeeded(certificate, attempt, worker, now, issued=issued, missing=missing, report=checked.report())
+
+
+def _preflight(names: list[str], publisher: ChallengePublisher) -> preflight.PreflightResult:
+    """Which names reach the front-ends over HTTP. AcmeError when a front-end refused the check file."""
+    try:
+        return preflight.preflight_check(
+            names,
+            frontend_addresses=publisher.frontend_addresses,
+            publish=publisher.publish,
+            unpublish=publisher.unpublish,
+            http_port=publisher.http_port,
+            resolver=settings.HOSTPANEL_DNS_RESOLVER,
+        )
+    except Exception as exc:  # a front-end refused the check file
+        raise acme_client.AcmeError(
+            f"Publishing the pre-flight check file failed: {exc}", outcome=AttemptOutcome.PUBLISH_FAILED
+        ) from exc
+
+
+def _names_to_order(
+    certificate: Certificate, checked: preflight.PreflightResult, now: datetime.datetime
+) -> list[str] | None:
+    """The names that passed the check; None when nothing is to be ordered (the site's own domain failed)."""
+    if certificate.site.domain not in checked.reachable:
+        return None
+    renewal_due = not certificate.has_live_certificate or (
+        certificate.renew_after is not None and certificate.renew_after <= now
+    )
+    if not renewal_due and set(checked.reachable) <= set(certificate.names):
+        # a re-check of names left out earlier: still out, so no (duplicate) order
+        return None
+    return checked.reachable
+
+
+def _order(names: list[str], publisher: ChallengePublisher) -> _Issued:
+    """Order the certificate from the configured CA (raises AcmeError) and read what it gave."""
+    session = acme_session()
+    issued = acme_client.order_certificate(
+        session,
+        names,
+        publish=publisher.publish,
+        unpublish=publisher.unpublish,
+        timeout=settings.HOSTPANEL_ACME_ORDER_TIMEOUT,
+    )
+    parsed = parse_issued(issued.fullchain_pem, issued.private_key_pem)
+    return _Issued(issued.order_url, parsed, acme_client.renewal_time(session, issued.fullchain_pem))
+
+
+def _succeeded(
+    certificate: Certificate,
+    attempt: AcmeAttempt,
+    worker: str,
+    now: datetime.datetime,
+    *,
+    issued: _Issued,
+    missing: list[str],
+    report: str,
+) -> AcmeAttempt:
+    """Store the issued certificate (unless the claim was lost meanwhile), close the attempt, audit."""
+    site = certificate.site
     before = _snapshot(certificate)
     updated = Certificate(pk=certificate.pk, site=site)
-    _apply_parsed(updated, parsed)
+    _apply_parsed(updated, issued.parsed)
     failures = 1 if missing else 0  # left-out names are re-checked with the backoff
-    next_attempt = min(renew_after, now + backoff_delay(failures)) if missing else renew_after
+    next_attempt = min(issued.renew_after, now + backoff_delay(failures)) if missing else issued.renew_after
     written = _finish(
         certificate,
         worker,
@@ -385,8 +423,8 @@ def certificate_issue(
         certificate_pem=updated.certificate_pem,
         chain_pem=updated.chain_pem,
         private_key_encrypted=updated.private_key_encrypted,
-        renew_after=renew_after,
-        last_error=checked.report(),
+        renew_after=issued.renew_after,
+        last_error=report,
         failures=failures,
         next_attempt_at=next_attempt,
     )
