@@ -51,9 +51,10 @@ from django.utils import timezone
 
 from balancers.services import config_changed
 from certificates import acme_client, preflight
+from certificates.account import acme_session
 from certificates.choices import AttemptOutcome, CertificateSource, CertificateStatus
 from certificates.crypto import decrypt_secret, encrypt_secret
-from certificates.models import AcmeAccount, AcmeAttempt, Certificate
+from certificates.models import AcmeAttempt, Certificate
 from certificates.publishing import ChallengePublisher
 from certificates.selectors import certificates_due
 from certificates.validation import ParsedCertificate, parse_issued, unused_names, validate_custom_certificate
@@ -207,40 +208,6 @@ def certificate_request_renewal(site: Site, *, actor: Actor) -> Certificate:
             actor, "certificate.renew", certificate, key=site.domain, before=before, after=_snapshot(certificate)
         )
     return certificate
-
-
-# --- the ACME account -------------------------------------------------------------------------
-def acme_account_get(directory_url: str, *, email: str = "") -> AcmeAccount:
-    """The one account for this directory, created once whichever worker gets there first."""
-    account = AcmeAccount.objects.filter(directory_url=directory_url).first()
-    if account is not None:
-        return account
-    key_pem = acme_client.generate_private_key_pem()
-    try:
-        with transaction.atomic():
-            return AcmeAccount.objects.create(
-                directory_url=directory_url, email=email, key_encrypted=encrypt_secret(key_pem.encode("ascii"))
-            )
-    except IntegrityError:
-        return AcmeAccount.objects.get(directory_url=directory_url)
-
-
-def acme_session() -> acme_client.AcmeSession:
-    """Connected and registered with the configured directory (HOSTPANEL_ACME_*). Raises AcmeError."""
-    directory_url = settings.HOSTPANEL_ACME_DIRECTORY
-    if not directory_url:
-        raise acme_client.AcmeError("ACME is not configured (HOSTPANEL_ACME_DIRECTORY is empty).", outcome="error")
-    account = acme_account_get(directory_url, email=settings.HOSTPANEL_ACME_EMAIL)
-    session = acme_client.acme_connect(
-        directory_url,
-        account_key_pem=decrypt_secret(account.key_encrypted).decode("ascii"),
-        account_url=account.account_url,
-        ca_bundle=settings.HOSTPANEL_ACME_CA_BUNDLE,
-    )
-    if not account.account_url:
-        url = acme_client.account_ensure(session, email=account.email)
-        AcmeAccount.objects.filter(pk=account.pk, account_url="").update(account_url=url)
-    return session
 
 
 # --- the issue / renew step -------------------------------------------------------------------

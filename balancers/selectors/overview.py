@@ -272,11 +272,11 @@ def status_overview(
     or with live=True every balancer-manager asked now (or `hosts`, already fetched by the caller).
     JSON-safe; a fixed number of SQL queries whatever the number of sites, balancers, members or front-ends."""
     frontends = list(FrontEnd.objects.filter(enabled=True).select_related("live_snapshot").order_by("name"))
-    if hosts is None:
-        hosts = _ask_now(frontends, timeout) if live else latest_hosts(frontends)
-        asked_now = live
-    else:
-        asked_now = True
+    asked_now = live or hosts is not None
+    if hosts is None and live:
+        hosts = fetch_all([ManagerEndpoint.of(f) for f in frontends], timeout=timeout)
+    elif hosts is None:
+        hosts = latest_hosts(frontends)
     now = timezone.now()
     balancers = list(
         Balancer.objects.order_by("name").prefetch_related(
@@ -298,11 +298,6 @@ def status_overview(
         "last_deployment": _deployment_dict(deployment),
         "balancers": [_balancer_dict(balancer, fleet, history) for balancer in balancers],
     }
-
-
-def _ask_now(frontends: list[FrontEnd], timeout: float | None) -> list[FrontEndLive]:
-    """Every front-end's balancer-manager, asked now in parallel."""
-    return fetch_all([ManagerEndpoint.of(f) for f in frontends], timeout=timeout)
 
 
 def _history(balancers: list[Balancer], fleet: _Fleet, *, now: datetime.datetime) -> _History:
