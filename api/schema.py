@@ -1,5 +1,5 @@
 """OpenAPI: operation ids named for what they do, every operation's error responses, the Idempotency-Key
-header. Request bodies are JSON only: the views' one parser (api.views.ApiMixin) is what the schema lists."""
+header. Request bodies are JSON only: the views' one parser (api.base.views.ApiMixin) is what the schema lists."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from api.serializers import SiteSerializer
+from api.sites.serializers import SiteSerializer
 from balancers.models import Deployment, DeploymentHost, FrontEnd
 from hostpanel.audit import Actor
 from sites.models import Site

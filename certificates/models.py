@@ -22,7 +22,7 @@ class AcmeAccount(models.Model):
     """The one ACME account per directory that every worker shares (the CA's limits count per account).
 
     Created once: `directory_url` is unique, so two workers racing to create it end with one row
-    (certificates.services.acme_account_get)."""
+    (certificates.account.acme_account_get)."""
 
     directory_url = models.CharField(max_length=500)
     email = models.CharField(max_length=254, blank=True)

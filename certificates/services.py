@@ -41,6 +41,7 @@ import logging
 import os
 import socket
 import threading
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -50,9 +51,10 @@ from django.utils import timezone
 
 from balancers.services import config_changed
 from certificates import acme_client, preflight
+from certificates.account import acme_session
 from certificates.choices import AttemptOutcome, CertificateSource, CertificateStatus
 from certificates.crypto import decrypt_secret, encrypt_secret
-from certificates.models import AcmeAccount, AcmeAttempt, Certificate
+from certificates.models import AcmeAttempt, Certificate
 from certificates.publishing import ChallengePublisher
 from certificates.selectors import certificates_due
 from certificates.validation import ParsedCertificate, parse_issued, unused_names, validate_custom_certificate
@@ -208,40 +210,6 @@ def certificate_request_renewal(site: Site, *, actor: Actor) -> Certificate:
     return certificate
 
 
-# --- the ACME account -------------------------------------------------------------------------
-def acme_account_get(directory_url: str, *, email: str = "") -> AcmeAccount:
-    """The one account for this directory, created once whichever worker gets there first."""
-    account = AcmeAccount.objects.filter(directory_url=directory_url).first()
-    if account is not None:
-        return account
-    key_pem = acme_client.generate_private_key_pem()
-    try:
-        with transaction.atomic():
-            return AcmeAccount.objects.create(
-                directory_url=directory_url, email=email, key_encrypted=encrypt_secret(key_pem.encode("ascii"))
-            )
-    except IntegrityError:
-        return AcmeAccount.objects.get(directory_url=directory_url)
-
-
-def acme_session() -> acme_client.AcmeSession:
-    """Connected and registered with the configured directory (HOSTPANEL_ACME_*). Raises AcmeError."""
-    directory_url = settings.HOSTPANEL_ACME_DIRECTORY
-    if not directory_url:
-        raise acme_client.AcmeError("ACME is not configured (HOSTPANEL_ACME_DIRECTORY is empty).", outcome="error")
-    account = acme_account_get(directory_url, email=settings.HOSTPANEL_ACME_EMAIL)
-    session = acme_client.acme_connect(
-        directory_url,
-        account_key_pem=decrypt_secret(account.key_encrypted).decode("ascii"),
-        account_url=account.account_url,
-        ca_bundle=settings.HOSTPANEL_ACME_CA_BUNDLE,
-    )
-    if not account.account_url:
-        url = acme_client.account_ensure(session, email=account.email)
-        AcmeAccount.objects.filter(pk=account.pk, account_url="").update(account_url=url)
-    return session
-
-
 # --- the issue / renew step -------------------------------------------------------------------
 def certificate_claim(certificate_id: int, *, worker: str, now: datetime.datetime) -> bool:
     """Take the certificate for one worker (a conditional UPDATE: exactly one of racing workers wins)."""
@@ -290,6 +258,14 @@ def _failed(
     return attempt
 
 
+class _Issued(NamedTuple):
+    """What the CA gave for one order."""
+
+    order_url: str
+    parsed: ParsedCertificate
+    renew_after: datetime.datetime
+
+
 def certificate_issue(
     certificate: Certificate,
     *,
@@ -303,51 +279,20 @@ def certificate_issue(
     if not certificate_claim(certificate.pk, worker=worker, now=now):
         return None
     certificate = Certificate.objects.select_related("site").get(pk=certificate.pk)
-    site = certificate.site
-    names = site_names(site)
+    names = site_names(certificate.site)
     attempt = AcmeAttempt.objects.create(
         certificate=certificate, names=names, worker=worker, started_at=now, outcome=AttemptOutcome.RUNNING
     )
     try:
-        try:
-            checked = preflight.preflight_check(
-                names,
-                frontend_addresses=frontends_publisher.frontend_addresses,
-                publish=frontends_publisher.publish,
-                unpublish=frontends_publisher.unpublish,
-                http_port=frontends_publisher.http_port,
-                resolver=settings.HOSTPANEL_DNS_RESOLVER,
-            )
-        except Exception as exc:  # a front-end refused the check file
-            raise acme_client.AcmeError(
-                f"Publishing the pre-flight check file failed: {exc}", outcome=AttemptOutcome.PUBLISH_FAILED
-            ) from exc
-        if site.domain not in checked.reachable:
-            return _failed(
-                certificate, attempt, worker, now, outcome=AttemptOutcome.PREFLIGHT_FAILED, message=checked.report()
-            )
-        order_names = checked.reachable
-        renewal_due = not certificate.has_live_certificate or (
-            certificate.renew_after is not None and certificate.renew_after <= now
-        )
-        if not renewal_due and set(order_names) <= set(certificate.names):
-            # a re-check of names left out earlier: still out, so no (duplicate) order
+        checked = _preflight(names, frontends_publisher)
+        order_names = _names_to_order(certificate, checked, now)
+        if order_names is None:
             return _failed(
                 certificate, attempt, worker, now, outcome=AttemptOutcome.PREFLIGHT_FAILED, message=checked.report()
             )
         attempt.names = order_names
         attempt.save(update_fields=["names"])
-
-        session = acme_session()
-        issued = acme_client.order_certificate(
-            session,
-            order_names,
-            publish=frontends_publisher.publish,
-            unpublish=frontends_publisher.unpublish,
-            timeout=settings.HOSTPANEL_ACME_ORDER_TIMEOUT,
-        )
-        parsed = parse_issued(issued.fullchain_pem, issued.private_key_pem)
-        renew_after = acme_client.renewal_time(session, issued.fullchain_pem)
+        issued = _order(order_names, frontends_publisher)
     except acme_client.AcmeError as exc:
         return _failed(
             certificate,
@@ -360,17 +305,77 @@ def certificate_issue(
             order_url=exc.order_url,
         )
     except Exception as exc:  # one site's surprise must not stop the others
-        log.exception("certificate for %s: unexpected error", site.domain)
+        log.exception("certificate for %s: unexpected error", certificate.site.domain)
         return _failed(
             certificate, attempt, worker, now, outcome=AttemptOutcome.ERROR, message=f"{type(exc).__name__}: {exc}"
         )
-
     missing = [name for name in names if name not in order_names]
+    return _succeeded(certificate, attempt, worker, now, issued=issued, missing=missing, report=checked.report())
+
+
+def _preflight(names: list[str], publisher: ChallengePublisher) -> preflight.PreflightResult:
+    """Which names reach the front-ends over HTTP. AcmeError when a front-end refused the check file."""
+    try:
+        return preflight.preflight_check(
+            names,
+            frontend_addresses=publisher.frontend_addresses,
+            publish=publisher.publish,
+            unpublish=publisher.unpublish,
+            http_port=publisher.http_port,
+            resolver=settings.HOSTPANEL_DNS_RESOLVER,
+        )
+    except Exception as exc:  # a front-end refused the check file
+        raise acme_client.AcmeError(
+            f"Publishing the pre-flight check file failed: {exc}", outcome=AttemptOutcome.PUBLISH_FAILED
+        ) from exc
+
+
+def _names_to_order(
+    certificate: Certificate, checked: preflight.PreflightResult, now: datetime.datetime
+) -> list[str] | None:
+    """The names that passed the check; None when nothing is to be ordered (the site's own domain failed)."""
+    if certificate.site.domain not in checked.reachable:
+        return None
+    renewal_due = not certificate.has_live_certificate or (
+        certificate.renew_after is not None and certificate.renew_after <= now
+    )
+    if not renewal_due and set(checked.reachable) <= set(certificate.names):
+        # a re-check of names left out earlier: still out, so no (duplicate) order
+        return None
+    return checked.reachable
+
+
+def _order(names: list[str], publisher: ChallengePublisher) -> _Issued:
+    """Order the certificate from the configured CA (raises AcmeError) and read what it gave."""
+    session = acme_session()
+    issued = acme_client.order_certificate(
+        session,
+        names,
+        publish=publisher.publish,
+        unpublish=publisher.unpublish,
+        timeout=settings.HOSTPANEL_ACME_ORDER_TIMEOUT,
+    )
+    parsed = parse_issued(issued.fullchain_pem, issued.private_key_pem)
+    return _Issued(issued.order_url, parsed, acme_client.renewal_time(session, issued.fullchain_pem))
+
+
+def _succeeded(
+    certificate: Certificate,
+    attempt: AcmeAttempt,
+    worker: str,
+    now: datetime.datetime,
+    *,
+    issued: _Issued,
+    missing: list[str],
+    report: str,
+) -> AcmeAttempt:
+    """Store the issued certificate (unless the claim was lost meanwhile), close the attempt, audit."""
+    site = certificate.site
     before = _snapshot(certificate)
     updated = Certificate(pk=certificate.pk, site=site)
-    _apply_parsed(updated, parsed)
+    _apply_parsed(updated, issued.parsed)
     failures = 1 if missing else 0  # left-out names are re-checked with the backoff
-    next_attempt = min(renew_after, now + backoff_delay(failures)) if missing else renew_after
+    next_attempt = min(issued.renew_after, now + backoff_delay(failures)) if missing else issued.renew_after
     written = _finish(
         certificate,
         worker,
@@ -385,8 +390,8 @@ def certificate_issue(
         certificate_pem=updated.certificate_pem,
         chain_pem=updated.chain_pem,
         private_key_encrypted=updated.private_key_encrypted,
-        renew_after=renew_after,
-        last_error=checked.report(),
+        renew_after=issued.renew_after,
+        last_error=report,
         failures=failures,
         next_attempt_at=next_attempt,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, NotRequired, TypedDict
 
 from django.conf import settings
@@ -21,7 +22,7 @@ from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, Sta
 from hostpanel.readmodel import DATETIME, Help
 from rendering.manifest import node_member_url, node_ports
 from status.manager import ManagerEndpoint, fetch_all, status_timeout
-from status.parse import FrontEndLive, HostState, MemberStatus, find_worker
+from status.parse import BalancerStatus, FrontEndLive, HostState, MemberStatus, find_worker
 from status.poller import latest_hosts
 
 
@@ -228,6 +229,41 @@ def _sparklines(
     return series
 
 
+@dataclass(frozen=True)
+class _Fleet:
+    """The enabled front-ends, what each answered, and their Node ports (for node-vhosts balancers)."""
+
+    frontends: list[FrontEnd]
+    hosts: list[FrontEndLive]
+    ports: dict[int, dict[str, int]]
+
+    @classmethod
+    def read(cls, frontends: list[FrontEnd], hosts: list[FrontEndLive]) -> _Fleet:
+        server_names = list(ZopeServer.objects.order_by("name").values_list("name", flat=True))
+        return cls(frontends, hosts, {f.pk: node_ports(server_names, f.node_port_base) for f in frontends})
+
+    def frontend(self, pk: int | None) -> FrontEnd | None:
+        return next((f for f in self.frontends if f.pk == pk), None)
+
+    def node_url(self, frontend: FrontEnd, member: BalancerMember) -> str:
+        """The member's worker URL on this front-end's Node tier (node-vhosts balancers)."""
+        return node_member_url(frontend.node_address, self.ports[frontend.pk][member.zope_server.name])
+
+
+@dataclass(frozen=True)
+class _History:
+    """An hour of requests and traffic per member id, in `buckets` time buckets."""
+
+    buckets: int
+    series: dict[int, dict[str, list[int]]]
+
+    def of(self, member_id: int) -> StatusHistory:
+        line = self.series.get(member_id)
+        if line is None:
+            return {"elected": [0] * self.buckets, "traffic": [0] * self.buckets}
+        return {"elected": line["elected"], "traffic": line["traffic"]}
+
+
 def status_overview(
     *, hosts: list[FrontEndLive] | None = None, timeout: float | None = None, live: bool = False
 ) -> StatusOverview:
@@ -236,14 +272,12 @@ def status_overview(
     or with live=True every balancer-manager asked now (or `hosts`, already fetched by the caller).
     JSON-safe; a fixed number of SQL queries whatever the number of sites, balancers, members or front-ends."""
     frontends = list(FrontEnd.objects.filter(enabled=True).select_related("live_snapshot").order_by("name"))
-    fetched_now = live or hosts is not None
-    if hosts is None:
-        if live:
-            hosts = fetch_all([ManagerEndpoint.of(f) for f in frontends], timeout=timeout)
-        else:
-            hosts = latest_hosts(frontends)
+    asked_now = live or hosts is not None
+    if hosts is None and live:
+        hosts = fetch_all([ManagerEndpoint.of(f) for f in frontends], timeout=timeout)
+    elif hosts is None:
+        hosts = latest_hosts(frontends)
     now = timezone.now()
-    stale_after = 3 * max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1)
     balancers = list(
         Balancer.objects.order_by("name").prefetch_related(
             Prefetch(
@@ -252,9 +286,22 @@ def status_overview(
             )
         )
     )
-    server_names = list(ZopeServer.objects.order_by("name").values_list("name", flat=True))
-    ports = {f.pk: node_ports(server_names, f.node_port_base) for f in frontends}
+    fleet = _Fleet.read(frontends, hosts)
+    history = _history(balancers, fleet, now=now)
     deployment = Deployment.objects.order_by("-created_at", "-id").prefetch_related("hosts").first()
+    return {
+        "generated_at": now.isoformat(),
+        "live": asked_now,
+        "timeout": status_timeout() if timeout is None else timeout,
+        "history_minutes": SPARKLINE_MINUTES,
+        "frontends": _frontend_dicts(hosts, now),
+        "last_deployment": _deployment_dict(deployment),
+        "balancers": [_balancer_dict(balancer, fleet, history) for balancer in balancers],
+    }
+
+
+def _history(balancers: list[Balancer], fleet: _Fleet, *, now: datetime.datetime) -> _History:
+    """The last hour of the poller's samples (one query), summed per member."""
     buckets = max(SPARKLINE_MINUTES * 60 // max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1), 2)
     buckets = min(buckets, 120)
     samples = (
@@ -262,7 +309,15 @@ def status_overview(
         .order_by("taken_at", "id")
         .values_list("frontend_id", "balancer", "member_url", "route", "taken_at", "elected", "transferred", "read")
     )
+    member_key, route_key = _sample_keys(balancers, fleet)
+    series = _sparklines(samples.iterator(), member_key, route_key, now=now, buckets=buckets, minutes=SPARKLINE_MINUTES)
+    return _History(buckets, series)
 
+
+def _sample_keys(
+    balancers: list[Balancer], fleet: _Fleet
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """Member ids by (balancer, worker URL) - every front-end's Node URL too - and by (balancer, route)."""
     member_key: dict[tuple[str, str], int] = {}
     route_key: dict[tuple[str, str], int] = {}
     for balancer in balancers:
@@ -270,100 +325,104 @@ def status_overview(
             member_key[(balancer.name, member.zope_server.url)] = member.pk
             route_key[(balancer.name, member.zope_server.name)] = member.pk
             if balancer.render_mode == RenderMode.NODE_VHOSTS:
-                for f in frontends:
-                    member_key[
-                        (balancer.name, node_member_url(f.node_address, ports[f.pk][member.zope_server.name]))
-                    ] = member.pk
-    history = _sparklines(
-        samples.iterator(), member_key, route_key, now=now, buckets=buckets, minutes=SPARKLINE_MINUTES
-    )
+                for f in fleet.frontends:
+                    member_key[(balancer.name, fleet.node_url(f, member))] = member.pk
+    return member_key, route_key
 
-    out_balancers = []
-    for balancer in balancers:
-        live_by_host = {h.frontend_name: h.balancer(balancer.name) for h in hosts if h.ok}
-        members_out = []
-        matched: dict[str, set[str]] = {name: set() for name in live_by_host}
-        for member in balancer.members.all():
-            intended: StatusIntended = {
-                "hot_standby": member.hot_standby,
-                "drain": member.drain,
-                "disabled": member.disabled,
-                "loadfactor": member.loadfactor,
-                "state": member.state,
-            }
-            live: dict[str, StatusLiveMember] = {}
-            for host in hosts:
-                if not host.ok:
-                    # the host's own state (refused, timeout ...): the member's live state is unknown
-                    live[host.frontend_name] = {"state": str(host.state), "status": host.reason, "host_down": True}
-                    continue
-                live_balancer = live_by_host[host.frontend_name]
-                urls = [member.zope_server.url]
-                frontend = next((f for f in frontends if f.pk == host.frontend_id), None)
-                if balancer.render_mode == RenderMode.NODE_VHOSTS and frontend is not None:
-                    urls.append(node_member_url(frontend.node_address, ports[frontend.pk][member.zope_server.name]))
-                worker = find_worker(live_balancer, urls=urls, route=member.zope_server.name) if live_balancer else None
-                if worker is None:
-                    live[host.frontend_name] = {"state": "missing", "status": "not on this front-end"}
-                else:
-                    matched[host.frontend_name].add(worker.url)
-                    live[host.frontend_name] = _live_member_dict(worker)
-            drift = _live_mismatches(intended, live, hosts)
-            line = history.get(member.pk, {"elected": [0] * buckets, "traffic": [0] * buckets})
-            members_out.append(
-                {
-                    "id": member.pk,
-                    "route": member.zope_server.name,
-                    "zope_server": member.zope_server.name,
-                    "url": member.zope_server.url,
-                    "lbset": member.lbset,
-                    "intended": intended,
-                    "live": live,
-                    "in_sync": not drift,
-                    "drift": drift,
-                    "history": line,
-                }
-            )
-        unknown = [
-            {"frontend": name, "url": w.url, "route": w.route, "status": w.status.strip()}
-            for name, live_balancer in live_by_host.items()
-            if live_balancer
-            for w in live_balancer.members
-            if w.url not in matched[name]
-        ]
-        out_balancers.append(
-            {
-                "id": balancer.pk,
-                "name": balancer.name,
-                "lbmethod": balancer.lbmethod,
-                "sticky_cookie": balancer.sticky_cookie,
-                "members": members_out,
-                "unknown_live_members": unknown,
-                "missing_on": [name for name, b in live_by_host.items() if b is None],
-            }
-        )
-    return {
-        "generated_at": now.isoformat(),
-        "live": fetched_now,
-        "timeout": status_timeout() if timeout is None else timeout,
-        "history_minutes": SPARKLINE_MINUTES,
-        "frontends": [
-            {
-                "id": h.frontend_id,
-                "name": h.frontend_name,
-                "url": h.url,
-                "state": str(h.state),
-                "reason": h.reason,
-                "duration": round(h.duration, 3),
-                "fetched_at": _iso(h.fetched_at),
-                "age": _age(h, now),
-                "stale": h.state == HostState.UNPOLLED or (_age(h, now) or 0) > stale_after,
-            }
-            for h in hosts
-        ],
-        "last_deployment": _deployment_dict(deployment),
-        "balancers": out_balancers,
+
+def _balancer_dict(balancer: Balancer, fleet: _Fleet, history: _History) -> StatusBalancer:
+    live_by_host = {h.frontend_name: h.balancer(balancer.name) for h in fleet.hosts if h.ok}
+    members = [_member_dict(member, balancer, fleet, live_by_host, history) for member in balancer.members.all()]
+    matched = {  # the workers that some member of this balancer is
+        name: {m["live"][name]["url"] for m in members if "url" in m["live"].get(name, {})} for name in live_by_host
     }
+    unknown: list[StatusUnknownWorker] = [
+        {"frontend": name, "url": w.url, "route": w.route, "status": w.status.strip()}
+        for name, live_balancer in live_by_host.items()
+        if live_balancer
+        for w in live_balancer.members
+        if w.url not in matched[name]
+    ]
+    return {
+        "id": balancer.pk,
+        "name": balancer.name,
+        "lbmethod": balancer.lbmethod,
+        "sticky_cookie": balancer.sticky_cookie,
+        "members": members,
+        "unknown_live_members": unknown,
+        "missing_on": [name for name, b in live_by_host.items() if b is None],
+    }
+
+
+def _member_dict(
+    member: BalancerMember,
+    balancer: Balancer,
+    fleet: _Fleet,
+    live_by_host: dict[str, BalancerStatus | None],
+    history: _History,
+) -> StatusMember:
+    intended: StatusIntended = {
+        "hot_standby": member.hot_standby,
+        "drain": member.drain,
+        "disabled": member.disabled,
+        "loadfactor": member.loadfactor,
+        "state": member.state,
+    }
+    workers = _live_workers(member, balancer, fleet, live_by_host)
+    drift = _live_mismatches(intended, workers, fleet.hosts)
+    return {
+        "id": member.pk,
+        "route": member.zope_server.name,
+        "zope_server": member.zope_server.name,
+        "url": member.zope_server.url,
+        "lbset": member.lbset,
+        "intended": intended,
+        "live": workers,
+        "in_sync": not drift,
+        "drift": drift,
+        "history": history.of(member.pk),
+    }
+
+
+def _live_workers(
+    member: BalancerMember, balancer: Balancer, fleet: _Fleet, live_by_host: dict[str, BalancerStatus | None]
+) -> dict[str, StatusLiveMember]:
+    """The member's worker on each front-end, by front-end name."""
+    workers: dict[str, StatusLiveMember] = {}
+    for host in fleet.hosts:
+        if not host.ok:
+            # the host's own state (refused, timeout ...): the member's live state is unknown
+            workers[host.frontend_name] = {"state": str(host.state), "status": host.reason, "host_down": True}
+            continue
+        live_balancer = live_by_host[host.frontend_name]
+        urls = [member.zope_server.url]
+        frontend = fleet.frontend(host.frontend_id)
+        if balancer.render_mode == RenderMode.NODE_VHOSTS and frontend is not None:
+            urls.append(fleet.node_url(frontend, member))
+        worker = find_worker(live_balancer, urls=urls, route=member.zope_server.name) if live_balancer else None
+        if worker is None:
+            workers[host.frontend_name] = {"state": "missing", "status": "not on this front-end"}
+        else:
+            workers[host.frontend_name] = _live_member_dict(worker)
+    return workers
+
+
+def _frontend_dicts(hosts: list[FrontEndLive], now: datetime.datetime) -> list[StatusFrontEnd]:
+    stale_after = 3 * max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1)
+    return [
+        {
+            "id": h.frontend_id,
+            "name": h.frontend_name,
+            "url": h.url,
+            "state": str(h.state),
+            "reason": h.reason,
+            "duration": round(h.duration, 3),
+            "fetched_at": _iso(h.fetched_at),
+            "age": _age(h, now),
+            "stale": h.state == HostState.UNPOLLED or (_age(h, now) or 0) > stale_after,
+        }
+        for h in hosts
+    ]
 
 
 def _age(host: FrontEndLive, now: datetime.datetime) -> float | None:

@@ -18,6 +18,7 @@ from importer.recognise.findings import (
     Unrecognised,
 )
 from importer.recognise.servers import ServersPart
+from importer.recognise.state import NodeVhost
 from importer.recognise.syntax import Url, int_or_none, parse_url
 from importer.tokenizer import Directive, Section
 
@@ -218,92 +219,107 @@ class BalancersPart(ServersPart, AccessPart):
         return member
 
     def _finish_balancers(self) -> None:
+        """What only the sites and nodes tell about each balancer (cookie lifetime and name, the 503 page),
+        then the node vhosts: each is a Zope server."""
         nodes_by_route = {n.route: n for n in self.nodes if n.route}
-        server_routes = {m.server for m in self.r.members}
         for balancer in self.r.balancers:
             if balancer.render_mode == NODE_VHOSTS:
-                lifetimes = {
-                    nodes_by_route[m.server].cookie_minutes
-                    for m in self.r.members
-                    if m.balancer == balancer.name and m.server in nodes_by_route
-                } - {None}
-                cookies = {
-                    nodes_by_route[m.server].cookie
-                    for m in self.r.members
-                    if m.balancer == balancer.name and m.server in nodes_by_route
-                } - {None}
-                if lifetimes:
-                    minutes = min(lifetimes)
-                    balancer.cookie_ttl = minutes * 60
-                    self.r.translated.append(
-                        Translated(
-                            balancer.file,
-                            balancer.line,
-                            f"<Proxy balancer://{balancer.name}>",
-                            f"the nodes' cookie lifetime is {minutes} minutes (mod_rewrite's CO counts minutes): "
-                            f"cookie_ttl {minutes * 60} s",
-                        )
-                    )
-                if cookies and cookies != {balancer.sticky_cookie}:
-                    self.r.problems.append(
-                        Problem(
-                            "cookie-name",
-                            "warning",
-                            balancer.file,
-                            balancer.line,
-                            f"balancer {balancer.name} reads cookie {balancer.sticky_cookie} but its nodes set "
-                            f"{', '.join(sorted(c for c in cookies if c))}: not sticky today",
-                        )
-                    )
+                self._cookie_from_nodes(balancer, nodes_by_route)
             else:
-                found = self._site_cookies.get(balancer.name, [])
-                ttls = {ttl for _, ttl, _ in found if ttl}
-                if ttls:
-                    balancer.cookie_ttl = min(ttls)
-                names = {name for name, _, _ in found}
-                if self._balancer_has_sites(balancer.name) and not found:
-                    self.r.problems.append(
-                        Problem(
-                            "no-sticky-cookie",
-                            "warning",
-                            balancer.file,
-                            balancer.line,
-                            f"no site of balancer {balancer.name} sets the sticky cookie: not sticky today; "
-                            "HostPanel sets it in every site",
-                        )
-                    )
-                elif names and names != {balancer.sticky_cookie}:
-                    self.r.problems.append(
-                        Problem(
-                            "cookie-name",
-                            "warning",
-                            balancer.file,
-                            balancer.line,
-                            f"balancer {balancer.name} reads cookie {balancer.sticky_cookie} but its sites set "
-                            f"{', '.join(sorted(names))}",
-                        )
-                    )
-            documents = self._site_error_documents.get(balancer.name, [])
-            paths = {p for p, _ in documents}
-            if not balancer.error_document and not documents and not self._balancer_has_sites(balancer.name):
-                # No site uses it here, so no 503 page can be seen: the panel's default, as for a new balancer.
-                balancer.error_document = DEFAULT_ERROR_DOCUMENT
-            if not balancer.error_document and len(paths) == 1:
-                balancer.error_document = paths.pop()
-            elif len(paths | ({balancer.error_document} if balancer.error_document else set())) > 1:
-                self.r.problems.append(
-                    Problem(
-                        "error-documents",
-                        "warning",
-                        balancer.file,
-                        balancer.line,
-                        f"the sites of balancer {balancer.name} use different 503 pages "
-                        f"({', '.join(sorted(paths))}): imported {balancer.error_document or sorted(paths)[0]}",
-                    )
+                self._cookie_from_sites(balancer)
+            self._error_document(balancer)
+        self._finish_nodes()
+
+    def _cookie_from_nodes(self, balancer: BalancerCandidate, nodes_by_route: dict[str, NodeVhost]) -> None:
+        """node-vhosts: the nodes set the sticky cookie (mod_rewrite's CO), so they tell its lifetime and name."""
+        nodes = [
+            nodes_by_route[m.server]
+            for m in self.r.members
+            if m.balancer == balancer.name and m.server in nodes_by_route
+        ]
+        lifetimes = {node.cookie_minutes for node in nodes} - {None}
+        cookies = {node.cookie for node in nodes} - {None}
+        if lifetimes:
+            minutes = min(lifetimes)
+            balancer.cookie_ttl = minutes * 60
+            self.r.translated.append(
+                Translated(
+                    balancer.file,
+                    balancer.line,
+                    f"<Proxy balancer://{balancer.name}>",
+                    f"the nodes' cookie lifetime is {minutes} minutes (mod_rewrite's CO counts minutes): "
+                    f"cookie_ttl {minutes * 60} s",
                 )
-                balancer.error_document = balancer.error_document or sorted(paths)[0]
-            for _path, d in documents:
-                self.translated(d, f"the 503 page of balancer {balancer.name}: {balancer.error_document}")
+            )
+        if cookies and cookies != {balancer.sticky_cookie}:
+            self.r.problems.append(
+                Problem(
+                    "cookie-name",
+                    "warning",
+                    balancer.file,
+                    balancer.line,
+                    f"balancer {balancer.name} reads cookie {balancer.sticky_cookie} but its nodes set "
+                    f"{', '.join(sorted(c for c in cookies if c))}: not sticky today",
+                )
+            )
+
+    def _cookie_from_sites(self, balancer: BalancerCandidate) -> None:
+        """Direct balancers: the sites set the sticky cookie, so they tell its lifetime and name."""
+        found = self._site_cookies.get(balancer.name, [])
+        ttls = {ttl for _, ttl, _ in found if ttl}
+        if ttls:
+            balancer.cookie_ttl = min(ttls)
+        names = {name for name, _, _ in found}
+        if self._balancer_has_sites(balancer.name) and not found:
+            self.r.problems.append(
+                Problem(
+                    "no-sticky-cookie",
+                    "warning",
+                    balancer.file,
+                    balancer.line,
+                    f"no site of balancer {balancer.name} sets the sticky cookie: not sticky today; "
+                    "HostPanel sets it in every site",
+                )
+            )
+        elif names and names != {balancer.sticky_cookie}:
+            self.r.problems.append(
+                Problem(
+                    "cookie-name",
+                    "warning",
+                    balancer.file,
+                    balancer.line,
+                    f"balancer {balancer.name} reads cookie {balancer.sticky_cookie} but its sites set "
+                    f"{', '.join(sorted(names))}",
+                )
+            )
+
+    def _error_document(self, balancer: BalancerCandidate) -> None:
+        """The balancer's 503 page: its own ErrorDocument, or the one its sites agree on."""
+        documents = self._site_error_documents.get(balancer.name, [])
+        paths = {p for p, _ in documents}
+        if not balancer.error_document and not documents and not self._balancer_has_sites(balancer.name):
+            # No site uses it here, so no 503 page can be seen: the panel's default, as for a new balancer.
+            balancer.error_document = DEFAULT_ERROR_DOCUMENT
+        if not balancer.error_document and len(paths) == 1:
+            balancer.error_document = paths.pop()
+        elif len(paths | ({balancer.error_document} if balancer.error_document else set())) > 1:
+            self.r.problems.append(
+                Problem(
+                    "error-documents",
+                    "warning",
+                    balancer.file,
+                    balancer.line,
+                    f"the sites of balancer {balancer.name} use different 503 pages "
+                    f"({', '.join(sorted(paths))}): imported {balancer.error_document or sorted(paths)[0]}",
+                )
+            )
+            balancer.error_document = balancer.error_document or sorted(paths)[0]
+        for _path, d in documents:
+            self.translated(d, f"the 503 page of balancer {balancer.name}: {balancer.error_document}")
+
+    def _finish_nodes(self) -> None:
+        """Every node vhost is a Zope server; one that no member uses is imported all the same."""
+        server_routes = {m.server for m in self.r.members}
         unused = [n for n in self.nodes if n.route not in server_routes]
         for node in unused:
             self._server(node.host, node.port, node.route, node.section, "node vhost")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api import views
+from api.deployments import views
 from balancers import services as balancer_services
 from balancers.models import BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from balancers.selectors.overview import status_overview

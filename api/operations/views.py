@@ -9,63 +9,23 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from api.base.views import ApiMixin
 from api.errors import Conflict
-from api.views import ApiMixin
+from api.operations.serializers import RollingRestartAcceptedSerializer, RollingRestartSerializer
 from balancers.models import Balancer
-from operations.models import RollingRestart, RollingRestartStep
+from operations.models import RollingRestart
 from operations.services import (
     RestartRefused,
     rolling_restart_cancel,
     rolling_restart_resume,
     rolling_restart_start,
 )
-
-
-class RollingRestartStepSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = RollingRestartStep
-        fields = ["route", "step", "outcome", "detail", "started_at", "finished_at"]
-        read_only_fields = fields
-
-
-class RollingRestartSerializer(serializers.ModelSerializer):
-    balancer = serializers.CharField(source="balancer.name", read_only=True)
-    url = serializers.HyperlinkedIdentityField(view_name="api:rollingrestart-detail")
-    steps = RollingRestartStepSerializer(many=True, read_only=True)
-    routes = serializers.ListField(child=serializers.CharField(), read_only=True)
-    done_routes = serializers.ListField(child=serializers.CharField(), read_only=True)
-
-    class Meta:
-        model = RollingRestart
-        fields = [
-            "id",
-            "url",
-            "balancer",
-            "status",
-            "actor",
-            "routes",
-            "done_routes",
-            "cancel_requested",
-            "message",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "steps",
-        ]
-        read_only_fields = fields
-
-
-class RollingRestartAcceptedSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.URLField(help_text="GET it for the job's progress: one row per member and step.")
-    status = serializers.CharField()
-    routes = serializers.ListField(child=serializers.CharField(), help_text="The members, in restart order.")
 
 
 def _accepted(request, job: RollingRestart) -> Response:

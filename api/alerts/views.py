@@ -6,17 +6,17 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from alerts.choices import AlertEvent, ChannelKind
-from alerts.models import Alert, AlertChannel, DeliveryAttempt, Notification
+from alerts.models import Alert, AlertChannel, Notification
 from alerts.services import alert_channel_create, alert_channel_delete, alert_channel_test, alert_channel_update
+from api.alerts.serializers import AlertChannelSerializer, AlertSerializer, NotificationSerializer
+from api.base.views import DELETE_SCHEMA, ApiMixin
 from api.errors import service_error
 from api.permissions import may_operate
-from api.views import DELETE_SCHEMA, ApiMixin
 
 
 class OperatorsOnly(BasePermission):
@@ -26,65 +26,6 @@ class OperatorsOnly(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return may_operate(request)
-
-
-class AlertChannelSerializer(serializers.ModelSerializer):
-    kind = serializers.ChoiceField(choices=ChannelKind.choices)
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=AlertEvent.choices), help_text="Event names this channel receives."
-    )
-    secret = serializers.CharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        help_text="Webhooks: the shared HMAC secret (write-only; stored encrypted). Empty removes it.",
-    )
-    has_secret = serializers.BooleanField(read_only=True)
-
-    class Meta:
-        model = AlertChannel
-        fields = ["id", "name", "kind", "target", "events", "enabled", "secret", "has_secret", "created_at"]
-        read_only_fields = ["id", "has_secret", "created_at"]
-        extra_kwargs = {"name": {"validators": []}, "target": {"trim_whitespace": False}}
-
-
-class DeliveryAttemptSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = DeliveryAttempt
-        fields = ["number", "at", "ok", "detail", "seconds"]
-        read_only_fields = fields
-
-
-class NotificationSerializer(serializers.ModelSerializer):
-    channel = serializers.CharField(source="channel_name", read_only=True)
-    delivery_attempts = DeliveryAttemptSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Notification
-        fields = ["id", "channel", "kind", "status", "attempts", "created_at", "sent_at", "delivery_attempts"]
-        read_only_fields = fields
-
-
-class AlertSerializer(serializers.ModelSerializer):
-    notifications = NotificationSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Alert
-        fields = [
-            "id",
-            "event",
-            "subject",
-            "summary",
-            "detail",
-            "state",
-            "first_seen_at",
-            "last_seen_at",
-            "fired_at",
-            "resolved_at",
-            "notifications",
-        ]
-        read_only_fields = fields
 
 
 def _service(call, *args, **kwargs):

@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import permissions
+from api.base.views import ApiMixin
+from api.certificates.serializers import CertificateSerializer, CertificateUploadSerializer
 from api.schema import ErrorSerializer
-from api.serializers_certificates import CertificateSerializer, CertificateUploadSerializer
-from api.views import ApiMixin
 from certificates.models import Certificate
 from certificates.selectors import certificate_detail, certificate_for_site
 from certificates.site_services import site_certificate_renew, site_certificate_upload
