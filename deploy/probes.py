@@ -251,9 +251,9 @@ def judge(
 
 def probe_settings() -> tuple[int, float, int]:
     return (
-        int(getattr(settings, "HOSTPANEL_PROBE_SAMPLE", 20)),
-        float(getattr(settings, "HOSTPANEL_PROBE_TIMEOUT", 10.0)),
-        int(getattr(settings, "HOSTPANEL_PROBE_PARALLELISM", 16)),
+        int(settings.HOSTPANEL_PROBE_SAMPLE),
+        float(settings.HOSTPANEL_PROBE_TIMEOUT),
+        int(settings.HOSTPANEL_PROBE_PARALLELISM),
     )
 
 
@@ -275,7 +275,7 @@ def push_and_probe(
     """release.push_tree with the post-deploy probes around it (see the module docstring). `known`: a tree
     the host may be serving; its routes.map is used when the live MANIFEST lists that very map.
     `before_swap`: the caller's own wait before the switch (release.push_tree)."""
-    if not getattr(settings, "HOSTPANEL_PROBES", True):
+    if not settings.HOSTPANEL_PROBES:
         return push_tree(
             transport, target, tree, progress=progress, fence=fence, reconnect=reconnect, before_swap=before_swap
         )
@@ -288,7 +288,7 @@ def push_and_probe(
     except TransportError:
         live_manifest, previous, unchanged, live_map = None, None, False, None  # push_tree reports the error
     if not unchanged and _map_only(live_manifest, tree[MANIFEST]):
-        sample = min(sample, int(getattr(settings, "HOSTPANEL_PROBE_SAMPLE_MAP_ONLY", 5)))
+        sample = min(sample, int(settings.HOSTPANEL_PROBE_SAMPLE_MAP_ONLY))
     plan = [] if unchanged else plan_probes(live_map, tree, sample=sample, seed=tree[MANIFEST])
     address = site_address(frontend)
     domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]

@@ -29,7 +29,7 @@ polled = Signal()
 
 def history_window() -> datetime.timedelta:
     """How long samples are kept (HOSTPANEL_STATUS_HISTORY_MINUTES, default 120: the dashboard shows one hour)."""
-    return datetime.timedelta(minutes=getattr(settings, "HOSTPANEL_STATUS_HISTORY_MINUTES", 120))
+    return datetime.timedelta(minutes=settings.HOSTPANEL_STATUS_HISTORY_MINUTES)
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,7 @@ def status_overview(
         else:
             hosts = latest_hosts(frontends)
     now = timezone.now()
-    stale_after = 3 * max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1)
+    stale_after = 3 * max(settings.HOSTPANEL_STATUS_POLL_SECONDS, 1)
     balancers = list(
         Balancer.objects.order_by("name").prefetch_related(
             Prefetch(
@@ -255,7 +255,7 @@ def status_overview(
     server_names = list(ZopeServer.objects.order_by("name").values_list("name", flat=True))
     ports = {f.pk: node_ports(server_names, f.node_port_base) for f in frontends}
     deployment = Deployment.objects.order_by("-created_at", "-id").prefetch_related("hosts").first()
-    buckets = max(SPARKLINE_MINUTES * 60 // max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1), 2)
+    buckets = max(SPARKLINE_MINUTES * 60 // max(settings.HOSTPANEL_STATUS_POLL_SECONDS, 1), 2)
     buckets = min(buckets, 120)
     samples = (
         StatusSample.objects.filter(taken_at__gte=now - datetime.timedelta(minutes=SPARKLINE_MINUTES + 1))
