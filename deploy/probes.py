@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import posixpath
 import random
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -40,7 +39,7 @@ from balancers.models import FrontEnd
 from deploy.release import COMMAND_TIMEOUT, VERIFY_SECONDS, HostOutcome, Target, push_tree, truncate
 from deploy.transport.protocol import Transport, TransportError
 from hostpanel.http import HttpAnswer, http_exchange, wait_until_answers
-from rendering.manifest import MANIFEST, changed_paths, parse_manifest
+from rendering.manifest import DIGEST, MANIFEST, changed_paths, parse_manifest
 from rendering.routes import (
     ROUTE_FILES,
     ROUTES_MAP,
@@ -257,9 +256,6 @@ def probe_settings() -> tuple[int, float, int]:
     )
 
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")  # a release directory named by its tree digest
-
-
 def push_and_probe(
     transport: Transport,
     target: Target,
@@ -357,7 +353,7 @@ def _revert(
     reload = outcome.change != ChangeKind.MAP  # a map-only release: Apache reads the previous map by itself
     # The activated-release marker says "switching" while the host is between releases, and names the
     # previous release again only once Apache reloaded it and answers (deploy.release).
-    previous_digest = posixpath.basename(previous) if _DIGEST.fullmatch(posixpath.basename(previous)) else ""
+    previous_digest = posixpath.basename(previous) if DIGEST.fullmatch(posixpath.basename(previous)) else ""
     outcome.activated = ""
     try:
         transport.write_file(target.marker, b"switching\n", atomic=True)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import posixpath
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from deploy.leases import LeaseLost
 from deploy.swap import Swapper, build_release, prune_releases, resolve
 from deploy.transport.protocol import Transport, TransportError
 from hostpanel.http import wait_until_answers
-from rendering.manifest import MANIFEST, changed_paths, tree_digest
+from rendering.manifest import DIGEST, MANIFEST, changed_paths, tree_digest
 from rendering.routes import is_map_only
 
 RELEASES_SUFFIX = ".releases"
@@ -53,7 +52,6 @@ ACTIVATED_MARKER = ".activated"
 OUTPUT_LIMIT = 8000
 COMMAND_TIMEOUT = 120.0
 VERIFY_SECONDS = 60.0
-_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 ProgressFn = Callable[[str], None]
 
@@ -119,7 +117,7 @@ def read_activated(transport: Transport, target: Target) -> str:
     """The digest the host last activated, or "" when unknown (no marker, or a switch in progress)."""
     data = transport.read_file(target.marker)
     text = (data or b"").decode(errors="replace").strip()
-    return text if _DIGEST_RE.fullmatch(text) else ""
+    return text if DIGEST.fullmatch(text) else ""
 
 
 def push_tree(
@@ -350,7 +348,7 @@ class _Push:
         over = " over a new connection" if reconnected else ""
         self.swapper.restore(transport)
         previous = self.swapper.previous_path() or ""
-        previous_digest = posixpath.basename(previous) if _DIGEST_RE.fullmatch(posixpath.basename(previous)) else ""
+        previous_digest = posixpath.basename(previous) if DIGEST.fullmatch(posixpath.basename(previous)) else ""
         if not reload:
             # Apache was not reloaded: it still runs what it activated before.
             back = self.activated_before if previous_digest == self.activated_before else ""
