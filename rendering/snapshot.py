@@ -20,7 +20,16 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 
 from balancers.choices import RenderMode
-from balancers.models import Balancer, BalancerMember, ConfigBlob, FrontEnd, RoutesBase, ZopeServer
+from balancers.models import (
+    BALANCER_SETTINGS,
+    MEMBER_SETTINGS,
+    Balancer,
+    BalancerMember,
+    ConfigBlob,
+    FrontEnd,
+    RoutesBase,
+    ZopeServer,
+)
 from rendering.journal import CertificateRecord, SiteRecord, read_sites
 
 __all__ = [
@@ -180,56 +189,19 @@ def load_snapshot() -> Snapshot:
             )
         )
         members: dict[int, list[MemberRecord]] = defaultdict(list)
-        member_rows = BalancerMember.objects.order_by().values_list(
-            "balancer_id",
-            "zope_server_id",
-            "lbset",
-            "loadfactor",
-            "min",
-            "max",
-            "smax",
-            "timeout",
-            "retry",
-            "hot_standby",
-            "drain",
-            "disabled",
-        )
-        for balancer_id, server_id, lbset, lf, mn, mx, smax, timeout, retry, hot, drain, disabled in member_rows:
+        member_rows = BalancerMember.objects.order_by().values_list("balancer_id", "zope_server_id", *MEMBER_SETTINGS)
+        for balancer_id, server_id, *values in member_rows:
             members[balancer_id].append(
-                MemberRecord(
-                    zope_server=servers[server_id],
-                    lbset=lbset,
-                    loadfactor=lf,
-                    min=mn,
-                    max=mx,
-                    smax=smax,
-                    timeout=timeout,
-                    retry=retry,
-                    hot_standby=hot,
-                    drain=drain,
-                    disabled=disabled,
-                )
+                MemberRecord(zope_server=servers[server_id], **dict(zip(MEMBER_SETTINGS, values, strict=True)))
             )
         balancer_names: dict[int, str] = {}
         balancers = []
-        for row in Balancer.objects.order_by("name").values_list(
-            "pk",
-            "name",
-            "lbmethod",
-            "sticky_cookie",
-            "cookie_ttl",
-            "nofailover",
-            "maxattempts",
-            "timeout",
-            "error_document",
-            "render_mode",
-        ):
-            pk, name, *settings = row
+        for pk, name, *values in Balancer.objects.order_by("name").values_list("pk", "name", *BALANCER_SETTINGS):
             balancer_names[pk] = name
             balancers.append(
                 BalancerRecord(
                     name,
-                    *settings,
+                    **dict(zip(BALANCER_SETTINGS, values, strict=True)),
                     members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
                 )
             )
