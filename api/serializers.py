@@ -15,7 +15,8 @@ from api.serializers_certificates import SiteCertificateField
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from balancers.selectors.overview import StatusOverview
 from balancers.services import BALANCER_FIELDS, COMMAND_FIELDS, FRONTEND_FIELDS, MEMBER_FIELDS
-from sites.models import Site, SiteStatus, SiteTls
+from sites.choices import SiteStatus, SiteTls
+from sites.models import Site
 from sites.selectors import SiteLiveness, site_liveness
 
 

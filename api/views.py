@@ -48,7 +48,8 @@ from certificates.choices import CertificateStatus
 from hostpanel.audit import Actor
 from hostpanel.validators import normalize_hostname
 from sites import services as site_services
-from sites.models import Site, SiteAlias, SiteStatus
+from sites.choices import SiteStatus
+from sites.models import Site, SiteAlias
 from sites.selectors import deploy_state
 from status.manager import ApplyResult
 

@@ -34,7 +34,8 @@ from importer.recognise import (
     Translated,
     Unrecognised,
 )
-from sites.models import Site, SiteAlias, SiteStatus
+from sites.choices import SiteStatus
+from sites.models import Site, SiteAlias
 
 type Action = Literal["create", "match"]
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from balancers.models import Balancer, BalancerMember, ZopeServer
 from operations.choices import ACTIVE_RESTART_STATUSES, RestartStepName, StepOutcome
 from operations.models import RollingRestart, RollingRestartStep, ZopeServerOps
-from sites.models import Site, SiteStatus
+from sites.choices import SiteStatus
+from sites.models import Site
 
 
 def zope_server_ops(zope_server: ZopeServer) -> ZopeServerOps:

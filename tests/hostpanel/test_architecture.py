@@ -125,3 +125,19 @@ def test_no_module_is_over_the_line_limit():
         name: n for name, path in project_modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_certificates_never_import_sites_services():
+    """sites.services calls certificates; a certificate door that changes a site goes through sites.services
+    from sites' own doors. Any import counts here, a function-level one too."""
+    offenders = {}
+    for path in (ROOT / "certificates").rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.update({node.module, *(f"{node.module}.{alias.name}" for alias in node.names)})
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        if bad := sorted(n for n in names if n == "sites.services" or n.startswith("sites.services.")):
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert offenders == {}
