@@ -219,8 +219,8 @@ def alerts_evaluate(*, hosts: list[FrontEndLive] | None = None, now: datetime.da
 
 
 def alerts_tick(*, hosts: list[FrontEndLive] | None = None, now: datetime.datetime | None = None) -> list[Alert]:
-    """One evaluation, then the deliveries due (in parallel). `manage.py alerts tick` and the
-    evaluate_alerts task; after a poll the deliveries are a task of their own (alerts.receivers)."""
+    """One evaluation, then the deliveries due (in parallel): `manage.py alerts tick`. After a poll the
+    deliveries are a task of their own (alerts.receivers)."""
     now = now or timezone.now()
     changed = alerts_evaluate(hosts=hosts, now=now)
     notifications_deliver_due(now=now)

@@ -15,9 +15,9 @@ router.register("frontends", views.FrontEndViewSet, basename="frontend")
 router.register("balancers", views.BalancerViewSet, basename="balancer")
 router.register("members", views.MemberViewSet, basename="member")
 router.register("deployments", views.DeploymentViewSet, basename="deployment")
-router.register("rolling-restarts", operations.RollingRestartViewSet, basename="rollingrestart")  # issue #15
-router.register("alert-channels", alerts.AlertChannelViewSet, basename="alertchannel")  # issue #15
-router.register("alerts", alerts.AlertViewSet, basename="alert")  # issue #15
+router.register("rolling-restarts", operations.RollingRestartViewSet, basename="rollingrestart")
+router.register("alert-channels", alerts.AlertChannelViewSet, basename="alertchannel")
+router.register("alerts", alerts.AlertViewSet, basename="alert")
 
 urlpatterns = [
     *router.urls,

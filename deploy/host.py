@@ -97,7 +97,7 @@ def push_with_retries(
             )
         else:
             try:
-                outcome = push_and_probe(  # release.push_tree + the post-deploy probes (deploy/probes.py, #15)
+                outcome = push_and_probe(  # release.push_tree + the post-deploy probes (deploy/probes.py)
                     transport,
                     Target.of(frontend),
                     tree,
