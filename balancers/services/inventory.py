@@ -9,15 +9,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from balancers.models import (
-    BALANCER_SETTINGS,
-    MEMBER_SETTINGS,
-    Balancer,
-    BalancerMember,
-    Deployment,
-    FrontEnd,
-    ZopeServer,
-)
+from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
+from balancers.models.inventory import BALANCER_SETTINGS, MEMBER_SETTINGS
 from balancers.services.deployments import config_changed
 from certificates.crypto import SecretsError, encrypt_secret
 from hostpanel import audit
