@@ -191,9 +191,7 @@ def load_snapshot() -> Snapshot:
         members: dict[int, list[MemberRecord]] = defaultdict(list)
         member_rows = BalancerMember.objects.order_by().values_list("balancer_id", "zope_server_id", *MEMBER_SETTINGS)
         for balancer_id, server_id, *values in member_rows:
-            members[balancer_id].append(
-                MemberRecord(zope_server=servers[server_id], **dict(zip(MEMBER_SETTINGS, values, strict=True)))
-            )
+            members[balancer_id].append(MemberRecord(servers[server_id], *values))  # fields in MEMBER_SETTINGS order
         balancer_names: dict[int, str] = {}
         balancers = []
         for pk, name, *values in Balancer.objects.order_by("name").values_list("pk", "name", *BALANCER_SETTINGS):
@@ -201,7 +199,7 @@ def load_snapshot() -> Snapshot:
             balancers.append(
                 BalancerRecord(
                     name,
-                    **dict(zip(BALANCER_SETTINGS, values, strict=True)),
+                    *values,  # fields in BALANCER_SETTINGS order
                     members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
                 )
             )

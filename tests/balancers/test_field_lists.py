@@ -16,7 +16,9 @@ from rendering.snapshot import BalancerRecord, MemberRecord
     ("record", "model", "names"),
     [(BalancerRecord, Balancer, BALANCER_SETTINGS), (MemberRecord, BalancerMember, MEMBER_SETTINGS)],
 )
-def test_a_snapshot_record_carries_every_setting_with_the_models_default(record, model, names):
+def test_a_snapshot_record_carries_every_setting_in_order_with_the_models_default(record, model, names):
+    # load_snapshot builds the records positionally from values_list(..., *names): the order matters
+    assert tuple(f.name for f in fields(record))[1 : 1 + len(names)] == names
     defaults = {f.name: f.default for f in fields(record)}
     for name in names:
         model_default = model._meta.get_field(name).default
