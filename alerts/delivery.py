@@ -50,9 +50,9 @@ def email_text(payload: dict) -> tuple[str, str]:
 def deliver(channel: AlertChannel, payload: dict) -> Sent:
     started = time.monotonic()
     if channel.kind == ChannelKind.EMAIL:
-        subject, body = email_text(payload)
+        subject, text = email_text(payload)
         try:
-            EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [channel.target]).send()
+            EmailMessage(subject, text, settings.DEFAULT_FROM_EMAIL, [channel.target]).send()
         except Exception as exc:  # noqa: BLE001 - SMTP and socket errors of every kind are one failed attempt
             return Sent(False, f"{type(exc).__name__}: {exc}"[:500], time.monotonic() - started)
         return Sent(True, "accepted by the mail server", time.monotonic() - started)

@@ -117,7 +117,9 @@ def alerts_reconcile(conditions: list[Condition], *, events: frozenset[str], now
                 alert.state, alert.fired_at, alert.last_notified_at = AlertState.OPEN, now, now
                 _notify(alert, NotificationKind.FIRE, now)
                 changed.append(alert)
-            elif alert.state == AlertState.OPEN and now - alert.last_notified_at >= repeat:
+            elif alert.state == AlertState.OPEN and (
+                alert.last_notified_at is None or now - alert.last_notified_at >= repeat  # None: never told yet
+            ):
                 alert.last_notified_at = now
                 _notify(alert, NotificationKind.REPEAT, now)
             alert.save()

@@ -208,7 +208,8 @@ def acme_connect(
 ) -> AcmeSession:
     """Fetch the directory. `ca_bundle` is the CA file trusted for the ACME server's own HTTPS."""
     key, alg = _jwk(account_key_pem)
-    net = _Network(key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT, timeout=timeout)
+    # verify_ssl goes to requests' `verify`, which takes a CA file path as well as a bool (acme types it bool)
+    net = _Network(key, alg=alg, verify_ssl=ca_bundle or True, user_agent=USER_AGENT, timeout=timeout)  # type: ignore[arg-type]
     session = AcmeSession(directory_url=directory_url, client=None, net=net)  # type: ignore[arg-type]
     try:
         directory = ClientV2.get_directory(directory_url, net)

@@ -7,10 +7,15 @@ an audit payload (`audit_redacted_fields`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.db.models import Q
 
 from certificates.choices import AttemptOutcome, CertificateSource, CertificateStatus
+
+if TYPE_CHECKING:
+    from balancers.models import Deployment
 
 
 class AcmeAccount(models.Model):
@@ -49,6 +54,9 @@ class Certificate(models.Model):
     file). `renew_after` is when the renewal scan picks it up (ARI window or a third of the lifetime
     left); `next_attempt_at` is the per-site backoff after a failure. A worker owns the certificate
     while `claimed_until` lies in the future (one order per site at a time)."""
+
+    unused_names: list[str]  # not a field: set by certificate_set_custom, its names that cover none of the site's
+    deployment: Deployment | None  # not a field: set by the write services, the deployment carrying the change
 
     site = models.OneToOneField("sites.Site", on_delete=models.CASCADE, related_name="certificate")
     source = models.CharField(max_length=8, choices=CertificateSource.choices, default=CertificateSource.ACME)

@@ -94,7 +94,7 @@ def resolve_addresses(name: str, *, resolver: str = "", timeout: float = 5.0) ->
             infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError):
             return set()
-        return {str(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos}
+        return {str(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in infos}
     custom.lifetime = timeout
     found: set[str] = set()
     for rdtype in ("A", "AAAA"):

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 
 from balancers.models import FrontEnd
-from deploy.release import COMMAND_TIMEOUT, Target, read_live_tree, sha256_hex, truncate
+from deploy.plan import Target
+from deploy.release import COMMAND_TIMEOUT, read_live_tree, sha256_hex, truncate
 from deploy.transport.pool import open_transport
 from deploy.transport.protocol import TransportError
 from deploy.trees import render_for

@@ -26,8 +26,9 @@ from deploy.leases import (
     lease_acquire,
     lease_release,
 )
+from deploy.plan import Target
 from deploy.probes import push_and_probe
-from deploy.release import HostOutcome, Target, truncate
+from deploy.release import Hooks, HostOutcome, truncate
 from deploy.secrets import open_tree
 from deploy.stored import routes_base_set, store_tree, stored_files
 from deploy.transport.pool import open_transport, release_transport
@@ -68,24 +69,17 @@ def _backoff(attempt: int) -> float:
     return base * (1 + secrets.randbelow(250) / 1000)  # up to 25 % jitter: retries of many hosts spread out
 
 
-def push_with_retries(
-    frontend: FrontEnd,
-    tree: dict[str, str],
-    lease: Lease,
-    progress: Callable[[str], None],
-    attempts_seen,
-    before_swap: Callable[[], None] = lambda: None,
-) -> HostOutcome:
+def push_with_retries(frontend: FrontEnd, tree: dict[str, str], lease: Lease, hooks: Hooks) -> HostOutcome:
     """Connect and push; a transient failure (refused/timed-out/dropped connection: TransportError with
     retryable=True, after which the host was left as it was or put back) is tried again up to
     HOSTPANEL_DEPLOY_RETRIES times with a doubling wait. Permanent ones (host key mismatch, refused
-    login, configtest failure) are not."""
+    login, configtest failure) are not. Each attempt reads the host once (deploy.plan)."""
     notes: list[str] = []
     attempt = 0
     touched: HostOutcome | None = None  # the last attempt that changed the host
     while True:
         attempt += 1
-        attempts_seen(attempt)
+        hooks.attempt(attempt)
         try:
             transport = open_transport(frontend, pooled=attempt == 1)
         except TransportError as exc:
@@ -97,17 +91,9 @@ def push_with_retries(
             )
         else:
             try:
-                outcome = push_and_probe(  # release.push_tree + the post-deploy probes (deploy/probes.py)
-                    transport,
-                    Target.of(frontend),
-                    tree,
-                    frontend=frontend,
-                    progress=progress,
-                    fence=lease.check,
-                    reconnect=lambda: open_transport(frontend),
-                    known=recently_rendered(frontend),
-                    before_swap=before_swap,
-                )
+                # release.push_tree + the post-deploy probes, on one read of the host (deploy.plan)
+                target, known = Target.of(frontend), recently_rendered(frontend)
+                outcome = push_and_probe(transport, target, tree, frontend=frontend, hooks=hooks, known=known)
             except BaseException:
                 transport.close()
                 raise
@@ -152,8 +138,9 @@ class _Storing:
         started = time.monotonic()
         try:
             self._row = db_call(lambda: store_tree(self.tree))
-            if self.new_base is not None:  # this tree starts a new base of the routing map: later renders use it
-                db_call(lambda: routes_base_set(self.new_base))
+            # this tree starts a new base of the routing map: later renders use it
+            if (new_base := self.new_base) is not None:
+                db_call(lambda: routes_base_set(new_base))
         except BaseException as exc:  # noqa: BLE001 - handed to the deploy thread by result()
             self._error = exc
         finally:
@@ -258,10 +245,15 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         if stage == HostStage.SWAP:  # from here until the outcome, what the host serves is not known
             record_activated(frontend, lease, deployment, "", f"switching release (deployment #{deployment.pk})")
 
+    hooks = Hooks(
+        progress=progress,
+        fence=lease.check,
+        reconnect=lambda: open_transport(frontend),
+        before_swap=stored_before_swap,
+        attempt=lambda n: save(stage=HostStage.CONNECT, attempts=n),
+    )
     try:
-        outcome = push_with_retries(
-            frontend, tree, lease, progress, lambda n: save(stage=HostStage.CONNECT, attempts=n), stored_before_swap
-        )
+        outcome = push_with_retries(frontend, tree, lease, hooks)
         try:
             stored_before_swap()  # a host left unchanged (or not reached) records the tree too
         except Exception:

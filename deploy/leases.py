@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
@@ -121,8 +121,9 @@ def lease_acquire(frontend_id: int, owner: str, *, wait: float = LEASE_WAIT_SECO
     while True:
         started = time.monotonic()
         now = timezone.now()
-        claimed = db_call(
-            lambda now=now: (
+
+        def claim(now: datetime = now) -> int:
+            return (
                 DeployLock.objects.filter(frontend_id=frontend_id)
                 .filter(Q(owner="") | Q(expires_at__lt=now))
                 .update(
@@ -132,7 +133,8 @@ def lease_acquire(frontend_id: int, owner: str, *, wait: float = LEASE_WAIT_SECO
                     token=F("token") + 1,
                 )
             )
-        )
+
+        claimed = db_call(claim)
         if claimed == 1:
             # .get(), not a lazy queryset: the query must run inside db_call (on SQLite, under its lock)
             token = db_call(lambda: DeployLock.objects.values_list("token", flat=True).get(frontend_id=frontend_id))

@@ -3,9 +3,11 @@
 The verify step of deploy.release proves that the front-end answers, not that the sites do.
 `push_and_probe` wraps release.push_tree for one front-end:
 
-1. **plan**: from the host's live routes.map and the new one, every host name whose route changed (or is
+1. **plan**: from this attempt's one read of the host (deploy.plan, shared with push_tree): from the
+   host's live routes.map and the new one, every host name whose route changed (or is
    new) and every name removed, plus HOSTPANEL_PROBE_SAMPLE unchanged ones picked at random (seeded by the
-   new tree's digest); when the map is unchanged (a config change), the sample alone;
+   new tree's digest; HOSTPANEL_PROBE_SAMPLE_MAP_ONLY for a map-only change); when the map is unchanged
+   (a config change), the sample alone; a host the plan finds unchanged is not probed;
 2. **before**: request each through the front-end (`GET /` with its Host) while the old config still runs,
    and once a name no site claims (`hostpanel-probe.invalid`), whose answer is the catch-all vhost's;
 3. push_tree (upload, swap, configtest, graceful, verify);
@@ -30,24 +32,32 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.models import FrontEnd
-from deploy.release import COMMAND_TIMEOUT, VERIFY_SECONDS, HostOutcome, Target, push_tree, truncate
+from deploy.plan import Target, read_plan
+from deploy.release import (
+    COMMAND_TIMEOUT,
+    NO_HOOKS,
+    VERIFY_SECONDS,
+    Hooks,
+    HostOutcome,
+    push_tree,
+    truncate,
+    unreadable,
+)
 from deploy.transport.protocol import Transport, TransportError
 from hostpanel.http import HttpAnswer, http_exchange, wait_until_answers
-from rendering.manifest import DIGEST, MANIFEST, changed_paths, parse_manifest
+from rendering.manifest import DIGEST, MANIFEST
 from rendering.routes import (
-    ROUTE_FILES,
     ROUTES_MAP,
     ROUTES_RECENT,
     base_entries,
     changed_names,
     effective_value,
-    is_map_only,
     map_entries,
     parse_route,
     sample_entries,
@@ -134,7 +144,9 @@ def _plan_on_one_base(live: dict[str, str], tree: dict[str, str], base_text: str
     compared, so it costs the overlay's size, not the map's."""
     base, names = base_entries(base_text)
     old, new = map_entries(live.get(ROUTES_RECENT, "")), map_entries(tree.get(ROUTES_RECENT, ""))
-    changed, removed, after = [], [], {}
+    changed: list[str] = []
+    removed: list[str] = []
+    after: dict[str, str] = {}
     for name in sorted(old.keys() | new.keys()):
         was, now = effective_value(old, base, name), effective_value(new, base, name)
         if was != now:
@@ -151,38 +163,6 @@ def _plan_on_one_base(live: dict[str, str], tree: dict[str, str], base_text: str
         if len(others) >= sample:
             break
     return _plan(changed, removed, after, others, sample)
-
-
-def _map_only(live_manifest: bytes | None, new_manifest: str) -> bool:
-    try:
-        return bool(live_manifest) and is_map_only(changed_paths(live_manifest.decode(), new_manifest) - {MANIFEST})
-    except (ValueError, UnicodeDecodeError):
-        return False
-
-
-def _live_map(
-    transport: Transport, target: Target, live_manifest: bytes | None, known: dict[str, str]
-) -> dict[str, str] | None:
-    """The host's routing map files: from `known` when the live MANIFEST names their digests, else each
-    file that does not match read from the host (the base: 1 MB at 10,000 sites). None: no map."""
-    try:
-        listed = parse_manifest(live_manifest.decode()) if live_manifest else {}
-    except (ValueError, UnicodeDecodeError):
-        listed = {}
-    try:
-        known_listed = parse_manifest(known[MANIFEST]) if MANIFEST in known else {}
-    except ValueError:
-        known_listed = {}
-    files: dict[str, str] = {}
-    for path in sorted(ROUTE_FILES):
-        text = known.get(path)
-        if text is not None and listed.get(path) is not None and listed.get(path) == known_listed.get(path):
-            files[path] = text
-            continue
-        data = transport.read_file(f"{target.config_dir}/{path}")
-        if data is not None:
-            files[path] = data.decode(errors="replace")
-    return files if ROUTES_MAP in files else None
 
 
 def run_probes(
@@ -262,30 +242,23 @@ def push_and_probe(
     tree: dict[str, str],
     *,
     frontend: FrontEnd,
-    progress: Callable[[str], None] = lambda stage: None,
-    fence: Callable[[], None] = lambda: None,
-    reconnect: Callable[[], Transport] | None = None,
+    hooks: Hooks = NO_HOOKS,
     known: dict[str, str] | None = None,
-    before_swap: Callable[[], None] = lambda: None,
 ) -> HostOutcome:
-    """release.push_tree with the post-deploy probes around it (see the module docstring). `known`: a tree
-    the host may be serving; its routes.map is used when the live MANIFEST lists that very map.
-    `before_swap`: the caller's own wait before the switch (release.push_tree)."""
-    if not settings.HOSTPANEL_PROBES:
-        return push_tree(
-            transport, target, tree, progress=progress, fence=fence, reconnect=reconnect, before_swap=before_swap
-        )
-    sample, timeout, parallelism = probe_settings()
+    """release.push_tree with the post-deploy probes around it (see the module docstring), both on one
+    read of the host (deploy.plan). `known`: a tree the host may be serving; its routes.map is used when
+    the live MANIFEST lists that very map. `hooks.before_swap`: the caller's own wait before the switch."""
+    probing = settings.HOSTPANEL_PROBES
     try:
-        live_manifest = transport.read_file(f"{target.config_dir}/{MANIFEST}")
-        previous = transport.readlink(target.config_dir)
-        unchanged = live_manifest == tree[MANIFEST].encode()
-        live_map = None if unchanged else _live_map(transport, target, live_manifest, known or {})
-    except TransportError:
-        live_manifest, previous, unchanged, live_map = None, None, False, None  # push_tree reports the error
-    if not unchanged and _map_only(live_manifest, tree[MANIFEST]):
+        host = read_plan(transport, target, tree, routes=probing, known=known)
+    except TransportError as exc:
+        return unreadable(exc)
+    if not probing:
+        return push_tree(transport, target, tree, plan=host, hooks=hooks)
+    sample, timeout, parallelism = probe_settings()
+    if host.change == ChangeKind.MAP:
         sample = min(sample, int(settings.HOSTPANEL_PROBE_SAMPLE_MAP_ONLY))
-    plan = [] if unchanged else plan_probes(live_map, tree, sample=sample, seed=tree[MANIFEST])
+    plan = [] if host.unchanged else plan_probes(host.live_map, tree, sample=sample, seed=tree[MANIFEST])
     address = site_address(frontend)
     domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]
     # The "before" round runs while the release uploads (it must end before the switch, and does:
@@ -300,18 +273,16 @@ def push_and_probe(
                 before.update(early.result())
 
         def both() -> None:
-            before_swap()
+            hooks.before_swap()
             probes_before_swap()
 
-        outcome = push_tree(
-            transport, target, tree, progress=progress, fence=fence, reconnect=reconnect, before_swap=both
-        )
+        outcome = push_tree(transport, target, tree, plan=host, hooks=replace(hooks, before_swap=both))
         probes_before_swap()  # a push that stopped before the switch still waits for its round
     finally:
         rounds.shutdown(wait=True)
     if outcome.status != HostStatus.SUCCEEDED or not plan:
         return outcome
-    progress(HostStage.PROBE)
+    hooks.progress(HostStage.PROBE)
     probed_at = time.monotonic()
     after = run_probes(address, domains, timeout=timeout, parallelism=parallelism)
     outcome.timings["probes"] = time.monotonic() - probed_at  # the "before" round overlapped the upload
@@ -326,8 +297,8 @@ def push_and_probe(
     report += "\n".join(r.line() for r in results if not r.ok or r.site.changed)
     outcome.output = truncate(f"{outcome.output}\n{report}".strip())
     if regressions:
-        fence()  # a worker that lost the front-end's lease must not put anything back
-        _revert(transport, target, previous, regressions, outcome, progress)
+        hooks.fence()  # a worker that lost the front-end's lease must not put anything back
+        _revert(transport, target, host.link, regressions, outcome, hooks.progress)
     return outcome
 
 

@@ -1,9 +1,10 @@
 """One front-end brought to a rendered tree, and never left broken (pure file/command work on a Transport).
 
-1. compare: the host is "unchanged" only when the release it last ACTIVATED (the `.activated` marker
-   in `<config_dir>.releases`, written after configtest, reload and the answer check all passed) is
-   the new tree's digest and config_dir points at that release — never from the MANIFEST alone, which
-   a switched-but-untested release also carries;
+1. compare, from this attempt's one read of the host (deploy.plan.HostPlan, shared with the probes):
+   the host is "unchanged" only when the release it last ACTIVATED (the `.activated` marker in
+   `<config_dir>.releases`, written after configtest, reload and the answer check all passed) is the new
+   tree's digest and config_dir points at that release — never from the MANIFEST alone, which a
+   switched-but-untested release also carries;
 2. upload: build the new release in a staging directory next to config_dir — a hard-linked copy of
    the last activated release plus ONLY the changed files — renamed to `<config_dir>.releases/<digest>`;
 3. swap: the marker is cleared ("switching"), then config_dir (a symlink) is switched atomically;
@@ -13,7 +14,7 @@
 6. the marker records the new digest: the host has activated it.
 
 A release that differs from the ACTIVATED one (the one config_dir points at) in routes.map alone is a
-*map-only* change (rendering.routes.is_map_only): steps 4 and 5 are skipped. Apache stats the map on every
+*map-only* change (deploy.plan.change_of, the one rule): steps 4 and 5 are skipped. Apache stats the map on every
 lookup and reads the new one once the symlink switch makes it the file at `config_dir/routes.map` (the
 switch is one rename: a reader sees the old map or the new one, never half of one); no configtest, no
 graceful, no new generation of children. The post-deploy probes (deploy.probes) then check
@@ -35,54 +36,39 @@ import posixpath
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
-from balancers.models import FrontEnd
 from deploy.leases import LeaseLost
-from deploy.swap import Swapper, build_release, prune_releases, resolve
+from deploy.plan import HostPlan, Target, read_plan
+from deploy.swap import Swapper, build_release, prune_releases
 from deploy.transport.protocol import Transport, TransportError
 from hostpanel.http import wait_until_answers
-from rendering.manifest import DIGEST, MANIFEST, changed_paths, tree_digest
-from rendering.routes import is_map_only
+from rendering.manifest import DIGEST, MANIFEST, tree_digest
 
-RELEASES_SUFFIX = ".releases"
 STAGING_PREFIX = ".staging-"
-ACTIVATED_MARKER = ".activated"
 OUTPUT_LIMIT = 8000
 COMMAND_TIMEOUT = 120.0
 VERIFY_SECONDS = 60.0
 
-ProgressFn = Callable[[str], None]
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True)
-class Target:
-    """What push_tree needs to know about a front-end (no database access inside push_tree)."""
+class Hooks:
+    """What the caller of a push has done along the way, handed once down host -> probes -> release
+    (no database access in the push itself: these are where the caller's records happen)."""
 
-    name: str
-    config_dir: str
-    configtest_command: str
-    reload_command: str
-    verify_url: str = ""
+    progress: Callable[[str], None] = lambda stage: None  # each stage reached (the caller's fence and record)
+    fence: Callable[[], None] = _nothing  # raises LeaseLost when the worker lost the front-end
+    reconnect: Callable[[], Transport] | None = None  # a fresh connection to put the previous release back over
+    before_swap: Callable[[], None] = _nothing  # the caller's own wait once uploaded, before the switch
+    attempt: Callable[[int], None] = lambda number: None  # a connection attempt starts (host.push_with_retries)
 
-    @classmethod
-    def of(cls, frontend: FrontEnd) -> Target:
-        return cls(
-            name=frontend.name,
-            config_dir=frontend.config_dir.rstrip("/"),
-            configtest_command=frontend.configtest_command,
-            reload_command=frontend.reload_command,
-            verify_url=frontend.health_url or frontend.balancer_manager_url,
-        )
 
-    @property
-    def releases_dir(self) -> str:
-        return self.config_dir + RELEASES_SUFFIX
-
-    @property
-    def marker(self) -> str:
-        return f"{self.releases_dir}/{ACTIVATED_MARKER}"
+NO_HOOKS = Hooks()
 
 
 @dataclass
@@ -113,11 +99,14 @@ def truncate(text: str, limit: int = OUTPUT_LIMIT) -> str:
     return text if len(text) <= limit else "…(truncated)…\n" + text[-limit:]
 
 
-def read_activated(transport: Transport, target: Target) -> str:
-    """The digest the host last activated, or "" when unknown (no marker, or a switch in progress)."""
-    data = transport.read_file(target.marker)
-    text = (data or b"").decode(errors="replace").strip()
-    return text if DIGEST.fullmatch(text) else ""
+def unreadable(exc: TransportError) -> HostOutcome:
+    """The outcome of an attempt whose read of the host failed (deploy.plan): nothing was changed."""
+    return HostOutcome(
+        status=HostStatus.FAILED,
+        stage=HostStage.CONNECT,
+        retryable=exc.retryable,
+        error=f"{exc.message} (stage: {HostStage.CONNECT}); the live config was not touched.",
+    )
 
 
 def push_tree(
@@ -125,24 +114,22 @@ def push_tree(
     target: Target,
     tree: dict[str, str],
     *,
-    progress: ProgressFn = lambda stage: None,
-    fence: Callable[[], None] = lambda: None,
-    reconnect: Callable[[], Transport] | None = None,
+    plan: HostPlan | None = None,
+    hooks: Hooks = NO_HOOKS,
     verify_seconds: float = VERIFY_SECONDS,
-    before_swap: Callable[[], None] = lambda: None,
 ) -> HostOutcome:
     """Bring one front-end to `tree`: the stages of the module docstring. Never raises (but for
     KeyboardInterrupt and the like): a failure is an outcome with the stage reached, the error and
-    whether retrying can help. `fence()` raises LeaseLost when the worker lost the front-end.
-    `before_swap()` runs once the release is uploaded, just before config_dir is switched (the probes
-    finish their "before" round there, while the upload ran)."""
-    marks: list[tuple[str, float]] = [("compare", time.monotonic())]
+    whether retrying can help. `plan`: this attempt's one read of the host (deploy.plan; read here when
+    not given). `hooks.before_swap()` runs once the release is uploaded, just before config_dir is
+    switched (the probes finish their "before" round there, while the upload ran)."""
+    marks: list[tuple[str, float]] = [("compare", time.monotonic() - (plan.seconds if plan else 0.0))]
 
     def timed(stage: str) -> None:
         marks.append((str(stage), time.monotonic()))
-        progress(stage)
+        hooks.progress(stage)
 
-    outcome = _Push(transport, target, tree, timed, fence, reconnect, verify_seconds, before_swap).run()
+    outcome = _Push(transport, target, tree, plan, replace(hooks, progress=timed), verify_seconds).run()
     marks.append(("end", time.monotonic()))
     outcome.timings = {name: marks[i + 1][1] - at for i, (name, at) in enumerate(marks[:-1]) if name != "done"}
     return outcome
@@ -151,9 +138,18 @@ def push_tree(
 class _Push:
     """The state of one push: which release was live before, how far it got, what to put back."""
 
-    def __init__(self, transport, target, tree, progress, fence, reconnect, verify_seconds, before_swap) -> None:
-        self.transport, self.target, self.tree, self.before_swap = transport, target, tree, before_swap
-        self.progress, self.fence, self.reconnect, self.verify_seconds = progress, fence, reconnect, verify_seconds
+    def __init__(
+        self,
+        transport: Transport,
+        target: Target,
+        tree: dict[str, str],
+        plan: HostPlan | None,
+        hooks: Hooks,
+        verify_seconds: float,
+    ) -> None:
+        self.transport, self.target, self.tree, self.plan = transport, target, tree, plan
+        self.progress, self.fence, self.reconnect = hooks.progress, hooks.fence, hooks.reconnect
+        self.before_swap, self.verify_seconds = hooks.before_swap, verify_seconds
         self.outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
         self.swapper = Swapper(transport, target.config_dir, target.releases_dir)
         self.digest = tree_digest(tree)
@@ -183,23 +179,18 @@ class _Push:
         try:
             self.fence()
             wanted = self.tree[MANIFEST].encode()
-            self.activated_before = read_activated(t, self.target)
+            plan = self.plan or read_plan(t, self.target, self.tree)
+            self.activated_before = plan.activated
             outcome.activated = self.activated_before
-            link = t.readlink(self.target.config_dir)
-            parent = posixpath.dirname(self.target.config_dir)
-            if (
-                self.activated_before == self.digest
-                and link is not None
-                and resolve(parent, link) == self.release
-                and t.read_file(f"{self.release}/{MANIFEST}") == wanted
-            ):
+            if plan.unchanged:
                 outcome.status, outcome.stage = HostStatus.UNCHANGED, HostStage.DONE
                 return outcome
 
             self.stage(HostStage.UPLOAD)
             activated_release = f"{self.target.releases_dir}/{self.activated_before}" if self.activated_before else ""
-            outcome.change = self.change_kind(activated_release, link, parent, wanted)
-            self.swapper.prepare(prefer=activated_release if activated_release and t.exists(activated_release) else "")
+            outcome.change = plan.change
+            on_disk = activated_release and (plan.serves_activated or t.exists(activated_release))
+            self.swapper.prepare(plan.link, prefer=activated_release if on_disk else "")
             t.mkdir_p(self.target.releases_dir)  # after prepare: nothing is created next to a refused config_dir
             if t.read_file(f"{self.release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
                 self.staging = f"{self.target.releases_dir}/{STAGING_PREFIX}{self.digest[:16]}-{secrets.token_hex(4)}"
@@ -251,19 +242,6 @@ class _Push:
             return outcome
         except Exception as exc:  # noqa: BLE001 - any failure in a stage ends in a truthful outcome
             return self.after_error(exc)
-
-    def change_kind(self, activated_release: str, link: str | None, parent: str, wanted: bytes) -> str:
-        """map when Apache runs the activated release (config_dir points at it) and the new tree differs
-        from it in routes.map alone; config otherwise (an unknown or unactivated host included)."""
-        t = self.transport
-        if not activated_release or link is None or resolve(parent, link) != activated_release:
-            return ChangeKind.CONFIG
-        live = t.read_file(f"{activated_release}/{MANIFEST}")
-        try:
-            changed = changed_paths(live.decode(), wanted.decode()) if live is not None else set()
-        except (ValueError, UnicodeDecodeError):
-            return ChangeKind.CONFIG
-        return ChangeKind.MAP if is_map_only(changed - {MANIFEST}) else ChangeKind.CONFIG
 
     def activate(self) -> HostOutcome:
         """Everything passed: record the new release as activated, prune old ones."""

@@ -103,7 +103,7 @@ def cleanup_once(*, now: datetime | None = None) -> CleanupResult:
     for config in apps.get_app_configs():
         if config.name == "django_tasks_db":  # the database queue's finished results
             task_results = config.get_model("DBTaskResult")
-            result.task_results_deleted = task_results.objects.filter(finished_at__lt=cutoff).delete()[0]
+            result.task_results_deleted = task_results._default_manager.filter(finished_at__lt=cutoff).delete()[0]
     result.samples_deleted = prune_samples(now)
     result.journal_rows_deleted = prune_journal(now)
     return result

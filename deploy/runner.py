@@ -29,7 +29,7 @@ from deploy.leases import Heartbeat, db_guard
 from deploy.reaper import supersede_covered
 from deploy.stored import store_tree
 from deploy.trees import render_for
-from rendering.snapshot import load_snapshot
+from rendering.snapshot import Snapshot, load_snapshot
 from sites.models import Site
 
 __all__ = ["deployment_execute", "host_rows_create", "render_for", "store_tree"]
@@ -54,7 +54,7 @@ class _SnapshotCache:
         self._lock = threading.Lock()
         self._arrived = threading.Condition()
         self._hosts, self._waiting = hosts, 0
-        self._snapshot = None
+        self._snapshot: Snapshot | None = None
         self._loaded_from = 0.0
 
     def after(self, moment: float):

@@ -77,13 +77,13 @@ class Swapper:
         self.previous: str | None = None  # the release to go back to; None: there was no config_dir
         self.swapped = False
 
-    def prepare(self, *, prefer: str = "") -> None:
+    def prepare(self, link: str | None, *, prefer: str = "") -> None:
         """Find the release to go back to: `prefer` (the last ACTIVATED release, when it is still on
-        disk) rather than whatever config_dir points at now (which a stopped worker may have left on an
-        unchecked release); a directory HostPanel wrote (or an empty one) is kept as a release, one holding
-        anything else is refused (ForeignFiles)."""
+        disk) rather than `link`, whatever config_dir points at now (as deploy.plan read it: a stopped
+        worker may have left it on an unchecked release); a directory HostPanel wrote (or an empty one) is
+        kept as a release, one holding anything else is refused (ForeignFiles)."""
         t, live = self.transport, self.config_dir
-        self.previous = t.readlink(live)
+        self.previous = link
         if self.previous is None and t.exists(live):
             foreign = foreign_files(t, live)
             if foreign:

@@ -87,7 +87,7 @@ def record(
         actor=actor.name[:150],
         source=actor.source,
         action=action,
-        object_type=instance if isinstance(instance, str) else instance._meta.model_name,
+        object_type=instance if isinstance(instance, str) else instance._meta.model_name or "",
         object_key=key[:255],
         before=before,
         after=after,

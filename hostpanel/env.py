@@ -81,12 +81,12 @@ def parse_database_url(url: str, *, base_dir: Path) -> dict:
     if scheme == "sqlite":
         # sqlite:///relative/path (relative to the project), sqlite:////absolute/path
         raw_path = unquote(parts.path)
-        name = Path(raw_path[1:]) if raw_path.startswith("//") else base_dir / raw_path.lstrip("/")
+        path = Path(raw_path[1:]) if raw_path.startswith("//") else base_dir / raw_path.lstrip("/")
         if not raw_path.strip("/"):
             raise ImproperlyConfigured("DATABASE_URL sqlite:/// needs a file path")
         return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(name),
+            "NAME": str(path),
             # WAL and a busy timeout let the web process and the task worker share the file.
             "OPTIONS": {
                 "timeout": 20,

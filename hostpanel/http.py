@@ -33,6 +33,7 @@ class DeadlineConnection(http.client.HTTPConnection):
     def __init__(self, parts: urllib.parse.SplitResult, *, deadline: float) -> None:
         tls = parts.scheme == "https"
         self.default_port = 443 if tls else 80
+        assert parts.hostname, "http_exchange refuses a URL without a host"
         super().__init__(parts.hostname, parts.port, timeout=time_left(deadline))
         self._deadline = deadline
         self._tls = ssl.create_default_context() if tls else None

@@ -40,7 +40,7 @@ from operations.choices import RestartStatus, RestartStepName, StepOutcome
 from operations.models import RollingRestart, RollingRestartStep, ZopeServerOps
 from operations.selectors import warm_paths
 from status.manager import ManagerEndpoint, fetch_all
-from status.parse import find_worker
+from status.parse import MemberStatus, find_worker
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,10 @@ def _endpoints() -> tuple[list[FrontEnd], list[ManagerEndpoint]]:
     return frontends, [ManagerEndpoint.of(f) for f in frontends]
 
 
-def _live_workers(member: BalancerMember) -> dict[str, tuple[object | None, str]]:
+def _live_workers(member: BalancerMember) -> dict[str, tuple[MemberStatus | None, str]]:
     """{front-end name: (live worker or None, why not)} for the member on every enabled front-end."""
     frontends, endpoints = _endpoints()
-    found: dict[str, tuple[object | None, str]] = {}
+    found: dict[str, tuple[MemberStatus | None, str]] = {}
     for frontend, host in zip(frontends, fetch_all(endpoints), strict=True):
         if not host.ok:
             found[frontend.name] = (None, f"{host.state}: {host.reason}")
@@ -137,7 +137,7 @@ def _stop_traffic(job: _Job, member: BalancerMember) -> str:
     return f"{result.summary()} {idle}"
 
 
-def _wait_idle(job: _Job, member: BalancerMember, timeout: float | None = None) -> tuple[str, str]:
+def _wait_idle(job: _Job, member: BalancerMember, timeout: float | None = None) -> tuple[StepOutcome, str]:
     timeout = settings.HOSTPANEL_RESTART_IDLE_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
@@ -187,7 +187,7 @@ def _wait_healthy(job: _Job, member: BalancerMember) -> str:
         time.sleep(POLL_SECONDS)
 
 
-def _warm(member: BalancerMember) -> tuple[str, str]:
+def _warm(member: BalancerMember) -> tuple[StepOutcome, str]:
     paths = warm_paths(member.balancer, limit=settings.HOSTPANEL_RESTART_WARM_SITES)
     if not paths:
         return StepOutcome.SKIPPED, "the balancer has no active site"

@@ -70,7 +70,7 @@ class MemberProgress:
         """(label, state) of each of the seven steps, for the progress bar."""
         latest = {s.step: s for s in self.steps}
         labels = dict(RestartStepName.choices)
-        css = {StepOutcome.RUNNING: "current", StepOutcome.FAILED: "failed"}
+        css: dict[str, str] = {StepOutcome.RUNNING: "current", StepOutcome.FAILED: "failed"}
         return [
             (labels[name], css.get(latest[name].outcome, "done") if name in latest else "todo")
             for name in RestartStepName.values

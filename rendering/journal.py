@@ -2,10 +2,10 @@
 
 A process keeps the records of its last snapshot and the position it had in the change journal
 (sites.models.SiteChange, filled by database triggers on the site, alias and certificate tables: a
-`QuerySet.update()` or raw SQL is journaled too). The next snapshot reads only the journal rows since
-then and the rows of the sites they name, so one site's change costs a few small queries, not 10,000
-rows. An unchanged row keeps giving the very record object of before (the renderer keeps its per-site
-work by record identity).
+`QuerySet.update()` or raw SQL is journaled too), in rendering.cache.SITE_CACHE. The next snapshot
+reads only the journal rows since then and the rows of the sites they name, so one site's change costs
+a few small queries, not 10,000 rows. An unchanged row keeps giving the very record object of before
+(the renderer keeps its per-site work by record identity).
 
 The cache is used only when the snapshot's own view of the database contains everything the cache was
 built from, so a snapshot never mixes states:
@@ -25,8 +25,6 @@ sites, a cache older than FULL_RELOAD_SECONDS: the journal is pruned after a day
 from __future__ import annotations
 
 import bisect
-import itertools
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from certificates.choices import CertificateStatus
 from certificates.crypto import decrypt_secret
 from certificates.models import Certificate
 from certificates.validation import covers as name_covered
+from rendering import cache
 from sites.choices import SiteStatus, SiteTls
 from sites.models import Site, SiteAlias, SiteChange
 
@@ -107,15 +106,6 @@ class SitesRead:
     delta: tuple[int, frozenset[str]] | None
 
 
-_LOCK = threading.Lock()  # held for a whole read: snapshots of one process take turns on the cache
-_PRODUCED: list[tuple[int, tuple]] = []  # (generation, the sites tuple read then): the last few
-_CACHE: list[_Cache] = []
-_GENERATIONS = itertools.count(1)
-_INTERN_LOCK = threading.Lock()
-_CERTIFICATES: dict[tuple, CertificateRecord] = {}  # by raw row: a key is decrypted once, not per snapshot
-_SITES: dict[tuple, SiteRecord] = {}  # by raw row: an unchanged row gives the SAME record as last time
-
-
 def _rows(model, *fields: str) -> list[tuple]:
     """Every row of a model's table, the given fields only, straight from the cursor: for the per-site
     tables (10,000 rows) the ORM's per-row work (converters, model iteration) costs more than the query.
@@ -130,16 +120,14 @@ def _rows(model, *fields: str) -> list[tuple]:
 def _certificates(site_ids: set[int] | None = None) -> dict[int, CertificateRecord]:
     """The live certificate of every site (or of these sites) whose tls is not "none", by site id (one
     query). A row seen before gives the record built then (its key is not decrypted again)."""
-    global _CERTIFICATES
     rows = Certificate.objects.exclude(site__tls=SiteTls.NONE).exclude(certificate_pem="")
     rows = rows.exclude(private_key_encrypted="").order_by()
     if site_ids is not None:
         rows = rows.filter(site_id__in=site_ids)
     fields = ("site_id", "serial", "certificate_pem", "chain_pem", "private_key_encrypted", "names", "missing_names")
-    with _INTERN_LOCK:
-        known = _CERTIFICATES
+    known = cache.CERTIFICATES.entries()
     found: dict[int, CertificateRecord] = {}
-    kept: dict[tuple, CertificateRecord] = {} if site_ids is None else dict(known)
+    kept: dict[tuple, CertificateRecord] = {}
     for site_id, serial, leaf, chain, key, names, missing, status in rows.values_list(*fields, "status"):
         raw = (serial, leaf, chain, key, tuple(names or ()), tuple(missing or ()), status)
         record = known.get(raw)
@@ -154,8 +142,10 @@ def _certificates(site_ids: set[int] | None = None) -> dict[int, CertificateReco
                 expired=status == CertificateStatus.EXPIRED,
             )
         kept[raw] = found[site_id] = record
-    with _INTERN_LOCK:
-        _CERTIFICATES = kept  # a full read keeps only the current certificates: bounded
+    if site_ids is None:
+        cache.CERTIFICATES.replace(kept)  # a full read keeps only the current certificates: bounded
+    else:
+        cache.CERTIFICATES.update(kept)
     return found
 
 
@@ -179,12 +169,12 @@ def _records(rows, balancer_names, aliases, certificates, known) -> dict[int, Si
 
 
 def _intern(records: dict[int, SiteRecord], *, full: bool) -> None:
-    global _SITES
-    with _INTERN_LOCK:
-        kept = {} if full else _SITES
-        for record in records.values():
-            kept[_raw(record)] = record
-        _SITES = kept  # a full read keeps only the current sites: bounded
+    """Remember each record by its raw row: an unchanged row gives the SAME record next time."""
+    kept = {_raw(record): record for record in records.values()}
+    if full:
+        cache.SITES.replace(kept)  # a full read keeps only the current sites: bounded
+    else:
+        cache.SITES.update(kept)
 
 
 def _raw(record: SiteRecord) -> tuple:
@@ -222,37 +212,37 @@ def _pg_xmin() -> int:
 def _pg_pending(horizon: int) -> tuple[int, ...]:
     """The transactions from `horizon` on whose journal rows this view sees."""
     rows = SiteChange.objects.filter(xact__gte=horizon).order_by().values_list("xact", flat=True).distinct()
-    return tuple(sorted(set(rows)))
+    return tuple(sorted({xact for xact in rows if xact is not None}))  # the filter leaves no NULL
 
 
-def _covers(cache: _Cache) -> bool:
+def _covers(held: _Cache) -> bool:
     """Whether this view of the database holds everything the cache was built from."""
-    if cache.db != _db() or cache.last == (0, 0) or time.monotonic() - cache.loaded_at > FULL_RELOAD_SECONDS:
+    if held.db != _db() or held.last == (0, 0) or time.monotonic() - held.loaded_at > FULL_RELOAD_SECONDS:
         return False
-    row = _one("SELECT token FROM sites_sitechange WHERE id = %s", [cache.last[0]])
-    if row is None or row[0] != cache.last[1]:
+    row = _one("SELECT token FROM sites_sitechange WHERE id = %s", [held.last[0]])
+    if row is None or row[0] != held.last[1]:
         return False
     if connection.vendor != "postgresql":
         return True
-    if _pg_xmin() < cache.horizon:
+    if _pg_xmin() < held.horizon:
         return False
-    if not cache.applied:
+    if not held.applied:
         return True
     visible = _one(
         # a transaction is visible when it ended before this view, or is this view's own (a caller's open one)
         "SELECT bool_and(pg_visible_in_snapshot(x::text::xid8, pg_current_snapshot()) "
         "OR x::text::xid8 = pg_current_xact_id_if_assigned()) FROM unnest(%s::bigint[]) x",
-        [list(cache.applied)],
+        [list(held.applied)],
     )[0]
     return bool(visible)
 
 
-def _changed_since(cache: _Cache) -> set[int]:
+def _changed_since(held: _Cache) -> set[int]:
     rows = SiteChange.objects.order_by()
     if connection.vendor == "postgresql":
-        rows = rows.filter(xact__gte=cache.horizon)
+        rows = rows.filter(xact__gte=held.horizon)
     else:
-        rows = rows.filter(id__gt=cache.last[0])
+        rows = rows.filter(id__gt=held.last[0])
     return set(rows.values_list("site_id", flat=True).distinct()[: MAX_INCREMENTAL_SITES + 1])
 
 
@@ -266,19 +256,19 @@ def _db() -> tuple[str, str]:
 def read_sites(balancer_names: dict[int, str]) -> SitesRead:
     """Every site's record, sorted by domain: incrementally when the cache allows (module docstring).
     Runs inside load_snapshot's transaction (one consistent view)."""
-    with _LOCK:
+    with cache.SITE_CACHE.lock:  # held for a whole read: the snapshots of one process take turns
         try:
-            cache = _CACHE[0] if _CACHE else None
-            if cache is not None and cache.balancer_names == balancer_names and _covers(cache):
+            held = cache.SITE_CACHE.get(_db())
+            if held is not None and held.balancer_names == balancer_names and _covers(held):
                 # the position first: under READ COMMITTED (a caller's transaction) a commit between the
                 # two reads is then read again next time, never skipped
                 position = _position()
-                changed = _changed_since(cache)
+                changed = _changed_since(held)
                 if len(changed) <= MAX_INCREMENTAL_SITES:
-                    return _apply(cache, changed, position)
+                    return _apply(held, changed, position)
             return _full(balancer_names)
         except BaseException:
-            _CACHE.clear()  # half-applied: the next snapshot reads everything
+            cache.SITE_CACHE.clear()  # half-applied: the next snapshot reads everything
             raise
 
 
@@ -295,30 +285,28 @@ def _full(balancer_names: dict[int, str]) -> SitesRead:
     aliases: dict[int, list[str]] = defaultdict(list)
     for site_id, name in _rows(SiteAlias, "site", "name"):
         aliases[site_id].append(name)
-    with _INTERN_LOCK:
-        known = _SITES
-    records = _records(_rows(Site, *_SITE_FIELDS), balancer_names, aliases, _certificates(), known)
+    records = _records(_rows(Site, *_SITE_FIELDS), balancer_names, aliases, _certificates(), cache.SITES.entries())
     _intern(records, full=True)
     ordered = sorted(records.values(), key=_domain)
-    generation = next(_GENERATIONS)
-    _CACHE[:] = [
-        _Cache(
-            _db(),
-            dict(balancer_names),
-            records,
-            ordered,
-            [r.domain for r in ordered],
-            last,
-            horizon,
-            applied,
-            time.monotonic(),
-            generation,
-        )
-    ]
+    generation = cache.next_generation()
+    db = _db()
+    held = _Cache(
+        db,
+        dict(balancer_names),
+        records,
+        ordered,
+        [r.domain for r in ordered],
+        last,
+        horizon,
+        applied,
+        time.monotonic(),
+        generation,
+    )
+    cache.SITE_CACHE.replace({db: held})
     return _produced(SitesRead(tuple(ordered), generation, None))
 
 
-def _apply(cache: _Cache, changed: set[int], position: tuple[tuple[int, int], int, tuple[int, ...]]) -> SitesRead:
+def _apply(held: _Cache, changed: set[int], position: tuple[tuple[int, int], int, tuple[int, ...]]) -> SitesRead:
     """The cache brought to this view: the changed sites read again (a deleted one is simply gone)."""
     last, horizon, applied = position
     touched: set[str] = set()
@@ -327,49 +315,35 @@ def _apply(cache: _Cache, changed: set[int], position: tuple[tuple[int, int], in
         for site_id, name in SiteAlias.objects.filter(site_id__in=changed).order_by().values_list("site_id", "name"):
             aliases[site_id].append(name)
         rows = Site.objects.filter(pk__in=changed).order_by().values_list(*_SITE_FIELDS)
-        with _INTERN_LOCK:
-            known = _SITES
-        fresh = _records(rows, cache.balancer_names, aliases, _certificates(changed), known)
+        fresh = _records(rows, held.balancer_names, aliases, _certificates(changed), cache.SITES.entries())
         _intern(fresh, full=False)
-        moved = [i for i in changed if cache.records.get(i) is not fresh.get(i)]
+        moved = [i for i in changed if held.records.get(i) is not fresh.get(i)]
         for site_id in moved:  # every old record out first: a domain may pass from one site to another
-            old = cache.records.pop(site_id, None)
+            old = held.records.pop(site_id, None)
             if old is not None:
-                index = bisect.bisect_left(cache.domains, old.domain)
-                if cache.ordered[index] is not old:
+                index = bisect.bisect_left(held.domains, old.domain)
+                if held.ordered[index] is not old:
                     raise RuntimeError(f"site cache out of order at {old.domain}")  # read everything next time
-                del cache.domains[index], cache.ordered[index]
+                del held.domains[index], held.ordered[index]
                 touched.add(old.domain)
         for site_id in moved:
             new = fresh.get(site_id)
             if new is not None:
-                index = bisect.bisect_left(cache.domains, new.domain)
-                cache.domains.insert(index, new.domain)
-                cache.ordered.insert(index, new)
-                cache.records[site_id] = new
+                index = bisect.bisect_left(held.domains, new.domain)
+                held.domains.insert(index, new.domain)
+                held.ordered.insert(index, new)
+                held.records[site_id] = new
                 touched.add(new.domain)
-    before = cache.generation
-    cache.generation = next(_GENERATIONS)
-    cache.last, cache.horizon, cache.applied = last, horizon, applied
-    return _produced(SitesRead(tuple(cache.ordered), cache.generation, (before, frozenset(touched))))
+    before = held.generation
+    held.generation = cache.next_generation()
+    held.last, held.horizon, held.applied = last, horizon, applied
+    return _produced(SitesRead(tuple(held.ordered), held.generation, (before, frozenset(touched))))
 
 
 def _produced(read: SitesRead) -> SitesRead:
-    _PRODUCED[:] = [*_PRODUCED[-3:], (read.generation, read.sites)]
+    cache.produced(read.generation, read.sites)  # what rendering.cache.genuine() is asked about
     return read
-
-
-def genuine(generation: int, sites: tuple) -> bool:
-    """Whether `sites` is the very tuple this process read as `generation` (a snapshot rebuilt with
-    dataclasses.replace keeps its generation and delta but not its sites: the renderer must not patch it)."""
-    return any(g == generation and t is sites for g, t in _PRODUCED)
 
 
 def _domain(site: SiteRecord) -> str:
     return site.domain
-
-
-def forget() -> None:
-    """Drop this process's cache (tests; the next snapshot reads every site)."""
-    with _LOCK:
-        _CACHE.clear()

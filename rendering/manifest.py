@@ -16,11 +16,11 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import re
 from collections.abc import Iterable
 
+from rendering import cache
 from rendering.routes import ROUTES_MAP, ROUTES_RECENT, whole_map
 
 MANIFEST = "MANIFEST"
@@ -48,7 +48,7 @@ def text_digest(text: str) -> str:
     return _large_digest(text) if len(text) >= 65536 else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@functools.lru_cache(maxsize=16)
+@cache.memoize(maxsize=16)
 def _large_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

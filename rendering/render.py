@@ -130,7 +130,7 @@ def _member_status(member) -> str:
     return flags
 
 
-def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_address: str) -> dict:
+def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_address: str) -> SimpleNamespace:
     name = check_pattern(balancer.name, "balancer name", NAME_RE)
     mode = check_choice(balancer.render_mode, "render_mode", RENDER_MODES)
     members = []
@@ -265,6 +265,8 @@ def _render(
     nodes = _nodes(balancers, snapshot, ports)
 
     tree: dict[str, str] = {}
+    kept_files: dict[str, str]
+    reports: tuple[SiteProblem, ...]
     part = site_part(snapshot, by_name, strict)
     if part is not None:  # no site left out: what another front-end already built from this snapshot
         kept_files, reports, https_sites = {}, (), part.https_sites

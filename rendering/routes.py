@@ -35,10 +35,11 @@ renderer accepted can break the format (a space, a newline or a `|` would).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from rendering import cache
 
 ROUTES_MAP = "routes.map"  # the base
 ROUTES_RECENT = "routes-recent.map"  # the overlay: looked up first
@@ -161,7 +162,7 @@ def full_map(groups: list[str]) -> str:
 # --- base + overlay -------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)  # the current base and the full maps of the last renders
+@cache.memoize(maxsize=8)  # the current base and the full maps of the last renders
 def _groups(text: str) -> dict[str, str]:
     """{domain: its group's text} of a whole map, in the map's order."""
     start = text.find(_GROUP)
@@ -193,7 +194,7 @@ def empty_overlay() -> str:
     return _overlay("HostPanel routing overlay: empty (routes.map is the whole map)", [], [], [])
 
 
-@functools.lru_cache(maxsize=4)  # every front-end of a deployment splits the same map on the same base
+@cache.memoize(maxsize=4)  # every front-end of a deployment splits the same map on the same base
 def split_map(full: str, base: str | None, max_lines: int) -> tuple[str, str]:
     """(base, overlay) to deploy for the whole map `full`, given the current base (None: none yet). The
     base is kept when the overlay stays within `max_lines` lines, else `full` becomes the new base."""
@@ -245,7 +246,7 @@ def overlay_groups(overlay: str) -> tuple[dict[str, str], list[str]]:
     return {domain: "\n".join(lines) + "\n" for domain, lines in groups.items()}, removed
 
 
-@functools.lru_cache(maxsize=8)
+@cache.memoize(maxsize=8)
 def merge_map(base: str, overlay: str) -> str:
     """The whole map a base and its overlay stand for: exactly the text the renderer made them from."""
     replaced, removed = overlay_groups(overlay)
@@ -258,7 +259,7 @@ def merge_map(base: str, overlay: str) -> str:
     return full_map([groups[domain] for domain in sorted(groups)])
 
 
-@functools.lru_cache(maxsize=2)  # the current base, while it lasts (hundreds of deployments)
+@cache.memoize(maxsize=2)  # the current base, while it lasts (hundreds of deployments)
 def base_entries(base: str) -> tuple[dict[str, str], tuple[str, ...]]:
     """({host name: value}, names in map order) of a base this module wrote (the probes' lookups)."""
     entries = dict(line.split(" ", 1) for line in base.splitlines() if line and not line.startswith("#"))
@@ -320,7 +321,7 @@ def changed_names(old_text: str, new_text: str) -> tuple[list[str], list[str]]:
     return list(changed), list(removed)
 
 
-@functools.lru_cache(maxsize=4)  # every front-end of a deployment asks about the same two maps
+@cache.memoize(maxsize=4)  # every front-end of a deployment asks about the same two maps
 def _changed_names(old_text: str, new_text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     old_lines, new_lines = set(old_text.splitlines()), set(new_text.splitlines())
     added = map_entries("\n".join(new_lines - old_lines))

@@ -1,17 +1,16 @@
 """The per-site part of a render (rendering.render): each site's checked context and its group of routes.map
-lines, kept between renders by record identity and shared by every front-end rendered from one snapshot.
-Pure like the rest of the renderer: the output depends on the arguments alone."""
+lines, kept between renders by record identity and shared by every front-end rendered from one snapshot
+(both in rendering.cache). Pure like the rest of the renderer: the output depends on the arguments alone."""
 
 from __future__ import annotations
 
 import bisect
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from rendering import cache
 from rendering.isolation import double_claims
-from rendering.journal import genuine
 from rendering.manifest import certificate_path, private_key_path
 from rendering.routes import (
     LIVE,
@@ -58,10 +57,15 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
     # one of its names the certificate does not cover (that one stays on HTTP until a certificate covers it).
     tls_names = certificate.served(names) if certificate is not None else ()
     https = bool(tls_names)
-    valid = https and not check_bool(certificate.expired, "expired")
+    valid = https and certificate is not None and not check_bool(certificate.expired, "expired")
     # Redirect (and HSTS) only towards a certificate that is valid and covers every name of the site that
     # reaches us: a new alias keeps HTTP until the renewal adds it, instead of a browser error.
-    redirect = valid and check_bool(site.https_redirect, "https_redirect") and certificate.covers(names)
+    redirect = (
+        valid
+        and certificate is not None
+        and check_bool(site.https_redirect, "https_redirect")
+        and certificate.covers(names)
+    )
     hsts = check_int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
     state = SUSPENDED if status == SiteStatus.SUSPENDED else REDIRECT if redirect else LIVE
     route = Route(
@@ -88,7 +92,7 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
         tls_server_name=tls_names[0] if https else domain,
         tls_aliases=" ".join(dict.fromkeys(tls_names[1:])),
         # its certificate names nothing but the site's own names: fit for the default vhost (rendering.render)
-        tls_own_only=https and set(certificate.names) <= set(names),
+        tls_own_only=https and certificate is not None and set(certificate.names) <= set(names),
         hsts=hsts,
     )
 
@@ -103,12 +107,10 @@ def tls_files(site: SiteRecord, domain: str, https: bool = True) -> dict[str, st
 
 
 # A site's context depends on its record and on four fields of its balancer only, never on the front-end:
-# it is kept between renders (a deployment renders every front-end from one snapshot, and the next one
-# sees mostly the same records: rendering.snapshot gives an unchanged row the very record of last time),
-# so 10,000 sites cost a dict lookup by identity each instead of ~10 µs of checks. Contexts are read-only
-# once built. Still a pure function: the output depends on the arguments alone.
-_MEMO: dict[int, tuple[SiteRecord, tuple, SimpleNamespace]] = {}
-_MEMO_LOCK = threading.Lock()
+# it is kept between renders in rendering.cache.CONTEXTS (a deployment renders every front-end from one
+# snapshot, and the next one sees mostly the same records: rendering.journal gives an unchanged row the
+# very record of last time), so 10,000 sites cost a dict lookup by identity each instead of ~10 µs of
+# checks. Contexts are read-only once built. Still a pure function: the output depends on the arguments alone.
 
 
 @dataclass(frozen=True)
@@ -131,20 +133,14 @@ class SitePart:
     removed: frozenset[str]  # domains of the base no site has now
 
 
-_SHARED: list[SitePart] = []  # the last one only
-_SHARED_LOCK = threading.Lock()  # held while one is built: the other hosts of the deployment wait for it
-
-
 def site_contexts(
     snapshot: Snapshot, by_name: dict[str, SimpleNamespace], previous: Mapping[str, str] | None, strict: bool
 ) -> tuple[list[SimpleNamespace], dict[str, str]]:
     """The contexts of the sites that can be rendered, and {domain: reason} for those that cannot."""
-    global _MEMO
     contexts, problems = [], {}
     signatures = {b.name: _signature(b) for b in by_name.values()}
-    with _MEMO_LOCK:
-        memo = _MEMO
-    kept: dict[int, tuple[SiteRecord, tuple, SimpleNamespace]] = {}
+    memo = cache.CONTEXTS.entries()
+    kept: dict[int, tuple[SiteRecord, tuple | None, SimpleNamespace]] = {}
     for site in sorted(snapshot.sites, key=_by_domain):
         signature = signatures.get(site.balancer)
         entry = memo.get(id(site))
@@ -162,8 +158,7 @@ def site_contexts(
                 continue
         kept[id(site)] = (site, signature, context)  # the record is held, so its id is not reused meanwhile
         contexts.append(context)
-    with _MEMO_LOCK:
-        _MEMO = kept  # only the current sites: bounded
+    cache.CONTEXTS.replace(kept)  # only the current sites: bounded
     problems.update(double_claims(contexts, previous, strict))
     return [c for c in contexts if c.domain not in problems], problems
 
@@ -173,15 +168,14 @@ def site_part(snapshot: Snapshot, by_name: dict[str, SimpleNamespace], strict: b
     previous part when only a few sites changed); None when some site has to be left out (each
     front-end then keeps what ITS previous tree had)."""
     signatures = tuple(sorted(_signature(b) for b in by_name.values()))
-    with _SHARED_LOCK:
-        for part in _SHARED:
-            if part.snapshot is snapshot and part.signatures == signatures:
-                return part
-        previous = _SHARED[0] if _SHARED else None
+    with cache.SITE_PARTS.lock:  # held while one is built: the other hosts of the deployment wait for it
+        previous = cache.SITE_PARTS.only()
+        if previous is not None and previous.snapshot is snapshot and previous.signatures == signatures:
+            return previous
         part = _patched(previous, snapshot, by_name, signatures) if previous is not None else None
         if part is None:
             part = _built(snapshot, by_name, signatures, strict)
-        _SHARED[:] = [part] if part is not None else []
+        cache.SITE_PARTS.replace({id(snapshot): part} if part is not None else {})  # the last one only
         return part
 
 
@@ -220,8 +214,8 @@ def _patched(part: SitePart, snapshot: Snapshot, by_name, signatures: tuple) -> 
     if (
         delta is None
         or delta[0] != part.snapshot.generation
-        or not genuine(snapshot.generation, snapshot.sites)
-        or not genuine(part.snapshot.generation, part.snapshot.sites)
+        or not cache.genuine(snapshot.generation, snapshot.sites)
+        or not cache.genuine(part.snapshot.generation, part.snapshot.sites)
         or part.signatures != signatures
         or snapshot.overlay_max_lines != part.snapshot.overlay_max_lines
         or not _same_base(part, snapshot)
@@ -298,22 +292,19 @@ def _site_named(snapshot: Snapshot, domain: str) -> SiteRecord | None:
 
 
 def _context(site: SiteRecord, by_name) -> SimpleNamespace:
-    signature = _signature(by_name.get(site.balancer))
-    with _MEMO_LOCK:
-        entry = _MEMO.get(id(site))
+    balancer = by_name.get(site.balancer)
+    signature = _signature(balancer) if balancer is not None else None
+    entry = cache.CONTEXTS.get(id(site))
     if entry is not None and entry[0] is site and entry[1] == signature:
         return entry[2]
     context = site_context(site, by_name)
     context.tls_files = tls_files(site, context.domain, context.https)
-    with _MEMO_LOCK:
-        _MEMO[id(site)] = (site, signature, context)  # the record is held, so its id is not reused meanwhile
+    cache.CONTEXTS.put(id(site), (site, signature, context))  # the record is held: its id is not reused meanwhile
     return context
 
 
-def _signature(balancer: SimpleNamespace | None) -> tuple | None:
+def _signature(balancer: SimpleNamespace) -> tuple:
     """What a site's context depends on of its balancer (the memo and the shared part are keyed by it)."""
-    if balancer is None:
-        return None
     return (balancer.name, balancer.node_vhosts, balancer.sticky_cookie, balancer.cookie_ttl)
 
 

@@ -12,24 +12,18 @@ before a tree is stored, and rendering.manifest.tree_diff never shows them.
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 
 from balancers.choices import RenderMode
-from balancers.models import (
-    BALANCER_SETTINGS,
-    MEMBER_SETTINGS,
-    Balancer,
-    BalancerMember,
-    ConfigBlob,
-    FrontEnd,
-    RoutesBase,
-    ZopeServer,
-)
+from balancers.models import Balancer, BalancerMember, ConfigBlob, FrontEnd, RoutesBase, ZopeServer
+from balancers.models.inventory import BALANCER_SETTINGS, MEMBER_SETTINGS
+from rendering import cache
 from rendering.journal import CertificateRecord, SiteRecord, read_sites
 
 __all__ = [
@@ -136,74 +130,14 @@ class Snapshot:
         raise KeyError(f"no front-end named {name!r}")
 
 
-_INTERN_LOCK = threading.Lock()
-_BASE: list[tuple[str, str]] = []  # (digest, text) of the last routing base read: its text is read once
-
-
-def _routes_base() -> str | None:
-    """The routing map's current base (one query; a second one only when the base changed)."""
-    global _BASE
-    digest = RoutesBase.objects.filter(pk=1).values_list("blob__digest", flat=True).first()
-    if digest is None:
-        return None
-    with _INTERN_LOCK:
-        known = _BASE
-    if known and known[0][0] == digest:
-        return known[0][1]
-    text = ConfigBlob.objects.filter(digest=digest).values_list("text", flat=True).first()
-    if text is None:
-        return None
-    with _INTERN_LOCK:
-        _BASE = [(digest, text)]
-    return text
-
-
 def load_snapshot() -> Snapshot:
     """Read Zope servers, front-ends, balancers with members, sites with aliases, the sites' live
-    certificates and the routing base (8-9 queries) in ONE consistent snapshot: a transaction of its own
-    that is REPEATABLE READ on PostgreSQL (READ COMMITTED, its default, would let a change committed
-    between two of the queries give, say, a site whose balancer the tree lacks). On SQLite a read
-    transaction already is a snapshot. Inside a caller's transaction the caller's isolation applies
-    (SET TRANSACTION must be its first statement)."""
-    fresh = not connection.in_atomic_block
-    with transaction.atomic():
-        if fresh and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        servers = {
-            pk: ZopeServerRecord(name=name, host=host, port=port)
-            for pk, name, host, port in ZopeServer.objects.order_by("name").values_list("pk", "name", "host", "port")
-        }
-        frontends = tuple(
-            FrontEndRecord(
-                name=row[0],
-                config_dir=row[1],
-                http_listen=row[2],
-                https_listen=row[3],
-                node_address=row[4],
-                node_port_base=row[5],
-                enabled=row[6],
-            )
-            for row in FrontEnd.objects.order_by("name").values_list(
-                "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled"
-            )
-        )
-        members: dict[int, list[MemberRecord]] = defaultdict(list)
-        member_rows = BalancerMember.objects.order_by().values_list("balancer_id", "zope_server_id", *MEMBER_SETTINGS)
-        for balancer_id, server_id, *values in member_rows:
-            members[balancer_id].append(MemberRecord(servers[server_id], *values))  # fields in MEMBER_SETTINGS order
-        balancer_names: dict[int, str] = {}
-        balancers = []
-        for pk, name, *values in Balancer.objects.order_by("name").values_list("pk", "name", *BALANCER_SETTINGS):
-            balancer_names[pk] = name
-            balancers.append(
-                BalancerRecord(
-                    name,
-                    *values,  # fields in BALANCER_SETTINGS order
-                    members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
-                )
-            )
-        read = read_sites(balancer_names)
+    certificates and the routing base (8-9 queries) in ONE consistent snapshot (_consistent_view)."""
+    with _consistent_view():
+        servers = _zope_servers()
+        frontends = _frontends()
+        balancers, balancer_names = _balancers(_members(servers))
+        read = read_sites(balancer_names)  # incrementally when this process's site cache allows
         routes_base = _routes_base()
     # Sorted here, not by the database: PostgreSQL's collation and SQLite's byte order differ, and
     # the rendered tree must be byte-identical on both.
@@ -217,3 +151,83 @@ def load_snapshot() -> Snapshot:
         generation=read.generation,
         delta=read.delta,
     )
+
+
+@contextmanager
+def _consistent_view() -> Iterator[None]:
+    """A transaction of its own that is REPEATABLE READ on PostgreSQL (READ COMMITTED, its default, would
+    let a change committed between two of the queries give, say, a site whose balancer the tree lacks).
+    On SQLite a read transaction already is a snapshot. Inside a caller's transaction the caller's
+    isolation applies (SET TRANSACTION must be its first statement)."""
+    fresh = not connection.in_atomic_block
+    with transaction.atomic():
+        if fresh and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def _zope_servers() -> dict[int, ZopeServerRecord]:
+    """Every Zope server, by primary key (one query)."""
+    rows = ZopeServer.objects.order_by("name").values_list("pk", "name", "host", "port")
+    return {pk: ZopeServerRecord(name=name, host=host, port=port) for pk, name, host, port in rows}
+
+
+def _frontends() -> tuple[FrontEndRecord, ...]:
+    """Every front-end (one query)."""
+    rows = FrontEnd.objects.order_by("name").values_list(
+        "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled"
+    )
+    return tuple(
+        FrontEndRecord(
+            name=name,
+            config_dir=config_dir,
+            http_listen=http_listen,
+            https_listen=https_listen,
+            node_address=node_address,
+            node_port_base=node_port_base,
+            enabled=enabled,
+        )
+        for name, config_dir, http_listen, https_listen, node_address, node_port_base, enabled in rows
+    )
+
+
+def _members(servers: dict[int, ZopeServerRecord]) -> dict[int, list[MemberRecord]]:
+    """Every balancer member, by balancer primary key (one query)."""
+    members: dict[int, list[MemberRecord]] = defaultdict(list)
+    rows = BalancerMember.objects.order_by().values_list("balancer_id", "zope_server_id", *MEMBER_SETTINGS)
+    for balancer_id, server_id, *values in rows:
+        members[balancer_id].append(MemberRecord(servers[server_id], *values))  # fields in MEMBER_SETTINGS order
+    return members
+
+
+def _balancers(members: dict[int, list[MemberRecord]]) -> tuple[list[BalancerRecord], dict[int, str]]:
+    """Every balancer with its members (by lbset, then route), and {primary key: name} (one query)."""
+    balancer_names: dict[int, str] = {}
+    balancers = []
+    for pk, name, *values in Balancer.objects.order_by("name").values_list("pk", "name", *BALANCER_SETTINGS):
+        balancer_names[pk] = name
+        balancers.append(
+            BalancerRecord(
+                name,
+                **dict(zip(BALANCER_SETTINGS, values, strict=True)),
+                members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
+            )
+        )
+    return balancers, balancer_names
+
+
+def _routes_base() -> str | None:
+    """The routing map's current base (one query; a second one only when the base changed: its text is
+    kept in rendering.cache.BASE_TEXT by digest)."""
+    digest = RoutesBase.objects.filter(pk=1).values_list("blob__digest", flat=True).first()
+    if digest is None:
+        return None
+    text = cache.BASE_TEXT.get(digest)
+    if text is not None:
+        return text
+    text = ConfigBlob.objects.filter(digest=digest).values_list("text", flat=True).first()
+    if text is None:
+        return None
+    cache.BASE_TEXT.replace({digest: text})  # the last one only
+    return text

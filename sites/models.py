@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
@@ -9,6 +11,9 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
+
+if TYPE_CHECKING:
+    from balancers.models import Deployment
 
 from hostpanel.validators import (
     normalize_hostname,
@@ -38,6 +43,8 @@ def default_tls() -> str:
 class Site(models.Model):
     """A client's Plone site. Apache maps its domain and aliases to `plone_path` on the balancer's
     Zope servers through the VirtualHostMonster."""
+
+    deployment: Deployment | None  # not a field: set by the write services, the deployment carrying the change
 
     domain = models.CharField(
         max_length=253,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -161,6 +161,10 @@ def _names(snapshot: dict | None) -> set[str]:
     return {snapshot["domain"], *snapshot["aliases"]} if snapshot else set()
 
 
+@overload
+def _resolve_balancer(balancer: Balancer | str) -> Balancer: ...
+@overload
+def _resolve_balancer(balancer: None) -> None: ...
 def _resolve_balancer(balancer: Balancer | str | None) -> Balancer | None:
     if balancer is None or isinstance(balancer, Balancer):
         return balancer

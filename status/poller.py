@@ -91,7 +91,7 @@ def store_snapshots(hosts: list[FrontEndLive]) -> int:
             payload=live_payload(h.balancers) if h.ok else [],
         )
         for h in hosts
-        if h.frontend_id in existing
+        if h.frontend_id in existing and h.fetched_at is not None  # an unpolled host has no sample to keep
     ]
     FrontEndSnapshot.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["frontend"], update_fields=SNAPSHOT_FIELDS

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from balancers import services as balancer_services
 from balancers.models import Balancer, FrontEnd
-from deploy.release import Target
+from deploy.plan import Target
 from hostpanel.audit import Actor
 from rendering.manifest import MANIFEST, manifest_text
 from rendering.routes import DERIVED_FILES

@@ -6,12 +6,17 @@ Every field that reaches an Apache config carries a validator from hostpanel.val
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
+
+if TYPE_CHECKING:
+    from balancers.models.deployments import Deployment
 
 from balancers.choices import LbMethod, RenderMode, TransportKind
 from certificates.crypto import decrypt_secret
@@ -293,6 +298,8 @@ class Balancer(models.Model):
 class BalancerMember(models.Model):
     """A Zope server inside a balancer. Its route is the Zope server's name; the flags are runtime
     states (hot standby, drain, disabled) that are both rendered into the config and applied live."""
+
+    deployment: Deployment | None  # not a field: set by the write services, the deployment carrying the change
 
     balancer = models.ForeignKey(Balancer, on_delete=models.CASCADE, related_name="members")
     zope_server = models.ForeignKey(ZopeServer, on_delete=models.PROTECT, related_name="memberships")

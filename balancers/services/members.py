@@ -138,7 +138,7 @@ def member_set_flags(
             raise ValidationError("This member no longer exists.", code="gone")
         was_usable = member_is_usable(disabled=current.disabled, drain=current.drain)
         will_be_usable = member_is_usable(
-            disabled=wanted.get("disabled", current.disabled), drain=wanted.get("drain", current.drain)
+            disabled=bool(wanted.get("disabled", current.disabled)), drain=bool(wanted.get("drain", current.drain))
         )
         others_usable = [
             m for m in members if m.pk != current.pk and member_is_usable(disabled=m.disabled, drain=m.drain)

@@ -206,7 +206,9 @@ class SSHTransport:
         if self._sftp is None:
             try:
                 self._sftp = self._client.open_sftp()
-                self._sftp.get_channel().settimeout(max(self.timeout, 30.0))
+                channel = self._sftp.get_channel()
+                assert channel is not None  # an open SFTP session always has its channel
+                channel.settimeout(max(self.timeout, 30.0))
             except Exception as exc:  # noqa: BLE001
                 raise self._error(exc, "open SFTP") from None
         return self._sftp

@@ -13,8 +13,7 @@ from django.db import connection
 
 from balancers.models import Balancer
 from deploy.stored import routes_base_set
-from rendering import journal as snapshot_sites
-from rendering import sites as render_sites
+from rendering import cache
 from rendering.render import render_tree_isolated
 from rendering.routes import ROUTES_MAP, map_entries, whole_map
 from rendering.snapshot import FrontEndRecord, load_snapshot
@@ -27,18 +26,16 @@ FRONTEND = FrontEndRecord(name="fe1", config_dir="/etc/apache2/hostpanel")
 
 def fresh():
     """A full read and a whole render, with this process's caches put back afterwards."""
-    cache, shared, memo = list(snapshot_sites._CACHE), list(render_sites._SHARED), dict(render_sites._MEMO)
-    snapshot_sites._CACHE.clear()
-    render_sites._SHARED.clear()
+    saved = {memo: memo.copy() for memo in (cache.SITE_CACHE, cache.SITE_PARTS, cache.CONTEXTS)}
+    cache.SITE_CACHE.clear()
+    cache.SITE_PARTS.clear()
     try:
         snapshot = load_snapshot()
         assert snapshot.delta is None
         return snapshot, render_tree_isolated(snapshot, FRONTEND).tree
     finally:
-        snapshot_sites._CACHE[:] = cache
-        render_sites._SHARED[:] = shared
-        render_sites._MEMO.clear()
-        render_sites._MEMO.update(memo)
+        for memo, entries in saved.items():
+            memo.replace(entries)
 
 
 def change(rng: random.Random, step: int) -> None:
@@ -72,7 +69,7 @@ def change(rng: random.Random, step: int) -> None:
 def test_incremental_snapshots_and_patched_renders_equal_full_ones(demo, settings, seed):
     settings.HOSTPANEL_ROUTES_OVERLAY_MAX_LINES = 6  # some steps make a new base
     add_generated_sites(30)
-    snapshot_sites.forget()
+    cache.clear()
     first = load_snapshot()
     routes_base_set(render_tree_isolated(first, FRONTEND).tree[ROUTES_MAP])
     rng = random.Random(seed)
@@ -82,7 +79,7 @@ def test_incremental_snapshots_and_patched_renders_equal_full_ones(demo, setting
         snapshot = load_snapshot()
         tree = render_tree_isolated(snapshot, FRONTEND).tree
         incremental += snapshot.delta is not None
-        patched += render_sites._SHARED[0].snapshot is snapshot and snapshot.delta is not None
+        patched += cache.SITE_PARTS.only().snapshot is snapshot and snapshot.delta is not None
         full_snapshot, full_tree = fresh()
         assert snapshot.sites == full_snapshot.sites, step
         assert tree == full_tree, step
@@ -95,7 +92,7 @@ def test_incremental_snapshots_and_patched_renders_equal_full_ones(demo, setting
 
 def test_one_changed_site_is_read_with_a_constant_number_of_queries(demo, django_assert_max_num_queries):
     add_generated_sites(20)
-    snapshot_sites.forget()
+    cache.clear()
     load_snapshot()
     counts = []
     for n in (1, 2):
@@ -111,19 +108,19 @@ def test_one_changed_site_is_read_with_a_constant_number_of_queries(demo, django
 
 def test_a_rolled_back_journal_position_is_never_trusted(demo):
     """A cache whose last journal row is gone (a rollback, a flush) or was reused reads everything."""
-    snapshot_sites.forget()
+    cache.clear()
     load_snapshot()
-    cache = snapshot_sites._CACHE[0]
-    last = SiteChange.objects.get(pk=cache.last[0])
+    held = cache.SITE_CACHE.only()
+    last = SiteChange.objects.get(pk=held.last[0])
     SiteChange.objects.filter(pk=last.pk).update(token=last.token + 1)  # as if another row took its id
     assert load_snapshot().delta is None
     site_services.site_create(actor=ACTOR, domain="after.example", balancer="bronze", plone_path="/plone/a")
-    assert load_snapshot().delta == (snapshot_sites._CACHE[0].generation - 1, frozenset({"after.example"}))
+    assert load_snapshot().delta == (cache.SITE_CACHE.only().generation - 1, frozenset({"after.example"}))
 
 
 def test_a_snapshot_rebuilt_with_replace_is_rendered_whole_not_patched(demo):
     """dataclasses.replace keeps a snapshot's generation and delta but not its sites (the benchmarks do it)."""
-    snapshot_sites.forget()
+    cache.clear()
     routes_base_set(render_tree_isolated(load_snapshot(), FRONTEND).tree[ROUTES_MAP])
     render_tree_isolated(load_snapshot(), FRONTEND)  # the part later snapshots are patched from
     site_services.site_create(actor=ACTOR, domain="later.example", balancer="bronze", plone_path="/plone/l")

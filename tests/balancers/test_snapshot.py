@@ -8,8 +8,8 @@ from balancers.models import Balancer
 from certificates.crypto import encrypt_secret
 from certificates.models import Certificate
 from deploy.stored import routes_base_set
+from rendering import cache
 from rendering import journal as module
-from rendering import journal as snapshot_sites
 from rendering.snapshot import load_snapshot
 from sites.models import Site
 from tests.factories import add_generated_sites
@@ -63,13 +63,13 @@ def test_the_snapshot_takes_the_same_number_of_queries_for_10_and_500_sites(
     # A full read (no cache): 8 SELECTs (certificates in one, the routing base in one), the journal's
     # position (1; 3 on PostgreSQL), plus SAVEPOINT/RELEASE of the snapshot's atomic block inside the
     # test's transaction.
-    snapshot_sites.forget()
+    cache.clear()
     with django_assert_max_num_queries(13) as small_queries:
         small = load_snapshot()
     add_generated_sites(500)
     add_certificates(Site.objects.filter(certificate__isnull=True)[:300])
     assert Site.objects.count() == 501
-    snapshot_sites.forget()
+    cache.clear()
     with django_assert_max_num_queries(13) as large_queries:
         large = load_snapshot()
     assert len(small_queries.captured_queries) == len(large_queries.captured_queries)
@@ -145,7 +145,7 @@ def test_a_certificate_key_is_decrypted_once_while_its_row_is_unchanged(demo, fr
     opened = []
     real = module.decrypt_secret
     monkeypatch.setattr(module, "decrypt_secret", lambda token: opened.append(token) or real(token))
-    monkeypatch.setattr(module, "_CERTIFICATES", {})  # nothing known from an earlier test
+    cache.clear()  # nothing known from an earlier test
     load_snapshot()
     load_snapshot()
     assert len(opened) == 1

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
-from deploy.release import ACTIVATED_MARKER, Target, push_tree
+from deploy.plan import ACTIVATED_MARKER, Target
+from deploy.release import Hooks, push_tree
 from deploy.transport.protocol import LocalTransport, TransportError
 from devrig.net import free_port
 from rendering.manifest import MANIFEST, tree_digest
@@ -65,7 +66,7 @@ def commands(host) -> list[str]:
 def push(host, tree, transport=None, **target_fields):
     stages: list[str] = []
     target = Target(**{**host["target"].__dict__, **target_fields})
-    outcome = push_tree(transport or Recording(), target, tree, progress=stages.append, verify_seconds=0.3)
+    outcome = push_tree(transport or Recording(), target, tree, hooks=Hooks(progress=stages.append), verify_seconds=0.3)
     return outcome, stages
 
 
@@ -172,7 +173,7 @@ def test_an_error_after_a_map_only_switch_puts_the_previous_map_back_without_a_r
             raise RuntimeError("the progress callback failed")
 
     transport = Recording()
-    outcome = push_tree(transport, host["target"], new, progress=progress)
+    outcome = push_tree(transport, host["target"], new, hooks=Hooks(progress=progress))
     assert (outcome.status, outcome.change) == (HostStatus.FAILED, ChangeKind.MAP)
     assert "RuntimeError: the progress callback failed" in outcome.error and "not reloaded" in outcome.error
     assert transport.commands == [] and commands(host) == ["configtest", "reload"]

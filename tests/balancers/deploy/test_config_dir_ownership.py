@@ -10,7 +10,8 @@ import pytest
 
 from balancers.choices import HostStage, HostStatus
 from deploy.checks import frontend_pending_diff
-from deploy.release import Target, push_tree
+from deploy.plan import Target
+from deploy.release import push_tree
 from deploy.swap import KEEP_RELEASES
 from deploy.transport.protocol import LocalTransport
 from rendering.manifest import FOREIGN_NOT_SHOWN, hostpanel_paths, manifest_text, tree_diff

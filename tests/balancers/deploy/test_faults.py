@@ -24,8 +24,8 @@ from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus, HostStage, HostStatus
 from balancers.models import ActivatedRelease, Deployment, DeploymentHost
 from balancers.services import deployment_start
+from deploy.plan import ACTIVATED_MARKER
 from deploy.reaper import reap
-from deploy.release import ACTIVATED_MARKER
 from deploy.runner import deployment_execute
 from deploy.tasks import run_deployment
 from deploy.transport import ssh

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from balancers.choices import HostStage, HostStatus
-from deploy.release import Target, push_tree
+from deploy.plan import Target
+from deploy.release import push_tree
 from deploy.transport.protocol import LocalTransport, TransportError
 from devrig.net import free_port
 from rendering.manifest import tree_diff

@@ -19,8 +19,8 @@ from balancers.choices import ChangeKind, DeploymentStatus, DeploymentTrigger, H
 from balancers.models import ActivatedRelease, Balancer, DeployLock, Deployment, DeploymentHost
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
 from deploy import host as deploy_host_module
+from deploy.plan import ACTIVATED_MARKER
 from deploy.reaper import REAPER_ACTOR, reap
-from deploy.release import ACTIVATED_MARKER
 from deploy.runner import deployment_execute
 from deploy.tasks import run_deployment
 from deploy.transport.protocol import LocalTransport, TransportError

@@ -13,7 +13,8 @@ from django.utils import timezone
 from balancers.choices import DeploymentStatus
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost
 from balancers.services import deployment_start
-from deploy.release import Target, read_live_tree
+from deploy.plan import Target
+from deploy.release import read_live_tree
 from deploy.retention import cleanup_once
 from deploy.runner import deployment_execute
 from deploy.transport.protocol import LocalTransport, TransportError, tar_files, untar_files

@@ -8,6 +8,7 @@ import pytest
 
 from balancers import services as balancer_services
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from rendering import cache
 from rendering import sites as render_sites
 from rendering.manifest import parse_manifest, tree_digest
 from rendering.render import UnsafeValue, render_tree
@@ -273,7 +274,7 @@ def test_front_ends_rendered_from_one_snapshot_share_its_site_part_and_differ_wh
     calls = []
     real = render_sites.site_contexts
     monkeypatch.setattr(render_sites, "site_contexts", lambda *a: calls.append(1) or real(*a))
-    monkeypatch.setattr(render_sites, "_SHARED", [])
+    cache.SITE_PARTS.clear()
     first = render_tree(snapshot, snapshot.frontend(frontend.name))
     second = render_tree(snapshot, other)
     assert len(calls) == 1  # the second front-end reused the first one's site contexts and map
@@ -281,7 +282,7 @@ def test_front_ends_rendered_from_one_snapshot_share_its_site_part_and_differ_wh
     assert "/srv/other/hostpanel" in second["routing-http.conf"]
     assert "/srv/other/hostpanel" not in first["routing-http.conf"]
     # the shared part is exactly what a render of its own gives
-    monkeypatch.setattr(render_sites, "_SHARED", [])
+    cache.SITE_PARTS.clear()
     assert render_tree(snapshot, other) == second
     # a new snapshot (a changed site) is built again, not served from the old one
     Site.objects.filter(domain="linux.co.uk").update(plone_path="/plone/elsewhere")
