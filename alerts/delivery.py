@@ -70,7 +70,7 @@ def deliver(channel: AlertChannel, payload: dict) -> Sent:
             "X-HostPanel-Event": payload["event"],
         },
         body=body,
-        timeout=float(getattr(settings, "HOSTPANEL_ALERT_TIMEOUT", 5.0)),
+        timeout=float(settings.HOSTPANEL_ALERT_TIMEOUT),
         max_bytes=2048,
     )
     if not answer.status:

@@ -46,20 +46,20 @@ log = logging.getLogger(__name__)
 CHANNEL_FIELDS = ("name", "kind", "target", "events", "enabled")
 
 
-def _seconds(name: str, default: float) -> datetime.timedelta:
-    return datetime.timedelta(seconds=float(getattr(settings, name, default)))
+def _seconds(value: float) -> datetime.timedelta:
+    return datetime.timedelta(seconds=value)
 
 
 def grace_for(event: str) -> datetime.timedelta:
     if event == AlertEvent.DRIFT:
-        return _seconds("HOSTPANEL_ALERT_DRIFT_GRACE_SECONDS", 600)
+        return _seconds(settings.HOSTPANEL_ALERT_DRIFT_GRACE_SECONDS)
     if event in POLL_EVENTS:
-        return _seconds("HOSTPANEL_ALERT_GRACE_SECONDS", 120)
+        return _seconds(settings.HOSTPANEL_ALERT_GRACE_SECONDS)
     return datetime.timedelta(0)  # a failed deployment or a certificate problem is news at once
 
 
 def _panel_link(alert: Alert | None) -> str:
-    base = getattr(settings, "HOSTPANEL_PANEL_URL", "")
+    base = settings.HOSTPANEL_PANEL_URL
     return f"{base}{alert.get_absolute_url()}" if base and alert is not None else ""
 
 
@@ -94,7 +94,7 @@ def alerts_reconcile(conditions: list[Condition], *, events: frozenset[str], now
     """Bring the alerts of `events` in line with what holds now; returns the alerts that changed state."""
     changed: list[Alert] = []
     current = {c.key: c for c in conditions if c.event in events}
-    repeat = datetime.timedelta(minutes=getattr(settings, "HOSTPANEL_ALERT_REPEAT_MINUTES", 240))
+    repeat = datetime.timedelta(minutes=settings.HOSTPANEL_ALERT_REPEAT_MINUTES)
     with transaction.atomic():
         active = {
             (a.event, a.subject): a
@@ -140,7 +140,7 @@ def alerts_reconcile(conditions: list[Condition], *, events: frozenset[str], now
 
 
 def _backoff(attempts: int) -> datetime.timedelta:
-    return _seconds("HOSTPANEL_ALERT_RETRY_SECONDS", 30) * (2 ** max(attempts - 1, 0))
+    return _seconds(settings.HOSTPANEL_ALERT_RETRY_SECONDS) * (2 ** max(attempts - 1, 0))
 
 
 def _claim(notification: Notification, now: datetime.datetime) -> bool:
@@ -171,7 +171,7 @@ def _record(notification: Notification, sent: Sent, now: datetime.datetime) -> N
     notification.attempts = number
     if sent.ok:
         notification.status, notification.sent_at, notification.next_attempt_at = NotificationStatus.SENT, now, None
-    elif number >= int(getattr(settings, "HOSTPANEL_ALERT_MAX_ATTEMPTS", 5)) or notification.channel is None:
+    elif number >= int(settings.HOSTPANEL_ALERT_MAX_ATTEMPTS) or notification.channel is None:
         notification.status, notification.next_attempt_at = NotificationStatus.FAILED, None
         log.warning("giving up on %s after %s attempts: %s", notification, number, sent.detail)
     else:
@@ -202,7 +202,7 @@ def notifications_deliver_due(*, now: datetime.datetime | None = None, limit: in
     claimed = [n for n in due if _claim(n, now)]
     if not claimed:
         return []
-    threads = min(len(claimed), int(getattr(settings, "HOSTPANEL_ALERT_PARALLELISM", 4)))
+    threads = min(len(claimed), int(settings.HOSTPANEL_ALERT_PARALLELISM))
     delivered = []
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alert-delivery") as pool:
         sending = {pool.submit(_send, n): n for n in claimed}  # each send ends by its channel's deadline
@@ -221,8 +221,8 @@ def alerts_evaluate(*, hosts: list[FrontEndLive] | None = None, now: datetime.da
 
 
 def alerts_tick(*, hosts: list[FrontEndLive] | None = None, now: datetime.datetime | None = None) -> list[Alert]:
-    """One evaluation, then the deliveries due (in parallel). `manage.py alerts tick` and the
-    evaluate_alerts task; after a poll the deliveries are a task of their own (alerts.receivers)."""
+    """One evaluation, then the deliveries due (in parallel): `manage.py alerts tick`. After a poll the
+    deliveries are a task of their own (alerts.receivers)."""
     now = now or timezone.now()
     changed = alerts_evaluate(hosts=hosts, now=now)
     notifications_deliver_due(now=now)

@@ -1,20 +1,14 @@
-"""Background jobs of the alerts app (Django's tasks framework, like balancers/tasks.py).
+"""The alerts app's task (Django's tasks framework).
 
-Alerts are evaluated after every balancer-manager poll (balancers.tasks.poll_status / manage.py poll_status
---loop), and what is then due to be sent is `deliver_notifications`: a task of its own, never a wait inside
-the poller's round. `alerts_tick` also runs on its own, e.g. to deliver retries when no poller runs."""
+Alerts are evaluated after every balancer-manager poll (manage.py poll_status --loop); what is then due to
+be sent is `deliver_notifications` (enqueued by alerts.receivers): a task of its own, never a wait inside
+the poller's round. `manage.py alerts tick` also delivers retries when no poller runs."""
 
 from __future__ import annotations
 
 from django.tasks import task
 
-from alerts.services import alerts_tick, notifications_deliver_due
-
-
-@task()
-def evaluate_alerts() -> int:
-    """One evaluation of the database conditions and the deliveries due; returns how many alerts changed."""
-    return len(alerts_tick())
+from alerts.services import notifications_deliver_due
 
 
 @task()

@@ -24,7 +24,7 @@ ABANDONED_AFTER = datetime.timedelta(minutes=5)  # a first request that never fi
 
 
 def _window() -> datetime.timedelta:
-    return datetime.timedelta(hours=getattr(settings, "HOSTPANEL_API_IDEMPOTENCY_HOURS", 24))
+    return datetime.timedelta(hours=settings.HOSTPANEL_API_IDEMPOTENCY_HOURS)
 
 
 def _fingerprint(request) -> str:

@@ -17,7 +17,7 @@ class TokenRateThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str:
         # read per request (throttles are built per request), so a changed setting applies at once
-        return getattr(settings, "HOSTPANEL_API_RATE", "600/min")
+        return settings.HOSTPANEL_API_RATE
 
     def get_cache_key(self, request, view) -> str | None:
         if isinstance(request.auth, ApiToken):

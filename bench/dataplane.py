@@ -1,4 +1,4 @@
-"""Data-plane benchmark (issue #16): requests through HostPanel's rendered config under load, against a
+"""Data-plane benchmark: requests through HostPanel's rendered config under load, against a
 hand-written 2.4 reference, the seed's three passes and direct to the backend.
 
     .venv/bin/python bench/dataplane.py [--sites 1001] [--runs 3] [--duration 5] [--connections 16,64]
@@ -304,7 +304,7 @@ def _h2c(tree: dict[str, str], extra: str = "") -> dict[str, str]:
     return _in_nodes({**tree, "balancers.conf": members}, "Protocols h2c http/1.1")
 
 
-# The node-vhosts fixes measured side by side (issue #16): the rendered tree, edited.
+# The node-vhosts fixes measured side by side: the rendered tree, edited.
 NODE_VARIANTS = {
     "rendered": lambda tree: tree,
     "pooled": lambda tree: _members(tree, ""),
@@ -330,7 +330,7 @@ def _routing_without(tree: dict[str, str], *patterns: str) -> dict[str, str]:
     return {**tree, "routing-http.conf": "\n".join(out) + "\n"}
 
 
-# What each line of the single-pass routing costs (issue #16): the rendered tree with lines taken out.
+# What each line of the single-pass routing costs: the rendered tree with lines taken out.
 SINGLE_VARIANTS = {
     "rendered": lambda tree: tree,
     "no-forwarded-proto": lambda tree: _routing_without(tree, r"^RequestHeader set X-Forwarded-Proto"),

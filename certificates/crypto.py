@@ -21,7 +21,7 @@ class SecretsError(RuntimeError):
 
 
 def _fernet() -> MultiFernet:
-    keys = getattr(settings, "HOSTPANEL_SECRETS_KEY", None) or []
+    keys = settings.HOSTPANEL_SECRETS_KEY or []
     if isinstance(keys, str):
         keys = [k.strip() for k in keys.split(",") if k.strip()]
     if not keys:

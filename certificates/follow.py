@@ -27,7 +27,8 @@ from certificates.services import AUDIT_EXCLUDE, certificate_ensure, certificate
 from certificates.validation import uncovered_names
 from hostpanel import audit
 from hostpanel.audit import Actor
-from sites.models import Site, SiteTls
+from sites.choices import SiteTls
+from sites.models import Site
 
 
 def certificate_follow_site(site: Site, *, actor: Actor, names_before: list[str] | None) -> None:

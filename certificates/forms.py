@@ -1,5 +1,6 @@
 """The upload form of a customer's own certificate: it only carries the PEM texts (pasted or as files) to
-certificates.site_services, whose checks name the field that failed. The private key is never rendered back."""
+sites.services.site_certificate_upload, whose checks name the field that failed. The private key is never
+rendered back."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from certificates.models import AcmeAttempt, Certificate
 from certificates.preflight import hide_addresses
 from certificates.validation import unused_names
 from hostpanel.readmodel import DATETIME, Help
-from sites.models import SiteTls
+from sites.choices import SiteTls
 
 ATTENTION_WINDOW = datetime.timedelta(days=14)
 

@@ -4,9 +4,6 @@ API for the doors and the integration phase::
 
     certificate_ensure(site, *, actor) -> Certificate
         the site's certificate row, created `pending` (ACME) when missing: the scan will order it
-    certificate_use_acme(site, *, actor) -> Certificate
-        the site switched to tls=acme: certificate_ensure, and a customer's certificate already there
-        becomes an ACME one due now (served until the ACME one replaces it)
     certificate_set_custom(site, *, certificate_pem, private_key_pem, chain_pem="", actor) -> Certificate
         validated at the door (certificates.validation; ValidationError keyed by field), atomic, audited
         without key material; replaces an ACME certificate (and cancels an order in flight); deploys it.
@@ -124,23 +121,6 @@ def certificate_ensure(site: Site, *, actor: Actor) -> Certificate:
             )
     except IntegrityError:  # another door created it at the same moment
         return Certificate.objects.get(site=site)
-    return certificate
-
-
-def certificate_use_acme(site: Site, *, actor: Actor) -> Certificate:
-    """The site now wants ACME: its row, and a customer's certificate turned into an ACME one due now."""
-    certificate = certificate_ensure(site, actor=actor)
-    if certificate.source != CertificateSource.CUSTOM:
-        return certificate
-    with transaction.atomic():
-        before = _snapshot(certificate)
-        now = timezone.now()
-        certificate.source = CertificateSource.ACME
-        certificate.renew_after = certificate.next_attempt_at = now
-        certificate.save(update_fields=["source", "renew_after", "next_attempt_at", "updated_at"])
-        audit.record(
-            actor, "certificate.to_acme", certificate, key=site.domain, before=before, after=_snapshot(certificate)
-        )
     return certificate
 
 

@@ -1,17 +1,13 @@
-"""Background jobs of the certificates app (Django's tasks framework, like balancers/tasks.py).
-
-`renew_certificates` is the periodic scan: `manage.py renew_certificates --loop` runs it every
-HOSTPANEL_ACME_SCAN_SECONDS (bin/run starts that when HOSTPANEL_ACME_DIRECTORY is set), or a cron can
-enqueue the task. It orders what is due through the registered front-ends publisher
-(certificates.publishing) and puts what it issued live in one deployment (certificates.services).
+"""The periodic renewal scan: `manage.py renew_certificates --loop` runs `renewal_scan` every
+HOSTPANEL_ACME_SCAN_SECONDS (bin/run starts it when HOSTPANEL_ACME_DIRECTORY is set). It orders what is
+due through the registered front-ends publisher (certificates.publishing) and puts what it issued live
+in one deployment (certificates.services).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-from django.tasks import task
 
 from certificates.choices import AttemptOutcome
 from certificates.publishing import frontends_publisher
@@ -41,9 +37,3 @@ def renewal_scan(limit: int = 50) -> ScanResult:
         if a.outcome != AttemptOutcome.ISSUED
     ]
     return ScanResult(len(attempts), len(issued), failures)
-
-
-@task()
-def renew_certificates(limit: int = 50) -> int:
-    """One scan; returns the number of ACME attempts made (0 while no publisher is registered)."""
-    return renewal_scan(limit).attempts

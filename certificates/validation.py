@@ -139,7 +139,7 @@ def _roots_from(path: str) -> tuple[x509.Certificate, ...]:
 
 
 def trusted_roots() -> tuple[x509.Certificate, ...]:
-    return _roots_from(getattr(settings, "HOSTPANEL_CUSTOM_CA_BUNDLE", "") or certifi.where())
+    return _roots_from(settings.HOSTPANEL_CUSTOM_CA_BUNDLE or certifi.where())
 
 
 def _pem(cert: x509.Certificate) -> str:

@@ -18,7 +18,6 @@ No database access here.
 from __future__ import annotations
 
 import posixpath
-import re
 import time
 from dataclasses import dataclass
 
@@ -26,12 +25,11 @@ from balancers.choices import ChangeKind
 from balancers.models import FrontEnd
 from deploy.swap import resolve
 from deploy.transport.protocol import Transport, TransportError
-from rendering.manifest import MANIFEST, changed_paths, parse_manifest, tree_digest
+from rendering.manifest import DIGEST, MANIFEST, changed_paths, parse_manifest, tree_digest
 from rendering.routes import ROUTE_FILES, ROUTES_MAP, change_kind
 
 RELEASES_SUFFIX = ".releases"
 ACTIVATED_MARKER = ".activated"
-DIGEST_RE = re.compile(r"[0-9a-f]{64}")  # a release directory named by its tree digest
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ def read_activated(transport: Transport, target: Target) -> str:
     """The digest the host last activated, or "" when unknown (no marker, or a switch in progress)."""
     data = transport.read_file(target.marker)
     text = (data or b"").decode(errors="replace").strip()
-    return text if DIGEST_RE.fullmatch(text) else ""
+    return text if DIGEST.fullmatch(text) else ""
 
 
 def change_of(target: Target, tree: dict[str, str], activated: str, link: str | None, live: bytes | None) -> str:

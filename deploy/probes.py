@@ -38,7 +38,7 @@ from django.conf import settings
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
 from balancers.models import FrontEnd
-from deploy.plan import DIGEST_RE, Target, read_plan
+from deploy.plan import Target, read_plan
 from deploy.release import (
     COMMAND_TIMEOUT,
     NO_HOOKS,
@@ -51,7 +51,7 @@ from deploy.release import (
 )
 from deploy.transport.protocol import Transport, TransportError
 from hostpanel.http import HttpAnswer, http_exchange, wait_until_answers
-from rendering.manifest import MANIFEST
+from rendering.manifest import DIGEST, MANIFEST
 from rendering.routes import (
     ROUTES_MAP,
     ROUTES_RECENT,
@@ -230,9 +230,9 @@ def judge(
 
 def probe_settings() -> tuple[int, float, int]:
     return (
-        int(getattr(settings, "HOSTPANEL_PROBE_SAMPLE", 20)),
-        float(getattr(settings, "HOSTPANEL_PROBE_TIMEOUT", 10.0)),
-        int(getattr(settings, "HOSTPANEL_PROBE_PARALLELISM", 16)),
+        int(settings.HOSTPANEL_PROBE_SAMPLE),
+        float(settings.HOSTPANEL_PROBE_TIMEOUT),
+        int(settings.HOSTPANEL_PROBE_PARALLELISM),
     )
 
 
@@ -248,7 +248,7 @@ def push_and_probe(
     """release.push_tree with the post-deploy probes around it (see the module docstring), both on one
     read of the host (deploy.plan). `known`: a tree the host may be serving; its routes.map is used when
     the live MANIFEST lists that very map. `hooks.before_swap`: the caller's own wait before the switch."""
-    probing = getattr(settings, "HOSTPANEL_PROBES", True)
+    probing = settings.HOSTPANEL_PROBES
     try:
         host = read_plan(transport, target, tree, routes=probing, known=known)
     except TransportError as exc:
@@ -257,7 +257,7 @@ def push_and_probe(
         return push_tree(transport, target, tree, plan=host, hooks=hooks)
     sample, timeout, parallelism = probe_settings()
     if host.change == ChangeKind.MAP:
-        sample = min(sample, int(getattr(settings, "HOSTPANEL_PROBE_SAMPLE_MAP_ONLY", 5)))
+        sample = min(sample, int(settings.HOSTPANEL_PROBE_SAMPLE_MAP_ONLY))
     plan = [] if host.unchanged else plan_probes(host.live_map, tree, sample=sample, seed=tree[MANIFEST])
     address = site_address(frontend)
     domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]
@@ -324,7 +324,7 @@ def _revert(
     reload = outcome.change != ChangeKind.MAP  # a map-only release: Apache reads the previous map by itself
     # The activated-release marker says "switching" while the host is between releases, and names the
     # previous release again only once Apache reloaded it and answers (deploy.release).
-    previous_digest = posixpath.basename(previous) if DIGEST_RE.fullmatch(posixpath.basename(previous)) else ""
+    previous_digest = posixpath.basename(previous) if DIGEST.fullmatch(posixpath.basename(previous)) else ""
     outcome.activated = ""
     try:
         transport.write_file(target.marker, b"switching\n", atomic=True)

@@ -40,11 +40,11 @@ from dataclasses import dataclass, field, replace
 
 from balancers.choices import ChangeKind, HostStage, HostStatus
 from deploy.leases import LeaseLost
-from deploy.plan import DIGEST_RE, HostPlan, Target, read_plan
+from deploy.plan import HostPlan, Target, read_plan
 from deploy.swap import Swapper, build_release, prune_releases
 from deploy.transport.protocol import Transport, TransportError
 from hostpanel.http import wait_until_answers
-from rendering.manifest import MANIFEST, tree_digest
+from rendering.manifest import DIGEST, MANIFEST, tree_digest
 
 STAGING_PREFIX = ".staging-"
 OUTPUT_LIMIT = 8000
@@ -326,7 +326,7 @@ class _Push:
         over = " over a new connection" if reconnected else ""
         self.swapper.restore(transport)
         previous = self.swapper.previous_path() or ""
-        previous_digest = posixpath.basename(previous) if DIGEST_RE.fullmatch(posixpath.basename(previous)) else ""
+        previous_digest = posixpath.basename(previous) if DIGEST.fullmatch(posixpath.basename(previous)) else ""
         if not reload:
             # Apache was not reloaded: it still runs what it activated before.
             back = self.activated_before if previous_digest == self.activated_before else ""

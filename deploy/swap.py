@@ -15,7 +15,7 @@ import re
 import time
 
 from deploy.transport.protocol import Transport, TransportError
-from rendering.manifest import MANIFEST, is_private_key, parse_manifest, text_digest
+from rendering.manifest import DIGEST, MANIFEST, is_private_key, parse_manifest, text_digest
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ KEEP_RELEASES = 5  # current, previous and a few more for quick rollbacks
 PRIVATE_KEY_MODE = 0o600  # Apache's parent reads keys as root before it drops privileges
 
 # The releases HostPanel creates in <config_dir>.releases: a tree's digest, or a kept config directory.
-RELEASE_NAME = re.compile(r"[0-9a-f]{64}|legacy-[0-9]{14}")
+RELEASE_NAME = re.compile(rf"{DIGEST.pattern}|legacy-[0-9]{{14}}")
 STAGING_SUFFIX = re.compile(r"[0-9a-f]{16}-[0-9a-f]{8}")  # after the staging prefix (deploy.release)
 FOREIGN_NAMES_SHOWN = 5
 

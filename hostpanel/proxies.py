@@ -48,7 +48,7 @@ def client_address(request) -> str:
     """REMOTE_ADDR, or behind a trusted proxy the right-most X-Forwarded-For hop that is not itself a
     trusted proxy. A hop that is not an address stops the walk at the proxy that passed it on."""
     remote = request.META.get("REMOTE_ADDR", "")
-    trusted = _networks(tuple(getattr(settings, "HOSTPANEL_TRUSTED_PROXIES", ())))
+    trusted = _networks(tuple(settings.HOSTPANEL_TRUSTED_PROXIES))
     if not trusted:
         return remote
 

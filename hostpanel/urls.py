@@ -3,13 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from hostpanel import views
+from sites.urls import certificate_urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", views.AuditListView.as_view(), name="audit_list"),
-    path("sites/<str:domain>/certificate/", include("certificates.urls")),
+    path("sites/<str:domain>/certificate/", include((certificate_urlpatterns, "certificates"))),
     path("sites/", include("sites.urls")),
     path("operations/", include("operations.urls")),
     path("alerts/", include("alerts.urls")),

@@ -416,10 +416,6 @@ def normalize_networks(value: object) -> list[str]:
     return networks
 
 
-def validate_networks(value: object) -> None:
-    normalize_networks(value)
-
-
 def validate_request_path(value: str) -> None:
     """A path the panel itself requests from a Zope server (health check, e.g. /@@ok): never in a config."""
     if not (value or "").startswith("/") or len(value) > 255 or re.search(r"[\x00-\x20\x7f#]", value):

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 
-from balancers.models import Balancer, BalancerMember, ZopeServer
+from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, ZopeServer
 from importer.recognise import (
     BalancerCandidate,
     Ignored,
@@ -34,21 +34,11 @@ from importer.recognise import (
     Translated,
     Unrecognised,
 )
-from sites.models import Site, SiteAlias, SiteStatus
+from sites.choices import SiteStatus
+from sites.models import Site, SiteAlias
 
 type Action = Literal["create", "match"]
 
-BALANCER_COMPARED = (
-    "lbmethod",
-    "sticky_cookie",
-    "cookie_ttl",
-    "nofailover",
-    "maxattempts",
-    "timeout",
-    "error_document",
-    "render_mode",
-)
-MEMBER_COMPARED = ("lbset", "loadfactor", "min", "max", "smax", "timeout", "retry", "hot_standby", "drain", "disabled")
 _CHUNK = 500
 
 
@@ -228,7 +218,7 @@ class _Planner:
             if found is not None:
                 differ = [
                     f"{name} {getattr(found, name)!r} -> {getattr(cand, name)!r}"
-                    for name in BALANCER_COMPARED
+                    for name in BALANCER_SETTINGS
                     if getattr(found, name) != getattr(cand, name)
                 ]
                 if differ:
@@ -241,7 +231,7 @@ class _Planner:
                     )
                 self.plan.balancers.append(Planned(cand, "match", cand.name, found.pk))
                 continue
-            balancer = Balancer(name=cand.name, **{name: getattr(cand, name) for name in BALANCER_COMPARED})
+            balancer = Balancer(name=cand.name, **{name: getattr(cand, name) for name in BALANCER_SETTINGS})
             try:
                 balancer.full_clean(validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
@@ -263,7 +253,7 @@ class _Planner:
             if found is not None:
                 differ = [
                     f"{name} {getattr(found, name)!r} -> {getattr(cand, name)!r}"
-                    for name in MEMBER_COMPARED
+                    for name in MEMBER_SETTINGS
                     if getattr(found, name) != getattr(cand, name)
                 ]
                 if differ:
@@ -276,7 +266,7 @@ class _Planner:
                     )
                 self.plan.members.append(Planned(cand, "match", key, found.pk))
                 continue
-            member = BalancerMember(**{name: getattr(cand, name) for name in MEMBER_COMPARED})
+            member = BalancerMember(**{name: getattr(cand, name) for name in MEMBER_SETTINGS})
             try:
                 member.full_clean(exclude=["balancer", "zope_server"], validate_unique=False)
             except ValidationError as exc:

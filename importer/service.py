@@ -35,9 +35,16 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
+from balancers.models import (
+    BALANCER_SETTINGS,
+    MEMBER_SETTINGS,
+    Balancer,
+    BalancerMember,
+    Deployment,
+    FrontEnd,
+    ZopeServer,
+)
 from balancers.services import config_changed
-from balancers.services.inventory import MEMBER_FIELDS
 from deploy.holds import EQUIVALENCE_ACTION, hold_record
 from deploy.transport.pool import open_transport
 from hostpanel import audit
@@ -206,14 +213,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
             balancers[c.name] = save_checked(
                 Balancer(
                     name=c.name,
-                    lbmethod=c.lbmethod,
-                    sticky_cookie=c.sticky_cookie,
-                    cookie_ttl=c.cookie_ttl,
-                    nofailover=c.nofailover,
-                    maxattempts=c.maxattempts,
-                    timeout=c.timeout,
-                    error_document=c.error_document,
-                    render_mode=c.render_mode,
+                    **{name: getattr(c, name) for name in BALANCER_SETTINGS},
                 )
             )
             created["balancers"].append(planned.key)
@@ -224,7 +224,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                 BalancerMember(
                     balancer=balancers[c.balancer],
                     zope_server=servers[c.server],
-                    **{name: getattr(c, name) for name in MEMBER_FIELDS},
+                    **{name: getattr(c, name) for name in MEMBER_SETTINGS},
                 )
             )
             created["members"].append(planned.key)

@@ -40,7 +40,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from balancers.services.inventory import MEMBER_FIELDS
+from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS
 from devrig.net import free_port
 from importer.allowlist import KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from importer.plan import ImportPlan, site_status
@@ -303,7 +303,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
         members.setdefault(c.balancer, []).append(
             MemberRecord(
                 zope_server=servers[c.server],
-                **{name: getattr(c, name) for name in MEMBER_FIELDS},
+                **{name: getattr(c, name) for name in MEMBER_SETTINGS},
             )
         )
     balancers = []
@@ -312,14 +312,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
         balancers.append(
             BalancerRecord(
                 name=c.name,
-                lbmethod=c.lbmethod,
-                sticky_cookie=c.sticky_cookie,
-                cookie_ttl=c.cookie_ttl,
-                nofailover=c.nofailover,
-                maxattempts=c.maxattempts,
-                timeout=c.timeout,
-                error_document=c.error_document,
-                render_mode=c.render_mode,
+                **{name: getattr(c, name) for name in BALANCER_SETTINGS},
                 members=tuple(sorted(members.get(c.name, ()), key=lambda m: (m.lbset, m.zope_server.name))),
             )
         )

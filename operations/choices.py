@@ -10,7 +10,6 @@ class RestartStatus(models.TextChoices):
 
 
 ACTIVE_RESTART_STATUSES = (RestartStatus.QUEUED, RestartStatus.RUNNING)
-FINISHED_RESTART_STATUSES = (RestartStatus.SUCCEEDED, RestartStatus.FAILED, RestartStatus.CANCELLED)
 
 
 class RestartStepName(models.TextChoices):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from hostpanel.forms import ServiceForm, service_form
+from hostpanel.forms import service_form
 from operations.models import COMMAND_FIELDS, ZopeServerOps
 from operations.services import OPS_FIELDS
 
@@ -37,7 +37,3 @@ class ZopeServerOpsForm(_OpsBase):
             for name in COMMAND_FIELDS:
                 data.pop(name, None)
         return data
-
-
-class ConfirmForm(ServiceForm):
-    pass

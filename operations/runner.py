@@ -55,10 +55,6 @@ class Cancelled(Exception):  # noqa: N818 - control flow inside the runner
     """An operator asked the job to stop."""
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
-
 class _Job:
     """One running rolling restart: its row, its actor, its step rows."""
 
@@ -137,12 +133,12 @@ def _stop_traffic(job: _Job, member: BalancerMember) -> str:
         raise StepFailed(" ".join(exc.messages)) from None
     if not result.all_applied:
         raise StepFailed(f"{result.summary()} {member.route} is disabled in the panel; fix the front-end and resume.")
-    _, idle = _wait_idle(job, member, timeout=min(30.0, _setting("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120)))
+    _, idle = _wait_idle(job, member, timeout=min(30.0, settings.HOSTPANEL_RESTART_IDLE_TIMEOUT))
     return f"{result.summary()} {idle}"
 
 
 def _wait_idle(job: _Job, member: BalancerMember, timeout: float | None = None) -> tuple[StepOutcome, str]:
-    timeout = _setting("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120) if timeout is None else timeout
+    timeout = settings.HOSTPANEL_RESTART_IDLE_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         workers = _live_workers(member)
@@ -164,7 +160,7 @@ def _restart(member: BalancerMember) -> str:
     except TransportError as exc:
         raise StepFailed(f"cannot log in to the Zope host: {exc.message}") from None
     try:
-        result = transport.run(ops.restart_command, timeout=_setting("HOSTPANEL_RESTART_COMMAND_TIMEOUT", 300))
+        result = transport.run(ops.restart_command, timeout=settings.HOSTPANEL_RESTART_COMMAND_TIMEOUT)
     except TransportError as exc:
         raise StepFailed(f"the restart command did not complete: {exc.message}") from None
     finally:
@@ -178,7 +174,7 @@ def _restart(member: BalancerMember) -> str:
 def _wait_healthy(job: _Job, member: BalancerMember) -> str:
     ops = ZopeServerOps.objects.filter(zope_server=member.zope_server).first()
     url = member.zope_server.url + (ops.health_path if ops else "/@@ok")
-    timeout = _setting("HOSTPANEL_RESTART_HEALTH_TIMEOUT", 300)
+    timeout = settings.HOSTPANEL_RESTART_HEALTH_TIMEOUT
     deadline, tries = time.monotonic() + timeout, 0
     while True:
         tries += 1
@@ -192,7 +188,7 @@ def _wait_healthy(job: _Job, member: BalancerMember) -> str:
 
 
 def _warm(member: BalancerMember) -> tuple[StepOutcome, str]:
-    paths = warm_paths(member.balancer, limit=int(_setting("HOSTPANEL_RESTART_WARM_SITES", 3)))
+    paths = warm_paths(member.balancer, limit=settings.HOSTPANEL_RESTART_WARM_SITES)
     if not paths:
         return StepOutcome.SKIPPED, "the balancer has no active site"
     lines, bad = [], 0
@@ -204,9 +200,9 @@ def _warm(member: BalancerMember) -> tuple[StepOutcome, str]:
 
 
 def _settle(job: _Job, member: BalancerMember) -> str:
-    settle = _setting("HOSTPANEL_RESTART_SETTLE_SECONDS", 30)
+    settle = settings.HOSTPANEL_RESTART_SETTLE_SECONDS
     job.sleep(settle)
-    timeout = _setting("HOSTPANEL_RESTART_IDLE_TIMEOUT", 120)
+    timeout = settings.HOSTPANEL_RESTART_IDLE_TIMEOUT
     deadline = time.monotonic() + timeout
     while True:
         workers = _live_workers(member)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from balancers.models import Balancer, BalancerMember, ZopeServer
 from operations.choices import ACTIVE_RESTART_STATUSES, RestartStepName, StepOutcome
 from operations.models import RollingRestart, RollingRestartStep, ZopeServerOps
-from sites.models import Site, SiteStatus
+from sites.choices import SiteStatus
+from sites.models import Site
 
 
 def zope_server_ops(zope_server: ZopeServer) -> ZopeServerOps:
@@ -99,7 +100,3 @@ def warm_paths(balancer: Balancer, *, limit: int = 3) -> list[str]:
     """The VirtualHostMonster paths (as the front-ends send them) of a few of the balancer's active sites."""
     sites = Site.objects.filter(balancer=balancer, status=SiteStatus.ACTIVE).order_by("domain")[: max(limit, 0)]
     return [f"/VirtualHostBase/http/{s.domain}:80{s.plone_path}/VirtualHostRoot/" for s in sites]
-
-
-def restarts_recent(*, limit: int = 50) -> list[RollingRestart]:
-    return list(RollingRestart.objects.select_related("balancer")[:limit])

@@ -1,4 +1,4 @@
-"""Background jobs of the operations app (Django's tasks framework, like balancers/tasks.py)."""
+"""The operations app's task (Django's tasks framework, like deploy/tasks.py): a queued rolling restart."""
 
 from __future__ import annotations
 

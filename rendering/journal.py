@@ -36,7 +36,8 @@ from certificates.crypto import decrypt_secret
 from certificates.models import Certificate
 from certificates.validation import covers as name_covered
 from rendering import cache
-from sites.models import Site, SiteAlias, SiteChange, SiteStatus, SiteTls
+from sites.choices import SiteStatus, SiteTls
+from sites.models import Site, SiteAlias, SiteChange
 
 FULL_RELOAD_SECONDS = 600.0
 MAX_INCREMENTAL_SITES = 1000

@@ -29,7 +29,8 @@ SEALED_PREFIX = "hostpanel-sealed:"  # a stored private key: this prefix, then i
 KEY_NOT_SHOWN = "(private key changed, not shown)"
 FOREIGN_NOT_SHOWN = "(not written by HostPanel: its content is not shown)"
 CHALLENGE_SUFFIX = ".acme-challenge"
-_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._/+-]+)$")
+DIGEST = re.compile(r"[0-9a-f]{64}")  # a sha256 in hex: a file's, or a tree's (which names its release)
+_MANIFEST_LINE = re.compile(rf"^({DIGEST.pattern})  ([A-Za-z0-9._/+-]+)$")
 
 
 def manifest_text(tree: dict[str, str]) -> str:

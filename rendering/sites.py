@@ -39,7 +39,7 @@ from rendering.values import (
     check_pattern,
     check_pem,
 )
-from sites.models import HSTS_MAX_SECONDS, SiteStatus
+from sites.choices import HSTS_MAX_SECONDS, SiteStatus
 
 
 def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> SimpleNamespace:

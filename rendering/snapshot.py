@@ -22,6 +22,7 @@ from django.db import connection, transaction
 
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, ConfigBlob, FrontEnd, RoutesBase, ZopeServer
+from balancers.models.inventory import BALANCER_SETTINGS, MEMBER_SETTINGS
 from rendering import cache
 from rendering.journal import CertificateRecord, SiteRecord, read_sites
 
@@ -194,36 +195,9 @@ def _frontends() -> tuple[FrontEndRecord, ...]:
 def _members(servers: dict[int, ZopeServerRecord]) -> dict[int, list[MemberRecord]]:
     """Every balancer member, by balancer primary key (one query)."""
     members: dict[int, list[MemberRecord]] = defaultdict(list)
-    rows = BalancerMember.objects.order_by().values_list(
-        "balancer_id",
-        "zope_server_id",
-        "lbset",
-        "loadfactor",
-        "min",
-        "max",
-        "smax",
-        "timeout",
-        "retry",
-        "hot_standby",
-        "drain",
-        "disabled",
-    )
-    for balancer_id, server_id, lbset, lf, mn, mx, smax, timeout, retry, hot, drain, disabled in rows:
-        members[balancer_id].append(
-            MemberRecord(
-                zope_server=servers[server_id],
-                lbset=lbset,
-                loadfactor=lf,
-                min=mn,
-                max=mx,
-                smax=smax,
-                timeout=timeout,
-                retry=retry,
-                hot_standby=hot,
-                drain=drain,
-                disabled=disabled,
-            )
-        )
+    rows = BalancerMember.objects.order_by().values_list("balancer_id", "zope_server_id", *MEMBER_SETTINGS)
+    for balancer_id, server_id, *values in rows:
+        members[balancer_id].append(MemberRecord(servers[server_id], *values))  # fields in MEMBER_SETTINGS order
     return members
 
 
@@ -231,24 +205,12 @@ def _balancers(members: dict[int, list[MemberRecord]]) -> tuple[list[BalancerRec
     """Every balancer with its members (by lbset, then route), and {primary key: name} (one query)."""
     balancer_names: dict[int, str] = {}
     balancers = []
-    for row in Balancer.objects.order_by("name").values_list(
-        "pk",
-        "name",
-        "lbmethod",
-        "sticky_cookie",
-        "cookie_ttl",
-        "nofailover",
-        "maxattempts",
-        "timeout",
-        "error_document",
-        "render_mode",
-    ):
-        pk, name, settings = row[0], row[1], row[2:]  # a fixed tuple: mypy checks each field's type
+    for pk, name, *values in Balancer.objects.order_by("name").values_list("pk", "name", *BALANCER_SETTINGS):
         balancer_names[pk] = name
         balancers.append(
             BalancerRecord(
                 name,
-                *settings,
+                **dict(zip(BALANCER_SETTINGS, values, strict=True)),
                 members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
             )
         )

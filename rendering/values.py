@@ -8,7 +8,7 @@ import re
 
 from balancers.choices import LbMethod, RenderMode
 from hostpanel.validators import assert_config_safe
-from sites.models import SiteStatus
+from sites.choices import SiteStatus
 
 
 class UnsafeValue(ValueError):

@@ -10,7 +10,7 @@ from django import forms
 from balancers.models import Balancer
 from certificates.choices import CertificateStatus
 from hostpanel.forms import ServiceForm
-from sites.models import HSTS_MAX_SECONDS, SiteStatus, SiteTls
+from sites.choices import HSTS_MAX_SECONDS, SiteStatus, SiteTls
 from sites.services import IMPORT_COLUMNS, IMPORT_MAX_ROWS, IMPORT_REQUIRED_COLUMNS
 
 SORTS = {

@@ -21,20 +21,18 @@ from hostpanel.validators import (
     validate_no_control_characters,
     validate_plone_path,
 )
+from sites.choices import HSTS_MAX_SECONDS, SiteStatus, SiteTls
 
-
-class SiteStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    SUSPENDED = "suspended", "Suspended"
-
-
-class SiteTls(models.TextChoices):
-    ACME = "acme", "Certificate from the panel's ACME CA"
-    CUSTOM = "custom", "Customer's own certificate"
-    NONE = "none", "HTTP only"
-
-
-HSTS_MAX_SECONDS = 2 * 365 * 24 * 3600  # two years: browsers cap max-age there anyway
+__all__ = [  # the choices are importable from here too (migrations, older imports)
+    "HSTS_MAX_SECONDS",
+    "Site",
+    "SiteAlias",
+    "SiteChange",
+    "SiteHostname",
+    "SiteStatus",
+    "SiteTls",
+    "default_tls",
+]
 
 
 def default_tls() -> str:

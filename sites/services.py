@@ -20,11 +20,14 @@ from django.db import IntegrityError, transaction
 from balancers.models import Balancer
 from balancers.services import config_changed
 from certificates.follow import certificate_follow_site
+from certificates.models import Certificate
+from certificates.services import certificate_request_renewal, certificate_set_custom
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited
 from hostpanel.validators import normalize_hostname
-from sites.models import Site, SiteAlias, SiteHostname, SiteStatus
+from sites.choices import SiteStatus, SiteTls
+from sites.models import Site, SiteAlias, SiteHostname
 
 SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", "tls", "https_redirect", "hsts_seconds")
 TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
@@ -241,6 +244,35 @@ def site_delete(site: Site, *, actor: Actor):
     before = site_snapshot(site)
     delete_audited(site, actor=actor, action="site.delete", key=domain, before=before)
     return config_changed(actor=actor)
+
+
+# --- the site's certificate (pages and API under sites/<domain>/certificate/) ----------------------
+
+
+@transaction.atomic
+def site_certificate_upload(
+    site: Site, *, certificate_pem: str, private_key_pem: str, chain_pem: str = "", actor: Actor
+) -> Certificate:
+    """The customer's own certificate: every check first (ValidationError keyed by certificate_pem,
+    private_key_pem or chain_pem), then, in one transaction, the certificate stored and the site switched
+    to tls=custom; the deployment that carries it is `certificate.deployment`."""
+    certificate = certificate_set_custom(
+        site, certificate_pem=certificate_pem, private_key_pem=private_key_pem, chain_pem=chain_pem, actor=actor
+    )
+    if site.tls != SiteTls.CUSTOM:
+        site = site_update(site, actor=actor, tls=SiteTls.CUSTOM)  # queues the deployment itself
+        certificate.deployment = site.deployment
+    else:
+        certificate.deployment = config_changed(actor=actor)
+    return certificate
+
+
+def site_certificate_renew(site: Site, *, actor: Actor) -> Certificate:
+    """ "Renew now" for a site with tls=acme: due at once, bypassing the backoff."""
+    if site.tls != SiteTls.ACME:
+        what = "uses its own certificate: upload a new one" if site.tls == SiteTls.CUSTOM else "is HTTP only (tls none)"
+        raise ValidationError({"tls": ValidationError(f"{site.domain} {what}.", code="not_acme")})
+    return certificate_request_renewal(site, actor=actor)
 
 
 def site_hostnames_backfill(domains: Iterable[str]) -> int:

@@ -14,3 +14,9 @@ urlpatterns = [
     path("<str:domain>/unsuspend/", views.SiteUnsuspendView.as_view(), name="site_unsuspend"),
     path("<str:domain>/delete/", views.SiteDeleteView.as_view(), name="site_delete"),
 ]
+
+# under sites/<domain>/certificate/, named certificates:renew and certificates:upload (hostpanel/urls.py)
+certificate_urlpatterns = [
+    path("renew/", views.CertificateRenewView.as_view(), name="renew"),
+    path("upload/", views.CertificateUploadView.as_view(), name="upload"),
+]

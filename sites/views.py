@@ -8,16 +8,21 @@ from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
 from certificates.choices import CertificateStatus
+from certificates.forms import CertificateUploadForm
 from certificates.selectors import certificate_attempts, certificate_of
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
+from hostpanel.templatetags.panel import hostname
 from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
 from sites import services
+from sites.choices import SiteStatus
 from sites.forms import (
     CERTIFICATE_FILTER_CHOICES,
     NO_CERTIFICATE,
@@ -27,7 +32,7 @@ from sites.forms import (
     SiteImportForm,
     SuspendForm,
 )
-from sites.models import Site, SiteAlias, SiteStatus, default_tls
+from sites.models import Site, SiteAlias, default_tls
 
 PAGE_SIZE = 50
 
@@ -273,3 +278,61 @@ class SiteImportView(OperatorRequiredMixin, View):
                 messages.error(request, "Nothing was imported: fix the rows below and try again.")
             context.update(result=result, csv_text=form.cleaned_data["text"])
         return render(request, self.template_name, context, status=200)
+
+
+# --- the site's certificate: "Renew now" and "Upload own certificate" (shown on the site page) ------
+
+
+class CertificateRenewView(ConfirmView):
+    title = "Renew the certificate now"
+    button = "Renew now"
+
+    def get_object(self):
+        return get_object_or_404(Site, domain=self.kwargs["domain"])
+
+    def question(self, site):
+        return f"Order a new certificate for {hostname(site.domain)} and its aliases now?"
+
+    def details(self, site):
+        return (
+            "The order skips the waiting time after a failure. Each order counts against the CA's limits "
+            "(5 failed validations per name per hour): renew again only after fixing what failed."
+        )
+
+    def perform(self, site, data):
+        services.site_certificate_renew(site, actor=web_actor(self.request))
+        return (
+            f"Renewal of {site.domain} requested: the certificate is ordered by the next worker run.",
+            site.get_absolute_url(),
+        )
+
+
+@method_decorator(sensitive_post_parameters("private_key_pem"), name="dispatch")  # kept out of error reports
+class CertificateUploadView(ServiceFormView):
+    form_class = CertificateUploadForm
+    submit_label = "Upload certificate"
+
+    @cached_property
+    def site(self) -> Site:
+        # looked up lazily, after the permission check in dispatch()
+        return get_object_or_404(Site, domain=self.kwargs["domain"])
+
+    @property
+    def title(self):
+        return f"Upload own certificate for {hostname(self.site.domain)}"
+
+    def get_cancel_url(self):
+        return self.site.get_absolute_url()
+
+    def perform(self, data):
+        return services.site_certificate_upload(self.site, actor=web_actor(self.request), **data)
+
+    def success_message(self, certificate):
+        message = f"Own certificate of {self.site.domain} saved (valid until {certificate.not_after:%Y-%m-%d})."
+        unused = getattr(certificate, "unused_names", [])
+        if unused:
+            message += f" Ignored (not names of this site, never served with it): {', '.join(unused)}."
+        return message
+
+    def success_url_for(self, certificate):
+        return self.site.get_absolute_url()

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 
 def status_timeout() -> float:
-    return float(getattr(settings, "HOSTPANEL_STATUS_TIMEOUT", 2.0))
+    return float(settings.HOSTPANEL_STATUS_TIMEOUT)
 
 
 @dataclass(frozen=True)

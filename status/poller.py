@@ -2,9 +2,8 @@
 FrontEndSnapshot per front-end (its latest answer: what the dashboard and GET /api/v1/status/ show, so
 that open browsers never multiply the requests to the front-ends).
 
-`manage.py poll_status --loop` calls poll_once every HOSTPANEL_STATUS_POLL_SECONDS; the task
-balancers.tasks.poll_status does one round on any django.tasks backend. `refresh_snapshots` is the
-on-demand read ("refresh now", `?live=1`).
+`manage.py poll_status --loop` calls poll_once every HOSTPANEL_STATUS_POLL_SECONDS. `refresh_snapshots` is
+the on-demand read ("refresh now", `?live=1`).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ polled = Signal()
 
 def history_window() -> datetime.timedelta:
     """How long samples are kept (HOSTPANEL_STATUS_HISTORY_MINUTES, default 120: the dashboard shows one hour)."""
-    return datetime.timedelta(minutes=getattr(settings, "HOSTPANEL_STATUS_HISTORY_MINUTES", 120))
+    return datetime.timedelta(minutes=settings.HOSTPANEL_STATUS_HISTORY_MINUTES)
 
 
 @dataclass(frozen=True)

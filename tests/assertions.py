@@ -1,4 +1,4 @@
-"""Assertion helpers shared by the page tests of several apps."""
+"""Assertion helpers shared by the tests of several apps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
+from balancers.models import Deployment
+from deploy.stored import stored_files_many
+from rendering.manifest import tree_diff
 from rendering.routes import ROUTE_FILES, whole_map
 
 
@@ -27,3 +30,20 @@ def whole_map_at(directory) -> str:
     """The whole routing map of a deployed tree on disk: its base (routes.map) merged with its overlay."""
     files = {name: (Path(directory) / name).read_text() for name in ROUTE_FILES if (Path(directory) / name).exists()}
     return whole_map(files)
+
+
+def deployment_diff(a: Deployment, b: Deployment) -> str:
+    """Unified diff between the trees two deployments pushed, per front-end."""
+    hosts_a = [h for h in a.hosts.select_related("tree") if h.tree_id]
+    hosts_b = [h for h in b.hosts.select_related("tree") if h.tree_id]
+    files = stored_files_many([h.tree for h in hosts_a + hosts_b])
+    trees_a = {h.frontend_name: files[h.tree_id] for h in hosts_a}
+    trees_b = {h.frontend_name: files[h.tree_id] for h in hosts_b}
+    out = []
+    for name in sorted(set(trees_a) | set(trees_b)):
+        diff = tree_diff(
+            trees_a.get(name, {}), trees_b.get(name, {}), old_label=f"#{a.pk}/{name}", new_label=f"#{b.pk}/{name}"
+        )
+        if diff:
+            out.append(diff)
+    return "".join(out)

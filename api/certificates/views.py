@@ -1,5 +1,5 @@
 """The certificate of a site: GET and PUT (the customer's own) sites/{domain}/certificate/, POST
-sites/{domain}/certificate/renew/. Thin doors into certificates.site_services and certificates.selectors."""
+sites/{domain}/certificate/renew/. Thin doors into sites.services and certificates.selectors."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from api.certificates.serializers import CertificateSerializer, CertificateUploa
 from api.schema import ErrorSerializer
 from certificates.models import Certificate
 from certificates.selectors import certificate_detail, certificate_for_site
-from certificates.site_services import site_certificate_renew, site_certificate_upload
 from hostpanel.validators import normalize_hostname
 from sites.models import Site
+from sites.services import site_certificate_renew, site_certificate_upload
 
 NO_CERTIFICATE = OpenApiResponse(ErrorSerializer, description="No such site, or the site has no certificate yet.")
 

@@ -42,7 +42,7 @@ class SiteSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
     url = serializers.SerializerMethodField()
     deployment = DeploymentIdField()
-    # HTTPS (issue #11): the service validates the values; omitted on create = the model's defaults
+    # HTTPS: the service validates the values; omitted on create = the model's defaults
     tls = serializers.ChoiceField(
         choices=SiteTls.choices,
         required=False,

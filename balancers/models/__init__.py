@@ -11,10 +11,19 @@ from balancers.models.deployments import (
     DeploymentHost,
     RoutesBase,
 )
-from balancers.models.inventory import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.models.inventory import (
+    BALANCER_SETTINGS,
+    MEMBER_SETTINGS,
+    Balancer,
+    BalancerMember,
+    FrontEnd,
+    ZopeServer,
+)
 from balancers.models.status import FrontEndSnapshot, StatusSample
 
 __all__ = [
+    "BALANCER_SETTINGS",
+    "MEMBER_SETTINGS",
     "ActivatedRelease",
     "Balancer",
     "BalancerMember",

@@ -216,6 +216,21 @@ class FrontEnd(models.Model):
                 raise ValidationError({"ssh_host_key": exc.messages}) from None
 
 
+# A balancer's and a member's settings, each list once: what the services change, the snapshot reads,
+# the renderer writes and the importer compares (rendering.snapshot's records carry the same names).
+BALANCER_SETTINGS = (
+    "lbmethod",
+    "sticky_cookie",
+    "cookie_ttl",
+    "nofailover",
+    "maxattempts",
+    "timeout",
+    "error_document",
+    "render_mode",
+)
+MEMBER_SETTINGS = ("lbset", "loadfactor", "min", "max", "smax", "timeout", "retry", "hot_standby", "drain", "disabled")
+
+
 class Balancer(models.Model):
     """A `<Proxy balancer://name>` with its sticky-session settings, shared by many client sites."""
 

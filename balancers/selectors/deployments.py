@@ -116,23 +116,6 @@ def deployment_diffs(deployment: Deployment) -> list[HostDiff]:
     return diffs
 
 
-def deployment_diff(a: Deployment, b: Deployment) -> str:
-    """Unified diff between the trees two deployments pushed, per front-end."""
-    hosts_a = [h for h in a.hosts.select_related("tree") if h.tree_id]
-    hosts_b = [h for h in b.hosts.select_related("tree") if h.tree_id]
-    files = stored_files_many([h.tree for h in hosts_a + hosts_b])
-    trees_a = {h.frontend_name: files[h.tree_id] for h in hosts_a}
-    trees_b = {h.frontend_name: files[h.tree_id] for h in hosts_b}
-    out = []
-    for name in sorted(set(trees_a) | set(trees_b)):
-        diff = tree_diff(
-            trees_a.get(name, {}), trees_b.get(name, {}), old_label=f"#{a.pk}/{name}", new_label=f"#{b.pk}/{name}"
-        )
-        if diff:
-            out.append(diff)
-    return "".join(out)
-
-
 def _pending_one(frontend: FrontEnd, tree: dict[str, str]) -> PendingChange:
     entry: PendingChange = {
         "frontend": frontend.name,

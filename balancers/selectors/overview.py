@@ -302,7 +302,7 @@ def status_overview(
 
 def _history(balancers: list[Balancer], fleet: _Fleet, *, now: datetime.datetime) -> _History:
     """The last hour of the poller's samples (one query), summed per member."""
-    buckets = max(SPARKLINE_MINUTES * 60 // max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1), 2)
+    buckets = max(SPARKLINE_MINUTES * 60 // max(settings.HOSTPANEL_STATUS_POLL_SECONDS, 1), 2)
     buckets = min(buckets, 120)
     samples = (
         StatusSample.objects.filter(taken_at__gte=now - datetime.timedelta(minutes=SPARKLINE_MINUTES + 1))
@@ -408,7 +408,7 @@ def _live_workers(
 
 
 def _frontend_dicts(hosts: list[FrontEndLive], now: datetime.datetime) -> list[StatusFrontEnd]:
-    stale_after = 3 * max(getattr(settings, "HOSTPANEL_STATUS_POLL_SECONDS", 30), 1)
+    stale_after = 3 * max(settings.HOSTPANEL_STATUS_POLL_SECONDS, 1)
     return [
         {
             "id": h.frontend_id,

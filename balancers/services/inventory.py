@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
+from balancers.models.inventory import BALANCER_SETTINGS, MEMBER_SETTINGS
 from balancers.services.deployments import config_changed
 from certificates.crypto import SecretsError, encrypt_secret
 from hostpanel import audit
@@ -51,30 +52,8 @@ _SUPERUSER_ONLY = {
     "reload_command": "Only a superuser may change a command.",
     "config_dir": "Only a superuser may change config_dir (the directory each deploy replaces on the front-end).",
 }
-BALANCER_FIELDS = (
-    "name",
-    "description",
-    "lbmethod",
-    "sticky_cookie",
-    "cookie_ttl",
-    "nofailover",
-    "maxattempts",
-    "timeout",
-    "error_document",
-    "render_mode",
-)
-MEMBER_FIELDS = (
-    "lbset",
-    "loadfactor",
-    "min",
-    "max",
-    "smax",
-    "timeout",
-    "retry",
-    "hot_standby",
-    "drain",
-    "disabled",
-)
+BALANCER_FIELDS = ("name", "description", *BALANCER_SETTINGS)
+MEMBER_FIELDS = MEMBER_SETTINGS  # every setting of a member may be changed
 
 
 def _changed(instance: Any, actor: Actor) -> Any:

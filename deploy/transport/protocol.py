@@ -58,9 +58,9 @@ class ReadLimits:
     @classmethod
     def current(cls) -> ReadLimits:
         return cls(
-            file=getattr(settings, "HOSTPANEL_READ_FILE_MAX_BYTES", 16 * 1024 * 1024),
-            tree=getattr(settings, "HOSTPANEL_READ_TREE_MAX_BYTES", 256 * 1024 * 1024),
-            output=getattr(settings, "HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES", 1024 * 1024),
+            file=settings.HOSTPANEL_READ_FILE_MAX_BYTES,
+            tree=settings.HOSTPANEL_READ_TREE_MAX_BYTES,
+            output=settings.HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES,
         )
 
 

@@ -8,8 +8,6 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from hostpanel import permissions
-
 register = template.Library()
 
 
@@ -31,11 +29,6 @@ def nav_item(context, label: str, *url_names: str):
     if current:
         return format_html('<li><a href="{}" aria-current="page">{}</a></li>', url, label)
     return format_html('<li><a href="{}">{}</a></li>', url, label)
-
-
-@register.filter
-def user_can_change(user) -> bool:
-    return permissions.can_change(user)
 
 
 @register.simple_tag(takes_context=True)

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import Certificate
-from certificates.site_services import site_certificate_upload
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import Site
+from sites.services import site_certificate_upload
 from tests.certificates import pki
 from tests.harness.tls import key_body
 

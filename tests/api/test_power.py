@@ -1,8 +1,8 @@
 """Through the API an operator token manages front-ends but never chooses what runs on a host: the shell
 commands are read-only (readOnly in the schema), config_dir (the directory each deploy replaces) is
 refused with a 400 naming it unless a superuser's session sends it, and the local transport is refused
-unless the panel enables it (HOSTPANEL_LOCAL_TRANSPORT). The reproduced defect of issue #12: an operator token posting a
-local front-end with configtest_command="id > FILE" had the automatic deployment run it on the panel host."""
+unless the panel enables it (HOSTPANEL_LOCAL_TRANSPORT). The reproduced defect: an operator token posting a local
+front-end with configtest_command="id > FILE" had the automatic deployment run it on the panel host."""
 
 from __future__ import annotations
 

@@ -15,9 +15,7 @@ def schema() -> dict:
 def test_every_operation_documents_its_error_responses(db):
     paths = schema()["paths"]
     operations = [(path, method, op) for path, item in paths.items() for method, op in item.items()]
-    assert (
-        len(operations) == 48
-    )  # 32 + HTTPS certificates (3) + #15: rolling restarts (5), alert channels (6), alerts (2)
+    assert len(operations) == 48  # 32 + HTTPS certificates (3) + rolling restarts (5), alert channels (6), alerts (2)
     for path, method, op in operations:
         codes = set(op["responses"])
         assert {"401", "403", "429"} <= codes, (method, path)

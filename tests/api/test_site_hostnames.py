@@ -1,5 +1,5 @@
 """Host names through the API: a PATCH with or without `aliases` never lets a site claim a name twice
-(the reproduced defect of issue #12), a clash is a 400/409 with the field named, and two creates racing
+(a reproduced defect), a clash is a 400/409 with the field named, and two creates racing
 for one name on PostgreSQL end with one site and one clean 409, never a 500 and never two rows."""
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from rest_framework.test import APIClient
 
 from api.services import api_token_create
 from balancers.models import ConfigTree, Deployment, DeploymentHost
-from balancers.selectors.deployments import deployment_diff
 from balancers.services import deployment_rollback
 from certificates import services as certificate_services
 from certificates.choices import AttemptOutcome, CertificateStatus
@@ -31,6 +30,7 @@ from hostpanel.models import AuditEntry
 from rendering.manifest import KEY_NOT_SHOWN
 from sites import services as site_services
 from sites.models import Site
+from tests.assertions import deployment_diff
 from tests.certificates import pki
 from tests.factories import ACTOR
 from tests.harness.tls_client import https_get

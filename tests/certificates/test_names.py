@@ -17,12 +17,12 @@ from certificates import services as certificate_services
 from certificates.choices import CertificateStatus
 from certificates.models import Certificate
 from certificates.selectors import certificate_detail, certificates_needing_attention
-from certificates.site_services import site_certificate_upload
 from certificates.validation import uncovered_names, unused_names
 from rendering.render import render_tree, render_tree_isolated
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteChange
+from sites.services import site_certificate_upload
 from tests.factories import ACTOR
 
 

@@ -121,6 +121,20 @@ def test_certificates_never_import_sites_services():
     assert _importers({m: d for m, d in graph.items() if m.startswith("certificates")}, ("sites.services",)) == {}
 
 
+def test_no_certificates_module_imports_sites_services_even_inside_a_function():
+    offenders = {}
+    for path in (ROOT / "certificates").rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.update({node.module, *(f"{node.module}.{alias.name}" for alias in node.names)})
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        if bad := sorted(n for n in names if n == "sites.services" or n.startswith("sites.services.")):
+            offenders[str(path.relative_to(ROOT))] = bad
+    assert offenders == {}
+
+
 def test_only_ssh_imports_paramiko():
     users = [
         name

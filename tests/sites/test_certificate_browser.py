@@ -2,9 +2,8 @@
 operator uploads a customer's certificate, sees the error for a bad one under its field and the success for
 a good one, and "Renew now" (after its confirmation) shows the certificate queued for renewal.
 
-TODO(#11, data plane): "Chromium loads a site over HTTPS through a front-end" belongs with the HTTPS
-rendering/deploy work (https-integration branch): a front-end with mod_ssl serving a tls_pki certificate,
-and Chromium started with that root trusted. This module covers the panel's certificate page only.
+This module covers the panel's certificate page only; HTTPS through a front-end is tested with the
+rendering and deploy tests.
 """
 
 from __future__ import annotations

@@ -11,14 +11,13 @@ from django.core.management.base import CommandError
 from balancers import services as balancer_services
 from balancers.choices import ChangeKind, DeploymentStatus, HostStage, HostStatus
 from balancers.models import Deployment, DeploymentHost
-from balancers.selectors.deployments import deployment_diff
 from balancers.services import deployment_rollback, deployment_start
 from deploy.checks import frontend_test_connection
 from deploy.transport import ssh
 from devrig.net import free_port
 from rendering.routes import ROUTES_MAP, ROUTES_RECENT, map_entries
 from sites import services as site_services
-from tests.assertions import whole_map_at
+from tests.assertions import deployment_diff, whole_map_at
 from tests.factories import ACTOR
 from tests.harness.farm import add_site
 from tests.harness.sshd import generate_key

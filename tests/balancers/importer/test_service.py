@@ -3,7 +3,7 @@ config, HostPanel's own rendered trees, hostile content, conflicts, idempotence 
 
 import pytest
 
-from balancers.models import Balancer, BalancerMember, Deployment, ZopeServer
+from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, Deployment, ZopeServer
 from hostpanel.models import AuditEntry
 from importer.reader import MappingSource
 from importer.service import AUDIT_ACTION, ImportRefused, import_apply, import_preview
@@ -18,35 +18,8 @@ pytestmark = pytest.mark.django_db
 def state() -> dict:
     return {
         "servers": sorted(ZopeServer.objects.values_list("name", "host", "port")),
-        "balancers": sorted(
-            Balancer.objects.values_list(
-                "name",
-                "lbmethod",
-                "sticky_cookie",
-                "cookie_ttl",
-                "nofailover",
-                "maxattempts",
-                "timeout",
-                "error_document",
-                "render_mode",
-            )
-        ),
-        "members": sorted(
-            BalancerMember.objects.values_list(
-                "balancer__name",
-                "zope_server__name",
-                "lbset",
-                "loadfactor",
-                "min",
-                "max",
-                "smax",
-                "timeout",
-                "retry",
-                "hot_standby",
-                "drain",
-                "disabled",
-            )
-        ),
+        "balancers": sorted(Balancer.objects.values_list("name", *BALANCER_SETTINGS)),
+        "members": sorted(BalancerMember.objects.values_list("balancer__name", "zope_server__name", *MEMBER_SETTINGS)),
         "sites": sorted(Site.objects.values_list("domain", "balancer__name", "plone_path")),
         "aliases": sorted(SiteAlias.objects.values_list("site__domain", "name")),
     }

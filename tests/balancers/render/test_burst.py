@@ -2,7 +2,7 @@
 worker limits a busy one runs into (event MPM, 2 processes x 16 threads): no request may get an error answer
 and the proxy may never read a dead pooled connection. Under that pressure the event MPM closes the idle
 keep-alive connections of a process whose workers are all busy, and a balancer reusing a pooled connection
-to a node vhost of the same Apache read a closed socket (AH01102 and 502s, issue #16): the pooled form fails
+to a node vhost of the same Apache read a closed socket (AH01102 and 502s): the pooled form fails
 this test, disablereuse=On passes it. Not asserted: wrk's socket read errors, the same MPM closing the
 CLIENTS' keep-alive connections (direct to a plain Apache too, whatever the config; a browser resends on a
 new connection). Not a timing test: bench/dataplane.py measures throughput."""
