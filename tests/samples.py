@@ -3,7 +3,9 @@ balancer-manager answers (captured from Apache 2.4.71 by tests/harness/capture.p
 
 from __future__ import annotations
 
+import io
 import os
+import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,3 +50,15 @@ def clean_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_TEST_ENV_PREFIXES)}
     env.update(overrides, DJANGO_SETTINGS_MODULE="hostpanel.settings")
     return env
+
+
+def tgz(files: dict[str, bytes], name: str = "etc-apache2.tgz") -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, data in files.items():
+            info = tarfile.TarInfo(f"apache2/{path}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    buffer.name = name
+    return buffer

@@ -22,8 +22,8 @@ from importer.sandbox import prepare, sandbox_prefix
 from importer.service import import_preview
 from importer.throwaway import old_config_copy
 from tests.balancers.importer.handwritten import handwritten_tree
-from tests.balancers.importer.test_page import tgz
 from tests.realparts import require_binary
+from tests.samples import tgz
 
 pytestmark = pytest.mark.django_db
 

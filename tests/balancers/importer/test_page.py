@@ -14,6 +14,7 @@ from hostpanel.models import AuditEntry
 from importer.service import AUDIT_ACTION
 from sites.models import Site
 from tests.balancers.importer.handwritten import handwritten_tree
+from tests.samples import tgz
 
 pytestmark = pytest.mark.django_db
 
@@ -21,18 +22,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def uploads_in_tmp(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
-
-
-def tgz(files: dict[str, bytes], name: str = "etc-apache2.tgz") -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path, data in files.items():
-            info = tarfile.TarInfo(f"apache2/{path}")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    buffer.name = name
-    return buffer
 
 
 def tree_files(root: Path) -> dict[str, bytes]:
