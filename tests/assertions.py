@@ -27,3 +27,17 @@ def whole_map_at(directory) -> str:
     """The whole routing map of a deployed tree on disk: its base (routes.map) merged with its overlay."""
     files = {name: (Path(directory) / name).read_text() for name in ROUTE_FILES if (Path(directory) / name).exists()}
     return whole_map(files)
+
+
+def key_body(upload: dict[str, str]) -> list[str]:
+    """The base64 lines of an upload's private key that are not also in its certificate (a PKCS#8 key
+    carries the public key too, whose base64 can line up with the certificate's): what must never appear
+    in an answer, a page, a log line or the audit. Never empty."""
+    public = upload["certificate_pem"] + upload.get("chain_pem", "")
+    lines = [
+        line
+        for line in upload["private_key_pem"].strip().splitlines()
+        if not line.startswith("-----") and line not in public
+    ]
+    assert lines
+    return lines

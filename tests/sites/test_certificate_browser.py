@@ -20,7 +20,7 @@ from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import Certificate
 from certificates.services import certificate_set_custom
 from sites import services as site_services
-from tests.harness.tls import key_body
+from tests.assertions import key_body
 from tests.realparts import require_binary
 
 pytestmark = pytest.mark.real
@@ -64,7 +64,7 @@ def test_an_operator_uploads_a_bad_then_a_good_certificate(page, shop, tls_pki):
     expect(page.locator("#certificate-status")).to_have_text("Pending")
     page.get_by_role("link", name="Upload own certificate").click()
 
-    bad = tls_pki.upload(NAMES[:1])  # misses the alias
+    bad = tls_pki.issue(NAMES[:1])  # misses the alias
     page.get_by_label("Certificate (PEM)").fill(bad["certificate_pem"])
     page.get_by_label("Private key (PEM)").fill(bad["private_key_pem"])
     page.get_by_label("Intermediate certificates (PEM)").fill(bad["chain_pem"])
@@ -75,7 +75,7 @@ def test_an_operator_uploads_a_bad_then_a_good_certificate(page, shop, tls_pki):
     for line in key_body(bad):
         assert line not in page.content()
 
-    good = tls_pki.upload(NAMES)
+    good = tls_pki.issue(NAMES)
     page.get_by_label("Certificate (PEM)").fill(good["certificate_pem"])
     page.get_by_label("Private key (PEM)").fill(good["private_key_pem"])
     page.get_by_label("Intermediate certificates (PEM)").fill(good["chain_pem"])
@@ -89,7 +89,7 @@ def test_an_operator_uploads_a_bad_then_a_good_certificate(page, shop, tls_pki):
 
 
 def test_renew_now_asks_and_then_shows_the_renewal_queued(page, shop, tls_pki, actor):
-    certificate_set_custom(shop, actor=actor, **tls_pki.upload(NAMES))
+    certificate_set_custom(shop, actor=actor, **tls_pki.issue(NAMES))
     Certificate.objects.filter(site=shop).update(source=CertificateSource.ACME)  # as if the CA had issued it
     page.goto(f"/sites/{shop.domain}/")
     expect(page.locator("#certificate-status")).to_have_text("Valid")
