@@ -44,10 +44,10 @@ from deploy.probes import run_probes, site_address
 from deploy.runner import deployment_execute
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
+from devrig.fleet import ACTOR
 from devrig.net import free_port
 from sites import services as site_services
 from sites.models import Site
-from tests.factories import ACTOR
 
 
 def deploy() -> tuple[float, str]:
