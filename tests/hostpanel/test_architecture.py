@@ -125,3 +125,31 @@ def test_no_module_is_over_the_line_limit():
         name: n for name, path in project_modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_bench_devrig_and_product_code_never_import_tests():
+    """tests/ imports the rig (devrig/), never the other way round: every module outside tests/ (the product,
+    devrig/, bench/, manage.py), checked at any depth of its code, and so is a dotted path in a string (a
+    settings value like a task backend is an import too; a path such as ROOT / "tests" / "fixtures" is not)."""
+    outside = [
+        path
+        for path in ROOT.rglob("*.py")
+        if not {"tests", "node_modules"} & set(path.relative_to(ROOT).parts)
+        and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    ]
+    assert ROOT / "bench" / "deploy.py" in outside and ROOT / "devrig" / "fleet.py" in outside
+    offenders = {}
+    for path in outside:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                dotted = "." in node.value and all(part.isidentifier() for part in node.value.split("."))
+                names = [node.value] if dotted else []
+            else:
+                continue
+            if bad := [n for n in names if n == "tests" or n.startswith("tests.")]:
+                offenders.setdefault(str(path.relative_to(ROOT)), []).extend(bad)
+    assert offenders == {}
