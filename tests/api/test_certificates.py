@@ -86,7 +86,7 @@ def test_the_billing_system_uploads_the_customers_certificate(shop, billing, tls
     assert body["status"] == "valid"
     assert body["source"] == "custom"
     assert body["names"] == NAMES
-    assert body["issuer"] == "CN=Door Test Intermediate"
+    assert body["issuer"] == "CN=Test Intermediate"
     assert "private_key_pem" not in body
     shop.refresh_from_db()
     assert shop.tls == "custom"

@@ -129,7 +129,7 @@ def test_an_operator_uploads_the_customers_certificate(operator_client, shop, tl
     page = response.content.decode()
     assert "Own certificate of shop.example.com saved" in page
     assert 'id="certificate-status">Valid' in page
-    assert "CN=Door Test Intermediate" in page
+    assert "CN=Test Intermediate" in page
     shop.refresh_from_db()
     assert shop.tls == "custom"
     for line in key_body(upload):
