@@ -1,7 +1,7 @@
 """Post-deploy probes benchmark: N sites behind one real standalone Apache (local transport) and two fake
 Zope backends on loopback.
 
-    /work/main/.venv/bin/python bench/probes.py [--sites 1000] [--repeat 3] [--parallelism 16]
+    .venv/bin/python bench/probes.py [--sites 1000] [--repeat 3] [--parallelism 16]
 
 Prints (a) probe throughput (every site probed once through Apache, HOSTPANEL_PROBE_PARALLELISM in flight),
 (b) the time a one-site deployment takes with probes off and on (the changed site + HOSTPANEL_PROBE_SAMPLE=20
