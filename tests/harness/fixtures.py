@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,7 @@ def dripping_server():
 
 
 @pytest.fixture
-def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) -> Fleet:
+def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) -> Iterator[Fleet]:
     """Two front-ends fe1, fe2 (each a real sshd + Apache with mod_ssl, HTTP and HTTPS ports) over two fake
     Zope backends zope1, zope2, balancer bronze (devrig.fleet), the panel's SSH key in settings."""
     require_binary("sshd")
