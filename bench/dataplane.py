@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[0] = str(ROOT)  # not bench/: bench/acme.py would shadow the acme package
+sys.path.insert(0, str(ROOT))
 TMP = Path(tempfile.mkdtemp(prefix="hostpanel-dataplane-"))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP}/bench.sqlite3")
 os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
@@ -41,13 +41,13 @@ django.setup()
 from django.core.management import call_command
 
 from balancers.models import Balancer, ZopeServer
+from devrig import pki
 from devrig.apache import StandaloneApache, write_tree
 from devrig.backends import Backend
 from devrig.net import free_port, free_port_block, http_get
 from rendering.render import render_tree
 from rendering.routes import ROUTES_MAP
 from rendering.snapshot import CertificateRecord, FrontEndRecord, load_snapshot
-from tests.certificates import pki
 
 WORKERS = (2, 16)  # a busy front-end: ServerLimit 2, ThreadsPerChild 16, MaxRequestWorkers 32
 workers_in_use = [WORKERS]  # --workers replaces it

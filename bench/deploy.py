@@ -39,8 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# bench/ itself off the path: bench/acme.py would shadow the acme package
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
 TMP = Path(tempfile.mkdtemp(prefix="hostpanel-bench-deploy-"))
 ENV = {
     "DJANGO_SETTINGS_MODULE": "hostpanel.test_settings",
@@ -71,9 +70,8 @@ from deploy.runner import deployment_execute  # noqa: E402
 from deploy.transport.pool import POOL  # noqa: E402
 from devrig.apache import StandaloneApache  # noqa: E402
 from devrig.backends import Backend  # noqa: E402
+from devrig.fleet import ACTOR, make_client_key, make_host  # noqa: E402
 from devrig.net import free_port, http_get  # noqa: E402
-from tests.factories import ACTOR  # noqa: E402
-from tests.harness.farm import make_client_key, make_host  # noqa: E402
 
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -138,7 +136,7 @@ def run_one(sites: int, args) -> dict:
     try:
         settings.HOSTPANEL_AUTO_DEPLOY = False  # the front-ends' creation must not queue deployments here
         for name in ("fe1", "fe2", "fe3"):
-            hosts.append(make_host(base_dir / name, name, key, apache_factory))
+            hosts.append(make_host(base_dir / name, name, apache_factory, client_key=key))
         Deployment.objects.filter(status="queued").delete()
         t0 = time.perf_counter()
         first = deployment_start(actor=ACTOR, enqueue=False)

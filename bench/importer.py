@@ -3,7 +3,7 @@ and the equivalence check (old config vs HostPanel's rendering, two throwaway Ap
 
     .venv/bin/python bench/importer.py [--sites 1000] [--repeat 3] [--apply] [--check-sample 100] [--check-all]
 
-Self-contained: writes a seed-style 2.4 tree (tests/importer/handwritten.py) to a temp directory,
+Self-contained: writes a seed-style 2.4 tree (devrig/handwritten.py) to a temp directory,
 migrates a fresh SQLite database there (or uses DATABASE_URL), then times each phase of
 import_preview separately: read (files, includes, tokenizing), recognise, plan (matching and
 full_clean() of every candidate). --apply also times import_apply into the empty database.
@@ -34,13 +34,13 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from devrig.handwritten import handwritten_tree, write_tree
 from hostpanel.audit import Actor
 from importer.equivalence import check_equivalence
 from importer.plan import build_plan
 from importer.reader import DirectorySource, read_config
 from importer.recognise import recognise
 from importer.service import import_apply
-from tests.balancers.importer.handwritten import handwritten_tree, write_tree
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Post-deploy probes benchmark: N sites behind one real standalone Apache (local transport) and two fake
 Zope backends on loopback.
 
-    /work/main/.venv/bin/python bench/probes.py [--sites 1000] [--repeat 3] [--parallelism 16]
+    .venv/bin/python bench/probes.py [--sites 1000] [--repeat 3] [--parallelism 16]
 
 Prints (a) probe throughput (every site probed once through Apache, HOSTPANEL_PROBE_PARALLELISM in flight),
 (b) the time a one-site deployment takes with probes off and on (the changed site + HOSTPANEL_PROBE_SAMPLE=20
@@ -44,10 +44,10 @@ from deploy.probes import run_probes, site_address
 from deploy.runner import deployment_execute
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
+from devrig.fleet import ACTOR
 from devrig.net import free_port
 from sites import services as site_services
 from sites.models import Site
-from tests.factories import ACTOR
 
 
 def deploy() -> tuple[float, str]:

@@ -1,11 +1,15 @@
-"""Free TCP ports on 127.0.0.1, for the fake backends, the standalone Apaches and the tests."""
+"""Free TCP ports on 127.0.0.1 (for the fake backends, the standalone Apaches and the tests), and the rig's
+plain clients: http_get (no redirects, any status an answer) and https_get (SNI, trusting one given root)."""
 
 from __future__ import annotations
 
 import http.client
 import secrets
 import socket
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
+
+from cryptography import x509
 
 
 def free_port() -> int:
@@ -99,5 +103,50 @@ def http_get(
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         return Answer(response.status, dict(response.getheaders()), response.read().decode(errors="replace"))
+    finally:
+        conn.close()
+
+
+@dataclass
+class HttpsAnswer:
+    status: int
+    headers: dict[str, str]
+    body: str
+    serial: int
+    cookies: list[str] = field(default_factory=list)
+
+
+def https_get(
+    port: int,
+    host: str,
+    path: str = "/",
+    *,
+    root_pem: str | None,
+    headers: dict | None = None,
+    timeout: float = 30,
+) -> HttpsAnswer:
+    """GET over TLS from 127.0.0.1:port with SNI and Host = host, trusting only root_pem (chain and
+    host name verified: ssl.SSLCertVerificationError otherwise). root_pem=None: nothing verified (to
+    look at what a server answers a name it has no certificate for)."""
+    if root_pem is None:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cadata=root_pem)
+    raw = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=timeout), server_hostname=host)
+    serial = x509.load_der_x509_certificate(raw.getpeercert(binary_form=True)).serial_number
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.sock = raw  # already connected: TLS to 127.0.0.1 with SNI = host, verified for host
+    try:
+        conn.request("GET", path, headers={"Host": host, **(headers or {})})
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+        return HttpsAnswer(
+            status=response.status,
+            headers={k: v for k, v in response.getheaders() if k.lower() != "set-cookie"},
+            body=body,
+            serial=serial,
+            cookies=[v for k, v in response.getheaders() if k.lower() == "set-cookie"],
+        )
     finally:
         conn.close()

@@ -47,3 +47,17 @@ def deployment_diff(a: Deployment, b: Deployment) -> str:
         if diff:
             out.append(diff)
     return "".join(out)
+
+
+def key_body(upload: dict[str, str]) -> list[str]:
+    """The base64 lines of an upload's private key that are not also in its certificate (a PKCS#8 key
+    carries the public key too, whose base64 can line up with the certificate's): what must never appear
+    in an answer, a page, a log line or the audit. Never empty."""
+    public = upload["certificate_pem"] + upload.get("chain_pem", "")
+    lines = [
+        line
+        for line in upload["private_key_pem"].strip().splitlines()
+        if not line.startswith("-----") and line not in public
+    ]
+    assert lines
+    return lines

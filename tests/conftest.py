@@ -1,7 +1,8 @@
 """Shared fixtures: the actor, the demo data, staff users and their clients. The rig's fixtures
-(Apache, fake backends, ports) come from tests/harness/fixtures.py; area-specific fixtures live in
-tests/<app>/.../conftest.py. Helpers shared by test modules live in tests/factories.py,
-tests/samples.py and tests/harness/ (test modules never import each other, nor a conftest)."""
+(Apache, fake backends, the farm, pebble, ports) come from tests/harness/fixtures.py and the test PKI's
+from tests/harness/tls.py, both over the one rig, devrig/; area-specific fixtures live in
+tests/<app>/.../conftest.py. Helpers shared by test modules live in tests/factories.py, tests/assertions.py
+and tests/samples.py (test modules never import each other, nor a conftest)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,7 @@ from hostpanel.audit import Actor
 
 pytest_plugins = [
     "tests.harness.fixtures",
-    "tests.harness.pebble",
     "tests.harness.tls",
-    "tests.harness.tls_client",
-    "tests.harness.farm",
 ]
 
 

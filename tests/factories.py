@@ -1,5 +1,5 @@
 """Builders of test data shared by several test modules (test modules import from here, never from
-each other): the actor, local front-ends, render modes, generated sites, hand-made trees."""
+each other): the actor, local front-ends, a site's live certificate, render modes, generated sites, hand-made trees."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from django.core.management import call_command
 
 from balancers import services as balancer_services
 from balancers.models import Balancer, FrontEnd
+from certificates import services as certificate_services
 from deploy.plan import Target
+from devrig.pki import TrustedPKI
 from hostpanel.audit import Actor
 from rendering.manifest import MANIFEST, manifest_text
 from rendering.routes import DERIVED_FILES
+from sites import services as site_services
 from sites.models import Site, SiteAlias
 from sites.services import site_hostnames_backfill
 
@@ -108,3 +111,12 @@ def live_files(config_dir: Path) -> dict[str, str]:
         for p in sorted(config_dir.rglob("*"))
         if p.is_file() and p.name not in DERIVED_FILES
     }
+
+
+def give_certificate(site, test_pki: TrustedPKI, **kw) -> dict[str, str]:
+    """The site serves a (customer's) certificate for its domain and every alias; returns the upload."""
+    names = [site.domain, *sorted(site.aliases.values_list("name", flat=True))]
+    site_services.site_update(site, actor=ACTOR, tls="custom")
+    upload = test_pki.issue(names, **kw)
+    certificate_services.certificate_set_custom(site, actor=ACTOR, **upload)
+    return upload

@@ -1,31 +1,20 @@
 """Real external parts (apache2, sshd, chromium, pebble, PostgreSQL, Redis) for the tests.
 
 Locally a missing part skips its tests with the exact package to install; in CI (CI=true) a
-missing part FAILS, so a green CI always means every real-part test really ran.
+missing part FAILS, so a green CI always means every real-part test really ran. The binaries are found
+by devrig.parts; a MissingPart raised inside the rig becomes the same skip or failure
+(tests/harness/fixtures.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from devrig.parts import MissingPart, find_binary
 
-PACKAGES = {
-    "apache2": "apache2",
-    "sshd": "openssh-server",
-    "chromium": "chromium",
-    "chromedriver": "chromium-driver",
-    "pebble": "pebble",
-    "pebble-challtestsrv": "pebble",
-    "wrk": "wrk",
-    "h2load": "nghttp2-client",
-    "curl": "curl",
-    "bwrap": "bubblewrap",
-}
-PATHS = {"apache2": "/usr/sbin/apache2", "sshd": "/usr/sbin/sshd", "chromium": "/usr/bin/chromium"}
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def missing(reason: str) -> None:
@@ -36,7 +25,8 @@ def missing(reason: str) -> None:
 
 def require_binary(name: str) -> str:
     """Path of a real binary, or skip (locally) / fail (CI) with the package to install."""
-    path = shutil.which(name) or (PATHS.get(name) if PATHS.get(name) and os.path.exists(PATHS[name]) else None)
-    if not path:
-        missing(f"{name} is not installed (apt-get install -y {PACKAGES.get(name, name)})")
-    return path
+    try:
+        return find_binary(name)
+    except MissingPart as error:
+        missing(str(error))
+        raise  # not reached: missing() raises

@@ -1,5 +1,5 @@
 """Paths and captured samples shared by the tests: the repository root, golden trees, real
-balancer-manager answers (captured from Apache 2.4.71 by tests/harness/capture.py) and hostile XML."""
+balancer-manager answers (captured from Apache 2.4.71 by devrig/capture.py) and hostile XML."""
 
 from __future__ import annotations
 

@@ -17,11 +17,11 @@ from alerts.choices import AlertState
 from alerts.models import Alert, DeliveryAttempt, Notification
 from alerts.services import alert_channel_create, alert_channel_test, alerts_tick
 from balancers.models import FrontEnd
+from devrig.fleet import build_fleet
 from devrig.net import http_get
 from status.parse import BalancerStatus, FrontEndLive, HostState, MemberFlags, MemberStatus
 from status.poller import poll_once
 from tests.factories import ACTOR, add_manager_frontend
-from tests.harness.fleet import make_fleet
 
 pytestmark = pytest.mark.real
 
@@ -91,13 +91,13 @@ def test_a_member_killed_on_a_real_front_end_gives_exactly_one_alert_and_one_rec
     transactional_db, tmp_path, settings, apache_factory, backend_factory, smtp_sink, webhook_receiver
 ):
     settings.HOSTPANEL_ALERT_GRACE_SECONDS = 1
-    fleet = make_fleet(tmp_path, apache_factory, backend_factory, frontends=1)
+    fleet = build_fleet(tmp_path, apache_factory, backend_factory, frontends=1, sites=["linux.co.uk"], member_retry=1)
     fleet.deploy()
     alert_channel_create(actor=ACTOR, name="mail", kind="email", target="oncall@example.net", events=["member_down"])
     alert_channel_create(
         actor=ACTOR, name="hook", kind="webhook", target=webhook_receiver.url, events=["member_down"], secret="k"
     )
-    port = fleet.hosts["fe1"].http_port
+    port = fleet.host("fe1").http_port
 
     def sticky_zope2() -> str:
         answer = http_get(port, host="linux.co.uk", cookie="BALANCEID=balancer.zope2")

@@ -13,11 +13,11 @@ from alerts.models import DeliveryAttempt, Notification
 from alerts.services import alert_channel_create, alert_channel_test, alerts_tick
 from alerts.tasks import deliver_notifications
 from balancers.models import StatusSample
+from devrig.slow_http import within
 from hostpanel import settings as configured
 from status.parse import BalancerStatus, FrontEndLive, HostState, MemberFlags, MemberStatus
 from status.poller import poll_once
 from tests.factories import ACTOR, add_manager_frontend
-from tests.harness.slow_http import within
 from tests.samples import MANAGER_XML as XML
 
 T0 = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)

@@ -1,4 +1,5 @@
-"""Fixtures for the REST API tests: tokens of each scope, a JSON client, and two real front-ends."""
+"""Fixtures for the REST API tests: tokens of each scope and a JSON client (the two real front-ends, `farm`,
+come from tests/harness/fixtures.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from rest_framework.test import APIClient
 
 from api.services import api_token_create
 from hostpanel.audit import Actor
-from tests.harness.farm import running_farm
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +54,3 @@ def billing(client_for) -> APIClient:
 @pytest.fixture
 def reader(client_for) -> APIClient:
     return client_for("read")
-
-
-@pytest.fixture
-def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory):
-    """fe1 and fe2, each its own sshd and Apache, and balancer bronze over fake Zope backends zope1, zope2."""
-    with running_farm(tmp_path / "farm", settings, apache_factory, backend_factory) as farm:
-        yield farm

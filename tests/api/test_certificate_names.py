@@ -37,7 +37,7 @@ def shop(demo, actor) -> Site:
 
 def test_extra_names_on_an_upload_are_accepted_and_listed_as_unused(shop, billing, tls_pki):
     names = ["shop.example.com", "www.shop.example.com", "linux.co.uk"]  # linux.co.uk is another site's
-    answer = billing.put(URL, tls_pki.upload(names), format="json")
+    answer = billing.put(URL, tls_pki.issue(names), format="json")
     assert answer.status_code == 200, answer.json()
     assert answer.json()["status"] == "valid" and answer.json()["unused_names"] == ["linux.co.uk"]
     assert billing.get(URL).json()["unused_names"] == ["linux.co.uk"]
@@ -45,7 +45,7 @@ def test_extra_names_on_an_upload_are_accepted_and_listed_as_unused(shop, billin
 
 def test_a_rename_the_customers_certificate_does_not_cover_answers_mismatch(shop, billing, tls_pki):
     assert (
-        billing.put(URL, tls_pki.upload(["shop.example.com", "www.shop.example.com"]), format="json").status_code == 200
+        billing.put(URL, tls_pki.issue(["shop.example.com", "www.shop.example.com"]), format="json").status_code == 200
     )
     renamed = billing.patch("/api/v1/sites/shop.example.com/", {"domain": "store.example.com"}, format="json")
     assert renamed.status_code == 200, renamed.json()

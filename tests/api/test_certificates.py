@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import Certificate
+from devrig import pki
 from hostpanel.models import AuditEntry
 from sites import services as site_services
 from sites.models import Site
 from sites.services import site_certificate_upload
-from tests.certificates import pki
-from tests.harness.tls import key_body
+from tests.assertions import key_body
 
 NAMES = ["shop.example.com", "www.shop.example.com"]
 URL = "/api/v1/sites/shop.example.com/certificate/"
@@ -79,14 +79,14 @@ def test_switching_a_site_to_http_only_stops_ordering(shop, billing):
 
 
 def test_the_billing_system_uploads_the_customers_certificate(shop, billing, tls_pki):
-    upload = tls_pki.upload(NAMES)
+    upload = tls_pki.issue(NAMES)
     answer = billing.put(URL, upload, format="json")
     assert answer.status_code == 200, answer.json()
     body = answer.json()
     assert body["status"] == "valid"
     assert body["source"] == "custom"
     assert body["names"] == NAMES
-    assert body["issuer"] == "CN=Door Test Intermediate"
+    assert body["issuer"] == "CN=Test Intermediate"
     assert "private_key_pem" not in body
     shop.refresh_from_db()
     assert shop.tls == "custom"
@@ -108,16 +108,16 @@ def test_the_billing_system_uploads_the_customers_certificate(shop, billing, tls
 @pytest.mark.parametrize(
     ("make", "field", "words"),
     [
-        (lambda p: p.upload(NAMES[:1]), "certificate_pem", "does not cover www.shop.example.com"),
+        (lambda p: p.issue(NAMES[:1]), "certificate_pem", "does not cover www.shop.example.com"),
         (
-            lambda p: {**p.upload(NAMES), "private_key_pem": p.upload(NAMES)["private_key_pem"]},
+            lambda p: {**p.issue(NAMES), "private_key_pem": p.issue(NAMES)["private_key_pem"]},
             "private_key_pem",
             "match",
         ),
-        (lambda p: {**p.upload(NAMES), "chain_pem": ""}, "chain_pem", "does not verify"),
-        (lambda p: p.upload(NAMES, key=pki.rsa_key(1024)), "private_key_pem", "1024 bits"),
+        (lambda p: {**p.issue(NAMES), "chain_pem": ""}, "chain_pem", "does not verify"),
+        (lambda p: p.issue(NAMES, key=pki.rsa_key(1024)), "private_key_pem", "1024 bits"),
         (
-            lambda p: p.upload(
+            lambda p: p.issue(
                 NAMES,
                 not_before=pki.NOW - datetime.timedelta(days=90),
                 not_after=pki.NOW - datetime.timedelta(days=1),
@@ -125,7 +125,7 @@ def test_the_billing_system_uploads_the_customers_certificate(shop, billing, tls
             "certificate_pem",
             "expired",
         ),
-        (lambda p: {**p.upload(NAMES), "certificate_pem": "not a PEM"}, "certificate_pem", "PEM"),
+        (lambda p: {**p.issue(NAMES), "certificate_pem": "not a PEM"}, "certificate_pem", "PEM"),
     ],
     ids=["names", "key-mismatch", "chain", "weak-key", "expired", "unreadable"],
 )
@@ -145,7 +145,7 @@ def test_a_bad_certificate_is_refused_naming_the_check_and_nothing_is_saved(shop
 
 def test_the_private_key_is_in_no_answer_no_log_line_and_no_audit_entry(shop, operator, billing, tls_pki, caplog):
     caplog.set_level(logging.DEBUG)
-    upload = tls_pki.upload(NAMES)
+    upload = tls_pki.issue(NAMES)
     bodies = [billing.put(URL, upload, format="json").content]
     bodies.append(billing.put(URL, {**upload, "chain_pem": ""}, format="json").content)  # an error answer too
     bodies += [operator.get(URL).content, operator.get("/api/v1/sites/").content]
@@ -183,7 +183,7 @@ def test_renew_now_is_for_operators_and_makes_the_certificate_due(shop, operator
 
 
 def test_renew_now_is_refused_for_a_site_with_its_own_certificate_or_http_only(shop, operator, tls_pki, billing):
-    assert billing.put(URL, tls_pki.upload(NAMES), format="json").status_code == 200
+    assert billing.put(URL, tls_pki.issue(NAMES), format="json").status_code == 200
     answer = operator.post(f"{URL}renew/")
     assert answer.status_code == 400
     assert "own certificate" in answer.json()["errors"]["tls"][0]
@@ -194,7 +194,7 @@ def test_renew_now_is_refused_for_a_site_with_its_own_certificate_or_http_only(s
 
 def test_the_reader_scope_reads_but_may_not_upload(shop, reader, tls_pki):
     assert reader.get(URL).status_code == 200
-    assert reader.put(URL, tls_pki.upload(NAMES), format="json").status_code == 403
+    assert reader.put(URL, tls_pki.issue(NAMES), format="json").status_code == 403
 
 
 def test_sites_filter_by_certificate_status(shop, billing):
@@ -211,7 +211,7 @@ def _sites_with_certificates(demo, actor, tls_pki, count: int) -> None:
         domain = f"c{n}.example.org"
         site = site_services.site_create(actor=actor, domain=domain, balancer=demo, plone_path="/plone/c", tls="acme")
         if n % 2:
-            site_certificate_upload(site, actor=actor, **tls_pki.upload([domain]))
+            site_certificate_upload(site, actor=actor, **tls_pki.issue([domain]))
 
 
 @pytest.mark.parametrize("count", [1, 50])

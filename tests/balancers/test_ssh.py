@@ -16,7 +16,7 @@ from deploy.transport.pool import ConnectionPool, open_transport, release_transp
 from deploy.transport.protocol import LocalTransport, Transport, TransportError
 from deploy.transport.ssh import SSHTransport, key_fingerprint
 from devrig.net import free_port
-from tests.harness.sshd import SshServer, generate_key
+from devrig.sshd import SshServer, generate_key
 
 pytestmark = pytest.mark.real
 

@@ -24,16 +24,15 @@ from certificates.models import AcmeAttempt, Certificate
 from certificates.tasks import renewal_scan
 from deploy.secrets import open_tree
 from deploy.transport.pool import POOL
-from devrig.net import http_get
+from devrig import pki
+from devrig.net import http_get, https_get
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from rendering.manifest import KEY_NOT_SHOWN
 from sites import services as site_services
 from sites.models import Site
 from tests.assertions import deployment_diff
-from tests.certificates import pki
 from tests.factories import ACTOR
-from tests.harness.tls_client import https_get
 
 pytestmark = [pytest.mark.real]
 
@@ -126,7 +125,7 @@ def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_
 
     # Forced renewal with a slow request in flight: the new serial everywhere, one graceful each.
     first_serial = serial_of(site)
-    for backend in farm.backends:
+    for backend in farm.backends.values():
         backend.delay = 3
     slow: dict = {}
     thread = threading.Thread(
@@ -137,7 +136,7 @@ def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_
     certificate_services.certificate_request_renewal(site, actor=ACTOR)
     scan = renewal_scan()
     assert (scan.attempts, scan.issued) == (1, 1), scan.failures
-    for backend in farm.backends:
+    for backend in farm.backends.values():
         backend.delay = 0
     thread.join(30)
     assert slow["answer"].status == 200 and slow["answer"].serial == first_serial  # it survived the reload

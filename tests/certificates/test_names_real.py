@@ -15,13 +15,13 @@ from balancers.choices import DeploymentStatus
 from balancers.models import Deployment
 from balancers.services import deployment_start
 from certificates.models import Certificate
+from devrig.fleet import add_site
+from devrig.net import https_get
 from hostpanel.audit import Actor
 from sites import services as site_services
 from sites.models import Site
 from sites.services import site_certificate_upload
-from tests.factories import ACTOR
-from tests.harness.farm import add_site
-from tests.harness.tls_client import give_certificate, https_get
+from tests.factories import ACTOR, give_certificate
 
 pytestmark = [pytest.mark.real]
 

@@ -7,8 +7,8 @@ import pytest
 from certificates import preflight
 from certificates.publishing import DirectoryPublisher
 from devrig.net import free_port
-from tests.harness.pebble import ChallengeFileServer
-from tests.harness.slow_http import within
+from devrig.pebble import ChallengeFileServer
+from devrig.slow_http import within
 
 
 @pytest.fixture

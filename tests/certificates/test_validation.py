@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from django.core.exceptions import ValidationError
 
 from certificates.validation import covers, validate_custom_certificate
-from tests.certificates import pki
+from devrig import pki
 
 NAMES = ["example.com", "www.example.com"]
 

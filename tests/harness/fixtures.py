@@ -1,20 +1,44 @@
-"""The pytest fixtures over the one rig (devrig): standalone Apaches, fake Zope/Plone backends,
-silent and closed ports, canned HTTP answers, a peer that drips its headers. Loaded for every test by
-`pytest_plugins` in tests/conftest.py; nothing imports this module."""
+"""The pytest fixtures over the one rig (devrig): standalone Apaches, fake Zope/Plone backends, the two-host
+`farm` (devrig.fleet over SSH), pebble and its challenge server, silent and closed ports, canned HTTP answers,
+a peer that drips its headers. A part the rig finds missing (devrig.parts.MissingPart) skips the test locally
+and fails it in CI (tests/realparts.py). Loaded for every test by `pytest_plugins` in tests/conftest.py;
+nothing imports this module."""
 
 from __future__ import annotations
 
 import http.server
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from certificates.publishing import DirectoryPublisher
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
-from tests.harness.slow_http import DrippingServer
-from tests.realparts import require_binary
+from devrig.fleet import Fleet, build_fleet, make_client_key
+from devrig.net import free_port
+from devrig.parts import MissingPart
+from devrig.pebble import ChallengeFileServer, PebbleCA
+from devrig.slow_http import DrippingServer
+from tests.realparts import missing, require_binary
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    try:
+        return (yield)
+    except MissingPart as error:
+        missing(str(error))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    except MissingPart as error:
+        missing(str(error))
 
 
 @pytest.fixture
@@ -153,4 +177,51 @@ def dripping_server():
 
     yield start
     for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) -> Iterator[Fleet]:
+    """Two front-ends fe1, fe2 (each a real sshd + Apache with mod_ssl, HTTP and HTTPS ports) over two fake
+    Zope backends zope1, zope2, balancer bronze (devrig.fleet), the panel's SSH key in settings."""
+    require_binary("sshd")
+    require_binary("apache2")
+    key = make_client_key(tmp_path / "panel")
+    settings.HOSTPANEL_SSH_KEY = str(key)
+    settings.HOSTPANEL_SSH_TIMEOUT = 5
+    fleet = build_fleet(tmp_path, apache_factory, backend_factory, frontends=2, client_key=key)
+    yield fleet
+    fleet.stop()
+
+
+@pytest.fixture
+def challenge_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def nonce_reject_percent() -> int:
+    """Override in a test module (or parametrize) to make pebble reject nonces."""
+    return 0
+
+
+@pytest.fixture
+def pebble_ca(tmp_path, challenge_port, nonce_reject_percent):
+    ca = PebbleCA(tmp_path / "pebble", http_port=challenge_port, nonce_reject_percent=nonce_reject_percent)
+    try:
+        ca.start()
+        yield ca
+    finally:
+        ca.stop()
+
+
+@pytest.fixture
+def challenge_server(tmp_path, challenge_port):
+    """(publisher, server): a DirectoryPublisher for 127.0.0.1 and the file server on pebble's httpPort."""
+    directory = tmp_path / "acme-challenge"
+    server = ChallengeFileServer(directory, challenge_port).start()
+    publisher = DirectoryPublisher(directory, frontend_addresses=frozenset({"127.0.0.1"}), http_port=challenge_port)
+    try:
+        yield publisher, server
+    finally:
         server.stop()

@@ -17,12 +17,12 @@ from playwright.sync_api import expect, sync_playwright
 
 from balancers.choices import ChangeKind
 from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from devrig.browser import launch_chromium
+from devrig.handwritten import handwritten_tree
 from hostpanel.models import AuditEntry
 from rendering.routes import map_entries
 from sites.models import Site
 from tests.assertions import whole_map_at
-from tests.balancers.importer.handwritten import handwritten_tree
-from tests.harness.browser import launch_chromium
 from tests.realparts import require_binary
 from tests.samples import ROOT
 

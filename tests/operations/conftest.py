@@ -1,12 +1,11 @@
-"""Fixtures for the operations tests: a real fleet (tests/harness/fleet.py) and a real Zope host (sshd)."""
+"""Fixtures for the operations tests: a real fleet (devrig/fleet.py) and a real Zope host (sshd)."""
 
 from __future__ import annotations
 
 import pytest
 
-from deploy.transport.pool import POOL
-from tests.harness.fleet import make_fleet
-from tests.harness.sshd import SshServer
+from devrig.fleet import build_fleet
+from devrig.sshd import SshServer
 from tests.realparts import require_binary
 
 
@@ -27,8 +26,7 @@ def fleet(transactional_db, tmp_path, settings, apache_factory, backend_factory)
     settings.HOSTPANEL_RESTART_SETTLE_SECONDS = 0.3
     settings.HOSTPANEL_RESTART_IDLE_TIMEOUT = 8
     settings.HOSTPANEL_RESTART_HEALTH_TIMEOUT = 10
-    made = make_fleet(tmp_path, apache_factory, backend_factory, frontends=2)
+    made = build_fleet(tmp_path, apache_factory, backend_factory, sites=["linux.co.uk"], member_retry=1)
     made.deploy()
     yield made
     made.stop()
-    POOL.close_all()

@@ -50,7 +50,7 @@ class Client(threading.Thread):
 
 def login_through(fleet, frontend: str, route: str) -> str:
     """Log in to the Plone-like site through the front-end, on `route`; the Cookie header a browser then sends."""
-    conn = http.client.HTTPConnection("127.0.0.1", fleet.hosts[frontend].http_port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", fleet.host(frontend).http_port, timeout=10)
     conn.request(
         "POST",
         "/login",

@@ -19,7 +19,7 @@ from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import Certificate
 from certificates.services import certificate_set_custom
 from sites import services as site_services
-from tests.harness.tls import key_body
+from tests.assertions import key_body
 from tests.realparts import require_binary
 
 pytestmark = pytest.mark.real
@@ -63,7 +63,7 @@ def test_an_operator_uploads_a_bad_then_a_good_certificate(page, shop, tls_pki):
     expect(page.locator("#certificate-status")).to_have_text("Pending")
     page.get_by_role("link", name="Upload own certificate").click()
 
-    bad = tls_pki.upload(NAMES[:1])  # misses the alias
+    bad = tls_pki.issue(NAMES[:1])  # misses the alias
     page.get_by_label("Certificate (PEM)").fill(bad["certificate_pem"])
     page.get_by_label("Private key (PEM)").fill(bad["private_key_pem"])
     page.get_by_label("Intermediate certificates (PEM)").fill(bad["chain_pem"])
@@ -74,7 +74,7 @@ def test_an_operator_uploads_a_bad_then_a_good_certificate(page, shop, tls_pki):
     for line in key_body(bad):
         assert line not in page.content()
 
-    good = tls_pki.upload(NAMES)
+    good = tls_pki.issue(NAMES)
     page.get_by_label("Certificate (PEM)").fill(good["certificate_pem"])
     page.get_by_label("Private key (PEM)").fill(good["private_key_pem"])
     page.get_by_label("Intermediate certificates (PEM)").fill(good["chain_pem"])
@@ -82,13 +82,13 @@ def test_an_operator_uploads_a_bad_then_a_good_certificate(page, shop, tls_pki):
     page.wait_for_url(re.compile(r"/sites/shop\.example\.com/$"))
     expect(page.get_by_role("status").first).to_contain_text("Own certificate of shop.example.com saved")
     expect(page.locator("#certificate-status")).to_have_text("Valid")
-    expect(page.locator("#certificate")).to_contain_text("CN=Door Test Intermediate")
+    expect(page.locator("#certificate")).to_contain_text("CN=Test Intermediate")
     expect(page.locator("#certificate")).to_contain_text("www.shop.example.com")
     assert Certificate.objects.get(site=shop).source == CertificateSource.CUSTOM
 
 
 def test_renew_now_asks_and_then_shows_the_renewal_queued(page, shop, tls_pki, actor):
-    certificate_set_custom(shop, actor=actor, **tls_pki.upload(NAMES))
+    certificate_set_custom(shop, actor=actor, **tls_pki.issue(NAMES))
     Certificate.objects.filter(site=shop).update(source=CertificateSource.ACME)  # as if the CA had issued it
     page.goto(f"/sites/{shop.domain}/")
     expect(page.locator("#certificate-status")).to_have_text("Valid")

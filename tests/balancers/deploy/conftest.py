@@ -1,4 +1,4 @@
-"""Fixtures for the deploy tests (the two-host `farm` comes from tests/harness/farm.py)."""
+"""Fixtures for the deploy tests (the two-host `farm` comes from tests/harness/fixtures.py)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ from balancers.choices import DeploymentStatus, HostStatus
 from balancers.models import DeployLock, DeploymentHost
 from balancers.services import deployment_start
 from deploy.runner import render_for
+from devrig.fleet import add_site
 from tests.factories import ACTOR
-from tests.harness.farm import add_site
 from tests.samples import ROOT
 
 pytestmark = pytest.mark.real

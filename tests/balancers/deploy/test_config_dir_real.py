@@ -12,8 +12,8 @@ from balancers.choices import DeploymentStatus, HostStage, HostStatus
 from balancers.models import Deployment
 from balancers.services import deployment_start
 from deploy.swap import KEEP_RELEASES
+from devrig.fleet import add_site
 from tests.factories import ACTOR
-from tests.harness.farm import add_site
 
 pytestmark = pytest.mark.real
 

@@ -14,13 +14,13 @@ from balancers.models import Deployment, DeploymentHost
 from balancers.services import deployment_rollback, deployment_start
 from deploy.checks import frontend_test_connection
 from deploy.transport import ssh
+from devrig.fleet import add_site
 from devrig.net import free_port
+from devrig.sshd import generate_key
 from rendering.routes import ROUTES_MAP, ROUTES_RECENT, map_entries
 from sites import services as site_services
 from tests.assertions import deployment_diff, whole_map_at
 from tests.factories import ACTOR
-from tests.harness.farm import add_site
-from tests.harness.sshd import generate_key
 
 pytestmark = pytest.mark.real
 

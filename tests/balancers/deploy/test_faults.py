@@ -29,12 +29,12 @@ from deploy.reaper import reap
 from deploy.runner import deployment_execute
 from deploy.tasks import run_deployment
 from deploy.transport import ssh
+from devrig.fleet import add_site
+from devrig.queues import DOWNABLE_QUEUE, QueueSwitch
 from rendering.manifest import tree_digest
 from rendering.routes import ROUTES_MAP, map_entries
 from sites.models import Site
 from tests.factories import ACTOR
-from tests.harness.farm import add_site
-from tests.harness.queues import DOWNABLE_QUEUE, QueueSwitch
 from tests.samples import ROOT
 
 pytestmark = pytest.mark.real
@@ -95,7 +95,7 @@ def needs_postgresql() -> None:
 
 
 class Worker:
-    """tests/harness/deploy_worker.py in its own process, paused at a stage of one front-end."""
+    """devrig/deploy_worker.py in its own process, paused at a stage of one front-end."""
 
     def __init__(self, deployment: Deployment, frontend: str, stage: str, tmp_path: Path, settings) -> None:
         self.reached = tmp_path / f"reached-{deployment.pk}-{stage}"
@@ -110,7 +110,7 @@ class Worker:
             "HOSTPANEL_DEPLOY_LEASE_SECONDS": str(WORKER_LEASE_SECONDS),
             "HOSTPANEL_VAR_DIR": str(tmp_path / "var"),
         }
-        command = [sys.executable, "-m", "tests.harness.deploy_worker", str(deployment.pk)]
+        command = [sys.executable, "-m", "devrig.deploy_worker", str(deployment.pk)]
         command += ["--frontend", frontend, "--stage", stage, "--reached", str(self.reached)]
         command += ["--resume", str(self.resume)]
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -17,6 +17,7 @@ from balancers.choices import ChangeKind, HostStage
 from balancers.services import deployment_start
 from deploy.runner import deployment_execute
 from devrig.apache import write_tree
+from devrig.fleet import add_site
 from devrig.net import free_port, http_get
 from rendering.render import render_tree
 from rendering.routes import ROUTES_MAP, ROUTES_RECENT, map_entries, parse_map
@@ -24,7 +25,6 @@ from rendering.snapshot import BalancerRecord, FrontEndRecord, MemberRecord, Sit
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import ACTOR
-from tests.harness.farm import add_site
 
 pytestmark = [pytest.mark.real, pytest.mark.django_db(transaction=True)]
 

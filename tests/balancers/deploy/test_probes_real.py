@@ -11,11 +11,11 @@ import pytest
 from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.models import Balancer, ZopeServer
+from devrig.fleet import build_fleet
 from devrig.net import free_port
 from sites import services as site_services
 from sites.models import Site
 from tests.factories import ACTOR
-from tests.harness.fleet import make_fleet
 
 pytestmark = pytest.mark.real
 
@@ -24,7 +24,7 @@ SITES = ("linux.co.uk", "debian.org", "ubuntu.com")
 
 @pytest.fixture
 def fleet(transactional_db, tmp_path, apache_factory, backend_factory):
-    made = make_fleet(tmp_path, apache_factory, backend_factory, frontends=2, sites=SITES)
+    made = build_fleet(tmp_path, apache_factory, backend_factory, sites=SITES, member_retry=1)
     made.deploy()
     yield made
     made.stop()
@@ -36,7 +36,7 @@ def hosts_of(deployment) -> dict:
 
 def test_a_change_that_breaks_sites_that_answered_is_reverted_on_every_front_end(fleet):
     assert fleet.get("fe1", "linux.co.uk")[0] == 200
-    targets = {name: os.readlink(h.apache.config_dir) for name, h in fleet.hosts.items()}
+    targets = {h.name: os.readlink(h.apache.config_dir) for h in fleet.hosts}
     for server in ZopeServer.objects.all():  # a typo in the ports: every site would get a 503
         balancer_services.zope_server_update(server, actor=ACTOR, port=free_port())
 
@@ -48,7 +48,7 @@ def test_a_change_that_breaks_sites_that_answered_is_reverted_on_every_front_end
         assert "3 site(s) that answered before the change fail after it" in host.error
         assert "linux.co.uk: HTTP 503 (was HTTP 200)" in host.error
         assert "previous release was put back and Apache reloaded." in host.error
-        assert os.readlink(fleet.hosts[name].apache.config_dir) == targets[name]
+        assert os.readlink(fleet.host(name).apache.config_dir) == targets[name]
         for domain in SITES:  # the old config serves again
             status, backend, _, _ = fleet.get(name, domain)
             assert (status, backend in {"zope1", "zope2"}) == (200, True)

@@ -24,11 +24,11 @@ from deploy.reaper import REAPER_ACTOR, reap
 from deploy.runner import deployment_execute
 from deploy.tasks import run_deployment
 from deploy.transport.protocol import LocalTransport, TransportError
+from devrig.queues import DOWNABLE_QUEUE, QueueSwitch
 from rendering.routes import map_entries
 from sites import services as site_services
 from tests.assertions import whole_map_at
 from tests.factories import ACTOR, make_local_frontend, reloads
-from tests.harness.queues import DOWNABLE_QUEUE, QueueSwitch
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import pytest
 
 from balancers import services as balancer_services
 from deploy.transport.pool import POOL
+from devrig.fleet import make_client_key
+from devrig.sshd import SshServer
 from importer.reader import MappingSource, read_config
 from importer.recognise import Recognition, recognise
 from tests.factories import ACTOR
-from tests.harness.farm import make_client_key
-from tests.harness.sshd import SshServer
 from tests.realparts import require_binary
 from tests.samples import FIXTURES as SAMPLE_FIXTURES
 

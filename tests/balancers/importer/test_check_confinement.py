@@ -15,13 +15,13 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from devrig.apache import StandaloneApache, write_tree
+from devrig.handwritten import handwritten_tree
 from devrig.net import free_port
 from importer.equivalence import check_equivalence
 from importer.reader import MappingSource, read_config
 from importer.sandbox import prepare, sandbox_prefix
 from importer.service import import_preview
 from importer.throwaway import old_config_copy
-from tests.balancers.importer.handwritten import handwritten_tree
 from tests.realparts import require_binary
 from tests.samples import tgz
 

@@ -3,11 +3,11 @@ standalone Apache on loopback in front of recording backends, asked the same req
 
 import pytest
 
+from devrig.handwritten import handwritten_tree
 from importer.equivalence import check_equivalence, sample_evenly
 from importer.reader import MappingSource, read_config
 from importer.service import import_preview
 from importer.throwaway import old_config_copy
-from tests.balancers.importer.handwritten import handwritten_tree
 from tests.realparts import require_binary
 
 pytestmark = pytest.mark.django_db

@@ -10,10 +10,10 @@ import pytest
 from django.urls import reverse
 
 from balancers.models import BalancerMember
+from devrig.handwritten import handwritten_tree
 from hostpanel.models import AuditEntry
 from importer.service import AUDIT_ACTION
 from sites.models import Site
-from tests.balancers.importer.handwritten import handwritten_tree
 from tests.samples import tgz
 
 pytestmark = pytest.mark.django_db

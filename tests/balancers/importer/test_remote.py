@@ -9,13 +9,13 @@ import pytest
 from django.core.management import call_command
 
 from devrig.apache import apache_binary, standalone_config
+from devrig.handwritten import handwritten_tree, write_tree
 from hostpanel.models import AuditEntry
 from importer.reader import Limits, SourceError
 from importer.remote import includes_command, parse_dump_includes
 from importer.service import AUDIT_ACTION, import_preview, import_preview_frontend
 from importer.tokenizer import ConfigRefused
 from sites.models import Site
-from tests.balancers.importer.handwritten import handwritten_tree, write_tree
 from tests.realparts import require_binary
 
 DUMP = """Included configuration files:

@@ -4,12 +4,12 @@ config, HostPanel's own rendered trees, hostile content, conflicts, idempotence 
 import pytest
 
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, Deployment, ZopeServer
+from devrig.handwritten import handwritten_tree, write_tree
 from hostpanel.models import AuditEntry
 from importer.reader import MappingSource
 from importer.service import AUDIT_ACTION, ImportRefused, import_apply, import_preview
 from importer.tokenizer import ConfigRefused
 from sites.models import Site, SiteAlias
-from tests.balancers.importer.handwritten import handwritten_tree, write_tree
 from tests.samples import GOLDEN
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from devrig.net import free_port_block, free_ports
 from rendering.render import render_tree
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
-from tests.harness.tls_client import give_certificate
+from tests.factories import give_certificate
 from tests.realparts import missing, require_binary
 
 pytestmark = pytest.mark.real

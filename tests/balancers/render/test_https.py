@@ -18,8 +18,7 @@ from rendering.routes import map_entries
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site
-from tests.factories import set_render_mode
-from tests.harness.tls_client import give_certificate
+from tests.factories import give_certificate, set_render_mode
 
 LOOKUP = "RewriteCond ${hostpanel-recent:%{SERVER_NAME}|${hostpanel-routes:%{SERVER_NAME}|-}} "  # overlay, then base
 

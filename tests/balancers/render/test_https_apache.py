@@ -15,13 +15,13 @@ from playwright.sync_api import sync_playwright
 
 from balancers import services as balancer_services
 from devrig.apache import write_tree
-from devrig.net import free_port_block, free_ports, http_get
+from devrig.browser import launch_chromium
+from devrig.net import free_port_block, free_ports, http_get, https_get
 from rendering.manifest import challenge_dir
 from rendering.render import render_tree
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
-from tests.harness.browser import launch_chromium
-from tests.harness.tls_client import give_certificate, https_get
+from tests.factories import give_certificate
 
 pytestmark = pytest.mark.real
 

@@ -5,7 +5,7 @@ from balancers.models import FrontEnd
 from rendering.manifest import parse_manifest
 from rendering.routes import DERIVED_FILES, map_entries
 from sites.models import Site
-from tests.harness.tls_client import give_certificate
+from tests.factories import give_certificate
 from tests.realparts import require_binary
 
 

@@ -11,12 +11,12 @@ import pytest
 
 from balancers import services
 from balancers.models import BalancerMember, FrontEndSnapshot, StatusSample
+from devrig.slow_http import within
 from hostpanel.http import http_exchange, url_answers
 from status.manager import ManagerEndpoint, fetch_all, fetch_manager
 from status.parse import HostState
 from status.poller import poll_once
 from tests.factories import add_manager_frontend
-from tests.harness.slow_http import within
 from tests.samples import MANAGER_XML as XML
 
 

@@ -1,4 +1,4 @@
-"""The pure balancer-manager parser, on XML and HTML captured from Apache 2.4.71 (tests/harness/capture.py)
+"""The pure balancer-manager parser, on XML and HTML captured from Apache 2.4.71 (devrig/capture.py)
 and on hostile documents."""
 
 from __future__ import annotations

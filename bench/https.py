@@ -1,6 +1,6 @@
 """HTTPS benchmark: ACME issuance on two front-ends, the renewal scan, and Apache with 1,000 HTTPS vhosts.
 
-    .venv/bin/python bench/acme.py [--part issue|scan|apache|all] [--sites 100] [--certificates 10000]
+    .venv/bin/python bench/https.py [--part issue|scan|apache|all] [--sites 100] [--certificates 10000]
                                    [--vhosts 1000]
 
 issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_ssl) get certificates from
@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# this script's own directory first on sys.path would make `import acme` find this file, not certbot's acme
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
 TMP = Path(tempfile.mkdtemp(prefix="hostpanel-bench-acme-"))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{TMP / 'bench.sqlite3'}")
 os.environ["DJANGO_SETTINGS_MODULE"] = "hostpanel.test_settings"
@@ -51,16 +50,15 @@ from balancers.services import deployment_start
 from certificates.models import Certificate
 from certificates.selectors import certificates_due
 from certificates.tasks import renewal_scan
+from devrig import pki
 from devrig.apache import StandaloneApache, write_tree
 from devrig.backends import Backend
+from devrig.fleet import ACTOR, add_site, make_balancer, make_client_key, make_host
 from devrig.net import free_ports
+from devrig.pebble import PebbleCA
 from rendering.render import render_tree
 from rendering.snapshot import CertificateRecord, FrontEndRecord, SiteRecord, Snapshot, load_snapshot
 from sites.models import Site
-from tests.certificates import pki
-from tests.factories import ACTOR
-from tests.harness.farm import add_site, make_balancer, make_client_key, make_host
-from tests.harness.pebble import PebbleCA
 
 
 def issue(sites: int) -> None:
@@ -78,7 +76,7 @@ def issue(sites: int) -> None:
         settings.HOSTPANEL_SSH_KEY = str(key)
         balancer = make_balancer(backends)
         for name in ("fe1", "fe2"):
-            hosts.append(make_host(TMP / name, name, key, apache_factory))
+            hosts.append(make_host(TMP / name, name, apache_factory, client_key=key))
         ca = PebbleCA(TMP / "pebble", http_port=hosts[0].http_port).start()
         settings.HOSTPANEL_ACME_DIRECTORY = ca.directory_url
         settings.HOSTPANEL_ACME_CA_BUNDLE = ca.ca_bundle

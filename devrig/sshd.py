@@ -1,4 +1,4 @@
-"""A real OpenSSH server on 127.0.0.1 for the deploy tests.
+"""A real OpenSSH server on 127.0.0.1: a front-end's or a Zope host's SSH for the tests and the benchmarks.
 
 `SshServer(tmp_dir).start()` runs `/usr/sbin/sshd -D -f <generated config>` on a free port with a
 generated ed25519 host key; the login user is the current user (root here) and the only accepted
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from devrig.net import free_port, tcp_reachable
-from tests.realparts import require_binary
+from devrig.parts import find_binary
 
 
 def generate_key(path: Path, comment: str = "hostpanel-test") -> str:
@@ -53,8 +53,8 @@ def _descendants(pid: int) -> list[int]:
 
 class SshServer:
     def __init__(self, base: Path, *, client_key: Path | None = None) -> None:
-        self.sshd = require_binary("sshd")
-        require_binary("ssh-keygen")
+        self.sshd = find_binary("sshd")
+        find_binary("ssh-keygen")
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
         self.port = free_port()

@@ -1,6 +1,6 @@
 """A deploy worker in a process of its own, which a fault test can pause and SIGKILL at a stage.
 
-    python -m tests.harness.deploy_worker DEPLOYMENT_ID --frontend fe1 --stage configtest \
+    python -m devrig.deploy_worker DEPLOYMENT_ID --frontend fe1 --stage configtest \
         --reached FILE [--resume FILE]
 
 runs deploy.runner.deployment_execute(DEPLOYMENT_ID) like `manage.py db_worker` would; when

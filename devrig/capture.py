@@ -1,6 +1,6 @@
 """Capture real balancer-manager XML and HTML from a standalone Apache into tests/fixtures/.
 
-Run: .venv/bin/python -m tests.harness.capture
+Run: .venv/bin/python -m devrig.capture
 bronze: zope1 Ok, zope2 in error (its backend stopped, then requested once), backup hot standby.
 silver: zope1 drain, zope2 disabled, backup stopped.
 """
@@ -8,13 +8,14 @@ silver: zope1 drain, zope2 disabled, backup stopped.
 from __future__ import annotations
 
 import tempfile
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
 from devrig.net import free_port, http_get
-from tests.samples import FIXTURES
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"  # read by tests/samples.py
 
 
 def hand_written_balancer(name: str, members: list[tuple[str, Backend, str]], site_port: int) -> str:
@@ -47,9 +48,9 @@ SILVER = """<Proxy balancer://silver>
 
 
 def fetch(url: str, referer: str | None) -> str:
-    headers = {"Referer": referer} if referer else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as resp:
-        return resp.read().decode()
+    parts = urllib.parse.urlsplit(url)
+    path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    return http_get(parts.port, path, headers={"Referer": referer} if referer else {}).body
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""A real ACME CA for the tests: Debian's pebble, with pebble-challtestsrv as its DNS, on free loopback ports.
+"""A real ACME CA for the tests and the benchmarks: Debian's pebble, with pebble-challtestsrv as its DNS,
+on free loopback ports.
 
 API (keep it small)::
 
@@ -15,15 +16,13 @@ API (keep it small)::
     server = ChallengeFileServer(directory, port).start()   # serves /.well-known/acme-challenge/<token>
     server.stop()
 
-Fixtures (import into a conftest): ``pebble_ca`` (started; needs pebble installed, see tests/realparts.py)
-and ``challenge_server`` (a DirectoryPublisher plus the file server on pebble's httpPort).
+The tests' fixtures ``pebble_ca`` (started) and ``challenge_server`` (a DirectoryPublisher plus the file
+server on pebble's httpPort) are in tests/harness/fixtures.py.
 """
 
 from __future__ import annotations
 
-import datetime
 import http.server
-import ipaddress
 import json
 import os
 import signal
@@ -34,50 +33,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-from certificates.publishing import DirectoryPublisher, check_token
+from certificates.publishing import check_token
 from devrig.net import free_port, tcp_reachable
-from tests.realparts import require_binary
+from devrig.parts import find_binary
+from devrig.pki import write_localhost_certificate
 
 START_TIMEOUT = 20.0
 
 
-def write_localhost_certificate(cert_path: Path, key_path: Path) -> None:
-    """A self-signed certificate for localhost / 127.0.0.1: pebble's own HTTPS (Debian ships none)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-
-
 class PebbleCA:
     def __init__(self, workdir: Path, *, http_port: int, nonce_reject_percent: int = 0) -> None:
-        self.pebble = require_binary("pebble")
-        self.challtestsrv = require_binary("pebble-challtestsrv")
+        self.pebble = find_binary("pebble")
+        self.challtestsrv = find_binary("pebble-challtestsrv")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.http_port = http_port
@@ -237,36 +204,3 @@ class ChallengeFileServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def challenge_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def nonce_reject_percent() -> int:
-    """Override in a test module (or parametrize) to make pebble reject nonces."""
-    return 0
-
-
-@pytest.fixture
-def pebble_ca(tmp_path, challenge_port, nonce_reject_percent):
-    ca = PebbleCA(tmp_path / "pebble", http_port=challenge_port, nonce_reject_percent=nonce_reject_percent)
-    try:
-        ca.start()
-        yield ca
-    finally:
-        ca.stop()
-
-
-@pytest.fixture
-def challenge_server(tmp_path, challenge_port):
-    """(publisher, server): a DirectoryPublisher for 127.0.0.1 and the file server on pebble's httpPort."""
-    directory = tmp_path / "acme-challenge"
-    server = ChallengeFileServer(directory, challenge_port).start()
-    publisher = DirectoryPublisher(directory, frontend_addresses=frozenset({"127.0.0.1"}), http_port=challenge_port)
-    try:
-        yield publisher, server
-    finally:
-        server.stop()

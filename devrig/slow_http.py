@@ -2,7 +2,7 @@
 byte every `interval` seconds and never finishes them — a per-read timeout never fires, only a wall-clock
 deadline ends the exchange. After `hold` seconds (longer than any test waits) it hangs up, so that a client
 without a deadline fails its test instead of holding the suite. To an SMTP client it is a server whose
-greeting never ends. Used through the `dripping_server` fixture
+greeting never ends. The tests use it through the `dripping_server` fixture
 (tests/harness/fixtures.py)."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.tasks.backends.immediate import ImmediateBackend
 
-DOWNABLE_QUEUE = {"default": {"BACKEND": "tests.harness.queues.DownableBackend"}}
+DOWNABLE_QUEUE = {"default": {"BACKEND": "devrig.queues.DownableBackend"}}
 
 
 class QueueSwitch:

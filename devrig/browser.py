@@ -3,7 +3,7 @@ sandbox (root), and none of the background connections a closed network refuses.
 
 from __future__ import annotations
 
-from tests.realparts import require_binary
+from devrig.parts import find_binary
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -19,5 +19,5 @@ CHROMIUM_ARGS = [
 def launch_chromium(playwright, *extra_args: str):
     """A headless Chromium (the caller closes it); `extra_args` e.g. --host-resolver-rules for a test."""
     return playwright.chromium.launch(
-        executable_path=require_binary("chromium"), headless=True, args=[*CHROMIUM_ARGS, *extra_args]
+        executable_path=find_binary("chromium"), headless=True, args=[*CHROMIUM_ARGS, *extra_args]
     )
