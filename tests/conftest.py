@@ -11,7 +11,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client
 
-from balancers.models import Balancer
+from balancers import services as balancer_services
+from balancers.models import Balancer, FrontEnd
 from hostpanel.audit import Actor
 
 pytest_plugins = [
@@ -70,3 +71,9 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def frontend(db, actor) -> FrontEnd:
+    """The demo front-end (deploys locally): config in /etc/apache2/hostpanel, site vhosts on *:80."""
+    return balancer_services.frontend_create(actor=actor, name="demo-fe", address="127.0.0.1", transport="local")

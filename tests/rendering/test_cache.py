@@ -11,7 +11,7 @@ from rendering.render import render_tree_isolated
 from rendering.routes import ROUTES_MAP
 from rendering.snapshot import load_snapshot
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 HOT_PATH = ("rendering", "deploy")
 EMPTY_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "WeakKeyDictionary", "WeakValueDictionary"}
 

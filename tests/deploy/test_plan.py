@@ -25,7 +25,7 @@ from rendering.manifest import MANIFEST, tree_digest
 from rendering.routes import ROUTES_MAP
 from tests.factories import logged_commands, logging_host, make_tree
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def routes(count: int) -> str:

@@ -6,7 +6,7 @@ not a real key) and HSTS, and add a suspended HTTPS site.
 
 Regenerate after an intended template change, then review the diff like code:
 
-    HOSTPANEL_UPDATE_GOLDEN=1 /work/main/.venv/bin/pytest tests/balancers/render/test_golden.py
+    HOSTPANEL_UPDATE_GOLDEN=1 /work/main/.venv/bin/pytest tests/rendering/test_golden.py
     git diff tests/golden/
 """
 

@@ -1,8 +1,11 @@
 """The equivalence check on real Apache: the old config and HostPanel's rendering, each in a throwaway
 standalone Apache on loopback in front of recording backends, asked the same requests."""
 
+import errno
+
 import pytest
 
+from devrig.backends import Backend
 from devrig.handwritten import handwritten_tree
 from importer.equivalence import check_equivalence, sample_evenly
 from importer.reader import MappingSource, read_config
@@ -115,3 +118,20 @@ def test_a_config_apache_will_not_start_gives_a_report_with_the_error():
     assert "RewriteRule" in report.error and not report.equivalent
     # a directive the check does not know is not run (named in the report), never handed to Apache
     assert any(n.startswith("NoSuchDirective at sites-enabled/broken.conf:5") for n in report.not_run)
+
+
+@pytest.mark.real
+def test_a_fake_backend_port_taken_meanwhile_is_chosen_again(monkeypatch, seed24):
+    require_binary("apache2")
+    real_start = Backend.start
+    taken: list[Backend] = []
+
+    def start_taken_once(self: Backend) -> Backend:
+        if not taken:  # another process took the port between free_port() and the bind
+            taken.append(self)
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        return real_start(self)
+
+    monkeypatch.setattr(Backend, "start", start_taken_once)
+    report = check_equivalence(import_preview(seed24))
+    assert taken and report.error == "" and report.equivalent, (report.error, report.differing)

@@ -1,6 +1,6 @@
 """A deploy moves or deletes only what HostPanel wrote (issue: an operator pointed config_dir at any
 directory; the first deploy renamed it into .releases/legacy-* and the pruning later removed it). On the
-local transport with a stand-in tree; tests/balancers/deploy/test_config_dir_real.py does it over SSH."""
+local transport with a stand-in tree; tests/deploy/test_config_dir_real.py does it over SSH."""
 
 from __future__ import annotations
 
