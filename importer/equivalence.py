@@ -23,6 +23,7 @@ VirtualHostMonster path, which the check compares.
 
 from __future__ import annotations
 
+import errno
 import re
 import tempfile
 import threading
@@ -342,7 +343,11 @@ def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> Equival
                 if any(why in str(exc) for why in taken) and attempt < 2:
                     continue  # a chosen port was taken (by another process, or chosen twice): choose again
                 check.report.error = str(exc)
-            except (UnsafeValue, ValueError, OSError, SandboxUnavailable) as exc:
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE and attempt < 2:
+                    continue  # a fake backend's chosen port was taken meanwhile: choose again
+                check.report.error = str(exc)
+            except (UnsafeValue, ValueError, SandboxUnavailable) as exc:
                 check.report.error = str(exc)
             finally:
                 check.stop()
