@@ -8,6 +8,12 @@ class LbMethod(models.TextChoices):
     HEARTBEAT = "heartbeat", "Heartbeat"
 
 
+class HealthMethod(models.TextChoices):
+    GET = "GET", "GET (the answer's status must be below 400)"
+    HEAD = "HEAD", "HEAD"
+    OPTIONS = "OPTIONS", "OPTIONS"
+
+
 class RenderMode(models.TextChoices):
     SINGLE_PASS = "single-pass", "Single pass (Apache sets the cookie)"
     NODE_VHOSTS = "node-vhosts", "Node vhosts (the seed's three passes)"

@@ -420,3 +420,17 @@ def validate_request_path(value: str) -> None:
     """A path the panel itself requests from a Zope server (health check, e.g. /@@ok): never in a config."""
     if not (value or "").startswith("/") or len(value) > 255 or re.search(r"[\x00-\x20\x7f#]", value):
         raise ValidationError("A request path starts with '/' and has no spaces, '#' or control characters.")
+
+
+_HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._~@+=/-]*")
+
+
+def validate_health_path(value: str) -> None:
+    """The path front-ends request to check a server (mod_proxy_hcheck's hcuri, written into the
+    config): '/' or a plain path of letters, digits and . _ ~ @ + = - (no query, quotes or spaces)."""
+    if len(value or "") > 200 or not _HEALTH_PATH_RE.fullmatch(value or "") or "//" in value or "/../" in f"{value}/":
+        raise ValidationError(
+            "A health path starts with '/' and holds only letters, digits and . _ ~ @ + = - / "
+            "(e.g. / or /health); no query, spaces or quotes.",
+            code="invalid",
+        )

@@ -19,7 +19,7 @@ from balancers.models.inventory import (
     FrontEnd,
     ZopeServer,
 )
-from balancers.models.status import FrontEndSnapshot, StatusSample
+from balancers.models.status import FrontEndSnapshot, StatusSample, WorkerSample
 
 __all__ = [
     "BALANCER_SETTINGS",
@@ -37,5 +37,6 @@ __all__ = [
     "FrontEndSnapshot",
     "RoutesBase",
     "StatusSample",
+    "WorkerSample",
     "ZopeServer",
 ]

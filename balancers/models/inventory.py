@@ -18,12 +18,13 @@ from django.urls import reverse
 if TYPE_CHECKING:
     from balancers.models.deployments import Deployment
 
-from balancers.choices import LbMethod, RenderMode, TransportKind
+from balancers.choices import HealthMethod, LbMethod, RenderMode, TransportKind
 from certificates.crypto import decrypt_secret
 from hostpanel.validators import (
     validate_command,
     validate_config_dir,
     validate_cookie_name,
+    validate_health_path,
     validate_host,
     validate_http_url,
     validate_listen,
@@ -54,6 +55,32 @@ class ZopeServer(models.Model):
     host = models.CharField(max_length=253, validators=[validate_host], help_text="Host name or IP address.")
     port = models.PositiveIntegerField(validators=[validate_port], default=8080)
     description = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
+    # Active health checks (mod_proxy_hcheck on front-ends that load it): Apache asks each member on its
+    # server's health path and takes it out of rotation after health_fails failures in a row.
+    health_path = models.CharField(
+        max_length=200,
+        default="/",
+        validators=[validate_health_path],
+        help_text="Path the front-ends request to check this server (hcuri), e.g. / or /health.",
+    )
+    health_method = models.CharField(
+        max_length=8, choices=HealthMethod.choices, default=HealthMethod.GET, help_text="hcmethod."
+    )
+    health_interval = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text="Seconds between two checks (hcinterval).",
+    )
+    health_passes = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Checks in a row that must pass before a failed server takes traffic again (hcpasses).",
+    )
+    health_fails = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Checks in a row that must fail before the server leaves rotation (hcfails).",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -143,6 +170,19 @@ class FrontEnd(models.Model):
     )
     https_listen = models.CharField(  # like http_listen, the front-end's main config owns Listen (and mod_ssl)
         max_length=64, default="*:443", validators=[validate_listen], help_text="Address and port of HTTPS vhosts."
+    )
+    status_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_http_url],
+        help_text="mod_status in machine-readable form, e.g. http://10.0.0.5/server-status?auto (same login as "
+        "the balancer-manager). Empty: the balancer-manager URL's host with /server-status?auto.",
+    )
+    apache_facts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the last readiness check read from this front-end's Apache (balancers.capacity.ApacheFacts): "
+        "version, MPM and its limits, loaded modules, the virtual host map. Written by the panel, never by hand.",
     )
     node_address = models.CharField(
         max_length=64,

@@ -50,3 +50,32 @@ class FrontEndSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.frontend_id}: {self.state} @ {self.fetched_at:%H:%M:%S}"
+
+
+class WorkerSample(models.Model):
+    """One front-end's mod_status figures at one time (`/server-status?auto`, status.poller): how many of its
+    Apache workers were busy, the capacity view on the dashboard and the saturation alert read these."""
+
+    frontend = models.ForeignKey("balancers.FrontEnd", on_delete=models.CASCADE, related_name="worker_samples")
+    taken_at = models.DateTimeField(db_index=True)
+    busy = models.PositiveIntegerField(default=0, help_text="BusyWorkers: threads serving a request.")
+    idle = models.PositiveIntegerField(default=0, help_text="IdleWorkers: threads waiting for one.")
+    graceful = models.PositiveIntegerField(default=0, help_text="Threads of an old generation finishing (G).")
+    slots = models.PositiveIntegerField(default=0, help_text="Scoreboard slots (ServerLimit x ThreadsPerChild).")
+    max_workers = models.PositiveIntegerField(
+        default=0, help_text="MaxRequestWorkers as read from the front-end (apache_facts); 0 when unknown."
+    )
+    connections = models.PositiveIntegerField(default=0, help_text="ConnsTotal (event MPM).")
+    keepalive = models.PositiveIntegerField(default=0, help_text="ConnsAsyncKeepAlive: idle keep-alive connections.")
+    closing = models.PositiveIntegerField(default=0, help_text="ConnsAsyncClosing: connections being closed.")
+    total_accesses = models.PositiveBigIntegerField(null=True, blank=True, help_text="With ExtendedStatus On.")
+    requests_per_second = models.FloatField(
+        null=True, blank=True, help_text="Requests/s since the previous sample (from Total Accesses)."
+    )
+
+    class Meta:
+        ordering = ["-taken_at"]
+        indexes = [models.Index(fields=["frontend", "taken_at"], name="workersample_series_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.frontend_id}: {self.busy} busy @ {self.taken_at:%H:%M:%S}"
