@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "certificates",
     "operations",
     "alerts",
+    "metering",
     "api",
 ]
 

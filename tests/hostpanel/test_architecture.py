@@ -15,6 +15,7 @@ APPS = (
     "certificates",
     "operations",
     "alerts",
+    "metering",
     "rendering",
     "deploy",
     "status",
