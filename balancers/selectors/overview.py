@@ -70,7 +70,11 @@ class StatusLiveMember(TypedDict):
     "missing"; otherwise the worker's flags and counters."""
 
     state: Annotated[
-        str, Help("ok, hot standby, drain, disabled, error, stopped, unknown; missing; or the host's state.")
+        str,
+        Help(
+            "ok, hot standby, drain, disabled, error, health check failing (mod_proxy_hcheck took it out), "
+            "stopped, unknown; missing; or the host's state."
+        ),
     ]
     status: Annotated[str, Help("balancer-manager's status string, e.g. 'Init Ok'.")]
     host_down: NotRequired[bool]
@@ -80,6 +84,7 @@ class StatusLiveMember(TypedDict):
     disabled: NotRequired[bool]
     stopped: NotRequired[bool]
     error: NotRequired[bool]
+    health_check_failed: NotRequired[Annotated[bool, Help("Out of rotation by its health checks (flag C).")]]
     loadfactor: NotRequired[float]
     lbset: NotRequired[int]
     elected: NotRequired[int]
@@ -154,6 +159,7 @@ def _live_member_dict(worker: MemberStatus) -> StatusLiveMember:
         "disabled": worker.flags.disabled,
         "stopped": worker.flags.stopped,
         "error": worker.flags.error,
+        "health_check_failed": worker.flags.health_check_failed,
         "loadfactor": worker.loadfactor,
         "lbset": worker.lbset,
         "elected": worker.elected,
@@ -445,3 +451,12 @@ def _deployment_dict(deployment: Deployment | None) -> StatusDeployment | None:
             for h in deployment.hosts.all()
         ],
     }
+
+
+def balancer_live_members(balancer: Balancer, members: list[BalancerMember]) -> dict[int, dict[str, StatusLiveMember]]:
+    """The balancer page's live column: {member id: {front-end name: its worker there}}, from each enabled
+    front-end's latest snapshot (no request to any front-end; empty before the poller's first sample)."""
+    frontends = list(FrontEnd.objects.filter(enabled=True).select_related("live_snapshot").order_by("name"))
+    fleet = _Fleet.read(frontends, latest_hosts(frontends))
+    live_by_host = {h.frontend_name: h.balancer(balancer.name) for h in fleet.hosts if h.ok}
+    return {member.pk: _live_workers(member, balancer, fleet, live_by_host) for member in members}
