@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from balancers.capacity import ApacheFacts
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, StatusSample, ZopeServer
 from hostpanel.readmodel import DATETIME, Help
@@ -460,3 +461,17 @@ def balancer_live_members(balancer: Balancer, members: list[BalancerMember]) -> 
     fleet = _Fleet.read(frontends, latest_hosts(frontends))
     live_by_host = {h.frontend_name: h.balancer(balancer.name) for h in fleet.hosts if h.ok}
     return {member.pk: _live_workers(member, balancer, fleet, live_by_host) for member in members}
+
+
+def frontends_checking_health() -> tuple[list[str], list[str]]:
+    """(names of the enabled front-ends whose Apache loads mod_proxy_hcheck, names of the others), as their
+    last connection test read them: where a Zope server's health-check settings are rendered."""
+    checking: list[str] = []
+    others: list[str] = []
+    for name, facts in FrontEnd.objects.filter(enabled=True).order_by("name").values_list("name", "apache_facts"):
+        (
+            checking
+            if ApacheFacts.from_json(facts if isinstance(facts, dict) else None).has("proxy_hcheck")
+            else others
+        ).append(name)
+    return checking, others

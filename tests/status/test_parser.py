@@ -153,7 +153,12 @@ def test_it_reads_a_member_taken_out_by_its_health_checks_apart_from_one_in_erro
     """Captured from Apache 2.4.71 with mod_proxy_hcheck: zope2's backend stopped, its checks failed twice."""
     (bronze,) = parse_manager_xml(MANAGER_HCHECK_XML)
     zope1, zope2 = bronze.members
-    assert (zope1.route, zope1.flags.ok, zope1.flags.health_check_failed, zope1.flags.state) == ("zope1", True, False, "ok")
+    assert (zope1.route, zope1.flags.ok, zope1.flags.health_check_failed, zope1.flags.state) == (
+        "zope1",
+        True,
+        False,
+        "ok",
+    )
     assert zope2.route == "zope2" and zope2.status.strip() == "Init HcFl"
     assert zope2.flags.health_check_failed and not zope2.flags.ok and not zope2.flags.error
     assert zope2.flags.state == "health check failing"
