@@ -414,7 +414,7 @@ def test_the_seed_as_written_is_recognised_with_its_typos_flagged(seed22, recogn
 
 HCHECK = """\
 <Proxy "balancer://bronze">
-    BalancerMember http://10.0.0.11:8080 lbset=1 timeout=10 retry=60 route=zope1 hcmethod=head hcuri=/@@ok hcinterval=3 hcpasses=2 hcfails=4
+    BalancerMember http://10.0.0.11:8080 route=zope1 hcmethod=head hcuri=/@@ok hcinterval=3 hcpasses=2 hcfails=4
     BalancerMember http://10.0.0.12:8080 lbset=1 timeout=10 retry=60 route=zope2 hcmethod=TCP hcinterval=500ms hcexpr=ok
     ProxySet stickysession=BALANCEID
 </Proxy>
