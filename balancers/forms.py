@@ -16,7 +16,21 @@ from balancers.services import (
 )
 from hostpanel.forms import ServiceForm, service_form
 
-ZopeServerForm = service_form(ZopeServer, ZOPE_SERVER_FIELDS)
+HEALTH_FIELDS = ("health_path", "health_method", "health_interval", "health_passes", "health_fails")
+
+
+class ZopeServerForm(service_form(ZopeServer, ZOPE_SERVER_FIELDS)):  # type: ignore[misc]
+    """A Zope server with its health check. The health-check fields may be left out of a POST (a script
+    written for the form before them): a new server gets the model's defaults, an edited one keeps its own."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in HEALTH_FIELDS:
+            self.fields[name].required = False
+
+    def service_kwargs(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if not (k in HEALTH_FIELDS and v in (None, ""))}
+
 BalancerForm = service_form(Balancer, BALANCER_FIELDS)
 MemberEditForm = service_form(BalancerMember, MEMBER_FIELDS)
 MemberCreateForm = service_form(

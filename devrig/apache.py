@@ -68,6 +68,10 @@ MODULES = (
     "http2",
     # node-vhosts over h2c (balancers.conf.j2, <IfModule proxy_http2_module>), when installed
     "proxy_http2",
+    # active health checks (hc* member parameters), when installed; hcheck needs watchdog, which Debian
+    # compiles into the binary (no .so: then there is nothing to load)
+    "watchdog",
+    "proxy_hcheck",
 )
 MPMS = ("event", "worker")  # mpm_event is what a front-end runs; worker is measured beside it (bench/dataplane.py)
 MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/libexec/apache2")
@@ -133,6 +137,7 @@ def standalone_config(
     workers: tuple[int, int] | None = None,
     mpm: str = "event",
     switch_user: bool = True,
+    without: tuple[str, ...] = (),
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
@@ -141,7 +146,8 @@ def standalone_config(
     workers=(processes, threads): fixed event-MPM limits, every process started at once (ServerLimit,
     ThreadsPerChild, MaxRequestWorkers = their product), e.g. (2, 16), the small limits a busy
     front-end runs into (bench/dataplane.py, the burst test). None: small and quick, 1 to 4 processes.
-    mpm: "event" (default) or "worker" (same limits; no async keep-alive handling)."""
+    mpm: "event" (default) or "worker" (same limits; no async keep-alive handling).
+    without: modules of MODULES not to load, e.g. ("proxy_hcheck",) for a front-end without it."""
     if mpm not in MPMS:
         raise ValueError(f"mpm must be one of {MPMS}, not {mpm!r}")
     workdir = Path(workdir)
@@ -158,7 +164,11 @@ def standalone_config(
         "ServerName 127.0.0.1",
     ]
     lines.append(f"LoadModule mpm_{mpm}_module {mods}/mod_mpm_{mpm}.so")
-    lines += [f"LoadModule {m}_module {mods}/mod_{m}.so" for m in MODULES if os.path.exists(f"{mods}/mod_{m}.so")]
+    lines += [
+        f"LoadModule {m}_module {mods}/mod_{m}.so"
+        for m in MODULES
+        if m not in without and os.path.exists(f"{mods}/mod_{m}.so")
+    ]
     user = _run_user() if switch_user else None  # a sandboxed Apache already runs unprivileged
     if user:
         lines += [f"User {user}", f"Group #{pwd.getpwnam(user).pw_gid}"]
@@ -272,9 +282,11 @@ class StandaloneApache:
         workers: tuple[int, int] | None = None,
         mpm: str = "event",
         command_prefix: list[str] | None = None,
+        without: tuple[str, ...] = (),
     ) -> None:
         """command_prefix: run apache2 under it (the equivalence check's sandbox, importer.sandbox);
-        the Apache then runs as whoever the prefix makes it, with no User/Group of its own."""
+        the Apache then runs as whoever the prefix makes it, with no User/Group of its own.
+        without: modules not to load (standalone_config)."""
         self.binary = binary or apache_binary()
         self.command_prefix = list(command_prefix or ())
         if not self.binary:
@@ -286,6 +298,7 @@ class StandaloneApache:
         self.log_level = log_level
         self.workers = workers
         self.mpm = mpm
+        self.without = tuple(without)
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
@@ -313,6 +326,7 @@ class StandaloneApache:
                 workers=self.workers,
                 mpm=self.mpm,
                 switch_user=not self.command_prefix,
+                without=self.without,
             ),
             encoding="utf-8",
         )

@@ -193,6 +193,19 @@ class _Planner:
                         f"{key} is Zope server {found.name!r} in the panel but route {cand.name!r} in this config "
                         "(the route is the server's name: rename one of them first)",
                     )
+                differ = [
+                    f"{name} {getattr(found, name)!r} -> {value!r}"
+                    for name, value in cand.health.items()
+                    if getattr(found, name) != value
+                ]
+                if differ:
+                    self.conflict(
+                        "zope_server",
+                        key,
+                        cand.file,
+                        cand.line,
+                        f"Zope server {found.name} has other health-check settings in the panel: {'; '.join(differ)}",
+                    )
                 self.plan.zope_servers.append(Planned(cand, "match", key, found.pk))
                 continue
             if cand.name in by_name:
@@ -204,7 +217,7 @@ class _Planner:
                     cand.line,
                     f"route {cand.name!r} is {other.host}:{other.port} in the panel, {key} in this config",
                 )
-            server = ZopeServer(name=cand.name, host=cand.host, port=cand.port)
+            server = ZopeServer(name=cand.name, host=cand.host, port=cand.port, **cand.health)
             try:
                 server.full_clean(validate_unique=False, validate_constraints=False)
             except ValidationError as exc:

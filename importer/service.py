@@ -205,7 +205,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
     for planned in plan.zope_servers:
         if planned.action == "create":
             c = planned.candidate
-            servers[c.name] = save_checked(ZopeServer(name=c.name, host=c.host, port=c.port))
+            servers[c.name] = save_checked(ZopeServer(name=c.name, host=c.host, port=c.port, **c.health))
             created["zope_servers"].append(planned.key)
     for planned in plan.balancers:
         if planned.action == "create":

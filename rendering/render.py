@@ -72,6 +72,7 @@ from rendering.snapshot import BalancerRecord, FrontEndRecord, Snapshot, ZopeSer
 from rendering.values import (
     COOKIE_RE,
     FS_PATH_RE,
+    HEALTH_METHODS,
     LBMETHODS,
     NAME_RE,
     RENDER_MODES,
@@ -80,6 +81,7 @@ from rendering.values import (
     UnsafeValue,
     check_bool,
     check_choice,
+    check_health_path,
     check_host,
     check_int,
     check_listen,
@@ -130,7 +132,22 @@ def _member_status(member) -> str:
     return flags
 
 
-def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_address: str) -> SimpleNamespace:
+def _health_params(server: ZopeServerRecord) -> list[str]:
+    """mod_proxy_hcheck's member parameters from the member's Zope server. Apache requests the worker's URL
+    path (none here) followed by hcuri, with the worker's own host as Host; for GET and HEAD a 2xx or 3xx
+    answer passes (no hcexpr, so no ProxyHCExpr or ProxyHCTemplate is needed)."""
+    return [
+        f"hcmethod={check_choice(server.health_method, 'health_method', HEALTH_METHODS)}",
+        f"hcuri={check_health_path(server.health_path)}",
+        f"hcinterval={check_int(server.health_interval, 'health_interval', 1, 3600)}",
+        f"hcpasses={check_int(server.health_passes, 'health_passes', 1, 100)}",
+        f"hcfails={check_int(server.health_fails, 'health_fails', 1, 100)}",
+    ]
+
+
+def _balancer_context(
+    balancer: BalancerRecord, ports: dict[str, int], node_address: str, health_checks: bool = False
+) -> SimpleNamespace:
     name = check_pattern(balancer.name, "balancer name", NAME_RE)
     mode = check_choice(balancer.render_mode, "render_mode", RENDER_MODES)
     members = []
@@ -159,6 +176,9 @@ def _balancer_context(balancer: BalancerRecord, ports: dict[str, int], node_addr
             params.append(f"status={status}")
         if mode == RenderMode.NODE_VHOSTS:
             params.append("disablereuse=On")  # why: balancers.conf.j2
+        if health_checks:
+            # node-vhosts: the check goes through the node vhost to its Zope, so it fails when either does
+            params += _health_params(member.zope_server)
         members.append({"url": url, "params": " ".join(params), "route": route})
     error_document = balancer.error_document
     if error_document:
@@ -260,7 +280,10 @@ def _render(
     }
     node_address = check_host(fe.node_address, "node_address")
     ports = _node_ports(snapshot, fe)
-    balancers = [_balancer_context(b, ports, node_address) for b in sorted(snapshot.balancers, key=_by_name)]
+    health_checks = check_bool(fe.health_checks, "health_checks")
+    balancers = [
+        _balancer_context(b, ports, node_address, health_checks) for b in sorted(snapshot.balancers, key=_by_name)
+    ]
     by_name = {b.name: b for b in balancers}
     nodes = _nodes(balancers, snapshot, ports)
 
@@ -304,7 +327,9 @@ def _render(
             error_documents=error_documents,
             proxied="live" if scheme == "http" else "(?:live|redirect)",  # HTTPS serves a redirected site
         )
-    tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(common, balancers=balancers)
+    tree["balancers.conf"] = ENV.get_template("balancers.conf.j2").render(
+        common, balancers=balancers, health_checks=health_checks
+    )
     tree["nodes.conf"] = ENV.get_template("nodes.conf.j2").render(
         common, nodes=nodes, node_address=node_address, balancers=balancers
     )

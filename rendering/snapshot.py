@@ -20,11 +20,16 @@ from dataclasses import dataclass, field
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 
+from balancers.capacity import ApacheFacts
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, ConfigBlob, FrontEnd, RoutesBase, ZopeServer
 from balancers.models.inventory import BALANCER_SETTINGS, MEMBER_SETTINGS
 from rendering import cache
 from rendering.journal import CertificateRecord, SiteRecord, read_sites
+
+HCHECK_MODULE = "proxy_hcheck"
+# ZopeServer's health-check fields, in ZopeServerRecord's order after name, host and port
+HEALTH_SETTINGS = ("health_path", "health_method", "health_interval", "health_passes", "health_fails")
 
 __all__ = [
     "BalancerRecord",
@@ -43,6 +48,12 @@ class ZopeServerRecord:
     name: str  # also the balancer route
     host: str
     port: int
+    # active health checks (mod_proxy_hcheck): rendered only for front-ends that load the module
+    health_path: str = "/"
+    health_method: str = "GET"
+    health_interval: int = 5
+    health_passes: int = 1
+    health_fails: int = 2
 
     @property
     def url(self) -> str:
@@ -96,6 +107,9 @@ class FrontEndRecord:
     node_address: str = "127.0.0.1"
     node_port_base: int = 18080
     enabled: bool = True
+    # mod_proxy_hcheck is loaded there (FrontEnd.apache_facts, read by the readiness check): members get
+    # hc* parameters. Part of the record, so a render kept for the front-end is reused only with the same facts.
+    health_checks: bool = False
 
     @classmethod
     def from_model(cls, frontend: FrontEnd) -> FrontEndRecord:
@@ -107,7 +121,17 @@ class FrontEndRecord:
             node_address=frontend.node_address,
             node_port_base=frontend.node_port_base,
             enabled=frontend.enabled,
+            health_checks=_health_checks(frontend.apache_facts),
         )
+
+
+def _health_checks(apache_facts: dict | None) -> bool:
+    """Whether the front-end's Apache loads mod_proxy_hcheck, as its last readiness check read it. Facts
+    that cannot be read count as unknown: no hc* parameters (the config Apache accepts without the module)."""
+    try:
+        return ApacheFacts.from_json(apache_facts if isinstance(apache_facts, dict) else None).has(HCHECK_MODULE)
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,14 +193,14 @@ def _consistent_view() -> Iterator[None]:
 
 def _zope_servers() -> dict[int, ZopeServerRecord]:
     """Every Zope server, by primary key (one query)."""
-    rows = ZopeServer.objects.order_by("name").values_list("pk", "name", "host", "port")
-    return {pk: ZopeServerRecord(name=name, host=host, port=port) for pk, name, host, port in rows}
+    rows = ZopeServer.objects.order_by("name").values_list("pk", "name", "host", "port", *HEALTH_SETTINGS)
+    return {pk: ZopeServerRecord(name, host, port, *health) for pk, name, host, port, *health in rows}
 
 
 def _frontends() -> tuple[FrontEndRecord, ...]:
     """Every front-end (one query)."""
     rows = FrontEnd.objects.order_by("name").values_list(
-        "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled"
+        "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled", "apache_facts"
     )
     return tuple(
         FrontEndRecord(
@@ -187,8 +211,9 @@ def _frontends() -> tuple[FrontEndRecord, ...]:
             node_address=node_address,
             node_port_base=node_port_base,
             enabled=enabled,
+            health_checks=_health_checks(facts),
         )
-        for name, config_dir, http_listen, https_listen, node_address, node_port_base, enabled in rows
+        for name, config_dir, http_listen, https_listen, node_address, node_port_base, enabled, facts in rows
     )
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 
-from balancers.choices import LbMethod, RenderMode
-from hostpanel.validators import assert_config_safe
+from django.core.exceptions import ValidationError
+
+from balancers.choices import HealthMethod, LbMethod, RenderMode
+from hostpanel.validators import assert_config_safe, validate_health_path
 from sites.choices import SiteStatus
 
 
@@ -52,6 +54,7 @@ def check_bool(value: object, what: str) -> bool:
 
 
 LBMETHODS = frozenset(LbMethod.values)
+HEALTH_METHODS = frozenset(HealthMethod.values)
 RENDER_MODES = frozenset(RenderMode.values)
 SITE_STATUSES = frozenset(SiteStatus.values)
 
@@ -85,3 +88,14 @@ def check_listen(value: str, what: str = "http_listen") -> str:
 def check_host(value: str, what: str) -> str:
     text = check_pattern(value, what, HOST_RE)
     return f"[{text}]" if ":" in text else text
+
+
+def check_health_path(value: object) -> str:
+    """A Zope server's health path (hcuri): the very rule hostpanel.validators applies on the way in."""
+    if not isinstance(value, str):
+        raise UnsafeValue(f"refusing to render health_path={value!r}: not text")
+    try:
+        validate_health_path(value)
+    except ValidationError:
+        raise UnsafeValue(f"refusing to render health_path={value[:80]!r}: not a valid health path") from None
+    return value

@@ -48,7 +48,9 @@ class StatusError(Exception):
 
 @dataclass(frozen=True)
 class MemberFlags:
-    """The flags of a worker's status string, e.g. "Init Stby Ok " -> init, hot_standby, ok."""
+    """The flags of a worker's status string, e.g. "Init Stby Ok " -> init, hot_standby, ok. "HcFl" (flag C,
+    only where mod_proxy_hcheck is loaded) is a member its health checks took out of rotation; an Apache
+    without the module never prints it, and a token this table does not know lands in `unknown`."""
 
     ok: bool = False
     error: bool = False
@@ -100,7 +102,9 @@ class MemberFlags:
             return "stopped"
         if self.disabled:
             return "disabled"
-        if self.error or self.health_check_failed:
+        if self.health_check_failed:  # mod_proxy_hcheck took it out (flag C), whatever the proxy saw
+            return "health check failing"
+        if self.error:
             return "error"
         if self.drain:
             return "drain"

@@ -15,6 +15,9 @@ GOLDEN = ROOT / "tests" / "golden"
 MANAGER_XML = (FIXTURES / "balancer-manager-2.4.71.xml").read_bytes()
 MANAGER_HTML = (FIXTURES / "balancer-manager-2.4.71.html").read_bytes()
 MANAGER_NO_REFERER_HTML = (FIXTURES / "balancer-manager-2.4.71-no-referer.html").read_bytes()
+# Apache 2.4.71 with mod_proxy_hcheck (devrig: StandaloneApache, two Backends checked every second), zope2 stopped
+MANAGER_HCHECK_XML = (FIXTURES / "balancer-manager-2.4.71-hcheck.xml").read_bytes()
+MANAGER_HCHECK_HTML = (FIXTURES / "balancer-manager-2.4.71-hcheck.html").read_bytes()
 
 # Hostile XML: an entity expansion bomb and an external entity (the parser must refuse both).
 BILLION_LAUGHS = b"""<?xml version="1.0"?>

@@ -38,7 +38,19 @@ class ZopeServerSerializer(ServiceModelSerializer):
 
     class Meta:
         model = ZopeServer
-        fields = ["name", "host", "port", "description", "url", "deployment"]
+        fields = [
+            "name",
+            "host",
+            "port",
+            "description",
+            "health_path",
+            "health_method",
+            "health_interval",
+            "health_passes",
+            "health_fails",
+            "url",
+            "deployment",
+        ]
 
 
 class FrontEndSerializer(ServiceModelSerializer):

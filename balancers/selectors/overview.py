@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from balancers.capacity import ApacheFacts
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, StatusSample, ZopeServer
 from hostpanel.readmodel import DATETIME, Help
@@ -70,7 +71,11 @@ class StatusLiveMember(TypedDict):
     "missing"; otherwise the worker's flags and counters."""
 
     state: Annotated[
-        str, Help("ok, hot standby, drain, disabled, error, stopped, unknown; missing; or the host's state.")
+        str,
+        Help(
+            "ok, hot standby, drain, disabled, error, health check failing (mod_proxy_hcheck took it out), "
+            "stopped, unknown; missing; or the host's state."
+        ),
     ]
     status: Annotated[str, Help("balancer-manager's status string, e.g. 'Init Ok'.")]
     host_down: NotRequired[bool]
@@ -80,6 +85,7 @@ class StatusLiveMember(TypedDict):
     disabled: NotRequired[bool]
     stopped: NotRequired[bool]
     error: NotRequired[bool]
+    health_check_failed: NotRequired[Annotated[bool, Help("Out of rotation by its health checks (flag C).")]]
     loadfactor: NotRequired[float]
     lbset: NotRequired[int]
     elected: NotRequired[int]
@@ -154,6 +160,7 @@ def _live_member_dict(worker: MemberStatus) -> StatusLiveMember:
         "disabled": worker.flags.disabled,
         "stopped": worker.flags.stopped,
         "error": worker.flags.error,
+        "health_check_failed": worker.flags.health_check_failed,
         "loadfactor": worker.loadfactor,
         "lbset": worker.lbset,
         "elected": worker.elected,
@@ -445,3 +452,26 @@ def _deployment_dict(deployment: Deployment | None) -> StatusDeployment | None:
             for h in deployment.hosts.all()
         ],
     }
+
+
+def balancer_live_members(balancer: Balancer, members: list[BalancerMember]) -> dict[int, dict[str, StatusLiveMember]]:
+    """The balancer page's live column: {member id: {front-end name: its worker there}}, from each enabled
+    front-end's latest snapshot (no request to any front-end; empty before the poller's first sample)."""
+    frontends = list(FrontEnd.objects.filter(enabled=True).select_related("live_snapshot").order_by("name"))
+    fleet = _Fleet.read(frontends, latest_hosts(frontends))
+    live_by_host = {h.frontend_name: h.balancer(balancer.name) for h in fleet.hosts if h.ok}
+    return {member.pk: _live_workers(member, balancer, fleet, live_by_host) for member in members}
+
+
+def frontends_checking_health() -> tuple[list[str], list[str]]:
+    """(names of the enabled front-ends whose Apache loads mod_proxy_hcheck, names of the others), as their
+    last connection test read them: where a Zope server's health-check settings are rendered."""
+    checking: list[str] = []
+    others: list[str] = []
+    for name, facts in FrontEnd.objects.filter(enabled=True).order_by("name").values_list("name", "apache_facts"):
+        (
+            checking
+            if ApacheFacts.from_json(facts if isinstance(facts, dict) else None).has("proxy_hcheck")
+            else others
+        ).append(name)
+    return checking, others

@@ -19,7 +19,18 @@ from hostpanel.http import url_origin
 from hostpanel.services import apply_fields, delete_audited, save_validated
 from hostpanel.validators import validate_no_control_characters
 
-ZOPE_SERVER_FIELDS = ("name", "host", "port", "description")
+ZOPE_SERVER_FIELDS = (
+    "name",
+    "host",
+    "port",
+    "description",
+    # active health checks, rendered where the front-end loads mod_proxy_hcheck
+    "health_path",
+    "health_method",
+    "health_interval",
+    "health_passes",
+    "health_fails",
+)
 FRONTEND_FIELDS = (
     "name",
     "address",

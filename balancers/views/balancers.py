@@ -12,6 +12,7 @@ from balancers.forms import (
 )
 from balancers.models import Balancer
 from balancers.selectors.inventory import balancer_members, balancer_site_counts, balancers_with_counts
+from balancers.selectors.overview import balancer_live_members
 from hostpanel.permissions import PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
 
@@ -32,9 +33,13 @@ class BalancerDetailView(PanelAccessMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         balancer = get_object_or_404(Balancer, pk=kwargs["pk"])
         counts = balancer_site_counts(balancer)
+        members = balancer_members(balancer)
+        live = balancer_live_members(balancer, members)
+        for member in members:
+            member.live = live.get(member.pk, {})  # {front-end name: worker}, from the poller's latest samples
         context.update(
             balancer=balancer,
-            members=balancer_members(balancer),
+            members=members,
             site_count=counts["total"],
             suspended_count=counts["suspended"],
             states=[(key, label) for key, (label, _flags) in MEMBER_STATES.items()],

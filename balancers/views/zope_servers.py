@@ -11,6 +11,7 @@ from balancers.forms import (
     ZopeServerForm,
 )
 from balancers.models import ZopeServer
+from balancers.selectors.overview import frontends_checking_health
 from hostpanel.permissions import PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
 
@@ -30,7 +31,13 @@ class ZopeServerDetailView(PanelAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         server = get_object_or_404(ZopeServer, pk=kwargs["pk"])
-        context.update(server=server, memberships=server.memberships.select_related("balancer"))
+        checking, unchecked = frontends_checking_health()
+        context.update(
+            server=server,
+            memberships=server.memberships.select_related("balancer"),
+            hc_frontends=checking,
+            no_hc_frontends=unchecked,
+        )
         return context
 
 

@@ -10,7 +10,9 @@ From the seed how-to's constructs (and HostPanel's own rendered tree, which read
 - Balancers: `<Proxy balancer://name>` with `ProxySet lbmethod/stickysession/nofailover/maxattempts/
   timeout`, `ErrorDocument 503`, and access (`Require all granted`, or 2.2's `Order`/`Allow from all`).
 - Members: `BalancerMember URL` with lbset, route, loadfactor, min, max, smax, timeout, retry and
-  `status=+H/+D/+N`. A member whose URL is a node vhost makes its balancer `node-vhosts`.
+  `status=+H/+D/+N`. A member whose URL is a node vhost makes its balancer `node-vhosts`. Its
+  mod_proxy_hcheck parameters (`hcmethod` GET/HEAD/OPTIONS, `hcuri`, `hcinterval` in seconds, `hcpasses`,
+  `hcfails`) are its Zope server's health-check settings.
 - Sites: a `<VirtualHost>` with ServerName, ServerAlias and the VirtualHostMonster rule
   `RewriteRule ^/(.*) balancer://NAME/VirtualHostBase/http/%{HTTP_HOST}:80/<plone path>/VirtualHostRoot/$1 [L,P]`,
   with the single-pass sticky cookie (`Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e..."`);

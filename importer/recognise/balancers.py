@@ -25,6 +25,15 @@ from importer.tokenizer import Directive, Section
 _MEMBER_INT_PARAMS = {"lbset": "lbset", "loadfactor": "loadfactor", "min": "min", "max": "max", "smax": "smax"}
 _MEMBER_STATUS = {"H": "hot_standby", "D": "disabled", "N": "drain"}
 _ON_OFF = {"on": True, "off": False}
+# mod_proxy_hcheck's member parameters -> the Zope server's health-check fields (the renderer's inverse)
+_HEALTH_PARAMS = {
+    "hcmethod": "health_method",
+    "hcuri": "health_path",
+    "hcinterval": "health_interval",
+    "hcpasses": "health_passes",
+    "hcfails": "health_fails",
+}
+_HEALTH_METHODS = ("GET", "HEAD", "OPTIONS")  # balancers.choices.HealthMethod (TCP, GET11 ... are not modelled)
 
 
 class BalancersPart(ServersPart, AccessPart):
@@ -188,6 +197,8 @@ class BalancersPart(ServersPart, AccessPart):
                 setattr(member, key, int(value))
             elif key == "route":
                 pass  # the Zope server's name
+            elif key in _HEALTH_PARAMS:
+                self._health(server, directive, key, value, unknown)
             elif key == "disablereuse" and value.lower() == "on" and balancer.render_mode == NODE_VHOSTS:
                 self.translated(directive, "disablereuse=On: HostPanel renders it on every node-vhosts member")
             elif key == "status":
@@ -217,6 +228,35 @@ class BalancersPart(ServersPart, AccessPart):
                 )
             )
         return member
+
+    def _health(self, server: ServerCandidate, directive: Directive, key: str, value: str, unknown: list[str]) -> None:
+        """A member's hc* parameter as its Zope server's health-check setting (validated with the server in
+        the plan, like every other value). Two members of one server that disagree: the first one wins."""
+        parsed: str | int
+        if key == "hcmethod":
+            if value.upper() not in _HEALTH_METHODS:
+                unknown.append(f"{key}={value}")
+                return
+            parsed = value.upper()
+        elif key == "hcuri":
+            parsed = value
+        else:
+            number = int_or_none(value)  # plain seconds or counts; hcinterval=500ms and the like are not modelled
+            if number is None:
+                unknown.append(f"{key}={value}")
+                return
+            parsed = number
+        name = _HEALTH_PARAMS[key]
+        if name in server.health and server.health[name] != parsed:
+            self.problem(
+                "health-check-differs",
+                "warning",
+                directive,
+                f"{key}={value} differs from another member of Zope server {server.name} "
+                f"({server.health[name]}): HostPanel keeps one health check per server, the first one",
+            )
+            return
+        server.health[name] = parsed
 
     def _finish_balancers(self) -> None:
         """What only the sites and nodes tell about each balancer (cookie lifetime and name, the 503 page),

@@ -62,6 +62,8 @@ class ServerCandidate:
     line: int
     via: str
     derived: bool = False  # no route in the config: named after its host (an existing row's name wins)
+    # health-check settings read from its members' hc* parameters ({ZopeServer field: value}; only those set)
+    health: dict[str, str | int] = field(default_factory=dict)
 
 
 @dataclass

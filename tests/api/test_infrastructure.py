@@ -106,6 +106,9 @@ def test_deleting_what_is_still_in_use_is_a_409(demo, operator):
         ({"name": "zope9", "host": "10.0.0.9\nX"}, "host"),
         ({"name": "zope9", "host": "10.0.0.9", "port": 70000}, "port"),
         ({"name": "zope9", "host": "10.0.0.9", "description": "a\nb"}, "description"),
+        ({"name": "zope9", "host": "10.0.0.9", "health_path": "/ok hcexpr=x"}, "health_path"),
+        ({"name": "zope9", "host": "10.0.0.9", "health_method": "TCP"}, "health_method"),
+        ({"name": "zope9", "host": "10.0.0.9", "health_fails": 0}, "health_fails"),
     ],
 )
 def test_a_hostile_zope_server_is_a_400(db, operator, body, field):
@@ -345,3 +348,14 @@ def test_a_rollback_with_nothing_to_roll_back_to_is_a_409(deployment, operator):
     response = operator.post(f"/api/v1/deployments/{deployment.pk}/rollback/")
     assert response.status_code == 409
     assert "no stored tree" in response.json()["detail"]
+
+
+def test_a_zope_server_s_health_check_is_read_and_written_through_the_api(demo, operator):
+    response = operator.patch(
+        "/api/v1/zope-servers/zope1/", {"health_path": "/ok", "health_interval": 2}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert (response.json()["health_path"], response.json()["health_interval"]) == ("/ok", 2)
+    assert response.json()["health_method"] == "GET"
+    server = ZopeServer.objects.get(name="zope1")
+    assert (server.health_path, server.health_interval, server.health_fails) == ("/ok", 2, 2)

@@ -251,3 +251,20 @@ def test_test_connection_runs_the_deploy_modules_steps_on_a_local_front_end(oper
     assert '<strong>connect</strong>: <span class="status status-ok">OK</span>' in steps
     assert "does not exist yet" in steps
     assert '<strong>configtest</strong>: <span class="status status-failed">failed</span>' in steps
+
+
+def test_the_zope_server_form_saves_its_health_check_and_refuses_a_hostile_path(operator_client, db):
+    data = {
+        "name": "zope9", "host": "10.0.0.9", "port": "8080", "description": "", "health_path": "/ok",
+        "health_method": "HEAD", "health_interval": "3", "health_passes": "2", "health_fails": "4",
+    }  # fmt: skip
+    hostile = {**data, "health_path": "/ok hcexpr=x"}
+    response = operator_client.post(reverse("balancers:zopeserver_create"), hostile)
+    assert shows(response, message_of(validators.validate_health_path, "/ok hcexpr=x"))
+    assert not ZopeServer.objects.exists()
+    assert operator_client.post(reverse("balancers:zopeserver_create"), data).status_code == 302
+    server = ZopeServer.objects.get(name="zope9")
+    assert (server.health_path, server.health_method, server.health_interval) == ("/ok", "HEAD", 3)
+    assert (server.health_passes, server.health_fails) == (2, 4)
+    page = operator_client.get(reverse("balancers:zopeserver_detail", args=[server.pk])).content.decode()
+    assert "HEAD /ok</code> every 3 s" in page and "Checked by no front-end" in page

@@ -410,3 +410,32 @@ def test_the_seed_as_written_is_recognised_with_its_typos_flagged(seed22, recogn
     ]
     assert any(t.text == "Allow from all" for t in r.translated)
     assert [u.text for u in r.unrecognised] == []
+
+
+HCHECK = """\
+<Proxy "balancer://bronze">
+    BalancerMember http://10.0.0.11:8080 route=zope1 hcmethod=head hcuri=/@@ok hcinterval=3 hcpasses=2 hcfails=4
+    BalancerMember http://10.0.0.12:8080 lbset=1 timeout=10 retry=60 route=zope2 hcmethod=TCP hcinterval=500ms hcexpr=ok
+    ProxySet stickysession=BALANCEID
+</Proxy>
+<Proxy "balancer://silver">
+    BalancerMember http://10.0.0.11:8080 lbset=1 timeout=10 retry=60 route=zope1 hcuri=/other
+    ProxySet stickysession=BALANCEID
+</Proxy>
+"""
+
+
+def test_member_health_check_parameters_are_read_into_their_zope_server(recognised):
+    r = recognised(HCHECK)
+    servers = {s.name: s for s in r.servers}
+    assert servers["zope1"].health == {
+        "health_method": "HEAD",
+        "health_path": "/@@ok",
+        "health_interval": 3,
+        "health_passes": 2,
+        "health_fails": 4,
+    }
+    assert servers["zope2"].health == {}  # TCP, a unit and hcexpr are not modelled: listed, not guessed
+    assert sorted(u.text.split(" ", 1)[1] for u in r.unrecognised) == ["hcexpr=ok", "hcinterval=500ms", "hcmethod=TCP"]
+    (differs,) = [p for p in r.problems if p.code == "health-check-differs"]
+    assert differs.line == 7 and "hcuri=/other" in differs.message  # one health check per server: the first wins

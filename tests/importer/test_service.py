@@ -247,3 +247,42 @@ def test_a_plan_is_refused_when_the_panel_changed_since_the_preview(seed24, acto
     with pytest.raises(ImportRefused, match="changed since the preview"):
         import_apply(plan, actor=actor)
     assert ZopeServer.objects.count() == 1 and not Site.objects.exists()
+
+
+HEALTH = ("health_path", "health_method", "health_interval", "health_passes", "health_fails")
+
+
+def health_by_address() -> list[tuple]:
+    return sorted(ZopeServer.objects.values_list("host", "port", *HEALTH))
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_a_tree_rendered_with_health_checks_imports_back_into_the_same_health_settings(demo, actor, mode):
+    """tests/golden/hcheck-<mode>: the demo rendered for a front-end with mod_proxy_hcheck (zope2 HEAD /@@ok
+    every 3 s, 2 passes, 4 fails; the others the defaults). Into the same panel: nothing differs; into an
+    empty one: every Zope server is created with the health check its members carry."""
+    ZopeServer.objects.filter(name="zope2").update(
+        health_path="/@@ok", health_method="HEAD", health_interval=3, health_passes=2, health_fails=4
+    )
+    expected, health = demo_in_mode(mode), health_by_address()
+    plan = import_preview(golden_source(f"hcheck-{mode}"))
+    assert plan.problems == [] and plan.unrecognised == [] and plan.conflicts == [], plan.conflicts
+    import_apply(plan, actor=actor)
+    assert state() == expected and health_by_address() == health
+    Site.objects.all().delete()
+    BalancerMember.objects.all().delete()
+    Balancer.objects.all().delete()
+    ZopeServer.objects.all().delete()
+    import_apply(import_preview(golden_source(f"hcheck-{mode}")), actor=actor)
+    assert health_by_address() == health
+
+
+def test_a_zope_server_whose_health_check_differs_in_the_panel_is_a_conflict(demo, actor):
+    demo_in_mode("single-pass")
+    ZopeServer.objects.filter(name="zope2").update(
+        health_path="/@@ok", health_method="HEAD", health_interval=3, health_passes=2, health_fails=4
+    )
+    ZopeServer.objects.filter(name="zope1").update(health_path="/health")
+    plan = import_preview(golden_source("hcheck-single-pass"))
+    (conflict,) = plan.conflicts
+    assert conflict.kind == "zope_server" and "health_path '/health' -> '/'" in conflict.message

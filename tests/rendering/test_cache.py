@@ -93,3 +93,21 @@ def test_a_memo_keeps_only_the_newest_entries_it_is_told_to():
         assert memo.only() == "one"
     finally:
         cache._MEMOS.remove(memo)
+
+
+def test_a_tree_kept_for_a_frontend_is_not_reused_once_its_apache_facts_change(demo, frontend):
+    """The front-end's facts (mod_proxy_hcheck loaded) are part of its record, so of the render memo's key:
+    the deployer's tree follows the connection test without anything having to invalidate it."""
+    from deploy.trees import render_for
+
+    before = render_for(frontend)
+    assert "hcmethod=" not in before["balancers.conf"]
+    assert render_for(frontend) == before  # the same snapshot: the kept tree
+    frontend.apache_facts = {"checked_at": "2026-12-07T12:00:00+00:00", "modules": ["proxy_hcheck"]}
+    frontend.save(update_fields=["apache_facts"])
+    after = render_for(frontend)
+    assert "hcmethod=GET hcuri=/ hcinterval=5 hcpasses=1 hcfails=2" in after["balancers.conf"]
+    assert {path for path in after if after[path] != before[path]} == {"balancers.conf", "MANIFEST"}
+    frontend.apache_facts = {"checked_at": "2026-12-07T13:00:00+00:00", "modules": ["proxy"]}
+    frontend.save(update_fields=["apache_facts"])
+    assert render_for(frontend) == before  # the module gone: the plain tree again

@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from balancers.models import ZopeServer
 from certificates.crypto import encrypt_secret
 from certificates.models import Certificate
 from rendering.render import render_tree
@@ -61,6 +62,28 @@ def test_https_sites_render_exactly_the_golden_tree(demo, frontend, actor, mode,
     for site in (linux, suspended):
         _live_certificate(site)
     compare_with_golden(render_tree(load_snapshot(), frontend), f"https-{mode}")
+
+
+HCHECK_FACTS = {
+    "checked_at": "2026-12-07T12:00:00+00:00",
+    "version": "2.4.71",
+    "modules": ["proxy", "proxy_http", "proxy_balancer", "proxy_hcheck", "watchdog"],
+}
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_a_frontend_with_mod_proxy_hcheck_renders_health_checks_exactly_like_the_golden_tree(
+    demo, frontend, actor, mode
+):
+    """The golden tree of a front-end whose readiness check found mod_proxy_hcheck: every member carries its
+    Zope server's hc* parameters (zope2 with its own path, method and counts; the others the defaults)."""
+    set_render_mode(mode, actor)
+    frontend.apache_facts = HCHECK_FACTS
+    frontend.save(update_fields=["apache_facts"])
+    ZopeServer.objects.filter(name="zope2").update(
+        health_path="/@@ok", health_method="HEAD", health_interval=3, health_passes=2, health_fails=4
+    )
+    compare_with_golden(render_tree(load_snapshot(), frontend), f"hcheck-{mode}")
 
 
 def compare_with_golden(tree: dict[str, str], mode: str) -> None:

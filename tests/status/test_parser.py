@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from status.parse import HostState, MemberFlags, StatusError, nonces_from_html, parse_manager_xml
-from tests.samples import BILLION_LAUGHS, EXTERNAL_ENTITY, MANAGER_NO_REFERER_HTML
+from tests.samples import (
+    BILLION_LAUGHS,
+    EXTERNAL_ENTITY,
+    MANAGER_HCHECK_HTML,
+    MANAGER_HCHECK_XML,
+    MANAGER_NO_REFERER_HTML,
+)
 from tests.samples import MANAGER_HTML as HTML
 from tests.samples import MANAGER_XML as XML
 
@@ -89,7 +95,9 @@ def test_status_flags_parse_every_token_and_keep_unknown_ones():
             flags.free,
         ]
     )
-    assert MemberFlags.parse("Init HcFl ").state == "error"
+    assert MemberFlags.parse("Init HcFl ").state == "health check failing"
+    assert MemberFlags.parse("Init Err ").state == "error"
+    assert MemberFlags.parse("Init Err HcFl ").state == "health check failing"  # the more precise reason
     assert flags.unknown == ("Weird",)
     assert MemberFlags.parse("").state == "unknown"
 
@@ -139,3 +147,23 @@ def test_it_rejects_an_oversized_document_before_parsing_it():
         parse_manager_xml(huge)
     assert err.value.state == HostState.JUNK and "larger than" in err.value.reason
     assert parse_manager_xml(huge, max_bytes=len(huge))  # the same document is fine below the limit
+
+
+def test_it_reads_a_member_taken_out_by_its_health_checks_apart_from_one_in_error():
+    """Captured from Apache 2.4.71 with mod_proxy_hcheck: zope2's backend stopped, its checks failed twice."""
+    (bronze,) = parse_manager_xml(MANAGER_HCHECK_XML)
+    zope1, zope2 = bronze.members
+    assert (zope1.route, zope1.flags.ok, zope1.flags.health_check_failed, zope1.flags.state) == (
+        "zope1",
+        True,
+        False,
+        "ok",
+    )
+    assert zope2.route == "zope2" and zope2.status.strip() == "Init HcFl"
+    assert zope2.flags.health_check_failed and not zope2.flags.ok and not zope2.flags.error
+    assert zope2.flags.state == "health check failing"
+    assert zope2.flags.unknown == () and zope2.error_time  # the time of the failure that took it out
+
+
+def test_the_html_page_with_health_check_columns_still_gives_its_nonces():
+    assert list(nonces_from_html(MANAGER_HCHECK_HTML.decode())) == ["bronze"]
