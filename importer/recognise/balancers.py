@@ -265,6 +265,8 @@ class BalancersPart(ServersPart, AccessPart):
 
     def _cookie_from_sites(self, balancer: BalancerCandidate) -> None:
         """Direct balancers: the sites set the sticky cookie, so they tell its lifetime and name."""
+        if balancer.direct:
+            return  # one member (a VHM rule straight to one Zope): nothing to stick to
         found = self._site_cookies.get(balancer.name, [])
         ttls = {ttl for _, ttl, _ in found if ttl}
         if ttls:

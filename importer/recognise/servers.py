@@ -3,7 +3,7 @@ host:port) and members' own URLs; and the classification of every vhost as site,
 
 from __future__ import annotations
 
-from importer.recognise.findings import ServerCandidate
+from importer.recognise.findings import ProxyingVhost, ServerCandidate
 from importer.recognise.state import NodeVhost, RecogniserState
 from importer.recognise.syntax import (
     ENV_REF,
@@ -23,6 +23,18 @@ DEFAULT_404_MATCH = r"^/(?!\.well-known/acme-challenge/)"  # HostPanel's own cat
 
 
 class ServersPart(RecogniserState):
+    # adopt.py (the subclass the recogniser is made of) reads the hand-written shapes
+    def _vhm_rule(self, vhost: Section, rules: list[Rule]) -> Rule | None:
+        return None
+
+    def _redirect_twin(self, vhost: Section) -> bool:
+        return False
+
+    def _proxies_elsewhere(self, vhost: Section) -> bool:
+        from importer.recognise.adopt import proxies_traffic
+
+        return proxies_traffic(vhost)
+
     """Vhost classification, node vhosts, and the one table of Zope servers (by host:port)."""
 
     def _classify(self, vhost: Section) -> Rule | None:
@@ -32,6 +44,11 @@ class ServersPart(RecogniserState):
             if rule.target.lower().startswith("balancer://") and "VirtualHostBase" in rule.target:
                 return rule
         if self._node(vhost, rules):
+            return None
+        vhm = self._vhm_rule(vhost, rules)
+        if vhm is not None:
+            return vhm
+        if self._redirect_twin(vhost):
             return None
         children = [c for c in vhost.children if isinstance(c, Directive)]
         keys = [c.key for c in children]
@@ -44,10 +61,35 @@ class ServersPart(RecogniserState):
             return None
         server_name, _ = names_of(vhost)
         name = server_name.args[0] if server_name and server_name.args else "(no ServerName)"
+        overrides = [
+            c
+            for c in vhost.children
+            if isinstance(c, Section)
+            and c.key == "directory"
+            and any(isinstance(d, Directive) and d.key == "allowoverride" and d.args[:1] != ("None",) for d in c.children)
+        ]
+        if overrides:
+            from importer.recognise.adopt import vhost_names
+
+            self.problem(
+                "htaccess",
+                "warning",
+                overrides[0],
+                f"virtual host {name}: AllowOverride lets .htaccess files under {overrides[0].args[0]} hold rules "
+                "(shared hosters keep VirtualHostMonster rules there); HostPanel does not read .htaccess files: "
+                "copy those rules into the vhost and import again. Counted as a vhost that may proxy.",
+            )
+            self.r.proxying.append(
+                ProxyingVhost(vhost.file, vhost.line, tuple(vhost_names(vhost)), tuple(a.lower() for a in vhost.args))
+            )
+        if self._proxies_elsewhere(vhost):
+            why = "it proxies, but not to a Zope VirtualHostMonster path (a Node frontend, another application?)"
+        else:
+            why = "no proxy at all"
         self.unrecognised(
             vhost,
-            f"virtual host {name} is neither a client site (no VirtualHostMonster rule to a balancer) "
-            f"nor a node vhost ({len(vhost.children)} directives inside, kept as they are)",
+            f"virtual host {name} is not imported: neither a Plone site (no VirtualHostMonster rule) nor a node "
+            f"vhost: {why}",
         )
         return None
 

@@ -14,6 +14,13 @@ VHM_TARGET = re.compile(
     r"^balancer://(?P<name>[^/]+)/VirtualHostBase/(?P<scheme>[a-z]+)/(?P<host>%\{HTTP_HOST\}|%\{SERVER_NAME\}|[^/:]+)"
     r"(?::(?P<port>[0-9]+))?(?P<path>(?:/[^/]+)*?)/VirtualHostRoot/\$1$"
 )
+# Any VirtualHostMonster target: to a balancer, or straight to one Zope (or a cache in front of it) by URL.
+# `vh`: the `_vh_` segments after VirtualHostRoot (a Plone site mounted under a sub-path of the host).
+VHM_ANY = re.compile(
+    r"^(?:balancer://(?P<name>[^/]+)|http://(?P<zhost>\[[0-9A-Fa-f:]+\]|[^/:]+)(?::(?P<zport>[0-9]+))?)"
+    r"/VirtualHostBase/(?P<scheme>[a-z]+)/(?P<host>%\{HTTP_HOST\}|%\{SERVER_NAME\}|[^/:]+)"
+    r"(?::(?P<port>[0-9]+))?(?P<path>(?:/[^/]+)*?)/VirtualHostRoot(?P<vh>(?:/_vh_[^/]+)*)/?\$1$"
+)
 ENV_REF = re.compile(r"%\{ENV:([A-Za-z0-9_]+)\}")
 STICKY_HEADER = re.compile(
     r"^(?P<name>[A-Za-z0-9_-]+)=balancer\.%\{BALANCER_WORKER_ROUTE\}e(?P<attrs>(?:;.*)?)$", re.IGNORECASE
