@@ -368,7 +368,7 @@ def test_server_level_normal_directives_are_ignored_not_unrecognised(recognised)
             "condition on the site's proxy rule",
         ),
         (SITE.replace("[L,P]", "[L,P,NE]"), 8, "rewrite flags not modelled"),
-        (SITE.replace("http/%{SERVER_NAME}:80", "https/%{SERVER_NAME}:8443"), 9, "HostPanel serves http:80/https:443"),
+        (SITE.replace("http/%{SERVER_NAME}:80", "https/%{SERVER_NAME}:8443"), 8, "HostPanel serves http:80/https:443"),
         (
             SEED_NODE.replace("RewriteEngine On\n", "RewriteEngine On\nRewriteRule ^/x /y [R]\n"),
             4,
