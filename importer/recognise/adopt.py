@@ -331,14 +331,6 @@ class AdoptPart(SitesPart, ServersPart):
                 cert.chain_pem = read.text
         if not cert.private_key_pem and cert.certificate_pem and "PRIVATE KEY" in cert.certificate_pem:
             cert.private_key_pem, cert.error = cert.certificate_pem, ""  # key and certificate in one file
-        if cert.error:
-            self.problem(
-                "certificate-unreadable",
-                "warning",
-                vhost,
-                f"site {site.domain}: its certificate cannot be imported: {cert.error}; the site is left out "
-                "(upload the certificate and import again, or import it without HTTPS after fixing the tree)",
-            )
         return cert
 
     # --- every other directive of a site vhost -------------------------------------------------------
