@@ -81,18 +81,43 @@ class EquivalenceReport:
     not_run: list[str] = field(default_factory=list)  # directives of the old config left out (allowlist)
     error: str = ""
     fingerprint: str = ""
+    # Every old vhost that proxies traffic ([P], ProxyPass, a balancer), imported or not, with its site
+    # check's domain ("" when it was not imported): the "N of M vhosts equivalent" count.
+    vhosts: dict[tuple[str, int], str] = field(default_factory=dict)
+    left_out: list[SiteCheck] = field(default_factory=list)  # proxying vhosts not imported: differences
+    not_compared: list[SiteCheck] = field(default_factory=list)  # imported, but not comparable here (HTTPS)
 
     @property
     def differing(self) -> list[SiteCheck]:
-        return [s for s in [*self.balancers, *self.sites] if s.differences]
+        return [s for s in [*self.balancers, *self.sites, *self.left_out, *self.not_compared] if s.differences]
+
+    @property
+    def nothing_to_compare(self) -> bool:
+        """No old vhost proxies anything and no site was recognised: never called equivalent."""
+        return not self.vhosts and not self.sites and not self.balancers
 
     @property
     def equivalent(self) -> bool:
-        return not self.error and not self.differing
+        return not self.error and not self.differing and not self.nothing_to_compare
+
+    @property
+    def vhosts_equivalent(self) -> int:
+        bad = {c.domain for c in self.differing}
+        return sum(1 for domain in self.vhosts.values() if domain and domain not in bad)
+
+    def headline(self) -> str:
+        if self.error:
+            return f"not checked: {self.error[:200]}"
+        if self.nothing_to_compare:
+            return "nothing to compare: no site recognised (NOT equivalent)"
+        total = len(self.vhosts)
+        verdict = "equivalent" if self.equivalent else "NOT equivalent"
+        return f"{self.vhosts_equivalent} of {total} vhosts equivalent ({verdict})"
 
     @property
     def difference_count(self) -> int:
-        return sum(len(s.differences) for s in self.differing)
+        # nothing to compare counts as one difference, so a deploy stays held (deploy.holds)
+        return sum(len(s.differences) for s in self.differing) + (1 if self.nothing_to_compare else 0)
 
     def summary(self, limit: int = 50) -> dict:
         """JSON for the audit entry (bounded)."""
@@ -105,6 +130,9 @@ class EquivalenceReport:
             "requests": self.requests,
             "seconds": round(self.seconds, 2),
             "differences": self.difference_count,
+            "headline": self.headline(),
+            "vhosts_total": len(self.vhosts),
+            "vhosts_equivalent": self.vhosts_equivalent,
             "differing": [asdict(s) for s in self.differing[:limit]],
             "changes": self.changes[:limit],
             "not_run": self.not_run[:limit],
@@ -167,6 +195,8 @@ class _Check:
         self.old_backends = {n: Backend(n) for n in names}
         self.new_backends = {n: Backend(n) for n in names}
         self.apaches: list[StandaloneApache] = []
+        self.direct = {p.candidate.name for p in plan.balancers if p.candidate.direct}
+        self.site_balancer = {p.candidate.domain: p.candidate.balancer for p in plan.sites}
 
     def start(self) -> tuple[int, int, dict[tuple[str, int], int]]:
         """Write and start both Apaches; return the probe ports (old, new) and the old vhost ports."""
@@ -242,9 +272,23 @@ class _Check:
                 probes.append(_Probe(len(probes), owner, name, f"cookie {cookie}", cookie, old_port, new_port, -1))
 
         for name in sorted(cookies):
-            add(f"balancer://{name}", PROBE_HOST, name, probe_old, probe_new)
+            if name not in self.direct:  # made for a direct Zope target: the old config has no such balancer
+                add(f"balancer://{name}", PROBE_HOST, name, probe_old, probe_new)
         sites = [p.candidate for p in self.plan.sites if p.candidate.balancer in cookies]
         self.report.total_sites = len(self.plan.sites)
+        https = [s for s in sites if s.tls == "custom"]
+        for site in https:
+            self.report.not_compared.append(
+                SiteCheck(
+                    site.domain,
+                    [site.domain, *(a for a, _ in site.aliases)],
+                    [
+                        f"{site.domain}: served over HTTPS today; this check runs plain HTTP and does not compare it "
+                        "(check it by hand, then accept)"
+                    ],
+                )
+            )
+        sites = [s for s in sites if s.tls != "custom"]
         for site in sample_evenly(sites, self.sample):
             old_port = vhost_ports.get((site.file, site.line))
             if old_port is None:
@@ -308,7 +352,12 @@ class _Check:
             check.differences.append(f"{where}: served today by {old.backend}, by HostPanel's config {new.backend}")
         if old.path != new.path:
             check.differences.append(f"{where}: Zope gets the path {old.path} today, {new.path} from HostPanel")
-        if old.balancer != new.balancer:
+        if old.balancer is None and new.balancer in self.direct and self.site_balancer.get(probe.owner) == new.balancer:
+            check.notes.append(
+                f"{probe.name}: straight to its Zope today; through the one-member balancer {new.balancer} in "
+                "HostPanel's config (same Zope, same path)"
+            )
+        elif old.balancer != new.balancer:
             check.differences.append(f"{where}: routed today by {old.balancer}, by HostPanel's config {new.balancer}")
         if old.host != new.host:
             if new.host == probe.name or probe.name == PROBE_HOST:
@@ -326,10 +375,47 @@ class _Check:
             backend.stop()
 
 
+def _account_vhosts(plan: ImportPlan, report: EquivalenceReport) -> None:
+    """Every old vhost that proxies traffic is counted: imported ones by the site that stands for them, the
+    others as differences (HostPanel's config would not serve their names)."""
+    imported: dict[tuple[str, int], str] = {}
+    for planned in plan.sites:
+        site = planned.candidate
+        for where in site.vhosts or [(site.file, site.line)]:
+            imported[where] = site.domain
+    for vhost in plan.recognition.proxying:
+        where = (vhost.file, vhost.line)
+        report.vhosts[where] = imported.get(where, "")
+        if where in imported:
+            continue
+        names = list(vhost.names) or [f"(no name, {', '.join(vhost.addresses)})"]
+        left_out = next((s for s in plan.skipped if (s.file, s.line) == where), None)
+        why = f" (left out: {'; '.join(left_out.reasons)})" if left_out else ""
+        report.left_out.append(
+            SiteCheck(
+                names[0],
+                names,
+                [
+                    f"{vhost.file}:{vhost.line} proxies traffic for {', '.join(names)} today but is not imported"
+                    f"{why}: HostPanel's config does not serve these names"
+                ],
+            )
+        )
+    for planned in plan.sites:  # HostPanel-shaped sites (and map sites) are vhosts of their own
+        site = planned.candidate
+        for where in site.vhosts or [(site.file, site.line)]:
+            report.vhosts.setdefault(where, site.domain)
+
+
 def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> EquivalenceReport:
     """Run the old config and HostPanel's rendering of the plan side by side and compare (see above).
     A config that cannot run (Apache refuses it) gives a report with `error` set, not an exception."""
     started = time.monotonic()
+    if not plan.sites and not plan.balancers:
+        report = EquivalenceReport(fingerprint=plan.fingerprint)
+        _account_vhosts(plan, report)  # nothing imported: every proxying vhost is a difference, or nothing at all
+        report.seconds = time.monotonic() - started
+        return report
     with tempfile.TemporaryDirectory(prefix="hostpanel-equivalence-") as tmp:
         for attempt in range(3):
             workdir = Path(tmp) / f"attempt{attempt}"
@@ -352,5 +438,6 @@ def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> Equival
             finally:
                 check.stop()
             break
+    _account_vhosts(plan, check.report)
     check.report.seconds = time.monotonic() - started
     return check.report

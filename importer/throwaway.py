@@ -36,13 +36,15 @@ Zope server at its fake backend's address.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS
 from devrig.net import free_port
-from importer.allowlist import KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
+from devrig.apache import module_dir
+from importer.allowlist import EMPTY_PASSWORDS, EXTRA_MODULES, KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from importer.plan import ImportPlan, site_status
 from importer.reader import ConfigTree
 from importer.recognise.syntax import parse_url
@@ -136,7 +138,7 @@ class _Copier:
     ) -> None:
         self.tree = tree
         self.directory = directory.rstrip("/")
-        self.files: dict[str, str] = {f"{EMPTY_DIR}/.keep": ""}
+        self.files: dict[str, str] = {f"{EMPTY_DIR}/.keep": "", EMPTY_PASSWORDS: ""}
         self.not_run: list[str] = []
         self.maps = Maps(self._map_copy, f"{self.directory}/{EMPTY_DIR}")
         self.zope_ports = zope_ports
@@ -255,6 +257,21 @@ class _Copier:
         return line
 
 
+def _extra_modules() -> list[str]:
+    """LoadModule for the allowlisted modules hand-written configs use (auth_basic, deflate, setenvif...),
+    when installed and not loaded already: the copy's directives that need them then start."""
+    try:
+        mods = module_dir()
+    except FileNotFoundError:  # no Apache here: the copy is only written (tests of the text), never started
+        return []
+    lines = []
+    for name in EXTRA_MODULES:
+        path = f"{mods}/mod_{name}.so"
+        if os.path.exists(path):
+            lines += [f"<IfModule !{name}_module>", f"    LoadModule {name}_module {path}", "</IfModule>"]
+    return lines
+
+
 def old_config_copy(
     tree: ConfigTree, *, zope_ports: dict[tuple[str, int], int], blackhole: int, directory: str
 ) -> OldCopy:
@@ -265,6 +282,7 @@ def old_config_copy(
     own = "|".join(str(p) for p in sorted(set(copier.address_ports.values())))
     out = [
         f"# Throwaway copy of {tree.source} for HostPanel's equivalence check ({len(tree.files)} files).",
+        *_extra_modules(),
         HEADER_LINE,
         *sorted(copier.remote.values()),
         # Last: anything else proxied goes to a closed port, except this Apache's own vhosts (direct).
