@@ -196,6 +196,8 @@ class _Check:
         self.new_backends = {n: Backend(n) for n in names}
         self.apaches: list[StandaloneApache] = []
         self.direct = {p.candidate.name for p in plan.balancers if p.candidate.direct}
+        # balancers no probe vhost of the old config can reach: made here, or defined inside a vhost
+        self.unprobed = self.direct | {p.candidate.name for p in plan.balancers if p.candidate.in_vhost}
         self.site_balancer = {p.candidate.domain: p.candidate.balancer for p in plan.sites}
 
     def start(self) -> tuple[int, int, dict[tuple[str, int], int]]:
@@ -224,7 +226,8 @@ class _Check:
             "    RewriteRule ^/hostpanel-probe/([a-z0-9_-]+)/(.*)$ balancer://$1/hostpanel-probe/$2 [P,L]\n"
             "</VirtualHost>\n"
         )
-        write_tree({**old.files, "hostpanel.conf": old.text + probe_vhost.format(port=probe_old)}, old_dir)
+        modules = "".join(f"{line}\n" for line in old.modules)  # allowlisted modules first (auth_basic...)
+        write_tree({**old.files, "hostpanel.conf": modules + old.text + probe_vhost.format(port=probe_old)}, old_dir)
         snapshot = plan_snapshot(self.plan, zope_ports={n: b.port for n, b in self.new_backends.items()})
         rendered_dir = self.workdir / "new-tree"
         frontend = FrontEndRecord(
@@ -272,7 +275,7 @@ class _Check:
                 probes.append(_Probe(len(probes), owner, name, f"cookie {cookie}", cookie, old_port, new_port, -1))
 
         for name in sorted(cookies):
-            if name not in self.direct:  # made for a direct Zope target: the old config has no such balancer
+            if name not in self.unprobed:  # made for a direct target, or inside a vhost: asked through its sites
                 add(f"balancer://{name}", PROBE_HOST, name, probe_old, probe_new)
         sites = [p.candidate for p in self.plan.sites if p.candidate.balancer in cookies]
         self.report.total_sites = len(self.plan.sites)
@@ -352,7 +355,8 @@ class _Check:
             check.differences.append(f"{where}: served today by {old.backend}, by HostPanel's config {new.backend}")
         if old.path != new.path:
             check.differences.append(f"{where}: Zope gets the path {old.path} today, {new.path} from HostPanel")
-        if old.balancer is None and new.balancer in self.direct and self.site_balancer.get(probe.owner) == new.balancer:
+        new_name = (new.balancer or "").removeprefix("balancer://")
+        if old.balancer is None and new_name in self.direct and self.site_balancer.get(probe.owner) == new_name:
             check.notes.append(
                 f"{probe.name}: straight to its Zope today; through the one-member balancer {new.balancer} in "
                 "HostPanel's config (same Zope, same path)"
@@ -405,6 +409,35 @@ def _account_vhosts(plan: ImportPlan, report: EquivalenceReport) -> None:
         site = planned.candidate
         for where in site.vhosts or [(site.file, site.line)]:
             report.vhosts.setdefault(where, site.domain)
+    served: set[str] = set()
+    for planned in plan.sites:
+        site = planned.candidate
+        served |= {site.domain.lower(), *(a.lower() for a, _ in site.aliases)}
+        edit_host = site.options.get("edit_host")
+        if isinstance(edit_host, str):
+            served.add(edit_host.lower())
+        if site.options:  # extra rules that become structured options: not in HostPanel's config yet
+            pending = ", ".join(f"{k}={v}" for k, v in sorted(site.options.items()))
+            check = next((c for c in report.sites if c.domain == site.domain), None)
+            if check is None:
+                check = SiteCheck(site.domain, [site.domain])
+                report.sites.append(check)
+            check.differences.append(
+                f"{site.domain}: its extra rules ({pending}) become structured site options once the options change "
+                "lands; HostPanel's config does not apply them yet"
+            )
+    left = {(c.differences[0].split(" ", 1)[0]) for c in report.left_out}
+    for vhost in plan.recognition.answering:
+        where = f"{vhost.file}:{vhost.line}"
+        missing = [n for n in vhost.names if n not in served]
+        if missing and where not in left and (vhost.file, vhost.line) not in imported:
+            report.left_out.append(
+                SiteCheck(
+                    missing[0],
+                    missing,
+                    [f"{where} answers {', '.join(missing)} today; HostPanel's config does not (a 404)"],
+                )
+            )
 
 
 def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> EquivalenceReport:

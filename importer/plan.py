@@ -247,8 +247,14 @@ class _Planner:
         """A one-member balancer for a direct Zope target: an existing balancer whose only member is that
         Zope server is used instead (no new balancer); else a free name."""
         member = next((m for m in self.r.members if m.balancer == cand.name), None)
-        server = next((p for p in self.plan.zope_servers if member and p.candidate.name == self.renamed.get(
-            member.server, member.server)), None)
+        server = next(
+            (
+                p
+                for p in self.plan.zope_servers
+                if member and p.candidate.name == self.renamed.get(member.server, member.server)
+            ),
+            None,
+        )
         if server is not None and server.pk is not None:
             single = (
                 Balancer.objects.annotate(n=Count("members"))

@@ -108,6 +108,7 @@ class OldCopy:
     changes: list[str] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)  # "GlobalLog at apache2.conf:3: not on the ... allowlist"
     files: dict[str, str] = field(default_factory=dict)  # {path relative to the copy's directory: text}
+    modules: list[str] = field(default_factory=list)  # LoadModule lines (allowlisted modules) written before text
 
 
 def normal_address(address: str) -> str:
@@ -257,7 +258,7 @@ class _Copier:
         return line
 
 
-def _extra_modules() -> list[str]:
+def extra_modules() -> list[str]:
     """LoadModule for the allowlisted modules hand-written configs use (auth_basic, deflate, setenvif...),
     when installed and not loaded already: the copy's directives that need them then start."""
     try:
@@ -282,7 +283,6 @@ def old_config_copy(
     own = "|".join(str(p) for p in sorted(set(copier.address_ports.values())))
     out = [
         f"# Throwaway copy of {tree.source} for HostPanel's equivalence check ({len(tree.files)} files).",
-        *_extra_modules(),
         HEADER_LINE,
         *sorted(copier.remote.values()),
         # Last: anything else proxied goes to a closed port, except this Apache's own vhosts (direct).
@@ -302,6 +302,7 @@ def old_config_copy(
         changes=changes,
         not_run=copier.not_run,
         files=copier.files,
+        modules=extra_modules(),
     )
 
 

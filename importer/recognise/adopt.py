@@ -26,7 +26,16 @@ from importer.recognise.findings import (
 )
 from importer.recognise.servers import ServersPart
 from importer.recognise.sites import SitesPart
-from importer.recognise.syntax import VHM_ANY, VHM_PATTERNS, VHM_TARGET, Rule, names_of, parse_url, rewrite_args, rules_of
+from importer.recognise.syntax import (
+    VHM_ANY,
+    VHM_PATTERNS,
+    VHM_TARGET,
+    Rule,
+    names_of,
+    parse_url,
+    rewrite_args,
+    rules_of,
+)
 from importer.tokenizer import Directive, Node, Section
 
 CATCH_ALL_SLASH = frozenset({"^/(.*)", "^/(.*)$", "/(.*)", "/(.*)$"})  # with .../VirtualHostRoot/$1
@@ -150,6 +159,10 @@ class AdoptPart(SitesPart, ServersPart):
                     self._handled.add(id(child))
 
     def _note_proxying(self, vhost: Section) -> None:
+        if vhost_names(vhost):
+            self.r.answering.append(
+                ProxyingVhost(vhost.file, vhost.line, tuple(vhost_names(vhost)), tuple(a.lower() for a in vhost.args))
+            )
         if proxies_traffic(vhost):
             self.r.proxying.append(
                 ProxyingVhost(vhost.file, vhost.line, tuple(vhost_names(vhost)), tuple(a.lower() for a in vhost.args))
@@ -519,14 +532,19 @@ class AdoptPart(SitesPart, ServersPart):
                 f"site {site.domain}: Apache asks for a password today ({section.text[:80]}); HostPanel's config "
                 "would serve it to everyone",
             )
-        elif section.key == "location" and args == ["/"] and keys == {"require"} and all(
-            [a.lower() for a in c.args[:1]] == ["ip"] for c in children
+        elif (
+            section.key == "location"
+            and args == ["/"]
+            and keys == {"require"}
+            and all([a.lower() for a in c.args[:1]] == ["ip"] for c in children)
         ):
             networks = [a for c in children for a in c.args[1:]]
             site.options["_restricted_to"] = networks
             self.translated(section, f"only networks {' '.join(networks)}: an edit host (structured option edit_host)")
         elif section.key == "location" and "sethandler" in keys:
-            self.unrecognised(section, "an Apache handler (balancer-manager, server-status): HostPanel does not publish it")
+            self.unrecognised(
+                section, "an Apache handler (balancer-manager, server-status): HostPanel does not publish it"
+            )
         elif section.key in ("directory", "directorymatch") and any(
             c.key == "allowoverride" and [a.lower() for a in c.args] != ["none"] for c in children
         ):
@@ -539,6 +557,8 @@ class AdoptPart(SitesPart, ServersPart):
     def _adopt_finish(self) -> None:
         nodes = {(n.section.file, n.section.line) for n in self.nodes}
         self.r.proxying = [p for p in self.r.proxying if (p.file, p.line) not in nodes]  # imported as servers
+        quiet = nodes | self._catch_alls
+        self.r.answering = [p for p in self.r.answering if (p.file, p.line) not in quiet]
         self._merge_https_twins()
         self._redirect_twins()
         self._edit_hosts()
@@ -621,8 +641,11 @@ class AdoptPart(SitesPart, ServersPart):
             if public is None:
                 kept.append(site)
                 self.r.problems.append(
-                    _problem(site, f"site {site.domain} is restricted to networks {networks} today: HostPanel would "
-                             "serve it to everyone (no public site of the same Plone site to hang it on as edit host)")
+                    _problem(
+                        site,
+                        f"site {site.domain} is restricted to networks {networks} today: HostPanel would "
+                        "serve it to everyone (no public site of the same Plone site to hang it on as edit host)",
+                    )
                 )
                 continue
             public.options["edit_host"] = site.domain

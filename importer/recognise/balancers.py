@@ -32,7 +32,7 @@ class BalancersPart(ServersPart, AccessPart):
 
     def _balancer(self, proxy: Section) -> None:
         name = proxy.args[0][len("balancer://") :].rstrip("/")
-        balancer = BalancerCandidate(name=name, file=proxy.file, line=proxy.line)
+        balancer = BalancerCandidate(name=name, file=proxy.file, line=proxy.line, in_vhost=id(proxy) in self._handled)
         members: list[tuple[Directive, Url, dict[str, str]]] = []
         proxyset: dict[str, tuple[str, Directive]] = {}
         access: list[Directive] = []

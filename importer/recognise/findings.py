@@ -78,6 +78,7 @@ class BalancerCandidate:
     error_document: str = ""
     render_mode: str = SINGLE_PASS
     direct: bool = False  # made for a site whose VHM rule goes straight to one Zope: a one-member balancer
+    in_vhost: bool = False  # its <Proxy balancer://> is inside a <VirtualHost> (only that vhost can use it)
 
 
 @dataclass
@@ -165,4 +166,5 @@ class Recognition:
     translated: list[Translated] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     proxying: list[ProxyingVhost] = field(default_factory=list)
+    answering: list[ProxyingVhost] = field(default_factory=list)  # every vhost with a name (the names answered)
     tree: ConfigTree | None = field(default=None, repr=False, compare=False)  # what was read (equivalence check)

@@ -58,6 +58,7 @@ class ServersPart(RecogniserState):
             ["404", DEFAULT_404_MATCH],  # HostPanel's own, letting ACME challenges through
         ):
             self.translated(vhost, "catch-all vhost answering 404 (HostPanel renders its own default.conf)")
+            self._catch_alls.add((vhost.file, vhost.line))
             return None
         server_name, _ = names_of(vhost)
         name = server_name.args[0] if server_name and server_name.args else "(no ServerName)"
@@ -66,7 +67,9 @@ class ServersPart(RecogniserState):
             for c in vhost.children
             if isinstance(c, Section)
             and c.key == "directory"
-            and any(isinstance(d, Directive) and d.key == "allowoverride" and d.args[:1] != ("None",) for d in c.children)
+            and any(
+                isinstance(d, Directive) and d.key == "allowoverride" and d.args[:1] != ("None",) for d in c.children
+            )
         ]
         if overrides:
             from importer.recognise.adopt import vhost_names

@@ -58,6 +58,7 @@ class RecogniserState:
         self._handled: set[int] = set()
         self._twins: list[tuple[Section, list[str], str]] = []
         self._proxypass_sticky: dict[str, str] = {}
+        self._catch_alls: set[tuple[str, int]] = set()  # vhosts answering 404 to everything (HostPanel does too)
 
     # bookkeeping
     def unrecognised(self, node: Node, why: str) -> None:
