@@ -23,8 +23,8 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
-from certificates.validation import validate_custom_certificate
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, ZopeServer
+from certificates.validation import validate_custom_certificate
 from importer.recognise import (
     BalancerCandidate,
     Ignored,

@@ -45,6 +45,7 @@ from balancers.models import (
     ZopeServer,
 )
 from balancers.services import config_changed
+from certificates.services import certificate_set_custom
 from deploy.holds import EQUIVALENCE_ACTION, hold_record
 from deploy.transport.pool import open_transport
 from hostpanel import audit
@@ -57,7 +58,6 @@ from importer.plan import ImportPlan, build_plan, site_status
 from importer.reader import ConfigSource, DirectorySource, Limits, SourceError, read_config
 from importer.recognise import recognise
 from importer.remote import includes_cross_check, read_frontend_config
-from certificates.services import certificate_set_custom
 from sites.choices import SiteTls
 from sites.models import Site, SiteAlias
 

@@ -42,8 +42,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS
-from devrig.net import free_port
 from devrig.apache import module_dir
+from devrig.net import free_port
 from importer.allowlist import EMPTY_PASSWORDS, EXTRA_MODULES, KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from importer.plan import ImportPlan, site_status
 from importer.reader import ConfigTree

@@ -20,9 +20,11 @@ import re
 from importer.recognise.findings import (
     BalancerCandidate,
     MemberCandidate,
+    Problem,
     ProxyingVhost,
     SiteCandidate,
     SiteCertificate,
+    Translated,
 )
 from importer.recognise.servers import ServersPart
 from importer.recognise.sites import SitesPart
@@ -33,10 +35,12 @@ from importer.recognise.syntax import (
     Rule,
     names_of,
     parse_url,
+    proxies_traffic,
     rewrite_args,
     rules_of,
+    vhost_names,
 )
-from importer.tokenizer import Directive, Node, Section
+from importer.tokenizer import Directive, Section
 
 CATCH_ALL_SLASH = frozenset({"^/(.*)", "^/(.*)$", "/(.*)", "/(.*)$"})  # with .../VirtualHostRoot/$1
 CATCH_ALL_BARE = frozenset({"^(.*)", "^(.*)$", "(.*)", "(.*)$", "^/?(.*)", "^/?(.*)$"})  # with ...Root$1
@@ -44,7 +48,24 @@ _PASSTHROUGH_RULE = re.compile(r"^\^(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]/?)$")
 _EXCLUDE_COND = re.compile(r"^!\^/\(?([A-Za-z0-9._~|-]+)\)?/?$")
 _METHODS_COND = re.compile(r"^\^\(?([A-Z|]+)\)?\$?$")
 _HTTP_METHODS = frozenset(
-    "GET HEAD POST PUT DELETE OPTIONS TRACE PATCH CONNECT PROPFIND PROPPATCH MKCOL COPY MOVE LOCK UNLOCK".split()
+    [
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "DELETE",
+        "OPTIONS",
+        "TRACE",
+        "PATCH",
+        "CONNECT",
+        "PROPFIND",
+        "PROPPATCH",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "LOCK",
+        "UNLOCK",
+    ]
 )
 _REDIRECT_STATUS = {"permanent", "301", "302", "temp", "303", "seeother", "307", "308"}
 
@@ -73,53 +94,6 @@ _AUTH_KEYS = {"authtype", "authname", "authuserfile", "authgroupfile", "authbasi
 def _slug(name: str) -> str:
     slug = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-_")
     return slug[:50].strip("-_") or "zope"
-
-
-def vhost_names(vhost: Section) -> list[str]:
-    server_name, aliases = names_of(vhost)
-    names = [server_name.args[0]] if server_name and server_name.args else []
-    names += [a for d in aliases for a in d.args]
-    out = []
-    for name in names:
-        name = re.sub(r"^https?://", "", name, flags=re.IGNORECASE)
-        if re.fullmatch(r".*:[0-9]+", name):
-            name = name.rsplit(":", 1)[0]
-        out.append(name.lower())
-    return out
-
-
-def is_https_vhost(vhost: Section) -> bool:
-    engine = any(
-        isinstance(c, Directive) and c.key == "sslengine" and [a.lower() for a in c.args] == ["on"]
-        for c in vhost.children
-    )
-    return engine or any(a.endswith(":443") for a in vhost.args)
-
-
-def proxies_traffic(vhost: Section) -> bool:
-    """[P], ProxyPass to a URL, or a balancer inside: this vhost sends requests on somewhere."""
-    for child in _walk(vhost.children):
-        if isinstance(child, Section) and child.key == "proxy" and child.args[:1]:
-            if child.args[0].lower().startswith("balancer://"):
-                return True
-        if isinstance(child, Directive):
-            if child.key == "rewriterule":
-                words = rewrite_args(child.raw_args)
-                flags = words[2].strip("[]").upper().split(",") if len(words) > 2 else []
-                if "P" in [f.strip() for f in flags]:
-                    return True
-            elif child.key in ("proxypass", "proxypassmatch") and any(
-                "://" in a for a in child.args[1:2] or child.args[:1]
-            ):
-                return True
-    return False
-
-
-def _walk(nodes: list[Node]):
-    for node in nodes:
-        yield node
-        if isinstance(node, Section):
-            yield from _walk(node.children)
 
 
 class AdoptPart(SitesPart, ServersPart):
@@ -153,10 +127,14 @@ class AdoptPart(SitesPart, ServersPart):
     def _inner_balancers(self, vhost: Section) -> None:
         """<Proxy balancer://...> inside a vhost: read as the server-level ones (they are global in Apache)."""
         for child in vhost.children:
-            if isinstance(child, Section) and child.key == "proxy" and child.args[:1]:
-                if child.args[0].lower().startswith("balancer://"):
-                    self.proxies.append(child)
-                    self._handled.add(id(child))
+            if (
+                isinstance(child, Section)
+                and child.key == "proxy"
+                and child.args[:1]
+                and child.args[0].lower().startswith("balancer://")
+            ):
+                self.proxies.append(child)
+                self._handled.add(id(child))
 
     def _note_proxying(self, vhost: Section) -> None:
         if vhost_names(vhost):
@@ -664,15 +642,11 @@ class AdoptPart(SitesPart, ServersPart):
         self.r.sites = kept
 
 
-def _translated(site: SiteCandidate, as_: str):
-    from importer.recognise.findings import Translated
-
+def _translated(site: SiteCandidate, as_: str) -> Translated:
     return Translated(site.file, site.line, f"<VirtualHost> {site.domain}", as_)
 
 
-def _problem(site: SiteCandidate, message: str):
-    from importer.recognise.findings import Problem
-
+def _problem(site: SiteCandidate, message: str) -> Problem:
     return Problem("site-restricted", "warning", site.file, site.line, message)
 
 

@@ -14,8 +14,10 @@ from importer.recognise.syntax import (
     int_or_none,
     names_of,
     parse_url,
+    proxies_traffic,
     rules_of,
     split_outside_braces,
+    vhost_names,
 )
 from importer.tokenizer import Directive, Node, Section
 
@@ -31,8 +33,6 @@ class ServersPart(RecogniserState):
         return False
 
     def _proxies_elsewhere(self, vhost: Section) -> bool:
-        from importer.recognise.adopt import proxies_traffic
-
         return proxies_traffic(vhost)
 
     """Vhost classification, node vhosts, and the one table of Zope servers (by host:port)."""
@@ -72,8 +72,6 @@ class ServersPart(RecogniserState):
             )
         ]
         if overrides:
-            from importer.recognise.adopt import vhost_names
-
             self.problem(
                 "htaccess",
                 "warning",
