@@ -86,10 +86,12 @@ class EquivalenceReport:
     vhosts: dict[tuple[str, int], str] = field(default_factory=dict)
     left_out: list[SiteCheck] = field(default_factory=list)  # proxying vhosts not imported: differences
     not_compared: list[SiteCheck] = field(default_factory=list)  # imported, but not comparable here (HTTPS)
+    unanswered: list[SiteCheck] = field(default_factory=list)  # other names the old config answers, HostPanel not
 
     @property
     def differing(self) -> list[SiteCheck]:
-        return [s for s in [*self.balancers, *self.sites, *self.left_out, *self.not_compared] if s.differences]
+        checks = [*self.balancers, *self.sites, *self.left_out, *self.not_compared, *self.unanswered]
+        return [s for s in checks if s.differences]
 
     @property
     def nothing_to_compare(self) -> bool:
@@ -110,9 +112,11 @@ class EquivalenceReport:
             return f"not checked: {self.error[:200]}"
         if self.nothing_to_compare:
             return "nothing to compare: no site recognised (NOT equivalent)"
-        total = len(self.vhosts)
-        verdict = "equivalent" if self.equivalent else "NOT equivalent"
-        return f"{self.vhosts_equivalent} of {total} vhosts equivalent ({verdict})"
+        counted = f"{self.vhosts_equivalent} of {len(self.vhosts)} vhosts equivalent"
+        names = sum(len(c.names) for c in self.unanswered)
+        if names:
+            counted += f"; {names} other name(s) answered today and not by HostPanel's config"
+        return counted if self.equivalent else f"{counted}: NOT equivalent"
 
     @property
     def difference_count(self) -> int:
@@ -133,6 +137,7 @@ class EquivalenceReport:
             "headline": self.headline(),
             "vhosts_total": len(self.vhosts),
             "vhosts_equivalent": self.vhosts_equivalent,
+            "left_out": [asdict(s) for s in [*self.left_out, *self.unanswered][:limit]],
             "differing": [asdict(s) for s in self.differing[:limit]],
             "changes": self.changes[:limit],
             "not_run": self.not_run[:limit],
@@ -426,16 +431,18 @@ def _account_vhosts(plan: ImportPlan, report: EquivalenceReport) -> None:
                 f"{site.domain}: its extra rules ({pending}) become structured site options once the options change "
                 "lands; HostPanel's config does not apply them yet"
             )
-    left = {(c.differences[0].split(" ", 1)[0]) for c in report.left_out}
+    counted = {(v.file, v.line) for v in plan.recognition.proxying}  # already a difference when not imported
     for vhost in plan.recognition.answering:
-        where = f"{vhost.file}:{vhost.line}"
         missing = [n for n in vhost.names if n not in served]
-        if missing and where not in left and (vhost.file, vhost.line) not in imported:
-            report.left_out.append(
+        if missing and (vhost.file, vhost.line) not in counted and (vhost.file, vhost.line) not in imported:
+            report.unanswered.append(
                 SiteCheck(
                     missing[0],
                     missing,
-                    [f"{where} answers {', '.join(missing)} today; HostPanel's config does not (a 404)"],
+                    [
+                        f"{vhost.file}:{vhost.line} answers {', '.join(missing)} today; HostPanel's config does not "
+                        "(a 404)"
+                    ],
                 )
             )
 

@@ -274,7 +274,7 @@ def test_a_proxying_vhost_that_is_not_imported_is_a_difference_without_running_a
     assert not report.equivalent and not report.nothing_to_compare
     (left,) = report.left_out
     assert "www.example.org" in left.differences[0] and "not imported" in left.differences[0]
-    assert report.headline() == "0 of 1 vhosts equivalent (NOT equivalent)"
+    assert report.headline() == "0 of 1 vhosts equivalent: NOT equivalent"
 
 
 # (tree, equivalent?, N of M): each shape through real Apache, old config vs HostPanel's rendering

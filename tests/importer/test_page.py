@@ -155,6 +155,6 @@ def test_a_front_end_is_read_over_ssh_and_its_equivalence_check_is_shown_and_rec
     fingerprint = preview.context["plan"].fingerprint
     operator_client.post(reverse("balancers:import_check"), {"fingerprint": fingerprint})
     html = operator_client.get(reverse("balancers:import_preview")).content.decode()
-    assert "Equivalent: 1 of 1 sites" in html
+    assert "1 of 1 vhosts equivalent: 1 of 1 sites" in html
     entry = AuditEntry.objects.get(action="import.equivalence")
     assert (entry.object_key, entry.after["equivalent"]) == ("fe1", True)
