@@ -87,6 +87,31 @@ _IGNORED = {
     "sslhonorcipherorder": "TLS settings: HostPanel renders its own (Mozilla intermediate)",
     "sslcacertificatefile": "client-certificate CA: not used by HostPanel's sites",
 }
+# Directives `apache2 -t` refuses inside a <VirtualHost> ("not allowed here"): server config only.
+SERVER_CONFIG_ONLY = frozenset(
+    {
+        "serverroot",
+        "listen",
+        "loadmodule",
+        "loadfile",
+        "user",
+        "group",
+        "pidfile",
+        "startservers",
+        "serverlimit",
+        "threadlimit",
+        "threadsperchild",
+        "maxrequestworkers",
+        "maxclients",
+        "minspareservers",
+        "maxspareservers",
+        "minsparethreads",
+        "maxsparethreads",
+        "mutex",
+        "defaultruntimedir",
+        "scoreboardfile",
+    }
+)
 _FILTER_KEYS = {"addoutputfilterbytype", "addoutputfilter", "setoutputfilter", "deflatecompressionlevel"}
 _AUTH_KEYS = {"authtype", "authname", "authuserfile", "authgroupfile", "authbasicprovider", "authdigestprovider"}
 
@@ -137,6 +162,15 @@ class AdoptPart(SitesPart, ServersPart):
                 self._handled.add(id(child))
 
     def _note_proxying(self, vhost: Section) -> None:
+        for child in vhost.children:
+            if isinstance(child, Directive) and child.key in SERVER_CONFIG_ONLY:
+                self.problem(
+                    "configtest",
+                    "warning",
+                    child,
+                    f"`apache2 -t` rejects this line: {child.name} is not allowed inside <VirtualHost> "
+                    "(this config does not start as it is)",
+                )
         if vhost_names(vhost):
             self.r.answering.append(
                 ProxyingVhost(vhost.file, vhost.line, tuple(vhost_names(vhost)), tuple(a.lower() for a in vhost.args))

@@ -153,6 +153,14 @@ def test_stock_server_level_directives_are_classified_alike_and_include_dev_null
     assert "conf-enabled/localized-error-pages.conf" in plan.files  # its `Include /dev/null` read as nothing
 
 
+def test_a_line_apache_refuses_in_a_vhost_is_flagged_as_such(recognised):
+    r = recognised(
+        "<VirtualHost *:80>\n    ServerAlias *\n    ServerRoot /var/www\n    ServerSignature On\n</VirtualHost>\n"
+    )
+    (problem,) = [p for p in r.problems if p.code == "configtest"]
+    assert problem.line == 3 and "`apache2 -t` rejects this line: ServerRoot" in problem.message
+
+
 def test_authentication_in_front_of_plone_is_reported_per_directive_with_the_reason():
     plan = preview("12-isotoma-basic-auth")
     auth = [u for u in plan.unrecognised if u.text.split()[0] in ("AuthType", "AuthName", "AuthUserFile", "Require")]
