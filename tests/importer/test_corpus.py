@@ -4,16 +4,21 @@ the equivalence check on real Apache (the old config and HostPanel's answer, rec
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
+from balancers.choices import DeploymentStatus
 from balancers.models import Balancer, BalancerMember, ZopeServer
+from balancers.services import deployment_start
 from certificates.crypto import decrypt_secret
 from certificates.models import Certificate
 from deploy.holds import import_holds
 from devrig import pki
+from devrig.net import https_get
 from importer.equivalence import check_equivalence
 from importer.reader import MappingSource
 from importer.service import import_apply, import_check_equivalence, import_preview
@@ -332,3 +337,30 @@ def test_an_import_with_a_left_out_proxying_vhost_is_not_equivalent_and_holds_th
     assert not report.equivalent
     assert any("volto.example.org" in c.domain for c in report.left_out)
     assert import_holds()[frontend.name].differences == report.difference_count > 0
+
+
+@pytest.mark.real
+def test_an_imported_https_site_is_served_over_https_by_hostpanel_with_the_imported_certificate(
+    farm, test_pki, secrets_key, settings, tmp_path
+):
+    """The HTTPS shape (tree 04) pointed at the farm's balancer: imported with its certificate from the tree,
+    deployed over SSH to real Apaches, and answered over HTTPS (SNI, chain verified) with that certificate."""
+    settings.HOSTPANEL_AUTO_DEPLOY = False
+    root = https_tree(tmp_path, test_pki)
+    conf = root / "sites-enabled" / "www.ssl-example.eus.conf"
+    conf.write_text(
+        conf.read_text().replace(
+            "http://127.0.0.1:8080/VirtualHostBase", f"balancer://{farm.balancer.name}/VirtualHostBase"
+        )
+    )
+    plan = import_preview(root)
+    assert sites_of(plan) == {"www.ssl-example.eus": (farm.balancer.name, "/Plone", "custom", True)}
+    import_apply(plan, actor=ACTOR, accept_warnings=True)
+    deployment = deployment_start(actor=ACTOR)
+    deployment.refresh_from_db()
+    assert deployment.status == DeploymentStatus.SUCCEEDED, deployment.message
+    imported = x509.load_pem_x509_certificate((root / "ssl" / "www.ssl-example.eus.crt").read_bytes())
+    for host in farm.hosts:
+        seen = https_get(host.https_port, "www.ssl-example.eus", root_pem=test_pki.root_pem)
+        assert seen.status == 200 and seen.serial == imported.serial_number, host.apache.error_log()[-2000:]
+        assert json.loads(seen.body)["path"].startswith("/VirtualHostBase/https/www.ssl-example.eus:443/Plone/")
