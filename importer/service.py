@@ -57,7 +57,7 @@ from importer.equivalence import EquivalenceReport, check_equivalence
 from importer.plan import ImportPlan, build_plan, site_status
 from importer.reader import ConfigSource, DirectorySource, Limits, SourceError, read_config
 from importer.recognise import recognise
-from importer.remote import includes_cross_check, read_frontend_config
+from importer.remote import fetch_certificates, includes_cross_check, read_frontend_config
 from sites.choices import SiteTls
 from sites.models import Site, SiteAlias
 
@@ -108,9 +108,10 @@ def import_preview_frontend(
             configtest_command=frontend.configtest_command,
             label=f"front-end {frontend.name}:{config_root}",
         )
+        tree = read_config(remote.source, server_root=remote.root, limits=limits)
+        fetch_certificates(transport, tree)  # HTTPS sites' files outside the root (/etc/ssl/private/...)
     finally:
         transport.close()
-    tree = read_config(remote.source, server_root=remote.root, limits=limits)
     recognition = recognise(tree)
     recognition.problems.extend(includes_cross_check(remote, tree))
     plan = build_plan(recognition)

@@ -17,10 +17,12 @@ from balancers.services import deployment_start
 from certificates.crypto import decrypt_secret
 from certificates.models import Certificate
 from deploy.holds import import_holds
+from deploy.transport.pool import open_transport
 from devrig import pki
 from devrig.net import https_get
 from importer.equivalence import check_equivalence
-from importer.reader import MappingSource
+from importer.reader import DirectorySource, MappingSource, read_config
+from importer.remote import fetch_certificates
 from importer.service import import_apply, import_check_equivalence, import_preview
 from sites.models import Site
 from tests.factories import ACTOR, make_local_frontend
@@ -364,3 +366,30 @@ def test_an_imported_https_site_is_served_over_https_by_hostpanel_with_the_impor
         seen = https_get(host.https_port, "www.ssl-example.eus", root_pem=test_pki.root_pem)
         assert seen.status == 200 and seen.serial == imported.serial_number, host.apache.error_log()[-2000:]
         assert json.loads(seen.body)["path"].startswith("/VirtualHostBase/https/www.ssl-example.eus:443/Plone/")
+
+
+def test_certificate_files_outside_the_root_are_read_over_ssh_only_from_the_tls_directories(
+    ssh_frontend, tmp_path, test_pki
+):
+    """--frontend: /etc/ssl/private/... style files are fetched over the transport, only those the vhost names
+    and only under the TLS directories; a path elsewhere stays unread (its site left out, with the reason)."""
+    ssl = tmp_path / "ssl"
+    ssl.mkdir()
+    cert, key = pki.leaf(test_pki.intermediate, ["www.ssl-example.eus"])
+    (ssl / "site.crt").write_text(pki.pem(cert))
+    (ssl / "site.key").write_text(pki.key_pem(key))
+    (tmp_path / "elsewhere.key").write_text(pki.key_pem(key))
+    root = https_tree(tmp_path / "tree", test_pki)
+    conf = root / "sites-enabled" / "www.ssl-example.eus.conf"
+    text = conf.read_text().replace("/etc/apache2/ssl/www.ssl-example.eus.crt", f"{ssl}/site.crt")
+    conf.write_text(text.replace("/etc/apache2/ssl/www.ssl-example.eus.key", f"{tmp_path}/elsewhere.key"))
+    tree = read_config(DirectorySource(root))
+    assert "outside the config root" in tree.certificates[f"{ssl}/site.crt"].error
+    transport = open_transport(ssh_frontend())
+    try:
+        fetch_certificates(transport, tree, dirs=(f"{ssl}/",))
+    finally:
+        transport.close()
+    assert tree.certificates[f"{ssl}/site.crt"].text == pki.pem(cert)
+    assert tree.certificates[f"{tmp_path}/elsewhere.key"].text is None
+    assert "not read" in tree.certificates[f"{tmp_path}/elsewhere.key"].error
