@@ -27,10 +27,9 @@ from importer.service import import_apply, import_check_equivalence, import_prev
 from sites.models import Site
 from tests.factories import ACTOR, make_local_frontend
 from tests.realparts import require_binary
+from tests.samples import FIXTURES
 
-from .conftest import FIXTURES
-
-CORPUS = FIXTURES / "corpus"
+CORPUS = FIXTURES / "importer" / "corpus"
 TREES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
 
 pytestmark = pytest.mark.django_db
