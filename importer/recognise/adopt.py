@@ -128,9 +128,10 @@ class AdoptPart(SitesPart, ServersPart):
 
     def _vhm_rule(self, vhost: Section, rules: list[Rule]) -> Rule | None:
         """The vhost's VirtualHostMonster rule: a [P] RewriteRule, or `ProxyPass /` read as one."""
-        for rule in rules:
-            if "VirtualHostBase" in rule.target and "P" in [f.upper() for f in rule.flags]:
-                return rule
+        proxied = [r for r in rules if "VirtualHostBase" in r.target and "P" in [f.upper() for f in r.flags]]
+        catch_all = [r for r in proxied if r.pattern in CATCH_ALL_SLASH | CATCH_ALL_BARE]
+        if catch_all or proxied:
+            return (catch_all or proxied)[0]  # `^$` / `^/$` twins before the catch-all are read as extra rules
         for child in vhost.children:
             if isinstance(child, Directive) and child.key == "proxypass" and len(child.args) >= 2:
                 path, url = child.args[0], child.args[1]
@@ -260,6 +261,14 @@ class AdoptPart(SitesPart, ServersPart):
                 "HostPanel serves a site at the root of its host names only",
             )
             self.unrecognised(vhost, "virtual host not imported: its Plone site is mounted under a sub-path")
+            return None
+        if re.search(r"[%$]", match["path"]):
+            self.unrecognised(
+                vhm.directive,
+                f"a Plone path built from the request ({match['path'][:100]}, e.g. a sub-domain captured with %1): "
+                "one Plone site per host name is not expressible as one HostPanel site",
+            )
+            self.unrecognised(vhost, "virtual host not imported: its Plone path depends on the request")
             return None
         bare = vhm.pattern in CATCH_ALL_BARE
         if bare != (not vhm.target.endswith("/$1")):
@@ -444,13 +453,24 @@ class AdoptPart(SitesPart, ServersPart):
     def _extra_rule(self, rule: Rule, options: dict[str, object], vhm: Rule) -> None:
         flags = [f.upper() for f in rule.flags]
         nodes: list[Directive] = [*rule.conds, rule.directive]
-        after = rule.directive.line > vhm.directive.line and vhm.directive.key == "rewriterule"
+        after = (
+            rule.directive.line > vhm.directive.line
+            and vhm.directive.key == "rewriterule"
+            and rule.directive.file == vhm.directive.file
+        )
         if after:
             for node in nodes:
                 self.unrecognised(node, "never reached: after the catch-all proxy rule")
             return
         if (rule.pattern, rule.target, rule.flags, rule.conds) == (r"^/\.well-known/acme-challenge/", "-", ["L"], []):
             self.translated(rule.directive, "ACME challenges pass to the server-level Alias (HostPanel's rule)")
+            return
+        if (
+            "P" in flags
+            and rule.pattern in ("^$", "^/$", "^/?$", "^/?$")
+            and rule.target.rstrip("/") == vhm.target.removesuffix("$1").rstrip("/")
+        ):
+            self.translated(rule.directive, "the root URL proxied like every other: the catch-all rule does the same")
             return
         passthrough = _PASSTHROUGH_RULE.match(rule.pattern)
         if passthrough and rule.target == "-" and flags == ["L"] and not rule.conds:

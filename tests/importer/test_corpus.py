@@ -392,3 +392,41 @@ def test_certificate_files_outside_the_root_are_read_over_ssh_only_from_the_tls_
     assert tree.certificates[f"{ssl}/site.crt"].text == pki.pem(cert)
     assert tree.certificates[f"{tmp_path}/elsewhere.key"].text is None
     assert "not read" in tree.certificates[f"{tmp_path}/elsewhere.key"].error
+
+
+def vhost(*lines: str, name: str = "a.example") -> str:
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"<VirtualHost *:80>\n    ServerName {name}\n    RewriteEngine On\n{body}</VirtualHost>\n"
+
+
+VHM = "http://127.0.0.1:8080/VirtualHostBase/http/%{SERVER_NAME}:80/plone/a/VirtualHostRoot/"
+
+
+def test_the_root_url_twin_before_the_catch_all_is_read_as_the_same_rule(recognised):
+    r = recognised(vhost(f"RewriteRule ^$ {VHM} [L,P]", f"RewriteRule ^/(.*) {VHM}$1 [L,P]"))
+    assert [(s.domain, s.plone_path) for s in r.sites] == [("a.example", "/plone/a")]
+    assert r.unrecognised == []
+
+
+def test_a_plone_path_captured_from_the_host_name_is_reported_not_an_invalid_site(recognised):
+    r = recognised(
+        vhost(
+            r"RewriteCond %{HTTP_HOST} ^([a-z]+)\.example\.org$",
+            "RewriteRule ^/(.*) http://127.0.0.1:8080/VirtualHostBase/http/%{HTTP_HOST}:80/sites/%1"
+            "/VirtualHostRoot/$1 [L,P]",
+        )
+    )
+    assert r.sites == [] and not [p for p in r.problems if p.severity == "error"]
+    assert any("built from the request" in u.why and "%1" in u.why for u in r.unrecognised)
+
+
+def test_stickysession_on_proxypass_is_the_balancer_s_cookie(recognised):
+    r = recognised(
+        "<Proxy balancer://plone>\n    BalancerMember http://127.0.0.1:8081 route=a\n"
+        "    BalancerMember http://127.0.0.1:8082 route=b\n</Proxy>\n"
+        + "<VirtualHost *:80>\n    ServerName a.example\n"
+        "    ProxyPass / balancer://plone/VirtualHostBase/http/a.example:80/plone/a/VirtualHostRoot/ "
+        "stickysession=JSESSIONID|jsessionid\n</VirtualHost>\n"
+    )
+    assert [(s.domain, s.balancer) for s in r.sites] == [("a.example", "plone")]
+    assert [b.sticky_cookie for b in r.balancers] == ["JSESSIONID"]
