@@ -33,7 +33,7 @@ from pathlib import Path
 
 from devrig.apache import ApacheError, StandaloneApache, write_tree
 from devrig.backends import Backend
-from devrig.net import free_port, free_port_block, free_ports, http_get
+from devrig.net import free_port, free_port_block, free_ports, http_get, https_get
 from importer.plan import ImportPlan
 from importer.sandbox import SandboxUnavailable, prepare, sandbox_prefix
 from importer.throwaway import BALANCER_HEADER, HEADER_LINE, old_config_copy, plan_snapshot
@@ -85,7 +85,7 @@ class EquivalenceReport:
     # check's domain ("" when it was not imported): the "N of M vhosts equivalent" count.
     vhosts: dict[tuple[str, int], str] = field(default_factory=dict)
     left_out: list[SiteCheck] = field(default_factory=list)  # proxying vhosts not imported: differences
-    not_compared: list[SiteCheck] = field(default_factory=list)  # imported, but not comparable here (HTTPS)
+    not_compared: list[SiteCheck] = field(default_factory=list)  # imported, but not comparable here
     unanswered: list[SiteCheck] = field(default_factory=list)  # other names the old config answers, HostPanel not
 
     @property
@@ -155,6 +155,7 @@ class _Probe:
     old_port: int
     new_port: int
     group: int  # probes of one round-robin group are compared as a set
+    tls: bool = False  # HostPanel's side asked over TLS (an HTTPS site); the old copy runs it as plain HTTP
 
 
 def sample_evenly[T](items: list[T], sample: int | None) -> list[T]:
@@ -182,9 +183,16 @@ def _send(probes: list[_Probe], side: str) -> dict[int, tuple[int, str | None]]:
         path += f"/{probe.seq}/page?q=1"
         port = probe.old_port if side == "old" else probe.new_port
         try:
-            answer = http_get(port, path, host=probe.name, cookie=probe.cookie, timeout=30)
-            values = [v for k, v in answer.headers.items() if k.lower() == BALANCER_HEADER.lower()]
-            answers[probe.seq] = (answer.status, values[0] if values else None)
+            if probe.tls and side == "new":
+                secure = https_get(
+                    port, probe.name, path, root_pem=None, headers={"Cookie": probe.cookie} if probe.cookie else None
+                )
+                status, headers = secure.status, secure.headers
+            else:
+                answer = http_get(port, path, host=probe.name, cookie=probe.cookie, timeout=30)
+                status, headers = answer.status, dict(answer.headers.items())
+            values = [v for k, v in headers.items() if k.lower() == BALANCER_HEADER.lower()]
+            answers[probe.seq] = (status, values[0] if values else None)
         except OSError as exc:
             answers[probe.seq] = (0, f"no answer: {exc}")
     return answers
@@ -223,9 +231,9 @@ class _Check:
         # three DIFFERENT ports, none of them one the old copy listens on already (one Apache refuses two
         # Listen lines on a port, and free_port() twice in a row can return the same one)
         taken = {int(address.split()[0].rsplit(":", 1)[1]) for address in old.listen}
-        probe_old, probe_new, site_new = free_ports(3)
-        while taken & {probe_old, probe_new, site_new}:
-            probe_old, probe_new, site_new = free_ports(3)
+        probe_old, probe_new, site_new, https_new = free_ports(4)
+        while taken & {probe_old, probe_new, site_new, https_new}:
+            probe_old, probe_new, site_new, https_new = free_ports(4)
         probe_vhost = (
             "<VirtualHost 127.0.0.1:{port}>\n    ServerName " + PROBE_HOST + "\n    RewriteEngine On\n"
             "    RewriteRule ^/hostpanel-probe/([a-z0-9_-]+)/(.*)$ balancer://$1/hostpanel-probe/$2 [P,L]\n"
@@ -239,6 +247,7 @@ class _Check:
             name="equivalence",
             config_dir=str(rendered_dir),
             http_listen=f"127.0.0.1:{site_new}",
+            https_listen=f"127.0.0.1:{https_new}",
             node_port_base=free_port_block(max(1, len(snapshot.zope_servers))),
         )
         write_tree(render_tree(snapshot, frontend), rendered_dir)
@@ -247,7 +256,11 @@ class _Check:
         prefix = sandbox_prefix(self.workdir)
         for side, config_dir, listen in (
             ("old", old_dir, [*old.listen, f"127.0.0.1:{probe_old}"]),
-            ("new", self.workdir / "new", [f"127.0.0.1:{site_new}", f"127.0.0.1:{probe_new}"]),
+            (
+                "new",
+                self.workdir / "new",
+                [f"127.0.0.1:{site_new}", f"127.0.0.1:{probe_new}", f"127.0.0.1:{https_new}"],
+            ),
         ):
             apache = StandaloneApache(
                 self.workdir / f"{side}-apache", config_dir, listen=listen, log_level="error", command_prefix=prefix
@@ -261,6 +274,7 @@ class _Check:
                 what = "the old config" if side == "old" else "HostPanel's rendered config"
                 raise ApacheError(f"{what} does not start in a throwaway Apache: {str(exc)[-1500:]}") from None
         self.site_new = site_new
+        self.https_new = https_new
         return probe_old, probe_new, old.vhost_ports
 
     def probes(self, probe_old: int, probe_new: int, vhost_ports: dict[tuple[str, int], int]) -> list[_Probe]:
@@ -270,14 +284,19 @@ class _Check:
             members.setdefault(planned.candidate.balancer, []).append(planned.candidate.server)
         probes: list[_Probe] = []
 
-        def add(owner: str, name: str, balancer: str, old_port: int, new_port: int) -> None:
+        def add(owner: str, name: str, balancer: str, old_port: int, new_port: int, tls: bool = False) -> None:
             routes = members.get(balancer, [])
             group = len(probes)
+            label = "https, " if tls else ""
             for _ in range(max(1, min(len(routes), MAX_ROUND_ROBIN))):
-                probes.append(_Probe(len(probes), owner, name, "no cookie", None, old_port, new_port, group))
+                probes.append(
+                    _Probe(len(probes), owner, name, f"{label}no cookie", None, old_port, new_port, group, tls)
+                )
             for route in routes:
                 cookie = f"{cookies[balancer]}=balancer.{route}"
-                probes.append(_Probe(len(probes), owner, name, f"cookie {cookie}", cookie, old_port, new_port, -1))
+                probes.append(
+                    _Probe(len(probes), owner, name, f"{label}cookie {cookie}", cookie, old_port, new_port, -1, tls)
+                )
 
         for name in sorted(cookies):
             if name not in self.unprobed:  # made for a direct target, or inside a vhost: asked through its sites
@@ -285,17 +304,18 @@ class _Check:
         sites = [p.candidate for p in self.plan.sites if p.candidate.balancer in cookies]
         self.report.total_sites = len(self.plan.sites)
         https = [s for s in sites if s.tls == "custom"]
-        for site in https:
-            self.report.not_compared.append(
-                SiteCheck(
-                    site.domain,
-                    [site.domain, *(a for a, _ in site.aliases)],
-                    [
-                        f"{site.domain}: served over HTTPS today; this check runs plain HTTP and does not compare it "
-                        "(check it by hand, then accept)"
-                    ],
-                )
-            )
+        for site in https:  # HostPanel's side over TLS with the imported certificate; the old vhost as plain HTTP
+            names = [site.domain, *(a for a, _ in site.aliases)]
+            old_port = vhost_ports.get((site.file, site.line))
+            if old_port is None:
+                continue
+            for name in names:
+                add(site.domain, name, site.balancer, old_port, self.https_new, tls=True)
+            for twin in site.vhosts:  # the port-80 twin (a redirect, or the same site on HTTP)
+                twin_port = vhost_ports.get(twin)
+                if twin != (site.file, site.line) and twin_port is not None:
+                    for name in names:
+                        add(site.domain, name, site.balancer, twin_port, self.site_new)
         sites = [s for s in sites if s.tls != "custom"]
         for site in sample_evenly(sites, self.sample):
             old_port = vhost_ports.get((site.file, site.line))

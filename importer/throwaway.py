@@ -41,15 +41,25 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS
 from devrig.apache import module_dir
 from devrig.net import free_port
 from importer.allowlist import EMPTY_PASSWORDS, EXTRA_MODULES, KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from importer.plan import ImportPlan, site_status
 from importer.reader import ConfigTree
+from importer.recognise.findings import SiteCandidate
 from importer.recognise.syntax import parse_url
 from importer.tokenizer import Directive, Node, Section
-from rendering.snapshot import BalancerRecord, MemberRecord, SiteRecord, Snapshot, ZopeServerRecord
+from rendering.snapshot import (
+    BalancerRecord,
+    CertificateRecord,
+    MemberRecord,
+    SiteRecord,
+    Snapshot,
+    ZopeServerRecord,
+)
 
 # Marks which balancer handled a request (set only where a balancer did: node vhosts add nothing).
 BALANCER_HEADER = "X-HostPanel-Balancer"
@@ -306,6 +316,23 @@ def old_config_copy(
     )
 
 
+def _tls(site: SiteCandidate) -> dict:
+    """An HTTPS site as the import will store it: tls custom with its imported certificate (live)."""
+    cert = site.certificate
+    if site.tls != "custom" or cert is None or cert.error or not cert.certificate_pem:
+        return {}
+    leaf = x509.load_pem_x509_certificate(cert.certificate_pem.encode())
+    names = tuple(sorted({site.domain, *(a for a, _ in site.aliases)}))
+    chain = cert.certificate_pem.rstrip() + "\n" + (cert.chain_pem.rstrip() + "\n" if cert.chain_pem else "")
+    return {
+        "tls": "custom",
+        "https_redirect": bool(site.https_redirect),
+        "certificate": CertificateRecord(
+            serial=format(leaf.serial_number, "x"), fullchain_pem=chain, key_pem=cert.private_key_pem, names=names
+        ),
+    }
+
+
 def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
     """The plan as the renderer's input: what the database will hold for these objects after the
     import, with every Zope server at 127.0.0.1:<its fake backend>. Sites of a balancer that is not
@@ -343,6 +370,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             plone_path=p.candidate.plone_path,
             status=site_status(p.candidate),
             aliases=tuple(sorted(name for name, _ in p.candidate.aliases)),
+            **_tls(p.candidate),
         )
         for p in plan.sites
         if p.candidate.balancer in names

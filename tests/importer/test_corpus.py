@@ -233,9 +233,13 @@ def https_tree(tmp_path: Path, authority, *, name="04-codesyntax-ssl-twin", doma
     shutil.copytree(CORPUS / name, root)
     cert, key = pki.leaf(authority.intermediate, [domain])
     (root / "ssl").mkdir()
-    (root / "ssl" / f"{domain}.crt").write_text(pki.pem(cert))
+    chain = pki.pem(authority.intermediate.cert)
+    if "SSLCertificateChainFile" in "".join(p.read_text() for p in (root / "sites-enabled").iterdir()):
+        (root / "ssl" / "chain.pem").write_text(chain)
+        (root / "ssl" / f"{domain}.crt").write_text(pki.pem(cert))
+    else:  # no chain file: the certificate file holds the full chain, as people write it
+        (root / "ssl" / f"{domain}.crt").write_text(pki.pem(cert) + chain)
     (root / "ssl" / f"{domain}.key").write_text(pki.key_pem(key))
-    (root / "ssl" / "chain.pem").write_text(pki.pem(authority.intermediate.cert))
     return root
 
 
@@ -430,3 +434,20 @@ def test_stickysession_on_proxypass_is_the_balancer_s_cookie(recognised):
     )
     assert [(s.domain, s.balancer) for s in r.sites] == [("a.example", "plone")]
     assert [b.sticky_cookie for b in r.balancers] == ["JSESSIONID"]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize(
+    ("name", "domain"),
+    [("04-codesyntax-ssl-twin", "www.ssl-example.eus"), ("05-isotoma-ssl-rewrite-twin", "www.example.com")],
+)
+def test_an_https_site_and_its_redirect_twin_are_compared_over_tls_on_real_apache(tmp_path, tls_pki, name, domain):
+    """HostPanel's side answers over TLS with the imported certificate; the old HTTPS vhost runs as plain
+    HTTP in the throwaway copy (its SSL directives are not on the allowlist); the port-80 twins compared."""
+    require_binary("apache2")
+    report = check_equivalence(import_preview(https_tree(tmp_path, tls_pki, name=name, domain=domain)))
+    assert not report.error, report.error
+    assert report.equivalent, [c.differences for c in report.differing]
+    (check,) = report.sites
+    assert any(label.startswith(domain) for label in check.names)
+    assert report.requests >= 4 and report.headline() == "2 of 2 vhosts equivalent"  # the HTTPS vhost and its twin
