@@ -7,8 +7,9 @@ and the equivalence check (old config vs HostPanel's rendering, two throwaway Ap
 
 --shape direct: each vhost is the most common hand-written shape (a VHM RewriteRule straight to one Zope,
 `http://127.0.0.1:808N/VirtualHostBase/...`, eight Zope servers), imported as sites on one-member balancers.
---corpus: for each tree of tests/fixtures/importer/corpus, the vhosts that proxy imported / total, the sites
-left out, and the equivalence check's verdict (needs apache2).
+--corpus: for each tree of tests/fixtures/importer/corpus (HTTPS trees with generated test certificates at
+the paths they name), the vhosts that proxy imported / total, the sites left out, and the equivalence
+check's verdict (needs apache2).
 
 Self-contained: writes a seed-style 2.4 tree (devrig/handwritten.py) to a temp directory,
 migrates a fresh SQLite database there (or uses DATABASE_URL), then times each phase of
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -37,11 +40,14 @@ import django  # noqa: E402 - settings must be chosen before Django loads
 
 django.setup()
 
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from devrig import pki
 from devrig.handwritten import handwritten_tree, write_tree
+from devrig.pki import TrustedPKI
 from hostpanel.audit import Actor
 from importer.equivalence import check_equivalence
 from importer.plan import build_plan
@@ -119,10 +125,35 @@ def direct_tree(count: int) -> dict[str, bytes]:
     return files
 
 
+def with_certificates(tree: Path, authority: TrustedPKI) -> Path:
+    """A copy of a corpus tree with generated test certificates at the paths its HTTPS vhosts name (the
+    corpus commits none)."""
+    copy = Path(TMP.name) / "corpus" / tree.name
+    shutil.copytree(tree, copy)
+    texts = "".join(p.read_text() for p in copy.rglob("*.conf"))
+    for found in re.finditer(r"SSLCertificateFile\s+/etc/apache2/(\S+)\.crt", texts):
+        base = copy / found[1]
+        base.parent.mkdir(parents=True, exist_ok=True)
+        domain = base.name
+        cert, key = pki.leaf(authority.intermediate, [domain])
+        chain = pki.pem(authority.intermediate.cert)
+        if "SSLCertificateChainFile" in texts:
+            (base.parent / "chain.pem").write_text(chain)
+            (base.parent / f"{domain}.crt").write_text(pki.pem(cert))
+        else:
+            (base.parent / f"{domain}.crt").write_text(pki.pem(cert) + chain)
+        (base.parent / f"{domain}.key").write_text(pki.key_pem(key))
+    return copy
+
+
 def corpus(*, check: bool) -> None:
     root = ROOT / "tests" / "fixtures" / "importer" / "corpus"
+    (Path(TMP.name) / "pki").mkdir()
+    authority = TrustedPKI.create(Path(TMP.name) / "pki")
+    settings.HOSTPANEL_CUSTOM_CA_BUNDLE = authority.roots_file
     imported = total = 0
-    for tree in sorted(p for p in root.iterdir() if p.is_dir()):
+    for original in sorted(p for p in root.iterdir() if p.is_dir()):
+        tree = with_certificates(original, authority)
         plan = build_plan(recognise(read_config(DirectorySource(tree))))
         proxying = {(v.file, v.line) for v in plan.recognition.proxying}
         done = {w for p in plan.sites for w in (p.candidate.vhosts or [(p.candidate.file, p.candidate.line)])}
