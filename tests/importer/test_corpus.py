@@ -451,3 +451,19 @@ def test_an_https_site_and_its_redirect_twin_are_compared_over_tls_on_real_apach
     (check,) = report.sites
     assert any(label.startswith(domain) for label in check.names)
     assert report.requests >= 4 and report.headline() == "2 of 2 vhosts equivalent"  # the HTTPS vhost and its twin
+
+
+def test_include_dev_null_reads_as_nothing_and_a_vhost_with_only_aliases_takes_its_first_alias(recognised):
+    r = recognised(
+        "Include /dev/null\n<VirtualHost *>\n    ServerAlias yoursite.com www.yoursite.com\n    RewriteEngine on\n"
+        f"    RewriteRule ^/(.*) {VHM}$1 [P,L]\n</VirtualHost>\n"
+    )
+    assert [(s.domain, [a for a, _ in s.aliases]) for s in r.sites] == [("yoursite.com", ["www.yoursite.com"])]
+
+
+def test_a_key_outside_the_config_root_of_an_archive_leaves_its_site_out_with_the_reason(tmp_path, tls_pki):
+    root = https_tree(tmp_path, tls_pki)
+    conf = root / "sites-enabled" / "www.ssl-example.eus.conf"
+    conf.write_text(conf.read_text().replace("/etc/apache2/ssl/www.ssl-example.eus.key", "/etc/ssl/private/x.key"))
+    (skipped,) = import_preview(root).skipped
+    assert "/etc/ssl/private/x.key cannot be read (outside the config root /etc/apache2)" in skipped.reasons[0]
