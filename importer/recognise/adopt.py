@@ -282,6 +282,15 @@ class AdoptPart(SitesPart, ServersPart):
         server_name, aliases = names_of(vhost)
         if match["name"]:
             balancer = match["name"]
+            slashed = [m for m in self.r.members if m.balancer == balancer and m.url.endswith("/")]
+            if slashed and vhm.directive.key == "proxypass":
+                self.problem(
+                    "member-slash",
+                    "warning",
+                    vhm.directive,
+                    f"the members of balancer {balancer} end in '/' ({slashed[0].url}), so Zope gets "
+                    "//VirtualHostBase/... today; HostPanel sends /VirtualHostBase/... (the check shows it)",
+                )
         else:
             zport = int(match["zport"] or 80)
             server = self._server(match["zhost"].lower(), zport, None, vhm.directive, "VHM target")

@@ -467,3 +467,8 @@ def test_a_key_outside_the_config_root_of_an_archive_leaves_its_site_out_with_th
     conf.write_text(conf.read_text().replace("/etc/apache2/ssl/www.ssl-example.eus.key", "/etc/ssl/private/x.key"))
     (skipped,) = import_preview(root).skipped
     assert "/etc/ssl/private/x.key cannot be read (outside the config root /etc/apache2)" in skipped.reasons[0]
+
+
+def test_members_ending_in_a_slash_behind_proxypass_are_a_warning():
+    (warning,) = [p for p in preview("06-plone-docs-proxypass-balancer").warnings if p.code == "member-slash"]
+    assert "//VirtualHostBase" in warning.message and warning.line == 32
