@@ -320,6 +320,8 @@ def _require(d: Directive, _: Maps) -> str:
     words = [a.lower() for a in d.args]
     if words in (["all", "granted"], ["all", "denied"], ["local"]):
         return "Require " + " ".join(words)  # Require reads its line itself: never quoted
+    if words == ["valid-user"]:
+        return "Require valid-user"  # with the copy's empty password file: every request is refused (401)
     if words[:1] == ["ip"] and len(words) > 1 and all(IP_OR_CIDR.fullmatch(w) for w in words[1:]):
         return "Require " + " ".join(words)
     raise NotRun("a Require other than all granted/denied, local or ip")
@@ -338,6 +340,29 @@ def _alias(d: Directive, maps: Maps) -> str:
 def _document_root(d: Directive, maps: Maps) -> str:
     _need(len(d.args) == 1, "not one directory")
     return _line(d, maps.empty_dir)
+
+
+def _auth_type(d: Directive, _: Maps) -> str:
+    _need(len(d.args) == 1 and d.args[0].lower() == "basic", "an AuthType other than Basic")
+    return "AuthType Basic"
+
+
+def _auth_name(d: Directive, _: Maps) -> str:
+    _need(len(d.args) == 1 and bool(re.fullmatch(r"[A-Za-z0-9 ._:-]{1,100}", d.args[0])), "a realm it does not accept")
+    return _line(d, d.args[0])
+
+
+def _auth_user_file(d: Directive, maps: Maps) -> str:
+    _need(len(d.args) == 1, "not one file")
+    # never the real password file: an empty one of the check's own (nobody logs in, as for an
+    # anonymous visitor today)
+    return _line(d, maps.empty_dir.rsplit("/", 1)[0] + "/" + EMPTY_PASSWORDS)
+
+
+EMPTY_PASSWORDS = "htpasswd-empty"
+# Modules a hand-written config often needs to start, loaded in the old copy when installed (the
+# throwaway's own main file loads the proxy, rewrite, headers, ssl... set: devrig.apache.MODULES).
+EXTRA_MODULES = ("auth_basic", "authn_core", "authn_file", "authz_user", "deflate", "filter", "setenvif", "expires")
 
 
 class Maps:
@@ -391,6 +416,9 @@ RERUN: dict[str, Callable[[Directive, Maps], str]] = {
     "unsetenv": _set_env,
     "sethandler": _set_handler,
     "require": _require,
+    "authtype": _auth_type,
+    "authname": _auth_name,
+    "authuserfile": _auth_user_file,
     "alias": _alias,
     "aliasmatch": _alias,
     "documentroot": _document_root,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from devrig.apache import ApacheError, StandaloneApache, write_tree
 from devrig.backends import Backend
-from devrig.net import free_port, free_port_block, free_ports, http_get
+from devrig.net import free_port, free_port_block, free_ports, http_get, https_get
 from importer.plan import ImportPlan
 from importer.sandbox import SandboxUnavailable, prepare, sandbox_prefix
 from importer.throwaway import BALANCER_HEADER, HEADER_LINE, old_config_copy, plan_snapshot
@@ -81,18 +81,47 @@ class EquivalenceReport:
     not_run: list[str] = field(default_factory=list)  # directives of the old config left out (allowlist)
     error: str = ""
     fingerprint: str = ""
+    # Every old vhost that proxies traffic ([P], ProxyPass, a balancer), imported or not, with its site
+    # check's domain ("" when it was not imported): the "N of M vhosts equivalent" count.
+    vhosts: dict[tuple[str, int], str] = field(default_factory=dict)
+    left_out: list[SiteCheck] = field(default_factory=list)  # proxying vhosts not imported: differences
+    not_compared: list[SiteCheck] = field(default_factory=list)  # imported, but not comparable here
+    unanswered: list[SiteCheck] = field(default_factory=list)  # other names the old config answers, HostPanel not
 
     @property
     def differing(self) -> list[SiteCheck]:
-        return [s for s in [*self.balancers, *self.sites] if s.differences]
+        checks = [*self.balancers, *self.sites, *self.left_out, *self.not_compared, *self.unanswered]
+        return [s for s in checks if s.differences]
+
+    @property
+    def nothing_to_compare(self) -> bool:
+        """No old vhost proxies anything and no site was recognised: never called equivalent."""
+        return not self.vhosts and not self.sites and not self.balancers
 
     @property
     def equivalent(self) -> bool:
-        return not self.error and not self.differing
+        return not self.error and not self.differing and not self.nothing_to_compare
+
+    @property
+    def vhosts_equivalent(self) -> int:
+        bad = {c.domain for c in self.differing}
+        return sum(1 for domain in self.vhosts.values() if domain and domain not in bad)
+
+    def headline(self) -> str:
+        if self.error:
+            return f"not checked: {self.error[:200]}"
+        if self.nothing_to_compare:
+            return "nothing to compare: no site recognised (NOT equivalent)"
+        counted = f"{self.vhosts_equivalent} of {len(self.vhosts)} vhosts equivalent"
+        names = sum(len(c.names) for c in self.unanswered)
+        if names:
+            counted += f"; {names} other name(s) answered today and not by HostPanel's config"
+        return counted if self.equivalent else f"{counted}: NOT equivalent"
 
     @property
     def difference_count(self) -> int:
-        return sum(len(s.differences) for s in self.differing)
+        # nothing to compare counts as one difference, so a deploy stays held (deploy.holds)
+        return sum(len(s.differences) for s in self.differing) + (1 if self.nothing_to_compare else 0)
 
     def summary(self, limit: int = 50) -> dict:
         """JSON for the audit entry (bounded)."""
@@ -105,6 +134,10 @@ class EquivalenceReport:
             "requests": self.requests,
             "seconds": round(self.seconds, 2),
             "differences": self.difference_count,
+            "headline": self.headline(),
+            "vhosts_total": len(self.vhosts),
+            "vhosts_equivalent": self.vhosts_equivalent,
+            "left_out": [asdict(s) for s in [*self.left_out, *self.unanswered][:limit]],
             "differing": [asdict(s) for s in self.differing[:limit]],
             "changes": self.changes[:limit],
             "not_run": self.not_run[:limit],
@@ -122,6 +155,7 @@ class _Probe:
     old_port: int
     new_port: int
     group: int  # probes of one round-robin group are compared as a set
+    tls: bool = False  # HostPanel's side asked over TLS (an HTTPS site); the old copy runs it as plain HTTP
 
 
 def sample_evenly[T](items: list[T], sample: int | None) -> list[T]:
@@ -149,9 +183,16 @@ def _send(probes: list[_Probe], side: str) -> dict[int, tuple[int, str | None]]:
         path += f"/{probe.seq}/page?q=1"
         port = probe.old_port if side == "old" else probe.new_port
         try:
-            answer = http_get(port, path, host=probe.name, cookie=probe.cookie, timeout=30)
-            values = [v for k, v in answer.headers.items() if k.lower() == BALANCER_HEADER.lower()]
-            answers[probe.seq] = (answer.status, values[0] if values else None)
+            if probe.tls and side == "new":
+                secure = https_get(
+                    port, probe.name, path, root_pem=None, headers={"Cookie": probe.cookie} if probe.cookie else None
+                )
+                status, headers = secure.status, secure.headers
+            else:
+                answer = http_get(port, path, host=probe.name, cookie=probe.cookie, timeout=30)
+                status, headers = answer.status, dict(answer.headers.items())
+            values = [v for k, v in headers.items() if k.lower() == BALANCER_HEADER.lower()]
+            answers[probe.seq] = (status, values[0] if values else None)
         except OSError as exc:
             answers[probe.seq] = (0, f"no answer: {exc}")
     return answers
@@ -167,6 +208,10 @@ class _Check:
         self.old_backends = {n: Backend(n) for n in names}
         self.new_backends = {n: Backend(n) for n in names}
         self.apaches: list[StandaloneApache] = []
+        self.direct = {p.candidate.name for p in plan.balancers if p.candidate.direct}
+        # balancers no probe vhost of the old config can reach: made here, or defined inside a vhost
+        self.unprobed = self.direct | {p.candidate.name for p in plan.balancers if p.candidate.in_vhost}
+        self.site_balancer = {p.candidate.domain: p.candidate.balancer for p in plan.sites}
 
     def start(self) -> tuple[int, int, dict[tuple[str, int], int]]:
         """Write and start both Apaches; return the probe ports (old, new) and the old vhost ports."""
@@ -186,21 +231,23 @@ class _Check:
         # three DIFFERENT ports, none of them one the old copy listens on already (one Apache refuses two
         # Listen lines on a port, and free_port() twice in a row can return the same one)
         taken = {int(address.split()[0].rsplit(":", 1)[1]) for address in old.listen}
-        probe_old, probe_new, site_new = free_ports(3)
-        while taken & {probe_old, probe_new, site_new}:
-            probe_old, probe_new, site_new = free_ports(3)
+        probe_old, probe_new, site_new, https_new = free_ports(4)
+        while taken & {probe_old, probe_new, site_new, https_new}:
+            probe_old, probe_new, site_new, https_new = free_ports(4)
         probe_vhost = (
             "<VirtualHost 127.0.0.1:{port}>\n    ServerName " + PROBE_HOST + "\n    RewriteEngine On\n"
             "    RewriteRule ^/hostpanel-probe/([a-z0-9_-]+)/(.*)$ balancer://$1/hostpanel-probe/$2 [P,L]\n"
             "</VirtualHost>\n"
         )
-        write_tree({**old.files, "hostpanel.conf": old.text + probe_vhost.format(port=probe_old)}, old_dir)
+        modules = "".join(f"{line}\n" for line in old.modules)  # allowlisted modules first (auth_basic...)
+        write_tree({**old.files, "hostpanel.conf": modules + old.text + probe_vhost.format(port=probe_old)}, old_dir)
         snapshot = plan_snapshot(self.plan, zope_ports={n: b.port for n, b in self.new_backends.items()})
         rendered_dir = self.workdir / "new-tree"
         frontend = FrontEndRecord(
             name="equivalence",
             config_dir=str(rendered_dir),
             http_listen=f"127.0.0.1:{site_new}",
+            https_listen=f"127.0.0.1:{https_new}",
             node_port_base=free_port_block(max(1, len(snapshot.zope_servers))),
         )
         write_tree(render_tree(snapshot, frontend), rendered_dir)
@@ -209,7 +256,11 @@ class _Check:
         prefix = sandbox_prefix(self.workdir)
         for side, config_dir, listen in (
             ("old", old_dir, [*old.listen, f"127.0.0.1:{probe_old}"]),
-            ("new", self.workdir / "new", [f"127.0.0.1:{site_new}", f"127.0.0.1:{probe_new}"]),
+            (
+                "new",
+                self.workdir / "new",
+                [f"127.0.0.1:{site_new}", f"127.0.0.1:{probe_new}", f"127.0.0.1:{https_new}"],
+            ),
         ):
             apache = StandaloneApache(
                 self.workdir / f"{side}-apache", config_dir, listen=listen, log_level="error", command_prefix=prefix
@@ -223,6 +274,7 @@ class _Check:
                 what = "the old config" if side == "old" else "HostPanel's rendered config"
                 raise ApacheError(f"{what} does not start in a throwaway Apache: {str(exc)[-1500:]}") from None
         self.site_new = site_new
+        self.https_new = https_new
         return probe_old, probe_new, old.vhost_ports
 
     def probes(self, probe_old: int, probe_new: int, vhost_ports: dict[tuple[str, int], int]) -> list[_Probe]:
@@ -232,19 +284,39 @@ class _Check:
             members.setdefault(planned.candidate.balancer, []).append(planned.candidate.server)
         probes: list[_Probe] = []
 
-        def add(owner: str, name: str, balancer: str, old_port: int, new_port: int) -> None:
+        def add(owner: str, name: str, balancer: str, old_port: int, new_port: int, tls: bool = False) -> None:
             routes = members.get(balancer, [])
             group = len(probes)
+            label = "https, " if tls else ""
             for _ in range(max(1, min(len(routes), MAX_ROUND_ROBIN))):
-                probes.append(_Probe(len(probes), owner, name, "no cookie", None, old_port, new_port, group))
+                probes.append(
+                    _Probe(len(probes), owner, name, f"{label}no cookie", None, old_port, new_port, group, tls)
+                )
             for route in routes:
                 cookie = f"{cookies[balancer]}=balancer.{route}"
-                probes.append(_Probe(len(probes), owner, name, f"cookie {cookie}", cookie, old_port, new_port, -1))
+                probes.append(
+                    _Probe(len(probes), owner, name, f"{label}cookie {cookie}", cookie, old_port, new_port, -1, tls)
+                )
 
         for name in sorted(cookies):
-            add(f"balancer://{name}", PROBE_HOST, name, probe_old, probe_new)
+            if name not in self.unprobed:  # made for a direct target, or inside a vhost: asked through its sites
+                add(f"balancer://{name}", PROBE_HOST, name, probe_old, probe_new)
         sites = [p.candidate for p in self.plan.sites if p.candidate.balancer in cookies]
         self.report.total_sites = len(self.plan.sites)
+        https = [s for s in sites if s.tls == "custom"]
+        for site in https:  # HostPanel's side over TLS with the imported certificate; the old vhost as plain HTTP
+            names = [site.domain, *(a for a, _ in site.aliases)]
+            old_port = vhost_ports.get((site.file, site.line))
+            if old_port is None:
+                continue
+            for name in names:
+                add(site.domain, name, site.balancer, old_port, self.https_new, tls=True)
+            for twin in site.vhosts:  # the port-80 twin (a redirect, or the same site on HTTP)
+                twin_port = vhost_ports.get(twin)
+                if twin != (site.file, site.line) and twin_port is not None:
+                    for name in names:
+                        add(site.domain, name, site.balancer, twin_port, self.site_new)
+        sites = [s for s in sites if s.tls != "custom"]
         for site in sample_evenly(sites, self.sample):
             old_port = vhost_ports.get((site.file, site.line))
             if old_port is None:
@@ -308,7 +380,13 @@ class _Check:
             check.differences.append(f"{where}: served today by {old.backend}, by HostPanel's config {new.backend}")
         if old.path != new.path:
             check.differences.append(f"{where}: Zope gets the path {old.path} today, {new.path} from HostPanel")
-        if old.balancer != new.balancer:
+        new_name = (new.balancer or "").removeprefix("balancer://")
+        if old.balancer is None and new_name in self.direct and self.site_balancer.get(probe.owner) == new_name:
+            check.notes.append(
+                f"{probe.name}: straight to its Zope today; through the one-member balancer {new.balancer} in "
+                "HostPanel's config (same Zope, same path)"
+            )
+        elif old.balancer != new.balancer:
             check.differences.append(f"{where}: routed today by {old.balancer}, by HostPanel's config {new.balancer}")
         if old.host != new.host:
             if new.host == probe.name or probe.name == PROBE_HOST:
@@ -326,10 +404,78 @@ class _Check:
             backend.stop()
 
 
+def _account_vhosts(plan: ImportPlan, report: EquivalenceReport) -> None:
+    """Every old vhost that proxies traffic is counted: imported ones by the site that stands for them, the
+    others as differences (HostPanel's config would not serve their names)."""
+    imported: dict[tuple[str, int], str] = {}
+    for planned in plan.sites:
+        site = planned.candidate
+        for where in site.vhosts or [(site.file, site.line)]:
+            imported[where] = site.domain
+    for vhost in plan.recognition.proxying:
+        where = (vhost.file, vhost.line)
+        report.vhosts[where] = imported.get(where, "")
+        if where in imported:
+            continue
+        names = list(vhost.names) or [f"(no name, {', '.join(vhost.addresses)})"]
+        left_out = next((s for s in plan.skipped if (s.file, s.line) == where), None)
+        why = f" (left out: {'; '.join(left_out.reasons)})" if left_out else ""
+        report.left_out.append(
+            SiteCheck(
+                names[0],
+                names,
+                [
+                    f"{vhost.file}:{vhost.line} proxies traffic for {', '.join(names)} today but is not imported"
+                    f"{why}: HostPanel's config does not serve these names"
+                ],
+            )
+        )
+    for planned in plan.sites:  # HostPanel-shaped sites (and map sites) are vhosts of their own
+        site = planned.candidate
+        for where in site.vhosts or [(site.file, site.line)]:
+            report.vhosts.setdefault(where, site.domain)
+    served: set[str] = set()
+    for planned in plan.sites:
+        site = planned.candidate
+        served |= {site.domain.lower(), *(a.lower() for a, _ in site.aliases)}
+        edit_host = site.options.get("edit_host")
+        if isinstance(edit_host, str):
+            served.add(edit_host.lower())
+        if site.options:  # extra rules that become structured options: not in HostPanel's config yet
+            pending = ", ".join(f"{k}={v}" for k, v in sorted(site.options.items()))
+            check = next((c for c in report.sites if c.domain == site.domain), None)
+            if check is None:
+                check = SiteCheck(site.domain, [site.domain])
+                report.sites.append(check)
+            check.differences.append(
+                f"{site.domain}: its extra rules ({pending}) become structured site options once the options change "
+                "lands; HostPanel's config does not apply them yet"
+            )
+    counted = {(v.file, v.line) for v in plan.recognition.proxying}  # already a difference when not imported
+    for vhost in plan.recognition.answering:
+        missing = [n for n in vhost.names if n not in served]
+        if missing and (vhost.file, vhost.line) not in counted and (vhost.file, vhost.line) not in imported:
+            report.unanswered.append(
+                SiteCheck(
+                    missing[0],
+                    missing,
+                    [
+                        f"{vhost.file}:{vhost.line} answers {', '.join(missing)} today; HostPanel's config does not "
+                        "(a 404)"
+                    ],
+                )
+            )
+
+
 def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> EquivalenceReport:
     """Run the old config and HostPanel's rendering of the plan side by side and compare (see above).
     A config that cannot run (Apache refuses it) gives a report with `error` set, not an exception."""
     started = time.monotonic()
+    if not plan.sites and not plan.balancers:
+        report = EquivalenceReport(fingerprint=plan.fingerprint)
+        _account_vhosts(plan, report)  # nothing imported: every proxying vhost is a difference, or nothing at all
+        report.seconds = time.monotonic() - started
+        return report
     with tempfile.TemporaryDirectory(prefix="hostpanel-equivalence-") as tmp:
         for attempt in range(3):
             workdir = Path(tmp) / f"attempt{attempt}"
@@ -352,5 +498,6 @@ def check_equivalence(plan: ImportPlan, *, sample: int | None = None) -> Equival
             finally:
                 check.stop()
             break
+    _account_vhosts(plan, check.report)
     check.report.seconds = time.monotonic() - started
     return check.report

@@ -21,8 +21,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, ZopeServer
+from certificates.validation import validate_custom_certificate
 from importer.recognise import (
     BalancerCandidate,
     Ignored,
@@ -61,6 +63,20 @@ class Conflict:
     message: str
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A site left out of the import (skip-one): the rest is imported, this one is not, for these reasons."""
+
+    domain: str
+    file: str
+    line: int
+    reasons: tuple[str, ...]
+
+
+# Conflicts that concern one site only: that site is left out (skip-one); any other conflict blocks the import.
+SITE_CONFLICTS = frozenset({"site", "alias"})
+
+
 @dataclass
 class ImportPlan:
     recognition: Recognition
@@ -70,6 +86,7 @@ class ImportPlan:
     sites: list[Planned[SiteCandidate]] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # sites left out, each with its reasons
     fingerprint: str = ""
     apache_note: str = ""  # read from a front-end: what Apache's own include list said
 
@@ -102,8 +119,19 @@ class ImportPlan:
         return [p for p in self.problems if p.severity == "warning"]
 
     @property
+    def blocking_conflicts(self) -> list[Conflict]:
+        """Conflicts that make the whole import unsafe (a Zope server, a balancer, a member); a site's own
+        conflict only leaves that site out (skip-one)."""
+        return [c for c in self.conflicts if c.kind not in SITE_CONFLICTS]
+
+    @property
     def blocked(self) -> bool:
-        return bool(self.errors or self.conflicts)
+        return bool(self.errors or self.blocking_conflicts)
+
+    @property
+    def options(self) -> list[tuple[str, str, object]]:
+        """(domain, option, value): extra rules that become structured site options (the options change)."""
+        return [(p.candidate.domain, k, v) for p in self.sites for k, v in sorted(p.candidate.options.items())]
 
     def to_create(self) -> dict[str, list[Planned[Any]]]:
         return {kind: [p for p in rows if p.action == "create"] for kind, rows in self._rows().items()}
@@ -156,6 +184,9 @@ class _Planner:
         self.r = recognition
         self.plan = ImportPlan(recognition=recognition, problems=list(recognition.problems))
         self.renamed: dict[str, str] = {}  # a derived server name -> the name of the existing row it matches
+        # a one-member balancer made for a direct Zope target -> the existing balancer used instead
+        self.balancer_renamed: dict[str, str] = {}
+        self.existing_direct: set[str] = set()  # names of existing balancers used for direct targets
 
     def invalid(self, what: str, file: str, line: int, exc: ValidationError) -> None:
         for name, message in _messages(exc):
@@ -170,6 +201,7 @@ class _Planner:
         self._balancers()
         self._members()
         self._sites()
+        self._prune()
         self.plan.fingerprint = self._fingerprint()
         return self.plan
 
@@ -224,10 +256,56 @@ class _Planner:
                 self.invalid(f"Zope server {cand.name} ({key})", cand.file, cand.line, exc)
             self.plan.zope_servers.append(Planned(cand, "create", key))
 
+    def _direct(self, cand: BalancerCandidate) -> BalancerCandidate:
+        """A one-member balancer for a direct Zope target: an existing balancer whose only member is that
+        Zope server is used instead (no new balancer); else a free name."""
+        member = next((m for m in self.r.members if m.balancer == cand.name), None)
+        server = next(
+            (
+                p
+                for p in self.plan.zope_servers
+                if member and p.candidate.name == self.renamed.get(member.server, member.server)
+            ),
+            None,
+        )
+        if server is not None and server.pk is not None:
+            single = (
+                Balancer.objects.annotate(n=Count("members"))
+                .filter(n=1, members__zope_server_id=server.pk)
+                .order_by("name")
+                .first()
+            )
+            if single is not None:
+                self.balancer_renamed[cand.name] = single.name
+                self.existing_direct.add(single.name)
+                self.plan.problems.append(
+                    Problem(
+                        "direct-balancer",
+                        "warning",
+                        cand.file,
+                        cand.line,
+                        f"{server.key} is the only member of balancer {single.name} in the panel: the sites that "
+                        f"go straight to it use {single.name} (with its settings) instead of a new balancer",
+                    )
+                )
+                return replace(cand, name=single.name)
+        name, n = cand.name, 2
+        while Balancer.objects.filter(name=name).exists() or any(
+            b.name == name and b is not cand for b in self.r.balancers
+        ):
+            name, n = f"{cand.name[:45]}-{n}", n + 1
+        if name != cand.name:
+            self.balancer_renamed[cand.name] = name
+        return replace(cand, name=name)
+
     def _balancers(self) -> None:
-        existing = {b.name: b for b in Balancer.objects.filter(name__in=[c.name for c in self.r.balancers])}
-        for cand in self.r.balancers:
+        candidates = [self._direct(c) if c.direct else c for c in self.r.balancers]
+        existing = {b.name: b for b in Balancer.objects.filter(name__in=[c.name for c in candidates])}
+        for cand in candidates:
             found = existing.get(cand.name)
+            if found is not None and cand.name in self.existing_direct:
+                self.plan.balancers.append(Planned(cand, "match", cand.name, found.pk))
+                continue
             if found is not None:
                 differ = [
                     f"{name} {getattr(found, name)!r} -> {getattr(cand, name)!r}"
@@ -258,11 +336,25 @@ class _Planner:
                 balancer__name__in=[c.name for c in self.r.balancers]
             )
         }
+        planned_names = [p.candidate.name for p in self.plan.balancers]
+        existing.update(
+            {
+                (m.balancer.name, m.zope_server.name): m
+                for m in BalancerMember.objects.select_related("balancer", "zope_server").filter(
+                    balancer__name__in=planned_names
+                )
+            }
+        )
         for cand in self.r.members:
             if cand.server in self.renamed:
                 cand = replace(cand, server=self.renamed[cand.server])
+            if cand.balancer in self.balancer_renamed:
+                cand = replace(cand, balancer=self.balancer_renamed[cand.balancer])
             key = f"{cand.balancer}/{cand.server}"
             found = existing.get((cand.balancer, cand.server))
+            if found is not None and cand.balancer in self.existing_direct:
+                self.plan.members.append(Planned(cand, "match", key, found.pk))
+                continue
             if found is not None:
                 differ = [
                     f"{name} {getattr(found, name)!r} -> {getattr(cand, name)!r}"
@@ -287,21 +379,29 @@ class _Planner:
             self.plan.members.append(Planned(cand, "create", key))
 
     def _sites(self) -> None:
-        known_balancers = {c.name for c in self.r.balancers}
-        missing = {s.balancer for s in self.r.sites} - known_balancers
+        known_balancers = {p.candidate.name for p in self.plan.balancers}
+        missing = {self.balancer_renamed.get(s.balancer, s.balancer) for s in self.r.sites} - known_balancers
         known_balancers |= set(Balancer.objects.filter(name__in=missing).values_list("name", flat=True))
         normalised: list[tuple[SiteCandidate, Site, list[tuple[str, int]]]] = []
+        self.skip: dict[int, list[str]] = {}  # id(candidate as read) -> why it is left out
         for cand in self.r.sites:
+            if cand.balancer in self.balancer_renamed:
+                cand = replace(cand, balancer=self.balancer_renamed[cand.balancer])
+            reasons: list[str] = []
             site = Site(domain=cand.domain, plone_path=cand.plone_path, status=site_status(cand))
             valid = True
             try:
                 site.full_clean(exclude=["balancer"], validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
                 valid = False
-                for name, message in _messages(exc):
-                    line = {"domain": cand.domain_line, "plone_path": cand.rule_line}.get(name, cand.line)
-                    what = f"site {cand.domain[:80]!r}" + ("" if name == "__all__" else f" {name}")
-                    self.plan.problems.append(Problem("invalid", "error", cand.file, line, f"{what}: {message}"))
+                if cand.plone_path.strip("/") == "" and set(exc.message_dict) == {"plone_path"}:
+                    # a VHM rule to the Zope root (no Plone site in the path): this site only is left out
+                    reasons.append("its VirtualHostMonster rule serves the Zope root, not a Plone site")
+                else:  # a value no door accepts: the whole import is refused (errors, with file and line)
+                    for name, message in _messages(exc):
+                        line = {"domain": cand.domain_line, "plone_path": cand.rule_line}.get(name, cand.line)
+                        what = f"site {cand.domain[:80]!r}" + ("" if name == "__all__" else f" {name}")
+                        self.plan.problems.append(Problem("invalid", "error", cand.file, line, f"{what}: {message}"))
             aliases: list[tuple[str, int]] = []
             for name, line in cand.aliases:
                 alias = SiteAlias(name=name)
@@ -325,9 +425,13 @@ class _Planner:
                         "the panel",
                     )
                 )
+            if cand.tls == "custom":
+                reasons += self._certificate(cand, aliases)
             if valid:  # lower-case, IDN as punycode: the natural key (the recognition itself stays as read)
                 cand = replace(cand, domain=site.domain, aliases=aliases)
             normalised.append((cand, site, aliases))
+            if reasons:
+                self.skip[len(normalised) - 1] = reasons
         domains = [c.domain for c, _, _ in normalised]
         existing: dict[str, Site] = {}
         for chunk in _chunks(domains):
@@ -339,14 +443,17 @@ class _Planner:
         alias_owner: dict[str, str] = {}
         for chunk in _chunks(alias_names):
             alias_owner.update(SiteAlias.objects.filter(name__in=chunk).values_list("name", "site__domain"))
-        for cand, _, aliases in normalised:
+        for index, (cand, _, aliases) in enumerate(normalised):
+            reasons = self.skip.get(index, [])
             found = existing.get(cand.domain)
             for name, line in aliases:
                 owner = alias_owner.get(name)
                 if owner is not None and owner != cand.domain:
-                    self.conflict("alias", name, cand.file, line, f"{name} is already an alias of {owner} in the panel")
+                    message = f"{name} is already an alias of {owner} in the panel"
+                    self.conflict("alias", name, cand.file, line, message)
+                    reasons.append(message)
             if found is None:
-                self.plan.sites.append(Planned(cand, "create", cand.domain))
+                self._site_planned(Planned(cand, "create", cand.domain), reasons)
                 continue
             differ = []
             if found.balancer.name != cand.balancer:
@@ -362,14 +469,62 @@ class _Planner:
             if have != want:
                 differ.append(f"aliases {' '.join(have) or '(none)'} -> {' '.join(want) or '(none)'}")
             if differ:
-                self.conflict(
-                    "site",
-                    cand.domain,
-                    cand.file,
-                    cand.line,
-                    f"site {cand.domain} exists in the panel differently: {'; '.join(differ)}",
-                )
-            self.plan.sites.append(Planned(cand, "match", cand.domain, found.pk))
+                message = f"site {cand.domain} exists in the panel differently: {'; '.join(differ)}"
+                self.conflict("site", cand.domain, cand.file, cand.line, message)
+                reasons.append(message)
+            self._site_planned(Planned(cand, "match", cand.domain, found.pk), reasons)
+
+    def _prune(self) -> None:
+        """A one-member balancer made for a site that is left out is not created either (nor its Zope server
+        when nothing else uses it)."""
+        used = {p.candidate.balancer for p in self.plan.sites}
+        drop = {
+            p.candidate.name
+            for p in self.plan.balancers
+            if p.action == "create" and p.candidate.direct and p.candidate.name not in used
+        }
+        if not drop:
+            return
+        self.plan.balancers = [p for p in self.plan.balancers if p.candidate.name not in drop]
+        self.plan.members = [p for p in self.plan.members if p.candidate.balancer not in drop]
+        servers = {p.candidate.server for p in self.plan.members}
+        self.plan.zope_servers = [
+            p for p in self.plan.zope_servers if p.action == "match" or p.candidate.name in servers
+        ]
+
+    def _site_planned(self, planned: Planned[SiteCandidate], reasons: list[str]) -> None:
+        """Skip-one: a site with a reason of its own is left out (shown, and a warning to accept); the rest
+        of the import goes on."""
+        cand = planned.candidate
+        if not reasons:
+            self.plan.sites.append(planned)
+            return
+        self.plan.skipped.append(Skipped(cand.domain, cand.file, cand.line, tuple(reasons)))
+        self.plan.problems.append(
+            Problem(
+                "site-left-out",
+                "warning",
+                cand.file,
+                cand.line,
+                f"site {cand.domain[:80]} is left out of the import: {'; '.join(reasons)}",
+            )
+        )
+
+    def _certificate(self, cand: SiteCandidate, aliases: list[tuple[str, int]]) -> list[str]:
+        """An HTTPS site's certificate, checked as an upload is (certificates.validation); nothing is stored."""
+        cert = cand.certificate
+        if cert is None or cert.error:
+            return [f"its certificate cannot be imported: {cert.error if cert else 'none found'}"]
+        try:
+            validate_custom_certificate(
+                certificate_pem=cert.certificate_pem,
+                private_key_pem=cert.private_key_pem,
+                chain_pem=cert.chain_pem,
+                names=[cand.domain.lower(), *(a for a, _ in aliases)],
+            )
+        except ValidationError as exc:
+            return [f"its certificate ({cert.certificate_path}) is refused: {m}" for _, m in _messages(exc)]
+        return []
 
     def _fingerprint(self) -> str:
         decisions = {
@@ -380,6 +535,7 @@ class _Planner:
             },
             "conflicts": [asdict(c) for c in self.plan.conflicts],
             "problems": [asdict(p) for p in self.plan.problems],
+            "skipped": [asdict(s) for s in self.plan.skipped],
         }
         return hashlib.sha256(json.dumps(decisions, sort_keys=True, default=str).encode()).hexdigest()
 

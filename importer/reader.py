@@ -39,6 +39,10 @@ _GLOB_CHARS = frozenset("*?[")
 type Kind = Literal["file", "dir"] | None
 
 
+CERTIFICATE_KEYS = frozenset({"sslcertificatefile", "sslcertificatekeyfile", "sslcertificatechainfile"})
+HARMLESS_INCLUDES = frozenset({"/dev/null"})
+
+
 class SourceError(Exception):
     """A source refused a path (outside the root, a symlink loop); the reader adds file and line."""
 
@@ -182,6 +186,9 @@ class ConfigTree:
     notes: list[Note] = field(default_factory=list)
     digest: str = ""
     maps: dict[str, MapFile] = field(default_factory=dict)  # txt RewriteMaps by the path as written
+    # SSLCertificateFile / KeyFile / ChainFile by the path as written, read like maps (an HTTPS site's
+    # certificate is imported with it; one that cannot be read is that site's problem only)
+    certificates: dict[str, MapFile] = field(default_factory=dict)
 
 
 class _Reader:
@@ -193,6 +200,7 @@ class _Reader:
         self.total = 0
         self.notes: list[Note] = []
         self.maps: dict[str, MapFile] = {}
+        self.certificates: dict[str, MapFile] = {}
         self.hash = hashlib.sha256()
 
     def read_file(self, path: str, *, stack: tuple[str, ...], origin: tuple[str, int]) -> list[Node]:
@@ -238,33 +246,38 @@ class _Reader:
                     # HostPanel's map: an SDBM built on the host from the routes.map beside it, which is read
                     written = node.args[1].split(":", 1)[-1]
                     self._read_map(node, written, source=written.removesuffix(".dbm") + ".map")
+                elif node.key in CERTIFICATE_KEYS and len(node.args) == 1:
+                    self._read_map(node, node.args[0], into=self.certificates)
                 out.append(node)
         return out
 
-    def _read_map(self, directive: Directive, written: str, *, source: str = "") -> None:
+    def _read_map(
+        self, directive: Directive, written: str, *, source: str = "", into: dict[str, MapFile] | None = None
+    ) -> None:
         """A txt map is read from the source like an included file (relative to ServerRoot, inside the
         root, within the limits), but a map that cannot be read is recorded, not refused. `source`: the
         text the map was built from, when that is what can be read (HostPanel's routes.map)."""
-        if written in self.maps:
+        maps = self.maps if into is None else into
+        if written in maps:
             return
         try:
             path = self._relative(directive, source or written)
         except ConfigRefused:
-            self.maps[written] = MapFile(written, None, None, f"outside the config root {self.server_root}")
+            maps[written] = MapFile(written, None, None, f"outside the config root {self.server_root}")
             return
         try:
             if self.source.kind(path) != "file":
                 raise SourceError("no such file in the config tree (copy the whole tree)")
             data = self.source.read(path, self.limits.max_file_bytes)
         except SourceError as exc:
-            self.maps[written] = MapFile(written, path, None, str(exc))
+            maps[written] = MapFile(written, path, None, str(exc))
             return
         if self.total + len(data) > self.limits.max_total_bytes:
-            self.maps[written] = MapFile(written, path, None, f"more than {self.limits.max_total_bytes:,} bytes read")
+            maps[written] = MapFile(written, path, None, f"more than {self.limits.max_total_bytes:,} bytes read")
             return
         self.total += len(data)
         self.hash.update(b"map\x00" + path.encode() + b"\x00" + hashlib.sha256(data).digest())
-        self.maps[written] = MapFile(written, path, data.decode("utf-8", errors="replace"))
+        maps[written] = MapFile(written, path, data.decode("utf-8", errors="replace"))
 
     def _relative(self, directive: Directive, value: str) -> str:
         where = {"file": directive.file, "line": directive.line}
@@ -288,6 +301,8 @@ class _Reader:
         if len(directive.args) != 1:
             raise ConfigRefused(f"{directive.name} takes exactly one path", **where)
         optional = directive.key == "includeoptional"
+        if directive.args[0] in HARMLESS_INCLUDES:
+            return []  # `Include /dev/null`: Debian's way to include nothing (Apache reads an empty file)
         path = self._relative(directive, directive.args[0])
         try:
             matches = self._glob(path, stack_ids=())
@@ -372,4 +387,5 @@ def read_config(
         notes=reader.notes,
         digest=reader.hash.hexdigest(),
         maps=reader.maps,
+        certificates=reader.certificates,
     )

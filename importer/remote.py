@@ -24,7 +24,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from deploy.transport.protocol import Transport, TransportError
 from importer.reader import ConfigTree, Kind, Limits, MappingSource, SourceError
@@ -216,6 +216,41 @@ def read_frontend_config(
     else:
         remote.apache_includes = paths
     return remote
+
+
+# Where certificates and keys live outside the Apache config root on common systems: only there, and only
+# the files the config's SSLCertificate* directives name, are read over the transport (a config cannot make
+# the import read any other file of the front-end).
+CERTIFICATE_DIRS = ("/etc/ssl/", "/etc/letsencrypt/", "/etc/pki/tls/", "/etc/httpd/", "/etc/apache2/")
+MAX_CERTIFICATE_BYTES = 256 * 1024
+
+
+def fetch_certificates(transport: Transport, tree: ConfigTree, *, dirs: tuple[str, ...] = CERTIFICATE_DIRS) -> None:
+    """The HTTPS sites' certificate files that the reader could not read because they are outside the config
+    root (`/etc/ssl/private/site.key`, `/etc/letsencrypt/live/...`): read over the transport when they are
+    under CERTIFICATE_DIRS and small; otherwise they stay unread and their site is left out with the reason."""
+    for written, found in list(tree.certificates.items()):
+        if found.text is not None or not written.startswith("/"):
+            continue
+        path = posixpath.normpath(written)
+        if not path.startswith(dirs):
+            tree.certificates[written] = replace(
+                found, error=f"outside the config root and outside {', '.join(dirs)}: not read"
+            )
+            continue
+        try:
+            data = transport.read_file(path)
+        except TransportError as exc:
+            tree.certificates[written] = replace(found, error=f"cannot be read on the front-end: {exc}")
+            continue
+        if data is None:
+            tree.certificates[written] = replace(found, error="no such file on the front-end")
+        elif len(data) > MAX_CERTIFICATE_BYTES:
+            tree.certificates[written] = replace(found, error=f"larger than {MAX_CERTIFICATE_BYTES:,} bytes")
+        else:
+            tree.certificates[written] = replace(
+                found, path=path, text=data.decode("ascii", errors="replace"), error=""
+            )
 
 
 def includes_cross_check(remote: RemoteConfig, tree: ConfigTree) -> list[Problem]:

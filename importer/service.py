@@ -45,6 +45,7 @@ from balancers.models import (
     ZopeServer,
 )
 from balancers.services import config_changed
+from certificates.services import certificate_set_custom
 from deploy.holds import EQUIVALENCE_ACTION, hold_record
 from deploy.transport.pool import open_transport
 from hostpanel import audit
@@ -56,7 +57,8 @@ from importer.equivalence import EquivalenceReport, check_equivalence
 from importer.plan import ImportPlan, build_plan, site_status
 from importer.reader import ConfigSource, DirectorySource, Limits, SourceError, read_config
 from importer.recognise import recognise
-from importer.remote import includes_cross_check, read_frontend_config
+from importer.remote import fetch_certificates, includes_cross_check, read_frontend_config
+from sites.choices import SiteTls
 from sites.models import Site, SiteAlias
 
 AUDIT_ACTION = "import.apply"
@@ -106,9 +108,10 @@ def import_preview_frontend(
             configtest_command=frontend.configtest_command,
             label=f"front-end {frontend.name}:{config_root}",
         )
+        tree = read_config(remote.source, server_root=remote.root, limits=limits)
+        fetch_certificates(transport, tree)  # HTTPS sites' files outside the root (/etc/ssl/private/...)
     finally:
         transport.close()
-    tree = read_config(remote.source, server_root=remote.root, limits=limits)
     recognition = recognise(tree)
     recognition.problems.extend(includes_cross_check(remote, tree))
     plan = build_plan(recognition)
@@ -179,7 +182,7 @@ def import_check_equivalence(
 
 def _refusals(plan: ImportPlan, accept_warnings: bool) -> list[str]:
     reasons = [f"{p.file}:{p.line}: {p.message}" for p in plan.errors]
-    reasons += [f"{c.file}:{c.line}: {c.message}" for c in plan.conflicts]
+    reasons += [f"{c.file}:{c.line}: {c.message}" for c in plan.blocking_conflicts]
     if not accept_warnings:
         reasons += [f"{p.file}:{p.line}: {p.message} (accept the warnings to import)" for p in plan.warnings]
     return reasons
@@ -201,7 +204,14 @@ def import_apply(plan: ImportPlan, *, actor: Actor, accept_warnings: bool = Fals
 def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
     servers = {s.name: s for s in ZopeServer.objects.filter(pk__in=[p.pk for p in plan.zope_servers if p.pk])}
     balancers = {b.name: b for b in Balancer.objects.filter(pk__in=[p.pk for p in plan.balancers if p.pk])}
-    created: dict[str, list[str]] = {"zope_servers": [], "balancers": [], "members": [], "sites": [], "aliases": []}
+    created: dict[str, list[str]] = {
+        "zope_servers": [],
+        "balancers": [],
+        "members": [],
+        "sites": [],
+        "aliases": [],
+        "certificates": [],
+    }
     for planned in plan.zope_servers:
         if planned.action == "create":
             c = planned.candidate
@@ -237,11 +247,23 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
             if c.https_redirect is not None:
                 site.https_redirect = c.https_redirect
             site = save_checked(site)
+            if c.tls == SiteTls.CUSTOM and c.certificate is not None:
+                # checked like an upload and stored encrypted (certificates.services), then the site switched
+                certificate_set_custom(
+                    site,
+                    certificate_pem=c.certificate.certificate_pem,
+                    private_key_pem=c.certificate.private_key_pem,
+                    chain_pem=c.certificate.chain_pem,
+                    actor=actor,
+                )
+                site.tls = SiteTls.CUSTOM
+                site = save_checked(site)
+                created["certificates"].append(planned.key)
             for name, _ in c.aliases:
                 save_checked(SiteAlias(site=site, name=name))
                 created["aliases"].append(name)
             created["sites"].append(planned.key)
-    counts = {kind: len(keys) for kind, keys in created.items()}
+    counts = {kind: len(keys) for kind, keys in created.items() if keys or kind != "certificates"}
     matched = {kind: row["match"] for kind, row in plan.counts().items()}
     result = ImportResult(created=counts, matched=matched, created_keys=created)
     if any(counts.values()):
@@ -259,6 +281,11 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                 "matched": matched,
                 "created_keys": {kind: keys[:AUDIT_LISTED] for kind, keys in created.items()},
                 "warnings_accepted": [f"{p.file}:{p.line}: {p.message}" for p in plan.warnings],
+                "sites_left_out": [
+                    {"domain": s.domain, "where": f"{s.file}:{s.line}", "reasons": list(s.reasons)}
+                    for s in plan.skipped[:AUDIT_LISTED]
+                ],
+                "options_pending": [f"{d}: {k}={v}" for d, k, v in plan.options[:AUDIT_LISTED]],
                 "unrecognised": len(plan.unrecognised),
             },
         )

@@ -36,18 +36,30 @@ Zope server at its fake backend's address.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS
+from devrig.apache import module_dir
 from devrig.net import free_port
-from importer.allowlist import KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
+from importer.allowlist import EMPTY_PASSWORDS, EXTRA_MODULES, KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from importer.plan import ImportPlan, site_status
 from importer.reader import ConfigTree
+from importer.recognise.findings import SiteCandidate
 from importer.recognise.syntax import parse_url
 from importer.tokenizer import Directive, Node, Section
-from rendering.snapshot import BalancerRecord, MemberRecord, SiteRecord, Snapshot, ZopeServerRecord
+from rendering.snapshot import (
+    BalancerRecord,
+    CertificateRecord,
+    MemberRecord,
+    SiteRecord,
+    Snapshot,
+    ZopeServerRecord,
+)
 
 # Marks which balancer handled a request (set only where a balancer did: node vhosts add nothing).
 BALANCER_HEADER = "X-HostPanel-Balancer"
@@ -106,6 +118,7 @@ class OldCopy:
     changes: list[str] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)  # "GlobalLog at apache2.conf:3: not on the ... allowlist"
     files: dict[str, str] = field(default_factory=dict)  # {path relative to the copy's directory: text}
+    modules: list[str] = field(default_factory=list)  # LoadModule lines (allowlisted modules) written before text
 
 
 def normal_address(address: str) -> str:
@@ -136,7 +149,7 @@ class _Copier:
     ) -> None:
         self.tree = tree
         self.directory = directory.rstrip("/")
-        self.files: dict[str, str] = {f"{EMPTY_DIR}/.keep": ""}
+        self.files: dict[str, str] = {f"{EMPTY_DIR}/.keep": "", EMPTY_PASSWORDS: ""}
         self.not_run: list[str] = []
         self.maps = Maps(self._map_copy, f"{self.directory}/{EMPTY_DIR}")
         self.zope_ports = zope_ports
@@ -255,6 +268,21 @@ class _Copier:
         return line
 
 
+def extra_modules() -> list[str]:
+    """LoadModule for the allowlisted modules hand-written configs use (auth_basic, deflate, setenvif...),
+    when installed and not loaded already: the copy's directives that need them then start."""
+    try:
+        mods = module_dir()
+    except FileNotFoundError:  # no Apache here: the copy is only written (tests of the text), never started
+        return []
+    lines = []
+    for name in EXTRA_MODULES:
+        path = f"{mods}/mod_{name}.so"
+        if os.path.exists(path):
+            lines += [f"<IfModule !{name}_module>", f"    LoadModule {name}_module {path}", "</IfModule>"]
+    return lines
+
+
 def old_config_copy(
     tree: ConfigTree, *, zope_ports: dict[tuple[str, int], int], blackhole: int, directory: str
 ) -> OldCopy:
@@ -284,7 +312,25 @@ def old_config_copy(
         changes=changes,
         not_run=copier.not_run,
         files=copier.files,
+        modules=extra_modules(),
     )
+
+
+def _tls(site: SiteCandidate) -> dict:
+    """An HTTPS site as the import will store it: tls custom with its imported certificate (live)."""
+    cert = site.certificate
+    if site.tls != "custom" or cert is None or cert.error or not cert.certificate_pem:
+        return {}
+    leaf = x509.load_pem_x509_certificate(cert.certificate_pem.encode())
+    names = tuple(sorted({site.domain, *(a for a, _ in site.aliases)}))
+    chain = cert.certificate_pem.rstrip() + "\n" + (cert.chain_pem.rstrip() + "\n" if cert.chain_pem else "")
+    return {
+        "tls": "custom",
+        "https_redirect": bool(site.https_redirect),
+        "certificate": CertificateRecord(
+            serial=format(leaf.serial_number, "x"), fullchain_pem=chain, key_pem=cert.private_key_pem, names=names
+        ),
+    }
 
 
 def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
@@ -324,6 +370,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             plone_path=p.candidate.plone_path,
             status=site_status(p.candidate),
             aliases=tuple(sorted(name for name, _ in p.candidate.aliases)),
+            **_tls(p.candidate),
         )
         for p in plan.sites
         if p.candidate.balancer in names

@@ -115,7 +115,7 @@ class ImportPreviewView(OperatorRequiredMixin, View):
             "source": source,
             "counts": plan.counts(),
             "count_rows": [(kind.replace("_", " "), row) for kind, row in plan.counts().items()],
-            "blocking_count": len(plan.conflicts) + len(plan.errors),
+            "blocking_count": len(plan.blocking_conflicts) + len(plan.errors),
             "page": page,
             "balancers": [(b, members.get(b.candidate.name, [])) for b in plan.balancers],
             "matches": [p for rows in plan.matches().values() for p in rows],

@@ -37,11 +37,15 @@ The recogniser is one object assembled from one part per job (all pure):
     sites.py        site vhosts: the VHM rule, names and aliases, shadowed names
     routemap.py     HostPanel's routes.map read back: `# site` groups, each line's route (shape only)
     routing.py      HostPanel's map routing: the routing vhosts (HTTP, HTTPS), the sites of the map they name
+    adopt.py        the vhosts people write by hand: VHM straight to one Zope (a one-member balancer), ProxyPass,
+                    balancers inside a vhost, HTTPS with its certificate and redirect twin, extra rules as
+                    candidate structured options, every other directive reported with its reason
 """
 
 from __future__ import annotations
 
 from importer.reader import ConfigTree
+from importer.recognise.adopt import AdoptPart
 from importer.recognise.balancers import BalancersPart
 from importer.recognise.findings import (
     BalancerCandidate,
@@ -56,12 +60,11 @@ from importer.recognise.findings import (
 )
 from importer.recognise.routing import RoutingPart
 from importer.recognise.serverlevel import ServerLevelPart
-from importer.recognise.sites import SitesPart
 from importer.recognise.syntax import Rule
 from importer.tokenizer import Section
 
 
-class _Recogniser(ServerLevelPart, BalancersPart, SitesPart, RoutingPart):
+class _Recogniser(ServerLevelPart, BalancersPart, AdoptPart, RoutingPart):
     """Server level first (collecting vhosts and balancers), then vhosts, balancers, sites, and the
     settings that only the sites and nodes tell."""
 
@@ -73,6 +76,8 @@ class _Recogniser(ServerLevelPart, BalancersPart, SitesPart, RoutingPart):
         for vhost in self.vhosts:
             if self._routing(vhost) or self._https_default(vhost):
                 continue
+            self._note_proxying(vhost)
+            self._inner_balancers(vhost)
             kind = self._classify(vhost)
             if kind is not None:
                 site_rules.append((vhost, kind))
@@ -81,6 +86,7 @@ class _Recogniser(ServerLevelPart, BalancersPart, SitesPart, RoutingPart):
         for vhost, rule in site_rules:
             self._site(vhost, rule)
         self._map_sites()
+        self._adopt_finish()
         self._shadowed_names()
         self._finish_balancers()
         self._check_routes()

@@ -41,7 +41,7 @@ class BalancersPart(ServersPart, AccessPart):
 
     def _balancer(self, proxy: Section) -> None:
         name = proxy.args[0][len("balancer://") :].rstrip("/")
-        balancer = BalancerCandidate(name=name, file=proxy.file, line=proxy.line)
+        balancer = BalancerCandidate(name=name, file=proxy.file, line=proxy.line, in_vhost=id(proxy) in self._handled)
         members: list[tuple[Directive, Url, dict[str, str]]] = []
         proxyset: dict[str, tuple[str, Directive]] = {}
         access: list[Directive] = []
@@ -305,6 +305,8 @@ class BalancersPart(ServersPart, AccessPart):
 
     def _cookie_from_sites(self, balancer: BalancerCandidate) -> None:
         """Direct balancers: the sites set the sticky cookie, so they tell its lifetime and name."""
+        if balancer.direct:
+            return  # one member (a VHM rule straight to one Zope): nothing to stick to
         found = self._site_cookies.get(balancer.name, [])
         ttls = {ttl for _, ttl, _ in found if ttl}
         if ttls:

@@ -79,6 +79,8 @@ class BalancerCandidate:
     timeout: int = 20
     error_document: str = ""
     render_mode: str = SINGLE_PASS
+    direct: bool = False  # made for a site whose VHM rule goes straight to one Zope: a one-member balancer
+    in_vhost: bool = False  # its <Proxy balancer://> is inside a <VirtualHost> (only that vhost can use it)
 
 
 @dataclass
@@ -113,6 +115,42 @@ class SiteCandidate:
     via: str = "vhost"  # "vhost": its own <VirtualHost>; "map": a `# site` group of HostPanel's routes.map
     suspended: bool = False  # map state `suspended`
     https_redirect: bool | None = None  # map state `redirect`: True; None: the panel's default
+    tls: str | None = None  # "custom": served over HTTPS today with its own certificate (imported)
+    certificate: SiteCertificate | None = None
+    # Extra rules around the VHM rule that a structured site option expresses (see OPTION_NAMES): the lead
+    # wires them to the Site fields when the options change lands; until then the plan reports them.
+    options: dict[str, object] = field(default_factory=dict)
+    vhosts: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of every old vhost it stands for
+
+
+# The structured site options (the options change: Site.manage_access, blocked_methods, passthrough_paths,
+# edit_host) that extra hand-written rules become.
+OPTION_NAMES = ("manage_access", "blocked_methods", "passthrough_paths", "edit_host")
+
+
+@dataclass
+class SiteCertificate:
+    """The certificate an HTTPS vhost serves today, read from the config tree (archive or front-end):
+    PEM text, or why it could not be read (a per-site problem, never a refusal of the whole import)."""
+
+    certificate_path: str
+    key_path: str
+    chain_path: str = ""
+    certificate_pem: str = ""
+    private_key_pem: str = field(default="", repr=False)
+    chain_pem: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ProxyingVhost:
+    """An old vhost that proxies traffic ([P], ProxyPass, a balancer): the equivalence check counts each one,
+    imported or not."""
+
+    file: str
+    line: int
+    names: tuple[str, ...]
+    addresses: tuple[str, ...]
 
 
 @dataclass
@@ -129,4 +167,6 @@ class Recognition:
     ignored: list[Ignored] = field(default_factory=list)
     translated: list[Translated] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    proxying: list[ProxyingVhost] = field(default_factory=list)
+    answering: list[ProxyingVhost] = field(default_factory=list)  # every vhost with a name (the names answered)
     tree: ConfigTree | None = field(default=None, repr=False, compare=False)  # what was read (equivalence check)

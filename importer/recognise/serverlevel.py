@@ -17,6 +17,11 @@ SERVER_LEVEL_IGNORED = frozenset(
         "addlanguage",
         "addoutputfilter",
         "addtype",
+        "addcharset",
+        "transferlog",
+        "sslrandomseed",
+        "sslpassphrasedialog",
+        "sslstaplingcache",
         "alias",
         "browsermatch",
         "customlog",
@@ -49,7 +54,7 @@ SERVER_LEVEL_IGNORED = frozenset(
         "maxkeepaliverequests",
         "maxrequestsperchild",
         "maxrequestworkers",
-        "maxsparesservers",
+        "maxspareservers",
         "maxsparethreads",
         "mimemagicfile",
         "minspareservers",
@@ -82,6 +87,7 @@ SERVER_LEVEL_IGNORED = frozenset(
 SERVER_LEVEL_TLS = frozenset(
     {"sslprotocol", "sslciphersuite", "sslhonorcipherorder", "sslsessiontickets", "sslsessioncache"}
 )
+STOCK = "server-level"  # one reason for every stock directive: the command and page group them on one line
 SERVER_LEVEL_SECTIONS_IGNORED = frozenset({"directory", "directorymatch", "files", "filesmatch"})
 TRANSPARENT_SECTIONS = frozenset({"ifmodule"})
 
@@ -122,7 +128,7 @@ class ServerLevelPart(RecogniserState):
             elif key in SERVER_LEVEL_IGNORED:
                 if key in ("timeout", "proxytimeout") and node.args and node.args[0].isdigit():
                     self.server_timeout = int(node.args[0])
-                self.ignored(node, "server-level")
+                self.ignored(node, STOCK)
             else:
                 self.unrecognised(node, "server-level directive not modelled by HostPanel")
 

@@ -3,7 +3,7 @@ host:port) and members' own URLs; and the classification of every vhost as site,
 
 from __future__ import annotations
 
-from importer.recognise.findings import ServerCandidate
+from importer.recognise.findings import ProxyingVhost, ServerCandidate
 from importer.recognise.state import NodeVhost, RecogniserState
 from importer.recognise.syntax import (
     ENV_REF,
@@ -14,8 +14,10 @@ from importer.recognise.syntax import (
     int_or_none,
     names_of,
     parse_url,
+    proxies_traffic,
     rules_of,
     split_outside_braces,
+    vhost_names,
 )
 from importer.tokenizer import Directive, Node, Section
 
@@ -23,6 +25,16 @@ DEFAULT_404_MATCH = r"^/(?!\.well-known/acme-challenge/)"  # HostPanel's own cat
 
 
 class ServersPart(RecogniserState):
+    # adopt.py (the subclass the recogniser is made of) reads the hand-written shapes
+    def _vhm_rule(self, vhost: Section, rules: list[Rule]) -> Rule | None:
+        return None
+
+    def _redirect_twin(self, vhost: Section) -> bool:
+        return False
+
+    def _proxies_elsewhere(self, vhost: Section) -> bool:
+        return proxies_traffic(vhost)
+
     """Vhost classification, node vhosts, and the one table of Zope servers (by host:port)."""
 
     def _classify(self, vhost: Section) -> Rule | None:
@@ -33,6 +45,11 @@ class ServersPart(RecogniserState):
                 return rule
         if self._node(vhost, rules):
             return None
+        vhm = self._vhm_rule(vhost, rules)
+        if vhm is not None:
+            return vhm
+        if self._redirect_twin(vhost):
+            return None
         children = [c for c in vhost.children if isinstance(c, Directive)]
         keys = [c.key for c in children]
         redirect = [a for c in children if c.key in ("redirect", "redirectmatch") for a in c.args]
@@ -41,13 +58,39 @@ class ServersPart(RecogniserState):
             ["404", DEFAULT_404_MATCH],  # HostPanel's own, letting ACME challenges through
         ):
             self.translated(vhost, "catch-all vhost answering 404 (HostPanel renders its own default.conf)")
+            self._catch_alls.add((vhost.file, vhost.line))
             return None
         server_name, _ = names_of(vhost)
         name = server_name.args[0] if server_name and server_name.args else "(no ServerName)"
+        overrides = [
+            c
+            for c in vhost.children
+            if isinstance(c, Section)
+            and c.key == "directory"
+            and any(
+                isinstance(d, Directive) and d.key == "allowoverride" and d.args[:1] != ("None",) for d in c.children
+            )
+        ]
+        if overrides:
+            self.problem(
+                "htaccess",
+                "warning",
+                overrides[0],
+                f"virtual host {name}: AllowOverride lets .htaccess files under {overrides[0].args[0]} hold rules "
+                "(shared hosters keep VirtualHostMonster rules there); HostPanel does not read .htaccess files: "
+                "copy those rules into the vhost and import again. Counted as a vhost that may proxy.",
+            )
+            self.r.proxying.append(
+                ProxyingVhost(vhost.file, vhost.line, tuple(vhost_names(vhost)), tuple(a.lower() for a in vhost.args))
+            )
+        if self._proxies_elsewhere(vhost):
+            why = "it proxies, but not to a Zope VirtualHostMonster path (a Node frontend, another application?)"
+        else:
+            why = "no proxy at all"
         self.unrecognised(
             vhost,
-            f"virtual host {name} is neither a client site (no VirtualHostMonster rule to a balancer) "
-            f"nor a node vhost ({len(vhost.children)} directives inside, kept as they are)",
+            f"virtual host {name} is not imported: neither a Plone site (no VirtualHostMonster rule) nor a node "
+            f"vhost: {why}",
         )
         return None
 

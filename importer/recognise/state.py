@@ -53,6 +53,12 @@ class RecogniserState:
         self._routing_maps: dict[str, tuple[Directive, str]] = {}  # base map -> (its directive, overlay map)
         self._map_routes: list[tuple[SiteCandidate, MapRoute]] = []
         self._https_vhosts: list[tuple[Section, list[str]]] = []
+        # hand-written shapes (adopt.py): sections read elsewhere, port-80 redirect twins (vhost, names, https
+        # host), stickysession= of ProxyPass by balancer name
+        self._handled: set[int] = set()
+        self._twins: list[tuple[Section, list[str], str]] = []
+        self._proxypass_sticky: dict[str, str] = {}
+        self._catch_alls: set[tuple[str, int]] = set()  # vhosts answering 404 to everything (HostPanel does too)
 
     # bookkeeping
     def unrecognised(self, node: Node, why: str) -> None:

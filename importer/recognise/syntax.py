@@ -7,12 +7,19 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from importer.tokenizer import Directive, Section
+from importer.tokenizer import Directive, Node, Section
 
 VHM_PATTERNS = frozenset({"^/(.*)", "^/(.*)$", "/(.*)", "/(.*)$"})
 VHM_TARGET = re.compile(
     r"^balancer://(?P<name>[^/]+)/VirtualHostBase/(?P<scheme>[a-z]+)/(?P<host>%\{HTTP_HOST\}|%\{SERVER_NAME\}|[^/:]+)"
     r"(?::(?P<port>[0-9]+))?(?P<path>(?:/[^/]+)*?)/VirtualHostRoot/\$1$"
+)
+# Any VirtualHostMonster target: to a balancer, or straight to one Zope (or a cache in front of it) by URL.
+# `vh`: the `_vh_` segments after VirtualHostRoot (a Plone site mounted under a sub-path of the host).
+VHM_ANY = re.compile(
+    r"^(?:balancer://(?P<name>[^/]+)|http://(?P<zhost>\[[0-9A-Fa-f:]+\]|[^/:]+)(?::(?P<zport>[0-9]+))?)"
+    r"/VirtualHostBase/(?P<scheme>[a-z]+)/(?P<host>%\{HTTP_HOST\}|%\{SERVER_NAME\}|[^/:]+)"
+    r"(?::(?P<port>[0-9]+))?(?P<path>(?:/[^/]+)*?)/VirtualHostRoot(?P<vh>(?:/_vh_[^/]+)*)/?\$1$"
 )
 ENV_REF = re.compile(r"%\{ENV:([A-Za-z0-9_]+)\}")
 STICKY_HEADER = re.compile(
@@ -145,3 +152,54 @@ def names_of(vhost: Section) -> tuple[Directive | None, list[Directive]]:
     server_name = next((c for c in vhost.children if isinstance(c, Directive) and c.key == "servername"), None)
     aliases = [c for c in vhost.children if isinstance(c, Directive) and c.key == "serveralias"]
     return server_name, aliases
+
+
+def vhost_names(vhost: Section) -> list[str]:
+    server_name, aliases = names_of(vhost)
+    names = [server_name.args[0]] if server_name and server_name.args else []
+    names += [a for d in aliases for a in d.args]
+    out = []
+    for name in names:
+        name = re.sub(r"^https?://", "", name, flags=re.IGNORECASE)
+        if re.fullmatch(r".*:[0-9]+", name):
+            name = name.rsplit(":", 1)[0]
+        out.append(name.lower())
+    return out
+
+
+def is_https_vhost(vhost: Section) -> bool:
+    engine = any(
+        isinstance(c, Directive) and c.key == "sslengine" and [a.lower() for a in c.args] == ["on"]
+        for c in vhost.children
+    )
+    return engine or any(a.endswith(":443") for a in vhost.args)
+
+
+def proxies_traffic(vhost: Section) -> bool:
+    """[P], ProxyPass to a URL, or a balancer inside: this vhost sends requests on somewhere."""
+    for child in _walk(vhost.children):
+        if (
+            isinstance(child, Section)
+            and child.key == "proxy"
+            and child.args[:1]
+            and child.args[0].lower().startswith("balancer://")
+        ):
+            return True
+        if isinstance(child, Directive):
+            if child.key == "rewriterule":
+                words = rewrite_args(child.raw_args)
+                flags = words[2].strip("[]").upper().split(",") if len(words) > 2 else []
+                if "P" in [f.strip() for f in flags]:
+                    return True
+            elif child.key in ("proxypass", "proxypassmatch") and any(
+                "://" in a for a in child.args[1:2] or child.args[:1]
+            ):
+                return True
+    return False
+
+
+def _walk(nodes: list[Node]):
+    for node in nodes:
+        yield node
+        if isinstance(node, Section):
+            yield from _walk(node.children)

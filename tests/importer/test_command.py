@@ -4,6 +4,7 @@ from django.core.management import CommandError, call_command
 from balancers.models import ZopeServer
 from hostpanel.models import AuditEntry
 from sites.models import Site
+from tests.samples import FIXTURES as SAMPLE_FIXTURES
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +46,11 @@ def test_a_refused_config_is_reported_with_file_and_line(tree):
 def test_an_unknown_frontend_is_refused_by_name():
     with pytest.raises(CommandError, match="There is no front-end named 'fe1'"):
         call_command("import_apache", frontend="fe1")
+
+
+def test_a_hand_written_tree_prints_the_site_left_out_and_the_rules_that_become_options(capsys):
+    call_command("import_apache", from_dir=str(SAMPLE_FIXTURES / "importer" / "corpus" / "10-freia-manage-block"))
+    out = capsys.readouterr().out
+    assert "Sites left out (the rest is imported): 1" in out
+    assert "www.freia-example.jp: its VirtualHostMonster rule serves the Zope root, not a Plone site" in out
+    assert "intranet.freia-example.jp: manage_access = blocked" in out

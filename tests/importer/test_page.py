@@ -14,7 +14,7 @@ from devrig.handwritten import handwritten_tree
 from hostpanel.models import AuditEntry
 from importer.service import AUDIT_ACTION
 from sites.models import Site
-from tests.samples import tgz
+from tests.samples import FIXTURES, tgz
 
 pytestmark = pytest.mark.django_db
 
@@ -155,6 +155,17 @@ def test_a_front_end_is_read_over_ssh_and_its_equivalence_check_is_shown_and_rec
     fingerprint = preview.context["plan"].fingerprint
     operator_client.post(reverse("balancers:import_check"), {"fingerprint": fingerprint})
     html = operator_client.get(reverse("balancers:import_preview")).content.decode()
-    assert "Equivalent: 1 of 1 sites" in html
+    assert "1 of 1 vhosts equivalent: 1 of 1 sites" in html
     entry = AuditEntry.objects.get(action="import.equivalence")
     assert (entry.object_key, entry.after["equivalent"]) == ("fe1", True)
+
+
+def test_a_hand_written_tree_shows_the_site_left_out_and_the_rules_that_become_options(operator_client):
+    root = FIXTURES / "importer" / "corpus" / "10-freia-manage-block"
+    assert upload(operator_client, tree_files(root)).status_code == 302
+    html = operator_client.get(reverse("balancers:import_preview")).content.decode()
+    assert "Sites left out (the rest is imported): 1" in html
+    assert "www.freia-example.jp: its VirtualHostMonster rule serves the Zope root, not a Plone site" in html
+    assert "become structured site options (after the options change lands): 2" in html
+    assert "intranet.freia-example.jp: <code>manage_access</code> = blocked" in html
+    assert "Conflicts and errors (block the import)" not in html

@@ -353,7 +353,7 @@ def test_server_level_normal_directives_are_ignored_not_unrecognised(recognised)
         (
             "<VirtualHost *:80>\nServerName static.example\nDocumentRoot /var/www\n</VirtualHost>\n",
             1,
-            "neither a client site",
+            "neither a Plone site",
         ),
         (
             SITE.replace("    RewriteEngine On\n", "    RewriteEngine On\n    CustomLog /var/log/a.log combined\n"),
@@ -368,7 +368,7 @@ def test_server_level_normal_directives_are_ignored_not_unrecognised(recognised)
             "condition on the site's proxy rule",
         ),
         (SITE.replace("[L,P]", "[L,P,NE]"), 8, "rewrite flags not modelled"),
-        (SITE.replace("http/%{SERVER_NAME}:80", "https/%{SERVER_NAME}:443"), 1, "only http on port 80"),
+        (SITE.replace("http/%{SERVER_NAME}:80", "https/%{SERVER_NAME}:8443"), 8, "HostPanel serves http:80/https:443"),
         (
             SEED_NODE.replace("RewriteEngine On\n", "RewriteEngine On\nRewriteRule ^/x /y [R]\n"),
             4,

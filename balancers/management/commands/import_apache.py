@@ -126,6 +126,14 @@ class Command(BaseCommand):
         self._section("Errors (block the import)", [f"{p.file}:{p.line}: {p.message}" for p in plan.errors])
         self._section("Warnings (need --accept-warnings)", [f"{p.file}:{p.line}: {p.message}" for p in plan.warnings])
         self._section(
+            "Sites left out (the rest is imported)",
+            [f"{s.file}:{s.line}: {s.domain}: {'; '.join(s.reasons)}" for s in plan.skipped],
+        )
+        self._section(
+            "Extra rules that become structured site options (after the options change lands)",
+            [f"{domain}: {name} = {value}" for domain, name, value in plan.options],
+        )
+        self._section(
             "Not understood (kept out of the import; HostPanel will not render them)",
             [f"{u.file}:{u.line}: {u.text}  -- {u.why}" for u in plan.unrecognised],
         )
@@ -144,8 +152,8 @@ class Command(BaseCommand):
     def _equivalence(self, report: EquivalenceReport, *, recorded: bool) -> None:
         out = self.stdout.write
         out(
-            f"\nEquivalence check: {len(report.sites)} of {report.total_sites} sites, {report.requests} requests, "
-            f"{report.seconds:.1f} s"
+            f"\nEquivalence check: {report.headline()}; {len(report.sites)} of {report.total_sites} sites asked, "
+            f"{report.requests} requests, {report.seconds:.1f} s"
         )
         if report.error:
             out(self.style.ERROR(f"  could not run: {report.error}"))
