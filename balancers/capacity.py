@@ -46,6 +46,7 @@ class ApacheFacts:
     modules: tuple[str, ...] = ()  # loaded, without the _module suffix
     vhosts: tuple[VhostFinding, ...] = ()
     errors: tuple[str, ...] = ()  # what could not be read, and why
+    defaults: tuple[str, ...] = ()  # the limits not set in the config: Apache's compiled-in default for the MPM
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ApacheFacts:
@@ -58,6 +59,7 @@ class ApacheFacts:
             modules=tuple(str(m) for m in data.get("modules") or ()),
             vhosts=tuple(VhostFinding(**v) for v in data.get("vhosts") or ()),
             errors=tuple(str(e) for e in data.get("errors") or ()),
+            defaults=tuple(str(d) for d in data.get("defaults") or ()),
         )
 
     @classmethod
@@ -69,6 +71,7 @@ class ApacheFacts:
         data["modules"] = list(self.modules)
         data["vhosts"] = [asdict(v) for v in self.vhosts]
         data["errors"] = list(self.errors)
+        data["defaults"] = list(self.defaults)
         return data
 
     @property
