@@ -366,7 +366,9 @@ def effective_limits(mpm: str, set_values: dict[str, int]) -> tuple[dict[str, in
             limits[name] = value
             from_defaults.append(name)
     if mpm in ("event", "worker") and "MaxRequestWorkers" in limits:
-        limits["MaxRequestWorkers"] = min(limits["MaxRequestWorkers"], limits["ServerLimit"] * limits["ThreadsPerChild"])
+        limits["MaxRequestWorkers"] = min(
+            limits["MaxRequestWorkers"], limits["ServerLimit"] * limits["ThreadsPerChild"]
+        )
     return limits, tuple(sorted(from_defaults))
 
 

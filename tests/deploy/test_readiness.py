@@ -13,11 +13,11 @@ from deploy.readiness import (
     apache_command,
     effective_limits,
     facts_from_output,
+    judge_vhosts,
     parse_limits,
     parse_modules,
     parse_version,
     parse_vhost_map,
-    judge_vhosts,
     split_sections,
 )
 
