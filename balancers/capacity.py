@@ -47,6 +47,10 @@ class ApacheFacts:
     vhosts: tuple[VhostFinding, ...] = ()
     errors: tuple[str, ...] = ()  # what could not be read, and why
     defaults: tuple[str, ...] = ()  # the limits not set in the config: Apache's compiled-in default for the MPM
+    # The last deployment's proof that HostPanel's vhost answers on every listener (deploy.vhost_proof):
+    # "" = it did (or none was asked yet), else why not; while it says why not, no site counts as live there.
+    release_proof: str = ""
+    proven_at: str = ""  # ISO 8601, UTC: when that proof ran
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ApacheFacts:
@@ -60,6 +64,8 @@ class ApacheFacts:
             vhosts=tuple(VhostFinding(**v) for v in data.get("vhosts") or ()),
             errors=tuple(str(e) for e in data.get("errors") or ()),
             defaults=tuple(str(d) for d in data.get("defaults") or ()),
+            release_proof=str(data.get("release_proof", "")),
+            proven_at=str(data.get("proven_at", "")),
         )
 
     @classmethod

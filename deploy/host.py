@@ -15,8 +15,10 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from balancers.capacity import ApacheFacts
 from balancers.choices import HostStage, HostStatus
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd
+from balancers.services.readiness import frontend_release_proof_record
 from deploy.leases import (
     LEASE_WAIT_SECONDS,
     Heartbeat,
@@ -272,6 +274,9 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
             record_activated(frontend, lease, deployment, outcome.activated, note)
         except LeaseLost:
             outcome.error = (outcome.error + " (the lease was lost: the host's state was not recorded)").strip()
+    if outcome.proof is not None:  # the verify step asked whether HostPanel's vhost answers on each listener
+        facts = ApacheFacts.from_json(outcome.apache_facts) if outcome.apache_facts is not None else None
+        db_call(lambda: frontend_release_proof_record(frontend, failure=outcome.proof or "", facts=facts))
     error = outcome.error
     if left_out and outcome.status in GOOD:
         error = "Left out of this tree (previous file kept where there was one): " + "; ".join(

@@ -4,6 +4,9 @@ host, like the status samples: not audited, never a config change."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 from balancers.capacity import ApacheFacts
 from balancers.models import FrontEnd
 from deploy.checks import StepResult, frontend_test_connection
@@ -11,8 +14,23 @@ from deploy.checks import StepResult, frontend_test_connection
 
 def frontend_facts_save(frontend: FrontEnd, *, facts: ApacheFacts) -> None:
     """Store what was read of the front-end's Apache (only this column: a concurrent edit of the front-end
-    keeps its own fields)."""
-    data = facts.as_json()
+    keeps its own fields). The last deployment's release proof is kept: only a deployment proves or
+    disproves that HostPanel's vhost answers."""
+    stored = FrontEnd.objects.filter(pk=frontend.pk).values_list("apache_facts", flat=True).first()
+    before = ApacheFacts.from_json(stored)
+    data = replace(facts, release_proof=before.release_proof, proven_at=before.proven_at).as_json()
+    FrontEnd.objects.filter(pk=frontend.pk).update(apache_facts=data)
+    frontend.apache_facts = data
+
+
+def frontend_release_proof_record(frontend: FrontEnd, *, failure: str, facts: ApacheFacts | None = None) -> None:
+    """A deployment's proof that HostPanel's vhost answers on every listener: "" when it did, else why not
+    (with the facts read to name the vhost that answers instead, when read). While it fails, no site counts
+    as live on this front-end (sites.selectors)."""
+    stored = FrontEnd.objects.filter(pk=frontend.pk).values_list("apache_facts", flat=True).first()
+    base = facts if facts is not None else ApacheFacts.from_json(stored)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    data = replace(base, release_proof=failure[:2000], proven_at=now).as_json()
     FrontEnd.objects.filter(pk=frontend.pk).update(apache_facts=data)
     frontend.apache_facts = data
 
