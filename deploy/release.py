@@ -271,7 +271,7 @@ class _Push:
             return ""
         facts = read_apache_facts(self.transport, target, https=https_served(self.tree))
         self.outcome.apache_facts = facts.as_json()
-        advice = " ".join(v.advice for v in facts.vhosts if not v.hostpanel_first)
+        advice = " ".join(v.advice for v in facts.vhosts if not v.hostpanel_first).rstrip(".")
         return f"{reason}. {advice}" if advice else reason
 
     def activate(self) -> HostOutcome:

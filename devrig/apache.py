@@ -9,6 +9,7 @@ API (keep it small)::
     check_rendered(render, listen=...)   # `apache2 -t` on a rendered tree in a throwaway config
     apache = StandaloneApache(workdir, config_dir, listen=["127.0.0.1:PORT"], manager=True)
     # workers=(2, 16): event MPM with 2 processes x 16 threads (MaxRequestWorkers 32), a busy front-end
+    # before_include="<VirtualHost *:80>...": a stock vhost ahead of HostPanel's; without_modules=("headers",)
     apache.configtest()          # CheckResult(ok, output, seconds) of `apache2 -t`
     apache.start()               # writes workdir/httpd.conf, starts, waits until every Listen port answers
     apache.graceful()            # `-k graceful`, waits until the new generation serves
@@ -133,6 +134,9 @@ def standalone_config(
     workers: tuple[int, int] | None = None,
     mpm: str = "event",
     switch_user: bool = True,
+    before_include: str = "",
+    after_include: str = "",
+    without_modules: tuple[str, ...] = (),
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
@@ -141,7 +145,10 @@ def standalone_config(
     workers=(processes, threads): fixed event-MPM limits, every process started at once (ServerLimit,
     ThreadsPerChild, MaxRequestWorkers = their product), e.g. (2, 16), the small limits a busy
     front-end runs into (bench/dataplane.py, the burst test). None: small and quick, 1 to 4 processes.
-    mpm: "event" (default) or "worker" (same limits; no async keep-alive handling)."""
+    mpm: "event" (default) or "worker" (same limits; no async keep-alive handling).
+    before_include / after_include: config text around the Include (e.g. a stock `<VirtualHost *:80>` before
+    it, as Debian's 000-default.conf is); without_modules: MODULES names left unloaded (a front-end without
+    headers, proxy_hcheck...)."""
     if mpm not in MPMS:
         raise ValueError(f"mpm must be one of {MPMS}, not {mpm!r}")
     workdir = Path(workdir)
@@ -158,7 +165,11 @@ def standalone_config(
         "ServerName 127.0.0.1",
     ]
     lines.append(f"LoadModule mpm_{mpm}_module {mods}/mod_mpm_{mpm}.so")
-    lines += [f"LoadModule {m}_module {mods}/mod_{m}.so" for m in MODULES if os.path.exists(f"{mods}/mod_{m}.so")]
+    lines += [
+        f"LoadModule {m}_module {mods}/mod_{m}.so"
+        for m in MODULES
+        if m not in without_modules and os.path.exists(f"{mods}/mod_{m}.so")
+    ]
     user = _run_user() if switch_user else None  # a sandboxed Apache already runs unprivileged
     if user:
         lines += [f"User {user}", f"Group #{pwd.getpwnam(user).pw_gid}"]
@@ -178,8 +189,12 @@ def standalone_config(
     if os.path.exists("/etc/mime.types"):
         lines.append("TypesConfig /etc/mime.types")
     lines += [f"Listen {address}" for address in listen]
+    if before_include:
+        lines.append(before_include.rstrip("\n"))
     if include is not None:
         lines.append(f'Include "{include}"')
+    if after_include:
+        lines.append(after_include.rstrip("\n"))
     if manager_listen:
         lines += [
             f"Listen {manager_listen}",
@@ -272,9 +287,13 @@ class StandaloneApache:
         workers: tuple[int, int] | None = None,
         mpm: str = "event",
         command_prefix: list[str] | None = None,
+        before_include: str = "",
+        after_include: str = "",
+        without_modules: tuple[str, ...] = (),
     ) -> None:
         """command_prefix: run apache2 under it (the equivalence check's sandbox, importer.sandbox);
-        the Apache then runs as whoever the prefix makes it, with no User/Group of its own."""
+        the Apache then runs as whoever the prefix makes it, with no User/Group of its own.
+        before_include, after_include, without_modules: see standalone_config (a front-end prepared wrongly)."""
         self.binary = binary or apache_binary()
         self.command_prefix = list(command_prefix or ())
         if not self.binary:
@@ -286,6 +305,8 @@ class StandaloneApache:
         self.log_level = log_level
         self.workers = workers
         self.mpm = mpm
+        self.before_include, self.after_include = before_include, after_include
+        self.without_modules = tuple(without_modules)
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
@@ -313,6 +334,9 @@ class StandaloneApache:
                 workers=self.workers,
                 mpm=self.mpm,
                 switch_user=not self.command_prefix,
+                before_include=self.before_include,
+                after_include=self.after_include,
+                without_modules=self.without_modules,
             ),
             encoding="utf-8",
         )
