@@ -41,11 +41,7 @@ from balancers.services.members import (
     member_worker_urls,
     parse_member_change,
 )
-from balancers.services.readiness import (
-    frontend_connection_test,
-    frontend_facts_save,
-    frontend_release_proof_record,
-)
+from balancers.services.readiness import frontend_connection_test, frontend_facts_save
 
 __all__ = [
     "BALANCER_FIELDS",
@@ -67,7 +63,6 @@ __all__ = [
     "frontend_create",
     "frontend_delete",
     "frontend_facts_save",
-    "frontend_release_proof_record",
     "frontend_update",
     "member_change",
     "member_create",

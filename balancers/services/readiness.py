@@ -1,11 +1,11 @@
-"""What the panel knows about a front-end's Apache (FrontEnd.apache_facts): written here only, from the
-connection test and from deployments (deploy.readiness reads them over the transport). Observations of a
-host, like the status samples: not audited, never a config change."""
+"""What the panel knows about a front-end's Apache (FrontEnd.apache_facts): written here from the connection
+test (deploy.readiness reads them over the transport), and by the deployer itself with each release proof
+(deploy.host.record_release_proof, as it records the activated release). Observations of a host, like the
+status samples: not audited, never a config change."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from balancers.capacity import ApacheFacts
 from balancers.models import FrontEnd
@@ -19,18 +19,6 @@ def frontend_facts_save(frontend: FrontEnd, *, facts: ApacheFacts) -> None:
     stored = FrontEnd.objects.filter(pk=frontend.pk).values_list("apache_facts", flat=True).first()
     before = ApacheFacts.from_json(stored)
     data = replace(facts, release_proof=before.release_proof, proven_at=before.proven_at).as_json()
-    FrontEnd.objects.filter(pk=frontend.pk).update(apache_facts=data)
-    frontend.apache_facts = data
-
-
-def frontend_release_proof_record(frontend: FrontEnd, *, failure: str, facts: ApacheFacts | None = None) -> None:
-    """A deployment's proof that HostPanel's vhost answers on every listener: "" when it did, else why not
-    (with the facts read to name the vhost that answers instead, when read). While it fails, no site counts
-    as live on this front-end (sites.selectors)."""
-    stored = FrontEnd.objects.filter(pk=frontend.pk).values_list("apache_facts", flat=True).first()
-    base = facts if facts is not None else ApacheFacts.from_json(stored)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    data = replace(base, release_proof=failure[:2000], proven_at=now).as_json()
     FrontEnd.objects.filter(pk=frontend.pk).update(apache_facts=data)
     frontend.apache_facts = data
 
