@@ -137,7 +137,7 @@ def prove_release(
             pending = [item for item in pending if not proves(answers[item], expected)]
             if not pending or time.monotonic() >= deadline:
                 break
-            time.sleep(0.2)  # a graceful's old generation may still take a connection or two
+            time.sleep(0.05)  # until the graceful is done, the old generation answers with the old release
     if not pending:
         return ""
     failing = "; ".join(item.line(answers.get(item)) for item in pending[:8])
