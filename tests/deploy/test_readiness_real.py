@@ -4,6 +4,7 @@ the Include first the same front-end deploys. Real sshd + standalone Apache (dev
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -77,11 +78,15 @@ def deploy() -> Deployment:
     return deployment
 
 
-def api_live(domain: str) -> bool:
-    _token, key = api_token_create(actor=Actor.command("tests"), name="reader", scope="read")
+def api_get(path: str) -> dict:
+    _token, key = api_token_create(actor=Actor.command("tests"), name=f"reader-{secrets.token_hex(4)}", scope="read")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client.get(f"/api/v1/sites/{domain}/").json()["live"]
+    return client.get(path).json()
+
+
+def api_live(domain: str) -> bool:
+    return api_get(f"/api/v1/sites/{domain}/")["live"]
 
 
 def restart_with(host, *, stock: str, www: Path) -> None:
@@ -131,6 +136,9 @@ def test_a_deploy_behind_another_vhost_fails_its_verify_names_that_vhost_and_no_
     assert api_live("linux.co.uk") is False
     facts = ApacheFacts.of(FrontEnd.objects.get(name="fe1"))
     assert "HostPanel's vhost is not the one answering" in facts.release_proof
+    shown = api_get("/api/v1/frontends/fe1/")["apache_facts"]
+    assert shown["release_proof"] == facts.release_proof
+    assert any(not v["hostpanel_first"] for v in shown["vhosts"])
 
 
 def test_with_the_include_first_the_same_front_end_deploys_and_its_sites_are_live(front_end, tmp_path):
