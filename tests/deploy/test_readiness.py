@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 from balancers.capacity import ApacheFacts
+from balancers.models import FrontEnd
 from deploy.readiness import (
     apache_command,
     effective_limits,
@@ -168,3 +170,23 @@ def test_a_command_that_is_not_apache_gives_errors_not_facts():
     facts = facts_from_output("@@hostpanel-readiness version\n@@hostpanel-readiness dump\nnope\n", {}, command="x")
     assert not facts.modules and not facts.version
     assert any("no module list" in e for e in facts.errors)
+
+
+def test_the_front_end_page_shows_the_facts_read_with_the_vhost_advice(operator_client, db):
+    facts = facts_from_output(fixture("debian-stock-readiness.txt"), {"*:80": True}, command="apache2ctl")
+    frontend = FrontEnd.objects.create(name="fe-facts", address="127.0.0.1", transport="local")
+    FrontEnd.objects.filter(pk=frontend.pk).update(apache_facts=facts.as_json())
+    body = operator_client.get(reverse("balancers:frontend_detail", args=[frontend.pk])).content.decode()
+    table = body.split('id="apache-vhosts"')[1].split("</table>")[0]
+    assert "/etc/apache2/sites-enabled/000-default.conf:1" in table and "a2dissite 000-default" in table
+    limits = body.split('id="apache-limits"')[1].split("</table>")[0]
+    assert "<td>MaxRequestWorkers</td><td>150</td><td>the config</td>" in limits
+    assert "<td>ServerLimit</td><td>16</td><td>Apache's default for event</td>" in limits
+    modules = body.split('id="apache-modules"')[1].split("</table>")[0]
+    assert "<td>proxy_balancer</td>" in modules and "status-failed" in modules  # not loaded on stock Debian
+
+
+def test_the_front_end_page_says_when_nothing_was_read_yet(operator_client, db):
+    frontend = FrontEnd.objects.create(name="fe-new", address="127.0.0.1", transport="local")
+    body = operator_client.get(reverse("balancers:frontend_detail", args=[frontend.pk])).content.decode()
+    assert "Not read yet" in body
