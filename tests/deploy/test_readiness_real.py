@@ -21,7 +21,7 @@ from hostpanel.audit import Actor
 from rendering.routes import RELEASE_FILE
 from sites.models import Site
 from sites.selectors import site_liveness
-from tests.factories import ACTOR
+from tests.factories import ACTOR, give_certificate
 from tests.realparts import require_binary
 
 pytestmark = pytest.mark.real
@@ -54,11 +54,13 @@ def front_end(transactional_db, tmp_path, settings, apache_factory, backend_fact
     settings.HOSTPANEL_VERIFY_RELEASE_SECONDS = 3
     made = []
 
-    def make(stock: str = "before", **options):
+    def make(stock: str = "before", https_stock: str = "", **options):
         def factory(config_dir, *, listen, **kw):
-            text = stock_vhost(listen[0], tmp_path / "www")
-            where = {"before": "before_include", "after": "after_include"}.get(stock)
-            return apache_factory(config_dir, listen=listen, **kw, **({where: text} if where else {}), **options)
+            text = stock_vhost(listen[0], tmp_path / "www") if stock else ""
+            if https_stock:  # a TLS vhost of its own on the HTTPS address (RHEL's conf.d/ssl.conf _default_:443)
+                text += https_stock.replace("ADDRESS", listen[1].split()[0])
+            where = "after_include" if stock == "after" else "before_include"
+            return apache_factory(config_dir, listen=listen, **kw, **({where: text} if text else {}), **options)
 
         backends = [backend_factory(name) for name in ("zope1", "zope2")]
         balancer = make_balancer(backends)
@@ -189,3 +191,30 @@ def test_missing_modules_are_named_with_the_optional_ones_and_what_they_give(fro
     assert modules.ok is False
     assert "missing: proxy_http:" in modules.detail and "a2enmod proxy_http" in modules.detail
     assert "status (worker usage on the dashboard" in modules.detail  # optional: named, not failing
+
+
+def test_a_stock_tls_vhost_first_on_the_https_address_fails_the_proof_over_sni_of_an_unclaimed_name(
+    front_end, test_pki, secrets_key, tmp_path
+):
+    stock = test_pki.issue(["stock.example"])
+    (tmp_path / "stock.crt").write_text(stock["certificate_pem"] + stock.get("chain_pem", ""))
+    (tmp_path / "stock.key").write_text(stock["private_key_pem"])
+    https_stock = (
+        "<VirtualHost ADDRESS>\n"
+        "    ServerName stock.example\n"
+        "    SSLEngine on\n"
+        f'    SSLCertificateFile "{tmp_path / "stock.crt"}"\n'
+        f'    SSLCertificateKeyFile "{tmp_path / "stock.key"}"\n'
+        "</VirtualHost>\n"
+    )
+    host, balancer = front_end("", https_stock=https_stock)
+    site = add_site("linux.co.uk", balancer)
+    give_certificate(site, test_pki)
+    deployment = deploy()
+    row = deployment.hosts.get()
+    assert row.status in (HostStatus.ROLLED_BACK, HostStatus.FAILED), row.error
+    # HTTP is HostPanel's; on HTTPS the stock vhost takes the names no site claims (the site's own SNI vhost is fine)
+    assert f"https://127.0.0.1:{host.https_port} with 'hostpanel-probe.invalid': HTTP 404" in row.error
+    assert f"http://127.0.0.1:{host.http_port} with" not in row.error
+    assert f"127.0.0.1:{host.https_port}: the default vhost is {host.apache.conf}:" in row.error
+    assert site_liveness(Site.objects.get(domain="linux.co.uk"))["live"] is False
