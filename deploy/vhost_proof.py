@@ -75,13 +75,14 @@ def listeners(*, http_listen: str, https_listen: str, address: str, tree: dict[s
 
 
 def plan_asks(found: list[Listener], tree: dict[str, str], *, sample: int) -> list[Ask]:
-    """The unclaimed name on each listener, and up to `sample` site names (HTTPS sites on https)."""
+    """The unclaimed name on each listener, and up to `sample` live site names (HTTPS sites on https)."""
     rng = random.Random(tree.get(MANIFEST, ""))  # noqa: S311 - a sample, not a secret
     asks: list[Ask] = []
     for listener in found:
         asks.append(Ask(listener, UNCLAIMED_HOST))
         if listener.scheme == "http":
-            names = sorted(sample_entries(whole_map(tree), sample, rng)) if sample else []
+            picked = sample_entries(whole_map(tree), sample * 3, rng) if sample else {}
+            names = sorted(name for name, value in picked.items() if value.startswith("live|"))
         else:
             domains = sorted(p[len("sites/") : -len(".conf")] for p in tree if p.startswith("sites/"))
             names = sorted(rng.sample(domains, min(sample, len(domains))))
