@@ -46,6 +46,11 @@ class ApacheFacts:
     modules: tuple[str, ...] = ()  # loaded, without the _module suffix
     vhosts: tuple[VhostFinding, ...] = ()
     errors: tuple[str, ...] = ()  # what could not be read, and why
+    defaults: tuple[str, ...] = ()  # the limits not set in the config: Apache's compiled-in default for the MPM
+    # The last deployment's proof that HostPanel's vhost answers on every listener (deploy.vhost_proof):
+    # "" = it did (or none was asked yet), else why not; while it says why not, no site counts as live there.
+    release_proof: str = ""
+    proven_at: str = ""  # ISO 8601, UTC: when that proof ran
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ApacheFacts:
@@ -58,6 +63,9 @@ class ApacheFacts:
             modules=tuple(str(m) for m in data.get("modules") or ()),
             vhosts=tuple(VhostFinding(**v) for v in data.get("vhosts") or ()),
             errors=tuple(str(e) for e in data.get("errors") or ()),
+            defaults=tuple(str(d) for d in data.get("defaults") or ()),
+            release_proof=str(data.get("release_proof", "")),
+            proven_at=str(data.get("proven_at", "")),
         )
 
     @classmethod
@@ -69,6 +77,7 @@ class ApacheFacts:
         data["modules"] = list(self.modules)
         data["vhosts"] = [asdict(v) for v in self.vhosts]
         data["errors"] = list(self.errors)
+        data["defaults"] = list(self.defaults)
         return data
 
     @property

@@ -3,11 +3,15 @@ pending diff a deploy would apply, and the UI's connection test. Nothing here ch
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from balancers.capacity import HTTPS_MODULES, LBMETHOD_MODULE, NEEDED_MODULES, OPTIONAL_MODULES, ApacheFacts
 from balancers.models import FrontEnd
 from deploy.plan import Target
+from deploy.readiness import apache_command, read_apache_facts
 from deploy.release import COMMAND_TIMEOUT, read_live_tree, sha256_hex, truncate
 from deploy.transport.pool import open_transport
 from deploy.transport.protocol import TransportError
@@ -64,7 +68,7 @@ def frontend_pending_diff(frontend: FrontEnd, *, tree: dict[str, str] | None = N
 @dataclass(frozen=True)
 class StepResult:
     name: str
-    ok: bool
+    ok: bool | None  # None: could not be checked (shown as "skipped")
     detail: str
 
 
@@ -77,35 +81,72 @@ def dbm_step(transport) -> StepResult:
     return StepResult("httxt2dbm", False, "not found: install apache2-utils (every deploy builds routes.dbm with it)")
 
 
-def modules_step(transport, frontend: FrontEnd) -> StepResult:
-    """Is mod_ssl loaded? HTTPS sites need it (and the https_listen Listen) in the front-end's main config.
+def needs_of(tree: dict[str, str]) -> tuple[bool, set[str]]:
+    """What the rendered tree asks of Apache: HTTPS vhosts (mod_ssl, socache_shmcb, HostPanel's default
+    vhost on https_listen) and the lbmethods its balancers use."""
+    https = any(path.startswith("sites/") for path in tree) or "<VirtualHost" in tree.get("default.conf", "")
+    return https, set(_LBMETHOD.findall(tree.get("balancers.conf", "")))
 
-    Asked by running configtest_command with `-D DUMP_MODULES` appended: apache2/httpd (`apache2 -t ...`,
-    `apache2ctl -t`) then list the modules the main config loads. A command that does not list them
-    (a wrapper script) gives an "unknown" step that does not fail the test, with the command to try."""
-    command = f"{frontend.configtest_command} -D DUMP_MODULES"
-    result = transport.run(command, timeout=COMMAND_TIMEOUT)
-    listing = result.output
-    if "Loaded Modules" not in listing and "_module" not in listing:
-        return StepResult(
-            "mod_ssl",
-            True,
-            f"could not list the loaded modules with `{command}`; check by hand that mod_ssl is loaded "
-            "(`apache2ctl -M | grep ssl_module`): HTTPS sites need it",
-        )
-    if "ssl_module" in listing:
-        return StepResult("mod_ssl", True, f"ssl_module is loaded (HTTPS on {frontend.https_listen} can be served)")
-    return StepResult(
-        "mod_ssl",
-        False,
-        f"mod_ssl is NOT loaded: HTTPS sites cannot be deployed to this front-end (configtest would fail on "
-        f"SSLEngine). Enable it (`a2enmod ssl socache_shmcb`) and Listen {frontend.https_listen} in the main config.",
+
+_LBMETHOD = re.compile(r"\blbmethod=([a-z]+)")
+
+
+def readiness_steps(facts: ApacheFacts, *, https: bool, lbmethods: set[str], asked: bool = True) -> list[StepResult]:
+    """The connection test's report of deploy.readiness: Apache and its MPM, the modules HostPanel needs,
+    and per address which vhost is the default (HostPanel's catch-all must be)."""
+    if not facts.modules:  # a configtest command that is not Apache's own (a wrapper): unknown, not failed
+        ok = None if not asked else False
+        return [StepResult("apache", ok, "; ".join(facts.errors) or "Apache could not be read")]
+    steps: list[StepResult] = []
+    limits = facts.limits
+    shown = ("ServerLimit", "ThreadsPerChild", "MaxRequestWorkers", "KeepAliveTimeout")
+    numbers = ", ".join(
+        f"{name} {limits[name]}{' (default)' if name in facts.defaults else ''}" for name in shown if name in limits
     )
+    steps.append(
+        StepResult(
+            "apache",
+            bool(facts.version),
+            f"Apache {facts.version or '(version unknown)'}, MPM {facts.mpm or 'unknown'}"
+            + (f": {numbers}" if numbers else "")
+            + (
+                " (default: Apache's compiled-in value for this MPM, not set in the config)"
+                if set(shown) & set(facts.defaults)
+                else ""
+            ),
+        )
+    )
+    needed = [*NEEDED_MODULES, *sorted(LBMETHOD_MODULE.get(m, f"lbmethod_{m}") for m in lbmethods)]
+    if https:
+        needed += HTTPS_MODULES
+    missing = [m for m in needed if not facts.has(m)]
+    optional = [f"{m} ({what})" for m, what in OPTIONAL_MODULES.items() if not facts.has(m)]
+    if missing:
+        detail = (
+            f"missing: {', '.join(missing)}: enable them (`a2enmod {' '.join(missing)}`, or LoadModule lines on "
+            "RHEL-style layouts) and reload Apache"
+        )
+    else:
+        detail = f"all needed modules are loaded ({', '.join(needed)})"
+    if optional:
+        detail += f"; optional, not loaded: {'; '.join(optional)}"
+    steps.append(StepResult("modules", not missing, detail))
+    if facts.vhosts:
+        bad = [v for v in facts.vhosts if not v.hostpanel_first]
+        lines = [v.advice for v in bad] or [
+            f"{v.address}: HostPanel's catch-all is the default vhost ({v.default_source})" for v in facts.vhosts
+        ]
+        steps.append(StepResult("vhosts", not bad, "\n".join(lines)))
+    steps += [StepResult("apache", False, error) for error in facts.errors]
+    return steps
 
 
-def frontend_test_connection(frontend: FrontEnd) -> list[StepResult]:
+def frontend_test_connection(
+    frontend: FrontEnd, *, on_facts: Callable[[ApacheFacts], None] | None = None
+) -> list[StepResult]:
     """For the UI's "Test connection" button: log in (pinned host key), look at config_dir, run configtest,
-    check that mod_ssl is loaded."""
+    read the front-end's Apache (deploy.readiness: version, MPM and limits, modules, which vhost is the
+    default on each address), handed to `on_facts` (the service that stores them)."""
     steps: list[StepResult] = []
     started = time.monotonic()
     try:
@@ -128,7 +169,12 @@ def frontend_test_connection(frontend: FrontEnd) -> list[StepResult]:
         steps.append(StepResult("config_dir", True, detail))
         result = transport.run(frontend.configtest_command, timeout=COMMAND_TIMEOUT)
         steps.append(StepResult("configtest", result.ok, truncate(result.output or f"exit code {result.exit_code}")))
-        steps.append(modules_step(transport, frontend))
+        https, lbmethods = needs_of(render_for(frontend))
+        facts = read_apache_facts(transport, frontend, https=https)
+        if on_facts is not None:
+            on_facts(facts)
+        asked = apache_command(frontend.configtest_command) is not None
+        steps += readiness_steps(facts, https=https, lbmethods=lbmethods, asked=asked)
         steps.append(dbm_step(transport))
         if target.verify_url:
             ok, detail = url_answers(target.verify_url)

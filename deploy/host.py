@@ -10,11 +10,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from balancers.capacity import ApacheFacts
 from balancers.choices import HostStage, HostStatus
 from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd
 from deploy.leases import (
@@ -62,6 +64,17 @@ def record_activated(frontend: FrontEnd, lease: Lease, deployment: Deployment, d
             },
         )
     )
+
+
+def record_release_proof(frontend: FrontEnd, *, failure: str, facts: ApacheFacts | None = None) -> None:
+    """A deployment's proof that HostPanel's vhost answers on every listener (deploy.vhost_proof), kept in
+    FrontEnd.apache_facts: "" when it did, else why not, with the facts read then (they name the vhost that
+    answers instead). While it fails, no site counts as live on this front-end (sites.selectors)."""
+    stored = FrontEnd.objects.filter(pk=frontend.pk).values_list("apache_facts", flat=True).first()
+    base = facts if facts is not None else ApacheFacts.from_json(stored)
+    proven_at = timezone.now().isoformat(timespec="seconds")
+    data = replace(base, release_proof=failure[:2000], proven_at=proven_at).as_json()
+    FrontEnd.objects.filter(pk=frontend.pk).update(apache_facts=data)
 
 
 def _backoff(attempt: int) -> float:
@@ -272,6 +285,9 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
             record_activated(frontend, lease, deployment, outcome.activated, note)
         except LeaseLost:
             outcome.error = (outcome.error + " (the lease was lost: the host's state was not recorded)").strip()
+    if outcome.proof is not None:  # the verify step asked whether HostPanel's vhost answers on each listener
+        facts = ApacheFacts.from_json(outcome.apache_facts) if outcome.apache_facts is not None else None
+        db_call(lambda: record_release_proof(frontend, failure=outcome.proof or "", facts=facts))
     error = outcome.error
     if left_out and outcome.status in GOOD:
         error = "Left out of this tree (previous file kept where there was one): " + "; ".join(

@@ -21,6 +21,8 @@ import posixpath
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from balancers.choices import ChangeKind
 from balancers.models import FrontEnd
 from deploy.swap import resolve
@@ -41,6 +43,12 @@ class Target:
     configtest_command: str
     reload_command: str
     verify_url: str = ""
+    # where the site vhosts listen, for the proof that HostPanel's vhost answers there (deploy.vhost_proof);
+    # prove_release False (a Target built by hand, or HOSTPANEL_VERIFY_RELEASE off): no proof asked
+    http_listen: str = ""
+    https_listen: str = ""
+    address: str = ""
+    prove_release: bool = False
 
     @classmethod
     def of(cls, frontend: FrontEnd) -> Target:
@@ -50,6 +58,10 @@ class Target:
             configtest_command=frontend.configtest_command,
             reload_command=frontend.reload_command,
             verify_url=frontend.health_url or frontend.balancer_manager_url,
+            http_listen=frontend.http_listen,
+            https_listen=frontend.https_listen,
+            address=frontend.address,
+            prove_release=bool(settings.HOSTPANEL_VERIFY_RELEASE),
         )
 
     @property

@@ -50,6 +50,7 @@ from deploy.release import (
     unreadable,
 )
 from deploy.transport.protocol import Transport, TransportError
+from deploy.vhost_proof import UNCLAIMED_HOST  # one name no site claims, for the probes and the release proof
 from hostpanel.http import HttpAnswer, http_exchange, wait_until_answers
 from rendering.manifest import DIGEST, MANIFEST
 from rendering.routes import (
@@ -64,7 +65,6 @@ from rendering.routes import (
     whole_map,
 )
 
-UNCLAIMED_HOST = "hostpanel-probe.invalid"  # .invalid never resolves: only the catch-all vhost answers it
 REDIRECT_CODES = frozenset({301, 302, 307, 308})
 
 

@@ -11,6 +11,9 @@
 4. configtest_command; on failure config_dir goes back to the previous release, no reload;
 5. reload_command (graceful), then a check that the host answers (health_url, else
    balancer_manager_url); on failure the previous release is put back, configtested and reloaded;
+   then the proof that HostPanel's vhost is the one answering on each listener, with THIS release
+   (deploy.vhost_proof, also after a map-only switch); on failure the same, and the reason names the vhost
+   that answers instead (deploy.readiness);
 6. the marker records the new digest: the host has activated it.
 
 A release that differs from the ACTIVATED one (the one config_dir points at) in routes.map alone is a
@@ -41,8 +44,10 @@ from dataclasses import dataclass, field, replace
 from balancers.choices import ChangeKind, HostStage, HostStatus
 from deploy.leases import LeaseLost
 from deploy.plan import HostPlan, Target, read_plan
+from deploy.readiness import read_apache_facts
 from deploy.swap import Swapper, build_release, prune_releases
 from deploy.transport.protocol import Transport, TransportError
+from deploy.vhost_proof import https_served, prove_release
 from hostpanel.http import wait_until_answers
 from rendering.manifest import DIGEST, MANIFEST, tree_digest
 
@@ -86,6 +91,8 @@ class HostOutcome:
     activated: str = ""  # digest of the release the host has activated when known, "" = unknown
     change: str = ChangeKind.NONE  # map: routes.map alone changed (no configtest, no reload); config
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
+    proof: str | None = None  # deploy.vhost_proof: None not asked, "" HostPanel's vhost answered, else why not
+    apache_facts: dict | None = None  # deploy.readiness, read when the proof failed (names the vhost answering)
 
     def timings_line(self) -> str:
         return "stage seconds: " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.timings.items())
@@ -209,6 +216,8 @@ class _Push:
 
             if outcome.change == ChangeKind.MAP:
                 self.stage(HostStage.MAP)
+                if reason := self.prove():  # the switch alone changed the release file served
+                    return self.fail(reason, retryable=False, reload=False)
                 return self.activate()
 
             self.stage(HostStage.CONFIGTEST)
@@ -231,6 +240,8 @@ class _Push:
                         retryable=False,
                         reload=True,
                     )
+            if reason := self.prove():
+                return self.fail(reason, retryable=False, reload=True)
             return self.activate()
         except LeaseLost as exc:
             outcome.status, outcome.retryable = HostStatus.FAILED, True
@@ -242,6 +253,26 @@ class _Push:
             return outcome
         except Exception as exc:  # noqa: BLE001 - any failure in a stage ends in a truthful outcome
             return self.after_error(exc)
+
+    def prove(self) -> str:
+        """ "" when HostPanel's vhost answers with this release's file on every listener (deploy.vhost_proof),
+        else why not, with the front-end's vhost map read (deploy.readiness) to name the vhost answering."""
+        target = self.target
+        if not target.prove_release:
+            return ""
+        self.stage(HostStage.VERIFY)
+        started = time.monotonic()
+        reason = prove_release(
+            self.tree, http_listen=target.http_listen, https_listen=target.https_listen, address=target.address
+        )
+        self.outcome.proof = reason
+        self.outcome.timings["proof"] = time.monotonic() - started
+        if not reason:
+            return ""
+        facts = read_apache_facts(self.transport, target, https=https_served(self.tree))
+        self.outcome.apache_facts = facts.as_json()
+        advice = " ".join(v.advice for v in facts.vhosts if not v.hostpanel_first).rstrip(".")
+        return f"{reason}. {advice}" if advice else reason
 
     def activate(self) -> HostOutcome:
         """Everything passed: record the new release as activated, prune old ones."""

@@ -9,6 +9,7 @@ API (keep it small)::
     check_rendered(render, listen=...)   # `apache2 -t` on a rendered tree in a throwaway config
     apache = StandaloneApache(workdir, config_dir, listen=["127.0.0.1:PORT"], manager=True)
     # workers=(2, 16): event MPM with 2 processes x 16 threads (MaxRequestWorkers 32), a busy front-end
+    # before_include="<VirtualHost *:80>...": a stock vhost ahead of HostPanel's; without_modules=("headers",)
     apache.configtest()          # CheckResult(ok, output, seconds) of `apache2 -t`
     apache.start()               # writes workdir/httpd.conf, starts, waits until every Listen port answers
     apache.graceful()            # `-k graceful`, waits until the new generation serves
@@ -137,7 +138,9 @@ def standalone_config(
     workers: tuple[int, int] | None = None,
     mpm: str = "event",
     switch_user: bool = True,
-    without: tuple[str, ...] = (),
+    before_include: str = "",
+    after_include: str = "",
+    without_modules: tuple[str, ...] = (),
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
@@ -147,7 +150,9 @@ def standalone_config(
     ThreadsPerChild, MaxRequestWorkers = their product), e.g. (2, 16), the small limits a busy
     front-end runs into (bench/dataplane.py, the burst test). None: small and quick, 1 to 4 processes.
     mpm: "event" (default) or "worker" (same limits; no async keep-alive handling).
-    without: modules of MODULES not to load, e.g. ("proxy_hcheck",) for a front-end without it."""
+    before_include / after_include: config text around the Include (e.g. a stock `<VirtualHost *:80>` before
+    it, as Debian's 000-default.conf is); without_modules: MODULES names left unloaded (a front-end without
+    headers, proxy_hcheck...)."""
     if mpm not in MPMS:
         raise ValueError(f"mpm must be one of {MPMS}, not {mpm!r}")
     workdir = Path(workdir)
@@ -167,7 +172,7 @@ def standalone_config(
     lines += [
         f"LoadModule {m}_module {mods}/mod_{m}.so"
         for m in MODULES
-        if m not in without and os.path.exists(f"{mods}/mod_{m}.so")
+        if m not in without_modules and os.path.exists(f"{mods}/mod_{m}.so")
     ]
     user = _run_user() if switch_user else None  # a sandboxed Apache already runs unprivileged
     if user:
@@ -188,8 +193,12 @@ def standalone_config(
     if os.path.exists("/etc/mime.types"):
         lines.append("TypesConfig /etc/mime.types")
     lines += [f"Listen {address}" for address in listen]
+    if before_include:
+        lines.append(before_include.rstrip("\n"))
     if include is not None:
         lines.append(f'Include "{include}"')
+    if after_include:
+        lines.append(after_include.rstrip("\n"))
     if manager_listen:
         lines += [
             f"Listen {manager_listen}",
@@ -282,11 +291,13 @@ class StandaloneApache:
         workers: tuple[int, int] | None = None,
         mpm: str = "event",
         command_prefix: list[str] | None = None,
-        without: tuple[str, ...] = (),
+        before_include: str = "",
+        after_include: str = "",
+        without_modules: tuple[str, ...] = (),
     ) -> None:
         """command_prefix: run apache2 under it (the equivalence check's sandbox, importer.sandbox);
         the Apache then runs as whoever the prefix makes it, with no User/Group of its own.
-        without: modules not to load (standalone_config)."""
+        before_include, after_include, without_modules: see standalone_config (a front-end prepared wrongly)."""
         self.binary = binary or apache_binary()
         self.command_prefix = list(command_prefix or ())
         if not self.binary:
@@ -298,7 +309,8 @@ class StandaloneApache:
         self.log_level = log_level
         self.workers = workers
         self.mpm = mpm
-        self.without = tuple(without)
+        self.before_include, self.after_include = before_include, after_include
+        self.without_modules = tuple(without_modules)
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
@@ -326,7 +338,9 @@ class StandaloneApache:
                 workers=self.workers,
                 mpm=self.mpm,
                 switch_user=not self.command_prefix,
-                without=self.without,
+                before_include=self.before_include,
+                after_include=self.after_include,
+                without_modules=self.without_modules,
             ),
             encoding="utf-8",
         )

@@ -30,20 +30,26 @@ USER_AGENT = "HostPanel status"
 class DeadlineConnection(http.client.HTTPConnection):
     """An HTTP(S) connection whose every step (connect, handshake, send, each read) ends by one deadline."""
 
-    def __init__(self, parts: urllib.parse.SplitResult, *, deadline: float) -> None:
+    def __init__(
+        self, parts: urllib.parse.SplitResult, *, deadline: float, tls_name: str = "", verify_tls: bool = True
+    ) -> None:
         tls = parts.scheme == "https"
         self.default_port = 443 if tls else 80
         assert parts.hostname, "http_exchange refuses a URL without a host"
         super().__init__(parts.hostname, parts.port, timeout=time_left(deadline))
         self._deadline = deadline
         self._tls = ssl.create_default_context() if tls else None
+        self._tls_name = tls_name  # the SNI to send, when not the URL's host
+        if self._tls is not None and not verify_tls:
+            self._tls.check_hostname = False
+            self._tls.verify_mode = ssl.CERT_NONE
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), time_left(self._deadline))
         try:
             if self._tls is not None:
                 sock.settimeout(time_left(self._deadline))  # the handshake as a whole keeps to it
-                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+                sock = self._tls.wrap_socket(sock, server_hostname=self._tls_name or self.host)
         except BaseException:
             sock.close()
             raise
@@ -142,10 +148,13 @@ def http_exchange(
     timeout: float = 5.0,
     deadline: float | None = None,
     max_bytes: int = 65536,
+    tls_name: str = "",
+    verify_tls: bool = True,
 ) -> HttpAnswer:
     """One request to an http(s) URL (optionally with another Host header: a site through a front-end),
     over by `deadline` (default: `timeout` seconds from now) whatever the peer does; the body is cut at
-    max_bytes. Never raises."""
+    max_bytes. `tls_name`: the SNI to send over https (default the URL's host); `verify_tls=False` for a
+    question about which vhost answers, not about its certificate (deploy.vhost_proof). Never raises."""
     started = time.monotonic()
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -156,7 +165,12 @@ def http_exchange(
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn: http.client.HTTPConnection | None = None
     try:
-        conn = DeadlineConnection(parts, deadline=started + timeout if deadline is None else deadline)
+        conn = DeadlineConnection(
+            parts,
+            deadline=started + timeout if deadline is None else deadline,
+            tls_name=tls_name,
+            verify_tls=verify_tls,
+        )
         conn.request(method, path, body=body, headers=sent)
         response = conn.getresponse()
         data = response.read(max_bytes)

@@ -299,6 +299,12 @@ HOSTPANEL_RESTART_SETTLE_SECONDS = env_float("HOSTPANEL_RESTART_SETTLE_SECONDS",
 HOSTPANEL_RESTART_WARM_SITES = env_int("HOSTPANEL_RESTART_WARM_SITES", 3, minimum=0, maximum=100)
 HOSTPANEL_RESTART_COMMAND_TIMEOUT = env_float("HOSTPANEL_RESTART_COMMAND_TIMEOUT", 300.0, minimum=1.0)
 HOSTPANEL_PROBES = env_bool("HOSTPANEL_PROBES", True)
+# Every deployment's verify step asks each listener for the release's own file (deploy.vhost_proof): proof
+# that HostPanel's vhost answers there (not a stock vhost loaded before the Include). Off only for test rigs
+# without an Apache behind the front-end.
+HOSTPANEL_VERIFY_RELEASE = env_bool("HOSTPANEL_VERIFY_RELEASE", True)
+HOSTPANEL_VERIFY_RELEASE_SAMPLE = env_int("HOSTPANEL_VERIFY_RELEASE_SAMPLE", 3, minimum=0, maximum=100)
+HOSTPANEL_VERIFY_RELEASE_SECONDS = env_float("HOSTPANEL_VERIFY_RELEASE_SECONDS", 10.0, minimum=0.5)
 HOSTPANEL_PROBE_SAMPLE = env_int("HOSTPANEL_PROBE_SAMPLE", 20, minimum=0, maximum=10000)
 # A map-only change leaves every other line as it was: a few unchanged names still prove the new map is
 # read at all (a broken one fails them, and they answered before: the change is reverted); the switch

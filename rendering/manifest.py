@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 
 from rendering import cache
-from rendering.routes import ROUTES_MAP, ROUTES_RECENT, whole_map
+from rendering.routes import RELEASE_FILE, ROUTES_MAP, ROUTES_RECENT, whole_map
 
 MANIFEST = "MANIFEST"
 TLS_DIR = "tls"
@@ -41,6 +41,25 @@ def manifest_text(tree: dict[str, str]) -> str:
             continue
         lines.append(f"{text_digest(tree[path])}  {path}\n")
     return "".join(lines)
+
+
+def seal_tree(tree: dict[str, str]) -> None:
+    """Add the release file and the MANIFEST to a rendered tree (in place). The release file names the
+    release: `hostpanel-release <sha256 of the MANIFEST of every other file>`, different for every tree.
+    HostPanel's vhosts serve it at RELEASE_URL_PATH (routing.conf.j2, default.conf.j2), so the deployer
+    proves, through each listener, that the answer comes from HostPanel's vhost and from THIS release
+    (deploy.release); no other vhost of the front-end can give it."""
+    lines = {
+        path: f"{text_digest(text)}  {path}\n" for path, text in tree.items() if path not in (MANIFEST, RELEASE_FILE)
+    }
+    others = "".join(lines[path] for path in sorted(lines))
+    tree[RELEASE_FILE] = release_text(hashlib.sha256(others.encode("utf-8")).hexdigest())
+    lines[RELEASE_FILE] = f"{text_digest(tree[RELEASE_FILE])}  {RELEASE_FILE}\n"
+    tree[MANIFEST] = "".join(lines[path] for path in sorted(lines))
+
+
+def release_text(nonce: str) -> str:
+    return f"hostpanel-release {nonce}\n"
 
 
 def text_digest(text: str) -> str:

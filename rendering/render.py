@@ -31,6 +31,9 @@ The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpane
                          (encrypted) when the tree is stored, never shown in a diff (manifest.is_private_key)
     errors/503.html      the page of ErrorDocument 503 (and of every balancer's error_document path)
     errors/suspended.html  the page of a suspended site
+    public/hostpanel-release.txt  names this release (rendering.manifest.seal_tree), served by HostPanel's
+                         vhosts at /.well-known/hostpanel-release for any Host: the deployer's proof that
+                         HostPanel's vhost is the one answering on each listener
     MANIFEST             "<sha256>  <path>" per file, sorted (the format of `sha256sum -c`)
 
 A change that alters the routing map and nothing else (a site added, removed, suspended, moved to another
@@ -60,13 +63,21 @@ from balancers.choices import RenderMode
 from balancers.models import FrontEnd
 from rendering.isolation import SiteProblem, kept_from_previous
 from rendering.manifest import (
-    MANIFEST,
     challenge_dir,
-    manifest_text,
     node_member_url,
     node_ports,
+    seal_tree,
 )
-from rendering.routes import ROUTES_MAP, ROUTES_RECENT, MapFormatError, full_map, group_text, split_map
+from rendering.routes import (
+    RELEASE_FILE,
+    RELEASE_URL_PATH,
+    ROUTES_MAP,
+    ROUTES_RECENT,
+    MapFormatError,
+    full_map,
+    group_text,
+    split_map,
+)
 from rendering.sites import site_contexts, site_part
 from rendering.snapshot import BalancerRecord, FrontEndRecord, Snapshot, ZopeServerRecord
 from rendering.values import (
@@ -277,6 +288,8 @@ def _render(
         "error_path": ERROR_PATH,
         "node_error_path": NODE_ERROR_PATH,
         "retry_after": SUSPENDED_RETRY_AFTER,
+        "release_path": RELEASE_URL_PATH,
+        "release_file": RELEASE_FILE,
     }
     node_address = check_host(fe.node_address, "node_address")
     ports = _node_ports(snapshot, fe)
@@ -350,7 +363,7 @@ def _render(
         # No site count here: it is in routes.map's header, so adding or removing a site stays a map-only change.
         https_count=len(https_sites) + len(kept_https),
     )
-    tree[MANIFEST] = manifest_text(tree)
+    seal_tree(tree)  # the release file (the proof that HostPanel's vhost answers) and the MANIFEST
     return RenderResult(dict(sorted(tree.items())), reports)
 
 

@@ -44,6 +44,10 @@ from rendering import cache
 ROUTES_MAP = "routes.map"  # the base
 ROUTES_RECENT = "routes-recent.map"  # the overlay: looked up first
 ROUTE_FILES = frozenset({ROUTES_MAP, ROUTES_RECENT})
+# The release's own proof (rendering.manifest.seal_tree): new in every release, and like the map read by
+# Apache at request time through config_dir (served as a file), so it never needs a reload either.
+RELEASE_FILE = "public/hostpanel-release.txt"
+RELEASE_URL_PATH = "/.well-known/hostpanel-release"
 # What Apache reads: an SDBM built from routes.map ON the front-end, in each release before it is switched
 # in (httxt2dbm, from apache2-utils, which Debian's apache2 depends on). Measured at 10,000 sites
 # (docs/apache-facts.md, "RewriteMap"): after a map change every child looks each host up again, and a
@@ -79,12 +83,13 @@ _LINE_RE = re.compile(
 def is_map_only(changed: set[str]) -> bool:
     """Whether a change of these tree paths is a routing change alone: Apache picks up a new routes.map or
     routes-recent.map by itself (its mtime changes), so such a release needs no configtest and no reload."""
+    changed = changed - {RELEASE_FILE}
     return bool(changed) and changed <= ROUTE_FILES
 
 
 def change_kind(changed: set[str]) -> str:
     """ "map", "config" or "" (nothing) for the set of tree paths a change touches (MANIFEST ignored)."""
-    paths = changed - {"MANIFEST"}
+    paths = changed - {"MANIFEST", RELEASE_FILE}
     return "" if not paths else "map" if is_map_only(paths) else "config"
 
 

@@ -3,9 +3,11 @@
 A change to a site is saved at `Site.updated_at`. A deployment host renders the database state AFTER it
 took the front-end's lease, the moment recorded as `DeploymentHost.started_at` (deploy.runner),
 so a succeeded (or unchanged) host with `started_at >= updated_at` carries the change. A site is live when
-every enabled front-end has such a host and no rollback (a stored, older tree) landed there since, and the
-last deployment did not leave it out of the config (`Site.render_error`, set and cleared by the deployer:
-a left-out site serves at most its previous file, or nothing; `left_out` gives the reason).
+every enabled front-end has such a host and no rollback (a stored, older tree) landed there since, its last
+deployment did not fail the proof that HostPanel's vhost is the one answering there (FrontEnd.apache_facts
+release_proof, deploy.vhost_proof), and the last deployment did not leave it out of the config
+(`Site.render_error`, set and cleared by the deployer: a left-out site serves at most its previous file, or
+nothing; `left_out` gives the reason).
 
 The fleet's side (front-ends and deployments) is read once per page, in two queries whatever the number of
 sites; each site's answer is then a comparison with its own `updated_at` (no migration, no per-site query).
@@ -19,6 +21,7 @@ from typing import TypedDict
 
 from django.db.models import OuterRef, Subquery
 
+from balancers.capacity import ApacheFacts
 from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStatus
 from balancers.models import Deployment, DeploymentHost, FrontEnd
 from sites.models import Site
@@ -89,6 +92,12 @@ def _latest_good_start(triggers: tuple[str, ...]) -> Subquery:
     )
 
 
+def _unproven(facts: dict | None) -> bool:
+    """The front-end's last deployment could not prove that HostPanel's vhost answers there (another vhost
+    comes first: deploy.vhost_proof): no site is live on it, whatever it ran before."""
+    return bool(ApacheFacts.from_json(facts).release_proof)
+
+
 def deploy_state() -> DeployState:
     """The fleet's side of every site's liveness, in two queries."""
     frontends = list(
@@ -97,11 +106,13 @@ def deploy_state() -> DeployState:
             rendered=_latest_good_start(RENDERING_TRIGGERS),
             rolled_back=_latest_good_start((DeploymentTrigger.ROLLBACK,)),
         )
-        .values_list("rendered", "rolled_back")
+        .values_list("rendered", "rolled_back", "apache_facts")
     )
     since: list[datetime.datetime | None] = [
-        rendered if rendered is not None and (rolled_back is None or rendered > rolled_back) else None
-        for rendered, rolled_back in frontends
+        rendered
+        if rendered is not None and (rolled_back is None or rendered > rolled_back) and not _unproven(facts)
+        else None
+        for rendered, rolled_back, facts in frontends
     ]
     pending = tuple(
         PendingDeployment(id=pk, status=status, started_at=started_at)

@@ -60,11 +60,18 @@ class FrontEndSerializer(ServiceModelSerializer):
     )
     has_manager_password = serializers.SerializerMethodField()
     deployment = DeploymentIdField()
+    apache_facts = serializers.JSONField(
+        read_only=True,
+        help_text="The front-end's Apache as last read by the connection test or a deployment: version, mpm, "
+        "limits, modules, vhosts (per address: the default vhost and whether it is HostPanel's, with advice), "
+        "errors, and release_proof (why the last deployment could not prove HostPanel's vhost answers; empty "
+        "when it did).",
+    )
 
     class Meta:
         model = FrontEnd
         # every field the service may change, plus the read-only extras
-        fields = [*FRONTEND_FIELDS, "has_manager_password", "url", "deployment"]
+        fields = [*FRONTEND_FIELDS, "has_manager_password", "url", "deployment", "apache_facts"]
         # the shell commands are set by superusers in the panel only (docs/api.md): read-only here
         read_only_fields = COMMAND_FIELDS
 

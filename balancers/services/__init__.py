@@ -41,6 +41,7 @@ from balancers.services.members import (
     member_worker_urls,
     parse_member_change,
 )
+from balancers.services.readiness import frontend_connection_test, frontend_facts_save
 
 __all__ = [
     "BALANCER_FIELDS",
@@ -58,8 +59,10 @@ __all__ = [
     "deployment_enqueue",
     "deployment_rollback",
     "deployment_start",
+    "frontend_connection_test",
     "frontend_create",
     "frontend_delete",
+    "frontend_facts_save",
     "frontend_update",
     "member_change",
     "member_create",

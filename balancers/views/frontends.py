@@ -7,11 +7,11 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from balancers import services
+from balancers.capacity import HTTPS_MODULES, LBMETHOD_MODULE, NEEDED_MODULES, OPTIONAL_MODULES, ApacheFacts
 from balancers.forms import (
     FrontEndForm,
 )
 from balancers.models import DeploymentHost, FrontEnd
-from deploy.checks import frontend_test_connection
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
 
@@ -34,8 +34,19 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
         context.update(
             frontend=frontend,
             recent=DeploymentHost.objects.filter(frontend=frontend).select_related("deployment").order_by("-id")[:10],
+            facts=(facts := ApacheFacts.of(frontend)),
+            module_rows=module_rows(facts),
         )
         return context
+
+
+def module_rows(facts: ApacheFacts) -> list[tuple[str, bool, str]]:
+    """(module, loaded, what HostPanel needs it for) for the front-end page's table."""
+    rows = [(m, facts.has(m), "needed") for m in NEEDED_MODULES]
+    rows += [(m, facts.has(m), "needed for HTTPS sites") for m in HTTPS_MODULES]
+    rows += [(m, facts.has(m), f"optional: {what}") for m, what in OPTIONAL_MODULES.items()]
+    rows += [(m, facts.has(m), f"lbmethod={method}") for method, m in LBMETHOD_MODULE.items() if facts.has(m)]
+    return rows
 
 
 class _UserFormMixin:
@@ -70,7 +81,7 @@ class FrontEndTestView(OperatorRequiredMixin, View):
         frontend = get_object_or_404(FrontEnd, pk=pk)
         context = {"frontend": frontend, "steps": None, "error": ""}
         try:
-            context["steps"] = frontend_test_connection(frontend)
+            context["steps"] = services.frontend_connection_test(frontend)
         except Exception as exc:  # noqa: BLE001 - show any failure of the test itself to the operator
             context["error"] = f"{type(exc).__name__}: {exc}"
         return render(request, "balancers/frontend_test.html", context)

@@ -127,7 +127,7 @@ def test_the_front_end_test_connection_shows_each_step(operator_client, db, monk
         {"name": "ssh login", "ok": True, "detail": "ok"},
         {"name": "configtest", "ok": False, "detail": "AH00526"},
     ]
-    monkeypatch.setattr("balancers.views.frontends.frontend_test_connection", lambda frontend: steps)
+    monkeypatch.setattr("balancers.services.readiness.frontend_test_connection", lambda frontend, **kw: steps)
     frontend = FrontEnd.objects.create(name="fe4", address="127.0.0.1", transport="local")
     body = operator_client.post(reverse("balancers:frontend_test", args=[frontend.pk])).content.decode()
     assert "ssh login" in body and "AH00526" in body and "failed" in body

@@ -12,12 +12,14 @@ from balancers import services as balancer_services
 from balancers.choices import ChangeKind, DeploymentStatus, HostStage, HostStatus
 from balancers.models import Deployment, DeploymentHost
 from balancers.services import deployment_rollback, deployment_start
+from deploy import checks, readiness
 from deploy.checks import frontend_test_connection
 from deploy.transport import ssh
+from deploy.transport.pool import open_transport
 from devrig.fleet import add_site
 from devrig.net import free_port
 from devrig.sshd import generate_key
-from rendering.routes import ROUTES_MAP, ROUTES_RECENT, map_entries
+from rendering.routes import RELEASE_FILE, ROUTES_MAP, ROUTES_RECENT, map_entries
 from sites import services as site_services
 from tests.assertions import deployment_diff, whole_map_at
 from tests.factories import ACTOR
@@ -71,12 +73,12 @@ def dbm_inode(host) -> int:
 
 
 def assert_map_only(row: DeploymentHost, host, reloads_before: int, dbm_before: int) -> None:
-    """The host took a map-only release: the overlay (routes-recent.map) and the MANIFEST uploaded, the
-    base and its SDBM kept (hard-linked: not rebuilt), no configtest, no reload."""
+    """The host took a map-only release: the overlay (routes-recent.map), the release file and the MANIFEST
+    uploaded, the base and its SDBM kept (hard-linked: not rebuilt), no configtest, no reload."""
     assert (row.status, row.stage, row.change_kind) == (HostStatus.SUCCEEDED, HostStage.DONE, ChangeKind.MAP)
     live = host.live_files()
-    assert row.files_uploaded == 2  # routes-recent.map and the MANIFEST
-    assert row.bytes_uploaded == len(live[ROUTES_RECENT].encode()) + len(live["MANIFEST"].encode())
+    assert row.files_uploaded == 3  # routes-recent.map, the release file and the MANIFEST
+    assert row.bytes_uploaded == sum(len(live[path].encode()) for path in (ROUTES_RECENT, RELEASE_FILE, "MANIFEST"))
     assert row.tree.files == live
     assert dbm_inode(host) == dbm_before
     assert "graceful" not in row.output and " -t " not in row.output  # neither reload nor configtest ran
@@ -237,22 +239,28 @@ def test_rollback_restores_the_exact_files_of_the_earlier_revision(farm):
         assert host.backend_for("later.example", timeout=0.5) is None
 
 
-def test_test_connection_reports_login_config_dir_configtest_and_mod_ssl(farm):
+def test_test_connection_reports_login_config_dir_configtest_apache_modules_and_vhosts(farm):
+    add_site("linux.co.uk", farm.balancer)
+    assert deploy().status == DeploymentStatus.SUCCEEDED
     steps = frontend_test_connection(farm.fe1.frontend)
     assert [(s.name, s.ok) for s in steps] == [
         ("connect", True),
         ("config_dir", True),
         ("configtest", True),
-        ("mod_ssl", True),
+        ("apache", True),
+        ("modules", True),
+        ("vhosts", True),
         ("httxt2dbm", True),
         ("http", True),
     ]
     assert "Syntax OK" in steps[2].detail
-    assert "ssl_module is loaded" in steps[3].detail
-    assert "httxt2dbm" in steps[4].detail
+    assert "MPM event" in steps[3].detail and "MaxRequestWorkers" in steps[3].detail
+    assert "all needed modules are loaded" in steps[4].detail and "lbmethod_byrequests" in steps[4].detail
+    assert "HostPanel's catch-all is the default vhost" in steps[5].detail
+    assert "httxt2dbm" in steps[6].detail
 
 
-def test_test_connection_says_clearly_when_mod_ssl_is_missing(farm):
+def test_test_connection_says_clearly_when_mod_ssl_is_missing_for_https_sites(farm):
     conf = farm.fe1.apache.conf
     without_ssl = conf.with_name("httpd-without-ssl.conf")
     without_ssl.write_text("".join(line for line in conf.read_text().splitlines(True) if "mod_ssl.so" not in line))
@@ -260,10 +268,25 @@ def test_test_connection_says_clearly_when_mod_ssl_is_missing(farm):
     balancer_services.frontend_update(
         frontend, actor=ACTOR, configtest_command=f"{farm.fe1.apache.binary} -t -f {without_ssl}"
     )
-    steps = {s.name: s for s in frontend_test_connection(frontend)}
-    assert steps["configtest"].ok
-    assert not steps["mod_ssl"].ok
-    assert "mod_ssl is NOT loaded: HTTPS sites cannot be deployed" in steps["mod_ssl"].detail
+    facts = readiness.facts_from_output(
+        transport_output(frontend), {frontend.http_listen: True, frontend.https_listen: True}, command="apache2"
+    )
+    steps = {s.name: s for s in checks.readiness_steps(facts, https=True, lbmethods={"byrequests"})}
+    assert not steps["modules"].ok
+    assert "missing: ssl: enable them (`a2enmod ssl`" in steps["modules"].detail
+    # without HTTPS sites mod_ssl is not needed
+    steps = {s.name: s for s in checks.readiness_steps(facts, https=False, lbmethods={"byrequests"})}
+    assert steps["modules"].ok
+
+
+def transport_output(frontend) -> str:
+    """The readiness script's output on the front-end, over its own SSH transport."""
+    transport = open_transport(frontend)
+    try:
+        result = transport.run(readiness.readiness_script(readiness.apache_command(frontend.configtest_command)))
+        return result.stdout + result.stderr
+    finally:
+        transport.close()
 
 
 def test_drift_and_dry_run_read_the_live_files_over_ssh(farm):

@@ -67,7 +67,7 @@ def test_a_map_only_change_is_live_with_no_configtest_no_graceful_and_the_childr
         assert row.change_kind == ChangeKind.MAP, row.output
         assert row.stage == HostStage.DONE
         assert "configtest" not in row.output and "graceful" not in row.output, row.output
-        assert row.files_uploaded == 2  # routes-recent.map (the overlay) and MANIFEST: the base stays
+        assert row.files_uploaded == 3  # routes-recent.map (the overlay), the release file, MANIFEST: the base stays
     for host in farm.hosts:
         reloads, pids, log = before[host.name]
         assert "leaving.example" in map_entries((host.config_dir / ROUTES_MAP).read_text())  # still in the base

@@ -189,6 +189,7 @@ def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) 
     key = make_client_key(tmp_path / "panel")
     settings.HOSTPANEL_SSH_KEY = str(key)
     settings.HOSTPANEL_SSH_TIMEOUT = 5
+    settings.HOSTPANEL_VERIFY_RELEASE = True  # real Apaches: every deploy proves HostPanel's vhost answers
     fleet = build_fleet(tmp_path, apache_factory, backend_factory, frontends=2, client_key=key)
     yield fleet
     fleet.stop()

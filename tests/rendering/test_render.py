@@ -12,7 +12,7 @@ from rendering import cache
 from rendering import sites as render_sites
 from rendering.manifest import parse_manifest, tree_digest
 from rendering.render import UnsafeValue, render_tree
-from rendering.routes import is_map_only, map_entries
+from rendering.routes import RELEASE_FILE, is_map_only, map_entries
 from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias
@@ -103,7 +103,7 @@ def test_hostpanel_conf_includes_every_file_in_order(demo, frontend, actor):
         ("IncludeOptional", "/etc/apache2/hostpanel/sites/*.conf"),
     ]
     # adding a site changes only routes.map and the MANIFEST, never hostpanel.conf: no reload
-    assert {path for path in tree if tree[path] != before.get(path)} == {"routes.map", "MANIFEST"}
+    assert {path for path in tree if tree[path] != before.get(path)} == {"routes.map", "MANIFEST", RELEASE_FILE}
     assert "a-first.example" in map_entries(tree["routes.map"])
     assert not re.search(r"^\s*Listen", tree["hostpanel.conf"], re.M)  # the main config owns it
     assert "# No balancer uses node-vhosts mode." in tree["nodes.conf"]
@@ -144,7 +144,7 @@ def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
         "linux.co.uk": "suspended|bronze|/plone/linux|s|BALANCEID|1200",
         "www.linux.co.uk": "suspended|bronze|/plone/linux|s|BALANCEID|1200",
     }
-    assert {path for path in tree if tree[path] != before[path]} == {"routes.map", "MANIFEST"}
+    assert {path for path in tree if tree[path] != before[path]} == {"routes.map", "MANIFEST", RELEASE_FILE}
     for scheme in ("http", "https"):
         lines = _lines(tree[f"routing-{scheme}.conf"])
         suspended = lines.index("RewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]")
@@ -172,7 +172,7 @@ def test_the_same_database_renders_the_same_bytes_and_a_site_change_touches_only
     site_services.site_update(Site.objects.get(domain="other.example"), actor=actor, plone_path="/plone/moved")
     third = _tree(frontend)
     changed = {path for path in third if third[path] != first.get(path)}
-    assert changed == {"routes.map", "MANIFEST"}
+    assert changed == {"routes.map", "MANIFEST", RELEASE_FILE}
     assert is_map_only(changed - {"MANIFEST"})
     assert map_entries(third["routes.map"])["other.example"] == "live|bronze|/plone/moved|s|BALANCEID|1200"
     assert tree_digest(third) != tree_digest(first)

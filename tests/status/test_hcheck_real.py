@@ -178,7 +178,7 @@ def test_a_frontend_without_mod_proxy_hcheck_gets_no_hc_parameters_and_a_config_
     plain = render_tree(load_snapshot(), frontend)
     assert not any(" hc" in line for text in plain.values() for line in text.splitlines() if "BalancerMember" in line)
     _write(tmp_path / "conf", plain)
-    server = apache_factory(tmp_path / "conf", listen=[f"127.0.0.1:{free_port()}"], without=("proxy_hcheck",))
+    server = apache_factory(tmp_path / "conf", listen=[f"127.0.0.1:{free_port()}"], without_modules=("proxy_hcheck",))
     assert "proxy_hcheck" not in server.conf.read_text()
     result = server.configtest()
     assert result.ok, result.output
