@@ -60,8 +60,13 @@ _RECENT = _shape(f'RewriteMap {RECENT_NAME} "txt:<<MAP>>"')
 _BALANCER_PAGE = _shape(
     _LOOKUP + r"^(?:live|redirect)\|<<NAME>>\|" + '\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/503.html" [L]'
 )
+_RELEASE = _shape(r'RewriteRule ^/\.well-known/hostpanel-release$ "<<DIR>>/public/hostpanel-release.txt" [L]')
 _RULES = [
     (_shape(r"RewriteRule ^/\.well-known/acme-challenge/ - [L]"), "ACME challenges pass to the server-level Alias"),
+    (
+        _RELEASE,
+        "the release file every deployment's verify step asks for (HostPanel renders its own)",
+    ),
     (
         _shape(
             'RewriteCond %{ENV:REDIRECT_HP_SUSPENDED} =1\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/suspended.html" [L]'
@@ -190,11 +195,14 @@ class RoutingPart(RecogniserState):
     def _https_default(self, vhost: Section) -> bool:
         """HostPanel's first vhost on the HTTPS address: a 404 for a client naming no site."""
         children = [c for c in vhost.children if isinstance(c, Directive)]
-        texts = sorted(_text(c) for c in children if c.key not in ("sslcertificatefile", "sslcertificatekeyfile"))
+        texts = sorted(
+            _text(c)
+            for c in children
+            if c.key not in ("sslcertificatefile", "sslcertificatekeyfile") and not _RELEASE.fullmatch(_text(c))
+        )
         keys = sorted(c.key for c in children)
-        if len(children) != len(vhost.children) or texts != sorted(
-            [f"ServerName {DEFAULT_NAME}", "SSLEngine on", "Redirect 404 /"]
-        ):
+        plain = sorted([f"ServerName {DEFAULT_NAME}", "SSLEngine on", "Redirect 404 /"])
+        if len(children) != len(vhost.children) or texts not in (plain, sorted([*plain, "RewriteEngine On"])):
             return False
         if keys.count("sslcertificatefile") != 1 or keys.count("sslcertificatekeyfile") != 1:
             return False

@@ -107,7 +107,9 @@ def test_a_tree_kept_for_a_frontend_is_not_reused_once_its_apache_facts_change(d
     frontend.save(update_fields=["apache_facts"])
     after = render_for(frontend)
     assert "hcmethod=GET hcuri=/ hcinterval=5 hcpasses=1 hcfails=2" in after["balancers.conf"]
-    assert {path for path in after if after[path] != before[path]} == {"balancers.conf", "MANIFEST"}
+    # the release file names the new content too (deploy.vhost_proof)
+    changed = {path for path in after if after[path] != before[path]}
+    assert changed == {"balancers.conf", "MANIFEST", "public/hostpanel-release.txt"}
     frontend.apache_facts = {"checked_at": "2026-12-07T13:00:00+00:00", "modules": ["proxy"]}
     frontend.save(update_fields=["apache_facts"])
     assert render_for(frontend) == before  # the module gone: the plain tree again
