@@ -84,6 +84,7 @@ from rendering.values import (
     check_int,
     check_listen,
     check_pattern,
+    staff_expression,
 )
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "apache"
@@ -257,6 +258,7 @@ def _render(
         "error_path": ERROR_PATH,
         "node_error_path": NODE_ERROR_PATH,
         "retry_after": SUSPENDED_RETRY_AFTER,
+        "staff_expr": staff_expression(snapshot.staff_networks),
     }
     node_address = check_host(fe.node_address, "node_address")
     ports = _node_ports(snapshot, fe)
