@@ -218,6 +218,15 @@ class Site(models.Model):
                 raise ValidationError(
                     {"edit_host": ValidationError("The edit host must differ from the site's domain.", code="same")}
                 )
+            rival = Site.objects.filter(edit_host=self.edit_host).exclude(pk=self.pk).first()
+            if rival is not None:
+                raise ValidationError(
+                    {
+                        "edit_host": ValidationError(
+                            f"{self.edit_host} is already the edit host of the site {rival.domain}.", code="taken"
+                        )
+                    }
+                )
             owner = SiteHostname.objects.filter(name=self.edit_host).select_related("site").first()
             if owner is not None:
                 whose = "this site" if owner.site_id == self.pk else f"the site {owner.site.domain}"

@@ -25,7 +25,9 @@ def host(tmp_path):
 
 
 def push(host, tree):
-    outcome = push_tree(LocalTransport(), host["target"], tree, hooks=Hooks(progress=lambda _: None), verify_seconds=0.3)
+    outcome = push_tree(
+        LocalTransport(), host["target"], tree, hooks=Hooks(progress=lambda _: None), verify_seconds=0.3
+    )
     assert outcome.status == HostStatus.SUCCEEDED, outcome
     return outcome
 
