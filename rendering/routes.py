@@ -126,6 +126,11 @@ class Route:
         return base + self.options
 
     @property
+    def expectation(self) -> str:
+        """What a plain-HTTP request for the name gets: proxied, suspended or redirect (deploy probes)."""
+        return {LIVE: "proxied", SUSPENDED: "suspended", REDIRECT: "redirect", GONE: "absent"}[self.state]
+
+    @property
     def edit_host(self) -> bool:
         return self.options.startswith("|e") and self.options[2:3] in ("", "|")
 
@@ -167,11 +172,6 @@ def parse_options(options: str) -> RouteOptions:
         elif part.startswith("p="):
             paths = tuple(part[2:].split(","))
     return RouteOptions(edit, manage, methods, paths)
-
-    @property
-    def expectation(self) -> str:
-        """What a plain-HTTP request for the name gets: proxied, suspended or redirect (deploy probes)."""
-        return {LIVE: "proxied", SUSPENDED: "suspended", REDIRECT: "redirect", GONE: "absent"}[self.state]
 
 
 _GONE_ROUTE = Route(GONE, "-", "/-", "s", "-", 0)
