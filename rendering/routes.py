@@ -161,7 +161,9 @@ class RouteOptions:
 
 def parse_options(options: str) -> RouteOptions:
     """The options of a value's tail as site_options() wrote it (the line pattern has checked its shape)."""
-    edit, manage, methods, paths = False, "public", (), ()
+    edit, manage = False, "public"
+    methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
     for part in options.split("|")[1:]:
         if part == "e":
             edit = True
