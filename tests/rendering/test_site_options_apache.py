@@ -10,15 +10,18 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
+import socket
+import ssl
 
 import pytest
 
 from balancers import services as balancer_services
 from devrig.apache import write_tree
-from devrig.net import free_port, free_port_block
+from devrig.net import free_port, free_port_block, free_ports
 from rendering.render import render_tree
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
+from tests.factories import give_certificate
 
 pytestmark = pytest.mark.real
 
@@ -36,8 +39,11 @@ class Answer:
         return json.loads(self.body)["path"] if "X-Backend" in self.headers else None
 
 
-def ask(port: int, host: str, path: str = "/", method: str = "GET") -> Answer:
+def ask(port: int, host: str, path: str = "/", method: str = "GET", root_pem: str | None = None) -> Answer:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    if root_pem is not None:  # over TLS, with SNI = Host, trusting the test root only
+        context = ssl.create_default_context(cadata=root_pem)
+        conn.sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname=host)
     conn.request(method, path, headers={"Host": host})
     resp = conn.getresponse()
     body = resp.read().decode(errors="replace")
@@ -185,3 +191,52 @@ def test_a_staff_client_reaches_the_zmi_and_the_edit_host_but_blocked_stays_bloc
     # the site's other options hold on its edit host too
     assert ask(port, "edit.opts.example", "/doc", "PUT").status == 405
     assert ask(port, "edit.opts.example", "/icons/a.txt").backend_path is None
+
+
+@pytest.mark.parametrize("mode", ["single-pass", "node-vhosts"])
+def test_the_options_hold_on_the_https_vhost_too(
+    db, tmp_path, actor, backend_factory, apache_factory, test_pki, secrets_key, mode
+):
+    """The same rules in routing-https.conf: a site with a certificate (HTTP redirects to HTTPS) and options."""
+    backend = backend_factory("zope1")
+    server = balancer_services.zope_server_create(actor=actor, name="zope1", host="127.0.0.1", port=backend.port)
+    bronze = balancer_services.balancer_create(actor=actor, name="bronze", render_mode=mode)
+    balancer_services.member_create(actor=actor, balancer=bronze, zope_server=server)
+    site = site_services.site_create(
+        actor=actor,
+        domain="tls.example",
+        balancer=bronze,
+        plone_path="/plone/tls",
+        manage_access="staff",
+        blocked_methods=["DELETE"],
+    )
+    give_certificate(site, test_pki)
+    http_port, https_port = free_ports(2)
+    config_dir = tmp_path / "hostpanel"
+    frontend = balancer_services.frontend_create(
+        actor=actor,
+        name="tls",
+        address="127.0.0.1",
+        transport="local",
+        config_dir=str(config_dir),
+        http_listen=f"127.0.0.1:{http_port}",
+        https_listen=f"127.0.0.1:{https_port}",
+        node_port_base=free_port_block(1),
+    )
+    tree = render_tree(dataclasses.replace(load_snapshot(), staff_networks=PUBLIC), frontend)
+    assert "tls.example redirect|bronze|/plone/tls|" in tree["routes.map"]
+    write_tree(tree, config_dir)
+    apache = apache_factory(config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"])
+    check = apache.configtest()
+    assert check.ok, check.output
+    apache.start()
+
+    assert ask(http_port, "tls.example", "/manage_main").status == 301  # HTTP redirects first, as before
+    root = test_pki.root_pem
+    page = ask(https_port, "tls.example", "/front-page", root_pem=root)
+    assert page.status == 200, apache.error_log()[-2000:]
+    assert page.backend_path == "/VirtualHostBase/https/tls.example:443/plone/tls/VirtualHostRoot/front-page"
+    backend.clear()
+    assert ask(https_port, "tls.example", "/Plone/manage_main", root_pem=root).status == 403
+    assert ask(https_port, "tls.example", "/doc", "DELETE", root_pem=root).status == 405
+    assert backend.requests == []
