@@ -201,7 +201,16 @@ class Site(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.domain and SiteAlias.objects.filter(name=self.domain).exclude(site_id=self.pk).exists():
+        # one query for both: another site's alias, or any site's edit host (the import checks thousands)
+        clash = (
+            Site.objects.filter(Q(aliases__name=self.domain) | Q(edit_host=self.domain))
+            .exclude(pk=self.pk)
+            .values_list("edit_host", flat=True)
+            .first()
+            if self.domain
+            else None
+        )
+        if clash is not None and clash != self.domain:
             raise ValidationError(
                 {
                     "domain": ValidationError(
@@ -209,7 +218,7 @@ class Site(models.Model):
                     )
                 }
             )
-        if self.domain and Site.objects.filter(edit_host=self.domain).exclude(pk=self.pk).exists():
+        if clash is not None:
             raise ValidationError(
                 {"domain": ValidationError(f"{self.domain} is already the edit host of another site.", code="taken")}
             )
@@ -290,14 +299,17 @@ class SiteAlias(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        clash = Site.objects.filter(domain=self.name)
-        if self.site_id:
-            clash = clash.exclude(pk=self.site_id)
-        if self.name and clash.exists():
+        # one query for both: another site's domain, or any site's edit host (the import checks thousands)
+        owners = (
+            list(Site.objects.filter(Q(domain=self.name) | Q(edit_host=self.name)).values_list("pk", "domain")[:2])
+            if self.name
+            else []
+        )
+        if any(domain == self.name and pk != self.site_id for pk, domain in owners):
             raise ValidationError(
                 {"name": ValidationError(f"{self.name} is already the domain of another site.", code="taken")}
             )
-        if self.name and Site.objects.filter(edit_host=self.name).exists():
+        if any(domain != self.name for _, domain in owners):
             raise ValidationError(
                 {"name": ValidationError(f"{self.name} is already the edit host of a site.", code="taken")}
             )
