@@ -330,6 +330,17 @@ def _routing_without(tree: dict[str, str], *patterns: str) -> dict[str, str]:
     return {**tree, "routing-http.conf": "\n".join(out) + "\n"}
 
 
+def _without_site_options(tree: dict[str, str]) -> dict[str, str]:
+    """The routing as it was before site options (main before #25): the options block cut out of both
+    routing files. The measured site has no options, so both trees route it alike: what the block costs it."""
+    out = dict(tree)
+    for path in ("routing-http.conf", "routing-https.conf"):
+        text = tree[path]
+        start, end = text.index("# --- site options"), text.index("# --- end of site options")
+        out[path] = text[:start] + text[text.index("\n", end) + 1 :]
+    return out
+
+
 # What each line of the single-pass routing costs: the rendered tree with lines taken out.
 SINGLE_VARIANTS = {
     "rendered": lambda tree: tree,
@@ -337,6 +348,7 @@ SINGLE_VARIANTS = {
     "no-error-rules": lambda tree: _routing_without(tree, r"^RewriteRule \^/(hostpanel-503|ERROR_503|\\\.well)"),
     "no-node-rule": lambda tree: _routing_without(tree, r"E=HP_NODE:1\]$"),
     "no-headers": lambda tree: _routing_without(tree, r"^Header "),
+    "no-site-options": _without_site_options,
 }
 
 

@@ -153,6 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     do_GET = do_POST = do_HEAD = _answer
+    # Zope answers WebDAV and REST methods too (a site's blocked_methods keep them from it: tests/rendering)
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_PROPFIND = do_PROPPATCH = do_MKCOL = _answer
+    do_COPY = do_MOVE = do_LOCK = do_UNLOCK = _answer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass

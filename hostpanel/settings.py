@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from hostpanel.env import (
     env_bool,
@@ -19,6 +19,7 @@ from hostpanel.env import (
     parse_database_url,
 )
 from hostpanel.proxies import parse_trusted_proxies
+from hostpanel.validators import parse_staff_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HOSTPANEL_VAR_DIR", str(BASE_DIR / "var")))
@@ -177,6 +178,16 @@ try:
     HOSTPANEL_TRUSTED_PROXIES = parse_trusted_proxies(env_list("HOSTPANEL_TRUSTED_PROXIES", []))
 except ValueError as exc:
     raise ImproperlyConfigured(f"HOSTPANEL_TRUSTED_PROXIES: {exc}") from None
+
+# --- staff networks (site options) ---------------------------------------------------------
+# CIDRs whose clients may reach a site's Zope management interface when the site says "staff", and every
+# edit host. Rendered ONCE into routing-http.conf and routing-https.conf (a Require-like expression), so a
+# change here is a config change (configtest + graceful reload of every front-end, at the next deployment);
+# a site's own choice stays in the routing map and changes without a reload. Default: loopback only.
+try:
+    HOSTPANEL_STAFF_NETWORKS = parse_staff_networks(env_list("HOSTPANEL_STAFF_NETWORKS", ["127.0.0.0/8", "::1/128"]))
+except ValidationError as exc:
+    raise ImproperlyConfigured(f"HOSTPANEL_STAFF_NETWORKS: {' '.join(exc.messages)}") from None
 
 # --- background tasks (django.tasks) -----------------------------------------------------
 TASKS_BACKEND = env_choice("HOSTPANEL_TASKS_BACKEND", "db", ("db", "rq", "immediate"))

@@ -434,3 +434,125 @@ def validate_health_path(value: str) -> None:
             "(e.g. / or /health); no query, spaces or quotes.",
             code="invalid",
         )
+
+
+# --- site options (sites.Site: manage_access, blocked_methods, passthrough_paths, edit_host) ----------
+
+# HTTP methods a site may have Apache refuse (405) before Zope sees them: Zope's WebDAV server answers
+# PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK and UNLOCK on every object; plone.restapi uses
+# PUT, PATCH and DELETE; OPTIONS and TRACE are answered by Zope too. GET, HEAD and POST are never blocked
+# (the site would stop working). In this order in a normalised list (and in the routing map).
+BLOCKABLE_METHODS = (
+    "PUT",
+    "DELETE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "OPTIONS",
+    "TRACE",
+)
+MAX_PASSTHROUGH_PATHS = 20
+MAX_PASSTHROUGH_PATH = 100
+MAX_PASSTHROUGH_TOTAL = 400
+
+
+def normalize_blocked_methods(value: object) -> list[str]:
+    """A list of HTTP method names (or one text separated by commas or spaces), upper-cased, each once,
+    in BLOCKABLE_METHODS order. Refuses any method not in that fixed set."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.replace(",", " ").replace(";", " ").split()
+    if not isinstance(value, list | tuple):
+        raise ValidationError("Give a list of HTTP methods, like PUT, DELETE.", code="invalid")
+    wanted: set[str] = set()
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ValidationError("Each method must be a name like PUT or DELETE.", code="invalid")
+        method = item.strip().upper()
+        if method not in BLOCKABLE_METHODS:
+            raise ValidationError(
+                "%(value)s cannot be blocked: choose among %(choices)s.",
+                code="invalid_method",
+                params={"value": item.strip()[:30], "choices": ", ".join(BLOCKABLE_METHODS)},
+            )
+        wanted.add(method)
+    return [method for method in BLOCKABLE_METHODS if method in wanted]
+
+
+def validate_blocked_methods(value: object) -> None:
+    if not isinstance(value, list) or normalize_blocked_methods(value) != value:
+        raise ValidationError(
+            "Blocked methods must be a list of distinct names among %(choices)s, in that order.",
+            code="invalid",
+            params={"choices": ", ".join(BLOCKABLE_METHODS)},
+        )
+
+
+def validate_passthrough_path(value: str) -> None:
+    """One path Apache serves itself instead of proxying to Zope: a prefix ending in '/' (everything
+    under it, e.g. /icons/) or one exact path (e.g. /robots.txt). Plain path segments only: no pattern,
+    no space, no quote, no query."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError("A pass-through path is required.", code="required")
+    if len(value) > MAX_PASSTHROUGH_PATH:
+        raise ValidationError(
+            f"A pass-through path must be at most {MAX_PASSTHROUGH_PATH} characters long.", code="too_long"
+        )
+    if value == "/":
+        raise ValidationError(
+            "'/' would pass everything: the site would no longer reach Zope. Name a sub-path like /static/.",
+            code="root",
+        )
+    if not value.startswith("/"):
+        raise ValidationError(f"{value[:40]!r}: a pass-through path must start with '/'.", code="not_absolute")
+    if any(ch in value for ch in "*?^$()[]{}|\\+"):
+        raise ValidationError(
+            f"{value[:40]!r}: a pass-through path is a plain path (a prefix ending in '/' or one exact path), "
+            "not a pattern.",
+            code="pattern",
+        )
+    _validate_segments(value, "A pass-through path", _PATH_SEGMENT_RE)
+    if value in RESERVED_URL_PATHS:
+        raise ValidationError(f"{value} is reserved for HostPanel's own error pages.", code="reserved")
+
+
+def normalize_passthrough_paths(value: object) -> list[str]:
+    """A list of pass-through paths (or one text, one per line or separated by spaces or commas), each
+    validated, each once, sorted."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.replace(",", " ").replace(";", " ").split()
+    if not isinstance(value, list | tuple):
+        raise ValidationError("Give a list of paths, like /icons/ /robots.txt.", code="invalid")
+    paths: set[str] = set()
+    for item in value:
+        if not isinstance(item, str):
+            raise ValidationError("Each pass-through path must be text, like /static/.", code="invalid")
+        validate_passthrough_path(item.strip())
+        paths.add(item.strip())
+    if len(paths) > MAX_PASSTHROUGH_PATHS:
+        raise ValidationError(f"At most {MAX_PASSTHROUGH_PATHS} pass-through paths per site.", code="too_many")
+    if sum(len(path) + 1 for path in paths) > MAX_PASSTHROUGH_TOTAL:
+        # they go into each of the site's routing map lines, which Apache reads into 1,024 bytes
+        raise ValidationError(
+            f"The pass-through paths of a site may total at most {MAX_PASSTHROUGH_TOTAL} characters.", code="too_long"
+        )
+    return sorted(paths)
+
+
+def validate_passthrough_paths(value: object) -> None:
+    if not isinstance(value, list) or normalize_passthrough_paths(value) != value:
+        raise ValidationError("Pass-through paths must be a sorted list of distinct paths.", code="invalid")
+
+
+def parse_staff_networks(value: object) -> tuple[str, ...]:
+    """HOSTPANEL_STAFF_NETWORKS: CIDRs whose clients count as staff (a site's management interface with
+    manage_access "staff", every edit host). Rendered once into the routing rules."""
+    return tuple(normalize_networks(value))

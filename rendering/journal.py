@@ -25,6 +25,7 @@ sites, a cache older than FULL_RELOAD_SECONDS: the journal is pruned after a day
 from __future__ import annotations
 
 import bisect
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -41,7 +42,20 @@ from sites.models import Site, SiteAlias, SiteChange
 
 FULL_RELOAD_SECONDS = 600.0
 MAX_INCREMENTAL_SITES = 1000
-_SITE_FIELDS = ("id", "domain", "balancer", "plone_path", "status", "tls", "https_redirect", "hsts_seconds")
+_SITE_FIELDS = (
+    "id",
+    "domain",
+    "balancer",
+    "plone_path",
+    "status",
+    "tls",
+    "https_redirect",
+    "hsts_seconds",
+    "manage_access",
+    "blocked_methods",
+    "passthrough_paths",
+    "edit_host",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +90,11 @@ class SiteRecord:
     https_redirect: bool = True
     hsts_seconds: int = 0
     certificate: CertificateRecord | None = None  # only when tls is not "none" and a certificate is live
+    # site options (README "Site options"); the renderer checks them again (rendering.values)
+    manage_access: str = "public"
+    blocked_methods: tuple[str, ...] = ()
+    passthrough_paths: tuple[str, ...] = ()
+    edit_host: str = ""
 
     @property
     def is_suspended(self) -> bool:
@@ -151,7 +170,8 @@ def _certificates(site_ids: set[int] | None = None) -> dict[int, CertificateReco
 
 def _records(rows, balancer_names, aliases, certificates, known) -> dict[int, SiteRecord]:
     out: dict[int, SiteRecord] = {}
-    for pk, domain, balancer_id, plone_path, status, tls, https_redirect, hsts_seconds in rows:
+    for pk, domain, balancer_id, plone_path, status, tls, https_redirect, hsts_seconds, *options in rows:
+        manage_access, blocked_methods, passthrough_paths, edit_host = options
         raw = (
             domain,
             balancer_names[balancer_id],
@@ -162,10 +182,28 @@ def _records(rows, balancer_names, aliases, certificates, known) -> dict[int, Si
             bool(https_redirect),  # SQLite answers 0/1
             hsts_seconds,
             certificates.get(pk),  # the same record while its row is unchanged (_certificates)
+            manage_access,
+            _json_list(blocked_methods),
+            _json_list(passthrough_paths),
+            edit_host,
         )
         record = known.get(raw)
         out[pk] = record if record is not None else SiteRecord(*raw)
     return out
+
+
+def _json_list(value: object) -> tuple:
+    """A JSON list column as a tuple: the raw cursor gives its text (SQLite) or the list (psycopg); anything
+    that is not a list of text is kept as is for the renderer to refuse (rendering.values)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return (value,)
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    return tuple(item if isinstance(item, str) else repr(item) for item in items)  # hashable: records are interned
 
 
 def _intern(records: dict[int, SiteRecord], *, full: bool) -> None:
@@ -188,6 +226,10 @@ def _raw(record: SiteRecord) -> tuple:
         record.https_redirect,
         record.hsts_seconds,
         record.certificate,
+        record.manage_access,
+        record.blocked_methods,
+        record.passthrough_paths,
+        record.edit_host,
     )
 
 

@@ -97,6 +97,7 @@ from rendering.values import (
     check_int,
     check_listen,
     check_pattern,
+    staff_expression,
 )
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "apache"
@@ -290,6 +291,7 @@ def _render(
         "retry_after": SUSPENDED_RETRY_AFTER,
         "release_path": RELEASE_URL_PATH,
         "release_file": RELEASE_FILE,
+        "staff_expr": staff_expression(snapshot.staff_networks),
     }
     node_address = check_host(fe.node_address, "node_address")
     ports = _node_ports(snapshot, fe)

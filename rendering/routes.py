@@ -9,10 +9,12 @@ each alias), grouped under a comment naming the site they belong to:
     www.example.com live|gold|/plone/example|s|__ac_route|1200
 
 The value is one token (a txt map value cannot hold a space): state|balancer|plone path|mode|sticky
-cookie|cookie lifetime in seconds. state is `live` (proxied), `suspended` (503 and the suspended page from
-Apache) or `redirect` (HTTP answers 301 to https://; HTTPS proxies); mode is `s` (single-pass: Apache sets
-the sticky cookie) or `n` (node-vhosts: the node vhost sets it). The routing rules that read it are in
-routing-http.conf / routing-https.conf (rendering/templates/apache/routing.conf.j2).
+cookie|cookie lifetime in seconds, then the site's options when it has any (_OPTIONS_RE below: a site without
+options has exactly these six fields; its edit host is a line of its own, `|e...`). state is `live` (proxied),
+`suspended` (503 and the suspended page from Apache) or `redirect` (HTTP answers 301 to https://; HTTPS
+proxies); mode is `s` (single-pass: Apache sets the sticky cookie) or `n` (node-vhosts: the node vhost sets
+it). The routing rules that read it are in routing-http.conf / routing-https.conf
+(rendering/templates/apache/routing.conf.j2).
 
 The map is deployed as two files, so that one site's change is a small upload with nothing to rebuild
 on the front-end, whatever the number of sites:
@@ -73,10 +75,19 @@ _GONE_HEADER = "# gone"
 # Apache reads a txt map line into a buffer of REWRITE_MAX_TXT_MAP_LINE (1024) bytes, newline included: a
 # longer line is cut, its value read short (a ttl of 1200 read as 120, a path cut) and its rest as a new line.
 MAX_LINE = 1000  # Apache reads a txt line into 1,024 bytes; SDBM holds a key and value up to 1,008
+# Site options (sites.Site; README "Site options"), after the six fields and only when set, each in this order:
+#   |e               this name is the site's edit host: staff networks only (403 for others)
+#   |z=s  or  |z=b   the Zope management interface: staff networks only, or blocked for everyone
+#   |m=PUT,DELETE    methods Apache answers 405 (hostpanel.validators.BLOCKABLE_METHODS, in that order)
+#   |p=/icons/,/robots.txt   paths Apache serves itself: a prefix ending in '/', or one exact path
+# A value without options ends at its ttl: the routing rules proxy it at once (one rule, one lookup), and
+# only a value with options goes on to the options block (rendering/templates/apache/routing.conf.j2).
+_PASSTHROUGH = r"(?:/[A-Za-z0-9._~-]+)+/?"
+_OPTIONS_RE = rf"(?:\|e)?(?:\|z=[sb])?(?:\|m=[A-Z]+(?:,[A-Z]+)*)?(?:\|p={_PASSTHROUGH}(?:,{_PASSTHROUGH})*)?"
 _LINE_RE = re.compile(
     r"(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?) "
     r"(?P<value>(?P<state>live|suspended|redirect|gone)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"
-    r"\|(?P<mode>[sn])\|(?P<cookie>[A-Za-z0-9_-]{1,64})\|(?P<ttl>[0-9]{1,8}))"
+    rf"\|(?P<mode>[sn])\|(?P<cookie>[A-Za-z0-9_-]{{1,64}})\|(?P<ttl>[0-9]{{1,8}})(?P<options>{_OPTIONS_RE}))"
 )
 
 
@@ -112,15 +123,62 @@ class Route:
     mode: str  # "s" single-pass, "n" node-vhosts
     cookie: str
     cookie_ttl: int
+    options: str = ""  # "" or the option fields, each with its leading '|' (site_options() makes it)
 
     @property
     def value(self) -> str:
-        return f"{self.state}|{self.balancer}|{self.plone_path}|{self.mode}|{self.cookie}|{self.cookie_ttl}"
+        base = f"{self.state}|{self.balancer}|{self.plone_path}|{self.mode}|{self.cookie}|{self.cookie_ttl}"
+        return base + self.options
 
     @property
     def expectation(self) -> str:
         """What a plain-HTTP request for the name gets: proxied, suspended or redirect (deploy probes)."""
         return {LIVE: "proxied", SUSPENDED: "suspended", REDIRECT: "redirect", GONE: "absent"}[self.state]
+
+    @property
+    def edit_host(self) -> bool:
+        return self.options.startswith("|e") and self.options[2:3] in ("", "|")
+
+
+def site_options(
+    *, edit_host: bool = False, manage: str = "public", methods: tuple[str, ...] = (), paths: tuple[str, ...] = ()
+) -> str:
+    """The option fields of a route value ("" for a site without options: its value is unchanged)."""
+    parts = ["|e"] if edit_host else []
+    if manage in ("staff", "blocked"):
+        parts.append(f"|z={manage[0]}")
+    if methods:
+        parts.append("|m=" + ",".join(methods))
+    if paths:
+        parts.append("|p=" + ",".join(paths))
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteOptions:
+    """The option fields of a route value, read back (the importer's round trip, tests)."""
+
+    edit_host: bool = False
+    manage: str = "public"
+    methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+
+
+def parse_options(options: str) -> RouteOptions:
+    """The options of a value's tail as site_options() wrote it (the line pattern has checked its shape)."""
+    edit, manage = False, "public"
+    methods: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    for part in options.split("|")[1:]:
+        if part == "e":
+            edit = True
+        elif part.startswith("z="):
+            manage = {"s": "staff", "b": "blocked"}.get(part[2:], manage)
+        elif part.startswith("m="):
+            methods = tuple(part[2:].split(","))
+        elif part.startswith("p="):
+            paths = tuple(part[2:].split(","))
+    return RouteOptions(edit, manage, methods, paths)
 
 
 _GONE_ROUTE = Route(GONE, "-", "/-", "s", "-", 0)
@@ -128,11 +186,19 @@ _GONE_ROUTE = Route(GONE, "-", "/-", "s", "-", 0)
 
 @dataclass(frozen=True, slots=True)
 class SiteRoutes:
-    """One site's lines: its domain, every name it answers for (domain first), and its route."""
+    """One site's lines: its domain, every name it answers for (domain first), and its route; `own` are
+    the names among them with a route of their own (the edit host: the site's route with `|e`)."""
 
     domain: str
     names: tuple[str, ...]
     route: Route
+    own: tuple[tuple[str, Route], ...] = ()
+
+    def route_of(self, name: str) -> Route:
+        for own_name, route in self.own:
+            if own_name == name:
+                return route
+        return self.route
 
 
 def map_line(name: str, route: Route) -> str:
@@ -146,7 +212,9 @@ def group_text(site: SiteRoutes) -> str:
     """One site's part of the map: its `# site` comment and a checked line per name."""
     if not _LINE_RE.fullmatch(f"{site.domain} {site.route.value}"):
         raise MapFormatError(f"refusing to write a routing map group for {site.domain[:80]!r}")
-    return f"{_GROUP}{site.domain}\n" + "".join(map_line(name, site.route) + "\n" for name in site.names)
+    if not site.own:
+        return f"{_GROUP}{site.domain}\n" + "".join(map_line(name, site.route) + "\n" for name in site.names)
+    return f"{_GROUP}{site.domain}\n" + "".join(map_line(name, site.route_of(name)) + "\n" for name in site.names)
 
 
 def join_map(groups: list[str], *, header: str = "") -> str:
@@ -292,26 +360,44 @@ def parse_route(value: str) -> Route | None:
     match = _LINE_RE.fullmatch(f"x {value}")
     if match is None:
         return None
-    return Route(match["state"], match["balancer"], match["path"], match["mode"], match["cookie"], int(match["ttl"]))
+    return _route(match)
+
+
+def _route(match: re.Match[str]) -> Route:
+    return Route(
+        match["state"],
+        match["balancer"],
+        match["path"],
+        match["mode"],
+        match["cookie"],
+        int(match["ttl"]),
+        match["options"],
+    )
 
 
 def parse_map(text: str) -> dict[str, SiteRoutes]:
     """{site domain: its lines} of a map this module wrote (lines that are not ours are skipped: this is
     read back from trees the panel deployed, to keep a bad row's previous routes and to plan probes)."""
-    groups: dict[str, tuple[list[str], Route | None]] = {}
+    groups: dict[str, list[tuple[str, Route]]] = {}
     current: str | None = None
     for line in text.splitlines():
         if line.startswith(_GROUP):
             current = line[len(_GROUP) :].strip()
-            groups[current] = ([], None)
+            groups[current] = []
             continue
         match = _LINE_RE.fullmatch(line)
         if match is None or current is None:
             continue
-        names, route = groups[current]
-        names.append(match["name"])
-        groups[current] = (names, route or parse_route(match["value"]))
-    return {domain: SiteRoutes(domain, tuple(names), route) for domain, (names, route) in groups.items() if route}
+        groups[current].append((match["name"], _route(match)))
+    found: dict[str, SiteRoutes] = {}
+    for domain, lines in groups.items():
+        if not lines:
+            continue
+        # the site's route: its domain's line (the first one when the domain has none); an edit host keeps its own
+        route = next((r for n, r in lines if n == domain), lines[0][1])
+        own = tuple((n, r) for n, r in lines if r != route)
+        found[domain] = SiteRoutes(domain, tuple(n for n, _ in lines), route, own)
+    return found
 
 
 def map_entries(text: str) -> dict[str, str]:

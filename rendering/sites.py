@@ -25,17 +25,21 @@ from rendering.routes import (
     group_text,
     overlay_groups,
     overlay_of,
+    site_options,
     split_map,
 )
 from rendering.snapshot import SiteRecord, Snapshot
 from rendering.values import (
     DOMAIN_RE,
+    MANAGE_ACCESS,
     SITE_STATUSES,
     URL_PATH_RE,
     UnsafeValue,
     check_bool,
     check_choice,
     check_int,
+    check_methods,
+    check_passthrough,
     check_pattern,
     check_pem,
 )
@@ -68,6 +72,13 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
     )
     hsts = check_int(site.hsts_seconds, "hsts_seconds", 0, HSTS_MAX_SECONDS) if valid else 0
     state = SUSPENDED if status == SiteStatus.SUSPENDED else REDIRECT if redirect else LIVE
+    # Site options ride in the map value, only when set (a site without them keeps its six-field value).
+    manage = check_choice(site.manage_access, "manage_access", MANAGE_ACCESS)
+    methods = check_methods(site.blocked_methods)
+    paths = check_passthrough(site.passthrough_paths)
+    edit_host = check_pattern(site.edit_host, "edit_host", DOMAIN_RE) if site.edit_host else ""
+    if edit_host in names:
+        raise UnsafeValue(f"refusing to render site {domain}: its edit host {edit_host} is also one of its names")
     route = Route(
         state=state,
         balancer=balancer.name,
@@ -75,8 +86,23 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
         mode="n" if balancer.node_vhosts else "s",
         cookie=balancer.sticky_cookie,
         cookie_ttl=balancer.cookie_ttl,
+        options=site_options(manage=manage, methods=methods, paths=paths),
     )
-    routes = SiteRoutes(domain, (domain, *aliases), route)
+    if edit_host:
+        # The edit host: the same Plone site and options, for the staff networks only; served over HTTP
+        # (never redirected: the site's certificate does not name it), suspended with the site.
+        edit_route = Route(
+            SUSPENDED if state == SUSPENDED else LIVE,
+            route.balancer,
+            route.plone_path,
+            route.mode,
+            route.cookie,
+            route.cookie_ttl,
+            site_options(edit_host=True, manage=manage, methods=methods, paths=paths),
+        )
+        routes = SiteRoutes(domain, (*names, edit_host), route, ((edit_host, edit_route),))
+    else:
+        routes = SiteRoutes(domain, names, route)
     try:  # here, not in the whole map: a line the map cannot hold leaves this site out alone (isolated render)
         group = group_text(routes)
     except MapFormatError as exc:
@@ -84,7 +110,7 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
     # A namespace, not a dict: Jinja2 reads attributes first, and a dict's failed getattr costs.
     return SimpleNamespace(
         domain=domain,
-        names=names,
+        names=routes.names,  # the names it claims: its domain, aliases and edit host
         routes=routes,
         group=group,
         https=https,

@@ -142,6 +142,7 @@ class Snapshot:
     frontends: tuple[FrontEndRecord, ...] = ()  # by name
     routes_base: str | None = None  # the routing map's current base (rendering.routes.split_map); None: none yet
     overlay_max_lines: int = 500  # HOSTPANEL_ROUTES_OVERLAY_MAX_LINES
+    staff_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # HOSTPANEL_STAFF_NETWORKS (routing rules)
     # this process's site generation, and (the generation before, domains changed since) when the sites
     # were read incrementally (rendering.journal): what the renderer may patch instead of rebuild
     generation: int = field(default=0, compare=False)
@@ -172,6 +173,7 @@ def load_snapshot() -> Snapshot:
         frontends=tuple(sorted(frontends, key=lambda f: f.name)),
         routes_base=routes_base,
         overlay_max_lines=django_settings.HOSTPANEL_ROUTES_OVERLAY_MAX_LINES,
+        staff_networks=tuple(django_settings.HOSTPANEL_STAFF_NETWORKS),
         generation=read.generation,
         delta=read.delta,
     )

@@ -4,13 +4,19 @@ SQL must never reach a config). Pure: each function returns the value or raises 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from django.core.exceptions import ValidationError
 
 from balancers.choices import HealthMethod, LbMethod, RenderMode
-from hostpanel.validators import assert_config_safe, validate_health_path
-from sites.choices import SiteStatus
+from hostpanel.validators import (
+    BLOCKABLE_METHODS,
+    assert_config_safe,
+    normalize_passthrough_paths,
+    validate_health_path,
+)
+from sites.choices import ManageAccess, SiteStatus
 
 
 class UnsafeValue(ValueError):
@@ -99,3 +105,48 @@ def check_health_path(value: object) -> str:
     except ValidationError:
         raise UnsafeValue(f"refusing to render health_path={value[:80]!r}: not a valid health path") from None
     return value
+
+
+MANAGE_ACCESS = frozenset(ManageAccess.values)
+
+
+def check_methods(value: object, what: str = "blocked_methods") -> tuple[str, ...]:
+    """Distinct names of BLOCKABLE_METHODS, in that order (what the model stores)."""
+    if not isinstance(value, tuple | list) or not all(isinstance(m, str) for m in value):
+        raise UnsafeValue(f"refusing to render {what}={str(value)[:80]!r}: not a list of methods")
+    wanted = [m for m in BLOCKABLE_METHODS if m in value]
+    if list(value) != wanted:
+        raise UnsafeValue(
+            f"refusing to render {what}={str(value)[:80]!r}: not distinct methods among {', '.join(BLOCKABLE_METHODS)}"
+        )
+    return tuple(wanted)
+
+
+def check_passthrough(value: object, what: str = "passthrough_paths") -> tuple[str, ...]:
+    """Distinct plain paths, sorted (hostpanel.validators.normalize_passthrough_paths is the rule)."""
+    if not isinstance(value, tuple | list):
+        raise UnsafeValue(f"refusing to render {what}={str(value)[:80]!r}: not a list of paths")
+    try:
+        paths = normalize_passthrough_paths(list(value))
+    except ValidationError as exc:
+        raise UnsafeValue(f"refusing to render {what}: {' '.join(exc.messages)[:200]}") from None
+    if paths != list(value):
+        raise UnsafeValue(f"refusing to render {what}={str(value)[:80]!r}: not sorted distinct paths")
+    return tuple(paths)
+
+
+def staff_expression(networks: object) -> str:
+    """The ap_expr that is true for a client of the staff networks (HOSTPANEL_STAFF_NETWORKS), written once
+    into the routing rules: `-R 'cidr' || ...` (-R: the client address is in the network); "false" when none."""
+    if not isinstance(networks, tuple | list):
+        raise UnsafeValue("refusing to render the staff networks: not a list")
+    parts = []
+    for item in networks:
+        try:
+            network = ipaddress.ip_network(item, strict=True) if isinstance(item, str) else None
+        except ValueError:
+            network = None
+        if network is None or str(network) != item:
+            raise UnsafeValue(f"refusing to render staff network {str(item)[:60]!r}: not a network in CIDR notation")
+        parts.append(f"-R '{network}'")
+    return " || ".join(parts) or "false"

@@ -13,3 +13,12 @@ class SiteTls(models.TextChoices):
 
 
 HSTS_MAX_SECONDS = 2 * 365 * 24 * 3600  # two years: browsers cap max-age there anyway
+
+
+class ManageAccess(models.TextChoices):
+    """Who reaches the site's Zope management interface (ZMI: any path segment manage, manage_main,
+    manage_*), and the ZPublisher `name:method` / `name:action` form of it in the query string."""
+
+    PUBLIC = "public", "Public (Zope's own login decides)"
+    STAFF = "staff", "Staff networks only (403 for others)"
+    BLOCKED = "blocked", "Blocked (403 for everyone)"

@@ -10,7 +10,8 @@ from django import forms
 from balancers.models import Balancer
 from certificates.choices import CertificateStatus
 from hostpanel.forms import ServiceForm
-from sites.choices import HSTS_MAX_SECONDS, SiteStatus, SiteTls
+from hostpanel.validators import BLOCKABLE_METHODS
+from sites.choices import HSTS_MAX_SECONDS, ManageAccess, SiteStatus, SiteTls
 from sites.services import IMPORT_COLUMNS, IMPORT_MAX_ROWS, IMPORT_REQUIRED_COLUMNS
 
 SORTS = {
@@ -72,10 +73,42 @@ class SiteForm(ServiceForm):
         help_text="Strict-Transport-Security on HTTPS answers; 0 = off, at most two years (63072000).",
     )
 
+    # site options (README, "Site options"): checked fields, never Apache text; a change is a map change
+    manage_access = forms.ChoiceField(
+        label="Management interface",
+        choices=ManageAccess.choices,
+        required=False,
+        initial=ManageAccess.PUBLIC,
+        help_text="Zope's management interface (any path segment manage, manage_main or manage_*).",
+    )
+    blocked_methods = forms.MultipleChoiceField(
+        label="Blocked HTTP methods",
+        choices=[(m, m) for m in BLOCKABLE_METHODS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Apache answers 405 without asking Zope (WebDAV: PROPFIND, MKCOL...; plone.restapi uses PUT, "
+        "PATCH and DELETE).",
+    )
+    passthrough_paths = forms.CharField(
+        label="Pass-through paths",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Served by Apache itself, never proxied to Zope; one per line: a prefix ending in '/' "
+        "(/icons/) or one exact path (/robots.txt).",
+    )
+    edit_host = forms.CharField(
+        label="Edit host",
+        max_length=253,
+        required=False,
+        help_text="Another host name for this Plone site, answered only for the staff networks "
+        "(HOSTPANEL_STAFF_NETWORKS; 403 for others), over HTTP. Empty: none.",
+    )
+
     def service_kwargs(self) -> dict:
         data = dict(self.cleaned_data)
         data["aliases"] = [line.strip() for line in data["aliases"].splitlines() if line.strip()]
-        for name, empty in (("tls", ""), ("hsts_seconds", None)):
+        data["passthrough_paths"] = data["passthrough_paths"].split()  # the model checks each one
+        for name, empty in (("tls", ""), ("hsts_seconds", None), ("manage_access", "")):
             if data.get(name) == empty:
                 data.pop(name)  # not given: the default (new site) or unchanged
         return data
@@ -90,7 +123,8 @@ class SiteImportForm(forms.Form):
         label="CSV file",
         required=False,
         help_text="Columns: domain, aliases (separated by spaces or ';'), balancer, plone_path, customer_ref; "
-        "optional: tls (acme, custom or none), https_redirect (yes/no), hsts_seconds. "
+        "optional: tls (acme, custom or none), https_redirect (yes/no), hsts_seconds, manage_access (public, "
+        "staff or blocked), blocked_methods and passthrough_paths (separated by spaces or ';'), edit_host. "
         "A header row with these names is expected.",
     )
     csv_text = forms.CharField(label="…or paste the CSV", required=False, widget=forms.Textarea(attrs={"rows": 8}))

@@ -16,15 +16,20 @@ if TYPE_CHECKING:
     from balancers.models import Deployment
 
 from hostpanel.validators import (
+    normalize_blocked_methods,
     normalize_hostname,
+    normalize_passthrough_paths,
+    validate_blocked_methods,
     validate_domain,
     validate_no_control_characters,
+    validate_passthrough_paths,
     validate_plone_path,
 )
-from sites.choices import HSTS_MAX_SECONDS, SiteStatus, SiteTls
+from sites.choices import HSTS_MAX_SECONDS, ManageAccess, SiteStatus, SiteTls
 
 __all__ = [  # the choices are importable from here too (migrations, older imports)
     "HSTS_MAX_SECONDS",
+    "ManageAccess",
     "Site",
     "SiteAlias",
     "SiteChange",
@@ -76,6 +81,36 @@ class Site(models.Model):
         validators=[MaxValueValidator(HSTS_MAX_SECONDS)],
         help_text="Strict-Transport-Security max-age on HTTPS answers; 0 = off, at most two years.",
     )
+    # Site options: the extra rules hand-written vhosts carry, as checked fields (never Apache text). They
+    # travel in the routing map (rendering/routes.py), so changing them is a map change: no reload.
+    manage_access = models.CharField(
+        "management interface",
+        max_length=8,
+        choices=ManageAccess.choices,
+        default=ManageAccess.PUBLIC,
+        help_text="Who reaches Zope's management interface (any path segment manage, manage_main or manage_*).",
+    )
+    blocked_methods = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_blocked_methods],
+        help_text="HTTP methods Apache answers 405 without asking Zope (e.g. PUT, DELETE, PROPFIND: WebDAV).",
+    )
+    passthrough_paths = models.JSONField(
+        "pass-through paths",
+        default=list,
+        blank=True,
+        validators=[validate_passthrough_paths],
+        help_text="Paths Apache serves itself (the front-end's own files), never proxied to Zope: a prefix "
+        "ending in '/' (/icons/) or one exact path (/robots.txt).",
+    )
+    edit_host = models.CharField(
+        max_length=253,
+        blank=True,
+        validators=[validate_domain],
+        help_text="Another host name for the same Plone site, answered only for the staff networks "
+        "(HOSTPANEL_STAFF_NETWORKS; 403 for others). Served over HTTP.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     render_error = models.TextField(
@@ -106,6 +141,18 @@ class Site(models.Model):
                 name="site_status_valid",
                 violation_error_message="Unknown site status.",
             ),
+            models.UniqueConstraint(
+                fields=["edit_host"],
+                condition=~Q(edit_host=""),
+                name="site_edit_host_unique",
+                violation_error_code="taken",
+                violation_error_message="This edit host already belongs to another site.",
+            ),
+            models.CheckConstraint(
+                condition=Q(manage_access__in=ManageAccess.values),
+                name="site_manage_access_valid",
+                violation_error_message="Unknown management interface access.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -133,11 +180,37 @@ class Site(models.Model):
                 self.domain = normalize_hostname(self.domain)
             except ValidationError as exc:
                 raise ValidationError({"domain": exc.messages}) from None
-        super().clean_fields(exclude=exclude)
+        errors: dict[str, list[str]] = {}
+        for name, normalize in (
+            ("blocked_methods", normalize_blocked_methods),
+            ("passthrough_paths", normalize_passthrough_paths),
+            ("edit_host", _normalize_edit_host),
+        ):
+            if exclude is None or name not in exclude:
+                try:
+                    setattr(self, name, normalize(getattr(self, name)))
+                except ValidationError as exc:
+                    errors[name] = exc.messages
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                errors.setdefault(name, messages)
+        if errors:
+            raise ValidationError(errors)
 
     def clean(self) -> None:
         super().clean()
-        if self.domain and SiteAlias.objects.filter(name=self.domain).exclude(site_id=self.pk).exists():
+        # one query for both: another site's alias, or any site's edit host (the import checks thousands)
+        clash = (
+            Site.objects.filter(Q(aliases__name=self.domain) | Q(edit_host=self.domain))
+            .exclude(pk=self.pk)
+            .values_list("edit_host", flat=True)
+            .first()
+            if self.domain
+            else None
+        )
+        if clash is not None and clash != self.domain:
             raise ValidationError(
                 {
                     "domain": ValidationError(
@@ -145,8 +218,43 @@ class Site(models.Model):
                     )
                 }
             )
+        if clash is not None:
+            raise ValidationError(
+                {"domain": ValidationError(f"{self.domain} is already the edit host of another site.", code="taken")}
+            )
+        if self.edit_host:
+            if self.edit_host == self.domain:
+                raise ValidationError(
+                    {"edit_host": ValidationError("The edit host must differ from the site's domain.", code="same")}
+                )
+            rival = Site.objects.filter(edit_host=self.edit_host).exclude(pk=self.pk).first()
+            if rival is not None:
+                raise ValidationError(
+                    {
+                        "edit_host": ValidationError(
+                            f"{self.edit_host} is already the edit host of the site {rival.domain}.", code="taken"
+                        )
+                    }
+                )
+            owner = SiteHostname.objects.filter(name=self.edit_host).select_related("site").first()
+            if owner is not None:
+                whose = "this site" if owner.site_id == self.pk else f"the site {owner.site.domain}"
+                kind = "the domain" if owner.is_primary else "an alias"
+                raise ValidationError(
+                    {
+                        "edit_host": ValidationError(
+                            f"{self.edit_host} is already {kind} of {whose}: an edit host is a name of its own.",
+                            code="same" if owner.site_id == self.pk else "taken",
+                        )
+                    }
+                )
         if self.status == SiteStatus.ACTIVE:
             self.suspended_reason = ""
+
+
+def _normalize_edit_host(value: object) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    return normalize_hostname(text) if text else ""
 
 
 class SiteAlias(models.Model):
@@ -191,12 +299,19 @@ class SiteAlias(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        clash = Site.objects.filter(domain=self.name)
-        if self.site_id:
-            clash = clash.exclude(pk=self.site_id)
-        if self.name and clash.exists():
+        # one query for both: another site's domain, or any site's edit host (the import checks thousands)
+        owners = (
+            list(Site.objects.filter(Q(domain=self.name) | Q(edit_host=self.name)).values_list("pk", "domain")[:2])
+            if self.name
+            else []
+        )
+        if any(domain == self.name and pk != self.site_id for pk, domain in owners):
             raise ValidationError(
                 {"name": ValidationError(f"{self.name} is already the domain of another site.", code="taken")}
+            )
+        if any(domain != self.name for _, domain in owners):
+            raise ValidationError(
+                {"name": ValidationError(f"{self.name} is already the edit host of a site.", code="taken")}
             )
         if self.site_id and self.name and self.site.domain == self.name:
             raise ValidationError(

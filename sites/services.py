@@ -29,8 +29,10 @@ from hostpanel.validators import normalize_hostname
 from sites.choices import SiteStatus, SiteTls
 from sites.models import Site, SiteAlias, SiteHostname
 
-SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", "tls", "https_redirect", "hsts_seconds")
 TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
+# the site options (README, "Site options"): optional on create too
+OPTION_FIELDS = ("manage_access", "blocked_methods", "passthrough_paths", "edit_host")
+SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS)
 
 
 def site_snapshot(site: Site) -> dict:
@@ -76,6 +78,8 @@ def _clean_aliases(site: Site, aliases: Iterable[str]) -> list[str]:
             taken_domain = taken_domain.exclude(pk=site.pk)
         for name in sorted(taken_domain.values_list("domain", flat=True)):
             errors.append(ValidationError(f"{name} is already the domain of another site.", code="taken"))
+        for name in sorted(Site.objects.filter(edit_host__in=names).values_list("edit_host", flat=True)):
+            errors.append(ValidationError(f"{name} is already the edit host of a site.", code="taken"))
     if errors:
         raise ValidationError({"aliases": errors})
     return sorted(names)
@@ -186,17 +190,34 @@ def site_create(
     tls: str | None = None,
     https_redirect: bool | None = None,
     hsts_seconds: int | None = None,
+    manage_access: str | None = None,
+    blocked_methods: Iterable[str] | str | None = None,
+    passthrough_paths: Iterable[str] | str | None = None,
+    edit_host: str | None = None,
 ) -> Site:
-    """A new site. `tls`, `https_redirect`, `hsts_seconds`: None keeps the model's default (tls: acme when
-    HOSTPANEL_ACME_DIRECTORY is set, else none)."""
+    """A new site. `tls`, `https_redirect`, `hsts_seconds` and the options: None keeps the model's default
+    (tls: acme when HOSTPANEL_ACME_DIRECTORY is set, else none; no option set)."""
     site = Site(domain=domain, plone_path=plone_path, customer_ref=customer_ref or "")
-    given = {"tls": tls, "https_redirect": https_redirect, "hsts_seconds": hsts_seconds}
-    apply_fields(site, {name: value for name, value in given.items() if value is not None}, TLS_FIELDS)
+    given = {
+        "tls": tls,
+        "https_redirect": https_redirect,
+        "hsts_seconds": hsts_seconds,
+        "manage_access": manage_access,
+        "blocked_methods": _as_list(blocked_methods),
+        "passthrough_paths": _as_list(passthrough_paths),
+        "edit_host": edit_host,
+    }
+    apply_fields(site, {name: value for name, value in given.items() if value is not None}, SITE_FIELDS)
     resolved = _resolve_balancer(balancer)
     if resolved is None:
         raise ValidationError({"balancer": "A balancer is required."}, code="required")
     site.balancer = resolved
     return _save_site(site, actor=actor, action="site.create", before=None, aliases=list(aliases))
+
+
+def _as_list(value: Iterable[str] | str | None) -> list[str] | str | None:
+    """A list for the model (it normalises text like "PUT, DELETE" itself)."""
+    return value if value is None or isinstance(value, str) else list(value)
 
 
 @transaction.atomic
@@ -206,6 +227,9 @@ def site_update(site: Site, *, actor: Actor, aliases: Iterable[str] | None = Non
         fields["balancer"] = _resolve_balancer(fields["balancer"])
         if fields["balancer"] is None:
             raise ValidationError({"balancer": "A balancer is required."}, code="required")
+    for name in ("blocked_methods", "passthrough_paths"):
+        if name in fields:
+            fields[name] = _as_list(fields[name])
     apply_fields(site, fields, SITE_FIELDS)
     return _save_site(
         site, actor=actor, action="site.update", before=before, aliases=None if aliases is None else list(aliases)
@@ -295,7 +319,7 @@ def site_hostnames_backfill(domains: Iterable[str]) -> int:
 
 # --- bulk import -----------------------------------------------------------------------------
 
-IMPORT_COLUMNS = ("domain", "aliases", "balancer", "plone_path", "customer_ref", *TLS_FIELDS)
+IMPORT_COLUMNS = ("domain", "aliases", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS)
 IMPORT_REQUIRED_COLUMNS = ("domain", "balancer", "plone_path")
 BOOLEAN_CELLS = {"1": True, "yes": True, "true": True, "on": True}
 BOOLEAN_CELLS |= {"0": False, "no": False, "false": False, "off": False}
@@ -354,6 +378,21 @@ def _tls_cells(values: dict[str, Any], site: Site, errors: dict[str, list[str]])
             errors["hsts_seconds"] = [f"{hsts!r} is not a number of seconds."]
 
 
+def _option_cells(values: dict[str, Any], site: Site) -> None:
+    """The optional option columns: an empty cell keeps the default (no option). Lists are separated by
+    spaces or ';' (',' separates the CSV cells); the model normalises and checks them in full_clean()."""
+    access = str(values.get("manage_access") or "").strip().lower()
+    if access:
+        site.manage_access = access  # checked against the choices by full_clean()
+    for name in ("blocked_methods", "passthrough_paths"):
+        cell = values.get(name)
+        if cell:
+            setattr(site, name, cell if isinstance(cell, str) else list(cell))
+    edit_host = str(values.get("edit_host") or "").strip()
+    if edit_host:
+        site.edit_host = edit_host
+
+
 def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]:
     """Create one imported site inside a savepoint; return its errors by field (empty: saved)."""
     site = Site(
@@ -363,6 +402,7 @@ def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]
     )
     errors: dict[str, list[str]] = {}
     _tls_cells(values, site, errors)
+    _option_cells(values, site)
     name = str(values["balancer"] or "").strip()
     if not name:
         errors["balancer"] = ["A balancer is required."]

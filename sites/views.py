@@ -195,6 +195,10 @@ class SiteUpdateView(ServiceFormView):
             "tls": self.site.tls,
             "https_redirect": self.site.https_redirect,
             "hsts_seconds": self.site.hsts_seconds,
+            "manage_access": self.site.manage_access,
+            "blocked_methods": self.site.blocked_methods,
+            "passthrough_paths": "\n".join(self.site.passthrough_paths),
+            "edit_host": self.site.edit_host,
         }
 
     def get_cancel_url(self):

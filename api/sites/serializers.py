@@ -8,7 +8,8 @@ from rest_framework.reverse import reverse
 
 from api.base.serializers import DeploymentIdField
 from api.certificates.serializers import SiteCertificateField
-from sites.models import Site, SiteStatus, SiteTls
+from hostpanel.validators import BLOCKABLE_METHODS
+from sites.models import ManageAccess, Site, SiteStatus, SiteTls
 from sites.selectors import SiteLiveness, site_liveness
 
 
@@ -54,6 +55,32 @@ class SiteSerializer(serializers.Serializer):
     )
     hsts_seconds = serializers.IntegerField(
         required=False, help_text="Strict-Transport-Security max-age; 0 = off (default), at most 63072000."
+    )
+    # site options (README, "Site options"): the service validates them; omitted on create = none set
+    manage_access = serializers.ChoiceField(
+        choices=ManageAccess.choices,
+        required=False,
+        help_text="Zope's management interface (manage, manage_main, manage_*): public (default), staff (only "
+        "from the panel's staff networks, 403 for others) or blocked (403 for everyone).",
+    )
+    blocked_methods = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False),
+        required=False,
+        help_text=f"HTTP methods Apache answers 405 without asking Zope, among {', '.join(BLOCKABLE_METHODS)}. "
+        "PATCH replaces the whole list.",
+    )
+    passthrough_paths = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False),
+        required=False,
+        help_text="Paths Apache serves itself, never proxied to Zope: a prefix ending in '/' (/icons/) or an exact "
+        "path (/robots.txt). PATCH replaces the whole list.",
+    )
+    edit_host = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="A host name for the same Plone site, answered only for the staff networks (403 for others); "
+        "empty: none.",
     )
     certificate = SiteCertificateField()
     # --- is the site's current configuration live? (sites.selectors; HTTPS adds `certificate` here) ---

@@ -1,5 +1,8 @@
 """HostPanel's routes.map read back for the import (pure): one group per `# site <domain>` comment, each line
-`name state|balancer|plone path|mode|cookie|ttl` (rendering/routes.py writes it).
+`name state|balancer|plone path|mode|cookie|ttl[|options]` (rendering/routes.py writes it). The site options
+follow the six fields only when set, each once and in this order: `e` (this line is the site's edit host),
+`z=s`/`z=b` (management interface staff only / blocked), `m=PUT,...` (blocked methods), `p=/icons/,...`
+(pass-through paths). The edit host's line is the group's `edit_host`, not one of its names.
 
 Unlike rendering.routes.parse_map (which reads back what the panel itself deployed and skips what is not
 its own), every line here is accounted for with its line number: a line that is not a route is an error of
@@ -9,7 +12,7 @@ to validate through the models, as for every other door. Only the shape is check
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rendering.routes import MAX_LINE, STATES
 
@@ -27,6 +30,11 @@ class MapRoute:
     mode: str
     cookie: str
     ttl: int
+    # site options (sites.Site), as written (the plan validates them)
+    manage_access: str = "public"
+    blocked_methods: tuple[str, ...] = ()
+    passthrough_paths: tuple[str, ...] = ()
+    edit_host: bool = False  # the line of the site's edit host
 
 
 @dataclass
@@ -46,6 +54,7 @@ class MapGroup:
     errors: list[tuple[int, str]] = field(default_factory=list)
     route: MapRoute | None = None
     route_line: int = 0
+    edit_host: MapLine | None = None  # the line flagged `e`: the site's edit host (not among `lines`)
 
 
 @dataclass
@@ -55,12 +64,43 @@ class ParsedMap:
     stray_errors: list[tuple[int, str]] = field(default_factory=list)
 
 
+_MANAGE = {"z=s": "staff", "z=b": "blocked"}
+_OPTION_ORDER = ("e", "z", "m", "p")
+
+
+def _options(fields: list[str]) -> dict | str:
+    """The site options of a value's fields after the sixth, or why they are not options."""
+    found: dict = {}
+    last = -1
+    for option in fields:
+        kind = "e" if option == "e" else option[:1] if option[1:2] == "=" else ""
+        if kind not in _OPTION_ORDER:
+            return f"{option[:40]!r} is not a site option (e, z=, m= or p=)"
+        if _OPTION_ORDER.index(kind) <= last:
+            return f"site option {option[:40]!r} is repeated or out of order (e, z=, m=, p=)"
+        last = _OPTION_ORDER.index(kind)
+        if kind == "e":
+            found["edit_host"] = True
+        elif kind == "z":
+            if option not in _MANAGE:
+                return f"{option[:40]!r}: the management interface is z=s (staff) or z=b (blocked)"
+            found["manage_access"] = _MANAGE[option]
+        elif not option[2:]:
+            return f"site option {option[:40]!r} is empty"
+        else:
+            found["blocked_methods" if kind == "m" else "passthrough_paths"] = tuple(option[2:].split(","))
+    return found
+
+
 def split_route(value: str) -> MapRoute | str:
     """The route of a value, or why it is not one."""
     fields = value.split("|")
-    if len(fields) != 6:
+    if len(fields) < 6:
         return f"{len(fields)} fields, not the 6 of state|balancer|plone path|mode|cookie|ttl"
-    state, balancer, path, mode, cookie, ttl = fields
+    options = _options(fields[6:])
+    if isinstance(options, str):
+        return options
+    state, balancer, path, mode, cookie, ttl = fields[:6]
     if state not in STATES:
         return f"state {state[:40]!r} is none of {', '.join(STATES)}"
     if mode not in _MODES:
@@ -69,12 +109,13 @@ def split_route(value: str) -> MapRoute | str:
         return f"cookie lifetime {ttl[:40]!r} is not a number of seconds"
     if not (balancer and path and cookie):
         return "an empty field"
-    return MapRoute(state, balancer, path, mode, cookie, int(ttl))
+    return MapRoute(state, balancer, path, mode, cookie, int(ttl), **options)
 
 
 def parse_routes_map(text: str) -> ParsedMap:
     parsed = ParsedMap()
     group: MapGroup | None = None
+    edit_routes: dict[int, MapRoute] = {}
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.removesuffix("\r")
         if line.startswith(GROUP):
@@ -98,9 +139,25 @@ def parse_routes_map(text: str) -> ParsedMap:
         route = split_route(entry.value)
         if isinstance(route, str):
             group.errors.append((number, route))
+        elif route.edit_host:
+            if group.edit_host is not None:
+                group.errors.append((number, f"a second edit host (the first is on line {group.edit_host.line})"))
+            else:
+                group.edit_host = entry
+                edit_routes[id(group)] = route
+            continue
         elif group.route is None:
             group.route, group.route_line = route, number
         elif route != group.route:
             group.errors.append((number, f"its route differs from the site's line {group.route_line}"))
         group.lines.append(entry)
+    for each in parsed.groups:  # the edit host routes to the site's Plone site with the site's options
+        edit = edit_routes.get(id(each))
+        if edit is None or each.edit_host is None or each.route is None:
+            continue
+        expected = replace(each.route, state=edit.state, edit_host=True)
+        if edit != expected or (edit.state == "suspended") != (each.route.state == "suspended"):
+            each.errors.append(
+                (each.edit_host.line, f"the edit host's route differs from the site's line {each.route_line}")
+            )
     return parsed

@@ -34,6 +34,7 @@ _HOLES = {
     "N": r"[0-9]+",
     "SECURE": r"(?:; Secure)?",
     "PROXIED": r"(?:live|\(\?:live\|redirect\))",  # HTTP proxies live sites, HTTPS live and redirect ones
+    "STAFF": r"(?:-R '[0-9A-Fa-f.:/]+'(?: \|\| -R '[0-9A-Fa-f.:/]+')*|false)",  # HOSTPANEL_STAFF_NETWORKS
 }
 _LOOKUP = "RewriteCond ${hostpanel-recent:%{SERVER_NAME}|${hostpanel-routes:%{SERVER_NAME}|-}} "
 RECENT_NAME = "hostpanel-recent"
@@ -51,7 +52,7 @@ _PROXY = _shape(
     "[L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
 )
 _NODE_PROXY = _shape(
-    _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|n\|"
+    _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|n\|[^|]+\|[0-9]+$"
     "\nRewriteRule ^/(.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2/VirtualHostRoot/$1 "
     "[L,P,E=HP_NODE:1]"
 )
@@ -61,7 +62,61 @@ _BALANCER_PAGE = _shape(
     _LOOKUP + r"^(?:live|redirect)\|<<NAME>>\|" + '\nRewriteRule ^<<EPATH>>$ "<<DIR>>/errors/503.html" [L]'
 )
 _RELEASE = _shape(r'RewriteRule ^/\.well-known/hostpanel-release$ "<<DIR>>/public/hostpanel-release.txt" [L]')
+_OPTION = "the site options block (sites with options in their map line: imported from the map): "
+_SITE_OPTIONS = [
+    (
+        _LOOKUP + r"^<<PROXIED>>\|([^|]+\|[^|]+\|[sn]\|[^|]+\|[0-9]+)(\|.+)$"
+        "\nRewriteRule ^ - [E=HP_ROUTE:%1,E=HP_OPT:%2|]",
+        "the options of the name",
+    ),
+    ('RewriteCond %{ENV:HP_OPT} ^\\|e\\|\nRewriteCond expr "!(<<STAFF>>)"\nRewriteRule ^ - [F]', "edit hosts"),
+    (
+        'RewriteCond "%{REQUEST_METHOD}#%{ENV:HP_OPT}" "^([A-Z]+)#.*\\|m=(?:[A-Z]+,)*\\1[,|]"\n'
+        "RewriteRule ^ - [R=405,L]",
+        "blocked methods",
+    ),
+    (
+        "RewriteCond %{ENV:HP_OPT} \\|z=b\\|\nRewriteRule ^/(?:.*/)?manage(?:_[^/]*)?(?:/|$) - [F]",
+        "management interface blocked",
+    ),
+    (
+        'RewriteCond %{ENV:HP_OPT} \\|z=s\\|\nRewriteCond expr "!(<<STAFF>>)"\n'
+        "RewriteRule ^/(?:.*/)?manage(?:_[^/]*)?(?:/|$) - [F]",
+        "management interface for the staff networks",
+    ),
+    (
+        "RewriteCond %{QUERY_STRING} :|%3a [NC]\nRewriteCond %{ENV:HP_OPT} \\|z=b\\|\n"
+        'RewriteCond expr "unescape(%{QUERY_STRING}) =~ /:(?:default_)?(?:method|action)/ && '
+        'unescape(%{QUERY_STRING}) =~ /manage/"\nRewriteRule ^ - [F]',
+        "management interface blocked (query string)",
+    ),
+    (
+        "RewriteCond %{QUERY_STRING} :|%3a [NC]\nRewriteCond %{ENV:HP_OPT} \\|z=s\\|\n"
+        'RewriteCond expr "!(<<STAFF>>)"\n'
+        'RewriteCond expr "unescape(%{QUERY_STRING}) =~ /:(?:default_)?(?:method|action)/ && '
+        'unescape(%{QUERY_STRING}) =~ /manage/"\nRewriteRule ^ - [F]',
+        "management interface for the staff networks (query string)",
+    ),
+    (
+        'RewriteCond "%{REQUEST_URI}#%{ENV:HP_OPT}" "^(/(?:[^#]*/)?)[^#]*#.*\\|p=(?:[^|,]*,)*\\1[,|]" [OR]\n'
+        'RewriteCond "%{REQUEST_URI}#%{ENV:HP_OPT}" "^([^#]+)#.*\\|p=(?:[^|,]*,)*\\1[,|]"\nRewriteRule ^ - [L]',
+        "pass-through paths",
+    ),
+    (
+        "RewriteCond %{ENV:HP_ROUTE} ^([^|]+)\\|([^|]+)\\|s\\|([^|]+)\\|([0-9]+)$\n"
+        "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2/VirtualHostRoot/$1 "
+        "[L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]",
+        "single-pass proxy",
+    ),
+    (
+        "RewriteCond %{ENV:HP_ROUTE} ^([^|]+)\\|([^|]+)\\|n\\|\n"
+        "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2/VirtualHostRoot/$1 "
+        "[L,P,E=HP_NODE:1]",
+        "node-vhosts proxy",
+    ),
+]
 _RULES = [
+    *((_shape(text), _OPTION + what) for text, what in _SITE_OPTIONS),
     (_shape(r"RewriteRule ^/\.well-known/acme-challenge/ - [L]"), "ACME challenges pass to the server-level Alias"),
     (
         _RELEASE,
@@ -125,6 +180,15 @@ def _text(node: Directive) -> str:
 
 def _rule_text(rule: Rule) -> str:
     return "\n".join([*(_text(c) for c in rule.conds), _text(rule.directive)])
+
+
+def _options_text(route, edit_host: str) -> str:
+    """The site options of a map route in words ("" when it has none)."""
+    parts = [f"management interface {route.manage_access}"] if route.manage_access != "public" else []
+    parts += [f"blocked methods {','.join(route.blocked_methods)}"] if route.blocked_methods else []
+    parts += [f"pass-through paths {','.join(route.passthrough_paths)}"] if route.passthrough_paths else []
+    parts += [f"edit host {edit_host[:80]}"] if edit_host else []
+    return "; ".join(parts)
 
 
 class RoutingPart(RecogniserState):
@@ -279,6 +343,18 @@ class RoutingPart(RecogniserState):
             )
             self.r.sites.append(site)
             self._map_routes.append((site, route))
+            options = _options_text(route, group.edit_host.name if group.edit_host else "")
+            if options:
+                self.r.problems.append(
+                    Problem(
+                        "map-options",
+                        "warning",
+                        file,
+                        domain_line.line,
+                        f"{label}: its site options ({options}) are read from the map but not imported: "
+                        "set them on the site after the import",
+                    )
+                )
             if route.mode == "s":
                 self._site_cookies[route.balancer].append((route.cookie, route.ttl, directive))
 

@@ -64,6 +64,10 @@ def test_the_contract_paths_and_site_fields_are_documented(db):
         "tls",
         "https_redirect",
         "hsts_seconds",
+        "manage_access",
+        "blocked_methods",
+        "passthrough_paths",
+        "edit_host",
         "certificate",
         "live",
         "pending_deployment",
@@ -139,6 +143,7 @@ def test_request_components_hold_only_the_writable_fields(db):
     assert set(schemas["SiteRequest"]["properties"]) == {
         *("domain", "aliases", "balancer", "plone_path", "customer_ref"),
         *("tls", "https_redirect", "hsts_seconds"),
+        *("manage_access", "blocked_methods", "passthrough_paths", "edit_host"),
     }
     assert set(schemas["SiteRequest"]["required"]) == {"domain", "balancer", "plone_path"}
     assert set(schemas["PatchedSiteRequest"]["properties"]) == set(schemas["SiteRequest"]["properties"])

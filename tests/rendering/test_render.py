@@ -131,7 +131,7 @@ def test_node_vhosts_mode_points_members_at_one_node_vhost_per_zope_server(demo,
     node_rule = routing.index(
         "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/http/%{SERVER_NAME}:80%2/VirtualHostRoot/$1 [L,P,E=HP_NODE:1]"
     )
-    assert routing[node_rule - 1] == LOOKUP + "^live\\|([^|]+)\\|([^|]+)\\|n\\|"
+    assert routing[node_rule - 1] == LOOKUP + "^live\\|([^|]+)\\|([^|]+)\\|n\\|[^|]+\\|[0-9]+$"  # no options
     set_cookie = next(line for line in routing if line.startswith("Header add Set-Cookie"))
     assert set_cookie.endswith("\"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')\"")  # not HP_NODE
 
@@ -151,9 +151,12 @@ def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
         assert lines[suspended - 1] == LOOKUP + "^suspended\\|"
         # every proxy rule needs a live (or, on HTTPS, redirect) state: a suspended line never matches one
         proxies = [i for i, line in enumerate(lines) if line.startswith("RewriteRule") and "balancer://" in line]
-        assert len(proxies) == 2
-        for proxy in proxies:
-            assert lines[proxy].split(" [", 1)[1].startswith("L,P")
+        # a site with options is proxied from HP_ROUTE, which only its live (or redirect) value sets
+        optioned = [i for i in proxies if lines[i - 1].startswith("RewriteCond %{ENV:HP_ROUTE} ")]
+        assert len(proxies) == 4 and len(optioned) == 2
+        options = next(i for i, line in enumerate(lines) if "E=HP_ROUTE:" in line)
+        for proxy in [*(i for i in proxies if i not in optioned), options]:
+            assert proxy == options or lines[proxy].split(" [", 1)[1].startswith("L,P")
             assert re.match(
                 r"RewriteCond \$\{hostpanel-recent:%\{SERVER_NAME\}\|\$\{hostpanel-routes:%\{SERVER_NAME\}\|-\}\} "
                 r"\^(live|\(\?:live\|redirect\))\\\|",

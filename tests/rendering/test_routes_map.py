@@ -22,6 +22,7 @@ from rendering.routes import (
     Route,
     SiteRoutes,
     changed_names,
+    group_text,
     map_entries,
     map_line,
     map_text,
@@ -60,7 +61,11 @@ def test_a_map_reads_back_exactly_what_was_written():
 def test_lines_that_are_not_ours_are_skipped_when_reading():
     text = map_text([EXAMPLE]) + "stray.example live|gold|/x|s|c|1\n" + "garbage\n# site bad\nnot a line\n"
     assert parse_map("stray.example live|gold|/x|s|c|1\n") == {}  # a line outside any group
-    assert parse_map(text) == {"example.com": dataclasses.replace(EXAMPLE, names=(*EXAMPLE.names, "stray.example"))}
+    # a line of the group with another route keeps it (an edit host has its own): the group is written back as read
+    stray = ("stray.example", Route("live", "gold", "/x", "s", "c", 1))
+    expected = dataclasses.replace(EXAMPLE, names=(*EXAMPLE.names, "stray.example"), own=(stray,))
+    assert parse_map(text) == {"example.com": expected}
+    assert group_text(expected) in text
     assert "garbage" not in map_entries(text) and "not" not in map_entries(text)
 
 
