@@ -31,6 +31,7 @@ class ZopeServerForm(service_form(ZopeServer, ZOPE_SERVER_FIELDS)):  # type: ign
     def service_kwargs(self) -> dict:
         return {k: v for k, v in self.cleaned_data.items() if not (k in HEALTH_FIELDS and v in (None, ""))}
 
+
 BalancerForm = service_form(Balancer, BALANCER_FIELDS)
 MemberEditForm = service_form(BalancerMember, MEMBER_FIELDS)
 MemberCreateForm = service_form(

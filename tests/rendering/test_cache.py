@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from deploy.trees import render_for
 from rendering import cache
 from rendering.render import render_tree_isolated
 from rendering.routes import ROUTES_MAP
@@ -98,8 +99,6 @@ def test_a_memo_keeps_only_the_newest_entries_it_is_told_to():
 def test_a_tree_kept_for_a_frontend_is_not_reused_once_its_apache_facts_change(demo, frontend):
     """The front-end's facts (mod_proxy_hcheck loaded) are part of its record, so of the render memo's key:
     the deployer's tree follows the connection test without anything having to invalidate it."""
-    from deploy.trees import render_for
-
     before = render_for(frontend)
     assert "hcmethod=" not in before["balancers.conf"]
     assert render_for(frontend) == before  # the same snapshot: the kept tree
