@@ -140,7 +140,12 @@ def run_once(args, mode: str, fault: str, health_checks: bool, backends: dict[st
     assert ("hcmethod=" in tree["balancers.conf"]) == health_checks
     write_tree(tree, config_dir)
     apache = StandaloneApache(
-        TMP / name / "apache", config_dir, listen=[f"127.0.0.1:{port}"], manager=True, workers=args.workers
+        TMP / name / "apache",
+        config_dir,
+        listen=[f"127.0.0.1:{port}"],
+        manager=True,
+        workers=args.workers,
+        log_level=args.log_level,
     )
     try:
         check = apache.configtest()
@@ -181,6 +186,9 @@ def run_once(args, mode: str, fault: str, health_checks: bool, backends: dict[st
         return {"mode": mode, "fault": fault, "health_checks": health_checks, **result, **seen}
     finally:
         apache.stop()
+        if args.keep_logs:
+            Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+            shutil.copy(apache.error_log_path, Path(args.keep_logs) / f"{name}.error.log")
         backends[VICTIM].delay, backends[VICTIM].status = 0.0, 200
         if not backends[VICTIM].running:
             backends[VICTIM].start()
@@ -201,6 +209,8 @@ def main() -> None:
     parser.add_argument("--fails", type=int, default=2, help="hcfails")
     parser.add_argument("--passes", type=int, default=1, help="hcpasses")
     parser.add_argument("--workers", default="2x64", help="front-end processes x threads")
+    parser.add_argument("--log-level", default="warn", help="the front-end's LogLevel, e.g. info or proxy:debug")
+    parser.add_argument("--keep-logs", default="", help="copy each front-end's error log into this directory")
     args = parser.parse_args()
     args.workers = tuple(int(x) for x in args.workers.lower().split("x"))
 
