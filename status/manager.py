@@ -23,7 +23,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -212,9 +212,14 @@ def fetch_round(
     deadline = time.monotonic() + timeout
     tasks = len(endpoints) * (2 if workers else 1)
     pool = ThreadPoolExecutor(max_workers=min(tasks, FETCH_THREADS), thread_name_prefix="status")
-    managers = [pool.submit(fetch_manager, e, timeout=timeout, deadline=deadline) for e in endpoints]
-    statuses = [pool.submit(fetch_workers, e, timeout=timeout, deadline=deadline) for e in endpoints] if workers else []
-    _done, late = wait([*managers, *statuses], timeout=timeout + 0.5)
+    managers: list[Future[FrontEndLive]] = [
+        pool.submit(fetch_manager, e, timeout=timeout, deadline=deadline) for e in endpoints
+    ]
+    statuses: list[Future[WorkerRead]] = (
+        [pool.submit(fetch_workers, e, timeout=timeout, deadline=deadline) for e in endpoints] if workers else []
+    )
+    everything: list[Future[Any]] = [*managers, *statuses]
+    _done, late = wait(everything, timeout=timeout + 0.5)
     # every request ends by the deadline, so the threads are done; one that is not (a resolver that hangs)
     # is reported as a timeout and its thread ends with its request
     pool.shutdown(wait=not late, cancel_futures=True)
@@ -229,7 +234,7 @@ def fetch_round(
         f.result()
         if f.done() and not f.cancelled()
         else WorkerRead(e.frontend_id, e.frontend_name, e.status_url, HostState.TIMEOUT, late_reason)
-        for f, e in zip(statuses, endpoints, strict=True)
+        for f, e in zip(statuses, endpoints if workers else [], strict=True)
     ]
     return hosts, reads
 
