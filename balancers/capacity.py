@@ -85,11 +85,17 @@ class ApacheFacts:
 
 # --- sizing advice (pure) ------------------------------------------------------------------------------
 
-# Workers per client request beyond the peak: Apache spreads connections over its processes unevenly, and the
-# event MPM closes keep-alive connections as soon as ONE process has no idle worker (frontend-facts.md), so
-# MaxRequestWorkers equal to the peak is not enough. Measured by bench/dataplane.py --capacity.
+# The event MPM closes a process's keep-alive connections as soon as that ONE process has no idle worker, and a
+# process accepts more connections than it has threads (ThreadsPerChild + AsyncRequestWorkerFactor x idle), so a
+# burst of clients can land on one process (frontend-facts.md). Measured by bench/dataplane.py (64 clients, a
+# fast backend): 5 x 16 and 8 x 16 workers still lost requests, 2 x 64 lost none (single pass); node vhosts lost
+# requests with 2 x 64 and 4 x 64 and none with 2 x 128. Hence: each process holds the whole peak in flight
+# (ThreadsPerChild >= peak x hops, up to THREADS_CAP), at least two processes, and SIZING_HEADROOM over the peak.
 SIZING_HEADROOM = 1.25
 DEFAULT_THREADS_PER_CHILD = 25  # Apache's default for event and worker
+DEFAULT_THREAD_LIMIT = 64  # ThreadsPerChild above it needs ThreadLimit raised with it
+THREADS_CAP = 256  # beyond this peak per process, not measured: whole processes of 256 threads
+MIN_PROCESSES = 2
 
 
 @dataclass(frozen=True)
@@ -117,13 +123,22 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def threads_needed(peak_clients: int, *, node_vhosts: bool = False, threads_per_child: int = 0) -> int:
+    """ThreadsPerChild so that one process alone holds the peak in flight (peak x hops, rounded up to 16), never
+    fewer than the front-end has (`threads_per_child`), at most THREADS_CAP unless it already has more."""
+    hops = 2 if node_vhosts else 1
+    current = threads_per_child or DEFAULT_THREADS_PER_CHILD
+    return max(current, _ceil_div(min(peak_clients * hops, THREADS_CAP), 16) * 16)  # in steps of 16
+
+
 def workers_needed(peak_clients: int, *, node_vhosts: bool = False, threads_per_child: int = 0) -> int:
     """MaxRequestWorkers for `peak_clients` requests in flight: one worker each (two with node vhosts: the
-    request holds one on each hop), plus SIZING_HEADROOM, rounded up to whole processes."""
-    threads = threads_per_child or DEFAULT_THREADS_PER_CHILD
+    request holds one on each hop) plus SIZING_HEADROOM, in at least MIN_PROCESSES whole processes of
+    threads_needed() threads."""
     hops = 2 if node_vhosts else 1
+    threads = threads_needed(peak_clients, node_vhosts=node_vhosts, threads_per_child=threads_per_child)
     raw = max(int(peak_clients * hops * SIZING_HEADROOM + 0.999), 1)
-    return _ceil_div(raw, threads) * threads
+    return max(_ceil_div(raw, threads), MIN_PROCESSES) * threads
 
 
 def peak_clients_seen(samples: Any, *, node_vhosts: bool = False) -> int | None:
@@ -159,24 +174,34 @@ def sizing_advice(
         )
     needed = processes = server_limit = 0
     enough: bool | None = None
+    advised_threads = threads
     if peak_clients:
-        needed = workers_needed(peak_clients, node_vhosts=node_vhosts, threads_per_child=threads)
-        processes = needed // threads
+        if mpm == "prefork":
+            needed = max(int(peak_clients * hops * SIZING_HEADROOM + 0.999), 1)
+        else:
+            advised_threads = threads_needed(peak_clients, node_vhosts=node_vhosts, threads_per_child=threads)
+            needed = workers_needed(peak_clients, node_vhosts=node_vhosts, threads_per_child=threads)
+        processes = needed // advised_threads
         server_limit = processes * 2 if mpm != "prefork" else needed  # prefork: one process per worker
         per = "two workers per request (one on each hop: node-vhosts balancers)" if node_vhosts else "one worker each"
         lines.append(
             f"{peak_clients} clients at once ({peak_source or 'peak'}) need {peak_clients * hops} workers "
-            f"({per}); with room for Apache's uneven spread over its processes: MaxRequestWorkers {needed} "
-            f"= {processes} processes x ThreadsPerChild {threads}."
+            f"({per}); MaxRequestWorkers {needed} = {processes} processes x ThreadsPerChild {advised_threads}"
+            + (
+                ": each process can hold the whole peak on its own, because the event MPM lets one process take "
+                "more connections than it has threads and closes them all when that process runs out."
+                if mpm != "prefork"
+                else "."
+            )
         )
         if current:
-            enough = current >= needed
+            enough = current >= needed and (mpm == "prefork" or threads >= advised_threads)
             lines.append(
                 f"MaxRequestWorkers {current} is enough."
                 if enough
-                else f"MaxRequestWorkers {current} is too small: when every worker of a process is busy, the event "
-                "MPM closes keep-alive connections and visitors can see failed requests. Raise it to "
-                f"{needed} (and ServerLimit with it)."
+                else f"MaxRequestWorkers {current} with ThreadsPerChild {threads} is too small: when every worker "
+                "of a process is busy, the event MPM closes keep-alive connections and visitors can see failed "
+                f"requests. Set the directives below."
             )
     else:
         lines.append(
@@ -201,7 +226,9 @@ def sizing_advice(
     config = ""
     if needed:
         module = f"mpm_{mpm}_module" if mpm in ("worker", "prefork") else "mpm_event_module"
-        threads_line = "" if mpm == "prefork" else f"    ThreadsPerChild {threads}\n"
+        threads_line = "" if mpm == "prefork" else f"    ThreadsPerChild {advised_threads}\n"
+        if mpm != "prefork" and advised_threads > DEFAULT_THREAD_LIMIT:
+            threads_line = f"    ThreadLimit {advised_threads}\n" + threads_line
         config = (
             f"<IfModule {module}>\n    ServerLimit {server_limit}\n{threads_line}"
             f"    MaxRequestWorkers {needed}\n</IfModule>\n"
@@ -211,7 +238,7 @@ def sizing_advice(
         peak_source=peak_source,
         hops=hops,
         mpm=mpm,
-        threads_per_child=threads,
+        threads_per_child=advised_threads,
         max_request_workers=needed,
         processes=processes,
         server_limit=server_limit,

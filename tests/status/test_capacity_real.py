@@ -120,7 +120,7 @@ def test_a_bounded_load_above_the_workers_fires_the_saturation_alert_and_it_reso
     assert fired_at is not None, f"no saturation alert; busy per sample: {busy}"
     assert alert.subject == "fe1" and "of 32 Apache workers busy" in alert.summary
     assert "keep-alive connections are being closed: visitors can see failed requests" in alert.detail
-    assert "MaxRequestWorkers 32 is too small" in alert.detail and "mpm_worker" in alert.detail
+    assert "MaxRequestWorkers 32 with ThreadsPerChild 16 is too small" in alert.detail and "mpm_worker" in alert.detail
     assert max(busy) >= 29 and len(statuses) > 48
     time.sleep(0.5)  # the last requests end
     poll_once()
