@@ -89,8 +89,9 @@ class ApacheFacts:
 # process accepts more connections than it has threads (ThreadsPerChild + AsyncRequestWorkerFactor x idle), so a
 # burst of clients can land on one process (frontend-facts.md). Measured by bench/dataplane.py (64 clients, a
 # fast backend): 5 x 16 and 8 x 16 workers still lost requests, 2 x 64 lost none (single pass); node vhosts lost
-# requests with 2 x 64 and 4 x 64 and none with 2 x 128. Hence: each process holds the whole peak in flight
-# (ThreadsPerChild >= peak x hops, up to THREADS_CAP), at least two processes, and SIZING_HEADROOM over the peak.
+# requests with 2 x 64 and 4 x 64 and none with 2 x 128; at 16 clients 2 x 16 once lost one request in 58,000
+# (the poller's own request is a 17th). Hence: each process holds the whole peak in flight with SIZING_HEADROOM
+# (ThreadsPerChild >= 1.25 x peak x hops, up to THREADS_CAP), in at least two processes.
 SIZING_HEADROOM = 1.25
 DEFAULT_THREADS_PER_CHILD = 25  # Apache's default for event and worker
 DEFAULT_THREAD_LIMIT = 64  # ThreadsPerChild above it needs ThreadLimit raised with it
@@ -124,11 +125,13 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def threads_needed(peak_clients: int, *, node_vhosts: bool = False, threads_per_child: int = 0) -> int:
-    """ThreadsPerChild so that one process alone holds the peak in flight (peak x hops, rounded up to 16), never
-    fewer than the front-end has (`threads_per_child`), at most THREADS_CAP unless it already has more."""
+    """ThreadsPerChild so that one process alone holds the peak in flight with SIZING_HEADROOM (peak x hops x 1.25,
+    rounded up to 16: the panel's own mod_status and balancer-manager requests take workers too), never fewer
+    than the front-end has (`threads_per_child`), at most THREADS_CAP unless it already has more."""
     hops = 2 if node_vhosts else 1
     current = threads_per_child or DEFAULT_THREADS_PER_CHILD
-    return max(current, _ceil_div(min(peak_clients * hops, THREADS_CAP), 16) * 16)  # in steps of 16
+    in_flight = int(peak_clients * hops * SIZING_HEADROOM + 0.999)
+    return max(current, _ceil_div(min(in_flight, THREADS_CAP), 16) * 16)  # in steps of 16
 
 
 def workers_needed(peak_clients: int, *, node_vhosts: bool = False, threads_per_child: int = 0) -> int:

@@ -522,6 +522,7 @@ def capacity(args) -> None:
         frontend = capacity_frontend(name, apache, workers)
         for cookie in (False, True):
             runs = []
+            ah01102 = apache.error_log().count("AH01102")
             for _ in range(args.runs):
                 time.sleep(1)  # the previous run's connections close; the alert resolves
                 started = timezone.now()
@@ -548,13 +549,14 @@ def capacity(args) -> None:
                 "busy": max((r["busy"] or 0) for r in runs),
                 "alert": sum(r["alert"] for r in runs),
                 "runs": len(runs),
+                "ah01102": apache.error_log().count("AH01102") - ah01102,
                 "cmd": median["cmd"],
             }
             CAPACITY.append(row)
             print(
                 f"{mode:<12} c{clients:<3} {sizing:<8} {row['workers']:<14} cookie {'yes' if cookie else 'no ':<3} "
                 f"{row['rps']:>8.0f} req/s  failed {row['failed']:>6} of {row['requests']:>7}  "
-                f"max busy {row['busy']:>3}  saturation alert {row['alert']}/{row['runs']}  "
+                f"max busy {row['busy']:>3}  saturation alert {row['alert']}/{row['runs']}  AH01102 {row['ah01102']}  "
                 f"[{'; '.join(r['detail'] for r in runs if r['failed'])}] {runs[-1]['poll_errors'] or ''}"
                 + (
                     f"\n    (busy, keep-alive, closing) per sample: {runs[-1]['samples']}"
@@ -567,13 +569,14 @@ def capacity(args) -> None:
     print(
         f"\nsaturation alert: >= {settings.HOSTPANEL_SATURATION_PERCENT} % busy for {args.saturation_seconds:g} s, "
         "polled every 1 s (the real poller and alerts evaluation, during each wrk run)\n"
-        "\n| balancers | clients | front-end | workers | sticky cookie | req/s | failed | max busy seen | "
-        "saturation alert fired |\n|---|---|---|---|---|---|---|---|---|"
+        "\n| balancers | clients | front-end | workers | sticky cookie | req/s | failed | AH01102 | max busy seen | "
+        "saturation alert fired |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     for r in CAPACITY:
         print(
             f"| {r['mode']} | {r['c']} | {r['sizing']} | {r['workers']} | {'yes' if r['cookie'] else 'no'} | "
-            f"{r['rps']:,.0f} | {r['failed']:,} of {r['requests']:,} | {r['busy']} | {r['alert']}/{r['runs']} runs |"
+            f"{r['rps']:,.0f} | {r['failed']:,} of {r['requests']:,} | {r['ah01102']} | {r['busy']} | "
+            f"{r['alert']}/{r['runs']} runs |"
         )
     print("\ncommands (one run each):")
     for cmd in dict.fromkeys(r["cmd"] for r in CAPACITY):

@@ -64,7 +64,7 @@ def test_busy_workers_above_the_threshold_for_two_minutes_fire_one_alert_with_th
     assert "32 of 32 Apache workers busy" in alert.summary
     assert "keep-alive connections are being closed: visitors can see failed requests" in alert.detail
     assert "MaxRequestWorkers 32 with ThreadsPerChild 16 is too small" in alert.detail and "mpm_worker" in alert.detail
-    assert "MaxRequestWorkers 128" in alert.detail  # 52 clients seen: 2 processes of 64 threads
+    assert "MaxRequestWorkers 160" in alert.detail  # 52 clients seen: 2 processes of 80 threads
     assert Notification.objects.filter(kind=NotificationKind.FIRE).count() == 1
     poll_round(fe1, 150, busy=30)
     assert Alert.objects.filter(event=AlertEvent.SATURATION).count() == 1  # held: the same alert

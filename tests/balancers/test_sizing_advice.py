@@ -11,38 +11,38 @@ def facts(max_workers: int = 32, server_limit: int = 2, threads: int = 16, mpm: 
 
 
 def test_each_process_holds_the_peak_and_there_are_at_least_two_twice_the_workers_with_node_vhosts():
-    assert threads_needed(16, threads_per_child=16) == 16
-    assert workers_needed(16, threads_per_child=16) == 32  # 2 x 16, as measured: no failure at 16 clients
-    assert threads_needed(64, threads_per_child=16) == 64
-    assert workers_needed(64, threads_per_child=16) == 128  # 2 x 64 (8 x 16 lost requests)
-    assert threads_needed(64, node_vhosts=True, threads_per_child=16) == 128  # both hops
-    assert workers_needed(64, node_vhosts=True, threads_per_child=16) == 256
+    assert threads_needed(16, threads_per_child=16) == 32  # 16 x 1.25 = 20, in steps of 16
+    assert workers_needed(16, threads_per_child=16) == 64  # two processes
+    assert threads_needed(64, threads_per_child=16) == 80
+    assert workers_needed(64, threads_per_child=16) == 160  # 2 x 80 (8 x 16 lost requests)
+    assert threads_needed(64, node_vhosts=True, threads_per_child=16) == 160  # both hops
+    assert workers_needed(64, node_vhosts=True, threads_per_child=16) == 320
     assert workers_needed(10) == 50  # ThreadsPerChild unknown: Apache's default 25, two processes
-    assert threads_needed(52) == 64  # in steps of 16
+    assert threads_needed(52) == 80  # 65, in steps of 16
     assert threads_needed(1000) == 256 and workers_needed(1000) == 5 * 256  # capped: whole processes of 256
 
 
 def test_a_front_end_too_small_for_its_peak_is_told_what_to_set():
     advice = sizing_advice(facts(), 64, peak_source="seen")
-    assert advice.enough is False and advice.max_request_workers == 128 and advice.processes == 2
-    assert advice.threads_per_child == 64
+    assert advice.enough is False and advice.max_request_workers == 160 and advice.processes == 2
+    assert advice.threads_per_child == 80
     assert advice.server_limit == 4  # room for a whole old generation during a graceful restart
     text = "\n".join(advice.lines)
     assert "mpm_event with MaxRequestWorkers 32" in text and "too small" in text and "failed requests" in text
     assert "mpm_worker" in text
     assert "ServerLimit 2 equals MaxRequestWorkers / ThreadsPerChild (2)" in text
     assert advice.config == (
-        "<IfModule mpm_event_module>\n    ServerLimit 4\n    ThreadsPerChild 64\n"
-        "    MaxRequestWorkers 128\n</IfModule>\n"
+        "<IfModule mpm_event_module>\n    ServerLimit 4\n    ThreadLimit 80\n    ThreadsPerChild 80\n"
+        "    MaxRequestWorkers 160\n</IfModule>\n"
     )
 
 
 def test_node_vhosts_need_a_worker_on_each_hop():
     advice = sizing_advice(facts(max_workers=96, server_limit=12, threads=16), 64, node_vhosts=True)
-    assert advice.hops == 2 and advice.max_request_workers == 256 and advice.enough is False
+    assert advice.hops == 2 and advice.max_request_workers == 320 and advice.enough is False
     assert "two workers per request" in "\n".join(advice.lines)
     assert advice.server_limit_ok is True  # 12 slots for 6 active processes
-    assert "ThreadLimit 128\n    ThreadsPerChild 128\n" in advice.config  # above Apache's default ThreadLimit 64
+    assert "ThreadLimit 160\n    ThreadsPerChild 160\n" in advice.config  # above Apache's default ThreadLimit 64
 
 
 def test_a_large_enough_front_end_is_said_to_be_enough():
@@ -53,7 +53,7 @@ def test_a_large_enough_front_end_is_said_to_be_enough():
 
 def test_many_small_processes_are_not_enough_even_with_more_workers_than_clients():
     advice = sizing_advice(facts(max_workers=400, server_limit=32, threads=25), 100)
-    assert advice.enough is False and advice.threads_per_child == 112 and advice.max_request_workers == 224
+    assert advice.enough is False and advice.threads_per_child == 128 and advice.max_request_workers == 256
 
 
 def test_without_facts_or_peak_it_says_what_is_missing():

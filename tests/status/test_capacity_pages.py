@@ -55,10 +55,10 @@ def test_the_front_end_page_shows_the_chart_and_the_sizing_advice_with_its_numbe
     assert "mpm_event with MaxRequestWorkers 32, ThreadsPerChild 16, ServerLimit 2" in html
     assert "39 clients at once (the most seen in mod_status" in html  # 30 busy + 9 keep-alive
     assert "MaxRequestWorkers 32 with ThreadsPerChild 16 is too small" in html
-    assert "MaxRequestWorkers 96" in html and "ThreadsPerChild 48" in html  # 39 clients: 2 processes of 48
+    assert "MaxRequestWorkers 128" in html and "ThreadsPerChild 64" in html  # 39 clients: 2 processes of 64
     assert "ServerLimit 4" in html and "mpm_worker" in html
     asked = operator_client.get(frontend.get_absolute_url() + "?peak_clients=200").content.decode()
-    assert "200 clients at once (as given)" in asked and "MaxRequestWorkers 416" in asked  # 2 x 208
+    assert "200 clients at once (as given)" in asked and "MaxRequestWorkers 512" in asked  # 2 x 256
     junk = operator_client.get(frontend.get_absolute_url() + "?peak_clients=-3").content.decode()
     assert "greater than or equal to 1" in junk and "39 clients at once" in junk
 
