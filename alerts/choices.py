@@ -11,10 +11,11 @@ class AlertEvent(models.TextChoices):
     CERTIFICATE_FAILING = "certificate_failing", "A certificate fails to renew"
     CERTIFICATE_EXPIRING = "certificate_expiring", "A certificate expires within 14 days"
     DEPLOYMENT_WAITING = "deployment_waiting", "A deployment waits in the queue past the longest requeue wait"
+    SATURATION = "saturation", "A front-end's Apache workers stay (nearly) all busy"
 
 
-# Evaluated from each balancer-manager poll; the others from the database at every tick.
-POLL_EVENTS = frozenset({AlertEvent.MEMBER_DOWN, AlertEvent.FRONTEND_DOWN, AlertEvent.DRIFT})
+# Evaluated from each status poll (balancer-manager and mod_status); the others from the database at every tick.
+POLL_EVENTS = frozenset({AlertEvent.MEMBER_DOWN, AlertEvent.FRONTEND_DOWN, AlertEvent.DRIFT, AlertEvent.SATURATION})
 DATABASE_EVENTS = frozenset(set(AlertEvent.values) - POLL_EVENTS)
 
 

@@ -2,6 +2,8 @@
 
 * from one balancer-manager poll (the hosts status.poller fetched): a member in error on a
   front-end, a front-end that does not answer, a member whose live flags differ from the panel's;
+* from the mod_status samples (WorkerSample) after each poll: a front-end whose busy workers have stayed at
+  or above HOSTPANEL_SATURATION_PERCENT of MaxRequestWorkers for HOSTPANEL_SATURATION_MINUTES;
 * from the database: the last finished deployment failed or was reverted, a front-end the last deployment
   left behind, a deployment queued longer than HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS (no worker takes it),
   certificates failing to renew or expiring within 14 days (certificates.selectors).
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from alerts.choices import AlertEvent
-from balancers.choices import DeploymentStatus, HostStatus
-from balancers.models import BalancerMember, Deployment, DeploymentHost, FrontEnd
+from balancers.capacity import ApacheFacts, peak_clients_seen, sizing_advice
+from balancers.choices import DeploymentStatus, HostStatus, RenderMode
+from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHost, FrontEnd, WorkerSample
 from balancers.services import member_worker_urls
 from certificates.choices import CertificateStatus
 from certificates.selectors import ATTENTION_WINDOW, certificates_needing_attention
@@ -92,6 +95,76 @@ def _drift(host: FrontEndLive, frontend: FrontEnd, members: list[BalancerMember]
                     "; ".join(wrong),
                 )
             )
+    return found
+
+
+SATURATION_CONSEQUENCE = "keep-alive connections are being closed: visitors can see failed requests"
+
+
+def saturated(busy: int, limit: int, percent: float) -> bool:
+    """busy workers at or above percent % of limit (a limit of 0 is unknown: never saturated)."""
+    return limit > 0 and busy * 100 >= percent * limit
+
+
+def worker_limit(max_workers: int, slots: int) -> int:
+    """What busy workers are measured against: MaxRequestWorkers as read by the connection test, else the
+    scoreboard's slots (ServerLimit x ThreadsPerChild, which MaxRequestWorkers never exceeds)."""
+    return max_workers or slots
+
+
+def saturation_conditions(now: datetime.datetime) -> list[Condition]:
+    """One condition per enabled front-end whose mod_status samples have all been saturated for at least
+    HOSTPANEL_SATURATION_MINUTES up to its latest sample (which must be recent: a poller that stopped
+    proves nothing). A constant number of queries."""
+    percent = float(settings.HOSTPANEL_SATURATION_PERCENT)
+    window = datetime.timedelta(minutes=float(settings.HOSTPANEL_SATURATION_MINUTES))
+    poll = datetime.timedelta(seconds=max(float(settings.HOSTPANEL_STATUS_POLL_SECONDS), 1.0))
+    recent = now - 3 * poll
+    rows = (
+        WorkerSample.objects.filter(taken_at__gte=now - window - 3 * poll, taken_at__lte=now, frontend__enabled=True)
+        .order_by("frontend_id", "-taken_at", "-id")
+        .values_list("frontend_id", "taken_at", "busy", "keepalive", "max_workers", "slots")
+    )
+    series: dict[int, list[tuple]] = {}
+    for frontend_id, *sample in rows:
+        series.setdefault(frontend_id, []).append(tuple(sample))  # newest first
+    found: list[Condition] = []
+    if not series:
+        return found
+    frontends = {f.pk: f for f in FrontEnd.objects.filter(pk__in=series)}
+    node_vhosts = Balancer.objects.filter(render_mode=RenderMode.NODE_VHOSTS).exists()
+    for frontend_id, samples in series.items():
+        frontend = frontends.get(frontend_id)
+        if frontend is None or samples[0][0] < recent:
+            continue
+        since = None
+        for taken_at, busy, _keepalive, max_workers, slots in samples:
+            if not saturated(busy, worker_limit(max_workers, slots), percent):
+                break
+            since = taken_at
+        if since is None or now - since < window:
+            continue
+        _at, busy, _ka, max_workers, slots = samples[0]
+        limit = worker_limit(max_workers, slots)
+        advice = sizing_advice(
+            ApacheFacts.of(frontend),
+            peak_clients_seen([(s[1], s[2]) for s in samples], node_vhosts=node_vhosts),
+            node_vhosts=node_vhosts,
+            peak_source="the most seen while saturated: demand is at least that",
+        )
+        what = "MaxRequestWorkers" if max_workers else "scoreboard slots (MaxRequestWorkers not read yet)"
+        minutes = (now - since).total_seconds() / 60
+        found.append(
+            Condition(
+                AlertEvent.SATURATION,
+                frontend.name,
+                f"Front-end {frontend.name}: {busy} of {limit} Apache workers busy for {minutes:.1f} min",
+                f"Busy workers have stayed at or above {percent:g} % of {what} ({limit}) since "
+                f"{since:%H:%M:%S} UTC: {SATURATION_CONSEQUENCE}.\n\nSizing advice:\n"
+                + "\n".join(f"- {line}" for line in advice.lines)
+                + (f"\n\n{advice.config}" if advice.config else ""),
+            )
+        )
     return found
 
 

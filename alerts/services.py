@@ -32,7 +32,7 @@ from alerts.choices import (
     NotificationKind,
     NotificationStatus,
 )
-from alerts.conditions import Condition, database_conditions, poll_conditions
+from alerts.conditions import Condition, database_conditions, poll_conditions, saturation_conditions
 from alerts.delivery import Sent, deliver
 from alerts.models import Alert, AlertChannel, DeliveryAttempt, Notification
 from certificates.crypto import SecretsError, encrypt_secret
@@ -51,6 +51,8 @@ def _seconds(value: float) -> datetime.timedelta:
 
 
 def grace_for(event: str) -> datetime.timedelta:
+    if event == AlertEvent.SATURATION:  # the condition holds only after HOSTPANEL_SATURATION_MINUTES already
+        return datetime.timedelta(0)
     if event == AlertEvent.DRIFT:
         return _seconds(settings.HOSTPANEL_ALERT_DRIFT_GRACE_SECONDS)
     if event in POLL_EVENTS:
@@ -213,10 +215,12 @@ def notifications_deliver_due(*, now: datetime.datetime | None = None, limit: in
 
 def alerts_evaluate(*, hosts: list[FrontEndLive] | None = None, now: datetime.datetime) -> list[Alert]:
     """The debounce alone (database only, no message sent): the database conditions always, the poll's
-    when its hosts are given. Returns the alerts that fired or resolved."""
+    (its hosts, and the mod_status samples it stored) when its hosts are given. Returns the alerts that
+    fired or resolved."""
     changed = alerts_reconcile(database_conditions(now), events=DATABASE_EVENTS, now=now)
     if hosts is not None:
-        changed += alerts_reconcile(poll_conditions(hosts), events=POLL_EVENTS, now=now)
+        found = poll_conditions(hosts) + saturation_conditions(now)
+        changed += alerts_reconcile(found, events=POLL_EVENTS, now=now)
     return changed
 
 

@@ -160,3 +160,15 @@ class EquivalenceForm(ServiceForm):
         max_value=100_000,
         help_text="Check only this many sites, evenly spread (empty: every site).",
     )
+
+
+class PeakClientsForm(forms.Form):
+    """The front-end page's sizing question: how many clients at once (GET; nothing is saved)."""
+
+    peak_clients = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1_000_000,
+        label="Peak concurrent clients",
+        help_text="Empty: the most seen in this front-end's mod_status samples.",
+    )

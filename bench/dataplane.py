@@ -4,6 +4,13 @@ hand-written 2.4 reference, the seed's three passes and direct to the backend.
     .venv/bin/python bench/dataplane.py [--sites 1001] [--runs 3] [--duration 5] [--connections 16,64]
                                          [--only direct,reference,...] [--no-https] [--workers 2x16]
                                          [--mpm event|worker] [--node-variants rendered,pooled,h2c,...]
+                                         [--capacity [--saturation-seconds 3]]
+
+--capacity (issue #24) measures instead the failed requests at each load (16 and 64 clients), single-pass
+and node-vhosts, with and without the sticky cookie, on a front-end sized as balancers.capacity.sizing_advice
+says for that load (its MaxRequestWorkers in processes of 16 threads), and on the small limits (2 x 16) —
+with the real status poller (mod_status) and the saturation alert running during every run
+(HOSTPANEL_SATURATION_MINUTES shortened to --saturation-seconds, HOSTPANEL_STATUS_POLL_SECONDS to 1 s).
 
 One front-end Apache (devrig/apache.py) with the small worker limits a busy front-end runs into
 (event MPM, 2 processes x 16 threads = MaxRequestWorkers 32), 1,001 sites (seed_demo + generated),
@@ -25,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,9 +46,15 @@ import django
 
 django.setup()
 
+from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
 
-from balancers.models import Balancer, ZopeServer
+from alerts.choices import AlertEvent
+from alerts.models import Alert
+from balancers.capacity import DEFAULT_THREAD_LIMIT, ApacheFacts, sizing_advice
+from balancers.models import Balancer, FrontEnd, WorkerSample, ZopeServer
 from devrig import pki
 from devrig.apache import StandaloneApache, write_tree
 from devrig.backends import Backend
@@ -48,6 +62,7 @@ from devrig.net import free_port, free_port_block, http_get
 from rendering.render import render_tree
 from rendering.routes import ROUTES_MAP
 from rendering.snapshot import CertificateRecord, FrontEndRecord, load_snapshot
+from status.poller import poll_once
 
 WORKERS = (2, 16)  # a busy front-end: ServerLimit 2, ThreadsPerChild 16, MaxRequestWorkers 32
 workers_in_use = [WORKERS]  # --workers replaces it
@@ -352,7 +367,15 @@ SINGLE_VARIANTS = {
 }
 
 
-def front_end(name: str, tree: dict[str, str] | None, text: str | None, listen: list[str]) -> StandaloneApache:
+def front_end(
+    name: str,
+    tree: dict[str, str] | None,
+    text: str | None,
+    listen: list[str],
+    *,
+    workers: tuple[int, int] | None = None,
+    manager: bool = False,
+) -> StandaloneApache:
     directory = TMP / name
     config_dir = directory / "hostpanel"
     if tree is not None:
@@ -363,7 +386,14 @@ def front_end(name: str, tree: dict[str, str] | None, text: str | None, listen: 
     if SERVER_EXTRA:
         main = config_dir / "hostpanel.conf"
         main.write_text("".join(line + "\n" for line in SERVER_EXTRA) + main.read_text())
-    apache = StandaloneApache(directory / "apache", config_dir, listen=listen, workers=workers_in_use[0], mpm=MPM[0])
+    apache = StandaloneApache(
+        directory / "apache",
+        config_dir,
+        listen=listen,
+        workers=workers or workers_in_use[0],
+        mpm=MPM[0],
+        manager=manager,
+    )
     STARTED.append(apache)
     check = apache.configtest()
     if not check.ok:
@@ -405,6 +435,169 @@ def with_certificate(snapshot, domain: str):
     return dataclasses.replace(snapshot, sites=sites)
 
 
+# --- --capacity: failed requests on front-ends sized as HostPanel advises, and the saturation alert (#24) ---
+
+
+class Poller:
+    """The real status poller (balancer-manager + mod_status, then the alerts evaluation) every `interval`
+    seconds in a thread, for the length of a `with` block."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._loop, name="bench-poller", daemon=True)
+
+    def _loop(self) -> None:
+        try:
+            while not self.stop.is_set():
+                result = poll_once()
+                self.rounds += 1
+                self.errors += list(result.worker_failures)
+                self.stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> Poller:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+def capacity_frontend(name: str, apache: StandaloneApache, workers: tuple[int, int]) -> FrontEnd:
+    """The panel's record of this front-end, alone enabled, with the facts its connection test would read."""
+    processes, threads = workers
+    facts = ApacheFacts(
+        checked_at=timezone.now().isoformat(),
+        mpm=MPM[0],
+        limits={"ServerLimit": processes, "ThreadsPerChild": threads, "MaxRequestWorkers": processes * threads},
+        modules=("proxy", "proxy_http", "proxy_balancer", "status"),
+    )
+    FrontEnd.objects.update(enabled=False)
+    return FrontEnd.objects.create(
+        name=name,
+        address="127.0.0.1",
+        transport="local",
+        balancer_manager_url=apache.manager_url,
+        apache_facts=facts.as_json(),
+        enabled=True,
+    )
+
+
+def alert_during(frontend: FrontEnd, started, ended) -> bool:
+    """A saturation alert of this front-end was open at some time between started and ended."""
+    alerts = Alert.objects.filter(event=AlertEvent.SATURATION, subject=frontend.name, fired_at__lte=ended)
+    return any(a.resolved_at is None or a.resolved_at >= started for a in alerts)
+
+
+def capacity_tree(name: str, mode: str, port: int) -> dict[str, str]:
+    """HostPanel's tree with every balancer in `mode`, for front_end(name, ...) (which writes it there)."""
+    Balancer.objects.update(render_mode=mode)
+    frontend = FrontEndRecord(
+        name="bench",
+        config_dir=str(TMP / name / "hostpanel"),
+        http_listen=f"127.0.0.1:{port}",
+        https_listen=f"127.0.0.1:{free_port()}",
+        node_address="127.0.0.1",
+        node_port_base=free_port_block(len(SERVERS)),
+    )
+    return render_tree(load_snapshot(), frontend)
+
+
+def capacity(args) -> None:
+    """Per mode and load: the advised front-end, then the small limits; each with and without the cookie."""
+    settings.HOSTPANEL_STATUS_POLL_SECONDS = 1
+    settings.HOSTPANEL_SATURATION_MINUTES = args.saturation_seconds / 60
+    small = workers_in_use[0]
+    plans: list[tuple[str, int, str, tuple[int, int]]] = []
+    sizings = args.sizings.split(",")
+    for mode in args.modes.split(","):
+        for clients in args.connections if "advised" in sizings else ():
+            facts = ApacheFacts(checked_at="bench", mpm=MPM[0], limits={"ThreadsPerChild": small[1]})
+            advice = sizing_advice(facts, clients, node_vhosts=mode == "node-vhosts")
+            plans.append((mode, clients, "advised", (advice.processes, advice.threads_per_child)))
+        for clients in args.connections if "small" in sizings else ():
+            plans.append((mode, clients, "small", small))
+    for mode, clients, sizing, workers in plans:
+        port = free_port()
+        name = f"cap-{mode}-c{clients}-{sizing}"
+        # ThreadsPerChild above Apache's default ThreadLimit (64) needs ThreadLimit with it, as the advice says
+        SERVER_EXTRA[:] = [f"ThreadLimit {workers[1]}"] if workers[1] > DEFAULT_THREAD_LIMIT else []
+        apache = front_end(
+            name, capacity_tree(name, mode, port), None, [f"127.0.0.1:{port}"], workers=workers, manager=True
+        )
+        assert http_get(port, "/", host=SITE).status == 200, apache.error_log()[-2000:]
+        frontend = capacity_frontend(name, apache, workers)
+        for cookie in (False, True):
+            runs = []
+            ah01102 = apache.error_log().count("AH01102")
+            for _ in range(args.runs):
+                time.sleep(1)  # the previous run's connections close; the alert resolves
+                started = timezone.now()
+                with Poller() as poller:
+                    time.sleep(1.5)  # a sample before the load
+                    runs.append(wrk(port, clients, args.duration, cookie))
+                ended = timezone.now()
+                samples = WorkerSample.objects.filter(frontend=frontend, taken_at__range=(started, ended))
+                runs[-1]["samples"] = list(samples.order_by("taken_at").values_list("busy", "keepalive", "closing"))
+                runs[-1]["busy"] = max((b for b, _k, _c in runs[-1]["samples"]), default=None)
+                runs[-1]["alert"] = alert_during(frontend, started, ended)
+                runs[-1]["polls"] = poller.rounds
+                runs[-1]["poll_errors"] = poller.errors[:3]
+            median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+            row = {
+                "mode": mode,
+                "c": clients,
+                "sizing": sizing,
+                "workers": f"{workers[0]} x {workers[1]} = {workers[0] * workers[1]}",
+                "cookie": cookie,
+                "rps": median["rps"],
+                "failed": sum(r["failed"] for r in runs),
+                "requests": sum(r["requests"] for r in runs),
+                "busy": max((r["busy"] or 0) for r in runs),
+                "alert": sum(r["alert"] for r in runs),
+                "runs": len(runs),
+                "ah01102": apache.error_log().count("AH01102") - ah01102,
+                "cmd": median["cmd"],
+            }
+            CAPACITY.append(row)
+            print(
+                f"{mode:<12} c{clients:<3} {sizing:<8} {row['workers']:<14} cookie {'yes' if cookie else 'no ':<3} "
+                f"{row['rps']:>8.0f} req/s  failed {row['failed']:>6} of {row['requests']:>7}  "
+                f"max busy {row['busy']:>3}  saturation alert {row['alert']}/{row['runs']}  AH01102 {row['ah01102']}  "
+                f"[{'; '.join(r['detail'] for r in runs if r['failed'])}] {runs[-1]['poll_errors'] or ''}"
+                + (
+                    f"\n    (busy, keep-alive, closing) per sample: {runs[-1]['samples']}"
+                    if args.verbose_samples
+                    else ""
+                ),
+                flush=True,
+            )
+        apache.stop()
+    print(
+        f"\nsaturation alert: >= {settings.HOSTPANEL_SATURATION_PERCENT} % busy for {args.saturation_seconds:g} s, "
+        "polled every 1 s (the real poller and alerts evaluation, during each wrk run)\n"
+        "\n| balancers | clients | front-end | workers | sticky cookie | req/s | failed | AH01102 | max busy seen | "
+        "saturation alert fired |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    for r in CAPACITY:
+        print(
+            f"| {r['mode']} | {r['c']} | {r['sizing']} | {r['workers']} | {'yes' if r['cookie'] else 'no'} | "
+            f"{r['rps']:,.0f} | {r['failed']:,} of {r['requests']:,} | {r['ah01102']} | {r['busy']} | "
+            f"{r['alert']}/{r['runs']} runs |"
+        )
+    print("\ncommands (one run each):")
+    for cmd in dict.fromkeys(r["cmd"] for r in CAPACITY):
+        print("  " + cmd)
+
+
+CAPACITY: list[dict] = []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=1001)
@@ -440,6 +633,27 @@ def main() -> None:
         help="render HostPanel's trees with a routing overlay of about this many lines (the measured site "
         "in the base): what a lookup costs when routes-recent.map is near HOSTPANEL_ROUTES_OVERLAY_MAX_LINES",
     )
+    parser.add_argument(
+        "--capacity",
+        action="store_true",
+        help="failed requests on front-ends sized by sizing_advice and on the small limits (--workers), with the "
+        "status poller and the saturation alert running (issue #24); replaces the other measurements",
+    )
+    parser.add_argument(
+        "--saturation-seconds",
+        type=float,
+        default=3.0,
+        help="with --capacity: HOSTPANEL_SATURATION_MINUTES for the run, in seconds (default 3)",
+    )
+    parser.add_argument(
+        "--backend-delay-ms",
+        type=float,
+        default=0,
+        help="members are Python fake Zopes answering after this many ms instead of the static Apache backend",
+    )
+    parser.add_argument("--sizings", default="advised,small", help="with --capacity: advised, small or both")
+    parser.add_argument("--modes", default="single-pass,node-vhosts", help="with --capacity: the render modes")
+    parser.add_argument("--verbose-samples", action="store_true", help="with --capacity: print each mod_status sample")
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
     only = set(filter(None, args.only.split(",")))
@@ -450,7 +664,11 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     call_command("seed_demo", sites=args.sites - 1, no_user=True, verbosity=0)
     ports = {name: free_port() for name in SERVERS}
-    static_backend(list(ports.values()))  # stopped with the rest (STARTED)
+    if args.backend_delay_ms:  # slow members, like a Zope rendering a page: a request holds its worker that long
+        for name, port in ports.items():
+            STARTED.append(Backend(name, port, delay=args.backend_delay_ms / 1000).start())
+    else:
+        static_backend(list(ports.values()))  # stopped with the rest (STARTED)
     for name, port in ports.items():
         ZopeServer.objects.filter(name=name).update(port=port)
     processes, threads = (int(x) for x in args.workers.lower().split("x"))
@@ -460,6 +678,14 @@ def main() -> None:
     print(
         f"{args.sites} sites; front-end mpm_{args.mpm} {processes} x {threads} {args.server_extra}; site {SITE}; {TMP}"
     )
+    if args.capacity:
+        try:
+            capacity(args)
+        finally:
+            for part in reversed(STARTED):
+                part.stop()
+            shutil.rmtree(TMP, ignore_errors=True)
+        return
     try:
         if wanted("direct"):
             measure("direct to the static backend (Apache)", ports["zope1"], args, cookie=False, apache=None)

@@ -16,6 +16,7 @@ API (keep it small)::
     apache.stop()                # SIGTERM to its parent, waits until gone (works even with a broken tree)
     apache.running               # its parent process is alive (also from another process, by the pid file)
     apache.manager_url           # "http://127.0.0.1:MPORT/balancer-manager" (manager=True or manager_port)
+    apache.status_url            # "http://127.0.0.1:MPORT/server-status?auto" (mod_status, same vhost)
     apache.error_log()           # text of its error log (for assertion messages)
 
 The main config `Include`s config_dir/hostpanel.conf. The tree's own `Listen` lines (node vhosts)
@@ -208,7 +209,13 @@ def standalone_config(
             "        SetHandler balancer-manager",
             "        Require ip 127.0.0.1",
             "    </Location>",
+            # mod_status beside it, as README's "mod_status" section sets it up (status.poller reads ?auto)
+            "    <Location /server-status>",
+            "        SetHandler server-status",
+            "        Require ip 127.0.0.1",
+            "    </Location>",
             "</VirtualHost>",
+            "ExtendedStatus On",
         ]
     return "\n".join(lines) + "\n"
 
@@ -351,6 +358,11 @@ class StandaloneApache:
         if not self.manager_port:
             raise ApacheError("started without a balancer-manager (manager=True or manager_port)")
         return f"http://127.0.0.1:{self.manager_port}/balancer-manager"
+
+    @property
+    def status_url(self) -> str:
+        """mod_status in machine-readable form, on the balancer-manager's vhost (ExtendedStatus On)."""
+        return self.manager_url.replace("/balancer-manager", "/server-status?auto")
 
     def ports(self) -> list[int]:
         ports = [int(a.split()[0].rsplit(":", 1)[-1]) for a in self.listen]  # "127.0.0.1:8443 https"

@@ -237,6 +237,10 @@ HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES = env_int("HOSTPANEL_COMMAND_OUTPUT_MAX_BYTES
 HOSTPANEL_STATUS_TIMEOUT = env_float("HOSTPANEL_STATUS_TIMEOUT", 2.0, minimum=0.1)
 HOSTPANEL_STATUS_POLL_SECONDS = env_int("HOSTPANEL_STATUS_POLL_SECONDS", 30, minimum=5)
 HOSTPANEL_STATUS_HISTORY_MINUTES = env_int("HOSTPANEL_STATUS_HISTORY_MINUTES", 120, minimum=60, maximum=10080)
+# Saturation alert (alerts.conditions, from the mod_status samples): busy workers at or above this share of
+# MaxRequestWorkers in every sample for this long (minutes; fractions allowed) fires it; one sample below resolves it.
+HOSTPANEL_SATURATION_PERCENT = env_int("HOSTPANEL_SATURATION_PERCENT", 90, minimum=1, maximum=100)
+HOSTPANEL_SATURATION_MINUTES = env_float("HOSTPANEL_SATURATION_MINUTES", 2.0, minimum=0.0)
 
 # --- TLS: ACME certificates and secrets at rest (certificates/) ------------------------------
 # The ACME directory the panel orders from (Let's Encrypt staging/production, or pebble in tests); empty = no ACME.

@@ -15,12 +15,13 @@ from balancers.selectors.overview import status_overview
 
 class StatusView(ApiMixin, APIView):
     """Intended (database) and live (each enabled front-end's latest sample, or with `?live=1` every one asked
-    now, in parallel) state of every balancer, with drift, the last deployment and an hour of history."""
+    now, in parallel) state of every balancer, with drift, the last deployment and an hour of history; per
+    front-end, its Apache workers (`workers`: the poller's mod_status samples against MaxRequestWorkers)."""
 
     operation_noun = "status"
 
     @extend_schema(
-        summary="Balancer status: intended vs live, drift and history",
+        summary="Balancer status: intended vs live, drift, history and each front-end's Apache workers",
         parameters=[
             OpenApiParameter(
                 "live",

@@ -20,6 +20,7 @@ from django.utils import timezone
 from balancers.capacity import ApacheFacts
 from balancers.choices import RenderMode
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, StatusSample, ZopeServer
+from balancers.selectors.capacity import StatusWorkers, empty_usage, worker_usage
 from hostpanel.readmodel import DATETIME, Help
 from rendering.manifest import node_member_url, node_ports
 from status.manager import ManagerEndpoint, fetch_all, status_timeout
@@ -37,6 +38,7 @@ class StatusFrontEnd(TypedDict):
     fetched_at: Annotated[str | None, DATETIME]
     age: Annotated[float | None, Help("Seconds since fetched_at: how old this sample is.")]
     stale: Annotated[bool, Help("No sample, or one older than three poll intervals (is the poller running?).")]
+    workers: Annotated[StatusWorkers, Help("Apache workers (mod_status): an hour of busy workers against the limit.")]
 
 
 class StatusDeploymentHost(TypedDict):
@@ -301,7 +303,7 @@ def status_overview(
         "live": asked_now,
         "timeout": status_timeout() if timeout is None else timeout,
         "history_minutes": SPARKLINE_MINUTES,
-        "frontends": _frontend_dicts(hosts, now),
+        "frontends": _frontend_dicts(hosts, now, worker_usage([f.pk for f in frontends], now=now)),
         "last_deployment": _deployment_dict(deployment),
         "balancers": [_balancer_dict(balancer, fleet, history) for balancer in balancers],
     }
@@ -414,7 +416,9 @@ def _live_workers(
     return workers
 
 
-def _frontend_dicts(hosts: list[FrontEndLive], now: datetime.datetime) -> list[StatusFrontEnd]:
+def _frontend_dicts(
+    hosts: list[FrontEndLive], now: datetime.datetime, usage: dict[int, StatusWorkers]
+) -> list[StatusFrontEnd]:
     stale_after = 3 * max(settings.HOSTPANEL_STATUS_POLL_SECONDS, 1)
     return [
         {
@@ -427,6 +431,7 @@ def _frontend_dicts(hosts: list[FrontEndLive], now: datetime.datetime) -> list[S
             "fetched_at": _iso(h.fetched_at),
             "age": _age(h, now),
             "stale": h.state == HostState.UNPOLLED or (_age(h, now) or 0) > stale_after,
+            "workers": usage.get(h.frontend_id) or empty_usage(),  # type: ignore[arg-type]
         }
         for h in hosts
     ]

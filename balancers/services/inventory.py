@@ -44,6 +44,7 @@ FRONTEND_FIELDS = (
     "balancer_manager_url",
     "manager_username",
     "manager_password",
+    "status_url",
     "health_url",
     "http_listen",
     "https_listen",

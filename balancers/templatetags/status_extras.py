@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 register = template.Library()
 
@@ -46,3 +46,87 @@ def get(mapping, key):
 @register.filter
 def badge_class(state: str) -> str:
     return "status-" + str(state or "unknown").replace(" ", "-")
+
+
+@register.simple_tag
+def worker_chart(workers: dict, width: int = 360, height: int = 96) -> str:
+    """An inline SVG chart of busy Apache workers over the last hour against the limit (MaxRequestWorkers):
+    a labelled scale (0, the limit, the top), a dashed limit line and the busy line (gaps where no sample).
+    No script, no external asset; the figures are in its <title> for screen readers too."""
+    series = list((workers or {}).get("busy") or [])
+    limit = int((workers or {}).get("limit") or 0)
+    source = (workers or {}).get("limit_source") or "limit"
+    minutes = (workers or {}).get("minutes") or 60
+    seen = [v for v in series if v is not None]
+    top = max([limit, *seen, 1])
+    top = top + max(top // 10, 1)  # room above the limit line
+    left, right, upper, lower = 34, 6, 6, 16  # margins: scale labels left, time labels below
+    plot_w, plot_h = width - left - right, height - upper - lower
+    step = plot_w / max(len(series) - 1, 1)
+
+    def y(value: float) -> str:  # format_html escapes its arguments: numbers go in as text
+        return f"{upper + plot_h - (value / top) * plot_h:.1f}"
+
+    segments: list[list[str]] = [[]]
+    for i, value in enumerate(series):
+        if value is None:
+            if segments[-1]:
+                segments.append([])
+            continue
+        segments[-1].append(f"{left + i * step:.1f},{y(value)}")
+    lines = format_html_join(
+        "",
+        '<polyline class="busy" fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/>',
+        ((" ".join(points if len(points) > 1 else points * 2),) for points in segments if points),
+    )
+    scale = [(0, "0")]
+    if limit:
+        scale.append((limit, str(limit)))
+    labels = format_html_join(
+        "",
+        '<text x="{}" y="{}" font-size="9" text-anchor="end" fill="currentColor">{}</text>',
+        ((left - 3, f"{float(y(v)) + 3:.1f}", text) for v, text in scale),
+    )
+    limit_line = (
+        format_html(
+            '<line class="limit" x1="{}" x2="{}" y1="{}" y2="{}" stroke="#c0392b" stroke-dasharray="4 3"/>'
+            '<text x="{}" y="{}" font-size="9" fill="#c0392b">{} {}</text>',
+            left,
+            width - right,
+            y(limit),
+            y(limit),
+            left + 2,
+            f"{float(y(limit)) - 2:.1f}",
+            source,
+            limit,
+        )
+        if limit
+        else ""
+    )
+    peak = max(seen) if seen else 0
+    summary = (
+        f"Busy workers over the last {minutes} min: peak {peak}"
+        + (f" of {source} {limit}" if limit else "")
+        + ("" if seen else " (no mod_status sample)")
+    )
+    return format_html(
+        '<svg class="worker-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{s}">'
+        "<title>{s}</title>"
+        '<line x1="{l}" x2="{l}" y1="{u}" y2="{b}" stroke="currentColor" stroke-opacity=".4"/>'
+        '<line x1="{l}" x2="{r}" y1="{b}" y2="{b}" stroke="currentColor" stroke-opacity=".4"/>'
+        "{labels}{limit_line}{lines}"
+        '<text x="{l}" y="{t}" font-size="9" fill="currentColor">-{m} min</text>'
+        '<text x="{r}" y="{t}" font-size="9" text-anchor="end" fill="currentColor">now</text></svg>',
+        w=width,
+        h=height,
+        s=summary,
+        l=left,
+        r=width - right,
+        u=upper,
+        b=upper + plot_h,
+        t=height - 3,
+        m=minutes,
+        labels=labels,
+        limit_line=limit_line,
+        lines=lines,
+    )

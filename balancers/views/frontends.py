@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -10,8 +11,10 @@ from balancers import services
 from balancers.capacity import HTTPS_MODULES, LBMETHOD_MODULE, NEEDED_MODULES, OPTIONAL_MODULES, ApacheFacts
 from balancers.forms import (
     FrontEndForm,
+    PeakClientsForm,
 )
 from balancers.models import DeploymentHost, FrontEnd
+from balancers.selectors.capacity import empty_usage, frontend_sizing, worker_usage
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
 
@@ -31,11 +34,16 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         frontend = get_object_or_404(FrontEnd, pk=kwargs["pk"])
+        sizing_form = PeakClientsForm(self.request.GET or None)
+        peak = sizing_form.cleaned_data.get("peak_clients") if sizing_form.is_valid() else None
         context.update(
             frontend=frontend,
             recent=DeploymentHost.objects.filter(frontend=frontend).select_related("deployment").order_by("-id")[:10],
             facts=(facts := ApacheFacts.of(frontend)),
             module_rows=module_rows(facts),
+            workers=worker_usage([frontend.pk], now=timezone.now()).get(frontend.pk) or empty_usage(),
+            sizing=frontend_sizing(frontend, peak_clients=peak),
+            sizing_form=sizing_form,
         )
         return context
 

@@ -20,9 +20,9 @@ def test_the_status_reads_the_samples_and_live_1_asks_the_front_ends(
         body = reader.get("/api/v1/status/").json()
         assert body["live"] is False and body["frontends"][0]["state"] == "ok"
         assert body["frontends"][0]["age"] is not None and body["frontends"][0]["stale"] is False
-    assert len(server.requests) == 1  # the poller's, only
+    assert len(server.requests) == 2  # the poller's only: the balancer-manager and mod_status
     live = operator.get("/api/v1/status/?live=1").json()
-    assert live["live"] is True and len(server.requests) == 2
+    assert live["live"] is True and len(server.requests) == 3  # ?live=1 asks the balancer-manager
     assert live["balancers"] == body["balancers"]
 
 
@@ -43,5 +43,5 @@ def test_live_1_is_refused_to_a_read_token_and_a_viewer_and_asks_no_front_end(
     assert refused.status_code == 403 and "operator" in refused.json()["detail"]
     assert viewer_client.get("/api/v1/status/?live=1").status_code == 403
     assert reader.get("/api/v1/status/").json()["live"] is False  # the stored samples stay readable
-    assert len(server.requests) == 1 and FrontEndSnapshot.objects.get().fetched_at == sampled  # the poller's only
-    assert operator.get("/api/v1/status/?live=1").json()["live"] is True and len(server.requests) == 2
+    assert len(server.requests) == 2 and FrontEndSnapshot.objects.get().fetched_at == sampled  # the poller's only
+    assert operator.get("/api/v1/status/?live=1").json()["live"] is True and len(server.requests) == 3

@@ -1,4 +1,4 @@
-"""Poll every enabled front-end's balancer-manager once, or forever with --loop (the worker's job)."""
+"""Poll every enabled front-end's balancer-manager and mod_status once, or forever with --loop (the worker's job)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ class Command(BaseCommand):
             done += 1
             self.stdout.write(
                 f"{result.hosts_ok}/{result.hosts} front-ends answered, {result.samples} samples stored, "
-                f"{result.pruned} old samples pruned"
+                f"{result.worker_samples} mod_status samples, {result.pruned} old samples pruned"
             )
             for failure in result.failures:
                 self.stderr.write(f"  {failure}")
+            for failure in result.worker_failures:
+                self.stderr.write(f"  mod_status: {failure}")
             if not loop or (rounds and done >= rounds):
                 return
             time.sleep(max(interval - (time.monotonic() - started), 0))
