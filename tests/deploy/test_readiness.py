@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 
 from balancers.capacity import ApacheFacts
-from balancers.models import FrontEnd
+from balancers.models import Deployment, FrontEnd
+from balancers.services.readiness import frontend_facts_save
 from deploy.readiness import (
     apache_command,
     effective_limits,
@@ -190,3 +191,19 @@ def test_the_front_end_page_says_when_nothing_was_read_yet(operator_client, db):
     frontend = FrontEnd.objects.create(name="fe-new", address="127.0.0.1", transport="local")
     body = operator_client.get(reverse("balancers:frontend_detail", args=[frontend.pk])).content.decode()
     assert "Not read yet" in body
+
+
+def test_facts_that_change_the_rendered_config_queue_a_deployment_and_others_do_not(db, settings):
+    settings.HOSTPANEL_AUTO_DEPLOY = True
+    frontend = FrontEnd.objects.create(name="fe-hc", address="127.0.0.1", transport="local")
+    plain = ApacheFacts(checked_at="2026-12-07T12:00:00+00:00", modules=("proxy", "proxy_balancer"))
+    frontend_facts_save(frontend, facts=plain)
+    assert Deployment.objects.count() == 0  # nothing the render reads changed
+    frontend_facts_save(frontend, facts=plain)
+    assert Deployment.objects.count() == 0
+    frontend_facts_save(
+        frontend, facts=ApacheFacts(checked_at="2026-12-07T12:05:00+00:00", modules=(*plain.modules, "proxy_hcheck"))
+    )
+    assert Deployment.objects.count() == 1  # members get their health checks without waiting for another change
+    frontend.refresh_from_db()
+    assert ApacheFacts.of(frontend).has("proxy_hcheck")
