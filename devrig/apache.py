@@ -15,7 +15,8 @@ API (keep it small)::
     apache.stop()                # SIGTERM to its parent, waits until gone (works even with a broken tree)
     apache.running               # its parent process is alive (also from another process, by the pid file)
     apache.manager_url           # "http://127.0.0.1:MPORT/balancer-manager" (manager=True or manager_port)
-    apache.status_url            # "http://127.0.0.1:MPORT/server-status?auto" (mod_status, same vhost)
+    apache.status_url            # "http://127.0.0.1:MPORT/server-status?auto" (mod_status, same vhost;
+                                 # extended_status=True for Total Accesses)
     apache.error_log()           # text of its error log (for assertion messages)
 
 The main config `Include`s config_dir/hostpanel.conf. The tree's own `Listen` lines (node vhosts)
@@ -134,6 +135,7 @@ def standalone_config(
     workers: tuple[int, int] | None = None,
     mpm: str = "event",
     switch_user: bool = True,
+    extended_status: bool = False,
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
@@ -142,7 +144,9 @@ def standalone_config(
     workers=(processes, threads): fixed event-MPM limits, every process started at once (ServerLimit,
     ThreadsPerChild, MaxRequestWorkers = their product), e.g. (2, 16), the small limits a busy
     front-end runs into (bench/dataplane.py, the burst test). None: small and quick, 1 to 4 processes.
-    mpm: "event" (default) or "worker" (same limits; no async keep-alive handling)."""
+    mpm: "event" (default) or "worker" (same limits; no async keep-alive handling).
+    The manager vhost also serves mod_status at /server-status (127.0.0.1 only); extended_status=True adds
+    `ExtendedStatus On` (Total Accesses, so requests/s)."""
     if mpm not in MPMS:
         raise ValueError(f"mpm must be one of {MPMS}, not {mpm!r}")
     workdir = Path(workdir)
@@ -196,8 +200,9 @@ def standalone_config(
             "        Require ip 127.0.0.1",
             "    </Location>",
             "</VirtualHost>",
-            "ExtendedStatus On",
         ]
+        if extended_status:  # Total Accesses (requests/s); opt-in: see README "mod_status"
+            lines.append("ExtendedStatus On")
     return "\n".join(lines) + "\n"
 
 
@@ -279,6 +284,7 @@ class StandaloneApache:
         workers: tuple[int, int] | None = None,
         mpm: str = "event",
         command_prefix: list[str] | None = None,
+        extended_status: bool = False,
     ) -> None:
         """command_prefix: run apache2 under it (the equivalence check's sandbox, importer.sandbox);
         the Apache then runs as whoever the prefix makes it, with no User/Group of its own."""
@@ -293,6 +299,7 @@ class StandaloneApache:
         self.log_level = log_level
         self.workers = workers
         self.mpm = mpm
+        self.extended_status = extended_status
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
@@ -320,6 +327,7 @@ class StandaloneApache:
                 workers=self.workers,
                 mpm=self.mpm,
                 switch_user=not self.command_prefix,
+                extended_status=self.extended_status,
             ),
             encoding="utf-8",
         )
