@@ -393,6 +393,7 @@ def front_end(
         workers=workers or workers_in_use[0],
         mpm=MPM[0],
         manager=manager,
+        extended_status=manager,  # --capacity: requests/s in the samples
     )
     STARTED.append(apache)
     check = apache.configtest()

@@ -16,7 +16,8 @@ API (keep it small)::
     apache.stop()                # SIGTERM to its parent, waits until gone (works even with a broken tree)
     apache.running               # its parent process is alive (also from another process, by the pid file)
     apache.manager_url           # "http://127.0.0.1:MPORT/balancer-manager" (manager=True or manager_port)
-    apache.status_url            # "http://127.0.0.1:MPORT/server-status?auto" (mod_status, same vhost)
+    apache.status_url            # "http://127.0.0.1:MPORT/server-status?auto" (mod_status, same vhost;
+                                 # extended_status=True for Total Accesses)
     apache.error_log()           # text of its error log (for assertion messages)
 
 The main config `Include`s config_dir/hostpanel.conf. The tree's own `Listen` lines (node vhosts)
@@ -142,6 +143,7 @@ def standalone_config(
     before_include: str = "",
     after_include: str = "",
     without_modules: tuple[str, ...] = (),
+    extended_status: bool = False,
 ) -> str:
     """The text of a minimal main config for `apache2 -f`: its own pid, logs, runtime dir and
     mutexes under workdir, `Listen` for each address in listen, an `Include` of include (a
@@ -153,7 +155,9 @@ def standalone_config(
     mpm: "event" (default) or "worker" (same limits; no async keep-alive handling).
     before_include / after_include: config text around the Include (e.g. a stock `<VirtualHost *:80>` before
     it, as Debian's 000-default.conf is); without_modules: MODULES names left unloaded (a front-end without
-    headers, proxy_hcheck...)."""
+    headers, proxy_hcheck...).
+    The manager vhost also serves mod_status at /server-status (127.0.0.1 only); extended_status=True adds
+    `ExtendedStatus On` (Total Accesses, so requests/s)."""
     if mpm not in MPMS:
         raise ValueError(f"mpm must be one of {MPMS}, not {mpm!r}")
     workdir = Path(workdir)
@@ -215,8 +219,9 @@ def standalone_config(
             "        Require ip 127.0.0.1",
             "    </Location>",
             "</VirtualHost>",
-            "ExtendedStatus On",
         ]
+        if extended_status:  # Total Accesses (requests/s); opt-in: see README "mod_status"
+            lines.append("ExtendedStatus On")
     return "\n".join(lines) + "\n"
 
 
@@ -301,6 +306,7 @@ class StandaloneApache:
         before_include: str = "",
         after_include: str = "",
         without_modules: tuple[str, ...] = (),
+        extended_status: bool = False,
     ) -> None:
         """command_prefix: run apache2 under it (the equivalence check's sandbox, importer.sandbox);
         the Apache then runs as whoever the prefix makes it, with no User/Group of its own.
@@ -318,6 +324,7 @@ class StandaloneApache:
         self.mpm = mpm
         self.before_include, self.after_include = before_include, after_include
         self.without_modules = tuple(without_modules)
+        self.extended_status = extended_status
         self.conf = self.workdir / "httpd.conf"
         self.pid_file = self.workdir / "httpd.pid"
         self.error_log_path = self.workdir / "error.log"
@@ -348,6 +355,7 @@ class StandaloneApache:
                 before_include=self.before_include,
                 after_include=self.after_include,
                 without_modules=self.without_modules,
+                extended_status=self.extended_status,
             ),
             encoding="utf-8",
         )

@@ -38,7 +38,7 @@ def small_frontend(demo, actor, tmp_path, apache_factory, backend_factory):
     site_port = free_port()
     config_dir = tmp_path / "fe1-conf"
     listen = f"127.0.0.1:{site_port}"
-    apache = apache_factory(config_dir, listen=[listen], manager=True, workers=WORKERS)
+    apache = apache_factory(config_dir, listen=[listen], manager=True, workers=WORKERS, extended_status=True)
     frontend = services.frontend_create(
         actor=actor,
         name="fe1",
