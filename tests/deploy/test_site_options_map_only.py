@@ -67,6 +67,11 @@ def test_a_change_of_the_staff_networks_is_a_config_change(demo, frontend):
     snapshot = load_snapshot()
     before = render_tree(snapshot, frontend)
     after = render_tree(dataclasses.replace(snapshot, staff_networks=("192.0.2.0/24",)), frontend)
-    assert changed(before, after) == {"routing-http.conf", "routing-https.conf", "MANIFEST"}
+    assert changed(before, after) == {
+        "routing-http.conf",
+        "routing-https.conf",
+        "MANIFEST",
+        "public/hostpanel-release.txt",
+    }
     assert change_kind(changed(before, after)) == "config"
     assert "RewriteCond expr \"!(-R '192.0.2.0/24')\"" in after["routing-http.conf"]

