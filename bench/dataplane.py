@@ -599,6 +599,51 @@ def capacity(args) -> None:
 CAPACITY: list[dict] = []
 
 
+def alternate(args, ports: dict[str, int]) -> None:
+    """--alternate N: both front-ends up at once, one wrk run each per round, the order swapped every round
+    (so a slower or faster period of the shared machine falls on both alike)."""
+    sites = [(s.domain, s.balancer, s.plone_path) for s in load_snapshot().sites]
+    ref_port = free_port()
+    text = handwritten("reference", ports, free_port_block(3), sites, f"127.0.0.1:{ref_port}")
+    reference = front_end("reference", None, text, [f"127.0.0.1:{ref_port}"])
+    Balancer.objects.update(render_mode="single-pass")
+    port = free_port()
+    frontend = FrontEndRecord(
+        name="bench",
+        config_dir=str(TMP / "single-pass" / "hostpanel"),
+        http_listen=f"127.0.0.1:{port}",
+        https_listen=f"127.0.0.1:{free_port()}",
+        node_address="127.0.0.1",
+        node_port_base=free_port_block(len(SERVERS)),
+    )
+    rendered = front_end("single-pass", render_tree(load_snapshot(), frontend), None, [f"127.0.0.1:{port}"])
+    for p in (ref_port, port):
+        assert http_get(p, "/", host=SITE).status == 200
+    sides = {"reference": (ref_port, reference), "HostPanel single-pass": (port, rendered)}
+    rps: dict[str, list[float]] = {name: [] for name in sides}
+    failed = dict.fromkeys(sides, 0)
+    c = args.connections[0]
+    for round_ in range(args.alternate):
+        order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+        for name in order:
+            time.sleep(1)
+            run = wrk(sides[name][0], c, args.duration, cookie=False)
+            rps[name].append(run["rps"])
+            failed[name] += run["failed"]
+            print(f"round {round_ + 1} {name:<24} {run['rps']:>9.0f} req/s failed {run['failed']}", flush=True)
+    ratios = sorted(h / r for h, r in zip(rps["HostPanel single-pass"], rps["reference"], strict=True))
+    head = f"config (c{c}, {args.alternate} alternating runs of {args.duration} s)"
+    print(f"\n| {head} | median req/s | min-max | failed |")
+    print("|---|---|---|---|")
+    for name, values in rps.items():
+        ordered = sorted(values)
+        print(f"| {name} | {ordered[len(ordered) // 2]:,.0f} | {ordered[0]:,.0f}-{ordered[-1]:,.0f} | {failed[name]} |")
+    print(
+        f"HostPanel / reference, round by round: median {100 * ratios[len(ratios) // 2]:.1f} %, "
+        f"min {100 * ratios[0]:.1f} %, max {100 * ratios[-1]:.1f} %"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=1001)
@@ -652,6 +697,13 @@ def main() -> None:
         default=0,
         help="members are Python fake Zopes answering after this many ms instead of the static Apache backend",
     )
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        default=0,
+        help="N: the hand-written reference and HostPanel's single-pass config both running, measured in "
+        "alternating order N times each at the first --connections (median and spread of each, and their ratio)",
+    )
     parser.add_argument("--sizings", default="advised,small", help="with --capacity: advised, small or both")
     parser.add_argument("--modes", default="single-pass,node-vhosts", help="with --capacity: the render modes")
     parser.add_argument("--verbose-samples", action="store_true", help="with --capacity: print each mod_status sample")
@@ -679,6 +731,14 @@ def main() -> None:
     print(
         f"{args.sites} sites; front-end mpm_{args.mpm} {processes} x {threads} {args.server_extra}; site {SITE}; {TMP}"
     )
+    if args.alternate:
+        try:
+            alternate(args, ports)
+        finally:
+            for part in reversed(STARTED):
+                part.stop()
+            shutil.rmtree(TMP, ignore_errors=True)
+        return
     if args.capacity:
         try:
             capacity(args)
