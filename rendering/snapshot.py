@@ -96,6 +96,7 @@ class FrontEndRecord:
     node_address: str = "127.0.0.1"
     node_port_base: int = 18080
     enabled: bool = True
+    usage_log_dir: str = ""  # traffic metering (metering.collect): where rotatelogs writes; "" = off
 
     @classmethod
     def from_model(cls, frontend: FrontEnd) -> FrontEndRecord:
@@ -107,6 +108,7 @@ class FrontEndRecord:
             node_address=frontend.node_address,
             node_port_base=frontend.node_port_base,
             enabled=frontend.enabled,
+            usage_log_dir=frontend.usage_log_dir,
         )
 
 
@@ -118,6 +120,7 @@ class Snapshot:
     frontends: tuple[FrontEndRecord, ...] = ()  # by name
     routes_base: str | None = None  # the routing map's current base (rendering.routes.split_map); None: none yet
     overlay_max_lines: int = 500  # HOSTPANEL_ROUTES_OVERLAY_MAX_LINES
+    usage_rotate_seconds: int = 3600  # HOSTPANEL_USAGE_ROTATE_SECONDS: one closed usage-log file per interval
     # this process's site generation, and (the generation before, domains changed since) when the sites
     # were read incrementally (rendering.journal): what the renderer may patch instead of rebuild
     generation: int = field(default=0, compare=False)
@@ -148,6 +151,7 @@ def load_snapshot() -> Snapshot:
         frontends=tuple(sorted(frontends, key=lambda f: f.name)),
         routes_base=routes_base,
         overlay_max_lines=django_settings.HOSTPANEL_ROUTES_OVERLAY_MAX_LINES,
+        usage_rotate_seconds=django_settings.HOSTPANEL_USAGE_ROTATE_SECONDS,
         generation=read.generation,
         delta=read.delta,
     )
@@ -176,7 +180,7 @@ def _zope_servers() -> dict[int, ZopeServerRecord]:
 def _frontends() -> tuple[FrontEndRecord, ...]:
     """Every front-end (one query)."""
     rows = FrontEnd.objects.order_by("name").values_list(
-        "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled"
+        "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled", "usage_log_dir"
     )
     return tuple(
         FrontEndRecord(
@@ -187,8 +191,9 @@ def _frontends() -> tuple[FrontEndRecord, ...]:
             node_address=node_address,
             node_port_base=node_port_base,
             enabled=enabled,
+            usage_log_dir=usage_log_dir,
         )
-        for name, config_dir, http_listen, https_listen, node_address, node_port_base, enabled in rows
+        for name, config_dir, http_listen, https_listen, node_address, node_port_base, enabled, usage_log_dir in rows
     )
 
 
