@@ -11,6 +11,7 @@ class AlertEvent(models.TextChoices):
     CERTIFICATE_FAILING = "certificate_failing", "A certificate fails to renew"
     CERTIFICATE_EXPIRING = "certificate_expiring", "A certificate expires within 14 days"
     DEPLOYMENT_WAITING = "deployment_waiting", "A deployment waits in the queue past the longest requeue wait"
+    USAGE_BACKLOG = "usage_backlog", "A front-end's usage logs wait uncollected past the bound"
 
 
 # Evaluated from each balancer-manager poll; the others from the database at every tick.
