@@ -196,7 +196,9 @@ def _usage_backlogs(now: datetime.datetime) -> list[Condition]:
                     f"More than HOSTPANEL_USAGE_BACKLOG_MAX_FILES ({bound}); last collected "
                     f"{state.collected_at:%Y-%m-%d %H:%M} UTC. {state.error}".strip()[:4000]
                     if state.collected_at
-                    else f"More than HOSTPANEL_USAGE_BACKLOG_MAX_FILES ({bound}); never collected. {state.error}"[:4000],
+                    else f"More than HOSTPANEL_USAGE_BACKLOG_MAX_FILES ({bound}); never collected. {state.error}"[
+                        :4000
+                    ],
                 )
             )
     return found

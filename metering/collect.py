@@ -156,21 +156,19 @@ def _add_usage(usage: Mapping[tuple[int, datetime.datetime], list[int]]) -> None
     if connection.vendor == "postgresql":
         rows = [[site_id, hour.isoformat(), *sums] for (site_id, hour), sums in usage.items()]
         picked = ", ".join(f"(r->>{i + 2})::bigint" for i in range(len(COUNTERS)))
-        source = f"SELECT (r->>0)::bigint, (r->>1)::timestamptz, {picked} FROM json_array_elements(%s::json) AS r"
+        source = f"SELECT (r->>0)::bigint, (r->>1)::timestamptz, {picked} FROM json_array_elements(%s::json) AS r"  # noqa: S608
     elif connection.vendor == "sqlite":
         # the text Django stores a DateTimeField as on SQLite, so the unique (site, hour) index matches
         adapt = connection.ops.adapt_datetimefield_value
         rows = [[site_id, adapt(hour), *sums] for (site_id, hour), sums in usage.items()]
         picked = ", ".join(f"json_extract(value, '$[{i + 2}]')" for i in range(len(COUNTERS)))
         source = (
-            f"SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), {picked} FROM json_each(%s) WHERE true"
+            f"SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), {picked} FROM json_each(%s) WHERE true"  # noqa: S608, E501
         )
     else:  # pragma: no cover - HostPanel runs on SQLite or PostgreSQL
         raise NotImplementedError(f"usage upsert for {connection.vendor}")
-    sql = (
-        f"INSERT INTO {table} (site_id, hour, {columns}) {source} "  # noqa: S608 - fixed names, data as a parameter
-        f"ON CONFLICT (site_id, hour) DO UPDATE SET {increments}"
-    )
+    # fixed names only; the data is the one parameter
+    sql = f"INSERT INTO {table} (site_id, hour, {columns}) {source} ON CONFLICT (site_id, hour) DO UPDATE SET {increments}"  # noqa: S608, E501
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(rows)])
 
@@ -226,14 +224,14 @@ def collect_frontend(
         result.error = str(exc)
         return result
     closed: list[tuple[str, int]] = []
-    index = 0
+    done = 0  # closed files dealt with (counted or found counted, and removed)
     try:
         closed = closed_files(transport.list_files(directory))
         counted: set[str] = set()
         if closed:
             rows = CollectedFile.objects.filter(frontend=frontend, name__gte=closed[0][0], name__lte=closed[-1][0])
             counted = set(rows.values_list("name", flat=True))
-        for index, (name, _size) in enumerate(closed):
+        for name, _size in closed:
             path = f"{directory}/{name}"
             if name in counted:
                 result.removed_only += 1
@@ -248,10 +246,10 @@ def collect_frontend(
             CollectedFile.objects.filter(frontend=frontend, name=name, removed_at__isnull=True).update(
                 removed_at=timezone.now()
             )
-        index = len(closed)
+            done += 1
     except TransportError as exc:
         result.error = str(exc)
-        rest = closed[index:]
+        rest = closed[done:]
         result.waiting, result.waiting_bytes = len(rest), sum(size for _, size in rest)
     finally:
         transport.close()
@@ -328,6 +326,16 @@ class Backlog:
     bytes: int  # as last seen
     collected_at: datetime.datetime | None
     error: str
+
+
+def frontend_backlog(frontend: FrontEnd, now: datetime.datetime | None = None) -> Backlog | None:
+    """One front-end's backlog (its page); None when usage logging is off there."""
+    if not frontend.usage_log_dir:
+        return None
+    state = CollectionState.objects.filter(frontend=frontend).first() or CollectionState(frontend=frontend)
+    return Backlog(
+        frontend.name, backlog_files(state, now or timezone.now()), state.waiting_bytes, state.collected_at, state.error
+    )
 
 
 def usage_backlogs(now: datetime.datetime | None = None) -> list[Backlog]:

@@ -180,7 +180,14 @@ def _zope_servers() -> dict[int, ZopeServerRecord]:
 def _frontends() -> tuple[FrontEndRecord, ...]:
     """Every front-end (one query)."""
     rows = FrontEnd.objects.order_by("name").values_list(
-        "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled", "usage_log_dir"
+        "name",
+        "config_dir",
+        "http_listen",
+        "https_listen",
+        "node_address",
+        "node_port_base",
+        "enabled",
+        "usage_log_dir",
     )
     return tuple(
         FrontEndRecord(

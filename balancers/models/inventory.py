@@ -250,7 +250,7 @@ class FrontEnd(models.Model):
         usage, config = (self.usage_log_dir or "").rstrip("/"), (self.config_dir or "").rstrip("/")
         if usage and config and (usage == config or usage.startswith(config + "/") or usage.startswith(config + ".")):
             raise ValidationError(
-                {"usage_log_dir": "The usage log directory must be outside the config directory (each deploy replaces it)."}
+                {"usage_log_dir": "The usage log directory must be outside the config directory and its releases."}
             )
         if self.transport == TransportKind.SSH:
             if not (self.ssh_host_key or "").strip():

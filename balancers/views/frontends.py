@@ -14,6 +14,7 @@ from balancers.models import DeploymentHost, FrontEnd
 from deploy.checks import frontend_test_connection
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
+from metering.collect import frontend_backlog
 
 
 class FrontEndListView(PanelAccessMixin, TemplateView):
@@ -34,6 +35,7 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
         context.update(
             frontend=frontend,
             recent=DeploymentHost.objects.filter(frontend=frontend).select_related("deployment").order_by("-id")[:10],
+            usage_backlog=frontend_backlog(frontend),
         )
         return context
 

@@ -408,9 +408,7 @@ class SSHTransport:
     def list_files(self, path: str) -> list[tuple[str, int]]:
         def files() -> list[tuple[str, int]]:
             return sorted(
-                (a.filename, int(a.st_size or 0))
-                for a in self.sftp.listdir_attr(path)
-                if stat.S_ISREG(a.st_mode or 0)
+                (a.filename, int(a.st_size or 0)) for a in self.sftp.listdir_attr(path) if stat.S_ISREG(a.st_mode or 0)
             )
 
         return self._look(f"list {path}", files, [])

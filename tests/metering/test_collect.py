@@ -108,9 +108,7 @@ def test_a_second_run_counts_nothing_twice_and_a_later_file_adds_to_the_same_hou
     assert CollectedFile.objects.count() == 2
 
 
-def test_a_crash_between_the_commit_and_the_removal_removes_the_file_next_time_without_counting_it(
-    usage, monkeypatch
-):
+def test_a_crash_between_the_commit_and_the_removal_removes_the_file_next_time_without_counting_it(usage, monkeypatch):
     frontend, directory = usage
     first = write(directory, "20261207100000", [f"{ts(H10, 1)} a.example 10 100 200 -"])
     second = write(directory, "20261207100500", [f"{ts(H10, 2)} b.example 10 100 200 -"])
