@@ -17,6 +17,7 @@ import argparse
 import datetime
 import os
 import random
+from collections import Counter
 import shutil
 import sys
 import tempfile
@@ -42,7 +43,7 @@ from django.test.utils import CaptureQueriesContext
 from balancers import services as balancer_services
 from hostpanel.audit import Actor
 from metering.collect import collect_usage
-from metering.models import UsageHour
+from metering.models import CollectedFile, UsageHour
 from sites.models import Site, SiteAlias
 from sites.services import site_hostnames_backfill
 
@@ -126,6 +127,7 @@ def main() -> None:
     try:
         for files in (int(f) for f in args.files.split(",")):
             UsageHour.objects.all().delete()
+            CollectedFile.objects.all().delete()  # the runs reuse file names: each run starts afresh
             expected = [0, 0]
             for frontend in frontends:
                 counted, out = write_logs(Path(frontend.usage_log_dir), names, args.requests, files, rng)
@@ -137,9 +139,13 @@ def main() -> None:
                 result = collect_usage()
                 seconds = time.monotonic() - began
             assert result.failures == [], result.failures
+            stats = CollectedFile.objects.aggregate(u=Sum("unknown_lines"), b=Sum("bad_lines"), n=Sum("lines"))
+            print(f"files={files}: {stats['n']:,} lines, {stats['u']:,} for no site, {stats['b']:,} bad")
             got = UsageHour.objects.aggregate(r=Sum("requests"), o=Sum("bytes_out"))
             assert [got["r"], got["o"]] == expected, (got, expected)
             lines = sum(r.lines for r in result.frontends)
+            kinds = Counter(" ".join(q["sql"].split()[:3])[:40] for q in queries.captured_queries)
+            print(f"files={files}: queries by kind {dict(kinds)}")
             rows.append((files, result.counted, lines, size, seconds, len(queries), UsageHour.objects.count()))
     finally:
         if sshd:
