@@ -179,7 +179,7 @@ def _add_usage(usage: Mapping[tuple[int, datetime.datetime], list[int]]) -> None
 @dataclass
 class FrontEndResult:
     frontend: str
-    counted: int = 0  # files counted (and removed, unless removed_failed says otherwise)
+    counted: int = 0  # files counted in this run
     removed_only: int = 0  # files counted before whose removal had not happened
     waiting: int = 0  # closed files still on the front-end after this run
     waiting_bytes: int = 0
