@@ -17,11 +17,11 @@ import argparse
 import datetime
 import os
 import random
-from collections import Counter
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
