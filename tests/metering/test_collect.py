@@ -6,10 +6,13 @@ backlog raises an alert; the number of queries does not grow with the lines or t
 from __future__ import annotations
 
 import datetime
+import io
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -23,6 +26,7 @@ from hostpanel.audit import Actor
 from metering import collect
 from metering.collect import collect_usage, count_lines, usage_backlogs
 from metering.models import CollectedFile, CollectionState, UsageHour
+from metering.tasks import collect_usage_task
 from sites import services as site_services
 from sites.models import Site
 from sites.services import site_hostnames_backfill
@@ -232,3 +236,19 @@ def test_only_a_superuser_sets_the_usage_log_dir_and_it_is_an_absolute_path_outs
         assert "usage_log_dir" in refused.value.message_dict, bad
     balancer_services.frontend_update(frontend, actor=ACTOR, usage_log_dir="/var/log/hostpanel-usage")
     assert FrontEnd.objects.get(pk=frontend.pk).usage_log_dir == "/var/log/hostpanel-usage"
+
+
+def test_the_command_and_the_task_collect_and_the_command_names_a_front_end_it_could_not_collect(usage, tmp_path):
+    frontend, directory = usage
+    write(directory, "20261207100000", [f"{ts(H10, 1)} a.example 10 100 200 -"])
+    write(directory, "20261207100500", [])
+    out = io.StringIO()
+    call_command("collect_usage", stdout=out)
+    assert "local1: 1 file(s) counted (1 lines), 0 counted before and removed now" in out.getvalue()
+    write(directory, "20261207101000", [f"{ts(H10, 601)} a.example 10 100 200 -"])
+    assert collect_usage_task.enqueue().return_value == 1  # the 10:05 file, now closed
+    assert hour_row("a.example", H10)[0] == 1  # the 10:05 file was empty; the 10:10 one is still open
+    FrontEnd.objects.filter(pk=frontend.pk).update(usage_log_dir=str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(CommandError, match="1 front-end"):
+        call_command("collect_usage", stdout=io.StringIO(), stderr=io.StringIO())

@@ -154,6 +154,10 @@ def test_requests_and_bytes_per_site_equal_what_the_clients_counted_exactly_once
             )
             if domain in tls:
                 give_certificate(site, test_pki)
+        suspended = site_services.site_create(
+            actor=ACTOR, domain="omega.example", balancer=fleet.balancer, plone_path="/plone/omega"
+        )
+        site_services.site_suspend(suspended, actor=ACTOR, reason="unpaid")
         for host in fleet.hosts:
             balancer_services.frontend_update(
                 host.frontend, actor=ACTOR, usage_log_dir=str(tmp_path / host.name / "usage")
@@ -179,6 +183,8 @@ def test_requests_and_bytes_per_site_equal_what_the_clients_counted_exactly_once
                             jobs.append((host, domain, name, f"/secure/{n}?q={'y' * (n * 11)}", "https"))
             for n in range(5):
                 jobs.append((host, None, "nobody.example", f"/scan/{n}", "http"))
+                # Apache's own 503 page (an internal redirect to the ErrorDocument): logged once, for the site
+                jobs.append((host, "omega.example", "omega.example", f"/closed/{n}", "http"))
         expected: dict[str, Counter] = {}
         lock = threading.Lock()
 
@@ -189,7 +195,15 @@ def test_requests_and_bytes_per_site_equal_what_the_clients_counted_exactly_once
             else:
                 counted = https_counted(host.https_port, name, path, test_pki.root_pem)
             # a TLS site's certificate covers all its names: HTTP answers 301 to https://, HTTPS proxies
-            wanted = 404 if not domain else 301 if (domain in tls and scheme == "http") else 200
+            wanted = (
+                404
+                if not domain
+                else 503
+                if domain == "omega.example"
+                else 301
+                if (domain in tls and scheme == "http")
+                else 200
+            )
             assert counted.status == wanted, (host.name, name, scheme, counted, host.apache.error_log()[-1500:])
             if domain:
                 with lock:
@@ -198,7 +212,8 @@ def test_requests_and_bytes_per_site_equal_what_the_clients_counted_exactly_once
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(run, jobs))
-        assert sum(c["requests"] for c in expected.values()) == 3 * (4 * 6 + 3 * 6 * 2)  # 4 plain names, 3 TLS
+        # 4 plain names, 3 TLS names over HTTP and HTTPS, 5 requests to the suspended site, per front-end
+        assert sum(c["requests"] for c in expected.values()) == 3 * (4 * 6 + 3 * 6 * 2 + 5)
         time.sleep(2 * ROTATE + 0.5)  # rotatelogs has moved on from every file holding the load
 
         # collection 1: fe3 is down, and the collector dies after the commit of fe1's first file
@@ -233,9 +248,12 @@ def test_requests_and_bytes_per_site_equal_what_the_clients_counted_exactly_once
         got = totals()
         assert {domain: got[domain] - baseline.get(domain, Counter()) for domain in got} == expected
         statuses = UsageHour.objects.aggregate(ok=Sum("status_2xx"), moved=Sum("status_3xx"))
-        probes = sum(c["requests"] for c in baseline.values())
+        probes = sum(c["requests"] for c in baseline.values() if c)
+        omega_probes = baseline.get("omega.example", Counter())["requests"]
         assert statuses["moved"] >= 3 * 3 * 6  # HTTP to a TLS site: 301
-        assert statuses["ok"] + statuses["moved"] == 3 * (4 * 6 + 3 * 6 * 2) + probes
+        assert statuses["ok"] + statuses["moved"] == 3 * (4 * 6 + 3 * 6 * 2) + probes - omega_probes
+        omega = UsageHour.objects.filter(site__domain="omega.example").aggregate(s=Sum("status_5xx"))
+        assert omega["s"] == 3 * 5 + omega_probes
         files = CollectedFile.objects.all()
         assert sum(f.unknown_lines for f in files) - unknown_before == 3 * 5  # nobody.example: for no site
         assert sum(f.bad_lines for f in files) == 0
