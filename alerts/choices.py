@@ -12,6 +12,7 @@ class AlertEvent(models.TextChoices):
     CERTIFICATE_EXPIRING = "certificate_expiring", "A certificate expires within 14 days"
     DEPLOYMENT_WAITING = "deployment_waiting", "A deployment waits in the queue past the longest requeue wait"
     SATURATION = "saturation", "A front-end's Apache workers stay (nearly) all busy"
+    USAGE_BACKLOG = "usage_backlog", "A front-end's usage logs wait uncollected past the bound"
 
 
 # Evaluated from each status poll (balancer-manager and mod_status); the others from the database at every tick.

@@ -6,7 +6,8 @@
   or above HOSTPANEL_SATURATION_PERCENT of MaxRequestWorkers for HOSTPANEL_SATURATION_MINUTES;
 * from the database: the last finished deployment failed or was reverted, a front-end the last deployment
   left behind, a deployment queued longer than HOSTPANEL_DEPLOY_REQUEUE_MAX_SECONDS (no worker takes it),
-  certificates failing to renew or expiring within 14 days (certificates.selectors).
+  certificates failing to renew or expiring within 14 days (certificates.selectors), a front-end whose usage
+  logs wait uncollected past HOSTPANEL_USAGE_BACKLOG_MAX_FILES (metering.collect).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHos
 from balancers.services import member_worker_urls
 from certificates.choices import CertificateStatus
 from certificates.selectors import ATTENTION_WINDOW, certificates_needing_attention
+from metering.collect import backlog_files
+from metering.models import CollectionState
 from status.manager import MemberChange
 from status.parse import FrontEndLive, HostState, find_worker
 
@@ -194,6 +197,7 @@ def database_conditions(now: datetime.datetime) -> list[Condition]:
                 )
             )
     found += _waiting_deployments(now)
+    found += _usage_backlogs(now)
     for cert in certificates_needing_attention(now):
         domain = cert.site.domain
         if cert.status == CertificateStatus.MISMATCH:
@@ -245,3 +249,29 @@ def _waiting_deployments(now: datetime.datetime) -> list[Condition]:
             f"time(s). Is a deploy worker running? {oldest.message}".strip()[:4000],
         )
     ]
+
+
+def _usage_backlogs(now: datetime.datetime) -> list[Condition]:
+    """A front-end with usage logging on whose closed usage-log files wait uncollected past the bound: as
+    last seen, or one per rotation interval since its last full collection while it cannot be reached."""
+    bound = settings.HOSTPANEL_USAGE_BACKLOG_MAX_FILES
+    found = []
+    states = CollectionState.objects.filter(frontend__enabled=True).exclude(frontend__usage_log_dir="")
+    for state in states.select_related("frontend").order_by("frontend__name"):
+        waiting = backlog_files(state, now)
+        if waiting > bound:
+            name = state.frontend.name
+            found.append(
+                Condition(
+                    AlertEvent.USAGE_BACKLOG,
+                    name,
+                    f"{waiting} usage-log file(s) wait uncollected on {name}",
+                    f"More than HOSTPANEL_USAGE_BACKLOG_MAX_FILES ({bound}); last collected "
+                    f"{state.collected_at:%Y-%m-%d %H:%M} UTC. {state.error}".strip()[:4000]
+                    if state.collected_at
+                    else f"More than HOSTPANEL_USAGE_BACKLOG_MAX_FILES ({bound}); never collected. {state.error}"[
+                        :4000
+                    ],
+                )
+            )
+    return found

@@ -76,6 +76,8 @@ class FrontEndForm(_FrontEndBase):
                 self.fields[name].help_text = (
                     "Only a superuser may change the commands run on the front-end."
                     if name in COMMAND_FIELDS
+                    else "Only a superuser may change the usage log directory (the panel removes files there)."
+                    if name == "usage_log_dir"
                     else "Only a superuser may change the directory each deploy replaces on the front-end."
                 )
 

@@ -11,6 +11,7 @@ and node-vhosts, with and without the sticky cookie, on a front-end sized as bal
 says for that load (its MaxRequestWorkers in processes of 16 threads), and on the small limits (2 x 16) —
 with the real status poller (mod_status) and the saturation alert running during every run
 (HOSTPANEL_SATURATION_MINUTES shortened to --saturation-seconds, HOSTPANEL_STATUS_POLL_SECONDS to 1 s).
+                                         [--single-variants rendered,no-usage-mark,usage-log,...]
 
 One front-end Apache (devrig/apache.py) with the small worker limits a busy front-end runs into
 (event MPM, 2 processes x 16 threads = MaxRequestWorkers 32), 1,001 sites (seed_demo + generated),
@@ -364,6 +365,10 @@ SINGLE_VARIANTS = {
     "no-node-rule": lambda tree: _routing_without(tree, r"E=HP_NODE:1\]$"),
     "no-headers": lambda tree: _routing_without(tree, r"^Header "),
     "no-site-options": _without_site_options,
+    # traffic metering: without the usage mark (the rule that sets HP_USAGE) and no log, against the rendered
+    # tree of a front-end with a usage_log_dir (the mark, and the log written through rotatelogs)
+    "no-usage-mark": lambda tree: _routing_without(tree, r"E=HP_USAGE:1\]$"),
+    "usage-log": lambda tree: tree,  # rendered with FrontEndRecord.usage_log_dir set (main)
 }
 
 
@@ -783,6 +788,8 @@ def main() -> None:
                 node_address="127.0.0.1",
                 node_port_base=free_port_block(len(SERVERS)),
             )
+            if variant == "usage-log":
+                frontend = dataclasses.replace(frontend, usage_log_dir=str(TMP / name / "usage"))
             snapshot = load_snapshot() if args.no_https else with_certificate(load_snapshot(), SITE)
             listen = [f"127.0.0.1:{port}"] + ([] if args.no_https else [f"127.0.0.1:{https_port} https"])
             variants = SINGLE_VARIANTS if mode == "single-pass" else NODE_VARIANTS
@@ -799,6 +806,9 @@ def main() -> None:
             label += f" [overlay {args.overlay_lines} lines]" if args.overlay_lines else ""
             measure(label, port, args, cookie=False, apache=apache)
             measure(f"{label} (sticky cookie)", port, args, cookie=True, apache=apache)
+            if variant == "usage-log":
+                logged = sum(len(p.read_bytes().splitlines()) for p in (TMP / name / "usage").glob("usage.*.log"))
+                print(f"{label}: {logged:,} lines in the usage log")
             if not args.no_https and variant == "rendered":
                 measure(f"{label} HTTPS http/1.1", https_port, args, cookie=True, apache=apache, https="h1")
                 measure(f"{label} HTTPS h2", https_port, args, cookie=True, apache=apache, https="h2")

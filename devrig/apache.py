@@ -63,6 +63,8 @@ MODULES = (
     "alias",
     "env",
     "log_config",
+    # the usage log's bytes (%I %O, traffic metering); built into Debian's apache2, a module elsewhere
+    "logio",
     "unixd",
     # HTTPS sites: a tree with TLS vhosts needs them (a tree without any does not mind them)
     "socache_shmcb",

@@ -18,6 +18,7 @@ PACKAGES = {
     "h2load": "nghttp2-client",
     "curl": "curl",
     "bwrap": "bubblewrap",
+    "rotatelogs": "apache2-utils",  # the usage log's piped logger (traffic metering)
 }
 PATHS = {"apache2": "/usr/sbin/apache2", "sshd": "/usr/sbin/sshd", "chromium": "/usr/bin/chromium"}
 

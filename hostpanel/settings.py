@@ -271,6 +271,14 @@ HOSTPANEL_ACME_HTTP_PORT = env_int("HOSTPANEL_ACME_HTTP_PORT", 80, minimum=1, ma
 HOSTPANEL_ACME_SCAN_SECONDS = env_int("HOSTPANEL_ACME_SCAN_SECONDS", 60, minimum=5, maximum=86400)
 # At most this many ACME attempts per scan (the CA allows 300 new orders per 3 hours per account).
 HOSTPANEL_ACME_SCAN_LIMIT = env_int("HOSTPANEL_ACME_SCAN_LIMIT", 50, minimum=1, maximum=300)
+# Traffic metering (README "Traffic metering"): each front-end with a usage_log_dir logs every request of a
+# client site through rotatelogs, one file per HOSTPANEL_USAGE_ROTATE_SECONDS (UTC-aligned); `manage.py
+# collect_usage --loop` counts the closed files every HOSTPANEL_USAGE_COLLECT_SECONDS. A front-end whose waiting
+# files (measured, or intervals since its last collection when it cannot be reached) pass
+# HOSTPANEL_USAGE_BACKLOG_MAX_FILES raises the usage_backlog alert.
+HOSTPANEL_USAGE_ROTATE_SECONDS = env_int("HOSTPANEL_USAGE_ROTATE_SECONDS", 3600, minimum=1, maximum=86400)
+HOSTPANEL_USAGE_COLLECT_SECONDS = env_int("HOSTPANEL_USAGE_COLLECT_SECONDS", 300, minimum=5, maximum=86400)
+HOSTPANEL_USAGE_BACKLOG_MAX_FILES = env_int("HOSTPANEL_USAGE_BACKLOG_MAX_FILES", 6, minimum=1)
 # DNS server (host:port) the pre-flight check resolves site names with; empty = the system's resolver.
 HOSTPANEL_DNS_RESOLVER = env_str("HOSTPANEL_DNS_RESOLVER", "").strip()
 if HOSTPANEL_DNS_RESOLVER and not re.fullmatch(

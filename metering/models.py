@@ -4,6 +4,7 @@ and which closed log file of which front-end has been counted (so a file is coun
     UsageHour      requests and bytes of one site in one UTC hour, summed over every front-end
     CollectedFile  one closed usage-log file of one front-end: counted (in the same transaction as its
                    UsageHour increments), then removed from the front-end
+    CollectionState  per front-end: the last collection, its error, and the backlog it saw
     SiteQuota      an optional monthly bytes-out quota of a site, with its policy
     QuotaEvent     what a quota did (80 %/100 % notices, suspension, unsuspension), once per site per month
 """
@@ -73,6 +74,30 @@ class CollectedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.frontend_id}:{self.name}"
+
+
+class CollectionState(models.Model):
+    """How collecting one front-end's usage log went last (metering.collect): when it was last looked at and
+    last collected in full, the error of the last failed look, and what waited there (closed files not yet
+    counted) - the backlog shown on the front-end page and watched by the usage_backlog alert."""
+
+    frontend = models.OneToOneField(
+        "balancers.FrontEnd", on_delete=models.CASCADE, related_name="usage_collection", primary_key=True
+    )
+    checked_at = models.DateTimeField(null=True, blank=True, help_text="The last attempt, failed or not.")
+    collected_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last time every closed file was counted and removed."
+    )
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="First failed attempt of the current run.")
+    error = models.TextField(blank=True, help_text="Why the last attempt failed; empty when it succeeded.")
+    waiting_files = models.PositiveIntegerField(default=0, help_text="Closed files not yet counted, last seen.")
+    waiting_bytes = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["frontend"]
+
+    def __str__(self) -> str:
+        return f"{self.frontend_id}: {self.waiting_files} file(s) waiting"
 
 
 class QuotaPolicy(models.TextChoices):

@@ -358,8 +358,13 @@ def _render(
     tree["default.conf"] = ENV.get_template("default.conf.j2").render(common, default_tls=default_tls)
     tree["errors/503.html"] = ENV.get_template("503.html.j2").render(common)
     tree["errors/suspended.html"] = ENV.get_template("suspended.html.j2").render(common)
+    usage_log_dir = fe.usage_log_dir.rstrip("/")
+    if usage_log_dir:
+        usage_log_dir = check_pattern(usage_log_dir, "usage_log_dir", FS_PATH_RE, extra_allowed="+")
     tree["hostpanel.conf"] = ENV.get_template("hostpanel.conf.j2").render(
         common,
+        usage_log_dir=usage_log_dir,
+        usage_rotate_seconds=check_int(snapshot.usage_rotate_seconds, "usage_rotate_seconds", 1, 86400),
         balancer_count=len(balancers),
         node_count=len(nodes),
         # No site count here: it is in routes.map's header, so adding or removing a site stays a map-only change.

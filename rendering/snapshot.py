@@ -110,6 +110,7 @@ class FrontEndRecord:
     # mod_proxy_hcheck is loaded there (FrontEnd.apache_facts, read by the readiness check): members get
     # hc* parameters. Part of the record, so a render kept for the front-end is reused only with the same facts.
     health_checks: bool = False
+    usage_log_dir: str = ""  # traffic metering (metering.collect): where rotatelogs writes; "" = off
 
     @classmethod
     def from_model(cls, frontend: FrontEnd) -> FrontEndRecord:
@@ -122,6 +123,7 @@ class FrontEndRecord:
             node_port_base=frontend.node_port_base,
             enabled=frontend.enabled,
             health_checks=_health_checks(frontend.apache_facts),
+            usage_log_dir=frontend.usage_log_dir,
         )
 
 
@@ -143,6 +145,7 @@ class Snapshot:
     routes_base: str | None = None  # the routing map's current base (rendering.routes.split_map); None: none yet
     overlay_max_lines: int = 500  # HOSTPANEL_ROUTES_OVERLAY_MAX_LINES
     staff_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")  # HOSTPANEL_STAFF_NETWORKS (routing rules)
+    usage_rotate_seconds: int = 3600  # HOSTPANEL_USAGE_ROTATE_SECONDS: one closed usage-log file per interval
     # this process's site generation, and (the generation before, domains changed since) when the sites
     # were read incrementally (rendering.journal): what the renderer may patch instead of rebuild
     generation: int = field(default=0, compare=False)
@@ -174,6 +177,7 @@ def load_snapshot() -> Snapshot:
         routes_base=routes_base,
         overlay_max_lines=django_settings.HOSTPANEL_ROUTES_OVERLAY_MAX_LINES,
         staff_networks=tuple(django_settings.HOSTPANEL_STAFF_NETWORKS),
+        usage_rotate_seconds=django_settings.HOSTPANEL_USAGE_ROTATE_SECONDS,
         generation=read.generation,
         delta=read.delta,
     )
@@ -202,7 +206,15 @@ def _zope_servers() -> dict[int, ZopeServerRecord]:
 def _frontends() -> tuple[FrontEndRecord, ...]:
     """Every front-end (one query)."""
     rows = FrontEnd.objects.order_by("name").values_list(
-        "name", "config_dir", "http_listen", "https_listen", "node_address", "node_port_base", "enabled", "apache_facts"
+        "name",
+        "config_dir",
+        "http_listen",
+        "https_listen",
+        "node_address",
+        "node_port_base",
+        "enabled",
+        "apache_facts",
+        "usage_log_dir",
     )
     return tuple(
         FrontEndRecord(
@@ -214,8 +226,19 @@ def _frontends() -> tuple[FrontEndRecord, ...]:
             node_port_base=node_port_base,
             enabled=enabled,
             health_checks=_health_checks(facts),
+            usage_log_dir=usage_log_dir,
         )
-        for name, config_dir, http_listen, https_listen, node_address, node_port_base, enabled, facts in rows
+        for (
+            name,
+            config_dir,
+            http_listen,
+            https_listen,
+            node_address,
+            node_port_base,
+            enabled,
+            facts,
+            usage_log_dir,
+        ) in rows
     )
 
 

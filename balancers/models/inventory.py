@@ -142,6 +142,14 @@ class FrontEnd(models.Model):
         validators=[validate_config_dir],
         help_text="Absolute directory the rendered tree is deployed to; Apache includes hostpanel.conf from it.",
     )
+    usage_log_dir = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        validators=[validate_config_dir],
+        help_text="Traffic metering: the absolute directory where Apache's rotatelogs writes the usage log (one "
+        "closed file per interval, collected and removed by the panel; writable by the SSH user). Empty: off.",
+    )
     configtest_command = models.CharField(
         max_length=500, default="sudo apache2ctl configtest", validators=[validate_command]
     )
@@ -239,6 +247,11 @@ class FrontEnd(models.Model):
             validate_node_ports(self.node_port_base, ZopeServer.objects.count())
         except ValidationError as exc:
             raise ValidationError({"node_port_base": exc.messages}) from None
+        usage, config = (self.usage_log_dir or "").rstrip("/"), (self.config_dir or "").rstrip("/")
+        if usage and config and (usage == config or usage.startswith(config + "/") or usage.startswith(config + ".")):
+            raise ValidationError(
+                {"usage_log_dir": "The usage log directory must be outside the config directory and its releases."}
+            )
         if self.transport == TransportKind.SSH:
             if not (self.ssh_host_key or "").strip():
                 raise ValidationError(

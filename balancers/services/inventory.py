@@ -39,6 +39,7 @@ FRONTEND_FIELDS = (
     "ssh_user",
     "ssh_host_key",
     "config_dir",
+    "usage_log_dir",
     "configtest_command",
     "reload_command",
     "balancer_manager_url",
@@ -58,11 +59,12 @@ FRONTEND_FIELDS = (
 COMMAND_FIELDS = ("configtest_command", "reload_command")
 # The fields only a superuser (or the panel host's shell) may change: the commands, and config_dir, the
 # directory every deploy replaces on the front-end (README "Roles"). A new front-end gets their defaults.
-SUPERUSER_FIELDS = (*COMMAND_FIELDS, "config_dir")
+SUPERUSER_FIELDS = (*COMMAND_FIELDS, "config_dir", "usage_log_dir")
 _SUPERUSER_ONLY = {
     "configtest_command": "Only a superuser may change a command.",
     "reload_command": "Only a superuser may change a command.",
     "config_dir": "Only a superuser may change config_dir (the directory each deploy replaces on the front-end).",
+    "usage_log_dir": "Only a superuser may change usage_log_dir (a directory the panel removes files from).",
 }
 BALANCER_FIELDS = ("name", "description", *BALANCER_SETTINGS)
 MEMBER_FIELDS = MEMBER_SETTINGS  # every setting of a member may be changed

@@ -17,6 +17,7 @@ from balancers.models import DeploymentHost, FrontEnd
 from balancers.selectors.capacity import empty_usage, frontend_sizing, worker_usage
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
+from metering.collect import frontend_backlog
 
 
 class FrontEndListView(PanelAccessMixin, TemplateView):
@@ -44,6 +45,7 @@ class FrontEndDetailView(PanelAccessMixin, TemplateView):
             workers=worker_usage([frontend.pk], now=timezone.now()).get(frontend.pk) or empty_usage(),
             sizing=frontend_sizing(frontend, peak_clients=peak),
             sizing_form=sizing_form,
+            usage_backlog=frontend_backlog(frontend),
         )
         return context
 

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Protocol, runtime_checkable
@@ -121,6 +121,16 @@ class Transport(Protocol):
 
     def list_entries(self, path: str) -> list[tuple[str, float]]:
         """(name, mtime) of each entry of a directory; [] when it does not exist."""
+
+    def list_files(self, path: str) -> list[tuple[str, int]]:
+        """(name, size in bytes) of each regular file directly in a directory, by name; [] when it does not exist."""
+
+    def stream_file(self, path: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """A file's bytes in chunks, however large it is (nothing held in memory beyond one chunk): for files
+        the caller reads through once, e.g. usage logs. A TransportError when it does not exist."""
+
+    def remove_file(self, path: str) -> bool:
+        """Remove one file; False when it was already gone."""
 
     def symlink_switch(self, link: str, target: str) -> None:
         """Point `link` at `target` atomically: a new symlink under a temporary name, renamed over `link`."""
@@ -358,6 +368,32 @@ class LocalTransport:
             return []
         except OSError as exc:
             raise self._wrap(exc, f"cannot list {path}") from exc
+
+    def list_files(self, path: str) -> list[tuple[str, int]]:
+        try:
+            with os.scandir(path) as entries:
+                return sorted((e.name, e.stat().st_size) for e in entries if e.is_file(follow_symlinks=False))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot list {path}") from exc
+
+    def stream_file(self, path: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            with open(path, "rb") as fh:
+                while chunk := fh.read(chunk_size):
+                    yield chunk
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot read {path}") from exc
+
+    def remove_file(self, path: str) -> bool:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._wrap(exc, f"cannot remove {path}") from exc
+        return True
 
     def symlink_switch(self, link: str, target: str) -> None:
         tmp = temp_name(link)

@@ -17,7 +17,7 @@ import shlex
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -404,6 +404,36 @@ class SSHTransport:
             return sorted((a.filename, float(a.st_mtime or 0)) for a in self.sftp.listdir_attr(path))
 
         return self._look(f"list {path}", entries, [])
+
+    def list_files(self, path: str) -> list[tuple[str, int]]:
+        def files() -> list[tuple[str, int]]:
+            return sorted(
+                (a.filename, int(a.st_size or 0)) for a in self.sftp.listdir_attr(path) if stat.S_ISREG(a.st_mode or 0)
+            )
+
+        return self._look(f"list {path}", files, [])
+
+    def stream_file(self, path: str, *, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            with self.sftp.open(path, "rb") as fh:
+                # pipelined reads (a round trip per file, not per block), at most 64 blocks (2 MB) in flight
+                fh.prefetch(max_concurrent_requests=64)
+                while True:
+                    chunk = fh.read(chunk_size)
+                    if not chunk:
+                        return
+                    yield chunk
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"read {path}") from None
+
+    def remove_file(self, path: str) -> bool:
+        try:
+            self.sftp.remove(path)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, f"remove {path}") from None
+        return True
 
     def build_tree(
         self,
