@@ -135,6 +135,8 @@ _RULES = [
     (_PROXY, "a live single-pass site proxied to the balancer its map line names (routes imported from the map)"),
     (_NODE_PROXY, "a live node-vhosts site proxied to the balancer its map line names"),
     (_shape("RewriteRule ^ - [R=404,L]"), "404 for a name no site claims"),
+    (_shape("RewriteRule ^ - [R=404,L,E=HP_UNKNOWN:1]"), "404 for a name no site claims (counted for no site)"),
+    (_shape("RewriteRule ^ - [E=HP_USAGE:1]"), "traffic metering: marks the requests the usage log counts"),
     (_shape(_LOOKUP + r"^suspended\|" + "\nRewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]"), "503 for a suspended site"),
     (
         _shape(_LOOKUP + r"^redirect\|" + "\nRewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]"),
