@@ -690,6 +690,7 @@ class AdoptPart(SitesPart, ServersPart):
                 )
                 continue
             public.options["edit_host"] = site.domain
+            public.edit_networks = list(networks)
             public.vhosts.extend(site.vhosts)
             self.r.translated.append(
                 _translated(site, f"edit host of site {public.domain} (staff networks) -> structured option edit_host")

@@ -200,7 +200,12 @@ def test_a_zope_root_site_is_left_out_and_the_other_site_of_the_tree_is_imported
     result = import_apply(plan, actor=actor, accept_warnings=True)
     assert list(Site.objects.values_list("domain", flat=True)) == ["intranet.freia-example.jp"]
     assert result.audit_entry.after["sites_left_out"][0]["domain"] == "www.freia-example.jp"
-    assert "intranet.freia-example.jp: manage_access=blocked" in result.audit_entry.after["options_pending"]
+    assert "intranet.freia-example.jp: manage_access=blocked" in result.audit_entry.after["site_options"]
+    site = Site.objects.get()  # the extra rules are the site's structured options now
+    assert (site.manage_access, site.blocked_methods) == (
+        "blocked",
+        ["PUT", "DELETE", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"],
+    )
 
 
 def test_a_site_conflict_leaves_only_that_site_out(tree, actor):
