@@ -25,6 +25,7 @@ from django.db.models import Count
 
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, ZopeServer
 from certificates.validation import validate_custom_certificate
+from hostpanel.validators import normalize_hostname
 from importer.recognise import (
     OPTION_NAMES,
     BalancerCandidate,
@@ -37,7 +38,6 @@ from importer.recognise import (
     Translated,
     Unrecognised,
 )
-from hostpanel.validators import normalize_hostname
 from sites.choices import SiteStatus
 from sites.models import Site, SiteAlias
 
@@ -420,7 +420,9 @@ class _Planner:
         known_balancers |= set(Balancer.objects.filter(name__in=missing).values_list("name", flat=True))
         normalised: list[tuple[SiteCandidate, Site, list[tuple[str, int]]]] = []
         claimed = {  # every name the imported sites answer (an edit host must be a name of its own)
-            name.lower(): cand.domain.lower() for cand in self.r.sites for name in [cand.domain, *(a for a, _ in cand.aliases)]
+            name.lower(): cand.domain.lower()
+            for cand in self.r.sites
+            for name in [cand.domain, *(a for a, _ in cand.aliases)]
         }
         self.skip: dict[int, list[str]] = {}  # id(candidate as read) -> why it is left out
         for cand in self.r.sites:
@@ -442,7 +444,8 @@ class _Planner:
                 errors = dict(exc.message_dict)
                 for name in OPTION_NAMES:  # a site option the validators refuse: this site only is left out
                     for message in errors.pop(name, []):
-                        reasons.append(f"its site option {name} ({option_text(cand.options.get(name))}) is refused: {message}")
+                        shown = option_text(cand.options.get(name))
+                        reasons.append(f"its site option {name} ({shown}) is refused: {message}")
                 if not errors:
                     valid = not reasons
                 elif cand.plone_path.strip("/") == "" and set(errors) == {"plone_path"}:

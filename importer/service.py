@@ -59,7 +59,7 @@ from importer.reader import ConfigSource, DirectorySource, Limits, SourceError, 
 from importer.recognise import recognise
 from importer.remote import fetch_certificates, includes_cross_check, read_frontend_config
 from sites.choices import SiteTls
-from sites.models import Site, SiteAlias
+from sites.models import SiteAlias
 
 AUDIT_ACTION = "import.apply"
 AUDIT_LISTED = 200

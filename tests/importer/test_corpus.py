@@ -79,7 +79,8 @@ EXPECTED = [
     (
         "09-betabug-exclusions",
         {"www.betabug-example.ch": ("127-0-0-1-8080", "/site", None, None)},
-        {"www.betabug-example.ch": {"passthrough_paths": ["/icons/", "/stats", "/manual"]}},
+        # `!^/(stats|manual)` is a prefix: each name and everything under it (the validators sort the list)
+        {"www.betabug-example.ch": {"passthrough_paths": ["/icons/", "/manual", "/manual/", "/stats", "/stats/"]}},
     ),
     (
         "10-freia-manage-block",
