@@ -494,7 +494,8 @@ def _account_vhosts(plan: ImportPlan, report: EquivalenceReport) -> None:
                 report.sites.append(check)
             check.differences.append(
                 f"{edit_host}: restricted today to the networks {' '.join(site.edit_networks)}; HostPanel keeps an "
-                f"edit host to its staff networks (HOSTPANEL_STAFF_NETWORKS: {' '.join(staff)}), other networks"
+                f"edit host to its staff networks (HOSTPANEL_STAFF_NETWORKS: {' '.join(staff)}) instead: other "
+                "clients reach it, or staff are refused, until the networks agree (or the difference is accepted)"
             )
     counted = {(v.file, v.line) for v in plan.recognition.proxying}  # already a difference when not imported
     for vhost in plan.recognition.answering:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from balancers.models import Balancer
+from importer.equivalence import check_equivalence
 from importer.reader import MappingSource
 from importer.recognise.routemap import parse_routes_map, split_route
 from importer.service import import_apply, import_preview
@@ -14,6 +15,7 @@ from rendering.render import render_tree
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site, SiteAlias
+from tests.realparts import require_binary
 
 VALUE = "live|gold|/plone/a|s|__ac|1200"
 MAP = (
@@ -128,3 +130,17 @@ def test_an_edit_host_taken_by_another_site_leaves_only_that_site_out(demo, fron
         "its site option edit_host (edit.linux.co.uk) is refused: edit.linux.co.uk is already the edit host of "
         "the site other.example.",
     )
+
+
+@pytest.mark.real
+def test_a_rendered_tree_with_options_is_equivalent_to_its_import_on_real_apache(demo, frontend, actor):
+    """Both sides render the options (the old one is HostPanel's own tree): every option probe agrees."""
+    require_binary("apache2")
+    source, _ = rendered_with_options(actor, frontend)
+    Site.objects.all().delete()
+    report = check_equivalence(import_preview(source))
+    assert not report.error, report.error
+    assert report.equivalent, [c.differences for c in report.differing]
+    # the management interface, both blocked methods, both pass-through paths (and below the exact one) and
+    # the edit host were each asked of both sides, besides the routing probes
+    assert report.requests >= 2 * 7
