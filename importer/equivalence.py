@@ -16,6 +16,12 @@ routed it (a response header the throwaway configs add). Each balancer is also a
 vhost sends /hostpanel-probe/<balancer>/... to it), so a difference in a balancer shows even when the
 old site vhost never reaches it (the seed's site without `RewriteEngine On`).
 
+HostPanel's side is rendered with the sites' structured options (and HOSTPANEL_STAFF_NETWORKS), and option
+probes ask both sides what the options decide: every site's management interface (/.../manage_main), each
+blocked method, each pass-through path (and below an exact one) and the edit host. Which member answers is
+not compared for them; whether Zope was reached, the status Apache answered itself, the path and the
+balancer are. An edit host kept today to other networks than the staff networks is a difference too.
+
 One difference is expected and reported as a note, not a difference: the old config sends Zope its own
 address as Host (no ProxyPreserveHost) where HostPanel sends the client's; Plone builds its URLs from the
 VirtualHostMonster path, which the check compares.

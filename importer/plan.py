@@ -6,8 +6,11 @@ Each candidate is matched to an existing row by its natural key (a Zope server b
 balancer by name, a member by balancer + route, a site by domain) or planned for creation. A match
 whose values differ, or a name taken by another row, is a Conflict. Every candidate to create is
 validated with the models' full_clean() (hostpanel.validators) without saving; what fails is an
-error Problem with the file and line it came from. Errors and conflicts block the import; warnings
-(behaviour that changes, or something not imported) need an explicit accept.
+error Problem with the file and line it came from, except a site's structured options (manage_access,
+blocked_methods, passthrough_paths, edit_host, validated with its row): a refused option leaves that
+site out (skip-one) with the validator's message, and on a match they are compared like its other
+fields. Errors and conflicts block the import; warnings (behaviour that changes, or something not
+imported) need an explicit accept.
 
 `fingerprint` digests the config read and every decision, so a confirmation can prove it applies
 exactly what was previewed (import_apply rebuilds the plan and compares).
