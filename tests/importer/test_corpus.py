@@ -207,6 +207,28 @@ def test_a_zope_root_site_is_left_out_and_the_other_site_of_the_tree_is_imported
         "blocked",
         ["PUT", "DELETE", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"],
     )
+    again = preview("10-freia-manage-block")  # the same options in the panel: a match, not a conflict
+    assert again.conflicts == [] and not again.creates_anything
+
+
+def test_a_hand_written_option_the_validators_refuse_leaves_only_that_site_out(tree, actor):
+    vhost = (
+        "<VirtualHost *:80>\n ServerName {d}.example\n RewriteEngine On\n{extra}"
+        " RewriteRule ^/(.*) http://127.0.0.1:8080/VirtualHostBase/http/%{{SERVER_NAME}}:80/plone/{d}"
+        "/VirtualHostRoot/$1 [L,P]\n</VirtualHost>\n"
+    )
+    refuse_get = " RewriteCond %{REQUEST_METHOD} ^(GET|PUT)$\n RewriteRule .* - [F]\n"
+    root = tree({"apache2.conf": vhost.format(d="a", extra=refuse_get) + vhost.format(d="b", extra="")})
+    plan = import_preview(root)
+    assert not plan.blocked and plan.errors == []
+    (skipped,) = plan.skipped
+    assert skipped.domain == "a.example"
+    assert skipped.reasons == (
+        "its site option blocked_methods (GET,PUT) is refused: GET cannot be blocked: choose among PUT, DELETE, "
+        "PATCH, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, OPTIONS, TRACE.",
+    )
+    import_apply(plan, actor=actor, accept_warnings=True)
+    assert list(Site.objects.values_list("domain", flat=True)) == ["b.example"]
 
 
 def test_a_site_conflict_leaves_only_that_site_out(tree, actor):
