@@ -92,15 +92,16 @@ def http_get(
     cookie: str | None = None,
     timeout: float = 5,
     headers: dict[str, str] | None = None,
+    method: str = "GET",
 ) -> Answer:
-    """One plain HTTP/1.1 GET to 127.0.0.1:port with a Host header (and a Cookie, and other headers): no
+    """One plain HTTP/1.1 GET (or `method`) to 127.0.0.1:port with a Host header (and a Cookie, and other headers): no
     redirects followed, no proxy, any status returned as it is (a 503 is an answer, not an exception)."""
     headers = {**(headers or {}), "Host": host}
     if cookie:
         headers["Cookie"] = cookie
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers=headers)
+        conn.request(method, path, headers=headers)
         response = conn.getresponse()
         return Answer(response.status, dict(response.getheaders()), response.read().decode(errors="replace"))
     finally:

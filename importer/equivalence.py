@@ -16,6 +16,12 @@ routed it (a response header the throwaway configs add). Each balancer is also a
 vhost sends /hostpanel-probe/<balancer>/... to it), so a difference in a balancer shows even when the
 old site vhost never reaches it (the seed's site without `RewriteEngine On`).
 
+HostPanel's side is rendered with the sites' structured options (and HOSTPANEL_STAFF_NETWORKS), and option
+probes ask both sides what the options decide: every site's management interface (/.../manage_main), each
+blocked method, each pass-through path (and below an exact one) and the edit host. Which member answers is
+not compared for them; whether Zope was reached, the status Apache answered itself, the path and the
+balancer are. An edit host kept today to other networks than the staff networks is a difference too.
+
 One difference is expected and reported as a note, not a difference: the old config sends Zope its own
 address as Host (no ProxyPreserveHost) where HostPanel sends the client's; Plone builds its URLs from the
 VirtualHostMonster path, which the check compares.
@@ -31,10 +37,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from django.conf import settings
+
 from devrig.apache import ApacheError, StandaloneApache, write_tree
 from devrig.backends import Backend
 from devrig.net import free_port, free_port_block, free_ports, http_get, https_get
 from importer.plan import ImportPlan
+from importer.recognise.findings import SiteCandidate
 from importer.sandbox import SandboxUnavailable, prepare, sandbox_prefix
 from importer.throwaway import BALANCER_HEADER, HEADER_LINE, old_config_copy, plan_snapshot
 from rendering.render import UnsafeValue, render_tree
@@ -156,6 +165,9 @@ class _Probe:
     new_port: int
     group: int  # probes of one round-robin group are compared as a set
     tls: bool = False  # HostPanel's side asked over TLS (an HTTPS site); the old copy runs it as plain HTTP
+    method: str = "GET"
+    path: str = ""  # an option probe's own path ("{seq}" marks where its number goes); "" for the page
+    option: bool = False  # asks a site option (or what the old rules do there): which member answers is not compared
 
 
 def sample_evenly[T](items: list[T], sample: int | None) -> list[T]:
@@ -179,8 +191,11 @@ def _index(backends: dict[str, Backend]) -> dict[int, tuple[str, str, str]]:
 def _send(probes: list[_Probe], side: str) -> dict[int, tuple[int, str | None]]:
     answers: dict[int, tuple[int, str | None]] = {}
     for probe in probes:
-        path = f"/hostpanel-{'probe/' + probe.owner[11:] if probe.owner.startswith('balancer://') else 'check'}"
-        path += f"/{probe.seq}/page?q=1"
+        if probe.path:
+            path = probe.path.replace("{seq}", str(probe.seq))
+        else:
+            path = f"/hostpanel-{'probe/' + probe.owner[11:] if probe.owner.startswith('balancer://') else 'check'}"
+            path += f"/{probe.seq}/page?q=1"
         port = probe.old_port if side == "old" else probe.new_port
         try:
             if probe.tls and side == "new":
@@ -189,7 +204,7 @@ def _send(probes: list[_Probe], side: str) -> dict[int, tuple[int, str | None]]:
                 )
                 status, headers = secure.status, secure.headers
             else:
-                answer = http_get(port, path, host=probe.name, cookie=probe.cookie, timeout=30)
+                answer = http_get(port, path, host=probe.name, cookie=probe.cookie, timeout=30, method=probe.method)
                 status, headers = answer.status, dict(answer.headers.items())
             values = [v for k, v in headers.items() if k.lower() == BALANCER_HEADER.lower()]
             answers[probe.seq] = (status, values[0] if values else None)
@@ -316,6 +331,10 @@ class _Check:
                 if twin != (site.file, site.line) and twin_port is not None:
                     for name in names:
                         add(site.domain, name, site.balancer, twin_port, self.site_new)
+        for site in https:
+            old_port = vhost_ports.get((site.file, site.line))
+            if old_port is not None:
+                self._option_probes(probes, site, old_port, self.https_new, tls=True)
         sites = [s for s in sites if s.tls != "custom"]
         for site in sample_evenly(sites, self.sample):
             old_port = vhost_ports.get((site.file, site.line))
@@ -323,7 +342,37 @@ class _Check:
                 continue
             for name in [site.domain, *(a for a, _ in site.aliases)]:
                 add(site.domain, name, site.balancer, old_port, self.site_new)
+            self._option_probes(probes, site, old_port, self.site_new)
         return probes
+
+    @staticmethod
+    def _option_probes(
+        probes: list[_Probe], site: SiteCandidate, old_port: int, new_port: int, tls: bool = False
+    ) -> None:
+        """What the structured site options decide, asked of both sides: Zope's management interface (every
+        site: a hand-written rule about it that was not imported shows here too), each blocked method, each
+        pass-through path (and below an exact one), and the edit host (HTTP only, from 127.0.0.1)."""
+
+        def add(label: str, path: str, *, method: str = "GET", name: str = site.domain) -> None:
+            probes.append(
+                _Probe(len(probes), site.domain, name, label, None, old_port, new_port, -1, tls, method, path, True)
+            )
+
+        add("management interface", "/hostpanel-check/{seq}/manage_main")
+        methods = site.options.get("blocked_methods") or []
+        for method in methods if isinstance(methods, list | tuple) and not tls else []:  # (HTTPS asks GET only)
+            add(f"method {method}", "/hostpanel-check/{seq}/page", method=str(method))
+        paths = site.options.get("passthrough_paths") or []
+        for path in paths if isinstance(paths, list | tuple) else []:
+            path = str(path)
+            if path.endswith("/"):
+                add(f"pass-through {path}", f"{path}hostpanel-check/{{seq}}/page")
+            else:
+                add(f"pass-through {path}", f"{path}?hostpanel-check/{{seq}}/")
+                add(f"below pass-through {path}", f"{path}/hostpanel-check/{{seq}}/page")
+        edit_host = site.options.get("edit_host")
+        if isinstance(edit_host, str) and edit_host and not tls:
+            add("edit host", "/hostpanel-check/{seq}/page", name=edit_host)
 
     def compare(self, probes: list[_Probe]) -> None:
         answers: dict[str, dict[int, tuple[int, str | None]]] = {}
@@ -371,12 +420,14 @@ class _Check:
 
     def _differences(self, check: SiteCheck, probe: _Probe, old: Seen, new: Seen) -> None:
         where = f"{probe.name}, {probe.label}"
+        if probe.option:
+            where += f" ({probe.method} {probe.path.replace('{seq}', str(probe.seq))})"
         if (old.backend is None) != (new.backend is None) or (old.backend is None and old.status != new.status):
             check.differences.append(f"{where}: today {old.describe()}, HostPanel's config {new.describe()}")
             return
         if old.backend is None:
             return
-        if probe.group < 0 and old.backend != new.backend:
+        if probe.group < 0 and not probe.option and old.backend != new.backend:
             check.differences.append(f"{where}: served today by {old.backend}, by HostPanel's config {new.backend}")
         if old.path != new.path:
             check.differences.append(f"{where}: Zope gets the path {old.path} today, {new.path} from HostPanel")
@@ -441,15 +492,16 @@ def _account_vhosts(plan: ImportPlan, report: EquivalenceReport) -> None:
         edit_host = site.options.get("edit_host")
         if isinstance(edit_host, str):
             served.add(edit_host.lower())
-        if site.options:  # extra rules that become structured options: not in HostPanel's config yet
-            pending = ", ".join(f"{k}={v}" for k, v in sorted(site.options.items()))
+        staff = sorted(str(n) for n in settings.HOSTPANEL_STAFF_NETWORKS)
+        if isinstance(edit_host, str) and site.edit_networks and sorted(site.edit_networks) != staff:
             check = next((c for c in report.sites if c.domain == site.domain), None)
             if check is None:
                 check = SiteCheck(site.domain, [site.domain])
                 report.sites.append(check)
             check.differences.append(
-                f"{site.domain}: its extra rules ({pending}) become structured site options once the options change "
-                "lands; HostPanel's config does not apply them yet"
+                f"{edit_host}: restricted today to the networks {' '.join(site.edit_networks)}; HostPanel keeps an "
+                f"edit host to its staff networks (HOSTPANEL_STAFF_NETWORKS: {' '.join(staff)}) instead: other "
+                "clients reach it, or staff are refused, until the networks agree (or the difference is accepted)"
             )
     counted = {(v.file, v.line) for v in plan.recognition.proxying}  # already a difference when not imported
     for vhost in plan.recognition.answering:

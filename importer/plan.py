@@ -6,8 +6,11 @@ Each candidate is matched to an existing row by its natural key (a Zope server b
 balancer by name, a member by balancer + route, a site by domain) or planned for creation. A match
 whose values differ, or a name taken by another row, is a Conflict. Every candidate to create is
 validated with the models' full_clean() (hostpanel.validators) without saving; what fails is an
-error Problem with the file and line it came from. Errors and conflicts block the import; warnings
-(behaviour that changes, or something not imported) need an explicit accept.
+error Problem with the file and line it came from, except a site's structured options (manage_access,
+blocked_methods, passthrough_paths, edit_host, validated with its row): a refused option leaves that
+site out (skip-one) with the validator's message, and on a match they are compared like its other
+fields. Errors and conflicts block the import; warnings (behaviour that changes, or something not
+imported) need an explicit accept.
 
 `fingerprint` digests the config read and every decision, so a confirmation can prove it applies
 exactly what was previewed (import_apply rebuilds the plan and compares).
@@ -25,7 +28,9 @@ from django.db.models import Count
 
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, ZopeServer
 from certificates.validation import validate_custom_certificate
+from hostpanel.validators import normalize_hostname
 from importer.recognise import (
+    OPTION_NAMES,
     BalancerCandidate,
     Ignored,
     MemberCandidate,
@@ -129,9 +134,12 @@ class ImportPlan:
         return bool(self.errors or self.blocking_conflicts)
 
     @property
-    def options(self) -> list[tuple[str, str, object]]:
-        """(domain, option, value): extra rules that become structured site options (the options change)."""
-        return [(p.candidate.domain, k, v) for p in self.sites for k, v in sorted(p.candidate.options.items())]
+    def options(self) -> list[tuple[str, str, str]]:
+        """(domain, option, value): the structured site options the imported sites get (from extra rules
+        around a VHM rule, or from HostPanel's own map line)."""
+        return [
+            (p.candidate.domain, k, option_text(v)) for p in self.sites for k, v in sorted(p.candidate.options.items())
+        ]
 
     def to_create(self) -> dict[str, list[Planned[Any]]]:
         return {kind: [p for p in rows if p.action == "create"] for kind, rows in self._rows().items()}
@@ -166,6 +174,37 @@ class ImportPlan:
 def site_status(cand: SiteCandidate) -> str:
     """The status a site candidate is created with (a routes.map group can say suspended; a vhost cannot)."""
     return SiteStatus.SUSPENDED if cand.suspended else SiteStatus.ACTIVE
+
+
+_OPTION_LABELS = {
+    "manage_access": "management interface",
+    "blocked_methods": "blocked methods",
+    "passthrough_paths": "pass-through paths",
+    "edit_host": "edit host",
+}
+
+
+def option_text(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or "(none)"
+    return str(value) if value not in (None, "") else "(none)"
+
+
+def site_options(site: Site, cand: SiteCandidate) -> dict[str, object]:
+    """The candidate's structured site options as the validated row holds them (normalised: methods in
+    their fixed order, paths sorted, the edit host lower-case); only those the candidate sets."""
+    return {name: getattr(site, name) for name in OPTION_NAMES if name in cand.options}
+
+
+def planned_site(cand: SiteCandidate) -> Site:
+    """The unsaved Site row a (validated) candidate becomes: its fields, and its options over the defaults."""
+    site = Site(domain=cand.domain, plone_path=cand.plone_path, status=site_status(cand))
+    for name in OPTION_NAMES:
+        if name in cand.options:
+            setattr(site, name, cand.options[name])
+    if cand.https_redirect is not None:
+        site.https_redirect = cand.https_redirect
+    return site
 
 
 def _messages(exc: ValidationError) -> list[tuple[str, str]]:
@@ -383,22 +422,40 @@ class _Planner:
         missing = {self.balancer_renamed.get(s.balancer, s.balancer) for s in self.r.sites} - known_balancers
         known_balancers |= set(Balancer.objects.filter(name__in=missing).values_list("name", flat=True))
         normalised: list[tuple[SiteCandidate, Site, list[tuple[str, int]]]] = []
+        claimed = {  # every name the imported sites answer (an edit host must be a name of its own)
+            name.lower(): cand.domain.lower()
+            for cand in self.r.sites
+            for name in [cand.domain, *(a for a, _ in cand.aliases)]
+        }
         self.skip: dict[int, list[str]] = {}  # id(candidate as read) -> why it is left out
         for cand in self.r.sites:
             if cand.balancer in self.balancer_renamed:
                 cand = replace(cand, balancer=self.balancer_renamed[cand.balancer])
             reasons: list[str] = []
-            site = Site(domain=cand.domain, plone_path=cand.plone_path, status=site_status(cand))
+            site = Site(
+                pk=self._existing_pk(cand) if cand.options.get("edit_host") else None,
+                domain=cand.domain,
+                plone_path=cand.plone_path,
+                status=site_status(cand),
+                **{name: value for name, value in cand.options.items() if name in OPTION_NAMES},
+            )
             valid = True
             try:
                 site.full_clean(exclude=["balancer"], validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
                 valid = False
-                if cand.plone_path.strip("/") == "" and set(exc.message_dict) == {"plone_path"}:
+                errors = dict(exc.message_dict)
+                for name in OPTION_NAMES:  # a site option the validators refuse: this site only is left out
+                    for message in errors.pop(name, []):
+                        shown = option_text(cand.options.get(name))
+                        reasons.append(f"its site option {name} ({shown}) is refused: {message}")
+                if not errors:
+                    valid = not reasons
+                elif cand.plone_path.strip("/") == "" and set(errors) == {"plone_path"}:
                     # a VHM rule to the Zope root (no Plone site in the path): this site only is left out
                     reasons.append("its VirtualHostMonster rule serves the Zope root, not a Plone site")
                 else:  # a value no door accepts: the whole import is refused (errors, with file and line)
-                    for name, message in _messages(exc):
+                    for name, message in _messages(ValidationError(errors)):
                         line = {"domain": cand.domain_line, "plone_path": cand.rule_line}.get(name, cand.line)
                         what = f"site {cand.domain[:80]!r}" + ("" if name == "__all__" else f" {name}")
                         self.plan.problems.append(Problem("invalid", "error", cand.file, line, f"{what}: {message}"))
@@ -414,6 +471,9 @@ class _Planner:
                         )
                     continue
                 aliases.append((alias.name, line))
+            edit_host = site.edit_host if valid else ""
+            if edit_host and edit_host in claimed and claimed[edit_host] != site.domain:
+                reasons.append(f"its edit host {edit_host} is also a name of site {claimed[edit_host]} in this import")
             if cand.balancer not in known_balancers:
                 self.plan.problems.append(
                     Problem(
@@ -428,7 +488,7 @@ class _Planner:
             if cand.tls == "custom":
                 reasons += self._certificate(cand, aliases)
             if valid:  # lower-case, IDN as punycode: the natural key (the recognition itself stays as read)
-                cand = replace(cand, domain=site.domain, aliases=aliases)
+                cand = replace(cand, domain=site.domain, aliases=aliases, options=site_options(site, cand))
             normalised.append((cand, site, aliases))
             if reasons:
                 self.skip[len(normalised) - 1] = reasons
@@ -464,6 +524,10 @@ class _Planner:
                 differ.append(f"status {found.status} -> {site_status(cand)}")
             if cand.https_redirect is not None and found.https_redirect != cand.https_redirect:
                 differ.append(f"https redirect {found.https_redirect} -> {cand.https_redirect}")
+            for name in OPTION_NAMES:
+                have_value, want_value = getattr(found, name), getattr(planned_site(cand), name)
+                if have_value != want_value:
+                    differ.append(f"{_OPTION_LABELS[name]} {option_text(have_value)} -> {option_text(want_value)}")
             have = sorted(a.name for a in found.aliases.all())
             want = sorted(name for name, _ in aliases)
             if have != want:
@@ -473,6 +537,15 @@ class _Planner:
                 self.conflict("site", cand.domain, cand.file, cand.line, message)
                 reasons.append(message)
             self._site_planned(Planned(cand, "match", cand.domain, found.pk), reasons)
+
+    @staticmethod
+    def _existing_pk(cand: SiteCandidate) -> int | None:
+        """The existing row of a candidate with an edit host (so its own edit host is not "taken")."""
+        try:
+            domain = normalize_hostname(cand.domain)
+        except ValidationError:
+            return None
+        return Site.objects.filter(domain=domain).values_list("pk", flat=True).first()
 
     def _prune(self) -> None:
         """A one-member balancer made for a site that is left out is not created either (nor its Zope server

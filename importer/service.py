@@ -54,12 +54,12 @@ from hostpanel.models import AuditEntry
 from hostpanel.services import save_checked
 from importer.archive import archive_files, archive_source
 from importer.equivalence import EquivalenceReport, check_equivalence
-from importer.plan import ImportPlan, build_plan, site_status
+from importer.plan import ImportPlan, build_plan, planned_site
 from importer.reader import ConfigSource, DirectorySource, Limits, SourceError, read_config
 from importer.recognise import recognise
 from importer.remote import fetch_certificates, includes_cross_check, read_frontend_config
 from sites.choices import SiteTls
-from sites.models import Site, SiteAlias
+from sites.models import SiteAlias
 
 AUDIT_ACTION = "import.apply"
 AUDIT_LISTED = 200
@@ -243,9 +243,8 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
     for planned in plan.sites:
         if planned.action == "create":
             c = planned.candidate
-            site = Site(domain=c.domain, balancer=balancers[c.balancer], plone_path=c.plone_path, status=site_status(c))
-            if c.https_redirect is not None:
-                site.https_redirect = c.https_redirect
+            site = planned_site(c)  # with its structured site options (validated by the plan)
+            site.balancer = balancers[c.balancer]
             site = save_checked(site)
             if c.tls == SiteTls.CUSTOM and c.certificate is not None:
                 # checked like an upload and stored encrypted (certificates.services), then the site switched
@@ -285,7 +284,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                     {"domain": s.domain, "where": f"{s.file}:{s.line}", "reasons": list(s.reasons)}
                     for s in plan.skipped[:AUDIT_LISTED]
                 ],
-                "options_pending": [f"{d}: {k}={v}" for d, k, v in plan.options[:AUDIT_LISTED]],
+                "site_options": [f"{d}: {k}={v}" for d, k, v in plan.options[:AUDIT_LISTED]],
                 "unrecognised": len(plan.unrecognised),
             },
         )

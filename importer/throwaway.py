@@ -42,6 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from django.conf import settings
 
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS
 from devrig.apache import module_dir
@@ -49,7 +50,7 @@ from devrig.net import free_port
 from importer.allowlist import EMPTY_PASSWORDS, EXTRA_MODULES, KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from importer.plan import ImportPlan, site_status
 from importer.reader import ConfigTree
-from importer.recognise.findings import SiteCandidate
+from importer.recognise.findings import OPTION_NAMES, SiteCandidate
 from importer.recognise.syntax import parse_url
 from importer.tokenizer import Directive, Node, Section
 from rendering.snapshot import (
@@ -333,6 +334,15 @@ def _tls(site: SiteCandidate) -> dict:
     }
 
 
+def _options(site: SiteCandidate) -> dict:
+    """The site's structured options as the import will store them (the plan normalised them)."""
+    options = {name: value for name, value in site.options.items() if name in OPTION_NAMES}
+    for name in ("blocked_methods", "passthrough_paths"):
+        if name in options and isinstance(options[name], list | tuple):
+            options[name] = tuple(options[name])
+    return options
+
+
 def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
     """The plan as the renderer's input: what the database will hold for these objects after the
     import, with every Zope server at 127.0.0.1:<its fake backend>. Sites of a balancer that is not
@@ -371,6 +381,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             status=site_status(p.candidate),
             aliases=tuple(sorted(name for name, _ in p.candidate.aliases)),
             **_tls(p.candidate),
+            **_options(p.candidate),
         )
         for p in plan.sites
         if p.candidate.balancer in names
@@ -379,4 +390,5 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
         zope_servers=tuple(sorted(servers.values(), key=lambda s: s.name)),
         balancers=tuple(sorted(balancers, key=lambda b: b.name)),
         sites=tuple(sorted(sites, key=lambda s: s.domain)),
+        staff_networks=tuple(settings.HOSTPANEL_STAFF_NETWORKS),  # as the deploy will render them
     )

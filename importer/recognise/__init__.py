@@ -48,6 +48,7 @@ from importer.reader import ConfigTree
 from importer.recognise.adopt import AdoptPart
 from importer.recognise.balancers import BalancersPart
 from importer.recognise.findings import (
+    OPTION_NAMES,
     BalancerCandidate,
     Ignored,
     MemberCandidate,
@@ -100,6 +101,7 @@ def recognise(tree: ConfigTree) -> Recognition:
 
 
 __all__ = [
+    "OPTION_NAMES",
     "BalancerCandidate",
     "Ignored",
     "MemberCandidate",

@@ -451,7 +451,7 @@ class AdoptPart(SitesPart, ServersPart):
                 return
             found = _EXCLUDE_COND.match(words[1])
             if found and len(words) == 2:
-                paths = [f"/{p}" for p in found[1].split("|") if p]
+                paths = [path for p in found[1].split("|") if p for path in _prefix_paths(f"/{p}")]
                 passthrough = options.setdefault("passthrough_paths", [])
                 assert isinstance(passthrough, list)
                 passthrough.extend(p for p in paths if p not in passthrough)
@@ -485,8 +485,7 @@ class AdoptPart(SitesPart, ServersPart):
         if passthrough and rule.target == "-" and flags == ["L"] and not rule.conds:
             paths = options.setdefault("passthrough_paths", [])
             assert isinstance(paths, list)
-            if passthrough[1] not in paths:
-                paths.append(passthrough[1])
+            paths.extend(p for p in _prefix_paths(passthrough[1]) if p not in paths)
             self.translated(rule.directive, f"{passthrough[1]} served by Apache -> structured option passthrough_paths")
             return
         if "manage" in rule.pattern and not rule.conds:
@@ -690,6 +689,7 @@ class AdoptPart(SitesPart, ServersPart):
                 )
                 continue
             public.options["edit_host"] = site.domain
+            public.edit_networks = list(networks)
             public.vhosts.extend(site.vhosts)
             self.r.translated.append(
                 _translated(site, f"edit host of site {public.domain} (staff networks) -> structured option edit_host")
@@ -703,6 +703,15 @@ class AdoptPart(SitesPart, ServersPart):
                     )
                 )
         self.r.sites = kept
+
+
+def _prefix_paths(path: str) -> list[str]:
+    """A hand-written `^/stats` (no `$`) is a prefix: as pass-through paths, /stats itself and everything
+    under /stats/ (only /statsX, a rare name, is left to Zope). A path ending in '/' or naming a file
+    (a dot in its last segment, /robots.txt) is kept as it is."""
+    if path.endswith("/") or "." in path.rsplit("/", 1)[-1]:
+        return [path]
+    return [path, f"{path}/"]
 
 
 def _translated(site: SiteCandidate, as_: str) -> Translated:

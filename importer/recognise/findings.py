@@ -117,14 +117,17 @@ class SiteCandidate:
     https_redirect: bool | None = None  # map state `redirect`: True; None: the panel's default
     tls: str | None = None  # "custom": served over HTTPS today with its own certificate (imported)
     certificate: SiteCertificate | None = None
-    # Extra rules around the VHM rule that a structured site option expresses (see OPTION_NAMES): the lead
-    # wires them to the Site fields when the options change lands; until then the plan reports them.
+    # Extra rules around the VHM rule that a structured site option expresses (see OPTION_NAMES), or the
+    # options of HostPanel's own map line: the plan validates them with the Site row and the import sets them.
     options: dict[str, object] = field(default_factory=dict)
+    # the networks an edit host (options["edit_host"]) is restricted to today (`Require ip`); HostPanel
+    # restricts every edit host to HOSTPANEL_STAFF_NETWORKS instead (the equivalence check compares them)
+    edit_networks: list[str] = field(default_factory=list)
     vhosts: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of every old vhost it stands for
 
 
-# The structured site options (the options change: Site.manage_access, blocked_methods, passthrough_paths,
-# edit_host) that extra hand-written rules become.
+# The structured site options (sites.Site fields manage_access, blocked_methods, passthrough_paths, edit_host)
+# that extra hand-written rules become.
 OPTION_NAMES = ("manage_access", "blocked_methods", "passthrough_paths", "edit_host")
 
 

@@ -184,13 +184,18 @@ def _rule_text(rule: Rule) -> str:
     return "\n".join([*(_text(c) for c in rule.conds), _text(rule.directive)])
 
 
-def _options_text(route, edit_host: str) -> str:
-    """The site options of a map route in words ("" when it has none)."""
-    parts = [f"management interface {route.manage_access}"] if route.manage_access != "public" else []
-    parts += [f"blocked methods {','.join(route.blocked_methods)}"] if route.blocked_methods else []
-    parts += [f"pass-through paths {','.join(route.passthrough_paths)}"] if route.passthrough_paths else []
-    parts += [f"edit host {edit_host[:80]}"] if edit_host else []
-    return "; ".join(parts)
+def _map_options(route, edit_host: str) -> dict[str, object]:
+    """The site options of a map route (only those set), as the structured site options the plan validates."""
+    options: dict[str, object] = {}
+    if route.manage_access != "public":
+        options["manage_access"] = route.manage_access
+    if route.blocked_methods:
+        options["blocked_methods"] = list(route.blocked_methods)
+    if route.passthrough_paths:
+        options["passthrough_paths"] = list(route.passthrough_paths)
+    if edit_host:
+        options["edit_host"] = edit_host
+    return options
 
 
 class RoutingPart(RecogniserState):
@@ -345,18 +350,7 @@ class RoutingPart(RecogniserState):
             )
             self.r.sites.append(site)
             self._map_routes.append((site, route))
-            options = _options_text(route, group.edit_host.name if group.edit_host else "")
-            if options:
-                self.r.problems.append(
-                    Problem(
-                        "map-options",
-                        "warning",
-                        file,
-                        domain_line.line,
-                        f"{label}: its site options ({options}) are read from the map but not imported: "
-                        "set them on the site after the import",
-                    )
-                )
+            site.options = _map_options(route, group.edit_host.name if group.edit_host else "")
             if route.mode == "s":
                 self._site_cookies[route.balancer].append((route.cookie, route.ttl, directive))
 

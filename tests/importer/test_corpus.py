@@ -79,7 +79,8 @@ EXPECTED = [
     (
         "09-betabug-exclusions",
         {"www.betabug-example.ch": ("127-0-0-1-8080", "/site", None, None)},
-        {"www.betabug-example.ch": {"passthrough_paths": ["/icons/", "/stats", "/manual"]}},
+        # `!^/(stats|manual)` is a prefix: each name and everything under it (the validators sort the list)
+        {"www.betabug-example.ch": {"passthrough_paths": ["/icons/", "/manual", "/manual/", "/stats", "/stats/"]}},
     ),
     (
         "10-freia-manage-block",
@@ -200,7 +201,34 @@ def test_a_zope_root_site_is_left_out_and_the_other_site_of_the_tree_is_imported
     result = import_apply(plan, actor=actor, accept_warnings=True)
     assert list(Site.objects.values_list("domain", flat=True)) == ["intranet.freia-example.jp"]
     assert result.audit_entry.after["sites_left_out"][0]["domain"] == "www.freia-example.jp"
-    assert "intranet.freia-example.jp: manage_access=blocked" in result.audit_entry.after["options_pending"]
+    assert "intranet.freia-example.jp: manage_access=blocked" in result.audit_entry.after["site_options"]
+    site = Site.objects.get()  # the extra rules are the site's structured options now
+    assert (site.manage_access, site.blocked_methods) == (
+        "blocked",
+        ["PUT", "DELETE", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"],
+    )
+    again = preview("10-freia-manage-block")  # the same options in the panel: a match, not a conflict
+    assert again.conflicts == [] and not again.creates_anything
+
+
+def test_a_hand_written_option_the_validators_refuse_leaves_only_that_site_out(tree, actor):
+    vhost = (
+        "<VirtualHost *:80>\n ServerName {d}.example\n RewriteEngine On\n{extra}"
+        " RewriteRule ^/(.*) http://127.0.0.1:8080/VirtualHostBase/http/%{{SERVER_NAME}}:80/plone/{d}"
+        "/VirtualHostRoot/$1 [L,P]\n</VirtualHost>\n"
+    )
+    refuse_get = " RewriteCond %{REQUEST_METHOD} ^(GET|PUT)$\n RewriteRule .* - [F]\n"
+    root = tree({"apache2.conf": vhost.format(d="a", extra=refuse_get) + vhost.format(d="b", extra="")})
+    plan = import_preview(root)
+    assert not plan.blocked and plan.errors == []
+    (skipped,) = plan.skipped
+    assert skipped.domain == "a.example"
+    assert skipped.reasons == (
+        "its site option blocked_methods (GET,PUT) is refused: GET cannot be blocked: choose among PUT, DELETE, "
+        "PATCH, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK, OPTIONS, TRACE.",
+    )
+    import_apply(plan, actor=actor, accept_warnings=True)
+    assert list(Site.objects.values_list("domain", flat=True)) == ["b.example"]
 
 
 def test_a_site_conflict_leaves_only_that_site_out(tree, actor):
@@ -305,8 +333,13 @@ SHAPES = [
     ("06-plone-docs-proxypass-balancer", False, (0, 1)),
     ("07-routeid-sticky-balancer", True, (1, 1)),  # ROUTEID idiom, stickysession
     ("08-plone-kb-vh-subpath", False, (0, 1)),  # _vh_ mount: not imported, so a difference
-    ("09-betabug-exclusions", False, (0, 1)),  # pass-throughs served by Apache today: options not rendered yet
-    ("10-freia-manage-block", False, (0, 2)),  # the Zope-root site left out; manage/method blocks not rendered yet
+    ("09-betabug-exclusions", True, (1, 1)),  # pass-through paths: structured options, served by Apache on both
+    # the Zope-root site left out; the management interface is refused (403) on both, but the blocked methods are
+    # 403 today and 405 from HostPanel: a status that differs is a difference (an operator may accept it)
+    ("10-freia-manage-block", False, (0, 2)),
+    # the edit host is restricted to 192.0.2.0/24 today, HostPanel keeps it to HOSTPANEL_STAFF_NETWORKS
+    # (127.0.0.1 is refused today and let through by HostPanel); it also went to another Zope (port 8090)
+    ("11-codesyntax-edit-host", False, (0, 2)),
     ("12-isotoma-basic-auth", False, (0, 1)),  # 401 today, public in HostPanel's config
     ("13-shared-hoster-htaccess", False, (0, 1)),  # may proxy through .htaccess: not read
     ("14-volto-node-and-varnish", False, (1, 2)),  # the Node frontend vhost is not imported
@@ -332,6 +365,100 @@ def test_the_trailing_slash_difference_of_tree_06_is_the_path_zope_gets():
     assert any(
         "Zope gets the path //VirtualHostBase/http/production.yourorganization.org:80/" in d for d in differences
     )
+
+
+def differences_of(report) -> list[str]:
+    return [d for c in report.differing for d in c.differences]
+
+
+@pytest.mark.real
+def test_the_options_of_tree_10_are_compared_and_only_the_method_status_differs():
+    require_binary("apache2")
+    report = check_equivalence(preview("10-freia-manage-block"))
+    differences = [d for d in differences_of(report) if d.startswith("intranet.")]
+    assert len(differences) == 9, differences  # one per blocked method, and nothing about /manage_main
+    assert all(
+        "today answered 403 by Apache itself (no Zope server reached), HostPanel's config answered 405" in d
+        for d in differences
+    )
+    assert "intranet.freia-example.jp, method PUT (PUT /hostpanel-check/" in differences[0]
+
+
+@pytest.mark.real
+def test_an_edit_host_kept_to_other_networks_than_the_staff_networks_is_a_difference(settings):
+    require_binary("apache2")
+    settings.HOSTPANEL_STAFF_NETWORKS = ("127.0.0.0/8", "::1/128")
+    differences = differences_of(check_equivalence(preview("11-codesyntax-edit-host")))
+    assert (
+        "edit.complex-example.eus: restricted today to the networks 192.0.2.0/24; HostPanel keeps an edit host to "
+        "its staff networks (HOSTPANEL_STAFF_NETWORKS: 127.0.0.0/8 ::1/128) instead" in differences[-1]
+    )
+    assert any(
+        d.startswith("edit.complex-example.eus, edit host (GET /hostpanel-check/")
+        and "today answered 403 by Apache itself" in d
+        for d in differences
+    ), differences
+
+
+@pytest.mark.real
+def test_an_option_the_old_config_does_not_apply_shows_as_a_difference():
+    """The option probes decide, on both sides: a pass-through path or a management block HostPanel's config
+    would apply and the old one does not (its rule taken out of the tree) is a difference."""
+    require_binary("apache2")
+    files = {
+        p.relative_to(CORPUS / "09-betabug-exclusions").as_posix(): p
+        for p in (CORPUS / "09-betabug-exclusions").rglob("*")
+        if p.is_file()
+    }
+    mapping = {path: f.read_bytes() for path, f in files.items()}
+    vhost = "sites-enabled/www.betabug-example.ch.conf"
+    mapping[vhost] = mapping[vhost].replace(b"RewriteRule ^/icons/ - [L]", b"")
+    plan = import_preview(MappingSource(mapping))
+    options = plan.sites[0].candidate.options
+    options["passthrough_paths"] = sorted([*options["passthrough_paths"], "/icons/"])  # as the plan normalises
+    report = check_equivalence(plan)
+    assert not report.error, report.error
+    differences = differences_of(report)
+    assert any(
+        d.startswith("www.betabug-example.ch, pass-through /icons/ (GET /icons/hostpanel-check/")
+        and "today 127-0-0-1-8080, HostPanel's config answered 404 by Apache itself" in d
+        for d in differences
+    ), differences
+    no_rule = "".join(line for line in REDIRECTED_MANAGE.splitlines(keepends=True) if "manage" not in line)
+    plan = import_preview(MappingSource({"apache2.conf": no_rule.encode()}))
+    plan.sites[0].candidate.options["manage_access"] = "blocked"
+    differences = differences_of(check_equivalence(plan))
+    assert any(
+        "management interface (GET /hostpanel-check/" in d
+        and "today 127-0-0-1-8080, HostPanel's config answered 403" in d
+        for d in differences
+    ), differences
+
+
+REDIRECTED_MANAGE = """Listen 80
+<VirtualHost *:80>
+    ServerName www.a.example
+    RewriteEngine On
+    RewriteRule ^/(.*/)?manage(_.*)?$ http://edit.a.example/$1manage$2 [R,L]
+    RewriteRule ^/(.*) http://127.0.0.1:8080/VirtualHostBase/http/%{SERVER_NAME}:80/Plone/VirtualHostRoot/$1 [L,P]
+</VirtualHost>
+"""
+
+
+@pytest.mark.real
+def test_a_management_interface_redirected_to_an_edit_host_is_not_hostpanel_s_403():
+    require_binary("apache2")
+    plan = import_preview(MappingSource({"apache2.conf": REDIRECTED_MANAGE.encode()}))
+    assert any("the management interface sent to http://edit.a.example/" in u.why for u in plan.unrecognised)
+    report = check_equivalence(plan)  # not imported: HostPanel's config proxies it to Zope
+    assert any("management interface" in d and "today answered 302" in d for d in differences_of(report))
+    plan.sites[0].candidate.options["manage_access"] = "blocked"  # as an operator would set it
+    report = check_equivalence(plan)
+    assert not report.equivalent
+    assert any(
+        "management interface" in d and "today answered 302 by Apache itself" in d and "answered 403" in d
+        for d in differences_of(report)
+    ), differences_of(report)
 
 
 @pytest.mark.real

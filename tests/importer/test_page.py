@@ -166,6 +166,7 @@ def test_a_hand_written_tree_shows_the_site_left_out_and_the_rules_that_become_o
     html = operator_client.get(reverse("balancers:import_preview")).content.decode()
     assert "Sites left out (the rest is imported): 1" in html
     assert "www.freia-example.jp: its VirtualHostMonster rule serves the Zope root, not a Plone site" in html
-    assert "become structured site options (after the options change lands): 2" in html
-    assert "intranet.freia-example.jp: <code>manage_access</code> = blocked" in html
+    assert "Structured site options the imported sites get (from extra rules, or the map): 2" in html
+    assert "intranet.freia-example.jp: structured site option <code>manage_access</code> = blocked" in html
+    assert "after the options change lands" not in html
     assert "Conflicts and errors (block the import)" not in html

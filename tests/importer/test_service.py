@@ -20,7 +20,17 @@ def state() -> dict:
         "servers": sorted(ZopeServer.objects.values_list("name", "host", "port")),
         "balancers": sorted(Balancer.objects.values_list("name", *BALANCER_SETTINGS)),
         "members": sorted(BalancerMember.objects.values_list("balancer__name", "zope_server__name", *MEMBER_SETTINGS)),
-        "sites": sorted(Site.objects.values_list("domain", "balancer__name", "plone_path")),
+        "sites": sorted(
+            Site.objects.values_list(
+                "domain",
+                "balancer__name",
+                "plone_path",
+                "manage_access",
+                "blocked_methods",
+                "passthrough_paths",
+                "edit_host",
+            )
+        ),
         "aliases": sorted(SiteAlias.objects.values_list("site__domain", "name")),
     }
 
@@ -56,7 +66,7 @@ def test_the_seed_as_written_previews_its_typos_and_imports_only_when_they_are_a
         ("bronze", "zope1", 1, 1, 1, 6, 6, 10, 60, False, False, False),
         ("bronze", "zope2", 1, 1, 1, 6, 6, 10, 60, False, False, False),
     ]
-    assert state()["sites"] == [("linux.co.uk", "bronze", "/plone/linux")]
+    assert state()["sites"] == [("linux.co.uk", "bronze", "/plone/linux", "public", [], [], "")]
     (entry,) = AuditEntry.objects.all()
     assert (entry.action, entry.actor, entry.after["created"]["sites"]) == (AUDIT_ACTION, "tester", 1)
     assert len(entry.after["warnings_accepted"]) == 4

@@ -130,8 +130,8 @@ class Command(BaseCommand):
             [f"{s.file}:{s.line}: {s.domain}: {'; '.join(s.reasons)}" for s in plan.skipped],
         )
         self._section(
-            "Extra rules that become structured site options (after the options change lands)",
-            [f"{domain}: {name} = {value}" for domain, name, value in plan.options],
+            "Structured site options the imported sites get (from extra rules, or the map)",
+            [f"{domain}: structured site option {name} = {value}" for domain, name, value in plan.options],
         )
         self._section(
             "Not understood (kept out of the import; HostPanel will not render them)",
