@@ -11,11 +11,14 @@ class AlertEvent(models.TextChoices):
     CERTIFICATE_FAILING = "certificate_failing", "A certificate fails to renew"
     CERTIFICATE_EXPIRING = "certificate_expiring", "A certificate expires within 14 days"
     DEPLOYMENT_WAITING = "deployment_waiting", "A deployment waits in the queue past the longest requeue wait"
+    SITE_QUOTA = "site_quota", "A site reaches 80 % or 100 % of its monthly traffic quota (or is suspended by it)"
 
 
 # Evaluated from each balancer-manager poll; the others from the database at every tick.
 POLL_EVENTS = frozenset({AlertEvent.MEMBER_DOWN, AlertEvent.FRONTEND_DOWN, AlertEvent.DRIFT})
-DATABASE_EVENTS = frozenset(set(AlertEvent.values) - POLL_EVENTS)
+# One-shot notices (alerts.services.alert_notice): sent once, never debounced nor resolved by a tick.
+NOTICE_EVENTS = frozenset({AlertEvent.SITE_QUOTA})
+DATABASE_EVENTS = frozenset(set(AlertEvent.values) - POLL_EVENTS - NOTICE_EVENTS)
 
 
 class ChannelKind(models.TextChoices):
