@@ -296,7 +296,13 @@ def alert_channel_test(channel: AlertChannel, *, actor: Actor) -> Notification:
 
 
 def alert_notice(
-    *, event: str, subject: str, summary: str, detail: str = "", data: dict[str, Any] | None = None, now: datetime.datetime
+    *,
+    event: str,
+    subject: str,
+    summary: str,
+    detail: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime.datetime,
 ) -> Alert:
     """A notice, not a problem: an alert row that fires once and is done (state resolved, no recovery
     message), with one message to each enabled channel that takes `event`. `data` goes into the message
@@ -318,8 +324,14 @@ def alert_notice(
     channels = [c for c in AlertChannel.objects.filter(enabled=True) if event in c.events]
     Notification.objects.bulk_create(
         [
-            Notification(alert=alert, channel=c, channel_name=c.name, kind=NotificationKind.FIRE, payload=payload,
-                         next_attempt_at=now)
+            Notification(
+                alert=alert,
+                channel=c,
+                channel_name=c.name,
+                kind=NotificationKind.FIRE,
+                payload=payload,
+                next_attempt_at=now,
+            )
             for c in channels
         ]
     )

@@ -224,7 +224,9 @@ HOSTPANEL_KEEP_DEPLOYMENT_DAYS = env_int("HOSTPANEL_KEEP_DEPLOYMENT_DAYS", 90, m
 HOSTPANEL_USAGE_HOURLY_DAYS = env_int("HOSTPANEL_USAGE_HOURLY_DAYS", 62, minimum=2, maximum=3660)
 HOSTPANEL_USAGE_DAILY_DAYS = env_int("HOSTPANEL_USAGE_DAILY_DAYS", 0, minimum=0)
 if HOSTPANEL_USAGE_DAILY_DAYS and HOSTPANEL_USAGE_DAILY_DAYS < HOSTPANEL_USAGE_HOURLY_DAYS:
-    raise ImproperlyConfigured("HOSTPANEL_USAGE_DAILY_DAYS must be 0 (kept for good) or at least HOSTPANEL_USAGE_HOURLY_DAYS")
+    raise ImproperlyConfigured(
+        "HOSTPANEL_USAGE_DAILY_DAYS must be 0 (kept for good) or at least HOSTPANEL_USAGE_HOURLY_DAYS"
+    )
 # Caps on what the panel reads from a front-end (bytes): one file, one whole tree, one command's output.
 HOSTPANEL_READ_FILE_MAX_BYTES = env_int("HOSTPANEL_READ_FILE_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 HOSTPANEL_READ_TREE_MAX_BYTES = env_int("HOSTPANEL_READ_TREE_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)

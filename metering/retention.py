@@ -32,8 +32,9 @@ class RollupResult:
 def _take_hours(start: datetime.datetime, end: datetime.datetime) -> list[tuple]:
     """Delete the hourly rows of [start, end) and return (site_id, *FIELDS) of exactly those rows."""
     table = connection.ops.quote_name(UsageHour._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(UsageHour._meta.get_field(n).column) for n in ("site", *FIELDS))
-    hour = connection.ops.quote_name(UsageHour._meta.get_field("hour").column)
+    column = {f.name: str(f.column) for f in UsageHour._meta.concrete_fields}
+    columns = ", ".join(connection.ops.quote_name(column[n]) for n in ("site", *FIELDS))
+    hour = connection.ops.quote_name(column["hour"])
     params = [connection.ops.adapt_datetimefield_value(start), connection.ops.adapt_datetimefield_value(end)]
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE {hour} >= %s AND {hour} < %s RETURNING {columns}", params)  # noqa: S608 - names from the model
@@ -52,7 +53,9 @@ def rollup_day(day: datetime.date) -> tuple[int, int]:
         counts = sums.setdefault(site_id, zero())
         for name, value in zip(FIELDS, values, strict=True):
             counts[name] += int(value)
-    existing = {row.site_id: row for row in UsageDay.objects.select_for_update().filter(day=day, site_id__in=list(sums))}
+    existing = {
+        row.site_id: row for row in UsageDay.objects.select_for_update().filter(day=day, site_id__in=list(sums))
+    }
     for row in existing.values():
         for name in FIELDS:
             setattr(row, name, getattr(row, name) + sums[row.site_id][name])

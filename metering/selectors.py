@@ -10,7 +10,7 @@ Each function runs a fixed number of queries whatever the number of sites or row
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,7 +38,7 @@ def zero() -> Counts:
     return dict.fromkeys(FIELDS, 0)
 
 
-def _add(into: Counts, row: dict[str, Any]) -> None:
+def _add(into: Counts, row: Mapping[str, Any]) -> None:
     for name in FIELDS:
         into[name] += int(row.get(name) or 0)
 
@@ -133,7 +133,7 @@ def usage_window(
         raise ValidationError({"from": "Give times in UTC (…Z or +00:00)."}, code="invalid")
     if start >= end:
         raise ValidationError({"to": "`to` must be after `from` (the range is [from, to))."}, code="invalid")
-    first, last = floor(start, granularity), ceil(end, granularity)  # type: ignore[arg-type]
+    first, last = floor(start, granularity), ceil(end, granularity)
     count = len(buckets(first, last, granularity)) if granularity == "month" else None
     if count is None:
         size = datetime.timedelta(hours=1) if granularity == "hour" else datetime.timedelta(days=1)
@@ -152,7 +152,7 @@ def usage_window(
             },
             code="rolled_up",
         )
-    return UsageWindow(first, last, granularity)  # type: ignore[arg-type]
+    return UsageWindow(first, last, granularity)
 
 
 # --- one site's series ----------------------------------------------------------------------------------
@@ -185,12 +185,10 @@ def site_usage(site: Site | int, window: UsageWindow) -> list[dict[str, Any]]:
         else:
             for row in days.annotate(bucket=TruncMonth("day")).values("bucket").annotate(**_sums()).order_by():
                 _add(series[_day_key(row["bucket"])], row)
-    return [
-        {"start": moment, "end": step(moment, window.granularity), **counts} for moment, counts in series.items()
-    ]
+    return [{"start": moment, "end": step(moment, window.granularity), **counts} for moment, counts in series.items()]
 
 
-def totals(rows: Iterable[dict[str, Any]]) -> Counts:
+def totals(rows: Iterable[Mapping[str, Any]]) -> Counts:
     found = zero()
     for row in rows:
         _add(found, row)
@@ -272,7 +270,9 @@ def top_sites(start: datetime.datetime, end: datetime.datetime, *, order: str = 
         for row in grouped:
             top = found.get(row["site_id"])
             if top is None:
-                top = found[row["site_id"]] = TopSite(row["site_id"], row["site__domain"], row["site__customer_ref"], zero())
+                top = found[row["site_id"]] = TopSite(
+                    row["site_id"], row["site__domain"], row["site__customer_ref"], zero()
+                )
             _add(top.counts, row)
     ranked = list(found.values())
     ranked.sort(key=lambda t: (-t.counts[order], t.domain))

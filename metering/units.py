@@ -43,7 +43,9 @@ def parse_bytes(text: str) -> int:
     try:
         amount = Decimal(number.replace(",", ".")) * FACTORS[(unit or "B").upper()]
     except (InvalidOperation, KeyError):
-        raise ValidationError("Give a number of bytes, or a quantity such as 500 GB or 1.5 TB.", code="invalid") from None
+        raise ValidationError(
+            "Give a number of bytes, or a quantity such as 500 GB or 1.5 TB.", code="invalid"
+        ) from None
     if amount != amount.to_integral_value() or amount < 1 or amount > MAX_BYTES:
         raise ValidationError(f"Give a whole number of bytes between 1 and {MAX_BYTES}.", code="invalid")
     return int(amount)

@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import JSONRenderer
@@ -89,9 +90,16 @@ class UsageMixin(ApiMixin):
     pagination_class = UsagePagination
     api_area = permissions.AREA_USAGE
 
+    @cached_property
+    def paginator(self) -> UsagePagination:
+        return UsagePagination()
+
     @property
     def wants_csv(self) -> bool:
-        return getattr(self.request, "accepted_renderer", None) is not None and self.request.accepted_renderer.format == "csv"
+        return (
+            getattr(self.request, "accepted_renderer", None) is not None
+            and self.request.accepted_renderer.format == "csv"
+        )
 
     def handle_exception(self, exc):
         # an error is JSON even when CSV was asked for: a billing script reads why

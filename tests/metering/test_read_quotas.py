@@ -20,7 +20,7 @@ from metering.services import QUOTA_REASON, quota_unsuspend_due, quotas_evaluate
 from sites import services as site_services
 from sites.choices import SiteStatus
 from sites.models import Site
-from tests.metering.usage_factories import at, usage_day, usage_hour
+from tests.metering.usage_factories import at, client_sites, usage_day, usage_hour
 
 NOVEMBER = datetime.date(2026, 11, 1)
 GB = 10**9
@@ -34,7 +34,10 @@ def site(demo) -> Site:
 @pytest.fixture
 def channel(db):
     return alert_channel_create(
-        actor=Actor.command("tests"), name="billing-mail", kind="email", target="billing@example.com",
+        actor=Actor.command("tests"),
+        name="billing-mail",
+        kind="email",
+        target="billing@example.com",
         events=["site_quota"],
     )
 
@@ -42,7 +45,10 @@ def channel(db):
 @pytest.fixture
 def staff_channel(db):
     return alert_channel_create(
-        actor=Actor.command("tests"), name="oncall", kind="email", target="oncall@example.com",
+        actor=Actor.command("tests"),
+        name="oncall",
+        kind="email",
+        target="oncall@example.com",
         events=["deployment_failed"],
     )
 
@@ -109,8 +115,6 @@ def test_suspend_suspends_at_100_percent_once_audited_with_the_reason(site, chan
 
 
 def test_the_next_month_brings_back_only_what_the_quota_suspended(demo, channel):
-    from tests.metering.usage_factories import client_sites
-
     ours, staffs, rebilled = client_sites(3)
     with freeze_time("2026-11-10 12:00:00"):
         for site in (ours, staffs, rebilled):
@@ -160,9 +164,9 @@ def test_setting_a_quota_is_validated_audited_and_evaluated_at_once(site, channe
 
 
 @freeze_time("2026-11-10 12:00:00")
-def test_the_hook_costs_a_fixed_number_of_queries_and_never_raises(demo, channel, django_assert_max_num_queries, monkeypatch):
-    from tests.metering.usage_factories import client_sites
-
+def test_the_hook_costs_a_fixed_number_of_queries_and_never_raises(
+    demo, channel, django_assert_max_num_queries, monkeypatch
+):
     sites = client_sites(20)
     for site in sites:
         quota(site, 100 * GB, QuotaPolicy.NOTIFY)
