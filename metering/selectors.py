@@ -20,7 +20,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncMonth
 from django.utils import timezone
 
-from metering.models import UsageDay, UsageHour
+from metering.models import SiteQuota, UsageDay, UsageHour
 from sites.models import Site
 
 UTC = datetime.UTC
@@ -290,3 +290,48 @@ def parse_month(text: str | None, *, now: datetime.datetime | None = None) -> da
     if not 2000 <= parsed.year <= 9998 or len(text) != 7:
         raise ValidationError({"month": "Give a calendar month as YYYY-MM, e.g. 2026-11."}, code="invalid")
     return parsed.date()
+
+
+# --- the site page's traffic card ------------------------------------------------------------------------
+
+TRAFFIC_SPANS: dict[str, tuple[str, Granularity]] = {
+    "48h": ("Last 48 hours", "hour"),
+    "30d": ("Last 30 days", "day"),
+    "12m": ("Last 12 months", "month"),
+}
+
+
+@dataclass(frozen=True)
+class SiteTraffic:
+    span: str
+    granularity: Granularity
+    rows: list[dict[str, Any]]
+    totals: Counts
+    month_bytes_out: int
+    quota: SiteQuota | None
+
+    @property
+    def share_5xx(self) -> float:
+        return self.totals["status_5xx"] / self.totals["requests"] if self.totals["requests"] else 0.0
+
+    @property
+    def quota_share(self) -> float | None:
+        return self.month_bytes_out / self.quota.monthly_bytes_out if self.quota is not None else None
+
+
+def site_traffic(site: Site, span: str | None, *, now: datetime.datetime | None = None) -> SiteTraffic:
+    """The site page's chart: the last 48 hours (hourly), 30 days (daily) or 12 months (monthly), ending with
+    the current bucket; the month's bytes out and the quota. Five queries at most."""
+    now = now or timezone.now()
+    span = span if span in TRAFFIC_SPANS else "48h"
+    granularity = TRAFFIC_SPANS[span][1]
+    end = step(floor(now, granularity), granularity)
+    start = {
+        "hour": end - datetime.timedelta(hours=48),
+        "day": end - datetime.timedelta(days=30),
+        "month": months_before(now, 11),
+    }[granularity]
+    rows = site_usage(site, UsageWindow(start, end, granularity))
+    quota = SiteQuota.objects.filter(site=site).first()
+    used = month_bytes_out([site.pk], month_start(now).date()).get(site.pk, 0)
+    return SiteTraffic(span, granularity, rows, totals(rows), used, quota)
