@@ -94,10 +94,10 @@ def usage_chart(rows: Sequence[dict[str, Any]], metric: str, granularity: str) -
     return format_html(
         '<svg class="usage-chart" data-metric="{}" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">'
         "<title>{}</title>"
-        '<g class="scale" font-size="10" fill="currentColor">{}</g>'
+        '<g class="scale" font-size="11" fill="currentColor">{}</g>'
         '<g class="grid" stroke="currentColor" stroke-opacity=".15">{}</g>'
         '<g class="bars" fill="currentColor" fill-opacity=".75">{}</g>'
-        '<g class="times" font-size="10" fill="currentColor">{}</g></svg>',
+        '<g class="times" font-size="11" fill="currentColor">{}</g></svg>',
         metric,
         WIDTH,
         HEIGHT,
