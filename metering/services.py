@@ -138,17 +138,18 @@ def _act(
     events: list[QuotaEvent] = []
     if (site.pk, QuotaKind.WARN80) not in done and not full:
         events += _event(site, month, QuotaKind.WARN80, bytes_out, quota, now=now)
-    if full and (site.pk, QuotaKind.REACHED100) not in done:
-        # a late count of a past month is reported, never a reason to suspend now
-        suspend = quota.policy == QuotaPolicy.SUSPEND and not late
-        events += _event(site, month, QuotaKind.REACHED100, bytes_out, quota, now=now, notify=not suspend)
-    if (
+    # a late count of a past month is reported, never a reason to suspend now; a site suspended already (by
+    # staff or billing) is left as it is, and a site staff brought back this month is not suspended again
+    suspend = (
         full
         and quota.policy == QuotaPolicy.SUSPEND
         and not late
         and (site.pk, QuotaKind.SUSPENDED) not in done
         and site.status == SiteStatus.ACTIVE
-    ):
+    )
+    if full and (site.pk, QuotaKind.REACHED100) not in done:
+        events += _event(site, month, QuotaKind.REACHED100, bytes_out, quota, now=now, notify=not suspend)
+    if suspend:
         events += _suspend(site, month, bytes_out, quota, now=now)
     return events
 

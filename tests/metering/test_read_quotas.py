@@ -123,6 +123,9 @@ def test_the_next_month_brings_back_only_what_the_quota_suspended(demo, channel)
         site_services.site_suspend(staffs, actor=Actor.command("staff"), reason="abuse report")  # before the quota
         usage_counted([ours.pk, staffs.pk, rebilled.pk], [NOVEMBER])
         assert kinds(ours) == ["reached100", "suspended"] and kinds(staffs) == ["reached100"]
+        notices = [(n.payload["data"]["site"], n.payload["data"]["quota_event"]) for n in Notification.objects.all()]
+        assert (staffs.domain, "reached100") in notices  # told, not suspended a second time
+        assert (ours.domain, "suspended") in notices and (ours.domain, "reached100") not in notices
         # billing suspends a quota-suspended site for another reason: it stays suspended next month
         site_services.site_suspend(Site.objects.get(pk=rebilled.pk), actor=Actor.command("whmcs"), reason="unpaid")
         assert quota_unsuspend_due() == []  # not a new month yet
