@@ -12,7 +12,7 @@ and gunicorn on a free 127.0.0.1 port (stopped at the end). It then reads, one c
 * `GET /api/v1/usage/?month=YYYY-MM&format=csv` (the whole fleet in one CSV);
 * 200 × `GET /api/v1/sites/{domain}/usage/?granularity=day` over that month, and 200 hourly ones over a day.
 
-and checks that the sums it read equal the rows it wrote.
+and checks that the sums it read equal the rows it wrote; then times the staff "Top sites" read of the month.
 """
 
 from __future__ import annotations
@@ -237,6 +237,13 @@ def main() -> int:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    # the staff "Top sites" page's read: the whole month ranked (its pages are cut from this list)
+    code = (
+        "import time; from metering import selectors; s, e = selectors.month_range(selectors.parse_month("
+        f"'{month:%Y-%m}')); t = time.perf_counter(); r = selectors.top_sites(s, e); "
+        "print(f'top_sites (staff page)       {len(r):>6} sites ranked: {time.perf_counter() - t:6.2f} s')"
+    )
+    print(manage(env, "shell", "-c", code).strip())
     return 0
 
 
