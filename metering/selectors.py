@@ -32,6 +32,10 @@ MAX_BUCKETS: dict[str, int] = {"hour": 31 * 24, "day": 3 * 366, "month": 120}
 TOP_ORDERS = ("bytes_out", "requests")
 
 Counts = dict[str, int]
+# Always true: a two-sided range on site_id steers SQLite to the site_id index, an ordered GROUP BY over the
+# whole fleet (measured 4.6 s instead of 25 s for a month of 10,000 sites x 720 hours), instead of the hour
+# index plus a temporary B-tree; PostgreSQL's planner is not swayed by it.
+EVERY_SITE = Q(site_id__gte=1, site_id__lte=2**63 - 1)
 
 
 def zero() -> Counts:
@@ -209,6 +213,9 @@ def usage_by_site(
     if site_ids is not None:
         hour_filter &= Q(site_id__in=list(site_ids))
         day_filter &= Q(site_id__in=list(site_ids))
+    else:
+        hour_filter &= EVERY_SITE
+        day_filter &= EVERY_SITE
     for model, condition in ((UsageHour, hour_filter), (UsageDay, day_filter)):
         rows = model.objects.filter(condition).values("site_id").annotate(**_sums()).order_by()
         for row in rows:
@@ -259,21 +266,23 @@ class TopSite:
 
 def top_sites(start: datetime.datetime, end: datetime.datetime, *, order: str = "bytes_out") -> list[TopSite]:
     """Every site with usage in [start, end), largest first by `order` (bytes_out or requests), ties by
-    domain. Two queries (hours and days, with the sites' names) whatever the fleet's size; the caller pages."""
+    domain. Three queries (hours, days, the sites' names) whatever the fleet's size; the caller pages."""
     if order not in TOP_ORDERS:
         raise ValidationError({"order": f"Use one of {', '.join(TOP_ORDERS)}."}, code="invalid")
-    found: dict[int, TopSite] = {}
-    hours = UsageHour.objects.filter(hour__gte=start, hour__lt=end)
-    days = UsageDay.objects.filter(day__gte=start.date(), day__lt=end.date())
+    hours = UsageHour.objects.filter(EVERY_SITE, hour__gte=start, hour__lt=end)
+    days = UsageDay.objects.filter(EVERY_SITE, day__gte=start.date(), day__lt=end.date())
+    counts: dict[int, Counts] = {}
     for rows in (hours, days):
-        grouped = rows.values("site_id", "site__domain", "site__customer_ref").annotate(**_sums()).order_by()
-        for row in grouped:
-            top = found.get(row["site_id"])
-            if top is None:
-                top = found[row["site_id"]] = TopSite(
-                    row["site_id"], row["site__domain"], row["site__customer_ref"], zero()
-                )
-            _add(top.counts, row)
+        for row in rows.values("site_id").annotate(**_sums()).order_by():
+            _add(counts.setdefault(row["site_id"], zero()), row)
+    if not counts:
+        return []
+    names = {pk: (domain, ref) for pk, domain, ref in Site.objects.values_list("pk", "domain", "customer_ref")}
+    found = {
+        site_id: TopSite(site_id, names[site_id][0], names[site_id][1], c)
+        for site_id, c in counts.items()
+        if site_id in names  # deleted meanwhile (its usage goes with it)
+    }
     ranked = list(found.values())
     ranked.sort(key=lambda t: (-t.counts[order], t.domain))
     return ranked
