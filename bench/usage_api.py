@@ -243,7 +243,7 @@ def main() -> int:
         f"'{month:%Y-%m}')); t = time.perf_counter(); r = selectors.top_sites(s, e); "
         "print(f'top_sites (staff page)       {len(r):>6} sites ranked: {time.perf_counter() - t:6.2f} s')"
     )
-    print(manage(env, "shell", "-c", code).strip())
+    print(manage(env, "shell", "-v0", "-c", code).strip())
     return 0
 
 
