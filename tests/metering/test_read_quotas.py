@@ -5,9 +5,11 @@ touching a site suspended by someone else."""
 from __future__ import annotations
 
 import datetime
+import io
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from freezegun import freeze_time
 
 from alerts.models import Alert, Notification
@@ -191,3 +193,24 @@ def test_every_quota_is_evaluated_without_site_ids(site):
     quota(site, 1 * GB, QuotaPolicy.NOTIFY)
     usage_hour(site, at("2026-11-02 10"), bytes_out=GB)
     assert [e.kind for e in quotas_evaluate()] == ["reached100"]
+
+
+def test_reap_loop_brings_back_quota_suspended_sites_at_the_new_month(site, channel):
+    with freeze_time("2026-11-10 12:00:00"):
+        quota(site, GB, QuotaPolicy.SUSPEND)
+        usage_hour(site, at("2026-11-02 10"), bytes_out=2 * GB)
+        usage_counted([site.pk], [NOVEMBER])
+        assert Site.objects.get(pk=site.pk).status == SiteStatus.SUSPENDED
+    out = io.StringIO()
+    with freeze_time("2026-12-01 00:00:30"):
+        call_command("reap", "--loop", "--rounds", "1", "--interval", "1", stdout=out)
+    assert "unsuspended linux.co.uk: a new month of its traffic quota" in out.getvalue()
+    assert Site.objects.get(pk=site.pk).status == SiteStatus.ACTIVE
+
+
+@freeze_time("2026-11-10 12:00:00")
+def test_manage_py_usage_quotas_evaluates_every_quota(site, capsys):
+    quota(site, GB, QuotaPolicy.NOTIFY)
+    usage_hour(site, at("2026-11-02 10"), bytes_out=GB)
+    call_command("usage_quotas")
+    assert "1 quota event(s): linux.co.uk reached100" in capsys.readouterr().out
