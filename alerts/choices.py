@@ -13,11 +13,14 @@ class AlertEvent(models.TextChoices):
     DEPLOYMENT_WAITING = "deployment_waiting", "A deployment waits in the queue past the longest requeue wait"
     SATURATION = "saturation", "A front-end's Apache workers stay (nearly) all busy"
     USAGE_BACKLOG = "usage_backlog", "A front-end's usage logs wait uncollected past the bound"
+    SITE_QUOTA = "site_quota", "A site reaches 80 % or 100 % of its monthly traffic quota (or is suspended by it)"
 
 
 # Evaluated from each status poll (balancer-manager and mod_status); the others from the database at every tick.
 POLL_EVENTS = frozenset({AlertEvent.MEMBER_DOWN, AlertEvent.FRONTEND_DOWN, AlertEvent.DRIFT, AlertEvent.SATURATION})
-DATABASE_EVENTS = frozenset(set(AlertEvent.values) - POLL_EVENTS)
+# One-shot notices (alerts.services.alert_notice): sent once, never debounced nor resolved by a tick.
+NOTICE_EVENTS = frozenset({AlertEvent.SITE_QUOTA})
+DATABASE_EVENTS = frozenset(set(AlertEvent.values) - POLL_EVENTS - NOTICE_EVENTS)
 
 
 class ChannelKind(models.TextChoices):

@@ -24,7 +24,7 @@ from balancers.models import Balancer, BalancerMember, Deployment, DeploymentHos
 from balancers.services import member_worker_urls
 from certificates.choices import CertificateStatus
 from certificates.selectors import ATTENTION_WINDOW, certificates_needing_attention
-from metering.collect import backlog_files
+from metering.backlog import backlog_files
 from metering.models import CollectionState
 from status.manager import MemberChange
 from status.parse import FrontEndLive, HostState, find_worker

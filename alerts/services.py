@@ -294,3 +294,49 @@ def alert_channel_test(channel: AlertChannel, *, actor: Actor) -> Notification:
         channel=channel, channel_name=channel.name, kind=NotificationKind.TEST, payload=payload, next_attempt_at=now
     )
     return notification_deliver(notification, now=now)
+
+
+# --- one-shot notices (e.g. a site's traffic quota: metering.services) -------------------------------
+
+
+def alert_notice(
+    *,
+    event: str,
+    subject: str,
+    summary: str,
+    detail: str = "",
+    data: dict[str, Any] | None = None,
+    now: datetime.datetime,
+) -> Alert:
+    """A notice, not a problem: an alert row that fires once and is done (state resolved, no recovery
+    message), with one message to each enabled channel that takes `event`. `data` goes into the message
+    under "data" (a billing webhook reads the site, month and figures there). The caller sends each notice
+    once (metering.QuotaEvent is unique per site, month and kind)."""
+    alert = Alert.objects.create(
+        event=event,
+        subject=subject[:300],
+        summary=summary[:500],
+        detail=detail,
+        state=AlertState.RESOLVED,
+        first_seen_at=now,
+        last_seen_at=now,
+        fired_at=now,
+        last_notified_at=now,
+        resolved_at=now,
+    )
+    payload = payload_for(alert, NotificationKind.FIRE) | {"state": "notice", "data": data or {}}
+    channels = [c for c in AlertChannel.objects.filter(enabled=True) if event in c.events]
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                alert=alert,
+                channel=c,
+                channel_name=c.name,
+                kind=NotificationKind.FIRE,
+                payload=payload,
+                next_attempt_at=now,
+            )
+            for c in channels
+        ]
+    )
+    return alert

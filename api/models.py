@@ -17,6 +17,7 @@ class TokenScope(models.TextChoices):
     BILLING = "billing", "Billing (client sites only)"
     OPERATOR = "operator", "Operator (everything)"
     READ = "read", "Read only (GET)"
+    USAGE = "usage", "Usage (read traffic usage only)"
 
 
 def hash_key(key: str) -> str:

@@ -13,6 +13,7 @@ OPERATORS_GROUP = "operators"  # created by the web UI's data migration; checked
 AREA_SITES = "sites"
 AREA_INFRASTRUCTURE = "infrastructure"
 AREA_DOCS = "docs"
+AREA_USAGE = "usage"  # traffic usage (GET only): billing, usage, read and operator tokens
 
 
 def staff_can_change(user) -> bool:
@@ -47,7 +48,8 @@ def may_operate(request) -> bool:
 
 
 class ScopePermission(BasePermission):
-    """billing: sites only (every method); operator: everything; read: GET only.
+    """billing: sites (every method) and usage (GET); operator: everything; read: GET only; usage: GET of
+    the usage area only (a reporting tool that reads traffic and nothing else).
     Staff sessions: every staff user reads; writes need the operators group or superuser."""
 
     message = "This token's scope does not allow this request."
@@ -62,6 +64,8 @@ class ScopePermission(BasePermission):
                 return True
             if token.scope == TokenScope.READ:
                 return request.method in SAFE_METHODS
+            if area == AREA_USAGE:
+                return token.scope in (TokenScope.BILLING, TokenScope.USAGE) and request.method in SAFE_METHODS
             if token.scope == TokenScope.BILLING:
                 return area == AREA_SITES
             return False

@@ -10,6 +10,7 @@ from api.infrastructure.views import BalancerViewSet, FrontEndViewSet, MemberVie
 from api.operations.views import RollingRestartStartView, RollingRestartViewSet
 from api.sites.views import SiteViewSet
 from api.status.views import StatusView
+from api.usage.views import FleetUsageView, SiteQuotaView, SiteUsageView
 
 app_name = "api"
 
@@ -29,6 +30,9 @@ urlpatterns = [
     *router.urls,
     path("sites/<str:domain>/certificate/", SiteCertificateView.as_view(), name="site-certificate"),
     path("sites/<str:domain>/certificate/renew/", SiteCertificateRenewView.as_view(), name="site-certificate-renew"),
+    path("sites/<str:domain>/usage/", SiteUsageView.as_view(), name="site-usage"),
+    path("sites/<str:domain>/quota/", SiteQuotaView.as_view(), name="site-quota"),
+    path("usage/", FleetUsageView.as_view(), name="usage"),
     path("balancers/<str:name>/rolling-restart/", RollingRestartStartView.as_view(), name="rolling-restart"),
     path("status/", StatusView.as_view(), name="status"),
     path("schema/", SchemaView.as_view(), name="schema"),

@@ -10,6 +10,8 @@
 * finished task-queue results (django-tasks-db) as long as deployments;
 * status samples: already pruned by every poll (HOSTPANEL_STATUS_HISTORY_MINUTES), pruned here too;
 * the site change journal (sites.models.SiteChange, written by database triggers): a day;
+* traffic usage (metering.retention): hourly rows HOSTPANEL_USAGE_HOURLY_DAYS, then rolled up into daily rows
+  (kept for good, or HOSTPANEL_USAGE_DAILY_DAYS);
 * the audit log is kept: it is the audit.
 """
 
@@ -27,6 +29,7 @@ from django.utils import timezone
 from balancers.choices import DeploymentStatus
 from balancers.models import ActivatedRelease, ConfigBlob, ConfigTree, Deployment, DeploymentHost
 from deploy.stored import referenced_blobs
+from metering.retention import usage_rollup
 from sites.models import SiteChange
 from status.poller import prune_samples
 
@@ -42,6 +45,8 @@ class CleanupResult:
     deployments_deleted: int = 0
     task_results_deleted: int = 0
     samples_deleted: int = 0
+    usage_hours_rolled_up: int = 0
+    usage_days_deleted: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +111,8 @@ def cleanup_once(*, now: datetime | None = None) -> CleanupResult:
             result.task_results_deleted = task_results._default_manager.filter(finished_at__lt=cutoff).delete()[0]
     result.samples_deleted = prune_samples(now)
     result.journal_rows_deleted = prune_journal(now)
+    rollup = usage_rollup(now=now)
+    result.usage_hours_rolled_up, result.usage_days_deleted = rollup.hours_rolled_up, rollup.day_rows_deleted
     return result
 
 

@@ -230,6 +230,14 @@ HOSTPANEL_DEPLOY_RETRY_BACKOFF = env_float("HOSTPANEL_DEPLOY_RETRY_BACKOFF", 2.0
 # (plus every tree a host has activated or a queued/running deployment needs), deployments kept (days).
 HOSTPANEL_KEEP_TREES = env_int("HOSTPANEL_KEEP_TREES", 50, minimum=1)
 HOSTPANEL_KEEP_DEPLOYMENT_DAYS = env_int("HOSTPANEL_KEEP_DEPLOYMENT_DAYS", 90, minimum=1)
+# Traffic usage (#29, metering.retention): hourly rows kept (days), then rolled up into daily rows; daily rows
+# kept for good (0) or this many days. A month's bill needs every day of it: keep at least 62 days hourly or daily.
+HOSTPANEL_USAGE_HOURLY_DAYS = env_int("HOSTPANEL_USAGE_HOURLY_DAYS", 62, minimum=2, maximum=3660)
+HOSTPANEL_USAGE_DAILY_DAYS = env_int("HOSTPANEL_USAGE_DAILY_DAYS", 0, minimum=0)
+if HOSTPANEL_USAGE_DAILY_DAYS and HOSTPANEL_USAGE_DAILY_DAYS < HOSTPANEL_USAGE_HOURLY_DAYS:
+    raise ImproperlyConfigured(
+        "HOSTPANEL_USAGE_DAILY_DAYS must be 0 (kept for good) or at least HOSTPANEL_USAGE_HOURLY_DAYS"
+    )
 # Caps on what the panel reads from a front-end (bytes): one file, one whole tree, one command's output.
 HOSTPANEL_READ_FILE_MAX_BYTES = env_int("HOSTPANEL_READ_FILE_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 HOSTPANEL_READ_TREE_MAX_BYTES = env_int("HOSTPANEL_READ_TREE_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)

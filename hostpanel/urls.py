@@ -14,6 +14,7 @@ urlpatterns = [
     path("sites/", include("sites.urls")),
     path("operations/", include("operations.urls")),
     path("alerts/", include("alerts.urls")),
+    path("traffic/", include("metering.urls")),
     path("", include("balancers.urls")),  # "" is balancers:dashboard, the home page
     path("api/v1/", include("api.urls")),
 ]

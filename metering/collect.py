@@ -32,7 +32,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -40,6 +39,7 @@ from balancers.models import FrontEnd
 from deploy.transport.pool import open_transport
 from deploy.transport.protocol import Transport, TransportError
 from metering.models import CollectedFile, CollectionState
+from metering.services import usage_counted
 from sites.models import SiteHostname
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,8 @@ def record_file(frontend: FrontEnd, name: str, count: FileCount, *, now: datetim
         if CollectedFile.objects.filter(frontend=frontend, name=name).exists():
             return False
         raise  # something else (a site deleted meanwhile): nothing was counted, the next run tries again
+    if count.usage:  # committed: the quotas of the sites it counted (never raises into the collection)
+        usage_counted({site_id for site_id, _ in count.usage}, {hour for _, hour in count.usage})
     return True
 
 
@@ -307,45 +309,3 @@ def _save_state(frontend: FrontEnd, outcome: FrontEndResult, now: datetime.datet
         if outcome.waiting:  # seen this time (a removal failed); otherwise the last count stands
             state.waiting_files, state.waiting_bytes = outcome.waiting, outcome.waiting_bytes
     state.save()
-
-
-def backlog_files(state: CollectionState, now: datetime.datetime) -> int:
-    """The closed files waiting on a front-end: as last seen, or - when it cannot be reached - at least one
-    per rotation interval since its last full collection (rotatelogs -c closes one per interval)."""
-    since = state.collected_at or state.failing_since
-    if state.error and since is not None:
-        elapsed = int((now - since).total_seconds() // settings.HOSTPANEL_USAGE_ROTATE_SECONDS)
-        return max(state.waiting_files, elapsed)
-    return state.waiting_files
-
-
-@dataclass(frozen=True)
-class Backlog:
-    frontend: str
-    files: int  # backlog_files(): as last seen, or estimated while the front-end cannot be reached
-    bytes: int  # as last seen
-    collected_at: datetime.datetime | None
-    error: str
-
-
-def frontend_backlog(frontend: FrontEnd, now: datetime.datetime | None = None) -> Backlog | None:
-    """One front-end's backlog (its page); None when usage logging is off there."""
-    if not frontend.usage_log_dir:
-        return None
-    state = CollectionState.objects.filter(frontend=frontend).first() or CollectionState(frontend=frontend)
-    return Backlog(
-        frontend.name, backlog_files(state, now or timezone.now()), state.waiting_bytes, state.collected_at, state.error
-    )
-
-
-def usage_backlogs(now: datetime.datetime | None = None) -> list[Backlog]:
-    """Each front-end with usage logging on and its backlog (for the front-end pages; two queries)."""
-    now = now or timezone.now()
-    states = {s.frontend_id: s for s in CollectionState.objects.all()}
-    rows = []
-    for frontend in usage_frontends():
-        state = states.get(frontend.pk) or CollectionState(frontend=frontend)
-        rows.append(
-            Backlog(frontend.name, backlog_files(state, now), state.waiting_bytes, state.collected_at, state.error)
-        )
-    return rows

@@ -11,6 +11,8 @@ from balancers.models import Balancer
 from certificates.choices import CertificateStatus
 from hostpanel.forms import ServiceForm
 from hostpanel.validators import BLOCKABLE_METHODS
+from metering.models import QuotaPolicy
+from metering.units import parse_bytes
 from sites.choices import HSTS_MAX_SECONDS, ManageAccess, SiteStatus, SiteTls
 from sites.services import IMPORT_COLUMNS, IMPORT_MAX_ROWS, IMPORT_REQUIRED_COLUMNS
 
@@ -103,6 +105,23 @@ class SiteForm(ServiceForm):
         help_text="Another host name for this Plone site, answered only for the staff networks "
         "(HOSTPANEL_STAFF_NETWORKS; 403 for others), over HTTP. Empty: none.",
     )
+
+    # --- traffic quota (metering, #29): a SiteQuota of its own, set by metering.services.site_quota_set ---
+    quota_monthly = forms.CharField(
+        label="Monthly traffic quota",
+        required=False,
+        max_length=40,
+        help_text="Bytes out per calendar month (UTC), e.g. 500 GB or 1.5 TB (1 GB = 10^9 bytes); empty: no quota.",
+    )
+    quota_policy = forms.ChoiceField(
+        label="When the quota is reached", choices=QuotaPolicy.choices, initial=QuotaPolicy.NOTIFY, required=False
+    )
+
+    def clean_quota_monthly(self) -> int | None:
+        text = self.cleaned_data.get("quota_monthly", "").strip()
+        return parse_bytes(text) if text else None  # a ValidationError is shown under the field
+
+    # --- end of traffic quota ---
 
     def service_kwargs(self) -> dict:
         data = dict(self.cleaned_data)

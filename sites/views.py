@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,6 +22,9 @@ from hostpanel.models import AuditEntry
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.templatetags.panel import hostname
 from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
+from metering.models import QuotaPolicy, SiteQuota
+from metering.selectors import TRAFFIC_SPANS, site_traffic
+from metering.services import site_quota_set
 from sites import services
 from sites.choices import SiteStatus
 from sites.forms import (
@@ -35,6 +39,25 @@ from sites.forms import (
 from sites.models import Site, SiteAlias, default_tls
 
 PAGE_SIZE = 50
+
+
+# --- traffic quota (metering, #29): the site form's two quota fields ----------------------------------------
+
+
+def pop_quota(data: dict) -> dict:
+    """Take the quota fields out of the site form's data: site_quota_set's arguments."""
+    limit, policy = data.pop("quota_monthly", None), data.pop("quota_policy", "") or QuotaPolicy.NOTIFY
+    return {"monthly_bytes_out": limit, "policy": policy}
+
+
+def quota_initial(site: Site) -> dict:
+    quota = SiteQuota.objects.filter(site=site).first()
+    if quota is None:
+        return {"quota_monthly": "", "quota_policy": QuotaPolicy.NOTIFY}
+    return {"quota_monthly": str(quota.monthly_bytes_out), "quota_policy": quota.policy}
+
+
+# --- end of traffic quota ---
 
 
 def filtered_sites(params) -> tuple[SiteFilterForm, object, str, bool]:
@@ -151,6 +174,8 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
             attempts=certificate_attempts(certificate) if certificate is not None else [],
             history=AuditEntry.objects.filter(object_type__in=["site", "certificate"], object_key=site.domain)[:20],
         )
+        # traffic metering (#29): the traffic card (metering/_site_traffic.html)
+        context.update(traffic=site_traffic(site, self.request.GET.get("traffic")), traffic_spans=TRAFFIC_SPANS)
         return context
 
 
@@ -166,7 +191,11 @@ class SiteCreateView(ServiceFormView):
         return {"tls": default_tls()}
 
     def perform(self, data):
-        return services.site_create(actor=web_actor(self.request), **data)
+        quota = pop_quota(data)  # traffic metering (#29)
+        with transaction.atomic():
+            site = services.site_create(actor=web_actor(self.request), **data)
+            site_quota_set(site, actor=web_actor(self.request), **quota)
+        return site
 
     def success_message(self, site):
         return f"Site {site.domain} added."
@@ -199,6 +228,7 @@ class SiteUpdateView(ServiceFormView):
             "blocked_methods": self.site.blocked_methods,
             "passthrough_paths": "\n".join(self.site.passthrough_paths),
             "edit_host": self.site.edit_host,
+            **quota_initial(self.site),  # traffic metering (#29)
         }
 
     def get_cancel_url(self):
@@ -206,7 +236,11 @@ class SiteUpdateView(ServiceFormView):
 
     def perform(self, data):
         aliases = data.pop("aliases")
-        return services.site_update(self.site, actor=web_actor(self.request), aliases=aliases, **data)
+        quota = pop_quota(data)  # traffic metering (#29)
+        with transaction.atomic():
+            site = services.site_update(self.site, actor=web_actor(self.request), aliases=aliases, **data)
+            site_quota_set(site, actor=web_actor(self.request), **quota)
+        return site
 
     def success_message(self, site):
         return f"Site {site.domain} saved."

@@ -17,7 +17,7 @@ from balancers.models import DeploymentHost, FrontEnd
 from balancers.selectors.capacity import empty_usage, frontend_sizing, worker_usage
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
-from metering.collect import frontend_backlog
+from metering.backlog import frontend_backlog
 
 
 class FrontEndListView(PanelAccessMixin, TemplateView):

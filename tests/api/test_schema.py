@@ -15,7 +15,8 @@ def schema() -> dict:
 def test_every_operation_documents_its_error_responses(db):
     paths = schema()["paths"]
     operations = [(path, method, op) for path, item in paths.items() for method, op in item.items()]
-    assert len(operations) == 48  # 32 + HTTPS certificates (3) + rolling restarts (5), alert channels (6), alerts (2)
+    # 32 + HTTPS certificates (3) + rolling restarts (5), alert channels (6), alerts (2), usage (2), quota (3)
+    assert len(operations) == 53
     for path, method, op in operations:
         codes = set(op["responses"])
         assert {"401", "403", "429"} <= codes, (method, path)
@@ -131,7 +132,7 @@ def test_every_request_body_is_json_only(db):
         for method, op in item.items()
         if "requestBody" in op
     }
-    assert len(bodies) == 15  # the 12 writes, PUT sites/{domain}/certificate/, POST/PATCH alert-channels
+    assert len(bodies) == 16  # the 12 writes, PUT sites/{domain}/certificate/, POST/PATCH alert-channels, PUT quota
     assert {types == ["application/json"] for types in bodies.values()} == {True}, bodies
 
 
@@ -220,6 +221,11 @@ def test_operation_ids_name_the_noun_and_what_the_operation_does(db):
         ("get", "/api/v1/rolling-restarts/{id}/"): "rolling_restart_retrieve",
         ("post", "/api/v1/rolling-restarts/{id}/cancel/"): "rolling_restart_cancel",
         ("post", "/api/v1/rolling-restarts/{id}/resume/"): "rolling_restart_resume",
+        ("get", "/api/v1/sites/{domain}/usage/"): "site_usage_retrieve",
+        ("get", "/api/v1/usage/"): "usage_list",
+        ("get", "/api/v1/sites/{domain}/quota/"): "site_quota_retrieve",
+        ("put", "/api/v1/sites/{domain}/quota/"): "site_quota_replace",
+        ("delete", "/api/v1/sites/{domain}/quota/"): "site_quota_delete",
     }
 
 

@@ -24,11 +24,13 @@ from deploy.transport.pool import open_transport
 from deploy.transport.protocol import TransportError
 from hostpanel.audit import Actor
 from metering import collect
-from metering.collect import collect_usage, count_lines, usage_backlogs
-from metering.models import CollectedFile, CollectionState, UsageHour
+from metering.backlog import usage_backlogs
+from metering.collect import collect_usage, count_lines
+from metering.models import CollectedFile, CollectionState, QuotaEvent, QuotaPolicy, UsageHour
+from metering.services import QuotaKind, site_quota_set
 from metering.tasks import collect_usage_task
 from sites import services as site_services
-from sites.models import Site
+from sites.models import Site, SiteStatus
 from sites.services import site_hostnames_backfill
 from tests.factories import ACTOR, make_local_frontend
 
@@ -213,7 +215,8 @@ def test_the_queries_per_file_do_not_grow_with_its_lines_or_sites(usage, django_
     files_with_sites(directory, 4, 3, [f"s{i}.example" for i in range(300)], 5)
     three = queries_of_one_run()
     assert three - two == two - small > 0
-    assert two - small <= 5  # the row, the upsert, removed_at (and the test transaction's savepoint pair)
+    # the row, the upsert, removed_at, the quotas of its sites (and the test transaction's savepoint pair)
+    assert two - small <= 6
 
 
 def test_count_lines_takes_a_last_line_without_newline_and_lines_split_across_chunks():
@@ -252,3 +255,20 @@ def test_the_command_and_the_task_collect_and_the_command_names_a_front_end_it_c
     (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(CommandError, match="1 front-end"):
         call_command("collect_usage", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_a_counted_file_checks_the_quotas_of_its_sites_at_once(usage):
+    """The collection calls metering.services.usage_counted after each committed file: a site past its
+    quota is suspended by that very collection (policy suspend), not at some later tick."""
+    _frontend, directory = usage
+    now = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    site = Site.objects.get(domain="a.example")
+    site_quota_set(site, actor=ACTOR, monthly_bytes_out=5000, policy=QuotaPolicy.SUSPEND)
+    write(directory, "20261207100000", [f"{ts(now, 1)} a.example 10 6000 200 -", f"{ts(now, 2)} b.example 1 1 200 -"])
+    write(directory, "20261207100500", [])
+    collect_usage()
+    kinds = set(QuotaEvent.objects.filter(site=site).values_list("kind", flat=True))
+    assert {QuotaKind.REACHED100, QuotaKind.SUSPENDED} <= kinds
+    site.refresh_from_db()
+    assert site.status == SiteStatus.SUSPENDED
+    assert not QuotaEvent.objects.filter(site__domain="b.example").exists()  # no quota, no event

@@ -12,7 +12,7 @@ from hostpanel.audit import Actor
 
 class Command(BaseCommand):
     help = (
-        "Create an API token: NAME --scope billing|operator|read [--networks CIDR,...] [--expires-days N]. "
+        "Create an API token: NAME --scope billing|operator|read|usage [--networks CIDR,...] [--expires-days N]. "
         "The key is printed once, as the last line of the output."
     )
 

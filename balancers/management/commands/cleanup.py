@@ -22,5 +22,7 @@ class Command(BaseCommand):
             f"{result.blobs_deleted} large file(s) no tree needs), "
             f"{result.deployments_deleted} deployment(s) older than {settings.HOSTPANEL_KEEP_DEPLOYMENT_DAYS} days, "
             f"{result.task_results_deleted} task result(s), {result.samples_deleted} status sample(s), "
-            f"{result.journal_rows_deleted} site change journal row(s)"
+            f"{result.journal_rows_deleted} site change journal row(s), "
+            f"{result.usage_hours_rolled_up} hourly usage row(s) rolled up into days, "
+            f"{result.usage_days_deleted} daily usage row(s) past HOSTPANEL_USAGE_DAILY_DAYS"
         )

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from deploy.reaper import reap
 from deploy.retention import cleanup_once
 from deploy.tasks import run_deployment
+from metering.services import quota_unsuspend_due
 
 DAY = 24 * 3600.0
 
@@ -16,7 +17,8 @@ DAY = 24 * 3600.0
 class Command(BaseCommand):
     help = (
         "Fail deployments whose worker stopped, mark covered queued ones superseded, hand stale queued ones to "
-        "the task queue again. --loop repeats every --interval seconds and runs the retention cleanup daily."
+        "the task queue again. --loop repeats every --interval seconds, brings back the sites the traffic quota "
+        "suspended last month, and runs the retention cleanup daily."
     )
 
     def add_arguments(self, parser):
@@ -35,6 +37,9 @@ class Command(BaseCommand):
                 f"failed {result.failed or 'none'}, retries {result.retries or 'none'}, superseded "
                 f"{result.superseded or 'none'}, handed to the queue again {result.requeued or 'none'}"
             )
+            if loop:  # a new month: bring back the sites the traffic quota suspended (one query when none)
+                for site in quota_unsuspend_due():
+                    self.stdout.write(f"unsuspended {site.domain}: a new month of its traffic quota")
             if loop and time.monotonic() - last_cleanup >= DAY:
                 last_cleanup = time.monotonic()
                 self.stdout.write(f"cleanup: {cleanup_once().as_dict()}")
