@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from metering.models import UsageDay, UsageHour
+from metering.models import CollectedFile, UsageDay, UsageHour
 from metering.selectors import FIELDS, UTC, Counts, hourly_cutoff, zero
 
 
@@ -27,6 +27,7 @@ class RollupResult:
     hours_rolled_up: int = 0
     day_rows_written: int = 0
     day_rows_deleted: int = 0
+    collected_files_deleted: int = 0
 
 
 def _take_hours(start: datetime.datetime, end: datetime.datetime) -> list[tuple]:
@@ -69,7 +70,8 @@ def rollup_day(day: datetime.date) -> tuple[int, int]:
 
 def usage_rollup(*, now: datetime.datetime | None = None) -> RollupResult:
     """Roll up every day before the hourly cutoff, one transaction per day (oldest first); prune daily rows
-    past HOSTPANEL_USAGE_DAILY_DAYS when that is set (0: kept for good)."""
+        past HOSTPANEL_USAGE_DAILY_DAYS when that is set (0: kept for good); forget counted files removed from
+    their front-end more than HOSTPANEL_USAGE_HOURLY_DAYS ago (never one still there)."""
     now = now or timezone.now()
     cutoff = hourly_cutoff(now)
     result = RollupResult()
@@ -85,4 +87,9 @@ def usage_rollup(*, now: datetime.datetime | None = None) -> RollupResult:
     if keep_days:
         oldest_day = (now - datetime.timedelta(days=keep_days)).astimezone(UTC).date()
         result.day_rows_deleted = UsageDay.objects.filter(day__lt=oldest_day).delete()[0]
+    # The record of a counted file is what keeps it from being counted twice while it is still on its
+    # front-end; once removed there it is history only, kept as long as the hourly rows it fed.
+    result.collected_files_deleted = CollectedFile.objects.filter(
+        removed_at__isnull=False, removed_at__lt=now - datetime.timedelta(days=settings.HOSTPANEL_USAGE_HOURLY_DAYS)
+    ).delete()[0]
     return result

@@ -9,9 +9,10 @@ import pytest
 from django.core.management import call_command
 from freezegun import freeze_time
 
+from balancers.models import FrontEnd
 from deploy.retention import cleanup_once
 from metering import selectors
-from metering.models import UsageDay, UsageHour
+from metering.models import CollectedFile, UsageDay, UsageHour
 from metering.retention import usage_rollup
 from sites.models import Site
 from tests.metering.usage_factories import at, client_sites, usage_day, usage_hour
@@ -100,3 +101,19 @@ def test_the_daily_cleanup_rolls_usage_up(sites, capsys):
     call_command("usage_rollup")
     assert "1 hourly row(s)" in capsys.readouterr().out
     assert not UsageHour.objects.exists()
+
+
+def test_counted_files_are_forgotten_only_once_removed_from_their_front_end_long_enough(db, settings, tmp_path):
+    settings.HOSTPANEL_USAGE_HOURLY_DAYS = 62
+    now = datetime.datetime(2026, 12, 7, 12, tzinfo=datetime.UTC)
+    frontend = FrontEnd.objects.create(name="fe-usage", address="127.0.0.1", transport="local")
+    old = now - datetime.timedelta(days=63)
+
+    def counted(name: str, removed: datetime.datetime | None) -> None:
+        CollectedFile.objects.create(frontend=frontend, name=name, counted_at=old, removed_at=removed)
+
+    counted("usage.1.log", old)  # removed long ago: history only
+    counted("usage.2.log", None)  # counted long ago, still on the front-end: its row keeps it from a 2nd count
+    counted("usage.3.log", now - datetime.timedelta(days=1))
+    assert usage_rollup(now=now).collected_files_deleted == 1
+    assert set(CollectedFile.objects.values_list("name", flat=True)) == {"usage.2.log", "usage.3.log"}
