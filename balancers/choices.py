@@ -8,6 +8,13 @@ class LbMethod(models.TextChoices):
     HEARTBEAT = "heartbeat", "Heartbeat"
 
 
+class ServerKind(models.TextChoices):
+    """What an application server runs; a balancer groups servers of one kind."""
+
+    ZOPE = "zope", "Zope (Plone backend)"
+    NODE = "node", "Node.js frontend (Volto)"
+
+
 class HealthMethod(models.TextChoices):
     GET = "GET", "GET (the answer's status must be below 400)"
     HEAD = "HEAD", "HEAD"

@@ -436,6 +436,25 @@ def validate_health_path(value: str) -> None:
         )
 
 
+_CLASSIC_UI_PATH_RE = re.compile(r"/[A-Za-z][A-Za-z0-9_-]{0,62}")
+
+
+def validate_classic_ui_path(value: str) -> None:
+    """The path under which a Volto site keeps Plone's Classic UI for staff (e.g. /ClassicUI): one segment
+    of letters, digits, '_' and '-' starting with a letter. Zope sees it as `_vh_<segment>`, and it must not
+    shadow the frontend's or the API's own paths."""
+    if not value:
+        return
+    if not _CLASSIC_UI_PATH_RE.fullmatch(value):
+        raise ValidationError(
+            "The Classic UI path is one segment starting with a letter, of letters, digits, '_' and '-', "
+            "like /ClassicUI.",
+            code="invalid",
+        )
+    if value.lower() in {"/static", "/ok", "/api", "/health", "/sitemap", "/robots"}:
+        raise ValidationError(f"{value} is a path of the Volto frontend itself; choose another.", code="reserved")
+
+
 # --- site options (sites.Site: manage_access, blocked_methods, passthrough_paths, edit_host) ----------
 
 # HTTP methods a site may have Apache refuse (405) before Zope sees them: Zope's WebDAV server answers

@@ -22,3 +22,11 @@ class ManageAccess(models.TextChoices):
     PUBLIC = "public", "Public (Zope's own login decides)"
     STAFF = "staff", "Staff networks only (403 for others)"
     BLOCKED = "blocked", "Blocked (403 for everyone)"
+
+
+class SiteKind(models.TextChoices):
+    """How a site is served (docs/plone6-facts.md)."""
+
+    CLASSIC = "classic", "Classic UI (Zope renders every page)"
+    VOLTO = "volto", "Volto (Node.js frontend, /++api++ to Zope)"
+    FRONTEND_ONLY = "frontend_only", "Frontend only (everything to the Node.js frontend)"

@@ -15,17 +15,19 @@ from django.urls import reverse
 if TYPE_CHECKING:
     from balancers.models import Deployment
 
+from balancers.choices import ServerKind
 from hostpanel.validators import (
     normalize_blocked_methods,
     normalize_hostname,
     normalize_passthrough_paths,
     validate_blocked_methods,
+    validate_classic_ui_path,
     validate_domain,
     validate_no_control_characters,
     validate_passthrough_paths,
     validate_plone_path,
 )
-from sites.choices import HSTS_MAX_SECONDS, ManageAccess, SiteStatus, SiteTls
+from sites.choices import HSTS_MAX_SECONDS, ManageAccess, SiteKind, SiteStatus, SiteTls
 
 __all__ = [  # the choices are importable from here too (migrations, older imports)
     "HSTS_MAX_SECONDS",
@@ -56,7 +58,36 @@ class Site(models.Model):
         validators=[validate_domain],
         help_text="Lower-case; internationalised names are stored as punycode (xn--…).",
     )
-    balancer = models.ForeignKey("balancers.Balancer", on_delete=models.PROTECT, related_name="sites")
+    kind = models.CharField(
+        max_length=16,
+        choices=SiteKind.choices,
+        default=SiteKind.CLASSIC,
+        help_text="Classic UI: Zope renders every page. Volto: /++api++ goes to Zope, every other path to the "
+        "site's Node.js frontend balancer. Frontend only: everything to the frontend balancer.",
+    )
+    balancer = models.ForeignKey(
+        "balancers.Balancer",
+        on_delete=models.PROTECT,
+        related_name="sites",
+        help_text="The Zope balancer: every page of a Classic UI site, the API (/++api++) of a Volto site, the "
+        "API server a frontend-only site's Node.js application calls.",
+    )
+    frontend_balancer = models.ForeignKey(
+        "balancers.Balancer",
+        on_delete=models.PROTECT,
+        related_name="frontend_sites",
+        null=True,
+        blank=True,
+        help_text="The Node.js frontend balancer (Volto and frontend-only sites): one customer's build.",
+    )
+    classic_ui_path = models.CharField(
+        "Classic UI path",
+        max_length=64,
+        blank=True,
+        validators=[validate_classic_ui_path],
+        help_text="Volto sites: keep Plone's Classic UI reachable under this path (e.g. /ClassicUI) for the "
+        "staff networks only (403 for others). Empty: no Classic UI.",
+    )
     plone_path = models.CharField(
         max_length=255, validators=[validate_plone_path], help_text="The Plone site in Zope, e.g. /plone/linux."
     )
@@ -147,6 +178,23 @@ class Site(models.Model):
                 name="site_edit_host_unique",
                 violation_error_code="taken",
                 violation_error_message="This edit host already belongs to another site.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=SiteKind.values),
+                name="site_kind_valid",
+                violation_error_message="Unknown site kind.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=SiteKind.CLASSIC, frontend_balancer__isnull=True)
+                | (~Q(kind=SiteKind.CLASSIC) & Q(frontend_balancer__isnull=False)),
+                name="site_frontend_balancer_by_kind",
+                violation_error_message="A Volto or frontend-only site needs a frontend balancer; a Classic UI "
+                "site has none.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=SiteKind.VOLTO) | Q(classic_ui_path=""),
+                name="site_classic_ui_path_volto_only",
+                violation_error_message="Only a Volto site keeps a Classic UI path.",
             ),
             models.CheckConstraint(
                 condition=Q(manage_access__in=ManageAccess.values),
@@ -248,8 +296,47 @@ class Site(models.Model):
                         )
                     }
                 )
+        self._clean_kind()
         if self.status == SiteStatus.ACTIVE:
             self.suspended_reason = ""
+
+    def _clean_kind(self) -> None:
+        """The balancers must fit the kind: a Zope balancer always, a Node.js frontend balancer for Volto and
+        frontend-only sites (and none for Classic UI)."""
+        errors: dict[str, ValidationError] = {}
+        if self.balancer_id and self.balancer.kind != ServerKind.ZOPE:
+            errors["balancer"] = ValidationError(
+                f"{self.balancer.name} is a Node.js frontend balancer; a site's balancer groups Zope servers "
+                "(choose it as the frontend balancer).",
+                code="kind",
+            )
+        if self.kind == SiteKind.CLASSIC:
+            if self.frontend_balancer_id:
+                errors["frontend_balancer"] = ValidationError(
+                    "A Classic UI site has no frontend balancer: Zope renders its pages.", code="classic"
+                )
+            if self.classic_ui_path:
+                errors["classic_ui_path"] = ValidationError(
+                    "Only a Volto site keeps a Classic UI path.", code="classic"
+                )
+        else:
+            if not self.frontend_balancer_id:
+                errors["frontend_balancer"] = ValidationError(
+                    f"A {self.get_kind_display().split(' (')[0]} site needs a Node.js frontend balancer.",
+                    code="required",
+                )
+            elif self.frontend_balancer.kind != ServerKind.NODE:
+                errors["frontend_balancer"] = ValidationError(
+                    f"{self.frontend_balancer.name} groups Zope servers; the frontend balancer groups Node.js "
+                    "frontend servers.",
+                    code="kind",
+                )
+            if self.kind == SiteKind.FRONTEND_ONLY and self.classic_ui_path:
+                errors["classic_ui_path"] = ValidationError(
+                    "Only a Volto site keeps a Classic UI path.", code="frontend_only"
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 def _normalize_edit_host(value: object) -> str:

@@ -18,7 +18,7 @@ from django.urls import reverse
 if TYPE_CHECKING:
     from balancers.models.deployments import Deployment
 
-from balancers.choices import HealthMethod, LbMethod, RenderMode, TransportKind
+from balancers.choices import HealthMethod, LbMethod, RenderMode, ServerKind, TransportKind
 from certificates.crypto import decrypt_secret
 from hostpanel.validators import (
     validate_command,
@@ -45,12 +45,20 @@ LOCAL_TRANSPORT_OFF = (
 
 
 class ZopeServer(models.Model):
-    """A Zope application server. Its name is the balancer route (the part after `balancer.` in the cookie)."""
+    """An application server: a Zope server (Plone's backend) or a Node.js frontend server (Volto, one
+    customer's build). Its name is the balancer route (the part after `balancer.` in the cookie)."""
 
     name = models.CharField(
         max_length=64,
         validators=[validate_route],
         help_text="The balancer route, e.g. zope1: letters, digits, '_' and '-' (no '.').",
+    )
+    kind = models.CharField(
+        max_length=8,
+        choices=ServerKind.choices,
+        default=ServerKind.ZOPE,
+        help_text="Zope serves Plone (pages for Classic UI sites, the API for Volto sites); a Node.js frontend "
+        "server runs one Volto build and renders its pages.",
     )
     host = models.CharField(max_length=253, validators=[validate_host], help_text="Host name or IP address.")
     port = models.PositiveIntegerField(validators=[validate_port], default=8080)
@@ -95,6 +103,11 @@ class ZopeServer(models.Model):
                 fields=["host", "port"],
                 name="zopeserver_host_port_unique",
                 violation_error_message="Another Zope server already uses this host and port.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=ServerKind.values),
+                name="zopeserver_kind_valid",
+                violation_error_message="Unknown server kind.",
             ),
             models.CheckConstraint(
                 condition=Q(port__gte=1, port__lte=65535),
@@ -288,6 +301,13 @@ class Balancer(models.Model):
     """A `<Proxy balancer://name>` with its sticky-session settings, shared by many client sites."""
 
     name = models.CharField(max_length=50, validators=[validate_slug_name], help_text="e.g. bronze")
+    kind = models.CharField(
+        max_length=8,
+        choices=ServerKind.choices,
+        default=ServerKind.ZOPE,
+        help_text="The kind of server its members are: Zope servers, or the Node.js frontend servers of one "
+        "Volto build (never two customers' builds in one balancer).",
+    )
     description = models.CharField(max_length=200, blank=True, validators=[validate_no_control_characters])
     lbmethod = models.CharField(max_length=16, choices=LbMethod.choices, default=LbMethod.BYREQUESTS)
     sticky_cookie = models.CharField(
@@ -333,6 +353,11 @@ class Balancer(models.Model):
                 condition=Q(lbmethod__in=LbMethod.values),
                 name="balancer_lbmethod_valid",
                 violation_error_message="Unknown load-balancing method.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=ServerKind.values),
+                name="balancer_kind_valid",
+                violation_error_message="Unknown balancer kind.",
             ),
             models.CheckConstraint(
                 condition=Q(render_mode__in=RenderMode.values),
@@ -404,6 +429,19 @@ class BalancerMember(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("balancers:balancer_detail", args=[self.balancer_id])
+
+    def clean(self) -> None:
+        super().clean()
+        if self.balancer_id and self.zope_server_id and self.balancer.kind != self.zope_server.kind:
+            raise ValidationError(
+                {
+                    "zope_server": ValidationError(
+                        f"{self.zope_server.name} is a {self.zope_server.get_kind_display()} server; the balancer "
+                        f"{self.balancer.name} groups {self.balancer.get_kind_display()} servers.",
+                        code="kind",
+                    )
+                }
+            )
 
     @property
     def route(self) -> str:
