@@ -15,6 +15,7 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
+from balancers.selectors.effects import change_effect, with_site_status, without_site
 from certificates.choices import CertificateStatus
 from certificates.forms import CertificateUploadForm
 from certificates.selectors import certificate_attempts, certificate_of
@@ -260,6 +261,9 @@ class SiteSuspendView(_SiteConfirm):
     def question(self, site):
         return f"Suspend {site.domain}? Visitors will see the 'suspended' page instead of the site."
 
+    def effect(self, site):
+        return change_effect(with_site_status(site.domain, SiteStatus.SUSPENDED))
+
     def perform(self, site, data):
         site = services.site_suspend(site, actor=web_actor(self.request), reason=data["reason"])
         return f"Site {site.domain} suspended." + deployment_note(site), site.get_absolute_url()
@@ -271,6 +275,9 @@ class SiteUnsuspendView(_SiteConfirm):
 
     def question(self, site):
         return f"Bring {site.domain} back online?"
+
+    def effect(self, site):
+        return change_effect(with_site_status(site.domain, SiteStatus.ACTIVE))
 
     def perform(self, site, data):
         site = services.site_unsuspend(site, actor=web_actor(self.request))
@@ -285,6 +292,9 @@ class SiteDeleteView(_SiteConfirm):
 
     def question(self, site):
         return f"Delete {site.domain} and its aliases? Its vhost is removed from every front-end."
+
+    def effect(self, site):
+        return change_effect(without_site(site.domain))
 
     def perform(self, site, data):
         domain = site.domain

@@ -18,6 +18,7 @@ from balancers.forms import (
 )
 from balancers.models import Deployment, FrontEnd
 from balancers.selectors.deployments import deployment_diffs, deployment_hosts, held_frontends, pending_changes
+from balancers.selectors.effects import rollback_effect, rollback_offered
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, web_actor
 
@@ -41,6 +42,7 @@ class DeploymentDetailView(PanelAccessMixin, TemplateView):
         deployment = get_object_or_404(Deployment, pk=kwargs["pk"])
         context.update(
             deployment=deployment,
+            rollback_offered=rollback_offered(deployment),
             hosts=deployment_hosts(deployment),
             diffs=deployment_diffs(deployment),
         )
@@ -71,10 +73,23 @@ class DeploymentRollbackView(ConfirmView):
     def question(self, deployment):
         return (
             f"Deploy the configuration of deployment #{deployment.pk} (revision {deployment.revision[:12] or '?'}) "
-            "again to every front-end?"
+            "again to the front-ends it reached? Below: what each of them would serve differently."
         )
 
+    def effect(self, deployment):
+        return rollback_effect(deployment)
+
+    def nothing_to_do(self, deployment, effect):
+        if not rollback_offered(deployment):
+            return (
+                f"The front-ends already serve the configuration of deployment #{deployment.pk} "
+                "(or it stored none): rolling back to it would change nothing."
+            )
+        return ""
+
     def perform(self, deployment, data):
+        if not rollback_offered(deployment):
+            raise ValidationError(self.nothing_to_do(deployment, None))
         try:
             new = services.deployment_rollback(deployment, actor=web_actor(self.request))
         except ValueError as exc:  # e.g. no stored tree to roll back to
