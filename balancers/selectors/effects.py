@@ -21,7 +21,8 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from balancers.models import ActivatedRelease, Deployment
+from balancers.choices import HostStatus
+from balancers.models import ActivatedRelease, Deployment, DeploymentHost
 from deploy.secrets import open_tree
 from deploy.stored import stored_files_many
 from deploy.trees import previous_tree
@@ -318,14 +319,43 @@ def rollback_effect(deployment: Deployment) -> Effect:
     return effect
 
 
-def rollback_offered(deployment: Deployment) -> bool:
-    """Whether rolling back to this deployment would change anything a front-end is known to serve: some
-    front-end it stored a tree for serves another tree now (or nobody knows what it serves). The newest
-    deployment, whose trees the front-ends serve, is not offered. Two queries, no tree read."""
+def serving_trees(frontend_ids: list[int]) -> dict[int, int]:
+    """{front-end id: id of the stored tree it serves}, as deploy.trees.previous_tree reads it: its activated
+    tree, else the tree of its latest successful deployment. Two queries, no tree read."""
+    serving = dict(
+        ActivatedRelease.objects.filter(frontend_id__in=frontend_ids, tree__isnull=False).values_list(
+            "frontend_id", "tree_id"
+        )
+    )
+    for frontend_id, tree_id in (
+        DeploymentHost.objects.filter(
+            frontend_id__in=[pk for pk in frontend_ids if pk not in serving],
+            tree__isnull=False,
+            status__in=[HostStatus.SUCCEEDED, HostStatus.UNCHANGED],
+        )
+        .order_by("frontend_id", "-id")
+        .values_list("frontend_id", "tree_id")
+    ):
+        serving.setdefault(frontend_id, tree_id)
+    return serving
+
+
+def rollback_refusal(deployment: Deployment) -> str:
+    """Why rolling back to this deployment is not offered ("" when it is): it stored no tree, or every
+    front-end it reached serves its tree now (the newest deployment)."""
     hosts = dict(
         deployment.hosts.filter(tree__isnull=False, frontend__isnull=False).values_list("frontend_id", "tree_id")
     )
     if not hosts:
-        return False
-    serving = dict(ActivatedRelease.objects.filter(frontend_id__in=list(hosts)).values_list("frontend_id", "tree_id"))
-    return any(serving.get(frontend_id) != tree_id for frontend_id, tree_id in hosts.items())
+        return f"Deployment #{deployment.pk} has no stored tree to roll back to."
+    serving = serving_trees(list(hosts))
+    if all(serving.get(frontend_id) == tree_id for frontend_id, tree_id in hosts.items()):
+        return (
+            f"The front-ends already serve the configuration of deployment #{deployment.pk}: "
+            "rolling back to it would change nothing."
+        )
+    return ""
+
+
+def rollback_offered(deployment: Deployment) -> bool:
+    return not rollback_refusal(deployment)

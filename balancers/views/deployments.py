@@ -18,7 +18,7 @@ from balancers.forms import (
 )
 from balancers.models import Deployment, FrontEnd
 from balancers.selectors.deployments import deployment_diffs, deployment_hosts, held_frontends, pending_changes
-from balancers.selectors.effects import rollback_effect, rollback_offered
+from balancers.selectors.effects import rollback_effect, rollback_offered, rollback_refusal
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, web_actor
 
@@ -80,16 +80,12 @@ class DeploymentRollbackView(ConfirmView):
         return rollback_effect(deployment)
 
     def nothing_to_do(self, deployment, effect):
-        if not rollback_offered(deployment):
-            return (
-                f"The front-ends already serve the configuration of deployment #{deployment.pk} "
-                "(or it stored none): rolling back to it would change nothing."
-            )
-        return ""
+        return rollback_refusal(deployment)
 
     def perform(self, deployment, data):
-        if not rollback_offered(deployment):
-            raise ValidationError(self.nothing_to_do(deployment, None))
+        refusal = rollback_refusal(deployment)
+        if refusal:
+            raise ValidationError(refusal)
         try:
             new = services.deployment_rollback(deployment, actor=web_actor(self.request))
         except ValueError as exc:  # e.g. no stored tree to roll back to
