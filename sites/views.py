@@ -375,6 +375,10 @@ class CertificateUploadView(ServiceFormView):
     def perform(self, data):
         return services.site_certificate_upload(self.site, actor=web_actor(self.request), **data)
 
+    def form_invalid(self, form):
+        form.say_the_key_is_not_kept()
+        return super().form_invalid(form)
+
     def success_message(self, certificate):
         message = f"Own certificate of {self.site.domain} saved (valid until {certificate.not_after:%Y-%m-%d})."
         unused = getattr(certificate, "unused_names", [])
