@@ -89,9 +89,7 @@ MAX_LINE = 1000  # Apache reads a txt line into 1,024 bytes; SDBM holds a key an
 # only a value with options goes on to the options block (rendering/templates/apache/routing.conf.j2).
 _PASSTHROUGH = r"(?:/[A-Za-z0-9._~-]+)+/?"
 _KIND_RE = r"(?:\|v=[a-z0-9_-]+(?:\|c=[A-Za-z][A-Za-z0-9_-]{0,62})?|\|f=[a-z0-9_-]+)?"
-_OPTIONS_RE = (
-    rf"(?:\|e)?(?:\|z=[sb])?(?:\|m=[A-Z]+(?:,[A-Z]+)*)?(?:\|p={_PASSTHROUGH}(?:,{_PASSTHROUGH})*)?{_KIND_RE}"
-)
+_OPTIONS_RE = rf"(?:\|e)?(?:\|z=[sb])?(?:\|m=[A-Z]+(?:,[A-Z]+)*)?(?:\|p={_PASSTHROUGH}(?:,{_PASSTHROUGH})*)?{_KIND_RE}"
 _LINE_RE = re.compile(
     r"(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?) "
     r"(?P<value>(?P<state>live|suspended|redirect|gone)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"

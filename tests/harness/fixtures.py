@@ -17,9 +17,9 @@ import pytest
 from certificates.publishing import DirectoryPublisher
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
-from devrig.node import NodeFrontend
 from devrig.fleet import Fleet, build_fleet, make_client_key
 from devrig.net import free_port
+from devrig.node import NodeFrontend
 from devrig.parts import MissingPart
 from devrig.pebble import ChallengeFileServer, PebbleCA
 from devrig.slow_http import DrippingServer

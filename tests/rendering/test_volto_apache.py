@@ -162,7 +162,10 @@ def test_the_api_goes_to_zope_with_the_public_host_and_scheme_in_the_vhm_path(vo
     rig = volto_rig(PUBLIC)
     api = ask(rig.http_port, "www.volto.example", "/++api++/news/@search?b=1")
     assert api.status == 200 and api.zope in rig.zopes and api.node is None
-    assert api.json["path"] == "/VirtualHostBase/http/www.volto.example:80/plone/volto/++api++/VirtualHostRoot/news/@search?b=1"
+    assert (
+        api.json["path"]
+        == "/VirtualHostBase/http/www.volto.example:80/plone/volto/++api++/VirtualHostRoot/news/@search?b=1"
+    )
     root = ask(rig.http_port, "volto.example", "/++api++")
     assert root.json["path"] == "/VirtualHostBase/http/volto.example:80/plone/volto/++api++/VirtualHostRoot"
     secure = ask(rig.https_port, "volto.example", "/++api++/", root_pem=rig.root_pem)
@@ -197,7 +200,10 @@ def test_a_staff_client_reaches_the_classic_ui_through_zope_with_vh_segment(volt
     rig = volto_rig(STAFF)
     answer = ask(rig.http_port, "volto.example", "/ClassicUI/folder_contents")
     assert answer.status == 200 and answer.zope in rig.zopes
-    assert answer.json["path"] == "/VirtualHostBase/http/volto.example:80/plone/volto/VirtualHostRoot/_vh_ClassicUI/folder_contents"
+    assert (
+        answer.json["path"]
+        == "/VirtualHostBase/http/volto.example:80/plone/volto/VirtualHostRoot/_vh_ClassicUI/folder_contents"
+    )
     bare = ask(rig.https_port, "volto.example", "/ClassicUI", root_pem=rig.root_pem)
     assert bare.json["path"] == "/VirtualHostBase/https/volto.example:443/plone/volto/VirtualHostRoot/_vh_ClassicUI"
 
