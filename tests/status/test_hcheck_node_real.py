@@ -1,7 +1,8 @@
 """A dead Node.js frontend server is taken out by mod_proxy_hcheck on its /ok (a real Apache 2.4 with the
 module, the panel's rendered tree, Node.js stand-ins from devrig.node): the balancer-manager shows its health
 check failing within hcinterval x hcfails with no visitor's request involved, and every page then goes to the
-live member (bench/volto.py measures the visitors' failures while it is not yet detected); it comes back after hcpasses once it answers /ok again."""
+live member (bench/volto.py measures the visitors' failures while it is not yet detected); it comes back after
+hcpasses once it answers /ok again."""
 
 from __future__ import annotations
 
