@@ -21,6 +21,7 @@ from balancers.models import Balancer
 from balancers.services import config_changed
 from certificates.follow import certificate_follow_site
 from certificates.models import Certificate
+from certificates.selectors import acme_unavailable
 from certificates.services import certificate_request_renewal, certificate_set_custom
 from hostpanel import audit
 from hostpanel.audit import Actor
@@ -315,6 +316,9 @@ def site_certificate_renew(site: Site, *, actor: Actor) -> Certificate:
     if site.tls != SiteTls.ACME:
         what = "uses its own certificate: upload a new one" if site.tls == SiteTls.CUSTOM else "is HTTP only (tls none)"
         raise ValidationError({"tls": ValidationError(f"{site.domain} {what}.", code="not_acme")})
+    unavailable = acme_unavailable()
+    if unavailable:
+        raise ValidationError({"tls": ValidationError(unavailable, code="no_acme_ca")})
     return certificate_request_renewal(site, actor=actor)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -18,7 +19,7 @@ from django.views.generic import TemplateView
 from balancers.selectors.effects import change_effect, with_site_status, without_site
 from certificates.choices import CertificateStatus
 from certificates.forms import CertificateUploadForm
-from certificates.selectors import certificate_attempts, certificate_of
+from certificates.selectors import acme_unavailable, certificate_attempts, certificate_of
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.templatetags.panel import hostname
@@ -347,10 +348,14 @@ class CertificateRenewView(ConfirmView):
             "(5 failed validations per name per hour): renew again only after fixing what failed."
         )
 
+    def nothing_to_do(self, site, effect):
+        return acme_unavailable()
+
     def perform(self, site, data):
         services.site_certificate_renew(site, actor=web_actor(self.request))
         return (
-            f"Renewal of {site.domain} requested: the certificate is ordered by the next worker run.",
+            f"Renewal of {site.domain} requested: the renewal worker orders it within "
+            f"{settings.HOSTPANEL_ACME_SCAN_SECONDS} s (the site page shows each attempt).",
             site.get_absolute_url(),
         )
 

@@ -101,7 +101,8 @@ def test_a_viewer_sees_the_certificate_but_no_buttons_and_may_not_post(viewer_cl
 
 
 # --- renew now ----------------------------------------------------------------------------------------
-def test_renew_now_asks_first_then_makes_the_certificate_due(operator_client, shop):
+def test_renew_now_asks_first_then_makes_the_certificate_due(operator_client, shop, settings):
+    settings.HOSTPANEL_ACME_DIRECTORY = "https://acme.invalid/directory"
     Certificate.objects.filter(site=shop).update(
         failures=2, next_attempt_at=timezone.now() + datetime.timedelta(hours=2)
     )
@@ -113,6 +114,16 @@ def test_renew_now_asks_first_then_makes_the_certificate_due(operator_client, sh
     assert "Renewal of shop.example.com requested" in done.content.decode()
     assert Certificate.objects.get(site=shop).next_attempt_at <= timezone.now()
     assert AuditEntry.objects.filter(action="certificate.renew", actor="olga", source="web").exists()
+
+
+def test_renew_now_without_an_acme_ca_offers_no_button_and_refuses(operator_client, shop, settings):
+    settings.HOSTPANEL_ACME_DIRECTORY = ""
+    Certificate.objects.filter(site=shop).update(next_attempt_at=timezone.now() + datetime.timedelta(hours=2))
+    confirm = operator_client.get(renew_url(shop)).content.decode()
+    assert "No ACME certificate authority is configured" in confirm and ">Renew now</button>" not in confirm
+    refused = operator_client.post(renew_url(shop))
+    assert refused.status_code == 400 and "HOSTPANEL_ACME_DIRECTORY is empty" in refused.content.decode()
+    assert Certificate.objects.get(site=shop).next_attempt_at > timezone.now()
 
 
 def test_renew_now_for_an_http_only_site_says_why_not(operator_client, shop, actor):
