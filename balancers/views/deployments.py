@@ -71,8 +71,9 @@ class DeploymentRollbackView(ConfirmView):
         return get_object_or_404(Deployment, pk=self.kwargs["pk"])
 
     def question(self, deployment):
+        revision = f" (revision {deployment.revision[:12]})" if deployment.revision else ""
         return (
-            f"Deploy the configuration of deployment #{deployment.pk} (revision {deployment.revision[:12] or '?'}) "
+            f"Deploy the configuration of deployment #{deployment.pk}{revision} "
             "again to the front-ends it reached? Below: what each of them would serve differently."
         )
 
