@@ -9,6 +9,8 @@ through the demo Apache reach something real.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,24 +136,66 @@ def stop(paths: DemoPaths | None = None, timeout: float = 15) -> bool:
     return bool(binary) and _apache(paths, binary).stop(timeout=timeout)
 
 
+def restart_dir(var_dir: Path | None = None) -> Path:
+    """Where the demo's restart commands and the stand-ins' watcher meet (var/demo-restarts)."""
+    return Path(var_dir or settings.VAR_DIR) / "demo-restarts"
+
+
+def restart_command(name: str, var_dir: Path | None = None) -> str:
+    """The demo Zope server's restart command (run with the local transport): asks the `demo_frontend backends`
+    process to stop and start its stand-in, and waits (bounded) until it has, like `bin/instance restart`."""
+    directory = restart_dir(var_dir)
+    requested, done = directory / f"{name}.requested", directory / f"{name}.done"
+    return (
+        f"rm -f {done} && touch {requested} && i=0 && "
+        f"while [ ! -e {done} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && "
+        f"test -e {done} && echo restarted {name}"
+    )
+
+
 class DemoBackends:
     """Fake Zope servers (devrig.backends, HTML pages) on the demo Zope servers' 127.0.0.1 ports;
-    a port already taken is skipped, with the reason."""
+    a port already taken is skipped, with the reason. While they run, a watcher restarts a stand-in (stop,
+    `down_seconds`, start) whenever its restart command (restart_command) asks for it."""
 
-    def __init__(self, servers: list[tuple[str, int]]) -> None:
+    def __init__(self, servers: list[tuple[str, int]], *, down_seconds: float = 1.0) -> None:
         self.backends = [Backend(name, port, page="html") for name, port in servers]
         self.started: list[Backend] = []
         self.skipped: list[tuple[str, int, str]] = []
+        self.restarts: dict[str, int] = {}
+        self.down_seconds = down_seconds
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
-    def start(self) -> DemoBackends:
+    def start(self, var_dir: Path | None = None) -> DemoBackends:
         for backend in self.backends:
             try:
                 self.started.append(backend.start())
             except OSError as exc:
                 self.skipped.append((backend.name, backend.port, exc.strerror or str(exc)))
+        directory = restart_dir(var_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._watcher = threading.Thread(target=self._watch, args=(directory,), daemon=True, name="demo-restarts")
+        self._watcher.start()
         return self
 
+    def _watch(self, directory: Path) -> None:
+        while not self._stop.wait(0.05):
+            for backend in self.started:
+                requested = directory / f"{backend.name}.requested"
+                if not requested.exists():
+                    continue
+                requested.unlink(missing_ok=True)
+                backend.stop()
+                time.sleep(self.down_seconds)
+                backend.start()
+                self.restarts[backend.name] = self.restarts.get(backend.name, 0) + 1
+                (directory / f"{backend.name}.done").touch()
+
     def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(2)
         for backend in self.started:
             backend.stop()
 

@@ -26,6 +26,7 @@ class ZopeServerOpsForm(_OpsBase):
     def __init__(self, *args, superuser: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.superuser = superuser
+        self.fields["transport"].required = False  # not given: unchanged (SSH for a new one)
         if not superuser:
             for name in COMMAND_FIELDS:
                 self.fields[name].disabled = True
@@ -33,6 +34,8 @@ class ZopeServerOpsForm(_OpsBase):
 
     def service_kwargs(self) -> dict:
         data = dict(self.cleaned_data)
+        if not data.get("transport"):
+            data.pop("transport", None)
         if not self.superuser:
             for name in COMMAND_FIELDS:
                 data.pop(name, None)

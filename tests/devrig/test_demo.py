@@ -7,10 +7,14 @@ import io
 import pytest
 from django.core.management import call_command
 
-from balancers.models import FrontEnd, ZopeServer
+from balancers import services as balancer_services
+from balancers.models import BalancerMember, FrontEnd, ZopeServer
 from devrig import apache
 from devrig import demo as demo_frontend
 from devrig.net import free_port, http_get
+from operations.models import ZopeServerOps
+from operations.runner import _restart
+from tests.factories import ACTOR
 from tests.realparts import require_binary
 
 pytestmark = pytest.mark.real
@@ -54,3 +58,26 @@ def test_without_apache_the_demo_says_how_to_get_one(demo, settings, tmp_path, m
     call_command("demo_frontend", "start", stdout=out)
     assert "apt-get install apache2" in out.getvalue()
     assert not FrontEnd.objects.filter(name="demo").exists()
+
+
+def test_the_demo_zope_servers_restart_their_stand_ins_with_the_local_transport(db, tmp_path, settings):
+    """seed_demo --restart-commands: each demo Zope server's restart command (run on this host) restarts
+    its stand-in in `demo_frontend backends`, as a rolling restart's restart step does."""
+    settings.VAR_DIR = tmp_path
+    settings.HOSTPANEL_LOCAL_TRANSPORT = True
+    call_command("seed_demo", sites=0, no_user=True, restart_commands=True, verbosity=0)
+    for server in ZopeServer.objects.all():  # free ports: the fixed demo ports may be taken on this machine
+        balancer_services.zope_server_update(server, actor=ACTOR, port=free_port())
+    assert set(ZopeServerOps.objects.values_list("transport", flat=True)) == {"local"}
+    backends = demo_frontend.DemoBackends(demo_frontend.demo_backend_list(), down_seconds=0.2).start(var_dir=tmp_path)
+    try:
+        member = BalancerMember.objects.select_related("zope_server").get(
+            balancer__name="bronze", zope_server__name="zope1"
+        )
+        output = _restart(member)
+        assert "restarted zope1" in output
+        assert backends.restarts == {"zope1": 1}
+        zope1 = next(b for b in backends.started if b.name == "zope1")
+        assert zope1.running
+    finally:
+        backends.stop()

@@ -8,10 +8,15 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from alerts.choices import AlertEvent, ChannelKind
+from alerts.models import AlertChannel
+from alerts.services import alert_channel_create
 from balancers import services as balancer_services
 from balancers.models import Balancer, BalancerMember, ZopeServer
+from devrig import demo
 from hostpanel import audit
 from hostpanel.audit import Actor
+from operations.services import zope_server_ops_update
 from sites import services as site_services
 from sites.models import Site
 
@@ -21,6 +26,7 @@ DEMO_SERVERS = [
     ("zope2", "127.0.0.1", 18102, "Zope application server 2"),
     ("backup", "127.0.0.1", 18103, "Hot-standby Zope server"),
 ]
+DEMO_ALERT_CHANNEL = "demo-file"
 DEMO_BALANCERS = [
     # name, description, members: (server, lbset, hot_standby)
     ("bronze", "The seed how-to's balancer", [("zope1", 1, False), ("zope2", 1, False), ("backup", 2, True)]),
@@ -34,8 +40,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--sites", type=int, default=20, help="Generated client sites (default 20).")
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the demo user.")
+        parser.add_argument(
+            "--restart-commands",
+            action="store_true",
+            help="Give the demo Zope servers a restart command run on this host (needs HOSTPANEL_LOCAL_TRANSPORT): "
+            "it restarts the stand-ins of `manage.py demo_frontend backends`, so a rolling restart can be tried.",
+        )
 
-    def handle(self, *args, sites: int, no_user: bool, **options):
+    def handle(self, *args, sites: int, no_user: bool, restart_commands: bool = False, **options):
         if sites < 0 or sites > 100_000:
             raise CommandError("--sites must be between 0 and 100000")
         actor = Actor.command("seed_demo")
@@ -76,6 +88,13 @@ class Command(BaseCommand):
                     customer_ref="DEMO-0001",
                 )
             created = self._generated_sites(sites, balancers, actor)
+            self._alert_file_channel(actor)
+            if restart_commands:
+                for name, server in servers.items():
+                    zope_server_ops_update(
+                        server, actor=actor, allow_commands=True, transport="local",
+                        restart_command=demo.restart_command(name), health_path="/",
+                    )  # fmt: skip
         self.stdout.write(
             f"Demo data: {len(servers)} Zope servers, {len(balancers)} balancers, "
             f"{Site.objects.count()} sites ({created} new)."
@@ -113,6 +132,14 @@ class Command(BaseCommand):
             )
             balancer_services.config_changed(actor=actor)
         return len(new_sites)
+
+    def _alert_file_channel(self, actor: Actor) -> None:
+        """An alert channel writing to a local file (var/alerts/demo-alerts.jsonl): every event, nothing leaves."""
+        if not AlertChannel.objects.filter(name=DEMO_ALERT_CHANNEL).exists():
+            alert_channel_create(
+                actor=actor, name=DEMO_ALERT_CHANNEL, kind=ChannelKind.FILE, target="demo-alerts.jsonl",
+                events=list(AlertEvent.values),
+            )  # fmt: skip
 
     def _demo_user(self) -> None:
         User = get_user_model()
