@@ -18,13 +18,15 @@ from django.conf import settings
 
 from balancers import services as balancer_services
 from balancers.models import FrontEnd, ZopeServer
-from devrig import apache
+from devrig import apache, pki
 from devrig.backends import Backend
 from hostpanel.audit import Actor
 
 DEMO_NAME = "demo"
 DEFAULT_HTTP_PORT = 18080
 DEFAULT_MANAGER_PORT = 18090
+DEFAULT_HTTPS_PORT = 18443
+HTTPS_SITE = "secure.linux.co.uk"  # the demo's HTTPS site: a certificate from the demo's own CA (demo_pki)
 DEFAULT_NODE_PORT_BASE = 18110
 INSTALL_HINT = (
     "apache2 is not installed, so there is no local demo front-end. The panel works without it; to see a "
@@ -56,11 +58,14 @@ class DemoPaths:
         )
 
 
-def _apache(paths: DemoPaths, binary: str, *, http_port: int = 0, manager_port: int | None = None):
+def _apache(paths: DemoPaths, binary: str, *, http_port: int = 0, manager_port: int | None = None, https_port: int = 0):
+    listen = [f"127.0.0.1:{http_port}"] if http_port else []
+    if http_port and https_port:
+        listen.append(f"127.0.0.1:{https_port} https")
     return apache.StandaloneApache(
         paths.workdir,
         paths.config_dir,
-        listen=[f"127.0.0.1:{http_port}"] if http_port else [],
+        listen=listen,
         manager_port=manager_port,
         binary=binary,
     )
@@ -71,8 +76,12 @@ def is_running(paths: DemoPaths) -> bool:
     return bool(binary) and _apache(paths, binary).running
 
 
-def write_config(paths: DemoPaths, *, binary: str, http_port: int, manager_port: int) -> apache.StandaloneApache:
-    demo_apache = _apache(paths, binary, http_port=http_port, manager_port=manager_port).write_config()
+def write_config(
+    paths: DemoPaths, *, binary: str, http_port: int, manager_port: int, https_port: int = DEFAULT_HTTPS_PORT
+) -> apache.StandaloneApache:
+    demo_apache = _apache(
+        paths, binary, http_port=http_port, manager_port=manager_port, https_port=https_port
+    ).write_config()
     if not paths.config_dir.is_symlink() and not paths.config_dir.exists():
         # Before the first deploy: an empty release, so that Apache can start and include it.
         initial = Path(f"{paths.config_dir}.releases") / "initial"
@@ -82,9 +91,18 @@ def write_config(paths: DemoPaths, *, binary: str, http_port: int, manager_port:
     return demo_apache
 
 
-def ensure_frontend(paths: DemoPaths, *, binary: str, http_port: int, manager_port: int, actor: Actor) -> FrontEnd:
+def ensure_frontend(
+    paths: DemoPaths,
+    *,
+    binary: str,
+    http_port: int,
+    manager_port: int,
+    actor: Actor,
+    https_port: int = DEFAULT_HTTPS_PORT,
+) -> FrontEnd:
     """Create or update the FrontEnd "demo" (local transport) pointing at this Apache."""
     fields = {
+        "https_listen": f"127.0.0.1:{https_port}",
         "address": "127.0.0.1",
         "transport": "local",
         "config_dir": str(paths.config_dir),
@@ -108,6 +126,7 @@ def start(
     *,
     http_port: int = DEFAULT_HTTP_PORT,
     manager_port: int = DEFAULT_MANAGER_PORT,
+    https_port: int = DEFAULT_HTTPS_PORT,
     actor: Actor | None = None,
     paths: DemoPaths | None = None,
 ) -> tuple[DemoPaths, FrontEnd] | None:
@@ -117,8 +136,12 @@ def start(
         return None
     paths = paths or DemoPaths.default()
     actor = actor or Actor.command("demo_frontend")
-    demo_apache = write_config(paths, binary=binary, http_port=http_port, manager_port=manager_port)
-    frontend = ensure_frontend(paths, binary=binary, http_port=http_port, manager_port=manager_port, actor=actor)
+    demo_apache = write_config(
+        paths, binary=binary, http_port=http_port, manager_port=manager_port, https_port=https_port
+    )
+    frontend = ensure_frontend(
+        paths, binary=binary, http_port=http_port, manager_port=manager_port, actor=actor, https_port=https_port
+    )
     if not demo_apache.running:
         # Apache's children run as www-data when we are root: they must reach every later release too.
         apache.grant_traverse(Path(f"{paths.config_dir}.releases"))
@@ -203,3 +226,16 @@ class DemoBackends:
 def demo_backend_list() -> list[tuple[str, int]]:
     """The Zope servers on 127.0.0.1 in the database (seed_demo puts them on 18101-18103)."""
     return list(ZopeServer.objects.filter(host="127.0.0.1").order_by("name").values_list("name", "port"))
+
+
+def demo_pki_dir(var_dir: Path | None = None) -> Path:
+    return Path(var_dir or settings.VAR_DIR) / "demo-pki"
+
+
+def demo_certificate(names: list[str], var_dir: Path | None = None) -> dict[str, str]:
+    """A certificate for `names` from a fresh local CA (devrig.pki: a root and an intermediate), the root written
+    to var/demo-pki/roots.pem: what HOSTPANEL_CUSTOM_CA_BUNDLE names in the demo (bin/run), and what a client
+    trusts to check the demo's HTTPS site (curl --cacert var/demo-pki/roots.pem)."""
+    directory = demo_pki_dir(var_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    return pki.TrustedPKI.create(directory, cn="HostPanel demo CA").issue(names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -13,6 +14,8 @@ from alerts.models import AlertChannel
 from alerts.services import alert_channel_create
 from balancers import services as balancer_services
 from balancers.models import Balancer, BalancerMember, ZopeServer
+from certificates.choices import CertificateStatus
+from certificates.models import Certificate
 from devrig import demo
 from hostpanel import audit
 from hostpanel.audit import Actor
@@ -41,13 +44,21 @@ class Command(BaseCommand):
         parser.add_argument("--sites", type=int, default=20, help="Generated client sites (default 20).")
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the demo user.")
         parser.add_argument(
+            "--https-site",
+            action="store_true",
+            help=f"Add {demo.HTTPS_SITE}, HTTPS with a certificate from a local demo CA (its root in "
+            "var/demo-pki/roots.pem).",
+        )
+        parser.add_argument(
             "--restart-commands",
             action="store_true",
             help="Give the demo Zope servers a restart command run on this host (needs HOSTPANEL_LOCAL_TRANSPORT): "
             "it restarts the stand-ins of `manage.py demo_frontend backends`, so a rolling restart can be tried.",
         )
 
-    def handle(self, *args, sites: int, no_user: bool, restart_commands: bool = False, **options):
+    def handle(
+        self, *args, sites: int, no_user: bool, restart_commands: bool = False, https_site: bool = False, **options
+    ):
         if sites < 0 or sites > 100_000:
             raise CommandError("--sites must be between 0 and 100000")
         actor = Actor.command("seed_demo")
@@ -89,6 +100,8 @@ class Command(BaseCommand):
                 )
             created = self._generated_sites(sites, balancers, actor)
             self._alert_file_channel(actor)
+            if https_site:
+                self._https_site(balancers[0], actor)
             if restart_commands:
                 for name, server in servers.items():
                     zope_server_ops_update(
@@ -132,6 +145,25 @@ class Command(BaseCommand):
             )
             balancer_services.config_changed(actor=actor)
         return len(new_sites)
+
+    def _https_site(self, balancer: Balancer, actor: Actor) -> None:
+        """The demo's HTTPS site, its certificate from a fresh local CA (issued once: kept while it is valid)."""
+        site = Site.objects.filter(domain=demo.HTTPS_SITE).first()
+        if site is None:
+            site = site_services.site_create(
+                actor=actor, domain=demo.HTTPS_SITE, balancer=balancer, plone_path="/plone/secure",
+                customer_ref="DEMO-0002", tls="none", https_redirect=True,
+            )  # fmt: skip
+        if Certificate.objects.filter(site=site, status=CertificateStatus.VALID).exists():
+            return
+        upload = demo.demo_certificate([site.domain])
+        # the upload is checked like any other, against the demo CA's root (bin/run then trusts it for the panel)
+        trusted = settings.HOSTPANEL_CUSTOM_CA_BUNDLE
+        settings.HOSTPANEL_CUSTOM_CA_BUNDLE = str(demo.demo_pki_dir() / "roots.pem")
+        try:
+            site_services.site_certificate_upload(site, actor=actor, **upload)
+        finally:
+            settings.HOSTPANEL_CUSTOM_CA_BUNDLE = trusted
 
     def _alert_file_channel(self, actor: Actor) -> None:
         """An alert channel writing to a local file (var/alerts/demo-alerts.jsonl): every event, nothing leaves."""
