@@ -150,6 +150,22 @@ def test_live_toggles_are_saved_and_each_front_ends_outcome_is_reported(demo, op
     assert AuditEntry.objects.filter(action="member.update", actor="operator-token").exists()
 
 
+def test_a_member_dry_run_answers_the_effect_and_changes_nothing(demo, operator):
+    balancer_services.frontend_create(
+        actor=Actor.command("tests"), name="fe1", address="10.0.0.1", ssh_host_key=HOST_KEY
+    )
+    zope1, zope2 = (BalancerMember.objects.get(balancer=demo, zope_server__name=n) for n in ("zope1", "zope2"))
+    balancer_services.member_set_flags(zope2, actor=Actor.command("tests"), disabled=True, apply_live=False)
+    response = operator.patch(f"/api/v1/members/{zope1.pk}/?dry_run=1", {"disabled": True}, format="json")
+    assert response.status_code == 200, response.json()
+    (bronze,) = response.json()["balancers"]
+    assert bronze["balancer"] == "bronze" and bronze["left_with"] == "hot standby only" and bronze["loses_capacity"]
+    assert "linux.co.uk" in bronze["sites"] and response.json()["offline"] == []
+    assert any("+D" in line for line in response.json()["frontends"][0]["diff"])
+    zope1.refresh_from_db()
+    assert not zope1.disabled
+
+
 def test_live_toggles_go_through_member_set_flags_and_report_each_front_end(demo, operator, monkeypatch):
     calls = []
 
