@@ -456,7 +456,8 @@ class _Planner:
                 **{name: value for name, value in cand.options.items() if name in OPTION_NAMES},
             )
             valid, refused = True, len(reasons)
-            exclude = ["balancer"] if cand.plone_path else ["balancer", "plone_path"]  # frontend only: not read here
+            # a frontend-only site's Zope side (balancer, Plone path) is not in the Apache config
+            exclude = ["balancer", "plone_path"] if cand.kind == SiteKind.FRONTEND_ONLY else ["balancer"]
             try:
                 site.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
