@@ -109,7 +109,14 @@ EXPECTED = [
     ),
     ("12-isotoma-basic-auth", {"staging.example.com": ("localhost", "/portal", None, None)}, {}),
     ("13-shared-hoster-htaccess", {}, {}),
-    ("14-volto-node-and-varnish", {"cached.example.org": ("127-0-0-1-6081", "/Plone", None, None)}, {}),
+    (
+        "14-volto-node-and-varnish",
+        {
+            "cached.example.org": ("127-0-0-1-6081", "/Plone", None, None),
+            "volto.example.org": ("127-0-0-1-8080", "/Plone", None, None),  # a Volto site (test_volto.py)
+        },
+        {},
+    ),
     ("15-debian-stock-noise", {"plone.example.com": ("127-0-0-1-8080", "/Plone", None, None)}, {}),
 ]
 
@@ -186,10 +193,12 @@ def test_a_sub_path_mount_and_a_htaccess_docroot_are_reported_not_imported():
     assert len(htaccess.recognition.proxying) == 1  # counted as a vhost that may proxy
 
 
-def test_a_node_frontend_is_not_imported_as_a_zope_server():
+def test_a_node_frontend_is_imported_as_a_node_js_server_not_as_a_zope_server():
     plan = preview("14-volto-node-and-varnish")
-    assert [p.candidate.port for p in plan.zope_servers] == [6081]  # the cache in front of Zope, not Node's 3000
-    assert any("not to a Zope VirtualHostMonster path" in u.why for u in plan.unrecognised)
+    kinds = {p.candidate.port: p.candidate.kind for p in plan.zope_servers}
+    assert kinds == {3000: "node", 8080: "zope", 6081: "zope"}  # Node's 3000; Zope's API; the cache before Zope
+    other = preview("21-frontend-only-pool")  # a proxy to a server nobody says is a Plone frontend
+    assert any("not to a Zope VirtualHostMonster path" in u.why for u in other.unrecognised)
 
 
 def test_a_zope_root_site_is_left_out_and_the_other_site_of_the_tree_is_imported(actor):
@@ -342,7 +351,8 @@ SHAPES = [
     ("11-codesyntax-edit-host", False, (0, 2)),
     ("12-isotoma-basic-auth", False, (0, 1)),  # 401 today, public in HostPanel's config
     ("13-shared-hoster-htaccess", False, (0, 1)),  # may proxy through .htaccess: not read
-    ("14-volto-node-and-varnish", False, (1, 2)),  # the Node frontend vhost is not imported
+    # the Volto vhost: `ProxyPass /++api++ .../VirtualHostRoot/` sends Zope VirtualHostRoot//path today, HostPanel one /
+    ("14-volto-node-and-varnish", False, (1, 2)),
     ("15-debian-stock-noise", True, (1, 1)),  # stock Debian noise around a direct VHM vhost
 ]
 
@@ -465,9 +475,9 @@ def test_a_management_interface_redirected_to_an_edit_host_is_not_hostpanel_s_40
 def test_an_import_with_a_left_out_proxying_vhost_is_not_equivalent_and_holds_the_deploy(tmp_path):
     require_binary("apache2")
     frontend = make_local_frontend(tmp_path)
-    report = import_check_equivalence(preview("14-volto-node-and-varnish"), actor=ACTOR, frontend=frontend)
+    report = import_check_equivalence(preview("22-volto-bad-shapes"), actor=ACTOR, frontend=frontend)
     assert not report.equivalent
-    assert any("volto.example.org" in c.domain for c in report.left_out)
+    assert {c.domain for c in report.left_out} == {"late-api.example.org", "split.example.org"}
     assert import_holds()[frontend.name].differences == report.difference_count > 0
 
 
