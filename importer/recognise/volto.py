@@ -459,7 +459,9 @@ class VoltoPart(AdoptPart):
 
     def _volto_finish(self) -> None:
         """The members of frontend balancers are Node.js frontend servers (health path /ok unless set)."""
-        node_balancers = {b.name for b in self.r.balancers if b.kind == NODE or b.name in self._node_balancers}
+        # a hand-written Volto vhost's frontend, or the frontend HostPanel's own map line names (v=, f=)
+        fronts = self._node_balancers | {s.frontend_balancer for s in self.r.sites if s.frontend_balancer}
+        node_balancers = {b.name for b in self.r.balancers if b.kind == NODE or b.name in fronts}
         for balancer in self.r.balancers:
             if balancer.name in node_balancers:
                 balancer.kind = NODE
