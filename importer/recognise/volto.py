@@ -465,6 +465,8 @@ class VoltoPart(AdoptPart):
         for balancer in self.r.balancers:
             if balancer.name in node_balancers:
                 balancer.kind = NODE
+        stateless = {(b.file, b.line) for b in self.r.balancers if b.kind == NODE}  # no stickiness to lose
+        self.r.problems = [p for p in self.r.problems if not (p.code == "not-sticky" and (p.file, p.line) in stateless)]
         zope_servers = {m.server for m in self.r.members if m.balancer not in node_balancers}
         by_name = {s.name: s for s in self.servers.values()}
         for member in self.r.members:
