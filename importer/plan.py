@@ -496,28 +496,18 @@ class _Planner:
             edit_host = site.edit_host if valid else ""
             if edit_host and edit_host in claimed and claimed[edit_host] != site.domain:
                 reasons.append(f"its edit host {edit_host} is also a name of site {claimed[edit_host]} in this import")
-            if cand.balancer and cand.balancer not in known_balancers:
-                self.plan.problems.append(
-                    Problem(
-                        "unknown-balancer",
-                        "error",
-                        cand.file,
-                        cand.rule_line,
-                        f"site {cand.domain}: balancer://{cand.balancer} is defined neither in this config nor in "
-                        "the panel",
+            for what, name in (("", cand.balancer), ("its frontend ", cand.frontend_balancer)):
+                if name and name not in known_balancers:
+                    self.plan.problems.append(
+                        Problem(
+                            "unknown-balancer",
+                            "error",
+                            cand.file,
+                            cand.rule_line,
+                            f"site {cand.domain}: {what}balancer://{name} is defined neither in this config nor in "
+                            "the panel",
+                        )
                     )
-                )
-            if cand.frontend_balancer and cand.frontend_balancer not in known_balancers:
-                self.plan.problems.append(
-                    Problem(
-                        "unknown-balancer",
-                        "error",
-                        cand.file,
-                        cand.rule_line,
-                        f"site {cand.domain}: its frontend balancer://{cand.frontend_balancer} is defined neither in "
-                        "this config nor in the panel",
-                    )
-                )
             if cand.tls == "custom":
                 reasons += self._certificate(cand, aliases)
             if valid:  # lower-case, IDN as punycode: the natural key (the recognition itself stays as read)
