@@ -129,9 +129,10 @@ class SiteCandidate:
     # restricts every edit host to HOSTPANEL_STAFF_NETWORKS instead (the equivalence check compares them)
     edit_networks: list[str] = field(default_factory=list)
     vhosts: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of every old vhost it stands for
-    # Plone 6 (importer/recognise/volto.py): "classic", "volto" (`balancer` serves the API, `frontend_balancer`
-    # every other path) or "frontend_only"; the Classic UI path kept for staff; how the API is reached today
-    # ("++api++", or "/api" for the legacy `_vh_api` form HostPanel does not render)
+    # Plone 6 (sites.Site.kind): "classic", "volto" (`balancer` serves the API, `frontend_balancer` every other
+    # path) or "frontend_only"; the Classic UI path kept for staff. Read from a hand-written Volto vhost
+    # (importer/recognise/volto.py) or from HostPanel's own map line (v=, f=, c=); the plan validates them.
+    # `api_path`: how the API is reached today ("++api++", or "/api" for the legacy `_vh_api` form)
     kind: str = "classic"
     frontend_balancer: str = ""
     classic_ui_path: str = ""
