@@ -177,6 +177,16 @@ def sample_evenly[T](items: list[T], sample: int | None) -> list[T]:
     return [items[int(i * step)] for i in range(sample)]
 
 
+_VHM_HOST = re.compile(r"^(/VirtualHostBase/(https?)/[^/:]+)(?=/)")
+
+
+def _default_port(path: str | None) -> str | None:
+    """`/VirtualHostBase/https/host/...` as Zope reads it: the scheme's default port (443, 80) made explicit."""
+    if path is None:
+        return None
+    return _VHM_HOST.sub(lambda m: f"{m[1]}:{443 if m[2] == 'https' else 80}", path, count=1)
+
+
 def _index(backends: dict[str, Backend]) -> dict[int, tuple[str, str, str]]:
     seen: dict[int, tuple[str, str, str]] = {}
     for name, backend in backends.items():
@@ -454,7 +464,12 @@ class _Check:
             return
         if probe.group < 0 and not probe.option and old.backend != new.backend:
             check.differences.append(f"{where}: served today by {old.backend}, by HostPanel's config {new.backend}")
-        if old.path != new.path:
+        if old.path != new.path and _default_port(old.path) == _default_port(new.path):
+            check.notes.append(
+                f"{probe.name}: the VirtualHostMonster host has no port today ({old.path[:80]}...); HostPanel writes "
+                "the scheme's default port, which is what Zope assumes"
+            )
+        elif old.path != new.path:
             check.differences.append(f"{where}: Zope gets the path {old.path} today, {new.path} from HostPanel")
         new_name = (new.balancer or "").removeprefix("balancer://")
         if old.balancer is None and new_name in self.direct and new_name in self.site_balancers.get(probe.owner, ()):

@@ -374,6 +374,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
         balancers.append(
             BalancerRecord(
                 name=c.name,
+                kind=c.kind,
                 **{name: getattr(c, name) for name in BALANCER_SETTINGS},
                 members=tuple(sorted(members.get(c.name, ()), key=lambda m: (m.lbset, m.zope_server.name))),
             )
@@ -386,11 +387,14 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             plone_path=p.candidate.plone_path,
             status=site_status(p.candidate),
             aliases=tuple(sorted(name for name, _ in p.candidate.aliases)),
+            kind=p.candidate.kind,
+            frontend_balancer=p.candidate.frontend_balancer,
+            classic_ui_path=p.candidate.classic_ui_path,
             **_tls(p.candidate),
             **_options(p.candidate),
         )
         for p in plan.sites
-        if p.candidate.balancer in names
+        if p.candidate.balancer in names and p.candidate.frontend_balancer in names | {""}
     ]
     return Snapshot(
         zope_servers=tuple(sorted(servers.values(), key=lambda s: s.name)),

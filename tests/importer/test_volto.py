@@ -227,3 +227,37 @@ def test_the_legacy_api_is_a_difference_on_real_apache_until_the_volto_build_cha
     (good,) = [c for c in report.sites if c.domain == "good.example.org"]
     assert any("/api/..." in d for d in good.differences), good.differences
     assert report.headline() == "0 of 3 vhosts equivalent: NOT equivalent"
+
+
+# (tree, equivalent?, N of M vhosts): old config and HostPanel's rendering of the import, side by side
+VOLTO_SHAPES = [
+    ("16-volto-docs-apache-legacy-api", False, (0, 2)),  # /api today, HostPanel /++api++ (+ its port-80 twin)
+    ("17-volto-proxypass-api-pools", True, (1, 1)),  # ProxyPass pools: pages, API, sticky API routes agree
+    ("18-volto-rewrite-direct-classicui", True, (2, 2)),  # one Zope, one Node, Classic UI; the redirect twin
+    ("19-plone-docs-nginx-as-apache", True, (1, 1)),  # the nginx example's routing, written for Apache
+    ("20-cookieplone-traefik-as-apache", False, (0, 2)),  # /ClassicUI: a password today (401), staff here
+    ("21-frontend-only-pool", False, (0, 2)),  # left out (no Zope balancer), and another application
+    ("22-volto-bad-shapes", False, (0, 3)),  # two vhosts refused; the good one's API moves from /api
+]
+
+
+@pytest.mark.real
+@pytest.mark.parametrize(("name", "equivalent", "count"), VOLTO_SHAPES, ids=[s[0] for s in VOLTO_SHAPES])
+def test_each_volto_shape_through_the_equivalence_check_on_real_apache(name, equivalent, count, tmp_path, tls_pki):
+    require_binary("apache2")
+    report = check_equivalence(plan_of(name, tmp_path, tls_pki))
+    assert not report.error, report.error
+    assert report.equivalent == equivalent, [c.differences for c in report.differing]
+    assert (report.vhosts_equivalent, len(report.vhosts)) == count, report.vhosts
+
+
+@pytest.mark.real
+def test_a_password_on_the_classic_ui_today_is_the_one_difference_of_the_traefik_stack(tmp_path, tls_pki):
+    require_binary("apache2")
+    report = check_equivalence(plan_of("20-cookieplone-traefik-as-apache", tmp_path, tls_pki))
+    differences = [d for c in report.differing for d in c.differences]
+    assert differences and all("Classic UI /ClassicUI" in d for d in differences), differences
+    assert any("today answered 401" in d for d in differences), differences
+    # `VirtualHostBase/https/project.example.com/Plone` (no port) is what Zope reads as :443: a note, no difference
+    notes = [n for c in report.sites for n in c.notes]
+    assert any("the scheme's default port" in n for n in notes), notes
