@@ -261,3 +261,49 @@ def test_a_password_on_the_classic_ui_today_is_the_one_difference_of_the_traefik
     # `VirtualHostBase/https/project.example.com/Plone` (no port) is what Zope reads as :443: a note, no difference
     notes = [n for c in report.sites for n in c.notes]
     assert any("the scheme's default port" in n for n in notes), notes
+
+
+# --- shapes written inline ----------------------------------------------------------------------------------
+
+ZOPE = "http://127.0.0.1:8080/VirtualHostBase/http/%{SERVER_NAME}:80/Plone"
+
+
+def volto_vhost(*rules: str, name: str = "v.example") -> str:
+    body = "".join(f"    {rule}\n" for rule in rules)
+    return f"<VirtualHost *:80>\n    ServerName {name}\n    RewriteEngine On\n{body}</VirtualHost>\n"
+
+
+def test_a_condition_on_another_host_name_is_not_read_as_always_true(recognised):
+    r = recognised(
+        volto_vhost(
+            r"RewriteCond %{HTTP_HOST} ^www\.other\.example$",
+            rf"RewriteRule ^/\+\+api\+\+($|/.*) {ZOPE}/++api++/VirtualHostRoot$1 [P,L]",
+            "RewriteRule ^/(.*) http://127.0.0.1:3000/$1 [P,L]",
+        )
+    )
+    assert [s.kind for s in r.sites] == ["volto"]
+    assert any(u.why == "a condition on the site's route is not modelled" for u in r.unrecognised)
+
+
+def test_a_catch_all_whose_slashes_do_not_join_is_no_frontend(recognised):
+    # `^(.*)` keeps the leading '/', so `.../$1` would send //path: not read as a Volto frontend
+    r = recognised(
+        volto_vhost(
+            rf"RewriteRule ^/\+\+api\+\+($|/.*) {ZOPE}/++api++/VirtualHostRoot$1 [P,L]",
+            "RewriteRule ^(.*) http://127.0.0.1:3000/$1 [P,L]",
+        )
+    )
+    assert r.sites == [] and not any(s.kind == "node" for s in r.servers)
+    assert any("virtual host not imported" in u.why for u in r.unrecognised)  # reported, with why
+
+
+def test_the_classic_ui_under_any_one_segment_name_is_the_site_s_classic_ui_path(recognised):
+    r = recognised(
+        volto_vhost(
+            rf"RewriteRule ^/\+\+api\+\+($|/.*) {ZOPE}/++api++/VirtualHostRoot$1 [P,L]",
+            rf"RewriteRule ^/zope-ui($|/.*) {ZOPE}/VirtualHostRoot/_vh_zope-ui$1 [P,L]",
+            "RewriteRule ^/(.*) http://127.0.0.1:3000/$1 [P,L]",
+        )
+    )
+    (site,) = r.sites
+    assert (site.kind, site.classic_ui_path, site.api_path) == ("volto", "/zope-ui", "++api++")
