@@ -32,7 +32,9 @@ from sites.models import Site, SiteAlias, SiteHostname
 TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
 # the site options (README, "Site options"): optional on create too
 OPTION_FIELDS = ("manage_access", "blocked_methods", "passthrough_paths", "edit_host")
-SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS)
+# Plone 6 (docs/plone6-facts.md): how the site is served; optional on create (classic)
+KIND_FIELDS = ("kind", "frontend_balancer", "classic_ui_path")
+SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS, *KIND_FIELDS)
 
 
 def site_snapshot(site: Site) -> dict:
@@ -166,16 +168,16 @@ def _names(snapshot: dict | None) -> set[str]:
 
 
 @overload
-def _resolve_balancer(balancer: Balancer | str) -> Balancer: ...
+def _resolve_balancer(balancer: Balancer | str, *, field: str = ...) -> Balancer: ...
 @overload
-def _resolve_balancer(balancer: None) -> None: ...
-def _resolve_balancer(balancer: Balancer | str | None) -> Balancer | None:
+def _resolve_balancer(balancer: None, *, field: str = ...) -> None: ...
+def _resolve_balancer(balancer: Balancer | str | None, *, field: str = "balancer") -> Balancer | None:
     if balancer is None or isinstance(balancer, Balancer):
         return balancer
     try:
         return Balancer.objects.get(name=balancer)
     except Balancer.DoesNotExist:
-        raise ValidationError({"balancer": f"There is no balancer named {balancer!r}."}, code="unknown") from None
+        raise ValidationError({field: f"There is no balancer named {balancer!r}."}, code="unknown") from None
 
 
 @transaction.atomic
@@ -194,9 +196,12 @@ def site_create(
     blocked_methods: Iterable[str] | str | None = None,
     passthrough_paths: Iterable[str] | str | None = None,
     edit_host: str | None = None,
+    kind: str | None = None,
+    frontend_balancer: Balancer | str | None = None,
+    classic_ui_path: str | None = None,
 ) -> Site:
-    """A new site. `tls`, `https_redirect`, `hsts_seconds` and the options: None keeps the model's default
-    (tls: acme when HOSTPANEL_ACME_DIRECTORY is set, else none; no option set)."""
+    """A new site. `tls`, `https_redirect`, `hsts_seconds`, the options and the kind fields: None keeps the
+    model's default (tls: acme when HOSTPANEL_ACME_DIRECTORY is set, else none; no option set; classic)."""
     site = Site(domain=domain, plone_path=plone_path, customer_ref=customer_ref or "")
     given = {
         "tls": tls,
@@ -206,6 +211,9 @@ def site_create(
         "blocked_methods": _as_list(blocked_methods),
         "passthrough_paths": _as_list(passthrough_paths),
         "edit_host": edit_host,
+        "kind": kind,
+        "frontend_balancer": _resolve_balancer(frontend_balancer or None, field="frontend_balancer"),
+        "classic_ui_path": classic_ui_path,
     }
     apply_fields(site, {name: value for name, value in given.items() if value is not None}, SITE_FIELDS)
     resolved = _resolve_balancer(balancer)
@@ -227,6 +235,8 @@ def site_update(site: Site, *, actor: Actor, aliases: Iterable[str] | None = Non
         fields["balancer"] = _resolve_balancer(fields["balancer"])
         if fields["balancer"] is None:
             raise ValidationError({"balancer": "A balancer is required."}, code="required")
+    if "frontend_balancer" in fields:  # None or "": none (a Classic UI site)
+        fields["frontend_balancer"] = _resolve_balancer(fields["frontend_balancer"] or None, field="frontend_balancer")
     for name in ("blocked_methods", "passthrough_paths"):
         if name in fields:
             fields[name] = _as_list(fields[name])
