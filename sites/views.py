@@ -78,7 +78,8 @@ def filtered_sites(params) -> tuple[SiteFilterForm, object, str, bool]:
                 | Q(pk__in=SiteAlias.objects.filter(name__contains=q).values("site_id"))
             )
         if form.cleaned_data["balancer"]:
-            qs = qs.filter(balancer__name=form.cleaned_data["balancer"])
+            name = form.cleaned_data["balancer"]  # a Zope balancer, or a Volto site's frontend balancer
+            qs = qs.filter(Q(balancer__name=name) | Q(frontend_balancer__name=name))
         if form.cleaned_data["status"]:
             qs = qs.filter(status=form.cleaned_data["status"])
         certificate = form.cleaned_data["certificate"]
