@@ -165,7 +165,9 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         site = get_object_or_404(
-            Site.objects.select_related("balancer", "certificate").prefetch_related(Prefetch("aliases")),
+            Site.objects.select_related("balancer", "frontend_balancer", "certificate").prefetch_related(
+                Prefetch("aliases")
+            ),
             domain=kwargs["domain"],
         )
         certificate = certificate_of(site)
@@ -209,7 +211,9 @@ class SiteUpdateView(ServiceFormView):
     @cached_property
     def site(self) -> Site:
         # looked up lazily, after the permission check in dispatch()
-        return get_object_or_404(Site.objects.select_related("balancer"), domain=self.kwargs["domain"])
+        return get_object_or_404(
+            Site.objects.select_related("balancer", "frontend_balancer"), domain=self.kwargs["domain"]
+        )
 
     @property
     def title(self):
@@ -219,7 +223,10 @@ class SiteUpdateView(ServiceFormView):
         return {
             "domain": self.site.domain,
             "aliases": "\n".join(self.site.aliases.values_list("name", flat=True)),
+            "kind": self.site.kind,
             "balancer": self.site.balancer.name,
+            "frontend_balancer": self.site.frontend_balancer.name if self.site.frontend_balancer else "",
+            "classic_ui_path": self.site.classic_ui_path,
             "plone_path": self.site.plone_path,
             "customer_ref": self.site.customer_ref,
             "tls": self.site.tls,
@@ -249,7 +256,9 @@ class SiteUpdateView(ServiceFormView):
 
 class _SiteConfirm(ConfirmView):
     def get_object(self):
-        return get_object_or_404(Site.objects.select_related("balancer"), domain=self.kwargs["domain"])
+        return get_object_or_404(
+            Site.objects.select_related("balancer", "frontend_balancer"), domain=self.kwargs["domain"]
+        )
 
 
 class SiteSuspendView(_SiteConfirm):
