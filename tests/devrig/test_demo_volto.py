@@ -1,0 +1,61 @@
+"""The demo's Volto site: `seed_demo --volto` (a Node.js frontend balancer over volto1 and volto2, the site
+volto.example with its Classic UI at /ClassicUI), and the Node.js frontend stand-ins the demo runs for them."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+
+from django.core.management import call_command
+
+from balancers.models import Balancer, ZopeServer
+from devrig import demo as demo_frontend
+from devrig.net import free_port
+from sites.models import Site
+
+
+def test_seed_demo_volto_adds_a_frontend_pool_and_a_volto_site_once(db):
+    for _ in range(2):  # idempotent
+        call_command("seed_demo", sites=0, no_user=True, volto=True, stdout=io.StringIO())
+    pool = Balancer.objects.get(name="volto-demo")
+    assert pool.kind == "node"
+    members = pool.members.select_related("zope_server").order_by("zope_server__name")
+    assert [(m.zope_server.name, m.zope_server.port, m.zope_server.health_path) for m in members] == [
+        ("volto1", 18104, "/ok"),
+        ("volto2", 18105, "/ok"),
+    ]
+    site = Site.objects.get(domain="volto.example")
+    assert (site.kind, site.balancer.name, site.frontend_balancer, site.classic_ui_path) == (
+        "volto",
+        "bronze",
+        pool,
+        "/ClassicUI",
+    )
+    assert ZopeServer.objects.filter(kind="node").count() == 2
+
+
+def test_without_volto_seed_demo_adds_no_node_server(db):
+    call_command("seed_demo", sites=0, no_user=True, stdout=io.StringIO())
+    assert not ZopeServer.objects.filter(kind="node").exists()
+    assert not Site.objects.filter(domain="volto.example").exists()
+
+
+def test_the_demo_runs_node_stand_ins_that_answer_ok_and_name_themselves(db):
+    call_command("seed_demo", sites=0, no_user=True, volto=True, stdout=io.StringIO())
+    for server in ZopeServer.objects.all():  # the demo's fixed ports may be taken on a test machine
+        ZopeServer.objects.filter(pk=server.pk).update(port=free_port())
+    servers = demo_frontend.demo_backend_list()
+    assert {(name, kind) for name, _, kind in servers} >= {("volto1", "node"), ("zope1", "zope")}
+    backends = demo_frontend.DemoBackends(servers).start()
+    try:
+        ports = {name: port for name, port, _ in servers}
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['volto1']}/ok", timeout=5) as resp:
+            assert resp.read() == b"ok" and resp.headers["Content-Type"].startswith("text/plain")
+        request = urllib.request.Request(f"http://127.0.0.1:{ports['volto2']}/news", headers={"Host": "volto.example"})
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            page = resp.read().decode()
+        assert resp.headers["X-Backend"] == "volto2" and "Served by volto2" in page and "volto.example" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['zope1']}/ok", timeout=5) as resp:
+            assert b"Served by zope1" in resp.read()  # a Zope stand-in keeps its page
+    finally:
+        backends.stop()

@@ -1,0 +1,82 @@
+"""A rolling restart of a Node.js frontend pool on real parts: two standalone Apaches in front of the Zope
+pool bronze and the frontend pool `volto` (two Node stand-ins), restart commands over real SSH. The same
+runner as for Zope servers: drain, restart, health on the server's own health path (/ok), warm `/` with the
+Volto site's Host, undrain."""
+
+from __future__ import annotations
+
+import pytest
+
+from balancers.models import BalancerMember, FrontEnd
+from devrig.fleet import build_fleet
+from operations.choices import RestartStatus, RestartStepName, StepOutcome
+from operations.runner import restart_execute
+from operations.selectors import restart_refusals
+from operations.services import rolling_restart_start
+from status.manager import ManagerEndpoint, fetch_manager
+from status.parse import find_worker
+from tests.factories import ACTOR
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture
+def volto_fleet(transactional_db, tmp_path, settings, apache_factory, backend_factory):
+    """fe1, fe2 in front of bronze (zope1, zope2) and the frontend pool volto (node1, node2); the Volto site
+    volto.example and the Classic UI site linux.co.uk; deployed once."""
+    settings.HOSTPANEL_RESTART_SETTLE_SECONDS = 0.3
+    settings.HOSTPANEL_RESTART_IDLE_TIMEOUT = 8
+    settings.HOSTPANEL_RESTART_HEALTH_TIMEOUT = 10
+    made = build_fleet(
+        tmp_path,
+        apache_factory,
+        backend_factory,
+        sites=["linux.co.uk"],
+        volto_sites=["volto.example"],
+        member_retry=1,
+    )
+    made.deploy()
+    yield made
+    made.stop()
+
+
+def live_flags(frontend: str, route: str):
+    host = fetch_manager(ManagerEndpoint.of(FrontEnd.objects.get(name=frontend)))
+    member = BalancerMember.objects.select_related("zope_server").get(zope_server__name=route)
+    return find_worker(host.balancer("volto"), urls=[member.zope_server.url], route=route).flags
+
+
+def test_a_node_pool_without_restart_commands_is_refused_in_its_own_words(volto_fleet):
+    reasons = restart_refusals(volto_fleet.frontend_balancer)
+    assert any("No restart command for the Node.js frontend server(s) node1, node2" in r for r in reasons)
+
+
+def test_a_rolling_restart_of_a_node_pool_checks_ok_and_warms_the_volto_sites_front_page(volto_fleet, zope_host):
+    volto_fleet.enable_restarts(zope_host)
+    for name in ("node1", "node2", "zope1", "zope2"):
+        volto_fleet.backends[name].clear()
+    job = rolling_restart_start(balancer=volto_fleet.frontend_balancer, actor=ACTOR, enqueue=False)
+    assert job.routes == ["node1", "node2"]
+
+    job = restart_execute(job.pk)
+
+    assert job.status == RestartStatus.SUCCEEDED, (job.message, [(s.route, s.step, s.detail) for s in job.steps.all()])
+    assert volto_fleet.restarts == {"zope1": 0, "zope2": 0, "node1": 1, "node2": 1}  # the Zope pool untouched
+    for route in ("node1", "node2"):
+        steps = {s.step: s for s in job.steps.filter(route=route)}
+        assert list(steps) == RestartStepName.values
+        assert {s.outcome for s in steps.values()} == {StepOutcome.OK}, [(s.step, s.detail) for s in steps.values()]
+        assert f"{volto_fleet.backends[route].url}/ok answered 200" in steps["wait_healthy"].detail
+        assert "volto.example /: HTTP 200" in steps["warm"].detail
+        seen = [(r.path, r.host) for r in volto_fleet.backends[route].requests]
+        assert ("/ok", f"127.0.0.1:{volto_fleet.backends[route].port}") in seen
+        assert ("/", "volto.example") in seen  # warmed with the site's Host, directly on the restarted server
+        assert not any(r.path == "/@@ok" for r in volto_fleet.backends[route].requests)
+    # drained and undrained live in both front-ends' balancer-manager, nobody left drained
+    drains = [s for s in job.steps.filter(step="drain")]
+    assert all("fe1" in s.detail and "fe2" in s.detail for s in drains), [s.detail for s in drains]
+    assert not BalancerMember.objects.filter(drain=True).exists()
+    for frontend in ("fe1", "fe2"):
+        for route in ("node1", "node2"):
+            flags = live_flags(frontend, route)
+            assert not flags.drain and not flags.disabled
