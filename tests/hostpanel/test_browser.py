@@ -91,7 +91,7 @@ def add_site(page, domain: str, plone_path: str = "/plone/e2e") -> None:
     page.get_by_role("link", name="Add site").click()
     page.get_by_label("Domain").fill(domain)
     page.get_by_label("Aliases").fill(f"www.{domain}")
-    page.get_by_label("Balancer").select_option("bronze")
+    page.get_by_label("Balancer", exact=True).select_option("bronze")
     page.get_by_label("Plone path").fill(plone_path)
     page.get_by_role("button", name="Add site").click()
 
@@ -118,7 +118,7 @@ def test_a_hostile_domain_shows_the_validation_message(operator_page):
         "el => { el.outerHTML = el.outerHTML.replace('<input', '<textarea').replace('>', '></textarea>') }"
     )
     page.get_by_label("Domain").fill("evil.example.com\nInclude /etc/passwd")
-    page.get_by_label("Balancer").select_option("bronze")
+    page.get_by_label("Balancer", exact=True).select_option("bronze")
     page.get_by_label("Plone path").fill("/plone/evil")
     page.get_by_role("button", name="Add site").click()
     error = page.locator(".field-invalid").filter(has_text="Domain")
