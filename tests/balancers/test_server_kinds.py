@@ -127,3 +127,10 @@ def test_the_balancer_form_sets_the_kind(operator_client, db):
     response = operator_client.post(reverse("balancers:balancer_create"), data)
     assert response.status_code == 302, response.content.decode()[-3000:]
     assert Balancer.objects.get(name="volto-b").kind == ServerKind.NODE
+
+
+def test_the_dashboard_labels_a_frontend_balancers_members(operator_client, node_pool):
+    page = operator_client.get(reverse("balancers:dashboard")).content.decode()
+    section = page.split('id="balancer-volto-acme"')[1].split("</section>")[0]
+    assert 'data-kind="node"' in page and "Node.js frontend member" in section
+    assert 'data-member="node1"' in section and 'data-member="node2"' in section
