@@ -7,12 +7,12 @@ from django import forms
 
 from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.models.inventory import NODE_HEALTH_PATH
 from balancers.services import (
     BALANCER_FIELDS,
     COMMAND_FIELDS,
     FRONTEND_FIELDS,
     MEMBER_FIELDS,
-    NODE_HEALTH_PATH,
     SUPERUSER_FIELDS,
     ZOPE_SERVER_FIELDS,
 )

@@ -15,10 +15,7 @@ Every answer carries ``X-Backend: <name>``. The body is, by ``page``:
 - ``"json"`` (default): ``{"backend": name, "method": ..., "path": ..., "host": ...}`` (plus ``"user"``
   once logged in), so a test can tell which backend served a request and what it received (the
   VirtualHostBase path, the Host header);
-- ``"html"``: a small page naming the backend and the Plone site of the VirtualHostBase path (the demo);
-- ``"node"``: a minimal stand-in for a Volto (Node.js) frontend server: ``GET /ok`` answers ``ok``
-  (text/plain, as Volto's own health check does), any other path a small page naming the server, the
-  Host it was asked for and the path (the demo's Volto site; a full Node stand-in lives with the renderer).
+- ``"html"``: a small page naming the backend and the Plone site of the VirtualHostBase path (the demo).
 
 A Plone-like login: ``POST .../login`` with ``__ac_name=NAME`` answers ``302`` and sets the cookie
 ``__ac=NAME`` (Path=/); later requests carrying it show ``"user": NAME``. Connections are HTTP/1.1
@@ -129,11 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         cookie = SimpleCookie(self.headers.get("Cookie", ""))
         user = cookie[LOGIN_COOKIE].value if LOGIN_COOKIE in cookie else None
-        if backend.page == "node" and seen.path.split("?")[0] == "/ok":
-            content_type, data = "text/plain; charset=utf-8", b"ok"
-        elif backend.page == "node":
-            content_type, data = "text/html; charset=utf-8", _node_page(backend.name, seen).encode()
-        elif backend.page == "html":
+        if backend.page == "html":
             content_type, data = "text/html; charset=utf-8", _page(backend.name, seen.path).encode()
         else:
             answer = {"backend": backend.name, "method": seen.method, "path": seen.path, "host": seen.host}
@@ -181,23 +174,16 @@ def _page(name: str, path: str) -> str:
     )
 
 
-def _node_page(name: str, seen: SeenRequest) -> str:
-    return (
-        "<!doctype html><title>HostPanel demo (Volto)</title>"
-        f"<h1>Served by {html.escape(name)}</h1>"
-        f"<p>Volto page <code>{html.escape(seen.path)}</code> for <code>{html.escape(seen.host)}</code></p>"
-        "<p>This is one of HostPanel's demo backends standing in for a Node.js (Volto) frontend server.</p>"
-    )
-
-
 class Backend:
     """One fake Zope server answering with its own name; start()/stop() may be called repeatedly."""
+
+    handler: type[BaseHTTPRequestHandler] = _Handler  # devrig.node.NodeFrontend answers as a Volto server
 
     def __init__(
         self, name: str, port: int | None = None, *, status: int = 200, delay: float = 0.0, page: str = "json"
     ) -> None:
-        if page not in {"json", "html", "node"}:
-            raise ValueError(f"page must be 'json', 'html' or 'node', not {page!r}")
+        if page not in {"json", "html"}:
+            raise ValueError(f"page must be 'json' or 'html', not {page!r}")
         self.name = name
         self.port = port or free_port()
         self.status = status
@@ -219,7 +205,7 @@ class Backend:
     def start(self) -> Backend:
         """Listen and serve in a daemon thread; OSError when the port is taken."""
         if self._server is None:
-            server = _Server(("127.0.0.1", self.port), _Handler)
+            server = _Server(("127.0.0.1", self.port), self.handler)
             server.backend = self
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, name=f"backend-{self.name}", daemon=True)

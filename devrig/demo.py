@@ -21,6 +21,7 @@ from balancers.choices import ServerKind
 from balancers.models import FrontEnd, ZopeServer
 from devrig import apache
 from devrig.backends import Backend
+from devrig.node import NodeFrontend
 from hostpanel.audit import Actor
 
 DEMO_NAME = "demo"
@@ -139,12 +140,13 @@ def stop(paths: DemoPaths | None = None, timeout: float = 15) -> bool:
 
 class DemoBackends:
     """Fake Zope servers (devrig.backends, HTML pages) on the demo Zope servers' 127.0.0.1 ports, and
-    Node.js frontend stand-ins (page "node": GET /ok answers ok) for servers of kind node; a port already
+    Node.js frontend stand-ins (devrig.node: GET /ok answers ok) for servers of kind node; a port already
     taken is skipped, with the reason."""
 
     def __init__(self, servers: Iterable[tuple[str, int] | tuple[str, int, str]]) -> None:
         self.backends = [
-            Backend(name, port, page="node" if kind == [ServerKind.NODE] else "html") for name, port, *kind in servers
+            NodeFrontend(name, port) if kind == [ServerKind.NODE] else Backend(name, port, page="html")
+            for name, port, *kind in servers
         ]
         self.started: list[Backend] = []
         self.skipped: list[tuple[str, int, str]] = []

@@ -9,8 +9,8 @@ bench/https.py all build theirs here.
     fleet.get("fe1", "linux.co.uk", cookie="BALANCEID=balancer.zope1")  # -> (status, backend, headers, body)
     fleet.enable_restarts(sshd)                      # ZopeServerOps with a restart command for every server
     fleet.restarts["zope1"]                          # how many times the Zope host restarted zope1
-    build_fleet(..., volto_sites=["volto.example"])  # + a Node.js frontend pool `volto` over node1, node2
-                                                     #   (Node stand-ins, page "node") and those Volto sites
+    build_fleet(..., volto_sites=["volto.example"], node_factory=make)  # + the Node.js pool `volto` (node1,
+                                                     #   node2) and those Volto sites; fleet.frontend_balancer
     fleet.stop()                                     # restart watchers, every sshd, the SSH pool
 
 Each host's Apache includes its config_dir/hostpanel.conf and listens on an HTTP and an HTTPS port (mod_ssl
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from balancers import services as balancer_services
-from balancers.choices import DeploymentStatus, ServerKind
+from balancers.choices import DeploymentStatus
 from balancers.models import Balancer, FrontEnd
 from balancers.services import deployment_start
 from deploy.runner import deployment_execute
@@ -47,7 +47,6 @@ from hostpanel.audit import Actor
 from operations.services import zope_server_ops_update
 from rendering.routes import DERIVED_FILES
 from sites import services as site_services
-from sites.choices import SiteKind
 
 ACTOR = Actor(name="rig", source="command")  # who the rig (and a benchmark) is in the audit log
 
@@ -154,31 +153,48 @@ def make_host(base: Path, name: str, apache_factory, *, client_key: Path | None 
     return Host(name, apache, config_dir, http_port, https_port, sshd)
 
 
-def make_balancer(
-    backends: Iterable[Backend], *, retry: int = 0, name: str = "bronze", kind: str = ServerKind.ZOPE
-) -> Balancer:
-    """A server per backend (on its port; the backend's `zope_server`) and a balancer over them all; `kind`
-    node: Node.js frontend servers (health path /ok) and a frontend balancer."""
+def make_balancer(backends: Iterable[Backend], *, retry: int = 0, name: str = "bronze") -> Balancer:
+    """A Zope server per backend (on its port; the backend's `zope_server`) and a balancer over them all."""
     backends = list(backends)
-    balancer = balancer_services.balancer_create(actor=ACTOR, name=name, kind=kind)
+    balancer = balancer_services.balancer_create(actor=ACTOR, name=name)
     for backend in backends:
         server = balancer_services.zope_server_create(
-            actor=ACTOR, name=backend.name, kind=kind, host="127.0.0.1", port=backend.port
+            actor=ACTOR, name=backend.name, host="127.0.0.1", port=backend.port
         )
         balancer_services.member_create(actor=ACTOR, balancer=balancer, zope_server=server, retry=retry)
         backend.zope_server = server
     return balancer
 
 
-def add_site(domain: str, balancer: Balancer, plone_path: str | None = None, *, frontend: Balancer | None = None):
-    """A Classic UI site on `balancer`; with `frontend`, a Volto site whose pages come from that pool."""
-    kind = {"kind": SiteKind.VOLTO, "frontend_balancer": frontend} if frontend is not None else {}
+def make_frontend_pool(nodes: Iterable[Backend], *, name: str = "front", retry: int = 0, **server) -> Balancer:
+    """A Node.js frontend server per node stand-in (devrig.node; on its port, health check /ok by default) and a
+    Node.js balancer over them; `server`: more ZopeServer fields (health_interval, health_fails...)."""
+    balancer = balancer_services.balancer_create(actor=ACTOR, name=name, kind="node")
+    for node in nodes:
+        created = balancer_services.zope_server_create(
+            actor=ACTOR, name=node.name, kind="node", host="127.0.0.1", port=node.port, **server
+        )
+        balancer_services.member_create(actor=ACTOR, balancer=balancer, zope_server=created, retry=retry)
+        node.zope_server = created
+    return balancer
+
+
+def add_volto_site(domain: str, balancer: Balancer, frontend: Balancer, plone_path: str | None = None, **fields):
+    """A Volto site: /++api++ to `balancer` (Zope), every other path to `frontend` (Node.js)."""
     return site_services.site_create(
         actor=ACTOR,
         domain=domain,
         balancer=balancer,
         plone_path=plone_path or f"/plone/{domain.split('.')[0]}",
-        **kind,
+        kind=fields.pop("kind", "volto"),
+        frontend_balancer=frontend,
+        **fields,
+    )
+
+
+def add_site(domain: str, balancer: Balancer, plone_path: str | None = None):
+    return site_services.site_create(
+        actor=ACTOR, domain=domain, balancer=balancer, plone_path=plone_path or f"/plone/{domain.split('.')[0]}"
     )
 
 
@@ -186,9 +202,9 @@ def add_site(domain: str, balancer: Balancer, plone_path: str | None = None, *, 
 class Fleet:
     base: Path
     balancer: Balancer
-    backends: dict[str, Backend]
+    backends: dict[str, Backend]  # and the Node.js stand-ins of volto_sites (devrig.node)
     hosts: list[Host]
-    frontend_balancer: Balancer | None = None  # the Node.js frontend pool (volto_sites)
+    frontend_balancer: Balancer | None = None  # the Node.js frontend pool `volto` (volto_sites)
     down_seconds: float = 0.5
     restarts: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -287,22 +303,23 @@ def build_fleet(
     sites: Iterable[str] = (),
     member_retry: int = 0,
     volto_sites: Iterable[str] = (),
+    node_factory=None,
 ) -> Fleet:
     """fe1..feN (over SSH with client_key, else local) in front of zope1 and zope2 (balancer bronze, every
     member with `member_retry`) and the given sites; with volto_sites, also node1 and node2 (Node.js frontend
-    stand-ins) in the frontend balancer `volto` and those Volto sites (API on bronze). Call stop() when done
-    (also done here on a failure)."""
-    backends = {name: backend_factory(name) for name in ("zope1", "zope2")}
+    stand-ins made by `node_factory`) in the frontend pool `volto` and those Volto sites (API on bronze, site
+    path /Plone). Call stop() when done (also done here on a failure)."""
+    backends: dict[str, Backend] = {name: backend_factory(name) for name in ("zope1", "zope2")}
     balancer = make_balancer(backends.values(), retry=member_retry)
     for domain in sites:
         add_site(domain, balancer)
     frontend_balancer = None
     if volto_sites := list(volto_sites):
-        nodes = {name: backend_factory(name, page="node") for name in ("node1", "node2")}
-        frontend_balancer = make_balancer(nodes.values(), retry=member_retry, name="volto", kind=ServerKind.NODE)
+        nodes = {name: node_factory(name) for name in ("node1", "node2")}
+        frontend_balancer = make_frontend_pool(nodes.values(), name="volto", retry=member_retry)
         backends.update(nodes)
         for domain in volto_sites:
-            add_site(domain, balancer, "/Plone", frontend=frontend_balancer)
+            add_volto_site(domain, balancer, frontend_balancer, "/Plone")
     fleet = Fleet(base, balancer, backends, hosts=[], frontend_balancer=frontend_balancer)
     try:
         for index in range(1, frontends + 1):

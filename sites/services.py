@@ -32,7 +32,7 @@ from sites.models import Site, SiteAlias, SiteHostname
 TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
 # the site options (README, "Site options"): optional on create too
 OPTION_FIELDS = ("manage_access", "blocked_methods", "passthrough_paths", "edit_host")
-# Plone 6 (docs/plone6-facts.md): how the site is served; optional on create (classic)
+# Plone 6 (sites.choices.SiteKind): optional on create too (a Classic UI site without a frontend otherwise)
 KIND_FIELDS = ("kind", "frontend_balancer", "classic_ui_path")
 SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS, *KIND_FIELDS)
 
@@ -168,16 +168,23 @@ def _names(snapshot: dict | None) -> set[str]:
 
 
 @overload
-def _resolve_balancer(balancer: Balancer | str, *, field: str = ...) -> Balancer: ...
+def _resolve_balancer(balancer: Balancer | str, field: str = ...) -> Balancer: ...
 @overload
-def _resolve_balancer(balancer: None, *, field: str = ...) -> None: ...
-def _resolve_balancer(balancer: Balancer | str | None, *, field: str = "balancer") -> Balancer | None:
+def _resolve_balancer(balancer: None, field: str = ...) -> None: ...
+def _resolve_balancer(balancer: Balancer | str | None, field: str = "balancer") -> Balancer | None:
     if balancer is None or isinstance(balancer, Balancer):
         return balancer
     try:
         return Balancer.objects.get(name=balancer)
     except Balancer.DoesNotExist:
         raise ValidationError({field: f"There is no balancer named {balancer!r}."}, code="unknown") from None
+
+
+def _resolve_frontend(fields: dict[str, Any]) -> None:
+    """The frontend balancer given by name (or "" / None: none), resolved in place; the model checks the rest
+    (the kind it needs, a Node.js balancer)."""
+    if "frontend_balancer" in fields:
+        fields["frontend_balancer"] = _resolve_balancer(fields["frontend_balancer"] or None, "frontend_balancer")
 
 
 @transaction.atomic
@@ -200,8 +207,9 @@ def site_create(
     frontend_balancer: Balancer | str | None = None,
     classic_ui_path: str | None = None,
 ) -> Site:
-    """A new site. `tls`, `https_redirect`, `hsts_seconds`, the options and the kind fields: None keeps the
-    model's default (tls: acme when HOSTPANEL_ACME_DIRECTORY is set, else none; no option set; classic)."""
+    """A new site. `tls`, `https_redirect`, `hsts_seconds`, the options and the kind: None keeps the model's
+    default (tls: acme when HOSTPANEL_ACME_DIRECTORY is set, else none; no option set; a Classic UI site).
+    A Volto or frontend-only site names its Node.js `frontend_balancer` (a Balancer or its name)."""
     site = Site(domain=domain, plone_path=plone_path, customer_ref=customer_ref or "")
     given = {
         "tls": tls,
@@ -212,10 +220,12 @@ def site_create(
         "passthrough_paths": _as_list(passthrough_paths),
         "edit_host": edit_host,
         "kind": kind,
-        "frontend_balancer": _resolve_balancer(frontend_balancer or None, field="frontend_balancer"),
+        "frontend_balancer": frontend_balancer,
         "classic_ui_path": classic_ui_path,
     }
-    apply_fields(site, {name: value for name, value in given.items() if value is not None}, SITE_FIELDS)
+    given = {name: value for name, value in given.items() if value is not None}
+    _resolve_frontend(given)
+    apply_fields(site, given, SITE_FIELDS)
     resolved = _resolve_balancer(balancer)
     if resolved is None:
         raise ValidationError({"balancer": "A balancer is required."}, code="required")
@@ -235,11 +245,10 @@ def site_update(site: Site, *, actor: Actor, aliases: Iterable[str] | None = Non
         fields["balancer"] = _resolve_balancer(fields["balancer"])
         if fields["balancer"] is None:
             raise ValidationError({"balancer": "A balancer is required."}, code="required")
-    if "frontend_balancer" in fields:  # None or "": none (a Classic UI site)
-        fields["frontend_balancer"] = _resolve_balancer(fields["frontend_balancer"] or None, field="frontend_balancer")
     for name in ("blocked_methods", "passthrough_paths"):
         if name in fields:
             fields[name] = _as_list(fields[name])
+    _resolve_frontend(fields)
     apply_fields(site, fields, SITE_FIELDS)
     return _save_site(
         site, actor=actor, action="site.update", before=before, aliases=None if aliases is None else list(aliases)
@@ -423,7 +432,7 @@ def _kind_cells(values: dict[str, Any], site: Site, errors: dict[str, list[str]]
         site.kind = SiteKind.VOLTO
     if frontend:
         try:
-            site.frontend_balancer = _resolve_balancer(frontend, field="frontend_balancer")
+            site.frontend_balancer = _resolve_balancer(frontend, "frontend_balancer")
         except ValidationError as exc:
             errors.update(exc.message_dict)
     site.classic_ui_path = str(values.get("classic_ui_path") or "").strip()

@@ -9,7 +9,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, Deployment, FrontEnd, ZopeServer
 from balancers.models.inventory import BALANCER_SETTINGS, MEMBER_SETTINGS
 from balancers.services.deployments import config_changed
@@ -69,8 +68,6 @@ _SUPERUSER_ONLY = {
     "usage_log_dir": "Only a superuser may change usage_log_dir (a directory the panel removes files from).",
 }
 BALANCER_FIELDS = ("name", "kind", "description", *BALANCER_SETTINGS)
-# The health path a Node.js frontend server gets when none is given: Volto's own `GET /ok` (docs/plone6-facts.md).
-NODE_HEALTH_PATH = "/ok"
 MEMBER_FIELDS = MEMBER_SETTINGS  # every setting of a member may be changed
 
 
@@ -85,8 +82,6 @@ def _changed(instance: Any, actor: Actor) -> Any:
 @transaction.atomic
 def zope_server_create(*, actor: Actor, **fields: Any) -> ZopeServer:
     server = ZopeServer()
-    if fields.get("kind") == ServerKind.NODE and not fields.get("health_path"):
-        fields = {**fields, "health_path": NODE_HEALTH_PATH}
     apply_fields(server, fields, ZOPE_SERVER_FIELDS)
     save_validated(server, actor=actor, action="zope_server.create")
     return server

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.real
 
 
 @pytest.fixture
-def volto_fleet(transactional_db, tmp_path, settings, apache_factory, backend_factory):
+def volto_fleet(transactional_db, tmp_path, settings, apache_factory, backend_factory, node_factory):
     """fe1, fe2 in front of bronze (zope1, zope2) and the frontend pool volto (node1, node2); the Volto site
     volto.example and the Classic UI site linux.co.uk; deployed once."""
     settings.HOSTPANEL_RESTART_SETTLE_SECONDS = 0.3
@@ -33,6 +33,7 @@ def volto_fleet(transactional_db, tmp_path, settings, apache_factory, backend_fa
         backend_factory,
         sites=["linux.co.uk"],
         volto_sites=["volto.example"],
+        node_factory=node_factory,
         member_retry=1,
     )
     made.deploy()
