@@ -5,10 +5,15 @@ Volto site's Host, undrain."""
 
 from __future__ import annotations
 
+import http.client
+import threading
+import time
+
 import pytest
 
 from balancers.models import BalancerMember, FrontEnd
 from devrig.fleet import build_fleet
+from devrig.net import http_get
 from operations.choices import RestartStatus, RestartStepName, StepOutcome
 from operations.runner import restart_execute
 from operations.selectors import restart_refusals
@@ -41,6 +46,29 @@ def volto_fleet(transactional_db, tmp_path, settings, apache_factory, backend_fa
     made.stop()
 
 
+class Visitor(threading.Thread):
+    """A browser asking for volto.example's pages through one front-end every 20 ms: (time, status, Node server)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.seen, self.halt = port, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            at = time.time()
+            try:
+                answer = http_get(self.port, "/news", host="volto.example", timeout=10)
+                status, server = answer.status, answer.headers.get("X-Frontend", "")
+            except (OSError, http.client.HTTPException) as exc:  # a cut answer is a failed request too
+                status, server = 0, f"{type(exc).__name__}: {exc}"
+            self.seen.append((at, status, server))
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(5)
+
+
 def live_flags(frontend: str, route: str):
     host = fetch_manager(ManagerEndpoint.of(FrontEnd.objects.get(name=frontend)))
     member = BalancerMember.objects.select_related("zope_server").get(zope_server__name=route)
@@ -56,10 +84,18 @@ def test_a_rolling_restart_of_a_node_pool_checks_ok_and_warms_the_volto_sites_fr
     volto_fleet.enable_restarts(zope_host)
     for name in ("node1", "node2", "zope1", "zope2"):
         volto_fleet.backends[name].clear()
-    job = rolling_restart_start(balancer=volto_fleet.frontend_balancer, actor=ACTOR, enqueue=False)
-    assert job.routes == ["node1", "node2"]
-
-    job = restart_execute(job.pk)
+    visitors = [Visitor(volto_fleet.host(name).http_port) for name in ("fe1", "fe2")]
+    for visitor in visitors:
+        visitor.start()
+    time.sleep(0.3)
+    try:
+        job = rolling_restart_start(balancer=volto_fleet.frontend_balancer, actor=ACTOR, enqueue=False)
+        assert job.routes == ["node1", "node2"]
+        job = restart_execute(job.pk)
+        time.sleep(0.3)
+    finally:
+        for visitor in visitors:
+            visitor.stop()
 
     assert job.status == RestartStatus.SUCCEEDED, (job.message, [(s.route, s.step, s.detail) for s in job.steps.all()])
     assert volto_fleet.restarts == {"zope1": 0, "zope2": 0, "node1": 1, "node2": 1}  # the Zope pool untouched
@@ -73,6 +109,19 @@ def test_a_rolling_restart_of_a_node_pool_checks_ok_and_warms_the_volto_sites_fr
         assert ("/ok", f"127.0.0.1:{volto_fleet.backends[route].port}") in seen
         assert ("/", "volto.example") in seen  # warmed with the site's Host, directly on the restarted server
         assert not any(r.path == "/@@ok" for r in volto_fleet.backends[route].requests)
+    # every page a visitor asked for was served by the pool, while one member at a time was out of it
+    seen = [s for visitor in visitors for s in visitor.seen]
+    failed = [s for s in seen if s[1] != 200]
+    assert seen and not failed, failed[:5]
+    assert {s[2] for s in seen} == {"node1", "node2"}
+    for route, other in (("node1", "node2"), ("node2", "node1")):
+        steps = {s.step: s for s in job.steps.filter(route=route)}
+        out = [
+            s
+            for s in seen
+            if steps["restart"].started_at.timestamp() <= s[0] <= steps["undrain"].started_at.timestamp()
+        ]
+        assert out and {s[2] for s in out} == {other}
     # drained and undrained live in both front-ends' balancer-manager, nobody left drained
     drains = [s for s in job.steps.filter(step="drain")]
     assert all("fe1" in s.detail and "fe2" in s.detail for s in drains), [s.detail for s in drains]
