@@ -12,6 +12,8 @@ import time
 import pytest
 
 from balancers.models import BalancerMember, FrontEnd
+from balancers.selectors.overview import status_overview
+from balancers.services import member_set_flags, status_refresh
 from devrig.fleet import build_fleet
 from devrig.net import http_get
 from operations.choices import RestartStatus, RestartStepName, StepOutcome
@@ -130,3 +132,27 @@ def test_a_rolling_restart_of_a_node_pool_checks_ok_and_warms_the_volto_sites_fr
         for route in ("node1", "node2"):
             flags = live_flags(frontend, route)
             assert not flags.drain and not flags.disabled
+
+
+def test_node_members_show_their_live_state_and_take_the_hot_standby_toggle_like_zope_members(volto_fleet):
+    overview = status_overview(hosts=status_refresh())
+    pool = next(b for b in overview["balancers"] if b["name"] == "volto")
+    assert pool["kind"] == "node" and not pool["missing_on"] and not pool["unknown_live_members"]
+    for member in pool["members"]:
+        assert member["in_sync"], member["drift"]
+        assert {fe: w["state"] for fe, w in member["live"].items()} == {"fe1": "ok", "fe2": "ok"}
+
+    node2 = BalancerMember.objects.get(balancer=volto_fleet.frontend_balancer, zope_server__name="node2")
+    result = member_set_flags(node2, actor=ACTOR, hot_standby=True)
+    assert result.all_applied, result.summary()
+
+    overview = status_overview(hosts=status_refresh())
+    pool = next(b for b in overview["balancers"] if b["name"] == "volto")
+    standby = next(m for m in pool["members"] if m["route"] == "node2")
+    assert standby["in_sync"] and {w["state"] for w in standby["live"].values()} == {"hot standby"}
+    assert live_flags("fe1", "node2").hot_standby and live_flags("fe2", "node2").hot_standby
+    # new visitors now all go to node1
+    served = {
+        http_get(volto_fleet.host("fe1").http_port, "/", host="volto.example").headers["X-Frontend"] for _ in range(6)
+    }
+    assert served == {"node1"}
