@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from balancers import services
-from balancers.choices import ServerKind
-from hostpanel.audit import Actor
-
-ACTOR = Actor.command("tests")
+from tests.factories import add_frontend_pool
 
 
 @pytest.fixture
 def node_pool(db):
-    """A Node.js frontend balancer `volto-acme` over node1 and node2."""
-    balancer = services.balancer_create(actor=ACTOR, name="volto-acme", kind=ServerKind.NODE)
-    for index in (1, 2):
-        server = services.zope_server_create(
-            actor=ACTOR, name=f"node{index}", kind=ServerKind.NODE, host="127.0.0.1", port=3000 + index
-        )
-        services.member_create(actor=ACTOR, balancer=balancer, zope_server=server)
-    return balancer
+    return add_frontend_pool()
 
 
 def test_the_api_creates_a_node_server_and_filters_by_kind(operator, demo):

@@ -12,6 +12,7 @@ from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, ZopeServer
 from hostpanel.audit import Actor
 from sites import services as site_services
+from tests.factories import add_frontend_pool
 
 ACTOR = Actor.command("tests")
 
@@ -19,13 +20,7 @@ ACTOR = Actor.command("tests")
 @pytest.fixture
 def node_pool(db):
     """A Node.js frontend balancer `volto-acme` over node1 and node2."""
-    balancer = services.balancer_create(actor=ACTOR, name="volto-acme", kind=ServerKind.NODE)
-    for index in (1, 2):
-        server = services.zope_server_create(
-            actor=ACTOR, name=f"node{index}", kind=ServerKind.NODE, host="127.0.0.1", port=3000 + index
-        )
-        services.member_create(actor=ACTOR, balancer=balancer, zope_server=server)
-    return balancer
+    return add_frontend_pool()
 
 
 def test_a_node_server_added_through_the_form_gets_the_health_path_ok(operator_client, db):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from balancers import services as balancer_services
-from balancers.choices import ServerKind
 from hostpanel.audit import Actor
 from operations.models import ZopeServerOps
 from operations.selectors import WarmRequest, health_path_of, warm_requests
 from sites import services as site_services
+from tests.factories import add_frontend_pool
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 ACTOR = Actor(name="tester", source="command")
@@ -18,12 +18,7 @@ ACTOR = Actor(name="tester", source="command")
 
 @pytest.fixture
 def pool(demo):
-    balancer = balancer_services.balancer_create(actor=ACTOR, name="volto-acme", kind=ServerKind.NODE)
-    for index in (1, 2):
-        server = balancer_services.zope_server_create(
-            actor=ACTOR, name=f"node{index}", kind="node", host="127.0.0.1", port=3000 + index
-        )
-        balancer_services.member_create(actor=ACTOR, balancer=balancer, zope_server=server)
+    balancer = add_frontend_pool()
     for domain in ("b.example", "a.example"):
         site_services.site_create(
             actor=ACTOR, domain=domain, balancer=demo, plone_path="/Plone", kind="volto", frontend_balancer=balancer

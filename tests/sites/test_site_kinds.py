@@ -8,12 +8,11 @@ import html
 import pytest
 from django.urls import reverse
 
-from balancers import services as balancer_services
-from balancers.choices import ServerKind
 from hostpanel.audit import Actor
 from sites import services
 from sites.choices import SiteKind
 from sites.models import Site
+from tests.factories import add_frontend_pool
 
 ACTOR = Actor.command("tests")
 SITE = {"domain": "volto.example", "balancer": "bronze", "plone_path": "/Plone", "aliases": "", "tls": "none"}
@@ -22,10 +21,19 @@ HEADER = "domain,aliases,balancer,plone_path,customer_ref,kind,frontend_balancer
 
 @pytest.fixture
 def frontend_pool(demo):
-    balancer = balancer_services.balancer_create(actor=ACTOR, name="volto-acme", kind=ServerKind.NODE)
-    server = balancer_services.zope_server_create(actor=ACTOR, name="node1", kind="node", host="127.0.0.1", port=3001)
-    balancer_services.member_create(actor=ACTOR, balancer=balancer, zope_server=server)
-    return balancer
+    return add_frontend_pool(servers=1)
+
+
+@pytest.fixture
+def volto_site(frontend_pool, demo):
+    return services.site_create(
+        actor=ACTOR,
+        domain="volto.example",
+        balancer=demo,
+        plone_path="/Plone",
+        kind="volto",
+        frontend_balancer="volto-acme",
+    )
 
 
 def post_site(client, **fields):
@@ -78,15 +86,8 @@ def test_a_bad_kind_combination_is_a_clear_error_on_the_form(operator_client, fr
     assert not Site.objects.filter(domain="volto.example").exists()
 
 
-def test_a_post_without_a_kind_keeps_a_volto_sites_kind_fields(operator_client, frontend_pool, demo):
-    site = services.site_create(
-        actor=ACTOR,
-        domain="volto.example",
-        balancer=demo,
-        plone_path="/Plone",
-        kind="volto",
-        frontend_balancer="volto-acme",
-    )
+def test_a_post_without_a_kind_keeps_a_volto_sites_kind_fields(operator_client, volto_site):
+    site = volto_site
     data = {**SITE, "plone_path": "/Plone2", "customer_ref": "C-9"}
     response = operator_client.post(reverse("sites:site_update", args=[site.domain]), data)
     assert response.status_code == 302, response.content.decode()[-2000:]
@@ -94,15 +95,8 @@ def test_a_post_without_a_kind_keeps_a_volto_sites_kind_fields(operator_client, 
     assert (site.kind, site.frontend_balancer.name, site.plone_path) == ("volto", "volto-acme", "/Plone2")
 
 
-def test_the_edit_form_switches_a_volto_site_back_to_classic(operator_client, frontend_pool, demo):
-    site = services.site_create(
-        actor=ACTOR,
-        domain="volto.example",
-        balancer=demo,
-        plone_path="/Plone",
-        kind="volto",
-        frontend_balancer="volto-acme",
-    )
+def test_the_edit_form_switches_a_volto_site_back_to_classic(operator_client, volto_site):
+    site = volto_site
     form = operator_client.get(reverse("sites:site_update", args=[site.domain])).content.decode()
     assert '<option value="volto-acme" selected>' in form
     response = operator_client.post(reverse("sites:site_update", args=[site.domain]), {**SITE, "kind": "classic"})
