@@ -115,6 +115,11 @@ def test_the_csv_import_creates_volto_and_frontend_only_sites(operator_client, f
         "implied.example,,bronze,/Plone,C3,,volto-acme,\n"
         "c.example,,bronze,/Plone,C4,,,\n"
     )
+    preview = operator_client.post(reverse("sites:site_import"), {"csv_text": csv_text, "action": "preview"})
+    assert (
+        "+ frontend volto-acme" in preview.content.decode()
+        and "(volto, Classic UI /ClassicUI)" in preview.content.decode()
+    )
     response = operator_client.post(reverse("sites:site_import"), {"csv_text": csv_text, "action": "import"})
     assert response.status_code == 302
     kinds = dict(Site.objects.filter(domain__endswith=".example").values_list("domain", "kind"))
