@@ -7,12 +7,14 @@ import io
 import json
 import urllib.request
 
+import pytest
 from django.core.management import call_command
 
 from balancers.models import Balancer, ZopeServer
 from devrig import demo as demo_frontend
-from devrig.net import free_port
+from devrig.net import free_port, http_get
 from sites.models import Site
+from tests.realparts import require_binary
 
 
 def test_seed_demo_volto_adds_a_frontend_pool_and_a_volto_site_once(db):
@@ -60,4 +62,27 @@ def test_the_demo_runs_node_stand_ins_that_answer_ok_and_name_themselves(db):
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['zope1']}/ok", timeout=5) as resp:
             assert b"Served by zope1" in resp.read()  # a Zope stand-in keeps its page
     finally:
+        backends.stop()
+
+
+@pytest.mark.real
+def test_through_the_demo_apache_the_volto_site_pages_come_from_node_and_its_api_from_zope(db, settings, tmp_path):
+    require_binary("apache2")
+    settings.VAR_DIR = tmp_path / "var"
+    call_command("seed_demo", sites=0, no_user=True, volto=True, stdout=io.StringIO())
+    for server in ZopeServer.objects.all():  # the demo's fixed ports may be taken on a test machine
+        ZopeServer.objects.filter(pk=server.pk).update(port=free_port())
+    http_port, manager_port = free_port(), free_port()
+    backends = demo_frontend.DemoBackends(demo_frontend.demo_backend_list()).start()
+    try:
+        out = io.StringIO()
+        call_command("demo_frontend", "start", "--deploy", http_port=http_port, manager_port=manager_port, stdout=out)
+        assert "Deployed to the demo front-end: succeeded" in out.getvalue()
+        page = http_get(http_port, "/news", host="volto.example")
+        assert page.status == 200 and page.headers["X-Frontend"] in {"volto1", "volto2"}
+        api = http_get(http_port, "/++api++/", host="volto.example")
+        assert api.status == 200 and api.headers["X-Backend"] in {"zope1", "zope2"}
+        assert "/Plone" in api.body  # the VirtualHostMonster path of the Plone site, built by the front-end
+    finally:
+        call_command("demo_frontend", "stop", stdout=io.StringIO())
         backends.stop()
