@@ -328,8 +328,7 @@ class Site(models.Model):
                 )
             elif frontend.kind != ServerKind.NODE:
                 errors["frontend_balancer"] = ValidationError(
-                    f"{frontend.name} groups Zope servers; the frontend balancer groups Node.js "
-                    "frontend servers.",
+                    f"{frontend.name} groups Zope servers; the frontend balancer groups Node.js frontend servers.",
                     code="kind",
                 )
             if self.kind == SiteKind.FRONTEND_ONLY and self.classic_ui_path:
