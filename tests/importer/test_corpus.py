@@ -5,8 +5,6 @@ the equivalence check on real Apache (the old config and HostPanel's answer, rec
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -26,17 +24,12 @@ from importer.remote import fetch_certificates
 from importer.service import import_apply, import_check_equivalence, import_preview
 from sites.models import Site
 from tests.factories import ACTOR, make_local_frontend
+from tests.importer.corpus import CORPUS, https_tree, preview
 from tests.realparts import require_binary
-from tests.samples import FIXTURES
 
-CORPUS = FIXTURES / "importer" / "corpus"
 TREES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
 
 pytestmark = pytest.mark.django_db
-
-
-def preview(name: str):
-    return import_preview(CORPUS / name)
 
 
 def sites_of(plan) -> dict[str, tuple]:
@@ -263,21 +256,6 @@ def test_a_site_conflict_leaves_only_that_site_out(tree, actor):
 
 
 # --- HTTPS: the certificate and key imported from the tree -----------------------------------------------
-
-
-def https_tree(tmp_path: Path, authority, *, name="04-codesyntax-ssl-twin", domain="www.ssl-example.eus") -> Path:
-    root = tmp_path / name
-    shutil.copytree(CORPUS / name, root)
-    cert, key = pki.leaf(authority.intermediate, [domain])
-    (root / "ssl").mkdir()
-    chain = pki.pem(authority.intermediate.cert)
-    if "SSLCertificateChainFile" in "".join(p.read_text() for p in (root / "sites-enabled").iterdir()):
-        (root / "ssl" / "chain.pem").write_text(chain)
-        (root / "ssl" / f"{domain}.crt").write_text(pki.pem(cert))
-    else:  # no chain file: the certificate file holds the full chain, as people write it
-        (root / "ssl" / f"{domain}.crt").write_text(pki.pem(cert) + chain)
-    (root / "ssl" / f"{domain}.key").write_text(pki.key_pem(key))
-    return root
 
 
 def test_an_https_site_and_its_redirect_twin_import_as_tls_custom_with_the_certificate_stored_encrypted(

@@ -13,8 +13,9 @@ from balancers.models import Balancer, BalancerMember, ZopeServer
 from importer.equivalence import check_equivalence
 from importer.service import import_apply, import_preview
 from sites.models import Site
-from tests.importer.test_corpus import CORPUS, https_tree, preview
+from tests.importer.corpus import CORPUS, https_tree, preview
 from tests.realparts import require_binary
+from tests.samples import tgz
 
 pytestmark = pytest.mark.django_db
 
@@ -180,10 +181,13 @@ def test_an_existing_zope_balancer_is_never_used_as_a_volto_site_s_frontend():
 
 
 def test_the_preview_page_shows_the_site_kind_and_the_node_servers(operator_client, settings, tmp_path):
-    from tests.importer.test_page import tree_files, upload  # noqa: PLC0415 (the page's own helpers)
-
     settings.VAR_DIR = tmp_path / "var"
-    assert upload(operator_client, tree_files(CORPUS / "22-volto-bad-shapes")).status_code == 302
+    root = CORPUS / "22-volto-bad-shapes"
+    files = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    started = operator_client.post(
+        reverse("balancers:import_start"), {"archive": tgz(files), "config_root": "/etc/apache2"}
+    )
+    assert started.status_code == 302
     html = operator_client.get(reverse("balancers:import_preview")).content.decode()
     assert "volto (frontend balancer 127-0-0-1-3000, API at <code>/api</code> today" in html
     assert "Node.js frontend server 127-0-0-1-3000 <code>127.0.0.1:3000</code>" in html
