@@ -195,7 +195,8 @@ def handwritten_volto(zope_ports: list[int], node_ports: list[int], domains: lis
             f"<VirtualHost {listen}>",
             f"    ServerName {domain}",
             '    RequestHeader set X-Forwarded-Proto "http"',
-            '    Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED',
+            '    Header add Set-Cookie "BALANCEID=balancer.%{BALANCER_WORKER_ROUTE}e; path=/"'
+            " env=BALANCER_ROUTE_CHANGED",
             "    RewriteEngine On",
             f"    RewriteRule ^/\\+\\+api\\+\\+($|/.*) balancer://zope/VirtualHostBase/http/%{{SERVER_NAME}}:80"
             f"/plone/{domain.split('.')[0]}/++api++/VirtualHostRoot$1 [L,P]",
