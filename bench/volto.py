@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import bench.deploy as harness  # noqa: E402, I001 - first: it sets the environment and django up
 import requests  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -43,7 +44,6 @@ from django.db import connection  # noqa: E402
 from balancers.models import Balancer, BalancerMember, Deployment, ZopeServer  # noqa: E402
 from balancers.services import deployment_start  # noqa: E402
 from bench import dataplane  # noqa: E402
-from bench import deploy as harness  # noqa: E402  (sets the environment and django up: bench/deploy.py)
 from deploy.runner import deployment_execute  # noqa: E402
 from deploy.transport.pool import POOL  # noqa: E402
 from devrig.apache import StandaloneApache, write_tree  # noqa: E402
