@@ -213,7 +213,12 @@ def wrk(port: int, path: str, args) -> dict:
     sockets = dataplane.WRK_RE["socket"].search(out)
     non2xx = dataplane.WRK_RE["non2xx"].search(out)
     failed = (int(non2xx.group(1)) if non2xx else 0) + (sum(int(x) for x in sockets.groups()) if sockets else 0)
-    return {"rps": float(dataplane.WRK_RE["rps"].search(out).group(1)), "failed": failed, "cmd": " ".join(cmd)}
+    return {
+        "rps": float(dataplane.WRK_RE["rps"].search(out).group(1)),
+        "requests": int(dataplane.WRK_RE["requests"].search(out).group(1)),
+        "failed": failed,
+        "cmd": " ".join(cmd),
+    }
 
 
 def part_b(args) -> dict:
@@ -240,22 +245,28 @@ def part_b(args) -> dict:
     assert f"{SITE} live|bronze|/plone/v500|s|BALANCEID|1200|v=front" in tree["routes.map"]
     rendered = dataplane.front_end("volto-hostpanel", tree, None, [f"127.0.0.1:{port}"])
     sides = {"hand-written": ref_port, "HostPanel": port}
+    apaches = {"hand-written": reference, "HostPanel": rendered}
     for p in sides.values():
         assert http_get(p, PAGE, host=SITE).status == 200 and http_get(p, API, host=SITE).status == 200
     figures: dict = {}
     for label, path in (("page (Node.js)", PAGE), ("API (Zope)", API)):
         rps: dict[str, list[float]] = {name: [] for name in sides}
+        cpu: dict[str, list[float]] = {name: [] for name in sides}
         failed = dict.fromkeys(sides, 0)
         for round_ in range(args.runs):
             for name in list(sides) if round_ % 2 == 0 else list(reversed(sides)):
                 time.sleep(1)
+                before = dataplane.cpu_seconds(apaches[name])
                 run = wrk(sides[name], path, args)
+                # front-end CPU per request: steadier than req/s while other processes share the cores
+                cpu[name].append(1e6 * (dataplane.cpu_seconds(apaches[name]) - before) / max(1, run["requests"]))
                 rps[name].append(run["rps"])
                 failed[name] += run["failed"]
                 figures["cmd"] = run["cmd"]
         ratios = sorted(h / r for h, r in zip(rps["HostPanel"], rps["hand-written"], strict=True))
         figures[label] = {
             "rps": {n: statistics.median(v) for n, v in rps.items()},
+            "cpu_us": {n: statistics.median(v) for n, v in cpu.items()},
             "failed": failed,
             "ratio": ratios[len(ratios) // 2],
         }
@@ -377,7 +388,8 @@ def main() -> None:
                 print(
                     f"(b) {label:<15} HostPanel {row['rps']['HostPanel']:>8,.0f} req/s, hand-written "
                     f"{row['rps']['hand-written']:>8,.0f} req/s: {100 * row['ratio']:.1f} % (median of round "
-                    f"ratios); failed {row['failed']}",
+                    f"ratios); front-end CPU {row['cpu_us']['HostPanel']:.0f} vs {row['cpu_us']['hand-written']:.0f}"
+                    f" us/request; failed {row['failed']}",
                     flush=True,
                 )
             print(f"    {f['cmd']}")
