@@ -15,10 +15,11 @@ API for the doors and the integration phase::
         one issue/renew step (worker side). None when another worker holds the certificate. Never
         raises for CA, network or publishing errors: the AcmeAttempt row and the certificate's
         last_error / next_attempt_at say what happened
-    certificates_run_due(*, frontends_publisher, now=None, limit=20) -> list[AcmeAttempt]
+    certificates_run_due(*, frontends_publisher, now=None, limit=20, batch=None) -> list[AcmeAttempt]
         the periodic scan (certificates.tasks): marks expired certificates, then issues what is due; what
         it issued (or marked expired) goes live in ONE automatic deployment at the end (one graceful
-        reload per front-end for the whole batch; certificate_issue alone deploys nothing)
+        reload per front-end for the whole batch; certificate_issue alone deploys nothing), or, with
+        the ACME worker's CertificateBatch, when the batch's window closes (HOSTPANEL_ACME_BATCH_SECONDS)
     certificate_claim(certificate_id, *, worker, now) -> bool
         the conditional UPDATE that gives one worker the certificate (lease: order timeout + 5 min)
     certificate_key_pem(certificate) -> str
@@ -38,6 +39,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import NamedTuple
 
 from django.conf import settings
@@ -400,18 +402,72 @@ def certificates_mark_expired(now: datetime.datetime | None = None) -> int:
     ).update(status=CertificateStatus.EXPIRED, updated_at=now)
 
 
+class CertificateBatch:
+    """Certificates issued (or found expired) and not live yet: ONE deployment puts them all live.
+
+    The ACME worker (certificates.worker) keeps a batch open for `window` seconds from its first
+    certificate, so a burst of new sites costs one graceful reload per front-end, not one per site;
+    a scan without a worker closes its batch at its end (window None)."""
+
+    def __init__(self, window: float | None = None) -> None:
+        self.window = window
+        self.opened_at: float | None = None  # time.monotonic() of the first certificate not live yet
+        self.deployments = 0  # how many times this batch object put certificates live
+
+    @property
+    def pending(self) -> bool:
+        return self.opened_at is not None
+
+    def add(self) -> None:
+        if self.opened_at is None:
+            self.opened_at = time.monotonic()
+
+    def remaining(self) -> float:
+        """Seconds until the window closes (0 when nothing is pending or it has closed)."""
+        if self.opened_at is None or self.window is None:
+            return 0.0
+        return max(self.opened_at + self.window - time.monotonic(), 0.0)
+
+    def publish_if_due(self) -> bool:
+        if self.pending and self.window is not None and self.remaining() <= 0:
+            return self.publish()
+        return False
+
+    def publish(self) -> bool:
+        """One automatic deployment for everything pending (coalesced with one already queued)."""
+        if not self.pending:
+            return False
+        config_changed(actor=Actor.system())
+        self.opened_at = None
+        self.deployments += 1
+        return True
+
+
 def certificates_run_due(
-    *, frontends_publisher: ChallengePublisher, now: datetime.datetime | None = None, limit: int = 20
+    *,
+    frontends_publisher: ChallengePublisher,
+    now: datetime.datetime | None = None,
+    limit: int = 20,
+    batch: CertificateBatch | None = None,
 ) -> list[AcmeAttempt]:
-    """The periodic scan: at most `limit` orders per run (the CA's 300 orders / 3 h pace them)."""
+    """The periodic scan: at most `limit` orders per run (the CA's 300 orders / 3 h pace them). What it
+    issued or marked expired goes live in one deployment at its end, or, given the worker's open
+    `batch`, when that batch's window closes (checked after every order)."""
     now = now or timezone.now()
-    expired = certificates_mark_expired(now)
+    own_batch = batch is None
+    batch = CertificateBatch() if batch is None else batch
+    if certificates_mark_expired(now):
+        batch.add()
     attempts = []
     for certificate in certificates_due(now, limit=limit):
         attempt = certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
-        if attempt is not None:
-            attempts.append(attempt)
-    # one deployment for the whole batch: 50 renewals are one graceful reload per front-end, not 50
-    if expired or any(a.outcome == AttemptOutcome.ISSUED and not a.ca_error for a in attempts):
-        config_changed(actor=Actor.system())
+        if attempt is None:
+            continue
+        attempts.append(attempt)
+        if attempt.outcome == AttemptOutcome.ISSUED and not attempt.ca_error:
+            batch.add()
+        batch.publish_if_due()
+    if own_batch:
+        # one deployment for the whole scan: 50 renewals are one graceful reload per front-end, not 50
+        batch.publish()
     return attempts

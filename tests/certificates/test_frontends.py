@@ -93,17 +93,17 @@ def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_
     acme, farm, validating_host, billing, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    site = billing_creates(billing, "example.com", ["www.example.com"])
-    assert site.tls == "acme" and Certificate.objects.get(site=site).status == CertificateStatus.PENDING
+    farm.deploy()  # the front-ends serve the challenge directory (server level, for any Host)
     before = {host.name: host.reloads() for host in farm.hosts}
-
-    scan = renewal_scan()
-    assert (scan.attempts, scan.issued, scan.failures) == (1, 1, [])
+    # the immediate task backend orders at commit (certificates.wake), before the site's deployment runs
+    site = billing_creates(billing, "example.com", ["www.example.com"])
+    assert site.tls == "acme"
+    assert renewal_scan().attempts == 0  # nothing left for the scan
     certificate = Certificate.objects.get(site=site)
     assert certificate.status == CertificateStatus.VALID and certificate.names == NAMES
     root = acme.root_pem()
     for host in farm.hosts:
-        # one graceful reload per front-end made the certificate live
+        # one graceful reload per front-end made the site and its certificate live
         assert host.reloads() == before[host.name] + 1, host.name
         key_file = host.config_dir / "tls" / "example.com.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
@@ -192,15 +192,14 @@ def by_frontend(deployment: Deployment) -> dict[str, int]:
 @pytest.mark.parametrize("validating_host", ["fe1"], indirect=True)
 def test_faults_leave_every_site_serving_what_it_served(acme, farm, validating_host, billing):
     root = acme.root_pem()
-    served = billing_creates(billing, "example.com", ["www.example.com"])
-    assert renewal_scan().issued == 1
+    farm.deploy()
+    served = billing_creates(billing, "example.com", ["www.example.com"])  # ordered at commit
+    assert Certificate.objects.get(site=served).status == CertificateStatus.VALID
     served_serial = serial_of(served)
 
     # a name that resolves nowhere is left out (never sent to the CA) and reported on the site
     acme.set_a("www.other.example", ["192.0.2.1"])
     other = billing_creates(billing, "other.example", ["www.other.example"])
-    scan = renewal_scan()
-    assert scan.issued == 1
     certificate = Certificate.objects.get(site=other)
     assert certificate.names == ["other.example"] and certificate.missing_names == ["www.other.example"]
     assert certificate.last_error == "www.other.example does not point at our front-ends (it resolves to 192.0.2.1)."
@@ -223,12 +222,11 @@ def test_faults_leave_every_site_serving_what_it_served(acme, farm, validating_h
 
     # the CA down: the attempt says so, the new site keeps HTTP, the others keep HTTPS
     acme.stop_pebble()
-    late = billing_creates(billing, "late.example", [])
-    scan = renewal_scan()
-    assert scan.issued == 0
-    (failure,) = [f for f in scan.failures if f.startswith("late.example")]
-    assert "ca_unreachable" in failure and "cannot be reached" in failure
+    late = billing_creates(billing, "late.example", [])  # its order at commit fails; the site is saved
+    (failure,) = AcmeAttempt.objects.filter(certificate__site=late)
+    assert failure.outcome == AttemptOutcome.CA_UNREACHABLE and "cannot be reached" in failure.ca_error
     assert Certificate.objects.get(site=late).status == CertificateStatus.FAILED
+    assert renewal_scan().attempts == 0  # retried after the backoff, not at the next scan
     for host in farm.hosts:
         assert host.backend_for("late.example") is not None  # plain HTTP, straight to Zope
         assert https_get(host.https_port, "example.com", root_pem=root).serial == served_serial
