@@ -405,9 +405,9 @@ def certificates_mark_expired(now: datetime.datetime | None = None) -> int:
 class CertificateBatch:
     """Certificates issued (or found expired) and not live yet: ONE deployment puts them all live.
 
-    The ACME worker (certificates.worker) keeps a batch open for `window` seconds from its first
-    certificate, so a burst of new sites costs one graceful reload per front-end, not one per site;
-    a scan without a worker closes its batch at its end (window None)."""
+    The ACME worker (certificates.worker) keeps a batch open while more certificates are due, at most
+    `window` seconds from its first certificate, so a burst of new sites costs one graceful reload per
+    front-end per window, not one per site; a scan without a worker closes its batch at its end (window None)."""
 
     def __init__(self, window: float | None = None) -> None:
         self.window = window

@@ -12,10 +12,12 @@ Each round is one renewal_scan (certificates.tasks): it orders whatever is due. 
   that never arrived (a worker on another machine, a worker restarted meanwhile);
 - at once again when a round reached `limit` (more is due than one round orders).
 
-Certificates issued within `batch_seconds` of the first one not yet live go live together in ONE automatic
-deployment (certificates.services.CertificateBatch; one graceful reload per front-end per batch). The
-window is checked after every order, so a long burst is published every `batch_seconds`, and the deploy
-leases (deploy.leases) keep at most one reload in flight per front-end whatever the batches do. A batch
+What a round issued goes live in ONE automatic deployment at its end (certificates.services.CertificateBatch:
+one graceful reload per front-end per batch), at once when nothing more is due, so a lone new site waits
+for nobody. While more becomes due (a burst of new sites), the batch stays open for the next round, at most
+`batch_seconds` from its first certificate: the window is checked after every order, so a long burst goes
+live every `batch_seconds`. The deploy leases (deploy.leases) keep at most one reload in flight per
+front-end whatever the batches do, and a batch published while a deployment is still queued joins it. A batch
 still open when the worker stops (SIGTERM, Ctrl-C, `rounds` reached) is published before it returns.
 """
 
@@ -49,22 +51,15 @@ def acme_worker_run(
             result = renewal_scan(limit, batch=batch)
             done += 1
             on_round(result)
-            batch.publish_if_due()
             if rounds and done >= rounds:
                 return batch
             if result.attempts >= limit:
                 continue  # more is due than one round orders
-            next_scan = started + scan_seconds
-            while not should_stop():
-                timeout = next_scan - time.monotonic()
-                if batch.pending:
-                    timeout = min(timeout, batch.remaining())
-                if wake.wait(max(timeout, 0.0)):
-                    break  # a certificate became due: a round now (it joins the open batch)
-                if batch.pending and batch.remaining() <= 0:
-                    batch.publish()
-                if time.monotonic() >= next_scan:
-                    break
+            if batch.pending:
+                if batch.remaining() > 0 and wake.wait(0):
+                    continue  # more became due during the round: ordered now, it joins the open batch
+                batch.publish()
+            wake.wait(max(started + scan_seconds - time.monotonic(), 0.0))  # woken, or the scan is due
         return batch
     finally:
         batch.publish()

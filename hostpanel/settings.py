@@ -278,9 +278,10 @@ HOSTPANEL_ACME_HTTP_PORT = env_int("HOSTPANEL_ACME_HTTP_PORT", 80, minimum=1, ma
 # Seconds between two renewal scans of `manage.py renew_certificates --loop` (bin/run starts it with ACME on).
 # New orders do not wait for it: the worker is woken the moment a certificate is due (certificates.wake).
 HOSTPANEL_ACME_SCAN_SECONDS = env_int("HOSTPANEL_ACME_SCAN_SECONDS", 60, minimum=5, maximum=86400)
-# Certificates the worker issues within this many seconds of the first one go live together: one deployment
-# (one graceful reload per front-end) per batch.
-HOSTPANEL_ACME_BATCH_SECONDS = env_float("HOSTPANEL_ACME_BATCH_SECONDS", 2.0, minimum=0.0)
+# Certificates the ACME worker issues close together go live in one deployment (one graceful reload per
+# front-end): a batch stays open while more orders are due, at most this many seconds from its first certificate
+# (a lone certificate goes live at once).
+HOSTPANEL_ACME_BATCH_SECONDS = env_float("HOSTPANEL_ACME_BATCH_SECONDS", 3.0, minimum=0.0)
 # At most this many ACME attempts per scan (the CA allows 300 new orders per 3 hours per account).
 HOSTPANEL_ACME_SCAN_LIMIT = env_int("HOSTPANEL_ACME_SCAN_LIMIT", 50, minimum=1, maximum=300)
 # Traffic metering (README "Traffic metering"): each front-end with a usage_log_dir logs every request of a
