@@ -34,7 +34,7 @@ from tests.realparts import require_binary
 pytestmark = [pytest.mark.real]
 
 SCAN_NEVER = 3600
-SERVED_WITHIN = 20.0  # generous: the target is 10 s on an idle machine (bench/acme.py measures it)
+SERVED_WITHIN = 20.0  # generous: the target is 10 s on an idle machine (bench/acme_orders.py measures it)
 
 
 @pytest.fixture
