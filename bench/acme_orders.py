@@ -2,7 +2,8 @@
 HTTPS (SNI, pebble's root only) on every front-end, with the panel's own processes and default settings.
 (Not bench/acme.py: run as a script, that name would shadow certbot's `acme` package.)
 
-    .venv/bin/python bench/acme_orders.py [--frontends 3] [--repeat 3] [--burst 20] [--batch SECONDS] [--no-wake]
+    .venv/bin/python bench/acme_orders.py [--frontends 3] [--repeat 3] [--burst 20] [--batch SECONDS]
+                                          [--parallel N] [--no-wake]
 
 The real stack on loopback: a fresh SQLite database (WAL), N front-ends (each a real sshd + standalone
 Apache with mod_ssl, deployed to over SSH), two fake Zope backends, pebble (+ challtestsrv; it validates
@@ -51,6 +52,7 @@ ENV = {
     # one key for every process: the ACME worker encrypts the keys the deploy worker decrypts
     "HOSTPANEL_SECRETS_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "LOG_LEVEL": "ERROR",
+    "HOSTPANEL_ACME_PARALLEL_ORDERS": "4",  # the production default (the test settings say 1)
 }
 os.environ.update(ENV)
 
@@ -153,6 +155,8 @@ def run(args) -> dict:
         }
         if args.batch is not None:
             env["HOSTPANEL_ACME_BATCH_SECONDS"] = str(args.batch)
+        if args.parallel is not None:
+            env["HOSTPANEL_ACME_PARALLEL_ORDERS"] = str(args.parallel)
         port = free_port()
         commands = [
             [GUNICORN, "hostpanel.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--log-level", "error"],
@@ -248,6 +252,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--batch", type=float, default=None, help="HOSTPANEL_ACME_BATCH_SECONDS (default: 3)")
+    parser.add_argument("--parallel", type=int, default=None, help="HOSTPANEL_ACME_PARALLEL_ORDERS (default: 4)")
     parser.add_argument("--no-wake", action="store_true", help="the ACME worker only scans (every 60 s)")
     args = parser.parse_args()
     with connection.cursor() as cursor:
@@ -259,7 +264,10 @@ def main() -> None:
         shutil.rmtree(TMP, ignore_errors=True)
     single = f["single"]
     print(f"\n== ACME on {args.frontends} front-ends (sshd + Apache with mod_ssl each), pebble on loopback")
-    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min); wake: {'off' if args.no_wake else 'on'}")
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.2f} (1 min); wake: {'off' if args.no_wake else 'on'}; "
+        f"parallel orders: {args.parallel or 4}; batch window: {args.batch if args.batch is not None else 3} s"
+    )
     print(
         f"(a) API create -> served over verified HTTPS on all: median {statistics.median(single):.2f} s "
         f"(min {min(single):.2f}, max {max(single):.2f}, n={len(single)})"

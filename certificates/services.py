@@ -25,8 +25,9 @@ API for the doors and the integration phase::
     certificate_key_pem(certificate) -> str
         the decrypted private key, for the deploy step only (never logged, never shown)
 
-Pacing and failure: one order per site at a time (a conditional UPDATE claims the row for
-HOSTPANEL_ACME_ORDER_TIMEOUT + 5 min, across workers and machines); after a failure the site waits
+Pacing and failure: a scan runs HOSTPANEL_ACME_PARALLEL_ORDERS orders at once; one order per site at a
+time (a conditional UPDATE claims the row for HOSTPANEL_ACME_ORDER_TIMEOUT + 5 min, across workers and
+machines); after a failure the site waits
 1 h, doubling, at most a day, or longer when the CA's Retry-After says so; other sites go on. Names that
 fail the pre-flight check are left out (reported in last_error); when the site's own domain fails,
 nothing is ordered. A live certificate stays in place until a new one replaces it.
@@ -40,11 +41,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -458,11 +461,9 @@ def certificates_run_due(
     batch = CertificateBatch() if batch is None else batch
     if certificates_mark_expired(now):
         batch.add()
+    due = list(certificates_due(now, limit=limit))
     attempts = []
-    for certificate in certificates_due(now, limit=limit):
-        attempt = certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
-        if attempt is None:
-            continue
+    for attempt in _issue_each(due, frontends_publisher=frontends_publisher, now=now):
         attempts.append(attempt)
         if attempt.outcome == AttemptOutcome.ISSUED and not attempt.ca_error:
             batch.add()
@@ -471,3 +472,29 @@ def certificates_run_due(
         # one deployment for the whole scan: 50 renewals are one graceful reload per front-end, not 50
         batch.publish()
     return attempts
+
+
+def _issue_each(
+    certificates: list[Certificate], *, frontends_publisher: ChallengePublisher, now: datetime.datetime
+) -> Iterator[AcmeAttempt]:
+    """certificate_issue for each, HOSTPANEL_ACME_PARALLEL_ORDERS at a time (an order mostly waits for the CA
+    and the front-ends); the attempts as they finish."""
+    workers = min(settings.HOSTPANEL_ACME_PARALLEL_ORDERS, len(certificates))
+    if workers <= 1:
+        for certificate in certificates:
+            attempt = certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
+            if attempt is not None:
+                yield attempt
+        return
+
+    def issue(certificate: Certificate) -> AcmeAttempt | None:
+        try:
+            return certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
+        finally:
+            connection.close()  # the pool thread's own connection
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acme-order") as pool:
+        for future in as_completed([pool.submit(issue, c) for c in certificates]):
+            attempt = future.result()
+            if attempt is not None:
+                yield attempt

@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from api.services import api_token_create
@@ -34,7 +34,7 @@ from tests.realparts import require_binary
 pytestmark = [pytest.mark.real]
 
 SCAN_NEVER = 3600
-SERVED_WITHIN = 20.0  # generous: the target is 10 s on an idle machine (bench/acme_orders.py measures it)
+SERVED_WITHIN = 45.0  # generous (2 cores shared by many test runs): bench/acme_orders.py measures the 10 s target
 
 
 @pytest.fixture
@@ -118,9 +118,11 @@ def negotiated_protocol(port: int, domain: str, root_file: str) -> str:
 
 
 def test_a_new_site_is_served_over_https_in_seconds_and_sni_stays_right_through_its_life(
-    acme, farm, billing, acme_worker, tmp_path
+    acme, farm, billing, acme_worker, tmp_path, settings
 ):
     root = acme.root_pem()
+    if connection.vendor == "postgresql":
+        settings.HOSTPANEL_ACME_PARALLEL_ORDERS = 4  # the production default (SQLite's test database: 1)
     # a window longer than the burst below: it closes when nothing more is due (a lone site waits for nobody)
     worker = acme_worker(scan_seconds=SCAN_NEVER, batch_seconds=60)
 
@@ -132,14 +134,14 @@ def test_a_new_site_is_served_over_https_in_seconds_and_sni_stays_right_through_
     assert time.monotonic() - created < SERVED_WITHIN, took
     assert [result.issued for _, result in worker.rounds][:2] == [0, 1]  # the woken round ordered it
 
-    # a burst: the certificates go live in one deployment, one graceful per front-end (the sites' own deployments
-    # came before, in this turn)
+    # a burst: the certificates go live in one deployment, one graceful per front-end
     burst = [f"burst{i}.example" for i in range(4)]
     with worker.turn():
-        for domain in burst:
-            billing_creates(billing, domain)  # each an HTTP site at once (its own deployment)
         reloads = {host.name: host.reloads() for host in farm.hosts}
         by_worker = worker_deployments()
+        with transaction.atomic():  # created together: the wake-ups and the sites' deployment come at commit
+            for domain in burst:
+                billing_creates(billing, domain)  # HTTP sites at once: a map change, no reload
     wait_served(farm, worker, burst, root, 60)
     with worker.turn():
         assert worker_deployments() == by_worker + 1
