@@ -3,6 +3,10 @@ waiting for its next scan, and what it issues close together goes live in one de
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,8 +18,10 @@ from certificates.choices import AttemptOutcome, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
 from certificates.publishing import register_frontends_publisher
 from deploy.wake import ACME, WakeListener
+from devrig.net import free_port
 from hostpanel.audit import Actor
 from sites.services import site_certificate_renew, site_create, site_update
+from tests.samples import ROOT
 
 SCAN_NEVER = 3600  # a scan interval no test waits for: whatever is ordered was woken
 
@@ -155,3 +161,56 @@ def test_a_burst_goes_live_in_one_deployment_and_a_refused_site_waits_for_its_ba
     wait_for(issued("later.example"), worker, timeout=30)
     with worker.turn():
         assert AcmeAttempt.objects.filter(certificate=refused).count() == 1
+
+
+def test_renew_certificates_loop_orders_when_woken_and_stops_cleanly_on_term(tmp_path):
+    """The worker bin/run starts, in a process of its own: an hour between scans, yet a new site's order
+    starts within seconds; SIGTERM ends it with its socket removed."""
+    db = tmp_path / "acme.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hostpanel.test_settings",
+        "DATABASE_URL": f"sqlite:///{db}",
+        "HOSTPANEL_TASKS_BACKEND": "db",
+        "HOSTPANEL_VAR_DIR": str(tmp_path / "var"),
+        "HOSTPANEL_ACME_DIRECTORY": f"https://127.0.0.1:{free_port()}/dir",  # nobody answers: the attempt fails
+        "HOSTPANEL_DNS_RESOLVER": f"127.0.0.1:{free_port()}",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "renew_certificates", "--loop", "--interval", str(SCAN_NEVER), "-v2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    sockets = tmp_path / "var" / "wake" / "acme"
+    try:
+        deadline = time.monotonic() + 60
+        while not list(sockets.glob("*.wake")):  # listening
+            assert time.monotonic() < deadline and worker.poll() is None, worker.stdout.read().decode()
+            time.sleep(0.05)
+        time.sleep(0.5)  # its first round is done: idle now, in its hour-long wait
+        script = (
+            "from balancers.models import Balancer\n"
+            "from hostpanel.audit import Actor\n"
+            "from sites.services import site_create\n"
+            "site_create(actor=Actor.command('tests'), domain='wake.example', balancer=Balancer.objects.create("
+            "name='bronze'), plone_path='/plone/wake', tls='acme')\n"
+        )
+        subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, timeout=120)
+        created = time.monotonic()
+        while True:
+            with sqlite3.connect(db) as conn:
+                rows = conn.execute("SELECT outcome FROM certificates_acmeattempt").fetchall()
+            if rows and rows[0][0] != AttemptOutcome.RUNNING:
+                break
+            assert time.monotonic() - created < 30, rows  # far below the hour: it was woken
+            time.sleep(0.05)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0].decode(errors="replace")
+    assert worker.returncode == 0, output
+    assert "1 ACME attempts, 0 certificates issued" in output
+    assert "wake.example: " in output  # the failure is reported, with its site
+    assert not list(sockets.glob("*.wake"))
