@@ -12,6 +12,7 @@ import time
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from balancers.models import Balancer, Deployment
 from certificates.choices import AttemptOutcome, CertificateStatus
@@ -40,23 +41,30 @@ def create(domain: str, actor, *, aliases=(), balancer=None):
     )
 
 
-def test_a_new_acme_site_wakes_the_acme_worker_and_not_the_deploy_workers(
-    db, ca_configured, actor, django_capture_on_commit_callbacks
-):
+@pytest.mark.django_db(transaction=True)
+def test_a_new_acme_site_wakes_the_acme_worker_and_not_the_deploy_workers(ca_configured, actor):
     with WakeListener(ACME) as acme, WakeListener() as deploy:
-        with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
             site = create("example.com", actor)
             assert acme.wait(0) is False  # not before the site is committed
         assert acme.wait(0) is True
         assert deploy.wait(0) is False  # automatic deploy is off in the tests: nothing for a deploy worker
 
-        with django_capture_on_commit_callbacks(execute=True):
-            site_update(site, actor=actor, plone_path="/plone/other")  # nothing to order
+        site_update(site, actor=actor, plone_path="/plone/other")  # nothing to order
         assert acme.wait(0) is False
 
-        with django_capture_on_commit_callbacks(execute=True):
-            site_certificate_renew(site, actor=actor)  # "Renew now"
+        site_certificate_renew(site, actor=actor)  # "Renew now"
         assert acme.wait(0) is True
+
+
+def test_many_sites_created_in_one_transaction_wake_the_worker_once(
+    db, ca_configured, actor, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for i in range(3):
+            create(f"site{i}.example", actor)
+    assert len([c for c in callbacks if c.__module__ == "certificates.wake"]) == 1
+    assert Certificate.objects.filter(status=CertificateStatus.PENDING).count() == 3
 
 
 def test_without_a_ca_nothing_is_woken(db, ca_configured, settings, actor, django_capture_on_commit_callbacks):
