@@ -18,6 +18,7 @@ from balancers.models import Balancer, Deployment
 from certificates.choices import AttemptOutcome, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
 from certificates.publishing import register_frontends_publisher
+from certificates.worker import acme_worker_run
 from deploy.wake import ACME, WakeListener
 from devrig.net import free_port
 from hostpanel.audit import Actor
@@ -222,3 +223,15 @@ def test_renew_certificates_loop_orders_when_woken_and_stops_cleanly_on_term(tmp
     assert "1 ACME attempts, 0 certificates issued" in output
     assert "wake.example: " in output  # the failure is reported, with its site
     assert not list(sockets.glob("*.wake"))
+
+
+@pebble_tests
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_stops_puts_its_open_batch_live_first(pebble, settings, tmp_path, actor):
+    settings.TASKS_BACKEND, settings.HOSTPANEL_WAKE_DIR = "db", tmp_path / "wake"
+    create("example.com", actor)  # due now (its wake-up reaches nobody yet)
+    with WakeListener(ACME) as wake:
+        # one round, a window of an hour: the certificate is issued while its batch is still open
+        batch = acme_worker_run(wake=wake, scan_seconds=SCAN_NEVER, batch_seconds=3600, limit=50, rounds=1)
+    assert Certificate.objects.get().status == CertificateStatus.VALID
+    assert (batch.deployments, batch.pending, worker_deployments()) == (1, False, 1)
