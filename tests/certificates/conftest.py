@@ -1,5 +1,6 @@
 """Fixtures for the certificates tests: a secrets key for every test, and a site (example.com with alias
-www.example.com), the ACME worker in a thread (`acme_worker`). The test PKI (`test_pki`) comes from
+www.example.com), the ACME worker in a thread (`acme_worker`), pebble for a farm (`acme`, validating on
+the front-end at `challenge_port`) and a billing API client (`billing`). The test PKI (`test_pki`) comes from
 tests/harness/tls.py."""
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import time
 
 import pytest
 from django.db import connection
+from rest_framework.test import APIClient
 
 import certificates.worker
+from api.services import api_token_create
 from balancers.models import Balancer
 from certificates.services import CertificateBatch
 from certificates.tasks import ScanResult
 from certificates.worker import acme_worker_run
 from deploy.wake import ACME, WakeListener, notify_workers
+from hostpanel.audit import Actor
 from sites.services import site_create
 
 
@@ -118,3 +122,24 @@ def acme_worker(settings, tmp_path, monkeypatch):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def acme(settings, farm, pebble_ca, challenge_port, secrets_key):
+    """The panel orders from pebble, which validates http-01 on the front-end listening on challenge_port."""
+    settings.HOSTPANEL_ACME_DIRECTORY = pebble_ca.directory_url
+    settings.HOSTPANEL_ACME_CA_BUNDLE = pebble_ca.ca_bundle
+    settings.HOSTPANEL_DNS_RESOLVER = pebble_ca.dns_resolver
+    settings.HOSTPANEL_ACME_HTTP_PORT = challenge_port
+    settings.HOSTPANEL_ACME_ORDER_TIMEOUT = 30
+    settings.HOSTPANEL_AUTO_DEPLOY = True  # the tasks backend is immediate: deployments run where they are asked
+    return pebble_ca
+
+
+@pytest.fixture
+def billing(acme) -> APIClient:
+    """An API client with a billing token, as WHMCS would use."""
+    _token, key = api_token_create(actor=Actor.command("tests"), name="whmcs", scope="billing")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client

@@ -15,7 +15,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
-from api.services import api_token_create
 from balancers.models import ConfigTree, Deployment, DeploymentHost
 from balancers.services import deployment_rollback
 from certificates import services as certificate_services
@@ -26,7 +25,6 @@ from deploy.secrets import open_tree
 from deploy.transport.pool import POOL
 from devrig import pki
 from devrig.net import http_get, https_get
-from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from rendering.manifest import KEY_NOT_SHOWN
 from sites import services as site_services
@@ -48,26 +46,6 @@ def validating_host(request, farm):
 @pytest.fixture
 def challenge_port(validating_host) -> int:
     return validating_host.http_port
-
-
-@pytest.fixture
-def acme(settings, farm, pebble_ca, validating_host, secrets_key):
-    settings.HOSTPANEL_ACME_DIRECTORY = pebble_ca.directory_url
-    settings.HOSTPANEL_ACME_CA_BUNDLE = pebble_ca.ca_bundle
-    settings.HOSTPANEL_DNS_RESOLVER = pebble_ca.dns_resolver
-    settings.HOSTPANEL_ACME_HTTP_PORT = validating_host.http_port
-    settings.HOSTPANEL_ACME_ORDER_TIMEOUT = 30
-    settings.HOSTPANEL_AUTO_DEPLOY = True  # the tasks backend is immediate: deployments run at commit
-    return pebble_ca
-
-
-@pytest.fixture
-def billing(acme) -> APIClient:
-    """An API client with a billing token, as WHMCS would use."""
-    _token, key = api_token_create(actor=Actor.command("tests"), name="whmcs", scope="billing")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client
 
 
 def billing_creates(client: APIClient, domain: str, aliases: list[str]) -> Site:

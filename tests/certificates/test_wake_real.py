@@ -16,7 +16,6 @@ import pytest
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from api.services import api_token_create
 from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus
 from balancers.models import Deployment
@@ -40,26 +39,6 @@ SERVED_WITHIN = 45.0  # generous (2 cores shared by many test runs): bench/acme_
 @pytest.fixture
 def challenge_port(farm) -> int:
     return farm.fe1.http_port  # pebble validates http-01 on fe1; the token is on every front-end
-
-
-@pytest.fixture
-def acme(settings, farm, pebble_ca, secrets_key):
-    settings.HOSTPANEL_ACME_DIRECTORY = pebble_ca.directory_url
-    settings.HOSTPANEL_ACME_CA_BUNDLE = pebble_ca.ca_bundle
-    settings.HOSTPANEL_DNS_RESOLVER = pebble_ca.dns_resolver
-    settings.HOSTPANEL_ACME_HTTP_PORT = farm.fe1.http_port
-    settings.HOSTPANEL_ACME_ORDER_TIMEOUT = 30
-    settings.HOSTPANEL_AUTO_DEPLOY = True  # the tasks backend is immediate: deployments run where they are asked
-    farm.deploy()  # the front-ends serve the challenge directory for any Host
-    return pebble_ca
-
-
-@pytest.fixture
-def billing(acme) -> APIClient:
-    _token, key = api_token_create(actor=Actor.command("tests"), name="whmcs", scope="billing")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client
 
 
 def billing_creates(client: APIClient, domain: str) -> None:
@@ -120,6 +99,7 @@ def negotiated_protocol(port: int, domain: str, root_file: str) -> str:
 def test_a_new_site_is_served_over_https_in_seconds_and_sni_stays_right_through_its_life(
     acme, farm, billing, acme_worker, tmp_path, settings
 ):
+    farm.deploy()  # the front-ends serve the challenge directory for any Host
     root = acme.root_pem()
     if connection.vendor == "postgresql":
         settings.HOSTPANEL_ACME_PARALLEL_ORDERS = 4  # the production default (SQLite's test database: 1)
