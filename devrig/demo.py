@@ -3,23 +3,27 @@
 A standalone Apache (devrig.apache) under var/demo-frontend on 127.0.0.1 ports (its own pid,
 logs, runtime dir), whose main config includes var/demo-frontend/hostpanel/hostpanel.conf; a FrontEnd
 "demo" with the local transport deploys there. `DemoBackends` runs the fake Zope servers
-(devrig.backends) on the demo Zope servers' ports (18101-18103 by seed_demo) so requests
-through the demo Apache reach something real.
+(devrig.backends) on the demo Zope servers' ports (18101-18103 by seed_demo) and Node.js frontend
+stand-ins on the demo Node servers' ports (18104-18105 by `seed_demo --volto`) so requests through
+the demo Apache reach something real.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
 from balancers import services as balancer_services
+from balancers.choices import ServerKind
 from balancers.models import FrontEnd, ZopeServer
 from devrig import apache, pki
 from devrig.backends import Backend
+from devrig.node import NodeFrontend
 from hostpanel.audit import Actor
 
 DEMO_NAME = "demo"
@@ -177,12 +181,16 @@ def restart_command(name: str, var_dir: Path | None = None) -> str:
 
 
 class DemoBackends:
-    """Fake Zope servers (devrig.backends, HTML pages) on the demo Zope servers' 127.0.0.1 ports;
-    a port already taken is skipped, with the reason. While they run, a watcher restarts a stand-in (stop,
-    `down_seconds`, start) whenever its restart command (restart_command) asks for it."""
+    """Fake Zope servers (devrig.backends, HTML pages) on the demo Zope servers' 127.0.0.1 ports, and
+    Node.js frontend stand-ins (devrig.node: GET /ok answers ok) for servers of kind node; a port already
+    taken is skipped, with the reason. While they run, a watcher restarts a stand-in (stop, `down_seconds`,
+    start) whenever its restart command (restart_command) asks for it."""
 
-    def __init__(self, servers: list[tuple[str, int]], *, down_seconds: float = 1.0) -> None:
-        self.backends = [Backend(name, port, page="html") for name, port in servers]
+    def __init__(self, servers: Iterable[tuple[str, int] | tuple[str, int, str]], *, down_seconds: float = 1.0) -> None:
+        self.backends = [
+            NodeFrontend(name, port) if kind == [ServerKind.NODE] else Backend(name, port, page="html")
+            for name, port, *kind in servers
+        ]
         self.started: list[Backend] = []
         self.skipped: list[tuple[str, int, str]] = []
         self.restarts: dict[str, int] = {}
@@ -223,9 +231,10 @@ class DemoBackends:
             backend.stop()
 
 
-def demo_backend_list() -> list[tuple[str, int]]:
-    """The Zope servers on 127.0.0.1 in the database (seed_demo puts them on 18101-18103)."""
-    return list(ZopeServer.objects.filter(host="127.0.0.1").order_by("name").values_list("name", "port"))
+def demo_backend_list() -> list[tuple[str, int, str]]:
+    """(name, port, kind) of the application servers on 127.0.0.1 in the database (seed_demo puts the Zope
+    servers on 18101-18103, `seed_demo --volto` the Node.js frontend servers on 18104-18105)."""
+    return list(ZopeServer.objects.filter(host="127.0.0.1").order_by("name").values_list("name", "port", "kind"))
 
 
 def demo_pki_dir(var_dir: Path | None = None) -> Path:

@@ -99,7 +99,7 @@ def test_renew_now_asks_and_then_shows_the_renewal_queued(page, shop, tls_pki, a
     page.wait_for_url(re.compile(r"/sites/shop\.example\.com/$"))
     expect(page.get_by_role("status").first).to_contain_text("Renewal of shop.example.com requested")
     expect(page.locator("#certificate-status")).to_have_text("Renewing")
-    expect(page.locator("#certificate")).to_contain_text("the renewal worker orders it within")
+    expect(page.locator("#certificate")).to_contain_text("the ACME worker orders it")
     assert Certificate.objects.get(site=shop).status == CertificateStatus.RENEWING
 
 

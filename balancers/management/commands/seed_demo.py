@@ -1,4 +1,6 @@
-"""Create the seed how-to's setup (idempotent), N generated client sites, and a demo staff user."""
+"""Create the seed how-to's setup (idempotent), N generated client sites, and a demo staff user; with
+--volto also a Plone 6 Volto site: a Node.js frontend balancer over two Node servers (stand-ins in the
+local demo) and volto.example, whose API goes to bronze and whose Classic UI stays at /ClassicUI."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from alerts.choices import AlertEvent, ChannelKind
 from alerts.models import AlertChannel
 from alerts.services import alert_channel_create
 from balancers import services as balancer_services
+from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, ZopeServer
 from certificates.choices import CertificateStatus
 from certificates.models import Certificate
@@ -21,6 +24,7 @@ from hostpanel import audit
 from hostpanel.audit import Actor
 from operations.services import zope_server_ops_update
 from sites import services as site_services
+from sites.choices import SiteKind
 from sites.models import Site
 
 # The demo's Zope servers listen on loopback so the demo front-end can reach real backends.
@@ -30,6 +34,13 @@ DEMO_SERVERS = [
     ("backup", "127.0.0.1", 18103, "Hot-standby Zope server"),
 ]
 DEMO_ALERT_CHANNEL = "demo-file"
+# --volto: the Node.js frontend servers next to the Zope ones (devrig.demo runs stand-ins answering /ok)
+DEMO_NODE_SERVERS = [
+    ("volto1", "127.0.0.1", 18104, "Node.js frontend (Volto) server 1"),
+    ("volto2", "127.0.0.1", 18105, "Node.js frontend (Volto) server 2"),
+]
+DEMO_NODE_BALANCER = ("volto-demo", "The demo customer's Volto build (Node.js frontend pool)")
+DEMO_VOLTO_SITE = {"domain": "volto.example", "plone_path": "/Plone", "classic_ui_path": "/ClassicUI"}
 DEMO_BALANCERS = [
     # name, description, members: (server, lbset, hot_standby)
     ("bronze", "The seed how-to's balancer", [("zope1", 1, False), ("zope2", 1, False), ("backup", 2, True)]),
@@ -44,6 +55,11 @@ class Command(BaseCommand):
         parser.add_argument("--sites", type=int, default=20, help="Generated client sites (default 20).")
         parser.add_argument("--no-user", action="store_true", help="Do not create or reset the demo user.")
         parser.add_argument(
+            "--volto",
+            action="store_true",
+            help="Also a Volto site: volto.example over a Node.js frontend balancer (volto1, volto2).",
+        )
+        parser.add_argument(
             "--https-site",
             action="store_true",
             help=f"Add {demo.HTTPS_SITE}, HTTPS with a certificate from a local demo CA (its root in "
@@ -57,7 +73,14 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, sites: int, no_user: bool, restart_commands: bool = False, https_site: bool = False, **options
+        self,
+        *args,
+        sites: int,
+        no_user: bool,
+        volto: bool = False,
+        restart_commands: bool = False,
+        https_site: bool = False,
+        **options,
     ):
         if sites < 0 or sites > 100_000:
             raise CommandError("--sites must be between 0 and 100000")
@@ -100,20 +123,55 @@ class Command(BaseCommand):
                 )
             created = self._generated_sites(sites, balancers, actor)
             self._alert_file_channel(actor)
+            if volto:
+                servers.update(self._volto(balancers[0], actor))
             if https_site:
                 self._https_site(balancers[0], actor)
-            if restart_commands:
+            if restart_commands:  # Zope and Node.js servers alike; a Node.js server is checked on its own path
                 for name, server in servers.items():
+                    health = {} if server.kind == ServerKind.NODE else {"health_path": "/"}
                     zope_server_ops_update(
                         server, actor=actor, allow_commands=True, transport="local",
-                        restart_command=demo.restart_command(name), health_path="/",
+                        restart_command=demo.restart_command(name), **health,
                     )  # fmt: skip
         self.stdout.write(
-            f"Demo data: {len(servers)} Zope servers, {len(balancers)} balancers, "
+            f"Demo data: {len(servers)} application servers, {len(balancers) + volto} balancers, "
             f"{Site.objects.count()} sites ({created} new)."
         )
         if not no_user:
             self._demo_user()
+
+    def _volto(self, zope_balancer: Balancer, actor: Actor) -> dict[str, ZopeServer]:
+        """The Node.js frontend balancer, its two members and the Volto site (idempotent)."""
+        servers = {}
+        for name, host, port, description in DEMO_NODE_SERVERS:
+            server = ZopeServer.objects.filter(name=name).first()
+            if server is None:
+                server = balancer_services.zope_server_create(
+                    actor=actor, name=name, kind=ServerKind.NODE, host=host, port=port, description=description
+                )
+            servers[name] = server
+        name, description = DEMO_NODE_BALANCER
+        balancer = Balancer.objects.filter(name=name).first()
+        if balancer is None:
+            balancer = balancer_services.balancer_create(
+                actor=actor, name=name, kind=ServerKind.NODE, description=description, lbmethod="bybusyness"
+            )
+        for server in servers.values():
+            if not BalancerMember.objects.filter(balancer=balancer, zope_server=server).exists():
+                balancer_services.member_create(
+                    actor=actor, balancer=balancer, zope_server=server, lbset=1, loadfactor=1, timeout=10, retry=60
+                )
+        if not Site.objects.filter(domain=DEMO_VOLTO_SITE["domain"]).exists():
+            site_services.site_create(
+                actor=actor,
+                balancer=zope_balancer,
+                kind=SiteKind.VOLTO,
+                frontend_balancer=balancer,
+                customer_ref="DEMO-VOLTO",
+                **DEMO_VOLTO_SITE,
+            )
+        return servers
 
     def _generated_sites(self, count: int, balancers: list[Balancer], actor: Actor) -> int:
         """Client sites client0001.example … spread over the balancers, validated like any other site."""
