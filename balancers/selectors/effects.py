@@ -211,7 +211,8 @@ def balancer_changes(before: Snapshot, after: Snapshot) -> list[BalancerEffect]:
             continue
         taking_before, _ = taking_clients(a)
         taking_after, left_with = taking_clients(b) if b is not None else ((), NOTHING)
-        sites = tuple(sorted(s.domain for s in before.sites if s.balancer == name))
+        # a Volto site uses two balancers: its Zope one (API) and its Node.js frontend one (pages)
+        sites = tuple(sorted(s.domain for s in before.sites if name in (s.balancer, s.frontend_balancer)))
         effects.append(BalancerEffect(name, taking_before, taking_after, left_with, sites))
     return effects
 
@@ -242,7 +243,7 @@ def without_balancer(name: str) -> Edit:
         return _plain(
             s,
             balancers=tuple(b for b in s.balancers if b.name != name),
-            sites=tuple(site for site in s.sites if site.balancer != name),
+            sites=tuple(site for site in s.sites if name not in (site.balancer, site.frontend_balancer)),
         )
 
     return edit

@@ -4,6 +4,7 @@ pure renderer makes with the change applied, or from the stored tree a rollback 
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from balancers.models import ActivatedRelease, BalancerMember, Deployment, DeploymentHost
@@ -133,3 +134,10 @@ def test_the_site_delete_page_names_the_site_that_goes_offline(demo, frontend, o
 
     body = operator_client.get(reverse("sites:site_delete", args=["linux.co.uk"])).content.decode()
     assert 'id="effect-offline"' in body and "take 1 site offline" in body
+
+
+def test_disabling_a_node_member_names_the_volto_sites_of_its_frontend_balancer(demo, frontend, actor):
+    call_command("seed_demo", sites=0, no_user=True, volto=True, verbosity=0)
+    effect = change_effect(with_member_state("volto-demo", "volto1", **DISABLED))
+    (pool,) = effect.balancers
+    assert pool.balancer == "volto-demo" and "volto.example" in pool.sites and pool.left_with == ACTIVE
