@@ -25,7 +25,8 @@ The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpane
                          when they change, so a change to these files alone needs no reload
     default.conf         the first HTTPS vhost (404 without SNI or for an unknown name), when a site has TLS
     sites/<domain>.conf  one HTTPS vhost per site with a live certificate (SNI needs one per certificate);
-                         it includes routing-https.conf, so it changes with the certificate only
+                         it inherits routing-https.conf (included once at server level by hostpanel.conf),
+                         so it changes with the certificate only
     tls/<domain>.crt     the site's certificate followed by its chain (SSLCertificateFile)
     tls/<domain>.key     its private key (SSLCertificateKeyFile): written 0600 on the front-end, sealed
                          (encrypted) when the tree is stored, never shown in a diff (manifest.is_private_key)
