@@ -35,16 +35,22 @@ from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus
 from balancers.models import Balancer, FrontEnd
 from balancers.services import deployment_start
+from certificates.choices import CertificateSource, CertificateStatus
+from certificates.crypto import encrypt_secret
+from certificates.models import Certificate
 from deploy.runner import deployment_execute
 from deploy.transport.pool import POOL
+from devrig import pki
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
 from devrig.net import free_port_block, free_ports, http_get
 from devrig.sshd import SshServer, generate_key
 from hostpanel.audit import Actor
 from operations.services import zope_server_ops_update
+from rendering import cache
 from rendering.routes import DERIVED_FILES
 from sites import services as site_services
+from sites.models import Site, SiteAlias
 
 ACTOR = Actor(name="rig", source="command")  # who the rig (and a benchmark) is in the audit log
 
@@ -296,11 +302,6 @@ def add_https_sites(
     """`count` sites, each with its own ECDSA P-256 certificate from `issuer` (devrig.pki) for its domain and
     its www alias, written in bulk (the scale benches and tests: through the services, 10,000 certificates would
     take minutes of checks); the renderer reads them like any uploaded custom certificate. Returns the domains."""
-    from certificates.choices import CertificateSource, CertificateStatus
-    from certificates.crypto import encrypt_secret
-    from certificates.models import Certificate
-    from devrig import pki
-    from sites.models import Site, SiteAlias
 
     chain = pki.pem(issuer.cert)
     domains = [f"{prefix}{i:05d}.example" for i in range(start, start + count)]
@@ -331,7 +332,5 @@ def add_https_sites(
                 )
             )
         Certificate.objects.bulk_create(certificates)
-    from rendering import cache
-
     cache.clear()  # bulk writes bypass the change journal: the next snapshot reads every site
     return domains
