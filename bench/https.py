@@ -321,6 +321,9 @@ def scale(count: int, repeat: int, profile: bool) -> None:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
             assert [h.reloads() for h in hosts] == before, "a map-only change reloaded Apache"
+            if profile:
+                for row in Deployment.objects.order_by("-pk").first().hosts.all():
+                    print(f"  {row.frontend_name}: {row.output.splitlines()[-1] if row.output else ''}")
         for i in range(repeat):
             domain = f"new{count}-{i}.example"
             upload = {}
