@@ -1,6 +1,6 @@
 """HTTPS benchmark: ACME issuance on two front-ends, the renewal scan, and Apache with 1,000 HTTPS vhosts.
 
-    .venv/bin/python bench/https.py [--part issue|scan|apache|scale|all] [--sites 100] [--certificates 10000]
+    .venv/bin/python bench/https.py [--part issue|scan|apache|scale|edge|all] [--sites 100] [--certificates 10000]
                                    [--vhosts 1000] [--scale 1000 10000] [--repeat 3] [--profile]
 
 issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_ssl) get certificates from
@@ -16,6 +16,10 @@ scale:  S HTTPS sites (each its own ECDSA P-256 certificate, devrig.pki) on 3 fr
         (created, certificate uploaded) -> served over verified HTTPS on all 3, and the gracefuls it cost;
         one graceful of a front-end -> the new generation serving; Apache RSS of one front-end (all its
         processes); `apache2 -t` time and peak RSS. Not part of `all` (minutes at 10,000: run it alone).
+edge:   the measured alternative (not in the product): Debian's HAProxy terminating TLS with E certificates
+        (ECDSA P-256, one crt-list) in front of a backend on loopback: start time and RSS, `haproxy -c` time,
+        and one certificate added at run time (written to disk + new/set/commit ssl cert + add ssl crt-list,
+        no reload) -> served over verified HTTPS. Not part of `all`.
 Uses a throw-away SQLite database (or DATABASE_URL if set) and temporary directories.
 """
 
@@ -65,6 +69,7 @@ from devrig import pki
 from devrig.apache import StandaloneApache, write_tree
 from devrig.backends import Backend
 from devrig.fleet import ACTOR, add_https_sites, add_site, make_balancer, make_client_key, make_host
+from devrig.haproxy import HaproxyEdge, haproxy_binary
 from devrig.net import free_ports, https_get
 from devrig.pebble import PebbleCA
 from rendering.render import render_tree
@@ -369,9 +374,58 @@ def scale(count: int, repeat: int, profile: bool) -> None:
             backend.stop()
 
 
+def edge(count: int, repeat: int) -> None:
+    """HAProxy with `count` certificates: what a TLS edge would cost and how fast a certificate goes live."""
+    trusted = pki.TrustedPKI.create(TMP, "Edge Root")
+    chain = pki.pem(trusted.intermediate.cert)
+
+    def bundle(domain: str) -> str:
+        cert, key = pki.leaf(trusted.intermediate, [domain, f"www.{domain}"])
+        return pki.key_pem(key) + pki.pem(cert) + chain
+
+    started = time.perf_counter()
+    certificates = {f"tls{i:05d}.example": bundle(f"tls{i:05d}.example") for i in range(count)}
+    print(f"edge {count}: {count} certificates made in {time.perf_counter() - started:.1f} s")
+    backend = Backend("apache").start()
+    proxy = HaproxyEdge(TMP / f"edge{count}", backend.port)
+    try:
+        started = time.perf_counter()
+        proxy.start(certificates)
+        start = time.perf_counter() - started
+        started = time.perf_counter()
+        check = subprocess.run(  # noqa: S603 - a fixed binary and our own config
+            [haproxy_binary(), "-c", "-f", str(proxy.conf)], capture_output=True, text=True, timeout=600
+        )
+        check_seconds = time.perf_counter() - started
+        assert check.returncode == 0, check.stderr[-2000:]
+        rss = proxy.rss_mb()
+        sample = "tls00007.example"
+        assert https_get(proxy.port, sample, root_pem=trusted.root_pem).status == 200
+        adds = []
+        for i in range(repeat):
+            domain = f"added{i}.example"
+            pem = bundle(domain)
+            started = time.perf_counter()
+            proxy.add_certificate(domain, pem)
+            answer = https_get(proxy.port, domain, root_pem=trusted.root_pem)
+            adds.append(time.perf_counter() - started)
+            assert answer.status == 200, (answer.status, answer.headers)
+        assert https_get(proxy.port, f"www.{sample}", root_pem=trusted.root_pem).status == 200
+        print(
+            f"edge {count}: haproxy start {start:.2f} s, RSS {rss:.0f} MB (all processes), haproxy -c "
+            f"{check_seconds:.2f} s; one certificate added at run time -> verified HTTPS: median "
+            f"{statistics.median(adds) * 1000:.0f} ms ({', '.join(f'{s * 1000:.0f}' for s in adds)} ms), no reload; "
+            f"RSS after {proxy.rss_mb():.0f} MB"
+        )
+    finally:
+        proxy.stop()
+        backend.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["issue", "scan", "apache", "scale", "all"], default="all")
+    parser.add_argument("--part", choices=["issue", "scan", "apache", "scale", "edge", "all"], default="all")
+    parser.add_argument("--edge", type=int, nargs="+", default=[1000], help="certificates (part edge)")
     parser.add_argument("--scale", type=int, nargs="+", default=[1000], help="HTTPS sites (part scale)")
     parser.add_argument("--repeat", type=int, default=3, help="changes timed per figure (part scale)")
     parser.add_argument("--profile", action="store_true", help="cProfile the last +1 HTTP site (part scale)")
@@ -397,6 +451,9 @@ def main() -> None:
             ZopeServer.objects.all().delete()
         if args.part in ("issue", "all"):
             issue(args.sites)
+        if args.part == "edge":
+            for count in args.edge:
+                edge(count, args.repeat)
         if args.part == "scale":
             for count in args.scale:
                 scale(count, args.repeat, args.profile)
