@@ -1,14 +1,17 @@
 """Real Plone 6.2 for the tests: Zope with plone.restapi and plone.volto in its own virtualenv, built once per
 machine into the parts cache (devrig.partcache), and Zope instances started on free loopback ports.
 
-    part = ensure_built()          # builds the virtualenv and two site databases once (about a minute cold)
+    part = ensure_built()          # the virtualenv and two site databases, built once (minutes cold)
     part = built()                 # the built part, or MissingPart (a skip locally, a failure in CI)
     zopes = start_zopes(tmp, part, count=2)   # two instances, each with its OWN ZODB (FileStorage under tmp)
-    zopes[0].port, zopes[0].url("/Plone")     # a Classic site at /Plone, a Volto site at /Volto, user admin
+    zopes[0].port, zopes[0].url("/Plone")     # a Classic site at /Plone, a Volto site at /Volto
     stop_all(zopes)
 
-`python -m devrig.plone build` builds the part (bin/test runs it). The versions are pinned by
-devrig/plone_constraints.txt (pip reaches PyPI only: there are no Plone constraints to download).
+`python -m devrig.plone build` builds the part (bin/test runs it): two cache entries, the virtualenv (keyed by
+the pins, devrig/plone_constraints.txt: pip reaches PyPI only, there are no Plone constraints to download) and
+the prepared databases (keyed by the pins and the site script), so a change of the sites does not reinstall Plone.
+Both sites have plone.restapi installed (a Classic site gets its profile: plone.distribution's "classic" leaves
+it out) and a site user ADMIN with the Manager role, who logs in through `@login`.
 
 Each instance copies its own prepared Data.fs ("a", "b", ...), made by separate site creations: their keyrings
 differ, so a login token (JWT, signed with the site's keyring secret) from one instance is refused by the other,
@@ -24,6 +27,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from devrig.net import free_ports, http_get
@@ -39,11 +43,14 @@ BUILD_TIMEOUT = 900
 START_TIMEOUT = 120
 
 SITE_SCRIPT = """\
-# Run by `zconsole run etc/zope.conf`: the admin user, a Classic site and a Volto site.
+# Run by `zconsole run etc/zope.conf`: a Zope admin, a Classic site and a Volto site, plone.restapi in both,
+# and in each a site user with the Manager role (REST API logins are site users).
 import transaction
 from AccessControl.SecurityManagement import newSecurityManager
+from plone import api
 from plone.distribution.api import site as site_api
 from Testing.makerequest import makerequest
+from zope.component.hooks import setSite
 
 app = makerequest(app)  # noqa: F821 (zconsole's global)
 app.acl_users._doAddUser({user!r}, {password!r}, ["Manager"], [])
@@ -51,7 +58,10 @@ newSecurityManager(None, app.acl_users.getUserById({user!r}).__of__(app.acl_user
 for distribution, site_id in (("classic", {classic!r}), ("volto", {volto!r})):
     answers = {{"site_id": site_id, "title": site_id + " (HostPanel test site)", "setup_content": True,
                "default_language": "en", "portal_timezone": "UTC"}}
-    site_api.create(app, distribution, answers)
+    site = site_api.create(app, distribution, answers)
+    setSite(site)
+    site.portal_setup.runAllImportStepsFromProfile("profile-plone.restapi:default")
+    api.user.create(email={user!r} + "@example.org", username={user!r}, password={password!r}, roles=("Manager",))
     transaction.commit()
 print("sites created")
 """
@@ -135,10 +145,23 @@ def _python_tag(python: str) -> str:
     return out.stdout.strip()
 
 
-def part_name(python: str | None = None) -> str:
-    """The cache entry's name: Plone's version, the Python, and a hash of the pins and the site script."""
-    digest = hashlib.sha256(CONSTRAINTS.read_bytes() + SITE_SCRIPT.encode()).hexdigest()[:10]
-    return f"plone-{PLONE_VERSION}-py{_python_tag(python or plone_python())}-{digest}"
+@dataclass(frozen=True)
+class PlonePart:
+    """The built part: the virtualenv (bin/runwsgi, bin/zconsole) and the prepared databases (a.fs, b.fs)."""
+
+    venv: Path
+    data: Path
+
+
+def part_names(python: str | None = None) -> tuple[str, str]:
+    """The two cache entries' names: Plone's version, the Python, and a hash of the pins (the virtualenv) or
+    of the pins and the site script (the databases)."""
+    tag = f"{PLONE_VERSION}-py{_python_tag(python or plone_python())}"
+    pins = CONSTRAINTS.read_bytes()
+    return (
+        f"plone-{tag}-{hashlib.sha256(pins).hexdigest()[:10]}",
+        f"plone-sites-{tag}-{hashlib.sha256(pins + SITE_SCRIPT.encode()).hexdigest()[:10]}",
+    )
 
 
 def _run(command: list[str], *, cwd: Path | None = None, timeout: float = BUILD_TIMEOUT) -> None:
@@ -155,40 +178,43 @@ def _write_instance(home: Path, port: int) -> None:
     (home / "etc" / "zope.ini").write_text(ZOPE_INI.format(home=home, port=port), encoding="utf-8")
 
 
-def _build(target: Path, python: str) -> None:
-    venv = target / "venv"
-    _run([python, "-m", "venv", str(venv)])
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+def _build_venv(target: Path, python: str) -> None:
+    _run([python, "-m", "venv", str(target)])
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     _run([*pip, "-c", str(CONSTRAINTS), f"Plone=={PLONE_VERSION}", "plone.volto", "plone.restapi"])
-    data = target / "data"
-    data.mkdir()
+
+
+def _build_data(data: Path, venv: Path) -> None:
     script = SITE_SCRIPT.format(
         user=ADMIN[0], password=ADMIN[1], classic=CLASSIC_PATH.strip("/"), volto=VOLTO_PATH.strip("/")
     )
     for name in DATABASES:  # separate site creations: separate keyring secrets
-        home = target / "make" / name
+        home = data / "make" / name
         _write_instance(home, 0)
         (home / "make_sites.py").write_text(script, encoding="utf-8")
         _run([str(venv / "bin" / "zconsole"), "run", str(home / "etc" / "zope.conf"), str(home / "make_sites.py")])
         shutil.copy2(home / "var" / "Data.fs", data / f"{name}.fs")
-    shutil.rmtree(target / "make")
+    shutil.rmtree(data / "make")
 
 
-def ensure_built() -> Path:
-    """The built Plone part, building it first when this machine has none (under the part's lock)."""
+def ensure_built() -> PlonePart:
+    """The built Plone part, building what this machine lacks first (each entry under its own lock)."""
     python = plone_python()
-    return build_once(part_name(python), lambda target: _build(target, python))
+    venv_name, data_name = part_names(python)
+    venv = build_once(venv_name, lambda target: _build_venv(target, python))
+    return PlonePart(venv, build_once(data_name, lambda target: _build_data(target, venv)))
 
 
-def built() -> Path:
+def built() -> PlonePart:
     """The built Plone part, or MissingPart saying how to build it."""
-    return require_built(part_name(), "bin/test builds it, or: .venv/bin/python -m devrig.plone build")
+    how = "bin/test builds it, or: .venv/bin/python -m devrig.plone build"
+    return PlonePart(*(require_built(name, how) for name in part_names()))
 
 
 class ZopeInstance:
     """One Zope (waitress) on 127.0.0.1 serving a copy of one prepared database."""
 
-    def __init__(self, part: Path, home: Path, database: str, port: int) -> None:
+    def __init__(self, part: PlonePart, home: Path, database: str, port: int) -> None:
         self.part, self.home, self.database, self.port = part, Path(home), database, port
         self.process: subprocess.Popen[bytes] | None = None
         self.started_in: float | None = None
@@ -200,11 +226,11 @@ class ZopeInstance:
         _write_instance(self.home, self.port)
         data_fs = self.home / "var" / "Data.fs"
         if not data_fs.exists():
-            shutil.copy2(self.part / "data" / f"{self.database}.fs", data_fs)
+            shutil.copy2(self.part.data / f"{self.database}.fs", data_fs)
         started = time.monotonic()
         with open(self.home / "var" / "log" / "console.log", "ab") as log:
             self.process = subprocess.Popen(
-                [str(self.part / "venv" / "bin" / "runwsgi"), str(self.home / "etc" / "zope.ini")],
+                [str(self.part.venv / "bin" / "runwsgi"), str(self.home / "etc" / "zope.ini")],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -242,7 +268,7 @@ class ZopeInstance:
             self.process.wait(5)
 
 
-def start_zopes(workdir: Path, part: Path, count: int = 2) -> list[ZopeInstance]:
+def start_zopes(workdir: Path, part: PlonePart, count: int = 2) -> list[ZopeInstance]:
     """count instances (at most len(DATABASES)), each on a free port with its own copy of its own database,
     started side by side; all are stopped again when one fails to start."""
     if count > len(DATABASES):
@@ -272,7 +298,7 @@ def main(argv: list[str]) -> int:
         return 2
     started = time.monotonic()
     part = ensure_built()
-    print(f"plone: {part} ready ({time.monotonic() - started:.0f} s)")
+    print(f"plone: {part.venv} and {part.data} ready ({time.monotonic() - started:.0f} s)")
     return 0
 
 
