@@ -35,12 +35,18 @@ BUILD_TIMEOUT = 900
 START_TIMEOUT = 60
 
 
+def _generated(relpath: Path) -> bool:
+    """What a build writes into a project (devrig/volto_project/.gitignore): never part of its files."""
+    parts = relpath.parts
+    return bool({"node_modules", "build"} & set(parts)) or (parts[0] == "locales" and relpath.suffix == ".json")
+
+
 def project_files() -> list[Path]:
     """The project's files (relative to PROJECT), in a stable order."""
     return sorted(
         path.relative_to(PROJECT)
         for path in PROJECT.rglob("*")
-        if path.is_file() and not {"node_modules", "build"} & set(path.relative_to(PROJECT).parts)
+        if path.is_file() and not _generated(path.relative_to(PROJECT))
     )
 
 
