@@ -1,7 +1,7 @@
 """A generator of hand-written, seed-style Apache 2.4 configs with N client sites (for tests and bench/importer.py).
 
     files = handwritten_tree(300)          # {relative path: bytes}, main file apache2.conf
-    text = volto_two_balancer_config(domain=..., listen=..., zope=[...], node=[...])   # one Volto site
+    text = volto_two_balancer_config(listen=..., zope=[...], node=[...], sites={domain: plone_path})  # Volto
     write_tree(files, tmp_path)            # the same on disk
 
 Written the way an ISP's admin would: node vhosts with E=MYHOST/MYPORT and the CO cookie, one balancer
@@ -10,6 +10,7 @@ per tier in conf-enabled/, one sites-enabled/<domain>.conf per site, an alias on
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ZOPES = [("zope1", "10.0.0.11"), ("zope2", "10.0.0.12"), ("zope3", "10.0.0.13"), ("backup", "10.0.0.19")]
@@ -104,25 +105,24 @@ def write_tree(files: dict[str, bytes], root: Path) -> Path:
 
 def volto_two_balancer_config(
     *,
-    domain: str,
     listen: str,
-    zope: list[str] | tuple[str, ...],
-    node: list[str] | tuple[str, ...],
-    plone_path: str = "/Volto",
+    zope: Sequence[str],
+    node: Sequence[str],
+    sites: Mapping[str, str],
     scheme: str = "http",
     public_port: int | None = None,
     certificate: tuple[str, str] | None = None,
 ) -> str:
-    """A hand-written Apache config for one Volto site in seamless mode, as Volto's deployment docs write it:
-    two balancers (Zope members for the REST API, Node members for the pages), `/++api++` to Zope with the
-    VirtualHostMonster rewrite, everything else to Node with the Host preserved and X-Forwarded-Proto set.
-    The API path is sticky (a ROUTEID cookie naming the Zope member): instances with separate ZODBs do not
-    accept each other's login tokens.
+    """A hand-written Apache config for Volto sites in seamless mode, as Volto's deployment docs write it: two
+    balancers (Zope members for the REST API, Node members for the pages) and one vhost per site, `/++api++` to
+    Zope with the VirtualHostMonster rewrite, everything else to Node with the Host preserved and
+    X-Forwarded-Proto set; a first vhost answers 404 to names it does not know. The API path is sticky (a
+    ROUTEID cookie naming the Zope member): instances with separate ZODBs do not accept each other's tokens.
 
-    zope / node: "host:port" of each member; listen: the vhost's address ("127.0.0.1:PORT"), whose Listen line
-    the main config owns; certificate: (certificate file, key file) for an HTTPS vhost (scheme "https").
-    The text is meant to be Include'd by a main config (devrig.apache.StandaloneApache's hostpanel.conf): the
-    baseline bench/ compares HostPanel's rendered Volto config against."""
+    sites: {domain: Plone path}; zope / node: "host:port" of each member; listen: the vhosts' address
+    ("127.0.0.1:PORT"), whose Listen line the main config owns; certificate: (certificate file, key file) for
+    HTTPS vhosts (scheme "https"). The text is meant to be Include'd by a main config (devrig.apache's
+    hostpanel.conf): the baseline HostPanel's rendered Volto config is compared with."""
     port = public_port or (443 if scheme == "https" else 80)
     zope_members = "\n".join(
         f"    BalancerMember http://{address} route=z{index} retry=5 timeout=60"
@@ -133,8 +133,7 @@ def volto_two_balancer_config(
     if certificate:
         cert, key = certificate
         tls = f'    SSLEngine on\n    SSLCertificateFile "{cert}"\n    SSLCertificateKeyFile "{key}"\n'
-    vhm = f"/VirtualHostBase/{scheme}/{domain}:{port}{plone_path}/++api++/VirtualHostRoot$1"
-    return f"""\
+    text = f"""\
 <Proxy "balancer://volto-zope">
 {zope_members}
     ProxySet lbmethod=bybusyness stickysession=ROUTEID
@@ -143,6 +142,14 @@ def volto_two_balancer_config(
 {node_members}
     ProxySet lbmethod=bybusyness
 </Proxy>
+<VirtualHost {listen}>
+    ServerName default.invalid
+{tls}    Redirect 404 /
+</VirtualHost>
+"""
+    for domain, plone_path in sites.items():
+        vhm = f"/VirtualHostBase/{scheme}/{domain}:{port}{plone_path}/++api++/VirtualHostRoot$1"
+        text += f"""\
 <VirtualHost {listen}>
     ServerName {domain}
 {tls}    ProxyPreserveHost On
@@ -154,3 +161,4 @@ def volto_two_balancer_config(
     ProxyPassReverse / balancer://volto-node/
 </VirtualHost>
 """
+    return text

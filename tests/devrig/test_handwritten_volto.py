@@ -22,11 +22,10 @@ def served(tmp_path, backend_factory, apache_factory):
     node = backend_factory("node1")
     port = free_port()
     text = volto_two_balancer_config(
-        domain="volto.example",
         listen=f"127.0.0.1:{port}",
         zope=[f"127.0.0.1:{zope.port}" for zope in zopes],
         node=[f"127.0.0.1:{node.port}"],
-        plone_path="/Plone",
+        sites={"volto.example": "/Plone", "other.example": "/Other"},
     )
     write_tree({"hostpanel.conf": text}, tmp_path / "conf")
     apache = apache_factory(tmp_path / "conf", listen=[f"127.0.0.1:{port}"])
@@ -66,3 +65,10 @@ def test_the_api_path_is_sticky_to_the_zope_that_answered_first(served):
         json.loads(http_get(port, "/++api++/", host="volto.example", cookie=route).body)["backend"] for _ in range(10)
     }
     assert backends == {json.loads(first.body)["backend"]}
+
+
+def test_each_site_has_its_own_vhost_and_unknown_names_get_404(served):
+    port, zopes, node = served
+    seen = json.loads(http_get(port, "/++api++/", host="other.example").body)
+    assert seen["path"] == "/VirtualHostBase/http/other.example:80/Other/++api++/VirtualHostRoot/"
+    assert http_get(port, "/", host="unknown.example").status == 404

@@ -31,11 +31,10 @@ def handwritten(tmp_path, plone_zopes, volto_node, apache_factory, test_pki) -> 
     port = free_port()
     config_dir = tmp_path / "handwritten"
     text = volto_two_balancer_config(
-        domain=DOMAIN,
         listen=f"127.0.0.1:{port}",
         zope=[f"127.0.0.1:{zope.port}" for zope in plone_zopes],
         node=[f"127.0.0.1:{volto_node.port}"],
-        plone_path=VOLTO_PATH,
+        sites={DOMAIN: VOLTO_PATH},
         scheme="https",
         certificate=(str(tls / "cert.pem"), str(tls / "key.pem")),
     )
