@@ -116,6 +116,8 @@ class VoltoServer:
                 "NODE_ENV": "production",
                 "PORT": str(self.port),
                 "HOST": "127.0.0.1",
+                # what Volto's server binds to (start-server.js; HOST is not read at run time): loopback only
+                "RAZZLE_BIND_ADDRESS": "127.0.0.1",
                 "RAZZLE_INTERNAL_API_PATH": self.internal_api,
             }
         )
