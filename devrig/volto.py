@@ -10,8 +10,8 @@ npm registry into the parts cache (devrig.partcache), keyed by a hash of those f
 
 `python -m devrig.volto build` builds the part (bin/test runs it). The server runs in "seamless mode": no
 RAZZLE_API_PATH, so Volto derives each page's public API URL from Host and X-Forwarded-Proto, and its own
-/++api++ proxy is off (devrig/volto_project/src/config.js), so a front-end that sends /++api++ to Node gets a
-404 instead of an answer that carries the wrong site's URLs.
+/++api++ proxy is off (devrig/volto_project/src/config.js; VoltoServer(dev_proxy=...) turns it on), so a
+front-end that sends /++api++ to Node gets no API answer instead of one that carries the wrong site's URLs.
 """
 
 from __future__ import annotations
@@ -102,8 +102,17 @@ def built() -> Path:
 class VoltoServer:
     """One Volto SSR server (node build/server.js) on 127.0.0.1, calling Zope at internal_api for its pages."""
 
-    def __init__(self, part: Path, *, internal_api: str, port: int | None = None, log: Path | None = None) -> None:
-        self.part, self.internal_api = part, internal_api
+    def __init__(
+        self,
+        part: Path,
+        *,
+        internal_api: str,
+        port: int | None = None,
+        log: Path | None = None,
+        dev_proxy: str | None = None,
+    ) -> None:
+        """dev_proxy: turn Volto's own /++api++ proxy on, to that Zope site URL (off by default: see the module)."""
+        self.part, self.internal_api, self.dev_proxy = part, internal_api, dev_proxy
         self.port = port or free_port()
         self.log_path = log or part.parent / f"volto-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,6 +130,8 @@ class VoltoServer:
                 "RAZZLE_INTERNAL_API_PATH": self.internal_api,
             }
         )
+        if self.dev_proxy:
+            env["RAZZLE_DEV_PROXY_API_PATH"] = self.dev_proxy
         started = time.monotonic()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

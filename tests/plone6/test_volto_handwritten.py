@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from devrig import volto
 from devrig.apache import write_tree
 from devrig.handwritten import volto_two_balancer_config
 from devrig.net import Visitor, free_port, http_get
 from devrig.plone import VOLTO_PATH
+from devrig.volto import VoltoServer
 from tests.assertions import assert_public_page
 
 pytestmark = [pytest.mark.real, pytest.mark.plone]
@@ -68,3 +70,39 @@ def test_the_node_server_answers_its_health_check_and_not_the_api(volto_node):
     # Volto's /++api++ proxy is off: a config that sends the API to Node gets no API answer
     assert misrouted.status != 200, misrouted.body[:300]
     assert not misrouted.headers.get("Content-Type", "").startswith("application/json")
+
+
+def test_with_voltos_own_proxy_a_config_without_the_api_rule_answers_the_second_site_with_the_first_host(
+    tmp_path, plone_zopes, apache_factory
+):
+    """Why the API must go straight to Zope: a front-end that sends everything to Node seems to work while
+    Volto proxies /++api++ itself, but that proxy keeps the first Host it saw, so the second site's API answers
+    carry the first site's URLs."""
+    zope = plone_zopes[0]
+    node = VoltoServer(
+        volto.built(),
+        internal_api=zope.url(VOLTO_PATH),
+        dev_proxy=zope.url(VOLTO_PATH),
+        log=tmp_path / "volto-with-proxy.log",
+    ).start()
+    try:
+        port = free_port()
+        everything_to_node = "".join(
+            f"<VirtualHost 127.0.0.1:{port}>\n    ServerName {name}\n    ProxyPreserveHost On\n"
+            f"    ProxyPass / http://127.0.0.1:{node.port}/\n</VirtualHost>\n"
+            for name in ("first.example", "second.example")
+        )
+        write_tree({"hostpanel.conf": everything_to_node}, tmp_path / "forgetful")
+        apache = apache_factory(tmp_path / "forgetful", listen=[f"127.0.0.1:{port}"])
+        apache.start()
+
+        assert Visitor(port, "first.example").request("GET", "/", accept="text/html").status == 200
+        first = Visitor(port, "first.example").request("GET", "/++api++/")
+        assert Visitor(port, "second.example").request("GET", "/", accept="text/html").status == 200
+        second = Visitor(port, "second.example").request("GET", "/++api++/")
+    finally:
+        node.stop()
+
+    assert first.status == second.status == 200  # it seems to work...
+    assert first.json()["@id"] == "http://first.example"
+    assert second.json()["@id"] == "http://first.example"  # ...but the second site gets the first one's URLs
