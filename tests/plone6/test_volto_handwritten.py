@@ -13,7 +13,7 @@ from devrig import volto
 from devrig.apache import write_tree
 from devrig.handwritten import volto_two_balancer_config
 from devrig.net import Visitor, free_port, http_get
-from devrig.plone import VOLTO_PATH
+from devrig.plone import ADMIN, VOLTO_PATH
 from devrig.volto import VoltoServer
 from tests.assertions import assert_public_page
 
@@ -106,3 +106,19 @@ def test_with_voltos_own_proxy_a_config_without_the_api_rule_answers_the_second_
     assert first.status == second.status == 200  # it seems to work...
     assert first.json()["@id"] == "http://first.example"
     assert second.json()["@id"] == "http://first.example"  # ...but the second site gets the first one's URLs
+
+
+def test_a_logged_in_page_renders_only_with_a_token_from_the_zope_that_node_calls(plone_zopes, volto_node):
+    """Server-side rendering calls ONE Zope (RAZZLE_INTERNAL_API_PATH, instance a) with the visitor's token:
+    with separate ZODBs a token issued by instance b (where the sticky API path may have sent the login) is
+    refused there, and the visitor's pages fail. Only Zopes sharing one database (one keyring) serve such pools."""
+    statuses = []
+    for zope in plone_zopes:
+        login = Visitor(zope.port, "127.0.0.1").request(
+            "POST", f"{VOLTO_PATH}/++api++/@login", body={"login": ADMIN[0], "password": ADMIN[1]}
+        )
+        token = login.json()["token"]
+        page = http_get(volto_node.port, "/", host=DOMAIN, cookie=f"auth_token={token}", timeout=60)
+        statuses.append(page.status)
+    assert volto_node.internal_api == plone_zopes[0].url(VOLTO_PATH)
+    assert statuses == [200, 401]
