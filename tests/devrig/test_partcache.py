@@ -45,7 +45,7 @@ def test_a_part_is_built_once_and_reused(cache):
 
 
 def test_parallel_workers_wait_for_one_build(cache):
-    with multiprocessing.get_context("fork").Pool(3) as pool:
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
         paths = pool.map(_build_in_a_process, range(3))
     assert set(paths) == {str(cache / "slow")}
     assert (cache / "builds.log").read_text() == "built\n"
