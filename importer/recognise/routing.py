@@ -177,6 +177,37 @@ _RULES = [
         "the 503 page (HostPanel's errors/503.html)",
     ),
     (_PROXY, "a live single-pass site proxied to the balancer its map line names (routes imported from the map)"),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|s\|([^|]+)\|([0-9]+)\|v=[a-z0-9_-]+$"
+            "\nRewriteRule ^/\\+\\+api\\+\\+($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+            "/++api++/VirtualHostRoot$1 [L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
+        ),
+        "a live Volto site's API (/++api++) proxied to its Zope balancer, single-pass",
+    ),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|n\|[^|]+\|[0-9]+\|v=[a-z0-9_-]+$"
+            "\nRewriteRule ^/\\+\\+api\\+\\+($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+            "/++api++/VirtualHostRoot$1 [L,P,E=HP_NODE:1]"
+        ),
+        "a live Volto site's API (/++api++) proxied to its Zope balancer, node-vhosts",
+    ),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|[^|]+\|[^|]+\|[sn]\|[^|]+\|[0-9]+\|[vf]=([a-z0-9_-]+)$"
+            "\nRewriteRule ^/(static/.*|(?:.*/)?[^/]+\\.[0-9a-f]{8,}\\.(?:chunk\\.)?"
+            "(?:js|css|map|woff2?|ttf|eot|svg|png|jpe?g|gif|webp|avif|ico))$ balancer://%1/$1 [L,P,E=HP_STATIC:1]"
+        ),
+        "a live Volto or frontend-only site's static assets proxied to its frontend balancer (cached for a year)",
+    ),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|[^|]+\|[^|]+\|[sn]\|[^|]+\|[0-9]+\|[vf]=([a-z0-9_-]+)$"
+            "\nRewriteRule ^/(.*) balancer://%1/$1 [L,P]"
+        ),
+        "a live Volto or frontend-only site's pages proxied to its frontend balancer",
+    ),
     (_NODE_PROXY, "a live node-vhosts site proxied to the balancer its map line names"),
     (_shape("RewriteRule ^ - [R=404,L]"), "404 for a name no site claims"),
     (_shape("RewriteRule ^ - [R=404,L,E=HP_UNKNOWN:1]"), "404 for a name no site claims (counted for no site)"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from importer.reader import ConfigTree
 from importer.recognise.findings import (
@@ -59,6 +60,9 @@ class RecogniserState:
         self._twins: list[tuple[Section, list[str], str]] = []
         self._proxypass_sticky: dict[str, str] = {}
         self._catch_alls: set[tuple[str, int]] = set()  # vhosts answering 404 to everything (HostPanel does too)
+        # Volto (volto.py): balancers that are a Volto site's frontend (their members are Node.js servers)
+        self._node_balancers: set[str] = set()
+        self._volto: dict[int, Any] = {}  # id(vhost) -> its VoltoShape
 
     # bookkeeping
     def unrecognised(self, node: Node, why: str) -> None:

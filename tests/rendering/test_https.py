@@ -89,9 +89,12 @@ def test_http_answers_301_to_https_except_the_acme_challenge(tls_site, frontend)
     assert http[redirect - 1] == LOOKUP + "^redirect\\|"
     assert acme < redirect and acme < proxy
     proxies = [i for i, line in enumerate(http) if line.startswith("RewriteRule") and "balancer://" in line]
-    # HTTP proxies live sites only: straight from the map, or (a site with options) from HP_ROUTE, which only
-    # a live value sets
-    assert proxies and all(" ^live\\|" in http[i - 1] or "%{ENV:HP_ROUTE}" in http[i - 1] for i in proxies)
+    # HTTP proxies live sites only: straight from the map, or (a site with options, or a Volto one with a
+    # Classic UI path) from HP_ROUTE and HP_OPT, which only a live value sets
+    assert proxies and all(
+        " ^live\\|" in http[i - 1] or "%{ENV:HP_ROUTE}" in http[i - 1] or "%{ENV:HP_OPT}" in http[i - 1]
+        for i in proxies
+    )
     options = next(i for i, line in enumerate(http) if "E=HP_ROUTE:" in line)
     assert http[options - 1].startswith(LOOKUP + "^live\\|")
     # on HTTPS a redirect site is proxied: no 301 there (it would loop)
