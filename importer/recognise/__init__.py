@@ -83,6 +83,7 @@ class _Recogniser(ServerLevelPart, BalancersPart, VoltoPart, RoutingPart):
             kind = self._classify(vhost)
             if kind is not None:
                 site_rules.append((vhost, kind))
+        self._inherited_leftovers()
         for proxy in self.proxies:
             self._balancer(proxy)
         for vhost, rule in site_rules:

@@ -54,6 +54,10 @@ class RecogniserState:
         self._routing_maps: dict[str, tuple[Directive, str]] = {}  # base map -> (its directive, overlay map)
         self._map_routes: list[tuple[SiteCandidate, MapRoute]] = []
         self._https_vhosts: list[tuple[Section, list[str]]] = []
+        # server-level mod_rewrite / mod_headers directives: HostPanel's HTTPS routing, inherited by its HTTPS
+        # vhosts (RewriteOptions InheritDown); booked once when a vhost inherits them, else not understood
+        self._inherited: list[Directive] = []
+        self._inherited_booked: set[int] = set()
         # hand-written shapes (adopt.py): sections read elsewhere, port-80 redirect twins (vhost, names, https
         # host), stickysession= of ProxyPass by balancer name
         self._handled: set[int] = set()
