@@ -1,6 +1,6 @@
 """What an action would change on the front-ends, computed BEFORE it is confirmed: the ONE place the
-confirmation pages (rollback, member hot standby / drain / disable / back to active, deletes) and the API's
-`?dry_run=1` read it from.
+confirmation pages (rollback, member hot standby / drain / disable / back to active, deletes, import apply)
+and the API's `?dry_run=1` read it from.
 
 Two ways in, one result (`Effect`):
 
@@ -20,16 +20,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from balancers.choices import HostStatus
 from balancers.models import ActivatedRelease, Deployment, DeploymentHost
 from deploy.secrets import open_tree
 from deploy.stored import stored_files_many
 from deploy.trees import previous_tree
+from importer.throwaway import plan_records, server_record
 from rendering.manifest import MANIFEST, capped_lines, diff_paths, tree_diff
 from rendering.render import render_tree_isolated
 from rendering.routes import CHANGE_KIND_TEXT, LIVE, REDIRECT, RELEASE_FILE, Route, change_kind, parse_map, whole_map
 from rendering.snapshot import BalancerRecord, MemberRecord, Snapshot, load_snapshot
+
+if TYPE_CHECKING:
+    from importer.plan import ImportPlan
 
 DIFF_MAX_LINES = 2000
 SERVED = (LIVE, REDIRECT)  # a route in these states answers with the site (redirect: HTTP -> HTTPS)
@@ -281,6 +286,42 @@ def without_zope_server(server: str) -> Edit:
     return edit
 
 
+def with_import(plan: ImportPlan) -> Edit:
+    """The panel after `plan` is applied: the rows the import creates (Zope servers, balancers, members,
+    sites; importer.throwaway builds their records, as for the equivalence check) merged into the
+    snapshot. A matched row is left as the panel has it (the import does not write it); a site left out
+    (skip-one) is not in the plan's rows, so not in the effect. A created site replaces any record of
+    its domain (its routing then shows as changed)."""
+
+    def edit(s: Snapshot) -> Snapshot:
+        servers = {z.name: z for z in s.zope_servers}
+        created = {p.candidate.name: server_record(p.candidate) for p in plan.zope_servers if p.action == "create"}
+        servers.update((name, record) for name, record in created.items() if name not in servers)
+        records = plan_records(
+            plan,
+            servers,
+            actions=frozenset({"create"}),
+            known_balancers=frozenset(b.name for b in s.balancers),
+        )
+        balancers = {b.name: b for b in s.balancers}
+        for name, members in records.members.items():
+            if name in balancers:
+                have = balancers[name]
+                merged = sorted((*have.members, *members), key=lambda m: (m.lbset, m.zope_server.name))
+                balancers[name] = dataclasses.replace(have, members=tuple(merged))
+        balancers.update((b.name, b) for b in records.balancers if b.name not in balancers)
+        sites = {site.domain: site for site in s.sites}
+        sites.update((site.domain, site) for site in records.sites)
+        return _plain(
+            s,
+            zope_servers=tuple(sorted(servers.values(), key=lambda z: z.name)),
+            balancers=tuple(sorted(balancers.values(), key=lambda b: b.name)),
+            sites=tuple(sorted(sites.values(), key=lambda site: site.domain)),
+        )
+
+    return edit
+
+
 # --- reads ------------------------------------------------------------------------------------------
 
 
@@ -302,6 +343,11 @@ def change_effect(edit: Edit, *, snapshot: Snapshot | None = None) -> Effect:
         except Exception as exc:  # noqa: BLE001 - a failing render is shown, never hides the confirmation
             effect.frontends.append(FrontEndEffect(record.name, error=f"{type(exc).__name__}: {exc}"))
     return effect
+
+
+def import_effect(plan: ImportPlan) -> Effect:
+    """What applying an import plan would change on every enabled front-end (see with_import)."""
+    return change_effect(with_import(plan))
 
 
 def rollback_effect(deployment: Deployment) -> Effect:
