@@ -1,6 +1,7 @@
 """Confirmations in a real browser (Playwright driving Debian's Chromium against live_server, demo data):
 a rollback that would take sites offline names them before anything is confirmed; a member's disable shows
-which balancer loses capacity and its sites; a refused certificate shows plain words under the right field.
+which balancer loses capacity and its sites; an import lists the sites it would add; a refused certificate
+shows plain words under the right field.
 
 HOSTPANEL_SCREENSHOT_DIR (a directory outside the repository, e.g. /tmp/shots) keeps a PNG of the rollback
 confirmation, for the issue's closing note."""
@@ -22,7 +23,10 @@ from deploy.trees import render_result_for
 from devrig.browser import launch_chromium
 from rendering import cache
 from sites import services as site_services
+from sites.models import Site
+from tests.balancers.test_effects_import import config_files
 from tests.realparts import require_binary
+from tests.samples import tgz
 
 pytestmark = pytest.mark.real
 
@@ -132,3 +136,30 @@ def test_a_reversed_certificate_chain_is_refused_under_the_certificate_field_in_
     expect(page.get_by_label("Certificate (PEM)")).to_have_value(re.compile("BEGIN CERTIFICATE"))
     expect(page.get_by_label("Private key (PEM)")).to_have_value("")
     expect(page.locator(".field:has(#id_private_key_pem)")).to_contain_text("paste it or choose its file once more")
+
+
+def test_the_import_confirmation_lists_the_sites_it_would_add_before_applying(page, demo, frontend, settings, tmp_path):
+    settings.VAR_DIR = tmp_path / "var"
+    files = config_files(("adopted.example.org", "gold"), ("second.example.org", "bronze"))
+    archive = tmp_path / "etc-apache2.tgz"
+    archive.write_bytes(tgz(files).getvalue())
+    page.goto("/import/")
+    page.locator('input[type="file"]').set_input_files(str(archive))
+    page.get_by_role("button", name="Read and preview").click()
+    page.wait_for_url(re.compile(r"/import/preview/$"))
+    effect = page.locator("#confirm #effect")
+    for domain in ("adopted.example.org", "second.example.org"):
+        expect(effect.locator(f'tr[data-site="{domain}"]')).to_contain_text("added")
+    expect(effect.locator('tr[data-site="adopted.example.org"]')).to_contain_text("not served (404)")
+    expect(effect.locator('details[data-frontend="demo-fe"] summary')).to_contain_text("configtest + graceful reload")
+    expect(effect.locator('details[data-frontend="demo-fe"] pre.diff')).to_contain_text(
+        "+adopted.example.org live|gold|"
+    )
+    expect(effect).not_to_contain_text("MANIFEST")
+    assert not Site.objects.filter(domain="adopted.example.org").exists()  # shown, not done
+
+    page.get_by_label("I have read every warning above and want to import anyway").check()
+    page.get_by_role("button", name="Import 2 sites").click()
+    page.wait_for_url(re.compile(r"/import/$"))
+    expect(page.get_by_text("Imported:")).to_be_visible()
+    assert set(Site.objects.values_list("domain", flat=True)) >= {"adopted.example.org", "second.example.org"}
