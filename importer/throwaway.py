@@ -377,9 +377,9 @@ def plan_records(
     or `known_balancers`; a member only when its server is in `servers`. Skipped sites (skip-one) are not
     in the plan's rows, so never here."""
     members: dict[str, list[MemberRecord]] = {}
-    for planned in plan.members:
-        c = planned.candidate
-        if planned.action not in actions or c.server not in servers:
+    for member in plan.members:
+        c = member.candidate
+        if member.action not in actions or c.server not in servers:
             continue
         members.setdefault(c.balancer, []).append(
             MemberRecord(
@@ -388,9 +388,9 @@ def plan_records(
             )
         )
     balancers = []
-    for planned in plan.balancers:
-        b = planned.candidate
-        if planned.action not in actions:
+    for balancer in plan.balancers:
+        b = balancer.candidate
+        if balancer.action not in actions:
             continue
         balancers.append(
             BalancerRecord(
