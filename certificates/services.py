@@ -163,7 +163,7 @@ def certificate_set_custom(
         audit.record(
             actor, "certificate.set_custom", certificate, key=site.domain, before=before, after=_snapshot(certificate)
         )
-        config_changed(actor=actor)
+        config_changed(actor=actor, cause=("certificate.set_custom", site.domain))
     certificate.unused_names = unused_names(parsed.names, names)
     return certificate
 
@@ -412,6 +412,8 @@ def certificates_run_due(
         if attempt is not None:
             attempts.append(attempt)
     # one deployment for the whole batch: 50 renewals are one graceful reload per front-end, not 50
-    if expired or any(a.outcome == AttemptOutcome.ISSUED and not a.ca_error for a in attempts):
-        config_changed(actor=Actor.system())
+    issued = [a for a in attempts if a.outcome == AttemptOutcome.ISSUED and not a.ca_error]
+    if expired or issued:
+        what = f"{len(issued)} issued, {expired} expired" if expired else f"{len(issued)} issued"
+        config_changed(actor=Actor.system(), cause=("renewal.run", what))
     return attempts

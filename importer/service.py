@@ -288,5 +288,5 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                 "unrecognised": len(plan.unrecognised),
             },
         )
-        result.deployment = config_changed(actor=actor)
+        result.deployment = config_changed(actor=actor, cause=(AUDIT_ACTION, plan.source))
     return result
