@@ -90,6 +90,17 @@ def when(value, empty: str = "—"):
     return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(), exact, relative(moment))
 
 
+@register.filter
+def exact_time(value) -> str:
+    """A moment as local wall-clock time to the second (no microseconds, no ISO 'T')."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return ""
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, datetime.UTC)
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
 # Audit views never show a secret, not even that it is redacted under its field name
 SECRET_MARKERS = ("private_key", "password", "secret", "token_hash", "key_encrypted")
 # Field names in words (the rest: underscores to spaces)
