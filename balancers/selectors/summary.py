@@ -52,9 +52,7 @@ def member_health(worker: StatusLiveMember | None) -> str:
     """Why a worker takes no visitors, in words ("" when it takes them, or is meant not to)."""
     if not worker or worker.get("host_down"):
         return ""
-    state = worker.get("state")
-    if state == "missing":
-        return "not in this front-end's config (not deployed yet?)"
+    # a member missing on the front-end is drift, explained by the "settings differ" column
     if worker.get("stopped"):
         return "stopped by Apache"
     if worker.get("health_check_failed"):
