@@ -177,6 +177,8 @@ def _page(name: str, path: str) -> str:
 class Backend:
     """One fake Zope server answering with its own name; start()/stop() may be called repeatedly."""
 
+    handler: type[BaseHTTPRequestHandler] = _Handler  # devrig.node.NodeFrontend answers as a Volto server
+
     def __init__(
         self, name: str, port: int | None = None, *, status: int = 200, delay: float = 0.0, page: str = "json"
     ) -> None:
@@ -203,7 +205,7 @@ class Backend:
     def start(self) -> Backend:
         """Listen and serve in a daemon thread; OSError when the port is taken."""
         if self._server is None:
-            server = _Server(("127.0.0.1", self.port), _Handler)
+            server = _Server(("127.0.0.1", self.port), self.handler)
             server.backend = self
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, name=f"backend-{self.name}", daemon=True)

@@ -164,6 +164,32 @@ def make_balancer(backends: Iterable[Backend], *, retry: int = 0, name: str = "b
     return balancer
 
 
+def make_frontend_pool(nodes: Iterable[Backend], *, name: str = "front", retry: int = 0, **server) -> Balancer:
+    """A Node.js frontend server per node stand-in (devrig.node; on its port, health check /ok by default) and a
+    Node.js balancer over them; `server`: more ZopeServer fields (health_interval, health_fails...)."""
+    balancer = balancer_services.balancer_create(actor=ACTOR, name=name, kind="node")
+    for node in nodes:
+        created = balancer_services.zope_server_create(
+            actor=ACTOR, name=node.name, kind="node", host="127.0.0.1", port=node.port, **server
+        )
+        balancer_services.member_create(actor=ACTOR, balancer=balancer, zope_server=created, retry=retry)
+        node.zope_server = created
+    return balancer
+
+
+def add_volto_site(domain: str, balancer: Balancer, frontend: Balancer, plone_path: str | None = None, **fields):
+    """A Volto site: /++api++ to `balancer` (Zope), every other path to `frontend` (Node.js)."""
+    return site_services.site_create(
+        actor=ACTOR,
+        domain=domain,
+        balancer=balancer,
+        plone_path=plone_path or f"/plone/{domain.split('.')[0]}",
+        kind=fields.pop("kind", "volto"),
+        frontend_balancer=frontend,
+        **fields,
+    )
+
+
 def add_site(domain: str, balancer: Balancer, plone_path: str | None = None):
     return site_services.site_create(
         actor=ACTOR, domain=domain, balancer=balancer, plone_path=plone_path or f"/plone/{domain.split('.')[0]}"

@@ -37,7 +37,7 @@ from certificates.crypto import decrypt_secret
 from certificates.models import Certificate
 from certificates.validation import covers as name_covered
 from rendering import cache
-from sites.choices import SiteStatus, SiteTls
+from sites.choices import SiteKind, SiteStatus, SiteTls
 from sites.models import Site, SiteAlias, SiteChange
 
 FULL_RELOAD_SECONDS = 600.0
@@ -55,6 +55,9 @@ _SITE_FIELDS = (
     "blocked_methods",
     "passthrough_paths",
     "edit_host",
+    "kind",
+    "frontend_balancer",
+    "classic_ui_path",
 )
 
 
@@ -95,6 +98,10 @@ class SiteRecord:
     blocked_methods: tuple[str, ...] = ()
     passthrough_paths: tuple[str, ...] = ()
     edit_host: str = ""
+    # Plone 6 (sites.Site.kind): how the site is served; the frontend balancer's name ("" for Classic UI)
+    kind: str = SiteKind.CLASSIC
+    frontend_balancer: str = ""
+    classic_ui_path: str = ""
 
     @property
     def is_suspended(self) -> bool:
@@ -171,7 +178,7 @@ def _certificates(site_ids: set[int] | None = None) -> dict[int, CertificateReco
 def _records(rows, balancer_names, aliases, certificates, known) -> dict[int, SiteRecord]:
     out: dict[int, SiteRecord] = {}
     for pk, domain, balancer_id, plone_path, status, tls, https_redirect, hsts_seconds, *options in rows:
-        manage_access, blocked_methods, passthrough_paths, edit_host = options
+        manage_access, blocked_methods, passthrough_paths, edit_host, kind, frontend_id, classic_ui_path = options
         raw = (
             domain,
             balancer_names[balancer_id],
@@ -186,6 +193,9 @@ def _records(rows, balancer_names, aliases, certificates, known) -> dict[int, Si
             _json_list(blocked_methods),
             _json_list(passthrough_paths),
             edit_host,
+            kind,
+            balancer_names[frontend_id] if frontend_id is not None else "",
+            classic_ui_path,
         )
         record = known.get(raw)
         out[pk] = record if record is not None else SiteRecord(*raw)
@@ -230,6 +240,9 @@ def _raw(record: SiteRecord) -> tuple:
         record.blocked_methods,
         record.passthrough_paths,
         record.edit_host,
+        record.kind,
+        record.frontend_balancer,
+        record.classic_ui_path,
     )
 
 

@@ -59,7 +59,7 @@ from types import SimpleNamespace
 
 import jinja2
 
-from balancers.choices import RenderMode
+from balancers.choices import RenderMode, ServerKind
 from balancers.models import FrontEnd
 from rendering.isolation import SiteProblem, kept_from_previous
 from rendering.manifest import (
@@ -88,6 +88,7 @@ from rendering.values import (
     NAME_RE,
     RENDER_MODES,
     ROUTE_RE,
+    SERVER_KINDS,
     URL_PATH_RE,
     UnsafeValue,
     check_bool,
@@ -161,7 +162,12 @@ def _balancer_context(
     balancer: BalancerRecord, ports: dict[str, int], node_address: str, health_checks: bool = False
 ) -> SimpleNamespace:
     name = check_pattern(balancer.name, "balancer name", NAME_RE)
+    kind = check_choice(balancer.kind, "balancer kind", SERVER_KINDS)
     mode = check_choice(balancer.render_mode, "render_mode", RENDER_MODES)
+    if kind == ServerKind.NODE:
+        # A Node.js frontend pool is stateless and answers at its own root: no node vhost (which sets a sticky
+        # cookie and proxies to a Zope server) stands between it and the front-end.
+        mode = RenderMode.SINGLE_PASS
     members = []
     for member in balancer.members:
         route = check_pattern(member.zope_server.name, "route", ROUTE_RE)
@@ -200,6 +206,7 @@ def _balancer_context(
     return SimpleNamespace(
         **{
             "name": name,
+            "kind": kind,
             "mode": mode,
             "node_vhosts": mode == RenderMode.NODE_VHOSTS,
             "members": members,

@@ -80,10 +80,16 @@ MAX_LINE = 1000  # Apache reads a txt line into 1,024 bytes; SDBM holds a key an
 #   |z=s  or  |z=b   the Zope management interface: staff networks only, or blocked for everyone
 #   |m=PUT,DELETE    methods Apache answers 405 (hostpanel.validators.BLOCKABLE_METHODS, in that order)
 #   |p=/icons/,/robots.txt   paths Apache serves itself: a prefix ending in '/', or one exact path
+# then the site's kind (sites.Site.kind; a Classic UI site has none of these: its value is unchanged):
+#   |v=FRONT         Volto: /++api++ to the site's (Zope) balancer, every other path to balancer FRONT
+#   |c=ClassicUI     (after |v= only) Plone's Classic UI under /ClassicUI, for the staff networks only
+#   |f=FRONT         frontend only: every path to balancer FRONT
+# So adding, suspending, moving or changing the kind of a Volto site is a map change like any other.
 # A value without options ends at its ttl: the routing rules proxy it at once (one rule, one lookup), and
 # only a value with options goes on to the options block (rendering/templates/apache/routing.conf.j2).
 _PASSTHROUGH = r"(?:/[A-Za-z0-9._~-]+)+/?"
-_OPTIONS_RE = rf"(?:\|e)?(?:\|z=[sb])?(?:\|m=[A-Z]+(?:,[A-Z]+)*)?(?:\|p={_PASSTHROUGH}(?:,{_PASSTHROUGH})*)?"
+_KIND_RE = r"(?:\|v=[a-z0-9_-]+(?:\|c=[A-Za-z][A-Za-z0-9_-]{0,62})?|\|f=[a-z0-9_-]+)?"
+_OPTIONS_RE = rf"(?:\|e)?(?:\|z=[sb])?(?:\|m=[A-Z]+(?:,[A-Z]+)*)?(?:\|p={_PASSTHROUGH}(?:,{_PASSTHROUGH})*)?{_KIND_RE}"
 _LINE_RE = re.compile(
     r"(?P<name>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?) "
     r"(?P<value>(?P<state>live|suspended|redirect|gone)\|(?P<balancer>[a-z0-9_-]+)\|(?P<path>(?:/[A-Za-z0-9._~-]+)+)"
@@ -140,10 +146,21 @@ class Route:
         return self.options.startswith("|e") and self.options[2:3] in ("", "|")
 
 
+CLASSIC, VOLTO, FRONTEND_ONLY = "classic", "volto", "frontend_only"  # sites.choices.SiteKind
+
+
 def site_options(
-    *, edit_host: bool = False, manage: str = "public", methods: tuple[str, ...] = (), paths: tuple[str, ...] = ()
+    *,
+    edit_host: bool = False,
+    manage: str = "public",
+    methods: tuple[str, ...] = (),
+    paths: tuple[str, ...] = (),
+    kind: str = CLASSIC,
+    frontend: str = "",
+    classic_ui: str = "",
 ) -> str:
-    """The option fields of a route value ("" for a site without options: its value is unchanged)."""
+    """The option fields of a route value ("" for a Classic UI site without options: its value is unchanged).
+    `frontend` is the frontend balancer's name, `classic_ui` the Classic UI path's segment (no slash)."""
     parts = ["|e"] if edit_host else []
     if manage in ("staff", "blocked"):
         parts.append(f"|z={manage[0]}")
@@ -151,6 +168,10 @@ def site_options(
         parts.append("|m=" + ",".join(methods))
     if paths:
         parts.append("|p=" + ",".join(paths))
+    if kind == VOLTO:
+        parts.append(f"|v={frontend}" + (f"|c={classic_ui}" if classic_ui else ""))
+    elif kind == FRONTEND_ONLY:
+        parts.append(f"|f={frontend}")
     return "".join(parts)
 
 
@@ -162,6 +183,9 @@ class RouteOptions:
     manage: str = "public"
     methods: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
+    kind: str = CLASSIC
+    frontend: str = ""  # the frontend balancer (Volto and frontend-only sites)
+    classic_ui: str = ""  # the Classic UI path's segment (Volto sites), without its slash
 
 
 def parse_options(options: str) -> RouteOptions:
@@ -169,6 +193,7 @@ def parse_options(options: str) -> RouteOptions:
     edit, manage = False, "public"
     methods: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
+    kind, frontend, classic_ui = CLASSIC, "", ""
     for part in options.split("|")[1:]:
         if part == "e":
             edit = True
@@ -178,7 +203,11 @@ def parse_options(options: str) -> RouteOptions:
             methods = tuple(part[2:].split(","))
         elif part.startswith("p="):
             paths = tuple(part[2:].split(","))
-    return RouteOptions(edit, manage, methods, paths)
+        elif part.startswith(("v=", "f=")):
+            kind, frontend = (VOLTO if part[0] == "v" else FRONTEND_ONLY), part[2:]
+        elif part.startswith("c="):
+            classic_ui = part[2:]
+    return RouteOptions(edit, manage, methods, paths, kind, frontend, classic_ui)
 
 
 _GONE_ROUTE = Route(GONE, "-", "/-", "s", "-", 0)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from balancers.choices import ServerKind
 from rendering import cache
 from rendering.isolation import double_claims
 from rendering.manifest import certificate_path, private_key_path
@@ -30,8 +31,10 @@ from rendering.routes import (
 )
 from rendering.snapshot import SiteRecord, Snapshot
 from rendering.values import (
+    CLASSIC_UI_PATH_RE,
     DOMAIN_RE,
     MANAGE_ACCESS,
+    SITE_KINDS,
     SITE_STATUSES,
     URL_PATH_RE,
     UnsafeValue,
@@ -43,7 +46,7 @@ from rendering.values import (
     check_pattern,
     check_pem,
 )
-from sites.choices import HSTS_MAX_SECONDS, SiteStatus
+from sites.choices import HSTS_MAX_SECONDS, SiteKind, SiteStatus
 
 
 def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> SimpleNamespace:
@@ -79,6 +82,7 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
     edit_host = check_pattern(site.edit_host, "edit_host", DOMAIN_RE) if site.edit_host else ""
     if edit_host in names:
         raise UnsafeValue(f"refusing to render site {domain}: its edit host {edit_host} is also one of its names")
+    kind, frontend, classic_ui = _kind(site, domain, balancers)
     route = Route(
         state=state,
         balancer=balancer.name,
@@ -86,7 +90,9 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
         mode="n" if balancer.node_vhosts else "s",
         cookie=balancer.sticky_cookie,
         cookie_ttl=balancer.cookie_ttl,
-        options=site_options(manage=manage, methods=methods, paths=paths),
+        options=site_options(
+            manage=manage, methods=methods, paths=paths, kind=kind, frontend=frontend, classic_ui=classic_ui
+        ),
     )
     if edit_host:
         # The edit host: the same Plone site and options, for the staff networks only; served over HTTP
@@ -98,7 +104,15 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
             route.mode,
             route.cookie,
             route.cookie_ttl,
-            site_options(edit_host=True, manage=manage, methods=methods, paths=paths),
+            site_options(
+                edit_host=True,
+                manage=manage,
+                methods=methods,
+                paths=paths,
+                kind=kind,
+                frontend=frontend,
+                classic_ui=classic_ui,
+            ),
         )
         routes = SiteRoutes(domain, (*names, edit_host), route, ((edit_host, edit_route),))
     else:
@@ -121,6 +135,29 @@ def site_context(site: SiteRecord, balancers: dict[str, SimpleNamespace]) -> Sim
         tls_own_only=https and certificate is not None and set(certificate.names) <= set(names),
         hsts=hsts,
     )
+
+
+def _kind(site: SiteRecord, domain: str, balancers: dict[str, SimpleNamespace]) -> tuple[str, str, str]:
+    """(kind, frontend balancer, Classic UI segment) of a site, checked: the site's balancer groups Zope
+    servers, a Volto or frontend-only site's frontend balancer exists and groups Node.js servers."""
+    kind = check_choice(site.kind, "site kind", SITE_KINDS)
+    if balancers[site.balancer].kind != ServerKind.ZOPE:
+        raise UnsafeValue(f"refusing to render site {domain}: its balancer {site.balancer!r} is not a Zope balancer")
+    if kind == SiteKind.CLASSIC:
+        if site.frontend_balancer or site.classic_ui_path:
+            raise UnsafeValue(f"refusing to render site {domain}: a Classic UI site with a frontend")
+        return kind, "", ""
+    frontend = balancers.get(site.frontend_balancer)
+    if frontend is None or frontend.kind != ServerKind.NODE:
+        raise UnsafeValue(
+            f"refusing to render site {domain}: frontend balancer {site.frontend_balancer!r} is not a Node.js balancer"
+        )
+    classic_ui = ""
+    if site.classic_ui_path:
+        if kind != SiteKind.VOLTO:
+            raise UnsafeValue(f"refusing to render site {domain}: only a Volto site keeps a Classic UI path")
+        classic_ui = check_pattern(site.classic_ui_path, "classic_ui_path", CLASSIC_UI_PATH_RE)[1:]
+    return kind, frontend.name, classic_ui
 
 
 def tls_files(site: SiteRecord, domain: str, https: bool = True) -> dict[str, str]:
@@ -168,7 +205,7 @@ def site_contexts(
     memo = cache.CONTEXTS.entries()
     kept: dict[int, tuple[SiteRecord, tuple | None, SimpleNamespace]] = {}
     for site in sorted(snapshot.sites, key=_by_domain):
-        signature = signatures.get(site.balancer)
+        signature = (signatures.get(site.balancer), signatures.get(site.frontend_balancer))
         entry = memo.get(id(site))
         if entry is not None and entry[0] is site and entry[1] == signature:
             context = entry[2]
@@ -318,8 +355,11 @@ def _site_named(snapshot: Snapshot, domain: str) -> SiteRecord | None:
 
 
 def _context(site: SiteRecord, by_name) -> SimpleNamespace:
-    balancer = by_name.get(site.balancer)
-    signature = _signature(balancer) if balancer is not None else None
+    balancer, frontend = by_name.get(site.balancer), by_name.get(site.frontend_balancer)
+    signature = (
+        _signature(balancer) if balancer is not None else None,
+        _signature(frontend) if frontend is not None else None,
+    )
     entry = cache.CONTEXTS.get(id(site))
     if entry is not None and entry[0] is site and entry[1] == signature:
         return entry[2]
@@ -331,7 +371,7 @@ def _context(site: SiteRecord, by_name) -> SimpleNamespace:
 
 def _signature(balancer: SimpleNamespace) -> tuple:
     """What a site's context depends on of its balancer (the memo and the shared part are keyed by it)."""
-    return (balancer.name, balancer.node_vhosts, balancer.sticky_cookie, balancer.cookie_ttl)
+    return (balancer.name, balancer.kind, balancer.node_vhosts, balancer.sticky_cookie, balancer.cookie_ttl)
 
 
 def _by_domain(site: SiteRecord) -> str:

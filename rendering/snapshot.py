@@ -21,7 +21,7 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 
 from balancers.capacity import ApacheFacts
-from balancers.choices import RenderMode
+from balancers.choices import RenderMode, ServerKind
 from balancers.models import Balancer, BalancerMember, ConfigBlob, FrontEnd, RoutesBase, ZopeServer
 from balancers.models.inventory import BALANCER_SETTINGS, MEMBER_SETTINGS
 from rendering import cache
@@ -83,6 +83,7 @@ class MemberRecord:
 @dataclass(frozen=True, slots=True)
 class BalancerRecord:
     name: str
+    kind: str = ServerKind.ZOPE  # "node": a Node.js frontend pool (always single-pass: rendering.render)
     lbmethod: str = "byrequests"
     sticky_cookie: str = "BALANCEID"
     cookie_ttl: int = 1200
@@ -255,11 +256,13 @@ def _balancers(members: dict[int, list[MemberRecord]]) -> tuple[list[BalancerRec
     """Every balancer with its members (by lbset, then route), and {primary key: name} (one query)."""
     balancer_names: dict[int, str] = {}
     balancers = []
-    for pk, name, *values in Balancer.objects.order_by("name").values_list("pk", "name", *BALANCER_SETTINGS):
+    rows = Balancer.objects.order_by("name").values_list("pk", "name", "kind", *BALANCER_SETTINGS)
+    for pk, name, kind, *values in rows:
         balancer_names[pk] = name
         balancers.append(
             BalancerRecord(
                 name,
+                kind,
                 **dict(zip(BALANCER_SETTINGS, values, strict=True)),
                 members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
             )

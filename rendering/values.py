@@ -9,14 +9,14 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from balancers.choices import HealthMethod, LbMethod, RenderMode
+from balancers.choices import HealthMethod, LbMethod, RenderMode, ServerKind
 from hostpanel.validators import (
     BLOCKABLE_METHODS,
     assert_config_safe,
     normalize_passthrough_paths,
     validate_health_path,
 )
-from sites.choices import ManageAccess, SiteStatus
+from sites.choices import ManageAccess, SiteKind, SiteStatus
 
 
 class UnsafeValue(ValueError):
@@ -63,6 +63,10 @@ LBMETHODS = frozenset(LbMethod.values)
 HEALTH_METHODS = frozenset(HealthMethod.values)
 RENDER_MODES = frozenset(RenderMode.values)
 SITE_STATUSES = frozenset(SiteStatus.values)
+SITE_KINDS = frozenset(SiteKind.values)
+SERVER_KINDS = frozenset(ServerKind.values)
+# hostpanel.validators.validate_classic_ui_path: one segment (Zope sees it as _vh_<segment>)
+CLASSIC_UI_PATH_RE = re.compile(r"/[A-Za-z][A-Za-z0-9_-]{0,62}")
 
 
 def check_choice(value: object, what: str, choices: frozenset[str]) -> str:

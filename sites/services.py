@@ -32,7 +32,9 @@ from sites.models import Site, SiteAlias, SiteHostname
 TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
 # the site options (README, "Site options"): optional on create too
 OPTION_FIELDS = ("manage_access", "blocked_methods", "passthrough_paths", "edit_host")
-SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS)
+# Plone 6 (sites.choices.SiteKind): optional on create too (a Classic UI site without a frontend otherwise)
+KIND_FIELDS = ("kind", "frontend_balancer", "classic_ui_path")
+SITE_FIELDS = ("domain", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS, *KIND_FIELDS)
 
 
 def site_snapshot(site: Site) -> dict:
@@ -166,16 +168,23 @@ def _names(snapshot: dict | None) -> set[str]:
 
 
 @overload
-def _resolve_balancer(balancer: Balancer | str) -> Balancer: ...
+def _resolve_balancer(balancer: Balancer | str, field: str = ...) -> Balancer: ...
 @overload
-def _resolve_balancer(balancer: None) -> None: ...
-def _resolve_balancer(balancer: Balancer | str | None) -> Balancer | None:
+def _resolve_balancer(balancer: None, field: str = ...) -> None: ...
+def _resolve_balancer(balancer: Balancer | str | None, field: str = "balancer") -> Balancer | None:
     if balancer is None or isinstance(balancer, Balancer):
         return balancer
     try:
         return Balancer.objects.get(name=balancer)
     except Balancer.DoesNotExist:
-        raise ValidationError({"balancer": f"There is no balancer named {balancer!r}."}, code="unknown") from None
+        raise ValidationError({field: f"There is no balancer named {balancer!r}."}, code="unknown") from None
+
+
+def _resolve_frontend(fields: dict[str, Any]) -> None:
+    """The frontend balancer given by name (or "" / None: none), resolved in place; the model checks the rest
+    (the kind it needs, a Node.js balancer)."""
+    if "frontend_balancer" in fields:
+        fields["frontend_balancer"] = _resolve_balancer(fields["frontend_balancer"] or None, "frontend_balancer")
 
 
 @transaction.atomic
@@ -194,9 +203,13 @@ def site_create(
     blocked_methods: Iterable[str] | str | None = None,
     passthrough_paths: Iterable[str] | str | None = None,
     edit_host: str | None = None,
+    kind: str | None = None,
+    frontend_balancer: Balancer | str | None = None,
+    classic_ui_path: str | None = None,
 ) -> Site:
-    """A new site. `tls`, `https_redirect`, `hsts_seconds` and the options: None keeps the model's default
-    (tls: acme when HOSTPANEL_ACME_DIRECTORY is set, else none; no option set)."""
+    """A new site. `tls`, `https_redirect`, `hsts_seconds`, the options and the kind: None keeps the model's
+    default (tls: acme when HOSTPANEL_ACME_DIRECTORY is set, else none; no option set; a Classic UI site).
+    A Volto or frontend-only site names its Node.js `frontend_balancer` (a Balancer or its name)."""
     site = Site(domain=domain, plone_path=plone_path, customer_ref=customer_ref or "")
     given = {
         "tls": tls,
@@ -206,8 +219,13 @@ def site_create(
         "blocked_methods": _as_list(blocked_methods),
         "passthrough_paths": _as_list(passthrough_paths),
         "edit_host": edit_host,
+        "kind": kind,
+        "frontend_balancer": frontend_balancer,
+        "classic_ui_path": classic_ui_path,
     }
-    apply_fields(site, {name: value for name, value in given.items() if value is not None}, SITE_FIELDS)
+    given = {name: value for name, value in given.items() if value is not None}
+    _resolve_frontend(given)
+    apply_fields(site, given, SITE_FIELDS)
     resolved = _resolve_balancer(balancer)
     if resolved is None:
         raise ValidationError({"balancer": "A balancer is required."}, code="required")
@@ -230,6 +248,7 @@ def site_update(site: Site, *, actor: Actor, aliases: Iterable[str] | None = Non
     for name in ("blocked_methods", "passthrough_paths"):
         if name in fields:
             fields[name] = _as_list(fields[name])
+    _resolve_frontend(fields)
     apply_fields(site, fields, SITE_FIELDS)
     return _save_site(
         site, actor=actor, action="site.update", before=before, aliases=None if aliases is None else list(aliases)

@@ -9,6 +9,7 @@ from rest_framework.reverse import reverse
 from api.base.serializers import DeploymentIdField
 from api.certificates.serializers import SiteCertificateField
 from hostpanel.validators import BLOCKABLE_METHODS
+from sites.choices import SiteKind
 from sites.models import ManageAccess, Site, SiteStatus, SiteTls
 from sites.selectors import SiteLiveness, site_liveness
 
@@ -23,6 +24,11 @@ class BalancerNameField(serializers.CharField):
         return instance.balancer.name
 
 
+class FrontendBalancerNameField(serializers.CharField):
+    def get_attribute(self, instance: Site) -> str:
+        return instance.frontend_balancer.name if instance.frontend_balancer_id else ""
+
+
 class SiteSerializer(serializers.Serializer):
     answers_every_field = True  # api.schema: `aliases` and `customer_ref` are optional inputs, always answered
 
@@ -34,6 +40,26 @@ class SiteSerializer(serializers.Serializer):
     )
     balancer = BalancerNameField(trim_whitespace=False, help_text="The balancer's name, e.g. bronze.")
     plone_path = serializers.CharField(trim_whitespace=False, help_text="The Plone site in Zope, e.g. /plone/linux.")
+    # Plone 6 (README "Volto sites"): the service and the model validate; omitted on create = a Classic UI site
+    kind = serializers.ChoiceField(
+        choices=SiteKind.choices,
+        required=False,
+        help_text="classic (Zope renders every page; the default), volto (/++api++ to the balancer's Zope servers, "
+        "every other path to the frontend balancer) or frontend_only (everything to the frontend balancer).",
+    )
+    frontend_balancer = FrontendBalancerNameField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The Node.js frontend balancer's name (volto and frontend_only sites); empty for classic.",
+    )
+    classic_ui_path = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Volto sites: Plone's Classic UI under this path (e.g. /ClassicUI) for the staff networks only "
+        "(403 for others); empty: none.",
+    )
     status = serializers.ChoiceField(choices=SiteStatus.choices, read_only=True)
     suspended_reason = serializers.CharField(read_only=True)
     customer_ref = serializers.CharField(

@@ -69,7 +69,7 @@ class SiteViewSet(ApiMixin, viewsets.ModelViewSet):
     operation_noun = "site"
 
     serializer_class = SiteSerializer
-    queryset = Site.objects.select_related("balancer", "certificate").prefetch_related(
+    queryset = Site.objects.select_related("balancer", "frontend_balancer", "certificate").prefetch_related(
         Prefetch("aliases", queryset=SiteAlias.objects.order_by("name"))
     )
     lookup_field = "domain"

@@ -44,6 +44,9 @@ LOCAL_TRANSPORT_OFF = (
 )
 
 
+NODE_HEALTH_PATH = "/ok"  # Volto's SSR server answers it with "ok" (docs/plone6-facts.md)
+
+
 class ZopeServer(models.Model):
     """An application server: a Zope server (Plone's backend) or a Node.js frontend server (Volto, one
     customer's build). Its name is the balancer route (the part after `balancer.` in the cookie)."""
@@ -124,6 +127,9 @@ class ZopeServer(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.kind == ServerKind.NODE and self.health_path in ("", "/"):
+            # a Node.js frontend's health check is GET /ok (Volto's ok middleware): "/" would render a page
+            self.health_path = NODE_HEALTH_PATH
         if self.pk is None:  # one more server: every front-end's node ports must still fit
             highest = FrontEnd.objects.aggregate(models.Max("node_port_base"))["node_port_base__max"]
             validate_node_ports(highest, ZopeServer.objects.count() + 1)

@@ -21,6 +21,7 @@ from hostpanel.validators import validate_no_control_characters
 
 ZOPE_SERVER_FIELDS = (
     "name",
+    "kind",
     "host",
     "port",
     "description",
@@ -66,7 +67,7 @@ _SUPERUSER_ONLY = {
     "config_dir": "Only a superuser may change config_dir (the directory each deploy replaces on the front-end).",
     "usage_log_dir": "Only a superuser may change usage_log_dir (a directory the panel removes files from).",
 }
-BALANCER_FIELDS = ("name", "description", *BALANCER_SETTINGS)
+BALANCER_FIELDS = ("name", "kind", "description", *BALANCER_SETTINGS)
 MEMBER_FIELDS = MEMBER_SETTINGS  # every setting of a member may be changed
 
 

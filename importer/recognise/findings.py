@@ -124,6 +124,10 @@ class SiteCandidate:
     # restricts every edit host to HOSTPANEL_STAFF_NETWORKS instead (the equivalence check compares them)
     edit_networks: list[str] = field(default_factory=list)
     vhosts: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of every old vhost it stands for
+    # Plone 6 (sites.Site.kind): HostPanel's own map line says it (v=, f=, c=); the plan validates them
+    kind: str = "classic"
+    frontend_balancer: str = ""
+    classic_ui_path: str = ""
 
 
 # The structured site options (sites.Site fields manage_access, blocked_methods, passthrough_paths, edit_host)

@@ -35,6 +35,11 @@ class MapRoute:
     blocked_methods: tuple[str, ...] = ()
     passthrough_paths: tuple[str, ...] = ()
     edit_host: bool = False  # the line of the site's edit host
+    # the site's kind (sites.Site.kind): `v=FRONT` Volto (then `c=SEGMENT`, its Classic UI path), `f=FRONT`
+    # frontend only; as written (the plan validates them)
+    kind: str = "classic"
+    frontend_balancer: str = ""
+    classic_ui_path: str = ""
 
 
 @dataclass
@@ -65,7 +70,7 @@ class ParsedMap:
 
 
 _MANAGE = {"z=s": "staff", "z=b": "blocked"}
-_OPTION_ORDER = ("e", "z", "m", "p")
+_OPTION_ORDER = ("e", "z", "m", "p", "v", "c")  # f= takes v='s place (one kind per site)
 
 
 def _options(fields: list[str]) -> dict | str:
@@ -74,8 +79,11 @@ def _options(fields: list[str]) -> dict | str:
     last = -1
     for option in fields:
         kind = "e" if option == "e" else option[:1] if option[1:2] == "=" else ""
+        kind = "v" if kind == "f" else kind
         if kind not in _OPTION_ORDER:
-            return f"{option[:40]!r} is not a site option (e, z=, m= or p=)"
+            return f"{option[:40]!r} is not a site option (e, z=, m=, p=, v=, f= or c=)"
+        if kind == "c" and found.get("kind") != "volto":
+            return f"{option[:40]!r}: a Classic UI path follows v= (a Volto site) only"
         if _OPTION_ORDER.index(kind) <= last:
             return f"site option {option[:40]!r} is repeated or out of order (e, z=, m=, p=)"
         last = _OPTION_ORDER.index(kind)
@@ -87,6 +95,11 @@ def _options(fields: list[str]) -> dict | str:
             found["manage_access"] = _MANAGE[option]
         elif not option[2:]:
             return f"site option {option[:40]!r} is empty"
+        elif kind == "v":
+            found["kind"] = "volto" if option[0] == "v" else "frontend_only"
+            found["frontend_balancer"] = option[2:]
+        elif kind == "c":
+            found["classic_ui_path"] = "/" + option[2:]
         else:
             found["blocked_methods" if kind == "m" else "passthrough_paths"] = tuple(option[2:].split(","))
     return found

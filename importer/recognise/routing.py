@@ -102,6 +102,50 @@ _SITE_OPTIONS = [
         'RewriteCond "%{REQUEST_URI}#%{ENV:HP_OPT}" "^([^#]+)#.*\\|p=(?:[^|,]*,)*\\1[,|]"\nRewriteRule ^ - [L]',
         "pass-through paths",
     ),
+    # Volto and frontend-only sites (the map value's |v=, |f= and |c=; rendering/routes.py)
+    (
+        "RewriteCond %{ENV:HP_OPT} \\|v=\n"
+        "RewriteCond %{ENV:HP_ROUTE} ^([^|]+)\\|([^|]+)\\|s\\|([^|]+)\\|([0-9]+)$\n"
+        "RewriteRule ^/\\+\\+api\\+\\+($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+        "/++api++/VirtualHostRoot$1 [L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]",
+        "a Volto site's API (/++api++) to its Zope balancer, single-pass",
+    ),
+    (
+        "RewriteCond %{ENV:HP_OPT} \\|v=\n"
+        "RewriteCond %{ENV:HP_ROUTE} ^([^|]+)\\|([^|]+)\\|n\\|\n"
+        "RewriteRule ^/\\+\\+api\\+\\+($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+        "/++api++/VirtualHostRoot$1 [L,P,E=HP_NODE:1]",
+        "a Volto site's API (/++api++) to its Zope balancer, node-vhosts",
+    ),
+    (
+        'RewriteCond "$1#%{ENV:HP_OPT}" "^([^#]+)#.*\\|c=\\1\\|$"\nRewriteCond expr "!(<<STAFF>>)"\n'
+        "RewriteRule ^/([^/]+)(?:/|$) - [F]",
+        "a Volto site's Classic UI path: staff networks only",
+    ),
+    (
+        'RewriteCond "$1#%{ENV:HP_OPT}" "^([^#]+)#.*\\|c=\\1\\|$"\n'
+        "RewriteCond %{ENV:HP_ROUTE} ^([^|]+)\\|([^|]+)\\|s\\|([^|]+)\\|([0-9]+)$\n"
+        "RewriteRule ^/([^/]+)($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+        "/VirtualHostRoot/_vh_$1$2 [L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]",
+        "a Volto site's Classic UI path to its Zope balancer, single-pass",
+    ),
+    (
+        'RewriteCond "$1#%{ENV:HP_OPT}" "^([^#]+)#.*\\|c=\\1\\|$"\n'
+        "RewriteCond %{ENV:HP_ROUTE} ^([^|]+)\\|([^|]+)\\|n\\|\n"
+        "RewriteRule ^/([^/]+)($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+        "/VirtualHostRoot/_vh_$1$2 [L,P,E=HP_NODE:1]",
+        "a Volto site's Classic UI path to its Zope balancer, node-vhosts",
+    ),
+    (
+        "RewriteCond %{ENV:HP_OPT} \\|[vf]=([a-z0-9_-]+)\\|\n"
+        "RewriteRule ^/(static/.*|(?:.*/)?[^/]+\\.[0-9a-f]{8,}\\.(?:chunk\\.)?"
+        "(?:js|css|map|woff2?|ttf|eot|svg|png|jpe?g|gif|webp|avif|ico))$ balancer://%1/$1 [L,P,E=HP_STATIC:1]",
+        "a Volto or frontend-only site's static assets to its frontend balancer (cached for a year)",
+    ),
+    (
+        "RewriteCond %{ENV:HP_OPT} \\|[vf]=([a-z0-9_-]+)\\|\nRewriteRule ^/(.*) balancer://%1/$1 [L,P]",
+        "a Volto or frontend-only site's pages to its frontend balancer",
+    ),
     (
         "RewriteCond %{ENV:HP_ROUTE} ^([^|]+)\\|([^|]+)\\|s\\|([^|]+)\\|([0-9]+)$\n"
         "RewriteRule ^/(.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2/VirtualHostRoot/$1 "
@@ -159,6 +203,13 @@ _DIRECTIVES = [
             "HttpOnly<<SECURE>>\" \"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')\""
         ),
         "single-pass sticky cookie (name and lifetime from the map, checked against the balancer)",
+    ),
+    (
+        _shape(
+            'Header set Cache-Control "public, max-age=31536000, immutable" '
+            "\"expr=-n reqenv('HP_STATIC') && %{REQUEST_STATUS} -eq 200\""
+        ),
+        "year-long caching of a Volto frontend's static assets",
     ),
     (
         _shape(
@@ -347,6 +398,9 @@ class RoutingPart(RecogniserState):
                 via="map",
                 suspended=route.state == SUSPENDED,
                 https_redirect=True if route.state == REDIRECT else None,
+                kind=route.kind,
+                frontend_balancer=route.frontend_balancer,
+                classic_ui_path=route.classic_ui_path,
             )
             self.r.sites.append(site)
             self._map_routes.append((site, route))

@@ -19,6 +19,7 @@ from devrig.apache import StandaloneApache
 from devrig.backends import Backend
 from devrig.fleet import Fleet, build_fleet, make_client_key
 from devrig.net import free_port
+from devrig.node import NodeFrontend
 from devrig.parts import MissingPart
 from devrig.pebble import ChallengeFileServer, PebbleCA
 from devrig.slow_http import DrippingServer
@@ -56,6 +57,22 @@ def apache_factory(tmp_path):
     yield make
     for apache in made:
         apache.stop()
+
+
+@pytest.fixture
+def node_factory():
+    """make(name, **options) -> a started Node.js frontend stand-in (devrig.node) on a free port; all stopped
+    when the test ends."""
+    started: list[NodeFrontend] = []
+
+    def make(name: str, **options) -> NodeFrontend:
+        node = NodeFrontend(name, **options).start()
+        started.append(node)
+        return node
+
+    yield make
+    for node in started:
+        node.stop()
 
 
 @pytest.fixture

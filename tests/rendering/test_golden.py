@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from balancers import services as balancer_services
 from balancers.models import ZopeServer
 from certificates.crypto import encrypt_secret
 from certificates.models import Certificate
@@ -84,6 +85,40 @@ def test_a_frontend_with_mod_proxy_hcheck_renders_health_checks_exactly_like_the
         health_path="/@@ok", health_method="HEAD", health_interval=3, health_passes=2, health_fails=4
     )
     compare_with_golden(render_tree(load_snapshot(), frontend), f"hcheck-{mode}")
+
+
+def test_volto_and_frontend_only_sites_render_exactly_the_golden_tree(demo, frontend, actor):
+    """A Node.js frontend pool (two members, one hot standby, mod_proxy_hcheck on /ok), a Volto site with a
+    Classic UI path and options, a frontend-only site: the balancers and the map lines (the routing files are
+    the same for every kind)."""
+    frontend.apache_facts = HCHECK_FACTS
+    frontend.save(update_fields=["apache_facts"])
+    front = balancer_services.balancer_create(actor=actor, name="shop-front", kind="node", lbmethod="bybusyness")
+    for index, name in enumerate(("volto1", "volto2")):
+        server = balancer_services.zope_server_create(
+            actor=actor, name=name, kind="node", host=f"10.0.1.{index + 1}", port=3000
+        )
+        balancer_services.member_create(actor=actor, balancer=front, zope_server=server, hot_standby=index == 1)
+    site_services.site_create(
+        actor=actor,
+        domain="shop.example",
+        aliases=["www.shop.example"],
+        balancer="bronze",
+        plone_path="/Plone",
+        kind="volto",
+        frontend_balancer="shop-front",
+        classic_ui_path="/ClassicUI",
+        manage_access="staff",
+    )
+    site_services.site_create(
+        actor=actor,
+        domain="next.example",
+        balancer="bronze",
+        plone_path="/plone/next",
+        kind="frontend_only",
+        frontend_balancer=front,
+    )
+    compare_with_golden(render_tree(load_snapshot(), frontend), "volto-single-pass")
 
 
 def compare_with_golden(tree: dict[str, str], mode: str) -> None:
