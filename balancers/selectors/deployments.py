@@ -93,7 +93,7 @@ def summarise_change(old: dict[str, str], new: dict[str, str]) -> ChangeSummary:
             vhost_changed.add(path[len("sites/") : -len(".conf")])
         elif not path.startswith(f"{TLS_DIR}/"):
             summary["other_files"].append(path)
-    listed = {d for key in ("sites_added", "sites_removed", "sites_suspended") for d in summary[key]}  # type: ignore[literal-required]
+    listed = {*summary["sites_added"], *summary["sites_removed"], *summary["sites_suspended"]}
     summary["sites_changed"] = sorted((set(summary["sites_changed"]) | vhost_changed) - listed)
     return summary
 
@@ -232,9 +232,9 @@ def first_cause_text(deployment: Deployment) -> str:
     action = getattr(deployment, "first_cause_action", None)
     if not action:
         return ""
-    cause = DeploymentCause(action=action, object_key=deployment.first_cause_key or "")
-    text = f"{cause.text} by {deployment.first_cause_actor}"
-    more = (deployment.cause_count or 0) - 1
+    cause = DeploymentCause(action=action, object_key=getattr(deployment, "first_cause_key", "") or "")
+    text = f"{cause.text} by {getattr(deployment, 'first_cause_actor', '')}"
+    more = (getattr(deployment, "cause_count", 0) or 0) - 1
     return text + (f" (and {more} more change{'s' if more != 1 else ''})" if more > 0 else "")
 
 

@@ -73,9 +73,10 @@ def _balancer_problems(overview: StatusOverview) -> tuple[list[SummaryLink], lis
     for balancer in overview["balancers"]:
         anchor = f"{dashboard}#balancer-{balancer['name']}"
         for frontend in answered:
-            workers = [(m, m["live"].get(frontend) or {}) for m in balancer["members"]]
-            regular = [w for m, w in workers if not m["intended"]["hot_standby"] and usable(w)]  # type: ignore[arg-type]
-            standby = [w for m, w in workers if m["intended"]["hot_standby"] and usable(w)]  # type: ignore[arg-type]
+            empty: StatusLiveMember = {"state": "missing", "status": ""}
+            workers = [(m, m["live"].get(frontend) or empty) for m in balancer["members"]]
+            regular = [w for m, w in workers if not m["intended"]["hot_standby"] and usable(w)]
+            standby = [w for m, w in workers if m["intended"]["hot_standby"] and usable(w)]
             if not workers:
                 continue
             if not regular and standby:
@@ -85,7 +86,7 @@ def _balancer_problems(overview: StatusOverview) -> tuple[list[SummaryLink], lis
             for member, worker in workers:
                 if member["intended"]["disabled"]:
                     continue  # switched off on purpose
-                if member_health(worker):  # type: ignore[arg-type]
+                if member_health(worker):
                     down.append({"text": f"{member['route']} ({balancer['name']}) on {frontend}", "url": anchor})
     return standby_only, no_member, down
 
@@ -128,66 +129,77 @@ def dashboard_summary(
     ]
     failed_count = failed_qs.count() if len(deployments) == LISTED else len(deployments)
     alert_count = alerts_qs.count() if len(alert_links) == LISTED else len(alert_links)
-    items: list[SummaryItem] = [
-        {
-            "key": "no_member",
-            "count": len(no_member),
-            "label": "balancers with no usable member",
-            "help": "Every member is down, disabled or draining on that front-end: its sites answer 503.",
-            "links": no_member,
-        },
-        {
-            "key": "standby_only",
-            "count": len(standby_only),
-            "label": "balancers running on hot standby only",
-            "help": "Every regular member is down, disabled or draining: only the hot-standby (backup) member serves.",
-            "links": standby_only,
-        },
-        {
-            "key": "members_down",
-            "count": len(down),
-            "label": "members down",
-            "help": "Apache marked them in error (they did not answer), their health check fails, or they are stopped.",
-            "links": down,
-        },
-        {
-            "key": "frontends_unreachable",
-            "count": len(unreachable),
-            "label": "front-ends unreachable",
-            "help": "The status poller could not read their balancer-manager.",
-            "links": unreachable,
-        },
-        {
-            "key": "frontends_held",
-            "count": len(held),
-            "label": "front-ends holding back",
-            "help": "Deploys wait for someone to accept an imported config's differences, or the last deployment "
+    items = [
+        _item(
+            "no_member",
+            len(no_member),
+            ("balancer with no usable member", "balancers with no usable member"),
+            "Every member is down, disabled or draining on that front-end: its sites answer 503.",
+            no_member,
+        ),
+        _item(
+            "standby_only",
+            len(standby_only),
+            ("balancer running on hot standby only", "balancers running on hot standby only"),
+            "Every regular member is down, disabled or draining: only the hot-standby (backup) member serves.",
+            standby_only,
+        ),
+        _item(
+            "members_down",
+            len(down),
+            ("member down", "members down"),
+            "Apache marked them in error (they did not answer), their health check fails, or they are stopped.",
+            down,
+        ),
+        _item(
+            "frontends_unreachable",
+            len(unreachable),
+            ("front-end unreachable", "front-ends unreachable"),
+            "The status poller could not read their balancer-manager.",
+            unreachable,
+        ),
+        _item(
+            "frontends_held",
+            len(held),
+            ("front-end holding back", "front-ends holding back"),
+            "Deploys wait for someone to accept an imported config's differences, or the last deployment "
             "could not prove HostPanel's vhost answers there (no site counts as live on it).",
-            "links": held,
-        },
-        {
-            "key": "deployments_failed",
-            "count": failed_count,
-            "label": "deployments failed or reverted (24 h)",
-            "help": "Failed, partial, or reverted after the post-deploy probes failed.",
-            "links": deployments,
-        },
-        {
-            "key": "certificates",
-            "count": len(certificates),
-            "label": "certificates failing or expiring",
-            "help": "Failed, expired or mismatched, renewals failing, or expiring within 14 days.",
-            "links": certificate_links,
-        },
-        {
-            "key": "alerts_open",
-            "count": alert_count,
-            "label": "open alerts",
-            "help": "Alerts that fired and have not resolved.",
-            "links": alert_links,
-        },
+            held,
+        ),
+        _item(
+            "deployments_failed",
+            failed_count,
+            ("deployment failed or reverted (24 h)", "deployments failed or reverted (24 h)"),
+            "Failed, partial, or reverted after the post-deploy probes failed.",
+            deployments,
+        ),
+        _item(
+            "certificates",
+            len(certificates),
+            ("certificate failing or expiring", "certificates failing or expiring"),
+            "Failed, expired or mismatched, renewals failing, or expiring within 14 days.",
+            certificate_links,
+        ),
+        _item(
+            "alerts_open",
+            alert_count,
+            ("open alert", "open alerts"),
+            "Alerts that fired and have not resolved.",
+            alert_links,
+        ),
     ]
     return [item for item in items if item["count"]]
+
+
+def _item(key: str, count: int, label: tuple[str, str], help_text: str, links: list[SummaryLink]) -> SummaryItem:
+    """label: (singular, plural), the one that fits the count is used."""
+    return {
+        "key": key,
+        "count": count,
+        "label": label[0] if count == 1 else label[1],
+        "help": help_text,
+        "links": links,
+    }
 
 
 def _frontend_url(pk: int | None) -> str:

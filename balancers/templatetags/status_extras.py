@@ -73,7 +73,7 @@ def down_on(member) -> list[str]:
     """The front-ends on which a member's settings agree with the panel but the member itself is down."""
     if member["intended"]["disabled"]:
         return []
-    return [f"{name}: {member_health(w)}" for name, w in member["live"].items() if member_health(w)]
+    return [name for name, w in member["live"].items() if member_health(w)]
 
 
 @register.filter

@@ -183,6 +183,9 @@ def audit_changes(entry) -> list[tuple[str, str, str]]:
     changed = [n for n in names if before.get(n) != after.get(n) and not is_secret(n)]
     if entry.before and entry.after:  # an update: "updated" moves with every save, it says nothing
         changed = [n for n in changed if n not in ("updated_at",)] or changed
+    else:  # a create or delete: the fields that hold something
+        values = entry.after or entry.before
+        changed = [n for n in changed if values.get(n) not in (None, "", [], {})]
     return [(field_label(n), audit_value(before.get(n)), audit_value(after.get(n))) for n in changed]
 
 
