@@ -257,7 +257,8 @@ def _pending_one(frontend: FrontEnd, tree: dict[str, str]) -> PendingChange:
     except Exception as exc:  # noqa: BLE001 - an unreachable host must not hide the others
         entry["error"] = str(getattr(exc, "message", "") or exc)
     else:
-        entry["lines"] = capped_lines(diff, limit=DIFF_MAX_LINES, label=frontend.name)
+        shown = "\n".join(hide_hash_files(diff.splitlines()))
+        entry["lines"] = capped_lines(shown, limit=DIFF_MAX_LINES, label=frontend.name)
         entry["same"] = not diff
         entry["kind"] = change_kind(diff_paths(diff))
         entry["kind_text"] = CHANGE_KIND_TEXT[entry["kind"]]
