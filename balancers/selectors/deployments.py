@@ -238,9 +238,11 @@ def first_cause_text(deployment: Deployment) -> str:
     return text + (f" (and {more} more change{'s' if more != 1 else ''})" if more > 0 else "")
 
 
-def deployment_causes(deployment: Deployment) -> list[DeploymentCause]:
-    """WHY: the changes the deployment carries, as their services named them (oldest first)."""
-    return list(deployment.causes.order_by("id"))
+def deployment_causes(deployment: Deployment, *, limit: int = 50) -> tuple[list[DeploymentCause], int]:
+    """WHY: the first `limit` changes the deployment carries, as their services named them (oldest first),
+    and how many there are in all (a CSV import of 1,000 sites is 1,000 causes)."""
+    shown = list(deployment.causes.order_by("id")[:limit])
+    return shown, (deployment.causes.count() if len(shown) == limit else len(shown))
 
 
 def _pending_one(frontend: FrontEnd, tree: dict[str, str]) -> PendingChange:

@@ -50,11 +50,13 @@ class DeploymentDetailView(PanelAccessMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         deployment = get_object_or_404(Deployment, pk=kwargs["pk"])
         diffs = deployment_diffs(deployment)
+        causes, cause_count = deployment_causes(deployment)
         context.update(
             deployment=deployment,
             hosts=deployment_hosts(deployment),
             diffs=diffs,
-            causes=deployment_causes(deployment),
+            causes=causes,
+            more_causes=cause_count - len(causes),
             summary=merge_summaries([d["summary"] for d in diffs]) if diffs else None,
         )
         return context

@@ -127,3 +127,14 @@ def test_the_detail_header_is_part_of_the_polled_partial(demo, operator_client):
     deployment = Deployment.objects.create(actor="t", status=DeploymentStatus.RUNNING)
     partial = operator_client.get(f"/deployments/{deployment.pk}/progress/").content.decode()
     assert 'data-status="running"' in partial and "started" in partial and 'data-finished="false"' in partial
+
+
+def test_a_deployment_carrying_many_changes_lists_fifty_and_counts_the_rest(demo, operator_client):
+    deployment = Deployment.objects.create(actor="t", status=DeploymentStatus.SUCCEEDED)
+    DeploymentCause.objects.bulk_create(
+        DeploymentCause(deployment=deployment, action="site.create", object_key=f"s{i:03}.example", actor="csv")
+        for i in range(120)
+    )
+    html = operator_client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "site s049.example created" in html and "s050.example" not in html
+    assert "… and 70 more changes." in html
