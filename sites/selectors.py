@@ -25,6 +25,7 @@ from balancers.capacity import ApacheFacts
 from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStatus
 from balancers.models import Deployment, DeploymentCause, DeploymentHost, FrontEnd
 from sites.models import Site
+from status.parse import UNREACHABLE_STATES
 
 GOOD_HOST = (HostStatus.SUCCEEDED, HostStatus.UNCHANGED)
 # every trigger but a rollback renders the database state (a rollback pushes an earlier stored tree)
@@ -160,8 +161,6 @@ def site_liveness(site: Site) -> SiteLiveness:
 
 # --- the site page: "live, and where" ------------------------------------------------------------------
 
-UNREACHABLE = frozenset({"down", "timeout", "refused"})  # status.parse.HostState: the host did not answer
-
 
 class SitePlacement(TypedDict):
     """One enabled front-end's answer for one site."""
@@ -206,7 +205,7 @@ def site_placement(
                 f"waits for deployment #{carrier}" if carrier else "no deployment queued carries the change: deploy now"
             )
         polled, reason = (reachability or {}).get(host.name, ("", ""))
-        if polled in UNREACHABLE:
+        if polled in UNREACHABLE_STATES:
             detail = f"the status poller cannot reach it ({reason or polled}); last known: {STATE_LABELS[code]}"
             code = "unreachable"
         rows.append(

@@ -20,8 +20,8 @@ from balancers.choices import DeploymentStatus
 from balancers.models import DeployHold, Deployment, FrontEnd
 from balancers.selectors.overview import StatusLiveMember, StatusOverview
 from certificates.models import Certificate
+from status.parse import UNREACHABLE_STATES
 
-UNREACHABLE = frozenset({"down", "timeout", "refused"})
 RECENT_DEPLOYMENTS = datetime.timedelta(hours=24)
 BAD_DEPLOYMENTS = (DeploymentStatus.FAILED, DeploymentStatus.PARTIAL, DeploymentStatus.REVERTED)
 LISTED = 8  # links shown per problem; the count says how many there are
@@ -100,7 +100,7 @@ def dashboard_summary(
     unreachable: list[SummaryLink] = [
         {"text": f"{f['name']}: {f['reason'] or f['state']}", "url": _frontend_url(f["id"])}
         for f in overview["frontends"]
-        if f["state"] in UNREACHABLE
+        if f["state"] in UNREACHABLE_STATES
     ]
     held: list[SummaryLink] = [
         {"text": f"{hold.frontend.name}: imported config behaves differently", "url": _frontend_url(hold.frontend_id)}
