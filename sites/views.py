@@ -173,6 +173,7 @@ def live_context(site: Site) -> dict:
     waiting = liveness["pending_deployment"] is not None or (last is not None and not last.is_finished)
     return {
         "site": site,
+        "certificate": certificate_of(site),
         "liveness": liveness,
         "placement": placement,
         "last_deployment": last,
@@ -197,8 +198,8 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
             Site.objects.select_related("balancer", "certificate").prefetch_related(Prefetch("aliases")),
             domain=kwargs["domain"],
         )
-        certificate = certificate_of(site)
         context.update(live_context(site))
+        certificate = context["certificate"]
         context.update(
             site=site,
             certificate=certificate,
