@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from django import forms
 
+from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.models.inventory import NODE_HEALTH_PATH
 from balancers.services import (
     BALANCER_FIELDS,
     COMMAND_FIELDS,
@@ -20,25 +22,73 @@ HEALTH_FIELDS = ("health_path", "health_method", "health_interval", "health_pass
 
 
 class ZopeServerForm(service_form(ZopeServer, ZOPE_SERVER_FIELDS)):  # type: ignore[misc]
-    """A Zope server with its health check. The health-check fields may be left out of a POST (a script
-    written for the form before them): a new server gets the model's defaults, an edited one keeps its own."""
+    """An application server (Zope, or a Node.js frontend) with its health check. The health-check fields may
+    be left out of a POST (a script written for the form before them): a new server gets the defaults (health
+    path / for Zope, /ok for a Node.js frontend), an edited one keeps its own. A POST without `kind` is Zope."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name in HEALTH_FIELDS:
             self.fields[name].required = False
+        self.fields["kind"].required = False
+        self.fields["kind"].label = "Application server"
+        self.fields["kind"].help_text = (
+            "Zope: a Plone backend (every page of a Classic UI site, the API of a Volto site). Node.js frontend: "
+            "one Volto build's server (the pages of Volto sites); it can only join a frontend balancer."
+        )
+        if not self.initial.get("health_path"):  # a new server: the default depends on its kind
+            self.initial["health_path"] = ""
+            self.fields["health_path"].help_text += f" Empty: / for Zope, {NODE_HEALTH_PATH} for a Node.js frontend."
 
     def service_kwargs(self) -> dict:
-        return {k: v for k, v in self.cleaned_data.items() if not (k in HEALTH_FIELDS and v in (None, ""))}
+        return {
+            k: v for k, v in self.cleaned_data.items() if not ((k in HEALTH_FIELDS or k == "kind") and v in (None, ""))
+        }
 
 
-BalancerForm = service_form(Balancer, BALANCER_FIELDS)
+class BalancerForm(service_form(Balancer, BALANCER_FIELDS)):  # type: ignore[misc]
+    """A balancer groups servers of one kind. A POST without `kind` is a Zope balancer (new) or unchanged."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].required = False
+        self.fields["kind"].label = "Groups"
+        self.fields["kind"].help_text = (
+            "Zope servers (a site's balancer), or the Node.js frontend servers of ONE Volto build (a Volto "
+            "site's frontend balancer; never two customers' builds in one balancer). Fixed once it has members "
+            "or sites."
+        )
+
+    def service_kwargs(self) -> dict:
+        data = dict(self.cleaned_data)
+        if not data.get("kind"):
+            data.pop("kind", None)
+        return data
+
+
 MemberEditForm = service_form(BalancerMember, MEMBER_FIELDS)
-MemberCreateForm = service_form(
+_MemberCreateBase = service_form(
     BalancerMember,
     MEMBER_FIELDS,
-    zope_server=forms.ModelChoiceField(queryset=ZopeServer.objects.order_by("name"), label="Zope server"),
+    zope_server=forms.ModelChoiceField(queryset=ZopeServer.objects.order_by("name"), label="Server"),
 )
+
+
+class MemberCreateForm(_MemberCreateBase):  # type: ignore[misc,valid-type]
+    """A new member: only the servers of the balancer's kind are offered (the model refuses the others)."""
+
+    def __init__(self, *args, balancer: Balancer | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if balancer is not None:
+            kind = ServerKind(balancer.kind)
+            field = self.fields["zope_server"]
+            field.queryset = ZopeServer.objects.filter(kind=kind).order_by("name")
+            field.label = "Zope server" if kind == ServerKind.ZOPE else "Node.js frontend server"
+            field.error_messages["invalid_choice"] = (
+                f"Choose a {kind.label} server: {balancer.name} groups {kind.label} servers only."
+            )
+
+
 # zope_server first in the form
 MemberCreateForm.base_fields = {
     "zope_server": MemberCreateForm.base_fields["zope_server"],

@@ -3,21 +3,25 @@
 A standalone Apache (devrig.apache) under var/demo-frontend on 127.0.0.1 ports (its own pid,
 logs, runtime dir), whose main config includes var/demo-frontend/hostpanel/hostpanel.conf; a FrontEnd
 "demo" with the local transport deploys there. `DemoBackends` runs the fake Zope servers
-(devrig.backends) on the demo Zope servers' ports (18101-18103 by seed_demo) so requests
-through the demo Apache reach something real.
+(devrig.backends) on the demo Zope servers' ports (18101-18103 by seed_demo) and Node.js frontend
+stand-ins on the demo Node servers' ports (18104-18105 by `seed_demo --volto`) so requests through
+the demo Apache reach something real.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
 from balancers import services as balancer_services
+from balancers.choices import ServerKind
 from balancers.models import FrontEnd, ZopeServer
 from devrig import apache
 from devrig.backends import Backend
+from devrig.node import NodeFrontend
 from hostpanel.audit import Actor
 
 DEMO_NAME = "demo"
@@ -135,11 +139,15 @@ def stop(paths: DemoPaths | None = None, timeout: float = 15) -> bool:
 
 
 class DemoBackends:
-    """Fake Zope servers (devrig.backends, HTML pages) on the demo Zope servers' 127.0.0.1 ports;
-    a port already taken is skipped, with the reason."""
+    """Fake Zope servers (devrig.backends, HTML pages) on the demo Zope servers' 127.0.0.1 ports, and
+    Node.js frontend stand-ins (devrig.node: GET /ok answers ok) for servers of kind node; a port already
+    taken is skipped, with the reason."""
 
-    def __init__(self, servers: list[tuple[str, int]]) -> None:
-        self.backends = [Backend(name, port, page="html") for name, port in servers]
+    def __init__(self, servers: Iterable[tuple[str, int] | tuple[str, int, str]]) -> None:
+        self.backends = [
+            NodeFrontend(name, port) if kind == [ServerKind.NODE] else Backend(name, port, page="html")
+            for name, port, *kind in servers
+        ]
         self.started: list[Backend] = []
         self.skipped: list[tuple[str, int, str]] = []
 
@@ -156,6 +164,7 @@ class DemoBackends:
             backend.stop()
 
 
-def demo_backend_list() -> list[tuple[str, int]]:
-    """The Zope servers on 127.0.0.1 in the database (seed_demo puts them on 18101-18103)."""
-    return list(ZopeServer.objects.filter(host="127.0.0.1").order_by("name").values_list("name", "port"))
+def demo_backend_list() -> list[tuple[str, int, str]]:
+    """(name, port, kind) of the application servers on 127.0.0.1 in the database (seed_demo puts the Zope
+    servers on 18101-18103, `seed_demo --volto` the Node.js frontend servers on 18104-18105)."""
+    return list(ZopeServer.objects.filter(host="127.0.0.1").order_by("name").values_list("name", "port", "kind"))

@@ -9,6 +9,8 @@ bench/https.py all build theirs here.
     fleet.get("fe1", "linux.co.uk", cookie="BALANCEID=balancer.zope1")  # -> (status, backend, headers, body)
     fleet.enable_restarts(sshd)                      # ZopeServerOps with a restart command for every server
     fleet.restarts["zope1"]                          # how many times the Zope host restarted zope1
+    build_fleet(..., volto_sites=["volto.example"], node_factory=make)  # + the Node.js pool `volto` (node1,
+                                                     #   node2) and those Volto sites; fleet.frontend_balancer
     fleet.stop()                                     # restart watchers, every sshd, the SSH pool
 
 Each host's Apache includes its config_dir/hostpanel.conf and listens on an HTTP and an HTTPS port (mod_ssl
@@ -200,8 +202,9 @@ def add_site(domain: str, balancer: Balancer, plone_path: str | None = None):
 class Fleet:
     base: Path
     balancer: Balancer
-    backends: dict[str, Backend]
+    backends: dict[str, Backend]  # and the Node.js stand-ins of volto_sites (devrig.node)
     hosts: list[Host]
+    frontend_balancer: Balancer | None = None  # the Node.js frontend pool `volto` (volto_sites)
     down_seconds: float = 0.5
     restarts: dict[str, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -299,14 +302,25 @@ def build_fleet(
     client_key: Path | None = None,
     sites: Iterable[str] = (),
     member_retry: int = 0,
+    volto_sites: Iterable[str] = (),
+    node_factory=None,
 ) -> Fleet:
     """fe1..feN (over SSH with client_key, else local) in front of zope1 and zope2 (balancer bronze, every
-    member with `member_retry`) and the given sites. Call stop() when done (also done here on a failure)."""
-    backends = {name: backend_factory(name) for name in ("zope1", "zope2")}
+    member with `member_retry`) and the given sites; with volto_sites, also node1 and node2 (Node.js frontend
+    stand-ins made by `node_factory`) in the frontend pool `volto` and those Volto sites (API on bronze, site
+    path /Plone). Call stop() when done (also done here on a failure)."""
+    backends: dict[str, Backend] = {name: backend_factory(name) for name in ("zope1", "zope2")}
     balancer = make_balancer(backends.values(), retry=member_retry)
     for domain in sites:
         add_site(domain, balancer)
-    fleet = Fleet(base, balancer, backends, hosts=[])
+    frontend_balancer = None
+    if volto_sites := list(volto_sites):
+        nodes = {name: node_factory(name) for name in ("node1", "node2")}
+        frontend_balancer = make_frontend_pool(nodes.values(), name="volto", retry=member_retry)
+        backends.update(nodes)
+        for domain in volto_sites:
+            add_volto_site(domain, balancer, frontend_balancer, "/Plone")
+    fleet = Fleet(base, balancer, backends, hosts=[], frontend_balancer=frontend_balancer)
     try:
         for index in range(1, frontends + 1):
             fleet.hosts.append(make_host(base / f"fe{index}", f"fe{index}", apache_factory, client_key=client_key))

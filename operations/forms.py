@@ -21,11 +21,15 @@ _OpsBase = service_form(
 
 
 class ZopeServerOpsForm(_OpsBase):
-    """The restart command and its SSH login are shown to everyone but editable by superusers only."""
+    """The restart command and its SSH login are shown to everyone but editable by superusers only. A Node.js
+    frontend server has no health path here: a rolling restart checks its own (the server's page)."""
 
-    def __init__(self, *args, superuser: bool = False, **kwargs) -> None:
+    def __init__(self, *args, superuser: bool = False, node: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.superuser = superuser
+        if node:
+            del self.fields["health_path"]
+            self.fields["ssh_host_key"].label = "SSH host key of the Node.js server's host"
         if not superuser:
             for name in COMMAND_FIELDS:
                 self.fields[name].disabled = True

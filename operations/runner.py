@@ -8,9 +8,13 @@ For each member in turn (RollingRestart.routes, fixed when the job was queued):
    a live-only drain would vanish and send new clients to a server that is about to stop;
 2. **wait_idle**: until its `busy` count is 0 in every balancer-manager, or HOSTPANEL_RESTART_IDLE_TIMEOUT;
 3. **restart**: disable it (its sticky clients' requests now go to the other members) and wait for its
-   requests in flight, then its restart command over SSH on the Zope host (deploy.transport.ssh, pinned host key);
-4. **wait_healthy**: until its health path answers 200 directly on the Zope server;
-5. **warm**: a few of the balancer's site paths (VirtualHostMonster URLs) requested directly on it;
+   requests in flight, then its restart command over SSH on the server's host (deploy.transport.ssh, pinned
+   host key);
+4. **wait_healthy**: until its health path answers 200 directly on the server (a Zope server: its restart
+   settings' path, /@@ok; a Node.js frontend server: its own health path, /ok);
+5. **warm**: requested directly on it: a Zope server, a few of the balancer's site paths (VirtualHostMonster
+   URLs); a Node.js frontend server, `/` of a few of the sites using the balancer as their frontend balancer,
+   with the site's Host (Volto renders the front page, calling Zope);
 6. **undrain** (and enable) on every front-end (the same service);
 7. **settle**: wait HOSTPANEL_RESTART_SETTLE_SECONDS, then until every front-end shows it usable
    (not in error: Apache keeps a member that failed a request in error for `retry` seconds, and draining
@@ -38,7 +42,7 @@ from hostpanel.audit import Actor
 from hostpanel.http import http_exchange
 from operations.choices import RestartStatus, RestartStepName, StepOutcome
 from operations.models import RollingRestart, RollingRestartStep, ZopeServerOps
-from operations.selectors import warm_paths
+from operations.selectors import health_path_of, warm_requests
 from status.manager import ManagerEndpoint, fetch_all
 from status.parse import MemberStatus, find_worker
 
@@ -154,11 +158,11 @@ def _wait_idle(job: _Job, member: BalancerMember, timeout: float | None = None) 
 def _restart(member: BalancerMember) -> str:
     ops = ZopeServerOps.objects.filter(zope_server=member.zope_server).first()
     if ops is None or not ops.can_restart:
-        raise StepFailed(f"{member.route} has no restart command (any more); set one on its Zope server's page.")
+        raise StepFailed(f"{member.route} has no restart command (any more); set one on its server's page.")
     try:
         transport = SSHTransport(host=ops.login_host, port=ops.ssh_port, user=ops.ssh_user, host_key=ops.ssh_host_key)
     except TransportError as exc:
-        raise StepFailed(f"cannot log in to the Zope host: {exc.message}") from None
+        raise StepFailed(f"cannot log in to the server's host: {exc.message}") from None
     try:
         result = transport.run(ops.restart_command, timeout=settings.HOSTPANEL_RESTART_COMMAND_TIMEOUT)
     except TransportError as exc:
@@ -172,8 +176,7 @@ def _restart(member: BalancerMember) -> str:
 
 
 def _wait_healthy(job: _Job, member: BalancerMember) -> str:
-    ops = ZopeServerOps.objects.filter(zope_server=member.zope_server).first()
-    url = member.zope_server.url + (ops.health_path if ops else "/@@ok")
+    url = member.zope_server.url + health_path_of(member.zope_server)
     timeout = settings.HOSTPANEL_RESTART_HEALTH_TIMEOUT
     deadline, tries = time.monotonic() + timeout, 0
     while True:
@@ -188,14 +191,15 @@ def _wait_healthy(job: _Job, member: BalancerMember) -> str:
 
 
 def _warm(member: BalancerMember) -> tuple[StepOutcome, str]:
-    paths = warm_paths(member.balancer, limit=settings.HOSTPANEL_RESTART_WARM_SITES)
-    if not paths:
+    requests = warm_requests(member.balancer, limit=settings.HOSTPANEL_RESTART_WARM_SITES)
+    if not requests:
         return StepOutcome.SKIPPED, "the balancer has no active site"
     lines, bad = [], 0
-    for path in paths:
-        answer = http_exchange("GET", member.zope_server.url + path, timeout=30)
+    for request in requests:
+        answer = http_exchange("GET", member.zope_server.url + request.path, host=request.host, timeout=30)
         bad += not (0 < answer.status < 500)
-        lines.append(f"{path}: {f'HTTP {answer.status}' if answer.status else answer.error} ({answer.seconds:.2f} s)")
+        shown = f"{request.host} {request.path}" if request.host else request.path
+        lines.append(f"{shown}: {f'HTTP {answer.status}' if answer.status else answer.error} ({answer.seconds:.2f} s)")
     return (StepOutcome.WARNING if bad else StepOutcome.OK), "\n".join(lines)
 
 

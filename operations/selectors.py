@@ -6,6 +6,8 @@ API::
     restart_plan(balancer) -> list[BalancerMember]    # the members it restarts, in order
     restart_progress(job) -> list[MemberProgress]     # per member: its steps (the job page and the API)
     warm_paths(balancer, limit=3) -> list[str]        # VirtualHostMonster paths of a few active sites
+    warm_requests(balancer, limit=3) -> list[WarmRequest]  # (path, Host) to warm a restarted member with
+    health_path_of(zope_server) -> str                # the path a restarted server must answer 200 on
     zope_server_ops(zope_server) -> ZopeServerOps     # the server's restart settings (unsaved defaults if none)
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, ZopeServer
 from operations.choices import ACTIVE_RESTART_STATUSES, RestartStepName, StepOutcome
 from operations.models import RollingRestart, RollingRestartStep, ZopeServerOps
@@ -52,9 +55,10 @@ def restart_refusals(balancer: Balancer) -> list[str]:
     ops = {o.zope_server_id: o for o in ZopeServerOps.objects.filter(zope_server__in=[m.zope_server for m in plan])}
     missing = [m.route for m in plan if not (ops.get(m.zope_server_id) and ops[m.zope_server_id].can_restart)]
     if missing:
+        noun = "Node.js frontend server(s)" if balancer.kind == ServerKind.NODE else "Zope server(s)"
         reasons.append(
-            f"No restart command for the Zope server(s) {', '.join(missing)}: a superuser sets it on the Zope "
-            "server's page."
+            f"No restart command for the {noun} {', '.join(missing)}: a superuser sets it on the server's page "
+            "(Restart settings)."
         )
     return reasons
 
@@ -100,3 +104,27 @@ def warm_paths(balancer: Balancer, *, limit: int = 3) -> list[str]:
     """The VirtualHostMonster paths (as the front-ends send them) of a few of the balancer's active sites."""
     sites = Site.objects.filter(balancer=balancer, status=SiteStatus.ACTIVE).order_by("domain")[: max(limit, 0)]
     return [f"/VirtualHostBase/http/{s.domain}:80{s.plone_path}/VirtualHostRoot/" for s in sites]
+
+
+@dataclass(frozen=True)
+class WarmRequest:
+    path: str
+    host: str = ""  # the Host header to send ("": the server's own address)
+
+
+def warm_requests(balancer: Balancer, *, limit: int = 3) -> list[WarmRequest]:
+    """What a restarted member is warmed with: a Zope server, the VirtualHostMonster paths of a few of the
+    balancer's active sites; a Node.js frontend server, `/` of a few of the active sites that use the balancer
+    as their frontend balancer, with the site's Host (Volto renders that site's front page, calling Zope)."""
+    if balancer.kind == ServerKind.NODE:
+        sites = Site.objects.filter(frontend_balancer=balancer, status=SiteStatus.ACTIVE).order_by("domain")
+        return [WarmRequest("/", domain) for domain in sites.values_list("domain", flat=True)[: max(limit, 0)]]
+    return [WarmRequest(path) for path in warm_paths(balancer, limit=limit)]
+
+
+def health_path_of(zope_server: ZopeServer) -> str:
+    """A Zope server: its restart settings' health path (/@@ok by default). A Node.js frontend server: its own
+    health path, the one the front-ends check (/ok, Volto's health check, by default)."""
+    if zope_server.kind == ServerKind.NODE:
+        return zope_server.health_path
+    return zope_server_ops(zope_server).health_path

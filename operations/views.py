@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views import View
 from django.views.generic import TemplateView
 
+from balancers.choices import ServerKind
 from balancers.models import Balancer, ZopeServer
 from hostpanel.permissions import PanelAccessMixin
 from hostpanel.web import ConfirmView, ServiceFormView, web_actor
@@ -139,6 +140,7 @@ class ZopeServerOpsView(ServiceFormView):
         ops = zope_server_ops(self.server)
         kwargs["initial"] = {name: getattr(ops, name) for name in self.form_class.base_fields}
         kwargs["superuser"] = self.request.user.is_superuser
+        kwargs["node"] = self.server.kind == ServerKind.NODE
         return kwargs
 
     def get_cancel_url(self) -> str:

@@ -7,13 +7,14 @@ import io
 
 from django import forms
 
+from balancers.choices import ServerKind
 from balancers.models import Balancer
 from certificates.choices import CertificateStatus
 from hostpanel.forms import ServiceForm
 from hostpanel.validators import BLOCKABLE_METHODS
 from metering.models import QuotaPolicy
 from metering.units import parse_bytes
-from sites.choices import HSTS_MAX_SECONDS, ManageAccess, SiteStatus, SiteTls
+from sites.choices import HSTS_MAX_SECONDS, ManageAccess, SiteKind, SiteStatus, SiteTls
 from sites.services import IMPORT_COLUMNS, IMPORT_MAX_ROWS, IMPORT_REQUIRED_COLUMNS
 
 SORTS = {
@@ -55,7 +56,41 @@ class SiteForm(ServiceForm):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Other host names of the site, one per line (e.g. www.linux.co.uk).",
     )
-    balancer = forms.ModelChoiceField(queryset=Balancer.objects.order_by("name"), to_field_name="name")
+    kind = forms.ChoiceField(
+        label="Kind",
+        choices=SiteKind.choices,
+        required=False,
+        initial=SiteKind.CLASSIC,
+        help_text="Classic UI: Zope renders every page. Volto: the pages come from the customer's Node.js "
+        "frontend, and only the API (/++api++) goes to Zope. Frontend only: every request goes to the Node.js "
+        "frontend, which calls Zope itself.",
+    )
+    balancer = forms.ModelChoiceField(
+        queryset=Balancer.objects.filter(kind=ServerKind.ZOPE).order_by("name"),
+        to_field_name="name",
+        help_text="The Zope servers of this Plone site: every page of a Classic UI site, the API of a Volto site.",
+        error_messages={
+            "invalid_choice": "Choose a balancer of Zope servers (a Node.js frontend balancer goes "
+            "under Frontend balancer)."
+        },
+    )
+    frontend_balancer = forms.ModelChoiceField(
+        label="Frontend balancer",
+        queryset=Balancer.objects.filter(kind=ServerKind.NODE).order_by("name"),
+        to_field_name="name",
+        required=False,
+        empty_label="(none: Classic UI)",
+        help_text="Volto and frontend-only sites: the balancer of the Node.js servers running this customer's "
+        "Volto build. Classic UI sites have none.",
+        error_messages={"invalid_choice": "Choose a balancer of Node.js frontend servers."},
+    )
+    classic_ui_path = forms.CharField(
+        label="Classic UI path",
+        max_length=64,
+        required=False,
+        help_text="Volto sites only, optional: keep Plone's Classic UI reachable under this path for the staff "
+        "networks (403 for everyone else), e.g. /ClassicUI. Empty: no Classic UI.",
+    )
     plone_path = forms.CharField(
         label="Plone path", max_length=255, help_text="The Plone site in Zope, e.g. /plone/linux."
     )
@@ -130,6 +165,9 @@ class SiteForm(ServiceForm):
         for name, empty in (("tls", ""), ("hsts_seconds", None), ("manage_access", "")):
             if data.get(name) == empty:
                 data.pop(name)  # not given: the default (new site) or unchanged
+        if not data.get("kind"):  # a POST without a kind (a script older than kinds): the kind fields unchanged
+            for name in ("kind", "frontend_balancer", "classic_ui_path"):
+                data.pop(name, None)
         return data
 
 
@@ -143,7 +181,9 @@ class SiteImportForm(forms.Form):
         required=False,
         help_text="Columns: domain, aliases (separated by spaces or ';'), balancer, plone_path, customer_ref; "
         "optional: tls (acme, custom or none), https_redirect (yes/no), hsts_seconds, manage_access (public, "
-        "staff or blocked), blocked_methods and passthrough_paths (separated by spaces or ';'), edit_host. "
+        "staff or blocked), blocked_methods and passthrough_paths (separated by spaces or ';'), edit_host, "
+        "kind (classic, volto or frontend-only; empty: classic, or volto when a frontend balancer is named), "
+        "frontend_balancer (a Node.js frontend balancer's name), classic_ui_path (volto only, e.g. /ClassicUI). "
         "A header row with these names is expected.",
     )
     csv_text = forms.CharField(label="…or paste the CSV", required=False, widget=forms.Textarea(attrs={"rows": 8}))

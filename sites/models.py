@@ -320,15 +320,15 @@ class Site(models.Model):
                     "Only a Volto site keeps a Classic UI path.", code="classic"
                 )
         else:
-            if not self.frontend_balancer_id:
+            frontend = self.frontend_balancer if self.frontend_balancer_id else None
+            if frontend is None:
                 errors["frontend_balancer"] = ValidationError(
                     f"A {self.get_kind_display().split(' (')[0]} site needs a Node.js frontend balancer.",
                     code="required",
                 )
-            elif self.frontend_balancer.kind != ServerKind.NODE:
+            elif frontend.kind != ServerKind.NODE:
                 errors["frontend_balancer"] = ValidationError(
-                    f"{self.frontend_balancer.name} groups Zope servers; the frontend balancer groups Node.js "
-                    "frontend servers.",
+                    f"{frontend.name} groups Zope servers; the frontend balancer groups Node.js frontend servers.",
                     code="kind",
                 )
             if self.kind == SiteKind.FRONTEND_ONLY and self.classic_ui_path:

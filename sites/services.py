@@ -26,7 +26,7 @@ from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited
 from hostpanel.validators import normalize_hostname
-from sites.choices import SiteStatus, SiteTls
+from sites.choices import SiteKind, SiteStatus, SiteTls
 from sites.models import Site, SiteAlias, SiteHostname
 
 TLS_FIELDS = ("tls", "https_redirect", "hsts_seconds")  # optional on create: the model's defaults otherwise
@@ -338,7 +338,16 @@ def site_hostnames_backfill(domains: Iterable[str]) -> int:
 
 # --- bulk import -----------------------------------------------------------------------------
 
-IMPORT_COLUMNS = ("domain", "aliases", "balancer", "plone_path", "customer_ref", *TLS_FIELDS, *OPTION_FIELDS)
+IMPORT_COLUMNS = (
+    "domain",
+    "aliases",
+    "balancer",
+    "plone_path",
+    "customer_ref",
+    *TLS_FIELDS,
+    *OPTION_FIELDS,
+    *KIND_FIELDS,
+)
 IMPORT_REQUIRED_COLUMNS = ("domain", "balancer", "plone_path")
 BOOLEAN_CELLS = {"1": True, "yes": True, "true": True, "on": True}
 BOOLEAN_CELLS |= {"0": False, "no": False, "false": False, "off": False}
@@ -412,6 +421,23 @@ def _option_cells(values: dict[str, Any], site: Site) -> None:
         site.edit_host = edit_host
 
 
+def _kind_cells(values: dict[str, Any], site: Site, errors: dict[str, list[str]]) -> None:
+    """The optional columns kind, frontend_balancer, classic_ui_path: an empty kind is classic (or, with a
+    frontend balancer named, volto); full_clean() checks the combination (Site._clean_kind)."""
+    kind = str(values.get("kind") or "").strip().lower().replace("-", "_")
+    frontend = str(values.get("frontend_balancer") or "").strip()
+    if kind:
+        site.kind = kind  # checked against the choices by full_clean()
+    elif frontend:
+        site.kind = SiteKind.VOLTO
+    if frontend:
+        try:
+            site.frontend_balancer = _resolve_balancer(frontend, "frontend_balancer")
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    site.classic_ui_path = str(values.get("classic_ui_path") or "").strip()
+
+
 def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]:
     """Create one imported site inside a savepoint; return its errors by field (empty: saved)."""
     site = Site(
@@ -422,6 +448,7 @@ def _import_one(values: dict[str, Any], *, actor: Actor) -> dict[str, list[str]]
     errors: dict[str, list[str]] = {}
     _tls_cells(values, site, errors)
     _option_cells(values, site)
+    _kind_cells(values, site, errors)
     name = str(values["balancer"] or "").strip()
     if not name:
         errors["balancer"] = ["A balancer is required."]

@@ -81,7 +81,8 @@ def filtered_sites(params) -> tuple[SiteFilterForm, object, str, bool]:
                 | Q(pk__in=SiteAlias.objects.filter(name__contains=q).values("site_id"))
             )
         if form.cleaned_data["balancer"]:
-            qs = qs.filter(balancer__name=form.cleaned_data["balancer"])
+            name = form.cleaned_data["balancer"]  # a Zope balancer, or a Volto site's frontend balancer
+            qs = qs.filter(Q(balancer__name=name) | Q(frontend_balancer__name=name))
         if form.cleaned_data["status"]:
             qs = qs.filter(status=form.cleaned_data["status"])
         certificate = form.cleaned_data["certificate"]
@@ -195,7 +196,9 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         site = get_object_or_404(
-            Site.objects.select_related("balancer", "certificate").prefetch_related(Prefetch("aliases")),
+            Site.objects.select_related("balancer", "frontend_balancer", "certificate").prefetch_related(
+                Prefetch("aliases")
+            ),
             domain=kwargs["domain"],
         )
         context.update(live_context(site))
@@ -240,7 +243,9 @@ class SiteUpdateView(ServiceFormView):
     @cached_property
     def site(self) -> Site:
         # looked up lazily, after the permission check in dispatch()
-        return get_object_or_404(Site.objects.select_related("balancer"), domain=self.kwargs["domain"])
+        return get_object_or_404(
+            Site.objects.select_related("balancer", "frontend_balancer"), domain=self.kwargs["domain"]
+        )
 
     @property
     def title(self):
@@ -250,7 +255,10 @@ class SiteUpdateView(ServiceFormView):
         return {
             "domain": self.site.domain,
             "aliases": "\n".join(self.site.aliases.values_list("name", flat=True)),
+            "kind": self.site.kind,
             "balancer": self.site.balancer.name,
+            "frontend_balancer": self.site.frontend_balancer.name if self.site.frontend_balancer else "",
+            "classic_ui_path": self.site.classic_ui_path,
             "plone_path": self.site.plone_path,
             "customer_ref": self.site.customer_ref,
             "tls": self.site.tls,
@@ -280,7 +288,9 @@ class SiteUpdateView(ServiceFormView):
 
 class _SiteConfirm(ConfirmView):
     def get_object(self):
-        return get_object_or_404(Site.objects.select_related("balancer"), domain=self.kwargs["domain"])
+        return get_object_or_404(
+            Site.objects.select_related("balancer", "frontend_balancer"), domain=self.kwargs["domain"]
+        )
 
 
 class SiteSuspendView(_SiteConfirm):

@@ -120,3 +120,14 @@ def give_certificate(site, test_pki: TrustedPKI, **kw) -> dict[str, str]:
     upload = test_pki.issue(names, **kw)
     certificate_services.certificate_set_custom(site, actor=ACTOR, **upload)
     return upload
+
+
+def add_frontend_pool(name: str = "volto-acme", *, servers: int = 2, first_port: int = 3001) -> Balancer:
+    """A Node.js frontend balancer over node1..nodeN (kind node, 127.0.0.1 from first_port), through the services."""
+    balancer = balancer_services.balancer_create(actor=ACTOR, name=name, kind="node")
+    for index in range(1, servers + 1):
+        server = balancer_services.zope_server_create(
+            actor=ACTOR, name=f"node{index}", kind="node", host="127.0.0.1", port=first_port + index - 1
+        )
+        balancer_services.member_create(actor=ACTOR, balancer=balancer, zope_server=server)
+    return balancer

@@ -40,6 +40,7 @@ class ZopeServerSerializer(ServiceModelSerializer):
         model = ZopeServer
         fields = [
             "name",
+            "kind",
             "host",
             "port",
             "description",
@@ -106,6 +107,9 @@ class MemberSerializer(ServiceModelSerializer):
     balancer = serializers.SlugRelatedField(slug_field="name", queryset=Balancer.objects.all())
     zope_server = serializers.SlugRelatedField(slug_field="name", queryset=ZopeServer.objects.all())
     route = serializers.CharField(source="zope_server.name", read_only=True)
+    kind = serializers.CharField(
+        source="balancer.kind", read_only=True, help_text="zope or node: the kind of its balancer and server."
+    )
     state = serializers.CharField(read_only=True, help_text="active, hot standby, drain or disabled.")
     url = serializers.HyperlinkedIdentityField(view_name="api:member-detail")
     deployment = DeploymentIdField()
@@ -125,6 +129,7 @@ class MemberSerializer(ServiceModelSerializer):
             "balancer",
             "zope_server",
             "route",
+            "kind",
             *MEMBER_FIELDS,
             "state",
             "url",

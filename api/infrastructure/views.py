@@ -17,6 +17,7 @@ from api.infrastructure.serializers import (
     ZopeServerSerializer,
 )
 from balancers import services as balancer_services
+from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
 from status.manager import ApplyResult
 
@@ -57,13 +58,15 @@ class ServiceViewSet(ApiMixin, viewsets.ModelViewSet):
 
 @extend_schema_view(destroy=DELETE_SCHEMA)
 class ZopeServerViewSet(ServiceViewSet):
-    """Zope servers, looked up by name (the balancer route)."""
+    """Application servers (Zope servers and Node.js frontend servers: `kind`), looked up by name (the
+    balancer route)."""
 
     operation_noun = "zope_server"
 
     serializer_class = ZopeServerSerializer
     path_examples = {"name": "zope1"}
     queryset = ZopeServer.objects.all()
+    filterset_fields = ["kind"]  # ?kind=zope or ?kind=node (Node.js frontend servers)
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
     create_service = staticmethod(balancer_services.zope_server_create)
@@ -98,6 +101,7 @@ class BalancerViewSet(ServiceViewSet):
     queryset = Balancer.objects.prefetch_related(
         Prefetch("members", queryset=BalancerMember.objects.select_related("zope_server", "balancer"))
     )
+    filterset_fields = ["kind"]
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
     create_service = staticmethod(balancer_services.balancer_create)
@@ -108,10 +112,11 @@ class BalancerViewSet(ServiceViewSet):
 class MemberFilter(django_filters.FilterSet):
     balancer = django_filters.CharFilter(field_name="balancer__name")
     zope_server = django_filters.CharFilter(field_name="zope_server__name")
+    kind = django_filters.ChoiceFilter(field_name="balancer__kind", choices=ServerKind.choices)
 
     class Meta:
         model = BalancerMember
-        fields = ["balancer", "zope_server"]
+        fields = ["balancer", "zope_server", "kind"]
 
 
 @extend_schema_view(

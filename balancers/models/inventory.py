@@ -133,6 +133,19 @@ class ZopeServer(models.Model):
         if self.pk is None:  # one more server: every front-end's node ports must still fit
             highest = FrontEnd.objects.aggregate(models.Max("node_port_base"))["node_port_base__max"]
             validate_node_ports(highest, ZopeServer.objects.count() + 1)
+        elif self.kind in ServerKind.values:
+            # a member keeps the kind of its balancer: a server in use keeps its kind
+            other = self.memberships.exclude(balancer__kind=self.kind).values_list("balancer__name", flat=True)
+            if names := sorted(other):
+                raise ValidationError(
+                    {
+                        "kind": ValidationError(
+                            f"{self.name} is a member of {', '.join(names)}, which group(s) servers of its current "
+                            "kind: remove it from there first.",
+                            code="in_use",
+                        )
+                    }
+                )
 
     @property
     def url(self) -> str:
@@ -377,6 +390,25 @@ class Balancer(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("balancers:balancer_detail", args=[self.pk])
+
+    def clean(self) -> None:
+        """A balancer in use keeps its kind: its members are servers of that kind, and its sites use it as
+        their Zope balancer (zope) or as their frontend balancer (node)."""
+        super().clean()
+        if self.pk is None or self.kind not in ServerKind.values:
+            return
+        reasons = []
+        others = self.members.exclude(zope_server__kind=self.kind)
+        if names := sorted(others.values_list("zope_server__name", flat=True)):
+            reasons.append(f"its members {', '.join(names)} are servers of the other kind")
+        uses = self.sites if self.kind == ServerKind.NODE else self.frontend_sites
+        if count := uses.count():
+            role = "Zope balancer" if self.kind == ServerKind.NODE else "frontend balancer"
+            reasons.append(f"{count} site(s) use it as their {role}")
+        if reasons:
+            raise ValidationError(
+                {"kind": ValidationError(f"The kind cannot change: {'; '.join(reasons)}.", code="in_use")}
+            )
 
 
 class BalancerMember(models.Model):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
+from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, FrontEnd
 from sites.models import Site
 
@@ -27,11 +28,19 @@ def enabled_frontends() -> list[FrontEnd]:
 
 
 def balancers_with_counts() -> list[Balancer]:
-    """Every balancer with `member_count` and `site_count` (two queries whatever the numbers)."""
+    """Every balancer with `member_count` and `site_count` (three queries whatever the numbers); a frontend
+    balancer counts the sites that use it as their frontend balancer."""
     balancers = list(Balancer.objects.annotate(member_count=Count("members")).order_by("name"))
     site_counts = dict(Site.objects.values_list("balancer").annotate(n=Count("id")).values_list("balancer", "n"))
+    frontend_counts = dict(
+        Site.objects.filter(frontend_balancer__isnull=False)
+        .values_list("frontend_balancer")
+        .annotate(n=Count("id"))
+        .values_list("frontend_balancer", "n")
+    )
     for balancer in balancers:
-        balancer.site_count = site_counts.get(balancer.pk, 0)
+        counts = frontend_counts if balancer.kind == ServerKind.NODE else site_counts
+        balancer.site_count = counts.get(balancer.pk, 0)
     return balancers
 
 
@@ -47,8 +56,10 @@ def balancer_members(balancer: Balancer) -> list[BalancerMember]:
 
 
 def balancer_site_counts(balancer: Balancer) -> dict[str, int]:
-    """{"total": n, "suspended": n} of the sites using a balancer (one query)."""
+    """{"total": n, "suspended": n} of the sites using a balancer (one query): as their Zope balancer, or
+    as their frontend balancer for a Node.js frontend balancer."""
+    using = {"frontend_balancer": balancer} if balancer.kind == ServerKind.NODE else {"balancer": balancer}
     by_status = dict(
-        Site.objects.filter(balancer=balancer).values_list("status").annotate(n=Count("id")).values_list("status", "n")
+        Site.objects.filter(**using).values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
     return {"total": sum(by_status.values()), "suspended": by_status.get("suspended", 0)}

@@ -126,6 +126,7 @@ class StatusUnknownWorker(TypedDict):
 class StatusBalancer(TypedDict):
     id: int
     name: str
+    kind: Annotated[str, Help("zope: its members are Zope servers; node: Node.js frontend servers (one Volto build).")]
     lbmethod: str
     sticky_cookie: str
     members: list[StatusMember]
@@ -355,6 +356,7 @@ def _balancer_dict(balancer: Balancer, fleet: _Fleet, history: _History) -> Stat
     return {
         "id": balancer.pk,
         "name": balancer.name,
+        "kind": balancer.kind,
         "lbmethod": balancer.lbmethod,
         "sticky_cookie": balancer.sticky_cookie,
         "members": members,

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
 from balancers import services
+from balancers.choices import ServerKind
 from balancers.forms import (
     MEMBER_STATES,
     BalancerForm,
@@ -22,7 +23,14 @@ class BalancerListView(PanelAccessMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["balancers"] = balancers_with_counts()
+        kind = self.request.GET.get("kind", "")
+        kind = kind if kind in ServerKind.values else ""
+        balancers = balancers_with_counts()
+        context.update(
+            balancers=[b for b in balancers if b.kind == kind] if kind else balancers,
+            kind=kind,
+            kinds=ServerKind.choices,
+        )
         return context
 
 

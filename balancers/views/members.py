@@ -37,6 +37,9 @@ class MemberCreateView(ServiceFormView):
     def get_cancel_url(self):
         return self.balancer.get_absolute_url()
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "balancer": self.balancer}
+
     def perform(self, data):
         return services.member_create(actor=web_actor(self.request), balancer=self.balancer, **data)
 

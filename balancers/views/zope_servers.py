@@ -1,4 +1,4 @@
-"""Pages of Zope servers: list, detail, add, edit, delete."""
+"""Pages of application servers (Zope servers and Node.js frontend servers): list, detail, add, edit, delete."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.views.generic import TemplateView
 
 from balancers import services
+from balancers.choices import ServerKind
 from balancers.forms import (
     ZopeServerForm,
 )
@@ -21,7 +22,11 @@ class ZopeServerListView(PanelAccessMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["servers"] = ZopeServer.objects.annotate(member_count=Count("memberships")).order_by("name")
+        servers = ZopeServer.objects.annotate(member_count=Count("memberships")).order_by("name")
+        kind = self.request.GET.get("kind", "")
+        if kind in ServerKind.values:
+            servers = servers.filter(kind=kind)
+        context.update(servers=servers, kind=kind if kind in ServerKind.values else "", kinds=ServerKind.choices)
         return context
 
 
@@ -43,14 +48,18 @@ class ZopeServerDetailView(PanelAccessMixin, TemplateView):
 
 class ZopeServerCreateView(ServiceCreateView):
     form_class = ZopeServerForm
-    noun, list_url = "Zope server", "balancers:zopeserver_list"
+    noun, list_url = "application server", "balancers:zopeserver_list"
     create_service = staticmethod(services.zope_server_create)
 
 
 class ZopeServerUpdateView(ServiceUpdateView):
     form_class, model = ZopeServerForm, ZopeServer
-    noun, fields = "Zope server", services.ZOPE_SERVER_FIELDS
+    fields = services.ZOPE_SERVER_FIELDS
     update_service = staticmethod(services.zope_server_update)
+
+    @property
+    def noun(self) -> str:  # type: ignore[override]
+        return "Zope server" if self.object.kind == ServerKind.ZOPE else "Node.js frontend server"
 
 
 class ZopeServerDeleteView(ServiceDeleteView):

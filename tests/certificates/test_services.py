@@ -226,3 +226,22 @@ def test_the_scan_marks_expired_certificates(site, actor, test_pki):
     later = timezone.now() + datetime.timedelta(days=200)
     assert services.certificates_mark_expired(later) == 1
     assert Certificate.objects.get(site=site).status == CertificateStatus.EXPIRED
+
+
+def test_a_certificate_batch_publishes_once_for_everything_pending_and_only_when_its_window_closed(
+    db, settings, monkeypatch
+):
+    asked: list[str] = []
+    monkeypatch.setattr(services, "config_changed", lambda *, actor: asked.append(actor.name))
+    batch = services.CertificateBatch(window=0.2)
+    assert batch.publish() is False and not batch.pending  # nothing issued: no deployment
+    batch.add()
+    batch.add()
+    assert batch.pending and 0 < batch.remaining() <= 0.2
+    assert batch.publish_if_due() is False  # the window is still open
+    time.sleep(0.25)
+    assert batch.remaining() == 0
+    assert batch.publish_if_due() is True
+    assert (len(asked), batch.deployments, batch.pending) == (1, 1, False)  # two certificates, one deployment
+    assert batch.publish_if_due() is False
+    assert len(asked) == 1

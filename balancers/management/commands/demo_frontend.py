@@ -58,7 +58,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo front-end running: sites on http://127.0.0.1:{http_port}/ "
-                f"(try: curl -H 'Host: linux.co.uk' http://127.0.0.1:{http_port}/), "
+                f"(try: curl -H 'Host: linux.co.uk' http://127.0.0.1:{http_port}/, or volto.example after "
+                "seed_demo --volto), "
                 f"balancer-manager on http://127.0.0.1:{manager_port}/balancer-manager"
             )
         )

@@ -1,4 +1,4 @@
-"""manage.py rolling_restart BALANCER: restart the balancer's Zope servers one by one, in the foreground,
+"""manage.py rolling_restart BALANCER: restart the balancer's servers (Zope or Node.js) one by one, in the foreground,
 printing every step; --resume ID / --cancel ID for a stopped job; --background hands it to the worker."""
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from operations.services import RestartRefused, rolling_restart_cancel, rolling_
 
 
 class Command(BaseCommand):
-    help = "Rolling restart of a balancer's Zope servers: drain, wait, restart, health, warm, undrain, settle."
+    help = (
+        "Rolling restart of a balancer's servers (Zope servers, or a Node.js frontend pool): drain, wait, restart, "
+        "health, warm, undrain, settle."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("balancer", nargs="?", help="The balancer's name (to start a new rolling restart).")
