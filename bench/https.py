@@ -1,7 +1,7 @@
 """HTTPS benchmark: ACME issuance on two front-ends, the renewal scan, and Apache with 1,000 HTTPS vhosts.
 
-    .venv/bin/python bench/https.py [--part issue|scan|apache|all] [--sites 100] [--certificates 10000]
-                                   [--vhosts 1000]
+    .venv/bin/python bench/https.py [--part issue|scan|apache|scale|edge|all] [--sites 100] [--certificates 10000]
+                                   [--vhosts 1000] [--scale 1000 10000] [--repeat 3] [--profile]
 
 issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_ssl) get certificates from
         pebble (validating on fe1's HTTP port; the tokens go to both front-ends) through the renewal scan
@@ -10,16 +10,30 @@ issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_s
 scan:   the renewal scan's selector over M certificates (a tenth due): queries and seconds.
 apache: `apache2 -t`, start and graceful of V HTTPS sites (each its own certificate and key) against V
         HTTP-only sites: seconds and memory (RSS and PSS of all Apache processes after the graceful).
+scale:  S HTTPS sites (each its own ECDSA P-256 certificate, devrig.pki) on 3 front-ends (each a real sshd +
+        standalone Apache with mod_ssl, 2 x 16 event workers), deployed through the real runner: the first
+        deploy; +1 HTTP site -> answering on all 3 (map-only: no reload); +1 HTTPS site with its certificate
+        (created, certificate uploaded) -> served over verified HTTPS on all 3, and the gracefuls it cost;
+        one graceful of a front-end -> the new generation serving; Apache RSS of one front-end (all its
+        processes); `apache2 -t` time and peak RSS. Not part of `all` (minutes at 10,000: run it alone).
+edge:   the measured alternative (not in the product): Debian's HAProxy terminating TLS with E certificates
+        (ECDSA P-256, one crt-list) in front of a backend on loopback: start time and RSS, `haproxy -c` time,
+        and one certificate added at run time (written to disk + new/set/commit ssl cert + add ssl crt-list,
+        no reload) -> served over verified HTTPS. Not part of `all`.
 Uses a throw-away SQLite database (or DATABASE_URL if set) and temporary directories.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import datetime
 import os
+import pstats
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,19 +59,22 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, setup_databases
 from django.utils import timezone
 
-from balancers.models import Balancer, Deployment, ZopeServer
+from balancers.models import Balancer, Deployment, FrontEnd, ZopeServer
 from balancers.services import deployment_start
 from certificates.models import Certificate
 from certificates.selectors import certificates_due
+from certificates.services import certificate_set_custom
 from certificates.tasks import renewal_scan
 from devrig import pki
 from devrig.apache import StandaloneApache, write_tree
 from devrig.backends import Backend
-from devrig.fleet import ACTOR, add_site, make_balancer, make_client_key, make_host
-from devrig.net import free_ports
+from devrig.fleet import ACTOR, add_https_sites, add_site, make_balancer, make_client_key, make_host
+from devrig.haproxy import HaproxyEdge, haproxy_binary
+from devrig.net import free_ports, https_get
 from devrig.pebble import PebbleCA
 from rendering.render import render_tree
 from rendering.snapshot import CertificateRecord, FrontEndRecord, SiteRecord, Snapshot, load_snapshot
+from sites import services as site_services
 from sites.models import Site
 
 
@@ -212,10 +229,10 @@ def apache_vhosts(count: int) -> None:
             test = apache.configtest()
             assert test.ok, test.output[-2000:]
             t0 = time.perf_counter()
-            apache.start(timeout=120)
+            apache.start(timeout=600)
             start = time.perf_counter() - t0
             t0 = time.perf_counter()
-            apache.graceful(timeout=120)
+            apache.graceful(timeout=600)
             graceful = time.perf_counter() - t0
             time.sleep(1)
             rss, pss = _memory(apache.pid())
@@ -228,9 +245,197 @@ def apache_vhosts(count: int) -> None:
             apache.stop()
 
 
+def _configtest(apache: StandaloneApache) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of `apache2 -t` on this Apache's config."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [apache.binary, "-t", "-f", str(apache.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, "apache2 -t failed"
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def _until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.02)
+
+
+def _answers_https(host, domain: str, root_pem: str) -> bool:
+    try:
+        return https_get(host.https_port, domain, root_pem=root_pem, timeout=5).status == 200
+    except OSError:  # not served yet (no vhost: the default vhost's certificate does not verify)
+        return False
+
+
+def scale(count: int, repeat: int, profile: bool) -> None:
+    """The figures of issue 27's table for `count` HTTPS sites (the module docstring, part `scale`)."""
+    backends = [Backend(name).start() for name in ("zope1", "zope2")]
+    made: list[StandaloneApache] = []
+    hosts = []
+
+    def apache_factory(config_dir, *, listen=(), manager=False):
+        apache = StandaloneApache(
+            TMP / f"scale{count}-apache{len(made)}", config_dir, listen=listen, manager=manager, workers=(2, 16)
+        )
+        made.append(apache)
+        return apache.write_config()
+
+    settings.HOSTPANEL_AUTO_DEPLOY = False
+    try:
+        key = make_client_key(TMP / "panel")
+        settings.HOSTPANEL_SSH_KEY = str(key)
+        balancer = make_balancer(backends)
+        for name in ("fe1", "fe2", "fe3"):
+            hosts.append(make_host(TMP / f"scale{count}-{name}", name, apache_factory, client_key=key))
+        trusted = pki.TrustedPKI.create(TMP, "Bench Root")  # the customer's CA: uploads verify up to it
+        settings.HOSTPANEL_CUSTOM_CA_BUNDLE = trusted.roots_file
+        issuer, root_pem = trusted.intermediate, trusted.root_pem
+        started = time.perf_counter()
+        domains = add_https_sites(count, balancer, issuer)
+        seeded = time.perf_counter() - started
+        print(f"scale {count}: {count} HTTPS sites with their certificates written in {seeded:.1f} s")
+        started = time.perf_counter()
+        deployment = deployment_start(actor=ACTOR)
+        first = time.perf_counter() - started
+        deployment.refresh_from_db()
+        assert deployment.status == "succeeded", [(h.frontend_name, h.stage, h.error) for h in deployment.hosts.all()]
+        sample = domains[:: max(1, count // 5)]
+        for host in hosts:
+            for domain in sample:
+                assert _answers_https(host, domain, root_pem), (host.name, domain)
+        print(f"scale {count}: first deploy {first:.1f} s (3 front-ends); SNI verified for {len(sample)} sites on each")
+        settings.HOSTPANEL_AUTO_DEPLOY = True  # every change below deploys when it commits (immediate backend)
+        http_times, https_times, gracefuls = [], [], []
+        for i in range(repeat):
+            domain = f"plain{count}-{i}.example"
+            before = [h.reloads() for h in hosts]
+            profiler = None
+            if profile and i == repeat - 1:
+                profiler = cProfile.Profile()
+                profiler.enable()
+            started = time.perf_counter()
+            add_site(domain, balancer)
+            _until(lambda d=domain: all(h.backend_for(d, timeout=0) for h in hosts), 30, f"{domain} live")
+            http_times.append(time.perf_counter() - started)
+            if profiler is not None:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            assert [h.reloads() for h in hosts] == before, "a map-only change reloaded Apache"
+            if profile:
+                for row in Deployment.objects.order_by("-pk").first().hosts.all():
+                    print(f"  {row.frontend_name}: {row.output.splitlines()[-1] if row.output else ''}")
+        print(
+            f"scale {count}: +1 HTTP site -> live on 3: median {statistics.median(http_times):.3f} s "
+            f"({', '.join(f'{s:.3f}' for s in http_times)}), no reload",
+            flush=True,
+        )
+        for i in range(repeat):
+            domain = f"new{count}-{i}.example"
+            upload = {}
+            cert, private = pki.leaf(issuer, [domain])
+            upload = {
+                "certificate_pem": pki.pem(cert),
+                "chain_pem": pki.pem(issuer.cert),
+                "private_key_pem": pki.key_pem(private),
+            }
+            before = [h.reloads() for h in hosts]
+            started = time.perf_counter()
+            site = site_services.site_create(
+                actor=ACTOR, domain=domain, balancer=balancer, plone_path="/plone/new", tls="custom"
+            )
+            certificate_set_custom(site, actor=ACTOR, **upload)
+            last = Deployment.objects.order_by("-pk").first()
+            if last.status != "succeeded":  # e.g. a graceful slower than the deployer's answer check (VERIFY_SECONDS)
+                print(f"scale {count}: +1 HTTPS site: deployment {last.status}: {[h.error for h in last.hosts.all()]}")
+            _until(lambda d=domain: all(_answers_https(h, d, root_pem) for h in hosts), 600, f"{domain} on https")
+            https_times.append(time.perf_counter() - started)
+            gracefuls.append(sum(h.reloads() - b for h, b in zip(hosts, before, strict=True)))
+        fe1 = hosts[0].apache
+        started = time.perf_counter()
+        fe1.graceful(timeout=300)
+        graceful = time.perf_counter() - started
+        time.sleep(1)
+        rss, pss = _memory(fe1.pid())
+        test_seconds, test_rss = _configtest(fe1)
+        print(
+            f"scale {count}: +1 HTTPS site with its certificate -> verified "
+            f"HTTPS on 3: median {statistics.median(https_times):.2f} s "
+            f"({', '.join(f'{s:.2f}' for s in https_times)}), "
+            f"gracefuls per HTTPS site (all 3 front-ends): {gracefuls}; one graceful -> new generation serving "
+            f"{graceful:.2f} s; Apache RSS of one front-end {rss:.0f} MB (PSS {pss:.0f} MB, "
+            f"{len(_processes(fe1.pid()))} processes); apache2 -t {test_seconds:.2f} s / {test_rss:.0f} MB"
+        )
+    finally:
+        settings.HOSTPANEL_AUTO_DEPLOY = False
+        for apache in made:
+            apache.stop()
+        for host in hosts:
+            if host.sshd:
+                host.sshd.stop()
+        for backend in backends:
+            backend.stop()
+
+
+def edge(count: int, repeat: int) -> None:
+    """HAProxy with `count` certificates: what a TLS edge would cost and how fast a certificate goes live."""
+    trusted = pki.TrustedPKI.create(TMP, "Edge Root")
+    chain = pki.pem(trusted.intermediate.cert)
+
+    def bundle(domain: str) -> str:
+        cert, key = pki.leaf(trusted.intermediate, [domain, f"www.{domain}"])
+        return pki.key_pem(key) + pki.pem(cert) + chain
+
+    started = time.perf_counter()
+    certificates = {f"tls{i:05d}.example": bundle(f"tls{i:05d}.example") for i in range(count)}
+    print(f"edge {count}: {count} certificates made in {time.perf_counter() - started:.1f} s")
+    backend = Backend("apache").start()
+    proxy = HaproxyEdge(TMP / f"edge{count}", backend.port)
+    try:
+        started = time.perf_counter()
+        proxy.start(certificates)
+        start = time.perf_counter() - started
+        started = time.perf_counter()
+        check = subprocess.run(  # noqa: S603 - a fixed binary and our own config
+            [haproxy_binary(), "-c", "-f", str(proxy.conf)], capture_output=True, text=True, timeout=600
+        )
+        check_seconds = time.perf_counter() - started
+        assert check.returncode == 0, check.stderr[-2000:]
+        rss = proxy.rss_mb()
+        sample = "tls00007.example"
+        assert https_get(proxy.port, sample, root_pem=trusted.root_pem).status == 200
+        adds = []
+        for i in range(repeat):
+            domain = f"added{i}.example"
+            pem = bundle(domain)
+            started = time.perf_counter()
+            proxy.add_certificate(domain, pem)
+            answer = https_get(proxy.port, domain, root_pem=trusted.root_pem)
+            adds.append(time.perf_counter() - started)
+            assert answer.status == 200, (answer.status, answer.headers)
+        assert https_get(proxy.port, f"www.{sample}", root_pem=trusted.root_pem).status == 200
+        print(
+            f"edge {count}: haproxy start {start:.2f} s, RSS {rss:.0f} MB (all processes), haproxy -c "
+            f"{check_seconds:.2f} s; one certificate added at run time -> verified HTTPS: median "
+            f"{statistics.median(adds) * 1000:.0f} ms ({', '.join(f'{s * 1000:.0f}' for s in adds)} ms), no reload; "
+            f"RSS after {proxy.rss_mb():.0f} MB"
+        )
+    finally:
+        proxy.stop()
+        backend.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["issue", "scan", "apache", "all"], default="all")
+    parser.add_argument("--part", choices=["issue", "scan", "apache", "scale", "edge", "all"], default="all")
+    parser.add_argument("--edge", type=int, nargs="+", default=[1000], help="certificates (part edge)")
+    parser.add_argument("--scale", type=int, nargs="+", default=[1000], help="HTTPS sites (part scale)")
+    parser.add_argument("--repeat", type=int, default=3, help="changes timed per figure (part scale)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the last +1 HTTP site (part scale)")
     parser.add_argument("--sites", type=int, default=100)
     parser.add_argument("--certificates", type=int, default=10_000)
     parser.add_argument("--vhosts", type=int, default=1000)
@@ -253,6 +458,17 @@ def main() -> None:
             ZopeServer.objects.all().delete()
         if args.part in ("issue", "all"):
             issue(args.sites)
+        if args.part == "edge":
+            for count in args.edge:
+                edge(count, args.repeat)
+        if args.part == "scale":
+            for count in args.scale:
+                scale(count, args.repeat, args.profile)
+                Site.objects.all().delete()
+                Deployment.objects.all().delete()
+                Balancer.objects.all().delete()
+                ZopeServer.objects.all().delete()
+                FrontEnd.objects.all().delete()
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
 

@@ -13,13 +13,16 @@ Modules (each one job)::
     publishing.py   ChallengePublisher protocol (the seam to the deploy side), DirectoryPublisher,
                     register_frontends_publisher / frontends_publisher
     services.py     writes: certificate_ensure, certificate_set_custom, certificate_request_renewal,
-                    certificate_issue, certificates_run_due, certificate_key_pem
+                    certificate_issue, certificates_run_due, CertificateBatch, certificate_key_pem
     follow.py       certificate_follow_site: called by sites.services after every site write (order for
                     tls=acme, renew when the names change, stop ordering for custom/none, flag a custom
                     certificate that no longer covers the site's names)
     selectors.py    reads: certificates_due, certificates_needing_attention, certificate_for_site,
                     certificate_attempts; the SiteCertificate / CertificateDetail read models
-    tasks.py        renewal_scan (the periodic scan of `manage.py renew_certificates [--loop]`)
+    tasks.py        renewal_scan (one look at what is due), the order_due_certificates task (rq / immediate)
+    worker.py       acme_worker_run: the ACME worker of `manage.py renew_certificates --loop` (woken, scans,
+                    batches what it issued into one deployment)
+    wake.py         certificates_wake: on commit, start the order now (deploy.wake's ACME channel, or the task)
     forms.py        the upload form of a customer's own certificate
 
 Direction: sites.services calls this app; this app never imports sites.services. The certificate pages
@@ -37,9 +40,10 @@ How the rest of the panel uses it:
   front-ends;
 - deploy.challenges.FrontendsChallengePublisher (every enabled front-end over its transport, in parallel)
   is registered by balancers.apps.BalancersConfig.ready(); its http_port is HOSTPANEL_ACME_HTTP_PORT;
-- certificates_run_due() ends with one config_changed() for the whole batch; tls=none/custom sites are
-  never ordered (certificates_due). bin/run starts `manage.py renew_certificates --loop` when
-  HOSTPANEL_ACME_DIRECTORY is set.
+- certificates_run_due() puts what it issued live with one config_changed() per batch (at its end, or
+  when the ACME worker's batch closes); tls=none/custom sites are never ordered (certificates_due).
+  bin/run starts `manage.py renew_certificates --loop` (the ACME worker) when HOSTPANEL_ACME_DIRECTORY
+  is set; certificates.follow and sites.services.site_certificate_renew wake it (certificates.wake).
 
 Never render private_key_encrypted or certificate_key_pem().
 """

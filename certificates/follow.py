@@ -13,6 +13,9 @@
   served over HTTP only until a certificate covering them is uploaded. Covered again (the change undone),
   it is `valid` again.
 
+Each of the three acme cases wakes the ACME worker (certificates.wake): the order starts when the
+site's change commits, not at the next scan.
+
 A certificate in service is never deleted here: deleting the site deletes it (cascade).
 """
 
@@ -25,6 +28,7 @@ from certificates.choices import CertificateSource, CertificateStatus
 from certificates.models import Certificate
 from certificates.services import AUDIT_EXCLUDE, certificate_ensure, certificate_request_renewal, site_names
 from certificates.validation import uncovered_names
+from certificates.wake import certificates_wake
 from hostpanel import audit
 from hostpanel.audit import Actor
 from sites.choices import SiteTls
@@ -36,10 +40,13 @@ def certificate_follow_site(site: Site, *, actor: Actor, names_before: list[str]
     if site.tls == SiteTls.ACME:
         if certificate is None:
             certificate_ensure(site, actor=actor)
+            certificates_wake()
         elif certificate.source == CertificateSource.CUSTOM or certificate.next_attempt_at is None:
             _order_again(certificate, actor=actor)
+            certificates_wake()
         elif names_before is not None and names_before != site_names(site) and certificate.has_live_certificate:
             certificate_request_renewal(site, actor=actor)
+            certificates_wake()
     elif certificate is not None and certificate.source == CertificateSource.ACME and certificate.next_attempt_at:
         _stop_ordering(certificate, actor=actor)
     if site.tls != SiteTls.ACME and certificate is not None and certificate.has_live_certificate:

@@ -63,10 +63,14 @@ class DirectoryPublisher:
 _factory: Callable[[], ChallengePublisher] | None = None
 
 
-def register_frontends_publisher(factory: Callable[[], ChallengePublisher] | None) -> None:
-    """Install the factory that builds the publisher for every enabled front-end (None removes it)."""
+def register_frontends_publisher(
+    factory: Callable[[], ChallengePublisher] | None,
+) -> Callable[[], ChallengePublisher] | None:
+    """Install the factory that builds the publisher for every enabled front-end (None removes it); returns
+    the one it replaces (a test puts it back)."""
     global _factory
-    _factory = factory
+    previous, _factory = _factory, factory
+    return previous
 
 
 def frontends_publisher() -> ChallengePublisher | None:

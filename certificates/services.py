@@ -15,17 +15,19 @@ API for the doors and the integration phase::
         one issue/renew step (worker side). None when another worker holds the certificate. Never
         raises for CA, network or publishing errors: the AcmeAttempt row and the certificate's
         last_error / next_attempt_at say what happened
-    certificates_run_due(*, frontends_publisher, now=None, limit=20) -> list[AcmeAttempt]
+    certificates_run_due(*, frontends_publisher, now=None, limit=20, batch=None) -> list[AcmeAttempt]
         the periodic scan (certificates.tasks): marks expired certificates, then issues what is due; what
         it issued (or marked expired) goes live in ONE automatic deployment at the end (one graceful
-        reload per front-end for the whole batch; certificate_issue alone deploys nothing)
+        reload per front-end for the whole batch; certificate_issue alone deploys nothing), or, with
+        the ACME worker's CertificateBatch, when the batch's window closes (HOSTPANEL_ACME_BATCH_SECONDS)
     certificate_claim(certificate_id, *, worker, now) -> bool
         the conditional UPDATE that gives one worker the certificate (lease: order timeout + 5 min)
     certificate_key_pem(certificate) -> str
         the decrypted private key, for the deploy step only (never logged, never shown)
 
-Pacing and failure: one order per site at a time (a conditional UPDATE claims the row for
-HOSTPANEL_ACME_ORDER_TIMEOUT + 5 min, across workers and machines); after a failure the site waits
+Pacing and failure: a scan runs HOSTPANEL_ACME_PARALLEL_ORDERS orders at once; one order per site at a
+time (a conditional UPDATE claims the row for HOSTPANEL_ACME_ORDER_TIMEOUT + 5 min, across workers and
+machines); after a failure the site waits
 1 h, doubling, at most a day, or longer when the CA's Retry-After says so; other sites go on. Names that
 fail the pre-flight check are left out (reported in last_error); when the site's own domain fails,
 nothing is ordered. A live certificate stays in place until a new one replaces it.
@@ -38,11 +40,14 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -261,7 +266,13 @@ def certificate_issue(
     certificate = Certificate.objects.select_related("site").get(pk=certificate.pk)
     names = site_names(certificate.site)
     attempt = AcmeAttempt.objects.create(
-        certificate=certificate, names=names, worker=worker, started_at=now, outcome=AttemptOutcome.RUNNING
+        certificate=certificate,
+        names=names,
+        worker=worker,
+        # when this order really started: a round's orders share its `now`, but run one after another or a few
+        # at a time (a `now` in the future is a test's clock)
+        started_at=max(now, timezone.now()),
+        outcome=AttemptOutcome.RUNNING,
     )
     try:
         checked = _preflight(names, frontends_publisher)
@@ -400,20 +411,96 @@ def certificates_mark_expired(now: datetime.datetime | None = None) -> int:
     ).update(status=CertificateStatus.EXPIRED, updated_at=now)
 
 
+class CertificateBatch:
+    """Certificates issued (or found expired) and not live yet: ONE deployment puts them all live.
+
+    The ACME worker (certificates.worker) keeps a batch open while more certificates are due, at most
+    `window` seconds from its first certificate, so a burst of new sites costs one graceful reload per
+    front-end per window, not one per site; a scan without a worker closes its batch at its end (window None)."""
+
+    def __init__(self, window: float | None = None) -> None:
+        self.window = window
+        self.opened_at: float | None = None  # time.monotonic() of the first certificate not live yet
+        self.deployments = 0  # how many times this batch object put certificates live
+
+    @property
+    def pending(self) -> bool:
+        return self.opened_at is not None
+
+    def add(self) -> None:
+        if self.opened_at is None:
+            self.opened_at = time.monotonic()
+
+    def remaining(self) -> float:
+        """Seconds until the window closes (0 when nothing is pending or it has closed)."""
+        if self.opened_at is None or self.window is None:
+            return 0.0
+        return max(self.opened_at + self.window - time.monotonic(), 0.0)
+
+    def publish_if_due(self) -> bool:
+        if self.pending and self.window is not None and self.remaining() <= 0:
+            return self.publish()
+        return False
+
+    def publish(self) -> bool:
+        """One automatic deployment for everything pending (coalesced with one already queued)."""
+        if not self.pending:
+            return False
+        config_changed(actor=Actor.system(), cause=("renewal.run", "new or expired certificates go live"))
+        self.opened_at = None
+        self.deployments += 1
+        return True
+
+
 def certificates_run_due(
-    *, frontends_publisher: ChallengePublisher, now: datetime.datetime | None = None, limit: int = 20
+    *,
+    frontends_publisher: ChallengePublisher,
+    now: datetime.datetime | None = None,
+    limit: int = 20,
+    batch: CertificateBatch | None = None,
 ) -> list[AcmeAttempt]:
-    """The periodic scan: at most `limit` orders per run (the CA's 300 orders / 3 h pace them)."""
+    """The periodic scan: at most `limit` orders per run (the CA's 300 orders / 3 h pace them). What it
+    issued or marked expired goes live in one deployment at its end, or, given the worker's open
+    `batch`, when that batch's window closes (checked after every order)."""
     now = now or timezone.now()
-    expired = certificates_mark_expired(now)
+    own_batch = batch is None
+    batch = CertificateBatch() if batch is None else batch
+    if certificates_mark_expired(now):
+        batch.add()
+    due = list(certificates_due(now, limit=limit))
     attempts = []
-    for certificate in certificates_due(now, limit=limit):
-        attempt = certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
-        if attempt is not None:
-            attempts.append(attempt)
-    # one deployment for the whole batch: 50 renewals are one graceful reload per front-end, not 50
-    issued = [a for a in attempts if a.outcome == AttemptOutcome.ISSUED and not a.ca_error]
-    if expired or issued:
-        what = f"{len(issued)} issued, {expired} expired" if expired else f"{len(issued)} issued"
-        config_changed(actor=Actor.system(), cause=("renewal.run", what))
+    for attempt in _issue_each(due, frontends_publisher=frontends_publisher, now=now):
+        attempts.append(attempt)
+        if attempt.outcome == AttemptOutcome.ISSUED and not attempt.ca_error:
+            batch.add()
+        batch.publish_if_due()
+    if own_batch:
+        # one deployment for the whole scan: 50 renewals are one graceful reload per front-end, not 50
+        batch.publish()
     return attempts
+
+
+def _issue_each(
+    certificates: list[Certificate], *, frontends_publisher: ChallengePublisher, now: datetime.datetime
+) -> Iterator[AcmeAttempt]:
+    """certificate_issue for each, HOSTPANEL_ACME_PARALLEL_ORDERS at a time (an order mostly waits for the CA
+    and the front-ends); the attempts as they finish."""
+    workers = min(settings.HOSTPANEL_ACME_PARALLEL_ORDERS, len(certificates))
+    if workers <= 1:
+        for certificate in certificates:
+            attempt = certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
+            if attempt is not None:
+                yield attempt
+        return
+
+    def issue(certificate: Certificate) -> AcmeAttempt | None:
+        try:
+            return certificate_issue(certificate, frontends_publisher=frontends_publisher, now=now)
+        finally:
+            connection.close()  # the pool thread's own connection
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acme-order") as pool:
+        for future in as_completed([pool.submit(issue, c) for c in certificates]):
+            attempt = future.result()
+            if attempt is not None:
+                yield attempt

@@ -428,7 +428,7 @@ class StandaloneApache:
     def _new_generation(self, action: str, timeout: float) -> None:
         """`apache2 -k action`, then wait until a new generation runs and every port answers."""
         before = self.generations()
-        proc = self._ctl("-k", action)
+        proc = self._ctl("-k", action, timeout=max(60.0, timeout))  # 10,000 TLS vhosts on a busy box: minutes
         if proc.returncode != 0:
             raise ApacheError(f"apache2 -k {action} failed: {proc.stdout}{proc.stderr}\n{self.error_log()[-3000:]}")
         self._wait(lambda: self.generations() > before, timeout, action)

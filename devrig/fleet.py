@@ -37,16 +37,22 @@ from balancers import services as balancer_services
 from balancers.choices import DeploymentStatus
 from balancers.models import Balancer, FrontEnd
 from balancers.services import deployment_start
+from certificates.choices import CertificateSource, CertificateStatus
+from certificates.crypto import encrypt_secret
+from certificates.models import Certificate
 from deploy.runner import deployment_execute
 from deploy.transport.pool import POOL
+from devrig import pki
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
 from devrig.net import free_port_block, free_ports, http_get
 from devrig.sshd import SshServer, generate_key
 from hostpanel.audit import Actor
 from operations.services import zope_server_ops_update
+from rendering import cache
 from rendering.routes import DERIVED_FILES
 from sites import services as site_services
+from sites.models import Site, SiteAlias
 
 ACTOR = Actor(name="rig", source="command")  # who the rig (and a benchmark) is in the audit log
 
@@ -328,3 +334,43 @@ def build_fleet(
         fleet.stop()
         raise
     return fleet
+
+
+def add_https_sites(
+    count: int, balancer: Balancer, issuer, *, prefix: str = "tls", start: int = 0, batch: int = 1000
+) -> list[str]:
+    """`count` sites, each with its own ECDSA P-256 certificate from `issuer` (devrig.pki) for its domain and
+    its www alias, written in bulk (the scale benches and tests: through the services, 10,000 certificates would
+    take minutes of checks); the renderer reads them like any uploaded custom certificate. Returns the domains."""
+
+    chain = pki.pem(issuer.cert)
+    domains = [f"{prefix}{i:05d}.example" for i in range(start, start + count)]
+    for first in range(0, count, batch):
+        chunk = domains[first : first + batch]
+        sites = Site.objects.bulk_create(
+            [Site(domain=d, balancer=balancer, plone_path=f"/plone/{d.split('.')[0]}", tls="custom") for d in chunk]
+        )
+        SiteAlias.objects.bulk_create([SiteAlias(site=s, name=f"www.{s.domain}") for s in sites])
+        site_services.site_hostnames_backfill(chunk)  # bulk_create skips SiteAlias.save()
+        certificates = []
+        for site in sites:
+            names = [site.domain, f"www.{site.domain}"]
+            cert, key = pki.leaf(issuer, names)
+            certificates.append(
+                Certificate(
+                    site=site,
+                    source=CertificateSource.CUSTOM,
+                    status=CertificateStatus.VALID,
+                    names=names,
+                    not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc,
+                    issuer=issuer.cert.subject.rfc4514_string()[:500],
+                    serial=f"{cert.serial_number:x}",
+                    certificate_pem=pki.pem(cert),
+                    chain_pem=chain,
+                    private_key_encrypted=encrypt_secret(pki.key_pem(key).encode("ascii")),
+                )
+            )
+        Certificate.objects.bulk_create(certificates)
+    cache.clear()  # bulk writes bypass the change journal: the next snapshot reads every site
+    return domains

@@ -3,7 +3,8 @@ on free loopback ports.
 
 API (keep it small)::
 
-    ca = PebbleCA(workdir, http_port=PORT, nonce_reject_percent=0)   # PORT: where pebble validates http-01
+    ca = PebbleCA(workdir, http_port=PORT, nonce_reject_percent=0, refused=())   # PORT: where pebble validates
+                              # http-01; refused: names the CA says no to (its domain blocklist: rejectedIdentifier)
     ca.start()                # challtestsrv (DNS answers 127.0.0.1 for every name), then pebble; waits for /dir
     ca.directory_url          # "https://127.0.0.1:P/dir"
     ca.ca_bundle              # file with pebble's own HTTPS certificate (HOSTPANEL_ACME_CA_BUNDLE)
@@ -42,7 +43,10 @@ START_TIMEOUT = 20.0
 
 
 class PebbleCA:
-    def __init__(self, workdir: Path, *, http_port: int, nonce_reject_percent: int = 0) -> None:
+    def __init__(
+        self, workdir: Path, *, http_port: int, nonce_reject_percent: int = 0, refused: tuple[str, ...] = ()
+    ) -> None:
+        self.refused = list(refused)
         self.pebble = find_binary("pebble")
         self.challtestsrv = find_binary("pebble-challtestsrv")
         self.workdir = Path(workdir)
@@ -118,6 +122,7 @@ class PebbleCA:
                 "tlsPort": self.tls_port,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": False,
+                "domainBlocklist": self.refused,
             }
         }
         config_path = self.workdir / "pebble-config.json"

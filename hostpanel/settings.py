@@ -276,7 +276,14 @@ HOSTPANEL_ACME_ORDER_TIMEOUT = env_int("HOSTPANEL_ACME_ORDER_TIMEOUT", 90, minim
 # always uses 80; only a test CA (pebble's httpPort) differs.
 HOSTPANEL_ACME_HTTP_PORT = env_int("HOSTPANEL_ACME_HTTP_PORT", 80, minimum=1, maximum=65535)
 # Seconds between two renewal scans of `manage.py renew_certificates --loop` (bin/run starts it with ACME on).
+# New orders do not wait for it: the worker is woken the moment a certificate is due (certificates.wake).
 HOSTPANEL_ACME_SCAN_SECONDS = env_int("HOSTPANEL_ACME_SCAN_SECONDS", 60, minimum=5, maximum=86400)
+# Certificates the ACME worker issues close together go live in one deployment (one graceful reload per
+# front-end): a batch stays open while more orders are due, at most this many seconds from its first certificate
+# (a lone certificate goes live at once).
+HOSTPANEL_ACME_BATCH_SECONDS = env_float("HOSTPANEL_ACME_BATCH_SECONDS", 3.0, minimum=0.0)
+# Orders one scan runs at once (each mostly waits for the CA's validation and the front-ends' uploads).
+HOSTPANEL_ACME_PARALLEL_ORDERS = env_int("HOSTPANEL_ACME_PARALLEL_ORDERS", 4, minimum=1, maximum=32)
 # At most this many ACME attempts per scan (the CA allows 300 new orders per 3 hours per account).
 HOSTPANEL_ACME_SCAN_LIMIT = env_int("HOSTPANEL_ACME_SCAN_LIMIT", 50, minimum=1, maximum=300)
 # Traffic metering (README "Traffic metering"): each front-end with a usage_log_dir logs every request of a
@@ -408,7 +415,11 @@ SPECTACULAR_SETTINGS = {
     # request components hold only the writable fields (SiteRequest, PatchedSiteRequest ...): a generated
     # client's create model does not ask for status, url or created_at
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"AlertEventEnum": "alerts.choices.AlertEvent"},  # a channel's events and an alert's event
+    "ENUM_NAME_OVERRIDES": {
+        "AlertEventEnum": "alerts.choices.AlertEvent",  # a channel's events and an alert's event
+        "ServerKindEnum": "balancers.choices.ServerKind",  # servers and balancers
+        "SiteKindEnum": "sites.choices.SiteKind",
+    },
 }
 
 LOGGING = {

@@ -22,6 +22,9 @@ os.environ.setdefault("HOSTPANEL_AUTO_DEPLOY", "0")
 os.environ.setdefault("HOSTPANEL_DEPLOY_RETRY_BACKOFF", "0.05")  # transient failures retry quickly in tests
 # most tests deploy to local front-ends under tmp_path; the tests of the refusal turn it off
 os.environ.setdefault("HOSTPANEL_LOCAL_TRANSPORT", "1")
+# the shared-cache in-memory SQLite test database takes no writes from several threads: one order at a time
+# (tests on PostgreSQL turn parallel orders on themselves)
+os.environ.setdefault("HOSTPANEL_ACME_PARALLEL_ORDERS", "1")
 # most front-ends in tests have no Apache behind them; the real-Apache fleets turn the release proof on
 os.environ.setdefault("HOSTPANEL_VERIFY_RELEASE", "0")
 

@@ -43,7 +43,7 @@ from devrig.apache import ApacheError, StandaloneApache, write_tree
 from devrig.backends import Backend
 from devrig.net import free_port, free_port_block, free_ports, http_get, https_get
 from importer.plan import ImportPlan
-from importer.recognise.findings import SiteCandidate
+from importer.recognise.findings import NODE, SiteCandidate
 from importer.sandbox import SandboxUnavailable, prepare, sandbox_prefix
 from importer.throwaway import BALANCER_HEADER, HEADER_LINE, old_config_copy, plan_snapshot
 from rendering.render import UnsafeValue, render_tree
@@ -177,6 +177,16 @@ def sample_evenly[T](items: list[T], sample: int | None) -> list[T]:
     return [items[int(i * step)] for i in range(sample)]
 
 
+_VHM_HOST = re.compile(r"^(/VirtualHostBase/(https?)/[^/:]+)(?=/)")
+
+
+def _default_port(path: str | None) -> str | None:
+    """`/VirtualHostBase/https/host/...` as Zope reads it: the scheme's default port (443, 80) made explicit."""
+    if path is None:
+        return None
+    return _VHM_HOST.sub(lambda m: f"{m[1]}:{443 if m[2] == 'https' else 80}", path, count=1)
+
+
 def _index(backends: dict[str, Backend]) -> dict[int, tuple[str, str, str]]:
     seen: dict[int, tuple[str, str, str]] = {}
     for name, backend in backends.items():
@@ -226,7 +236,10 @@ class _Check:
         self.direct = {p.candidate.name for p in plan.balancers if p.candidate.direct}
         # balancers no probe vhost of the old config can reach: made here, or defined inside a vhost
         self.unprobed = self.direct | {p.candidate.name for p in plan.balancers if p.candidate.in_vhost}
-        self.site_balancer = {p.candidate.domain: p.candidate.balancer for p in plan.sites}
+        self.frontends = {p.candidate.name for p in plan.balancers if p.candidate.kind == NODE}
+        self.site_balancers = {
+            p.candidate.domain: {p.candidate.balancer, p.candidate.frontend_balancer} - {""} for p in plan.sites
+        }
 
     def start(self) -> tuple[int, int, dict[tuple[str, int], int]]:
         """Write and start both Apaches; return the probe ports (old, new) and the old vhost ports."""
@@ -299,19 +312,39 @@ class _Check:
             members.setdefault(planned.candidate.balancer, []).append(planned.candidate.server)
         probes: list[_Probe] = []
 
-        def add(owner: str, name: str, balancer: str, old_port: int, new_port: int, tls: bool = False) -> None:
+        def add(
+            owner: str, name: str, balancer: str, old_port: int, new_port: int, tls: bool = False, prefix: str = ""
+        ) -> None:
             routes = members.get(balancer, [])
             group = len(probes)
-            label = "https, " if tls else ""
+            label = ("https, " if tls else "") + (f"{prefix}/..., " if prefix else "")
+            path = f"{prefix}/hostpanel-check/{{seq}}/page?q=1" if prefix else ""
             for _ in range(max(1, min(len(routes), MAX_ROUND_ROBIN))):
+                seq = len(probes)
                 probes.append(
-                    _Probe(len(probes), owner, name, f"{label}no cookie", None, old_port, new_port, group, tls)
+                    _Probe(seq, owner, name, f"{label}no cookie", None, old_port, new_port, group, tls, "GET", path)
                 )
+            if balancer in self.frontends:
+                return  # a Node.js frontend is stateless: which member answers is compared as a set only
             for route in routes:
                 cookie = f"{cookies[balancer]}=balancer.{route}"
+                seq = len(probes)
                 probes.append(
-                    _Probe(len(probes), owner, name, f"{label}cookie {cookie}", cookie, old_port, new_port, -1, tls)
+                    _Probe(
+                        seq, owner, name, f"{label}cookie {cookie}", cookie, old_port, new_port, -1, tls, "GET", path
+                    )
                 )
+
+        def add_site(site: SiteCandidate, name: str, old_port: int, new_port: int, tls: bool = False) -> None:
+            """A Classic UI site's pages on its balancer; a Volto site's pages on its frontend balancer and
+            its API on its Zope balancer, at /++api++ (and at /api for the legacy form it has today)."""
+            if not site.frontend_balancer:
+                add(site.domain, name, site.balancer, old_port, new_port, tls)
+                return
+            add(site.domain, name, site.frontend_balancer, old_port, new_port, tls)
+            if site.balancer:
+                for prefix in ("/++api++", "/api") if site.api_path == "/api" else ("/++api++",):
+                    add(site.domain, name, site.balancer, old_port, new_port, tls, prefix=prefix)
 
         for name in sorted(cookies):
             if name not in self.unprobed:  # made for a direct target, or inside a vhost: asked through its sites
@@ -325,12 +358,12 @@ class _Check:
             if old_port is None:
                 continue
             for name in names:
-                add(site.domain, name, site.balancer, old_port, self.https_new, tls=True)
+                add_site(site, name, old_port, self.https_new, tls=True)
             for twin in site.vhosts:  # the port-80 twin (a redirect, or the same site on HTTP)
                 twin_port = vhost_ports.get(twin)
                 if twin != (site.file, site.line) and twin_port is not None:
                     for name in names:
-                        add(site.domain, name, site.balancer, twin_port, self.site_new)
+                        add_site(site, name, twin_port, self.site_new)
         for site in https:
             old_port = vhost_ports.get((site.file, site.line))
             if old_port is not None:
@@ -341,7 +374,7 @@ class _Check:
             if old_port is None:
                 continue
             for name in [site.domain, *(a for a, _ in site.aliases)]:
-                add(site.domain, name, site.balancer, old_port, self.site_new)
+                add_site(site, name, old_port, self.site_new)
             self._option_probes(probes, site, old_port, self.site_new)
         return probes
 
@@ -359,6 +392,8 @@ class _Check:
             )
 
         add("management interface", "/hostpanel-check/{seq}/manage_main")
+        if site.classic_ui_path:  # a Volto site's Classic UI, kept to the staff networks by HostPanel
+            add(f"Classic UI {site.classic_ui_path}", f"{site.classic_ui_path}/hostpanel-check/{{seq}}/page")
         methods = site.options.get("blocked_methods") or []
         for method in methods if isinstance(methods, list | tuple) and not tls else []:  # (HTTPS asks GET only)
             add(f"method {method}", "/hostpanel-check/{seq}/page", method=str(method))
@@ -429,13 +464,18 @@ class _Check:
             return
         if probe.group < 0 and not probe.option and old.backend != new.backend:
             check.differences.append(f"{where}: served today by {old.backend}, by HostPanel's config {new.backend}")
-        if old.path != new.path:
+        if old.path != new.path and _default_port(old.path) == _default_port(new.path):
+            check.notes.append(
+                f"{probe.name}: the VirtualHostMonster host has no port today ({old.path[:80]}...); HostPanel writes "
+                "the scheme's default port, which is what Zope assumes"
+            )
+        elif old.path != new.path:
             check.differences.append(f"{where}: Zope gets the path {old.path} today, {new.path} from HostPanel")
         new_name = (new.balancer or "").removeprefix("balancer://")
-        if old.balancer is None and new_name in self.direct and self.site_balancer.get(probe.owner) == new_name:
+        if old.balancer is None and new_name in self.direct and new_name in self.site_balancers.get(probe.owner, ()):
             check.notes.append(
-                f"{probe.name}: straight to its Zope today; through the one-member balancer {new.balancer} in "
-                "HostPanel's config (same Zope, same path)"
+                f"{probe.name}: straight to its server today; through the one-member balancer {new.balancer} in "
+                "HostPanel's config (same server, same path)"
             )
         elif old.balancer != new.balancer:
             check.differences.append(f"{where}: routed today by {old.balancer}, by HostPanel's config {new.balancer}")

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 
+from balancers.choices import ServerKind
 from balancers.models import BALANCER_SETTINGS, MEMBER_SETTINGS, Balancer, BalancerMember, ZopeServer
 from certificates.validation import validate_custom_certificate
 from hostpanel.validators import normalize_hostname
@@ -41,7 +42,7 @@ from importer.recognise import (
     Translated,
     Unrecognised,
 )
-from sites.choices import SiteStatus
+from sites.choices import SiteKind, SiteStatus
 from sites.models import Site, SiteAlias
 
 type Action = Literal["create", "match"]
@@ -198,7 +199,13 @@ def site_options(site: Site, cand: SiteCandidate) -> dict[str, object]:
 
 def planned_site(cand: SiteCandidate) -> Site:
     """The unsaved Site row a (validated) candidate becomes: its fields, and its options over the defaults."""
-    site = Site(domain=cand.domain, plone_path=cand.plone_path, status=site_status(cand))
+    site = Site(
+        domain=cand.domain,
+        kind=cand.kind,
+        classic_ui_path=cand.classic_ui_path,
+        plone_path=cand.plone_path,
+        status=site_status(cand),
+    )
     for name in OPTION_NAMES:
         if name in cand.options:
             setattr(site, name, cand.options[name])
@@ -269,13 +276,15 @@ class _Planner:
                     for name, value in cand.health.items()
                     if getattr(found, name) != value
                 ]
+                if found.kind != cand.kind:
+                    differ.insert(0, f"kind {found.kind} -> {cand.kind}")
                 if differ:
                     self.conflict(
                         "zope_server",
                         key,
                         cand.file,
                         cand.line,
-                        f"Zope server {found.name} has other health-check settings in the panel: {'; '.join(differ)}",
+                        f"server {found.name} has other settings in the panel: {'; '.join(differ)}",
                     )
                 self.plan.zope_servers.append(Planned(cand, "match", key, found.pk))
                 continue
@@ -288,7 +297,7 @@ class _Planner:
                     cand.line,
                     f"route {cand.name!r} is {other.host}:{other.port} in the panel, {key} in this config",
                 )
-            server = ZopeServer(name=cand.name, host=cand.host, port=cand.port, **cand.health)
+            server = ZopeServer(name=cand.name, kind=cand.kind, host=cand.host, port=cand.port, **cand.health)
             try:
                 server.full_clean(validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
@@ -310,7 +319,7 @@ class _Planner:
         if server is not None and server.pk is not None:
             single = (
                 Balancer.objects.annotate(n=Count("members"))
-                .filter(n=1, members__zope_server_id=server.pk)
+                .filter(n=1, members__zope_server_id=server.pk, kind=cand.kind)
                 .order_by("name")
                 .first()
             )
@@ -348,7 +357,7 @@ class _Planner:
             if found is not None:
                 differ = [
                     f"{name} {getattr(found, name)!r} -> {getattr(cand, name)!r}"
-                    for name in BALANCER_SETTINGS
+                    for name in ("kind", *BALANCER_SETTINGS)
                     if getattr(found, name) != getattr(cand, name)
                 ]
                 if differ:
@@ -361,7 +370,9 @@ class _Planner:
                     )
                 self.plan.balancers.append(Planned(cand, "match", cand.name, found.pk))
                 continue
-            balancer = Balancer(name=cand.name, **{name: getattr(cand, name) for name in BALANCER_SETTINGS})
+            balancer = Balancer(
+                name=cand.name, kind=cand.kind, **{name: getattr(cand, name) for name in BALANCER_SETTINGS}
+            )
             try:
                 balancer.full_clean(validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
@@ -418,9 +429,10 @@ class _Planner:
             self.plan.members.append(Planned(cand, "create", key))
 
     def _sites(self) -> None:
-        known_balancers = {p.candidate.name for p in self.plan.balancers}
-        missing = {self.balancer_renamed.get(s.balancer, s.balancer) for s in self.r.sites} - known_balancers
-        known_balancers |= set(Balancer.objects.filter(name__in=missing).values_list("name", flat=True))
+        kinds = {p.candidate.name: p.candidate.kind for p in self.plan.balancers}  # every balancer a site may name
+        named = {self.balancer_renamed.get(n, n) for s in self.r.sites for n in (s.balancer, s.frontend_balancer) if n}
+        kinds.update(Balancer.objects.filter(name__in=named - set(kinds)).values_list("name", "kind"))
+        known_balancers = set(kinds)
         normalised: list[tuple[SiteCandidate, Site, list[tuple[str, int]]]] = []
         claimed = {  # every name the imported sites answer (an edit host must be a name of its own)
             name.lower(): cand.domain.lower()
@@ -431,26 +443,36 @@ class _Planner:
         for cand in self.r.sites:
             if cand.balancer in self.balancer_renamed:
                 cand = replace(cand, balancer=self.balancer_renamed[cand.balancer])
-            reasons: list[str] = []
+            if cand.frontend_balancer in self.balancer_renamed:
+                cand = replace(cand, frontend_balancer=self.balancer_renamed[cand.frontend_balancer])
+            reasons: list[str] = self._kind_reasons(cand, kinds)
             site = Site(
                 pk=self._existing_pk(cand) if cand.options.get("edit_host") else None,
                 domain=cand.domain,
+                kind=cand.kind,
+                classic_ui_path=cand.classic_ui_path,
                 plone_path=cand.plone_path,
                 status=site_status(cand),
                 **{name: value for name, value in cand.options.items() if name in OPTION_NAMES},
             )
-            valid = True
+            valid, refused = True, len(reasons)
+            # a frontend-only site's Zope side (balancer, Plone path) is not in the Apache config
+            exclude = ["balancer", "plone_path"] if cand.kind == SiteKind.FRONTEND_ONLY else ["balancer"]
             try:
-                site.full_clean(exclude=["balancer"], validate_unique=False, validate_constraints=False)
+                site.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
             except ValidationError as exc:
                 valid = False
                 errors = dict(exc.message_dict)
+                # the frontend balancer is a row to be made (or matched): its kind is checked in _kind_reasons
+                errors.pop("frontend_balancer", None)
+                for message in errors.pop("classic_ui_path", []):  # a Classic UI path refused: this site only
+                    reasons.append(f"its Classic UI path {cand.classic_ui_path} is refused: {message}")
                 for name in OPTION_NAMES:  # a site option the validators refuse: this site only is left out
                     for message in errors.pop(name, []):
                         shown = option_text(cand.options.get(name))
                         reasons.append(f"its site option {name} ({shown}) is refused: {message}")
                 if not errors:
-                    valid = not reasons
+                    valid = len(reasons) == refused
                 elif cand.plone_path.strip("/") == "" and set(errors) == {"plone_path"}:
                     # a VHM rule to the Zope root (no Plone site in the path): this site only is left out
                     reasons.append("its VirtualHostMonster rule serves the Zope root, not a Plone site")
@@ -474,17 +496,18 @@ class _Planner:
             edit_host = site.edit_host if valid else ""
             if edit_host and edit_host in claimed and claimed[edit_host] != site.domain:
                 reasons.append(f"its edit host {edit_host} is also a name of site {claimed[edit_host]} in this import")
-            if cand.balancer not in known_balancers:
-                self.plan.problems.append(
-                    Problem(
-                        "unknown-balancer",
-                        "error",
-                        cand.file,
-                        cand.rule_line,
-                        f"site {cand.domain}: balancer://{cand.balancer} is defined neither in this config nor in "
-                        "the panel",
+            for what, name in (("", cand.balancer), ("its frontend ", cand.frontend_balancer)):
+                if name and name not in known_balancers:
+                    self.plan.problems.append(
+                        Problem(
+                            "unknown-balancer",
+                            "error",
+                            cand.file,
+                            cand.rule_line,
+                            f"site {cand.domain}: {what}balancer://{name} is defined neither in this config nor in "
+                            "the panel",
+                        )
                     )
-                )
             if cand.tls == "custom":
                 reasons += self._certificate(cand, aliases)
             if valid:  # lower-case, IDN as punycode: the natural key (the recognition itself stays as read)
@@ -497,7 +520,9 @@ class _Planner:
         for chunk in _chunks(domains):
             existing.update(
                 (s.domain, s)
-                for s in Site.objects.filter(domain__in=chunk).select_related("balancer").prefetch_related("aliases")
+                for s in Site.objects.filter(domain__in=chunk)
+                .select_related("balancer", "frontend_balancer")
+                .prefetch_related("aliases")
             )
         alias_names = [name for _, _, aliases in normalised for name, _ in aliases]
         alias_owner: dict[str, str] = {}
@@ -520,6 +545,15 @@ class _Planner:
                 differ.append(f"balancer {found.balancer.name} -> {cand.balancer}")
             if found.plone_path != cand.plone_path:
                 differ.append(f"plone path {found.plone_path} -> {cand.plone_path}")
+            if found.kind != cand.kind:
+                differ.append(f"kind {found.kind} -> {cand.kind}")
+            have_front = found.frontend_balancer.name if found.frontend_balancer else ""
+            if have_front != cand.frontend_balancer:
+                differ.append(f"frontend balancer {have_front or '(none)'} -> {cand.frontend_balancer or '(none)'}")
+            if found.classic_ui_path != cand.classic_ui_path:
+                differ.append(
+                    f"Classic UI path {found.classic_ui_path or '(none)'} -> {cand.classic_ui_path or '(none)'}"
+                )
             if cand.via == "map" and found.status != site_status(cand):
                 differ.append(f"status {found.status} -> {site_status(cand)}")
             if cand.https_redirect is not None and found.https_redirect != cand.https_redirect:
@@ -539,6 +573,21 @@ class _Planner:
             self._site_planned(Planned(cand, "match", cand.domain, found.pk), reasons)
 
     @staticmethod
+    def _kind_reasons(cand: SiteCandidate, kinds: dict[str, str]) -> list[str]:
+        """Why a Volto or frontend-only site cannot be made as read (skip-one): its balancers' kinds."""
+        reasons = []
+        if cand.kind == SiteKind.FRONTEND_ONLY and not cand.balancer:
+            reasons.append(
+                "a frontend-only site needs its Zope balancer (the API server its Node.js application calls), which "
+                "the Apache config never names: add the site in the panel with it"
+            )
+        if cand.balancer and kinds.get(cand.balancer, ServerKind.ZOPE) != ServerKind.ZOPE:
+            reasons.append(f"its balancer {cand.balancer} groups Node.js frontend servers, not Zope servers")
+        if cand.frontend_balancer and kinds.get(cand.frontend_balancer, ServerKind.NODE) != ServerKind.NODE:
+            reasons.append(f"its frontend balancer {cand.frontend_balancer} groups Zope servers in the panel")
+        return reasons
+
+    @staticmethod
     def _existing_pk(cand: SiteCandidate) -> int | None:
         """The existing row of a candidate with an edit host (so its own edit host is not "taken")."""
         try:
@@ -550,7 +599,7 @@ class _Planner:
     def _prune(self) -> None:
         """A one-member balancer made for a site that is left out is not created either (nor its Zope server
         when nothing else uses it)."""
-        used = {p.candidate.balancer for p in self.plan.sites}
+        used = {name for p in self.plan.sites for name in (p.candidate.balancer, p.candidate.frontend_balancer)}
         drop = {
             p.candidate.name
             for p in self.plan.balancers

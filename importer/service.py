@@ -225,7 +225,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
     for planned in plan.zope_servers:
         if planned.action == "create":
             c = planned.candidate
-            servers[c.name] = save_checked(ZopeServer(name=c.name, host=c.host, port=c.port, **c.health))
+            servers[c.name] = save_checked(ZopeServer(name=c.name, kind=c.kind, host=c.host, port=c.port, **c.health))
             _audit_imported(actor, servers[c.name], plan.source)
             created["zope_servers"].append(planned.key)
     for planned in plan.balancers:
@@ -234,6 +234,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
             balancers[c.name] = save_checked(
                 Balancer(
                     name=c.name,
+                    kind=c.kind,
                     **{name: getattr(c, name) for name in BALANCER_SETTINGS},
                 )
             )
@@ -251,13 +252,16 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
             )
             _audit_imported(actor, member, plan.source)
             created["members"].append(planned.key)
-    missing = {p.candidate.balancer for p in plan.sites} - set(balancers)
+    missing = {name for p in plan.sites for name in (p.candidate.balancer, p.candidate.frontend_balancer) if name}
+    missing -= set(balancers)
     balancers.update((b.name, b) for b in Balancer.objects.filter(name__in=missing))
     for planned in plan.sites:
         if planned.action == "create":
             c = planned.candidate
             site = planned_site(c)  # with its structured site options (validated by the plan)
             site.balancer = balancers[c.balancer]
+            if c.frontend_balancer:  # a Volto site's Node.js frontend balancer
+                site.frontend_balancer = balancers[c.frontend_balancer]
             site = save_checked(site)
             if c.tls == SiteTls.CUSTOM and c.certificate is not None:
                 # checked like an upload and stored encrypted (certificates.services), then the site switched

@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cryptography import x509
 from django.conf import settings
@@ -62,6 +62,7 @@ from rendering.snapshot import (
     ZopeServerRecord,
 )
 
+HEALTH_PARAMS = ("hcmethod=", "hcuri=", "hcinterval=", "hcpasses=", "hcfails=", "hcexpr=", "hctemplate=")
 # Marks which balancer handled a request (set only where a balancer did: node vhosts add nothing).
 BALANCER_HEADER = "X-HostPanel-Balancer"
 HEADER_LINE = f"Header always set {BALANCER_HEADER} %{{BALANCER_NAME}}e env=BALANCER_NAME"
@@ -257,13 +258,18 @@ class _Copier:
         if key == "deny" and args == ["from", "all"]:
             self.counts["Apache 2.2 Deny from all -> Require all denied"] += 1
             return "Require all denied"
+        written = id(d)  # the node as read (member_urls is keyed by it)
+        if key == "balancermember" and any(a.lower().startswith(HEALTH_PARAMS) for a in d.args[1:]):
+            # mod_proxy_hcheck is not loaded in the copy: the members run, their health checks do not
+            d = replace(d, args=tuple(a for a in d.args if not a.lower().startswith(HEALTH_PARAMS)))
+            self.counts["BalancerMember health-check parameters (hc*) not run: health is not compared"] += 1
         try:
             line = rerun(d, self.maps)
         except NotRun as exc:
             self._not_run(d, str(exc))
             return None
-        if key == "balancermember" and id(d) in self.member_urls:
-            return " ".join(["BalancerMember", quote(self.member_urls[id(d)]), *(quote(a) for a in d.args[1:])])
+        if key == "balancermember" and written in self.member_urls:
+            return " ".join(["BalancerMember", quote(self.member_urls[written]), *(quote(a) for a in d.args[1:])])
         if key in ("alias", "aliasmatch", "documentroot"):
             self.counts[f"{d.name}: files served from an empty directory of the check's own"] += 1
         return line
@@ -368,6 +374,7 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
         balancers.append(
             BalancerRecord(
                 name=c.name,
+                kind=c.kind,
                 **{name: getattr(c, name) for name in BALANCER_SETTINGS},
                 members=tuple(sorted(members.get(c.name, ()), key=lambda m: (m.lbset, m.zope_server.name))),
             )
@@ -380,11 +387,14 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             plone_path=p.candidate.plone_path,
             status=site_status(p.candidate),
             aliases=tuple(sorted(name for name, _ in p.candidate.aliases)),
+            kind=p.candidate.kind,
+            frontend_balancer=p.candidate.frontend_balancer,
+            classic_ui_path=p.candidate.classic_ui_path,
             **_tls(p.candidate),
             **_options(p.candidate),
         )
         for p in plan.sites
-        if p.candidate.balancer in names
+        if p.candidate.balancer in names and p.candidate.frontend_balancer in names | {""}
     ]
     return Snapshot(
         zope_servers=tuple(sorted(servers.values(), key=lambda s: s.name)),

@@ -38,6 +38,7 @@ __all__ = [
     "SITES",
     "SITE_CACHE",
     "SITE_PARTS",
+    "SITE_VHOSTS",
     "Memo",
     "clear",
     "genuine",
@@ -122,6 +123,12 @@ CONTEXTS: Memo[int, tuple] = Memo(
 )
 SITE_PARTS: Memo[int, Any] = Memo(
     "site part", "id(snapshot) -> the site part every front-end rendered from it shares, the last one"
+)
+
+SITE_VHOSTS: Memo[tuple, dict[int, tuple]] = Memo(
+    "HTTPS site vhosts",
+    "what a site vhost names of its front-end (config_dir, https_listen) -> {id(site context): (the context, "
+    "its sites/<domain>.conf text)}, current sites only, the last eight front-end shapes",
 )
 
 # --- the push (deploy.trees) -------------------------------------------------------------------------

@@ -25,7 +25,8 @@ The tree (deployed as-is into FrontEnd.config_dir; Apache includes only hostpane
                          when they change, so a change to these files alone needs no reload
     default.conf         the first HTTPS vhost (404 without SNI or for an unknown name), when a site has TLS
     sites/<domain>.conf  one HTTPS vhost per site with a live certificate (SNI needs one per certificate);
-                         it includes routing-https.conf, so it changes with the certificate only
+                         it inherits routing-https.conf (included once at server level by hostpanel.conf),
+                         so it changes with the certificate only
     tls/<domain>.crt     the site's certificate followed by its chain (SSLCertificateFile)
     tls/<domain>.key     its private key (SSLCertificateKeyFile): written 0600 on the front-end, sealed
                          (encrypted) when the tree is stored, never shown in a diff (manifest.is_private_key)
@@ -61,6 +62,7 @@ import jinja2
 
 from balancers.choices import RenderMode, ServerKind
 from balancers.models import FrontEnd
+from rendering import cache
 from rendering.isolation import SiteProblem, kept_from_previous
 from rendering.manifest import (
     challenge_dir,
@@ -332,13 +334,7 @@ def _render(
         for context in contexts:
             tree.update(context.tls_files)
         https_sites = [context for context in contexts if context.https]
-    site_paths = [f"sites/{context.domain}.conf" for context in https_sites]
-    # All HTTPS sites in one template call (a render per site costs more than the site itself), split on NUL.
-    texts = ENV.get_template("site.conf.j2").render({**common, "sites": https_sites, "separator": _SEPARATOR})
-    parts = texts.split(_SEPARATOR + "\n")
-    if len(parts) != len(https_sites) + 1 or parts[-1] != "":
-        raise UnsafeValue("refusing to render: the site template's output could not be split per site")
-    tree.update(zip(site_paths, parts[:-1], strict=True))
+    tree.update(_site_vhosts(https_sites, common))
     tree.update(kept_files)
     error_documents = [b for b in balancers if b.error_document]
     for scheme, port in (("http", 80), ("https", 443)):
@@ -379,6 +375,33 @@ def _render(
     )
     seal_tree(tree)  # the release file (the proof that HostPanel's vhost answers) and the MANIFEST
     return RenderResult(dict(sorted(tree.items())), reports)
+
+
+def _site_vhosts(https_sites: list[SimpleNamespace], common: dict) -> dict[str, str]:
+    """{sites/<domain>.conf: text} of every HTTPS site. A vhost depends on its site's context (kept by
+    identity while the site is unchanged: rendering.sites) and on what it names of the front-end, so only a
+    new or changed site's vhost is rendered: a deployment for one site does not render 10,000 vhosts per
+    front-end (rendering.cache.SITE_VHOSTS)."""
+    shape = (common["config_dir"], common["https_listen"], common["error_path"])
+    known = cache.SITE_VHOSTS.get(shape) or {}
+    kept: dict[int, tuple] = {}
+    missing = []
+    for context in https_sites:
+        entry = known.get(id(context))
+        if entry is not None and entry[0] is context:
+            kept[id(context)] = entry
+        else:
+            missing.append(context)
+    if missing:
+        # All new vhosts in one template call (a render per site costs more than the site itself), split on NUL.
+        texts = ENV.get_template("site.conf.j2").render({**common, "sites": missing, "separator": _SEPARATOR})
+        parts = texts.split(_SEPARATOR + "\n")
+        if len(parts) != len(missing) + 1 or parts[-1] != "":
+            raise UnsafeValue("refusing to render: the site template's output could not be split per site")
+        for context, text in zip(missing, parts[:-1], strict=True):
+            kept[id(context)] = (context, text)  # the context is held: its id is not reused meanwhile
+    cache.SITE_VHOSTS.put(shape, kept, keep=8)  # only this render's sites: bounded
+    return {f"sites/{context.domain}.conf": kept[id(context)][1] for context in https_sites}
 
 
 def _by_name(record) -> str:

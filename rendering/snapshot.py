@@ -83,7 +83,6 @@ class MemberRecord:
 @dataclass(frozen=True, slots=True)
 class BalancerRecord:
     name: str
-    kind: str = ServerKind.ZOPE  # "node": a Node.js frontend pool (always single-pass: rendering.render)
     lbmethod: str = "byrequests"
     sticky_cookie: str = "BALANCEID"
     cookie_ttl: int = 1200
@@ -92,6 +91,7 @@ class BalancerRecord:
     timeout: int = 20
     error_document: str = "/ERROR_503.html"
     render_mode: str = RenderMode.SINGLE_PASS
+    kind: str = ServerKind.ZOPE  # "node": a Node.js frontend pool (always single-pass: rendering.render)
     members: tuple[MemberRecord, ...] = ()
 
     @property
@@ -262,7 +262,7 @@ def _balancers(members: dict[int, list[MemberRecord]]) -> tuple[list[BalancerRec
         balancers.append(
             BalancerRecord(
                 name,
-                kind,
+                kind=kind,
                 **dict(zip(BALANCER_SETTINGS, values, strict=True)),
                 members=tuple(sorted(members.get(pk, ()), key=lambda m: (m.lbset, m.zope_server.name))),
             )

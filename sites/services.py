@@ -21,7 +21,9 @@ from balancers.models import Balancer
 from balancers.services import config_changed
 from certificates.follow import certificate_follow_site
 from certificates.models import Certificate
+from certificates.selectors import acme_unavailable
 from certificates.services import certificate_request_renewal, certificate_set_custom
+from certificates.wake import certificates_wake
 from hostpanel import audit
 from hostpanel.audit import Actor
 from hostpanel.services import apply_fields, delete_audited
@@ -315,7 +317,12 @@ def site_certificate_renew(site: Site, *, actor: Actor) -> Certificate:
     if site.tls != SiteTls.ACME:
         what = "uses its own certificate: upload a new one" if site.tls == SiteTls.CUSTOM else "is HTTP only (tls none)"
         raise ValidationError({"tls": ValidationError(f"{site.domain} {what}.", code="not_acme")})
-    return certificate_request_renewal(site, actor=actor)
+    unavailable = acme_unavailable()
+    if unavailable:
+        raise ValidationError({"tls": ValidationError(unavailable, code="no_acme_ca")})
+    certificate = certificate_request_renewal(site, actor=actor)
+    certificates_wake()  # the order starts now, not at the next scan
+    return certificate
 
 
 def site_hostnames_backfill(domains: Iterable[str]) -> int:

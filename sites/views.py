@@ -16,9 +16,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
 from balancers.models import FrontEnd
+from balancers.selectors.effects import change_effect, with_site_status, without_site
 from certificates.choices import CertificateStatus
 from certificates.forms import CertificateUploadForm
-from certificates.selectors import certificate_attempts, certificate_of
+from certificates.selectors import acme_unavailable, certificate_attempts, certificate_of
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.templatetags.panel import hostname
@@ -302,6 +303,9 @@ class SiteSuspendView(_SiteConfirm):
     def question(self, site):
         return f"Suspend {site.domain}? Visitors will see the 'suspended' page instead of the site."
 
+    def effect(self, site):
+        return change_effect(with_site_status(site.domain, SiteStatus.SUSPENDED))
+
     def perform(self, site, data):
         site = services.site_suspend(site, actor=web_actor(self.request), reason=data["reason"])
         return f"Site {site.domain} suspended." + deployment_note(site), site.get_absolute_url()
@@ -313,6 +317,9 @@ class SiteUnsuspendView(_SiteConfirm):
 
     def question(self, site):
         return f"Bring {site.domain} back online?"
+
+    def effect(self, site):
+        return change_effect(with_site_status(site.domain, SiteStatus.ACTIVE))
 
     def perform(self, site, data):
         site = services.site_unsuspend(site, actor=web_actor(self.request))
@@ -327,6 +334,9 @@ class SiteDeleteView(_SiteConfirm):
 
     def question(self, site):
         return f"Delete {site.domain} and its aliases? Its vhost is removed from every front-end."
+
+    def effect(self, site):
+        return change_effect(without_site(site.domain))
 
     def perform(self, site, data):
         domain = site.domain
@@ -379,10 +389,13 @@ class CertificateRenewView(ConfirmView):
             "(5 failed validations per name per hour): renew again only after fixing what failed."
         )
 
+    def nothing_to_do(self, site, effect):
+        return acme_unavailable()
+
     def perform(self, site, data):
         services.site_certificate_renew(site, actor=web_actor(self.request))
         return (
-            f"Renewal of {site.domain} requested: the certificate is ordered by the next worker run.",
+            f"Renewal of {site.domain} requested: the ACME worker orders it now (the site page shows each attempt).",
             site.get_absolute_url(),
         )
 
@@ -406,6 +419,10 @@ class CertificateUploadView(ServiceFormView):
 
     def perform(self, data):
         return services.site_certificate_upload(self.site, actor=web_actor(self.request), **data)
+
+    def form_invalid(self, form):
+        form.say_the_key_is_not_kept()
+        return super().form_invalid(form)
 
     def success_message(self, certificate):
         message = f"Own certificate of {self.site.domain} saved (valid until {certificate.not_after:%Y-%m-%d})."

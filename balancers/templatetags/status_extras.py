@@ -6,6 +6,7 @@ from django import template
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
+from balancers import choices
 from balancers.selectors.summary import member_health
 
 register = template.Library()
@@ -163,3 +164,9 @@ def worker_chart(workers: dict, width: int = 360, height: int = 96) -> str:
         limit_line=limit_line,
         lines=lines,
     )
+
+
+@register.filter
+def member_actions(state: str) -> list[dict[str, str]]:
+    """The member actions (balancers.choices.MEMBER_ACTIONS) that change a member in this state."""
+    return choices.member_actions(state)

@@ -26,6 +26,7 @@ from balancers.selectors.deployments import (
     merge_summaries,
     pending_changes,
 )
+from balancers.selectors.effects import rollback_effect, rollback_offered, rollback_refusal
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, web_actor
 
@@ -53,6 +54,7 @@ class DeploymentDetailView(PanelAccessMixin, TemplateView):
         causes, cause_count = deployment_causes(deployment)
         context.update(
             deployment=deployment,
+            rollback_offered=rollback_offered(deployment),
             hosts=deployment_hosts(deployment),
             diffs=diffs,
             causes=causes,
@@ -92,12 +94,22 @@ class DeploymentRollbackView(ConfirmView):
         return get_object_or_404(Deployment, pk=self.kwargs["pk"])
 
     def question(self, deployment):
+        revision = f" (revision {deployment.revision[:12]})" if deployment.revision else ""
         return (
-            f"Deploy the configuration of deployment #{deployment.pk} (revision {deployment.revision[:12] or '?'}) "
-            "again to every front-end?"
+            f"Deploy the configuration of deployment #{deployment.pk}{revision} "
+            "again to the front-ends it reached? Below: what each of them would serve differently."
         )
 
+    def effect(self, deployment):
+        return rollback_effect(deployment)
+
+    def nothing_to_do(self, deployment, effect):
+        return rollback_refusal(deployment)
+
     def perform(self, deployment, data):
+        refusal = rollback_refusal(deployment)
+        if refusal:
+            raise ValidationError(refusal)
         try:
             new = services.deployment_rollback(deployment, actor=web_actor(self.request))
         except ValueError as exc:  # e.g. no stored tree to roll back to

@@ -37,6 +37,7 @@ The recogniser is one object assembled from one part per job (all pure):
     sites.py        site vhosts: the VHM rule, names and aliases, shadowed names
     routemap.py     HostPanel's routes.map read back: `# site` groups, each line's route (shape only)
     routing.py      HostPanel's map routing: the routing vhosts (HTTP, HTTPS), the sites of the map they name
+    volto.py        Plone 6 vhosts: the API to Zope and the rest to a Node.js frontend (Volto, frontend only)
     adopt.py        the vhosts people write by hand: VHM straight to one Zope (a one-member balancer), ProxyPass,
                     balancers inside a vhost, HTTPS with its certificate and redirect twin, extra rules as
                     candidate structured options, every other directive reported with its reason
@@ -45,7 +46,6 @@ The recogniser is one object assembled from one part per job (all pure):
 from __future__ import annotations
 
 from importer.reader import ConfigTree
-from importer.recognise.adopt import AdoptPart
 from importer.recognise.balancers import BalancersPart
 from importer.recognise.findings import (
     OPTION_NAMES,
@@ -62,10 +62,11 @@ from importer.recognise.findings import (
 from importer.recognise.routing import RoutingPart
 from importer.recognise.serverlevel import ServerLevelPart
 from importer.recognise.syntax import Rule
+from importer.recognise.volto import VoltoPart
 from importer.tokenizer import Section
 
 
-class _Recogniser(ServerLevelPart, BalancersPart, AdoptPart, RoutingPart):
+class _Recogniser(ServerLevelPart, BalancersPart, VoltoPart, RoutingPart):
     """Server level first (collecting vhosts and balancers), then vhosts, balancers, sites, and the
     settings that only the sites and nodes tell."""
 
@@ -82,12 +83,14 @@ class _Recogniser(ServerLevelPart, BalancersPart, AdoptPart, RoutingPart):
             kind = self._classify(vhost)
             if kind is not None:
                 site_rules.append((vhost, kind))
+        self._inherited_leftovers()
         for proxy in self.proxies:
             self._balancer(proxy)
         for vhost, rule in site_rules:
             self._site(vhost, rule)
         self._map_sites()
         self._adopt_finish()
+        self._volto_finish()
         self._shadowed_names()
         self._finish_balancers()
         self._check_routes()

@@ -378,16 +378,19 @@ class AdoptPart(SitesPart, ServersPart):
 
     # --- every other directive of a site vhost -------------------------------------------------------
 
-    def _adopt_directives(self, vhost: Section, vhm: Rule, site: SiteCandidate) -> None:
+    def _adopt_directives(
+        self, vhost: Section, vhm: Rule, site: SiteCandidate, used: frozenset[int] | set[int] = frozenset()
+    ) -> None:
+        """Every directive of a site vhost but its proxy rule (and, for a Volto vhost, its other `used` routes)."""
         rules, others = rules_of(vhost)
-        engine_on = vhm.directive.key == "proxypass"
+        engine_on = vhm.directive.key == "proxypass" or any(d.key == "proxypass" for d in others if id(d) in used)
         options = site.options
         for child in vhost.children:
             if isinstance(child, Section) and id(child) not in self._handled:
                 self._site_section(child, site)
         for d in others:
             key = d.key
-            if key in ("servername", "serveralias") or d is vhm.directive:
+            if key in ("servername", "serveralias") or d is vhm.directive or id(d) in used:
                 continue
             if key == "rewriteengine" and [a.lower() for a in d.args] == ["on"]:
                 engine_on = True
@@ -426,6 +429,8 @@ class AdoptPart(SitesPart, ServersPart):
             else:
                 self.unrecognised(d, f"{d.name} in a site vhost: not managed by HostPanel")
         for rule in rules:
+            if id(rule.directive) in used:
+                continue  # read with its conditions by volto.py
             if rule.directive is vhm.directive:
                 for cond in rule.conds:
                     self._vhm_condition(cond, options)
@@ -611,7 +616,7 @@ class AdoptPart(SitesPart, ServersPart):
     def _drop_unused_direct(self) -> None:
         """A one-member balancer made for a vhost that is not imported after all (an edit host folded into
         its public site): not created, nor its Zope server unless another balancer uses it."""
-        used = {s.balancer for s in self.r.sites}
+        used = {s.balancer for s in self.r.sites} | {s.frontend_balancer for s in self.r.sites}
         unused = {b.name for b in self.r.balancers if b.direct and b.name not in used}
         if not unused:
             return

@@ -9,6 +9,7 @@ from collections import defaultdict
 from importer.recognise.access import AccessPart
 from importer.recognise.findings import (
     DEFAULT_ERROR_DOCUMENT,
+    NODE,
     NODE_VHOSTS,
     BalancerCandidate,
     MemberCandidate,
@@ -42,6 +43,8 @@ class BalancersPart(ServersPart, AccessPart):
     def _balancer(self, proxy: Section) -> None:
         name = proxy.args[0][len("balancer://") :].rstrip("/")
         balancer = BalancerCandidate(name=name, file=proxy.file, line=proxy.line, in_vhost=id(proxy) in self._handled)
+        if name in self._node_balancers:  # a Volto site's frontend (importer/recognise/volto.py)
+            balancer.kind = NODE
         members: list[tuple[Directive, Url, dict[str, str]]] = []
         proxyset: dict[str, tuple[str, Directive]] = {}
         access: list[Directive] = []
@@ -98,7 +101,7 @@ class BalancersPart(ServersPart, AccessPart):
                         directive.file, directive.line, f"ProxySet {key}={value}", "balancer parameter not modelled"
                     )
                 )
-        if "stickysession" not in params:
+        if "stickysession" not in params and balancer.kind != NODE:  # a Node.js frontend is stateless
             self.r.problems.append(
                 Problem(
                     "not-sticky",

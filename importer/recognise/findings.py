@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from balancers.choices import RenderMode
+from balancers.choices import RenderMode, ServerKind
 from balancers.models import Balancer
 from importer.reader import ConfigTree
 
@@ -16,6 +16,9 @@ type Severity = Literal["error", "warning"]
 DEFAULT_ERROR_DOCUMENT = str(Balancer._meta.get_field("error_document").default)
 NODE_VHOSTS = str(RenderMode.NODE_VHOSTS)
 SINGLE_PASS = str(RenderMode.SINGLE_PASS)
+ZOPE = str(ServerKind.ZOPE)
+NODE = str(ServerKind.NODE)
+NODE_HEALTH_PATH = "/ok"  # what a Volto server answers `ok` on (packages/volto/src/express-middleware/ok.js)
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class ServerCandidate:
     line: int
     via: str
     derived: bool = False  # no route in the config: named after its host (an existing row's name wins)
+    kind: str = ZOPE  # "node": a Node.js frontend server (a member of a Volto site's frontend balancer)
     # health-check settings read from its members' hc* parameters ({ZopeServer field: value}; only those set)
     health: dict[str, str | int] = field(default_factory=dict)
 
@@ -81,6 +85,7 @@ class BalancerCandidate:
     render_mode: str = SINGLE_PASS
     direct: bool = False  # made for a site whose VHM rule goes straight to one Zope: a one-member balancer
     in_vhost: bool = False  # its <Proxy balancer://> is inside a <VirtualHost> (only that vhost can use it)
+    kind: str = ZOPE  # "node": a Volto site's frontend balancer (its members are Node.js frontend servers)
 
 
 @dataclass
@@ -124,10 +129,14 @@ class SiteCandidate:
     # restricts every edit host to HOSTPANEL_STAFF_NETWORKS instead (the equivalence check compares them)
     edit_networks: list[str] = field(default_factory=list)
     vhosts: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of every old vhost it stands for
-    # Plone 6 (sites.Site.kind): HostPanel's own map line says it (v=, f=, c=); the plan validates them
+    # Plone 6 (sites.Site.kind): "classic", "volto" (`balancer` serves the API, `frontend_balancer` every other
+    # path) or "frontend_only"; the Classic UI path kept for staff. Read from a hand-written Volto vhost
+    # (importer/recognise/volto.py) or from HostPanel's own map line (v=, f=, c=); the plan validates them.
+    # `api_path`: how the API is reached today ("++api++", or "/api" for the legacy `_vh_api` form)
     kind: str = "classic"
     frontend_balancer: str = ""
     classic_ui_path: str = ""
+    api_path: str = ""
 
 
 # The structured site options (sites.Site fields manage_access, blocked_methods, passthrough_paths, edit_host)

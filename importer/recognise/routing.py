@@ -1,5 +1,6 @@
-"""HostPanel's own map routing read back: the one HTTP vhost and the HTTPS vhosts that include
-routing-http.conf / routing-https.conf (rendering/templates/apache/routing.conf.j2), and the sites of the
+"""HostPanel's own map routing read back: the one HTTP vhost that includes routing-http.conf, the HTTPS vhosts
+that inherit routing-https.conf from server level (or, as rendered before, include it), both
+rendering/templates/apache/routing.conf.j2, and the sites of the
 routes.map file their `RewriteMap hostpanel-routes "dbm=sdbm:.../routes.dbm"` is built from (read from the same
 tree by the reader, beside the SDBM).
 
@@ -13,6 +14,7 @@ path, suspended, https redirect); the plan validates them through the models as 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from importer.recognise.findings import NODE_VHOSTS, Problem, SiteCandidate
 from importer.recognise.routemap import parse_routes_map
@@ -33,6 +35,7 @@ _HOLES = {
     "PORT": r"[0-9]+",
     "N": r"[0-9]+",
     "SECURE": r"(?:; Secure)?",
+    "MARK": r"(?: && -n reqenv\('HP_HTTPS'\))?",  # inherited HTTPS routing: only HostPanel's HTTPS vhosts
     "PROXIED": r"(?:live|\(\?:live\|redirect\))",  # HTTP proxies live sites, HTTPS live and redirect ones
     "STAFF": r"(?:-R '[0-9A-Fa-f.:/]+'(?: \|\| -R '[0-9A-Fa-f.:/]+')*|false)",  # HOSTPANEL_STAFF_NETWORKS
 }
@@ -177,10 +180,46 @@ _RULES = [
         "the 503 page (HostPanel's errors/503.html)",
     ),
     (_PROXY, "a live single-pass site proxied to the balancer its map line names (routes imported from the map)"),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|s\|([^|]+)\|([0-9]+)\|v=[a-z0-9_-]+$"
+            "\nRewriteRule ^/\\+\\+api\\+\\+($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+            "/++api++/VirtualHostRoot$1 [L,P,E=HP_COOKIE:%3,E=HP_TTL:%4]"
+        ),
+        "a live Volto site's API (/++api++) proxied to its Zope balancer, single-pass",
+    ),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|([^|]+)\|([^|]+)\|n\|[^|]+\|[0-9]+\|v=[a-z0-9_-]+$"
+            "\nRewriteRule ^/\\+\\+api\\+\\+($|/.*) balancer://%1/VirtualHostBase/<<SCHEME>>/%{SERVER_NAME}:<<PORT>>%2"
+            "/++api++/VirtualHostRoot$1 [L,P,E=HP_NODE:1]"
+        ),
+        "a live Volto site's API (/++api++) proxied to its Zope balancer, node-vhosts",
+    ),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|[^|]+\|[^|]+\|[sn]\|[^|]+\|[0-9]+\|[vf]=([a-z0-9_-]+)$"
+            "\nRewriteRule ^/(static/.*|(?:.*/)?[^/]+\\.[0-9a-f]{8,}\\.(?:chunk\\.)?"
+            "(?:js|css|map|woff2?|ttf|eot|svg|png|jpe?g|gif|webp|avif|ico))$ balancer://%1/$1 [L,P,E=HP_STATIC:1]"
+        ),
+        "a live Volto or frontend-only site's static assets proxied to its frontend balancer (cached for a year)",
+    ),
+    (
+        _shape(
+            _LOOKUP + r"^<<PROXIED>>\|[^|]+\|[^|]+\|[sn]\|[^|]+\|[0-9]+\|[vf]=([a-z0-9_-]+)$"
+            "\nRewriteRule ^/(.*) balancer://%1/$1 [L,P]"
+        ),
+        "a live Volto or frontend-only site's pages proxied to its frontend balancer",
+    ),
     (_NODE_PROXY, "a live node-vhosts site proxied to the balancer its map line names"),
     (_shape("RewriteRule ^ - [R=404,L]"), "404 for a name no site claims"),
     (_shape("RewriteRule ^ - [R=404,L,E=HP_UNKNOWN:1]"), "404 for a name no site claims (counted for no site)"),
     (_shape("RewriteRule ^ - [E=HP_USAGE:1]"), "traffic metering: marks the requests the usage log counts"),
+    (_shape("RewriteRule ^ - [E=HP_HTTPS:1]"), "marks HostPanel's HTTPS vhost, which runs the inherited routing"),
+    (
+        _shape("RewriteCond %{ENV:HP_HTTPS} !=1\nRewriteRule ^ - [L]"),
+        "the inherited routing leaves any vhost that is not HostPanel's HTTPS vhost untouched",
+    ),
     (_shape(_LOOKUP + r"^suspended\|" + "\nRewriteRule ^ - [R=503,L,E=HP_SUSPENDED:1]"), "503 for a suspended site"),
     (
         _shape(_LOOKUP + r"^redirect\|" + "\nRewriteRule ^/(.*) https://%{SERVER_NAME}/$1 [R=301,L]"),
@@ -192,6 +231,11 @@ _DIRECTIVES = [
     (_MAP, "HostPanel's routing map (an SDBM of the routes.map beside it): its sites are imported from it"),
     (_RECENT, "HostPanel's routing overlay (the changes since routes.map): imported with it"),
     (_shape('RequestHeader set X-Forwarded-Proto "<<SCHEME>>"'), "X-Forwarded-Proto: HostPanel sets it"),
+    (
+        _shape('RequestHeader set X-Forwarded-Proto "<<SCHEME>>" "expr=-n reqenv(\'HP_HTTPS\')"'),
+        "X-Forwarded-Proto: HostPanel sets it",
+    ),
+    (_shape("RewriteOptions InheritDown"), "HostPanel's HTTPS routing, defined once and inherited by its vhosts"),
     (_shape("ErrorDocument 503 <<PATH>>"), "the 503 page (HostPanel renders its own)"),
     (
         _shape('Header always set Retry-After "<<N>>" env=REDIRECT_HP_SUSPENDED'),
@@ -200,7 +244,7 @@ _DIRECTIVES = [
     (
         _shape(
             'Header add Set-Cookie "%{HP_COOKIE}e=balancer.%{BALANCER_WORKER_ROUTE}e; path=/; Max-Age=%{HP_TTL}e; '
-            "HttpOnly<<SECURE>>\" \"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')\""
+            "HttpOnly<<SECURE>>\" \"expr=-n reqenv('HP_COOKIE') && -n reqenv('BALANCER_ROUTE_CHANGED')<<MARK>>\""
         ),
         "single-pass sticky cookie (name and lifetime from the map, checked against the balancer)",
     ),
@@ -215,6 +259,13 @@ _DIRECTIVES = [
         _shape(
             r'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" '
             "env=HP_NODE"
+        ),
+        "node-vhosts sticky cookie made Secure on HTTPS",
+    ),
+    (
+        _shape(
+            r'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" '
+            "\"expr=-n reqenv('HP_NODE') && -n reqenv('HP_HTTPS')\""
         ),
         "node-vhosts sticky cookie made Secure on HTTPS",
     ),
@@ -254,11 +305,16 @@ class RoutingPart(RecogniserState):
 
     def _routing(self, vhost: Section) -> bool:
         """Book a routing vhost's directives and remember its map; False for any other vhost."""
-        rules, others = rules_of(vhost)
-        maps = [m for d in others if d.key == "rewritemap" and (m := _MAP.fullmatch(_text(d)))]
+        inherited = self._inherits(vhost)
+        rules, seen = rules_of(vhost if not inherited else replace(vhost, children=[*vhost.children, *inherited]))
+        maps = [m for d in seen if d.key == "rewritemap" and (m := _MAP.fullmatch(_text(d)))]
         proxy = next((m for r in rules if (m := _PROXY.fullmatch(_rule_text(r)))), None)
         if not maps or proxy is None:
             return False
+        booked = self._inherited_booked
+        rules = [r for r in rules if id(r.directive) not in booked]  # the server-level ones once, not per vhost
+        others = [d for d in seen if id(d) not in booked]
+        booked.update(id(d) for d in inherited)
         https = proxy["scheme"] == "https"
         for child in vhost.children:
             if isinstance(child, Section):
@@ -274,8 +330,8 @@ class RoutingPart(RecogniserState):
         for rule in rules:
             self._routing_rule(rule, proxy)
         written = maps[0]["map"]
-        directive = next(d for d in others if d.key == "rewritemap" and _MAP.fullmatch(_text(d)))
-        recent = next((m["map"] for d in others if d.key == "rewritemap" and (m := _RECENT.fullmatch(_text(d)))), "")
+        directive = next(d for d in seen if d.key == "rewritemap" and _MAP.fullmatch(_text(d)))
+        recent = next((m["map"] for d in seen if d.key == "rewritemap" and (m := _RECENT.fullmatch(_text(d)))), "")
         self._routing_maps.setdefault(written, (directive, recent))
         if https:
             server_name, aliases = names_of(vhost)
@@ -284,6 +340,24 @@ class RoutingPart(RecogniserState):
         else:
             self.translated(vhost, f"HostPanel's HTTP vhost: every site is routed through {written}")
         return True
+
+    def _inherits(self, vhost: Section) -> list[Directive]:
+        """The server-level directives this vhost runs as its own (Apache appends inherited rules after the
+        vhost's): those of HostPanel's HTTPS routing, for a vhost that turns the engine on and sets the mark
+        the routing's first rule asks for, without a routing map of its own. [] for any other vhost."""
+        if not self._inherited or not any(_text(d) == "RewriteOptions InheritDown" for d in self._inherited):
+            return []
+        texts = [_text(c) for c in vhost.children if isinstance(c, Directive)]
+        own_map = any(c.key == "rewritemap" for c in vhost.children if isinstance(c, Directive))
+        if own_map or "RewriteEngine On" not in texts or "RewriteRule ^ - [E=HP_HTTPS:1]" not in texts:
+            return []
+        return self._inherited
+
+    def _inherited_leftovers(self) -> None:
+        """Server-level rewrite and header directives no HostPanel vhost inherited: not understood."""
+        for d in self._inherited:
+            if id(d) not in self._inherited_booked:
+                self.unrecognised(d, "server-level directive not modelled by HostPanel")
 
     def _book(self, d: Directive, table: list[tuple[re.Pattern[str], str]], why: str) -> None:
         text = _text(d)

@@ -87,6 +87,11 @@ SERVER_LEVEL_IGNORED = frozenset(
 SERVER_LEVEL_TLS = frozenset(
     {"sslprotocol", "sslciphersuite", "sslhonorcipherorder", "sslsessiontickets", "sslsessioncache"}
 )
+# Server-level directives a vhost can inherit (mod_rewrite with RewriteOptions InheritDown, mod_headers): read
+# with the vhosts that inherit HostPanel's HTTPS routing (routing.py), not understood otherwise.
+SERVER_LEVEL_INHERITED = frozenset(
+    {"rewriteoptions", "rewritemap", "rewritecond", "rewriterule", "header", "requestheader"}
+)
 STOCK = "server-level"  # one reason for every stock directive: the command and page group them on one line
 SERVER_LEVEL_SECTIONS_IGNORED = frozenset({"directory", "directorymatch", "files", "filesmatch"})
 TRANSPARENT_SECTIONS = frozenset({"ifmodule"})
@@ -123,6 +128,8 @@ class ServerLevelPart(RecogniserState):
                 )
             elif key == "proxypreservehost":
                 self.translated(node, "ProxyPreserveHost On, set once at server level by HostPanel")
+            elif key in SERVER_LEVEL_INHERITED:
+                self._inherited.append(node)
             elif key in SERVER_LEVEL_TLS:
                 self.translated(node, "TLS settings: HostPanel renders its own for every HTTPS vhost")
             elif key in SERVER_LEVEL_IGNORED:

@@ -237,7 +237,7 @@ class ServersPart(RecogniserState):
         derived = not name
         if not name:
             name = derive_name(host, port, taken)
-            self.translated(node, f"Zope server {host}:{port} has no route: named {name!r} after its host")
+            self.translated(node, f"server {host}:{port} has no route: named {name!r} after its host")
         server = ServerCandidate(
             name=name, host=host, port=port, file=node.file, line=node.line, via=via, derived=derived
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from importer.reader import ConfigTree
 from importer.recognise.findings import (
@@ -53,12 +54,19 @@ class RecogniserState:
         self._routing_maps: dict[str, tuple[Directive, str]] = {}  # base map -> (its directive, overlay map)
         self._map_routes: list[tuple[SiteCandidate, MapRoute]] = []
         self._https_vhosts: list[tuple[Section, list[str]]] = []
+        # server-level mod_rewrite / mod_headers directives: HostPanel's HTTPS routing, inherited by its HTTPS
+        # vhosts (RewriteOptions InheritDown); booked once when a vhost inherits them, else not understood
+        self._inherited: list[Directive] = []
+        self._inherited_booked: set[int] = set()
         # hand-written shapes (adopt.py): sections read elsewhere, port-80 redirect twins (vhost, names, https
         # host), stickysession= of ProxyPass by balancer name
         self._handled: set[int] = set()
         self._twins: list[tuple[Section, list[str], str]] = []
         self._proxypass_sticky: dict[str, str] = {}
         self._catch_alls: set[tuple[str, int]] = set()  # vhosts answering 404 to everything (HostPanel does too)
+        # Volto (volto.py): balancers that are a Volto site's frontend (their members are Node.js servers)
+        self._node_balancers: set[str] = set()
+        self._volto: dict[int, Any] = {}  # id(vhost) -> its VoltoShape
 
     # bookkeeping
     def unrecognised(self, node: Node, why: str) -> None:

@@ -69,6 +69,9 @@ def test_the_contract_paths_and_site_fields_are_documented(db):
         "blocked_methods",
         "passthrough_paths",
         "edit_host",
+        "kind",
+        "frontend_balancer",
+        "classic_ui_path",
         "certificate",
         "live",
         "pending_deployment",
@@ -145,6 +148,7 @@ def test_request_components_hold_only_the_writable_fields(db):
         *("domain", "aliases", "balancer", "plone_path", "customer_ref"),
         *("tls", "https_redirect", "hsts_seconds"),
         *("manage_access", "blocked_methods", "passthrough_paths", "edit_host"),
+        *("kind", "frontend_balancer", "classic_ui_path"),
     }
     assert set(schemas["SiteRequest"]["required"]) == {"domain", "balancer", "plone_path"}
     assert set(schemas["PatchedSiteRequest"]["properties"]) == set(schemas["SiteRequest"]["properties"])

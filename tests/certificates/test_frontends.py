@@ -15,7 +15,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
-from api.services import api_token_create
 from balancers.models import ConfigTree, Deployment, DeploymentHost
 from balancers.services import deployment_rollback
 from certificates import services as certificate_services
@@ -26,7 +25,6 @@ from deploy.secrets import open_tree
 from deploy.transport.pool import POOL
 from devrig import pki
 from devrig.net import http_get, https_get
-from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
 from rendering.manifest import KEY_NOT_SHOWN
 from sites import services as site_services
@@ -48,26 +46,6 @@ def validating_host(request, farm):
 @pytest.fixture
 def challenge_port(validating_host) -> int:
     return validating_host.http_port
-
-
-@pytest.fixture
-def acme(settings, farm, pebble_ca, validating_host, secrets_key):
-    settings.HOSTPANEL_ACME_DIRECTORY = pebble_ca.directory_url
-    settings.HOSTPANEL_ACME_CA_BUNDLE = pebble_ca.ca_bundle
-    settings.HOSTPANEL_DNS_RESOLVER = pebble_ca.dns_resolver
-    settings.HOSTPANEL_ACME_HTTP_PORT = validating_host.http_port
-    settings.HOSTPANEL_ACME_ORDER_TIMEOUT = 30
-    settings.HOSTPANEL_AUTO_DEPLOY = True  # the tasks backend is immediate: deployments run at commit
-    return pebble_ca
-
-
-@pytest.fixture
-def billing(acme) -> APIClient:
-    """An API client with a billing token, as WHMCS would use."""
-    _token, key = api_token_create(actor=Actor.command("tests"), name="whmcs", scope="billing")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    return client
 
 
 def billing_creates(client: APIClient, domain: str, aliases: list[str]) -> Site:
@@ -93,17 +71,17 @@ def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_
     acme, farm, validating_host, billing, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    site = billing_creates(billing, "example.com", ["www.example.com"])
-    assert site.tls == "acme" and Certificate.objects.get(site=site).status == CertificateStatus.PENDING
+    farm.deploy()  # the front-ends serve the challenge directory (server level, for any Host)
     before = {host.name: host.reloads() for host in farm.hosts}
-
-    scan = renewal_scan()
-    assert (scan.attempts, scan.issued, scan.failures) == (1, 1, [])
+    # the immediate task backend orders at commit (certificates.wake), before the site's deployment runs
+    site = billing_creates(billing, "example.com", ["www.example.com"])
+    assert site.tls == "acme"
+    assert renewal_scan().attempts == 0  # nothing left for the scan
     certificate = Certificate.objects.get(site=site)
     assert certificate.status == CertificateStatus.VALID and certificate.names == NAMES
     root = acme.root_pem()
     for host in farm.hosts:
-        # one graceful reload per front-end made the certificate live
+        # one graceful reload per front-end made the site and its certificate live
         assert host.reloads() == before[host.name] + 1, host.name
         key_file = host.config_dir / "tls" / "example.com.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
@@ -192,15 +170,14 @@ def by_frontend(deployment: Deployment) -> dict[str, int]:
 @pytest.mark.parametrize("validating_host", ["fe1"], indirect=True)
 def test_faults_leave_every_site_serving_what_it_served(acme, farm, validating_host, billing):
     root = acme.root_pem()
-    served = billing_creates(billing, "example.com", ["www.example.com"])
-    assert renewal_scan().issued == 1
+    farm.deploy()
+    served = billing_creates(billing, "example.com", ["www.example.com"])  # ordered at commit
+    assert Certificate.objects.get(site=served).status == CertificateStatus.VALID
     served_serial = serial_of(served)
 
     # a name that resolves nowhere is left out (never sent to the CA) and reported on the site
     acme.set_a("www.other.example", ["192.0.2.1"])
     other = billing_creates(billing, "other.example", ["www.other.example"])
-    scan = renewal_scan()
-    assert scan.issued == 1
     certificate = Certificate.objects.get(site=other)
     assert certificate.names == ["other.example"] and certificate.missing_names == ["www.other.example"]
     assert certificate.last_error == "www.other.example does not point at our front-ends (it resolves to 192.0.2.1)."
@@ -223,12 +200,11 @@ def test_faults_leave_every_site_serving_what_it_served(acme, farm, validating_h
 
     # the CA down: the attempt says so, the new site keeps HTTP, the others keep HTTPS
     acme.stop_pebble()
-    late = billing_creates(billing, "late.example", [])
-    scan = renewal_scan()
-    assert scan.issued == 0
-    (failure,) = [f for f in scan.failures if f.startswith("late.example")]
-    assert "ca_unreachable" in failure and "cannot be reached" in failure
+    late = billing_creates(billing, "late.example", [])  # its order at commit fails; the site is saved
+    (failure,) = AcmeAttempt.objects.filter(certificate__site=late)
+    assert failure.outcome == AttemptOutcome.CA_UNREACHABLE and "cannot be reached" in failure.ca_error
     assert Certificate.objects.get(site=late).status == CertificateStatus.FAILED
+    assert renewal_scan().attempts == 0  # retried after the backoff, not at the next scan
     for host in farm.hosts:
         assert host.backend_for("late.example") is not None  # plain HTTP, straight to Zope
         assert https_get(host.https_port, "example.com", root_pem=root).serial == served_serial

@@ -74,6 +74,7 @@ def test_a_scan_of_ten_certificates_is_one_deployment_and_one_reload_per_front_e
     settings.HOSTPANEL_ACME_ORDER_TIMEOUT = 30
     publisher, _server = challenge_server  # pebble validates on the stand-in; the local front-ends count reloads
     settings.HOSTPANEL_AUTO_DEPLOY = True
+    settings.TASKS_BACKEND, settings.HOSTPANEL_WAKE_DIR = "db", tmp_path / "wake"  # no ACME worker listens: the scan
     Balancer.objects.create(name="bronze")
     for i in range(10):
         site_services.site_create(actor=ACTOR, domain=f"s{i}.example", balancer="bronze", plone_path="/plone/s")

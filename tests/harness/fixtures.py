@@ -224,8 +224,16 @@ def nonce_reject_percent() -> int:
 
 
 @pytest.fixture
-def pebble_ca(tmp_path, challenge_port, nonce_reject_percent):
-    ca = PebbleCA(tmp_path / "pebble", http_port=challenge_port, nonce_reject_percent=nonce_reject_percent)
+def refused_names() -> tuple[str, ...]:
+    """Override (or parametrize) to make pebble say no to these names (its domain blocklist)."""
+    return ()
+
+
+@pytest.fixture
+def pebble_ca(tmp_path, challenge_port, nonce_reject_percent, refused_names):
+    ca = PebbleCA(
+        tmp_path / "pebble", http_port=challenge_port, nonce_reject_percent=nonce_reject_percent, refused=refused_names
+    )
     try:
         ca.start()
         yield ca

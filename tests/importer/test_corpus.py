@@ -5,8 +5,6 @@ the equivalence check on real Apache (the old config and HostPanel's answer, rec
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -26,17 +24,12 @@ from importer.remote import fetch_certificates
 from importer.service import import_apply, import_check_equivalence, import_preview
 from sites.models import Site
 from tests.factories import ACTOR, make_local_frontend
+from tests.importer.corpus import CORPUS, https_tree, preview
 from tests.realparts import require_binary
-from tests.samples import FIXTURES
 
-CORPUS = FIXTURES / "importer" / "corpus"
 TREES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
 
 pytestmark = pytest.mark.django_db
-
-
-def preview(name: str):
-    return import_preview(CORPUS / name)
 
 
 def sites_of(plan) -> dict[str, tuple]:
@@ -109,7 +102,14 @@ EXPECTED = [
     ),
     ("12-isotoma-basic-auth", {"staging.example.com": ("localhost", "/portal", None, None)}, {}),
     ("13-shared-hoster-htaccess", {}, {}),
-    ("14-volto-node-and-varnish", {"cached.example.org": ("127-0-0-1-6081", "/Plone", None, None)}, {}),
+    (
+        "14-volto-node-and-varnish",
+        {
+            "cached.example.org": ("127-0-0-1-6081", "/Plone", None, None),
+            "volto.example.org": ("127-0-0-1-8080", "/Plone", None, None),  # a Volto site (test_volto.py)
+        },
+        {},
+    ),
     ("15-debian-stock-noise", {"plone.example.com": ("127-0-0-1-8080", "/Plone", None, None)}, {}),
 ]
 
@@ -186,10 +186,12 @@ def test_a_sub_path_mount_and_a_htaccess_docroot_are_reported_not_imported():
     assert len(htaccess.recognition.proxying) == 1  # counted as a vhost that may proxy
 
 
-def test_a_node_frontend_is_not_imported_as_a_zope_server():
+def test_a_node_frontend_is_imported_as_a_node_js_server_not_as_a_zope_server():
     plan = preview("14-volto-node-and-varnish")
-    assert [p.candidate.port for p in plan.zope_servers] == [6081]  # the cache in front of Zope, not Node's 3000
-    assert any("not to a Zope VirtualHostMonster path" in u.why for u in plan.unrecognised)
+    kinds = {p.candidate.port: p.candidate.kind for p in plan.zope_servers}
+    assert kinds == {3000: "node", 8080: "zope", 6081: "zope"}  # Node's 3000; Zope's API; the cache before Zope
+    other = preview("21-frontend-only-pool")  # a proxy to a server nobody says is a Plone frontend
+    assert any("not to a Zope VirtualHostMonster path" in u.why for u in other.unrecognised)
 
 
 def test_a_zope_root_site_is_left_out_and_the_other_site_of_the_tree_is_imported(actor):
@@ -254,21 +256,6 @@ def test_a_site_conflict_leaves_only_that_site_out(tree, actor):
 
 
 # --- HTTPS: the certificate and key imported from the tree -----------------------------------------------
-
-
-def https_tree(tmp_path: Path, authority, *, name="04-codesyntax-ssl-twin", domain="www.ssl-example.eus") -> Path:
-    root = tmp_path / name
-    shutil.copytree(CORPUS / name, root)
-    cert, key = pki.leaf(authority.intermediate, [domain])
-    (root / "ssl").mkdir()
-    chain = pki.pem(authority.intermediate.cert)
-    if "SSLCertificateChainFile" in "".join(p.read_text() for p in (root / "sites-enabled").iterdir()):
-        (root / "ssl" / "chain.pem").write_text(chain)
-        (root / "ssl" / f"{domain}.crt").write_text(pki.pem(cert))
-    else:  # no chain file: the certificate file holds the full chain, as people write it
-        (root / "ssl" / f"{domain}.crt").write_text(pki.pem(cert) + chain)
-    (root / "ssl" / f"{domain}.key").write_text(pki.key_pem(key))
-    return root
 
 
 def test_an_https_site_and_its_redirect_twin_import_as_tls_custom_with_the_certificate_stored_encrypted(
@@ -342,7 +329,8 @@ SHAPES = [
     ("11-codesyntax-edit-host", False, (0, 2)),
     ("12-isotoma-basic-auth", False, (0, 1)),  # 401 today, public in HostPanel's config
     ("13-shared-hoster-htaccess", False, (0, 1)),  # may proxy through .htaccess: not read
-    ("14-volto-node-and-varnish", False, (1, 2)),  # the Node frontend vhost is not imported
+    # the Volto vhost: `ProxyPass /++api++ .../VirtualHostRoot/` sends Zope VirtualHostRoot//path today, HostPanel one /
+    ("14-volto-node-and-varnish", False, (1, 2)),
     ("15-debian-stock-noise", True, (1, 1)),  # stock Debian noise around a direct VHM vhost
 ]
 
@@ -465,9 +453,9 @@ def test_a_management_interface_redirected_to_an_edit_host_is_not_hostpanel_s_40
 def test_an_import_with_a_left_out_proxying_vhost_is_not_equivalent_and_holds_the_deploy(tmp_path):
     require_binary("apache2")
     frontend = make_local_frontend(tmp_path)
-    report = import_check_equivalence(preview("14-volto-node-and-varnish"), actor=ACTOR, frontend=frontend)
+    report = import_check_equivalence(preview("22-volto-bad-shapes"), actor=ACTOR, frontend=frontend)
     assert not report.equivalent
-    assert any("volto.example.org" in c.domain for c in report.left_out)
+    assert {c.domain for c in report.left_out} == {"late-api.example.org", "split.example.org"}
     assert import_holds()[frontend.name].differences == report.difference_count > 0
 
 

@@ -55,7 +55,13 @@ def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_thro
     assert "ServerName linux.co.uk\n    ServerAlias www.linux.co.uk\n    SSLEngine on" in https
     assert 'SSLCertificateFile "/etc/apache2/hostpanel/tls/linux.co.uk.crt"' in https
     assert 'SSLCertificateKeyFile "/etc/apache2/hostpanel/tls/linux.co.uk.key"' in https
-    assert https.rstrip().endswith('Include "/etc/apache2/hostpanel/routing-https.conf"\n</VirtualHost>')
+    # the routing is not in the vhost: it inherits the one routing-https.conf hostpanel.conf includes at server level
+    assert "Include" not in https and "RewriteMap" not in https
+    assert https.rstrip().endswith(
+        "RewriteEngine On\n    RewriteRule ^ - [E=HP_HTTPS:1]\n"
+        "    ErrorDocument 503 /hostpanel-503.html\n</VirtualHost>"
+    )
+    assert "Include /etc/apache2/hostpanel/routing-https.conf" in tree["hostpanel.conf"].splitlines()
     assert "Strict-Transport-Security" not in https  # hsts_seconds = 0
     # what it serves comes from the map, through the VHM with the https scheme and port
     flag = "s" if mode == "single-pass" else "n"
@@ -67,11 +73,18 @@ def test_a_site_with_a_live_certificate_gets_an_https_vhost_that_maps_https_thro
     )
     # on HTTPS a "redirect" site is proxied too (the redirect is HTTP's)
     assert routing[proxy - 1].startswith(LOOKUP + "^(?:live|redirect)\\|")
-    assert 'RequestHeader set X-Forwarded-Proto "https"' in routing
+    # at server level, every rule, header and X-Forwarded-Proto applies to HostPanel's HTTPS vhosts only
+    assert "RewriteEngine On" not in routing and "RewriteOptions InheritDown" in routing
+    guard = routing.index("RewriteCond %{ENV:HP_HTTPS} !=1")
+    assert routing[guard + 1] == "RewriteRule ^ - [L]"
+    assert guard < min(i for i, line in enumerate(routing) if line.startswith("RewriteRule"))
+    assert 'RequestHeader set X-Forwarded-Proto "https" "expr=-n reqenv(\'HP_HTTPS\')"' in routing
     set_cookie = next(line for line in routing if line.startswith("Header add Set-Cookie"))
     assert 'Max-Age=%{HP_TTL}e; HttpOnly; Secure"' in set_cookie and "reqenv('HP_COOKIE')" in set_cookie
+    assert "-n reqenv('HP_HTTPS')" in set_cookie
     assert (
-        'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" env=HP_NODE'
+        'Header edit Set-Cookie "^([A-Za-z0-9_-]+=balancer\\.[A-Za-z0-9_-]+;.*)$" "$1; Secure; HttpOnly" '
+        "\"expr=-n reqenv('HP_NODE') && -n reqenv('HP_HTTPS')\""
     ) in routing
     assert tree["tls/linux.co.uk.crt"] == upload["certificate_pem"].strip() + "\n" + upload["chain_pem"].strip() + "\n"
     assert tree["tls/linux.co.uk.key"] == upload["private_key_pem"]
@@ -89,9 +102,12 @@ def test_http_answers_301_to_https_except_the_acme_challenge(tls_site, frontend)
     assert http[redirect - 1] == LOOKUP + "^redirect\\|"
     assert acme < redirect and acme < proxy
     proxies = [i for i, line in enumerate(http) if line.startswith("RewriteRule") and "balancer://" in line]
-    # HTTP proxies live sites only: straight from the map, or (a site with options) from HP_ROUTE, which only
-    # a live value sets
-    assert proxies and all(" ^live\\|" in http[i - 1] or "%{ENV:HP_ROUTE}" in http[i - 1] for i in proxies)
+    # HTTP proxies live sites only: straight from the map, or (a site with options, or a Volto one with a
+    # Classic UI path) from HP_ROUTE and HP_OPT, which only a live value sets
+    assert proxies and all(
+        " ^live\\|" in http[i - 1] or "%{ENV:HP_ROUTE}" in http[i - 1] or "%{ENV:HP_OPT}" in http[i - 1]
+        for i in proxies
+    )
     options = next(i for i, line in enumerate(http) if "E=HP_ROUTE:" in line)
     assert http[options - 1].startswith(LOOKUP + "^live\\|")
     # on HTTPS a redirect site is proxied: no 301 there (it would loop)
@@ -138,7 +154,7 @@ def test_a_suspended_tls_site_answers_503_on_https_too(tls_site, frontend, actor
     site_services.site_suspend(site, actor=actor, reason="unpaid")
     tree = render_tree(load_snapshot(), frontend)
     assert set(routes(tree).values()) == {"suspended|bronze|/plone/linux|s|BALANCEID|1200"}
-    assert 'Include "/etc/apache2/hostpanel/routing-https.conf"' in tree["sites/linux.co.uk.conf"]
+    assert "RewriteRule ^ - [E=HP_HTTPS:1]" in tree["sites/linux.co.uk.conf"]
     assert "balancer://" not in tree["sites/linux.co.uk.conf"]
     for scheme in ("http", "https"):
         routing = lines(tree[f"routing-{scheme}.conf"])

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.real
 
 @pytest.fixture
 def served(db, tmp_path, actor, backend_factory, apache_factory, test_pki, secrets_key):
-    def start(mode: str):
+    def start(mode: str, *, after_include: str = "", listen: tuple[str, ...] = ()):
         backends = [backend_factory(name) for name in ("zope1", "zope2")]
         bronze = balancer_services.balancer_create(actor=actor, name="bronze", render_mode=mode)
         for backend in backends:
@@ -65,7 +65,10 @@ def served(db, tmp_path, actor, backend_factory, apache_factory, test_pki, secre
         challenges.mkdir()
         (challenges / "tok-en_1").write_text("key-authorization\n")
         apache = apache_factory(
-            config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"], manager=False
+            config_dir,
+            listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https", *listen],
+            manager=False,
+            after_include=after_include,
         )
         check = apache.configtest()
         assert check.ok, check.output
@@ -119,6 +122,37 @@ def test_a_suspended_tls_site_answers_503_on_https_and_an_unknown_name_gets_404(
     with pytest.raises(ssl.SSLCertVerificationError):
         https_get(https_port, "unknown.example", root_pem=test_pki.root_pem)
     assert all(b.requests == [] for b in backends.values())
+
+
+def test_another_vhost_with_its_own_rewrite_rules_is_untouched_by_the_inherited_https_routing(
+    served, tmp_path, test_pki
+):
+    """The HTTPS routing is defined at server level and inherited down (RewriteOptions InheritDown): a vhost of
+    the front-end's own config that turns RewriteEngine on inherits the rules too, and must leave them at once."""
+    docroot = tmp_path / "foreign"
+    docroot.mkdir()
+    (docroot / "new.txt").write_text("the foreign vhost's own file\n")
+    (port,) = free_ports(1)
+    foreign = f"""
+<VirtualHost 127.0.0.1:{port}>
+    ServerName foreign.example
+    DocumentRoot "{docroot}"
+    <Directory "{docroot}">
+        Require all granted
+    </Directory>
+    RewriteEngine On
+    RewriteRule ^/old\\.txt$ /new.txt
+</VirtualHost>
+"""
+    backends, _, https_port, apache = served("single-pass", after_include=foreign, listen=(f"127.0.0.1:{port}",))
+    renamed = http_get(port, "/old.txt", host="foreign.example")
+    assert (renamed.status, renamed.body) == (200, "the foreign vhost's own file\n"), apache.error_log()[-2000:]
+    # a site's name on the foreign vhost is not routed to its Zope, and an unknown path is Apache's 404 there
+    assert http_get(port, "/new.txt", host="linux.co.uk").status == 200
+    assert http_get(port, "/nothing", host="linux.co.uk").status == 404
+    assert all(b.requests == [] for b in backends.values())
+    # while HostPanel's HTTPS vhost still routes through the inherited rules
+    assert https_get(https_port, "linux.co.uk", "/", root_pem=test_pki.root_pem).status == 200
 
 
 def spki_pin(certificate_pem: str) -> str:

@@ -26,9 +26,10 @@ FRONTEND = FrontEndRecord(name="fe1", config_dir="/etc/apache2/hostpanel")
 
 def fresh():
     """A full read and a whole render, with this process's caches put back afterwards."""
-    saved = {memo: memo.copy() for memo in (cache.SITE_CACHE, cache.SITE_PARTS, cache.CONTEXTS)}
+    saved = {memo: memo.copy() for memo in (cache.SITE_CACHE, cache.SITE_PARTS, cache.CONTEXTS, cache.SITE_VHOSTS)}
     cache.SITE_CACHE.clear()
     cache.SITE_PARTS.clear()
+    cache.SITE_VHOSTS.clear()  # every HTTPS vhost rendered again
     try:
         snapshot = load_snapshot()
         assert snapshot.delta is None

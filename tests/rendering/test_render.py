@@ -158,7 +158,7 @@ def test_a_suspended_site_is_never_proxied(demo, frontend, actor):
             for i in proxies
             if lines[i - 1].startswith(("RewriteCond %{ENV:HP_ROUTE} ", "RewriteCond %{ENV:HP_OPT} "))
         ]
-        assert len(proxies) - len(optioned) == 2 and len(optioned) >= 2
+        assert len(proxies) - len(optioned) >= 2 and len(optioned) >= 2
         options = next(i for i, line in enumerate(lines) if "E=HP_ROUTE:" in line)
         for proxy in [*(i for i in proxies if i not in optioned), options]:
             assert proxy == options or lines[proxy].split(" [", 1)[1].startswith("L,P")

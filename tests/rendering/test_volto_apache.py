@@ -74,7 +74,8 @@ class Rig:
 def volto_rig(db, tmp_path, actor, backend_factory, node_factory, apache_factory, test_pki, secrets_key):
     """rig(staff_networks) -> Rig: Zope balancer bronze (zope1, zope2: separate databases), Node.js balancer
     front (volto1, volto2); volto.example (Volto, Classic UI at /ClassicUI, a certificate), app.example
-    (frontend only), plain.example (Classic UI site), paused.example (Volto, suspended)."""
+    (frontend only), plain.example (Classic UI site), lean.example (Volto without options or Classic UI path),
+    paused.example (Volto, suspended)."""
 
     def make(staff_networks):
         zopes = {name: backend_factory(name) for name in ("zope1", "zope2")}
@@ -111,6 +112,14 @@ def volto_rig(db, tmp_path, actor, backend_factory, node_factory, apache_factory
             frontend_balancer=front,
         )
         site_services.site_create(actor=actor, domain="plain.example", balancer=bronze, plone_path="/plone/plain")
+        site_services.site_create(  # no option, no Classic UI path: routed before the options block
+            actor=actor,
+            domain="lean.example",
+            balancer=bronze,
+            plone_path="/lean",
+            kind="volto",
+            frontend_balancer=front,
+        )
         paused = site_services.site_create(
             actor=actor,
             domain="paused.example",
@@ -255,3 +264,18 @@ def test_a_second_site_on_the_same_frontend_pool_gets_its_own_public_urls(volto_
     first = ask(rig.http_port, "volto.example", "/++api++/").json["path"]
     second = ask(rig.http_port, "www.volto.example", "/++api++/").json["path"]
     assert "/volto.example:80/" in first and "/www.volto.example:80/" in second
+
+
+def test_a_volto_site_without_options_is_routed_the_same_before_the_options_block(volto_rig):
+    rig = volto_rig(PUBLIC)
+    page = ask(rig.http_port, "lean.example", "/a/b")
+    assert page.node in rig.nodes and page.json["host"] == "lean.example" and page.json["path"] == "/a/b"
+    api = ask(rig.http_port, "lean.example", "/++api++/a")
+    assert api.json["path"] == "/VirtualHostBase/http/lean.example:80/lean/++api++/VirtualHostRoot/a"
+    cookie = api.headers["Set-Cookie"].split(";", 1)[0]
+    assert {ask(rig.http_port, "lean.example", "/++api++/", cookie=cookie).zope for _ in range(10)} == {api.zope}
+    asset = ask(rig.http_port, "lean.example", "/static/css/main.0a1b2c3d.css")
+    assert asset.node in rig.nodes and asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert ask(rig.http_port, "lean.example", "/ClassicUI").node in rig.nodes  # it has no Classic UI path
+    secure = ask(rig.https_port, "volto.example", "/++api++/x", root_pem=rig.root_pem)
+    assert secure.json["path"].startswith("/VirtualHostBase/https/volto.example:443/plone/volto/++api++/")

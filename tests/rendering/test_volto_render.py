@@ -12,7 +12,16 @@ import pytest
 from balancers import services as balancer_services
 from balancers.models import Balancer, ZopeServer
 from rendering.render import UnsafeValue, render_tree, render_tree_isolated
-from rendering.routes import change_kind, map_entries, parse_options, parse_route, site_options
+from rendering.routes import (
+    MapFormatError,
+    Route,
+    change_kind,
+    map_entries,
+    map_line,
+    parse_options,
+    parse_route,
+    site_options,
+)
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
 from sites.models import Site
@@ -149,3 +158,11 @@ def test_a_node_balancer_as_a_sites_zope_balancer_is_refused(front, frontend, ac
     with pytest.raises(UnsafeValue, match="not a Zope balancer"):
         render_tree(load_snapshot(), frontend)
     assert ZopeServer.objects.get(name="volto1").kind == "node"
+
+
+def test_a_map_line_refuses_a_kind_field_out_of_its_shape():
+    base = Route("live", "bronze", "/Plone", "s", "BALANCEID", 1200)
+    assert map_line("a.example", dataclasses.replace(base, options="|v=front|c=ClassicUI")).endswith("|c=ClassicUI")
+    for options in ("|c=ClassicUI", "|f=front|c=ClassicUI", "|v=front|z=s", "|v=Front", "|v=front|c=1x", "|v="):
+        with pytest.raises(MapFormatError):
+            map_line("a.example", dataclasses.replace(base, options=options))

@@ -97,17 +97,25 @@ class Command(BaseCommand):
         for kind, row in plan.counts().items():
             out(f"  {kind.replace('_', ' '):13} {row['create']:5} to create, {row['match']:5} already in the panel")
         out("")
-        out(f"{'site':40} {'aliases':30} {'balancer':12} {'plone path':25} action")
+        out(f"{'site':40} {'aliases':30} {'kind':13} {'balancer':12} {'plone path':25} action")
         for planned in plan.sites:
             c = planned.candidate
             aliases = " ".join(name for name, _ in c.aliases)
-            out(f"{c.domain[:40]:40} {aliases[:30]:30} {c.balancer[:12]:12} {c.plone_path[:25]:25} {planned.action}")
+            out(
+                f"{c.domain[:40]:40} {aliases[:30]:30} {c.kind:13} {c.balancer[:12]:12} {c.plone_path[:25]:25} "
+                f"{planned.action}"
+            )
+            if c.frontend_balancer:  # a Volto site: its pages on the Node.js frontend balancer
+                extra = f", Classic UI {c.classic_ui_path}" if c.classic_ui_path else ""
+                extra += ", API at /api today (HostPanel: /++api++)" if c.api_path == "/api" else ""
+                out(f"{'':40}   frontend balancer {c.frontend_balancer}{extra}")
         out("")
         out("Balancers and members:")
         for planned in plan.balancers:
             c = planned.candidate
+            kind = "Node.js frontend, " if c.kind == "node" else ""
             out(
-                f"  {c.name} ({c.render_mode}, {c.lbmethod}, cookie {c.sticky_cookie} {c.cookie_ttl}s, "
+                f"  {c.name} ({kind}{c.render_mode}, {c.lbmethod}, cookie {c.sticky_cookie} {c.cookie_ttl}s, "
                 f"503 page {c.error_document or '-'}): {planned.action}"
             )
             for member in plan.members:
@@ -115,10 +123,11 @@ class Command(BaseCommand):
                 if m.balancer == c.name:
                     flags = "".join(f for f, on in (("+H", m.hot_standby), ("+N", m.drain), ("+D", m.disabled)) if on)
                     out(f"    {m.server:12} lbset={m.lbset} lf={m.loadfactor} {flags:4} ({m.url}): {member.action}")
-        out("Zope servers:")
+        out("Servers (Zope and Node.js frontend):")
         for planned in plan.zope_servers:
             c = planned.candidate
-            out(f"  {c.name:12} {c.host}:{c.port} (from a {c.via}, {c.file}:{c.line}): {planned.action}")
+            what = "Node.js" if c.kind == "node" else "Zope"
+            out(f"  {what:7} {c.name:12} {c.host}:{c.port} (from a {c.via}, {c.file}:{c.line}): {planned.action}")
         matches = [p for rows in plan.matches().values() for p in rows]
         if matches:
             out(f"Already in the panel ({len(matches)}): " + ", ".join(p.key for p in matches[:50]))
