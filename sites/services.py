@@ -161,7 +161,7 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
     audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
     names_before = [before["domain"], *before["aliases"]] if before is not None else None
     certificate_follow_site(site, actor=actor, names_before=names_before)
-    site.deployment = config_changed(actor=actor)
+    site.deployment = config_changed(actor=actor, cause=(action, site.domain))
     return site
 
 
@@ -288,7 +288,7 @@ def site_delete(site: Site, *, actor: Actor):
     domain = site.domain
     before = site_snapshot(site)
     delete_audited(site, actor=actor, action="site.delete", key=domain, before=before)
-    return config_changed(actor=actor)
+    return config_changed(actor=actor, cause=("site.delete", domain))
 
 
 # --- the site's certificate (pages and API under sites/<domain>/certificate/) ----------------------
@@ -308,7 +308,7 @@ def site_certificate_upload(
         site = site_update(site, actor=actor, tls=SiteTls.CUSTOM)  # queues the deployment itself
         certificate.deployment = site.deployment
     else:
-        certificate.deployment = config_changed(actor=actor)
+        certificate.deployment = config_changed(actor=actor, cause=("certificate.set_custom", site.domain))
     return certificate
 
 
@@ -511,5 +511,5 @@ def site_import(
             transaction.set_rollback(True)
             return result
         result.imported = True
-        result.deployment = config_changed(actor=actor)
+        result.deployment = config_changed(actor=actor)  # each row named its own cause
     return result

@@ -15,6 +15,7 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
+from balancers.models import FrontEnd
 from balancers.selectors.effects import change_effect, with_site_status, without_site
 from certificates.choices import CertificateStatus
 from certificates.forms import CertificateUploadForm
@@ -38,6 +39,8 @@ from sites.forms import (
     SuspendForm,
 )
 from sites.models import Site, SiteAlias, default_tls
+from sites.selectors import deploy_state, site_last_deployment, site_placement
+from status.poller import latest_hosts
 
 PAGE_SIZE = 50
 
@@ -160,6 +163,34 @@ class SiteListView(PanelAccessMixin, TemplateView):
         return context
 
 
+def live_context(site: Site) -> dict:
+    """The site page's "live, and where" card: the site's liveness, each enabled front-end's state for
+    it, and the last deployment that carried one of its changes (sites.selectors)."""
+    state = deploy_state()
+    frontends = list(FrontEnd.objects.filter(enabled=True).select_related("live_snapshot").order_by("name"))
+    reachability = {h.frontend_name: (str(h.state), h.reason) for h in latest_hosts(frontends)}
+    placement = site_placement(site, state, reachability)
+    last = site_last_deployment(site)
+    liveness = state.liveness(site)
+    waiting = liveness["pending_deployment"] is not None or (last is not None and not last.is_finished)
+    return {
+        "site": site,
+        "certificate": certificate_of(site),
+        "liveness": liveness,
+        "placement": placement,
+        "last_deployment": last,
+        "live_finished": not waiting,
+    }
+
+
+class SiteLiveView(PanelAccessMixin, View):
+    """The "live, and where" card alone, polled by the site page while a deployment carries its change."""
+
+    def get(self, request, domain):
+        site = get_object_or_404(Site, domain=domain)
+        return render(request, "sites/_site_live.html", live_context(site))
+
+
 class SiteDetailView(PanelAccessMixin, TemplateView):
     template_name = "sites/site_detail.html"
 
@@ -171,7 +202,8 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
             ),
             domain=kwargs["domain"],
         )
-        certificate = certificate_of(site)
+        context.update(live_context(site))
+        certificate = context["certificate"]
         context.update(
             site=site,
             certificate=certificate,

@@ -201,7 +201,7 @@ class Command(BaseCommand):
                 before=None,
                 after={"domains": [s.domain for s in new_sites[:50]], "count": len(new_sites)},
             )
-            balancer_services.config_changed(actor=actor)
+            balancer_services.config_changed(actor=actor, cause=("site.bulk_create", f"{len(new_sites)} demo sites"))
         return len(new_sites)
 
     def _https_site(self, balancer: Balancer, actor: Actor) -> None:
