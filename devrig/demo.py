@@ -10,6 +10,7 @@ the demo Apache reach something real.
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from collections.abc import Iterable
@@ -171,10 +172,10 @@ def restart_dir(var_dir: Path | None = None) -> Path:
 def restart_command(name: str, var_dir: Path | None = None) -> str:
     """The demo Zope server's restart command (run with the local transport): asks the `demo_frontend backends`
     process to stop and start its stand-in, and waits (bounded) until it has, like `bin/instance restart`."""
-    directory = restart_dir(var_dir)
-    requested, done = directory / f"{name}.requested", directory / f"{name}.done"
+    # the directory once (a shell variable): a long var dir must not push the command past its 500 characters
+    done = f"$d/{name}.done"
     return (
-        f"rm -f {done} && touch {requested} && i=0 && "
+        f"d={shlex.quote(str(restart_dir(var_dir)))} && rm -f {done} && touch $d/{name}.requested && i=0 && "
         f"while [ ! -e {done} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && "
         f"test -e {done} && echo restarted {name}"
     )

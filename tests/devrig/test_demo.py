@@ -7,6 +7,8 @@ import io
 import pytest
 from django.core.management import call_command
 
+from alerts.delivery import deliver
+from alerts.models import AlertChannel
 from balancers import services as balancer_services
 from balancers.models import BalancerMember, FrontEnd, ZopeServer
 from devrig import apache
@@ -117,3 +119,13 @@ def test_the_demo_serves_its_https_site_with_a_certificate_from_its_local_ca(dem
     finally:
         call_command("demo_frontend", "stop", stdout=io.StringIO())
         backends.stop()
+
+
+def test_the_demo_alert_channel_is_asked_for_and_writes_json_lines_under_the_var_dir(demo, settings, tmp_path):
+    settings.VAR_DIR = tmp_path / "var"
+    assert not AlertChannel.objects.filter(kind="file").exists()  # the plain demo (and every test using it) has none
+    call_command("seed_demo", sites=0, no_user=True, alert_file=True, verbosity=0)
+    channel = AlertChannel.objects.get(kind="file")
+    deliver(channel, {"event": "test", "data": {"site": "linux.co.uk"}})
+    lines = (tmp_path / "var" / "alerts" / channel.target).read_text().splitlines()
+    assert [line for line in lines if '"linux.co.uk"' in line]

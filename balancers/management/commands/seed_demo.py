@@ -66,6 +66,11 @@ class Command(BaseCommand):
             "var/demo-pki/roots.pem).",
         )
         parser.add_argument(
+            "--alert-file",
+            action="store_true",
+            help=f"Add the alert channel {DEMO_ALERT_CHANNEL} writing every alert to var/alerts/demo-alerts.jsonl.",
+        )
+        parser.add_argument(
             "--restart-commands",
             action="store_true",
             help="Give the demo Zope servers a restart command run on this host (needs HOSTPANEL_LOCAL_TRANSPORT): "
@@ -80,6 +85,7 @@ class Command(BaseCommand):
         volto: bool = False,
         restart_commands: bool = False,
         https_site: bool = False,
+        alert_file: bool = False,
         **options,
     ):
         if sites < 0 or sites > 100_000:
@@ -122,7 +128,8 @@ class Command(BaseCommand):
                     customer_ref="DEMO-0001",
                 )
             created = self._generated_sites(sites, balancers, actor)
-            self._alert_file_channel(actor)
+            if alert_file:
+                self._alert_file_channel(actor)
             if volto:
                 servers.update(self._volto(balancers[0], actor))
             if https_site:
