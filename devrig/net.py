@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import secrets
 import socket
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography import x509
 
@@ -216,3 +218,34 @@ class Visitor:
                 name, _, rest = value.partition("=")
                 self.cookies[name.strip()] = rest.split(";", 1)[0]
         return visit
+
+
+def listener_owned_by_session(port: int, session_id: int) -> bool:
+    """Whether the socket listening on 127.0.0.1:`port` belongs to a process of session `session_id` (a process
+    started with start_new_session=True: its pid). Linux /proc only. A server that answers on the port it was
+    given may be someone else's when its own bind failed (another test took the port meanwhile)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[3]) != session_id:  # field 6: session id
+                continue
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from devrig.net import free_ports, http_get
+from devrig.net import free_port_block, http_get, listener_owned_by_session
 from devrig.partcache import build_once, require_built
 
 PLONE_VERSION = "6.2.2"
@@ -222,7 +222,7 @@ class ZopeInstance:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self, timeout: float = START_TIMEOUT) -> ZopeInstance:
+    def start(self, timeout: float = START_TIMEOUT, retries: int = 2) -> ZopeInstance:
         _write_instance(self.home, self.port)
         data_fs = self.home / "var" / "Data.fs"
         if not data_fs.exists():
@@ -238,9 +238,15 @@ class ZopeInstance:
         deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "Address already in use" in self.log() and retries:  # the port was taken meanwhile
+                    self.port = free_port_block(1)
+                    return self.start(timeout, retries=retries - 1)
                 raise RuntimeError(f"Zope {self.database} exited ({self.process.returncode}):\n{self.log()[-3000:]}")
             try:
-                if http_get(self.port, CLASSIC_PATH, timeout=5).status == 200:
+                # the answer must come from THIS Zope, not from whoever else listens on the port
+                if http_get(self.port, CLASSIC_PATH, timeout=5).status == 200 and listener_owned_by_session(
+                    self.port, self.process.pid
+                ):
                     self.started_in = time.monotonic() - started
                     return self
             except OSError:
@@ -273,7 +279,8 @@ def start_zopes(workdir: Path, part: PlonePart, count: int = 2) -> list[ZopeInst
     started side by side; all are stopped again when one fails to start."""
     if count > len(DATABASES):
         raise ValueError(f"at most {len(DATABASES)} instances (one prepared database each)")
-    ports = free_ports(count)
+    # below the ephemeral range: no outgoing connection or bind(0) of another test takes it while Zope starts
+    ports = [free_port_block(1) for _ in range(count)]
     zopes = [
         ZopeInstance(part, Path(workdir) / f"zope-{db}", db, port)
         for db, port in zip(DATABASES[:count], ports, strict=True)

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from devrig.net import free_port, http_get
+from devrig.net import free_port_block, http_get, listener_owned_by_session
 from devrig.partcache import build_once, require_built
 from devrig.parts import find_binary
 
@@ -113,12 +113,12 @@ class VoltoServer:
     ) -> None:
         """dev_proxy: turn Volto's own /++api++ proxy on, to that Zope site URL (off by default: see the module)."""
         self.part, self.internal_api, self.dev_proxy = part, internal_api, dev_proxy
-        self.port = port or free_port()
+        self.port = port or free_port_block(1)
         self.log_path = log or part.parent / f"volto-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.started_in: float | None = None
 
-    def start(self, timeout: float = START_TIMEOUT) -> VoltoServer:
+    def start(self, timeout: float = START_TIMEOUT, retries: int = 2) -> VoltoServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAZZLE_")}
         env.update(
             {
@@ -145,9 +145,15 @@ class VoltoServer:
         deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "EADDRINUSE" in self.log() and retries:  # the port was taken meanwhile
+                    self.port = free_port_block(1)
+                    return self.start(timeout, retries=retries - 1)
                 raise RuntimeError(f"Volto exited ({self.process.returncode}):\n{self.log()[-3000:]}")
             try:
-                if http_get(self.port, "/ok", timeout=5).body.strip() == "ok":
+                # the answer must come from THIS server (a Node.js stand-in answers /ok too)
+                if http_get(self.port, "/ok", timeout=5).body.strip() == "ok" and listener_owned_by_session(
+                    self.port, self.process.pid
+                ):
                     self.started_in = time.monotonic() - started
                     return self
             except OSError:
