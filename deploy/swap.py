@@ -132,9 +132,9 @@ def build_release(
             # left over by a dropped connection
             transport.remove_path(f"{releases}/{name}")
     if base and base_tree is not None and MANIFEST in base_tree:
-        changed = {path: tree[path].encode() for path in sorted(changed_files(base_tree, tree)) if path in tree}
-        removed = sorted(path for path in base_tree if path not in tree)
-        _unpack(transport, staging, changed, base, removed, outcome)
+        differ = sorted(changed_files(base_tree, tree) | {MANIFEST})
+        gone = sorted(path for path in base_tree if path not in tree)
+        _unpack(transport, staging, {path: tree[path].encode() for path in differ if path in tree}, base, gone, outcome)
         return
     live: dict[str, str] = {}
     base_manifest = transport.read_file(f"{base}/{MANIFEST}") if base else None
