@@ -26,6 +26,7 @@ DATABASE_EVENTS = frozenset(set(AlertEvent.values) - POLL_EVENTS - NOTICE_EVENTS
 class ChannelKind(models.TextChoices):
     EMAIL = "email", "E-mail"
     WEBHOOK = "webhook", "Webhook (JSON POST, HMAC-signed)"
+    FILE = "file", "File on the panel's host (one JSON line per message, under the var dir's alerts/)"
 
 
 class AlertState(models.TextChoices):

@@ -7,16 +7,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 
 from alerts.choices import ChannelKind
 from alerts.models import AlertChannel
 from certificates.crypto import SecretsError, decrypt_secret
 from hostpanel.http import http_exchange
+from hostpanel.validators import validate_alert_file_name
 
 SIGNATURE_HEADER = "X-HostPanel-Signature"
 
@@ -47,8 +51,32 @@ def email_text(payload: dict) -> tuple[str, str]:
     return subject, "\n".join(lines).strip() + "\n"
 
 
+def alert_file_path(name: str) -> Path:
+    """Where a file channel writes: HOSTPANEL_VAR_DIR/alerts/<name> (the name checked again here)."""
+    validate_alert_file_name(name)
+    return Path(settings.VAR_DIR) / "alerts" / name
+
+
+def _append_line(name: str, payload: dict) -> str:
+    path = alert_file_path(name)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    line = json.dumps(payload, sort_keys=True) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    return f"appended to {path}"
+
+
 def deliver(channel: AlertChannel, payload: dict) -> Sent:
     started = time.monotonic()
+    if channel.kind == ChannelKind.FILE:
+        try:
+            detail = _append_line(channel.target, payload)
+        except (OSError, ValidationError) as exc:
+            return Sent(False, f"{type(exc).__name__}: {exc}"[:500], time.monotonic() - started)
+        return Sent(True, detail[:500], time.monotonic() - started)
     if channel.kind == ChannelKind.EMAIL:
         subject, text = email_text(payload)
         try:

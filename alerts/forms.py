@@ -11,7 +11,11 @@ from hostpanel.forms import ServiceForm
 class AlertChannelForm(ServiceForm):
     name = forms.CharField(max_length=64, help_text="e.g. oncall-mail")
     kind = forms.ChoiceField(choices=ChannelKind.choices)
-    target = forms.CharField(max_length=500, help_text="An e-mail address, or the webhook's http(s) URL.")
+    target = forms.CharField(
+        max_length=500,
+        help_text="An e-mail address, the webhook's http(s) URL, or for a file channel a file name (e.g. "
+        "alerts.jsonl), written under the panel's var directory in alerts/.",
+    )
     events = forms.MultipleChoiceField(
         choices=AlertEvent.choices, widget=forms.CheckboxSelectMultiple, help_text="Which events go to this channel."
     )

@@ -17,7 +17,12 @@ from alerts.choices import (
     NotificationKind,
     NotificationStatus,
 )
-from hostpanel.validators import validate_http_url, validate_no_control_characters, validate_slug_name
+from hostpanel.validators import (
+    validate_alert_file_name,
+    validate_http_url,
+    validate_no_control_characters,
+    validate_slug_name,
+)
 
 
 class AlertChannel(models.Model):
@@ -26,7 +31,9 @@ class AlertChannel(models.Model):
     name = models.CharField(max_length=64, validators=[validate_slug_name], help_text="e.g. oncall-mail")
     kind = models.CharField(max_length=8, choices=ChannelKind.choices)
     target = models.CharField(
-        max_length=500, validators=[validate_no_control_characters], help_text="An e-mail address or an http(s) URL."
+        max_length=500,
+        validators=[validate_no_control_characters],
+        help_text="An e-mail address, an http(s) URL, or a file name under the var directory's alerts/.",
     )
     events = models.JSONField(default=list, help_text="Event names this channel receives.")
     secret_encrypted = models.TextField(blank=True, help_text="Webhook HMAC secret, Fernet-encrypted.")
@@ -67,6 +74,11 @@ class AlertChannel(models.Model):
         if self.kind == ChannelKind.EMAIL:
             try:
                 EmailValidator(message="Enter an e-mail address.")(self.target)
+            except ValidationError as exc:
+                errors["target"] = exc.messages[0]
+        elif self.kind == ChannelKind.FILE:
+            try:
+                validate_alert_file_name(self.target)
             except ValidationError as exc:
                 errors["target"] = exc.messages[0]
         elif self.kind == ChannelKind.WEBHOOK:

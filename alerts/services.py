@@ -29,6 +29,7 @@ from alerts.choices import (
     POLL_EVENTS,
     AlertEvent,
     AlertState,
+    ChannelKind,
     NotificationKind,
     NotificationStatus,
 )
@@ -38,6 +39,7 @@ from alerts.models import Alert, AlertChannel, DeliveryAttempt, Notification
 from certificates.crypto import SecretsError, encrypt_secret
 from hostpanel import audit
 from hostpanel.audit import Actor
+from hostpanel.models import AuditEntry
 from hostpanel.services import apply_fields, delete_audited, save_validated
 from status.parse import FrontEndLive
 
@@ -250,10 +252,20 @@ def _set_secret(channel: AlertChannel, secret: str | None) -> None:
         raise ValidationError({"secret": str(exc)}, code="secrets_key_missing") from None
 
 
+def _check_file_channel(channel: AlertChannel, actor: Actor) -> None:
+    """A file channel writes on the panel's own host: staff set it up in the panel (or manage.py), never a token."""
+    if channel.kind == ChannelKind.FILE and actor.source == AuditEntry.Source.API:
+        raise ValidationError(
+            {"kind": "A file channel writes on the panel's host: staff set it up in the panel, not through the API."},
+            code="file_channel_staff_only",
+        )
+
+
 @transaction.atomic
 def alert_channel_create(*, actor: Actor, secret: str | None = None, **fields: Any) -> AlertChannel:
     channel = AlertChannel()
     apply_fields(channel, fields, CHANNEL_FIELDS)
+    _check_file_channel(channel, actor)
     _set_secret(channel, secret)
     return save_validated(channel, actor=actor, action="alertchannel.create", key=channel.name)
 
@@ -266,6 +278,7 @@ def alert_channel_update(
     channel = AlertChannel.objects.select_for_update().get(pk=channel.pk)
     before = audit.snapshot(channel)
     apply_fields(channel, fields, CHANNEL_FIELDS)
+    _check_file_channel(channel, actor)
     _set_secret(channel, secret)
     return save_validated(channel, actor=actor, action="alertchannel.update", key=channel.name, before=before)
 

@@ -89,3 +89,48 @@ class HostStage(models.TextChoices):
     PROBE = "probe", "Probe sites"
     RESTORE = "restore", "Restore"
     DONE = "done", "Done"
+
+
+# The member actions: ONE vocabulary for the dashboard, the balancer page and the confirmation page.
+# action -> (button label, the member's state after it in the words Member.state uses, what it means, flags);
+# every action sets all three flags.
+MEMBER_ACTIONS = {
+    "active": (
+        "Back to active",
+        "active",
+        "Takes new clients again.",
+        {"hot_standby": False, "drain": False, "disabled": False},
+    ),
+    "hot_standby": (
+        "Hot standby",
+        "hot standby",
+        "Takes new clients only while no active member of its balancer can.",
+        {"hot_standby": True, "drain": False, "disabled": False},
+    ),
+    "drain": (
+        "Drain",
+        "drain",
+        "Takes no new clients; clients already stuck to it stay until their session ends.",
+        {"hot_standby": False, "drain": True, "disabled": False},
+    ),
+    "disabled": (
+        "Disable",
+        "disabled",
+        "Takes no traffic at all.",
+        {"hot_standby": False, "drain": False, "disabled": True},
+    ),
+}
+
+
+def member_actions(current_state: str) -> list[dict[str, str]]:
+    """The actions offered for a member in `current_state` (Member.state): every one that changes it."""
+    return [
+        {"key": key, "label": label, "help": text}
+        for key, (label, state, text, _flags) in MEMBER_ACTIONS.items()
+        if state != current_state
+    ]
+
+
+def help_of(key: str) -> dict[str, str]:
+    """{"help": what the action means} for a page about it."""
+    return {"help": MEMBER_ACTIONS[key][2]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from balancers.choices import ServerKind
+from balancers.choices import MEMBER_ACTIONS, ServerKind
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
 from balancers.models.inventory import NODE_HEALTH_PATH
 from balancers.services import (
@@ -141,13 +141,7 @@ class FrontEndForm(_FrontEndBase):
         return data
 
 
-MEMBER_STATES = {
-    # state -> (label, flags): the toggle buttons; every state sets all three flags
-    "hot_standby": ("Hot standby", {"hot_standby": True, "drain": False, "disabled": False}),
-    "drain": ("Drain", {"hot_standby": False, "drain": True, "disabled": False}),
-    "disabled": ("Disable", {"hot_standby": False, "drain": False, "disabled": True}),
-    "active": ("Back to active", {"hot_standby": False, "drain": False, "disabled": False}),
-}
+MEMBER_STATES = {key: (label, flags) for key, (label, _state, _help, flags) in MEMBER_ACTIONS.items()}
 
 
 class MemberToggleForm(ServiceForm):

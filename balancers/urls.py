@@ -43,5 +43,6 @@ urlpatterns = [
     path("deployments/new/", deployments.DeployNowView.as_view(), name="deploy_now"),
     path("deployments/<int:pk>/", deployments.DeploymentDetailView.as_view(), name="deployment_detail"),
     path("deployments/<int:pk>/progress/", deployments.DeploymentProgressView.as_view(), name="deployment_progress"),
+    path("deployments/<int:pk>/badge/", deployments.DeploymentBadgeView.as_view(), name="deployment_badge"),
     path("deployments/<int:pk>/rollback/", deployments.DeploymentRollbackView.as_view(), name="deployment_rollback"),
 ]

@@ -72,6 +72,10 @@ def main() -> None:
             "search (q=client0123)": "/sites/?q=client0123",
             "search by alias (q=www.client04)": "/sites/?q=www.client04",
             "balancer detail": bronze.get_absolute_url(),
+            # issue #28: the dashboard with its summary band, a site page with "live, and where", deployments
+            "dashboard (summary band)": "/",
+            "site page (live, and where)": Site.objects.order_by("pk").first().get_absolute_url(),
+            "deployments list (why)": "/deployments/",
         }
         # cpu: this process's CPU time per request (less sensitive to other load on the machine)
         print(f"{'page':42} {'median':>8} {'p90':>8} {'max':>8} {'cpu med':>8} {'queries':>8}")

@@ -1,6 +1,7 @@
 """The upload form of a customer's own certificate: it only carries the PEM texts (pasted or as files) to
 sites.services.site_certificate_upload, whose checks name the field that failed. The private key is never
-rendered back."""
+rendered back: after a failed try the form keeps the certificate and intermediates (a chosen file's text
+included) and says that the key has to be given again."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from django import forms
 from hostpanel.forms import ServiceForm
 
 MAX_PEM_BYTES = 64 * 1024
+KEY_NOT_KEPT = (
+    "The private key is not shown again after a failed try (it is secret): paste it or choose its file once more. "
+    "The certificate and intermediates above are kept as you gave them."
+)
 
 
 class SecretTextarea(forms.Textarea):
@@ -56,19 +61,32 @@ class CertificateUploadForm(ServiceForm):
             self.add_error(name, "The file is larger than 64 KB: a PEM file is expected.")
             return ""
         try:
-            return upload.read().decode("ascii")
+            text = upload.read().decode("ascii")
         except UnicodeDecodeError:
             self.add_error(name, "The file is not PEM text.")
             return ""
+        if name != "private_key_pem":  # a re-displayed form shows the file's text, so nothing has to be chosen again
+            self.data = self.data.copy()
+            self.data[name] = text
+        return text
 
     def clean(self):
         cleaned = super().clean()
         texts = {name: self._text(name) for name in ("certificate_pem", "private_key_pem", "chain_pem")}
+        for name in ("certificate_pem", "chain_pem"):
+            if "PRIVATE KEY-----" in texts[name]:  # a key pasted into the wrong field is never shown again either
+                self.data = self.data.copy()
+                self.data[name] = ""
         for name, text in texts.items():
             if len(text) > MAX_PEM_BYTES:
                 self.add_error(name, "Larger than 64 KB: a PEM text is expected.")
         cleaned.update(texts)
         return cleaned
+
+    def say_the_key_is_not_kept(self) -> None:
+        """After a failed try: the form keeps the certificate and intermediates it was given, never the key."""
+        self.fields["private_key_pem"].help_text = KEY_NOT_KEPT
+        self["private_key_pem"].help_text = KEY_NOT_KEPT  # the bound field copied the old text when it was made
 
     def service_kwargs(self) -> dict:
         return {name: self.cleaned_data[name] for name in ("certificate_pem", "private_key_pem", "chain_pem")}

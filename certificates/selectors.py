@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, TypedDict
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import F, Q
 
@@ -33,6 +34,18 @@ from hostpanel.readmodel import DATETIME, Help
 from sites.choices import SiteTls
 
 ATTENTION_WINDOW = datetime.timedelta(days=14)
+
+
+def acme_unavailable() -> str:
+    """Why the panel cannot order ACME certificates ("" when it can): no CA configured. The site form, "Renew
+    now", the site page and the renew service read it, so none of them offers or promises an order that the
+    renewal worker (started only when HOSTPANEL_ACME_DIRECTORY is set) would never make."""
+    if not settings.HOSTPANEL_ACME_DIRECTORY:
+        return (
+            "No ACME certificate authority is configured (HOSTPANEL_ACME_DIRECTORY is empty), so the panel cannot "
+            "order certificates: use the customer's own certificate, or HTTP only."
+        )
+    return ""
 
 
 def certificates_due(now: datetime.datetime, *, limit: int | None = None) -> list[Certificate]:

@@ -168,7 +168,7 @@ def certificate_set_custom(
         audit.record(
             actor, "certificate.set_custom", certificate, key=site.domain, before=before, after=_snapshot(certificate)
         )
-        config_changed(actor=actor)
+        config_changed(actor=actor, cause=("certificate.set_custom", site.domain))
     certificate.unused_names = unused_names(parsed.names, names)
     return certificate
 
@@ -446,7 +446,7 @@ class CertificateBatch:
         """One automatic deployment for everything pending (coalesced with one already queued)."""
         if not self.pending:
             return False
-        config_changed(actor=Actor.system())
+        config_changed(actor=Actor.system(), cause=("renewal.run", "new or expired certificates go live"))
         self.opened_at = None
         self.deployments += 1
         return True

@@ -12,10 +12,13 @@ API::
                                                     # accepted on an upload but never served with this site
 
 The checks run in this order, each failure naming the check (error code in brackets):
-PEM parses [certificate_unreadable / private_key_unreadable / chain_unreadable], key type and size
+PEM parses [certificate_unreadable / private_key_unreadable / chain_unreadable], the certificate field starts
+with the site's own certificate, not a CA's [certificate_is_ca], key type and size
 [key_type / key_size / key_curve], key matches [key_mismatch], validity [not_yet_valid / expired],
 covers the domain and every alias [names_not_covered], chain verifies with the given intermediates up
-to a trusted root [chain_untrusted]. Trusted roots: HOSTPANEL_CUSTOM_CA_BUNDLE, else certifi's bundle.
+to a trusted root [chain_untrusted; a self-signed certificate is said under the certificate field]. Every message
+is in plain words under the field to change: the parser's and verifier's own texts are never shown.
+Trusted roots: HOSTPANEL_CUSTOM_CA_BUNDLE, else certifi's bundle.
 """
 
 from __future__ import annotations
@@ -55,31 +58,132 @@ def _error(field_name: str, message: str, code: str) -> ValidationError:
     return ValidationError({field_name: ValidationError(message, code=code)})
 
 
+FIELD_WORDS = {
+    "certificate_pem": "Certificate",
+    "chain_pem": "Intermediate certificates",
+    "private_key_pem": "Private key",
+}
+
+
+def _unreadable_pem(text: str, field_name: str) -> str:
+    """Why a pasted text is not certificates, in the words of someone who pasted it (never the parser's)."""
+    if "PRIVATE KEY-----" in text:
+        return "This is a private key, not a certificate: paste it into the Private key field."
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        return (
+            "No certificate found (PEM text expected): paste everything from -----BEGIN CERTIFICATE----- "
+            "to -----END CERTIFICATE-----, "
+            "both lines included."
+        )
+    if text.count("-----BEGIN CERTIFICATE-----") != text.count("-----END CERTIFICATE-----"):
+        return "A certificate is cut off: its -----END CERTIFICATE----- line is missing. Copy it again, whole."
+    what = "an intermediate certificate" if field_name == "chain_pem" else "the certificate"
+    return (
+        f"The text of {what} is damaged (a character missing, added or changed between the BEGIN and END lines). "
+        "Copy it again from the file your certificate authority sent."
+    )
+
+
 def load_certificates(pem: str, field_name: str, *, required: bool) -> list[x509.Certificate]:
     text = (pem or "").strip()
     if not text:
         if required:
-            raise _error(field_name, "No certificate was given (PEM expected).", "certificate_unreadable")
+            raise _error(
+                field_name,
+                "No certificate was given: paste it, from -----BEGIN CERTIFICATE----- on, or choose its file.",
+                "certificate_unreadable",
+            )
         return []
     try:
         certs = x509.load_pem_x509_certificates(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as exc:
+    except (ValueError, UnicodeEncodeError):
         code = "chain_unreadable" if field_name == "chain_pem" else "certificate_unreadable"
-        raise _error(field_name, f"The PEM does not parse as X.509 certificates ({exc}).", code) from None
+        raise _error(field_name, _unreadable_pem(text, field_name), code) from None
     return certs
 
 
 def _load_key(private_key_pem: str):
+    text = (private_key_pem or "").strip()
     try:
-        return serialization.load_pem_private_key((private_key_pem or "").strip().encode("ascii"), password=None)
+        return serialization.load_pem_private_key(text.encode("ascii"), password=None)
     except TypeError:
         raise _error(
-            "private_key_pem", "The private key is password-protected; upload it unencrypted.", "private_key_unreadable"
+            "private_key_pem",
+            "The private key is protected by a password: upload it without one "
+            "(e.g. `openssl pkey -in key.pem -out plain.pem`); the panel stores it encrypted.",
+            "private_key_unreadable",
         ) from None
     except (ValueError, UnicodeEncodeError):
-        raise _error(
-            "private_key_pem", "The private key does not parse (PEM, unencrypted, expected).", "private_key_unreadable"
-        ) from None
+        if not text:
+            message = "No private key was given: paste it, from -----BEGIN PRIVATE KEY----- on, or choose its file."
+        elif "-----BEGIN CERTIFICATE-----" in text:
+            message = "This is a certificate, not a private key: paste the key that belongs to the certificate here."
+        elif "PRIVATE KEY-----" not in text:
+            message = (
+                "No private key found: paste everything from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----."
+            )
+        else:
+            message = "The private key's text is damaged or cut off: copy it again, whole."
+        raise _error("private_key_pem", message, "private_key_unreadable") from None
+
+
+def _subject(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string() or "no name"
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _check_leaf_first(leaf: x509.Certificate, extra: list[x509.Certificate]) -> None:
+    """The certificate field's first certificate must be the site's own, not a CA's (a reversed chain, or the
+    CA's certificate pasted by mistake): said under the certificate field, before the key is compared with it."""
+    if not _is_ca(leaf):
+        return
+    own = next((c for c in extra if not _is_ca(c)), None)
+    hint = (
+        f" The site's own certificate ({_subject(own)}) comes later: put it first, its intermediates after it."
+        if own is not None
+        else " Paste the certificate issued for the site here; the CA's certificates go into the Intermediate field."
+    )
+    raise _error(
+        "certificate_pem",
+        f"The first certificate is a certificate authority's ({_subject(leaf)}), not the site's own.{hint}",
+        "certificate_is_ca",
+    )
+
+
+def _untrusted(leaf: x509.Certificate, chain: list[x509.Certificate], reason: str) -> ValidationError:
+    """A failed chain verification in plain words, under the field the user has to change."""
+    if leaf.issuer == leaf.subject:
+        return _error(
+            "certificate_pem",
+            "The certificate is self-signed: browsers do not trust it. Upload one issued by a certificate authority.",
+            "chain_untrusted",
+        )
+    names = leaf.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    issuer = str(names[0].value) if names else leaf.issuer.rfc4514_string() or "its issuer"
+    if "signature" in reason:
+        message = (
+            f"The chain does not verify: these intermediate certificates did not issue this certificate (it was "
+            f"issued by {issuer}). Paste the intermediates of the authority that issued it."
+        )
+    elif not chain:
+        message = (
+            f"The chain does not verify: the intermediate certificate is missing. Paste the one(s) {issuer} sent "
+            "with the certificate (not the root), here or after the certificate."
+        )
+    else:
+        message = (
+            f"The chain does not verify up to a root this panel trusts (issuer: {issuer}). Check that the "
+            "intermediates are the ones sent with the certificate, or ask the administrator to add the authority's "
+            "root (HOSTPANEL_CUSTOM_CA_BUNDLE)."
+        )
+    return _error("chain_pem", message, "chain_untrusted")
 
 
 def check_key_strength(public_key, field_name: str) -> None:
@@ -180,11 +284,17 @@ def validate_custom_certificate(
     leaf, extra = certs[0], certs[1:]  # a full chain pasted into the certificate field is accepted
     chain = extra + load_certificates(chain_pem, "chain_pem", required=False)
 
+    _check_leaf_first(leaf, extra)
     key = _load_key(private_key_pem)
     check_key_strength(key.public_key(), "private_key_pem")
     check_key_strength(leaf.public_key(), "certificate_pem")
     if _spki(key.public_key()) != _spki(leaf.public_key()):
-        raise _error("private_key_pem", "The private key does not match the certificate.", "key_mismatch")
+        raise _error(
+            "private_key_pem",
+            f"This private key does not match the certificate for {_subject(leaf)}: upload the key that was made "
+            "together with this certificate's request.",
+            "key_mismatch",
+        )
 
     if now < leaf.not_valid_before_utc:
         raise _error(
@@ -212,11 +322,7 @@ def validate_custom_certificate(
         verifier = PolicyBuilder().store(store).time(now).build_server_verifier(DNSName(names[0]))
         verifier.verify(leaf, chain)
     except (VerificationError, ValueError) as exc:
-        raise _error(
-            "chain_pem",
-            f"The chain does not verify up to a trusted root with the given intermediates ({exc}).",
-            "chain_untrusted",
-        ) from None
+        raise _untrusted(leaf, chain, str(exc)) from None
 
     return _describe(leaf, chain, _normalised_key_pem(key))
 

@@ -1,6 +1,7 @@
 """A generator of hand-written, seed-style Apache 2.4 configs with N client sites (for tests and bench/importer.py).
 
     files = handwritten_tree(300)          # {relative path: bytes}, main file apache2.conf
+    text = volto_two_balancer_config(listen=..., zope=[...], node=[...], sites={domain: plone_path})  # Volto
     write_tree(files, tmp_path)            # the same on disk
 
 Written the way an ISP's admin would: node vhosts with E=MYHOST/MYPORT and the CO cookie, one balancer
@@ -9,6 +10,7 @@ per tier in conf-enabled/, one sites-enabled/<domain>.conf per site, an alias on
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ZOPES = [("zope1", "10.0.0.11"), ("zope2", "10.0.0.12"), ("zope3", "10.0.0.13"), ("backup", "10.0.0.19")]
@@ -99,3 +101,64 @@ def write_tree(files: dict[str, bytes], root: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return root
+
+
+def volto_two_balancer_config(
+    *,
+    listen: str,
+    zope: Sequence[str],
+    node: Sequence[str],
+    sites: Mapping[str, str],
+    scheme: str = "http",
+    public_port: int | None = None,
+    certificate: tuple[str, str] | None = None,
+) -> str:
+    """A hand-written Apache config for Volto sites in seamless mode, as Volto's deployment docs write it: two
+    balancers (Zope members for the REST API, Node members for the pages) and one vhost per site, `/++api++` to
+    Zope with the VirtualHostMonster rewrite, everything else to Node with the Host preserved and
+    X-Forwarded-Proto set; a first vhost answers 404 to names it does not know. The API path is sticky (a
+    ROUTEID cookie naming the Zope member): instances with separate ZODBs do not accept each other's tokens.
+
+    sites: {domain: Plone path}; zope / node: "host:port" of each member; listen: the vhosts' address
+    ("127.0.0.1:PORT"), whose Listen line the main config owns; certificate: (certificate file, key file) for
+    HTTPS vhosts (scheme "https"). The text is meant to be Include'd by a main config (devrig.apache's
+    hostpanel.conf): the baseline HostPanel's rendered Volto config is compared with."""
+    port = public_port or (443 if scheme == "https" else 80)
+    zope_members = "\n".join(
+        f"    BalancerMember http://{address} route=z{index} retry=5 timeout=60"
+        for index, address in enumerate(zope, start=1)
+    )
+    node_members = "\n".join(f"    BalancerMember http://{address} retry=5 timeout=60" for address in node)
+    tls = ""
+    if certificate:
+        cert, key = certificate
+        tls = f'    SSLEngine on\n    SSLCertificateFile "{cert}"\n    SSLCertificateKeyFile "{key}"\n'
+    text = f"""\
+<Proxy "balancer://volto-zope">
+{zope_members}
+    ProxySet lbmethod=bybusyness stickysession=ROUTEID
+</Proxy>
+<Proxy "balancer://volto-node">
+{node_members}
+    ProxySet lbmethod=bybusyness
+</Proxy>
+<VirtualHost {listen}>
+    ServerName default.invalid
+{tls}    Redirect 404 /
+</VirtualHost>
+"""
+    for domain, plone_path in sites.items():
+        vhm = f"/VirtualHostBase/{scheme}/{domain}:{port}{plone_path}/++api++/VirtualHostRoot$1"
+        text += f"""\
+<VirtualHost {listen}>
+    ServerName {domain}
+{tls}    ProxyPreserveHost On
+    RequestHeader set X-Forwarded-Proto "{scheme}"
+    Header add Set-Cookie "ROUTEID=.%{{BALANCER_WORKER_ROUTE}}e; path=/; HttpOnly" env=BALANCER_ROUTE_CHANGED
+    RewriteEngine On
+    RewriteRule ^/\\+\\+api\\+\\+($|/.*) "balancer://volto-zope{vhm}" [P,L]
+    RewriteRule ^/(.*)$ "balancer://volto-node/$1" [P,L]
+    ProxyPassReverse / balancer://volto-node/
+</VirtualHost>
+"""
+    return text

@@ -1,9 +1,11 @@
 """Free TCP ports on 127.0.0.1 (for the fake backends, the standalone Apaches and the tests), and the rig's
-plain clients: http_get (no redirects, any status an answer) and https_get (SNI, trusting one given root)."""
+plain clients: http_get (no redirects, any status an answer), https_get (SNI, trusting one given root) and
+Visitor (a client of one site that keeps its cookies: route stickiness, REST API logins)."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import secrets
 import socket
 import ssl
@@ -151,3 +153,66 @@ def https_get(
         )
     finally:
         conn.close()
+
+
+@dataclass
+class Visit:
+    """One answer a Visitor got: status, headers in order (Set-Cookie included), body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: str
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers if key.lower() == name.lower()), None)
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Visitor:
+    """A browser-like client of a front-end on 127.0.0.1:port for one host name: over TLS when root_pem is given
+    (SNI = host, trusting that root only), keeping the cookies it is given (the route cookie) and sending them
+    back, JSON bodies and an optional bearer token (Plone's REST API)."""
+
+    port: int
+    host: str
+    root_pem: str | None = None
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict | None = None,
+        token: str | None = None,
+        accept: str = "application/json",
+        timeout: float = 60,
+    ) -> Visit:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.root_pem is not None:
+            context = ssl.create_default_context(cadata=self.root_pem)
+            raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+            conn.sock = context.wrap_socket(raw, server_hostname=self.host)
+        headers = {"Host": self.host, "Accept": accept}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            visit = Visit(response.status, response.getheaders(), response.read().decode(errors="replace"))
+        finally:
+            conn.close()
+        for key, value in visit.headers:
+            if key.lower() == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return visit

@@ -19,6 +19,8 @@ PACKAGES = {
     "curl": "curl",
     "bwrap": "bubblewrap",
     "rotatelogs": "apache2-utils",  # the usage log's piped logger (traffic metering)
+    "node": "nodejs",  # the Volto frontend (devrig/volto.py), Debian's Node 20
+    "npm": "npm",
 }
 PATHS = {"apache2": "/usr/sbin/apache2", "sshd": "/usr/sbin/sshd", "chromium": "/usr/bin/chromium"}
 

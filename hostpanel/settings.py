@@ -415,7 +415,11 @@ SPECTACULAR_SETTINGS = {
     # request components hold only the writable fields (SiteRequest, PatchedSiteRequest ...): a generated
     # client's create model does not ask for status, url or created_at
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"AlertEventEnum": "alerts.choices.AlertEvent"},  # a channel's events and an alert's event
+    "ENUM_NAME_OVERRIDES": {
+        "AlertEventEnum": "alerts.choices.AlertEvent",  # a channel's events and an alert's event
+        "ServerKindEnum": "balancers.choices.ServerKind",  # servers and balancers
+        "SiteKindEnum": "sites.choices.SiteKind",
+    },
 }
 
 LOGGING = {

@@ -1,11 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from hostpanel import views
 from sites.urls import certificate_urlpatterns
 
 urlpatterns = [
+    # browsers ask for /favicon.ico whatever the page says (the API, a file view): the vendored icon
+    path("favicon.ico", RedirectView.as_view(url=static("hostpanel/favicon.svg"), permanent=True), name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

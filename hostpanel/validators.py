@@ -575,3 +575,17 @@ def parse_staff_networks(value: object) -> tuple[str, ...]:
     """HOSTPANEL_STAFF_NETWORKS: CIDRs whose clients count as staff (a site's management interface with
     manage_access "staff", every edit host). Rendered once into the routing rules."""
     return tuple(normalize_networks(value))
+
+
+_ALERT_FILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def validate_alert_file_name(value: str) -> None:
+    """A file alert channel's target: one file name (letters, digits, '.', '-', '_'; no '/', no '..'), always
+    written under HOSTPANEL_VAR_DIR/alerts/ (alerts.delivery.alert_file_path), never anywhere else."""
+    if not _ALERT_FILE_RE.fullmatch(value or "") or ".." in value:
+        raise ValidationError(
+            "Give a file name only (letters, digits, '.', '-' and '_', e.g. alerts.jsonl): it is written under the "
+            "panel's var directory, in alerts/.",
+            code="invalid_alert_file",
+        )

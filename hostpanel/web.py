@@ -95,11 +95,25 @@ class ConfirmView(OperatorRequiredMixin, View):
     def cancel_url(self, obj) -> str:
         return obj.get_absolute_url()
 
+    def effect(self, obj) -> Any:
+        """What the action would change on the front-ends (balancers.selectors.effects.Effect), shown above
+        the button; None: nothing to show. Computed again on a refused POST, so it is never stale."""
+        return None
+
+    def nothing_to_do(self, obj, effect: Any) -> str:
+        """Why there is no button (the action would change nothing), or ""."""
+        return ""
+
     def perform(self, obj, data: dict) -> tuple[str, str]:  # pragma: no cover - overridden
         """Do it; return (message, redirect url)."""
         raise NotImplementedError
 
     def render_page(self, obj, form, status: int = 200):
+        effect = self.effect(obj)
+        offline = list(getattr(effect, "offline", []) or [])
+        button = self.button
+        if offline:
+            button = f"{button} and take {len(offline)} site{'s' if len(offline) > 1 else ''} offline"
         return render(
             self.request,
             "confirm.html",
@@ -108,8 +122,10 @@ class ConfirmView(OperatorRequiredMixin, View):
                 "title": self.title,
                 "question": self.question(obj),
                 "details": self.details(obj),
-                "button": self.button,
-                "button_class": self.button_class,
+                "button": button,
+                "button_class": "danger" if offline else self.button_class,
+                "effect": effect,
+                "nothing_to_do": self.nothing_to_do(obj, effect),
                 "cancel_url": self.cancel_url(obj),
                 "form": form,
             },

@@ -31,6 +31,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -201,6 +202,15 @@ def import_apply(plan: ImportPlan, *, actor: Actor, accept_warnings: bool = Fals
     return result
 
 
+def _audit_imported(actor: Actor, instance: Any, source: str, **extra: Any) -> None:
+    """Each imported object's own history starts with its import (the page of a site, a server ... shows it)."""
+    model = instance._meta.model_name
+    noun = {"zopeserver": "zope_server", "balancermember": "member"}.get(model, model)
+    after = {**(audit.snapshot(instance) or {}), **extra, "imported_from": source}
+    key = str(getattr(instance, "domain", "") or instance)
+    audit.record(actor, f"{noun}.import", instance, key=key, before=None, after=after)
+
+
 def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
     servers = {s.name: s for s in ZopeServer.objects.filter(pk__in=[p.pk for p in plan.zope_servers if p.pk])}
     balancers = {b.name: b for b in Balancer.objects.filter(pk__in=[p.pk for p in plan.balancers if p.pk])}
@@ -216,6 +226,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
         if planned.action == "create":
             c = planned.candidate
             servers[c.name] = save_checked(ZopeServer(name=c.name, kind=c.kind, host=c.host, port=c.port, **c.health))
+            _audit_imported(actor, servers[c.name], plan.source)
             created["zope_servers"].append(planned.key)
     for planned in plan.balancers:
         if planned.action == "create":
@@ -227,17 +238,19 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                     **{name: getattr(c, name) for name in BALANCER_SETTINGS},
                 )
             )
+            _audit_imported(actor, balancers[c.name], plan.source)
             created["balancers"].append(planned.key)
     for planned in plan.members:
         if planned.action == "create":
             c = planned.candidate
-            save_checked(
+            member = save_checked(
                 BalancerMember(
                     balancer=balancers[c.balancer],
                     zope_server=servers[c.server],
                     **{name: getattr(c, name) for name in MEMBER_SETTINGS},
                 )
             )
+            _audit_imported(actor, member, plan.source)
             created["members"].append(planned.key)
     missing = {name for p in plan.sites for name in (p.candidate.balancer, p.candidate.frontend_balancer) if name}
     missing -= set(balancers)
@@ -262,6 +275,7 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                 site.tls = SiteTls.CUSTOM
                 site = save_checked(site)
                 created["certificates"].append(planned.key)
+            _audit_imported(actor, site, plan.source, aliases=[name for name, _ in c.aliases])
             for name, _ in c.aliases:
                 save_checked(SiteAlias(site=site, name=name))
                 created["aliases"].append(name)
@@ -292,5 +306,5 @@ def _write(plan: ImportPlan, actor: Actor) -> ImportResult:
                 "unrecognised": len(plan.unrecognised),
             },
         )
-        result.deployment = config_changed(actor=actor)
+        result.deployment = config_changed(actor=actor, cause=(AUDIT_ACTION, plan.source))
     return result

@@ -50,7 +50,7 @@ from devrig.net import free_port
 from importer.allowlist import EMPTY_PASSWORDS, EXTRA_MODULES, KEPT_SECTIONS, Maps, NotRun, quote, rerun, section_args
 from importer.plan import ImportPlan, site_status
 from importer.reader import ConfigTree
-from importer.recognise.findings import OPTION_NAMES, SiteCandidate
+from importer.recognise.findings import OPTION_NAMES, ServerCandidate, SiteCandidate
 from importer.recognise.syntax import parse_url
 from importer.tokenizer import Directive, Node, Section
 from rendering.snapshot import (
@@ -349,18 +349,37 @@ def _options(site: SiteCandidate) -> dict:
     return options
 
 
-def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
-    """The plan as the renderer's input: what the database will hold for these objects after the
-    import, with every Zope server at 127.0.0.1:<its fake backend>. Sites of a balancer that is not
-    in this config are left out (the check cannot run the old side of them)."""
-    servers = {
-        p.candidate.name: ZopeServerRecord(p.candidate.name, "127.0.0.1", zope_ports[p.candidate.name])
-        for p in plan.zope_servers
-    }
+@dataclass(frozen=True)
+class PlanRecords:
+    """The rows an import plan stands for, as the renderer's records."""
+
+    zope_servers: tuple[ZopeServerRecord, ...]
+    balancers: tuple[BalancerRecord, ...]
+    sites: tuple[SiteRecord, ...]
+    # members of a balancer that is not among `balancers` (a member the import adds to a matched balancer)
+    members: dict[str, tuple[MemberRecord, ...]] = field(default_factory=dict)
+
+
+def server_record(candidate: ServerCandidate) -> ZopeServerRecord:
+    """A Zope server as the import will store it: its address and health-check settings as read."""
+    return ZopeServerRecord(candidate.name, candidate.host, candidate.port, **candidate.health)  # type: ignore[arg-type]
+
+
+def plan_records(
+    plan: ImportPlan,
+    servers: dict[str, ZopeServerRecord],
+    *,
+    actions: frozenset[str] = frozenset({"create", "match"}),
+    known_balancers: frozenset[str] = frozenset(),
+) -> PlanRecords:
+    """The plan's rows with these `actions` (create: the rows the import writes) as records, every member
+    at `servers[its server's name]`. A site is kept only when its balancers are among the plan's balancers
+    or `known_balancers`; a member only when its server is in `servers`. Skipped sites (skip-one) are not
+    in the plan's rows, so never here."""
     members: dict[str, list[MemberRecord]] = {}
-    for planned in plan.members:
-        c = planned.candidate
-        if c.server not in servers:
+    for member in plan.members:
+        c = member.candidate
+        if member.action not in actions or c.server not in servers:
             continue
         members.setdefault(c.balancer, []).append(
             MemberRecord(
@@ -369,17 +388,19 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             )
         )
     balancers = []
-    for planned in plan.balancers:
-        c = planned.candidate
+    for balancer in plan.balancers:
+        b = balancer.candidate
+        if balancer.action not in actions:
+            continue
         balancers.append(
             BalancerRecord(
-                name=c.name,
-                kind=c.kind,
-                **{name: getattr(c, name) for name in BALANCER_SETTINGS},
-                members=tuple(sorted(members.get(c.name, ()), key=lambda m: (m.lbset, m.zope_server.name))),
+                name=b.name,
+                kind=b.kind,
+                **{name: getattr(b, name) for name in BALANCER_SETTINGS},
+                members=tuple(sorted(members.pop(b.name, ()), key=lambda m: (m.lbset, m.zope_server.name))),
             )
         )
-    names = {b.name for b in balancers}
+    names = {b.name for b in balancers} | known_balancers
     sites = [
         SiteRecord(
             domain=p.candidate.domain,
@@ -394,11 +415,30 @@ def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
             **_options(p.candidate),
         )
         for p in plan.sites
-        if p.candidate.balancer in names and p.candidate.frontend_balancer in names | {""}
+        if p.action in actions and p.candidate.balancer in names and p.candidate.frontend_balancer in names | {""}
     ]
-    return Snapshot(
-        zope_servers=tuple(sorted(servers.values(), key=lambda s: s.name)),
+    return PlanRecords(
+        zope_servers=tuple(
+            sorted((servers[p.candidate.name] for p in plan.zope_servers if p.action in actions), key=lambda s: s.name)
+        ),
         balancers=tuple(sorted(balancers, key=lambda b: b.name)),
         sites=tuple(sorted(sites, key=lambda s: s.domain)),
+        members={name: tuple(rows) for name, rows in members.items()},
+    )
+
+
+def plan_snapshot(plan: ImportPlan, *, zope_ports: dict[str, int]) -> Snapshot:
+    """The plan as the renderer's input: what the database will hold for these objects after the
+    import, with every Zope server at 127.0.0.1:<its fake backend>. Sites of a balancer that is not
+    in this config are left out (the check cannot run the old side of them)."""
+    servers = {
+        p.candidate.name: ZopeServerRecord(p.candidate.name, "127.0.0.1", zope_ports[p.candidate.name])
+        for p in plan.zope_servers
+    }
+    records = plan_records(plan, servers)
+    return Snapshot(
+        zope_servers=records.zope_servers,
+        balancers=records.balancers,
+        sites=records.sites,
         staff_networks=tuple(settings.HOSTPANEL_STAFF_NETWORKS),  # as the deploy will render them
     )

@@ -27,6 +27,7 @@ class ZopeServerOpsForm(_OpsBase):
     def __init__(self, *args, superuser: bool = False, node: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.superuser = superuser
+        self.fields["transport"].required = False  # not given: unchanged (SSH for a new one)
         if node:
             del self.fields["health_path"]
             self.fields["ssh_host_key"].label = "SSH host key of the Node.js server's host"
@@ -37,6 +38,8 @@ class ZopeServerOpsForm(_OpsBase):
 
     def service_kwargs(self) -> dict:
         data = dict(self.cleaned_data)
+        if not data.get("transport"):
+            data.pop("transport", None)
         if not self.superuser:
             for name in COMMAND_FIELDS:
                 data.pop(name, None)

@@ -7,11 +7,13 @@ same transport as deploys (deploy.transport.ssh) — and only a superuser may se
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from balancers.choices import TransportKind
 from balancers.models import Balancer, BalancerMember, ZopeServer
 from hostpanel.validators import (
     validate_host,
@@ -24,7 +26,7 @@ from hostpanel.validators import (
 from operations.choices import ACTIVE_RESTART_STATUSES, RestartStatus, RestartStepName, StepOutcome
 
 # The fields only a superuser may set: they choose what runs, where, as whom.
-COMMAND_FIELDS = ("restart_command", "ssh_address", "ssh_port", "ssh_user", "ssh_host_key")
+COMMAND_FIELDS = ("restart_command", "transport", "ssh_address", "ssh_port", "ssh_user", "ssh_host_key")
 
 
 class ZopeServerOps(models.Model):
@@ -37,6 +39,13 @@ class ZopeServerOps(models.Model):
         validators=[validate_no_control_characters],
         help_text="Run over SSH on the Zope host, e.g. 'sudo systemctl restart zope-instance1'. Empty: "
         "this server cannot be restarted by the panel. Only a superuser may set it.",
+    )
+    transport = models.CharField(
+        max_length=8,
+        choices=TransportKind.choices,
+        default=TransportKind.SSH,
+        help_text="Where the restart command runs: over SSH on the Zope host, or on the panel's own host "
+        "(single-box installs and the demo; only while HOSTPANEL_LOCAL_TRANSPORT is on).",
     )
     ssh_address = models.CharField(
         max_length=253,
@@ -85,7 +94,12 @@ class ZopeServerOps(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.restart_command.strip() and not self.ssh_host_key.strip():
+        if self.transport == TransportKind.LOCAL:
+            if not settings.HOSTPANEL_LOCAL_TRANSPORT:
+                raise ValidationError(
+                    {"transport": "The local transport is off on this panel (HOSTPANEL_LOCAL_TRANSPORT)."}
+                )
+        elif self.restart_command.strip() and not self.ssh_host_key.strip():
             raise ValidationError(
                 {
                     "ssh_host_key": "The Zope host's SSH host key is required with a restart command: it is how "

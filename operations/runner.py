@@ -34,9 +34,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from balancers.choices import TransportKind
 from balancers.models import BalancerMember, FrontEnd
 from balancers.services import member_set_flags, member_worker_urls
-from deploy.transport.protocol import TransportError
+from deploy.transport.protocol import LocalTransport, TransportError
 from deploy.transport.ssh import SSHTransport
 from hostpanel.audit import Actor
 from hostpanel.http import http_exchange
@@ -155,12 +156,21 @@ def _wait_idle(job: _Job, member: BalancerMember, timeout: float | None = None) 
         job.sleep(POLL_SECONDS * 2)
 
 
+def _transport(ops: ZopeServerOps) -> SSHTransport | LocalTransport:
+    """SSH to the Zope host (the host key pinned), or this host when the ops say local and the panel allows it."""
+    if ops.transport == TransportKind.LOCAL:
+        if not settings.HOSTPANEL_LOCAL_TRANSPORT:
+            raise TransportError("the local transport is off on this panel (HOSTPANEL_LOCAL_TRANSPORT)", False)
+        return LocalTransport(f"local restart of {ops.zope_server.name}")
+    return SSHTransport(host=ops.login_host, port=ops.ssh_port, user=ops.ssh_user, host_key=ops.ssh_host_key)
+
+
 def _restart(member: BalancerMember) -> str:
     ops = ZopeServerOps.objects.filter(zope_server=member.zope_server).first()
     if ops is None or not ops.can_restart:
         raise StepFailed(f"{member.route} has no restart command (any more); set one on its server's page.")
     try:
-        transport = SSHTransport(host=ops.login_host, port=ops.ssh_port, user=ops.ssh_user, host_key=ops.ssh_host_key)
+        transport = _transport(ops)
     except TransportError as exc:
         raise StepFailed(f"cannot log in to the server's host: {exc.message}") from None
     try:

@@ -73,10 +73,12 @@ class RestartStartView(ConfirmView):
         )
 
     def details(self, balancer):
-        reasons = restart_refusals(balancer)
-        if reasons:
-            return "It cannot run now: " + " ".join(reasons)
         return "Sticky clients stay on their server until it drains."
+
+    def nothing_to_do(self, balancer, effect):
+        # said once, instead of the button (a refused POST shows the same reasons, not twice)
+        reasons = restart_refusals(balancer)
+        return "It cannot run now: " + " ".join(reasons) if reasons else ""
 
     def perform(self, balancer, data):
         try:

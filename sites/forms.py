@@ -10,6 +10,7 @@ from django import forms
 from balancers.choices import ServerKind
 from balancers.models import Balancer
 from certificates.choices import CertificateStatus
+from certificates.selectors import acme_unavailable
 from hostpanel.forms import ServiceForm
 from hostpanel.validators import BLOCKABLE_METHODS
 from metering.models import QuotaPolicy
@@ -99,8 +100,9 @@ class SiteForm(ServiceForm):
     https_redirect = forms.BooleanField(
         label="Redirect HTTP to HTTPS",
         required=False,
-        initial=True,
-        help_text="Once a certificate is live; ACME challenges are never redirected.",
+        initial=False,  # ticked on a new site only when it gets a certificate by default (__init__)
+        help_text="Once a certificate is live; ACME challenges are never redirected. Has no effect on an HTTP-only "
+        "site.",
     )
     hsts_seconds = forms.IntegerField(
         label="HSTS max-age (seconds)",
@@ -151,6 +153,23 @@ class SiteForm(ServiceForm):
     quota_policy = forms.ChoiceField(
         label="When the quota is reached", choices=QuotaPolicy.choices, initial=QuotaPolicy.NOTIFY, required=False
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.initial.get("tls", "")
+        if "https_redirect" not in self.initial:  # a new site: redirect only when it gets a certificate
+            self.initial["https_redirect"] = bool(current) and current != SiteTls.NONE
+        unavailable = acme_unavailable()
+        if unavailable:
+            field = self.fields["tls"]
+            if current == SiteTls.ACME:  # an existing ACME site keeps its choice, said to be stuck
+                field.choices = [
+                    (value, f"{label} (not available)" if value == SiteTls.ACME else label)
+                    for value, label in SiteTls.choices
+                ]
+            else:
+                field.choices = [(value, label) for value, label in SiteTls.choices if value != SiteTls.ACME]
+            field.help_text = unavailable
 
     def clean_quota_monthly(self) -> int | None:
         text = self.cleaned_data.get("quota_monthly", "").strip()

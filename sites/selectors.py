@@ -19,12 +19,13 @@ import datetime
 from dataclasses import dataclass
 from typing import TypedDict
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from balancers.capacity import ApacheFacts
 from balancers.choices import DeploymentStatus, DeploymentTrigger, HostStatus
-from balancers.models import Deployment, DeploymentHost, FrontEnd
+from balancers.models import Deployment, DeploymentCause, DeploymentHost, FrontEnd
 from sites.models import Site
+from status.parse import UNREACHABLE_STATES
 
 GOOD_HOST = (HostStatus.SUCCEEDED, HostStatus.UNCHANGED)
 # every trigger but a rollback renders the database state (a rollback pushes an earlier stored tree)
@@ -48,6 +49,29 @@ class PendingDeployment:
 
 
 @dataclass(frozen=True)
+class FrontEndDeployState:
+    """One enabled front-end's side: when it last rendered the database state (a good host row), when a
+    rollback last landed there, why its last deployment could not prove HostPanel's vhost answers ("" =
+    proven), and the deployment whose release it serves (ActivatedRelease)."""
+
+    id: int
+    name: str
+    rendered: datetime.datetime | None
+    rolled_back: datetime.datetime | None
+    unproven: str
+    serving_deployment: int | None
+
+    @property
+    def since(self) -> datetime.datetime | None:
+        """The moment from which this front-end carries every change (None: never, or a rollback since)."""
+        if self.rendered is None or self.unproven:
+            return None
+        if self.rolled_back is not None and self.rolled_back >= self.rendered:
+            return None
+        return self.rendered
+
+
+@dataclass(frozen=True)
 class DeployState:
     """What the enabled front-ends run: `current_since` is the oldest moment at which every one of them
     rendered the current state (None when one never did, or runs a rolled-back tree); `pending` are the
@@ -56,6 +80,7 @@ class DeployState:
     frontends: int
     current_since: datetime.datetime | None
     pending: tuple[PendingDeployment, ...]
+    hosts: tuple[FrontEndDeployState, ...] = ()
 
     def liveness(self, site: Site) -> SiteLiveness:
         """Is this site's latest change on every enabled front-end, and if not, which deployment carries it?"""
@@ -75,6 +100,10 @@ class DeployState:
         )
         return {"live": False, "pending_deployment": carrier, "left_out": left_out}
 
+    def carrier(self, site: Site) -> int | None:
+        """The queued or running deployment that will carry the site's latest change, if any."""
+        return self.liveness(site)["pending_deployment"]
+
 
 def _latest_good_start(triggers: tuple[str, ...]) -> Subquery:
     """Per front-end (the outer query): the latest started_at among its last RECENT_HOSTS good host rows
@@ -92,28 +121,26 @@ def _latest_good_start(triggers: tuple[str, ...]) -> Subquery:
     )
 
 
-def _unproven(facts: dict | None) -> bool:
-    """The front-end's last deployment could not prove that HostPanel's vhost answers there (another vhost
-    comes first: deploy.vhost_proof): no site is live on it, whatever it ran before."""
-    return bool(ApacheFacts.from_json(facts).release_proof)
-
-
 def deploy_state() -> DeployState:
     """The fleet's side of every site's liveness, in two queries."""
-    frontends = list(
-        FrontEnd.objects.filter(enabled=True)
+    hosts = tuple(
+        FrontEndDeployState(
+            id=pk,
+            name=name,
+            rendered=rendered,
+            rolled_back=rolled_back,
+            unproven=ApacheFacts.from_json(facts).release_proof,
+            serving_deployment=serving,
+        )
+        for pk, name, rendered, rolled_back, facts, serving in FrontEnd.objects.filter(enabled=True)
         .annotate(
             rendered=_latest_good_start(RENDERING_TRIGGERS),
             rolled_back=_latest_good_start((DeploymentTrigger.ROLLBACK,)),
         )
-        .values_list("rendered", "rolled_back", "apache_facts")
+        .order_by("name")
+        .values_list("pk", "name", "rendered", "rolled_back", "apache_facts", "activated__deployment_id")
     )
-    since: list[datetime.datetime | None] = [
-        rendered
-        if rendered is not None and (rolled_back is None or rendered > rolled_back) and not _unproven(facts)
-        else None
-        for rendered, rolled_back, facts in frontends
-    ]
+    since = [h.since for h in hosts]
     pending = tuple(
         PendingDeployment(id=pk, status=status, started_at=started_at)
         for pk, status, started_at in Deployment.objects.filter(
@@ -124,9 +151,83 @@ def deploy_state() -> DeployState:
         .values_list("id", "status", "started_at")
     )
     current_since = None if not since or None in since else min(s for s in since if s is not None)
-    return DeployState(frontends=len(frontends), current_since=current_since, pending=pending)
+    return DeployState(frontends=len(hosts), current_since=current_since, pending=pending, hosts=hosts)
 
 
 def site_liveness(site: Site) -> SiteLiveness:
     """One site's liveness (two queries); for a page of sites read deploy_state() once instead."""
     return deploy_state().liveness(site)
+
+
+# --- the site page: "live, and where" ------------------------------------------------------------------
+
+
+class SitePlacement(TypedDict):
+    """One enabled front-end's answer for one site."""
+
+    frontend: str
+    frontend_id: int
+    state: str  # serving | pending | left_out | unproven | rolled_back | unreachable
+    label: str  # the state in words
+    detail: str  # why, in words
+    serving_deployment: int | None  # the deployment whose release the front-end serves
+
+
+STATE_LABELS = {
+    "serving": "serving this release",
+    "pending": "pending",
+    "rolled_back": "runs an older release",
+    "left_out": "left out",
+    "unproven": "not proven",
+    "unreachable": "unreachable",
+}
+
+
+def site_placement(
+    site: Site, state: DeployState, reachability: dict[str, tuple[str, str]] | None = None
+) -> list[SitePlacement]:
+    """Per enabled front-end: does it serve the site's latest change, and if not, why. `reachability`:
+    {front-end name: (status poller state, reason)} of the latest samples (status.poller.latest_hosts)."""
+    carrier = state.carrier(site)
+    rows: list[SitePlacement] = []
+    for host in state.hosts:
+        if site.render_error:
+            code, detail = "left_out", f"the last deployment left this site out of the config: {site.render_error}"
+        elif host.unproven:
+            code, detail = "unproven", f"HostPanel's vhost is not the one answering there: {host.unproven}"
+        elif host.since is not None and host.since >= site.updated_at:
+            code, detail = "serving", "carries the site's latest change"
+        elif host.rendered is not None and host.since is None and host.rolled_back is not None:
+            code, detail = "rolled_back", "a rollback put back an earlier release since the site's last change"
+        else:
+            code = "pending"
+            detail = (
+                f"waits for deployment #{carrier}" if carrier else "no deployment queued carries the change: deploy now"
+            )
+        polled, reason = (reachability or {}).get(host.name, ("", ""))
+        if polled in UNREACHABLE_STATES:
+            detail = f"the status poller cannot reach it ({reason or polled}); last known: {STATE_LABELS[code]}"
+            code = "unreachable"
+        rows.append(
+            {
+                "frontend": host.name,
+                "frontend_id": host.id,
+                "state": code,
+                "label": STATE_LABELS[code],
+                "detail": detail,
+                "serving_deployment": host.serving_deployment,
+            }
+        )
+    return rows
+
+
+def site_last_deployment(site: Site) -> Deployment | None:
+    """The newest deployment that carried a change of this site or of its certificate (DeploymentCause)."""
+    cause = (
+        DeploymentCause.objects.filter(object_key=site.domain)
+        .filter(Q(action__startswith="site.") | Q(action__startswith="certificate."))
+        .select_related("deployment")
+        .order_by("-deployment_id")
+        .first()
+    )
+    return cause.deployment if cause is not None else None

@@ -21,6 +21,7 @@ from balancers.models import Balancer
 from balancers.services import config_changed
 from certificates.follow import certificate_follow_site
 from certificates.models import Certificate
+from certificates.selectors import acme_unavailable
 from certificates.services import certificate_request_renewal, certificate_set_custom
 from certificates.wake import certificates_wake
 from hostpanel import audit
@@ -160,7 +161,7 @@ def _save_site(site: Site, *, actor: Actor, action: str, before: dict | None, al
     audit.record(actor, action, site, key=site.domain, before=before, after=site_snapshot(site))
     names_before = [before["domain"], *before["aliases"]] if before is not None else None
     certificate_follow_site(site, actor=actor, names_before=names_before)
-    site.deployment = config_changed(actor=actor)
+    site.deployment = config_changed(actor=actor, cause=(action, site.domain))
     return site
 
 
@@ -287,7 +288,7 @@ def site_delete(site: Site, *, actor: Actor):
     domain = site.domain
     before = site_snapshot(site)
     delete_audited(site, actor=actor, action="site.delete", key=domain, before=before)
-    return config_changed(actor=actor)
+    return config_changed(actor=actor, cause=("site.delete", domain))
 
 
 # --- the site's certificate (pages and API under sites/<domain>/certificate/) ----------------------
@@ -307,7 +308,7 @@ def site_certificate_upload(
         site = site_update(site, actor=actor, tls=SiteTls.CUSTOM)  # queues the deployment itself
         certificate.deployment = site.deployment
     else:
-        certificate.deployment = config_changed(actor=actor)
+        certificate.deployment = config_changed(actor=actor, cause=("certificate.set_custom", site.domain))
     return certificate
 
 
@@ -316,6 +317,9 @@ def site_certificate_renew(site: Site, *, actor: Actor) -> Certificate:
     if site.tls != SiteTls.ACME:
         what = "uses its own certificate: upload a new one" if site.tls == SiteTls.CUSTOM else "is HTTP only (tls none)"
         raise ValidationError({"tls": ValidationError(f"{site.domain} {what}.", code="not_acme")})
+    unavailable = acme_unavailable()
+    if unavailable:
+        raise ValidationError({"tls": ValidationError(unavailable, code="no_acme_ca")})
     certificate = certificate_request_renewal(site, actor=actor)
     certificates_wake()  # the order starts now, not at the next scan
     return certificate
@@ -507,5 +511,5 @@ def site_import(
             transaction.set_rollback(True)
             return result
         result.imported = True
-        result.deployment = config_changed(actor=actor)
+        result.deployment = config_changed(actor=actor)  # each row named its own cause
     return result

@@ -9,6 +9,7 @@ urlpatterns = [
     path("add/", views.SiteCreateView.as_view(), name="site_create"),
     path("import/", views.SiteImportView.as_view(), name="site_import"),
     path("<str:domain>/", views.SiteDetailView.as_view(), name="site_detail"),
+    path("<str:domain>/live/", views.SiteLiveView.as_view(), name="site_live"),
     path("<str:domain>/edit/", views.SiteUpdateView.as_view(), name="site_update"),
     path("<str:domain>/suspend/", views.SiteSuspendView.as_view(), name="site_suspend"),
     path("<str:domain>/unsuspend/", views.SiteUnsuspendView.as_view(), name="site_unsuspend"),

@@ -15,9 +15,11 @@ from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
+from balancers.models import FrontEnd
+from balancers.selectors.effects import change_effect, with_site_status, without_site
 from certificates.choices import CertificateStatus
 from certificates.forms import CertificateUploadForm
-from certificates.selectors import certificate_attempts, certificate_of
+from certificates.selectors import acme_unavailable, certificate_attempts, certificate_of
 from hostpanel.models import AuditEntry
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.templatetags.panel import hostname
@@ -37,6 +39,8 @@ from sites.forms import (
     SuspendForm,
 )
 from sites.models import Site, SiteAlias, default_tls
+from sites.selectors import deploy_state, site_last_deployment, site_placement
+from status.poller import latest_hosts
 
 PAGE_SIZE = 50
 
@@ -159,6 +163,34 @@ class SiteListView(PanelAccessMixin, TemplateView):
         return context
 
 
+def live_context(site: Site) -> dict:
+    """The site page's "live, and where" card: the site's liveness, each enabled front-end's state for
+    it, and the last deployment that carried one of its changes (sites.selectors)."""
+    state = deploy_state()
+    frontends = list(FrontEnd.objects.filter(enabled=True).select_related("live_snapshot").order_by("name"))
+    reachability = {h.frontend_name: (str(h.state), h.reason) for h in latest_hosts(frontends)}
+    placement = site_placement(site, state, reachability)
+    last = site_last_deployment(site)
+    liveness = state.liveness(site)
+    waiting = liveness["pending_deployment"] is not None or (last is not None and not last.is_finished)
+    return {
+        "site": site,
+        "certificate": certificate_of(site),
+        "liveness": liveness,
+        "placement": placement,
+        "last_deployment": last,
+        "live_finished": not waiting,
+    }
+
+
+class SiteLiveView(PanelAccessMixin, View):
+    """The "live, and where" card alone, polled by the site page while a deployment carries its change."""
+
+    def get(self, request, domain):
+        site = get_object_or_404(Site, domain=domain)
+        return render(request, "sites/_site_live.html", live_context(site))
+
+
 class SiteDetailView(PanelAccessMixin, TemplateView):
     template_name = "sites/site_detail.html"
 
@@ -170,7 +202,8 @@ class SiteDetailView(PanelAccessMixin, TemplateView):
             ),
             domain=kwargs["domain"],
         )
-        certificate = certificate_of(site)
+        context.update(live_context(site))
+        certificate = context["certificate"]
         context.update(
             site=site,
             certificate=certificate,
@@ -270,6 +303,9 @@ class SiteSuspendView(_SiteConfirm):
     def question(self, site):
         return f"Suspend {site.domain}? Visitors will see the 'suspended' page instead of the site."
 
+    def effect(self, site):
+        return change_effect(with_site_status(site.domain, SiteStatus.SUSPENDED))
+
     def perform(self, site, data):
         site = services.site_suspend(site, actor=web_actor(self.request), reason=data["reason"])
         return f"Site {site.domain} suspended." + deployment_note(site), site.get_absolute_url()
@@ -281,6 +317,9 @@ class SiteUnsuspendView(_SiteConfirm):
 
     def question(self, site):
         return f"Bring {site.domain} back online?"
+
+    def effect(self, site):
+        return change_effect(with_site_status(site.domain, SiteStatus.ACTIVE))
 
     def perform(self, site, data):
         site = services.site_unsuspend(site, actor=web_actor(self.request))
@@ -295,6 +334,9 @@ class SiteDeleteView(_SiteConfirm):
 
     def question(self, site):
         return f"Delete {site.domain} and its aliases? Its vhost is removed from every front-end."
+
+    def effect(self, site):
+        return change_effect(without_site(site.domain))
 
     def perform(self, site, data):
         domain = site.domain
@@ -347,10 +389,13 @@ class CertificateRenewView(ConfirmView):
             "(5 failed validations per name per hour): renew again only after fixing what failed."
         )
 
+    def nothing_to_do(self, site, effect):
+        return acme_unavailable()
+
     def perform(self, site, data):
         services.site_certificate_renew(site, actor=web_actor(self.request))
         return (
-            f"Renewal of {site.domain} requested: the certificate is ordered by the next worker run.",
+            f"Renewal of {site.domain} requested: the ACME worker orders it now (the site page shows each attempt).",
             site.get_absolute_url(),
         )
 
@@ -374,6 +419,10 @@ class CertificateUploadView(ServiceFormView):
 
     def perform(self, data):
         return services.site_certificate_upload(self.site, actor=web_actor(self.request), **data)
+
+    def form_invalid(self, form):
+        form.say_the_key_is_not_kept()
+        return super().form_invalid(form)
 
     def success_message(self, certificate):
         message = f"Own certificate of {self.site.domain} saved (valid until {certificate.not_after:%Y-%m-%d})."

@@ -34,6 +34,10 @@ class HostState(enum.StrEnum):
     UNPOLLED = "unpolled"  # no sample yet: the poller (manage.py poll_status --loop) has not asked it
 
 
+# the front-end did not answer at all (the others answered with something that is not a usable document)
+UNREACHABLE_STATES = frozenset({HostState.DOWN, HostState.TIMEOUT, HostState.REFUSED})
+
+
 class StatusError(Exception):
     """A failure of one host, with the state it puts the host in and a reason a person can act on."""
 

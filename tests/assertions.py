@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,24 @@ def key_body(upload: dict[str, str]) -> list[str]:
     ]
     assert lines
     return lines
+
+
+def assert_public_page(page, public_url: str) -> None:
+    """A page Volto's server rendered (from Zope's content) for the public URL: its window.env names
+    public_url as the API and public URL (seamless mode: from Host and X-Forwarded-Proto), and every link and
+    asset it points a browser at is relative or public. (Volto also serializes RAZZLE_INTERNAL_API_PATH and the
+    state it fetched from Zope into the page, and its search form posts to the internal address: see below.)"""
+    assert page.status == 200, page.body[:500]
+    body = page.body.replace("\\u002F", "/")
+    assert "window.env = " in body, "not a page Volto rendered"
+    assert "Volto (HostPanel test site)" in body, "the site's title, fetched from Zope by Node, is missing"
+    assert f'"apiPath":"{public_url}"' in body
+    assert f'"publicURL":"{public_url}"' in body
+    links = re.findall(r'(?:href|src)="([^"]*)"', page.body)
+    assert links, "the page links nothing"
+    internal = [link for link in links if "127.0.0.1" in link or "localhost" in link]
+    assert internal == [], internal
+    # Volto 18.33.0 renders its search form's action (the no-JavaScript fallback) with the internal API address
+    # (RAZZLE_INTERNAL_API_PATH + /search): the one internal URL a page carries outside its serialized state.
+    actions = re.findall(r'<form action="([^"]*)"', page.body)
+    assert all(action.endswith("/search") for action in actions if "127.0.0.1" in action), actions

@@ -4,7 +4,8 @@ Thin doors into balancers.services."""
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from api.deployments.serializers import (
 )
 from api.errors import Conflict
 from balancers.models import Deployment, DeploymentHost
+from balancers.selectors.effects import rollback_effect, rollback_refusal
 from balancers.selectors.inventory import frontends_named
 from balancers.services import deployment_rollback, deployment_start
 
@@ -55,12 +57,24 @@ class DeploymentViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     @extend_schema(
         summary="Roll back to the revision before this deployment",
+        description=(
+            "With `?dry_run=1` nothing is queued: the answer (200) is what the rollback would change on each "
+            "front-end it reached (balancers.selectors.effects, the same the web confirmation shows): `offline` "
+            "lists every site that would stop being served, `sites` the routing changes, `frontends` the diffs "
+            "(MANIFEST left out). A rollback that would change nothing is refused (409)."
+        ),
         request=None,
-        responses={202: DeploymentAcceptedSerializer},
+        parameters=[OpenApiParameter("dry_run", OpenApiTypes.BOOL, description="Only show the effect; queue nothing.")],
+        responses={202: DeploymentAcceptedSerializer, 200: OpenApiTypes.OBJECT},
     )
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         deployment = self.get_object()
+        if request.query_params.get("dry_run") in ("1", "true", "yes"):
+            return Response(rollback_effect(deployment).as_dict(), status=status.HTTP_200_OK)
+        refusal = rollback_refusal(deployment)
+        if refusal:
+            raise Conflict(refusal)
         try:
             new = deployment_rollback(deployment, actor=self.actor)
         except ValueError as exc:  # e.g. nothing stored to roll back to

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 
@@ -19,6 +20,7 @@ from api.infrastructure.serializers import (
 from balancers import services as balancer_services
 from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, FrontEnd, ZopeServer
+from balancers.selectors.effects import change_effect, with_member_state
 from status.manager import ApplyResult
 
 
@@ -121,7 +123,14 @@ class MemberFilter(django_filters.FilterSet):
 
 @extend_schema_view(
     partial_update=extend_schema(
-        summary="Change a member; hot_standby, drain, disabled, loadfactor and lbset are applied live"
+        summary="Change a member; hot_standby, drain, disabled, loadfactor and lbset are applied live",
+        description=(
+            "With `?dry_run=1` nothing is changed: the answer is what the change of hot_standby, drain, disabled, "
+            "loadfactor or lbset would do (balancers.selectors.effects, as the web confirmation shows it): the "
+            "balancers losing capacity, whether one is left on its hot standby only or with nothing, the sites "
+            "going offline, and each front-end's diff."
+        ),
+        parameters=[OpenApiParameter("dry_run", OpenApiTypes.BOOL, description="Only show the effect.")],
     ),
     destroy=DELETE_SCHEMA,
 )
@@ -151,6 +160,10 @@ class MemberViewSet(ServiceViewSet):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         force = fields.pop("force", False)
+        if request.query_params.get("dry_run") in ("1", "true", "yes"):
+            live_fields = {n: fields[n] for n in balancer_services.LIVE_MEMBER_FIELDS if n in fields}
+            edit = with_member_state(member.balancer.name, member.zope_server.name, **live_fields)
+            return Response(change_effect(edit).as_dict())
         for name in ("balancer", "zope_server"):
             if name in fields and fields[name] == getattr(member, name):
                 fields.pop(name)  # unchanged: harmless; a change is refused by the service

@@ -8,6 +8,7 @@ from balancers.models.deployments import (
     DeployHold,
     DeployLock,
     Deployment,
+    DeploymentCause,
     DeploymentHost,
     RoutesBase,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "DeployHold",
     "DeployLock",
     "Deployment",
+    "DeploymentCause",
     "DeploymentHost",
     "FrontEnd",
     "FrontEndSnapshot",

@@ -117,6 +117,63 @@ class Deployment(models.Model):
         return self.status in FINISHED_DEPLOYMENT_STATUSES
 
 
+# "site.create" -> the words of a cause: the object's noun and the verb (DeploymentCause.text)
+CAUSE_NOUNS = {
+    "site": "site",
+    "certificate": "certificate of",
+    "zope_server": "Zope server",
+    "frontend": "front-end",
+    "balancer": "balancer",
+    "member": "member",
+    "import": "import of",
+    "facts": "Apache modules of",
+    "renewal": "certificate renewals:",
+}
+CAUSE_VERBS = {
+    "create": "created",
+    "bulk_create": "created",
+    "update": "changed",
+    "delete": "deleted",
+    "suspend": "suspended",
+    "unsuspend": "back online",
+    "set_custom": "uploaded",
+    "issued": "issued",
+    "expired": "expired",
+    "apply": "applied",
+    "run": "",
+}
+
+
+class DeploymentCause(models.Model):
+    """One change a deployment carries, written by the service that asked for it (config_changed) in the
+    same transaction: an automatic deployment coalesces several. Kept so that pages can say WHY a
+    deployment ran ("site x.example created by billing-token") without reading the audit log back."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="causes")
+    action = models.CharField(max_length=64, help_text="The service's action, e.g. site.create.")
+    object_key = models.CharField(max_length=255, help_text="The changed object's natural key, e.g. the domain.")
+    actor = models.CharField(max_length=150)
+    source = models.CharField(max_length=16, blank=True, help_text="web, api, admin, command or system.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["deployment_id", "id"]
+        indexes = [models.Index(fields=["object_key", "deployment"], name="deploymentcause_key_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.deployment_id}: {self.text}"
+
+    @property
+    def object_type(self) -> str:
+        return self.action.partition(".")[0]
+
+    @property
+    def text(self) -> str:
+        """In words: "site x.example created"."""
+        noun, _, verb = self.action.partition(".")
+        return f"{CAUSE_NOUNS.get(noun, noun)} {self.object_key} {CAUSE_VERBS.get(verb, verb)}".strip()
+
+
 class DeploymentHost(models.Model):
     """One front-end's part of a deployment: the stage it reached, its output and its error."""
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from balancers.choices import DeploymentStatus, DeploymentTrigger
-from balancers.models import Deployment, DeploymentHost, FrontEnd
+from balancers.models import Deployment, DeploymentCause, DeploymentHost, FrontEnd
 from deploy.holds import ACCEPTED_ACTION, holds_release, import_holds
 from deploy.queue import hand_over
 from deploy.runner import host_rows_create
@@ -24,13 +24,20 @@ from hostpanel.audit import Actor
 log = logging.getLogger(__name__)
 
 
-def config_changed(*, actor: Actor) -> Deployment | None:
+def config_changed(*, actor: Actor, cause: tuple[str, str] | None = None) -> Deployment | None:
     """Called by every service whose change affects the rendered Apache config, inside its
     transaction. Returns the automatic deployment that will carry the change, or None when
-    automatic deploy is off (HOSTPANEL_AUTO_DEPLOY)."""
+    automatic deploy is off (HOSTPANEL_AUTO_DEPLOY). `cause` is the change as (action, key), e.g.
+    ("site.create", "x.example"): kept as a DeploymentCause row, the deployment pages' "why"."""
     if not settings.HOSTPANEL_AUTO_DEPLOY:
         return None
-    return request_automatic_deployment(actor=actor)
+    deployment = request_automatic_deployment(actor=actor)
+    if cause is not None:
+        action, key = cause
+        DeploymentCause.objects.create(
+            deployment=deployment, action=action[:64], object_key=key[:255], actor=actor.name[:150], source=actor.source
+        )
+    return deployment
 
 
 def deployment_enqueue(deployment_id: int) -> bool:

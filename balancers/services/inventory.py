@@ -71,8 +71,8 @@ BALANCER_FIELDS = ("name", "kind", "description", *BALANCER_SETTINGS)
 MEMBER_FIELDS = MEMBER_SETTINGS  # every setting of a member may be changed
 
 
-def _changed(instance: Any, actor: Actor) -> Any:
-    instance.deployment = config_changed(actor=actor)
+def _changed(instance: Any, actor: Actor, action: str) -> Any:
+    instance.deployment = config_changed(actor=actor, cause=(action, str(instance)))
     return instance
 
 
@@ -92,7 +92,7 @@ def zope_server_update(server: ZopeServer, *, actor: Actor, **fields: Any) -> Zo
     before = audit.snapshot(server)
     apply_fields(server, fields, ZOPE_SERVER_FIELDS)
     save_validated(server, actor=actor, action="zope_server.update", before=before)
-    return _changed(server, actor) if server.memberships.exists() else server
+    return _changed(server, actor, "zope_server.update") if server.memberships.exists() else server
 
 
 @transaction.atomic
@@ -147,7 +147,7 @@ def frontend_create(*, actor: Actor, **fields: Any) -> FrontEnd:
     _check_superuser_fields(frontend, fields, actor)
     _apply_frontend_fields(frontend, fields)
     save_validated(frontend, actor=actor, action="frontend.create")
-    return _changed(frontend, actor) if frontend.enabled else frontend
+    return _changed(frontend, actor, "frontend.create") if frontend.enabled else frontend
 
 
 @transaction.atomic
@@ -164,7 +164,7 @@ def frontend_update(frontend: FrontEnd, *, actor: Actor, **fields: Any) -> Front
         fields = {**fields, "manager_password": ""}
     _apply_frontend_fields(frontend, fields)
     save_validated(frontend, actor=actor, action="frontend.update", before=before)
-    return _changed(frontend, actor)
+    return _changed(frontend, actor, "frontend.update")
 
 
 @transaction.atomic
@@ -180,7 +180,7 @@ def balancer_create(*, actor: Actor, **fields: Any) -> Balancer:
     balancer = Balancer()
     apply_fields(balancer, fields, BALANCER_FIELDS)
     save_validated(balancer, actor=actor, action="balancer.create")
-    return _changed(balancer, actor)
+    return _changed(balancer, actor, "balancer.create")
 
 
 @transaction.atomic
@@ -188,13 +188,14 @@ def balancer_update(balancer: Balancer, *, actor: Actor, **fields: Any) -> Balan
     before = audit.snapshot(balancer)
     apply_fields(balancer, fields, BALANCER_FIELDS)
     save_validated(balancer, actor=actor, action="balancer.update", before=before)
-    return _changed(balancer, actor)
+    return _changed(balancer, actor, "balancer.update")
 
 
 @transaction.atomic
 def balancer_delete(balancer: Balancer, *, actor: Actor) -> Deployment | None:
+    name = balancer.name
     delete_audited(balancer, actor=actor, action="balancer.delete")
-    return config_changed(actor=actor)
+    return config_changed(actor=actor, cause=("balancer.delete", name))
 
 
 # --- members --------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def member_create(*, actor: Actor, balancer: Balancer, zope_server: ZopeServer, 
     member = BalancerMember(balancer=balancer, zope_server=zope_server)
     apply_fields(member, fields, MEMBER_FIELDS)
     save_validated(member, actor=actor, action="member.create")
-    return _changed(member, actor)
+    return _changed(member, actor, "member.create")
 
 
 @transaction.atomic
@@ -213,10 +214,11 @@ def member_update(member: BalancerMember, *, actor: Actor, **fields: Any) -> Bal
     before = audit.snapshot(member)
     apply_fields(member, fields, MEMBER_FIELDS)
     save_validated(member, actor=actor, action="member.update", before=before)
-    return _changed(member, actor)
+    return _changed(member, actor, "member.update")
 
 
 @transaction.atomic
 def member_delete(member: BalancerMember, *, actor: Actor) -> Deployment | None:
+    name = str(member)
     delete_audited(member, actor=actor, action="member.delete")
-    return config_changed(actor=actor)
+    return config_changed(actor=actor, cause=("member.delete", name))

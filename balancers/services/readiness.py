@@ -32,7 +32,7 @@ def frontend_facts_save(frontend: FrontEnd, *, facts: ApacheFacts) -> None:
         # e.g. mod_proxy_hcheck newly loaded: members get their health checks with the next deployment,
         # queued now rather than at the next unrelated change
         if facts.known and any(before.has(m) != facts.has(m) for m in RENDERED_MODULES):
-            config_changed(actor=Actor.system())
+            config_changed(actor=Actor.system(), cause=("facts.update", frontend.name))
     frontend.apache_facts = data
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from django import template
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
+
+from balancers import choices
+from balancers.selectors.summary import member_health
 
 register = template.Library()
 
 
 @register.simple_tag
-def sparkline(values: list[int], label: str = "", width: int = 120, height: int = 22) -> str:
-    """An inline SVG polyline of the values (no script, no external asset)."""
+def sparkline(values: list[int], label: str = "", width: int = 120, height: int = 22, minutes: int = 60) -> str:
+    """An inline SVG polyline of the values (no script, no external asset) with its scale beside it: the
+    peak per sample at the top, 0 at the bottom, and the hour's total."""
     values = list(values or [])
     if len(values) < 2:
         values = [0, 0]
@@ -18,10 +23,16 @@ def sparkline(values: list[int], label: str = "", width: int = 120, height: int 
     step = width / (len(values) - 1)
     points = " ".join(f"{i * step:.1f},{height - 1 - (v / top) * (height - 2):.1f}" for i, v in enumerate(values))
     total = sum(values)
+    peak = max(values)
+    per = f"{minutes * 60 // len(values)} s" if len(values) else "sample"
+    shown_peak, shown_total = (filesizeformat(peak), filesizeformat(total)) if label == "bytes" else (peak, total)
     return format_html(
-        '<svg class="spark" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}: {} in the last hour">'
-        "<title>{}: {} in the last hour (peak {} per sample)</title>"
-        '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/></svg>',
+        '<span class="spark-wrap"><svg class="spark" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
+        'aria-label="{}: {} in the last hour">'
+        "<title>{}: {} in the last hour (peak {} per {}); left: {} min ago, right: now</title>"
+        '<line x1="0" y1="{}" x2="{}" y2="{}" class="spark-base" stroke="currentColor" stroke-opacity=".25"/>'
+        '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/></svg>'
+        '<span class="spark-scale small muted">peak {} / {} · {} {} in 1 h</span></span>',
         width,
         height,
         width,
@@ -29,9 +40,18 @@ def sparkline(values: list[int], label: str = "", width: int = 120, height: int 
         label,
         total,
         label,
-        total,
-        top if max(values) else 0,
+        shown_total,
+        shown_peak,
+        per,
+        minutes,
+        height - 0.5,
+        width,
+        height - 0.5,
         points,
+        shown_peak,
+        per,
+        shown_total,
+        label,
     )
 
 
@@ -41,6 +61,20 @@ def get(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def health(worker) -> str:
+    """Why a live worker takes no visitors, in words (balancers.selectors.summary.member_health)."""
+    return member_health(worker)
+
+
+@register.filter
+def down_on(member) -> list[str]:
+    """The front-ends on which a member's settings agree with the panel but the member itself is down."""
+    if member["intended"]["disabled"]:
+        return []
+    return [name for name, w in member["live"].items() if member_health(w)]
 
 
 @register.filter
@@ -130,3 +164,9 @@ def worker_chart(workers: dict, width: int = 360, height: int = 96) -> str:
         limit_line=limit_line,
         lines=lines,
     )
+
+
+@register.filter
+def member_actions(state: str) -> list[dict[str, str]]:
+    """The member actions (balancers.choices.MEMBER_ACTIONS) that change a member in this state."""
+    return choices.member_actions(state)

@@ -8,10 +8,10 @@ from django.views.generic import TemplateView
 from balancers import services
 from balancers.choices import ServerKind
 from balancers.forms import (
-    MEMBER_STATES,
     BalancerForm,
 )
 from balancers.models import Balancer
+from balancers.selectors.effects import change_effect, without_balancer
 from balancers.selectors.inventory import balancer_members, balancer_site_counts, balancers_with_counts
 from balancers.selectors.overview import balancer_live_members
 from hostpanel.permissions import PanelAccessMixin
@@ -50,7 +50,6 @@ class BalancerDetailView(PanelAccessMixin, TemplateView):
             members=members,
             site_count=counts["total"],
             suspended_count=counts["suspended"],
-            states=[(key, label) for key, (label, _flags) in MEMBER_STATES.items()],
         )
         return context
 
@@ -73,3 +72,6 @@ class BalancerDeleteView(ServiceDeleteView):
 
     def question(self, balancer):
         return f"Delete balancer {balancer.name} and its members? A balancer that still has sites cannot be deleted."
+
+    def effect(self, balancer):
+        return change_effect(without_balancer(balancer.name))

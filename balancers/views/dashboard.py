@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from balancers import services
 from balancers.models import BalancerMember
 from balancers.selectors.overview import status_overview
+from balancers.selectors.summary import dashboard_summary
 from certificates.selectors import certificates_needing_attention
 from hostpanel.audit import Actor
 from hostpanel.models import AuditEntry
@@ -34,15 +35,22 @@ def _context(request: HttpRequest) -> dict:
     hosts = services.status_refresh() if live else None
     overview = status_overview(hosts=hosts)
     poll_seconds = settings.HOSTPANEL_STATUS_POLL_SECONDS
-    return {"overview": overview, "refresh_ms": REFRESH_MS, "flags": FLAGS, "poll_seconds": poll_seconds}
+    now = timezone.now()
+    certificates = certificates_needing_attention(now)  # one query
+    return {
+        "overview": overview,
+        "refresh_ms": REFRESH_MS,
+        "flags": FLAGS,
+        "poll_seconds": poll_seconds,
+        "certificates_attention": certificates,
+        "summary": dashboard_summary(overview, now=now, certificates=certificates),
+    }
 
 
 @panel_view  # outermost: anonymous -> login, whatever the method
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = _context(request)
-    context["certificates_attention"] = certificates_needing_attention(timezone.now())  # one query
-    return render(request, "balancers/dashboard.html", context)
+    return render(request, "balancers/dashboard.html", _context(request))
 
 
 @panel_view  # outermost: anonymous -> login, whatever the method

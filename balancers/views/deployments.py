@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -17,7 +16,17 @@ from balancers.forms import (
     DeployForm,
 )
 from balancers.models import Deployment, FrontEnd
-from balancers.selectors.deployments import deployment_diffs, deployment_hosts, held_frontends, pending_changes
+from balancers.selectors.deployments import (
+    deployment_causes,
+    deployment_diffs,
+    deployment_hosts,
+    deployment_list,
+    first_cause_text,
+    held_frontends,
+    merge_summaries,
+    pending_changes,
+)
+from balancers.selectors.effects import rollback_effect, rollback_offered, rollback_refusal
 from hostpanel.permissions import OperatorRequiredMixin, PanelAccessMixin
 from hostpanel.web import ConfirmView, web_actor
 
@@ -27,9 +36,11 @@ class DeploymentListView(PanelAccessMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        qs = Deployment.objects.annotate(host_count=Count("hosts")).order_by("-created_at", "-id")
-        page = Paginator(qs, 50).get_page(self.request.GET.get("page"))
-        context.update(page=page, deployments=list(page.object_list))
+        page = Paginator(deployment_list(), 50).get_page(self.request.GET.get("page"))
+        deployments = list(page.object_list)
+        for deployment in deployments:
+            deployment.why = first_cause_text(deployment)
+        context.update(page=page, deployments=deployments)
         return context
 
 
@@ -39,10 +50,16 @@ class DeploymentDetailView(PanelAccessMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         deployment = get_object_or_404(Deployment, pk=kwargs["pk"])
+        diffs = deployment_diffs(deployment)
+        causes, cause_count = deployment_causes(deployment)
         context.update(
             deployment=deployment,
+            rollback_offered=rollback_offered(deployment),
             hosts=deployment_hosts(deployment),
-            diffs=deployment_diffs(deployment),
+            diffs=diffs,
+            causes=causes,
+            more_causes=cause_count - len(causes),
+            summary=merge_summaries([d["summary"] for d in diffs]) if diffs else None,
         )
         return context
 
@@ -59,6 +76,14 @@ class DeploymentProgressView(PanelAccessMixin, View):
         )
 
 
+class DeploymentBadgeView(PanelAccessMixin, View):
+    """The "Deployment #n (status)" link of a flash message, polled until the deployment finishes."""
+
+    def get(self, request, pk):
+        deployment = get_object_or_404(Deployment.objects.only("pk", "status"), pk=pk)
+        return render(request, "balancers/_deployment_badge.html", {"deployment": deployment})
+
+
 class DeploymentRollbackView(ConfirmView):
     title = "Roll back"
     button = "Roll back to this revision"
@@ -69,12 +94,22 @@ class DeploymentRollbackView(ConfirmView):
         return get_object_or_404(Deployment, pk=self.kwargs["pk"])
 
     def question(self, deployment):
+        revision = f" (revision {deployment.revision[:12]})" if deployment.revision else ""
         return (
-            f"Deploy the configuration of deployment #{deployment.pk} (revision {deployment.revision[:12] or '?'}) "
-            "again to every front-end?"
+            f"Deploy the configuration of deployment #{deployment.pk}{revision} "
+            "again to the front-ends it reached? Below: what each of them would serve differently."
         )
 
+    def effect(self, deployment):
+        return rollback_effect(deployment)
+
+    def nothing_to_do(self, deployment, effect):
+        return rollback_refusal(deployment)
+
     def perform(self, deployment, data):
+        refusal = rollback_refusal(deployment)
+        if refusal:
+            raise ValidationError(refusal)
         try:
             new = services.deployment_rollback(deployment, actor=web_actor(self.request))
         except ValueError as exc:  # e.g. no stored tree to roll back to

@@ -18,6 +18,7 @@ from django.views import View
 
 from balancers.forms import EquivalenceForm, ImportConfirmForm, ImportSourceForm
 from balancers.models import FrontEnd
+from balancers.selectors.effects import import_effect
 from deploy.transport.protocol import TransportError
 from hostpanel.permissions import OperatorRequiredMixin
 from hostpanel.sessions import REAUTH_FIELD, ask_password, password_confirmed
@@ -124,6 +125,8 @@ class ImportPreviewView(OperatorRequiredMixin, View):
             "ignored": plan.ignored[:LISTED],
             "listed": LISTED,
             "check": check,
+            # what the import would change on the front-ends, shown above its button (not when it is blocked)
+            "effect": None if plan.blocked else import_effect(plan),
             "confirm_form": ask_password(request, ImportConfirmForm(initial={"fingerprint": plan.fingerprint})),
             "check_form": EquivalenceForm(initial={"fingerprint": plan.fingerprint}),
         }

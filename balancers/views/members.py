@@ -10,6 +10,7 @@ from django.utils.functional import cached_property
 from django.views import View
 
 from balancers import services
+from balancers.choices import help_of
 from balancers.forms import (
     MEMBER_STATES,
     MemberCreateForm,
@@ -17,6 +18,7 @@ from balancers.forms import (
     MemberToggleForm,
 )
 from balancers.models import Balancer, BalancerMember
+from balancers.selectors.effects import change_effect, with_member_state, without_member
 from hostpanel.forms import add_service_errors
 from hostpanel.permissions import OperatorRequiredMixin
 from hostpanel.web import ConfirmView, ServiceFormView, deployment_note, web_actor
@@ -90,6 +92,9 @@ class MemberDeleteView(_MemberMixin, ConfirmView):
     def question(self, member):
         return f"Remove {member.zope_server.name} from balancer {member.balancer.name}?"
 
+    def effect(self, member):
+        return change_effect(without_member(member.balancer.name, member.zope_server.name))
+
     def perform(self, member, data):
         url = member.get_absolute_url()
         deployment = services.member_delete(member, actor=web_actor(self.request))
@@ -108,19 +113,19 @@ class MemberToggleView(_MemberMixin, OperatorRequiredMixin, View):
         label, flags = MEMBER_STATES[key]
         return key, label, flags
 
+    def effect(self, flags: dict[str, bool]):
+        return change_effect(with_member_state(self.member.balancer.name, self.member.zope_server.name, **flags))
+
     def get(self, request, *args, **kwargs):
         key, label, flags = self.state()
-        return render(
-            request,
-            self.template_name,
-            {"member": self.member, "state": key, "label": label, "form": MemberToggleForm()},
-        )
+        context = {"member": self.member, "state": key, "label": label, "form": MemberToggleForm()}
+        return render(request, self.template_name, {**context, "effect": self.effect(flags), **help_of(key)})
 
     def post(self, request, *args, **kwargs):
         key, label, flags = self.state()
         member = self.member
         form = MemberToggleForm(request.POST)
-        context = {"member": member, "state": key, "label": label, "form": form}
+        context = {"member": member, "state": key, "label": label, "form": form, **help_of(key)}
         if form.is_valid():
             try:
                 result = services.member_set_flags(
@@ -128,6 +133,7 @@ class MemberToggleView(_MemberMixin, OperatorRequiredMixin, View):
                 )
             except ValidationError as exc:
                 add_service_errors(form, exc)
+                context["effect"] = self.effect(flags)
                 return render(request, self.template_name, context, status=200)
             saved = result.member
             message = f"{saved.zope_server.name} in {saved.balancer.name} is now: {saved.state}."

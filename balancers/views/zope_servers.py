@@ -12,6 +12,7 @@ from balancers.forms import (
     ZopeServerForm,
 )
 from balancers.models import ZopeServer
+from balancers.selectors.effects import change_effect, without_zope_server
 from balancers.selectors.overview import frontends_checking_health
 from hostpanel.permissions import PanelAccessMixin
 from hostpanel.web import ServiceCreateView, ServiceDeleteView, ServiceUpdateView
@@ -66,3 +67,6 @@ class ZopeServerDeleteView(ServiceDeleteView):
     model, noun, list_url = ZopeServer, "Zope server", "balancers:zopeserver_list"
     warning = "A server that is still a balancer member cannot be deleted."
     delete_service = staticmethod(services.zope_server_delete)
+
+    def effect(self, server):
+        return change_effect(without_zope_server(server.name))

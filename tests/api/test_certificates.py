@@ -167,7 +167,8 @@ def test_get_answers_404_for_a_site_without_certificate(demo, billing):
     assert billing.get("/api/v1/sites/nowhere.example/certificate/").status_code == 404
 
 
-def test_renew_now_is_for_operators_and_makes_the_certificate_due(shop, operator, billing, reader):
+def test_renew_now_is_for_operators_and_makes_the_certificate_due(shop, operator, billing, reader, settings):
+    settings.HOSTPANEL_ACME_DIRECTORY = "https://acme.invalid/directory"  # a CA to order from
     certificate = Certificate.objects.get(site=shop)
     Certificate.objects.filter(pk=certificate.pk).update(
         status=CertificateStatus.FAILED, failures=3, next_attempt_at=timezone.now() + datetime.timedelta(hours=4)

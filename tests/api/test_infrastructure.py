@@ -150,6 +150,22 @@ def test_live_toggles_are_saved_and_each_front_ends_outcome_is_reported(demo, op
     assert AuditEntry.objects.filter(action="member.update", actor="operator-token").exists()
 
 
+def test_a_member_dry_run_answers_the_effect_and_changes_nothing(demo, operator):
+    balancer_services.frontend_create(
+        actor=Actor.command("tests"), name="fe1", address="10.0.0.1", ssh_host_key=HOST_KEY
+    )
+    zope1, zope2 = (BalancerMember.objects.get(balancer=demo, zope_server__name=n) for n in ("zope1", "zope2"))
+    balancer_services.member_set_flags(zope2, actor=Actor.command("tests"), disabled=True, apply_live=False)
+    response = operator.patch(f"/api/v1/members/{zope1.pk}/?dry_run=1", {"disabled": True}, format="json")
+    assert response.status_code == 200, response.json()
+    (bronze,) = response.json()["balancers"]
+    assert bronze["balancer"] == "bronze" and bronze["left_with"] == "hot standby only" and bronze["loses_capacity"]
+    assert "linux.co.uk" in bronze["sites"] and response.json()["offline"] == []
+    assert any("+D" in line for line in response.json()["frontends"][0]["diff"])
+    zope1.refresh_from_db()
+    assert not zope1.disabled
+
+
 def test_live_toggles_go_through_member_set_flags_and_report_each_front_end(demo, operator, monkeypatch):
     calls = []
 
@@ -257,8 +273,22 @@ def test_a_rollback_queues_the_trees_of_the_earlier_deployment(frontend, operato
     DeploymentHost.objects.create(
         deployment=earlier, frontend=frontend, frontend_name="fe1", status="succeeded", stage="done", tree=tree
     )
+    later = Deployment.objects.create(actor="ops", status="succeeded", revision="r2", trigger="manual")
+    DeploymentHost.objects.create(
+        deployment=later,
+        frontend=frontend,
+        frontend_name="fe1",
+        status="succeeded",
+        tree=store_tree({"balancers.conf": "# r2\n"}),
+    )
+    assert operator.post(f"/api/v1/deployments/{later.pk}/rollback/").status_code == 409  # it is what fe1 serves
+    dry = operator.post(f"/api/v1/deployments/{earlier.pk}/rollback/?dry_run=1")
+    assert dry.status_code == 200 and not Deployment.objects.filter(rollback_of=earlier).exists()
+    assert [fe["frontend"] for fe in dry.json()["frontends"]] == ["fe1"] and dry.json()["offline"] == []
+    assert "+# r1" in dry.json()["frontends"][0]["diff"]
     response = operator.post(f"/api/v1/deployments/{earlier.pk}/rollback/")
     assert response.status_code == 202, response.json()
+
     rollback = Deployment.objects.get(pk=response.json()["id"])
     assert (rollback.trigger, rollback.rollback_of, rollback.revision) == ("rollback", earlier, "r1")
     assert [(h.frontend_name, h.tree_id) for h in rollback.hosts.all()] == [("fe1", tree.pk)]
@@ -277,6 +307,7 @@ def test_starting_a_deployment_calls_deployment_start_and_answers_202(frontend, 
 
     monkeypatch.setattr(views, "deployment_start", deployment_start)
     monkeypatch.setattr(views, "deployment_rollback", deployment_rollback)
+    monkeypatch.setattr(views, "rollback_refusal", lambda deployment: "")
     response = operator.post("/api/v1/deployments/", {}, format="json")
     assert response.status_code == 202
     first = Deployment.objects.get(pk=response.json()["id"])

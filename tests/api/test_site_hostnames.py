@@ -114,11 +114,11 @@ def test_two_simultaneous_creates_of_one_host_name_one_wins_the_other_gets_a_cle
         finally:
             second_checked.set()  # the application's checks passed: only the database can stop it now
 
-    def config_changed(*, actor):
+    def config_changed(*, actor, cause=None):
         if threading.current_thread().name == "first":
             first_written.set()
             second_checked.wait(10)  # hold the first transaction open until the second has checked
-        return real_config_changed(actor=actor)
+        return real_config_changed(actor=actor, cause=cause)
 
     monkeypatch.setattr(site_services, "site_check", site_check)
     monkeypatch.setattr(site_services, "config_changed", config_changed)

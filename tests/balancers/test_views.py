@@ -12,7 +12,15 @@ from django.urls import reverse
 
 from balancers import services
 from balancers import services as balancer_services
-from balancers.models import BalancerMember, ConfigTree, Deployment, DeploymentHost, FrontEnd, ZopeServer
+from balancers.models import (
+    ActivatedRelease,
+    BalancerMember,
+    ConfigTree,
+    Deployment,
+    DeploymentHost,
+    FrontEnd,
+    ZopeServer,
+)
 from hostpanel import validators
 from tests.assertions import message_of, shows
 
@@ -174,8 +182,13 @@ def test_rolling_back_calls_the_deploy_module_and_shows_its_refusal(operator_cli
     url = reverse("balancers:deployment_rollback", args=[old.pk])
     response = operator_client.post(url)
     assert "has no stored tree to roll back to" in response.content.decode()
+    assert not Deployment.objects.filter(rollback_of=old).exists()
 
-    DeploymentHost.objects.create(deployment=old, frontend_name="fe", status="succeeded")
+    frontend = FrontEnd.objects.create(name="fe", address="127.0.0.1", transport="local")
+    tree = ConfigTree.objects.create(digest="c" * 64, files={"sites/a.conf": "ServerName a.example.com\n"})
+    DeploymentHost.objects.create(deployment=old, frontend=frontend, frontend_name="fe", tree=tree, status="succeeded")
+    newer = ConfigTree.objects.create(digest="d" * 64, files={"sites/b.conf": "ServerName b.example.com\n"})
+    ActivatedRelease.objects.create(frontend=frontend, tree=newer, digest=newer.digest)  # what fe serves now
     response = operator_client.post(url)
     new = Deployment.objects.get(rollback_of=old)
     assert response["Location"] == new.get_absolute_url()

@@ -232,7 +232,7 @@ def test_a_certificate_batch_publishes_once_for_everything_pending_and_only_when
     db, settings, monkeypatch
 ):
     asked: list[str] = []
-    monkeypatch.setattr(services, "config_changed", lambda *, actor: asked.append(actor.name))
+    monkeypatch.setattr(services, "config_changed", lambda *, actor, cause=None: asked.append(actor.name))
     batch = services.CertificateBatch(window=0.2)
     assert batch.publish() is False and not batch.pending  # nothing issued: no deployment
     batch.add()

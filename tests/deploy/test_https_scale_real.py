@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from balancers import services as balancer_services
-from balancers.choices import DeploymentStatus
-from balancers.models import DeploymentHost
-from balancers.services import deployment_start
 from certificates.services import certificate_set_custom
-from deploy.runner import deployment_execute
 from devrig.fleet import ACTOR, add_https_sites, add_site
-from devrig.net import http_get, https_get
+from devrig.net import https_get
 from sites import services as site_services
 from tests.rendering.test_http2 import curl_get
 
@@ -86,45 +80,3 @@ def test_a_thousand_https_sites_served_by_sni_and_h2_and_certificates_added_with
         for i in range(3):
             assert _verified(host, f"fresh{i}.example", test_pki), (host.name, i)
         assert _verified(host, sample[-1], test_pki)
-
-
-def test_two_deployments_at_once_never_have_two_reloads_in_flight_on_one_front_end(
-    farm, test_pki, secrets_key, settings, tmp_path
-):
-    settings.HOSTPANEL_AUTO_DEPLOY = False
-    add_https_sites(20, farm.balancer, test_pki.intermediate)
-    farm.deploy()
-    log = tmp_path / "reloads.log"
-    for host in farm.hosts:
-        # the reload command notes when it starts and ends; a slow one widens the window for an overlap
-        balancer_services.frontend_update(
-            host.frontend,
-            actor=ACTOR,
-            reload_command=(
-                f"echo {host.name} start $(date +%s.%N) >> {log}; sleep 1; "
-                f"{host.apache.binary} -k graceful -f {host.apache.conf}; echo {host.name} end $(date +%s.%N) >> {log}"
-            ),
-        )
-    _new_https_site("one.example", farm, test_pki)
-    first = deployment_start(actor=ACTOR, enqueue=False)
-    _new_https_site("two.example", farm, test_pki)
-    second = deployment_start(actor=ACTOR, enqueue=False)
-    threads = [threading.Thread(target=deployment_execute, args=(d.pk,)) for d in (first, second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    for deployment in (first, second):
-        deployment.refresh_from_db()
-        assert deployment.status == DeploymentStatus.SUCCEEDED, [
-            (h.frontend_name, h.stage, h.error) for h in deployment.hosts.all()
-        ]
-    for host in farm.hosts:
-        events = [line.split()[1:] for line in Path(log).read_text().splitlines() if line.startswith(f"{host.name} ")]
-        assert events and [kind for kind, _ in events] == ["start", "end"] * (len(events) // 2), events
-        rows = DeploymentHost.objects.filter(frontend_name=host.name, deployment__in=[first, second])
-        assert rows.count() == 2
-        host.apache.wait_until_answering()
-        for domain in ("one.example", "two.example"):
-            assert _verified(host, domain, test_pki)
-    assert http_get(farm.fe1.http_port, "/", host="unknown.example").status == 404

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from balancers import services
-from balancers.models import Deployment, DeploymentHost, ZopeServer
+from balancers.models import ActivatedRelease, ConfigTree, Deployment, DeploymentHost, FrontEnd, ZopeServer
 from hostpanel.sessions import AUTH_AT, REAUTH_FIELD, SEEN_AT
 
 PASSWORD = "pw-olga"  # tests/conftest.py's operator
@@ -116,7 +116,11 @@ def test_the_re_authentication_form_is_csrf_protected(operator, db):
 
 def test_a_rollback_without_a_recent_password_asks_for_it(operator_client, db, monkeypatch):
     old = Deployment.objects.create(actor="x", status="succeeded")
-    DeploymentHost.objects.create(deployment=old, frontend_name="fe", status="succeeded")
+    frontend = FrontEnd.objects.create(name="fe", address="127.0.0.1", transport="local")
+    tree = ConfigTree.objects.create(digest="c" * 64, files={"sites/a.conf": "ServerName a.example.com\n"})
+    DeploymentHost.objects.create(deployment=old, frontend=frontend, frontend_name="fe", tree=tree, status="succeeded")
+    newer = ConfigTree.objects.create(digest="d" * 64, files={"sites/b.conf": "ServerName b.example.com\n"})
+    ActivatedRelease.objects.create(frontend=frontend, tree=newer, digest=newer.digest)  # what fe serves now
     monkeypatch.setattr(
         services,
         "deployment_rollback",

@@ -67,7 +67,7 @@ def test_the_seed_as_written_previews_its_typos_and_imports_only_when_they_are_a
         ("bronze", "zope2", 1, 1, 1, 6, 6, 10, 60, False, False, False),
     ]
     assert state()["sites"] == [("linux.co.uk", "bronze", "/plone/linux", "public", [], [], "")]
-    (entry,) = AuditEntry.objects.all()
+    (entry,) = AuditEntry.objects.filter(action=AUDIT_ACTION)
     assert (entry.action, entry.actor, entry.after["created"]["sites"]) == (AUDIT_ACTION, "tester", 1)
     assert len(entry.after["warnings_accepted"]) == 4
 
@@ -75,6 +75,8 @@ def test_the_seed_as_written_previews_its_typos_and_imports_only_when_they_are_a
 def test_importing_twice_creates_nothing_new_and_audits_once(seed24, actor):
     first = import_apply(import_preview(seed24), actor=actor)
     assert first.created == {"zope_servers": 3, "balancers": 1, "members": 3, "sites": 1, "aliases": 1}
+    entries = AuditEntry.objects.count()  # the import, and each imported object's first history entry
+    assert entries == 1 + 3 + 1 + 3 + 1
     before = state()
     again = import_preview(seed24)
     assert not again.creates_anything and not again.conflicts
@@ -82,7 +84,7 @@ def test_importing_twice_creates_nothing_new_and_audits_once(seed24, actor):
     second = import_apply(again, actor=actor)
     assert set(second.created.values()) == {0} and second.audit_entry is None
     assert state() == before
-    assert AuditEntry.objects.count() == 1
+    assert AuditEntry.objects.count() == entries
 
 
 def test_the_seed_for_24_imports_cleanly_in_node_vhosts_mode(seed24, actor):
@@ -108,7 +110,9 @@ def test_a_generated_300_site_hand_written_config_imports_from_a_directory(tmp_p
     result = import_apply(plan, actor=actor)
     assert result.created == {"zope_servers": 4, "balancers": 3, "members": 9, "sites": 300, "aliases": 100}
     assert Site.objects.get(domain="client0042.example.com").plone_path == "/plone/client0042"
-    assert AuditEntry.objects.count() == 1
+    assert AuditEntry.objects.filter(action=AUDIT_ACTION).count() == 1
+    imported = AuditEntry.objects.get(action="site.import", object_key="client0042.example.com")
+    assert imported.after["imported_from"] == plan.source and imported.after["plone_path"] == "/plone/client0042"
     assert not import_preview(root).creates_anything
 
 

@@ -87,7 +87,8 @@ def test_an_operator_uploads_a_bad_then_a_good_certificate(page, shop, tls_pki):
     assert Certificate.objects.get(site=shop).source == CertificateSource.CUSTOM
 
 
-def test_renew_now_asks_and_then_shows_the_renewal_queued(page, shop, tls_pki, actor):
+def test_renew_now_asks_and_then_shows_the_renewal_queued(page, shop, tls_pki, actor, settings):
+    settings.HOSTPANEL_ACME_DIRECTORY = "https://acme.invalid/directory"  # a CA is configured: a worker orders
     certificate_set_custom(shop, actor=actor, **tls_pki.issue(NAMES))
     Certificate.objects.filter(site=shop).update(source=CertificateSource.ACME)  # as if the CA had issued it
     page.goto(f"/sites/{shop.domain}/")
@@ -98,5 +99,13 @@ def test_renew_now_asks_and_then_shows_the_renewal_queued(page, shop, tls_pki, a
     page.wait_for_url(re.compile(r"/sites/shop\.example\.com/$"))
     expect(page.get_by_role("status").first).to_contain_text("Renewal of shop.example.com requested")
     expect(page.locator("#certificate-status")).to_have_text("Renewing")
-    expect(page.locator("#certificate")).to_contain_text("queued for the next worker run")
+    expect(page.locator("#certificate")).to_contain_text("the ACME worker orders it")
     assert Certificate.objects.get(site=shop).status == CertificateStatus.RENEWING
+
+
+def test_without_an_acme_ca_renew_now_is_disabled_and_the_page_says_why(page, shop, settings):
+    settings.HOSTPANEL_ACME_DIRECTORY = ""
+    page.goto(f"/sites/{shop.domain}/")
+    expect(page.get_by_role("button", name="Renew now")).to_be_disabled()
+    expect(page.locator("#no-acme-ca")).to_contain_text("No ACME certificate authority is configured")
+    expect(page.locator("#certificate")).not_to_contain_text("worker orders it")

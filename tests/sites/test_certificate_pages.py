@@ -101,7 +101,8 @@ def test_a_viewer_sees_the_certificate_but_no_buttons_and_may_not_post(viewer_cl
 
 
 # --- renew now ----------------------------------------------------------------------------------------
-def test_renew_now_asks_first_then_makes_the_certificate_due(operator_client, shop):
+def test_renew_now_asks_first_then_makes_the_certificate_due(operator_client, shop, settings):
+    settings.HOSTPANEL_ACME_DIRECTORY = "https://acme.invalid/directory"
     Certificate.objects.filter(site=shop).update(
         failures=2, next_attempt_at=timezone.now() + datetime.timedelta(hours=2)
     )
@@ -113,6 +114,16 @@ def test_renew_now_asks_first_then_makes_the_certificate_due(operator_client, sh
     assert "Renewal of shop.example.com requested" in done.content.decode()
     assert Certificate.objects.get(site=shop).next_attempt_at <= timezone.now()
     assert AuditEntry.objects.filter(action="certificate.renew", actor="olga", source="web").exists()
+
+
+def test_renew_now_without_an_acme_ca_offers_no_button_and_refuses(operator_client, shop, settings):
+    settings.HOSTPANEL_ACME_DIRECTORY = ""
+    Certificate.objects.filter(site=shop).update(next_attempt_at=timezone.now() + datetime.timedelta(hours=2))
+    confirm = operator_client.get(renew_url(shop)).content.decode()
+    assert "No ACME certificate authority is configured" in confirm and ">Renew now</button>" not in confirm
+    refused = operator_client.post(renew_url(shop))
+    assert refused.status_code == 400 and "HOSTPANEL_ACME_DIRECTORY is empty" in refused.content.decode()
+    assert Certificate.objects.get(site=shop).next_attempt_at > timezone.now()
 
 
 def test_renew_now_for_an_http_only_site_says_why_not(operator_client, shop, actor):
@@ -147,6 +158,21 @@ def test_the_certificate_may_come_as_files(operator_client, shop, tls_pki):
     assert Certificate.objects.get(site=shop).source == "custom"
 
 
+def test_a_refused_certificate_file_comes_back_as_text_and_the_key_is_asked_for_again(operator_client, shop, tls_pki):
+    upload = tls_pki.issue(NAMES) | {"chain_pem": ""}
+    files = {
+        name.replace("_pem", "_file"): SimpleUploadedFile(f"{name}.pem", text.encode(), "application/x-pem-file")
+        for name, text in upload.items()
+        if text
+    }
+    page = operator_client.post(upload_url(shop), files).content.decode()
+    assert "The chain does not verify" in page
+    assert upload["certificate_pem"].splitlines()[1] in page  # shown in the certificate's textarea
+    for line in key_body(upload):
+        assert line not in page
+    assert "paste it or choose its file once more" in page
+
+
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
@@ -154,8 +180,19 @@ def test_the_certificate_may_come_as_files(operator_client, shop, tls_pki):
         (lambda p, u: {**u, "chain_pem": ""}, "chain_pem", "does not verify"),
         (lambda p, u: p.issue(NAMES[:1]), "certificate_pem", "does not cover www.shop.example.com"),
         (lambda p, u: p.issue(NAMES, key=pki.rsa_key(1024)), "private_key_pem", "1024 bits"),
+        (
+            lambda p, u: {**u, "certificate_pem": u["chain_pem"] + u["certificate_pem"], "chain_pem": ""},
+            "certificate_pem",
+            "is a certificate authority's (Test Intermediate), not the site's own",
+        ),
+        (
+            lambda p, u: {**u, "certificate_pem": u["certificate_pem"].replace("\n", "\nAAAA", 2)},
+            "certificate_pem",
+            "is damaged",
+        ),
+        (lambda p, u: {**u, "chain_pem": u["private_key_pem"]}, "chain_pem", "This is a private key"),
     ],
-    ids=["mismatch", "chain", "names", "weak-key"],
+    ids=["mismatch", "chain", "names", "weak-key", "reversed-chain", "damaged", "key-as-chain"],
 )
 def test_a_bad_certificate_shows_the_error_under_its_field_and_never_the_key(
     operator_client, shop, tls_pki, change, field, words
@@ -167,9 +204,15 @@ def test_a_bad_certificate_shows_the_error_under_its_field_and_never_the_key(
     assert list(form.errors) == [field]
     assert words in " ".join(form.errors[field])
     page = response.content.decode()
-    for line in key_body(data):
-        assert line not in page  # the key's textarea is not filled in again
+    for library_text in ("ParseError", "<Certificate(", "candidates exhausted", "cryptography.io"):
+        assert library_text not in page
+    assert "The private key is not shown again after a failed try" in page
+    key = {"certificate_pem": data["certificate_pem"], "private_key_pem": data["private_key_pem"]}
+    for line in key_body(key):
+        assert line not in page  # the key's textarea is not filled in again, nor a key pasted elsewhere
     assert data["certificate_pem"].splitlines()[1] in page  # the certificate is, to correct it
+    if field == "chain_pem" and "PRIVATE KEY" in data["chain_pem"]:
+        assert "PRIVATE KEY" not in response.context["form"]["chain_pem"].value()
     assert Certificate.objects.get(site=shop).source == "acme"
     shop.refresh_from_db()
     assert shop.tls == "acme"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from certificates.choices import CertificateSource, CertificateStatus
@@ -94,3 +95,32 @@ def test_a_bad_https_cell_is_reported_on_its_row_and_nothing_is_imported(demo, a
     assert not result.imported
     assert field in result.rows[0].errors
     assert not Site.objects.filter(domain="one.example.com").exists()
+
+
+def test_without_an_acme_ca_the_site_form_does_not_offer_it_and_says_why(demo, settings, operator_client):
+
+    settings.HOSTPANEL_ACME_DIRECTORY = ""
+    page = operator_client.get(reverse("sites:site_create")).content.decode()
+    assert 'value="acme"' not in page and "No ACME certificate authority is configured" in page
+    assert 'name="https_redirect" id="id_https_redirect" checked' not in page  # HTTP only: not ticked
+    refused = operator_client.post(
+        reverse("sites:site_create"),
+        {"domain": "a.example.com", "balancer": "bronze", "plone_path": "/plone/a", "tls": "acme"},
+    )
+    assert refused.status_code == 200 and "tls" in refused.context["form"].errors
+
+
+def test_with_an_acme_ca_a_new_site_gets_it_and_the_redirect_ticked(demo, settings, operator_client):
+
+    settings.HOSTPANEL_ACME_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
+    form = operator_client.get(reverse("sites:site_create")).context["form"]
+    assert "acme" in dict(form.fields["tls"].choices)
+    assert form["https_redirect"].value() is True and form["tls"].value() == "acme"
+
+
+def test_an_acme_site_edited_without_a_ca_keeps_its_choice_marked_not_available(make_site, settings, operator_client):
+
+    site = make_site("c.example.com", tls="acme")
+    settings.HOSTPANEL_ACME_DIRECTORY = ""
+    form = operator_client.get(reverse("sites:site_update", args=[site.domain])).context["form"]
+    assert dict(form.fields["tls"].choices)["acme"].endswith("(not available)")

@@ -25,11 +25,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--manager-port", type=int, default=demo.DEFAULT_MANAGER_PORT, help="balancer-manager port."
         )
+        parser.add_argument("--https-port", type=int, default=demo.DEFAULT_HTTPS_PORT, help="HTTPS vhosts' port.")
         parser.add_argument("--deploy", action="store_true", help="start: deploy the current config right away.")
 
     def handle(self, *args, action: str, http_port: int, manager_port: int, deploy: bool, **options):
         if action == "start":
-            self._start(http_port, manager_port, deploy)
+            self._start(http_port, manager_port, deploy, options.get("https_port") or demo.DEFAULT_HTTPS_PORT)
         elif action == "stop":
             was = demo.stop()
             self.stdout.write("Demo front-end stopped." if was else "Demo front-end was not running.")
@@ -40,9 +41,9 @@ class Command(BaseCommand):
         else:
             self._backends()
 
-    def _start(self, http_port: int, manager_port: int, deploy: bool) -> None:
+    def _start(self, http_port: int, manager_port: int, deploy: bool, https_port: int) -> None:
         try:
-            started = demo.start(http_port=http_port, manager_port=manager_port)
+            started = demo.start(http_port=http_port, manager_port=manager_port, https_port=https_port)
         except demo.DemoError as exc:
             raise CommandError(str(exc)) from exc
         if started is None:
@@ -60,7 +61,10 @@ class Command(BaseCommand):
                 f"Demo front-end running: sites on http://127.0.0.1:{http_port}/ "
                 f"(try: curl -H 'Host: linux.co.uk' http://127.0.0.1:{http_port}/, or volto.example after "
                 "seed_demo --volto), "
-                f"balancer-manager on http://127.0.0.1:{manager_port}/balancer-manager"
+                f"balancer-manager on http://127.0.0.1:{manager_port}/balancer-manager; "
+                f"HTTPS on 127.0.0.1:{https_port} "
+                f"(try: curl --cacert var/demo-pki/roots.pem --resolve {demo.HTTPS_SITE}:{https_port}:127.0.0.1 "
+                f"https://{demo.HTTPS_SITE}:{https_port}/)"
             )
         )
 

@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from alerts.choices import AlertEvent, ChannelKind
+from alerts.models import AlertChannel
+from alerts.services import alert_channel_create
 from balancers import services as balancer_services
 from balancers.choices import ServerKind
 from balancers.models import Balancer, BalancerMember, ZopeServer
+from certificates.choices import CertificateStatus
+from certificates.models import Certificate
+from devrig import demo
 from hostpanel import audit
 from hostpanel.audit import Actor
+from operations.services import zope_server_ops_update
 from sites import services as site_services
 from sites.choices import SiteKind
 from sites.models import Site
@@ -25,6 +33,7 @@ DEMO_SERVERS = [
     ("zope2", "127.0.0.1", 18102, "Zope application server 2"),
     ("backup", "127.0.0.1", 18103, "Hot-standby Zope server"),
 ]
+DEMO_ALERT_CHANNEL = "demo-file"
 # --volto: the Node.js frontend servers next to the Zope ones (devrig.demo runs stand-ins answering /ok)
 DEMO_NODE_SERVERS = [
     ("volto1", "127.0.0.1", 18104, "Node.js frontend (Volto) server 1"),
@@ -50,8 +59,29 @@ class Command(BaseCommand):
             action="store_true",
             help="Also a Volto site: volto.example over a Node.js frontend balancer (volto1, volto2).",
         )
+        parser.add_argument(
+            "--https-site",
+            action="store_true",
+            help=f"Add {demo.HTTPS_SITE}, HTTPS with a certificate from a local demo CA (its root in "
+            "var/demo-pki/roots.pem).",
+        )
+        parser.add_argument(
+            "--restart-commands",
+            action="store_true",
+            help="Give the demo Zope servers a restart command run on this host (needs HOSTPANEL_LOCAL_TRANSPORT): "
+            "it restarts the stand-ins of `manage.py demo_frontend backends`, so a rolling restart can be tried.",
+        )
 
-    def handle(self, *args, sites: int, no_user: bool, volto: bool = False, **options):
+    def handle(
+        self,
+        *args,
+        sites: int,
+        no_user: bool,
+        volto: bool = False,
+        restart_commands: bool = False,
+        https_site: bool = False,
+        **options,
+    ):
         if sites < 0 or sites > 100_000:
             raise CommandError("--sites must be between 0 and 100000")
         actor = Actor.command("seed_demo")
@@ -92,8 +122,18 @@ class Command(BaseCommand):
                     customer_ref="DEMO-0001",
                 )
             created = self._generated_sites(sites, balancers, actor)
+            self._alert_file_channel(actor)
             if volto:
                 servers.update(self._volto(balancers[0], actor))
+            if https_site:
+                self._https_site(balancers[0], actor)
+            if restart_commands:  # Zope and Node.js servers alike; a Node.js server is checked on its own path
+                for name, server in servers.items():
+                    health = {} if server.kind == ServerKind.NODE else {"health_path": "/"}
+                    zope_server_ops_update(
+                        server, actor=actor, allow_commands=True, transport="local",
+                        restart_command=demo.restart_command(name), **health,
+                    )  # fmt: skip
         self.stdout.write(
             f"Demo data: {len(servers)} application servers, {len(balancers) + volto} balancers, "
             f"{Site.objects.count()} sites ({created} new)."
@@ -161,8 +201,35 @@ class Command(BaseCommand):
                 before=None,
                 after={"domains": [s.domain for s in new_sites[:50]], "count": len(new_sites)},
             )
-            balancer_services.config_changed(actor=actor)
+            balancer_services.config_changed(actor=actor, cause=("site.bulk_create", f"{len(new_sites)} demo sites"))
         return len(new_sites)
+
+    def _https_site(self, balancer: Balancer, actor: Actor) -> None:
+        """The demo's HTTPS site, its certificate from a fresh local CA (issued once: kept while it is valid)."""
+        site = Site.objects.filter(domain=demo.HTTPS_SITE).first()
+        if site is None:
+            site = site_services.site_create(
+                actor=actor, domain=demo.HTTPS_SITE, balancer=balancer, plone_path="/plone/secure",
+                customer_ref="DEMO-0002", tls="none", https_redirect=True,
+            )  # fmt: skip
+        if Certificate.objects.filter(site=site, status=CertificateStatus.VALID).exists():
+            return
+        upload = demo.demo_certificate([site.domain])
+        # the upload is checked like any other, against the demo CA's root (bin/run then trusts it for the panel)
+        trusted = settings.HOSTPANEL_CUSTOM_CA_BUNDLE
+        settings.HOSTPANEL_CUSTOM_CA_BUNDLE = str(demo.demo_pki_dir() / "roots.pem")
+        try:
+            site_services.site_certificate_upload(site, actor=actor, **upload)
+        finally:
+            settings.HOSTPANEL_CUSTOM_CA_BUNDLE = trusted
+
+    def _alert_file_channel(self, actor: Actor) -> None:
+        """An alert channel writing to a local file (var/alerts/demo-alerts.jsonl): every event, nothing leaves."""
+        if not AlertChannel.objects.filter(name=DEMO_ALERT_CHANNEL).exists():
+            alert_channel_create(
+                actor=actor, name=DEMO_ALERT_CHANNEL, kind=ChannelKind.FILE, target="demo-alerts.jsonl",
+                events=list(AlertEvent.values),
+            )  # fmt: skip
 
     def _demo_user(self) -> None:
         User = get_user_model()

@@ -66,9 +66,13 @@ def test_refresh_pauses_while_the_operator_types_a_load_factor(page):
     assert generated(page) == before and field.input_value() == "42"
 
 
-def test_a_toggle_button_saves_and_shows_the_result(page):
-    page.locator("#balancer-bronze tr[data-member=zope2] button", has_text="drain").click()
+def test_a_member_action_shows_its_effect_then_saves_and_shows_the_result(page):
+    page.locator("#balancer-bronze tr[data-member=zope2] a.member-action", has_text="Drain").click()
     page.wait_for_load_state()
-    assert "drain on saved" in page.inner_text(".messages")
-    assert "No enabled front-end" in page.inner_text(".messages")
+    assert "Drain: Takes no new clients" in page.inner_text("main")  # the same words as the button's help
+    assert not BalancerMember.objects.get(balancer__name="bronze", zope_server__name="zope2").drain  # not yet
+    page.get_by_role("button", name="Drain").click()
+    page.wait_for_load_state()
+    assert "zope2 in bronze is now: drain" in page.inner_text(".messages")
+    assert "No front-end to apply it to live" in page.inner_text("#toggle-results")
     assert BalancerMember.objects.get(balancer__name="bronze", zope_server__name="zope2").drain
