@@ -136,8 +136,8 @@ class _Storing:
     it is stored at once instead: another thread's connection could not see that transaction's rows.
     `result()` waits for it and raises what the store raised."""
 
-    def __init__(self, tree: dict[str, str], new_base: str | None = None) -> None:
-        self.tree, self.new_base, self.seconds = tree, new_base, 0.0
+    def __init__(self, tree: dict[str, str], new_base: str | None = None, lineage: str = "") -> None:
+        self.tree, self.new_base, self.lineage, self.seconds = tree, new_base, lineage, 0.0
         self._row: ConfigTree | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -150,7 +150,7 @@ class _Storing:
     def _store(self) -> None:
         started = time.monotonic()
         try:
-            self._row = db_call(lambda: store_tree(self.tree))
+            self._row = db_call(lambda: store_tree(self.tree, lineage=self.lineage))
             # this tree starts a new base of the routing map: later renders use it
             if (new_base := self.new_base) is not None:
                 db_call(lambda: routes_base_set(new_base))
@@ -244,7 +244,8 @@ def _leased(deployment, host, frontend, lease: Lease, snapshots, save, started: 
         left_out = [{"site": p.site, "reason": p.reason, "kept": p.kept} for p in result.problems]
         marks.append(time.monotonic())
         base = tree.get(ROUTES_MAP)
-        storing = _Storing(tree, base if base is not None and base is not snapshot.routes_base else None)
+        new_base = base if base is not None and base is not snapshot.routes_base else None
+        storing = _Storing(tree, new_base, lineage=frontend.name)  # stored as its changes (deploy.stored)
         save(left_out=left_out)
     before_push = {"snapshot": marks[1] - marks[0], "render": marks[2] - marks[1]}
 

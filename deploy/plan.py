@@ -27,7 +27,7 @@ from balancers.choices import ChangeKind
 from balancers.models import FrontEnd
 from deploy.swap import resolve
 from deploy.transport.protocol import Transport, TransportError
-from rendering.manifest import DIGEST, MANIFEST, changed_paths, parse_manifest, tree_digest
+from rendering.manifest import DIGEST, MANIFEST, changed_files, changed_paths, parse_manifest, tree_digest
 from rendering.routes import ROUTE_FILES, ROUTES_MAP, change_kind
 
 RELEASES_SUFFIX = ".releases"
@@ -85,6 +85,9 @@ class HostPlan:
     serves_activated: bool = False  # config_dir points at the activated release, which is on disk
     live_map: dict[str, str] | None = None  # the host's routing map files, for the probe plan (None: none)
     seconds: float = 0.0  # how long the read took
+    # the tree this process rendered that the activated release carries, byte for byte by its MANIFEST's
+    # sha256 taken on the host (None: not known, the MANIFEST was read back): compare and upload use it
+    live_tree: dict[str, str] | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -98,9 +101,16 @@ def read_activated(transport: Transport, target: Target) -> str:
     return text if DIGEST.fullmatch(text) else ""
 
 
-def change_of(target: Target, tree: dict[str, str], activated: str, link: str | None, live: bytes | None) -> str:
+def change_of(
+    target: Target,
+    tree: dict[str, str],
+    activated: str,
+    link: str | None,
+    live: bytes | None,
+    live_tree: dict[str, str] | None = None,
+) -> str:
     """THE rule (module docstring), from what was read: the marker's digest, config_dir's link and the
-    MANIFEST of the release it points at."""
+    MANIFEST of the release it points at (`live_tree`: the tree that MANIFEST is, when known)."""
     if not activated or link is None or live is None:
         return ChangeKind.CONFIG
     if resolve(posixpath.dirname(target.config_dir), link) != f"{target.releases_dir}/{activated}":
@@ -109,7 +119,8 @@ def change_of(target: Target, tree: dict[str, str], activated: str, link: str | 
     if activated == tree_digest(tree) and live == wanted.encode():
         return ChangeKind.NONE
     try:
-        kind = change_kind(changed_paths(live.decode(), wanted))
+        changed = changed_files(live_tree, tree) if live_tree is not None else changed_paths(live.decode(), wanted)
+        kind = change_kind(changed)
     except (ValueError, UnicodeDecodeError):
         return ChangeKind.CONFIG
     return ChangeKind.MAP if kind == ChangeKind.MAP else ChangeKind.CONFIG
@@ -129,11 +140,20 @@ def read_plan(
     started = time.monotonic()
     activated = read_activated(transport, target)
     link = transport.readlink(target.config_dir)
+    live_tree = None
     if link is not None:
         serving = resolve(posixpath.dirname(target.config_dir), link)
-        live = transport.read_file(f"{serving}/{MANIFEST}")
-        change = change_of(target, tree, activated, link, live)
-        live_map = _live_map(transport, serving, live, known or {}) if routes and change != ChangeKind.NONE else None
+        if activated and serving == f"{target.releases_dir}/{activated}":
+            live_tree = _verified_live(transport, serving, activated, (tree, known or {}))
+        live = live_tree[MANIFEST].encode() if live_tree is not None else transport.read_file(f"{serving}/{MANIFEST}")
+        change = change_of(target, tree, activated, link, live, live_tree)
+        if not routes or change == ChangeKind.NONE:
+            live_map = None
+        elif live_tree is not None:
+            live_map = {path: live_tree[path] for path in sorted(ROUTE_FILES) if path in live_tree}
+            live_map = live_map if ROUTES_MAP in live_map else None
+        else:
+            live_map = _live_map(transport, serving, live, known or {})
     else:  # no release of ours: a first deploy (a directory is kept as a release) or a file the push refuses
         serving, change = target.config_dir, ChangeKind.CONFIG
         try:  # only the probes look inside it; what it is, the push finds out (deploy.swap.Swapper.prepare)
@@ -150,7 +170,21 @@ def read_plan(
         serves_activated=bool(activated) and live is not None and serving == f"{target.releases_dir}/{activated}",
         live_map=live_map,
         seconds=time.monotonic() - started,
+        live_tree=live_tree,
     )
+
+
+def _verified_live(
+    transport: Transport, serving: str, activated: str, candidates: tuple[dict[str, str], ...]
+) -> dict[str, str] | None:
+    """The candidate (a tree this process rendered) whose digest is the activated one, when the MANIFEST
+    of the release served hashes to it on the host: then that MANIFEST is the candidate's, byte for byte,
+    and is not read back (2.7 MB at 10,000 HTTPS sites). None: no candidate, or the host's differs (it is
+    read back, as without one)."""
+    for tree in candidates:
+        if MANIFEST in tree and tree_digest(tree) == activated:
+            return tree if transport.file_digest(f"{serving}/{MANIFEST}") == activated else None
+    return None
 
 
 def _live_map(

@@ -201,7 +201,9 @@ class _Push:
             t.mkdir_p(self.target.releases_dir)  # after prepare: nothing is created next to a refused config_dir
             if t.read_file(f"{self.release}/{MANIFEST}") != wanted:  # a release already on disk is reused as is
                 self.staging = f"{self.target.releases_dir}/{STAGING_PREFIX}{self.digest[:16]}-{secrets.token_hex(4)}"
-                build_release(t, self.swapper.previous_path(), self.tree, self.staging, outcome, STAGING_PREFIX)
+                base = self.swapper.previous_path()
+                known = plan.live_tree if base == activated_release and plan.serves_activated else None
+                build_release(t, base, self.tree, self.staging, outcome, STAGING_PREFIX, base_tree=known)
                 if t.exists(self.release):  # an incomplete copy of this revision: replace it
                     t.remove_path(self.release)
                 t.rename(self.staging, self.release)

@@ -1,9 +1,10 @@
 """Bounded growth: what the panel keeps (`manage.py cleanup`, and daily by `manage.py reap --loop`).
 
-* stored trees (`ConfigTree`, one per distinct rendered tree: ~4 KB per HTTPS site; the routing map's
-  base is a `ConfigBlob` shared by the trees that have it, deleted once none does): the last
-  HOSTPANEL_KEEP_TREES trees per front-end (default 50), plus every tree a host has ACTIVATED and every
-  tree a queued or running deployment (a rollback) needs; older deployment rows keep their status and
+* stored trees (`ConfigTree`, one per distinct rendered tree: ~4 KB per HTTPS site, or only its changes
+  against a base tree; the routing map's base is a `ConfigBlob` shared by the trees that have it, deleted
+  once none does): the last HOSTPANEL_KEEP_TREES trees per front-end (default 50), plus every tree a host
+  has ACTIVATED and every tree a queued or running deployment (a rollback) needs, and the base tree of
+  each kept one; older deployment rows keep their status and
   messages but lose their tree (no more diff or rollback to them);
 * deployments (and their per-host rows): HOSTPANEL_KEEP_DEPLOYMENT_DAYS (default 90), but never a
   queued or running one, nor one whose tree a host still runs;
@@ -73,6 +74,8 @@ def trees_to_keep(keep_per_frontend: int) -> set[int]:
         if seen < keep_per_frontend:
             keep.add(row["tree_id"])
         counts[row["frontend_name"]] = seen + 1
+    # a tree stored as its changes needs its base (deploy.stored)
+    keep |= set(ConfigTree.objects.filter(pk__in=keep, base__isnull=False).values_list("base_id", flat=True))
     return keep
 
 
@@ -102,7 +105,11 @@ def cleanup_once(*, now: datetime | None = None) -> CleanupResult:
                 pk__in=DeploymentHost.objects.filter(tree__isnull=False).values("tree_id")
             ).values("pk")
         )
-        result.trees_deleted = unused.delete()[0]
+        # the trees stored as changes first, then the whole ones no remaining tree is stored against
+        result.trees_deleted = unused.filter(base__isnull=False).delete()[0]
+        result.trees_deleted += unused.exclude(
+            pk__in=ConfigTree.objects.filter(base__isnull=False).values("base_id")
+        ).delete()[0]
         # a large file (routes.map) no kept tree and no routing base needs any more
         result.blobs_deleted = ConfigBlob.objects.exclude(digest__in=referenced_blobs()).delete()[0]
     for config in apps.get_app_configs():

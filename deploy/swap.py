@@ -15,7 +15,7 @@ import re
 import time
 
 from deploy.transport.protocol import Transport, TransportError
-from rendering.manifest import DIGEST, MANIFEST, is_private_key, parse_manifest, text_digest
+from rendering.manifest import DIGEST, MANIFEST, changed_files, is_private_key, parse_manifest, text_digest
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +114,28 @@ class Swapper:
 
 
 def build_release(
-    transport: Transport, base: str | None, tree: dict[str, str], staging: str, outcome, staging_prefix: str
+    transport: Transport,
+    base: str | None,
+    tree: dict[str, str],
+    staging: str,
+    outcome,
+    staging_prefix: str,
+    base_tree: dict[str, str] | None = None,
 ) -> None:
     """Fill `staging` with the full tree: a hard-linked copy of release `base` (if any) plus the files
-    that differ from it (by its own MANIFEST), minus the files the tree no longer has."""
+    that differ from it (by its own MANIFEST), minus the files the tree no longer has. `base_tree`: the
+    tree release `base` carries (deploy.plan.HostPlan.live_tree, checked by its MANIFEST's digest on the
+    host): compared with the new tree in memory instead of reading and parsing the base's MANIFEST."""
     releases = posixpath.dirname(staging)
     for name, _ in transport.list_entries(releases):
         if name.startswith(staging_prefix) and STAGING_SUFFIX.fullmatch(name[len(staging_prefix) :]):
             # left over by a dropped connection
             transport.remove_path(f"{releases}/{name}")
+    if base and base_tree is not None and MANIFEST in base_tree:
+        differ = sorted(changed_files(base_tree, tree) | {MANIFEST})
+        gone = sorted(path for path in base_tree if path not in tree)
+        _unpack(transport, staging, {path: tree[path].encode() for path in differ if path in tree}, base, gone, outcome)
+        return
     live: dict[str, str] = {}
     base_manifest = transport.read_file(f"{base}/{MANIFEST}") if base else None
     if base_manifest is not None:
@@ -140,9 +153,13 @@ def build_release(
             continue
         changed[path] = tree[path].encode()
     removed = sorted(set(live) - set(tree)) if live else []
+    _unpack(transport, staging, changed, base if live else None, removed, outcome)
+
+
+def _unpack(transport: Transport, staging: str, changed: dict[str, bytes], base, removed: list[str], outcome) -> None:
     # a removed site's certificate and key go with its vhost (the copy of the live release drops them)
     modes = {path: PRIVATE_KEY_MODE for path in changed if is_private_key(path)}
-    transport.build_tree(staging, changed, base=base if live else None, remove=removed, modes=modes)
+    transport.build_tree(staging, changed, base=base, remove=removed, modes=modes)
     outcome.files_uploaded = len(changed)
     outcome.bytes_uploaded = sum(len(data) for data in changed.values())
     outcome.uploaded_paths = list(changed)

@@ -39,6 +39,7 @@ __all__ = [
     "SITE_CACHE",
     "SITE_PARTS",
     "SITE_VHOSTS",
+    "STORED_BASES",
     "Memo",
     "clear",
     "genuine",
@@ -138,6 +139,12 @@ RENDERED_TREES: Memo[str, tuple] = Memo(
 )
 PREVIOUS_TREES: Memo[str, dict[str, str]] = Memo(
     "previous trees", "front-end name -> the tree rendered for it before the last one (a hint only)"
+)
+
+STORED_BASES: Memo[str, tuple | None] = Memo(
+    "stored bases",
+    "front-end name -> (ConfigTree pk, its digest, the whole tree stored as that row) its next trees are "
+    "stored against (deploy.stored; the row is checked to exist with that digest before each use)",
 )
 
 _GENERATION = itertools.count(1)

@@ -63,12 +63,19 @@ def release_text(nonce: str) -> str:
 
 
 def text_digest(text: str) -> str:
-    """sha256 of a file's text; a large one (the routing map's base, 1 MB) is hashed once, not per render."""
-    return _large_digest(text) if len(text) >= 65536 else hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of a file's text, hashed once, not per render: a large one (the routing map's base, 1 MB)
+    and every small one (the 30,000 vhosts, certificates and keys of 10,000 HTTPS sites, which a site's
+    change leaves as the very same strings: a lookup by a str whose hash Python keeps is a few hundred ns)."""
+    return _large_digest(text) if len(text) >= 65536 else _small_digest(text)
 
 
 @cache.memoize(maxsize=16)
 def _large_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@cache.memoize(maxsize=1 << 17)  # three front-ends' files at 10,000 HTTPS sites, and then some
+def _small_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -102,6 +109,14 @@ def hostpanel_paths(tree: dict[str, str]) -> set[str]:
     except ValueError:
         return set()
     return {path for path in tree if path == MANIFEST or path in listed}
+
+
+def changed_files(old: dict[str, str], new: dict[str, str]) -> set[str]:
+    """The paths whose text differs between two trees (added, removed or changed): what changed_paths says
+    of their MANIFESTs, without parsing them. A file the renderer kept is the very same string, so this is
+    a pass over the paths (milliseconds at 30,000 files), not over the texts."""
+    changed = {path for path, text in new.items() if (was := old.get(path)) is not text and was != text}
+    return changed | {path for path in old if path not in new}
 
 
 def changed_paths(old_manifest: str, new_manifest: str) -> set[str]:

@@ -43,12 +43,25 @@ class RoutesBase(models.Model):
 
 class ConfigTree(models.Model):
     """A rendered config tree for one front-end, stored once per content digest so that any two
-    revisions can be diffed and any earlier one redeployed. Large files are ConfigBlobs (`blobs`); read
-    the whole tree with deploy.secrets.stored_files / stored_files_many."""
+    revisions can be diffed and any earlier one redeployed. Large files are ConfigBlobs (`blobs`). A tree
+    with a `base` is stored as its changes against that (whole) tree: `files`/`blobs` hold only what
+    differs, `delta` the paths removed and the MANIFEST lines that changed (deploy.stored). Read the whole
+    tree with deploy.stored.stored_files / stored_files_many, never `files` alone."""
 
     digest = models.CharField(max_length=64, help_text="sha256 of the MANIFEST.")
     files = models.JSONField(help_text="{relative path: text} of the files not in blobs")
     blobs = models.JSONField(default=dict, blank=True, help_text="{relative path: ConfigBlob digest}")
+    base = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deltas",
+        help_text="The whole tree this one is stored against (empty: this row holds every file).",
+    )
+    delta = models.JSONField(
+        default=dict, blank=True, help_text='Against the base: {"removed": [path], "manifest": {path: sha256}}.'
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

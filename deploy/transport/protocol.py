@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import os
 import secrets
@@ -99,6 +100,10 @@ class Transport(Protocol):
 
     def read_file(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
+
+    def file_digest(self, path: str) -> str | None:
+        """sha256 (hex) of the file, computed where it is (not read over the wire); None when it does not
+        exist or cannot be read."""
 
     def write_file(self, path: str, data: bytes, *, atomic: bool = True, mode: int | None = None) -> None:
         """Write a file. atomic=True writes a temporary file and renames it over `path`, so a
@@ -311,6 +316,13 @@ class LocalTransport:
             build_routes_dbm(dst)
         except OSError as exc:
             raise TransportError(f"cannot build {dst}: {exc}", retryable=False) from exc
+
+    def file_digest(self, path: str) -> str | None:
+        try:
+            with open(path, "rb") as fh:
+                return hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError:
+            return None
 
     def read_file(self, path: str) -> bytes | None:
         limit = ReadLimits.current().file

@@ -35,6 +35,7 @@ from deploy.transport.protocol import (
     too_large,
     untar_files,
 )
+from rendering.manifest import DIGEST
 from rendering.routes import DBM_BUILD_SH, DERIVED_FILES
 
 if TYPE_CHECKING:
@@ -316,6 +317,11 @@ class SSHTransport:
         return untar_files(out, limit=limit, what=path) if out else {}
 
     # files --------------------------------------------------------------------------------------
+    def file_digest(self, path: str) -> str | None:
+        result = self.run(f"sha256sum -- {shlex.quote(path)}", timeout=self.timeout)
+        digest = result.stdout.split(" ", 1)[0] if result.ok else ""
+        return digest if DIGEST.fullmatch(digest) else None
+
     def read_file(self, path: str) -> bytes | None:
         limit = ReadLimits.current().file
         try:

@@ -22,6 +22,7 @@ from certificates.choices import AttemptOutcome, CertificateStatus
 from certificates.models import AcmeAttempt, Certificate
 from certificates.tasks import renewal_scan
 from deploy.secrets import open_tree
+from deploy.stored import stored_files
 from deploy.transport.pool import POOL
 from devrig import pki
 from devrig.net import http_get, https_get
@@ -146,7 +147,9 @@ def test_a_billing_site_gets_a_pebble_certificate_served_by_every_front_end_and_
     for host in farm.hosts:
         assert https_get(host.https_port, "www.example.com", root_pem=root).serial == first_serial
     bodies.append(
-        open_tree(ConfigTree.objects.get(pk=by_frontend(first)["fe1"]).files)["tls/example.com.key"].splitlines()[1]
+        open_tree(stored_files(ConfigTree.objects.get(pk=by_frontend(first)["fe1"])))[
+            "tls/example.com.key"
+        ].splitlines()[1]
     )
 
     # the private keys are nowhere in the database in clear, nor in an attempt, an audit entry, a deploy

@@ -14,6 +14,7 @@ from balancers.models import Deployment, DeploymentHost
 from balancers.services import deployment_rollback, deployment_start
 from deploy import checks, readiness
 from deploy.checks import frontend_test_connection
+from deploy.stored import stored_files
 from deploy.transport import ssh
 from deploy.transport.pool import open_transport
 from devrig.fleet import add_site
@@ -47,7 +48,7 @@ def test_a_deploy_lands_on_both_hosts_and_a_new_site_answers_through_each_apache
     for host in farm.hosts:
         row = hosts[host.name]
         assert (row.status, row.stage) == (HostStatus.SUCCEEDED, HostStage.DONE)
-        assert row.tree.files == host.live_files()
+        assert stored_files(row.tree) == host.live_files()
         answer = host.backend_for("linux.co.uk")
         assert answer is not None, host.apache.error_log()[-2000:]
         assert answer["backend"] in {"zope1", "zope2"}
@@ -79,7 +80,7 @@ def assert_map_only(row: DeploymentHost, host, reloads_before: int, dbm_before: 
     live = host.live_files()
     assert row.files_uploaded == 3  # routes-recent.map, the release file and the MANIFEST
     assert row.bytes_uploaded == sum(len(live[path].encode()) for path in (ROUTES_RECENT, RELEASE_FILE, "MANIFEST"))
-    assert row.tree.files == live
+    assert stored_files(row.tree) == live
     assert dbm_inode(host) == dbm_before
     assert "graceful" not in row.output and " -t " not in row.output  # neither reload nor configtest ran
     assert host.reloads() == reloads_before
@@ -231,7 +232,7 @@ def test_rollback_restores_the_exact_files_of_the_earlier_revision(farm):
     assert rollback.rollback_of == first
     for host in farm.hosts:
         assert host.live_files() == first_files[host.name]
-        assert host.live_files() == by_host(first)[host.name].tree.files
+        assert host.live_files() == stored_files(by_host(first)[host.name].tree)
         row = by_host(rollback)[host.name]
         assert row.files_uploaded == 0  # the old release was still on disk
         assert row.change_kind == ChangeKind.MAP and host.reloads() == reloads[host.name]  # only the map went back

@@ -18,6 +18,7 @@ from balancers.selectors.deployments import host_progress
 from balancers.services import deployment_rollback, deployment_start, request_automatic_deployment
 from deploy.leases import lease_acquire, lease_release
 from deploy.runner import deployment_execute, render_for
+from deploy.stored import stored_files
 from hostpanel.models import AuditEntry
 from rendering.routes import ROUTES_MAP, map_entries
 from sites import services as site_services
@@ -67,7 +68,7 @@ def test_the_worker_renders_the_state_current_when_it_runs_so_the_last_revision_
     live = map_entries(whole_map_at(local_frontend.config_dir))
     assert live["late.example"] == "live|bronze|/plone/late|s|BALANCEID|1200"
     host = deployment.hosts.get()
-    assert host.tree.files == render_for(local_frontend)
+    assert stored_files(host.tree) == render_for(local_frontend)
 
 
 def test_the_progress_shows_the_stages_the_hosts_change_went_through():

@@ -12,6 +12,7 @@ from django.urls import reverse
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.services import deployment_start
 from deploy.runner import deployment_execute
+from deploy.stored import stored_files
 from rendering.render import render_tree_isolated
 from rendering.routes import ROUTES_MAP, SiteRoutes, map_entries, parse_map, whole_map
 from rendering.snapshot import load_snapshot
@@ -55,7 +56,7 @@ def test_a_planted_bad_value_leaves_only_that_site_out_and_keeps_its_previous_ro
     assert row.left_out == [{"site": "linux.co.uk", "reason": row.left_out[0]["reason"], "kept": ROUTES_MAP}]
     assert "plone_path" in row.left_out[0]["reason"] and "linux.co.uk" in row.error
     assert routes(frontend)["linux.co.uk"] == before  # its lines as deployed before
-    assert "Include /etc/shadow" not in "".join(row.tree.files.values())
+    assert "Include /etc/shadow" not in "".join(stored_files(row.tree).values())
     assert "new.example" in routes(frontend)  # the other change went out
     assert "plone_path" in Site.objects.get(domain="linux.co.uk").render_error
 
@@ -94,9 +95,9 @@ def test_when_two_sites_claim_one_name_the_one_that_served_it_keeps_it(demo, tmp
     SiteAlias.objects.bulk_create([SiteAlias(site=Site.objects.get(domain="b.example"), name="linux.co.uk")])
     row = deploy().hosts.get()
     assert [p["site"] for p in row.left_out] == ["b.example"]
-    entries = map_entries(whole_map(row.tree.files))
+    entries = map_entries(whole_map(stored_files(row.tree)))
     assert entries["linux.co.uk"].split("|")[2] == "/plone/linux"  # still linux.co.uk's route
-    assert parse_map(whole_map(row.tree.files))["b.example"].names == ("b.example",)  # its previous lines, kept
+    assert parse_map(whole_map(stored_files(row.tree)))["b.example"].names == ("b.example",)  # its previous lines, kept
 
 
 def test_a_bad_new_site_with_no_previous_file_is_simply_not_served(demo, tmp_path):

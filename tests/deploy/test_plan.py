@@ -201,12 +201,36 @@ def test_the_plan_reads_the_marker_the_link_and_the_manifest_once(host):
     old = tree(30)
     activated(host, old)
     transport = Counting()
-    made = read_plan(transport, host["target"], tree(31), routes=True, known=old)
+    made = read_plan(transport, host["target"], tree(31), routes=True, known=tree(29))  # not the live tree
     assert made.change == ChangeKind.MAP and made.serves_activated and made.activated == tree_digest(old)
-    assert made.live_map == {ROUTES_MAP: old[ROUTES_MAP]}  # from `known`: the live MANIFEST lists that map
-    # the marker, the MANIFEST and routes-recent.map (not in `known`: read, and absent); the link
-    assert transport.calls == Counter({"read_file": 3, "readlink": 1})
+    assert made.live_tree is None and made.live_manifest == old[MANIFEST].encode()  # read back
+    # the marker, the MANIFEST, routes.map and routes-recent.map (absent); the link
+    assert transport.calls == Counter({"read_file": 4, "readlink": 1})
+
+
+def test_the_live_manifest_is_not_read_back_when_its_digest_on_the_host_is_the_known_trees(host):
+    old = tree(30)
+    activated(host, old)
+    transport = Counting()
+    made = read_plan(transport, host["target"], tree(31), routes=True, known=old)
+    assert made.change == ChangeKind.MAP and made.serves_activated and made.live_tree is old
+    assert made.live_map == {ROUTES_MAP: old[ROUTES_MAP]}  # from the known tree
+    # the marker, the sha256 of the MANIFEST taken on the host, the link: nothing else crosses the wire
+    assert transport.calls == Counter({"read_file": 1, "file_digest": 1, "readlink": 1})
     assert made.live_manifest == old[MANIFEST].encode()
+
+
+def test_a_live_manifest_edited_on_the_host_is_read_back_and_compared_as_it_is(host):
+    old = tree(30)
+    activated(host, old)
+    live = host["dir"] / MANIFEST
+    edited = live.read_text().replace(f"  {ROUTES_MAP}", "  routes-elsewhere.map")
+    live.unlink()
+    live.write_text(edited)  # drift: the host's MANIFEST is no longer the one the panel pushed
+    transport = Counting()
+    made = read_plan(transport, host["target"], tree(31), routes=True, known=old)
+    assert made.live_tree is None and made.live_manifest == edited.encode()
+    assert made.change == ChangeKind.CONFIG  # what it lists differs beyond the map: configtest and reload
 
 
 def test_the_plan_reads_the_map_back_when_the_known_tree_is_not_the_live_one(host):
@@ -215,6 +239,7 @@ def test_the_plan_reads_the_map_back_when_the_known_tree_is_not_the_live_one(hos
     transport = Counting()
     made = read_plan(transport, host["target"], tree(31), routes=True, known=tree(29))
     assert made.live_map == {ROUTES_MAP: old[ROUTES_MAP]} and transport.calls["read_file"] == 2 + 2  # + the maps
+    assert "file_digest" not in transport.calls  # no known tree has the activated digest: nothing to hash
 
 
 def test_an_unchanged_host_is_planned_without_its_map(host):

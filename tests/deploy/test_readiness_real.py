@@ -16,6 +16,7 @@ from balancers.capacity import ApacheFacts
 from balancers.choices import ChangeKind, DeploymentStatus, HostStatus
 from balancers.models import Deployment, FrontEnd
 from balancers.services import deployment_start
+from deploy.stored import stored_files
 from devrig.fleet import add_site, make_balancer, make_client_key, make_host
 from hostpanel.audit import Actor
 from rendering.routes import RELEASE_FILE
@@ -171,7 +172,7 @@ def test_a_map_only_release_proves_its_own_release_file_and_fails_when_the_stock
     row = deployment.hosts.get()
     assert (deployment.status, row.change_kind) == (DeploymentStatus.SUCCEEDED, ChangeKind.MAP), row.error
     served = (host.config_dir / RELEASE_FILE).read_text()
-    assert served == row.tree.files[RELEASE_FILE]  # the switch alone changed the file the proof asked for
+    assert served == stored_files(row.tree)[RELEASE_FILE]  # the switch alone changed the file the proof asked for
     # the admin puts a stock vhost in front again (a2ensite 000-default); the next map-only release fails
     restart_with(host, stock="before", www=tmp_path / "www")
     add_site("third.example", balancer)

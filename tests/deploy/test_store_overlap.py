@@ -37,9 +37,9 @@ def test_the_switch_happens_after_the_tree_is_stored_in_a_thread_of_its_own(
         seen.append(sorted(rows.values_list("frontend_name", flat=True)))
         real_switch(self, release)
 
-    def store(tree):
+    def store(tree, **kwargs):
         threads.append(threading.current_thread().name)
-        return real_store(tree)
+        return real_store(tree, **kwargs)
 
     monkeypatch.setattr(Swapper, "switch", switch)
     monkeypatch.setattr(host_module, "store_tree", store)
@@ -57,7 +57,7 @@ def test_a_store_that_fails_leaves_the_front_end_as_it_was(transactional_db, dem
     live = os.path.realpath(frontend.config_dir)
     site_services.site_create(actor=ACTOR, domain="new.example.org", balancer="bronze", plone_path="/plone/new")
 
-    def broken(tree):
+    def broken(tree, **kwargs):
         raise DatabaseError("disk I/O error")
 
     monkeypatch.setattr(host_module, "store_tree", broken)
