@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -49,14 +50,17 @@ class Command(BaseCommand):
         if not loop:
             self.report(renewal_scan(limit), always=True)
             return
-        # SIGTERM ends the worker like Ctrl-C: through the worker's `finally`, which puts an open batch live
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-        with WakeListener(ACME) as wake:
+        with WakeListener(ACME) as listener:
+            wake = _RoundAwareWake(listener)
+            # SIGTERM while waiting ends the worker like Ctrl-C, through the worker's `finally` (which puts an
+            # open batch live); during a round it lets the round finish and report first
+            signal.signal(signal.SIGTERM, wake.terminate)
             if options["verbosity"] > 1:
-                self.stdout.write(f"renew_certificates: listening at {wake.path}, scanning every {interval} s")
+                self.stdout.write(f"renew_certificates: listening at {listener.path}, scanning every {interval} s")
             with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the worker's `finally` ran
                 acme_worker_run(
-                    wake=wake,
+                    wake=wake,  # type: ignore[arg-type]  # a WakeListener with the round bookkeeping
+                    should_stop=wake.stopping.is_set,
                     scan_seconds=interval,
                     batch_seconds=batch,
                     limit=limit,
@@ -69,3 +73,27 @@ class Command(BaseCommand):
             self.stdout.write(f"{result.attempts} ACME attempts, {result.issued} certificates issued")
         for failure in result.failures:
             self.stderr.write(f"  {failure}")
+
+
+class _RoundAwareWake:
+    """The worker's WakeListener, knowing whether a round runs (between two waits): SIGTERM stops at once while
+    the worker waits, and after the current round (reported) while one runs."""
+
+    def __init__(self, listener: WakeListener) -> None:
+        self.listener = listener
+        self.in_round = True  # the worker starts with a round
+        self.stopping = threading.Event()
+
+    def wait(self, seconds: float) -> bool:
+        if self.stopping.is_set():
+            return True  # back to the loop, which stops
+        self.in_round = False
+        woken = self.listener.wait(seconds)
+        self.in_round = True
+        return woken
+
+    def terminate(self, signum, frame) -> None:
+        if self.in_round:
+            self.stopping.set()
+        else:
+            sys.exit(0)
