@@ -15,6 +15,13 @@ class ServerKind(models.TextChoices):
     NODE = "node", "Node.js frontend (Volto)"
 
 
+class TlsEdge(models.TextChoices):
+    """What terminates HTTPS on a front-end (README "HTTPS at scale")."""
+
+    APACHE = "apache", "Apache (mod_ssl, one vhost per certificate: a new certificate needs a graceful)"
+    NGINX = "nginx", "nginx edge (certificates read per handshake: a new certificate needs no reload)"
+
+
 class HealthMethod(models.TextChoices):
     GET = "GET", "GET (the answer's status must be below 400)"
     HEAD = "HEAD", "HEAD"

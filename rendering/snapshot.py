@@ -112,6 +112,8 @@ class FrontEndRecord:
     # hc* parameters. Part of the record, so a render kept for the front-end is reused only with the same facts.
     health_checks: bool = False
     usage_log_dir: str = ""  # traffic metering (metering.collect): where rotatelogs writes; "" = off
+    tls_edge: str = "apache"  # balancers.choices.TlsEdge: what terminates HTTPS
+    edge_backend_listen: str = "127.0.0.1:8443"  # nginx edge: Apache's loopback listener behind it
 
     @classmethod
     def from_model(cls, frontend: FrontEnd) -> FrontEndRecord:
@@ -125,6 +127,8 @@ class FrontEndRecord:
             enabled=frontend.enabled,
             health_checks=_health_checks(frontend.apache_facts),
             usage_log_dir=frontend.usage_log_dir,
+            tls_edge=frontend.tls_edge,
+            edge_backend_listen=frontend.edge_backend_listen,
         )
 
 

@@ -18,7 +18,7 @@ from django.urls import reverse
 if TYPE_CHECKING:
     from balancers.models.deployments import Deployment
 
-from balancers.choices import HealthMethod, LbMethod, RenderMode, ServerKind, TransportKind
+from balancers.choices import HealthMethod, LbMethod, RenderMode, ServerKind, TlsEdge, TransportKind
 from certificates.crypto import decrypt_secret
 from hostpanel.validators import (
     validate_command,
@@ -211,6 +211,28 @@ class FrontEnd(models.Model):
     https_listen = models.CharField(  # like http_listen, the front-end's main config owns Listen (and mod_ssl)
         max_length=64, default="*:443", validators=[validate_listen], help_text="Address and port of HTTPS vhosts."
     )
+    tls_edge = models.CharField(
+        max_length=8,
+        choices=TlsEdge.choices,
+        default=TlsEdge.APACHE,
+        help_text="What terminates HTTPS on https_listen. nginx: an nginx on the front-end (its http{} block "
+        "includes <config_dir>/edge/nginx.conf) reads each site's certificate at the handshake and hands the "
+        "request to Apache on edge_backend_listen, so a new certificate goes live without any reload.",
+    )
+    edge_backend_listen = models.CharField(
+        max_length=64,
+        default="127.0.0.1:8443",
+        validators=[validate_listen],
+        help_text="nginx edge: the loopback address and port where Apache takes the requests nginx decrypted "
+        "(HostPanel's tree carries its Listen; the client address comes from X-Forwarded-For, trusted from "
+        "loopback only).",
+    )
+    edge_configtest_command = models.CharField(
+        max_length=500, default="sudo nginx -t", validators=[validate_command], blank=True
+    )
+    edge_reload_command = models.CharField(
+        max_length=500, default="sudo nginx -s reload", validators=[validate_command], blank=True
+    )
     status_url = models.CharField(
         max_length=500,
         blank=True,
@@ -284,6 +306,8 @@ class FrontEnd(models.Model):
             raise ValidationError(
                 {"usage_log_dir": "The usage log directory must be outside the config directory and its releases."}
             )
+        if self.tls_edge == TlsEdge.NGINX:
+            self._clean_edge()
         if self.transport == TransportKind.SSH:
             if not (self.ssh_host_key or "").strip():
                 raise ValidationError(
@@ -299,6 +323,29 @@ class FrontEnd(models.Model):
                 validate_ssh_host_key(self.ssh_host_key)
             except ValidationError as exc:
                 raise ValidationError({"ssh_host_key": exc.messages}) from None
+
+    def _clean_edge(self) -> None:
+        """The nginx edge hands Apache the client's address in X-Forwarded-For: Apache may trust it only on a
+        loopback listener of its own, which no site listener shares."""
+        listen = (self.edge_backend_listen or "").strip()
+        host, _, port = listen.split()[0].rpartition(":") if listen else ("", "", "")
+        host = host.strip("[]")
+        if not (host.startswith("127.") or host == "::1"):
+            raise ValidationError(
+                {
+                    "edge_backend_listen": "The edge's Apache listener must be on loopback (127.0.0.1:PORT or "
+                    "[::1]:PORT): Apache trusts the client address nginx sends only from there."
+                }
+            )
+        for field in ("http_listen", "https_listen"):
+            other = (getattr(self, field) or "").strip().split()
+            if other and other[0].rpartition(":")[2] == port:
+                raise ValidationError(
+                    {"edge_backend_listen": f"The edge's Apache listener needs a port of its own (not {field}'s)."}
+                )
+        for field in ("edge_configtest_command", "edge_reload_command"):
+            if not (getattr(self, field) or "").strip():
+                raise ValidationError({field: "Required with the nginx edge."})
 
 
 # A balancer's and a member's settings, each list once: what the services change, the snapshot reads,

@@ -50,6 +50,10 @@ FRONTEND_FIELDS = (
     "health_url",
     "http_listen",
     "https_listen",
+    "tls_edge",
+    "edge_backend_listen",
+    "edge_configtest_command",
+    "edge_reload_command",
     "node_address",
     "node_port_base",
     "enabled",
@@ -57,13 +61,15 @@ FRONTEND_FIELDS = (
 )
 # Shell commands run on the front-end as its deploy user (usually with sudo): superusers only, read-only
 # in the API (README "Roles"). Every other field is checked so that it cannot become a command.
-COMMAND_FIELDS = ("configtest_command", "reload_command")
+COMMAND_FIELDS = ("configtest_command", "reload_command", "edge_configtest_command", "edge_reload_command")
 # The fields only a superuser (or the panel host's shell) may change: the commands, and config_dir, the
 # directory every deploy replaces on the front-end (README "Roles"). A new front-end gets their defaults.
 SUPERUSER_FIELDS = (*COMMAND_FIELDS, "config_dir", "usage_log_dir")
 _SUPERUSER_ONLY = {
     "configtest_command": "Only a superuser may change a command.",
     "reload_command": "Only a superuser may change a command.",
+    "edge_configtest_command": "Only a superuser may change a command.",
+    "edge_reload_command": "Only a superuser may change a command.",
     "config_dir": "Only a superuser may change config_dir (the directory each deploy replaces on the front-end).",
     "usage_log_dir": "Only a superuser may change usage_log_dir (a directory the panel removes files from).",
 }
