@@ -92,7 +92,9 @@ def test_the_web_form_shows_the_missing_key_on_the_password_field(db, operator_c
             "name": "fe1", "address": "127.0.0.1", "transport": "local", "ssh_port": 22, "ssh_user": "hostpanel",
             "config_dir": "/etc/apache2/hostpanel", "configtest_command": "apache2ctl configtest",
             "reload_command": "apache2ctl graceful", "manager_password": PASSWORD, "http_listen": "*:80",
-            "https_listen": "*:443", "tls_edge": "apache", "edge_backend_listen": "127.0.0.1:8443", "node_address": "127.0.0.1", "node_port_base": 18080, "enabled": "on",
+            "https_listen": "*:443",
+        "tls_edge": "apache", "edge_backend_listen": "127.0.0.1:8443",
+        "node_address": "127.0.0.1", "node_port_base": 18080, "enabled": "on",
         },
     )  # fmt: skip
     assert response.status_code == 200

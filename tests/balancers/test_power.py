@@ -116,7 +116,9 @@ def frontend_form(**overrides) -> dict:
     data = {
         "name": "fe2", "address": "127.0.0.1", "transport": "local", "ssh_port": "22", "ssh_user": "hostpanel",
         "config_dir": "/srv/hp", "configtest_command": "id > /tmp/pwned", "reload_command": "id > /tmp/pwned",
-        "http_listen": "*:80", "https_listen": "*:443", "tls_edge": "apache", "edge_backend_listen": "127.0.0.1:8443", "node_address": "127.0.0.1", "node_port_base": "18080",
+        "http_listen": "*:80", "https_listen": "*:443",
+        "tls_edge": "apache", "edge_backend_listen": "127.0.0.1:8443",
+        "node_address": "127.0.0.1", "node_port_base": "18080",
         "enabled": "on",
     }  # fmt: skip
     data.update(overrides)

@@ -92,7 +92,8 @@ FRONTEND = {
     "name": "fe2", "address": "127.0.0.1", "transport": "local", "ssh_port": "22", "ssh_user": "hostpanel",
     "ssh_host_key": "", "config_dir": "/etc/apache2/hostpanel", "configtest_command": "apache2ctl configtest",
     "reload_command": "apache2ctl graceful", "balancer_manager_url": "", "manager_username": "",
-    "manager_password": "", "health_url": "", "http_listen": "*:80", "https_listen": "*:443", "tls_edge": "apache", "edge_backend_listen": "127.0.0.1:8443",
+    "manager_password": "", "health_url": "", "http_listen": "*:80", "https_listen": "*:443",
+    "tls_edge": "apache", "edge_backend_listen": "127.0.0.1:8443",
     "node_address": "127.0.0.1", "node_port_base": "18080", "enabled": "on", "description": "",
 }  # fmt: skip
 
