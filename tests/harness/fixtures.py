@@ -19,6 +19,7 @@ from devrig.apache import StandaloneApache
 from devrig.backends import Backend
 from devrig.fleet import Fleet, build_fleet, make_client_key
 from devrig.net import free_port
+from devrig.nginx import StandaloneNginx
 from devrig.node import NodeFrontend
 from devrig.parts import MissingPart
 from devrig.pebble import ChallengeFileServer, PebbleCA
@@ -57,6 +58,23 @@ def apache_factory(tmp_path):
     yield make
     for apache in made:
         apache.stop()
+
+
+@pytest.fixture
+def nginx_factory(tmp_path):
+    """make(config_dir, listen="127.0.0.1:PORT", **kw) -> a configured, NOT yet started StandaloneNginx (the TLS
+    edge) under tmp_path; every one is stopped when the test ends."""
+    require_binary("nginx")
+    made: list[StandaloneNginx] = []
+
+    def make(config_dir: Path, *, listen: str = "", **kw) -> StandaloneNginx:
+        nginx = StandaloneNginx(tmp_path / f"nginx{len(made)}", config_dir, listen, **kw)
+        made.append(nginx.write_config())
+        return nginx
+
+    yield make
+    for nginx in made:
+        nginx.stop()
 
 
 @pytest.fixture
