@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from devrig import pki
+from devrig.fleet import build_fleet
 from devrig.net import free_port, https_get, tcp_reachable
 from devrig.nginx import StandaloneNginx, _alive, standalone_config
 
@@ -100,3 +101,27 @@ def test_the_workers_run_as_the_current_user_only_when_started_as_root(tmp_path,
     assert f"pid {tmp_path}/w/nginx.pid;" in text and f"proxy_temp_path {tmp_path}/w/temp/proxy;" in text
     monkeypatch.setattr("devrig.nginx.os.geteuid", lambda: 1000)
     assert "user " not in standalone_config(workdir=tmp_path / "w", config_dir=tmp_path / "etc")
+
+
+def test_an_edge_host_runs_nginx_on_its_https_port_and_apache_on_http_only_and_the_fleet_stops_both(
+    db, tmp_path, apache_factory, backend_factory
+):
+    fleet = build_fleet(tmp_path, apache_factory, backend_factory, frontends=1, edge=True)
+    try:
+        host = fleet.fe1
+        frontend = host.frontend
+        assert host.nginx is not None and host.nginx.running
+        assert frontend.tls_edge == "nginx"
+        assert frontend.https_listen == f"127.0.0.1:{host.https_port}" == host.nginx.listen
+        assert frontend.edge_configtest_command == host.nginx.configtest_command
+        assert frontend.edge_reload_command == host.nginx.reload_command
+        backend_port = int(frontend.edge_backend_listen.rpartition(":")[2])
+        ports = {host.http_port, host.https_port, backend_port, host.apache.manager_port}
+        assert len(ports) == 4 and frontend.edge_backend_listen.startswith("127.0.0.1:")
+        assert host.apache.listen == [f"127.0.0.1:{host.http_port}"]  # the HTTPS port is nginx's
+        assert not tcp_reachable("127.0.0.1", host.https_port)  # nothing deployed yet
+        assert host.edge_reloads() == 0
+        processes = host.nginx.processes()
+    finally:
+        fleet.stop()
+    assert not host.nginx.running and not any(_alive(p) for p in processes)

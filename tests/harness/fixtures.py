@@ -231,6 +231,22 @@ def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) 
 
 
 @pytest.fixture
+def edge_farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) -> Iterator[Fleet]:
+    """The `farm` with every front-end behind an nginx TLS edge (FrontEnd.tls_edge = "nginx", host.nginx on the
+    HTTPS port, Apache on the HTTP port and the edge's loopback listener)."""
+    require_binary("sshd")
+    require_binary("apache2")
+    require_binary("nginx")
+    key = make_client_key(tmp_path / "panel")
+    settings.HOSTPANEL_SSH_KEY = str(key)
+    settings.HOSTPANEL_SSH_TIMEOUT = 5
+    settings.HOSTPANEL_VERIFY_RELEASE = True
+    fleet = build_fleet(tmp_path, apache_factory, backend_factory, frontends=2, client_key=key, edge=True)
+    yield fleet
+    fleet.stop()
+
+
+@pytest.fixture
 def challenge_port() -> int:
     return free_port()
 
