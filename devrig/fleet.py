@@ -270,7 +270,7 @@ class Fleet:
         return self.host("fe2")
 
     def deploy(self):
-        """One deployment through the real runner, waited for; every Apache answering after it."""
+        """One deployment through the real runner, waited for; every Apache (and nginx edge) answering after it."""
         deployment = deployment_start(actor=ACTOR, enqueue=False)
         deployment = deployment_execute(deployment.pk)
         assert deployment.status in {DeploymentStatus.SUCCEEDED, DeploymentStatus.REVERTED}, [
@@ -278,6 +278,8 @@ class Fleet:
         ]
         for host in self.hosts:
             host.apache.wait_until_answering()
+            if host.nginx:  # `nginx -s reload` returns before the master has read the new edge config
+                host.nginx.wait_until_settled()
         return deployment
 
     def get(self, frontend: str, domain: str, path: str = "/", *, cookie: str | None = None):

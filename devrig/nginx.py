@@ -17,6 +17,7 @@ API (keep it small)::
     nginx.stop()                  # SIGTERM to its master (then SIGKILL to it and its workers), waits until gone
     nginx.running, nginx.pid()    # its master process is alive (also from another process, by the pid file)
     nginx.reloads()               # how many reloads it took (HUP: "reconfiguring" in its error log)
+    nginx.wait_until_settled()    # every reload sent (by a deployment) applied, the listener answering
     nginx.generations()           # start + every reload that started new workers
     nginx.rss_mb()                # RSS of the master and its workers
     nginx.error_log()             # text of its error log (notice level: starts and reloads are in it)
@@ -205,6 +206,12 @@ class StandaloneNginx:
         if proc.returncode != 0:
             raise NginxError(f"nginx -s reload failed: {proc.stdout}{proc.stderr}\n{self.error_log()[-3000:]}")
         self._wait(lambda: self.generations() > before, timeout, "the reload")
+        self.wait_until_answering(timeout)
+
+    def wait_until_settled(self, timeout: float = 30) -> None:
+        """Wait until every reload signal sent so far (e.g. by the edge reload command, over SSH) started its
+        workers, and the listener answers: `nginx -s reload` returns before the master has read the config."""
+        self._wait(lambda: self.generations() > self.reloads(), timeout, "the reloads to apply")
         self.wait_until_answering(timeout)
 
     def wait_until_answering(self, timeout: float = 30) -> None:

@@ -53,9 +53,8 @@ def test_an_nginx_starts_before_any_edge_config_and_serves_certificates_read_per
     assert subprocess.run(nginx.configtest_command, shell=True, capture_output=True).returncode == 0  # noqa: S602
     pid = nginx.pid()
     assert subprocess.run(nginx.reload_command, shell=True, capture_output=True).returncode == 0  # noqa: S602
-    nginx._wait(lambda: nginx.generations() == 2, 10, "the reload")
-    nginx.wait_until_answering()
-    assert (nginx.pid(), nginx.reloads()) == (pid, 1)
+    nginx.wait_until_settled()
+    assert (nginx.pid(), nginx.reloads(), nginx.generations()) == (pid, 1, 2)
 
     serial = _write_certificate(config_dir, trusted.intermediate, "a.example")
     answer = https_get(port, "a.example", root_pem=trusted.root_pem, timeout=5)
