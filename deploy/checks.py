@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from balancers.capacity import HTTPS_MODULES, LBMETHOD_MODULE, NEEDED_MODULES, OPTIONAL_MODULES, ApacheFacts
+from balancers.choices import TlsEdge
 from balancers.models import FrontEnd
 from deploy.plan import Target
 from deploy.readiness import apache_command, read_apache_facts
@@ -81,6 +82,9 @@ def dbm_step(transport) -> StepResult:
     return StepResult("httxt2dbm", False, "not found: install apache2-utils (every deploy builds routes.dbm with it)")
 
 
+EDGE_MODULES = ["remoteip"]  # the nginx edge's vhost takes the client address from X-Forwarded-For
+
+
 def needs_of(tree: dict[str, str]) -> tuple[bool, set[str]]:
     """What the rendered tree asks of Apache: HTTPS vhosts (mod_ssl, socache_shmcb, HostPanel's default
     vhost on https_listen) and the lbmethods its balancers use."""
@@ -91,7 +95,9 @@ def needs_of(tree: dict[str, str]) -> tuple[bool, set[str]]:
 _LBMETHOD = re.compile(r"\blbmethod=([a-z]+)")
 
 
-def readiness_steps(facts: ApacheFacts, *, https: bool, lbmethods: set[str], asked: bool = True) -> list[StepResult]:
+def readiness_steps(
+    facts: ApacheFacts, *, https: bool, lbmethods: set[str], asked: bool = True, edge: bool = False
+) -> list[StepResult]:
     """The connection test's report of deploy.readiness: Apache and its MPM, the modules HostPanel needs,
     and per address which vhost is the default (HostPanel's catch-all must be)."""
     if not facts.modules:  # a configtest command that is not Apache's own (a wrapper): unknown, not failed
@@ -119,6 +125,8 @@ def readiness_steps(facts: ApacheFacts, *, https: bool, lbmethods: set[str], ask
     needed = [*NEEDED_MODULES, *sorted(LBMETHOD_MODULE.get(m, f"lbmethod_{m}") for m in lbmethods)]
     if https:
         needed += HTTPS_MODULES
+    if edge:
+        needed += EDGE_MODULES
     missing = [m for m in needed if not facts.has(m)]
     optional = [f"{m} ({what})" for m, what in OPTIONAL_MODULES.items() if not facts.has(m)]
     if missing:
@@ -174,7 +182,12 @@ def frontend_test_connection(
         if on_facts is not None:
             on_facts(facts)
         asked = apache_command(frontend.configtest_command) is not None
-        steps += readiness_steps(facts, https=https, lbmethods=lbmethods, asked=asked)
+        edge = frontend.tls_edge == TlsEdge.NGINX
+        steps += readiness_steps(facts, https=https, lbmethods=lbmethods, asked=asked, edge=edge)
+        if edge:  # nginx reads <config_dir>/edge/*.conf from its http {} block (README "HTTPS at scale")
+            result = transport.run(frontend.edge_configtest_command, timeout=COMMAND_TIMEOUT)
+            output = truncate(result.output or f"exit code {result.exit_code}")
+            steps.append(StepResult("nginx edge", result.ok, output))
         steps.append(dbm_step(transport))
         if target.verify_url:
             ok, detail = url_answers(target.verify_url)

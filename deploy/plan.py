@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from balancers.choices import ChangeKind
+from balancers.choices import ChangeKind, TlsEdge
 from balancers.models import FrontEnd
 from deploy.swap import resolve
 from deploy.transport.protocol import Transport, TransportError
@@ -49,9 +49,13 @@ class Target:
     https_listen: str = ""
     address: str = ""
     prove_release: bool = False
+    # the nginx TLS edge's commands (FrontEnd.tls_edge = nginx), run after Apache's; "" without the edge
+    edge_configtest_command: str = ""
+    edge_reload_command: str = ""
 
     @classmethod
     def of(cls, frontend: FrontEnd) -> Target:
+        edge = frontend.tls_edge == TlsEdge.NGINX
         return cls(
             name=frontend.name,
             config_dir=frontend.config_dir.rstrip("/"),
@@ -62,6 +66,8 @@ class Target:
             https_listen=frontend.https_listen,
             address=frontend.address,
             prove_release=bool(settings.HOSTPANEL_VERIFY_RELEASE),
+            edge_configtest_command=frontend.edge_configtest_command if edge else "",
+            edge_reload_command=frontend.edge_reload_command if edge else "",
         )
 
     @property

@@ -171,6 +171,16 @@ class _Push:
         self.progress(name)
         self.fence()
 
+    def configtest(self, transport: Transport | None = None) -> bool:
+        """Apache's configtest, then the nginx edge's (when the front-end has one): both read the new release."""
+        edge = self.target.edge_configtest_command
+        return self.command(self.target.configtest_command, transport) and (not edge or self.command(edge, transport))
+
+    def reload(self, transport: Transport | None = None) -> bool:
+        """Apache's graceful, then the nginx edge's reload (when the front-end has one)."""
+        edge = self.target.edge_reload_command
+        return self.command(self.target.reload_command, transport) and (not edge or self.command(edge, transport))
+
     def command(self, cmd: str, transport: Transport | None = None) -> bool:
         result = (transport or self.transport).run(cmd, timeout=COMMAND_TIMEOUT)
         failed = "" if result.ok else f"\n(exit code {result.exit_code})"
@@ -223,14 +233,14 @@ class _Push:
                 return self.activate()
 
             self.stage(HostStage.CONFIGTEST)
-            if not self.command(self.target.configtest_command):
+            if not self.configtest():
                 return self.fail(
                     "configtest failed", retryable=False, reload=False, status_if_restored=HostStatus.FAILED
                 )
 
             self.stage(HostStage.RELOAD)
             outcome.reload_attempted = True
-            if not self.command(self.target.reload_command):
+            if not self.reload():
                 return self.fail("reload failed", retryable=False, reload=True)
 
             if self.target.verify_url:
@@ -366,13 +376,13 @@ class _Push:
             self.mark(back or "unknown", transport)
             self.outcome.activated = back
             return True, f"the previous config was put back{over} and Apache was not reloaded."
-        if not self.command(self.target.configtest_command, transport):
+        if not self.configtest(transport):
             self.outcome.activated = ""
             return False, (
                 f"WARNING: the previous config was put back{over} but ITS configtest failed, so it was not "
                 "reloaded: Apache may still run the new config; fix the host, then deploy again."
             )
-        if not self.command(self.target.reload_command, transport):
+        if not self.reload(transport):
             self.outcome.activated = ""
             return False, (
                 f"WARNING: the previous config was put back{over} but ITS reload failed: what Apache runs is "

@@ -16,12 +16,15 @@ import time
 
 from deploy.transport.protocol import Transport, TransportError
 from rendering.manifest import DIGEST, MANIFEST, changed_files, is_private_key, parse_manifest, text_digest
+from rendering.routes import EDGE_TLS_DIR
 
 log = logging.getLogger(__name__)
 
 KEEP_RELEASES = 5  # current, previous and a few more for quick rollbacks
 
 PRIVATE_KEY_MODE = 0o600  # Apache's parent reads keys as root before it drops privileges
+# an nginx edge's workers read them at each handshake: the deploy user's group (README "HTTPS at scale")
+EDGE_PRIVATE_KEY_MODE = 0o640
 
 # The releases HostPanel creates in <config_dir>.releases: a tree's digest, or a kept config directory.
 RELEASE_NAME = re.compile(rf"{DIGEST.pattern}|legacy-[0-9]{{14}}")
@@ -158,7 +161,11 @@ def build_release(
 
 def _unpack(transport: Transport, staging: str, changed: dict[str, bytes], base, removed: list[str], outcome) -> None:
     # a removed site's certificate and key go with its vhost (the copy of the live release drops them)
-    modes = {path: PRIVATE_KEY_MODE for path in changed if is_private_key(path)}
+    modes = {
+        path: EDGE_PRIVATE_KEY_MODE if path.startswith(EDGE_TLS_DIR + "/") else PRIVATE_KEY_MODE
+        for path in changed
+        if is_private_key(path)
+    }
     transport.build_tree(staging, changed, base=base, remove=removed, modes=modes)
     outcome.files_uploaded = len(changed)
     outcome.bytes_uploaded = sum(len(data) for data in changed.values())

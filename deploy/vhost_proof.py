@@ -28,7 +28,7 @@ from django.conf import settings
 
 from hostpanel.http import HttpAnswer, http_exchange
 from rendering.manifest import MANIFEST
-from rendering.routes import RELEASE_FILE, RELEASE_URL_PATH, sample_entries, whole_map
+from rendering.routes import EDGE_NGINX_CONF, EDGE_TLS_DIR, RELEASE_FILE, RELEASE_URL_PATH, sample_entries, whole_map
 
 UNCLAIMED_HOST = "hostpanel-probe.invalid"  # .invalid never resolves: only the first vhost of an address answers it
 _REQUEST_SECONDS = 3.0
@@ -64,12 +64,21 @@ def reachable(listen: str, address: str) -> tuple[str, int]:
 
 
 def https_served(tree: dict[str, str]) -> bool:
+    """Apache serves HTTPS vhosts (mod_ssl): HostPanel's default HTTPS vhost must be first on https_listen."""
     return any(path.startswith("sites/") and path.endswith(".conf") for path in tree)
+
+
+def edge_names(tree: dict[str, str]) -> list[str]:
+    """The names an nginx edge serves over HTTPS (one certificate file each), [] without the edge."""
+    if EDGE_NGINX_CONF not in tree:
+        return []
+    prefix = EDGE_TLS_DIR + "/"
+    return sorted(p[len(prefix) : -len(".crt")] for p in tree if p.startswith(prefix) and p.endswith(".crt"))
 
 
 def listeners(*, http_listen: str, https_listen: str, address: str, tree: dict[str, str]) -> list[Listener]:
     found = [Listener("http", http_listen, *reachable(http_listen, address))]
-    if https_served(tree):
+    if https_served(tree) or edge_names(tree):
         found.append(Listener("https", https_listen, *reachable(https_listen, address)))
     return found
 
@@ -78,7 +87,14 @@ def plan_asks(found: list[Listener], tree: dict[str, str], *, sample: int) -> li
     """The unclaimed name on each listener, and up to `sample` live site names (HTTPS sites on https)."""
     rng = random.Random(tree.get(MANIFEST, ""))  # noqa: S311 - a sample, not a secret
     asks: list[Ask] = []
+    served_by_edge = edge_names(tree)
     for listener in found:
+        if listener.scheme == "https" and served_by_edge:
+            # nginx has no certificate for a name no site claims (that handshake fails): the edge's proof is
+            # that sampled HTTPS names get this release's file from Apache's edge vhost behind it
+            names = sorted(rng.sample(served_by_edge, min(max(sample, 1), len(served_by_edge))))
+            asks += [Ask(listener, name) for name in names]
+            continue
         asks.append(Ask(listener, UNCLAIMED_HOST))
         if listener.scheme == "http":
             picked = sample_entries(whole_map(tree), sample * 3, rng) if sample else {}

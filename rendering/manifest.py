@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 
 from rendering import cache
-from rendering.routes import RELEASE_FILE, ROUTES_MAP, ROUTES_RECENT, whole_map
+from rendering.routes import EDGE_TLS_DIR, RELEASE_FILE, ROUTES_MAP, ROUTES_RECENT, whole_map
 
 MANIFEST = "MANIFEST"
 TLS_DIR = "tls"
@@ -142,7 +142,16 @@ def private_key_path(domain: str) -> str:
 
 
 def is_private_key(path: str) -> bool:
-    return path.startswith(f"{TLS_DIR}/") and path.endswith(".key")
+    return path.endswith(".key") and (path.startswith(f"{TLS_DIR}/") or path.startswith(f"{EDGE_TLS_DIR}/"))
+
+
+def edge_certificate_path(name: str) -> str:
+    """Where an nginx edge finds the certificate (and chain) of a name it serves: the name is the SNI."""
+    return f"{EDGE_TLS_DIR}/{name}.crt"
+
+
+def edge_private_key_path(name: str) -> str:
+    return f"{EDGE_TLS_DIR}/{name}.key"
 
 
 def challenge_dir(config_dir: str) -> str:

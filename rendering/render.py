@@ -60,17 +60,23 @@ from types import SimpleNamespace
 
 import jinja2
 
-from balancers.choices import RenderMode, ServerKind
+from balancers.choices import RenderMode, ServerKind, TlsEdge
 from balancers.models import FrontEnd
 from rendering import cache
 from rendering.isolation import SiteProblem, kept_from_previous
 from rendering.manifest import (
+    certificate_path,
     challenge_dir,
+    edge_certificate_path,
+    edge_private_key_path,
     node_member_url,
     node_ports,
+    private_key_path,
     seal_tree,
 )
 from rendering.routes import (
+    EDGE_HSTS_MAP,
+    EDGE_NGINX_CONF,
     RELEASE_FILE,
     RELEASE_URL_PATH,
     ROUTES_MAP,
@@ -91,6 +97,7 @@ from rendering.values import (
     RENDER_MODES,
     ROUTE_RE,
     SERVER_KINDS,
+    TLS_EDGES,
     URL_PATH_RE,
     UnsafeValue,
     check_bool,
@@ -121,6 +128,13 @@ NODE_ERROR_PATH = "/hostpanel-503.html"
 SUSPENDED_RETRY_AFTER = 3600  # seconds; a suspension is usually lifted by a person, not in seconds
 
 _SEPARATOR = "\x00"
+
+# Mozilla's "intermediate" cipher list (TLS 1.2; TLS 1.3's suites are all strong), for mod_ssl and the nginx edge.
+SSL_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
 
 
 def _server_url(server: ZopeServerRecord) -> str:
@@ -301,7 +315,12 @@ def _render(
         "release_path": RELEASE_URL_PATH,
         "release_file": RELEASE_FILE,
         "staff_expr": staff_expression(snapshot.staff_networks),
+        "ssl_ciphers": SSL_CIPHERS,
     }
+    edge = check_choice(fe.tls_edge, "tls_edge", TLS_EDGES) == TlsEdge.NGINX
+    if edge:
+        common["edge_backend"] = check_listen(fe.edge_backend_listen, "edge_backend_listen")
+        common["edge_listen"] = check_listen(fe.https_listen, "https_listen").split()[0]
     node_address = check_host(fe.node_address, "node_address")
     ports = _node_ports(snapshot, fe)
     health_checks = check_bool(fe.health_checks, "health_checks")
@@ -315,10 +334,11 @@ def _render(
     kept_files: dict[str, str]
     reports: tuple[SiteProblem, ...]
     part = site_part(snapshot, by_name, strict)
+    tls: Mapping[str, str]
     if part is not None:  # no site left out: what another front-end already built from this snapshot
         kept_files, reports, https_sites = {}, (), part.https_sites
         tree[ROUTES_MAP], tree[ROUTES_RECENT] = part.base, part.overlay
-        tree.update(part.tls_files)
+        tls = part.tls_files
     else:
         contexts, problems = site_contexts(snapshot, by_name, previous, strict)
         kept_routes, kept_files, reports = kept_from_previous(problems, contexts, previous or {})
@@ -331,10 +351,16 @@ def _render(
         routes = full_map([text for _, text in groups])
         # the whole map as a base (unchanged since the last rebase) and an overlay of what changed since
         tree[ROUTES_MAP], tree[ROUTES_RECENT] = split_map(routes, snapshot.routes_base, snapshot.overlay_max_lines)
-        for context in contexts:
-            tree.update(context.tls_files)
+        tls = {path: text for context in contexts for path, text in context.tls_files.items()}
         https_sites = [context for context in contexts if context.https]
-    tree.update(_site_vhosts(https_sites, common))
+    if edge:
+        # nginx serves the certificates (edge/): no HTTPS vhost in Apache, and a left-out site's previous
+        # HTTPS vhost is not kept (it would name files of tls/ that an edge tree does not carry)
+        tree.update(_edge_files(https_sites, tls, common))
+        kept_files = {p: t for p, t in kept_files.items() if not p.startswith(("sites/", "tls/"))}
+    else:
+        tree.update(tls)
+        tree.update(_site_vhosts(https_sites, common))
     tree.update(kept_files)
     error_documents = [b for b in balancers if b.error_document]
     for scheme, port in (("http", 80), ("https", 443)):
@@ -358,7 +384,9 @@ def _render(
     kept_https = sorted(p for p in kept_files if p.startswith("sites/"))
     own_only = [context for context in https_sites if context.tls_own_only] or https_sites
     default_tls = own_only[0].domain if own_only else kept_https[0][6:-5] if kept_https else ""
-    tree["default.conf"] = ENV.get_template("default.conf.j2").render(common, default_tls=default_tls)
+    if edge:
+        default_tls = ""  # nginx answers HTTPS: Apache has no HTTPS vhost
+    tree["default.conf"] = ENV.get_template("default.conf.j2").render(common, default_tls=default_tls, edge=edge)
     tree["errors/503.html"] = ENV.get_template("503.html.j2").render(common)
     tree["errors/suspended.html"] = ENV.get_template("suspended.html.j2").render(common)
     usage_log_dir = fe.usage_log_dir.rstrip("/")
@@ -372,6 +400,7 @@ def _render(
         node_count=len(nodes),
         # No site count here: it is in routes.map's header, so adding or removing a site stays a map-only change.
         https_count=len(https_sites) + len(kept_https),
+        edge=edge,
     )
     seal_tree(tree)  # the release file (the proof that HostPanel's vhost answers) and the MANIFEST
     return RenderResult(dict(sorted(tree.items())), reports)
@@ -402,6 +431,32 @@ def _site_vhosts(https_sites: list[SimpleNamespace], common: dict) -> dict[str, 
             kept[id(context)] = (context, text)  # the context is held: its id is not reused meanwhile
     cache.SITE_VHOSTS.put(shape, kept, keep=8)  # only this render's sites: bounded
     return {f"sites/{context.domain}.conf": kept[id(context)][1] for context in https_sites}
+
+
+def _edge_files(https_sites: list[SimpleNamespace], tls: Mapping[str, str], common: dict) -> dict[str, str]:
+    """An nginx edge's files: its http-context include, Apache's loopback vhost behind it, the certificate and
+    key of every name served over HTTPS under that name (nginx finds them by SNI, at each handshake) and the
+    HSTS lifetime of each such name (a txt map Apache's edge vhost reads)."""
+    files: dict[str, str] = {}
+    hsts: list[str] = []
+    for context in https_sites:
+        certificate = tls.get(certificate_path(context.domain))
+        key = tls.get(private_key_path(context.domain))
+        if certificate is None or key is None:
+            continue
+        names = [context.tls_server_name, *context.tls_aliases.split()]
+        for name in names:
+            files[edge_certificate_path(name)] = certificate
+            files[edge_private_key_path(name)] = key
+            if context.hsts:
+                hsts.append(f"{name} {context.hsts}")
+    files[EDGE_HSTS_MAP] = "".join(
+        [f"# Strict-Transport-Security max-age per name served over HTTPS ({len(hsts)} names)\n"]
+        + [line + "\n" for line in sorted(hsts)]
+    )
+    files[EDGE_NGINX_CONF] = ENV.get_template("edge-nginx.conf.j2").render(common)
+    files["edge.conf"] = ENV.get_template("edge.conf.j2").render(common)
+    return files
 
 
 def _by_name(record) -> str:

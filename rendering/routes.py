@@ -97,11 +97,26 @@ _LINE_RE = re.compile(
 )
 
 
+# The nginx TLS edge (FrontEnd.tls_edge, rendering.render): its http-context include, the certificate and key
+# of every name served over HTTPS (nginx reads them at each handshake: a new one needs no reload), and the HSTS
+# lifetime per name (a txt map Apache's edge vhost reads, re-read when it changes).
+EDGE_NGINX_CONF = "edge/nginx.conf"
+EDGE_TLS_DIR = "edge/tls"
+EDGE_HSTS_MAP = "edge/hsts.map"
+
+
+def is_read_live(path: str) -> bool:
+    """A file the front-end reads again by itself when it changes (no configtest, no reload): the routing
+    map's two files, and on an nginx edge the certificates, keys and HSTS map."""
+    return path in ROUTE_FILES or path == EDGE_HSTS_MAP or path.startswith(EDGE_TLS_DIR + "/")
+
+
 def is_map_only(changed: set[str]) -> bool:
     """Whether a change of these tree paths is a routing change alone: Apache picks up a new routes.map or
-    routes-recent.map by itself (its mtime changes), so such a release needs no configtest and no reload."""
+    routes-recent.map by itself (its mtime changes), and an nginx edge reads each certificate at the
+    handshake, so such a release needs no configtest and no reload."""
     changed = changed - {RELEASE_FILE}
-    return bool(changed) and changed <= ROUTE_FILES
+    return bool(changed) and all(is_read_live(path) for path in changed)
 
 
 def change_kind(changed: set[str]) -> str:

@@ -9,7 +9,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from balancers.choices import HealthMethod, LbMethod, RenderMode, ServerKind
+from balancers.choices import HealthMethod, LbMethod, RenderMode, ServerKind, TlsEdge
 from hostpanel.validators import (
     BLOCKABLE_METHODS,
     assert_config_safe,
@@ -65,6 +65,7 @@ RENDER_MODES = frozenset(RenderMode.values)
 SITE_STATUSES = frozenset(SiteStatus.values)
 SITE_KINDS = frozenset(SiteKind.values)
 SERVER_KINDS = frozenset(ServerKind.values)
+TLS_EDGES = frozenset(TlsEdge.values)
 # hostpanel.validators.validate_classic_ui_path: one segment (Zope sees it as _vh_<segment>)
 CLASSIC_UI_PATH_RE = re.compile(r"/[A-Za-z][A-Za-z0-9_-]{0,62}")
 

@@ -17,7 +17,7 @@ from deploy.holds import Hold, import_holds
 from deploy.stored import stored_files_many
 from deploy.trees import render_for
 from rendering.manifest import MANIFEST, TLS_DIR, capped_lines, diff_paths, tree_diff
-from rendering.routes import CHANGE_KIND_TEXT, RELEASE_FILE, SUSPENDED, change_kind, parse_map, whole_map
+from rendering.routes import CHANGE_KIND_TEXT, EDGE_TLS_DIR, RELEASE_FILE, SUSPENDED, change_kind, parse_map, whole_map
 from rendering.snapshot import load_snapshot
 
 DIFF_MAX_LINES = 3000
@@ -85,13 +85,14 @@ def summarise_change(old: dict[str, str], new: dict[str, str]) -> ChangeSummary:
         a, b = old.get(path), new.get(path)
         if a == b or path in HIDDEN_DIFF_FILES or path.startswith("routes"):
             continue
-        if path.startswith(f"{TLS_DIR}/") and path.endswith(".crt"):
-            domain = path[len(TLS_DIR) + 1 : -len(".crt")]
+        tls_dir = next((d for d in (TLS_DIR, EDGE_TLS_DIR) if path.startswith(f"{d}/")), "")
+        if tls_dir and path.endswith(".crt"):
+            domain = path[len(tls_dir) + 1 : -len(".crt")]  # on an nginx edge, one per name served
             key = "certificates_added" if a is None else "certificates_removed" if b is None else "certificates_changed"
             summary[key].append(domain)  # type: ignore[literal-required]
         elif path.startswith("sites/") and path.endswith(".conf"):
             vhost_changed.add(path[len("sites/") : -len(".conf")])
-        elif not path.startswith(f"{TLS_DIR}/"):
+        elif not tls_dir:
             summary["other_files"].append(path)
     listed = {*summary["sites_added"], *summary["sites_removed"], *summary["sites_suspended"]}
     summary["sites_changed"] = sorted((set(summary["sites_changed"]) | vhost_changed) - listed)
