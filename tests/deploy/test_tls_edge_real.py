@@ -97,7 +97,7 @@ def test_a_thousand_https_sites_behind_nginx_edges_and_certificates_going_live_w
     assert _daemons(farm) == before
 
     # a request in flight through the edge survives a certificate activation
-    farm.backends["zope1"].delay = farm.backends["zope2"].delay = 3
+    farm.backends["zope1"].delay = farm.backends["zope2"].delay = 5
     slow: dict[str, object] = {}
 
     def request_in_flight() -> None:
@@ -111,6 +111,7 @@ def test_a_thousand_https_sites_behind_nginx_edges_and_certificates_going_live_w
     time.sleep(0.5)  # the request is at the backend when the certificate goes live
     _new_https_site("during.example", farm, test_pki)
     farm.deploy()
+    assert flight.is_alive()  # the certificate went live while the request was at the backend
     farm.backends["zope1"].delay = farm.backends["zope2"].delay = 0
     flight.join(timeout=60)
     assert slow == {"status": 200}
