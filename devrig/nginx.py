@@ -25,8 +25,8 @@ API (keep it small)::
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -59,7 +59,7 @@ def standalone_config(*, workdir: Path, config_dir: Path, worker_processes: int 
         f"worker_processes {worker_processes};",
     ]
     if os.geteuid() == 0:  # without it the workers would run as nobody (the directive warns when not root)
-        lines.append(f"user {getpass.getuser()};")
+        lines.append(f"user {pwd.getpwuid(os.geteuid()).pw_name};")
     lines += ["events {", "    worker_connections 1024;", "}", "http {", "    access_log off;"]
     lines += [f"    {name}_temp_path {workdir}/temp/{name};" for name in TEMP_PATHS]
     lines += [f"    include {config_dir}/edge/*.conf;", "}"]
