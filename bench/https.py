@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/https.py [--part issue|scan|apache|scale|edge|all] [--sites 100] [--certificates 10000]
                                    [--vhosts 1000] [--scale 1000 10000] [--repeat 3] [--profile]
+                                   [--tls-edge apache|nginx]
 
 issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_ssl) get certificates from
         pebble (validating on fe1's HTTP port; the tokens go to both front-ends) through the renewal scan
@@ -16,6 +17,9 @@ scale:  S HTTPS sites (each its own ECDSA P-256 certificate, devrig.pki) on 3 fr
         (created, certificate uploaded) -> served over verified HTTPS on all 3, and the gracefuls it cost;
         one graceful of a front-end -> the new generation serving; Apache RSS of one front-end (all its
         processes); `apache2 -t` time and peak RSS. Not part of `all` (minutes at 10,000: run it alone).
+        --tls-edge nginx: the same with every front-end behind an nginx TLS edge (FrontEnd.tls_edge, devrig.nginx:
+        certificates read per handshake, Apache behind it on loopback): also the nginx reloads per change, and
+        nginx's RSS and `nginx -t` time beside Apache's.
 edge:   the measured alternative (not in the product): Debian's HAProxy terminating TLS with E certificates
         (ECDSA P-256, one crt-list) in front of a backend on loopback: start time and RSS, `haproxy -c` time,
         and one certificate added at run time (written to disk + new/set/commit ssl cert + add ssl crt-list,
@@ -71,6 +75,7 @@ from devrig.backends import Backend
 from devrig.fleet import ACTOR, add_https_sites, add_site, make_balancer, make_client_key, make_host
 from devrig.haproxy import HaproxyEdge, haproxy_binary
 from devrig.net import free_ports, https_get
+from devrig.nginx import StandaloneNginx
 from devrig.pebble import PebbleCA
 from rendering.render import render_tree
 from rendering.snapshot import CertificateRecord, FrontEndRecord, SiteRecord, Snapshot, load_snapshot
@@ -272,15 +277,29 @@ def _answers_https(host, domain: str, root_pem: str) -> bool:
         return False
 
 
-def scale(count: int, repeat: int, profile: bool) -> None:
+def _nginx_test(nginx: StandaloneNginx) -> float:
+    started = time.perf_counter()
+    check = nginx.configtest()
+    assert check.ok, check.output[-2000:]
+    return time.perf_counter() - started
+
+
+def scale(count: int, repeat: int, profile: bool, tls_edge: str = "apache") -> None:
     """The figures of issue 27's table for `count` HTTPS sites (the module docstring, part `scale`)."""
     backends = [Backend(name).start() for name in ("zope1", "zope2")]
     made: list[StandaloneApache] = []
     hosts = []
+    edge = tls_edge == "nginx"
+    label = f"scale {count}" + (" (nginx edge)" if edge else "")
 
-    def apache_factory(config_dir, *, listen=(), manager=False):
+    def apache_factory(config_dir, *, listen=(), manager=False, manager_port=None):
         apache = StandaloneApache(
-            TMP / f"scale{count}-apache{len(made)}", config_dir, listen=listen, manager=manager, workers=(2, 16)
+            TMP / f"scale{count}-apache{len(made)}",
+            config_dir,
+            listen=listen,
+            manager=manager,
+            manager_port=manager_port,
+            workers=(2, 16),
         )
         made.append(apache)
         return apache.write_config()
@@ -291,16 +310,19 @@ def scale(count: int, repeat: int, profile: bool) -> None:
         settings.HOSTPANEL_SSH_KEY = str(key)
         balancer = make_balancer(backends)
         for name in ("fe1", "fe2", "fe3"):
-            hosts.append(make_host(TMP / f"scale{count}-{name}", name, apache_factory, client_key=key))
+            hosts.append(make_host(TMP / f"scale{count}-{name}", name, apache_factory, client_key=key, edge=edge))
         trusted = pki.TrustedPKI.create(TMP, "Bench Root")  # the customer's CA: uploads verify up to it
         settings.HOSTPANEL_CUSTOM_CA_BUNDLE = trusted.roots_file
         issuer, root_pem = trusted.intermediate, trusted.root_pem
         started = time.perf_counter()
         domains = add_https_sites(count, balancer, issuer)
         seeded = time.perf_counter() - started
-        print(f"scale {count}: {count} HTTPS sites with their certificates written in {seeded:.1f} s")
+        print(f"{label}: {count} HTTPS sites with their certificates written in {seeded:.1f} s")
         started = time.perf_counter()
         deployment = deployment_start(actor=ACTOR)
+        for host in hosts:
+            if host.nginx:  # the edge reload command returns before nginx has read its first edge config
+                host.nginx.wait_until_settled()
         first = time.perf_counter() - started
         deployment.refresh_from_db()
         assert deployment.status == "succeeded", [(h.frontend_name, h.stage, h.error) for h in deployment.hosts.all()]
@@ -308,9 +330,10 @@ def scale(count: int, repeat: int, profile: bool) -> None:
         for host in hosts:
             for domain in sample:
                 assert _answers_https(host, domain, root_pem), (host.name, domain)
-        print(f"scale {count}: first deploy {first:.1f} s (3 front-ends); SNI verified for {len(sample)} sites on each")
+        print(f"{label}: first deploy {first:.1f} s (3 front-ends); SNI verified for {len(sample)} sites on each")
         settings.HOSTPANEL_AUTO_DEPLOY = True  # every change below deploys when it commits (immediate backend)
         http_times, https_times, gracefuls = [], [], []
+        edge_before = [h.edge_reloads() for h in hosts]
         for i in range(repeat):
             domain = f"plain{count}-{i}.example"
             before = [h.reloads() for h in hosts]
@@ -326,14 +349,16 @@ def scale(count: int, repeat: int, profile: bool) -> None:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
             assert [h.reloads() for h in hosts] == before, "a map-only change reloaded Apache"
+            assert [h.edge_reloads() for h in hosts] == edge_before, "a map-only change reloaded nginx"
             if profile:
                 for row in Deployment.objects.order_by("-pk").first().hosts.all():
                     print(f"  {row.frontend_name}: {row.output.splitlines()[-1] if row.output else ''}")
         print(
-            f"scale {count}: +1 HTTP site -> live on 3: median {statistics.median(http_times):.3f} s "
+            f"{label}: +1 HTTP site -> live on 3: median {statistics.median(http_times):.3f} s "
             f"({', '.join(f'{s:.3f}' for s in http_times)}), no reload",
             flush=True,
         )
+        edge_reloads = []
         for i in range(repeat):
             domain = f"new{count}-{i}.example"
             upload = {}
@@ -344,6 +369,7 @@ def scale(count: int, repeat: int, profile: bool) -> None:
                 "private_key_pem": pki.key_pem(private),
             }
             before = [h.reloads() for h in hosts]
+            edge_before = [h.edge_reloads() for h in hosts]
             started = time.perf_counter()
             site = site_services.site_create(
                 actor=ACTOR, domain=domain, balancer=balancer, plone_path="/plone/new", tls="custom"
@@ -351,10 +377,11 @@ def scale(count: int, repeat: int, profile: bool) -> None:
             certificate_set_custom(site, actor=ACTOR, **upload)
             last = Deployment.objects.order_by("-pk").first()
             if last.status != "succeeded":  # e.g. a graceful slower than the deployer's answer check (VERIFY_SECONDS)
-                print(f"scale {count}: +1 HTTPS site: deployment {last.status}: {[h.error for h in last.hosts.all()]}")
+                print(f"{label}: +1 HTTPS site: deployment {last.status}: {[h.error for h in last.hosts.all()]}")
             _until(lambda d=domain: all(_answers_https(h, d, root_pem) for h in hosts), 600, f"{domain} on https")
             https_times.append(time.perf_counter() - started)
-            gracefuls.append(sum(h.reloads() - b for h, b in zip(hosts, before, strict=True)))
+            gracefuls.append([h.reloads() - b for h, b in zip(hosts, before, strict=True)])
+            edge_reloads.append([h.edge_reloads() - b for h, b in zip(hosts, edge_before, strict=True)])
         fe1 = hosts[0].apache
         started = time.perf_counter()
         fe1.graceful(timeout=300)
@@ -362,19 +389,28 @@ def scale(count: int, repeat: int, profile: bool) -> None:
         time.sleep(1)
         rss, pss = _memory(fe1.pid())
         test_seconds, test_rss = _configtest(fe1)
+        edge_figures = ""
+        if edge:
+            nginx = hosts[0].nginx
+            edge_figures = (
+                f"; nginx reloads per HTTPS site (per front-end): {edge_reloads}; nginx RSS of one front-end "
+                f"{nginx.rss_mb():.0f} MB ({len(nginx.processes())} processes), nginx -t {_nginx_test(nginx):.2f} s"
+            )
         print(
-            f"scale {count}: +1 HTTPS site with its certificate -> verified "
+            f"{label}: +1 HTTPS site with its certificate -> verified "
             f"HTTPS on 3: median {statistics.median(https_times):.2f} s "
             f"({', '.join(f'{s:.2f}' for s in https_times)}), "
-            f"gracefuls per HTTPS site (all 3 front-ends): {gracefuls}; one graceful -> new generation serving "
+            f"gracefuls per HTTPS site (per front-end): {gracefuls}; one graceful -> new generation serving "
             f"{graceful:.2f} s; Apache RSS of one front-end {rss:.0f} MB (PSS {pss:.0f} MB, "
             f"{len(_processes(fe1.pid()))} processes); apache2 -t {test_seconds:.2f} s / {test_rss:.0f} MB"
+            f"{edge_figures}"
         )
     finally:
         settings.HOSTPANEL_AUTO_DEPLOY = False
         for apache in made:
             apache.stop()
         for host in hosts:
+            host.stop_edge()
             if host.sshd:
                 host.sshd.stop()
         for backend in backends:
@@ -436,6 +472,9 @@ def main() -> None:
     parser.add_argument("--scale", type=int, nargs="+", default=[1000], help="HTTPS sites (part scale)")
     parser.add_argument("--repeat", type=int, default=3, help="changes timed per figure (part scale)")
     parser.add_argument("--profile", action="store_true", help="cProfile the last +1 HTTP site (part scale)")
+    parser.add_argument(
+        "--tls-edge", choices=["apache", "nginx"], default="apache", help="what terminates HTTPS (part scale)"
+    )
     parser.add_argument("--sites", type=int, default=100)
     parser.add_argument("--certificates", type=int, default=10_000)
     parser.add_argument("--vhosts", type=int, default=1000)
@@ -463,7 +502,7 @@ def main() -> None:
                 edge(count, args.repeat)
         if args.part == "scale":
             for count in args.scale:
-                scale(count, args.repeat, args.profile)
+                scale(count, args.repeat, args.profile, args.tls_edge)
                 Site.objects.all().delete()
                 Deployment.objects.all().delete()
                 Balancer.objects.all().delete()

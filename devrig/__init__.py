@@ -2,6 +2,8 @@
 itself, which only uses ``apache`` for ``render_apache --check``).
 
 - ``apache``: the one standalone Apache launcher (config writer, ``apache2 -t``, start/graceful/stop).
+- ``nginx``: the one standalone nginx launcher, a front-end's TLS edge (FrontEnd.tls_edge = nginx): its main
+  config including the tree's edge/*.conf, ``nginx -t``, start/reload/stop, reload counts, RSS.
 - ``backends``: the one fake Zope/Plone backend (a small threaded HTTP server on 127.0.0.1).
 - ``net``: free ports on 127.0.0.1; ``http_get`` and ``https_get`` (SNI, one trusted root).
 - ``parts``: the real binaries (apache2, sshd, pebble, chromium...), or MissingPart naming the package.
@@ -17,8 +19,8 @@ itself, which only uses ``apache`` for ``render_apache --check``).
 - ``capture``: re-capture tests/fixtures/'s balancer-manager pages from a real Apache.
 - ``demo``: the local demo front-end of ``manage.py demo_frontend``.
 
-``apache``, ``backends``, ``net``, ``parts``, ``sshd``, ``pki``, ``slow_http``, ``handwritten``, ``browser`` and
-``capture`` need no ``django.setup()``, so a benchmark can use them before it. Nothing here imports from
+``apache``, ``nginx``, ``backends``, ``net``, ``parts``, ``sshd``, ``pki``, ``slow_http``, ``handwritten``,
+``browser`` and ``capture`` need no ``django.setup()``, so a benchmark can use them before it. Nothing here imports from
 ``tests/`` (checked by tests/hostpanel/test_architecture.py); the pytest fixtures over the rig live in
 tests/harness/.
 """

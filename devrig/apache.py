@@ -77,6 +77,8 @@ MODULES = (
     # compiles into the binary (no .so: then there is nothing to load)
     "watchdog",
     "proxy_hcheck",
+    # the nginx TLS edge's loopback listener (edge.conf): the client address from X-Forwarded-For
+    "remoteip",
 )
 MPMS = ("event", "worker")  # mpm_event is what a front-end runs; worker is measured beside it (bench/dataplane.py)
 MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/libexec/apache2")

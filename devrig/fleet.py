@@ -9,14 +9,20 @@ bench/https.py all build theirs here.
     fleet.get("fe1", "linux.co.uk", cookie="BALANCEID=balancer.zope1")  # -> (status, backend, headers, body)
     fleet.enable_restarts(sshd)                      # ZopeServerOps with a restart command for every server
     fleet.restarts["zope1"]                          # how many times the Zope host restarted zope1
+    build_fleet(..., edge=True)                      # every front-end behind an nginx TLS edge (host.nginx)
     build_fleet(..., volto_sites=["volto.example"], node_factory=make)  # + the Node.js pool `volto` (node1,
                                                      #   node2) and those Volto sites; fleet.frontend_balancer
-    fleet.stop()                                     # restart watchers, every sshd, the SSH pool
+    fleet.stop()                                     # restart watchers, every sshd and nginx, the SSH pool
 
 Each host's Apache includes its config_dir/hostpanel.conf and listens on an HTTP and an HTTPS port (mod_ssl
 loaded, FrontEnd.https_listen); its configtest/reload commands are the test Apache's own `apache2 -t -f <conf>`
 and `apache2 -k graceful -f <conf>` (run through SSH on loopback when the host has an sshd). An SSH fleet needs
 the panel's key (`make_client_key`) in settings.HOSTPANEL_SSH_KEY.
+
+With edge=True (FrontEnd.tls_edge = "nginx") a host's Apache listens on the HTTP port only (the tree's edge.conf
+adds its loopback listener, FrontEnd.edge_backend_listen) and a standalone nginx (devrig.nginx, `host.nginx`)
+terminates TLS on the HTTPS port once the first deployment wrote edge/nginx.conf; the edge commands are that
+nginx's own `-t` and `-s reload`. `host.edge_reloads()` counts its reloads; Fleet.stop stops it.
 
 The restart command (a small script) touches `<dir>/<route>.requested` and waits for `<dir>/<route>.done`; a
 watcher thread sees the request, stops the backend, waits `down_seconds`, starts it again and writes the done
@@ -46,6 +52,7 @@ from devrig import pki
 from devrig.apache import StandaloneApache
 from devrig.backends import Backend
 from devrig.net import free_port_block, free_ports, http_get
+from devrig.nginx import StandaloneNginx
 from devrig.sshd import SshServer, generate_key
 from hostpanel.audit import Actor
 from operations.services import zope_server_ops_update
@@ -65,6 +72,7 @@ class Host:
     http_port: int
     https_port: int
     sshd: SshServer | None = None
+    nginx: StandaloneNginx | None = None  # the TLS edge on https_port (edge=True)
 
     @property
     def frontend(self) -> FrontEnd:
@@ -84,6 +92,14 @@ class Host:
     def reloads(self) -> int:
         """How many times Apache started a new generation (start + every graceful)."""
         return self.apache.generations()
+
+    def edge_reloads(self) -> int:
+        """How many reloads the nginx edge took (0 without an edge)."""
+        return self.nginx.reloads() if self.nginx else 0
+
+    def stop_edge(self) -> None:
+        if self.nginx:
+            self.nginx.stop()
 
     def get(self, domain: str, path: str = "/") -> tuple[int, dict, str]:
         answer = http_get(self.http_port, path, host=domain)
@@ -114,49 +130,75 @@ def make_client_key(base: Path) -> Path:
     return key
 
 
-def make_host(base: Path, name: str, apache_factory, *, client_key: Path | None = None) -> Host:
+def make_host(base: Path, name: str, apache_factory, *, client_key: Path | None = None, edge: bool = False) -> Host:
     """Front-end `name` under base: its Apache started and its FrontEnd row created; reached over its own
-    sshd (accepting client_key) when client_key is given, over the local transport otherwise."""
+    sshd (accepting client_key) when client_key is given, over the local transport otherwise. edge: HTTPS
+    terminated by an nginx (devrig.nginx, started here under base/nginx; stop it with host.stop_edge())."""
     sshd = SshServer(base / "sshd", client_key=client_key) if client_key else None
     config_dir = base / "etc" / "hostpanel"
-    http_port, https_port = free_ports(2)
-    apache = apache_factory(
-        config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"], manager=True
-    )
+    nginx = None
+    edge_fields: dict[str, str] = {}
+    if edge:
+        # the ports of both daemons chosen at once (free_ports holds each until all are picked): Apache's
+        # manager port too, so that it cannot be the edge's or its backend's port
+        http_port, https_port, backend_port, manager_port = free_ports(4)
+        apache = apache_factory(config_dir, listen=[f"127.0.0.1:{http_port}"], manager_port=manager_port)
+        nginx = StandaloneNginx(base / "nginx", config_dir, f"127.0.0.1:{https_port}").write_config()
+        edge_fields = {
+            "tls_edge": "nginx",
+            "edge_backend_listen": f"127.0.0.1:{backend_port}",
+            "edge_configtest_command": nginx.configtest_command,
+            "edge_reload_command": nginx.reload_command,
+        }
+    else:
+        http_port, https_port = free_ports(2)
+        apache = apache_factory(
+            config_dir, listen=[f"127.0.0.1:{http_port}", f"127.0.0.1:{https_port} https"], manager=True
+        )
     # the admin's one-time setup (README "Roles and power"): a release of their own that Apache can start
     # with, config_dir a symlink to it (a plain directory of files HostPanel did not write is refused)
     initial = Path(f"{config_dir}.releases") / "initial"
     initial.mkdir(parents=True)
     (initial / "hostpanel.conf").write_text("# nothing deployed yet\n")
     config_dir.symlink_to(initial)
-    if sshd:
-        sshd.start()
-    apache.start()
-    if sshd:
-        login = {
-            "transport": "ssh",
-            "ssh_port": sshd.port,
-            "ssh_user": sshd.user,
-            "ssh_host_key": sshd.host_key,
-        }
-    else:
-        login = {"transport": "local"}
-    balancer_services.frontend_create(
-        actor=ACTOR,
-        name=name,
-        address="127.0.0.1",
-        **login,
-        config_dir=str(config_dir),
-        configtest_command=f"{apache.binary} -t -f {apache.conf}",
-        reload_command=f"{apache.binary} -k graceful -f {apache.conf}",
-        balancer_manager_url=apache.manager_url,
-        http_listen=f"127.0.0.1:{http_port}",
-        https_listen=f"127.0.0.1:{https_port}",
-        # node vhosts listen on node_port_base + index of each Zope server: a block that is free NOW (this
-        # Apache holds its own ports already), not one port whose neighbours may be this host's https port
-        node_port_base=free_port_block(8),
-    )
-    return Host(name, apache, config_dir, http_port, https_port, sshd)
+    try:
+        if sshd:
+            sshd.start()
+        apache.start()
+        if nginx:
+            nginx.start()
+        if sshd:
+            login = {
+                "transport": "ssh",
+                "ssh_port": sshd.port,
+                "ssh_user": sshd.user,
+                "ssh_host_key": sshd.host_key,
+            }
+        else:
+            login = {"transport": "local"}
+        balancer_services.frontend_create(
+            actor=ACTOR,
+            name=name,
+            address="127.0.0.1",
+            **login,
+            config_dir=str(config_dir),
+            configtest_command=f"{apache.binary} -t -f {apache.conf}",
+            reload_command=f"{apache.binary} -k graceful -f {apache.conf}",
+            balancer_manager_url=apache.manager_url,
+            http_listen=f"127.0.0.1:{http_port}",
+            https_listen=f"127.0.0.1:{https_port}",
+            # node vhosts listen on node_port_base + index of each Zope server: a block that is free NOW (this
+            # Apache holds its own ports already), not one port whose neighbours may be this host's https port
+            node_port_base=free_port_block(8),
+            **edge_fields,
+        )
+    except BaseException:  # the Apache is its factory's to stop; what was started here goes now
+        if nginx:
+            nginx.stop()
+        if sshd:
+            sshd.stop()
+        raise
+    return Host(name, apache, config_dir, http_port, https_port, sshd, nginx)
 
 
 def make_balancer(backends: Iterable[Backend], *, retry: int = 0, name: str = "bronze") -> Balancer:
@@ -228,7 +270,7 @@ class Fleet:
         return self.host("fe2")
 
     def deploy(self):
-        """One deployment through the real runner, waited for; every Apache answering after it."""
+        """One deployment through the real runner, waited for; every Apache (and nginx edge) answering after it."""
         deployment = deployment_start(actor=ACTOR, enqueue=False)
         deployment = deployment_execute(deployment.pk)
         assert deployment.status in {DeploymentStatus.SUCCEEDED, DeploymentStatus.REVERTED}, [
@@ -236,6 +278,8 @@ class Fleet:
         ]
         for host in self.hosts:
             host.apache.wait_until_answering()
+            if host.nginx:  # `nginx -s reload` returns before the master has read the new edge config
+                host.nginx.wait_until_settled()
         return deployment
 
     def get(self, frontend: str, domain: str, path: str = "/", *, cookie: str | None = None):
@@ -295,6 +339,7 @@ class Fleet:
             watcher.join(2)
         POOL.close_all()
         for host in self.hosts:
+            host.stop_edge()
             if host.sshd:
                 host.sshd.stop()
 
@@ -310,11 +355,13 @@ def build_fleet(
     member_retry: int = 0,
     volto_sites: Iterable[str] = (),
     node_factory=None,
+    edge: bool = False,
 ) -> Fleet:
     """fe1..feN (over SSH with client_key, else local) in front of zope1 and zope2 (balancer bronze, every
     member with `member_retry`) and the given sites; with volto_sites, also node1 and node2 (Node.js frontend
     stand-ins made by `node_factory`) in the frontend pool `volto` and those Volto sites (API on bronze, site
-    path /Plone). Call stop() when done (also done here on a failure)."""
+    path /Plone); with edge, every front-end behind an nginx TLS edge. Call stop() when done (also done here on a
+    failure)."""
     backends: dict[str, Backend] = {name: backend_factory(name) for name in ("zope1", "zope2")}
     balancer = make_balancer(backends.values(), retry=member_retry)
     for domain in sites:
@@ -329,7 +376,9 @@ def build_fleet(
     fleet = Fleet(base, balancer, backends, hosts=[], frontend_balancer=frontend_balancer)
     try:
         for index in range(1, frontends + 1):
-            fleet.hosts.append(make_host(base / f"fe{index}", f"fe{index}", apache_factory, client_key=client_key))
+            fleet.hosts.append(
+                make_host(base / f"fe{index}", f"fe{index}", apache_factory, client_key=client_key, edge=edge)
+            )
     except BaseException:
         fleet.stop()
         raise

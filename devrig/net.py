@@ -129,16 +129,21 @@ def https_get(
     root_pem: str | None,
     headers: dict | None = None,
     timeout: float = 30,
+    source: str | None = None,
 ) -> HttpsAnswer:
     """GET over TLS from 127.0.0.1:port with SNI and Host = host, trusting only root_pem (chain and
     host name verified: ssl.SSLCertVerificationError otherwise). root_pem=None: nothing verified (to
-    look at what a server answers a name it has no certificate for)."""
+    look at what a server answers a name it has no certificate for). source: the client's own address
+    (another loopback address, e.g. 127.0.0.2: a client that is not the server's own host)."""
     if root_pem is None:
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     else:
         context = ssl.create_default_context(cadata=root_pem)
-    raw = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=timeout), server_hostname=host)
+    plain = socket.create_connection(
+        ("127.0.0.1", port), timeout=timeout, source_address=(source, 0) if source else None
+    )
+    raw = context.wrap_socket(plain, server_hostname=host)
     serial = x509.load_der_x509_certificate(raw.getpeercert(binary_form=True)).serial_number
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     conn.sock = raw  # already connected: TLS to 127.0.0.1 with SNI = host, verified for host

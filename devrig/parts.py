@@ -21,8 +21,14 @@ PACKAGES = {
     "rotatelogs": "apache2-utils",  # the usage log's piped logger (traffic metering)
     "node": "nodejs",  # the Volto frontend (devrig/volto.py), Debian's Node 20
     "npm": "npm",
+    "nginx": "nginx",  # the TLS edge (devrig/nginx.py, FrontEnd.tls_edge = "nginx")
 }
-PATHS = {"apache2": "/usr/sbin/apache2", "sshd": "/usr/sbin/sshd", "chromium": "/usr/bin/chromium"}
+PATHS = {
+    "apache2": "/usr/sbin/apache2",
+    "nginx": "/usr/sbin/nginx",
+    "sshd": "/usr/sbin/sshd",
+    "chromium": "/usr/bin/chromium",
+}
 
 
 class MissingPart(RuntimeError):

@@ -220,6 +220,8 @@ def _frontends() -> tuple[FrontEndRecord, ...]:
         "enabled",
         "apache_facts",
         "usage_log_dir",
+        "tls_edge",
+        "edge_backend_listen",
     )
     return tuple(
         FrontEndRecord(
@@ -232,6 +234,8 @@ def _frontends() -> tuple[FrontEndRecord, ...]:
             enabled=enabled,
             health_checks=_health_checks(facts),
             usage_log_dir=usage_log_dir,
+            tls_edge=tls_edge,
+            edge_backend_listen=edge_backend_listen,
         )
         for (
             name,
@@ -243,6 +247,8 @@ def _frontends() -> tuple[FrontEndRecord, ...]:
             enabled,
             facts,
             usage_log_dir,
+            tls_edge,
+            edge_backend_listen,
         ) in rows
     )
 

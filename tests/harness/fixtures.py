@@ -19,6 +19,7 @@ from devrig.apache import StandaloneApache
 from devrig.backends import Backend
 from devrig.fleet import Fleet, build_fleet, make_client_key
 from devrig.net import free_port
+from devrig.nginx import StandaloneNginx
 from devrig.node import NodeFrontend
 from devrig.parts import MissingPart
 from devrig.pebble import ChallengeFileServer, PebbleCA
@@ -57,6 +58,23 @@ def apache_factory(tmp_path):
     yield make
     for apache in made:
         apache.stop()
+
+
+@pytest.fixture
+def nginx_factory(tmp_path):
+    """make(config_dir, listen="127.0.0.1:PORT", **kw) -> a configured, NOT yet started StandaloneNginx (the TLS
+    edge) under tmp_path; every one is stopped when the test ends."""
+    require_binary("nginx")
+    made: list[StandaloneNginx] = []
+
+    def make(config_dir: Path, *, listen: str = "", **kw) -> StandaloneNginx:
+        nginx = StandaloneNginx(tmp_path / f"nginx{len(made)}", config_dir, listen, **kw)
+        made.append(nginx.write_config())
+        return nginx
+
+    yield make
+    for nginx in made:
+        nginx.stop()
 
 
 @pytest.fixture
@@ -208,6 +226,22 @@ def farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) 
     settings.HOSTPANEL_SSH_TIMEOUT = 5
     settings.HOSTPANEL_VERIFY_RELEASE = True  # real Apaches: every deploy proves HostPanel's vhost answers
     fleet = build_fleet(tmp_path, apache_factory, backend_factory, frontends=2, client_key=key)
+    yield fleet
+    fleet.stop()
+
+
+@pytest.fixture
+def edge_farm(transactional_db, tmp_path, settings, apache_factory, backend_factory) -> Iterator[Fleet]:
+    """The `farm` with every front-end behind an nginx TLS edge (FrontEnd.tls_edge = "nginx", host.nginx on the
+    HTTPS port, Apache on the HTTP port and the edge's loopback listener)."""
+    require_binary("sshd")
+    require_binary("apache2")
+    require_binary("nginx")
+    key = make_client_key(tmp_path / "panel")
+    settings.HOSTPANEL_SSH_KEY = str(key)
+    settings.HOSTPANEL_SSH_TIMEOUT = 5
+    settings.HOSTPANEL_VERIFY_RELEASE = True
+    fleet = build_fleet(tmp_path, apache_factory, backend_factory, frontends=2, client_key=key, edge=True)
     yield fleet
     fleet.stop()
 

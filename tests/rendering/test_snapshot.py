@@ -10,7 +10,7 @@ from certificates.models import Certificate
 from deploy.stored import routes_base_set
 from rendering import cache
 from rendering import journal as module
-from rendering.snapshot import load_snapshot
+from rendering.snapshot import FrontEndRecord, load_snapshot
 from sites.models import Site
 from tests.factories import add_generated_sites
 
@@ -164,3 +164,13 @@ def test_the_routing_base_is_read_once_and_again_only_when_it_changes(demo, djan
     with django_assert_max_num_queries(21) as second:
         assert load_snapshot().routes_base == "# HostPanel routes: 0 sites\n# another base\n"
     assert len(second.captured_queries) == len(first.captured_queries) + 1  # the new text, once
+
+
+def test_the_snapshot_reads_a_front_end_as_its_model_gives_it_the_tls_edge_too(demo, frontend):
+    """The deployment renders from the snapshot's records: a field missing there (the edge, once) renders the
+    front-end as something it is not."""
+    frontend.tls_edge, frontend.edge_backend_listen = "nginx", "127.0.0.1:9443"
+    frontend.save()
+    record = load_snapshot().frontend(frontend.name)
+    assert (record.tls_edge, record.edge_backend_listen) == ("nginx", "127.0.0.1:9443")
+    assert record == FrontEndRecord.from_model(frontend)
