@@ -39,6 +39,7 @@ __all__ = [
     "SITE_CACHE",
     "SITE_PARTS",
     "SITE_VHOSTS",
+    "EDGE_FILES",
     "STORED_BASES",
     "Memo",
     "clear",
@@ -130,6 +131,11 @@ SITE_VHOSTS: Memo[tuple, dict[int, tuple]] = Memo(
     "HTTPS site vhosts",
     "what a site vhost names of its front-end (config_dir, https_listen) -> {id(site context): (the context, "
     "its sites/<domain>.conf text)}, current sites only, the last eight front-end shapes",
+)
+
+EDGE_FILES: Memo[str, dict[int, tuple]] = Memo(
+    "nginx edge files",
+    "'edge' -> {id(site context): (the context, its edge/tls files, its HSTS map lines)}, current sites only",
 )
 
 # --- the push (deploy.trees) -------------------------------------------------------------------------

@@ -439,17 +439,18 @@ def _edge_files(https_sites: list[SimpleNamespace], tls: Mapping[str, str], comm
     HSTS lifetime of each such name (a txt map Apache's edge vhost reads)."""
     files: dict[str, str] = {}
     hsts: list[str] = []
+    # a site's files depend on its context alone (kept by identity while the site is unchanged, its
+    # certificate included): built once, not once per site per change (rendering.cache.EDGE_FILES)
+    known = cache.EDGE_FILES.get("edge") or {}
+    kept: dict[int, tuple] = {}
     for context in https_sites:
-        certificate = tls.get(certificate_path(context.domain))
-        key = tls.get(private_key_path(context.domain))
-        if certificate is None or key is None:
-            continue
-        names = [context.tls_server_name, *context.tls_aliases.split()]
-        for name in names:
-            files[edge_certificate_path(name)] = certificate
-            files[edge_private_key_path(name)] = key
-            if context.hsts:
-                hsts.append(f"{name} {context.hsts}")
+        entry = known.get(id(context))
+        if entry is None or entry[0] is not context:
+            entry = (context, *_edge_site_files(context, tls))
+        kept[id(context)] = entry
+        files.update(entry[1])
+        hsts.extend(entry[2])
+    cache.EDGE_FILES.put("edge", kept, keep=1)
     files[EDGE_HSTS_MAP] = "".join(
         [f"# Strict-Transport-Security max-age per name served over HTTPS ({len(hsts)} names)\n"]
         + [line + "\n" for line in sorted(hsts)]
@@ -457,6 +458,22 @@ def _edge_files(https_sites: list[SimpleNamespace], tls: Mapping[str, str], comm
     files[EDGE_NGINX_CONF] = ENV.get_template("edge-nginx.conf.j2").render(common)
     files["edge.conf"] = ENV.get_template("edge.conf.j2").render(common)
     return files
+
+
+def _edge_site_files(context: SimpleNamespace, tls: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """One HTTPS site's certificate and key under each name it serves, and its HSTS map lines."""
+    certificate = tls.get(certificate_path(context.domain))
+    key = tls.get(private_key_path(context.domain))
+    if certificate is None or key is None:
+        return {}, []
+    files: dict[str, str] = {}
+    hsts: list[str] = []
+    for name in [context.tls_server_name, *context.tls_aliases.split()]:
+        files[edge_certificate_path(name)] = certificate
+        files[edge_private_key_path(name)] = key
+        if context.hsts:
+            hsts.append(f"{name} {context.hsts}")
+    return files, hsts
 
 
 def _by_name(record) -> str:

@@ -8,12 +8,12 @@ import ssl
 import subprocess
 
 import pytest
-from devrig.nginx import StandaloneNginx
 
 from balancers import services as balancer_services
 from balancers.models import Balancer
 from devrig.apache import write_tree
 from devrig.net import free_port_block, free_ports, https_get
+from devrig.nginx import StandaloneNginx
 from rendering.render import render_tree
 from rendering.snapshot import load_snapshot
 from sites import services as site_services
