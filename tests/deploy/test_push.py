@@ -154,3 +154,47 @@ def test_tree_diff_is_a_unified_diff_of_changed_added_and_removed_files():
     assert "--- a/a.conf\n+++ b/a.conf\n" in diff and "-1\n+2\n" in diff
     assert "--- /dev/null\n+++ b/new.conf" in diff
     assert "--- a/gone.conf\n+++ /dev/null" in diff
+
+
+EDGE = {
+    "hostpanel.conf": "Include edge.conf\n",
+    "edge.conf": "# Apache behind the edge\n",
+    "edge/nginx.conf": "# the edge\n",
+    "edge/tls/a.example.crt": "cert a\n",
+    "edge/tls/a.example.key": "key a\n",
+}
+
+
+def edge_target(host) -> Target:
+    log = host["log"]
+    return Target(
+        **{
+            **host["target"].__dict__,
+            "edge_configtest_command": f"echo edge-configtest >> {log}",
+            "edge_reload_command": f"echo edge-reload >> {log}",
+        }
+    )
+
+
+def test_on_an_edge_a_config_change_tests_and_reloads_apache_then_nginx_and_a_new_certificate_neither(host, tree_maker):
+    target = edge_target(host)
+    push_tree(LocalTransport(), target, tree_maker(EDGE))
+    assert commands(host) == ["configtest", "edge-configtest", "reload", "edge-reload"]
+    more = {**EDGE, "edge/tls/b.example.crt": "cert b\n", "edge/tls/b.example.key": "key b\n"}
+    outcome = push_tree(LocalTransport(), target, tree_maker(more))
+    assert outcome.status == HostStatus.SUCCEEDED and outcome.change == "map"
+    assert commands(host) == ["configtest", "edge-configtest", "reload", "edge-reload"]  # nothing more
+    assert oct(os.stat(host["dir"] / "edge/tls/b.example.key").st_mode & 0o777) == "0o640"  # nginx's workers read it
+
+
+def test_on_an_edge_a_failing_nginx_configtest_puts_the_previous_config_back_and_reloads_nothing(host, tree_maker):
+    old = tree_maker(EDGE)
+    push_tree(LocalTransport(), edge_target(host), old)
+    failing = Target(
+        **{**edge_target(host).__dict__, "edge_configtest_command": "echo 'nginx: [emerg] bad' >&2; false"}
+    )
+    outcome = push_tree(LocalTransport(), failing, tree_maker({**EDGE, "edge/nginx.conf": "# broken\n"}))
+    assert (outcome.status, outcome.stage) == (HostStatus.FAILED, HostStage.CONFIGTEST)
+    assert "nginx: [emerg] bad" in outcome.output
+    assert live_files(host["dir"]) == old
+    assert commands(host) == ["configtest", "edge-configtest", "reload", "edge-reload", "configtest"]
