@@ -7,6 +7,7 @@
    switched-but-untested release also carries;
 2. upload: build the new release in a staging directory next to config_dir — a hard-linked copy of
    the last activated release plus ONLY the changed files — renamed to `<config_dir>.releases/<digest>`;
+   the copy is the spare one built after that release's activation when it is untouched (deploy.swap);
 3. swap: the marker is cleared ("switching"), then config_dir (a symlink) is switched atomically;
 4. configtest_command; on failure config_dir goes back to the previous release, no reload;
 5. reload_command (graceful), then a check that the host answers (health_url, else
@@ -14,7 +15,8 @@
    then the proof that HostPanel's vhost is the one answering on each listener, with THIS release
    (deploy.vhost_proof, also after a map-only switch); on failure the same, and the reason names the vhost
    that answers instead (deploy.readiness);
-6. the marker records the new digest: the host has activated it.
+6. the marker records the new digest: the host has activated it; old releases are pruned and the spare
+   copy of this release is built, off the deployment's path (deploy.swap.after_activation).
 
 A release that differs from the ACTIVATED one (the one config_dir points at) in routes.map alone is a
 *map-only* change (deploy.plan.change_of, the one rule): steps 4 and 5 are skipped. Apache stats the map on every
@@ -45,7 +47,7 @@ from balancers.choices import ChangeKind, HostStage, HostStatus
 from deploy.leases import LeaseLost
 from deploy.plan import HostPlan, Target, read_plan
 from deploy.readiness import read_apache_facts
-from deploy.swap import Swapper, build_release, prune_releases
+from deploy.swap import Swapper, after_activation, build_release
 from deploy.transport.protocol import Transport, TransportError
 from deploy.vhost_proof import https_served, prove_release
 from hostpanel.http import wait_until_answers
@@ -93,9 +95,11 @@ class HostOutcome:
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
     proof: str | None = None  # deploy.vhost_proof: None not asked, "" HostPanel's vhost answered, else why not
     apache_facts: dict | None = None  # deploy.readiness, read when the proof failed (names the vhost answering)
+    spare_taken: bool = False  # the release was built on the spare copy of its base (deploy.swap), not copied
 
     def timings_line(self) -> str:
-        return "stage seconds: " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.timings.items())
+        spare = "; built on the spare copy of the previous release" if self.spare_taken else ""
+        return "stage seconds: " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.timings.items()) + spare
 
 
 def sha256_hex(data: bytes) -> str:
@@ -282,7 +286,7 @@ class _Push:
         self.verified = True
         self.mark(self.digest)
         outcome.activated = self.digest
-        prune_releases(t, self.target.releases_dir, keep={self.release, self.swapper.previous_path()})
+        after_activation(t, self.release, keep={self.release, self.swapper.previous_path()})
         outcome.status, outcome.stage = HostStatus.SUCCEEDED, HostStage.DONE
         self.progress(HostStage.DONE)
         return outcome

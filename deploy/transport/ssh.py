@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import secrets
 import shlex
 import socket
 import stat
@@ -26,8 +27,12 @@ from django.conf import settings
 
 from deploy.transport.protocol import (
     DEFAULT_COMMAND_TIMEOUT,
+    SPARE_LOCK,
+    SPARE_WAIT_SECONDS,
+    TRASH_PREFIX,
     CommandResult,
     ReadLimits,
+    Spare,
     TransportError,
     safe_relative,
     tar_files,
@@ -42,6 +47,27 @@ if TYPE_CHECKING:
     from balancers.models import FrontEnd
 
 _READ_CHUNK = 65536
+SPARE_TAKEN = "hostpanel: spare taken"
+
+
+def _take_spare_sh(spare: Spare, dst: str) -> str:
+    """Shell: rename `spare` to `dst` when it is usable (protocol.Spare), else copy its base; the lock waits
+    (bounded) for a spare still being built (make_spare)."""
+    q = shlex.quote
+    s, b = spare.path, spare.base
+    dirs = " ".join(q(d) for d in spare.dirs)
+    lock = q(f"{PurePosixPath(s).parent}/{SPARE_LOCK}")
+    return "\n".join(
+        [
+            f"exec 9>>{lock}",
+            f"if command -v flock >/dev/null; then flock -w {SPARE_WAIT_SECONDS} 9 || true; fi",
+            f"if [ -d {q(s)} ] && [ ! -L {q(s)} ] && [ {q(s + '/MANIFEST')} -ef {q(b + '/MANIFEST')} ] "
+            f'&& [ "$(sha256sum < {q(s + "/MANIFEST")})" = {q(spare.digest + "  -")} ] '
+            f'&& [ "$(cd -- {q(s)} && stat -c %y -- {dirs})" = "$(cd -- {q(b)} && stat -c %y -- {dirs})" ]; '
+            f"then mv -T -- {q(s)} {q(dst)}; echo {q(SPARE_TAKEN)}; else cp -al -- {q(b)} {q(dst)}; fi",
+            "exec 9>&-",
+        ]
+    )
 
 
 def key_fingerprint(key_line_or_blob: str | bytes) -> str:
@@ -449,13 +475,19 @@ class SSHTransport:
         base: str | None = None,
         remove: Iterable[str] = (),
         modes: dict[str, int] | None = None,
-    ) -> None:
-        # One command and one stream instead of a few SFTP round trips per file: copy (hard links),
-        # delete, and unpack a tar of the changed files; `tar -U` unlinks a linked file before writing.
+        spare: Spare | None = None,
+    ) -> bool:
+        # One command and one stream instead of a few SFTP round trips per file: copy (hard links) or take
+        # the spare copy, delete, and unpack a tar of the changed files; `tar -U` unlinks a linked file
+        # before writing.
+        q = shlex.quote
         steps = ["set -e"]
-        steps.append(f"cp -al -- {shlex.quote(base)} {shlex.quote(dst)}" if base else f"mkdir -p -- {shlex.quote(dst)}")
-        steps.append(f"cd -- {shlex.quote(dst)}")
-        removed = [shlex.quote(safe_relative(p)) for p in remove]
+        if base and spare is not None and spare.base == base:
+            steps.append(_take_spare_sh(spare, dst))
+        else:
+            steps.append(f"cp -al -- {q(base)} {q(dst)}" if base else f"mkdir -p -- {q(dst)}")
+        steps.append(f"cd -- {q(dst)}")
+        removed = [q(safe_relative(p)) for p in remove]
         if removed:
             steps.append("rm -rf -- " + " ".join(removed))
         if files:
@@ -464,7 +496,38 @@ class SSHTransport:
             # routes.map only when its mtime changes, so two maps written within one second must differ.
             steps.append("tar -x -z -U -p -m --no-same-owner -f -")
         steps.append(DBM_BUILD_SH)  # the routing map's SDBM, built here before the release is switched in
-        self._checked("\n".join(steps), f"build {dst}", 120.0, tar_files(files, modes) if files else None)
+        archive = tar_files(files, modes) if files else None
+        result = self.run("\n".join(steps), timeout=max(self.timeout, 120.0), input=archive)
+        if not result.ok:
+            raise TransportError(f"cannot build {dst}: {result.output or f'exit code {result.exit_code}'}", False)
+        return SPARE_TAKEN in result.stdout.splitlines()
+
+    def make_spare(self, release: str, spare: str, *, discard: Iterable[str] = ()) -> None:
+        # The renames now (one command), the copy and the removals in the background: the deployment does
+        # not wait for them, and the next build waits on the lock only for what is left of the copy.
+        q, releases = shlex.quote, str(PurePosixPath(release).parent)
+        discarded = list(discard)
+        trash = [f"{releases}/{TRASH_PREFIX}{secrets.token_hex(6)}" for _ in discarded]
+        renames = [f"mv -T -- {q(p)} {q(t)} 2>/dev/null || true" for p, t in zip(discarded, trash, strict=True)]
+        temporary = f"{spare}.tmp-{secrets.token_hex(4)}"
+        background = "; ".join(
+            [
+                f"exec 9>>{q(f'{releases}/{SPARE_LOCK}')}",
+                f"flock -w {SPARE_WAIT_SECONDS * 10} 9 || exit 0",
+                f"[ -d {q(release)} ] && [ ! -e {q(spare)} ] && cp -al -- {q(release)} {q(temporary)} "
+                f"&& mv -T -- {q(temporary)} {q(spare)} || rm -rf -- {q(temporary)}",
+                "exec 9>&-",  # the next build may take the spare now; what follows does not hold it up
+                *([f"rm -rf -- {' '.join(q(t) for t in trash)}"] if trash else []),
+            ]
+        )
+        command = "\n".join(
+            [
+                *renames,
+                "command -v flock >/dev/null || exit 0",  # util-linux: without it no spare (a copy each build)
+                f"nohup sh -c {q(background)} </dev/null >/dev/null 2>&1 &",
+            ]
+        )
+        self._checked(command, f"prepare the spare copy of {release}")
 
     def _checked(self, command: str, what: str, timeout: float = 60.0, input: bytes | None = None) -> None:
         result = self.run(command, timeout=max(self.timeout, timeout), input=input)
