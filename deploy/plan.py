@@ -25,9 +25,9 @@ from django.conf import settings
 
 from balancers.choices import ChangeKind
 from balancers.models import FrontEnd
-from deploy.swap import resolve
+from deploy.swap import digest_of, resolve
 from deploy.transport.protocol import Transport, TransportError
-from rendering.manifest import DIGEST, MANIFEST, changed_files, changed_paths, parse_manifest, tree_digest
+from rendering.manifest import DIGEST, MANIFEST, changed_files, changed_paths, parse_manifest
 from rendering.routes import ROUTE_FILES, ROUTES_MAP, change_kind
 
 RELEASES_SUFFIX = ".releases"
@@ -116,7 +116,7 @@ def change_of(
     if resolve(posixpath.dirname(target.config_dir), link) != f"{target.releases_dir}/{activated}":
         return ChangeKind.CONFIG  # Apache may not run what config_dir points at
     wanted = tree[MANIFEST]
-    if activated == tree_digest(tree) and live == wanted.encode():
+    if activated == digest_of(tree) and live == wanted.encode():
         return ChangeKind.NONE
     try:
         changed = changed_files(live_tree, tree) if live_tree is not None else changed_paths(live.decode(), wanted)
@@ -162,7 +162,7 @@ def read_plan(
         except TransportError:
             live, live_map = None, None
     return HostPlan(
-        digest=tree_digest(tree),
+        digest=digest_of(tree),
         activated=activated,
         link=link,
         live_manifest=live,
@@ -182,7 +182,7 @@ def _verified_live(
     and is not read back (2.7 MB at 10,000 HTTPS sites). None: no candidate, or the host's differs (it is
     read back, as without one)."""
     for tree in candidates:
-        if MANIFEST in tree and tree_digest(tree) == activated:
+        if MANIFEST in tree and digest_of(tree) == activated:
             return tree if transport.file_digest(f"{serving}/{MANIFEST}") == activated else None
     return None
 

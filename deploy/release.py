@@ -47,11 +47,11 @@ from balancers.choices import ChangeKind, HostStage, HostStatus
 from deploy.leases import LeaseLost
 from deploy.plan import HostPlan, Target, read_plan
 from deploy.readiness import read_apache_facts
-from deploy.swap import Swapper, after_activation, build_release
+from deploy.swap import Swapper, after_activation, build_release, digest_of
 from deploy.transport.protocol import Transport, TransportError
 from deploy.vhost_proof import https_served, prove_release
 from hostpanel.http import wait_until_answers
-from rendering.manifest import DIGEST, MANIFEST, tree_digest
+from rendering.manifest import DIGEST, MANIFEST
 
 STAGING_PREFIX = ".staging-"
 OUTPUT_LIMIT = 8000
@@ -163,7 +163,7 @@ class _Push:
         self.before_swap, self.verify_seconds = hooks.before_swap, verify_seconds
         self.outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
         self.swapper = Swapper(transport, target.config_dir, target.releases_dir)
-        self.digest = tree_digest(tree)
+        self.digest = digest_of(tree)
         self.release = f"{target.releases_dir}/{self.digest}"
         self.activated_before = ""
         self.staging: str | None = None
