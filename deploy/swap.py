@@ -20,7 +20,7 @@ import posixpath
 import re
 import time
 
-from deploy.transport.protocol import TRASH_PREFIX, Spare, Transport, TransportError
+from deploy.transport.protocol import TRASH_PREFIX, ManifestPatch, Spare, Transport, TransportError
 from rendering.manifest import (
     DIGEST,
     MANIFEST,
@@ -40,6 +40,7 @@ PRIVATE_KEY_MODE = 0o600  # Apache's parent reads keys as root before it drops p
 # The releases HostPanel creates in <config_dir>.releases: a tree's digest, or a kept config directory.
 RELEASE_NAME = re.compile(rf"{DIGEST.pattern}|legacy-[0-9]{{14}}")
 STAGING_SUFFIX = re.compile(r"[0-9a-f]{16}-[0-9a-f]{8}")  # after the staging prefix (deploy.release)
+MANIFEST_PATCH_MAX = 1000  # paths changed: past this the whole MANIFEST is sent
 SPARE_PREFIX = ".spare-"
 # a spare (complete: only a whole copy gets this name), one being built, or what a spare build discarded
 SPARE_LEFTOVER = re.compile(rf"\.spare-{DIGEST.pattern}(\.tmp-[0-9a-f]{{8}})?|{re.escape(TRASH_PREFIX)}[0-9a-f]{{12}}")
@@ -159,7 +160,8 @@ def build_release(
         differ = sorted(changed_files(base_tree, tree) | {MANIFEST})
         gone = sorted(path for path in base_tree if path not in tree)
         changed_now = {path: tree[path].encode() for path in differ if path in tree}
-        _unpack(transport, staging, changed_now, base, gone, outcome, spare_of(base, base_tree))
+        patch = manifest_patch(tree, differ, gone)
+        _unpack(transport, staging, changed_now, base, gone, outcome, spare_of(base, base_tree), patch)
         return
     live: dict[str, str] = {}
     base_manifest = transport.read_file(f"{base}/{MANIFEST}") if base else None
@@ -180,6 +182,17 @@ def build_release(
     removed = sorted(set(live) - set(tree)) if live else []
     spare = spare_of(base, live) if base and live else None
     _unpack(transport, staging, changed, base if live else None, removed, outcome, spare)
+
+
+def manifest_patch(tree: dict[str, str], differ: list[str], gone: list[str]) -> ManifestPatch | None:
+    """The tree's MANIFEST as a patch of its base's (`differ`: the paths that differ from the base, `gone`:
+    those it no longer has), when the change is small (MANIFEST_PATCH_MAX paths)."""
+    paths = [path for path in differ if path != MANIFEST]
+    if MANIFEST not in tree or len(paths) + len(gone) > MANIFEST_PATCH_MAX:
+        return None
+    # as seal_tree writes them, in its order (by path: the host merges them into the base's lines)
+    add = "".join(f"{text_digest(tree[path])}  {path}\n" for path in sorted(paths) if path in tree)
+    return ManifestPatch(drop=tuple(sorted({*paths, *gone})), add=add, digest=digest_of(tree))
 
 
 def spare_path(release: str) -> str:
@@ -209,10 +222,11 @@ def _unpack(
     removed: list[str],
     outcome,
     spare: Spare | None = None,
+    patch: ManifestPatch | None = None,
 ) -> None:
     # a removed site's certificate and key go with its vhost (the copy of the live release drops them)
     modes = {path: PRIVATE_KEY_MODE for path in changed if is_private_key(path)}
-    taken = transport.build_tree(staging, changed, base=base, remove=removed, modes=modes, spare=spare)
+    taken = transport.build_tree(staging, changed, base=base, remove=removed, modes=modes, spare=spare, manifest=patch)
     outcome.spare_taken = bool(taken)
     outcome.files_uploaded = len(changed)
     outcome.bytes_uploaded = sum(len(data) for data in changed.values())

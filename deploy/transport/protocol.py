@@ -47,6 +47,17 @@ class Spare:
     dirs: tuple[str, ...] = (".",)  # the directories of the base's tree, relative to it
 
 
+@dataclass(frozen=True)
+class ManifestPatch:
+    """The new MANIFEST as the lines of its base's that change: the base's MANIFEST without the lines of
+    `drop` (paths), plus `add` (lines), sorted by path, is the new one when its sha256 is `digest`. A transport
+    may send this instead of the whole MANIFEST (2.7 MB at 10,000 HTTPS sites, for a change of a few files)."""
+
+    drop: tuple[str, ...]
+    add: str
+    digest: str
+
+
 def spare_usable(spare: Spare) -> bool:
     """`spare` is an untouched copy of its base (Spare's docstring), on a local file system."""
     try:
@@ -196,12 +207,14 @@ class Transport(Protocol):
         remove: Iterable[str] = (),
         modes: dict[str, int] | None = None,
         spare: Spare | None = None,
+        manifest: ManifestPatch | None = None,
     ) -> bool:
         """Create directory `dst` in one go: a hard-linked copy of `base` (if given) minus `remove`,
         plus `files` ({relative path: bytes}) written as NEW files (never into a linked inode), 0644
         unless `modes` says otherwise for a path (private keys: 0600). The copy of `base` is `spare`
         renamed when it is usable (Spare; a spare still being built is waited for, up to
-        SPARE_WAIT_SECONDS), else made now. True when the spare was taken."""
+        SPARE_WAIT_SECONDS), else made now. True when the spare was taken. `manifest`: files[MANIFEST] as a
+        patch of the base's (sent instead of it where that is cheaper; the result checked by its digest)."""
 
     def make_spare(self, release: str, spare: str, *, discard: Iterable[str] = ()) -> None:
         """Rename each path of `discard` (old releases, stale spares: in `release`'s directory) out of the
@@ -343,6 +356,7 @@ class LocalTransport:
         remove: Iterable[str] = (),
         modes: dict[str, int] | None = None,
         spare: Spare | None = None,
+        manifest: ManifestPatch | None = None,  # a local write of the whole MANIFEST costs no transfer
     ) -> bool:
         modes = modes or {}
         taken = False

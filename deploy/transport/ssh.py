@@ -31,6 +31,7 @@ from deploy.transport.protocol import (
     SPARE_WAIT_SECONDS,
     TRASH_PREFIX,
     CommandResult,
+    ManifestPatch,
     ReadLimits,
     Spare,
     TransportError,
@@ -40,7 +41,7 @@ from deploy.transport.protocol import (
     too_large,
     untar_files,
 )
-from rendering.manifest import DIGEST
+from rendering.manifest import DIGEST, MANIFEST
 from rendering.routes import DBM_BUILD_SH, DERIVED_FILES
 
 if TYPE_CHECKING:
@@ -48,6 +49,38 @@ if TYPE_CHECKING:
 
 _READ_CHUNK = 65536
 SPARE_TAKEN = "hostpanel: spare taken"
+
+
+_PATCH_DROP, _PATCH_ADD, _PATCH_NEW = ".hp-manifest-drop", ".hp-manifest-add", ".hp-manifest-new"
+_PATCH_MISMATCH = 75
+
+
+class _PatchMismatch(Exception):
+    """The MANIFEST rebuilt on the host from a patch is not the one wanted (its digest differs)."""
+
+
+def _patch_manifest_sh(digest: str) -> str:
+    """Shell, in the staging directory: MANIFEST rebuilt in one pass over the base's (a hard link: replaced,
+    never written into), without the dropped paths' lines and with the added lines (sorted by path) merged in
+    by path (bytes: LC_ALL=C; the paths are ASCII, rendering.manifest), kept only when its sha256 is `digest`
+    (else exit _PATCH_MISMATCH)."""
+    q = shlex.quote
+    merge = (  # a line is `<64 hex>  <path>`: its path starts at column 67
+        "BEGIN { while ((getline p < drop) > 0) gone[p] = 1; more = (getline a < add) > 0 } "
+        "{ path = substr($0, 67); while (more && substr(a, 67) < path) { print a; more = (getline a < add) > 0 } "
+        "if (!(path in gone)) print } "
+        "END { while (more) { print a; more = (getline a < add) > 0 } }"
+    )
+    return "\n".join(
+        [
+            f"LC_ALL=C awk -v drop={_PATCH_DROP} -v add={_PATCH_ADD} {q(merge)} {MANIFEST} > {_PATCH_NEW}",
+            f"rm -f {_PATCH_DROP} {_PATCH_ADD}",
+            f'if [ "$(sha256sum < {_PATCH_NEW})" != {q(digest + "  -")} ]; then rm -f {_PATCH_NEW}; '
+            f"exit {_PATCH_MISMATCH}; fi",
+            f"chmod 644 {_PATCH_NEW}",
+            f"mv -f -- {_PATCH_NEW} {MANIFEST}",  # a new inode: the base's MANIFEST stays as it was
+        ]
+    )
 
 
 def _take_spare_sh(spare: Spare, dst: str) -> str:
@@ -476,10 +509,30 @@ class SSHTransport:
         remove: Iterable[str] = (),
         modes: dict[str, int] | None = None,
         spare: Spare | None = None,
+        manifest: ManifestPatch | None = None,
     ) -> bool:
         # One command and one stream instead of a few SFTP round trips per file: copy (hard links) or take
         # the spare copy, delete, and unpack a tar of the changed files; `tar -U` unlinks a linked file
         # before writing.
+        if manifest is not None and base and MANIFEST in files:
+            try:
+                return self._build_tree(dst, files, base=base, remove=remove, modes=modes, spare=spare, patch=manifest)
+            except _PatchMismatch:
+                # never expected (the base's MANIFEST was checked by its digest): the whole one, on a new copy
+                self.remove_path(dst)
+        return self._build_tree(dst, files, base=base, remove=remove, modes=modes, spare=spare)
+
+    def _build_tree(
+        self,
+        dst: str,
+        files: dict[str, bytes],
+        *,
+        base: str | None,
+        remove: Iterable[str],
+        modes: dict[str, int] | None,
+        spare: Spare | None,
+        patch: ManifestPatch | None = None,
+    ) -> bool:
         q = shlex.quote
         steps = ["set -e"]
         if base and spare is not None and spare.base == base:
@@ -490,14 +543,22 @@ class SSHTransport:
         removed = [q(safe_relative(p)) for p in remove]
         if removed:
             steps.append("rm -rf -- " + " ".join(removed))
+        if patch is not None:
+            files = {path: data for path, data in files.items() if path != MANIFEST}
+            files[_PATCH_DROP] = "".join(f"{path}\n" for path in patch.drop).encode()
+            files[_PATCH_ADD] = patch.add.encode()
         if files:
             # the archive's modes as given (-p): a private key arrives 0600 whatever the login's umask.
             # -m: each file gets the time it is written (not the archive's whole seconds): Apache re-reads
             # routes.map only when its mtime changes, so two maps written within one second must differ.
             steps.append("tar -x -z -U -p -m --no-same-owner -f -")
+        if patch is not None:
+            steps.append(_patch_manifest_sh(patch.digest))
         steps.append(DBM_BUILD_SH)  # the routing map's SDBM, built here before the release is switched in
         archive = tar_files(files, modes) if files else None
         result = self.run("\n".join(steps), timeout=max(self.timeout, 120.0), input=archive)
+        if patch is not None and result.exit_code == _PATCH_MISMATCH:
+            raise _PatchMismatch()
         if not result.ok:
             raise TransportError(f"cannot build {dst}: {result.output or f'exit code {result.exit_code}'}", False)
         return SPARE_TAKEN in result.stdout.splitlines()

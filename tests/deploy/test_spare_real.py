@@ -13,12 +13,13 @@ import pytest
 from balancers.choices import DeploymentStatus, HostStatus
 from balancers.services import deployment_start
 from deploy.release import push_tree
-from deploy.swap import KEEP_RELEASES, SPARE_PREFIX
+from deploy.swap import KEEP_RELEASES, SPARE_PREFIX, manifest_patch
+from deploy.transport.protocol import ManifestPatch
 from deploy.transport.ssh import SSHTransport
 from devrig.fleet import add_site
 from devrig.sshd import SshServer
-from rendering.manifest import MANIFEST, tree_digest
-from tests.factories import ACTOR, live_files, logging_host
+from rendering.manifest import MANIFEST, changed_files, tree_digest
+from tests.factories import ACTOR, live_files, logging_host, make_tree
 
 pytestmark = pytest.mark.real
 
@@ -180,3 +181,51 @@ def test_a_map_only_change_on_real_apache_is_built_on_the_spare(farm):
         assert fe.backend_for("second.example") is not None
         settled(fe.config_dir.with_name("hostpanel.releases"))
     assert [fe.reloads() for fe in (farm.fe1, farm.fe2)] == reloads
+
+
+def write_release(root: Path, tree: dict[str, str]) -> Path:
+    release = root / tree_digest(tree)
+    for path, text in tree.items():
+        (release / path).parent.mkdir(parents=True, exist_ok=True)
+        (release / path).write_text(text)
+    return release
+
+
+@pytest.mark.parametrize(
+    ("changed", "removed"),
+    [
+        ({"routes.map": "a.example live\nb.example live\n"}, []),
+        ({"aaa.conf": "# first of all\n", "zzz.conf": "# last of all\n", "sites/b.example.conf": "# b\n"}, []),
+        ({"sites/a.example.conf": "# site a, changed\n"}, ["tls/a.example.crt", "tls/a.example.key"]),
+    ],
+)
+def test_the_manifest_is_sent_as_a_patch_and_rebuilt_on_the_host_byte_for_byte(ssh, tmp_path, changed, removed):
+    base_tree = make_tree({**SITES, "routes.map": "a.example live\n"})
+    base = write_release(tmp_path / "releases", base_tree)
+    new_files = {k: v for k, v in {**base_tree, **changed}.items() if k not in removed and k != MANIFEST}
+    new = make_tree(new_files)
+    differ = sorted(changed_files(base_tree, new) | {MANIFEST})
+    patch = manifest_patch(new, differ, removed)
+    assert patch is not None and len(patch.add.splitlines()) == len(changed)
+    dst = str(tmp_path / "releases" / "staging")
+    files = {path: new[path].encode() for path in differ if path in new}
+    ssh._build_tree(dst, files, base=str(base), remove=removed, modes={}, spare=None, patch=patch)
+    assert live_files(Path(dst)) == new  # the MANIFEST too, rebuilt from the base's and the patch
+    assert (base / MANIFEST).read_text() == base_tree[MANIFEST]  # replaced in the copy, not written into
+    assert not os.path.samefile(base / MANIFEST, Path(dst) / MANIFEST)
+    assert not [n for n in os.listdir(dst) if n.startswith(".hp-")]
+
+
+def test_a_patch_that_does_not_give_the_wanted_manifest_falls_back_to_the_whole_one(ssh, tmp_path, monkeypatch):
+    base_tree = make_tree(SITES)
+    base = write_release(tmp_path / "releases", base_tree)
+    new = make_tree({**SITES, "sites/b.example.conf": "# b\n"})
+    wrong = ManifestPatch(drop=("sites/b.example.conf",), add="", digest=tree_digest(new))  # its line left out
+    calls = []
+    build = ssh._build_tree
+    monkeypatch.setattr(ssh, "_build_tree", lambda *a, **kw: calls.append(kw.get("patch")) or build(*a, **kw))
+    dst = str(tmp_path / "releases" / "staging")
+    files = {"sites/b.example.conf": b"# b\n", MANIFEST: new[MANIFEST].encode()}
+    ssh.build_tree(dst, files, base=str(base), manifest=wrong)
+    assert calls == [wrong, None]  # refused on the host (its sha256), then sent whole
+    assert live_files(Path(dst)) == new
