@@ -1,7 +1,7 @@
 """HTTPS benchmark: ACME issuance on two front-ends, the renewal scan, and Apache with 1,000 HTTPS vhosts.
 
     .venv/bin/python bench/https.py [--part issue|scan|apache|scale|edge|all] [--sites 100] [--certificates 10000]
-                                   [--vhosts 1000] [--scale 1000 10000] [--repeat 3] [--profile]
+                                   [--vhosts 1000] [--scale 1000 10000] [--repeat 3] [--profile] [--http-only]
 
 issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_ssl) get certificates from
         pebble (validating on fe1's HTTP port; the tokens go to both front-ends) through the renewal scan
@@ -295,7 +295,7 @@ def _answers_https(host, domain: str, root_pem: str) -> bool:
         return False
 
 
-def scale(count: int, repeat: int, profile: bool) -> None:
+def scale(count: int, repeat: int, profile: bool, http_only: bool = False) -> None:
     """The figures of issue 27's table for `count` HTTPS sites (the module docstring, part `scale`)."""
     backends = [Backend(name).start() for name in ("zope1", "zope2")]
     made: list[StandaloneApache] = []
@@ -371,6 +371,8 @@ def scale(count: int, repeat: int, profile: bool) -> None:
             f"the spare copy of the last release (waited {', '.join(f'{s:.2f}' for s in waits)} s)",
             flush=True,
         )
+        if http_only:
+            return
         for i in range(repeat):
             domain = f"new{count}-{i}.example"
             upload = {}
@@ -472,6 +474,7 @@ def main() -> None:
     parser.add_argument("--edge", type=int, nargs="+", default=[1000], help="certificates (part edge)")
     parser.add_argument("--scale", type=int, nargs="+", default=[1000], help="HTTPS sites (part scale)")
     parser.add_argument("--repeat", type=int, default=3, help="changes timed per figure (part scale)")
+    parser.add_argument("--http-only", action="store_true", help="part scale: only the +1 HTTP site figures")
     parser.add_argument(
         "--profile", action="store_true", help="stage seconds of each +1 HTTP site, and one more cProfiled (part scale)"
     )
@@ -502,7 +505,7 @@ def main() -> None:
                 edge(count, args.repeat)
         if args.part == "scale":
             for count in args.scale:
-                scale(count, args.repeat, args.profile)
+                scale(count, args.repeat, args.profile, args.http_only)
                 Site.objects.all().delete()
                 Deployment.objects.all().delete()
                 Balancer.objects.all().delete()
