@@ -330,6 +330,10 @@ class _Push:
         restored, how = self.put_back(reload=reload)
         if restored:
             outcome.status = status_if_restored or (HostStatus.ROLLED_BACK if reload else HostStatus.FAILED)
+            previous = self.swapper.previous_path() or ""
+            if outcome.activated and previous.endswith(f"/{outcome.activated}"):
+                # the new release took the spare: the one put back gets its own again (best effort)
+                after_activation(self.transport, previous, keep={previous, self.release})
         else:
             outcome.status = HostStatus.FAILED
         outcome.error = f"{reason}: {how}"

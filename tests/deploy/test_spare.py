@@ -127,7 +127,7 @@ def test_a_spare_that_is_a_symlink_to_its_base_is_not_used_and_the_base_is_not_w
     assert live_files(releases(host) / tree_digest(old)) == old
 
 
-def test_a_failed_release_leaves_no_spare_behind_and_the_next_one_copies_its_base(host, tree_maker):
+def test_a_release_put_back_after_a_failure_gets_a_spare_again_and_the_next_one_uses_it(host, tree_maker):
     old = tree_maker(SITES)
     push_tree(LocalTransport(), host["target"], old)
     target = host["target"].__class__(**{**host["target"].__dict__, "configtest_command": "false"})
@@ -135,8 +135,10 @@ def test_a_failed_release_leaves_no_spare_behind_and_the_next_one_copies_its_bas
     outcome = push_tree(LocalTransport(), target, bad)
     assert outcome.status == HostStatus.FAILED and outcome.spare_taken  # it took the spare, then failed
     assert live_files(host["dir"]) == old and live_files(releases(host) / tree_digest(old)) == old
+    assert spares(host) == [f"{SPARE_PREFIX}{tree_digest(old)}"]  # made again for the release put back
+    assert tree_digest(bad) in os.listdir(releases(host))  # the failed release is kept (never the live one)
     again = push_tree(LocalTransport(), host["target"], with_map(tree_maker, "b.example live"))
-    assert again.status == HostStatus.SUCCEEDED and not again.spare_taken
+    assert again.status == HostStatus.SUCCEEDED and again.spare_taken
     assert live_files(host["dir"]) == with_map(tree_maker, "b.example live")
 
 
