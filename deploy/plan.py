@@ -88,6 +88,7 @@ class HostPlan:
     # the tree this process rendered that the activated release carries, byte for byte by its MANIFEST's
     # sha256 taken on the host (None: not known, the MANIFEST was read back): compare and upload use it
     live_tree: dict[str, str] | None = None
+    live_changed: set[str] | None = None  # the paths that differ between live_tree and the new tree
 
     @property
     def unchanged(self) -> bool:
@@ -108,6 +109,7 @@ def change_of(
     link: str | None,
     live: bytes | None,
     live_tree: dict[str, str] | None = None,
+    live_changed: set[str] | None = None,
 ) -> str:
     """THE rule (module docstring), from what was read: the marker's digest, config_dir's link and the
     MANIFEST of the release it points at (`live_tree`: the tree that MANIFEST is, when known)."""
@@ -119,7 +121,10 @@ def change_of(
     if activated == digest_of(tree) and live == wanted.encode():
         return ChangeKind.NONE
     try:
-        changed = changed_files(live_tree, tree) if live_tree is not None else changed_paths(live.decode(), wanted)
+        if live_tree is not None:
+            changed = live_changed if live_changed is not None else changed_files(live_tree, tree)
+        else:
+            changed = changed_paths(live.decode(), wanted)
         kind = change_kind(changed)
     except (ValueError, UnicodeDecodeError):
         return ChangeKind.CONFIG
@@ -140,13 +145,14 @@ def read_plan(
     started = time.monotonic()
     activated = read_activated(transport, target)
     link = transport.readlink(target.config_dir)
-    live_tree = None
+    live_tree, live_changed = None, None
     if link is not None:
         serving = resolve(posixpath.dirname(target.config_dir), link)
         if activated and serving == f"{target.releases_dir}/{activated}":
             live_tree = _verified_live(transport, serving, activated, (tree, known or {}))
         live = live_tree[MANIFEST].encode() if live_tree is not None else transport.read_file(f"{serving}/{MANIFEST}")
-        change = change_of(target, tree, activated, link, live, live_tree)
+        live_changed = changed_files(live_tree, tree) if live_tree is not None else None
+        change = change_of(target, tree, activated, link, live, live_tree, live_changed)
         if not routes or change == ChangeKind.NONE:
             live_map = None
         elif live_tree is not None:
@@ -171,6 +177,7 @@ def read_plan(
         live_map=live_map,
         seconds=time.monotonic() - started,
         live_tree=live_tree,
+        live_changed=live_changed,
     )
 
 

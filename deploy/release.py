@@ -207,7 +207,16 @@ class _Push:
                 self.staging = f"{self.target.releases_dir}/{STAGING_PREFIX}{self.digest[:16]}-{secrets.token_hex(4)}"
                 base = self.swapper.previous_path()
                 known = plan.live_tree if base == activated_release and plan.serves_activated else None
-                build_release(t, base, self.tree, self.staging, outcome, STAGING_PREFIX, base_tree=known)
+                build_release(
+                    t,
+                    base,
+                    self.tree,
+                    self.staging,
+                    outcome,
+                    STAGING_PREFIX,
+                    base_tree=known,
+                    base_changed=plan.live_changed if known is not None else None,
+                )
                 if t.exists(self.release):  # an incomplete copy of this revision: replace it
                     t.remove_path(self.release)
                 t.rename(self.staging, self.release)

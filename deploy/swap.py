@@ -146,18 +146,20 @@ def build_release(
     outcome,
     staging_prefix: str,
     base_tree: dict[str, str] | None = None,
+    base_changed: set[str] | None = None,
 ) -> None:
     """Fill `staging` with the full tree: a hard-linked copy of release `base` (if any) plus the files
     that differ from it (by its own MANIFEST), minus the files the tree no longer has. `base_tree`: the
     tree release `base` carries (deploy.plan.HostPlan.live_tree, checked by its MANIFEST's digest on the
-    host): compared with the new tree in memory instead of reading and parsing the base's MANIFEST."""
+    host): compared with the new tree in memory instead of reading and parsing the base's MANIFEST;
+    `base_changed`: that comparison when the caller made it already (deploy.plan.HostPlan.live_changed)."""
     releases = posixpath.dirname(staging)
     for name, _ in transport.list_entries(releases):
         if name.startswith(staging_prefix) and STAGING_SUFFIX.fullmatch(name[len(staging_prefix) :]):
             # left over by a dropped connection
             transport.remove_path(f"{releases}/{name}")
     if base and base_tree is not None and MANIFEST in base_tree:
-        differ = sorted(changed_files(base_tree, tree) | {MANIFEST})
+        differ = sorted((base_changed if base_changed is not None else changed_files(base_tree, tree)) | {MANIFEST})
         gone = sorted(path for path in base_tree if path not in tree)
         changed_now = {path: tree[path].encode() for path in differ if path in tree}
         patch = manifest_patch(tree, differ, gone)
