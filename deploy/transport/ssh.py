@@ -85,20 +85,23 @@ def _patch_manifest_sh(digest: str) -> str:
 
 def _take_spare_sh(spare: Spare, dst: str) -> str:
     """Shell: rename `spare` to `dst` when it is usable (protocol.Spare), else copy its base; the lock waits
-    (bounded) for a spare still being built (make_spare)."""
+    (bounded) for a spare still being built (make_spare). Whatever goes wrong with the spare or its lock
+    (even a lock file that cannot be opened), the base is copied: the build never fails for it."""
     q = shlex.quote
     s, b = spare.path, spare.base
     dirs = " ".join(q(d) for d in spare.dirs)
     lock = q(f"{PurePosixPath(s).parent}/{SPARE_LOCK}")
+    usable = (
+        f"[ -d {q(s)} ] && [ ! -L {q(s)} ] && [ {q(s + '/MANIFEST')} -ef {q(b + '/MANIFEST')} ] "
+        f'&& [ "$(sha256sum < {q(s + "/MANIFEST")})" = {q(spare.digest + "  -")} ] '
+        f'&& [ "$(cd -- {q(s)} && stat -c %y -- {dirs})" = "$(cd -- {q(b)} && stat -c %y -- {dirs})" ]'
+    )
     return "\n".join(
         [
-            f"exec 9>>{lock}",
-            f"if command -v flock >/dev/null; then flock -w {SPARE_WAIT_SECONDS} 9 || true; fi",
-            f"if [ -d {q(s)} ] && [ ! -L {q(s)} ] && [ {q(s + '/MANIFEST')} -ef {q(b + '/MANIFEST')} ] "
-            f'&& [ "$(sha256sum < {q(s + "/MANIFEST")})" = {q(spare.digest + "  -")} ] '
-            f'&& [ "$(cd -- {q(s)} && stat -c %y -- {dirs})" = "$(cd -- {q(b)} && stat -c %y -- {dirs})" ]; '
-            f"then mv -T -- {q(s)} {q(dst)}; echo {q(SPARE_TAKEN)}; else cp -al -- {q(b)} {q(dst)}; fi",
-            "exec 9>&-",
+            f"{{ if command -v flock >/dev/null; then flock -w {SPARE_WAIT_SECONDS} 9 || true; fi",
+            f"  if {usable}; then mv -T -- {q(s)} {q(dst)} && echo {q(SPARE_TAKEN)}; fi",
+            f"}} 9>>{lock} || true",
+            f"[ -e {q(dst)} ] || cp -al -- {q(b)} {q(dst)}",
         ]
     )
 
@@ -571,14 +574,15 @@ class SSHTransport:
         trash = [f"{releases}/{TRASH_PREFIX}{secrets.token_hex(6)}" for _ in discarded]
         renames = [f"mv -T -- {q(p)} {q(t)} 2>/dev/null || true" for p, t in zip(discarded, trash, strict=True)]
         temporary = f"{spare}.tmp-{secrets.token_hex(4)}"
+        copy = (
+            f"[ -d {q(release)} ] && [ ! -e {q(spare)} ] && cp -al -- {q(release)} {q(temporary)} "
+            f"&& mv -T -- {q(temporary)} {q(spare)} || rm -rf -- {q(temporary)}"
+        )
         background = "; ".join(
             [
-                f"exec 9>>{q(f'{releases}/{SPARE_LOCK}')}",
-                f"flock -w {SPARE_WAIT_SECONDS * 10} 9 || exit 0",
-                f"[ -d {q(release)} ] && [ ! -e {q(spare)} ] && cp -al -- {q(release)} {q(temporary)} "
-                f"&& mv -T -- {q(temporary)} {q(spare)} || rm -rf -- {q(temporary)}",
-                "exec 9>&-",  # the next build may take the spare now; what follows does not hold it up
-                *([f"rm -rf -- {' '.join(q(t) for t in trash)}"] if trash else []),
+                # a lock that cannot be had: no spare (a build could not wait for it), the trash still goes
+                f"{{ flock -w {SPARE_WAIT_SECONDS * 10} 9 && {{ {copy}; }}; }} 9>>{q(f'{releases}/{SPARE_LOCK}')}",
+                *([f"rm -rf -- {' '.join(q(t) for t in trash)}"] if trash else []),  # the lock is free again
             ]
         )
         command = "\n".join(

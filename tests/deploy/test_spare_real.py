@@ -229,3 +229,17 @@ def test_a_patch_that_does_not_give_the_wanted_manifest_falls_back_to_the_whole_
     ssh.build_tree(dst, files, base=str(base), manifest=wrong)
     assert calls == [wrong, None]  # refused on the host (its sha256), then sent whole
     assert live_files(Path(dst)) == new
+
+
+def test_a_lock_that_cannot_be_opened_costs_the_spare_never_the_deploy(ssh, host, tree_maker):
+    releases = Path(f"{host['dir']}.releases")
+    first = tree_maker(SITES)
+    push_tree(ssh, host["target"], first)
+    settled(releases, f"{SPARE_PREFIX}{tree_digest(first)}")
+    (releases / ".spare.lock").unlink()
+    (releases / ".spare.lock").mkdir()  # cannot be opened for writing: no lock, so no spare taken
+    second = site(tree_maker, "b")
+    outcome = push_tree(ssh, host["target"], second)
+    assert outcome.status == HostStatus.SUCCEEDED and not outcome.spare_taken
+    assert live_files(host["dir"]) == second
+    assert live_files(releases / tree_digest(first)) == first
