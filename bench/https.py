@@ -1,7 +1,7 @@
 """HTTPS benchmark: ACME issuance on two front-ends, the renewal scan, and Apache with 1,000 HTTPS vhosts.
 
     .venv/bin/python bench/https.py [--part issue|scan|apache|scale|edge|all] [--sites 100] [--certificates 10000]
-                                   [--vhosts 1000] [--scale 1000 10000] [--repeat 3] [--profile]
+                                   [--vhosts 1000] [--scale 1000 10000] [--repeat 3] [--profile] [--http-only]
                                    [--tls-edge apache|nginx]
 
 issue:  N sites on 2 front-ends (each a real sshd + standalone Apache with mod_ssl) get certificates from
@@ -13,7 +13,8 @@ apache: `apache2 -t`, start and graceful of V HTTPS sites (each its own certific
         HTTP-only sites: seconds and memory (RSS and PSS of all Apache processes after the graceful).
 scale:  S HTTPS sites (each its own ECDSA P-256 certificate, devrig.pki) on 3 front-ends (each a real sshd +
         standalone Apache with mod_ssl, 2 x 16 event workers), deployed through the real runner: the first
-        deploy; +1 HTTP site -> answering on all 3 (map-only: no reload); +1 HTTPS site with its certificate
+        deploy; +1 HTTP site -> answering on all 3 (map-only: no reload), R times one after the other, then R
+        times each once the front-ends finished their background work (deploy.swap); +1 HTTPS site with its certificate
         (created, certificate uploaded) -> served over verified HTTPS on all 3, and the gracefuls it cost;
         one graceful of a front-end -> the new generation serving; Apache RSS of one front-end (all its
         processes); `apache2 -t` time and peak RSS. Not part of `all` (minutes at 10,000: run it alone).
@@ -69,6 +70,8 @@ from certificates.models import Certificate
 from certificates.selectors import certificates_due
 from certificates.services import certificate_set_custom
 from certificates.tasks import renewal_scan
+from deploy.swap import SPARE_PREFIX
+from deploy.transport.protocol import TRASH_PREFIX
 from devrig import pki
 from devrig.apache import StandaloneApache, write_tree
 from devrig.backends import Backend
@@ -270,6 +273,26 @@ def _until(check, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
+def _settled(hosts, timeout: float = 120.0) -> float:
+    """Seconds until every front-end has finished its background work after the last release (deploy.swap:
+    the spare copy of the live release built, pruned releases removed)."""
+    started = time.perf_counter()
+    while True:
+        busy = []
+        for host in hosts:
+            releases = Path(f"{host.config_dir}.releases")
+            names = os.listdir(releases)
+            if f"{SPARE_PREFIX}{os.path.basename(os.readlink(host.config_dir))}" not in names or any(
+                ".tmp-" in n or n.startswith(TRASH_PREFIX) for n in names
+            ):
+                busy.append(host.name)
+        if not busy:
+            return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"background work of {busy}")
+        time.sleep(0.02)
+
+
 def _answers_https(host, domain: str, root_pem: str) -> bool:
     try:
         return https_get(host.https_port, domain, root_pem=root_pem, timeout=5).status == 200
@@ -284,7 +307,7 @@ def _nginx_test(nginx: StandaloneNginx) -> float:
     return time.perf_counter() - started
 
 
-def scale(count: int, repeat: int, profile: bool, tls_edge: str = "apache") -> None:
+def scale(count: int, repeat: int, profile: bool, tls_edge: str = "apache", http_only: bool = False) -> None:
     """The figures of issue 27's table for `count` HTTPS sites (the module docstring, part `scale`)."""
     backends = [Backend(name).start() for name in ("zope1", "zope2")]
     made: list[StandaloneApache] = []
@@ -334,20 +357,27 @@ def scale(count: int, repeat: int, profile: bool, tls_edge: str = "apache") -> N
         settings.HOSTPANEL_AUTO_DEPLOY = True  # every change below deploys when it commits (immediate backend)
         http_times, https_times, gracefuls = [], [], []
         edge_before = [h.edge_reloads() for h in hosts]
-        for i in range(repeat):
+        settled_times, waits = [], []
+        for i in range(2 * repeat + (1 if profile else 0)):
             domain = f"plain{count}-{i}.example"
+            if repeat <= i < 2 * repeat:  # the second half: once the front-ends' background work is done
+                waits.append(_settled(hosts))
             before = [h.reloads() for h in hosts]
             profiler = None
-            if profile and i == repeat - 1:
+            if i == 2 * repeat:  # --profile: one more, not timed, its front-ends one after the other in this thread
+                settings.HOSTPANEL_DEPLOY_PARALLELISM, parallelism = 1, settings.HOSTPANEL_DEPLOY_PARALLELISM
                 profiler = cProfile.Profile()
                 profiler.enable()
             started = time.perf_counter()
             add_site(domain, balancer)
             _until(lambda d=domain: all(h.backend_for(d, timeout=0) for h in hosts), 30, f"{domain} live")
-            http_times.append(time.perf_counter() - started)
             if profiler is not None:
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+                settings.HOSTPANEL_DEPLOY_PARALLELISM = parallelism
+                print(f"scale {count}: profiled +1 HTTP site (3 front-ends in turn, panel side by own time):")
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+            else:
+                (http_times if i < repeat else settled_times).append(time.perf_counter() - started)
             assert [h.reloads() for h in hosts] == before, "a map-only change reloaded Apache"
             assert [h.edge_reloads() for h in hosts] == edge_before, "a map-only change reloaded nginx"
             if profile:
@@ -355,9 +385,18 @@ def scale(count: int, repeat: int, profile: bool, tls_edge: str = "apache") -> N
                     print(f"  {row.frontend_name}: {row.output.splitlines()[-1] if row.output else ''}")
         print(
             f"{label}: +1 HTTP site -> live on 3: median {statistics.median(http_times):.3f} s "
-            f"({', '.join(f'{s:.3f}' for s in http_times)}), no reload",
+            f"({', '.join(f'{s:.3f}' for s in http_times)}), no reload; one after the other, each as soon as "
+            f"the last is live",
             flush=True,
         )
+        print(
+            f"{label}: +1 HTTP site -> live on 3: median {statistics.median(settled_times):.3f} s "
+            f"({', '.join(f'{s:.3f}' for s in settled_times)}), no reload; each once the front-ends had built "
+            f"the spare copy of the last release (waited {', '.join(f'{s:.2f}' for s in waits)} s)",
+            flush=True,
+        )
+        if http_only:
+            return
         edge_reloads = []
         for i in range(repeat):
             domain = f"new{count}-{i}.example"
@@ -471,7 +510,10 @@ def main() -> None:
     parser.add_argument("--edge", type=int, nargs="+", default=[1000], help="certificates (part edge)")
     parser.add_argument("--scale", type=int, nargs="+", default=[1000], help="HTTPS sites (part scale)")
     parser.add_argument("--repeat", type=int, default=3, help="changes timed per figure (part scale)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the last +1 HTTP site (part scale)")
+    parser.add_argument("--http-only", action="store_true", help="part scale: only the +1 HTTP site figures")
+    parser.add_argument(
+        "--profile", action="store_true", help="stage seconds of each +1 HTTP site, and one more cProfiled (part scale)"
+    )
     parser.add_argument(
         "--tls-edge", choices=["apache", "nginx"], default="apache", help="what terminates HTTPS (part scale)"
     )
@@ -502,7 +544,7 @@ def main() -> None:
                 edge(count, args.repeat)
         if args.part == "scale":
             for count in args.scale:
-                scale(count, args.repeat, args.profile, args.tls_edge)
+                scale(count, args.repeat, args.profile, args.tls_edge, args.http_only)
                 Site.objects.all().delete()
                 Deployment.objects.all().delete()
                 Balancer.objects.all().delete()

@@ -25,9 +25,9 @@ from django.conf import settings
 
 from balancers.choices import ChangeKind, TlsEdge
 from balancers.models import FrontEnd
-from deploy.swap import resolve
+from deploy.swap import digest_of, resolve
 from deploy.transport.protocol import Transport, TransportError
-from rendering.manifest import DIGEST, MANIFEST, changed_files, changed_paths, parse_manifest, tree_digest
+from rendering.manifest import DIGEST, MANIFEST, changed_files, changed_paths, parse_manifest
 from rendering.routes import ROUTE_FILES, ROUTES_MAP, change_kind
 
 RELEASES_SUFFIX = ".releases"
@@ -94,6 +94,7 @@ class HostPlan:
     # the tree this process rendered that the activated release carries, byte for byte by its MANIFEST's
     # sha256 taken on the host (None: not known, the MANIFEST was read back): compare and upload use it
     live_tree: dict[str, str] | None = None
+    live_changed: set[str] | None = None  # the paths that differ between live_tree and the new tree
 
     @property
     def unchanged(self) -> bool:
@@ -114,6 +115,7 @@ def change_of(
     link: str | None,
     live: bytes | None,
     live_tree: dict[str, str] | None = None,
+    live_changed: set[str] | None = None,
 ) -> str:
     """THE rule (module docstring), from what was read: the marker's digest, config_dir's link and the
     MANIFEST of the release it points at (`live_tree`: the tree that MANIFEST is, when known)."""
@@ -122,10 +124,13 @@ def change_of(
     if resolve(posixpath.dirname(target.config_dir), link) != f"{target.releases_dir}/{activated}":
         return ChangeKind.CONFIG  # Apache may not run what config_dir points at
     wanted = tree[MANIFEST]
-    if activated == tree_digest(tree) and live == wanted.encode():
+    if activated == digest_of(tree) and live == wanted.encode():
         return ChangeKind.NONE
     try:
-        changed = changed_files(live_tree, tree) if live_tree is not None else changed_paths(live.decode(), wanted)
+        if live_tree is not None:
+            changed = live_changed if live_changed is not None else changed_files(live_tree, tree)
+        else:
+            changed = changed_paths(live.decode(), wanted)
         kind = change_kind(changed)
     except (ValueError, UnicodeDecodeError):
         return ChangeKind.CONFIG
@@ -146,13 +151,14 @@ def read_plan(
     started = time.monotonic()
     activated = read_activated(transport, target)
     link = transport.readlink(target.config_dir)
-    live_tree = None
+    live_tree, live_changed = None, None
     if link is not None:
         serving = resolve(posixpath.dirname(target.config_dir), link)
         if activated and serving == f"{target.releases_dir}/{activated}":
             live_tree = _verified_live(transport, serving, activated, (tree, known or {}))
         live = live_tree[MANIFEST].encode() if live_tree is not None else transport.read_file(f"{serving}/{MANIFEST}")
-        change = change_of(target, tree, activated, link, live, live_tree)
+        live_changed = changed_files(live_tree, tree) if live_tree is not None else None
+        change = change_of(target, tree, activated, link, live, live_tree, live_changed)
         if not routes or change == ChangeKind.NONE:
             live_map = None
         elif live_tree is not None:
@@ -168,7 +174,7 @@ def read_plan(
         except TransportError:
             live, live_map = None, None
     return HostPlan(
-        digest=tree_digest(tree),
+        digest=digest_of(tree),
         activated=activated,
         link=link,
         live_manifest=live,
@@ -177,6 +183,7 @@ def read_plan(
         live_map=live_map,
         seconds=time.monotonic() - started,
         live_tree=live_tree,
+        live_changed=live_changed,
     )
 
 
@@ -188,7 +195,7 @@ def _verified_live(
     and is not read back (2.7 MB at 10,000 HTTPS sites). None: no candidate, or the host's differs (it is
     read back, as without one)."""
     for tree in candidates:
-        if MANIFEST in tree and tree_digest(tree) == activated:
+        if MANIFEST in tree and digest_of(tree) == activated:
             return tree if transport.file_digest(f"{serving}/{MANIFEST}") == activated else None
     return None
 

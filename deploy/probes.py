@@ -52,7 +52,7 @@ from deploy.release import (
 from deploy.transport.protocol import Transport, TransportError
 from deploy.vhost_proof import UNCLAIMED_HOST  # one name no site claims, for the probes and the release proof
 from hostpanel.http import HttpAnswer, http_exchange, wait_until_answers
-from rendering.manifest import DIGEST, MANIFEST
+from rendering.manifest import DIGEST
 from rendering.routes import (
     ROUTES_MAP,
     ROUTES_RECENT,
@@ -258,7 +258,7 @@ def push_and_probe(
     sample, timeout, parallelism = probe_settings()
     if host.change == ChangeKind.MAP:
         sample = min(sample, int(settings.HOSTPANEL_PROBE_SAMPLE_MAP_ONLY))
-    plan = [] if host.unchanged else plan_probes(host.live_map, tree, sample=sample, seed=tree[MANIFEST])
+    plan = [] if host.unchanged else plan_probes(host.live_map, tree, sample=sample, seed=host.digest)
     address = site_address(frontend)
     domains = [UNCLAIMED_HOST, *(s.domain for s in plan)]
     # The "before" round runs while the release uploads (it must end before the switch, and does:

@@ -7,6 +7,7 @@
    switched-but-untested release also carries;
 2. upload: build the new release in a staging directory next to config_dir — a hard-linked copy of
    the last activated release plus ONLY the changed files — renamed to `<config_dir>.releases/<digest>`;
+   the copy is the spare one built after that release's activation when it is untouched (deploy.swap);
 3. swap: the marker is cleared ("switching"), then config_dir (a symlink) is switched atomically;
 4. configtest_command; on failure config_dir goes back to the previous release, no reload;
 5. reload_command (graceful), then a check that the host answers (health_url, else
@@ -14,7 +15,8 @@
    then the proof that HostPanel's vhost is the one answering on each listener, with THIS release
    (deploy.vhost_proof, also after a map-only switch); on failure the same, and the reason names the vhost
    that answers instead (deploy.readiness);
-6. the marker records the new digest: the host has activated it.
+6. the marker records the new digest: the host has activated it; old releases are pruned and the spare
+   copy of this release is built, off the deployment's path (deploy.swap.after_activation).
 
 A release that differs from the ACTIVATED one (the one config_dir points at) in routes.map alone is a
 *map-only* change (deploy.plan.change_of, the one rule): steps 4 and 5 are skipped. Apache stats the map on every
@@ -45,11 +47,11 @@ from balancers.choices import ChangeKind, HostStage, HostStatus
 from deploy.leases import LeaseLost
 from deploy.plan import HostPlan, Target, read_plan
 from deploy.readiness import read_apache_facts
-from deploy.swap import Swapper, build_release, prune_releases
+from deploy.swap import Swapper, after_activation, build_release, digest_of
 from deploy.transport.protocol import Transport, TransportError
 from deploy.vhost_proof import https_served, prove_release
 from hostpanel.http import wait_until_answers
-from rendering.manifest import DIGEST, MANIFEST, tree_digest
+from rendering.manifest import DIGEST, MANIFEST
 
 STAGING_PREFIX = ".staging-"
 OUTPUT_LIMIT = 8000
@@ -93,9 +95,11 @@ class HostOutcome:
     timings: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
     proof: str | None = None  # deploy.vhost_proof: None not asked, "" HostPanel's vhost answered, else why not
     apache_facts: dict | None = None  # deploy.readiness, read when the proof failed (names the vhost answering)
+    spare_taken: bool = False  # the release was built on the spare copy of its base (deploy.swap), not copied
 
     def timings_line(self) -> str:
-        return "stage seconds: " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.timings.items())
+        spare = "; built on the spare copy of the previous release" if self.spare_taken else ""
+        return "stage seconds: " + ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.timings.items()) + spare
 
 
 def sha256_hex(data: bytes) -> str:
@@ -159,7 +163,7 @@ class _Push:
         self.before_swap, self.verify_seconds = hooks.before_swap, verify_seconds
         self.outcome = HostOutcome(status=HostStatus.RUNNING, stage=HostStage.CONNECT)
         self.swapper = Swapper(transport, target.config_dir, target.releases_dir)
-        self.digest = tree_digest(tree)
+        self.digest = digest_of(tree)
         self.release = f"{target.releases_dir}/{self.digest}"
         self.activated_before = ""
         self.staging: str | None = None
@@ -213,7 +217,16 @@ class _Push:
                 self.staging = f"{self.target.releases_dir}/{STAGING_PREFIX}{self.digest[:16]}-{secrets.token_hex(4)}"
                 base = self.swapper.previous_path()
                 known = plan.live_tree if base == activated_release and plan.serves_activated else None
-                build_release(t, base, self.tree, self.staging, outcome, STAGING_PREFIX, base_tree=known)
+                build_release(
+                    t,
+                    base,
+                    self.tree,
+                    self.staging,
+                    outcome,
+                    STAGING_PREFIX,
+                    base_tree=known,
+                    base_changed=plan.live_changed if known is not None else None,
+                )
                 if t.exists(self.release):  # an incomplete copy of this revision: replace it
                     t.remove_path(self.release)
                 t.rename(self.staging, self.release)
@@ -292,7 +305,7 @@ class _Push:
         self.verified = True
         self.mark(self.digest)
         outcome.activated = self.digest
-        prune_releases(t, self.target.releases_dir, keep={self.release, self.swapper.previous_path()})
+        after_activation(t, self.release, keep={self.release, self.swapper.previous_path()})
         outcome.status, outcome.stage = HostStatus.SUCCEEDED, HostStage.DONE
         self.progress(HostStage.DONE)
         return outcome
@@ -336,6 +349,10 @@ class _Push:
         restored, how = self.put_back(reload=reload)
         if restored:
             outcome.status = status_if_restored or (HostStatus.ROLLED_BACK if reload else HostStatus.FAILED)
+            previous = self.swapper.previous_path() or ""
+            if outcome.activated and previous.endswith(f"/{outcome.activated}"):
+                # the new release took the spare: the one put back gets its own again (best effort)
+                after_activation(self.transport, previous, keep={previous, self.release})
         else:
             outcome.status = HostStatus.FAILED
         outcome.error = f"{reason}: {how}"

@@ -19,8 +19,9 @@ from django.db import IntegrityError, transaction
 
 from balancers.models import ConfigBlob, ConfigTree, RoutesBase
 from deploy.secrets import seal_tree
+from deploy.swap import digest_of
 from rendering import cache
-from rendering.manifest import MANIFEST, is_private_key, parse_manifest, text_digest, tree_digest
+from rendering.manifest import MANIFEST, is_private_key, parse_manifest, text_digest
 
 BLOB_MIN_CHARS = 64 * 1024  # a file this large (never a private key) is a blob
 REBASE_FILES = 512  # changes (files changed, added or removed) against the base past which a tree is stored whole
@@ -68,7 +69,7 @@ def store_tree(tree: dict[str, str], lineage: str = "") -> ConfigTree:
     """The tree as a ConfigTree row (one per digest), its keys sealed, its large files as blobs. With a
     `lineage` (the front-end's name), stored as its changes against that lineage's last whole tree when
     there is one (module docstring)."""
-    digest = tree_digest(tree)
+    digest = digest_of(tree)
     stored = ConfigTree.objects.filter(digest=digest).only("pk", "digest").first()
     if stored is not None:
         return stored

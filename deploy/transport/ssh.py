@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import secrets
 import shlex
 import socket
 import stat
@@ -26,8 +27,13 @@ from django.conf import settings
 
 from deploy.transport.protocol import (
     DEFAULT_COMMAND_TIMEOUT,
+    SPARE_LOCK,
+    SPARE_WAIT_SECONDS,
+    TRASH_PREFIX,
     CommandResult,
+    ManifestPatch,
     ReadLimits,
+    Spare,
     TransportError,
     safe_relative,
     tar_files,
@@ -35,13 +41,69 @@ from deploy.transport.protocol import (
     too_large,
     untar_files,
 )
-from rendering.manifest import DIGEST
+from rendering.manifest import DIGEST, MANIFEST
 from rendering.routes import DBM_BUILD_SH, DERIVED_FILES
 
 if TYPE_CHECKING:
     from balancers.models import FrontEnd
 
 _READ_CHUNK = 65536
+SPARE_TAKEN = "hostpanel: spare taken"
+
+
+_PATCH_DROP, _PATCH_ADD, _PATCH_NEW = ".hp-manifest-drop", ".hp-manifest-add", ".hp-manifest-new"
+_PATCH_MISMATCH = 75
+
+
+class _PatchMismatch(Exception):
+    """The MANIFEST rebuilt on the host from a patch is not the one wanted (its digest differs)."""
+
+
+def _patch_manifest_sh(digest: str) -> str:
+    """Shell, in the staging directory: MANIFEST rebuilt in one pass over the base's (a hard link: replaced,
+    never written into), without the dropped paths' lines and with the added lines (sorted by path) merged in
+    by path (bytes: LC_ALL=C; the paths are ASCII, rendering.manifest), kept only when its sha256 is `digest`
+    (else exit _PATCH_MISMATCH)."""
+    q = shlex.quote
+    merge = (  # a line is `<64 hex>  <path>`: its path starts at column 67
+        "BEGIN { while ((getline p < drop) > 0) gone[p] = 1; more = (getline a < add) > 0 } "
+        "{ path = substr($0, 67); while (more && substr(a, 67) < path) { print a; more = (getline a < add) > 0 } "
+        "if (!(path in gone)) print } "
+        "END { while (more) { print a; more = (getline a < add) > 0 } }"
+    )
+    return "\n".join(
+        [
+            f"LC_ALL=C awk -v drop={_PATCH_DROP} -v add={_PATCH_ADD} {q(merge)} {MANIFEST} > {_PATCH_NEW}",
+            f"rm -f {_PATCH_DROP} {_PATCH_ADD}",
+            f'if [ "$(sha256sum < {_PATCH_NEW})" != {q(digest + "  -")} ]; then rm -f {_PATCH_NEW}; '
+            f"exit {_PATCH_MISMATCH}; fi",
+            f"chmod 644 {_PATCH_NEW}",
+            f"mv -f -- {_PATCH_NEW} {MANIFEST}",  # a new inode: the base's MANIFEST stays as it was
+        ]
+    )
+
+
+def _take_spare_sh(spare: Spare, dst: str) -> str:
+    """Shell: rename `spare` to `dst` when it is usable (protocol.Spare), else copy its base; the lock waits
+    (bounded) for a spare still being built (make_spare). Whatever goes wrong with the spare or its lock
+    (even a lock file that cannot be opened), the base is copied: the build never fails for it."""
+    q = shlex.quote
+    s, b = spare.path, spare.base
+    dirs = " ".join(q(d) for d in spare.dirs)
+    lock = q(f"{PurePosixPath(s).parent}/{SPARE_LOCK}")
+    usable = (
+        f"[ -d {q(s)} ] && [ ! -L {q(s)} ] && [ {q(s + '/MANIFEST')} -ef {q(b + '/MANIFEST')} ] "
+        f'&& [ "$(sha256sum < {q(s + "/MANIFEST")})" = {q(spare.digest + "  -")} ] '
+        f'&& [ "$(cd -- {q(s)} && stat -c %y -- {dirs})" = "$(cd -- {q(b)} && stat -c %y -- {dirs})" ]'
+    )
+    return "\n".join(
+        [
+            f"{{ if command -v flock >/dev/null; then flock -w {SPARE_WAIT_SECONDS} 9 || true; fi",
+            f"  if {usable}; then mv -T -- {q(s)} {q(dst)} && echo {q(SPARE_TAKEN)}; fi",
+            f"}} 9>>{lock} || true",
+            f"[ -e {q(dst)} ] || cp -al -- {q(b)} {q(dst)}",
+        ]
+    )
 
 
 def key_fingerprint(key_line_or_blob: str | bytes) -> str:
@@ -449,22 +511,88 @@ class SSHTransport:
         base: str | None = None,
         remove: Iterable[str] = (),
         modes: dict[str, int] | None = None,
-    ) -> None:
-        # One command and one stream instead of a few SFTP round trips per file: copy (hard links),
-        # delete, and unpack a tar of the changed files; `tar -U` unlinks a linked file before writing.
+        spare: Spare | None = None,
+        manifest: ManifestPatch | None = None,
+    ) -> bool:
+        # One command and one stream instead of a few SFTP round trips per file: copy (hard links) or take
+        # the spare copy, delete, and unpack a tar of the changed files; `tar -U` unlinks a linked file
+        # before writing.
+        if manifest is not None and base and MANIFEST in files:
+            try:
+                return self._build_tree(dst, files, base=base, remove=remove, modes=modes, spare=spare, patch=manifest)
+            except _PatchMismatch:
+                # never expected (the base's MANIFEST was checked by its digest): the whole one, on a new copy
+                self.remove_path(dst)
+        return self._build_tree(dst, files, base=base, remove=remove, modes=modes, spare=spare)
+
+    def _build_tree(
+        self,
+        dst: str,
+        files: dict[str, bytes],
+        *,
+        base: str | None,
+        remove: Iterable[str],
+        modes: dict[str, int] | None,
+        spare: Spare | None,
+        patch: ManifestPatch | None = None,
+    ) -> bool:
+        q = shlex.quote
         steps = ["set -e"]
-        steps.append(f"cp -al -- {shlex.quote(base)} {shlex.quote(dst)}" if base else f"mkdir -p -- {shlex.quote(dst)}")
-        steps.append(f"cd -- {shlex.quote(dst)}")
-        removed = [shlex.quote(safe_relative(p)) for p in remove]
+        if base and spare is not None and spare.base == base:
+            steps.append(_take_spare_sh(spare, dst))
+        else:
+            steps.append(f"cp -al -- {q(base)} {q(dst)}" if base else f"mkdir -p -- {q(dst)}")
+        steps.append(f"cd -- {q(dst)}")
+        removed = [q(safe_relative(p)) for p in remove]
         if removed:
             steps.append("rm -rf -- " + " ".join(removed))
+        if patch is not None:
+            files = {path: data for path, data in files.items() if path != MANIFEST}
+            files[_PATCH_DROP] = "".join(f"{path}\n" for path in patch.drop).encode()
+            files[_PATCH_ADD] = patch.add.encode()
         if files:
             # the archive's modes as given (-p): a private key arrives 0600 whatever the login's umask.
             # -m: each file gets the time it is written (not the archive's whole seconds): Apache re-reads
             # routes.map only when its mtime changes, so two maps written within one second must differ.
             steps.append("tar -x -z -U -p -m --no-same-owner -f -")
+        if patch is not None:
+            steps.append(_patch_manifest_sh(patch.digest))
         steps.append(DBM_BUILD_SH)  # the routing map's SDBM, built here before the release is switched in
-        self._checked("\n".join(steps), f"build {dst}", 120.0, tar_files(files, modes) if files else None)
+        archive = tar_files(files, modes) if files else None
+        result = self.run("\n".join(steps), timeout=max(self.timeout, 120.0), input=archive)
+        if patch is not None and result.exit_code == _PATCH_MISMATCH:
+            raise _PatchMismatch()
+        if not result.ok:
+            raise TransportError(f"cannot build {dst}: {result.output or f'exit code {result.exit_code}'}", False)
+        return SPARE_TAKEN in result.stdout.splitlines()
+
+    def make_spare(self, release: str, spare: str, *, discard: Iterable[str] = ()) -> None:
+        # The renames now (one command), the copy and the removals in the background: the deployment does
+        # not wait for them, and the next build waits on the lock only for what is left of the copy.
+        q, releases = shlex.quote, str(PurePosixPath(release).parent)
+        discarded = list(discard)
+        trash = [f"{releases}/{TRASH_PREFIX}{secrets.token_hex(6)}" for _ in discarded]
+        renames = [f"mv -T -- {q(p)} {q(t)} 2>/dev/null || true" for p, t in zip(discarded, trash, strict=True)]
+        temporary = f"{spare}.tmp-{secrets.token_hex(4)}"
+        copy = (
+            f"[ -d {q(release)} ] && [ ! -e {q(spare)} ] && cp -al -- {q(release)} {q(temporary)} "
+            f"&& mv -T -- {q(temporary)} {q(spare)} || rm -rf -- {q(temporary)}"
+        )
+        background = "; ".join(
+            [
+                # a lock that cannot be had: no spare (a build could not wait for it), the trash still goes
+                f"{{ flock -w {SPARE_WAIT_SECONDS * 10} 9 && {{ {copy}; }}; }} 9>>{q(f'{releases}/{SPARE_LOCK}')}",
+                *([f"rm -rf -- {' '.join(q(t) for t in trash)}"] if trash else []),  # the lock is free again
+            ]
+        )
+        command = "\n".join(
+            [
+                *renames,
+                "command -v flock >/dev/null || exit 0",  # util-linux: without it no spare (a copy each build)
+                f"nohup sh -c {q(background)} </dev/null >/dev/null 2>&1 &",
+            ]
+        )
+        self._checked(command, f"prepare the spare copy of {release}")
 
     def _checked(self, command: str, what: str, timeout: float = 60.0, input: bytes | None = None) -> None:
         result = self.run(command, timeout=max(self.timeout, timeout), input=input)
