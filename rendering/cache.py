@@ -40,6 +40,7 @@ __all__ = [
     "SITE_PARTS",
     "SITE_VHOSTS",
     "EDGE_FILES",
+    "SEALS",
     "STORED_BASES",
     "Memo",
     "clear",
@@ -136,6 +137,11 @@ SITE_VHOSTS: Memo[tuple, dict[int, tuple]] = Memo(
 EDGE_FILES: Memo[str, dict[int, tuple]] = Memo(
     "nginx edge files",
     "'edge' -> {id(site context): (the context, its edge/tls files, its HSTS map lines)}, current sites only",
+)
+
+SEALS: Memo[str, tuple] = Memo(
+    "sealed trees",
+    "front-end name -> (its last rendered tree, {path: its MANIFEST line}, the paths in order), the last render's",
 )
 
 # --- the push (deploy.trees) -------------------------------------------------------------------------

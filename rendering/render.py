@@ -402,8 +402,10 @@ def _render(
         https_count=len(https_sites) + len(kept_https),
         edge=edge,
     )
-    seal_tree(tree)  # the release file (the proof that HostPanel's vhost answers) and the MANIFEST
-    return RenderResult(dict(sorted(tree.items())), reports)
+    # the release file (the proof that HostPanel's vhost answers) and the MANIFEST, patched from this
+    # front-end's last render where its files are the same
+    order = seal_tree(tree, key=fe.name)
+    return RenderResult({path: tree[path] for path in order}, reports)
 
 
 def _site_vhosts(https_sites: list[SimpleNamespace], common: dict) -> dict[str, str]:
