@@ -73,7 +73,7 @@ def edge_names(tree: dict[str, str]) -> list[str]:
     if EDGE_NGINX_CONF not in tree:
         return []
     prefix = EDGE_TLS_DIR + "/"
-    return sorted(p[len(prefix) : -len(".crt")] for p in tree if p.startswith(prefix) and p.endswith(".crt"))
+    return sorted(p[len(prefix) : -len(".pem")] for p in tree if p.startswith(prefix) and p.endswith(".pem"))
 
 
 def listeners(*, http_listen: str, https_listen: str, address: str, tree: dict[str, str]) -> list[Listener]:

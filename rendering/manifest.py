@@ -164,16 +164,16 @@ def private_key_path(domain: str) -> str:
 
 
 def is_private_key(path: str) -> bool:
-    return path.endswith(".key") and (path.startswith(f"{TLS_DIR}/") or path.startswith(f"{EDGE_TLS_DIR}/"))
+    """A file holding a private key: a site's key for mod_ssl (tls/*.key), or an nginx edge's file of a served
+    name (edge/tls/*.pem: its certificate, chain and key in one file, so a release holds one file per name)."""
+    return (path.startswith(f"{TLS_DIR}/") and path.endswith(".key")) or (
+        path.startswith(f"{EDGE_TLS_DIR}/") and path.endswith(".pem")
+    )
 
 
-def edge_certificate_path(name: str) -> str:
-    """Where an nginx edge finds the certificate (and chain) of a name it serves: the name is the SNI."""
-    return f"{EDGE_TLS_DIR}/{name}.crt"
-
-
-def edge_private_key_path(name: str) -> str:
-    return f"{EDGE_TLS_DIR}/{name}.key"
+def edge_pem_path(name: str) -> str:
+    """Where an nginx edge finds the certificate, chain and private key of a name it serves (the SNI name)."""
+    return f"{EDGE_TLS_DIR}/{name}.pem"
 
 
 def challenge_dir(config_dir: str) -> str:

@@ -67,8 +67,7 @@ from rendering.isolation import SiteProblem, kept_from_previous
 from rendering.manifest import (
     certificate_path,
     challenge_dir,
-    edge_certificate_path,
-    edge_private_key_path,
+    edge_pem_path,
     node_member_url,
     node_ports,
     private_key_path,
@@ -463,16 +462,18 @@ def _edge_files(https_sites: list[SimpleNamespace], tls: Mapping[str, str], comm
 
 
 def _edge_site_files(context: SimpleNamespace, tls: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """One HTTPS site's certificate and key under each name it serves, and its HSTS map lines."""
+    """One HTTPS site's certificate, chain and key under each name it serves, and its HSTS map lines."""
     certificate = tls.get(certificate_path(context.domain))
     key = tls.get(private_key_path(context.domain))
     if certificate is None or key is None:
         return {}, []
     files: dict[str, str] = {}
     hsts: list[str] = []
+    # one file per name: the certificate and its chain, then the key (nginx reads both from it), so that a
+    # release holds one file per served name, not two (each is hard-linked again for every release)
+    pem = certificate.rstrip("\n") + "\n" + key.rstrip("\n") + "\n"
     for name in [context.tls_server_name, *context.tls_aliases.split()]:
-        files[edge_certificate_path(name)] = certificate
-        files[edge_private_key_path(name)] = key
+        files[edge_pem_path(name)] = pem
         if context.hsts:
             hsts.append(f"{name} {context.hsts}")
     return files, hsts

@@ -86,8 +86,9 @@ def summarise_change(old: dict[str, str], new: dict[str, str]) -> ChangeSummary:
         if a == b or path in HIDDEN_DIFF_FILES or path.startswith("routes"):
             continue
         tls_dir = next((d for d in (TLS_DIR, EDGE_TLS_DIR) if path.startswith(f"{d}/")), "")
-        if tls_dir and path.endswith(".crt"):
-            domain = path[len(tls_dir) + 1 : -len(".crt")]  # on an nginx edge, one per name served
+        suffix = ".pem" if tls_dir == EDGE_TLS_DIR else ".crt"
+        if tls_dir and path.endswith(suffix):
+            domain = path[len(tls_dir) + 1 : -len(suffix)]  # on an nginx edge, one per name served
             key = "certificates_added" if a is None else "certificates_removed" if b is None else "certificates_changed"
             summary[key].append(domain)  # type: ignore[literal-required]
         elif path.startswith("sites/") and path.endswith(".conf"):

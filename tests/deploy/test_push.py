@@ -160,8 +160,7 @@ EDGE = {
     "hostpanel.conf": "Include edge.conf\n",
     "edge.conf": "# Apache behind the edge\n",
     "edge/nginx.conf": "# the edge\n",
-    "edge/tls/a.example.crt": "cert a\n",
-    "edge/tls/a.example.key": "key a\n",
+    "edge/tls/a.example.pem": "cert and key a\n",
 }
 
 
@@ -180,11 +179,11 @@ def test_on_an_edge_a_config_change_tests_and_reloads_apache_then_nginx_and_a_ne
     target = edge_target(host)
     push_tree(LocalTransport(), target, tree_maker(EDGE))
     assert commands(host) == ["configtest", "edge-configtest", "reload", "edge-reload"]
-    more = {**EDGE, "edge/tls/b.example.crt": "cert b\n", "edge/tls/b.example.key": "key b\n"}
+    more = {**EDGE, "edge/tls/b.example.pem": "cert and key b\n"}
     outcome = push_tree(LocalTransport(), target, tree_maker(more))
     assert outcome.status == HostStatus.SUCCEEDED and outcome.change == "map"
     assert commands(host) == ["configtest", "edge-configtest", "reload", "edge-reload"]  # nothing more
-    assert oct(os.stat(host["dir"] / "edge/tls/b.example.key").st_mode & 0o777) == "0o640"  # nginx's workers read it
+    assert oct(os.stat(host["dir"] / "edge/tls/b.example.pem").st_mode & 0o777) == "0o640"  # nginx's workers read it
 
 
 def test_on_an_edge_a_failing_nginx_configtest_puts_the_previous_config_back_and_reloads_nothing(host, tree_maker):

@@ -69,7 +69,7 @@ def test_a_thousand_https_sites_behind_nginx_edges_and_certificates_going_live_w
             assert "/VirtualHostBase/https/" in json.loads(answer.body)["path"], answer.body
         alias = https_get(host.https_port, f"www.{sample[3]}", root_pem=test_pki.root_pem, timeout=10)
         assert alias.status == 200 and alias.serial == _serial(sample[3])
-        key = host.config_dir / "edge" / "tls" / f"www.{sample[3]}.key"
+        key = host.config_dir / "edge" / "tls" / f"www.{sample[3]}.pem"
         assert key.stat().st_mode & 0o777 == 0o640  # nginx's workers read it (the deploy user's group)
         answer = curl_get(host.https_port, sample[1], "/", cafile=str(cafile))
         assert (answer.version, answer.status) == ("2", 200)  # ALPN h2 through nginx
@@ -132,7 +132,7 @@ def test_a_thousand_https_sites_behind_nginx_edges_and_certificates_going_live_w
     farm.deploy()
     for host in farm.hosts:
         assert _not_served(host, removed, test_pki), host.name
-        assert not (host.config_dir / "edge" / "tls" / f"{removed}.crt").exists()
+        assert not (host.config_dir / "edge" / "tls" / f"{removed}.pem").exists()
         assert _verified(host, sample[6], test_pki)
     assert _daemons(farm) == before
 

@@ -37,14 +37,14 @@ def test_an_edge_front_end_gets_nginx_and_no_mod_ssl_vhost(tls_site, edge_fronte
     assert not [p for p in tree if p.startswith(("sites/", "tls/"))]
     assert "<VirtualHost" not in tree["default.conf"].split("HTTP vhost")[0]
     for name in ("linux.co.uk", "www.linux.co.uk"):  # the alias too: nginx finds the files by the SNI name
-        assert tree[f"edge/tls/{name}.crt"] == upload["certificate_pem"].strip() + "\n" + upload[
-            "chain_pem"
-        ].strip() + "\n" or (upload["certificate_pem"].strip() in tree[f"edge/tls/{name}.crt"])
-        assert upload["private_key_pem"].strip() in tree[f"edge/tls/{name}.key"]
-        assert is_private_key(f"edge/tls/{name}.key")
+        pem = tree[f"edge/tls/{name}.pem"]  # the certificate, its chain, then the key: nginx reads both from it
+        certificate, chain, key = (upload[k].strip() for k in ("certificate_pem", "chain_pem", "private_key_pem"))
+        assert pem.index(certificate) < pem.index(chain) < pem.index(key)
+        assert is_private_key(f"edge/tls/{name}.pem") and not is_private_key(f"edge/tls/{name}.crt")
     nginx = tree[EDGE_NGINX_CONF]
     assert "listen *:443 ssl http2;" in nginx
-    assert 'ssl_certificate     "/etc/apache2/hostpanel/edge/tls/$hostpanel_tls_name.crt";' in nginx
+    assert 'ssl_certificate     "/etc/apache2/hostpanel/edge/tls/$hostpanel_tls_name.pem";' in nginx
+    assert 'ssl_certificate_key "/etc/apache2/hostpanel/edge/tls/$hostpanel_tls_name.pem";' in nginx
     assert "server 127.0.0.1:8443;" in nginx
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in nginx  # replaced, never appended
     apache = tree["edge.conf"]
@@ -72,7 +72,7 @@ def test_on_an_edge_a_new_certificate_is_a_change_without_configtest_or_reload(
     give_certificate(site, test_pki)
     after = render_tree(load_snapshot(), edge_frontend)
     changed = changed_files(before, after)
-    assert {"edge/tls/linux.co.uk.crt", "edge/tls/www.linux.co.uk.key"} <= changed
+    assert {"edge/tls/linux.co.uk.pem", "edge/tls/www.linux.co.uk.pem"} <= changed
     assert change_kind(changed) == "map", sorted(changed)
     assert KEY_NOT_SHOWN in tree_diff(before, after)
     assert "BEGIN PRIVATE KEY" not in tree_diff(before, after)
