@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.transport.protocol import build_routes_dbm
+from devrig.daemon import PidFileDaemon, alive
 from devrig.net import free_port, tcp_reachable
 from rendering.manifest import is_private_key
 
@@ -291,7 +292,7 @@ class ApacheError(RuntimeError):
     pass
 
 
-class StandaloneApache:
+class StandaloneApache(PidFileDaemon):
     """`apache2 -f workdir/httpd.conf` on 127.0.0.1, including config_dir/hostpanel.conf."""
 
     def __init__(
@@ -405,17 +406,6 @@ class StandaloneApache:
             return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip(), time.monotonic() - started)
         return configtest(self.conf, binary=self.binary)
 
-    def pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    @property
-    def running(self) -> bool:
-        pid = self.pid()
-        return pid is not None and _alive(pid) and self._owns(pid)
-
     def start(self, timeout: float = 20) -> StandaloneApache:
         if not self.conf.exists():
             self.write_config()
@@ -441,22 +431,15 @@ class StandaloneApache:
         test may have broken), then SIGKILL if it lingers. Only a pid whose command line names our
         httpd.conf is signalled. True if it was running."""
         pid = self.pid()
-        if pid is None or not _alive(pid) or not self._owns(pid):
+        if pid is None or not alive(pid) or not self._owns(pid):
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid) and self._owns(pid):
+        if alive(pid) and self._owns(pid):
             os.kill(pid, signal.SIGKILL)
         return True
-
-    def _owns(self, pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                return str(self.conf).encode() in fh.read()
-        except OSError:
-            return False
 
     def wait_until_answering(self, timeout: float = 20) -> None:
         for port in self.ports():
@@ -468,18 +451,3 @@ class StandaloneApache:
             if time.monotonic() > deadline:
                 raise ApacheError(f"timed out waiting for {what}:\n{self.error_log()[-3000:]}")
             time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is gone for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return True

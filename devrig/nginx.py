@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devrig.apache import CheckResult
+from devrig.daemon import PidFileDaemon, alive, children
 from devrig.net import tcp_reachable
 from devrig.parts import MissingPart
 
@@ -70,7 +71,7 @@ class NginxError(RuntimeError):
     pass
 
 
-class StandaloneNginx:
+class StandaloneNginx(PidFileDaemon):
     """`nginx -p workdir/ -c workdir/nginx.conf` including config_dir/edge/*.conf in its http block."""
 
     def __init__(
@@ -143,30 +144,12 @@ class StandaloneNginx:
         """How many times the master started workers (start + every reload that was applied)."""
         return self.error_log().count(": start worker processes")
 
-    def pid(self) -> int | None:
-        try:
-            return int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    @property
-    def running(self) -> bool:
-        pid = self.pid()
-        return pid is not None and _alive(pid) and self._owns(pid)
-
-    def _owns(self, pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:  # "nginx: master process /usr/sbin/nginx -p ... -c CONF"
-                return str(self.conf).encode() in fh.read()
-        except OSError:
-            return False
-
     def processes(self) -> list[int]:
         """The master and its workers (and cache helpers)."""
         master = self.pid()
         if master is None or not self.running:
             return []
-        return [master, *_children(master)]
+        return [master, *children(master)]
 
     def rss_mb(self) -> float:
         total = 0
@@ -223,15 +206,15 @@ class StandaloneNginx:
         """SIGTERM to this instance's master (fast shutdown), then SIGKILL to it and its workers if they
         linger. Only a pid whose command line names our nginx.conf is signalled. True if it was running."""
         pid = self.pid()
-        if pid is None or not _alive(pid) or not self._owns(pid):
+        if pid is None or not alive(pid) or not self._owns(pid):
             return False
-        workers = _children(pid)
+        workers = children(pid)
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         for straggler in (pid, *workers):  # a SIGKILLed master leaves its workers behind: they go too
-            if _alive(straggler) and _is_nginx(straggler):
+            if alive(straggler) and _is_nginx(straggler):
                 os.kill(straggler, signal.SIGKILL)
         return True
 
@@ -247,36 +230,9 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "LC_ALL", "TZ"}}
 
 
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == parent:
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
 def _is_nginx(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             return fh.read().startswith(b"nginx:")
-    except OSError:
-        return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False

@@ -7,7 +7,8 @@ import urllib.request
 
 import pytest
 
-from devrig.apache import StandaloneApache, _alive, standalone_config
+from devrig.apache import StandaloneApache, standalone_config
+from devrig.daemon import alive
 from devrig.net import free_port
 
 pytestmark = pytest.mark.real
@@ -72,7 +73,7 @@ def test_a_standalone_apache_stops_even_after_its_config_was_broken(tmp_path, ap
     (config_dir / "hostpanel.conf").write_text("<VirtualHost\n")
     assert not apache.configtest().ok
     apache.stop()
-    assert not _alive(pid)
+    assert not alive(pid)
     assert not _answers(port)
 
 

@@ -8,9 +8,10 @@ import subprocess
 import pytest
 
 from devrig import pki
+from devrig.daemon import alive
 from devrig.fleet import build_fleet
 from devrig.net import free_port, https_get, tcp_reachable
-from devrig.nginx import StandaloneNginx, _alive, standalone_config
+from devrig.nginx import StandaloneNginx, standalone_config
 
 pytestmark = pytest.mark.real
 
@@ -70,7 +71,7 @@ def test_an_nginx_starts_before_any_edge_config_and_serves_certificates_read_per
     processes = nginx.processes()
     assert len(processes) >= 2  # the master, the new worker (and the old one while it finishes)
     assert nginx.stop()
-    assert not nginx.running and not any(_alive(p) for p in processes)
+    assert not nginx.running and not any(alive(p) for p in processes)
     assert not nginx.stop()  # stopping twice is harmless
 
 
@@ -122,4 +123,4 @@ def test_an_edge_host_runs_nginx_on_its_https_port_and_apache_on_http_only_and_t
         processes = host.nginx.processes()
     finally:
         fleet.stop()
-    assert not host.nginx.running and not any(_alive(p) for p in processes)
+    assert not host.nginx.running and not any(alive(p) for p in processes)
